@@ -1,0 +1,433 @@
+"""All configuration of ivr-agent, read from the environment (prefix ``IVR_AGENT_``).
+
+This is the only module that reads the environment. Every number of the service
+standards (``STANDARDS.md`` S1–S7) is a setting here, with the handbook value as the
+default. Invalid values fail at start-up with :class:`SettingsError`, whose message names
+the environment variable and what is allowed; values of secret settings are never echoed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "IVR_AGENT_"
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class SettingsError(ValueError):
+    """Raised when the environment holds an invalid setting; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A network service with credentials (AMI or ARI). ``repr`` never shows the password."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str
+    password: SecretStr
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host:port`` without credentials, safe to log."""
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.scheme}://{self.username}:**********@{self.host}:{self.port})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """An address to listen on."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """A daily local-time window ``start-end``; ``end < start`` means it spans midnight."""
+
+    start: time
+    end: time
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def _parse_endpoint(value: Any, schemes: tuple[str, ...], example: str) -> Endpoint:
+    if isinstance(value, Endpoint):
+        return value
+    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    parts = urlsplit(text)
+    if parts.scheme not in schemes:
+        raise ValueError(f"scheme must be one of {', '.join(schemes)}; expected like {example}")
+    if not parts.hostname:
+        raise ValueError(f"a host is required; expected like {example}")
+    if not parts.username or parts.password is None:
+        raise ValueError(f"user and secret are required; expected like {example}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"port must be a number 1-65535; expected like {example}") from None
+    default_port = {"ami": 5038, "http": 8088, "https": 8089}[parts.scheme]
+    return Endpoint(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=port or default_port,
+        username=unquote(parts.username),
+        password=SecretStr(unquote(parts.password)),
+    )
+
+
+def _ami_endpoint(value: Any) -> Endpoint:
+    return _parse_endpoint(value, ("ami",), "ami://user:secret@127.0.0.1:5038")
+
+
+def _ari_endpoint(value: Any) -> Endpoint:
+    return _parse_endpoint(value, ("http", "https"), "http://user:secret@127.0.0.1:8088")
+
+
+def _host_port(value: Any) -> HostPort:
+    if isinstance(value, HostPort):
+        return value
+    match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):([0-9]{1,5})", str(value).strip())
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise ValueError("must be HOST:PORT with a port 1-65535, e.g. 127.0.0.1:8080")
+    return HostPort(host=match.group(1).strip("[]"), port=int(match.group(2)))
+
+
+def _database_url(value: Any) -> SecretStr | None:
+    if value is None or value == "":
+        return None
+    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme not in {"postgresql+asyncpg", "postgresql", "postgres"}:
+        raise ValueError("must be a PostgreSQL URL: postgresql+asyncpg://user:pass@host:5432/db")
+    return SecretStr(f"postgresql+asyncpg://{rest}")
+
+
+def _time_windows(value: Any) -> tuple[TimeWindow, ...]:
+    if isinstance(value, tuple):
+        return value
+    windows = []
+    for chunk in str(value).split(","):
+        match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", chunk)
+        if not match:
+            raise ValueError("must be comma-separated HH:MM-HH:MM windows, e.g. 10:30-11:30")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        try:
+            window = TimeWindow(time(h1, m1), time(h2, m2))
+        except ValueError:
+            raise ValueError(f"{chunk.strip()!r} is not a valid time of day") from None
+        if window.start == window.end:
+            raise ValueError(f"window {chunk.strip()!r} is empty")
+        windows.append(window)
+    return tuple(windows)
+
+
+def _weekdays(value: Any) -> frozenset[int]:
+    if isinstance(value, frozenset):
+        return value
+    days = set()
+    for name in str(value).lower().split(","):
+        name = name.strip()
+        if "-" in name:
+            first, _, last = name.partition("-")
+            if first not in _WEEKDAYS or last not in _WEEKDAYS:
+                raise ValueError(f"{name!r}: days are {', '.join(_WEEKDAYS)}")
+            lo, hi = _WEEKDAYS.index(first), _WEEKDAYS.index(last)
+            days.update(range(lo, hi + 1) if lo <= hi else [*range(lo, 7), *range(hi + 1)])
+        elif name in _WEEKDAYS:
+            days.add(_WEEKDAYS.index(name))
+        else:
+            raise ValueError(f"{name!r}: days are {', '.join(_WEEKDAYS)} (ranges like mon-fri)")
+    return frozenset(days)
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone name, e.g. Asia/Shanghai") from None
+    return value
+
+
+def _dial_template(value: str) -> str:
+    if "{number}" not in value:
+        raise ValueError("must contain {number}, e.g. PJSIP/{number}@trunk")
+    if re.search(r"[\r\n&,]", value):
+        raise ValueError("must not contain CR, LF, '&' or ','")
+    return value
+
+
+def _comma_list(value: Any) -> frozenset[str]:
+    if isinstance(value, frozenset):
+        return value
+    return frozenset(item.strip() for item in str(value).split(",") if item.strip())
+
+
+def _operator_ids(value: Any) -> tuple[str, ...]:
+    if isinstance(value, tuple):
+        return value
+    ids = tuple(item.strip() for item in str(value).split(",") if item.strip())
+    for op in ids:
+        if not re.fullmatch(r"[0-9A-Za-z]{1,16}", op):
+            raise ValueError(f"operator id {op!r} must be 1-16 letters or digits")
+    return ids
+
+
+AmiEndpoint = Annotated[
+    Endpoint, NoDecode, BeforeValidator(_ami_endpoint), PlainSerializer(lambda e: repr(e))
+]
+AriEndpoint = Annotated[
+    Endpoint, NoDecode, BeforeValidator(_ari_endpoint), PlainSerializer(lambda e: repr(e))
+]
+Listen = Annotated[HostPort, NoDecode, BeforeValidator(_host_port), PlainSerializer(str)]
+DatabaseUrl = Annotated[SecretStr | None, BeforeValidator(_database_url)]
+Windows = Annotated[
+    tuple[TimeWindow, ...],
+    NoDecode,
+    BeforeValidator(_time_windows),
+    PlainSerializer(lambda ws: ",".join(str(w) for w in ws)),
+]
+Weekdays = Annotated[
+    frozenset[int],
+    NoDecode,
+    BeforeValidator(_weekdays),
+    PlainSerializer(lambda ds: ",".join(_WEEKDAYS[d] for d in sorted(ds))),
+]
+Names = Annotated[
+    frozenset[str], NoDecode, BeforeValidator(_comma_list), PlainSerializer(sorted)
+]
+OperatorIds = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_operator_ids)]
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
+
+#: Settings whose values must never be echoed in errors, logs or repr.
+SECRET_FIELDS = frozenset({"database_url", "ami_url", "ari_url"})
+
+
+class Settings(BaseSettings):
+    """Every setting of ivr-agent. Environment variable = ``IVR_AGENT_`` + upper-case name."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        frozen=True,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- connections -------------------------------------------------------------------
+    database_url: DatabaseUrl = Field(
+        None,
+        description="PostgreSQL URL (postgresql+asyncpg://…). Unset: an embedded PostgreSQL "
+        "(pgserver) is started under DATA_DIR/postgres and stopped on exit.",
+    )
+    ami_url: AmiEndpoint | None = Field(
+        None, description="Asterisk Manager Interface, ami://user:secret@host:5038. Unset: no AMI."
+    )
+    ari_url: AriEndpoint | None = Field(
+        None, description="Asterisk REST Interface, http://user:secret@host:8088. Unset: no ARI."
+    )
+    ari_app: str = Field(
+        "ivr-agent", pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="Stasis application name."
+    )
+    pbx_id: str = Field(
+        "pbx1",
+        pattern=r"^[A-Za-z0-9_\-]{1,32}$",
+        description="Names this PBX in stored rows, so several PBXs can share one database.",
+    )
+    http_listen: Listen = Field(
+        HostPort("127.0.0.1", 8080), description="HOST:PORT of the web API and dashboard."
+    )
+    data_dir: Path = Field(
+        Path("./var"), description="Where the embedded database, recordings and spool live."
+    )
+    sandbox_root: Path | None = Field(
+        None,
+        description="Where `ivr-agent sandbox` keeps its Debian root. Unset: DATA_DIR/sandbox/root.",
+    )
+    callback_dial: str = Field(
+        "PJSIP/{number}@trunk",
+        description="Asterisk dial string for callbacks; {number} is the customer's number.",
+    )
+    auto_migrate: bool = Field(
+        True, description="`ivr-agent run` upgrades the database schema to head on start."
+    )
+    metrics_public: bool = Field(
+        True, description="Serve /metrics without a token (false: needs an ops token)."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: readable on a terminal, JSON lines otherwise."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    timezone: Annotated[str, AfterValidator(_zone)] = Field(
+        "Asia/Shanghai", description="Local time of the call centre (windows, hours, per-day)."
+    )
+
+    # --- S1 answer within three rings --------------------------------------------------
+    ring_cycle_seconds: Seconds = Field(
+        5.0, description="Length of one ringback cycle (cn 5 s, us 6 s, uk 3 s)."
+    )
+    max_rings: int = Field(3, ge=1, le=20, description="Answered within standard: < N cycles.")
+    apology_min_rings: int = Field(
+        5, ge=1, le=50, description="From this many rings the caller hears an apology first."
+    )
+    short_abandon_seconds: float = Field(
+        5.0, ge=0, le=600, description="Abandoned within this many seconds = short abandon."
+    )
+    exclude_short_abandons: bool = Field(
+        True, description="Leave short abandons out of service level and answer rate."
+    )
+    service_level_target: float = Field(
+        0.9, gt=0, le=1, description="Target shown on the dashboard (fraction)."
+    )
+
+    # --- S2 hold -----------------------------------------------------------------------
+    hold_reminder_seconds: Seconds = Field(10.0, description="Hold reminder after this long.")
+    hold_reminder_repeat_seconds: Seconds = Field(
+        20.0, description="Repeat the hold reminder this often while the hold lasts."
+    )
+    hold_severe_seconds: Seconds = Field(60.0, description="A hold over this is a severe breach.")
+
+    # --- S3 silent caller ----------------------------------------------------------------
+    silence_prompt_seconds: Seconds = Field(
+        5.0, description="Caller silent this long after the greeting: first prompt."
+    )
+    silence_hangup_seconds: Seconds = Field(
+        5.0, description="Still silent this long after the first prompt: last prompt, hang up."
+    )
+
+    # --- S4 prompts ----------------------------------------------------------------------
+    company: str = Field("示例公司", min_length=1, max_length=64, description="{company}.")
+    department: str = Field("客服部", min_length=1, max_length=64, description="{department}.")
+    prompt_language: Literal["zh-CN", "en-US"] = Field("zh-CN")
+    prompts_disabled: Names = Field(
+        frozenset(), description="Comma-separated prompt names the agent must not play."
+    )
+    operator_ids: OperatorIds = Field(
+        tuple(f"{n:03d}" for n in range(1, 11)),
+        description="Operator ids whose 工号播报 prompts are rendered.",
+    )
+
+    # --- S5 callbacks --------------------------------------------------------------------
+    callback_service_due_minutes: int = Field(30, ge=1, le=1440)
+    callback_service_deadline_hours: float = Field(3.0, gt=0, le=168)
+    callback_complaint_min_hours: float = Field(24.0, ge=0, le=720)
+    callback_complaint_max_hours: float = Field(72.0, gt=0, le=720)
+    callback_windows: Windows = Field(
+        "10:30-11:30,15:00-17:30", description="Local calling windows, HH:MM-HH:MM, comma list."
+    )
+    callback_working_days: Weekdays = Field("mon-fri", description="Days callbacks are placed.")
+    working_hours: Windows = Field(
+        "09:00-18:00", description="Working hours (service callbacks may ignore windows in them)."
+    )
+    callback_service_ignores_windows: bool = Field(
+        True, description="30-minute service callbacks may be placed any time in working hours."
+    )
+    callback_retry_minutes: int = Field(
+        30, ge=1, le=10_080, description="Minimum interval after no answer / busy / hang-up."
+    )
+    callback_max_attempts: int = Field(3, ge=1, le=20)
+    callback_auto_for_abandoned: bool = Field(
+        True, description="Create a callback for every abandoned inbound call."
+    )
+    callback_keep_idle_operators: int = Field(1, ge=0, le=100)
+
+    # --- S6 / S7 -------------------------------------------------------------------------
+    call_target_seconds: Seconds = Field(180.0, description="Target talk time per call.")
+    call_max_seconds: Seconds = Field(300.0, description="Talk over this: over_max_duration.")
+    complaint_escalation_days: float = Field(3.0, gt=0, le=365)
+    complaint_rate_target: float = Field(0.03, gt=0, le=1)
+
+    # --- recordings ----------------------------------------------------------------------
+    record_inbound: bool = Field(True, description="Record inbound calls when answered.")
+    recording_retention_days: int = Field(180, ge=1, le=36_500)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.callback_complaint_min_hours > self.callback_complaint_max_hours:
+            raise ValueError(
+                "IVR_AGENT_CALLBACK_COMPLAINT_MIN_HOURS must not exceed "
+                "IVR_AGENT_CALLBACK_COMPLAINT_MAX_HOURS"
+            )
+        _dial_template(self.callback_dial)
+        return self
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, ("**********" if name in SECRET_FIELDS and value is not None else value)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The call centre's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def service_level_seconds(self) -> float:
+        """Answered within standard ⇔ ring time below this (max_rings × ring cycle)."""
+        return self.max_rings * self.ring_cycle_seconds
+
+    def secrets(self) -> list[str]:
+        """Secret values to scrub from any log output."""
+        values = []
+        if self.database_url is not None:
+            db = urlsplit(self.database_url.get_secret_value())
+            if db.password:
+                values.append(unquote(db.password))
+        for endpoint in (self.ami_url, self.ari_url):
+            if endpoint is not None:
+                values.append(endpoint.password.get_secret_value())
+        return [v for v in values if v]
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return ENV_PREFIX + field.upper()
+
+
+def _describe(error: Any) -> str:
+    loc = error.get("loc") or ()
+    field = str(loc[0]) if loc else ""
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if not field:
+        return message
+    where = env_name(field)
+    if field in SECRET_FIELDS:
+        return f"{where}: {message}"
+    shown = repr(error.get("input"))
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{where}: {message} (got {shown})"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise :class:`SettingsError` naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = [_describe(e) for e in exc.errors(include_url=False)]
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
