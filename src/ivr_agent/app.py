@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -25,7 +25,9 @@ DATABASE = web.AppKey("database", Database)
 log = get_logger(__name__)
 
 
-def _database_ctx(settings: Settings, readiness: Readiness) -> web.CleanupContext:
+def _database_ctx(
+    settings: Settings, readiness: Readiness
+) -> Callable[[web.Application], AsyncIterator[None]]:
     component = readiness.component("database")
 
     async def probe(db: Database) -> None:

@@ -18,7 +18,7 @@ from ivr_agent.logging import configure_logging
 from ivr_agent.settings import Settings, SettingsError, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-Subparsers = argparse._SubParsersAction  # type: ignore[type-arg]
+Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _registrars() -> list[Callable[[Subparsers], None]]:

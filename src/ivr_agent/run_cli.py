@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from ivr_agent.cli import Subparsers
 from ivr_agent.settings import Settings
 
 
@@ -15,7 +16,7 @@ def _run(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: Subparsers) -> None:
     """Add ``run``."""
     parser = subparsers.add_parser(
         "run", help="run the agent: listen to the PBX, act on calls, serve the web API"

@@ -153,7 +153,7 @@ def _time_windows(value: Any) -> tuple[TimeWindow, ...]:
 def _weekdays(value: Any) -> frozenset[int]:
     if isinstance(value, frozenset):
         return value
-    days = set()
+    days: set[int] = set()
     for name in str(value).lower().split(","):
         name = name.strip()
         if "-" in name:
@@ -221,9 +221,7 @@ Weekdays = Annotated[
     BeforeValidator(_weekdays),
     PlainSerializer(lambda ds: ",".join(_WEEKDAYS[d] for d in sorted(ds))),
 ]
-Names = Annotated[
-    frozenset[str], NoDecode, BeforeValidator(_comma_list), PlainSerializer(sorted)
-]
+Names = Annotated[frozenset[str], NoDecode, BeforeValidator(_comma_list), PlainSerializer(sorted)]
 OperatorIds = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_operator_ids)]
 Seconds = Annotated[float, Field(gt=0, le=86_400)]
 
@@ -269,9 +267,9 @@ class Settings(BaseSettings):
     )
     sandbox_root: Path | None = Field(
         None,
-        description="Where `ivr-agent sandbox` keeps its Debian root. Unset: DATA_DIR/sandbox/root.",
+        description="Debian root of `ivr-agent sandbox` (default DATA_DIR/sandbox/root).",
     )
-    callback_dial: str = Field(
+    callback_dial: Annotated[str, AfterValidator(_dial_template)] = Field(
         "PJSIP/{number}@trunk",
         description="Asterisk dial string for callbacks; {number} is the customer's number.",
     )
@@ -340,11 +338,15 @@ class Settings(BaseSettings):
     callback_complaint_min_hours: float = Field(24.0, ge=0, le=720)
     callback_complaint_max_hours: float = Field(72.0, gt=0, le=720)
     callback_windows: Windows = Field(
-        "10:30-11:30,15:00-17:30", description="Local calling windows, HH:MM-HH:MM, comma list."
+        _time_windows("10:30-11:30,15:00-17:30"),
+        description="Local calling windows, HH:MM-HH:MM, comma list.",
     )
-    callback_working_days: Weekdays = Field("mon-fri", description="Days callbacks are placed.")
+    callback_working_days: Weekdays = Field(
+        _weekdays("mon-fri"), description="Days callbacks are placed."
+    )
     working_hours: Windows = Field(
-        "09:00-18:00", description="Working hours (service callbacks may ignore windows in them)."
+        _time_windows("09:00-18:00"),
+        description="Working hours (service callbacks may ignore windows in them).",
     )
     callback_service_ignores_windows: bool = Field(
         True, description="30-minute service callbacks may be placed any time in working hours."
@@ -375,7 +377,6 @@ class Settings(BaseSettings):
                 "IVR_AGENT_CALLBACK_COMPLAINT_MIN_HOURS must not exceed "
                 "IVR_AGENT_CALLBACK_COMPLAINT_MAX_HOURS"
             )
-        _dial_template(self.callback_dial)
         return self
 
     def __repr_args__(self) -> Any:

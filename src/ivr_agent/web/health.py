@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+PROBE_TIMEOUT_SECONDS = 2.0
+
 
 class State(enum.StrEnum):
     """Connection state of one part of the agent."""
@@ -58,13 +60,16 @@ class Readiness:
         """Run ``probe`` (which updates component ``name``) before each readiness report."""
         self.probes[name] = probe
 
-    async def refresh(self, timeout: float = 2.0) -> None:
+    async def refresh(self) -> None:
         """Run every probe; a probe that hangs marks its component down."""
         for name, probe in self.probes.items():
             try:
-                await asyncio.wait_for(probe(), timeout)
+                async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                    await probe()
             except TimeoutError:
-                self.component(name).set(State.DOWN, f"no answer within {timeout:g} s")
+                self.component(name).set(
+                    State.DOWN, f"no answer within {PROBE_TIMEOUT_SECONDS:g} s"
+                )
 
     @property
     def ready(self) -> bool:
