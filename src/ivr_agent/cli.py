@@ -12,13 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 from ivr_agent import __version__
 from ivr_agent.logging import configure_logging
 from ivr_agent.settings import Settings, SettingsError, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+# A string alias: argparse's action class is not subscriptable at run time on 3.11.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _registrars() -> list[Callable[[Subparsers], None]]:
