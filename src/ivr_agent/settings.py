@@ -282,7 +282,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: readable on a terminal, JSON lines otherwise."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Least severe level written to the log."
+    )
     timezone: Annotated[str, AfterValidator(_zone)] = Field(
         "Asia/Shanghai", description="Local time of the call centre (windows, hours, per-day)."
     )
@@ -321,9 +323,21 @@ class Settings(BaseSettings):
     )
 
     # --- S4 prompts ----------------------------------------------------------------------
-    company: str = Field("示例公司", min_length=1, max_length=64, description="{company}.")
-    department: str = Field("客服部", min_length=1, max_length=64, description="{department}.")
-    prompt_language: Literal["zh-CN", "en-US"] = Field("zh-CN")
+    company: str = Field(
+        "示例公司",
+        min_length=1,
+        max_length=64,
+        description="Company name spoken in greetings ({company}).",
+    )
+    department: str = Field(
+        "客服部",
+        min_length=1,
+        max_length=64,
+        description="Department named to internal callers ({department}).",
+    )
+    prompt_language: Literal["zh-CN", "en-US"] = Field(
+        "zh-CN", description="Language of the scripted prompts (catalogue entry)."
+    )
     prompts_disabled: Names = Field(
         frozenset(), description="Comma-separated prompt names the agent must not play."
     )
@@ -333,10 +347,18 @@ class Settings(BaseSettings):
     )
 
     # --- S5 callbacks --------------------------------------------------------------------
-    callback_service_due_minutes: int = Field(30, ge=1, le=1440)
-    callback_service_deadline_hours: float = Field(3.0, gt=0, le=168)
-    callback_complaint_min_hours: float = Field(24.0, ge=0, le=720)
-    callback_complaint_max_hours: float = Field(72.0, gt=0, le=720)
+    callback_service_due_minutes: int = Field(
+        30, ge=1, le=1440, description="Service completed: call back within this many minutes."
+    )
+    callback_service_deadline_hours: float = Field(
+        3.0, gt=0, le=168, description="Service completed: hard deadline for the callback."
+    )
+    callback_complaint_min_hours: float = Field(
+        24.0, ge=0, le=720, description="Complaint resolved: call back no sooner than this."
+    )
+    callback_complaint_max_hours: float = Field(
+        72.0, gt=0, le=720, description="Complaint resolved: deadline for the callback."
+    )
     callback_windows: Windows = Field(
         _time_windows("10:30-11:30,15:00-17:30"),
         description="Local calling windows, HH:MM-HH:MM, comma list.",
@@ -354,21 +376,31 @@ class Settings(BaseSettings):
     callback_retry_minutes: int = Field(
         30, ge=1, le=10_080, description="Minimum interval after no answer / busy / hang-up."
     )
-    callback_max_attempts: int = Field(3, ge=1, le=20)
+    callback_max_attempts: int = Field(
+        3, ge=1, le=20, description="Attempts before a callback is marked unreachable."
+    )
     callback_auto_for_abandoned: bool = Field(
         True, description="Create a callback for every abandoned inbound call."
     )
-    callback_keep_idle_operators: int = Field(1, ge=0, le=100)
+    callback_keep_idle_operators: int = Field(
+        1, ge=0, le=100, description="Operators kept free for inbound calls in working hours."
+    )
 
     # --- S6 / S7 -------------------------------------------------------------------------
     call_target_seconds: Seconds = Field(180.0, description="Target talk time per call.")
     call_max_seconds: Seconds = Field(300.0, description="Talk over this: over_max_duration.")
-    complaint_escalation_days: float = Field(3.0, gt=0, le=365)
-    complaint_rate_target: float = Field(0.03, gt=0, le=1)
+    complaint_escalation_days: float = Field(
+        3.0, gt=0, le=365, description="S7: escalate a complaint unresolved after this."
+    )
+    complaint_rate_target: float = Field(
+        0.03, gt=0, le=1, description="S7: target complaint rate (fraction of calls)."
+    )
 
     # --- recordings ----------------------------------------------------------------------
     record_inbound: bool = Field(True, description="Record inbound calls when answered.")
-    recording_retention_days: int = Field(180, ge=1, le=36_500)
+    recording_retention_days: int = Field(
+        180, ge=1, le=36_500, description="Recordings older than this are purged (metadata kept)."
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
