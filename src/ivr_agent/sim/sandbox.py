@@ -1,0 +1,553 @@
+"""``ivr-agent sandbox``: a real Asterisk 22 PBX and a phones instance on this machine.
+
+Theory of operation: a Debian sid root (:mod:`ivr_agent.sim.chroot`) is provisioned once and
+kept under the data dir. Two Asterisk processes run in it, both bound to 127.0.0.1:
+
+* the **PBX under test**, configured from ``docker/asterisk/`` plus the hooks in
+  ``dialplans/`` (AMI 5038, ARI 8088, SIP 5060, RTP 10000-10999), and
+* the **phones**, configured from this package's ``phones/`` (ARI 8089, SIP 5070,
+  RTP 11000-11999), which the simulator drives to play callers, operators and customers.
+
+Secrets are random, made on first provision and kept in ``DATA_DIR/sandbox/secrets.json``;
+``DATA_DIR/sandbox/agent.env`` holds the URLs the agent and the simulator use. Every
+operation takes a file lock, so ``up`` and ``down`` never interleave. Requires root.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ivr_agent.settings import Settings
+from ivr_agent.sim import chroot
+
+#: Bump when the provisioning recipe changes: an older root is then completed, not reused.
+RECIPE_VERSION = "1"
+PACKAGES = (
+    "asterisk",
+    "asterisk-core-sounds-en",
+    "asterisk-moh-opsound-gsm",
+    "sox",
+    "espeak-ng",
+)
+PBX_ETC = "/etc/asterisk-pbx"
+PHONES_ETC = "/etc/asterisk-phones"
+PBX_ARI_APP = "ivr-agent"
+PHONES_ARI_APP = "ivr-sim"
+SOUNDS_DIR = "/usr/share/asterisk/sounds/ivr-agent"
+SIM_SOUNDS_DIR = "/usr/share/asterisk/sounds/ivr-sim"
+
+#: Prompts rendered with espeak-ng at provisioning: (directory, name, voice, text).
+SOUNDS = (
+    (SOUNDS_DIR, "welcome", "cmn", "您好,这里是示例公司客服热线"),
+    (SIM_SOUNDS_DIR, "hello", "cmn", "喂,你好"),
+    (SIM_SOUNDS_DIR, "question", "cmn", "你好,我家的空调不制冷了,想请你们派人来看一下"),
+    (SIM_SOUNDS_DIR, "thanks", "cmn", "好的,谢谢你,再见"),
+    (SIM_SOUNDS_DIR, "yes", "cmn", "可以,你说吧"),
+)
+
+Progress = Callable[[str], None]
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot do what was asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One Asterisk process in the sandbox root."""
+
+    name: str
+    etc_dir: str
+    http_port: int
+    sip_port: int
+    rtp_ports: tuple[int, int]
+    ami_port: int | None = None
+
+    @property
+    def conf(self) -> str:
+        """Its ``asterisk.conf`` inside the root (what ``-C`` gets)."""
+        return f"{self.etc_dir}/asterisk.conf"
+
+
+PBX = Instance(
+    "pbx", PBX_ETC, http_port=8088, sip_port=5060, rtp_ports=(10000, 10999), ami_port=5038
+)
+PHONES = Instance("phones", PHONES_ETC, http_port=8089, sip_port=5070, rtp_ports=(11000, 11999))
+INSTANCES = (PBX, PHONES)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Users and random secrets of the sandbox; made once, reused on every ``up``."""
+
+    ami_user: str
+    ami_secret: str
+    ari_user: str
+    ari_secret: str
+    phones_ari_user: str
+    phones_ari_secret: str
+
+    @classmethod
+    def generate(cls) -> Credentials:
+        """New random secrets (URL-safe, so they sit in URLs unquoted)."""
+        return cls(
+            ami_user="ivr-agent",
+            ami_secret=secrets.token_urlsafe(24),
+            ari_user="ivr-agent",
+            ari_secret=secrets.token_urlsafe(24),
+            phones_ari_user="ivr-sim",
+            phones_ari_secret=secrets.token_urlsafe(24),
+        )
+
+    def env(self) -> dict[str, str]:
+        """The ``agent.env`` lines: what ivr-agent and the simulator connect with."""
+        return {
+            "IVR_AGENT_AMI_URL": f"ami://{self.ami_user}:{self.ami_secret}@127.0.0.1:{PBX.ami_port}",
+            "IVR_AGENT_ARI_URL": f"http://{self.ari_user}:{self.ari_secret}@127.0.0.1:{PBX.http_port}",
+            "IVR_AGENT_ARI_APP": PBX_ARI_APP,
+            "IVR_AGENT_CALLBACK_DIAL": "PJSIP/{number}@trunk",
+            "IVR_AGENT_SIM_ARI_URL": (
+                f"http://{self.phones_ari_user}:{self.phones_ari_secret}"
+                f"@127.0.0.1:{PHONES.http_port}"
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Where the sandbox lives: the Debian root and the state directory beside it."""
+
+    root: Path
+    state_dir: Path
+    repo_dir: Path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sandbox:
+        """The sandbox of these settings (``sandbox_root``, else ``DATA_DIR/sandbox/root``)."""
+        state = (settings.data_dir / "sandbox").absolute()
+        root = (settings.sandbox_root or state / "root").absolute()
+        return cls(root=root, state_dir=state, repo_dir=find_repo_dir())
+
+    @property
+    def credentials_file(self) -> Path:
+        """``agent.env``: the URLs (with secrets) of the sandbox, mode 0600."""
+        return self.state_dir / "agent.env"
+
+    @property
+    def marker(self) -> Path:
+        """Written when provisioning completed: its content is the recipe version."""
+        return self.root / ".ivr-agent-provisioned"
+
+    def provisioned(self) -> bool:
+        """Whether the root holds a complete install of the current recipe."""
+        try:
+            return self.marker.read_text().strip() == RECIPE_VERSION
+        except OSError:
+            return False
+
+    def pid_file(self, instance: Instance) -> Path:
+        """Pid of the instance's Asterisk, as started by ``up``."""
+        return self.state_dir / f"{instance.name}.pid"
+
+    def console_log(self, instance: Instance) -> Path:
+        """Where the instance's stdout/stderr go."""
+        return self.state_dir / f"{instance.name}.console.log"
+
+
+def find_repo_dir() -> Path:
+    """The source tree holding ``docker/asterisk`` and ``dialplans`` (the PBX's config)."""
+    candidates = [Path(__file__).resolve().parents[3], Path.cwd()]
+    for candidate in candidates:
+        if (candidate / "docker" / "asterisk" / "pjsip.conf").is_file():
+            return candidate
+    raise SandboxError(
+        "docker/asterisk/ not found: run ivr-agent sandbox from the ivr-agent source tree"
+    )
+
+
+def require_root() -> None:
+    """Raise :class:`SandboxError` unless running as root (chroot and mount need it)."""
+    if os.geteuid() != 0:
+        raise SandboxError(
+            "ivr-agent sandbox needs root (it uses debootstrap, chroot and mount); "
+            "run it with sudo or as root"
+        )
+
+
+@contextmanager
+def _locked(sandbox: Sandbox) -> Iterator[None]:
+    sandbox.state_dir.mkdir(parents=True, exist_ok=True)
+    with (sandbox.state_dir / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- provisioning ----------------------------------------------------------------------------
+
+
+def provision(sandbox: Sandbox, progress: Progress) -> None:
+    """Create the Debian root with Asterisk 22 unless a complete one is already there."""
+    if sandbox.provisioned():
+        return
+    log = sandbox.state_dir / "provision.log"
+    started = time.monotonic()
+    progress(f"provisioning a Debian sid root in {sandbox.root} (about a minute; log {log})")
+    if not (sandbox.root / "usr" / "bin" / "apt-get").exists():
+        mirror = chroot.host_mirror()
+        _step(progress, f"debootstrap sid from {mirror} (about 25 s)", started)
+        chroot.debootstrap(sandbox.root, mirror, log)
+    chroot.mount_system(sandbox.root)
+    _step(progress, "apt-get install " + " ".join(PACKAGES) + " (about 15 s)", started)
+    chroot.apt_install(sandbox.root, PACKAGES, log)
+    _step(progress, "rendering speech prompts with espeak-ng", started)
+    _render_sounds(sandbox.root, log)
+    sandbox.marker.write_text(RECIPE_VERSION + "\n")
+    _step(progress, "provisioned", started)
+
+
+def _step(progress: Progress, message: str, started: float) -> None:
+    progress(f"  [{time.monotonic() - started:5.1f} s] {message}")
+
+
+def _render_sounds(root: Path, log: Path) -> None:
+    for directory, name, voice, text in SOUNDS:
+        (root / directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        raw, final = f"/tmp/{name}.raw.wav", f"{directory}/{name}.wav"  # noqa: S108 - in chroot
+        chroot.run_logged(
+            ["chroot", str(root), "espeak-ng", "-v", voice, "-s", "150", "-w", raw, text], log
+        )
+        # Asterisk plays 8 kHz mono 16-bit WAV natively (no resampling per call).
+        chroot.run_logged(
+            ["chroot", str(root), "sox", raw, "-r", "8000", "-c", "1", "-b", "16", final], log
+        )
+        (root / raw.lstrip("/")).unlink(missing_ok=True)
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def load_credentials(sandbox: Sandbox) -> Credentials:
+    """The sandbox's secrets, generated (and saved, mode 0600) on first use."""
+    path = sandbox.state_dir / "secrets.json"
+    if path.exists():
+        return Credentials(**json.loads(path.read_text()))
+    creds = Credentials.generate()
+    _write_private(path, json.dumps(creds.__dict__, indent=2) + "\n")
+    return creds
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def _asterisk_ids(root: Path) -> tuple[int, int]:
+    for line in (root / "etc" / "passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == "asterisk":
+            return int(fields[2]), int(fields[3])
+    raise SandboxError(f"no asterisk user in {root}/etc/passwd: provisioning is incomplete")
+
+
+def _crypt(password: str) -> tuple[str, str]:
+    """(password, format) for ari.conf: SHA-512 crypt when openssl is there, else plain."""
+    if shutil.which("openssl"):
+        done = subprocess.run(
+            ["openssl", "passwd", "-6", "-stdin"],
+            input=password,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode == 0 and done.stdout.startswith("$6$"):
+            return done.stdout.strip(), "crypt"
+    return password, "plain"
+
+
+def _ari_user(user: str, password: str) -> str:
+    hashed, fmt = _crypt(password)
+    return f"[{user}]\ntype = user\nread_only = no\npassword = {hashed}\npassword_format = {fmt}\n"
+
+
+def configure(sandbox: Sandbox, creds: Credentials) -> None:
+    """Write both instances' configuration into the root and create their directories.
+
+    Rewritten on every ``up`` so edits to ``docker/asterisk`` take effect on the next start.
+    """
+    root = sandbox.root
+    uid, gid = _asterisk_ids(root)
+    debian_conf = (root / "etc/asterisk/asterisk.conf").read_text()
+    moddir_match = re.search(r"^astmoddir\s*=>\s*(\S+)", debian_conf, re.M)
+    moddir = moddir_match.group(1) if moddir_match else "/usr/lib/asterisk/modules"
+
+    pbx_etc = _fresh_dir(root, PBX_ETC)
+    for source in sorted((sandbox.repo_dir / "docker" / "asterisk").glob("*.conf")):
+        shutil.copyfile(source, pbx_etc / source.name)
+    (pbx_etc / "dialplans").mkdir()
+    for source in sorted((sandbox.repo_dir / "dialplans").glob("*.conf")):
+        shutil.copyfile(source, pbx_etc / "dialplans" / source.name)
+    # Debian's own asterisk.conf with only the config directory changed: the PBX keeps the
+    # standard run/spool/log dirs, so a plain `asterisk -rx` inside the root reaches it.
+    # Debian marks its [directories] a template ("(!)"), which Asterisk ignores: drop that.
+    pbx_conf = re.sub(r"^\[directories\]\(!\)", "[directories]", debian_conf, flags=re.M)
+    pbx_conf = re.sub(r"^astetcdir\s*=>.*$", f"astetcdir => {PBX_ETC}", pbx_conf, flags=re.M)
+    (pbx_etc / "asterisk.conf").write_text(pbx_conf)
+    (pbx_etc / "manager.d").mkdir()
+    (pbx_etc / "manager.d" / "ivr-agent.conf").write_text(
+        f"[{creds.ami_user}]\nsecret = {creds.ami_secret}\n"
+        "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
+        "read = call,agent,user,dtmf,reporting\nwrite = originate,call\n"
+    )
+    (pbx_etc / "ari.d").mkdir()
+    (pbx_etc / "ari.d" / "ivr-agent.conf").write_text(_ari_user(creds.ari_user, creds.ari_secret))
+
+    phones_etc = _fresh_dir(root, PHONES_ETC)
+    for entry in resources.files("ivr_agent.sim.phones").iterdir():
+        if entry.name.endswith(".conf"):
+            text = entry.read_text().replace("@MODDIR@", moddir)
+            (phones_etc / entry.name).write_text(text)
+    (phones_etc / "ari.d").mkdir()
+    (phones_etc / "ari.d" / "ivr-sim.conf").write_text(
+        _ari_user(creds.phones_ari_user, creds.phones_ari_secret)
+    )
+
+    for etc in (pbx_etc, phones_etc):
+        for path in [etc, *etc.rglob("*")]:
+            os.chown(path, 0, gid)
+            os.chmod(path, 0o750 if path.is_dir() else 0o640)
+
+    # Directories the instances write, owned by asterisk (recording/ must exist or ARI
+    # recording fails with 500). /var/run is an absolute symlink to /run: never follow it
+    # from outside the root, it would land on the host's /run.
+    for relative in (
+        "var/spool/asterisk",
+        "var/spool/asterisk/recording",
+        "var/spool/asterisk-phones",
+        "var/spool/asterisk-phones/recording",
+        "run/asterisk",
+        "run/asterisk-phones",
+        "var/log/asterisk",
+        "var/log/asterisk-phones",
+        "var/lib/asterisk-phones",
+        "var/cache/asterisk-phones",
+    ):
+        path = root / relative
+        path.mkdir(parents=True, exist_ok=True)
+        os.chown(path, uid, gid)
+
+    _write_private(sandbox.credentials_file, "".join(f"{k}={v}\n" for k, v in creds.env().items()))
+
+
+def _fresh_dir(root: Path, inside: str) -> Path:
+    path = root / inside.lstrip("/")
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def _cli(sandbox: Sandbox, instance: Instance, command: str, timeout: float = 10.0) -> str | None:
+    """Output of ``asterisk -rx command`` on the instance, or None when it does not answer."""
+    try:
+        done = subprocess.run(
+            ["chroot", str(sandbox.root), "asterisk", "-C", instance.conf, "-rx", command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout
+
+
+def cli(sandbox: Sandbox, instance: Instance, command: str, timeout: float = 10.0) -> str:
+    """Run an Asterisk CLI command on a running instance; raise if it does not answer."""
+    out = _cli(sandbox, instance, command, timeout)
+    if out is None:
+        raise SandboxError(f"the {instance.name} instance does not answer `{command}`")
+    return out
+
+
+def version(sandbox: Sandbox, instance: Instance) -> str | None:
+    """``core show version`` of the instance, or None when it is not running."""
+    out = _cli(sandbox, instance, "core show version", timeout=5.0)
+    return out.strip() if out and out.startswith("Asterisk") else None
+
+
+def _running_pid(sandbox: Sandbox, instance: Instance) -> int | None:
+    try:
+        pid = int(sandbox.pid_file(instance).read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if chroot.pid_alive(pid) else None
+
+
+def _start(sandbox: Sandbox, instance: Instance) -> int:
+    log = sandbox.console_log(instance).open("ab")
+    argv = [
+        "chroot",
+        str(sandbox.root),
+        "asterisk",
+        "-f",
+        "-U",
+        "asterisk",
+        "-G",
+        "asterisk",
+        "-C",
+        instance.conf,
+    ]
+    # Its own session: it outlives this command and a Ctrl-C in this terminal.
+    process = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log.close()
+    sandbox.pid_file(instance).write_text(f"{process.pid}\n")
+    return process.pid
+
+
+def _wait_ready(sandbox: Sandbox, instance: Instance, pid: int, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not chroot.pid_alive(pid):
+            tail = sandbox.console_log(instance).read_text(errors="replace")[-2000:]
+            raise SandboxError(f"the {instance.name} Asterisk exited at start:\n{tail}")
+        if _cli(sandbox, instance, "core waitfullybooted", timeout=5.0) is not None:
+            found = version(sandbox, instance)
+            if found:
+                return found
+        time.sleep(0.3)
+    raise SandboxError(f"the {instance.name} Asterisk did not answer within {timeout:.0f} s")
+
+
+def _wait_ari(url: str, user: str, password: str, timeout: float = 20.0) -> None:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})  # noqa: S310
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=3) as reply:  # noqa: S310 - local URL
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            if time.monotonic() > deadline:
+                raise SandboxError(f"ARI at {url} does not answer: {exc}") from None
+        time.sleep(0.3)
+
+
+def up(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
+    """Provision if needed, configure, start both instances, wait until they answer.
+
+    Idempotent: instances already running are left as they are. Returns :func:`status`.
+    """
+    require_root()
+    with _locked(sandbox):
+        provision(sandbox, progress)
+        chroot.mount_system(sandbox.root)
+        creds = load_credentials(sandbox)
+        running = {i.name: _running_pid(sandbox, i) for i in INSTANCES}
+        if not all(running.values()):
+            configure(sandbox, creds)
+        for instance in INSTANCES:
+            if running[instance.name]:
+                progress(f"{instance.name}: already running (pid {running[instance.name]})")
+                continue
+            started = time.monotonic()
+            pid = _start(sandbox, instance)
+            found = _wait_ready(sandbox, instance, pid)
+            progress(
+                f"{instance.name}: {found} (pid {pid}, up in {time.monotonic() - started:.1f} s)"
+            )
+        _wait_ari(
+            f"http://127.0.0.1:{PBX.http_port}/ari/asterisk/info", creds.ari_user, creds.ari_secret
+        )
+        _wait_ari(
+            f"http://127.0.0.1:{PHONES.http_port}/ari/asterisk/info",
+            creds.phones_ari_user,
+            creds.phones_ari_secret,
+        )
+        return _status(sandbox)
+
+
+def down(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
+    """Stop both instances and everything else in the root, unmount everything below it.
+
+    Raises :class:`SandboxError` if a process or a mount is left behind.
+    """
+    require_root()
+    with _locked(sandbox):
+        for instance in INSTANCES:
+            pid = _running_pid(sandbox, instance)
+            if pid is None:
+                continue
+            _cli(sandbox, instance, "core stop now", timeout=10.0)
+            deadline = time.monotonic() + 10.0
+            while chroot.pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            progress(f"{instance.name}: stopped (pid {pid})")
+        survivors = chroot.kill_all_in(sandbox.root) if sandbox.root.exists() else []
+        for instance in INSTANCES:
+            sandbox.pid_file(instance).unlink(missing_ok=True)
+        left = chroot.unmount_all(sandbox.root) if sandbox.root.exists() else []
+        if survivors or left:
+            raise SandboxError(f"left behind: processes {survivors}, mounts {left}")
+        progress("sandbox down: no process and no mount left")
+        return _status(sandbox)
+
+
+def status(sandbox: Sandbox) -> dict[str, Any]:
+    """What runs where: provisioned?, mounts, each instance's pid, version and ports."""
+    with _locked(sandbox):
+        return _status(sandbox)
+
+
+def _status(sandbox: Sandbox) -> dict[str, Any]:
+    instances = {}
+    for instance in INSTANCES:
+        pid = _running_pid(sandbox, instance)
+        instances[instance.name] = {
+            "running": pid is not None,
+            "pid": pid,
+            "version": version(sandbox, instance) if pid else None,
+            "config": f"{sandbox.root}{instance.etc_dir}",
+            "ports": {
+                "ami": instance.ami_port,
+                "http_ari": instance.http_port,
+                "sip_udp": instance.sip_port,
+                "rtp": f"{instance.rtp_ports[0]}-{instance.rtp_ports[1]}",
+            },
+        }
+    root_exists = sandbox.root.exists()
+    return {
+        "root": str(sandbox.root),
+        "provisioned": sandbox.provisioned(),
+        "mounts": [str(p) for p in chroot.mounts_under(sandbox.root)] if root_exists else [],
+        "processes": chroot.processes_in(sandbox.root) if root_exists else [],
+        "credentials_file": str(sandbox.credentials_file),
+        "instances": instances,
+    }
