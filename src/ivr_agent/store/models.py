@@ -1,0 +1,307 @@
+"""The database schema as SQLAlchemy 2 typed models (the migrations are the source of truth
+for the live schema; these models must match them, a test checks it).
+
+Keys make every write idempotent: a call is keyed by ``(pbx_id, linkedid)`` and its
+``call_id`` is derived from them; callbacks, attempts, recordings and tokens carry ids the
+agent chooses before it acts. Children of a call (holds, prompts, events) are keyed by
+``(call_id, seq)`` and replaced as a whole when the call is saved again. Every time is
+``timestamptz``; every constraint has a stable name from :data:`NAMING_CONVENTION`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    MetaData,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CALLBACK_REASONS = ("service_completed", "complaint_resolved", "abandoned_call", "manual")
+CALLBACK_STATUSES = ("pending", "in_progress", "completed", "declined", "unreachable", "cancelled")
+ATTEMPT_STATES = ("dialling", "answered", "finished", "failed")
+RECORDING_STATUSES = ("ok", "corrupt", "missing", "purged")
+TOKEN_ROLES = ("ops", "qa", "admin")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({listed})"
+
+
+Timestamp = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    """Declarative base sharing one metadata with the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: Timestamp,
+        str: Text(),
+        float: Double(),
+        dict[str, Any]: JSONB(),
+    }
+
+
+class CallRow(Base):
+    """One finished call: every field of ``CallOutcome`` (core/outcome.py)."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("pbx_id", "linkedid"),
+        CheckConstraint(_one_of("direction", ("inbound", "callback")), name="direction"),
+        CheckConstraint(
+            _one_of("silence", ("none", "prompted_then_spoke", "hung_up_silent")), name="silence"
+        ),
+        # Export and the API page through calls in (ended_at, call_id) order.
+        Index(None, "ended_at", "call_id"),
+        Index(None, "offered_at"),
+    )
+
+    call_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    pbx_id: Mapped[str]
+    linkedid: Mapped[str]
+    direction: Mapped[str]
+    caller_number: Mapped[str | None]
+    operator_id: Mapped[str | None]
+    offered_at: Mapped[datetime]
+    wait_started_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime]
+    ring_seconds: Mapped[float | None]
+    rings: Mapped[int | None]
+    answered_within_standard: Mapped[bool | None]
+    abandoned: Mapped[bool]
+    short_abandon: Mapped[bool]
+    max_hold_seconds: Mapped[float | None]
+    hold_over_limit: Mapped[bool]
+    silence: Mapped[str]
+    talk_seconds: Mapped[float | None]
+    duration_seconds: Mapped[float]
+    over_max_duration: Mapped[bool]
+    # Opaque, not a foreign key: the outcome may be written before its recording row.
+    recording_id: Mapped[str | None]
+    complete: Mapped[bool]
+    incomplete_reason: Mapped[str | None]
+    extra: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    # The UTC offset the outcome's times were written in, so reading a call back renders
+    # them exactly as they were given (timestamptz keeps the instant, not the zone).
+    utc_offset_seconds: Mapped[int] = mapped_column(server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class HoldRow(Base):
+    """One hold interval of a call, in order."""
+
+    __tablename__ = "holds"
+
+    call_id: Mapped[str] = mapped_column(
+        ForeignKey("calls.call_id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    seconds: Mapped[float | None]
+    reminders_played: Mapped[int] = mapped_column(server_default=text("0"))
+
+
+class PromptPlayedRow(Base):
+    """A scripted prompt a call heard (or was due to hear), in order."""
+
+    __tablename__ = "prompts_played"
+    __table_args__ = (
+        CheckConstraint(_one_of("played_to", ("caller", "both", "customer")), name="played_to"),
+    )
+
+    call_id: Mapped[str] = mapped_column(
+        ForeignKey("calls.call_id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    prompt: Mapped[str]
+    at: Mapped[datetime]
+    played: Mapped[bool]
+    finished: Mapped[bool | None]
+    # ``to`` in the outcome contract; a reserved word in SQL, hence the longer name.
+    played_to: Mapped[str]
+
+
+class CallEventRow(Base):
+    """One event of a call's timeline (what QA replay shows), in order."""
+
+    __tablename__ = "call_events"
+
+    call_id: Mapped[str] = mapped_column(
+        ForeignKey("calls.call_id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    kind: Mapped[str]
+    channel: Mapped[str | None]
+    details: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+
+
+class CallbackRow(Base):
+    """A callback job (S5): when it is due, its state, and what came of it."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        CheckConstraint(_one_of("reason", CALLBACK_REASONS), name="reason"),
+        CheckConstraint(_one_of("status", CALLBACK_STATUSES), name="status"),
+        CheckConstraint("attempts_made >= 0", name="attempts_made"),
+        CheckConstraint(
+            "satisfaction_index IS NULL OR satisfaction_index BETWEEN 1 AND 5",
+            name="satisfaction_index",
+        ),
+        # The dialer claims due jobs with
+        # ... WHERE status = 'pending' AND next_attempt_at <= now() FOR UPDATE SKIP LOCKED.
+        Index(None, "status", "next_attempt_at"),
+        # An abandoned call gets at most one automatic callback, however often it is saved.
+        Index(
+            "uq_callbacks_abandoned_source_call_id",
+            "source_call_id",
+            unique=True,
+            postgresql_where=text("reason = 'abandoned_call'"),
+        ),
+    )
+
+    callback_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    customer_number: Mapped[str]
+    customer_name: Mapped[str | None]
+    reason: Mapped[str]
+    reference_time: Mapped[datetime]
+    due_at: Mapped[datetime]
+    deadline: Mapped[datetime]
+    status: Mapped[str] = mapped_column(server_default=text("'pending'"))
+    attempts_made: Mapped[int] = mapped_column(server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None]
+    outcome: Mapped[str | None]
+    satisfaction_index: Mapped[float | None]
+    source_call_id: Mapped[str | None] = mapped_column(
+        ForeignKey("calls.call_id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class CallbackAttemptRow(Base):
+    """One dialling of a callback; ``channel_id`` is the id we originated it with."""
+
+    __tablename__ = "callback_attempts"
+    __table_args__ = (
+        UniqueConstraint("callback_id", "attempt_no"),
+        UniqueConstraint("channel_id"),
+        CheckConstraint(_one_of("state", ATTEMPT_STATES), name="state"),
+        CheckConstraint("attempt_no >= 1", name="attempt_no"),
+    )
+
+    attempt_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    callback_id: Mapped[str] = mapped_column(
+        ForeignKey("callbacks.callback_id", ondelete="CASCADE")
+    )
+    attempt_no: Mapped[int]
+    channel_id: Mapped[str]
+    state: Mapped[str] = mapped_column(server_default=text("'dialling'"))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None]
+
+
+class RecordingRow(Base):
+    """A recording file, looked up by opaque id (never by a path from a URL)."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", RECORDING_STATUSES), name="status"),
+        CheckConstraint("call_id IS NOT NULL OR attempt_id IS NOT NULL", name="owner"),
+        # Relative to the data dir and never climbing out of it: defence in depth for
+        # the recording routes, which must not serve a path they did not create.
+        CheckConstraint(
+            "path <> '' AND path NOT LIKE '/%' AND path NOT LIKE '%..%'", name="relative_path"
+        ),
+        CheckConstraint("sha256 IS NULL OR sha256 ~ '^[0-9a-f]{64}$'", name="sha256"),
+        CheckConstraint("bytes IS NULL OR bytes >= 0", name="bytes"),
+        Index(None, "call_id"),
+        Index(None, "attempt_id"),
+    )
+
+    recording_id: Mapped[str] = mapped_column(primary_key=True)
+    # No ON DELETE action: a call or attempt with a recording cannot be deleted by
+    # accident, which would orphan the file and break the owner check above.
+    call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.call_id"))
+    attempt_id: Mapped[str | None] = mapped_column(ForeignKey("callback_attempts.attempt_id"))
+    path: Mapped[str]
+    sha256: Mapped[str | None]
+    seconds: Mapped[float | None]
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str]
+    reason: Mapped[str | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class SurveyScoreRow(Base):
+    """One survey index (S5) scored 1–5 by keypad during a callback attempt."""
+
+    __tablename__ = "survey_scores"
+    __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score"),)
+
+    attempt_id: Mapped[str] = mapped_column(
+        ForeignKey("callback_attempts.attempt_id", ondelete="CASCADE"), primary_key=True
+    )
+    index_name: Mapped[str] = mapped_column(primary_key=True)
+    score: Mapped[int] = mapped_column(SmallInteger)
+
+
+class ApiTokenRow(Base):
+    """A bearer token, stored only as its SHA-256."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        UniqueConstraint("token_sha256"),
+        CheckConstraint(_one_of("role", TOKEN_ROLES), name="role"),
+        CheckConstraint("token_sha256 ~ '^[0-9a-f]{64}$'", name="token_sha256"),
+    )
+
+    token_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    role: Mapped[str]
+    token_sha256: Mapped[str]
+    label: Mapped[str | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditLogRow(Base):
+    """Who did what to which object, and when. Append-only: a trigger rejects changes."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "at"),)
+
+    audit_id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    actor: Mapped[str]
+    action: Mapped[str]
+    object: Mapped[str | None]
+    details: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
