@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -38,7 +40,7 @@ def test_any_chunking_of_the_stream_gives_the_same_messages(cuts: list[int]) -> 
     parser = AmiFrameParser(AmiStats())
     positions = sorted({0, *[c % len(stream) for c in cuts], len(stream)})
     messages = []
-    for start, end in zip(positions, positions[1:], strict=False):
+    for start, end in itertools.pairwise(positions):
         messages += parser.feed(stream[start:end])
     assert [flatten(m)["CallerIDName"] for m in messages] == [NAME] * 3
 
