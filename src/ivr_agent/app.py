@@ -17,17 +17,18 @@ from ivr_agent.logging import get_logger
 from ivr_agent.settings import Settings
 from ivr_agent.store.db import Database, open_database
 from ivr_agent.store.migrate import upgrade_to_head
+from ivr_agent.web.auth import auth_middleware
+from ivr_agent.web.calls_api import setup_calls_api
+from ivr_agent.web.context import DATABASE, SETTINGS
+from ivr_agent.web.errors import error_middleware
 from ivr_agent.web.health import Readiness, State, setup_health
-
-SETTINGS = web.AppKey("settings", Settings)
-DATABASE = web.AppKey("database", Database)
 
 log = get_logger(__name__)
 
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 
-def _database_ctx(
-    settings: Settings, readiness: Readiness
-) -> Callable[[web.Application], AsyncIterator[None]]:
+
+def _database_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
     component = readiness.component("database")
 
     async def probe(db: Database) -> None:
@@ -54,13 +55,34 @@ def _connection_placeholders(settings: Settings, readiness: Readiness) -> None:
     readiness.component("ari", enabled=settings.ari_url is not None)
 
 
-def build_app(settings: Settings) -> web.Application:
-    """The whole agent as one aiohttp application, ready to run."""
-    app = web.Application()
+def _given_database_ctx(db: Database, readiness: Readiness) -> CleanupCtx:
+    component = readiness.component("database")
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        app[DATABASE] = db
+        component.set(State.UP)
+        yield
+
+    return database
+
+
+def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:
+    """The whole agent as one aiohttp application, ready to run.
+
+    ``database``: an already open database to use (tests, embedding); by default the app
+    opens the configured one when it starts and closes it when it stops.
+    """
+    app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
+    app.middlewares.append(error_middleware)
+    app.middlewares.append(auth_middleware(lambda: app[DATABASE]))
     readiness = Readiness()
     setup_health(app, readiness)
-    app.cleanup_ctx.append(_database_ctx(settings, readiness))
+    setup_calls_api(app)
+    if database is None:
+        app.cleanup_ctx.append(_database_ctx(settings, readiness))
+    else:
+        app.cleanup_ctx.append(_given_database_ctx(database, readiness))
     _connection_placeholders(settings, readiness)
     return app
 

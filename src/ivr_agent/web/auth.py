@@ -1,0 +1,76 @@
+"""Bearer-token authentication and role checks for every ``/api/…`` route and page.
+
+A handler declares the roles it admits with :func:`requires`; ``admin`` is always admitted.
+Routes without a declaration are open only if listed in :data:`OPEN_PATHS` — anything
+else is refused, so a new route is never public by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from ivr_agent.store.db import Database
+from ivr_agent.store.tokens import role_of
+from ivr_agent.web.errors import ApiError, Handler
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+ROLE = web.RequestKey("role", str)
+_ROLES_ATTR = "_ivr_agent_roles"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def requires(*roles: str) -> Callable[[F], F]:
+    """Declare which roles may call a handler (``admin`` may call every handler)."""
+
+    def mark(handler: F) -> F:
+        setattr(handler, _ROLES_ATTR, frozenset(roles) | {"admin"})
+        return handler
+
+    return mark
+
+
+def open_route(handler: F) -> F:
+    """Declare a handler that needs no token (health, and /metrics when public)."""
+    setattr(handler, _ROLES_ATTR, None)
+    return handler
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer …``, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def auth_middleware(database: Callable[[], Database]) -> Any:
+    """Middleware checking the token and role of every request that is not open."""
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS:
+            return await handler(request)
+        route_handler = getattr(request.match_info, "handler", None)
+        roles = getattr(route_handler, _ROLES_ATTR, frozenset({"admin"}))
+        if roles is None:
+            return await handler(request)
+        token = bearer_token(request)
+        if token is None:
+            raise ApiError(401, "unauthenticated", "an Authorization: Bearer token is required")
+        async with database().sessions() as session:
+            role = await role_of(session, token)
+        if role is None:
+            raise ApiError(401, "unauthenticated", "the token is unknown or revoked")
+        if role not in roles:
+            raise ApiError(
+                403, "forbidden", f"role {role!r} may not do this", {"allowed": sorted(roles)}
+            )
+        request[ROLE] = role
+        return await handler(request)
+
+    return authenticate
