@@ -78,8 +78,15 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def create_database(url: URL | str) -> Database:
-    """A :class:`Database` for ``url`` (``postgresql+asyncpg``); nothing connects yet."""
+def create_database(
+    url: URL | str, *, statement_timeout: float | None = STATEMENT_TIMEOUT
+) -> Database:
+    """A :class:`Database` for ``url`` (``postgresql+asyncpg``); nothing connects yet.
+
+    ``statement_timeout`` bounds every statement (seconds; ``None``: unbounded, for
+    migrations that rebuild large tables). It is enforced by the client, so it also ends
+    a statement stuck on a connection the server has silently lost.
+    """
     parsed = make_url(url) if isinstance(url, str) else url
     if parsed.drivername != "postgresql+asyncpg":
         raise StoreError(
@@ -91,7 +98,7 @@ def create_database(url: URL | str) -> Database:
         json_serializer=_dumps,
         connect_args={
             "timeout": CONNECT_TIMEOUT,
-            "command_timeout": STATEMENT_TIMEOUT,
+            "command_timeout": statement_timeout,
             "server_settings": {"application_name": "ivr-agent", "timezone": "UTC"},
         },
     )
@@ -100,9 +107,11 @@ def create_database(url: URL | str) -> Database:
 
 
 @asynccontextmanager
-async def connect(url: URL | str) -> AsyncIterator[Database]:
+async def connect(
+    url: URL | str, *, statement_timeout: float | None = STATEMENT_TIMEOUT
+) -> AsyncIterator[Database]:
     """Open the database at ``url``; its connections are closed on exit."""
-    db = create_database(url)
+    db = create_database(url, statement_timeout=statement_timeout)
     try:
         yield db
     finally:

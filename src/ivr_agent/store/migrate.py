@@ -98,10 +98,10 @@ def _runner(
 
 @asynccontextmanager
 async def _engine(target: Database | URL | str) -> AsyncIterator[AsyncEngine]:
-    if isinstance(target, Database):
-        yield target.engine
-        return
-    async with connect(target) as db:
+    # Always a separate engine without the statement timeout of the agent's pool: a future
+    # migration that rebuilds an index on a large table may rightly take minutes.
+    url = target.url if isinstance(target, Database) else target
+    async with connect(url, statement_timeout=None) as db:
         yield db.engine
 
 
@@ -122,7 +122,8 @@ async def _migrate(
 async def upgrade_to_head(target: Database | URL | str) -> MigrationResult:
     """Upgrade the schema to the newest revision; does nothing if it is already there.
 
-    ``target`` is an open :class:`Database` or a URL (a temporary engine is used).
+    ``target`` is an open :class:`Database` or a URL; either way the migration runs on a
+    short-lived connection of its own, without the agent's statement timeout.
     Raises :class:`StoreError` if the database is unreachable or a migration fails.
     """
     return await _migrate(target, command.upgrade, "head")
