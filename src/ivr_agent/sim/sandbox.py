@@ -37,7 +37,7 @@ from ivr_agent.settings import Settings
 from ivr_agent.sim import chroot
 
 #: Bump when the provisioning recipe changes: an older root is then completed, not reused.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 PACKAGES = (
     "asterisk",
     "asterisk-core-sounds-en",
@@ -55,8 +55,20 @@ SIM_SOUNDS_DIR = "/usr/share/asterisk/sounds/ivr-sim"
 #: Prompts rendered with espeak-ng at provisioning: (directory, name, voice, text).
 SOUNDS = (
     (SOUNDS_DIR, "welcome", "cmn", "您好,这里是示例公司客服热线"),
+    (
+        SOUNDS_DIR,
+        "callback-opening",
+        "cmn",
+        "您好,我是示例公司的客服代表,耽误您两分钟时间做一个回访可以吗?同意请按1,现在不方便请按2",
+    ),
+    (SOUNDS_DIR, "survey-skill", "cmn", "请为我们的服务技能打分,1到5分"),
+    (SOUNDS_DIR, "survey-attitude", "cmn", "请为我们的服务态度打分"),
+    (SOUNDS_DIR, "survey-timeliness", "cmn", "请为服务的及时性打分"),
+    (SOUNDS_DIR, "survey-parts", "cmn", "请为配件供应打分"),
+    (SOUNDS_DIR, "survey-overall", "cmn", "请为总体满意度打分"),
+    (SOUNDS_DIR, "callback-closing", "cmn", "感谢您对我们工作的支持,祝您健康愉快!再见!"),
     (SIM_SOUNDS_DIR, "hello", "cmn", "喂,你好"),
-    (SIM_SOUNDS_DIR, "question", "cmn", "你好,我家的空调不制冷了,想请你们派人来看一下"),
+    (SIM_SOUNDS_DIR, "question", "cmn", "我家的空调不制冷了,请派人来看看"),
     (SIM_SOUNDS_DIR, "thanks", "cmn", "好的,谢谢你,再见"),
     (SIM_SOUNDS_DIR, "yes", "cmn", "可以,你说吧"),
 )
@@ -312,6 +324,9 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
     # Debian marks its [directories] a template ("(!)"), which Asterisk ignores: drop that.
     pbx_conf = re.sub(r"^\[directories\]\(!\)", "[directories]", debian_conf, flags=re.M)
     pbx_conf = re.sub(r"^astetcdir\s*=>.*$", f"astetcdir => {PBX_ETC}", pbx_conf, flags=re.M)
+    # Send silence while a channel waits (Read(), queue without music): the far end keeps
+    # receiving frames, which its talk detection needs to notice that a prompt ended.
+    pbx_conf = re.sub(r"^\[options\]$", "[options]\ntransmit_silence = yes", pbx_conf, flags=re.M)
     (pbx_etc / "asterisk.conf").write_text(pbx_conf)
     (pbx_etc / "manager.d").mkdir()
     (pbx_etc / "manager.d" / "ivr-agent.conf").write_text(
@@ -323,7 +338,7 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
     (pbx_etc / "ari.d" / "ivr-agent.conf").write_text(_ari_user(creds.ari_user, creds.ari_secret))
 
     phones_etc = _fresh_dir(root, PHONES_ETC)
-    for entry in resources.files("ivr_agent.sim.phones").iterdir():
+    for entry in (resources.files("ivr_agent.sim") / "phones").iterdir():
         if entry.name.endswith(".conf"):
             text = entry.read_text().replace("@MODDIR@", moddir)
             (phones_etc / entry.name).write_text(text)

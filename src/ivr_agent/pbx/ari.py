@@ -1,0 +1,371 @@
+"""Asterisk REST Interface: a REST client and an events websocket that survives restarts.
+
+Theory of operation:
+
+* :class:`AriClient` sends REST requests with a timeout on every call. Every failure — HTTP
+  error status, timeout, refused connection, unreadable body — becomes one :class:`AriError`
+  carrying ``status`` (None when no HTTP reply came), ``method`` and ``path``, so callers
+  catch one type at their edge. Credentials go in the ``Authorization`` header, never in a
+  URL, and nothing here logs them.
+* :class:`AriEvents` keeps the events websocket open. Frames are parsed and put on an
+  unbounded queue at once — Asterisk drops a websocket whose reader stalls for 100 ms, so the
+  reader never waits for a consumer. When the socket closes it reconnects with capped,
+  jittered exponential backoff. Asterisk does not replay events missed while disconnected,
+  so ``on_connect`` runs after every (re)connection: the place to resync with ``GET /channels``.
+  Frames that are not JSON objects with a ``type`` are logged, counted and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import aiohttp
+
+from ivr_agent.logging import get_logger
+
+log = get_logger(__name__)
+
+JsonObject = dict[str, Any]
+ParamValue = str | int | float | bool
+OnConnect = Callable[[], Awaitable[None]]
+
+
+class AriError(Exception):
+    """An ARI request failed. ``status`` is the HTTP status, or None if no reply came."""
+
+    def __init__(self, method: str, path: str, status: int | None, message: str) -> None:
+        super().__init__(f"ARI {method} {path}: {status or 'no reply'} {message}".rstrip())
+        self.method = method
+        self.path = path
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class AriTarget:
+    """Where an ARI lives and how to log in. ``repr`` hides the password."""
+
+    base_url: str
+    username: str
+    password: str
+
+    @classmethod
+    def from_url(cls, url: str) -> AriTarget:
+        """Parse ``http://user:secret@host:port`` (the form of ``IVR_AGENT_ARI_URL``)."""
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("ARI URL must look like http://user:secret@127.0.0.1:8088")
+        if not parts.username or parts.password is None:
+            raise ValueError("ARI URL must carry user:secret")
+        port = parts.port or (8089 if parts.scheme == "https" else 8088)
+        return cls(
+            base_url=f"{parts.scheme}://{parts.hostname}:{port}",
+            username=unquote(parts.username),
+            password=unquote(parts.password),
+        )
+
+    def __repr__(self) -> str:
+        return f"AriTarget({self.base_url}, user={self.username!r})"
+
+
+def parse_timestamp(value: str) -> datetime:
+    """An ARI event ``timestamp`` (``2026-11-23T16:02:05.425+0000``) as an aware datetime."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def _param(value: ParamValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class AriClient:
+    """REST calls to one Asterisk's ARI. Use as ``async with AriClient(target) as ari:``."""
+
+    def __init__(self, target: AriTarget, *, timeout: float = 5.0) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._auth = aiohttp.BasicAuth(target.username, target.password)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> AriClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The shared HTTP session (created on first use, inside the running loop)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(auth=self._auth)
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session; the client may be used again afterwards."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, ParamValue] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send ``method path`` (path below ``/ari``); return the decoded JSON (None if empty).
+
+        Raises :class:`AriError` on any HTTP status >= 300, timeout or connection failure.
+        """
+        url = f"{self.target.base_url}/ari{path}"
+        query = {k: _param(v) for k, v in (params or {}).items()}
+        limit = aiohttp.ClientTimeout(total=timeout or self.timeout)
+        try:
+            async with self.session.request(
+                method, url, params=query, json=body, timeout=limit
+            ) as reply:
+                text = await reply.text()
+                if reply.status >= 300:
+                    raise AriError(method, path, reply.status, _error_message(text))
+                if not text.strip():
+                    return None
+                return json.loads(text)
+        except AriError:
+            raise
+        except TimeoutError:
+            raise AriError(method, path, None, f"timed out after {limit.total} s") from None
+        except aiohttp.ClientError as exc:
+            raise AriError(method, path, None, type(exc).__name__) from None
+        except ValueError as exc:  # JSON that does not decode
+            raise AriError(method, path, None, f"unreadable reply: {exc}") from None
+
+    # --- the calls the agent and the simulator use -------------------------------------------
+
+    async def info(self) -> JsonObject:
+        """``GET /asterisk/info``: build, system, config and status of the Asterisk."""
+        result: JsonObject = await self.request("GET", "/asterisk/info")
+        return result
+
+    async def channels(self) -> list[JsonObject]:
+        """``GET /channels``: every live channel (for resync after a reconnect)."""
+        result: list[JsonObject] = await self.request("GET", "/channels")
+        return result
+
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str,
+        app: str | None = None,
+        app_args: str | None = None,
+        context: str | None = None,
+        extension: str | None = None,
+        priority: int | None = None,
+        caller_id: str | None = None,
+        timeout: int = 30,
+        variables: Mapping[str, str] | None = None,
+    ) -> JsonObject:
+        """Originate a channel under our own id (Uniqueids restart with Asterisk; ours do not)."""
+        params: dict[str, ParamValue] = {"endpoint": endpoint, "timeout": timeout}
+        optional: dict[str, ParamValue | None] = {
+            "app": app,
+            "appArgs": app_args,
+            "context": context,
+            "extension": extension,
+            "priority": priority,
+            "callerId": caller_id,
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
+        body = {"variables": dict(variables)} if variables else None
+        result: JsonObject = await self.request(
+            "POST", f"/channels/{quote(channel_id, safe='')}", params=params, body=body
+        )
+        return result
+
+    async def answer(self, channel_id: str) -> None:
+        """Answer a channel (200 OK toward its caller)."""
+        await self.request("POST", f"/channels/{quote(channel_id, safe='')}/answer")
+
+    async def ring(self, channel_id: str) -> None:
+        """Indicate ringing on a channel (180 toward its caller)."""
+        await self.request("POST", f"/channels/{quote(channel_id, safe='')}/ring")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        """Hang up a channel; ``reason`` e.g. normal, busy, rejected, no_answer."""
+        await self.request(
+            "DELETE", f"/channels/{quote(channel_id, safe='')}", params={"reason": reason}
+        )
+
+    async def hold(self, channel_id: str) -> None:
+        """Put the far end on hold (a SIP re-INVITE when the endpoint has moh_passthrough)."""
+        await self.request("POST", f"/channels/{quote(channel_id, safe='')}/hold")
+
+    async def unhold(self, channel_id: str) -> None:
+        """Take the far end off hold."""
+        await self.request("DELETE", f"/channels/{quote(channel_id, safe='')}/hold")
+
+    async def play(self, channel_id: str, media: Sequence[str], playback_id: str) -> JsonObject:
+        """Play ``media`` URIs (``sound:…``) in order on a channel under our playback id."""
+        result: JsonObject = await self.request(
+            "POST",
+            f"/channels/{quote(channel_id, safe='')}/play/{quote(playback_id, safe='')}",
+            params={"media": ",".join(media)},
+        )
+        return result
+
+    async def stop_playback(self, playback_id: str) -> None:
+        """Stop a playback (no error if it already finished)."""
+        with contextlib.suppress(AriError):
+            await self.request("DELETE", f"/playbacks/{quote(playback_id, safe='')}")
+
+    async def send_dtmf(self, channel_id: str, digits: str, duration_ms: int = 150) -> None:
+        """Send keypad digits on a channel (RFC 4733 toward the far end)."""
+        await self.request(
+            "POST",
+            f"/channels/{quote(channel_id, safe='')}/dtmf",
+            params={"dtmf": digits, "duration": duration_ms},
+        )
+
+    async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
+        """Set a channel variable or function, e.g. ``TALK_DETECT(set)``."""
+        await self.request(
+            "POST",
+            f"/channels/{quote(channel_id, safe='')}/variable",
+            params={"variable": variable, "value": value},
+        )
+
+
+def _error_message(text: str) -> str:
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return text.strip()[:200]
+    if isinstance(decoded, dict) and "message" in decoded:
+        return str(decoded["message"])[:200]
+    return text.strip()[:200]
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff with full jitter: delay in [0, min(cap, base·2^n)]."""
+
+    base: float = 0.5
+    cap: float = 30.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        """The delay before the next attempt (and count the attempt)."""
+        ceiling = min(self.cap, self.base * 2**self.attempt)
+        self.attempt = min(self.attempt + 1, 32)
+        # A random delay (not a secret): jitter spreads reconnects of many agents.
+        return max(0.05, random.uniform(0, ceiling))  # noqa: S311
+
+    def reset(self) -> None:
+        """Start over after a connection that worked."""
+        self.attempt = 0
+
+
+class AriEvents:
+    """The ARI events websocket for ``apps``, reconnecting forever until :meth:`close`.
+
+    Iterate with ``async for event in events:``; each event is the decoded JSON object.
+    """
+
+    def __init__(
+        self,
+        client: AriClient,
+        apps: Sequence[str],
+        *,
+        subscribe_all: bool = False,
+        on_connect: OnConnect | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.client = client
+        self.apps = tuple(apps)
+        self.subscribe_all = subscribe_all
+        self.on_connect = on_connect
+        self.backoff = backoff or Backoff()
+        self.connected = asyncio.Event()
+        self.malformed = 0
+        self.connections = 0
+        self._queue: asyncio.Queue[JsonObject | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        """Start the background reader; returns once the first connection is open."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="ari-events")
+        await self.connected.wait()
+
+    async def close(self) -> None:
+        """Stop reading and end the iteration."""
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._queue.put_nowait(None)
+
+    def __aiter__(self) -> AsyncIterator[JsonObject]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[JsonObject]:
+        while True:
+            event = await self._queue.get()
+            if event is None:
+                return
+            yield event
+
+    async def _run(self) -> None:
+        url = self.client.target.base_url.replace("http", "ws", 1) + "/ari/events"
+        params = {"app": ",".join(self.apps), "subscribeAll": _param(self.subscribe_all)}
+        while not self._closing:
+            try:
+                async with self.client.session.ws_connect(
+                    url, params=params, heartbeat=20.0, timeout=aiohttp.ClientWSTimeout(ws_close=5)
+                ) as ws:
+                    self.connections += 1
+                    log.info("ari_events_connected", url=url, apps=self.apps)
+                    if self.on_connect is not None:
+                        await self.on_connect()
+                    self.connected.set()
+                    self.backoff.reset()
+                    async for message in ws:
+                        if message.type == aiohttp.WSMsgType.TEXT:
+                            self._accept(message.data)
+                        elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                            break
+            except asyncio.CancelledError:
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError, AriError) as exc:
+                log.warning("ari_events_failed", url=url, error=type(exc).__name__)
+            self.connected.clear()
+            if self._closing:
+                return
+            delay = self.backoff.next_delay()
+            log.info("ari_events_reconnect", url=url, delay=round(delay, 2))
+            await asyncio.sleep(delay)
+
+    def _accept(self, data: str) -> None:
+        try:
+            event = json.loads(data)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            self.malformed += 1
+            log.warning("ari_event_malformed", sample=data[:120], malformed=self.malformed)
+            return
+        self._queue.put_nowait(event)

@@ -1,0 +1,128 @@
+"""Subcommands ``ivr-agent sandbox up|down|status`` and ``ivr-agent simulate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from ivr_agent.settings import Settings
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``sandbox`` and ``simulate`` subcommands to the ``ivr-agent`` parser."""
+    sandbox = subparsers.add_parser(
+        "sandbox",
+        help="a real Asterisk 22 PBX and a phones instance on this machine (needs root)",
+        description="Provision (once) a Debian sid root with Asterisk 22 under the data dir and "
+        "run the PBX under test and the phones instance in it, bound to 127.0.0.1.",
+    )
+    sandbox.add_argument("action", choices=("up", "down", "status"))
+    sandbox.add_argument("--json", action="store_true", help="print the status as JSON")
+    sandbox.set_defaults(handler=_sandbox)
+
+    simulate = subparsers.add_parser(
+        "simulate",
+        help="play callers, operators and customers from a scenario against the sandbox",
+        description="Drive the sandbox phones instance through its ARI: place the scenario's "
+        "calls, answer, hold and hang up as it says, and print the measured ground truth "
+        "as JSON lines on stdout (progress goes to stderr).",
+    )
+    simulate.add_argument(
+        "scenario",
+        nargs="?",
+        help="scenario TOML file, or the name of a shipped scenario (see --list)",
+    )
+    simulate.add_argument("--list", action="store_true", help="list the shipped scenarios")
+    simulate.add_argument("--calls", type=int, help="load mode: place this many calls")
+    simulate.add_argument("--rate", type=float, default=1.0, help="load mode: new calls per second")
+    simulate.add_argument(
+        "--mix",
+        default="answered=70,abandoned=15,hold=15",
+        help="load mode: kinds and weights, e.g. answered=70,abandoned=15,hold=10,silent=5",
+    )
+    simulate.add_argument("--seed", type=int, default=None, help="load mode: random seed")
+    simulate.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply every scenario duration by this (e.g. 0.2 for a quick run)",
+    )
+    simulate.set_defaults(handler=_simulate)
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    print(f"root:        {status['root']} (provisioned: {status['provisioned']})")
+    for name, info in status["instances"].items():
+        ports = info["ports"]
+        where = f"ARI/HTTP 127.0.0.1:{ports['http_ari']}, SIP udp 127.0.0.1:{ports['sip_udp']}"
+        if ports["ami"]:
+            where = f"AMI 127.0.0.1:{ports['ami']}, " + where
+        state = f"{info['version']} (pid {info['pid']})" if info["running"] else "stopped"
+        print(f"{name + ':':12} {state}\n             {where}, RTP {ports['rtp']}")
+    print(f"mounts:      {', '.join(status['mounts']) or 'none'}")
+    print(f"credentials: {status['credentials_file']}")
+
+
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr_agent.sim import chroot, sandbox
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        box = sandbox.Sandbox.from_settings(settings)
+        if args.action == "up":
+            status = sandbox.up(box, progress)
+        elif args.action == "down":
+            status = sandbox.down(box, progress)
+        else:
+            status = sandbox.status(box)
+    except (sandbox.SandboxError, chroot.ChrootError) as exc:
+        print(f"ivr-agent sandbox {args.action}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        _print_status(status)
+    if args.action == "status":
+        return 0 if all(i["running"] for i in status["instances"].values()) else 3
+    return 0
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr_agent.sim import runner, scenario
+
+    if args.list:
+        for name in scenario.shipped_names():
+            print(name)
+        return 0
+    try:
+        if args.calls:
+            plan = scenario.load_mode(
+                calls=args.calls, rate=args.rate, mix=args.mix, seed=args.seed
+            )
+        elif args.scenario:
+            plan = scenario.load(args.scenario)
+        else:
+            print("ivr-agent simulate: give a SCENARIO or --calls N", file=sys.stderr)
+            return 2
+        plan = plan.scaled(args.time_scale)
+        config = runner.RunnerConfig.from_sandbox(settings)
+    except (scenario.ScenarioError, runner.SimulatorError) as exc:
+        print(f"ivr-agent simulate: {exc}", file=sys.stderr)
+        return 2
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        results = asyncio.run(runner.run(plan, config, progress))
+    except runner.SimulatorError as exc:
+        print(f"ivr-agent simulate: {exc}", file=sys.stderr)
+        return 1
+    for result in results:
+        print(json.dumps(result, ensure_ascii=False))
+    return 0 if all(r.get("completed") for r in results) else 1
