@@ -120,6 +120,11 @@ def _start_blocking(pgdata: Path) -> Any:
         ) from exc
     except OSError as exc:
         raise StoreError(f"embedded PostgreSQL cannot use {pgdata}: {exc}") from exc
+    except AssertionError as exc:
+        # pgserver asserts the server reached "ready" after pg_ctl returned.
+        raise StoreError(
+            f"embedded PostgreSQL in {pgdata} is not ready; see its log at {pgdata / 'log'}"
+        ) from exc
 
 
 def _acquire(pgdata: Path) -> Any:

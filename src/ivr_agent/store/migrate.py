@@ -9,7 +9,6 @@ it exactly once, and a failed migration leaves the schema as it was.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -63,9 +62,6 @@ def migrations_dir() -> Path:
 
 def alembic_config() -> Config:
     """An Alembic config for our scripts; no ini file, so nothing reconfigures logging."""
-    # Alembic narrates every step at INFO ("setup plugin", "Context impl", "Running
-    # upgrade"); the agent logs one line per migration itself (see _migrate).
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     return config
