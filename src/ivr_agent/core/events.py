@@ -1,0 +1,594 @@
+"""Frozen, typed PBX events, parsed from raw AMI field dicts at the edge.
+
+Field names follow the Asterisk 22 AMI event documentation: a channel snapshot is
+``Channel``, ``ChannelState``, ``ChannelStateDesc``, ``CallerIDNum``, ``CallerIDName``,
+``ConnectedLineNum``, ``Uniqueid``, ``Linkedid`` …; events about two channels carry the
+second one with the ``Dest`` prefix (``DestChannel``, ``DestUniqueid`` …). With
+``timestampevents=yes`` every event has ``Timestamp: <epoch seconds>.<microseconds>``;
+that is the only clock the core knows.
+
+``PARSERS`` is the one dispatch table (AMI event name → parser); ``SUBSCRIBED_EVENTS`` is
+derived from it, so the AMI connection's event filter can never drift from what the tracker
+consumes. ``parse_ami`` returns ``None`` for events the tracker does not consume and raises
+:class:`MalformedEvent` (never a bare ``KeyError``) for a consumed event lacking a field the
+tracker needs.
+
+Times are kept as integer microseconds since the epoch (``at_us``): differences are exact,
+so a ring time of exactly 15 s is 15 s, not 14.999999 s, and replays are bit-identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: ``UserEvent`` name the IVR layer uses to report prompts (AMI action ``UserEvent`` or the
+#: dialplan application ``UserEvent()``).
+PROMPT_USER_EVENT = "IvrAgentPrompt"
+
+PromptPhase = Literal["started", "finished"]
+
+
+class MalformedEvent(ValueError):
+    """A consumed AMI event lacks a field the tracker needs, or has a bad value in it.
+
+    ``event`` is the AMI event name (``"?"`` when even ``Event`` is missing), ``field`` the
+    offending header, ``reason`` what was wrong. The AMI edge catches this once, counts and
+    logs it, and keeps the connection.
+    """
+
+    def __init__(self, event: str, field: str, reason: str) -> None:
+        super().__init__(f"AMI event {event!r}: field {field!r} {reason}")
+        self.event = event
+        self.field = field
+        self.reason = reason
+
+
+def to_datetime(at_us: int) -> datetime:
+    """UTC datetime of an event time in epoch microseconds (exact, no float rounding)."""
+    return _EPOCH + timedelta(microseconds=at_us)
+
+
+def to_us(moment: datetime) -> int:
+    """Epoch microseconds of an aware datetime (the inverse of :func:`to_datetime`)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def parse_timestamp(value: str) -> int:
+    """``"1700000000.123456"`` → epoch microseconds; ``ValueError`` when it is not that shape."""
+    sec, _, frac = value.partition(".")
+    if not sec.isdigit() or (frac and not frac.isdigit()) or len(frac) > 9:
+        raise ValueError(value)
+    # Asterisk writes exactly six digits ("%ld.%06lu"); pad or cut defensively.
+    return int(sec) * 1_000_000 + int((frac + "000000")[:6])
+
+
+# --------------------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PbxEvent:
+    """Base of every event the tracker consumes: when it happened and which call it is in."""
+
+    kind: ClassVar[str] = "PbxEvent"
+    #: Epoch microseconds from the AMI ``Timestamp`` header.
+    at_us: int
+    #: Uniqueid of the oldest channel of the call: the key calls are grouped by.
+    linkedid: str
+
+    @property
+    def at(self) -> datetime:
+        """The event time as an aware UTC datetime."""
+        return to_datetime(self.at_us)
+
+    def dedupe_key(self) -> tuple[Any, ...]:
+        """Identity of this event: the same key twice is the same PBX event received twice."""
+        return (self.kind, self.at_us, self.linkedid)
+
+    def details(self) -> dict[str, Any]:
+        """Event-specific fields (not time, call or channel) for the call's timeline."""
+        skip = {"at_us", "linkedid", "channel", "uniqueid"}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in skip and getattr(self, f.name) is not None
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelEvent(PbxEvent):
+    """An event about one channel (the unprefixed channel snapshot)."""
+
+    channel: str
+    uniqueid: str
+    state: str | None = None
+    caller_num: str | None = None
+    caller_name: str | None = None
+
+    def dedupe_key(self) -> tuple[Any, ...]:
+        """Same PBX event ⇔ same event name, channel and microsecond."""
+        return (self.kind, self.at_us, self.uniqueid)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Newchannel(ChannelEvent):
+    """A channel was created. The call's first channel has ``uniqueid == linkedid``."""
+
+    kind: ClassVar[str] = "Newchannel"
+    context: str | None = None
+    exten: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Newstate(ChannelEvent):
+    """A channel changed state (``state`` is ``ChannelStateDesc``: Ring, Ringing, Up …)."""
+
+    kind: ClassVar[str] = "Newstate"
+    connected_num: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewCallerid(ChannelEvent):
+    """A channel's caller id changed."""
+
+    kind: ClassVar[str] = "NewCallerid"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold(ChannelEvent):
+    """``channel`` put its peer on hold (raised on the channel that sent the re-INVITE)."""
+
+    kind: ClassVar[str] = "Hold"
+    music_class: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unhold(ChannelEvent):
+    """``channel`` took its peer off hold."""
+
+    kind: ClassVar[str] = "Unhold"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TalkingStart(ChannelEvent):
+    """``ChannelTalkingStart``: TALK_DETECT heard speech on ``channel``."""
+
+    kind: ClassVar[str] = "ChannelTalkingStart"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TalkingStop(ChannelEvent):
+    """``ChannelTalkingStop``: speech ended (reported ~2.5 s late); it lasted ``duration_ms``."""
+
+    kind: ClassVar[str] = "ChannelTalkingStop"
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hangup(ChannelEvent):
+    """A channel hung up; ``cause`` is the Q.850 cause code."""
+
+    kind: ClassVar[str] = "Hangup"
+    cause: int | None = None
+    cause_txt: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeEnter(ChannelEvent):
+    """``channel`` entered bridge ``bridge_id``."""
+
+    kind: ClassVar[str] = "BridgeEnter"
+    bridge_id: str
+    bridge_num_channels: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeLeave(ChannelEvent):
+    """``channel`` left bridge ``bridge_id``."""
+
+    kind: ClassVar[str] = "BridgeLeave"
+    bridge_id: str
+    bridge_num_channels: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueCallerJoin(ChannelEvent):
+    """The caller ``channel`` joined ``queue`` and waits for an operator."""
+
+    kind: ClassVar[str] = "QueueCallerJoin"
+    queue: str | None = None
+    position: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueCallerLeave(ChannelEvent):
+    """The caller left ``queue`` (connected, timed out, or hung up)."""
+
+    kind: ClassVar[str] = "QueueCallerLeave"
+    queue: str | None = None
+    position: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueCallerAbandon(ChannelEvent):
+    """The caller hung up while waiting in ``queue``."""
+
+    kind: ClassVar[str] = "QueueCallerAbandon"
+    queue: str | None = None
+    position: int | None = None
+    original_position: int | None = None
+    hold_time: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentEvent(ChannelEvent):
+    """Base of app_queue member events: caller unprefixed, member channel ``Dest``-prefixed."""
+
+    queue: str | None = None
+    interface: str | None = None
+    member_name: str | None = None
+    dest_channel: str | None = None
+    dest_uniqueid: str | None = None
+
+    def dedupe_key(self) -> tuple[Any, ...]:
+        """ringall rings several members in the same microsecond: the member is part of it."""
+        return (self.kind, self.at_us, self.uniqueid, self.dest_uniqueid, self.interface)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentCalled(AgentEvent):
+    """A queue member's leg starts ringing for the caller."""
+
+    kind: ClassVar[str] = "AgentCalled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRingNoAnswer(AgentEvent):
+    """A queue member did not answer within the queue's ring timeout."""
+
+    kind: ClassVar[str] = "AgentRingNoAnswer"
+    ring_time_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentConnect(AgentEvent):
+    """A queue member answered and is being bridged to the caller."""
+
+    kind: ClassVar[str] = "AgentConnect"
+    ring_time_ms: int | None = None
+    hold_time: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentComplete(AgentEvent):
+    """The caller's conversation with a queue member ended (``reason``: caller|agent|transfer)."""
+
+    kind: ClassVar[str] = "AgentComplete"
+    hold_time: int | None = None
+    talk_time: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialEvent(PbxEvent):
+    """Base of Dial events: the caller side may be absent (an originated leg has none)."""
+
+    channel: str | None = None
+    uniqueid: str | None = None
+    caller_num: str | None = None
+    dest_channel: str
+    dest_uniqueid: str
+    dest_caller_num: str | None = None
+
+    def dedupe_key(self) -> tuple[Any, ...]:
+        """One dialling channel may ring several destinations at once."""
+        return (self.kind, self.at_us, self.uniqueid, self.dest_uniqueid)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialBegin(DialEvent):
+    """``channel`` (may be None) starts ringing ``dest_channel``."""
+
+    kind: ClassVar[str] = "DialBegin"
+    dial_string: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialEnd(DialEvent):
+    """Dialling ``dest_channel`` ended with ``dial_status`` (ANSWER, NOANSWER, BUSY, CANCEL …)."""
+
+    kind: ClassVar[str] = "DialEnd"
+    dial_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromptEvent(PbxEvent):
+    """A scripted prompt the IVR layer played (or skipped) into the call.
+
+    Arrives as AMI ``UserEvent: IvrAgentPrompt`` (headers ``Prompt``, ``Phase``
+    started|finished, ``Played`` yes|no, ``Linkedid``, optional ``Channel``/``Uniqueid``), or
+    is built by the IVR layer directly and fed to the tracker. ``played=False`` with phase
+    ``finished`` means the prompt was due but could not be played.
+    """
+
+    kind: ClassVar[str] = "UserEvent"
+    prompt: str
+    phase: PromptPhase
+    played: bool = True
+    channel: str | None = None
+    uniqueid: str | None = None
+
+    def dedupe_key(self) -> tuple[Any, ...]:
+        """The same prompt phase on the same call at the same microsecond."""
+        return (self.kind, self.at_us, self.linkedid, self.prompt, self.phase)
+
+
+# --------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------
+
+Fields = Mapping[str, Any]
+
+
+def _text(value: Any) -> str | None:
+    # panoramisk turns a repeated header into a list; the first value is the event's own.
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None:
+        return None
+    text = str(value)
+    return text or None
+
+
+def _req(f: Fields, event: str, key: str) -> str:
+    value = _text(f.get(key))
+    if value is None:
+        raise MalformedEvent(event, key, "is missing or empty")
+    return value
+
+
+def _opt(f: Fields, key: str) -> str | None:
+    value = _text(f.get(key))
+    # Asterisk writes "<unknown>" for an unset caller id: that is no value.
+    return None if value == "<unknown>" else value
+
+
+def _int(f: Fields, key: str) -> int | None:
+    # Tolerant on purpose: a bad optional number must not cost the whole event.
+    value = _text(f.get(key))
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _at(f: Fields, event: str) -> int:
+    value = _text(f.get("Timestamp"))
+    if value is None:
+        raise MalformedEvent(event, "Timestamp", "is missing (set timestampevents=yes)")
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise MalformedEvent(event, "Timestamp", f"is not epoch seconds: {value[:40]!r}") from None
+
+
+def _chan(f: Fields, event: str) -> dict[str, Any]:
+    return {
+        "at_us": _at(f, event),
+        "linkedid": _req(f, event, "Linkedid"),
+        "channel": _req(f, event, "Channel"),
+        "uniqueid": _req(f, event, "Uniqueid"),
+        "state": _opt(f, "ChannelStateDesc"),
+        "caller_num": _opt(f, "CallerIDNum"),
+        "caller_name": _opt(f, "CallerIDName"),
+    }
+
+
+def _newchannel(f: Fields) -> PbxEvent:
+    return Newchannel(**_chan(f, "Newchannel"), context=_opt(f, "Context"), exten=_opt(f, "Exten"))
+
+
+def _newstate(f: Fields) -> PbxEvent:
+    return Newstate(**_chan(f, "Newstate"), connected_num=_opt(f, "ConnectedLineNum"))
+
+
+def _newcallerid(f: Fields) -> PbxEvent:
+    return NewCallerid(**_chan(f, "NewCallerid"))
+
+
+def _hold(f: Fields) -> PbxEvent:
+    return Hold(**_chan(f, "Hold"), music_class=_opt(f, "MusicClass"))
+
+
+def _unhold(f: Fields) -> PbxEvent:
+    return Unhold(**_chan(f, "Unhold"))
+
+
+def _talk_start(f: Fields) -> PbxEvent:
+    return TalkingStart(**_chan(f, "ChannelTalkingStart"))
+
+
+def _talk_stop(f: Fields) -> PbxEvent:
+    return TalkingStop(**_chan(f, "ChannelTalkingStop"), duration_ms=_int(f, "Duration"))
+
+
+def _hangup(f: Fields) -> PbxEvent:
+    return Hangup(**_chan(f, "Hangup"), cause=_int(f, "Cause"), cause_txt=_opt(f, "Cause-txt"))
+
+
+def _bridge_enter(f: Fields) -> PbxEvent:
+    return BridgeEnter(
+        **_chan(f, "BridgeEnter"),
+        bridge_id=_req(f, "BridgeEnter", "BridgeUniqueid"),
+        bridge_num_channels=_int(f, "BridgeNumChannels"),
+    )
+
+
+def _bridge_leave(f: Fields) -> PbxEvent:
+    return BridgeLeave(
+        **_chan(f, "BridgeLeave"),
+        bridge_id=_req(f, "BridgeLeave", "BridgeUniqueid"),
+        bridge_num_channels=_int(f, "BridgeNumChannels"),
+    )
+
+
+def _queue_join(f: Fields) -> PbxEvent:
+    return QueueCallerJoin(
+        **_chan(f, "QueueCallerJoin"), queue=_opt(f, "Queue"), position=_int(f, "Position")
+    )
+
+
+def _queue_leave(f: Fields) -> PbxEvent:
+    return QueueCallerLeave(
+        **_chan(f, "QueueCallerLeave"), queue=_opt(f, "Queue"), position=_int(f, "Position")
+    )
+
+
+def _queue_abandon(f: Fields) -> PbxEvent:
+    return QueueCallerAbandon(
+        **_chan(f, "QueueCallerAbandon"),
+        queue=_opt(f, "Queue"),
+        position=_int(f, "Position"),
+        original_position=_int(f, "OriginalPosition"),
+        hold_time=_int(f, "HoldTime"),
+    )
+
+
+def _agent(f: Fields, event: str) -> dict[str, Any]:
+    values = _chan(f, event)
+    values.update(
+        queue=_opt(f, "Queue"),
+        interface=_opt(f, "Interface"),
+        member_name=_opt(f, "MemberName"),
+        dest_channel=_opt(f, "DestChannel"),
+        dest_uniqueid=_opt(f, "DestUniqueid"),
+    )
+    return values
+
+
+def _agent_called(f: Fields) -> PbxEvent:
+    return AgentCalled(**_agent(f, "AgentCalled"))
+
+
+def _agent_ring_no_answer(f: Fields) -> PbxEvent:
+    return AgentRingNoAnswer(**_agent(f, "AgentRingNoAnswer"), ring_time_ms=_int(f, "RingTime"))
+
+
+def _agent_connect(f: Fields) -> PbxEvent:
+    return AgentConnect(
+        **_agent(f, "AgentConnect"), ring_time_ms=_int(f, "RingTime"), hold_time=_int(f, "HoldTime")
+    )
+
+
+def _agent_complete(f: Fields) -> PbxEvent:
+    return AgentComplete(
+        **_agent(f, "AgentComplete"),
+        hold_time=_int(f, "HoldTime"),
+        talk_time=_int(f, "TalkTime"),
+        reason=_opt(f, "Reason"),
+    )
+
+
+def _dial(f: Fields, event: str) -> dict[str, Any]:
+    # The calling side is optional in Asterisk (an originated leg has no caller): group by
+    # the caller's Linkedid when present, else by the destination's.
+    linkedid = _opt(f, "Linkedid") or _req(f, event, "DestLinkedid")
+    return {
+        "at_us": _at(f, event),
+        "linkedid": linkedid,
+        "channel": _opt(f, "Channel"),
+        "uniqueid": _opt(f, "Uniqueid"),
+        "caller_num": _opt(f, "CallerIDNum"),
+        "dest_channel": _req(f, event, "DestChannel"),
+        "dest_uniqueid": _req(f, event, "DestUniqueid"),
+        "dest_caller_num": _opt(f, "DestCallerIDNum"),
+    }
+
+
+def _dial_begin(f: Fields) -> PbxEvent:
+    return DialBegin(**_dial(f, "DialBegin"), dial_string=_opt(f, "DialString"))
+
+
+def _dial_end(f: Fields) -> PbxEvent:
+    return DialEnd(**_dial(f, "DialEnd"), dial_status=_opt(f, "DialStatus"))
+
+
+_TRUE = frozenset({"yes", "true", "1", "on"})
+_FALSE = frozenset({"no", "false", "0", "off"})
+
+
+def _user_event(f: Fields) -> PbxEvent | None:
+    if _text(f.get("UserEvent")) != PROMPT_USER_EVENT:
+        return None  # other applications' UserEvents are not ours to judge
+    event = f"UserEvent/{PROMPT_USER_EVENT}"
+    phase = _req(f, event, "Phase").lower()
+    if phase not in ("started", "finished"):
+        raise MalformedEvent(event, "Phase", f"must be started or finished, not {phase[:20]!r}")
+    played_text = (_opt(f, "Played") or "yes").lower()
+    if played_text not in _TRUE | _FALSE:
+        raise MalformedEvent(event, "Played", f"must be yes or no, not {played_text[:20]!r}")
+    return PromptEvent(
+        at_us=_at(f, event),
+        linkedid=_req(f, event, "Linkedid"),
+        prompt=_req(f, event, "Prompt"),
+        phase="started" if phase == "started" else "finished",
+        played=played_text in _TRUE,
+        channel=_opt(f, "Channel"),
+        uniqueid=_opt(f, "Uniqueid"),
+    )
+
+
+Parser = Callable[[Fields], "PbxEvent | None"]
+
+#: The one dispatch table: AMI event name → parser. Everything else is derived from it.
+PARSERS: Mapping[str, Parser] = {
+    "Newchannel": _newchannel,
+    "Newstate": _newstate,
+    "NewCallerid": _newcallerid,
+    "DialBegin": _dial_begin,
+    "DialEnd": _dial_end,
+    "QueueCallerJoin": _queue_join,
+    "QueueCallerLeave": _queue_leave,
+    "QueueCallerAbandon": _queue_abandon,
+    "AgentCalled": _agent_called,
+    "AgentRingNoAnswer": _agent_ring_no_answer,
+    "AgentConnect": _agent_connect,
+    "AgentComplete": _agent_complete,
+    "BridgeEnter": _bridge_enter,
+    "BridgeLeave": _bridge_leave,
+    "Hold": _hold,
+    "Unhold": _unhold,
+    "ChannelTalkingStart": _talk_start,
+    "ChannelTalkingStop": _talk_stop,
+    "Hangup": _hangup,
+    "UserEvent": _user_event,
+}
+
+#: AMI event names the agent subscribes to (its event filter), derived from ``PARSERS``.
+SUBSCRIBED_EVENTS: frozenset[str] = frozenset(PARSERS)
+
+
+def parse_ami(fields: Fields) -> PbxEvent | None:
+    """Typed event for a raw AMI event dict; ``None`` when the tracker does not consume it.
+
+    Raises :class:`MalformedEvent` naming the field when a consumed event lacks ``Timestamp``,
+    ``Linkedid``, ``Uniqueid``, ``Channel`` (or ``DestChannel``/``DestUniqueid`` on Dial
+    events), or when ``Event`` itself is missing. Optional fields that are missing or not
+    numbers become ``None``.
+    """
+    name = _text(fields.get("Event"))
+    if name is None:
+        raise MalformedEvent("?", "Event", "is missing")
+    parser = PARSERS.get(name)
+    if parser is None:
+        return None
+    return parser(fields)
