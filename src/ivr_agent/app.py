@@ -38,7 +38,7 @@ def _database_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
     async def database(app: web.Application) -> AsyncIterator[None]:
         async with open_database(settings) as db:
             if settings.auto_migrate:
-                await upgrade_to_head(db.url)
+                await upgrade_to_head(db)
             app[DATABASE] = db
             component.set(State.UP)
             readiness.add_probe("database", lambda: probe(db))

@@ -26,13 +26,14 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 def _registrars() -> list[Callable[[Subparsers], None]]:
     # Imported here, not at module top, so `ivr-agent --help` does not pay for every
     # feature's heavy imports (SQLAlchemy, aiohttp) before parsing.
-    from ivr_agent import run_cli
+    from ivr_agent import run_cli, tokens_cli
     from ivr_agent.sim import cli as sim_cli
     from ivr_agent.store import cli as store_cli
 
     # One line per feature: its module's register(subparsers) adds its subcommands.
     return [
         run_cli.register,
+        tokens_cli.register,
         store_cli.register,
         sim_cli.register,
     ]
