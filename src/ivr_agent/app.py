@@ -1,22 +1,34 @@
 """Composition root: builds every part of the agent from the settings and wires them.
 
-Nothing else constructs its own dependencies. Long-lived parts (database, AMI, ARI,
-background workers) are aiohttp ``cleanup_ctx`` generators: started in order when the app
+Nothing else constructs its own dependencies. Long-lived parts (database, outbox writer,
+AMI ingest, timers) are aiohttp ``cleanup_ctx`` generators: started in order when the app
 starts, stopped in reverse order — cancelled and awaited — when it shuts down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from ivr_agent.core.config import StandardsConfig
+from ivr_agent.core.events import SUBSCRIBED_EVENTS
+from ivr_agent.core.tracker import FinishedCall, Tracker
+from ivr_agent.ingest import Ingest
 from ivr_agent.logging import get_logger
+from ivr_agent.pbx.ami import AmiConnection
+from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.settings import Settings
 from ivr_agent.store.db import Database, open_database
 from ivr_agent.store.migrate import upgrade_to_head
+from ivr_agent.store.outbox import Outbox
 from ivr_agent.web.auth import auth_middleware
 from ivr_agent.web.calls_api import setup_calls_api
 from ivr_agent.web.context import DATABASE, SETTINGS
@@ -26,9 +38,34 @@ from ivr_agent.web.health import Readiness, State, setup_health
 log = get_logger(__name__)
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+OUTBOX = web.AppKey("outbox", Outbox)
+INGEST = web.AppKey("ingest", Ingest)
+AMI = web.AppKey("ami", AmiConnection)
+
+#: How often the tracker's timers are advanced (hold-reminder repeats, stale calls).
+TICK_SECONDS = 0.25
 
 
-def _database_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
+@dataclass(frozen=True)
+class Options:
+    """Per-run choices that are not settings (command-line flags)."""
+
+    capture: Path | None = None
+
+
+@contextlib.asynccontextmanager
+async def _background(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """Run ``coro`` as a task for the duration of the block; cancel and await it after."""
+    task = asyncio.create_task(coro, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _database_ctx(settings: Settings, readiness: Readiness, given: Database | None) -> CleanupCtx:
     component = readiness.component("database")
 
     async def probe(db: Database) -> None:
@@ -36,9 +73,13 @@ def _database_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
         component.set(State.UP if up else State.DOWN, "" if up else "ping failed")
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        async with open_database(settings) as db:
-            if settings.auto_migrate:
-                await upgrade_to_head(db)
+        async with contextlib.AsyncExitStack() as stack:
+            if given is not None:
+                db = given
+            else:
+                db = await stack.enter_async_context(open_database(settings))
+                if settings.auto_migrate:
+                    await upgrade_to_head(db)
             app[DATABASE] = db
             component.set(State.UP)
             readiness.add_probe("database", lambda: probe(db))
@@ -48,30 +89,73 @@ def _database_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
     return database
 
 
-def _connection_placeholders(settings: Settings, readiness: Readiness) -> None:
-    # AMI and ARI report their own state once their clients are wired (issues 4 and 5);
-    # until a configured connection reports "up", readiness says it is not there yet.
-    readiness.component("ami", enabled=settings.ami_url is not None)
-    readiness.component("ari", enabled=settings.ari_url is not None)
+def _outbox_ctx(settings: Settings) -> CleanupCtx:
+    async def outbox(app: web.Application) -> AsyncIterator[None]:
+        box = Outbox(settings.data_dir / "spool")
+        app[OUTBOX] = box
+        try:
+            async with _background(box.run(app[DATABASE]), "outbox-writer"):
+                yield
+            # Last chance to write what finished during shutdown; the spool keeps the rest.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(box.drain(app[DATABASE]), 5)
+        finally:
+            box.close()
+
+    return outbox
 
 
-def _given_database_ctx(db: Database, readiness: Readiness) -> CleanupCtx:
-    component = readiness.component("database")
-
-    async def database(app: web.Application) -> AsyncIterator[None]:
-        app[DATABASE] = db
-        component.set(State.UP)
-        yield
-
-    return database
+async def _tick(ingest: Ingest) -> None:
+    while True:
+        await asyncio.sleep(TICK_SECONDS)
+        ingest.tick(time.time())
 
 
-def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:
+def _ami_ctx(settings: Settings, readiness: Readiness, options: Options) -> CleanupCtx:
+    component = readiness.component("ami", enabled=settings.ami_url is not None)
+
+    async def ami(app: web.Application) -> AsyncIterator[None]:
+        tracker = Tracker(StandardsConfig.from_settings(settings), settings.pbx_id)
+        box = app[OUTBOX]
+        capture = CaptureWriter(options.capture) if options.capture else None
+
+        def finished(call: FinishedCall) -> None:
+            box.put(call.outcome, call.timeline)
+
+        ingest = Ingest(tracker, finished, capture=capture)
+        app[INGEST] = ingest
+        if settings.ami_url is None:
+            yield
+            return
+        connection = AmiConnection(
+            settings.ami_url,
+            ingest.on_ami_event,
+            events=SUBSCRIBED_EVENTS,
+            component=component,
+            on_resync=ingest.on_resync,
+        )
+        app[AMI] = connection
+        await connection.start()
+        try:
+            async with _background(_tick(ingest), "tracker-tick"):
+                yield
+        finally:
+            await connection.close()
+            if capture is not None:
+                capture.close()
+
+    return ami
+
+
+def build_app(
+    settings: Settings, *, database: Database | None = None, options: Options | None = None
+) -> web.Application:
     """The whole agent as one aiohttp application, ready to run.
 
     ``database``: an already open database to use (tests, embedding); by default the app
     opens the configured one when it starts and closes it when it stops.
     """
+    options = options or Options()
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
     app.middlewares.append(error_middleware)
@@ -79,21 +163,25 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     readiness = Readiness()
     setup_health(app, readiness)
     setup_calls_api(app)
-    if database is None:
-        app.cleanup_ctx.append(_database_ctx(settings, readiness))
-    else:
-        app.cleanup_ctx.append(_given_database_ctx(database, readiness))
-    _connection_placeholders(settings, readiness)
+    app.cleanup_ctx.append(_database_ctx(settings, readiness, database))
+    app.cleanup_ctx.append(_outbox_ctx(settings))
+    app.cleanup_ctx.append(_ami_ctx(settings, readiness, options))
+    # ARI reports its own state once the IVR layer is wired (issue 5).
+    readiness.component("ari", enabled=settings.ari_url is not None)
     return app
 
 
-async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings, *, options: Options | None = None, stop: asyncio.Event | None = None
+) -> None:
     """Run the agent until SIGTERM/SIGINT (or ``stop`` is set), then shut down cleanly."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(build_app(settings), handle_signals=False, access_log=None)
+    runner = web.AppRunner(
+        build_app(settings, options=options), handle_signals=False, access_log=None
+    )
     await runner.setup()
     try:
         listen = settings.http_listen
