@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from typing import Any
@@ -49,6 +50,11 @@ def register(subparsers: Any) -> None:
         type=float,
         default=1.0,
         help="multiply every scenario duration by this (e.g. 0.2 for a quick run)",
+    )
+    simulate.add_argument(
+        "--capture",
+        metavar="FILE",
+        help="also record the PBX's AMI events during the run as JSON lines into FILE",
     )
     simulate.set_defaults(handler=_simulate)
 
@@ -119,8 +125,14 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         print(message, file=sys.stderr, flush=True)
 
     try:
-        results = asyncio.run(runner.run(plan, config, progress))
-    except runner.SimulatorError as exc:
+        with contextlib.ExitStack() as stack:
+            capture = (
+                stack.enter_context(open(args.capture, "w", encoding="utf-8"))
+                if args.capture
+                else None
+            )
+            results = asyncio.run(runner.run(plan, config, progress, capture=capture))
+    except (runner.SimulatorError, OSError) as exc:
         print(f"ivr-agent simulate: {exc}", file=sys.stderr)
         return 1
     for result in results:

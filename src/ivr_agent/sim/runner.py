@@ -22,12 +22,13 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ivr_agent.pbx.ari import AriClient, AriError, AriEvents, AriTarget
 from ivr_agent.settings import Settings
+from ivr_agent.sim.capture import AmiCapture, CaptureError
 from ivr_agent.sim.legs import Hub, Leg, iso
 from ivr_agent.sim.scenario import HOTLINE, CallbackCustomer, InboundCall, Scenario
 
@@ -49,6 +50,8 @@ class RunnerConfig:
 
     phones: AriTarget
     pbx: AriTarget | None = None
+    #: The PBX's AMI (``ami://user:secret@host:port``), for ``--capture``; never logged.
+    ami_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env_file(cls, path: Path) -> RunnerConfig:
@@ -66,6 +69,7 @@ class RunnerConfig:
         return cls(
             phones=AriTarget.from_url(values["IVR_AGENT_SIM_ARI_URL"]),
             pbx=AriTarget.from_url(pbx) if pbx else None,
+            ami_url=values.get("IVR_AGENT_AMI_URL"),
         )
 
     @classmethod
@@ -535,8 +539,38 @@ class CustomerRun:
         r["talk_seconds"] = _seconds(leg.ended_at, leg.up_at)
 
 
-async def run(scenario: Scenario, config: RunnerConfig, progress: Progress) -> list[dict[str, Any]]:
-    """Run ``scenario`` against the phones instance; return one ground-truth dict per call."""
+async def run(
+    scenario: Scenario,
+    config: RunnerConfig,
+    progress: Progress,
+    *,
+    capture: TextIO | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``scenario`` against the phones instance; return one ground-truth dict per call.
+
+    With ``capture``, the PBX's AMI events during the run are written to it as JSON lines.
+    """
+    recorder: AmiCapture | None = None
+    if capture is not None:
+        if config.ami_url is None:
+            raise SimulatorError("--capture needs the PBX AMI URL (IVR_AGENT_AMI_URL)")
+        recorder = AmiCapture(config.ami_url, out=capture)
+        try:
+            await recorder.start()
+        except CaptureError as exc:
+            raise SimulatorError(str(exc)) from None
+    try:
+        return await _run(scenario, config, progress)
+    finally:
+        if recorder is not None:
+            # The last hang-up events follow the last channel's end by a few ms.
+            await asyncio.sleep(1.0)
+            await recorder.stop()
+
+
+async def _run(
+    scenario: Scenario, config: RunnerConfig, progress: Progress
+) -> list[dict[str, Any]]:
     async with AriClient(config.phones) as ari:
         try:
             await ari.info()

@@ -1,0 +1,121 @@
+"""The phone simulator against the real sandbox: real SIP calls, real AMI events.
+
+Given the basic scenario (queue call answered after 2 s, a 5 s hold, 20 s of talk), the PBX's
+AMI stream shows the queue and hold events of a real SIP call, and the simulator's ground
+truth matches both the requested timings and the PBX's own event timestamps within 0.3 s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ivr_agent.sim import sandbox, scenario
+
+from .conftest import Run, simulate
+
+pytestmark = pytest.mark.sandbox
+TOLERANCE = 0.3
+
+
+@pytest.fixture(scope="module")
+def basic(box: sandbox.Sandbox) -> Run:
+    """One run of the shipped basic scenario, with the PBX's AMI capture."""
+    return simulate(box, scenario.load("basic"), "basic")
+
+
+def _events(run: Run, name: str, **fields: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in run.ami
+        if e.get("Event") == name and all(e.get(k) == v for k, v in fields.items())
+    ]
+
+
+def test_given_basic_scenario_when_simulated_then_it_completes_without_errors(basic: Run) -> None:
+    (truth,) = basic.results
+    assert truth["completed"], truth["errors"]
+    assert truth["operator_id"] == "001"
+    assert truth["hung_up_by"] == "operator"
+    assert truth["abandoned"] is False
+
+
+def test_given_basic_scenario_then_ami_shows_queue_hold_and_talk_events(basic: Run) -> None:
+    caller = _events(basic, "QueueCallerJoin", Queue="hotline", CallerIDNum="13800138001")
+    assert len(caller) == 1, "the call joins the hotline queue once"
+    linkedid = caller[0]["Linkedid"]
+    in_call = [e for e in basic.ami if e.get("Linkedid") == linkedid]
+    names = [e["Event"] for e in in_call]
+    for needed in ("AgentCalled", "AgentConnect", "DialBegin", "DialEnd", "Hold", "Unhold"):
+        assert needed in names, f"{needed} missing from {sorted(set(names))}"
+    assert "ChannelTalkingStart" in names
+    assert "ChannelTalkingStop" in names
+    # Every event carries the PBX's own time (timestampevents = yes).
+    assert all("Timestamp" in e for e in in_call)
+    # The hold is on the operator's channel, raised by a real SIP re-INVITE.
+    (hold,) = [e for e in in_call if e["Event"] == "Hold"]
+    assert hold["Channel"].startswith("PJSIP/op001-")
+    # Talk detection runs on the caller's (trunk) channel only.
+    talking = [e for e in in_call if e["Event"] == "ChannelTalkingStart"]
+    assert talking
+    assert all(e["Channel"].startswith("PJSIP/trunk-") for e in talking)
+
+
+def test_given_basic_scenario_then_ground_truth_is_within_tolerance_of_request(
+    basic: Run,
+) -> None:
+    (truth,) = basic.results
+    requested = truth["requested"]
+    assert truth["ring_seconds"] == pytest.approx(requested["ring_seconds"], abs=TOLERANCE)
+    assert truth["talk_seconds"] == pytest.approx(requested["talk_seconds"], abs=TOLERANCE)
+    (hold,) = truth["holds"]
+    assert hold["seconds"] == pytest.approx(requested["holds"][0]["seconds"], abs=TOLERANCE)
+
+
+def test_given_basic_scenario_then_ground_truth_agrees_with_pbx_timestamps(basic: Run) -> None:
+    (truth,) = basic.results
+    (join,) = _events(basic, "QueueCallerJoin", CallerIDNum="13800138001")
+    linkedid = join["Linkedid"]
+    called = _events(basic, "AgentCalled", Linkedid=linkedid, MemberName="Operator 001")
+    connect = _events(basic, "AgentConnect", Linkedid=linkedid)
+    hold = _events(basic, "Hold", Linkedid=linkedid)
+    unhold = _events(basic, "Unhold", Linkedid=linkedid)
+    assert len(called) == len(connect) == len(hold) == len(unhold) == 1
+    pbx_ring = float(connect[0]["Timestamp"]) - float(called[0]["Timestamp"])
+    pbx_hold = float(unhold[0]["Timestamp"]) - float(hold[0]["Timestamp"])
+    assert truth["ring_seconds"] == pytest.approx(pbx_ring, abs=TOLERANCE)
+    assert truth["holds"][0]["seconds"] == pytest.approx(pbx_hold, abs=TOLERANCE)
+
+
+def test_given_abandon_and_ring_scenarios_then_ground_truth_is_within_tolerance(
+    box: sandbox.Sandbox,
+) -> None:
+    # Two overlapping calls: 3 rings (answered after 12 s) and a long abandon (20 s).
+    plan = scenario.parse(
+        {
+            "name": "ring_and_abandon",
+            "calls": [
+                {
+                    "id": "three_rings",
+                    "caller": "13800138901",
+                    "operator": "007",
+                    "answer_after": 12.0,
+                    "talk": 4.0,
+                    "hangup": "caller",
+                },
+                {"id": "abandon", "caller": "13800138902", "start": 1.0, "abandon_after": 20.0},
+            ],
+        }
+    )
+    run = simulate(box, plan, "ring_and_abandon")
+    answered, abandoned = run.results
+    assert answered["completed"]
+    assert abandoned["completed"]
+    assert answered["ring_seconds"] == pytest.approx(12.0, abs=TOLERANCE)
+    assert answered["rings"] == 3
+    assert answered["talk_seconds"] == pytest.approx(4.0, abs=TOLERANCE)
+    assert abandoned["abandoned"] is True
+    assert abandoned["abandoned_after"] == pytest.approx(20.0, abs=TOLERANCE)
+    abandon_events = _events(run, "QueueCallerAbandon", CallerIDNum="13800138902")
+    assert len(abandon_events) == 1
