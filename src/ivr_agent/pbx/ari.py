@@ -93,7 +93,9 @@ class AriClient:
     def __init__(self, target: AriTarget, *, timeout: float = 5.0) -> None:
         self.target = target
         self.timeout = timeout
-        self._auth = aiohttp.BasicAuth(target.username, target.password)
+        self._headers = {
+            "Authorization": aiohttp.encode_basic_auth(target.username, target.password)
+        }
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AriClient:
@@ -106,7 +108,7 @@ class AriClient:
     def session(self) -> aiohttp.ClientSession:
         """The shared HTTP session (created on first use, inside the running loop)."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(auth=self._auth)
+            self._session = aiohttp.ClientSession(headers=self._headers)
         return self._session
 
     async def close(self) -> None:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -52,6 +53,9 @@ class RunnerConfig:
     pbx: AriTarget | None = None
     #: The PBX's AMI (``ami://user:secret@host:port``), for ``--capture``; never logged.
     ami_url: str | None = field(default=None, repr=False)
+    #: Held while a run goes on: every run uses the one Stasis app of the phones dialplan,
+    #: and a second websocket for an app takes it over from the first.
+    lock_file: Path | None = None
 
     @classmethod
     def from_env_file(cls, path: Path) -> RunnerConfig:
@@ -70,6 +74,7 @@ class RunnerConfig:
             phones=AriTarget.from_url(values["IVR_AGENT_SIM_ARI_URL"]),
             pbx=AriTarget.from_url(pbx) if pbx else None,
             ami_url=values.get("IVR_AGENT_AMI_URL"),
+            lock_file=path.parent / ".simulate.lock",
         )
 
     @classmethod
@@ -550,6 +555,28 @@ async def run(
 
     With ``capture``, the PBX's AMI events during the run are written to it as JSON lines.
     """
+    with _exclusive(config.lock_file):
+        return await _run_captured(scenario, config, progress, capture)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    with path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SimulatorError(
+                "another simulator run is using the phones instance; wait for it to finish"
+            ) from None
+        yield
+
+
+async def _run_captured(
+    scenario: Scenario, config: RunnerConfig, progress: Progress, capture: TextIO | None
+) -> list[dict[str, Any]]:
     recorder: AmiCapture | None = None
     if capture is not None:
         if config.ami_url is None:

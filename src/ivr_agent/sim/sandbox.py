@@ -537,6 +537,7 @@ def down(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
 
 def status(sandbox: Sandbox) -> dict[str, Any]:
     """What runs where: provisioned?, mounts, each instance's pid, version and ports."""
+    require_root()
     with _locked(sandbox):
         return _status(sandbox)
 

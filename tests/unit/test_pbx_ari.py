@@ -1,0 +1,140 @@
+"""The ARI client against a real (local, fake) HTTP + websocket server on port 0."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from ivr_agent.pbx.ari import AriClient, AriError, AriEvents, AriTarget, Backoff
+
+USER, SECRET = "ivr-agent", "s3cret-value"
+CONNECTIONS = web.AppKey("connections", list[int])
+
+
+def _authorised(request: web.Request) -> bool:
+    token = base64.b64encode(f"{USER}:{SECRET}".encode()).decode()
+    return request.headers.get("Authorization") == f"Basic {token}"
+
+
+async def _info(request: web.Request) -> web.Response:
+    if not _authorised(request):
+        return web.json_response({"message": "Authentication required"}, status=401)
+    return web.json_response({"system": {"version": "22.10.1"}})
+
+
+async def _missing(request: web.Request) -> web.Response:
+    return web.json_response({"message": "Channel not found"}, status=404)
+
+
+async def _slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(2)
+    return web.json_response({})
+
+
+async def _events(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    request.app[CONNECTIONS].append(1)
+    n = len(request.app[CONNECTIONS])
+    await ws.send_str("not json")
+    await ws.send_str(json.dumps({"no": "type"}))
+    await ws.send_str(json.dumps({"type": "StasisStart", "n": n}))
+    await ws.close()  # every connection drops: the client must come back by itself
+    return ws
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[TestServer]:
+    app = web.Application()
+    app[CONNECTIONS] = []
+    app.router.add_get("/ari/asterisk/info", _info)
+    app.router.add_post("/ari/channels/{id}/answer", _missing)
+    app.router.add_get("/ari/slow", _slow)
+    app.router.add_get("/ari/events", _events)
+    async with TestServer(app, host="127.0.0.1") as test_server:
+        yield test_server
+
+
+def _target(server: TestServer, secret: str = SECRET) -> AriTarget:
+    return AriTarget.from_url(f"http://{USER}:{secret}@127.0.0.1:{server.port}")
+
+
+async def test_given_credentials_when_requesting_then_basic_auth_is_sent(
+    server: TestServer,
+) -> None:
+    async with AriClient(_target(server)) as ari:
+        assert (await ari.info())["system"]["version"] == "22.10.1"
+
+
+async def test_given_an_error_status_then_ari_error_carries_status_method_and_path(
+    server: TestServer,
+) -> None:
+    async with AriClient(_target(server)) as ari:
+        with pytest.raises(AriError) as caught:
+            await ari.answer("chan-1")
+    assert caught.value.status == 404
+    assert caught.value.method == "POST"
+    assert caught.value.path == "/channels/chan-1/answer"
+    assert "Channel not found" in str(caught.value)
+
+
+async def test_given_a_slow_server_then_the_timeout_becomes_ari_error(server: TestServer) -> None:
+    async with AriClient(_target(server), timeout=0.2) as ari:
+        with pytest.raises(AriError) as caught:
+            await ari.request("GET", "/slow")
+    assert caught.value.status is None
+    assert "timed out" in caught.value.message
+
+
+async def test_given_a_refused_connection_then_ari_error_without_status() -> None:
+    target = AriTarget.from_url(f"http://{USER}:{SECRET}@127.0.0.1:9")
+    async with AriClient(target, timeout=1.0) as ari:
+        with pytest.raises(AriError) as caught:
+            await ari.info()
+    assert caught.value.status is None
+
+
+def test_given_a_target_then_repr_hides_the_password() -> None:
+    target = AriTarget.from_url(f"http://{USER}:{SECRET}@127.0.0.1:8088")
+    assert SECRET not in repr(target)
+    assert target.base_url == "http://127.0.0.1:8088"
+
+
+async def test_given_a_dropping_websocket_then_events_reconnect_and_skip_bad_frames(
+    server: TestServer,
+) -> None:
+    connects = 0
+
+    async def on_connect() -> None:
+        nonlocal connects
+        connects += 1
+
+    async with AriClient(_target(server)) as ari:
+        events = AriEvents(
+            ari, ["ivr-sim"], on_connect=on_connect, backoff=Backoff(base=0.01, cap=0.05)
+        )
+        await events.start()
+        received = []
+        async for event in events:
+            received.append(event)
+            if len(received) == 3:
+                break
+        await events.close()
+    assert [e["n"] for e in received] == [1, 2, 3]
+    assert events.malformed >= 6  # two bad frames per connection, logged and counted
+    assert connects >= 3
+
+
+def test_given_backoff_then_delays_grow_with_jitter_and_stay_under_the_cap() -> None:
+    backoff = Backoff(base=0.5, cap=4.0)
+    delays = [backoff.next_delay() for _ in range(50)]
+    assert all(0 < d <= 4.0 for d in delays)
+    assert len({round(d, 6) for d in delays}) > 10  # jittered, not a fixed step
+    backoff.reset()
+    assert backoff.next_delay() <= 0.5
