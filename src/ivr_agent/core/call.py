@@ -102,6 +102,10 @@ class State(enum.Enum):
     ENDED = "ended"  # the caller hung up after an answer, or was never offered
     ABANDONED = "abandoned"  # the caller hung up while waiting, never answered
 
+    # Members are singletons: identity hashing keeps the table lookup in C (Enum's own
+    # __hash__ is Python code, run twice per event on the hot path).
+    __hash__ = object.__hash__
+
 
 class Kind(enum.Enum):
     """Call-level meaning of an event, after roles are known."""
@@ -121,6 +125,8 @@ class Kind(enum.Enum):
     ABANDON = "abandon"
     CALLER_HANGUP = "caller_hangup"
     NOTE = "note"  # timeline only
+
+    __hash__ = object.__hash__
 
 
 S, K = State, Kind

@@ -72,6 +72,8 @@ def parse_timestamp(value: str) -> int:
 # Events
 # --------------------------------------------------------------------------------------
 
+_DETAIL_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PbxEvent:
@@ -94,12 +96,12 @@ class PbxEvent:
 
     def details(self) -> dict[str, Any]:
         """Event-specific fields (not time, call or channel) for the call's timeline."""
-        skip = {"at_us", "linkedid", "channel", "uniqueid"}
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.name not in skip and getattr(self, f.name) is not None
-        }
+        names = _DETAIL_FIELDS.get(type(self))
+        if names is None:
+            skip = {"at_us", "linkedid", "channel", "uniqueid"}
+            names = tuple(f.name for f in fields(self) if f.name not in skip)
+            _DETAIL_FIELDS[type(self)] = names
+        return {n: v for n in names if (v := getattr(self, n)) is not None}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,14 +1,16 @@
 """Verdicts of STANDARDS.md S1–S3 and S6 for one finished call, as pure functions.
 
-The S1 arithmetic is done exactly (integer microseconds and :class:`~fractions.Fraction`
-for the cadence), so ``rings`` and ``answered_within_standard`` can never disagree with
-each other or with ``ring_seconds`` through float rounding: a ring time of exactly
+The S1 arithmetic is done exactly (integer microseconds, the cadence as an exact
+fraction), so ``rings`` and ``answered_within_standard`` can never disagree with each
+other or with ``ring_seconds`` through float rounding: a ring time of exactly
 ``max_rings × cycle`` is always ring ``max_rings + 1`` and always outside the standard.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .config import StandardsConfig
@@ -17,24 +19,30 @@ from .outcome import CallOutcome, HoldInterval, PromptPlayed, Silence, call_id_f
 from .timeline import TimelineEvent
 
 if TYPE_CHECKING:
-    from .call import Call
+    from .call import Anomaly, Call
+    from .events import PbxEvent
 
 _US = 1_000_000
 
 
-def _cycle_us(cycle_seconds: float) -> Fraction:
-    # The decimal the operator wrote (5.0, 6, 3.5, 0.1), not its binary approximation.
-    return Fraction(repr(float(cycle_seconds))) * _US
+@lru_cache(maxsize=64)
+def _cycle_us(cycle_seconds: float) -> tuple[int, int]:
+    # The decimal the operator wrote (5.0, 6, 3.5, 0.1), not its binary approximation,
+    # as an exact fraction p/q of microseconds: the verdicts below stay in integers.
+    cycle = Fraction(repr(float(cycle_seconds))) * _US
+    return cycle.numerator, cycle.denominator
 
 
 def rings_for(ring_us: int, cycle_seconds: float) -> int:
     """S1: rings that had started at the answer: ``floor(ring_seconds / cycle) + 1``."""
-    return int(Fraction(max(ring_us, 0)) // _cycle_us(cycle_seconds)) + 1
+    p, q = _cycle_us(cycle_seconds)
+    return max(ring_us, 0) * q // p + 1
 
 
 def within_standard(ring_us: int, cycle_seconds: float, max_rings: int) -> bool:
     """S1: answered within standard ⇔ ``ring_seconds < max_rings × cycle``."""
-    return Fraction(ring_us) < max_rings * _cycle_us(cycle_seconds)
+    p, q = _cycle_us(cycle_seconds)
+    return ring_us * q < max_rings * p
 
 
 def ring_verdict(ring_us: int, config: StandardsConfig) -> tuple[int, bool]:
@@ -171,14 +179,16 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
     )
 
 
-def timeline_of(call: Call) -> tuple[TimelineEvent, ...]:
-    """The call's events (and anomalies) in event-time order, for the store."""
+def timeline_of(
+    events: Iterable[PbxEvent], anomalies: Iterable[Anomaly]
+) -> tuple[TimelineEvent, ...]:
+    """A call's events (and anomalies) in event-time order, for the store."""
     timeline = [
-        TimelineEvent(e.at, e.kind, getattr(e, "channel", None), e.details()) for e in call.events
+        TimelineEvent(e.at, e.kind, getattr(e, "channel", None), e.details()) for e in events
     ]
     timeline.extend(
         TimelineEvent(to_datetime(a.at_us), "anomaly", a.channel, {"message": a.message})
-        for a in call.anomalies
+        for a in anomalies
     )
     timeline.sort(key=lambda t: t.at)  # stable: anomalies follow the event they concern
     return tuple(timeline)

@@ -31,10 +31,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
-from .call import Call, State
+from .call import Anomaly, Call, State
 from .commands import Command
 from .config import StandardsConfig
 from .events import Hangup, PbxEvent, to_datetime, to_us
@@ -46,12 +47,19 @@ _US = 1_000_000
 _SWEEP_EVERY_US = 60 * _US
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FinishedCall:
     """A finished call's outcome and its timeline, as the store saves them together."""
 
     outcome: CallOutcome
-    timeline: tuple[TimelineEvent, ...]
+    events: tuple[PbxEvent, ...] = field(default=(), repr=False)
+    anomalies: tuple[Anomaly, ...] = field(default=(), repr=False)
+
+    @cached_property
+    def timeline(self) -> tuple[TimelineEvent, ...]:
+        """The call's events and anomalies in time order (built on first use: the measuring
+        path does not pay for it; the store, which needs it, does)."""
+        return timeline_of(self.events, self.anomalies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +240,7 @@ class Tracker:
         call.ended_us = max(ended_us, call.last_us)
         call._advance(call.ended_us)
         outcome = judge(call, self.pbx_id)
-        finished = FinishedCall(outcome, timeline_of(call))
+        finished = FinishedCall(outcome, tuple(call.events), tuple(call.anomalies))
         del self._calls[call.linkedid]
         self._held.discard(call.linkedid)
         self._finished[call.linkedid] = None
