@@ -1,71 +1,87 @@
-"""Integration fixtures: the real Asterisk 22 sandbox (PBX under test + phones instance).
+"""A real PostgreSQL for the integration tests, and a fresh database for each test.
 
-The sandbox is brought up once per test session (provisioned first if needed, about a
-minute) and left running afterwards: `ivr-agent sandbox down` stops it. Without root or
-debootstrap the tests cannot run: they skip locally and FAIL in CI (``CI=true``).
+One server serves the whole session: ``IVR_AGENT_DATABASE_URL`` if it is set (CI may
+provide one), else a pgserver started under the session's temporary directory. Each test
+that asks for ``database_url`` gets its own empty database (``CREATE DATABASE test_…``),
+dropped afterwards, so tests never see each other's rows. If no server can be started the
+fixture raises: the tests error out, they are never skipped.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import shutil
-import sys
-from dataclasses import dataclass
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from ivr_agent.settings import load_settings
-from ivr_agent.sim import runner, sandbox
-from ivr_agent.sim.capture import read_capture
-from ivr_agent.sim.scenario import Scenario
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+from ivr_agent.store.db import Database, connect
+from ivr_agent.store.embedded import database_url as socket_url
+from ivr_agent.store.migrate import upgrade_to_head
 
 
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"the Asterisk sandbox is required in CI: {reason}")
-    pytest.skip(f"no Asterisk sandbox: {reason}")
+def _external_url() -> URL | None:
+    raw = os.environ.get("IVR_AGENT_DATABASE_URL", "").strip()
+    if not raw:
+        return None
+    _scheme, _, rest = raw.partition("://")
+    return make_url(f"postgresql+asyncpg://{rest}")
 
 
 @pytest.fixture(scope="session")
-def box() -> sandbox.Sandbox:
-    """A running sandbox (both instances answering); fails in CI if it cannot be had."""
-    if os.geteuid() != 0:
-        _unavailable("needs root")
-    the_box = sandbox.Sandbox.from_settings(load_settings())
-    if not the_box.provisioned() and shutil.which("debootstrap") is None:
-        _unavailable("not provisioned and debootstrap is not installed")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+    """URL of the session's PostgreSQL server (its maintenance database ``postgres``)."""
+    external = _external_url()
+    if external is not None:
+        yield external.set(database="postgres")
+        return
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    server: Any = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
     try:
-        sandbox.up(the_box, lambda line: print(line, file=sys.stderr))
-    except (sandbox.SandboxError, sandbox.chroot.ChrootError) as exc:
-        _unavailable(str(exc))
-    return the_box
+        socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
+        yield socket_url(Path(socket_dir), "postgres")
+    finally:
+        server.cleanup()
 
 
-@dataclass(frozen=True)
-class Run:
-    """A finished simulator run: its ground truth and the PBX's AMI events meanwhile."""
+@pytest.fixture
+async def database_url(postgres_url: URL) -> AsyncIterator[URL]:
+    """URL of a new, empty database on the session server; dropped after the test."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield postgres_url.set(database=name)
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
 
-    results: list[dict[str, Any]]
-    ami: list[dict[str, Any]]
+
+@pytest.fixture
+async def db(database_url: URL) -> AsyncIterator[Database]:
+    """An open :class:`Database` on a fresh database migrated to head."""
+    async with connect(database_url) as database:
+        await upgrade_to_head(database)
+        yield database
 
 
-def simulate(box: sandbox.Sandbox, scenario: Scenario, name: str) -> Run:
-    """Run ``scenario`` against the sandbox, capturing the PBX's AMI stream to test-artifacts/."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    config = runner.RunnerConfig.from_env_file(box.credentials_file)
-    capture_path = ARTIFACTS / f"{name}.jsonl"
-    with capture_path.open("w", encoding="utf-8") as capture:
-        results = asyncio.run(
-            runner.run(scenario, config, lambda line: print(line, file=sys.stderr), capture=capture)
-        )
-    (ARTIFACTS / f"{name}.truth.jsonl").write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
-    )
-    return Run(results=results, ami=read_capture(capture_path))
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for running ``ivr-agent`` as a subprocess: no inherited IVR_AGENT_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_AGENT_")}
+    env["IVR_AGENT_DATA_DIR"] = str(tmp_path / "var")
+    env["IVR_AGENT_LOG_FORMAT"] = "json"
+    return env

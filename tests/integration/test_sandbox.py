@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 
 import pytest
 
 from ivr_agent.sim import chroot, sandbox
 
+from .sandbox_support import progress, running_sandbox
+
 pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture(scope="module")
+def box() -> sandbox.Sandbox:
+    """The running sandbox (skips locally, fails in CI, when it cannot be had)."""
+    return running_sandbox()
 
 
 def _rx(box: sandbox.Sandbox, conf: str | None, command: str) -> str:
@@ -62,12 +69,12 @@ def test_given_sandbox_up_when_down_then_no_process_and_no_mount_is_left(
     box: sandbox.Sandbox,
 ) -> None:
     try:
-        sandbox.down(box, lambda line: print(line, file=sys.stderr))
+        sandbox.down(box, progress)
         assert chroot.processes_in(box.root) == []
         assert chroot.mounts_under(box.root) == []
         status = sandbox.status(box)
         assert not any(i["running"] for i in status["instances"].values())
     finally:
         # Leave the sandbox as the session fixture promised it to the other tests.
-        sandbox.up(box, lambda line: print(line, file=sys.stderr))
+        sandbox.up(box, progress)
     assert sandbox.version(box, sandbox.PBX) is not None

@@ -13,10 +13,16 @@ import pytest
 
 from ivr_agent.sim import sandbox, scenario
 
-from .conftest import Run, simulate
+from .sandbox_support import Run, running_sandbox, simulate
 
 pytestmark = pytest.mark.sandbox
 TOLERANCE = 0.3
+
+
+@pytest.fixture(scope="module")
+def box() -> sandbox.Sandbox:
+    """The running sandbox (skips locally, fails in CI, when it cannot be had)."""
+    return running_sandbox()
 
 
 @pytest.fixture(scope="module")

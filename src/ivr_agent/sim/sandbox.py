@@ -412,7 +412,10 @@ def cli(sandbox: Sandbox, instance: Instance, command: str, timeout: float = 10.
 def version(sandbox: Sandbox, instance: Instance) -> str | None:
     """``core show version`` of the instance, or None when it is not running."""
     out = _cli(sandbox, instance, "core show version", timeout=5.0)
-    return out.strip() if out and out.startswith("Asterisk") else None
+    if not out or not out.startswith("Asterisk"):
+        return None
+    # "Asterisk 22.10.1+dfsg… built by nobody @ buildd… on …": the build blurb is noise.
+    return out.strip().split(" built by ", 1)[0]
 
 
 def _running_pid(sandbox: Sandbox, instance: Instance) -> int | None:

@@ -1,0 +1,83 @@
+"""Helpers for the tests that need the real Asterisk 22 sandbox (PBX under test + phones).
+
+The sandbox is brought up once per test process (provisioned first if needed, about 35 s)
+and left running afterwards: `ivr-agent sandbox down` stops it. Without root or debootstrap
+the tests cannot run: they skip locally and FAIL in CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr_agent.settings import load_settings
+from ivr_agent.sim import chroot, runner, sandbox
+from ivr_agent.sim.capture import read_capture
+from ivr_agent.sim.scenario import Scenario
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def progress(line: str) -> None:
+    """Show sandbox and simulator progress in the test output (stderr)."""
+    print(line, file=sys.stderr)
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"the Asterisk sandbox is required in CI: {reason}")
+    pytest.skip(f"no Asterisk sandbox: {reason}")
+
+
+@functools.cache
+def _up() -> sandbox.Sandbox | str:
+    if os.geteuid() != 0:
+        return "needs root"
+    box = sandbox.Sandbox.from_settings(load_settings())
+    if not box.provisioned() and shutil.which("debootstrap") is None:
+        return "not provisioned and debootstrap is not installed"
+    try:
+        sandbox.up(box, progress)
+    except (sandbox.SandboxError, chroot.ChrootError) as exc:
+        return str(exc)
+    return box
+
+
+def running_sandbox() -> sandbox.Sandbox:
+    """The sandbox, up and answering; skips (fails in CI) when it cannot be had."""
+    box = _up()
+    if isinstance(box, str):
+        _unavailable(box)
+        raise AssertionError("unreachable")
+    return box
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished simulator run: its ground truth and the PBX's AMI events meanwhile."""
+
+    results: list[dict[str, Any]]
+    ami: list[dict[str, Any]]
+
+
+def simulate(box: sandbox.Sandbox, scenario: Scenario, name: str) -> Run:
+    """Run ``scenario`` against the sandbox, capturing the PBX's AMI stream to test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    config = runner.RunnerConfig.from_env_file(box.credentials_file)
+    capture_path = ARTIFACTS / f"{name}.jsonl"
+    with capture_path.open("w", encoding="utf-8") as capture:
+        results = asyncio.run(runner.run(scenario, config, progress, capture=capture))
+    (ARTIFACTS / f"{name}.truth.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
+    )
+    return Run(results=results, ami=read_capture(capture_path))
