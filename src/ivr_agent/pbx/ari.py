@@ -342,7 +342,10 @@ class AriEvents:
                     self.connections += 1
                     log.info("ari_events_connected", url=url, apps=self.apps)
                     if self.on_connect is not None:
-                        await self.on_connect()
+                        try:
+                            await self.on_connect()
+                        except Exception:  # a failed resync must not stop the reader
+                            log.exception("ari_events_on_connect_failed", url=url)
                     self.connected.set()
                     self.backoff.reset()
                     async for message in ws:

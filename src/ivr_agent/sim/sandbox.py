@@ -8,26 +8,29 @@ kept under the data dir. Two Asterisk processes run in it, both bound to 127.0.0
 * the **phones**, configured from this package's ``phones/`` (ARI 8089, SIP 5070,
   RTP 11000-11999), which the simulator drives to play callers, operators and customers.
 
-Secrets are random, made on first provision and kept in ``DATA_DIR/sandbox/secrets.json``;
-``DATA_DIR/sandbox/agent.env`` holds the URLs the agent and the simulator use. Every
-operation takes a file lock, so ``up`` and ``down`` never interleave. Requires root.
+Secrets are random, made on first provision and kept inside the root (with the pid files),
+so a root shared by several checkouts (``IVR_AGENT_SANDBOX_ROOT``, e.g. a CI cache) keeps one
+set of credentials and its running instances are found again; ``DATA_DIR/sandbox/agent.env``
+holds the URLs the agent and the simulator use. Every operation takes a file lock beside the
+root, so ``up`` and ``down`` never interleave. Requires root.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -173,9 +176,14 @@ class Sandbox:
         except OSError:
             return False
 
+    @property
+    def meta_dir(self) -> Path:
+        """Inside the root: secrets and pid files, which belong to the root, not a checkout."""
+        return self.root / "var" / "lib" / "ivr-agent-sandbox"
+
     def pid_file(self, instance: Instance) -> Path:
         """Pid of the instance's Asterisk, as started by ``up``."""
-        return self.state_dir / f"{instance.name}.pid"
+        return self.meta_dir / f"{instance.name}.pid"
 
     def console_log(self, instance: Instance) -> Path:
         """Where the instance's stdout/stderr go."""
@@ -202,10 +210,11 @@ def require_root() -> None:
         )
 
 
-@contextmanager
+@contextlib.contextmanager
 def _locked(sandbox: Sandbox) -> Iterator[None]:
     sandbox.state_dir.mkdir(parents=True, exist_ok=True)
-    with (sandbox.state_dir / ".lock").open("w") as handle:
+    sandbox.root.parent.mkdir(parents=True, exist_ok=True)
+    with (sandbox.root.parent / f".{sandbox.root.name}.lock").open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -259,7 +268,7 @@ def _render_sounds(root: Path, log: Path) -> None:
 
 def load_credentials(sandbox: Sandbox) -> Credentials:
     """The sandbox's secrets, generated (and saved, mode 0600) on first use."""
-    path = sandbox.state_dir / "secrets.json"
+    path = sandbox.meta_dir / "secrets.json"
     if path.exists():
         return Credentials(**json.loads(path.read_text()))
     creds = Credentials.generate()
@@ -316,9 +325,9 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
     pbx_etc = _fresh_dir(root, PBX_ETC)
     for source in sorted((sandbox.repo_dir / "docker" / "asterisk").glob("*.conf")):
         shutil.copyfile(source, pbx_etc / source.name)
-    (pbx_etc / "dialplans").mkdir()
+    # The hooks sit beside extensions.conf, as the Docker image installs them.
     for source in sorted((sandbox.repo_dir / "dialplans").glob("*.conf")):
-        shutil.copyfile(source, pbx_etc / "dialplans" / source.name)
+        shutil.copyfile(source, pbx_etc / source.name)
     # Debian's own asterisk.conf with only the config directory changed: the PBX keeps the
     # standard run/spool/log dirs, so a plain `asterisk -rx` inside the root reaches it.
     # Debian marks its [directories] a template ("(!)"), which Asterisk ignores: drop that.
@@ -371,8 +380,6 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
         path.mkdir(parents=True, exist_ok=True)
         os.chown(path, uid, gid)
 
-    _write_private(sandbox.credentials_file, "".join(f"{k}={v}\n" for k, v in creds.env().items()))
-
 
 def _fresh_dir(root: Path, inside: str) -> Path:
     path = root / inside.lstrip("/")
@@ -422,8 +429,21 @@ def _running_pid(sandbox: Sandbox, instance: Instance) -> int | None:
     try:
         pid = int(sandbox.pid_file(instance).read_text())
     except (OSError, ValueError):
+        pid = 0
+    if pid and chroot.pid_alive(pid):
+        return pid
+    if not sandbox.root.exists():
         return None
-    return pid if chroot.pid_alive(pid) else None
+    # No (valid) pid file: look for the instance among the root's processes all the same.
+    for candidate in chroot.processes_in(sandbox.root):
+        try:
+            argv = Path(f"/proc/{candidate}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"-C" in argv and instance.conf.encode() in argv and b"-rx" not in argv:
+            sandbox.pid_file(instance).write_text(f"{candidate}\n")
+            return candidate
+    return None
 
 
 def _start(sandbox: Sandbox, instance: Instance) -> int:
@@ -445,6 +465,7 @@ def _start(sandbox: Sandbox, instance: Instance) -> int:
         argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     log.close()
+    sandbox.meta_dir.mkdir(parents=True, exist_ok=True)
     sandbox.pid_file(instance).write_text(f"{process.pid}\n")
     return process.pid
 
@@ -487,7 +508,16 @@ def up(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
     with _locked(sandbox):
         provision(sandbox, progress)
         chroot.mount_system(sandbox.root)
+        had_secrets = (sandbox.meta_dir / "secrets.json").exists()
         creds = load_credentials(sandbox)
+        if not had_secrets:
+            # Instances running without our secrets (an older layout) would refuse them.
+            for instance in INSTANCES:
+                _stop(sandbox, instance, progress)
+        # Always (re)written: this checkout may be adopting instances another one started.
+        _write_private(
+            sandbox.credentials_file, "".join(f"{k}={v}\n" for k, v in creds.env().items())
+        )
         running = {i.name: _running_pid(sandbox, i) for i in INSTANCES}
         if not all(running.values()):
             configure(sandbox, creds)
@@ -512,6 +542,21 @@ def up(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
         return _status(sandbox)
 
 
+def _stop(sandbox: Sandbox, instance: Instance, progress: Progress) -> None:
+    pid = _running_pid(sandbox, instance)
+    if pid is None:
+        return
+    _cli(sandbox, instance, "core stop now", timeout=10.0)
+    deadline = time.monotonic() + 10.0
+    while chroot.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if chroot.pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    sandbox.pid_file(instance).unlink(missing_ok=True)
+    progress(f"{instance.name}: stopped (pid {pid})")
+
+
 def down(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
     """Stop both instances and everything else in the root, unmount everything below it.
 
@@ -520,14 +565,7 @@ def down(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
     require_root()
     with _locked(sandbox):
         for instance in INSTANCES:
-            pid = _running_pid(sandbox, instance)
-            if pid is None:
-                continue
-            _cli(sandbox, instance, "core stop now", timeout=10.0)
-            deadline = time.monotonic() + 10.0
-            while chroot.pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            progress(f"{instance.name}: stopped (pid {pid})")
+            _stop(sandbox, instance, progress)
         survivors = chroot.kill_all_in(sandbox.root) if sandbox.root.exists() else []
         for instance in INSTANCES:
             sandbox.pid_file(instance).unlink(missing_ok=True)
