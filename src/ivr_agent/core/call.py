@@ -8,9 +8,10 @@ A call is every channel sharing one ``Linkedid``; its caller is the first channe
    ringing leg it means nothing). Classification keeps the registry of legs and bridges and
    turns the event into zero or more call-level :class:`Kind` values.
 2. **Transitions** (:data:`TRANSITIONS`): ``(state, kind) → next state`` is data, like h11's
-   ``_state.py``. A pair missing from the table is an illegal move: :class:`IllegalTransition`
-   names the state, :meth:`Call.feed` records it as an anomaly and goes on, so out-of-order
-   or unexpected events never escape. Only legal moves run their measuring handler.
+   ``_state.py``. A pair missing from the table is an illegal move: :meth:`Call.feed`
+   records an :class:`IllegalTransition` naming the state as an anomaly on the call's
+   timeline and goes on, so out-of-order or unexpected events never escape. Only legal
+   moves run their measuring handler.
 
 Measured facts are kept in event-time microseconds; :mod:`.standards` turns them into the
 verdicts of the outcome. Nothing here reads a clock or does I/O.
@@ -22,6 +23,7 @@ import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .commands import (
     GREETING_PROMPTS,
@@ -234,7 +236,7 @@ class Anomaly:
     channel: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """Mutable per-call facts; only the tracker creates and feeds calls."""
 
@@ -310,15 +312,23 @@ class Call:
         at = event.at_us
         if not self.events:
             self.first_us = at
-        self.last_us = max(self.last_us, at)
+        if at > self.last_us:
+            self.last_us = at
         self.events.append(event)
-        self._advance(at)
+        if self.silence_due_us is not None:
+            self._advance(at)
         try:
             for kind in self.classify(event):
-                try:
-                    self._transition(kind, event)
-                except IllegalTransition as exc:
+                # The table decides; only legal moves run their measuring handler.
+                next_state = TRANSITIONS.get((self.state, kind))
+                if next_state is None:
+                    exc = IllegalTransition(self.state, kind, event)
                     self.anomalies.append(Anomaly(at, str(exc), _channel_of(event)))
+                    continue
+                handler = _HANDLERS.get(kind)
+                if handler is not None:
+                    handler(self, event)
+                self.state = next_state
         finally:
             self._answering = None
 
@@ -356,22 +366,21 @@ class Call:
 
     def classify(self, event: PbxEvent) -> tuple[Kind, ...]:
         """Call-level meaning of ``event``; keeps the channel, leg and bridge registry."""
-        caller = self.linkedid
-        if isinstance(event, ChannelEvent):
-            uid = event.uniqueid
-            if isinstance(event, Hangup):
-                self.channels_up.add(uid)
+        cls = type(event)
+        if cls in _CHANNEL_EVENT_TYPES:
+            chan: ChannelEvent = event  # type: ignore[assignment]  # (no cast() call: hot path)
+            uid = chan.uniqueid
+            self.channels_up.add(uid)
+            if cls is Hangup:
                 self.channels_down.add(uid)
-            else:
-                self.channels_up.add(uid)
-            if uid == caller:
+            if uid == self.linkedid:
                 if self.caller_channel is None:
-                    self.caller_channel = event.channel
-                if event.caller_num and (
-                    self.caller_number is None or isinstance(event, NewCallerid | Newchannel)
+                    self.caller_channel = chan.channel
+                if chan.caller_num and (
+                    self.caller_number is None or cls is NewCallerid or cls is Newchannel
                 ):
-                    self.caller_number = event.caller_num
-        classifier = _CLASSIFIERS.get(type(event))
+                    self.caller_number = chan.caller_num
+        classifier = _CLASSIFIERS.get(cls)
         if classifier is None:
             return (K.NOTE,)
         return classifier(self, event)
@@ -397,15 +406,6 @@ class Call:
         return (K.NOTE,)
 
     # ---------------------------------------------------------------- transitions --
-
-    def _transition(self, kind: Kind, event: PbxEvent) -> None:
-        next_state = TRANSITIONS.get((self.state, kind))
-        if next_state is None:
-            raise IllegalTransition(self.state, kind, event)
-        handler = _HANDLERS.get(kind)
-        if handler is not None:
-            handler(self, event)
-        self.state = next_state
 
     def _advance(self, now_us: int) -> None:
         # The silence watchdog's first stage is a virtual timer judged in event time, so a
@@ -485,8 +485,7 @@ class Call:
         if event.linkedid.startswith(self.config.callback_uniqueid_prefix):
             self.direction = "callback"
 
-    def _on_queue_join(self, event: PbxEvent) -> None:
-        assert isinstance(event, QueueCallerJoin)
+    def _on_queue_join(self, event: QueueCallerJoin) -> None:
         self.in_queue_flow = True
         self.queue = self.queue or event.queue
         if self.answered_us is None and (
@@ -532,8 +531,7 @@ class Call:
         # the same instant, so it costs nothing.
         self._arm_silence(at)
 
-    def _on_hold(self, event: PbxEvent) -> None:
-        assert isinstance(event, Hold)
+    def _on_hold(self, event: Hold) -> None:
         at = event.at_us
         first_due = at + round(self.config.hold_reminder_seconds * _US)
         self.holds.append(HoldFact(at, event.uniqueid, next_reminder_us=first_due))
@@ -559,8 +557,7 @@ class Call:
         if self.answered_us is not None and event.at_us >= self.answered_us:
             self._caller_spoke(event.at_us)
 
-    def _on_talk_stop(self, event: PbxEvent) -> None:
-        assert isinstance(event, TalkingStop)
+    def _on_talk_stop(self, event: TalkingStop) -> None:
         # The stop is reported ~2.5 s after the talk ended: the talk ended at its start +
         # Duration. Without a start, the talk began Duration before… at the latest.
         duration_us = (event.duration_ms or 0) * 1000
@@ -575,8 +572,7 @@ class Call:
             self.first_talk_us = at_us
         self._stop_silence(at_us)
 
-    def _on_prompt(self, event: PbxEvent) -> None:
-        assert isinstance(event, PromptEvent)
+    def _on_prompt(self, event: PromptEvent) -> None:
         at = event.at_us
         fact = None
         if event.phase == "finished":
@@ -638,13 +634,11 @@ def _channel_of(event: PbxEvent) -> str | None:
     return getattr(event, "channel", None)
 
 
-def _c_newchannel(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, Newchannel)
+def _c_newchannel(call: Call, e: Newchannel) -> tuple[Kind, ...]:
     return (K.CALLER_NEW,) if e.uniqueid == call.linkedid else (K.NOTE,)
 
 
-def _c_newstate(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, Newstate)
+def _c_newstate(call: Call, e: Newstate) -> tuple[Kind, ...]:
     leg = call.legs.get(e.uniqueid)
     # Dial() flow: the called leg going Up is the answer. In queue flows the answer is
     # AgentConnect (the member may hear an announcement between Up and connect).
@@ -662,8 +656,7 @@ def _c_newstate(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
     return (K.NOTE,)
 
 
-def _c_queue_join(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, QueueCallerJoin)
+def _c_queue_join(call: Call, e: QueueCallerJoin) -> tuple[Kind, ...]:
     return (K.QUEUE_JOIN,) if e.uniqueid == call.linkedid else (K.NOTE,)
 
 
@@ -671,8 +664,7 @@ def _c_queue_leave(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
     return (K.QUEUE_LEAVE,)
 
 
-def _c_queue_abandon(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, QueueCallerAbandon)
+def _c_queue_abandon(call: Call, e: QueueCallerAbandon) -> tuple[Kind, ...]:
     return (K.ABANDON,) if e.uniqueid == call.linkedid else (K.NOTE,)
 
 
@@ -683,20 +675,17 @@ def _agent_leg(call: Call, e: AgentEvent) -> str | None:
     return e.dest_uniqueid
 
 
-def _c_agent_called(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, AgentCalled)
+def _c_agent_called(call: Call, e: AgentCalled) -> tuple[Kind, ...]:
     _agent_leg(call, e)
     return (K.LEG_RINGING,)
 
 
-def _c_agent_ring_no_answer(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, AgentRingNoAnswer)
+def _c_agent_ring_no_answer(call: Call, e: AgentRingNoAnswer) -> tuple[Kind, ...]:
     _agent_leg(call, e)
     return (K.LEG_NO_ANSWER,)
 
 
-def _c_agent_connect(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, AgentConnect)
+def _c_agent_connect(call: Call, e: AgentConnect) -> tuple[Kind, ...]:
     uid = _agent_leg(call, e)
     if uid is not None and uid in call.connected_legs:
         return (K.NOTE,)  # the bridge already told us
@@ -704,8 +693,7 @@ def _c_agent_connect(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
     return (K.ANSWER,)
 
 
-def _c_agent_complete(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, AgentComplete)
+def _c_agent_complete(call: Call, e: AgentComplete) -> tuple[Kind, ...]:
     uid = _agent_leg(call, e)
     if uid is None or uid not in call.connected_legs:
         return (K.NOTE,)
@@ -713,8 +701,7 @@ def _c_agent_complete(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
     return (K.OPERATOR_LEFT,)
 
 
-def _c_dial_begin(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, DialBegin)
+def _c_dial_begin(call: Call, e: DialBegin) -> tuple[Kind, ...]:
     by_caller = e.uniqueid in (None, call.linkedid)
     call._register_leg(
         e.dest_uniqueid, e.dest_channel, operator_id_from(e.dest_channel), False, e.uniqueid
@@ -726,8 +713,7 @@ def _c_dial_begin(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
     return (K.LEG_RINGING,) if by_caller else (K.NOTE,)
 
 
-def _c_dial_end(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, DialEnd)
+def _c_dial_end(call: Call, e: DialEnd) -> tuple[Kind, ...]:
     by_caller = e.uniqueid in (None, call.linkedid)
     if not by_caller:
         return (K.NOTE,)
@@ -742,8 +728,7 @@ def _c_dial_end(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
     return (K.LEG_NO_ANSWER,)
 
 
-def _c_bridge_enter(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, BridgeEnter)
+def _c_bridge_enter(call: Call, e: BridgeEnter) -> tuple[Kind, ...]:
     call.bridges.setdefault(e.bridge_id, set()).add(e.uniqueid)
     if e.uniqueid == call.linkedid:
         call.caller_bridge = e.bridge_id
@@ -756,8 +741,7 @@ def _c_bridge_enter(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
     return (K.NOTE,)
 
 
-def _c_bridge_leave(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, BridgeLeave)
+def _c_bridge_leave(call: Call, e: BridgeLeave) -> tuple[Kind, ...]:
     members = call.bridges.get(e.bridge_id)
     if members is not None:
         members.discard(e.uniqueid)
@@ -779,8 +763,7 @@ def _holder_left(call: Call, uid: str) -> tuple[Kind, ...]:
     return (K.UNHOLD,) if hold is not None and hold.holder == uid else ()
 
 
-def _c_hold(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, Hold)
+def _c_hold(call: Call, e: Hold) -> tuple[Kind, ...]:
     # Hold raised on the caller's own channel is the caller holding the operator: not S2.
     if e.uniqueid == call.linkedid:
         return (K.NOTE,)
@@ -789,25 +772,21 @@ def _c_hold(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
     return (K.HOLD,)
 
 
-def _c_unhold(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, Unhold)
+def _c_unhold(call: Call, e: Unhold) -> tuple[Kind, ...]:
     if e.uniqueid == call.linkedid or call.open_hold() is None:
         return (K.NOTE,)
     return (K.UNHOLD,)
 
 
-def _c_talk_start(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, TalkingStart)
+def _c_talk_start(call: Call, e: TalkingStart) -> tuple[Kind, ...]:
     return (K.CALLER_TALK_START,) if e.uniqueid == call.linkedid else (K.NOTE,)
 
 
-def _c_talk_stop(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, TalkingStop)
+def _c_talk_stop(call: Call, e: TalkingStop) -> tuple[Kind, ...]:
     return (K.CALLER_TALK_STOP,) if e.uniqueid == call.linkedid else (K.NOTE,)
 
 
-def _c_hangup(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
-    assert isinstance(e, Hangup)
+def _c_hangup(call: Call, e: Hangup) -> tuple[Kind, ...]:
     if e.uniqueid == call.linkedid:
         return (K.CALLER_HANGUP,)
     if e.uniqueid in call.connected_legs:
@@ -820,10 +799,17 @@ def _c_prompt(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
     return (K.PROMPT,)
 
 
-_Classifier = Callable[[Call, PbxEvent], tuple[Kind, ...]]
+def _c_note(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
+    return (K.NOTE,)
+
+
+# Each classifier and handler is registered for the event type it takes (Any: the table
+# dispatches on the exact type, so no isinstance check is needed on the hot path).
+_Classifier = Callable[[Call, Any], tuple[Kind, ...]]
 
 _CLASSIFIERS: dict[type[PbxEvent], _Classifier] = {
     Newchannel: _c_newchannel,
+    NewCallerid: _c_note,
     Newstate: _c_newstate,
     QueueCallerJoin: _c_queue_join,
     QueueCallerLeave: _c_queue_leave,
@@ -844,7 +830,11 @@ _CLASSIFIERS: dict[type[PbxEvent], _Classifier] = {
     PromptEvent: _c_prompt,
 }
 
-_Handler = Callable[[Call, PbxEvent], None]
+_Handler = Callable[[Call, Any], None]
+
+_CHANNEL_EVENT_TYPES: frozenset[type[PbxEvent]] = frozenset(
+    t for t in _CLASSIFIERS if issubclass(t, ChannelEvent)
+)
 
 #: Side effects of legal moves (measurements and commands), by call-level kind.
 _HANDLERS: dict[Kind, _Handler] = {

@@ -349,38 +349,57 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+# The helpers below take a fast path for the usual case (a non-empty ``str``), and fall back
+# to :func:`_text` for lists, other types and empty values: parsing is on the ingest hot path.
+
+
 def _req(f: Fields, event: str, key: str) -> str:
-    value = _text(f.get(key))
-    if value is None:
+    value = f.get(key)
+    if value.__class__ is str and value:
+        return value
+    text = _text(value)
+    if text is None:
         raise MalformedEvent(event, key, "is missing or empty")
-    return value
+    return text
 
 
 def _opt(f: Fields, key: str) -> str | None:
-    value = _text(f.get(key))
+    value = f.get(key)
+    text = value if value.__class__ is str else _text(value)
     # Asterisk writes "<unknown>" for an unset caller id: that is no value.
-    return None if value == "<unknown>" else value
+    if text and text != "<unknown>":
+        return text
+    return None
 
 
 def _int(f: Fields, key: str) -> int | None:
     # Tolerant on purpose: a bad optional number must not cost the whole event.
-    value = _text(f.get(key))
-    if value is None:
+    value = f.get(key)
+    if value.__class__ is str and value.isdigit() and value.isascii():
+        return int(value)
+    text = _text(value)
+    if text is None:
         return None
     try:
-        return int(value)
+        return int(text)
     except ValueError:
         return None
 
 
 def _at(f: Fields, event: str) -> int:
-    value = _text(f.get("Timestamp"))
-    if value is None:
+    value = f.get("Timestamp")
+    # Fast path for Asterisk's own "%ld.%06lu".
+    if value.__class__ is str and len(value) > 7 and value[-7] == ".":
+        digits = value[:-7] + value[-6:]
+        if digits.isdigit() and digits.isascii():
+            return int(digits)
+    text = _text(value)
+    if text is None:
         raise MalformedEvent(event, "Timestamp", "is missing (set timestampevents=yes)")
     try:
-        return parse_timestamp(value)
+        return parse_timestamp(text)
     except ValueError:
-        raise MalformedEvent(event, "Timestamp", f"is not epoch seconds: {value[:40]!r}") from None
+        raise MalformedEvent(event, "Timestamp", f"is not epoch seconds: {text[:40]!r}") from None
 
 
 def _chan(f: Fields, event: str) -> dict[str, Any]:

@@ -135,21 +135,24 @@ class Tracker:
             call = Call(linkedid, call_id_for(self.pbx_id, linkedid), self.config)
             self._calls[linkedid] = call
         key = event.dedupe_key()
-        if key in call.seen_keys:
+        seen = call.seen_keys
+        if key in seen:
             self.stats.duplicates += 1
             return EMPTY
-        call.seen_keys.add(key)
+        seen.add(key)
+        before = call.state
         call.feed(event)
-        if call.state is State.ON_HOLD:
-            self._held.add(linkedid)
-        else:
-            self._held.discard(linkedid)
-        commands = call.take_commands() if call.commands else []
-        if isinstance(event, Hangup) and call.finished:
+        if call.state is not before:
+            if call.state is State.ON_HOLD:
+                self._held.add(linkedid)
+            elif before is State.ON_HOLD:
+                self._held.discard(linkedid)
+        if type(event) is Hangup and call.finished:
+            commands = call.take_commands()
             return FeedResult((self._finish(call, event.at_us),), tuple(commands))
-        if not commands:
+        if not call.commands:
             return EMPTY
-        return FeedResult((), tuple(commands))
+        return FeedResult((), tuple(call.take_commands()))
 
     def feed_all(self, events: Iterable[PbxEvent]) -> FeedResult:
         """Feed several events; their results concatenated in order."""
