@@ -510,7 +510,12 @@ def _agent_connect(f: Fields) -> PbxEvent:
     )
 
 
-def _agent_complete(f: Fields) -> PbxEvent:
+def _agent_complete(f: Fields) -> PbxEvent | None:
+    if _opt(f, "Linkedid") is None and _opt(f, "DestLinkedid") is None:
+        # Seen in the sandbox: when the caller hung up first, Asterisk 22 may send
+        # AgentComplete with no channel snapshot at all. The caller's Hangup already told the
+        # tracker everything; with no Linkedid there is no call to attribute it to.
+        return None
     return AgentComplete(
         **_agent(f, "AgentComplete"),
         hold_time=_int(f, "HoldTime"),
