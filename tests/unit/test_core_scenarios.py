@@ -57,9 +57,9 @@ def queue_call(answer: float, end: float, *, extra: str = "") -> list[dict[str, 
         0.000      Newchannel        caller
         0.020      Newstate          caller     ChannelStateDesc=Up
         0.500      QueueCallerJoin   caller     Position=1 Count=1
-        0.501      Newchannel        op1
-        0.502      DialBegin         caller>op1
-        0.502      AgentCalled       caller>op1
+        0.500      Newchannel        op1
+        0.500      AgentCalled       caller>op1
+        0.500      DialBegin         caller>op1
         0.600      Newstate          op1        ChannelStateDesc=Ringing
         {answer:.6f} Newstate        op1        ChannelStateDesc=Up
         {answer:.6f} DialEnd         caller>op1 DialStatus=ANSWER
@@ -137,11 +137,9 @@ def test_given_four_rings_when_answered_then_no_apology() -> None:
     assert prompts[0] == "operator_intro"
 
 
-def test_given_no_free_operator_when_caller_waits_then_wait_starts_at_queue_join() -> None:
-    rows = table(
-        """
+NOBODY_OFFERED_AT_FIRST = """
         0.000  Newchannel       caller
-        1.000  QueueCallerJoin  caller   Position=1 Count=1
+        1.000  QueueCallerJoin  caller   Position=2 Count=2
         9.000  Newchannel       op1
         9.001  AgentCalled      caller>op1
         9.001  DialBegin        caller>op1
@@ -151,8 +149,46 @@ def test_given_no_free_operator_when_caller_waits_then_wait_starts_at_queue_join
         30.000 Hangup           op1
         30.100 Hangup           caller
         """
+
+
+def test_given_caller_queued_behind_others_when_rung_later_then_wait_starts_at_first_ring() -> None:
+    # The simulator's ground truth (and the default) time the wait from the first ring.
+    check(
+        only(table(NOBODY_OFFERED_AT_FIRST)),
+        {
+            "wait_started_at": "2023-11-14T22:13:29.001000+00:00",
+            "ring_seconds": 4.999,
+            "rings": 1,
+            "answered_within_standard": True,
+        },
     )
-    check(only(rows), {"ring_seconds": 13.0, "rings": 3, "answered_within_standard": True})
+
+
+def test_given_queue_join_setting_when_rung_later_then_wait_starts_at_the_join() -> None:
+    config = StandardsConfig(wait_starts_at="queue_join")
+    check(
+        only(table(NOBODY_OFFERED_AT_FIRST), config),
+        {"ring_seconds": 13.0, "rings": 3, "answered_within_standard": True},
+    )
+
+
+def test_given_caller_never_rung_when_abandoning_then_wait_starts_at_the_join() -> None:
+    rows = table(
+        """
+        0.000  Newchannel          caller
+        1.000  QueueCallerJoin     caller
+        4.000  QueueCallerAbandon  caller
+        4.000  Hangup              caller
+        """
+    )
+    check(
+        only(rows),
+        {
+            "wait_started_at": "2023-11-14T22:13:21.000000+00:00",
+            "abandoned": True,
+            "short_abandon": True,
+        },
+    )
 
 
 def test_given_no_answer_when_next_operator_answers_then_ring_time_spans_both() -> None:
@@ -161,7 +197,7 @@ def test_given_no_answer_when_next_operator_answers_then_ring_time_spans_both() 
         0.000  Newchannel        caller
         0.500  QueueCallerJoin   caller
         0.501  Newchannel        op1
-        0.502  AgentCalled       caller>op1
+        0.500  AgentCalled       caller>op1
         15.502 AgentRingNoAnswer caller>op1 RingTime=15000
         15.502 DialEnd           caller>op1 DialStatus=NOANSWER
         15.503 Hangup            op1        Cause=19
@@ -193,7 +229,7 @@ def test_given_queued_caller_when_hanging_up_unanswered_then_abandoned(
         0.000  Newchannel          caller
         0.500  QueueCallerJoin     caller
         0.501  Newchannel          op1
-        0.502  AgentCalled         caller>op1
+        0.500  AgentCalled         caller>op1
         {hangup:.3f} QueueCallerAbandon caller Position=1 OriginalPosition=1 HoldTime=3
         {hangup:.3f} Hangup        caller     Cause=16
         {hangup + 0.001:.3f} DialEnd caller>op1 DialStatus=CANCEL
@@ -407,7 +443,7 @@ def test_given_answered_call_when_transferred_by_queue_then_last_operator_and_fi
         0.000  Newchannel        caller
         0.500  QueueCallerJoin   caller     Queue=support
         0.501  Newchannel        op1
-        0.502  AgentCalled       caller>op1
+        0.500  AgentCalled       caller>op1
         4.500  AgentConnect      caller>op1
         4.501  BridgeEnter       caller     BridgeUniqueid=b1
         4.501  BridgeEnter       op1        BridgeUniqueid=b1
@@ -490,7 +526,7 @@ def test_given_local_channel_member_when_answered_then_operator_from_interface()
         0.500  QueueCallerJoin caller
         0.501  Newchannel   loc1
         0.501  Newchannel   loc2
-        0.502  AgentCalled  caller>loc1
+        0.500  AgentCalled  caller>loc1
         0.503  DialBegin    loc2>opL
         0.503  Newchannel   opL
         6.000  DialEnd      loc2>opL   DialStatus=ANSWER

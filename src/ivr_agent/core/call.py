@@ -298,7 +298,10 @@ class Call:
 
     @property
     def wait_started_us(self) -> int | None:
-        """S1: the earlier of the queue join and the first operator leg ringing."""
+        """S1: the first operator leg ringing for the caller (or, never rung, the queue
+        join); with ``wait_starts_at="queue_join"`` the earlier of the two."""
+        if self.config.wait_starts_at == "first_ring" and self.first_ring_us is not None:
+            return self.first_ring_us
         starts = [t for t in (self.queue_join_us, self.first_ring_us) if t is not None]
         return min(starts) if starts else None
 
