@@ -142,7 +142,18 @@ def test_given_sandbox_capture_when_replayed_then_matches_simulator_ground_truth
     assert job.tracker.stats.anomalies == 0
     outcomes = {f.outcome.caller_number: f.outcome.to_json() for f in finished}
     for truth in _truth(name):
-        if truth.get("kind") != "inbound":
+        if truth.get("kind") == "callback":
+            ours = outcomes.get(truth["customer_number"])
+            assert ours is not None, f"{name}: no outcome for {truth['customer_number']}"
+            assert (ours["direction"], ours["abandoned"], ours["silence"]) == (
+                "callback",
+                False,
+                "none",
+            )
+            assert (ours["answered_at"] is not None) is (truth["outcome"] == "answered")
+            if truth.get("ring_seconds") is not None:
+                assert ours["ring_seconds"] == pytest.approx(truth["ring_seconds"], abs=0.5)
+                assert ours["talk_seconds"] == pytest.approx(truth["talk_seconds"], abs=0.5)
             continue
         ours = outcomes.get(truth["caller_number"])
         assert ours is not None, f"{name}: no outcome for {truth['caller_number']}"

@@ -312,6 +312,43 @@ def test_given_dial_flow_when_busy_then_caller_abandons_after_retry() -> None:
     check(only(rows), {"abandoned": True, "short_abandon": True, "operator_id": None})
 
 
+# --- callbacks (S5): the PBX calls the customer ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "answered"), [("ANSWER", True), ("BUSY", False), ("NOANSWER", False)]
+)
+def test_given_originated_call_when_customer_answers_or_not_then_callback_never_abandoned(
+    status: str, answered: bool
+) -> None:
+    # Originate: DialBegin with no calling channel toward the call's first channel
+    # (Asterisk 22, as recorded in tests/fixtures/captures/callback_*.jsonl).
+    rows = table(
+        f"""
+        0.000  Newchannel   caller      ChannelStateDesc=Down
+        0.000  NewCallerid  caller      CallerIDNum=4008001000
+        0.001  DialBegin    >caller     DialString=13900139001@trunk
+        0.006  Newstate     caller      ChannelStateDesc=Ringing
+        4.009  DialEnd      >caller     DialStatus={status}
+        {"30.000" if answered else "4.010"} Hangup caller
+        """
+    )
+    outcome = only(rows)
+    check(
+        outcome,
+        {
+            "direction": "callback",
+            "caller_number": "13900139001",
+            "abandoned": False,
+            "short_abandon": False,
+            "silence": "none",
+            "operator_id": None,
+            "ring_seconds": 4.008 if answered else None,
+            "talk_seconds": 25.991 if answered else None,
+        },
+    )
+
+
 # --- hang-up by either side, S6 ----------------------------------------------------------
 
 

@@ -379,8 +379,10 @@ class Call:
             if uid == self.linkedid:
                 if self.caller_channel is None:
                     self.caller_channel = chan.channel
-                if chan.caller_num and (
-                    self.caller_number is None or cls is NewCallerid or cls is Newchannel
+                if (
+                    chan.caller_num
+                    and self.direction == "inbound"
+                    and (self.caller_number is None or cls is NewCallerid or cls is Newchannel)
                 ):
                     self.caller_number = chan.caller_num
         classifier = _CLASSIFIERS.get(cls)
@@ -485,8 +487,6 @@ class Call:
     def _on_caller_new(self, event: PbxEvent) -> None:
         self.caller_new_seen = True
         self.offered_us = event.at_us
-        if event.linkedid.startswith(self.config.callback_uniqueid_prefix):
-            self.direction = "callback"
 
     def _on_queue_join(self, event: QueueCallerJoin) -> None:
         self.in_queue_flow = True
@@ -516,6 +516,8 @@ class Call:
         first = self.answered_us is None
         if first:
             self.answered_us = at
+        if self.direction == "callback":
+            return  # the customer answered: no operator prompts, no S3 watchdog
         new_operator = first or (op is not None and op != self.operator_id)
         if op:
             self.operator_id = op
@@ -704,7 +706,18 @@ def _c_agent_complete(call: Call, e: AgentComplete) -> tuple[Kind, ...]:
     return (K.OPERATOR_LEFT,)
 
 
+_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+
+
 def _c_dial_begin(call: Call, e: DialBegin) -> tuple[Kind, ...]:
+    if e.uniqueid is None and e.dest_uniqueid == call.linkedid:
+        # Nobody dials the call's first channel except an Originate: the PBX is calling a
+        # customer (S5 callback). Its number is the dial string's resource ("139…@trunk").
+        call.direction = "callback"
+        number = (e.dial_string or "").split("@", 1)[0].rsplit("/", 1)[-1]
+        if _NUMBER.fullmatch(number):
+            call.caller_number = number
+        return (K.LEG_RINGING,)
     by_caller = e.uniqueid in (None, call.linkedid)
     call._register_leg(
         e.dest_uniqueid, e.dest_channel, operator_id_from(e.dest_channel), False, e.uniqueid

@@ -37,9 +37,6 @@ class StandardsConfig:
     #: A call with no event for this long is given up as incomplete by ``Tracker.tick``
     #: (bounded memory when a Hangup was lost). Not a standard, so not a service setting.
     stale_call_seconds: float = 6 * 3600.0
-    #: Calls the agent originates (callbacks) carry a ``ChannelId`` with this prefix, so the
-    #: outcome says ``direction: callback``.
-    callback_uniqueid_prefix: str = "ivrcb-"
     #: How many finished linkedids are remembered, so late or duplicated events of a call
     #: that already produced its outcome are dropped instead of opening a second call.
     finished_memory: int = 10_000

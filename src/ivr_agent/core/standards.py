@@ -100,7 +100,9 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
     # Abandoned: offered to operators, never answered, and the caller went away.
     gone_candidates = [t for t in (call.abandon_us, call.caller_hangup_us) if t is not None]
     gone_us = min(gone_candidates) if gone_candidates else None
-    abandoned = answered_us is None and wait_us is not None and gone_us is not None
+    callback = call.direction == "callback"
+    # A customer who does not answer a callback has not abandoned a queue (S5 retries it).
+    abandoned = not callback and answered_us is None and wait_us is not None and gone_us is not None
     short_abandon = False
     if abandoned and wait_us is not None and gone_us is not None:
         short_abandon = gone_us - wait_us < round(config.short_abandon_seconds * _US)
@@ -145,7 +147,7 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
         call_id=call_id_for(pbx_id, call.linkedid),
         pbx_id=pbx_id,
         linkedid=call.linkedid,
-        direction="callback" if call.direction == "callback" else "inbound",
+        direction="callback" if callback else "inbound",
         caller_number=call.caller_number,
         operator_id=call.operator_id,
         offered_at=to_datetime(offered_us),
@@ -160,7 +162,11 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
         holds=tuple(holds),
         max_hold_seconds=_secs(longest) if longest is not None else None,
         hold_over_limit=over,
-        silence=silence_verdict(answered_us, call.first_talk_us, call.silence_fired_us),
+        silence=(
+            "none"
+            if callback
+            else silence_verdict(answered_us, call.first_talk_us, call.silence_fired_us)
+        ),
         prompts_played=tuple(
             PromptPlayed(p.prompt, to_datetime(p.at_us), p.played, p.finished) for p in call.prompts
         ),
