@@ -1,7 +1,12 @@
 """One call's state machine: PBX events in, measured facts and IVR commands out.
 
 A call is every channel sharing one ``Linkedid``; its caller is the first channel
-(``Uniqueid == Linkedid``). Handling one event has two steps:
+(``Uniqueid == Linkedid``). When that first channel was originated (a ``DialBegin`` with no
+calling channel toward it) the call is a callback and the "caller" is the customer.
+Operator legs are the channels rung for the caller: ``AgentCalled`` destinations (queue),
+``DialBegin`` destinations (``Dial()``, Local-channel halves, consult calls); the operator
+connected to the caller is the leg that ``AgentConnect``/``DialEnd ANSWER``/``Newstate Up``
+named, or that shares the caller's bridge (transfers). Handling one event has two steps:
 
 1. **Roles** (:meth:`Call.classify`): the same AMI event means different things on the
    caller's channel and on an operator's leg (a ``Hangup`` of the caller ends the call, of a
