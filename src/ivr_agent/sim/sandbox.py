@@ -441,6 +441,7 @@ def _running_pid(sandbox: Sandbox, instance: Instance) -> int | None:
         except OSError:
             continue
         if b"-C" in argv and instance.conf.encode() in argv and b"-rx" not in argv:
+            sandbox.meta_dir.mkdir(parents=True, exist_ok=True)
             sandbox.pid_file(instance).write_text(f"{candidate}\n")
             return candidate
     return None
