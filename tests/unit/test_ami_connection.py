@@ -130,3 +130,16 @@ async def test_given_no_server_then_reconnects_back_off_with_jitter_under_the_ca
     await _until(lambda: conn.component.state is State.DOWN)
     assert "retrying" in conn.component.detail
     await conn.close()
+
+
+async def test_given_bytes_before_panoramisk_wires_the_protocol_then_they_are_parsed() -> None:
+    # Seen against the real Asterisk: data_received ran before the connect future's
+    # callback (where panoramisk sets protocol.factory) and crashed the connection.
+    received: list[RawEvent] = []
+    conn = _connection(1, received)
+    protocol = conn._manager.config["protocol_factory"]()
+    protocol.connection_made(asyncio.Transport())
+    protocol.data_received(
+        b"Asterisk Call Manager/9.0.0\r\n" + encode({"Event": "Hangup", "Uniqueid": "early"})
+    )
+    assert [e["Uniqueid"] for e in received] == ["early"]

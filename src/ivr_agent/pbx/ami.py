@@ -149,21 +149,24 @@ def flatten(message: Mapping[str, Any]) -> RawEvent:
 class _Protocol(AMIProtocol):  # type: ignore[misc]
     """panoramisk's protocol with the parsing and error containment of this module."""
 
-    factory: _Manager
+    def __init__(self, manager: _Manager) -> None:
+        super().__init__()
+        self._manager = manager
+        self._parser = AmiFrameParser(manager.stats)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._parser: AmiFrameParser | None = None
+        # panoramisk sets ``factory`` only in the connect future's callback, which may run
+        # after the first bytes arrived: set it now so no early frame finds it missing.
+        self.factory = self._manager
 
     def data_received(self, data: bytes) -> None:
-        if self._parser is None:
-            self._parser = AmiFrameParser(self.factory.stats)
         for message in self._parser.feed(data):
             try:
                 self.handle_message(message)
             except Exception:
                 # Never let a handler take the connection down with the rest of this read.
-                self.factory.stats.handler_errors += 1
+                self._manager.stats.handler_errors += 1
                 log.exception("AMI message handling failed", ami_event=message.get("Event"))
 
 
@@ -171,9 +174,9 @@ class _Manager(Manager):  # type: ignore[misc]
     """panoramisk's Manager with backoff reconnects and without the resend path."""
 
     def __init__(self, connection: AmiConnection, **config: Any) -> None:
-        super().__init__(protocol_factory=_Protocol, **config)
         self.connection = connection
         self.stats = connection.stats
+        super().__init__(protocol_factory=lambda: _Protocol(self), **config)
 
     # panoramisk calls this with the connect task: failure schedules our backoff.
     def connection_made(self, future: asyncio.Future[Any]) -> None:
@@ -280,7 +283,7 @@ class AmiConnection:
         self.component.set(State.CONNECTING, self.endpoint.base_url)
         self._connect()
 
-    async def wait_logged_in(self, timeout: float) -> None:  # noqa: ASYNC109
+    async def wait_logged_in(self, timeout: float) -> None:
         """Wait until logged in; raises ``TimeoutError``."""
         await asyncio.wait_for(self._logged_in.wait(), timeout)
 

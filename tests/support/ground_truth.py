@@ -1,0 +1,89 @@
+"""Compare the agent's call outcomes with the simulator's ground truth.
+
+The simulator measures every timing on the phones side from its own ARI events; the agent
+measures on the PBX side from AMI. Tolerances are those of issue 4: ring, hold and talk
+seconds within 0.5 s; rings, abandoned, silence and hold_over_limit exactly equal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from ivr_agent.core.config import StandardsConfig
+
+SECONDS_TOLERANCE = 0.5
+
+
+def expected_silence(truth: dict[str, Any], config: StandardsConfig) -> str:
+    """S3 as the simulator's ground truth implies it (speech timed on the phones side)."""
+    if truth.get("answered_at") is None:
+        return "none"
+    answered = datetime.fromisoformat(truth["answered_at"])
+    spoken = [
+        datetime.fromisoformat(s["started_at"])
+        for s in truth.get("speech") or []
+        if s.get("started_at") and datetime.fromisoformat(s["ended_at"]) > answered
+    ]
+    deadline = config.silence_prompt_seconds
+    if not spoken:
+        return "hung_up_silent" if (truth.get("talk_seconds") or 0) >= deadline else "none"
+    first = (min(spoken) - answered).total_seconds()
+    return "prompted_then_spoke" if first >= deadline else "none"
+
+
+def truth_number(truth: dict[str, Any]) -> str:
+    """The number the agent's outcome is keyed by for this ground-truth call."""
+    return str(
+        truth["customer_number"] if truth.get("kind") == "callback" else truth["caller_number"]
+    )
+
+
+def assert_matches_truth(
+    outcomes: dict[str, dict[str, Any]],
+    truths: list[dict[str, Any]],
+    config: StandardsConfig,
+    scenario: str,
+) -> None:
+    """Every ground-truth call has an outcome (keyed by number) that agrees with it."""
+    for truth in truths:
+        ours = outcomes.get(truth_number(truth))
+        assert ours is not None, f"{scenario}: no outcome for {truth_number(truth)}"
+        if truth.get("kind") == "callback":
+            assert (ours["direction"], ours["abandoned"], ours["silence"]) == (
+                "callback",
+                False,
+                "none",
+            )
+            assert (ours["answered_at"] is not None) is (truth["outcome"] == "answered")
+            if truth.get("ring_seconds") is not None:
+                assert ours["ring_seconds"] == pytest.approx(
+                    truth["ring_seconds"], abs=SECONDS_TOLERANCE
+                )
+                assert ours["talk_seconds"] == pytest.approx(
+                    truth["talk_seconds"], abs=SECONDS_TOLERANCE
+                )
+            continue
+        where = f"{scenario}/{truth.get('id')}"
+        assert ours["complete"] is True, where
+        assert ours["operator_id"] == truth.get("operator_id"), where
+        assert ours["abandoned"] is truth["abandoned"], where
+        assert ours["rings"] == truth["rings"], where
+        for key in ("ring_seconds", "talk_seconds"):
+            if truth[key] is None:
+                assert ours[key] is None, f"{where}: {key}"
+            else:
+                assert ours[key] == pytest.approx(truth[key], abs=SECONDS_TOLERANCE), (
+                    f"{where}: {key}"
+                )
+        holds = [h["seconds"] for h in truth.get("holds") or []]
+        assert [h["seconds"] for h in ours["holds"]] == pytest.approx(
+            holds, abs=SECONDS_TOLERANCE
+        ), where
+        assert ours["hold_over_limit"] is any(h > config.hold_reminder_seconds for h in holds)
+        assert ours["silence"] == expected_silence(truth, config), where
+        if truth["abandoned"] and truth.get("abandoned_after") is not None:
+            short = truth["abandoned_after"] < config.short_abandon_seconds
+            assert ours["short_abandon"] is short, where
