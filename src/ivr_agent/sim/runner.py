@@ -39,6 +39,10 @@ _OPERATOR_EXTEN = re.compile(r"^80(\d\d)$")
 #: Silence threshold (ms) of the customer's own talk detection: a prompt counts as finished
 #: after this much quiet. Well below the survey's pauses, above the gaps inside a sentence.
 CUSTOMER_SILENCE_MS = 800
+#: How long a caller waits for the queue to offer the call to any operator. Under load a
+#: ring-all queue offers one waiting call at a time (ringing operators count as busy), so
+#: callers behind a long-ringing call wait minutes.
+OFFER_WAIT_SECONDS = 600.0
 
 
 class SimulatorError(RuntimeError):
@@ -259,7 +263,7 @@ class InboundRun:
     async def _play(self, caller: Leg) -> None:
         sim, call = self.sim, self.call
         # A queue call is answered by the PBX at once; a direct line only when the operator does.
-        await _until(time.time() + 120, self.offered, caller.ended)
+        await _until(time.time() + OFFER_WAIT_SECONDS, self.offered, caller.ended)
         if self.first_offer is None:
             self.result["errors"].append("no operator was ever offered the call")
             await sim._safe(sim.ari.hangup(caller.id))
@@ -320,7 +324,7 @@ class InboundRun:
             getter = asyncio.create_task(self.offers.get())
             ended = asyncio.create_task(caller.ended.wait())
             done, _ = await asyncio.wait(
-                {getter, ended}, timeout=300, return_when=asyncio.FIRST_COMPLETED
+                {getter, ended}, timeout=OFFER_WAIT_SECONDS, return_when=asyncio.FIRST_COMPLETED
             )
             getter.cancel()
             ended.cancel()
