@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from ivr_agent.pbx.capture import read_capture
 from ivr_agent.settings import load_settings
 from ivr_agent.sim import chroot, runner, sandbox
-from ivr_agent.sim.capture import read_capture
 from ivr_agent.sim.scenario import Scenario
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -67,7 +67,7 @@ class Run:
     """A finished simulator run: its ground truth and the PBX's AMI events meanwhile."""
 
     results: list[dict[str, Any]]
-    ami: list[dict[str, Any]]
+    ami: list[dict[str, str]]
 
 
 def simulate(box: sandbox.Sandbox, scenario: Scenario, name: str) -> Run:
@@ -80,4 +80,4 @@ def simulate(box: sandbox.Sandbox, scenario: Scenario, name: str) -> Run:
     (ARTIFACTS / f"{name}.truth.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     )
-    return Run(results=results, ami=read_capture(capture_path))
+    return Run(results=results, ami=list(read_capture(capture_path)))

@@ -1,9 +1,10 @@
 """Record a PBX's raw AMI event stream as JSON lines (one object per event).
 
 Used by ``ivr-agent simulate --capture FILE`` and the integration tests: the recordings under
-``tests/fixtures/captures/`` are replayed by the call tracker's unit tests. Each line holds
-every field of the event exactly as Asterisk sent it (a repeated key becomes a list) plus
-``received_at`` (ISO 8601, UTC, this machine's clock). It speaks the AMI wire protocol
+``tests/fixtures/captures/`` are replayed by the call tracker's unit tests. Lines are in the
+format of :mod:`ivr_agent.pbx.capture` (read them with its ``read_capture``): every field of
+the event exactly as Asterisk sent it (a repeated key becomes a list) plus ``received_at``
+(ISO 8601, UTC, this machine's clock). It speaks the AMI wire protocol
 directly over asyncio streams, decoding UTF-8 per whole message so that a Chinese caller
 name split across TCP reads keeps all its bytes.
 """
@@ -12,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
+
+from ivr_agent.pbx.capture import RECEIVED_AT, capture_line
 
 AmiMessage = dict[str, Any]
 
@@ -100,10 +101,11 @@ class AmiCapture:
             message = parse_message(raw)
             if "Event" not in message:
                 continue
-            message["received_at"] = datetime.now(UTC).isoformat()
-            self.events.append(message)
+            received_at = time.time()
+            self.events.append({**message, RECEIVED_AT: received_at})
             if self._out is not None:
-                self._out.write(json.dumps(message, ensure_ascii=False) + "\n")
+                # The agent's own capture format (``ivr-agent run --capture``): one reader.
+                self._out.write(capture_line(message, received_at))
                 self._out.flush()
             if self._on_event is not None:
                 self._on_event(message)
@@ -119,9 +121,3 @@ class AmiCapture:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-
-def read_capture(path: Path) -> list[AmiMessage]:
-    """The events of a capture file, in order."""
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
