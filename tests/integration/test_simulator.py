@@ -125,3 +125,39 @@ def test_given_abandon_and_ring_scenarios_then_ground_truth_is_within_tolerance(
     assert abandoned["abandoned_after"] == pytest.approx(20.0, abs=TOLERANCE)
     abandon_events = _events(run, "QueueCallerAbandon", CallerIDNum="13800138902")
     assert len(abandon_events) == 1
+
+
+def test_given_a_caller_who_reacts_to_prompts_then_it_speaks_after_hearing_one(
+    box: sandbox.Sandbox,
+) -> None:
+    # The operator says a phrase 1 s after answering; the caller, silent until then, hears
+    # it on its own line (talk detection) and replies 0.5 s after it ends.
+    plan = scenario.parse(
+        {
+            "name": "reacts_to_prompt",
+            "calls": [
+                {
+                    "id": "reacts",
+                    "caller": "13800138903",
+                    "operator": "004",
+                    "answer_after": 1.0,
+                    "talk": 10.0,
+                    "operator_speech": [{"after_answer": 1.0, "say": "ivr-sim/yes"}],
+                    "speech": [{"after_prompt": 1, "delay": 0.5, "say": "ivr-sim/hello"}],
+                }
+            ],
+        }
+    )
+    run = simulate(box, plan, "reacts_to_prompt")
+    (truth,) = run.results
+    assert truth["completed"], truth["errors"]
+    (said,) = truth["operator_speech"]
+    (heard,) = truth["heard_after_answer"]
+    (reply,) = truth["speech"]
+    assert heard["started_at"] >= said["started_at"]
+    assert reply["started_at"] > said["ended_at"]
+    # The PBX saw the caller talk only after the operator's phrase (caller's channel only).
+    (join,) = _events(run, "QueueCallerJoin", CallerIDNum="13800138903")
+    talking = _events(run, "ChannelTalkingStart", Linkedid=join["Linkedid"])
+    assert len(talking) == 1
+    assert talking[0]["Channel"].startswith("PJSIP/trunk-")

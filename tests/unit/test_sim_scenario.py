@@ -77,13 +77,47 @@ def test_given_scale_when_scaled_then_every_duration_is_multiplied() -> None:
         ({"caller": "13800138000", "abandon_after": 3, "colour": "red"}, "unknown field(s) colour"),
         (
             {"caller": "13800138000", "abandon_after": 3, "speech": [{"say": "x"}]},
-            "exactly one of after_connect, after_answer",
+            "exactly one of after_connect, after_answer, after_prompt",
         ),
     ],
 )
 def test_given_a_bad_call_when_parsed_then_the_error_names_the_field(
     call: dict[str, object], message: str
 ) -> None:
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        scenario.parse({"calls": [call]})
+
+
+def test_given_reactive_speech_then_it_is_parsed_and_scaled() -> None:
+    plan = scenario.parse(
+        {
+            "calls": [
+                {
+                    "caller": "13800138000",
+                    "operator": "001",
+                    "answer_after": 1,
+                    "talk": 10,
+                    "operator_speech": [{"after_answer": 1.0, "say": "ivr-sim/yes"}],
+                    "speech": [{"after_prompt": 2, "delay": 1.0}],
+                }
+            ]
+        }
+    ).scaled(0.5)
+    (call,) = plan.calls
+    assert call.speech[0].after_prompt == 2
+    assert call.speech[0].delay == 0.5
+    assert call.operator_speech[0].after_answer == 0.5
+
+
+@pytest.mark.parametrize(
+    ("speech", "message"),
+    [
+        ({"speech": [{"after_prompt": 0}]}, "after_prompt must be a prompt count"),
+        ({"operator_speech": [{"after_connect": 1}]}, "operator_speech is timed with after_answer"),
+    ],
+)
+def test_given_bad_reactive_speech_then_rejected(speech: dict[str, object], message: str) -> None:
+    call = {"caller": "13800138000", "operator": "001", "answer_after": 1, "talk": 10, **speech}
     with pytest.raises(ScenarioError, match=re.escape(message)):
         scenario.parse({"calls": [call]})
 

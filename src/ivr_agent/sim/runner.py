@@ -22,7 +22,7 @@ import fcntl
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from ivr_agent.pbx.ari import AriClient, AriError, AriEvents, AriTarget
 from ivr_agent.settings import Settings
 from ivr_agent.sim.capture import AmiCapture, CaptureError
-from ivr_agent.sim.legs import Hub, Leg, iso
+from ivr_agent.sim.legs import Hub, Leg, Playback, iso
 from ivr_agent.sim.scenario import HOTLINE, CallbackCustomer, InboundCall, Scenario
 
 APP = "ivr-sim"
@@ -202,7 +202,15 @@ class InboundRun:
         self.answered_at: float | None = None
         self.operators_offered: list[str] = []
         self.speech: list[dict[str, Any]] = []
+        self.heard: list[dict[str, Any]] = []
+        self.operator_speech: list[dict[str, Any]] = []
+        # ARI runs a channel's commands one after another and a playback counts as one until
+        # it ends: hold/unhold must stop the operator's silence playback first, under this lock.
+        self.op_lock = asyncio.Lock()
+        self.op_playback: Playback | None = None
         self.holds: list[dict[str, Any]] = []
+        self.pending: list[tuple[float, str]] = []
+        self.wake = asyncio.Event()
         self.result: dict[str, Any] = {
             "kind": "inbound",
             "scenario": sim.scenario.name,
@@ -217,7 +225,12 @@ class InboundRun:
                 "hangup": call.hangup,
                 "holds": [{"start": h.start, "seconds": h.seconds} for h in call.holds],
                 "speech": [
-                    {"say": s.say, "after_connect": s.after_connect, "after_answer": s.after_answer}
+                    {
+                        "say": s.say,
+                        "after_connect": s.after_connect,
+                        "after_answer": s.after_answer,
+                        "after_prompt": s.after_prompt,
+                    }
                     for s in call.speech
                 ],
             },
@@ -280,7 +293,6 @@ class InboundRun:
         if leg is None:
             return
         assert call.answer_after is not None
-        assert call.talk is not None
         if not await _until(
             (leg.started_at or time.time()) + call.answer_after, caller.ended, leg.ended
         ):
@@ -290,6 +302,20 @@ class InboundRun:
         await _until(time.time() + 5, leg.up)
         self.answered_at = leg.up_at
         self.answered.set()
+        self.wake.set()
+        # A real desk phone sends RTP all the time: so does this one (silence files), which
+        # keeps frames reaching the caller and the caller's talk detection working.
+        operator_audio = asyncio.create_task(self._operator_audio(leg))
+        try:
+            await self._connected(caller, leg, operator_id)
+        finally:
+            operator_audio.cancel()
+        self.result["operator_ended_at"] = leg.ended_at
+
+    async def _connected(self, caller: Leg, leg: Leg, operator_id: str) -> None:
+        """From the operator's answer: holds, then the requested side hangs up."""
+        sim, call = self.sim, self.call
+        assert call.talk is not None
         self.result.update(operator_id=operator_id, operator_channel=leg.id)
         self.result["ring_started_at"] = iso(leg.started_at)
         sim.progress(f"{call.id}: operator {operator_id} answers")
@@ -297,12 +323,12 @@ class InboundRun:
         for hold in call.holds:
             if not await _until(answered_at + hold.start, caller.ended, leg.ended):
                 break
-            await sim.ari.hold(leg.id)
+            await self._operator_command(leg, sim.ari.hold(leg.id))
             started = time.time()
             sim.progress(f"{call.id}: operator {operator_id} holds for {hold.seconds:.1f} s")
             await _until(answered_at + hold.start + hold.seconds, caller.ended, leg.ended)
             if not leg.ended.is_set():
-                await sim._safe(sim.ari.unhold(leg.id))
+                await sim._safe(self._operator_command(leg, sim.ari.unhold(leg.id)))
             self.holds.append(
                 {"started_at": started, "ended_at": time.time(), "requested_seconds": hold.seconds}
             )
@@ -315,7 +341,55 @@ class InboundRun:
         else:
             self.result["hung_up_by"] = "pbx"
             sim.progress(f"{call.id}: the PBX ended the call")
-        self.result["operator_ended_at"] = leg.ended_at
+
+    async def _operator_command(self, leg: Leg, command: Awaitable[None]) -> None:
+        """Run a channel command on the operator's line without waiting for its playback."""
+        async with self.op_lock:
+            playback = self.op_playback
+            if playback is not None and not playback.finished.is_set():
+                await self.sim.ari.stop_playback(playback.id)
+                await _until(time.time() + 2, playback.finished, leg.ended)
+            await command
+
+    async def _operator_audio(self, leg: Leg) -> None:
+        """The operator's line: scheduled phrases, silence files in between, until it ends."""
+        answered_at = leg.up_at or time.time()
+        phrases = sorted(
+            (answered_at + (s.after_answer or 0.0), s.say) for s in self.call.operator_speech
+        )
+        n = 0
+        while not leg.ended.is_set():
+            n += 1
+            if phrases and phrases[0][0] <= time.time() + 0.02:
+                _, say = phrases.pop(0)
+                playback = self.sim.hub.playback(f"{leg.id}-say{n}", say)
+                media = f"sound:{say}"
+            else:
+                playback = self.sim.hub.playback(f"{leg.id}-quiet{n}", "silence/10")
+                media = "sound:silence/10"
+            async with self.op_lock:
+                if leg.ended.is_set():
+                    return
+                self.op_playback = playback
+                try:
+                    await self.sim.ari.play(leg.id, [media], playback.id)
+                except AriError:
+                    return
+            deadline = (
+                phrases[0][0] if phrases and media.endswith("silence/10") else time.time() + 120
+            )
+            if await _until(deadline, playback.finished, leg.ended):
+                await self.sim.ari.stop_playback(playback.id)
+                await _until(time.time() + 2, playback.finished, leg.ended)
+            if media != "sound:silence/10":
+                self.operator_speech.append(
+                    {
+                        "say": playback.media,
+                        "started_at": iso(playback.started_at),
+                        "ended_at": iso(playback.finished_at),
+                        "seconds": _seconds(playback.finished_at, playback.started_at),
+                    }
+                )
 
     async def _chosen_leg(self, caller: Leg) -> tuple[Leg | None, str]:
         """Wait for the leg of the operator who is to answer (any operator: the first)."""
@@ -340,54 +414,91 @@ class InboundRun:
         sim = self.sim
         await caller.started.wait()
         connected = caller.started_at or time.time()
-        pending = sorted(
+        self.pending = sorted(
             (connected + s.after_connect, s.say)
             for s in self.call.speech
             if s.after_connect is not None
         )
         answer_relative = [s for s in self.call.speech if s.after_answer is not None]
+        # What the caller hears (greeting, prompts, music) is timed by talk detection on the
+        # caller's own line: the caller reacts to prompts, and the ground truth lists them.
+        with contextlib.suppress(AriError):
+            await sim.ari.set_variable(caller.id, "TALK_DETECT(set)", str(CUSTOMER_SILENCE_MS))
+        listener = asyncio.create_task(self._listen(caller))
         n = 0
-        while not caller.ended.is_set():
-            if answer_relative and self.answered_at is not None:
-                pending += [
-                    (self.answered_at + (s.after_answer or 0.0), s.say) for s in answer_relative
-                ]
-                pending.sort()
-                answer_relative = []
-            n += 1
-            now = time.time()
-            if pending and pending[0][0] <= now + 0.02:
-                _, say = pending.pop(0)
-                playback = sim.hub.playback(f"{caller.id}-say{n}", say)
+        try:
+            while not caller.ended.is_set():
+                self.wake.clear()
+                if answer_relative and self.answered_at is not None:
+                    self.pending += [
+                        (self.answered_at + (s.after_answer or 0.0), s.say) for s in answer_relative
+                    ]
+                    self.pending.sort()
+                    answer_relative = []
+                n += 1
+                if self.pending and self.pending[0][0] <= time.time() + 0.02:
+                    _, say = self.pending.pop(0)
+                    if not await self._say(caller, say, f"{caller.id}-say{n}"):
+                        return
+                    continue
+                playback = sim.hub.playback(f"{caller.id}-quiet{n}", "silence/10")
                 try:
-                    await sim.ari.play(caller.id, [f"sound:{say}"], playback.id)
+                    await sim.ari.play(caller.id, ["sound:silence/10"], playback.id)
                 except AriError:
                     return
-                await _until(time.time() + 120, playback.finished, caller.ended)
-                self.speech.append(
-                    {
-                        "say": say,
-                        "started_at": iso(playback.started_at),
-                        "ended_at": iso(playback.finished_at),
-                        "seconds": _seconds(playback.finished_at, playback.started_at),
-                    }
-                )
+                deadline = self.pending[0][0] if self.pending else time.time() + 3600
+                if await _until(deadline, playback.finished, caller.ended, self.wake):
+                    await sim.ari.stop_playback(playback.id)
+                    await _until(time.time() + 2, playback.finished)
+                elif not playback.finished.is_set():
+                    await sim.ari.stop_playback(playback.id)
+                    await _until(time.time() + 2, playback.finished, caller.ended)
+        finally:
+            listener.cancel()
+
+    async def _say(self, caller: Leg, say: str, playback_id: str) -> bool:
+        """Play one phrase on the caller's line and record it; False if the line is gone."""
+        playback = self.sim.hub.playback(playback_id, say)
+        try:
+            await self.sim.ari.play(caller.id, [f"sound:{say}"], playback.id)
+        except AriError:
+            return False
+        await _until(time.time() + 120, playback.finished, caller.ended)
+        self.speech.append(
+            {
+                "say": say,
+                "started_at": iso(playback.started_at),
+                "ended_at": iso(playback.finished_at),
+                "seconds": _seconds(playback.finished_at, playback.started_at),
+            }
+        )
+        return True
+
+    async def _listen(self, caller: Leg) -> None:
+        """Count the stretches of audio the caller hears after the answer; react to prompts."""
+        reacting = [s for s in self.call.speech if s.after_prompt is not None]
+        heard_since: float | None = None
+        while True:
+            kind, at = await caller.talking.get()
+            if kind == "ChannelTalkingStarted":
+                heard_since = at
                 continue
-            playback = sim.hub.playback(f"{caller.id}-quiet{n}", "silence/10")
-            try:
-                await sim.ari.play(caller.id, ["sound:silence/10"], playback.id)
-            except AriError:
-                return
-            wake = [playback.finished, caller.ended]
-            if answer_relative:
-                wake.append(self.answered)
-            deadline = pending[0][0] if pending else time.time() + 3600
-            if await _until(deadline, *wake):
-                await sim.ari.stop_playback(playback.id)
-                await _until(time.time() + 2, playback.finished)
-            elif not playback.finished.is_set():
-                await sim.ari.stop_playback(playback.id)
-                await _until(time.time() + 2, playback.finished, caller.ended)
+            if heard_since is None or self.answered_at is None or heard_since < self.answered_at:
+                continue
+            # "Finished" comes once the line has been quiet for CUSTOMER_SILENCE_MS.
+            ended = at - CUSTOMER_SILENCE_MS / 1000
+            self.heard.append(
+                {
+                    "started_at": iso(heard_since),
+                    "ended_at": iso(ended),
+                    "seconds": _seconds(ended, heard_since),
+                }
+            )
+            for speech in reacting:
+                if speech.after_prompt == len(self.heard):
+                    self.pending.append((at + speech.delay, speech.say))
+                    self.pending.sort()
+                    self.wake.set()
 
     def _finish(self, caller: Leg) -> dict[str, Any]:
         r = self.result
@@ -425,6 +536,8 @@ class InboundRun:
                 for h in self.holds
             ],
             speech=self.speech,
+            heard_after_answer=self.heard,
+            operator_speech=self.operator_speech,
             talk_seconds=_seconds(first_end, answered_at),
             ended_at=iso(first_end),
             duration_seconds=_seconds(caller.ended_at, caller.started_at),

@@ -15,7 +15,10 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     talk = 20.0                # seconds from the answer to the hang-up
     hangup = "operator"        # who hangs up: caller | operator
     holds = [{ start = 5.0, seconds = 5.0 }]       # relative to the answer
-    speech = [{ after_connect = 1.0, say = "ivr-sim/hello" }]   # or after_answer
+    speech = [{ after_connect = 1.0, say = "ivr-sim/hello" }]   # or after_answer, or:
+    # { after_prompt = 2, say = "ivr-sim/question" }: 0.5 s after the 2nd prompt the caller
+    # hears once answered ends (heard by talk detection on the caller's own line)
+    operator_speech = [{ after_answer = 1.0, say = "ivr-sim/hello" }]   # the operator talks
 
     [[calls]]
     id = "abandon"
@@ -58,11 +61,18 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Speech:
-    """The caller says ``say`` (a sound name) at a moment after connect or after answer."""
+    """The caller says ``say`` (a sound name) at one moment, given exactly one way.
+
+    ``after_connect`` / ``after_answer``: seconds after the PBX answered the caller / after the
+    operator answered. ``after_prompt``: reacting to what the caller hears — ``delay`` seconds
+    after the N-th stretch of audio heard since the operator answered has ended.
+    """
 
     say: str
     after_connect: float | None = None
     after_answer: float | None = None
+    after_prompt: int | None = None
+    delay: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class InboundCall:
     hangup: Literal["caller", "operator"] = "caller"
     holds: tuple[Hold, ...] = ()
     speech: tuple[Speech, ...] = ()
+    operator_speech: tuple[Speech, ...] = ()
 
     @property
     def operator_extension(self) -> str | None:
@@ -141,8 +152,16 @@ class Scenario:
                 talk=s(c.talk),
                 holds=tuple(Hold(h.start * factor, h.seconds * factor) for h in c.holds),
                 speech=tuple(
-                    replace(x, after_connect=s(x.after_connect), after_answer=s(x.after_answer))
+                    replace(
+                        x,
+                        after_connect=s(x.after_connect),
+                        after_answer=s(x.after_answer),
+                        delay=x.delay * factor,
+                    )
                     for x in c.speech
+                ),
+                operator_speech=tuple(
+                    replace(x, after_answer=s(x.after_answer)) for x in c.operator_speech
                 ),
             )
             for c in self.calls
@@ -189,15 +208,30 @@ def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> None:
 def _speech(where: str, raw: Any) -> Speech:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: each speech entry must be a table")
-    _check_keys(where, raw, {"say", "after_connect", "after_answer"})
+    _check_keys(where, raw, {"say", "after_connect", "after_answer", "after_prompt", "delay"})
     say = raw.get("say", "ivr-sim/question")
     if not isinstance(say, str) or not _SOUND.match(say):
         raise ScenarioError(f"{where}: say must be a sound name like ivr-sim/question")
     after_connect = _seconds(where, "after_connect", raw.get("after_connect"))
     after_answer = _seconds(where, "after_answer", raw.get("after_answer"))
-    if (after_connect is None) == (after_answer is None):
-        raise ScenarioError(f"{where}: give exactly one of after_connect, after_answer")
-    return Speech(say=say, after_connect=after_connect, after_answer=after_answer)
+    after_prompt = raw.get("after_prompt")
+    if after_prompt is not None and (
+        isinstance(after_prompt, bool) or not isinstance(after_prompt, int) or after_prompt < 1
+    ):
+        raise ScenarioError(f"{where}: after_prompt must be a prompt count (1, 2, …)")
+    given = [v for v in (after_connect, after_answer, after_prompt) if v is not None]
+    if len(given) != 1:
+        raise ScenarioError(
+            f"{where}: give exactly one of after_connect, after_answer, after_prompt"
+        )
+    delay = _seconds(where, "delay", raw.get("delay", 0.5))
+    return Speech(
+        say=say,
+        after_connect=after_connect,
+        after_answer=after_answer,
+        after_prompt=after_prompt,
+        delay=0.5 if delay is None else delay,
+    )
 
 
 def _call(index: int, raw: Any) -> InboundCall:
@@ -205,7 +239,7 @@ def _call(index: int, raw: Any) -> InboundCall:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: must be a table")
     allowed = {"id", "caller", "dial", "start", "operator", "answer_after", "abandon_after"}
-    _check_keys(where, raw, allowed | {"talk", "hangup", "holds", "speech"})
+    _check_keys(where, raw, allowed | {"talk", "hangup", "holds", "speech", "operator_speech"})
     call_id = str(raw.get("id", f"call{index + 1}"))
     where = f"calls[{index}] ({call_id})"
     operator = raw.get("operator")
@@ -238,6 +272,12 @@ def _call(index: int, raw: Any) -> InboundCall:
             raise ScenarioError(f"{hw}: the hold must end before the hang-up (talk = {talk})")
         holds.append(Hold(start, seconds))
     speech = tuple(_speech(f"{where}.speech[{n}]", s) for n, s in enumerate(raw.get("speech", [])))
+    operator_speech = tuple(
+        _speech(f"{where}.operator_speech[{n}]", s)
+        for n, s in enumerate(raw.get("operator_speech", []))
+    )
+    if any(s.after_answer is None for s in operator_speech):
+        raise ScenarioError(f"{where}: operator_speech is timed with after_answer only")
     return InboundCall(
         id=call_id,
         caller=_number(where, "caller", raw.get("caller")),
@@ -250,6 +290,7 @@ def _call(index: int, raw: Any) -> InboundCall:
         hangup=hangup,
         holds=tuple(holds),
         speech=speech,
+        operator_speech=operator_speech,
     )
 
 
