@@ -1,0 +1,313 @@
+"""One simulated inbound call: the caller, the operator legs offered for it, holds, hang-up.
+
+The caller is originated on the phones instance toward the PBX (``PJSIP/{number}@pbx``) and
+keeps its line carrying audio (:class:`~.line.LineAudio`). Every operator leg the PBX offers
+for this call (matched by the caller's number, which the PBX passes on as caller id) is rung
+at once, like a real desk phone; the chosen one is answered after the requested seconds,
+then held, unheld and hung up as the scenario says. All times in the result come from
+Asterisk's event timestamps, except holds: from Asterisk's reply to the hold request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+from ivr_agent.pbx.ari import AriError
+from ivr_agent.sim.legs import Leg, iso
+from ivr_agent.sim.line import HEARING_SILENCE_MS, LineAudio, seconds_between, until
+from ivr_agent.sim.scenario import InboundCall
+
+if TYPE_CHECKING:
+    from ivr_agent.sim.runner import Simulation
+
+#: How long a caller waits for the queue to offer the call to any operator. Under load a
+#: ring-all queue offers one waiting call at a time (ringing operators count as busy), so
+#: callers behind a long-ringing call wait minutes.
+OFFER_WAIT_SECONDS = 600.0
+#: One ring cycle of the cn cadence (1 s on, 4 s off), for the reported ring count.
+RING_CYCLE_SECONDS = 5.0
+
+
+class InboundRun:
+    """Plays one :class:`~.scenario.InboundCall`; :meth:`run` returns its ground truth."""
+
+    def __init__(self, sim: Simulation, call: InboundCall) -> None:
+        self.sim = sim
+        self.call = call
+        self.offers: asyncio.Queue[tuple[Leg, str]] = asyncio.Queue()
+        self.first_offer: tuple[Leg, str] | None = None
+        self.offered = asyncio.Event()
+        self.answered_at: float | None = None
+        self.operators_offered: list[str] = []
+        self.heard: list[dict[str, Any]] = []
+        self.holds: list[dict[str, Any]] = []
+        self.caller_line: LineAudio | None = None
+        self.operator_line: LineAudio | None = None
+        self.operator_ended_at: float | None = None
+        self._answer_speech_done = False
+        self.result: dict[str, Any] = {
+            "kind": "inbound",
+            "scenario": sim.scenario.name,
+            "id": call.id,
+            "caller_number": call.caller,
+            "dialed": call.dial,
+            "requested": _requested(call),
+            "errors": [],
+        }
+
+    def offer(self, leg: Leg, operator_id: str) -> None:
+        """An operator leg for this call reached the phones: ring it, maybe answer it later."""
+        self.operators_offered.append(operator_id)
+        if self.first_offer is None:
+            self.first_offer = (leg, operator_id)
+            self.offered.set()
+        self.offers.put_nowait((leg, operator_id))
+        self.sim.spawn(self.sim.safe(self.sim.ari.ring(leg.id)))
+
+    async def run(self) -> dict[str, Any]:
+        """Place the call and play it out; return its ground truth."""
+        sim, call = self.sim, self.call
+        await asyncio.sleep(max(0.0, sim.t0 + call.start - time.time()))
+        caller = sim.hub.leg(sim.channel_id(call.id))
+        self.result["caller_channel"] = caller.id
+        self.result["originated_at"] = iso(time.time())
+        sim.progress(f"{call.id}: {call.caller} dials {call.dial}")
+        await sim.ari.originate(
+            f"PJSIP/{call.dial}@pbx",
+            channel_id=caller.id,
+            app=sim.app,
+            app_args="caller",
+            caller_id=call.caller,
+            timeout=60,
+        )
+        tasks = [asyncio.create_task(self._caller_audio(caller))]
+        try:
+            await self._play(caller)
+            # Let the hang-up propagate so that every leg's end has its event time.
+            await until(time.time() + 10, caller.ended)
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return self._finish(caller)
+
+    # --- the caller's side ---------------------------------------------------------------
+
+    async def _caller_audio(self, caller: Leg) -> None:
+        """From the PBX's answer: the caller's line sends speech and silence, and listens."""
+        sim = self.sim
+        await caller.started.wait()
+        line = self.caller_line = LineAudio(sim.ari, sim.hub, caller)
+        connected = caller.started_at or time.time()
+        for speech in self.call.speech:
+            if speech.after_connect is not None:
+                line.say_at(connected + speech.after_connect, speech.say)
+        # On a direct line the PBX connects the caller only when the operator answers.
+        self._schedule_answer_speech()
+        # What the caller hears (greeting, prompts, music) is timed by talk detection on the
+        # caller's own line: the caller reacts to prompts, and the ground truth lists them.
+        with contextlib.suppress(AriError):
+            await sim.ari.set_variable(caller.id, "TALK_DETECT(set)", str(HEARING_SILENCE_MS))
+        listener = asyncio.create_task(self._listen(caller, line))
+        try:
+            await line.run()
+        finally:
+            listener.cancel()
+
+    def _schedule_answer_speech(self) -> None:
+        """Once both the answer time and the caller's line are known: queue its phrases."""
+        if self.caller_line is None or self.answered_at is None or self._answer_speech_done:
+            return
+        self._answer_speech_done = True
+        for speech in self.call.speech:
+            if speech.after_answer is not None:
+                self.caller_line.say_at(self.answered_at + speech.after_answer, speech.say)
+
+    async def _listen(self, caller: Leg, line: LineAudio) -> None:
+        """Count the stretches of audio the caller hears after the answer; react to prompts."""
+        reacting = [s for s in self.call.speech if s.after_prompt is not None]
+        heard_since: float | None = None
+        while True:
+            kind, at = await caller.talking.get()
+            if kind == "ChannelTalkingStarted":
+                heard_since = at
+                continue
+            if heard_since is None or self.answered_at is None or heard_since < self.answered_at:
+                continue
+            ended = at - HEARING_SILENCE_MS / 1000  # "finished" comes after that much quiet
+            self.heard.append(
+                {
+                    "started_at": iso(heard_since),
+                    "ended_at": iso(ended),
+                    "seconds": seconds_between(ended, heard_since),
+                }
+            )
+            for speech in reacting:
+                if speech.after_prompt == len(self.heard):
+                    line.say_at(at + speech.delay, speech.say)
+
+    # --- the call's course ------------------------------------------------------------------
+
+    async def _play(self, caller: Leg) -> None:
+        sim, call = self.sim, self.call
+        # A queue call is answered by the PBX at once; a direct line only when the operator does.
+        await until(time.time() + OFFER_WAIT_SECONDS, self.offered, caller.ended)
+        if self.first_offer is None:
+            self.result["errors"].append("no operator was ever offered the call")
+            await sim.safe(sim.ari.hangup(caller.id))
+            return
+        offered_at = self.first_offer[0].started_at or time.time()
+        if call.operator is None:
+            assert call.abandon_after is not None
+            if await until(offered_at + call.abandon_after, caller.ended):
+                sim.progress(f"{call.id}: caller gives up after {call.abandon_after:.1f} s")
+                self.result["hung_up_by"] = "caller"
+                await sim.safe(sim.ari.hangup(caller.id))
+            return
+        leg, operator_id = await self._chosen_leg(caller)
+        if leg is None:
+            return
+        assert call.answer_after is not None
+        ring_until = (leg.started_at or time.time()) + call.answer_after
+        if not await until(ring_until, caller.ended, leg.ended):
+            self.result["errors"].append("the call ended before the operator answered")
+            return
+        await sim.ari.answer(leg.id)
+        await until(time.time() + 5, leg.up)
+        self.answered_at = leg.up_at or time.time()
+        self._schedule_answer_speech()
+        line = self.operator_line = LineAudio(sim.ari, sim.hub, leg)
+        for speech in call.operator_speech:
+            line.say_at(self.answered_at + (speech.after_answer or 0.0), speech.say)
+        audio = asyncio.create_task(line.run())
+        try:
+            await self._connected(caller, leg, operator_id, line)
+        finally:
+            audio.cancel()
+        self.operator_ended_at = leg.ended_at
+
+    async def _chosen_leg(self, caller: Leg) -> tuple[Leg | None, str]:
+        """Wait for the leg of the operator who is to answer (any operator: the first)."""
+        wanted = self.call.operator_extension
+        while True:
+            getter = asyncio.create_task(self.offers.get())
+            ended = asyncio.create_task(caller.ended.wait())
+            done, _ = await asyncio.wait(
+                {getter, ended}, timeout=OFFER_WAIT_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            getter.cancel()
+            ended.cancel()
+            if getter not in done:
+                reason = "the caller hung up" if caller.ended.is_set() else "it never was"
+                self.result["errors"].append(
+                    f"operator {self.call.operator} was not offered the call ({reason})"
+                )
+                return None, ""
+            leg, operator_id = getter.result()
+            if wanted is None or leg.exten == wanted:
+                return leg, operator_id
+
+    async def _connected(self, caller: Leg, leg: Leg, operator_id: str, line: LineAudio) -> None:
+        """From the operator's answer: holds, then the requested side hangs up."""
+        sim, call = self.sim, self.call
+        assert call.talk is not None
+        assert self.answered_at is not None
+        answered_at = self.answered_at
+        self.result.update(operator_id=operator_id, operator_channel=leg.id)
+        self.result["ring_started_at"] = iso(leg.started_at)
+        sim.progress(f"{call.id}: operator {operator_id} answers")
+        for hold in call.holds:
+            if not await until(answered_at + hold.start, caller.ended, leg.ended):
+                break
+            await line.command(sim.ari.hold(leg.id))
+            started = time.time()
+            sim.progress(f"{call.id}: operator {operator_id} holds for {hold.seconds:.1f} s")
+            await until(answered_at + hold.start + hold.seconds, caller.ended, leg.ended)
+            if not leg.ended.is_set():
+                await sim.safe(line.command(sim.ari.unhold(leg.id)))
+            self.holds.append(
+                {"started_at": started, "ended_at": time.time(), "requested_seconds": hold.seconds}
+            )
+        if await until(answered_at + call.talk, caller.ended, leg.ended):
+            side = caller if call.hangup == "caller" else leg
+            self.result["hung_up_by"] = call.hangup
+            sim.progress(f"{call.id}: {call.hangup} hangs up")
+            await sim.safe(sim.ari.hangup(side.id))
+            await until(time.time() + 5, side.ended)
+        else:
+            self.result["hung_up_by"] = "pbx"
+            sim.progress(f"{call.id}: the PBX ended the call")
+
+    def _finish(self, caller: Leg) -> dict[str, Any]:
+        r = self.result
+        offered_at = self.first_offer[0].started_at if self.first_offer else None
+        answered_at = self.answered_at
+        first_end = caller.ended_at
+        if self.operator_ended_at is not None and (
+            first_end is None or self.operator_ended_at < first_end
+        ):
+            first_end = self.operator_ended_at
+        abandoned = answered_at is None and self.call.operator is None
+        chosen = self.sim.hub.legs.get(r.get("operator_channel", ""))
+        rings = None
+        if answered_at is not None and offered_at is not None:
+            rings = int((answered_at - offered_at) // RING_CYCLE_SECONDS) + 1
+        r.update(
+            connected_at=iso(caller.started_at),
+            caller_ringing_at=iso(caller.ringing_at),
+            offered_at=iso(offered_at),
+            operators_offered=sorted(set(self.operators_offered)),
+            answered_at=iso(answered_at),
+            ring_seconds=seconds_between(answered_at, chosen.started_at if chosen else None),
+            wait_seconds=seconds_between(answered_at, offered_at),
+            rings=rings,
+            abandoned=abandoned,
+            abandoned_after=seconds_between(caller.ended_at, offered_at) if abandoned else None,
+            holds=[
+                {
+                    "started_at": iso(h["started_at"]),
+                    "ended_at": iso(h["ended_at"]),
+                    "seconds": seconds_between(h["ended_at"], h["started_at"]),
+                    "requested_seconds": h["requested_seconds"],
+                }
+                for h in self.holds
+            ],
+            speech=self.caller_line.spoken if self.caller_line else [],
+            heard_after_answer=self.heard,
+            operator_speech=self.operator_line.spoken if self.operator_line else [],
+            talk_seconds=seconds_between(first_end, answered_at),
+            ended_at=iso(first_end),
+            duration_seconds=seconds_between(caller.ended_at, caller.started_at),
+        )
+        r.setdefault("hung_up_by", "pbx" if caller.ended_at else None)
+        r["completed"] = caller.ended.is_set() and not r["errors"]
+        outcome = "abandoned" if abandoned else "answered" if answered_at else "not answered"
+        self.sim.progress(f"{self.call.id}: done ({outcome})")
+        return r
+
+
+def _requested(call: InboundCall) -> dict[str, Any]:
+    return {
+        "operator_id": call.operator,
+        "ring_seconds": call.answer_after,
+        "abandon_after": call.abandon_after,
+        "talk_seconds": call.talk,
+        "hangup": call.hangup,
+        "holds": [{"start": h.start, "seconds": h.seconds} for h in call.holds],
+        "speech": [
+            {
+                "say": s.say,
+                "after_connect": s.after_connect,
+                "after_answer": s.after_answer,
+                "after_prompt": s.after_prompt,
+            }
+            for s in call.speech
+        ],
+        "operator_speech": [
+            {"say": s.say, "after_answer": s.after_answer} for s in call.operator_speech
+        ],
+    }
