@@ -141,3 +141,9 @@ def test_given_load_mode_then_calls_arrive_at_the_rate_with_the_mix() -> None:
 def test_given_a_bad_mix_then_rejected(mix: str) -> None:
     with pytest.raises(ScenarioError, match="--mix"):
         scenario.load_mode(calls=1, rate=1.0, mix=mix)
+
+
+def test_given_agent_callbacks_then_no_callback_is_placed_by_the_sandbox() -> None:
+    plan = scenario.load("callback_survey")
+    assert plan.callbacks[0].originate
+    assert not plan.callbacks_from_agent().callbacks[0].originate

@@ -52,6 +52,12 @@ def register(subparsers: Any) -> None:
         help="multiply every scenario duration by this (e.g. 0.2 for a quick run)",
     )
     simulate.add_argument(
+        "--agent-callbacks",
+        action="store_true",
+        help="callbacks are placed by the agent: wait for them (never let the sandbox PBX "
+        "place them, whatever the scenario's originate says)",
+    )
+    simulate.add_argument(
         "--capture",
         metavar="FILE",
         help="also record the PBX's AMI events during the run as JSON lines into FILE",
@@ -116,6 +122,8 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
             print("ivr-agent simulate: give a SCENARIO or --calls N", file=sys.stderr)
             return 2
         plan = plan.scaled(args.time_scale)
+        if args.agent_callbacks:
+            plan = plan.callbacks_from_agent()
         config = runner.RunnerConfig.from_sandbox(settings)
     except (scenario.ScenarioError, runner.SimulatorError) as exc:
         print(f"ivr-agent simulate: {exc}", file=sys.stderr)

@@ -133,6 +133,10 @@ class Scenario:
     callbacks: tuple[CallbackCustomer, ...] = ()
     time_scale: float = 1.0
 
+    def callbacks_from_agent(self) -> Scenario:
+        """The same scenario with every callback awaited from the agent, none placed by us."""
+        return replace(self, callbacks=tuple(replace(b, originate=False) for b in self.callbacks))
+
     def scaled(self, factor: float) -> Scenario:
         """The same scenario with every duration multiplied by ``factor``."""
         if factor <= 0:
