@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import re
 import secrets
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -65,11 +66,14 @@ class RunnerConfig:
         if "IVR_AGENT_SIM_ARI_URL" not in values:
             raise SimulatorError(f"{path} has no IVR_AGENT_SIM_ARI_URL")
         pbx = values.get("IVR_AGENT_ARI_URL")
+        phones = AriTarget.from_url(values["IVR_AGENT_SIM_ARI_URL"])
+        # Machine-wide, not per checkout: the phones instance is one per machine.
+        port = phones.base_url.rsplit(":", 1)[-1]
         return cls(
-            phones=AriTarget.from_url(values["IVR_AGENT_SIM_ARI_URL"]),
+            phones=phones,
             pbx=AriTarget.from_url(pbx) if pbx else None,
             ami_url=values.get("IVR_AGENT_AMI_URL"),
-            lock_file=path.parent / ".simulate.lock",
+            lock_file=Path(tempfile.gettempdir()) / f"ivr-agent-simulate-{port}.lock",
         )
 
     @classmethod
