@@ -130,6 +130,24 @@ class AriClient:
 
         Raises :class:`AriError` on any HTTP status >= 300, timeout or connection failure.
         """
+        raw = await self.request_bytes(method, path, params=params, body=body, timeout=timeout)
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:  # JSON that does not decode
+            raise AriError(method, path, None, f"unreadable reply: {exc}") from None
+
+    async def request_bytes(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, ParamValue] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> bytes:
+        """Like :meth:`request`, but return the reply body as bytes (e.g. a recording)."""
         url = f"{self.target.base_url}/ari{path}"
         query = {k: _param(v) for k, v in (params or {}).items()}
         limit = aiohttp.ClientTimeout(total=timeout or self.timeout)
@@ -137,20 +155,17 @@ class AriClient:
             async with self.session.request(
                 method, url, params=query, json=body, timeout=limit
             ) as reply:
-                text = await reply.text()
+                raw = await reply.read()
                 if reply.status >= 300:
+                    text = raw.decode("utf-8", errors="replace")
                     raise AriError(method, path, reply.status, _error_message(text))
-                if not text.strip():
-                    return None
-                return json.loads(text)
+                return raw
         except AriError:
             raise
         except TimeoutError:
             raise AriError(method, path, None, f"timed out after {limit.total} s") from None
         except aiohttp.ClientError as exc:
             raise AriError(method, path, None, type(exc).__name__) from None
-        except ValueError as exc:  # JSON that does not decode
-            raise AriError(method, path, None, f"unreadable reply: {exc}") from None
 
     # --- the calls the agent and the simulator use -------------------------------------------
 
@@ -246,6 +261,105 @@ class AriClient:
             f"/channels/{quote(channel_id, safe='')}/variable",
             params={"variable": variable, "value": value},
         )
+
+    async def continue_in_dialplan(
+        self,
+        channel_id: str,
+        *,
+        context: str | None = None,
+        extension: str | None = None,
+        priority: int | None = None,
+    ) -> None:
+        """Leave Stasis: the channel goes on in the dialplan (after ``Stasis()`` by default)."""
+        params: dict[str, ParamValue] = {}
+        for key, value in (("context", context), ("extension", extension), ("priority", priority)):
+            if value is not None:
+                params[key] = value
+        await self.request(
+            "POST", f"/channels/{quote(channel_id, safe='')}/continue", params=params
+        )
+
+    async def snoop(
+        self,
+        channel_id: str,
+        *,
+        app: str,
+        snoop_id: str,
+        spy: str = "none",
+        whisper: str = "out",
+        app_args: str | None = None,
+    ) -> JsonObject:
+        """A ``Snoop/…`` channel on ``channel_id`` entering ``app``; play on it to whisper.
+
+        Works on channels in plain dialplan (not in Stasis): the caller hears what is played.
+        """
+        params: dict[str, ParamValue] = {
+            "app": app,
+            "snoopId": snoop_id,
+            "spy": spy,
+            "whisper": whisper,
+        }
+        if app_args is not None:
+            params["appArgs"] = app_args
+        result: JsonObject = await self.request(
+            "POST", f"/channels/{quote(channel_id, safe='')}/snoop", params=params
+        )
+        return result
+
+    async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing") -> JsonObject:
+        """Create a bridge under our own id."""
+        result: JsonObject = await self.request(
+            "POST", f"/bridges/{quote(bridge_id, safe='')}", params={"type": bridge_type}
+        )
+        return result
+
+    async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None:
+        """Put a channel (in Stasis) into a bridge."""
+        await self.request(
+            "POST",
+            f"/bridges/{quote(bridge_id, safe='')}/addChannel",
+            params={"channel": channel_id},
+        )
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        """Destroy a bridge (its channels stay up, back in Stasis)."""
+        await self.request("DELETE", f"/bridges/{quote(bridge_id, safe='')}")
+
+    async def record_bridge(
+        self,
+        bridge_id: str,
+        name: str,
+        *,
+        audio_format: str = "wav",
+        max_duration_seconds: int = 0,
+        if_exists: str = "fail",
+    ) -> JsonObject:
+        """Start recording a bridge as ``name`` (RecordingStarted/RecordingFinished follow)."""
+        result: JsonObject = await self.request(
+            "POST",
+            f"/bridges/{quote(bridge_id, safe='')}/record",
+            params={
+                "name": name,
+                "format": audio_format,
+                "maxDurationSeconds": max_duration_seconds,
+                "ifExists": if_exists,
+            },
+        )
+        return result
+
+    async def stop_recording(self, name: str) -> None:
+        """Stop a live recording and keep what was recorded."""
+        await self.request("POST", f"/recordings/live/{quote(name, safe='')}/stop")
+
+    async def stored_recording(self, name: str, timeout: float = 30.0) -> bytes:
+        """The bytes of a finished recording (a RIFF/WAVE file for format ``wav``)."""
+        return await self.request_bytes(
+            "GET", f"/recordings/stored/{quote(name, safe='')}/file", timeout=timeout
+        )
+
+    async def delete_stored_recording(self, name: str) -> None:
+        """Delete a finished recording from the Asterisk's spool."""
+        await self.request("DELETE", f"/recordings/stored/{quote(name, safe='')}")
 
 
 def _error_message(text: str) -> str:
