@@ -232,10 +232,16 @@ def provision(sandbox: Sandbox, progress: Progress) -> None:
     log = sandbox.state_dir / "provision.log"
     started = time.monotonic()
     progress(f"provisioning a Debian sid root in {sandbox.root} (about a minute; log {log})")
-    if not (sandbox.root / "usr" / "bin" / "apt-get").exists():
+    bootstrapped = sandbox.root / ".ivr-agent-debootstrapped"
+    if not bootstrapped.exists() and not sandbox.marker.exists():
+        if sandbox.root.exists():
+            # What an interrupted debootstrap left is no base to build on: start over.
+            _step(progress, f"removing the incomplete root {sandbox.root}", started)
+            _remove_root(sandbox)
         mirror = chroot.host_mirror()
         _step(progress, f"debootstrap sid from {mirror} (about 25 s)", started)
         chroot.debootstrap(sandbox.root, mirror, log)
+        bootstrapped.write_text(mirror + "\n")
     chroot.mount_system(sandbox.root)
     _step(progress, "apt-get install " + " ".join(PACKAGES) + " (about 15 s)", started)
     chroot.apt_install(sandbox.root, PACKAGES, log)
@@ -243,6 +249,17 @@ def provision(sandbox: Sandbox, progress: Progress) -> None:
     _render_sounds(sandbox.root, log)
     sandbox.marker.write_text(RECIPE_VERSION + "\n")
     _step(progress, "provisioned", started)
+
+
+def _remove_root(sandbox: Sandbox) -> None:
+    survivors = chroot.kill_all_in(sandbox.root)
+    left = chroot.unmount_all(sandbox.root)
+    if survivors or left:
+        raise SandboxError(
+            f"cannot remove the incomplete root {sandbox.root}: processes {survivors}, "
+            f"mounts {left} remain"
+        )
+    shutil.rmtree(sandbox.root)
 
 
 def _step(progress: Progress, message: str, started: float) -> None:
