@@ -19,8 +19,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ivr_agent.app import AMI, INGEST, build_app
+from ivr_agent.app import AMI, INGEST, Options, build_app
 from ivr_agent.core.config import StandardsConfig
+from ivr_agent.core.outcome import dumps_line
+from ivr_agent.core.replay import Replay
+from ivr_agent.pbx.capture import read_capture
 from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
@@ -79,9 +82,11 @@ async def agent_settings(tmp_path: Path) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running_agent(settings: Settings, db: Database) -> AsyncIterator[web.Application]:
-    """The whole agent, started as `ivr-agent run` starts it, logged in to the PBX's AMI."""
-    app = build_app(settings, database=db)
+async def running_agent(
+    settings: Settings, db: Database, capture: Path
+) -> AsyncIterator[web.Application]:
+    """The whole agent, as `ivr-agent run --capture FILE` starts it, logged in to AMI."""
+    app = build_app(settings, database=db, options=Options(capture=capture))
     app_runner = web.AppRunner(app)
     await app_runner.setup()
     try:
@@ -99,9 +104,17 @@ async def test_given_a_scenario_when_the_agent_watches_then_outcomes_match_groun
     settings = agent_settings.model_copy(update=overrides)
     plan = scenarios.load(name).scaled(scale) if scale != 1.0 else scenarios.load(name)
     config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
-    async with running_agent(settings, db) as app:
+    capture = settings.data_dir / f"{name}.jsonl"
+    async with running_agent(settings, db, capture) as app:
         truths = await runner.run(plan, config, progress)
         outcomes = await _outcomes(db, settings.pbx_id, {truth_number(t) for t in truths})
         stats = app[INGEST].stats
     assert stats.malformed_events == 0
-    assert_matches_truth(outcomes, truths, StandardsConfig.from_settings(settings), name)
+    standards = StandardsConfig.from_settings(settings)
+    assert_matches_truth(outcomes, truths, standards, name)
+
+    # `ivr-agent replay` of the live capture reproduces the stored outcomes byte for byte.
+    replayed = Replay(standards, settings.pbx_id).run(read_capture(capture))
+    assert sorted(f.outcome.to_json_line() for f in replayed) == sorted(
+        dumps_line(outcome) for outcome in outcomes.values()
+    )
