@@ -26,7 +26,7 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 def _registrars() -> list[Callable[[Subparsers], None]]:
     # Imported here, not at module top, so `ivr-agent --help` does not pay for every
     # feature's heavy imports (SQLAlchemy, aiohttp) before parsing.
-    from ivr_agent import core_cli, run_cli, tokens_cli
+    from ivr_agent import core_cli, demo, run_cli, tokens_cli
     from ivr_agent.sim import cli as sim_cli
     from ivr_agent.store import cli as store_cli
 
@@ -34,6 +34,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
     return [
         run_cli.register,
         tokens_cli.register,
+        demo.register,
         store_cli.register,
         sim_cli.register,
         core_cli.register,
