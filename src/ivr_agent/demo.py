@@ -31,10 +31,6 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _sandbox_env(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-
-
 async def _traffic(settings: Settings, credentials: Path, batch: int, rate: float) -> None:
     """Place batches of simulated calls until cancelled."""
     from ivr_agent.sim import runner, scenario
@@ -58,7 +54,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
     box = sandbox.Sandbox.from_settings(settings)
     await asyncio.to_thread(sandbox.up, box, _say)
-    env = _sandbox_env(box.credentials_file)
+    env = sandbox.load_credentials(box).env()
     # The sandbox's AMI, validated like any setting (its secret stays masked in logs).
     settings = load_settings(ami_url=env["IVR_AGENT_AMI_URL"])
     configure_logging(

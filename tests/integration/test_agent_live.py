@@ -25,7 +25,7 @@ from ivr_agent.core.outcome import dumps_line
 from ivr_agent.core.replay import Replay
 from ivr_agent.pbx.capture import read_capture
 from ivr_agent.settings import Settings, load_settings
-from ivr_agent.sim import runner
+from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
 from ivr_agent.store.db import Database
 from ivr_agent.store.repo import list_calls
@@ -55,10 +55,6 @@ INBOUND: dict[str, tuple[float, dict[str, Any]]] = {
 }
 
 
-def _sandbox_env(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-
-
 async def _outcomes(db: Database, pbx_id: str, numbers: set[str]) -> dict[str, dict[str, Any]]:
     """Stored outcomes of this agent by caller number, once all ``numbers`` are there."""
     deadline = time.monotonic() + 30
@@ -73,7 +69,7 @@ async def _outcomes(db: Database, pbx_id: str, numbers: set[str]) -> dict[str, d
 @pytest.fixture
 async def agent_settings(tmp_path: Path) -> Settings:
     box = running_sandbox()
-    env = _sandbox_env(box.credentials_file)
+    env = sandbox.load_credentials(box).env()
     return load_settings(
         ami_url=env["IVR_AGENT_AMI_URL"],
         data_dir=tmp_path / "var",

@@ -123,8 +123,9 @@ async def test_given_pings_go_unanswered_then_the_half_open_link_is_replaced(
 
 async def test_given_no_server_then_reconnects_back_off_with_jitter_under_the_cap() -> None:
     conn = _connection(1, [], backoff_initial=0.5, backoff_cap=8.0)
-    delays = [conn.backoff_delay() for _ in range(12)]
-    assert all(0.25 <= d <= 8.0 for d in delays)
+    conn.backoff.reset()
+    delays = [conn.backoff.next_delay() for _ in range(12)]
+    assert all(0.05 <= d <= 8.0 for d in delays)
     assert len(set(delays)) > 1  # jittered, not a fixed 2 s
     await conn.start()
     await _until(lambda: conn.component.state is State.DOWN)

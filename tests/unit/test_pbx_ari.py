@@ -11,7 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ivr_agent.pbx.ari import AriClient, AriError, AriEvents, AriTarget, Backoff
+from ivr_agent.backoff import Backoff
+from ivr_agent.pbx.ari import AriClient, AriError, AriEvents, AriTarget
 
 USER, SECRET = "ivr-agent", "s3cret-value"
 CONNECTIONS = web.AppKey("connections", list[int])

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -36,6 +35,7 @@ from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
+from ivr_agent.backoff import Backoff
 from ivr_agent.logging import get_logger
 from ivr_agent.settings import Endpoint
 from ivr_agent.web.health import Component, State
@@ -250,10 +250,8 @@ class AmiConnection:
         self.on_resync = on_resync
         self.action_timeout = action_timeout
         self.ping_interval = ping_interval
-        self.backoff_initial = backoff_initial
-        self.backoff_cap = backoff_cap
+        self.backoff = Backoff(base=backoff_initial, cap=backoff_cap)
         self.stats = AmiStats()
-        self._attempt = 0
         self._ever_logged_in = False
         self._closing = False
         self._reconnect: asyncio.TimerHandle | None = None
@@ -304,18 +302,12 @@ class AmiConnection:
         if not self._closing:
             self._manager.connect()
 
-    def backoff_delay(self) -> float:
-        """Next reconnect delay: exponential, full jitter, capped (never a tight loop)."""
-        ceiling = min(self.backoff_cap, self.backoff_initial * (2**self._attempt))
-        self._attempt += 1
-        return max(self.backoff_initial / 2, random.uniform(0, ceiling))  # noqa: S311
-
     def schedule_reconnect(self, reason: str) -> None:
         """Try again after a backoff delay (called on a failed connect or a lost one)."""
         self._logged_in.clear()
         if self._closing:
             return
-        delay = self.backoff_delay()
+        delay = self.backoff.next_delay()
         self.component.set(State.DOWN, f"{reason}; retrying in {delay:.1f} s")
         log.warning("AMI unavailable", reason=reason, retry_in=round(delay, 2))
         self._reconnect = asyncio.get_running_loop().call_later(delay, self._connect)
@@ -331,7 +323,7 @@ class AmiConnection:
             return
         resync = self._ever_logged_in
         self._ever_logged_in = True
-        self._attempt = 0
+        self.backoff.reset()
         self._logged_in.set()
         self.component.set(State.UP, self.endpoint.base_url)
         log.info("AMI logged in", pbx=self.endpoint.base_url, resync=resync)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +28,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
 
+from ivr_agent.backoff import Backoff
 from ivr_agent.logging import get_logger
 
 log = get_logger(__name__)
@@ -370,26 +370,6 @@ def _error_message(text: str) -> str:
     if isinstance(decoded, dict) and "message" in decoded:
         return str(decoded["message"])[:200]
     return text.strip()[:200]
-
-
-@dataclass
-class Backoff:
-    """Capped exponential backoff with full jitter: delay in [0, min(cap, base·2^n)]."""
-
-    base: float = 0.5
-    cap: float = 30.0
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        """The delay before the next attempt (and count the attempt)."""
-        ceiling = min(self.cap, self.base * 2**self.attempt)
-        self.attempt = min(self.attempt + 1, 32)
-        # A random delay (not a secret): jitter spreads reconnects of many agents.
-        return max(0.05, random.uniform(0, ceiling))  # noqa: S311
-
-    def reset(self) -> None:
-        """Start over after a connection that worked."""
-        self.attempt = 0
 
 
 class AriEvents:

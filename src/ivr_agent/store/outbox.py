@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import typing
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ivr_agent.backoff import Backoff
 from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.logging import get_logger
@@ -94,8 +94,7 @@ class Outbox:
         spool_dir.mkdir(parents=True, exist_ok=True)
         self.spool = spool_dir / "outbox.jsonl"
         self.offset_file = spool_dir / "outbox.offset"
-        self.backoff_initial = backoff_initial
-        self.backoff_cap = backoff_cap
+        self.backoff = Backoff(base=backoff_initial, cap=backoff_cap)
         self.stats = OutboxStats()
         self._wake = asyncio.Event()
         self._spool_file = self.spool.open("ab")
@@ -173,18 +172,13 @@ class Outbox:
 
     async def run(self, db: Database) -> None:
         """Write spooled calls as they come, until cancelled; back off while the DB is down."""
-        attempt = 0
         while True:
             try:
                 await self.drain(db)
-                attempt = 0
+                self.backoff.reset()
             except StoreError as exc:
                 self.stats.write_failures += 1
-                delay = random.uniform(  # noqa: S311 - jitter, not security
-                    self.backoff_initial / 2,
-                    min(self.backoff_cap, self.backoff_initial * 2**attempt),
-                )
-                attempt += 1
+                delay = self.backoff.next_delay()
                 log.warning("outbox write failed; will retry", error=str(exc), retry_in=delay)
                 await asyncio.sleep(delay)
                 continue
