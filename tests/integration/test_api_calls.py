@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,39 +12,20 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from ivr_agent.app import build_app
-from ivr_agent.core.outcome import CallOutcome, call_id_for
+from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.settings import load_settings
 from ivr_agent.store.db import Database
 from ivr_agent.store.repo import save_outcome
 from ivr_agent.store.tokens import create_token
+from tests.support.outcomes import T0, sample_outcome
 
 pytestmark = pytest.mark.postgres
 
 Client = TestClient[web.Request, web.Application]
-T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
 def _outcome(n: int) -> CallOutcome:
-    start = T0 + timedelta(minutes=n)
-    return CallOutcome(
-        call_id=call_id_for("pbx1", f"1763863200.{n}"),
-        pbx_id="pbx1",
-        linkedid=f"1763863200.{n}",
-        direction="inbound",
-        caller_number="13800138000",
-        operator_id="001",
-        offered_at=start,
-        wait_started_at=start,
-        answered_at=start + timedelta(seconds=7),
-        ended_at=start + timedelta(seconds=67),
-        ring_seconds=7.0,
-        rings=2,
-        answered_within_standard=True,
-        abandoned=False,
-        short_abandon=False,
-        talk_seconds=60.0,
-        duration_seconds=67.0,
-    )
+    return sample_outcome(f"1763863200.{n}", start=T0 + timedelta(minutes=n))
 
 
 @pytest.fixture

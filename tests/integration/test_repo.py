@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed, call_id_for
+from ivr_agent.core.outcome import HoldInterval, PromptPlayed, call_id_for
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.store.db import Database
 from ivr_agent.store.errors import StoreError, UnknownCursorError
@@ -29,52 +27,9 @@ from ivr_agent.store.repo import (
     list_calls,
     save_outcome,
 )
+from tests.support.outcomes import T0, sample_outcome
 
 pytestmark = pytest.mark.postgres
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-T0 = datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=SHANGHAI)
-
-
-def outcome(linkedid: str = "1700000000.1", start: datetime = T0, **changes: Any) -> CallOutcome:
-    """An answered inbound call with two holds and three prompts, starting at ``start``."""
-    at = start
-    base = CallOutcome(
-        call_id=call_id_for("pbx1", linkedid),
-        pbx_id="pbx1",
-        linkedid=linkedid,
-        direction="inbound",
-        caller_number="13800138000",
-        operator_id="007",
-        offered_at=at,
-        wait_started_at=at + timedelta(seconds=1.5),
-        answered_at=at + timedelta(seconds=13.25),
-        ended_at=at + timedelta(seconds=200.000001),
-        ring_seconds=11.75,
-        rings=3,
-        answered_within_standard=True,
-        abandoned=False,
-        short_abandon=False,
-        holds=(
-            HoldInterval(at + timedelta(seconds=40), at + timedelta(seconds=52.5), 12.5, 1),
-            HoldInterval(at + timedelta(seconds=90), at + timedelta(seconds=93), 3.0, 0),
-        ),
-        max_hold_seconds=12.5,
-        hold_over_limit=True,
-        silence="prompted_then_spoke",
-        prompts_played=(
-            PromptPlayed("greeting_external", at + timedelta(seconds=13.3), True, True, "caller"),
-            PromptPlayed("hold_reminder", at + timedelta(seconds=50), True, False, "caller"),
-            PromptPlayed("operator_id", at + timedelta(seconds=14), False, None, "both"),
-        ),
-        talk_seconds=186.750001,
-        duration_seconds=200.000001,
-        over_max_duration=False,
-        recording_id="rec-abc",
-        complete=True,
-        extra={"caller_name": "张三"},
-    )
-    return replace(base, **changes)
 
 
 TIMELINE = (
@@ -94,7 +49,7 @@ async def _all_rows(db: Database) -> dict[str, list[Any]]:
 
 
 async def test_given_an_outcome_saved_twice_then_exactly_the_same_rows_exist(db: Database) -> None:
-    call = outcome()
+    call = sample_outcome()
     first_id = await save_outcome(db, call, TIMELINE)
     after_first = await _all_rows(db)
     second_id = await save_outcome(db, call, TIMELINE)
@@ -113,7 +68,7 @@ async def test_given_an_outcome_saved_twice_then_exactly_the_same_rows_exist(db:
 async def test_given_a_saved_outcome_when_read_back_then_it_equals_the_contract_exactly(
     db: Database,
 ) -> None:
-    call = outcome()
+    call = sample_outcome()
     await save_outcome(db, call, TIMELINE)
 
     got = await get_call(db, call.call_id)
@@ -128,7 +83,7 @@ async def test_given_utc_times_and_missing_optionals_then_the_round_trip_is_exac
     db: Database,
 ) -> None:
     start = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
-    call = outcome(
+    call = sample_outcome(
         "1700000000.9",
         start=start,
         direction="callback",
@@ -159,9 +114,9 @@ async def test_given_utc_times_and_missing_optionals_then_the_round_trip_is_exac
 async def test_given_a_newer_outcome_of_the_same_call_then_it_replaces_the_older_one(
     db: Database,
 ) -> None:
-    older = outcome(complete=False, incomplete_reason="still open")
+    older = sample_outcome(complete=False, incomplete_reason="still open")
     await save_outcome(db, older, TIMELINE)
-    newer = outcome(holds=older.holds[:1], prompts_played=())
+    newer = sample_outcome(holds=older.holds[:1], prompts_played=())
     await save_outcome(db, newer, TIMELINE[:1])
 
     assert await get_call(db, newer.call_id) == newer.to_json()
@@ -172,7 +127,7 @@ async def test_given_a_newer_outcome_of_the_same_call_then_it_replaces_the_older
 
 async def test_given_a_write_that_fails_halfway_then_nothing_of_it_is_stored(db: Database) -> None:
     # The calls row is written first; the bad prompt fails its CHECK afterwards.
-    bad = outcome(prompts_played=(PromptPlayed("x", T0, to="nobody"),))  # type: ignore[arg-type]
+    bad = sample_outcome(prompts_played=(PromptPlayed("x", T0, to="nobody"),))  # type: ignore[arg-type]
     with pytest.raises(StoreError, match="save outcome failed"):
         await save_outcome(db, bad, TIMELINE)
     assert await _all_rows(db) == {
@@ -186,7 +141,7 @@ async def test_given_a_write_that_fails_halfway_then_nothing_of_it_is_stored(db:
 async def test_given_a_callers_session_then_the_save_is_part_of_its_transaction(
     db: Database,
 ) -> None:
-    call = outcome()
+    call = sample_outcome()
     async with db.sessions() as session:
         await save_outcome(session, call, TIMELINE)
         await session.rollback()
@@ -206,9 +161,9 @@ async def test_given_unknown_or_malformed_ids_then_reads_return_nothing(db: Data
 async def test_given_many_calls_when_paged_then_every_call_comes_once_oldest_first(
     db: Database,
 ) -> None:
-    calls = [outcome(f"1700000000.{n}", start=T0 + timedelta(minutes=n)) for n in range(7)]
+    calls = [sample_outcome(f"1700000000.{n}", start=T0 + timedelta(minutes=n)) for n in range(7)]
     # Same end time for two calls: the cursor must still not lose or repeat one.
-    calls.append(outcome("1700000000.dup", start=T0 + timedelta(minutes=3)))
+    calls.append(sample_outcome("1700000000.dup", start=T0 + timedelta(minutes=3)))
     for call in reversed(calls):
         await save_outcome(db, call)
     expected = sorted((c.to_json() for c in calls), key=lambda j: (j["ended_at"], j["call_id"]))
@@ -255,7 +210,7 @@ def _export(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 async def test_given_stored_calls_when_exported_then_one_contract_line_each_oldest_first(
     db: Database, database_url: URL, cli_env: dict[str, str]
 ) -> None:
-    calls = [outcome(f"1700000001.{n}", start=T0 + timedelta(hours=n)) for n in range(3)]
+    calls = [sample_outcome(f"1700000001.{n}", start=T0 + timedelta(hours=n)) for n in range(3)]
     for call in reversed(calls):
         await save_outcome(db, call, TIMELINE)
     cli_env["IVR_AGENT_DATABASE_URL"] = database_url.render_as_string(hide_password=False)

@@ -42,7 +42,7 @@ def _when(value: str | None) -> datetime | None:
 
 def outcome_from_json(data: dict[str, Any]) -> CallOutcome:
     """The inverse of ``CallOutcome.to_json()`` (times parsed, holds and prompts rebuilt)."""
-    known = {f.name for f in fields(CallOutcome)}
+    known = {f.name for f in fields(CallOutcome)}  # "extra" included when the caller gives it
     values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
     for name in _DATETIME_FIELDS & values.keys():
         values[name] = _when(values[name])
@@ -102,7 +102,11 @@ class Outbox:
 
     def put(self, outcome: CallOutcome, timeline: typing.Sequence[TimelineEvent]) -> None:
         """Spool one finished call durably (fsync) and wake the writer."""
-        record = {"outcome": outcome.to_json(), "timeline": [e.to_json() for e in timeline]}
+        record = {
+            "outcome": outcome.to_json(),
+            "extra": outcome.extra,
+            "timeline": [e.to_json() for e in timeline],
+        }
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         self._spool_file.write(line.encode())
         self._spool_file.flush()
@@ -145,7 +149,7 @@ class Outbox:
         for end, raw in lines:
             try:
                 record = json.loads(raw)
-                outcome = outcome_from_json(record["outcome"])
+                outcome = outcome_from_json({**record["outcome"], "extra": record.get("extra", {})})
                 timeline = timeline_from_json(record["timeline"])
             except (ValueError, KeyError, TypeError) as exc:
                 # A corrupt line must not block every later call: keep it aside, go on.
