@@ -8,7 +8,7 @@ on them. The same :class:`Ingest` serves a live connection and ``ivr-agent repla
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,6 +32,22 @@ class IngestStats:
     ignored_events: int = 0
     finished_calls: int = 0
     gaps: int = 0
+    #: Calls finished as incomplete by a resync because their channels were gone.
+    resync_finished: int = 0
+
+
+def live_linkedids(channels: Iterable[Mapping[str, str]]) -> frozenset[str]:
+    """The calls (Linkedids) that ``CoreShowChannel`` events show alive.
+
+    A channel without a Linkedid counts under its own Uniqueid (a call's first channel's
+    Uniqueid is the call's Linkedid).
+    """
+    live: set[str] = set()
+    for channel in channels:
+        linkedid = channel.get("Linkedid") or channel.get("Uniqueid")
+        if linkedid:
+            live.add(linkedid)
+    return frozenset(live)
 
 
 class Ingest:
@@ -67,10 +83,26 @@ class Ingest:
         self._deliver(self.tracker.feed(event))
 
     def on_resync(self, channels: list[dict[str, str]], at: float) -> None:
-        """After a reconnect: calls in flight may have missed events; say so, don't guess."""
-        marked = self.tracker.mark_gap(datetime.fromtimestamp(at, UTC))
+        """After a reconnect: resynchronise with the channels the PBX lists now.
+
+        ``channels`` are the raw ``CoreShowChannel`` events. Calls in flight whose channels
+        are all gone (Asterisk restarted, or they hung up during the gap) are finished now as
+        ``complete: false`` and go to the outbox like any other; calls still live are marked
+        ``complete: false`` (events may have been missed) and tracked on. Nothing is guessed.
+        """
+        live = live_linkedids(channels)
+        in_flight = len(self.tracker)
+        result = self.tracker.reconcile(live, datetime.fromtimestamp(at, UTC))
         self.stats.gaps += 1
-        log.warning("AMI stream had a gap", calls_marked_incomplete=marked, live=len(channels))
+        self.stats.resync_finished += len(result.finished)
+        log.warning(
+            "AMI stream had a gap; resynchronised with the PBX",
+            calls_in_flight=in_flight,
+            calls_finished_incomplete=len(result.finished),
+            calls_marked_incomplete=in_flight - len(result.finished),
+            live_channels=len(channels),
+        )
+        self._deliver(result)
 
     def tick(self, now: float) -> None:
         """Advance the tracker's timers to ``now`` (epoch seconds, from the caller's clock)."""

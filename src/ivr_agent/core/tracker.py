@@ -25,12 +25,16 @@ unit test feed it the same way::
   gives byte-identical outcomes whatever the tick schedule of the live run was.
 * When the event stream had a gap (AMI reconnect), :meth:`mark_gap` marks every call in
   flight ``complete: false`` with the reason, instead of guessing what was missed.
+  :meth:`reconcile` does the same with the channels the PBX still has (``CoreShowChannels``
+  after the reconnect): a call none of whose channels is live any more ended during the gap
+  (e.g. Asterisk restarted) and no Hangup will ever come for it, so it is finished at once
+  as ``complete: false``; the calls still alive are marked and tracked on.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -106,6 +110,8 @@ class TrackerStats:
     late: int = 0
     calls_finished: int = 0
     calls_stale: int = 0
+    #: Calls whose channels were gone when the PBX was listed after an AMI gap.
+    calls_vanished: int = 0
     anomalies: int = 0
 
 
@@ -203,6 +209,37 @@ class Tracker:
         for call in self._calls.values():
             call.mark_incomplete(text)
         return len(self._calls)
+
+    def reconcile(
+        self,
+        live_linkedids: Collection[str],
+        at: datetime,
+        reason: str = "AMI connection lost",
+    ) -> FeedResult:
+        """Resynchronise with the PBX after a gap in the event stream at ``at``.
+
+        ``live_linkedids``: the Linkedids of the channels the PBX lists now. A call in flight
+        with none of them ended while the events were missed: it is finished now, ``complete:
+        false``, at its last seen event (its real end is unknown, and not guessed). A call
+        still live is marked ``complete: false`` like :meth:`mark_gap` and tracked on.
+        Returns the finished calls, oldest first.
+        """
+        when = to_datetime(to_us(at)).isoformat(timespec="seconds")
+        live = (
+            live_linkedids if isinstance(live_linkedids, (set, frozenset)) else set(live_linkedids)
+        )
+        finished: list[FinishedCall] = []
+        calls = sorted(self._calls.values(), key=lambda c: (c.first_us, c.linkedid))
+        for call in calls:
+            if call.linkedid in live:
+                call.mark_incomplete(f"{reason} at {when}")
+                continue
+            call.mark_incomplete(
+                f"{reason} at {when}: its channels were gone when the PBX was listed again"
+            )
+            self.stats.calls_vanished += 1
+            finished.append(self._finish(call, call.last_us))
+        return FeedResult(tuple(finished), ()) if finished else EMPTY
 
     def drain(self, reason: str = "tracking stopped before the call ended") -> FeedResult:
         """Give up every call in flight now (shutdown, end of a capture) as incomplete."""
