@@ -3,9 +3,16 @@
 #   docker build -f docker/asterisk.Dockerfile -t ivr-agent-asterisk .
 FROM debian:sid-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends asterisk asterisk-core-sounds-en sox \
+    && apt-get install -y --no-install-recommends \
+        asterisk asterisk-core-sounds-en asterisk-moh-opsound-gsm sox espeak-ng \
     && rm -rf /var/lib/apt/lists/* \
     && install -d -o asterisk -g asterisk /var/spool/asterisk/recording
+# The hook's local fallback greeting (played when the agent is down: never dead air).
+# The full prompt catalogue is rendered by `ivr-agent prompts build`.
+RUN install -d /usr/share/asterisk/sounds/ivr-agent \
+    && espeak-ng -v cmn -w /tmp/welcome.wav "您好,这里是示例公司客服热线" \
+    && sox /tmp/welcome.wav -r 8000 -c 1 -b 16 /usr/share/asterisk/sounds/ivr-agent/welcome.wav \
+    && rm /tmp/welcome.wav
 COPY docker/asterisk/ /etc/asterisk/
 COPY dialplans/ivr-agent-hooks.conf /etc/asterisk/ivr-agent-hooks.conf
 USER asterisk
