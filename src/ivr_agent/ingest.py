@@ -37,7 +37,7 @@ class IngestStats:
 
 
 def live_linkedids(channels: Iterable[Mapping[str, str]]) -> frozenset[str]:
-    """The calls (Linkedids) that ``CoreShowChannel`` events show alive.
+    """The calls (Linkedids) that a channel listing (``Status`` events) shows alive.
 
     A channel without a Linkedid counts under its own Uniqueid (a call's first channel's
     Uniqueid is the call's Linkedid).
@@ -85,10 +85,11 @@ class Ingest:
     def on_resync(self, channels: list[dict[str, str]], at: float) -> None:
         """After a reconnect: resynchronise with the channels the PBX lists now.
 
-        ``channels`` are the raw ``CoreShowChannel`` events. Calls in flight whose channels
-        are all gone (Asterisk restarted, or they hung up during the gap) are finished now as
-        ``complete: false`` and go to the outbox like any other; calls still live are marked
-        ``complete: false`` (events may have been missed) and tracked on. Nothing is guessed.
+        ``channels`` are the raw events of the resync listing (AMI ``Status``). Calls in
+        flight whose channels are all gone (Asterisk restarted, or they hung up during the
+        gap) are finished now as ``complete: false`` and go to the outbox like any other;
+        calls still live are marked ``complete: false`` (events may have been missed) and
+        tracked on. Nothing is guessed.
         """
         live = live_linkedids(channels)
         in_flight = len(self.tracker)

@@ -1,6 +1,6 @@
 """Resynchronising after an AMI gap: ``Tracker.reconcile`` and ``Ingest.on_resync``.
 
-After a reconnect the agent lists the PBX's channels (``CoreShowChannels``). A call whose
+After a reconnect the agent lists the PBX's channels (AMI ``Status``). A call whose
 channels are all gone ended while its events were missed (Asterisk restarted): no Hangup
 will ever come, so it is finished at once as ``complete: false``. A call still live is
 marked ``complete: false`` and tracked on until its own Hangups.
@@ -126,12 +126,12 @@ def test_given_live_call_marked_when_its_hangups_come_then_finished_incomplete_o
     assert tracker.stats.late == 4  # two BridgeLeave, two Hangup
 
 
-def test_given_core_show_channel_events_then_live_linkedids_by_call() -> None:
+def test_given_status_events_then_live_linkedids_by_call() -> None:
     raw = [
-        {"Event": "CoreShowChannel", "Channel": "PJSIP/a-1", "Uniqueid": "1.1", "Linkedid": "1.1"},
-        {"Event": "CoreShowChannel", "Channel": "PJSIP/b-2", "Uniqueid": "1.2", "Linkedid": "1.1"},
-        {"Event": "CoreShowChannel", "Channel": "PJSIP/c-3", "Uniqueid": "2.1"},
-        {"Event": "CoreShowChannel", "Channel": "PJSIP/d-4", "Linkedid": ""},
+        {"Event": "Status", "Channel": "PJSIP/a-1", "Uniqueid": "1.1", "Linkedid": "1.1"},
+        {"Event": "Status", "Channel": "PJSIP/b-2", "Uniqueid": "1.2", "Linkedid": "1.1"},
+        {"Event": "Status", "Channel": "PJSIP/c-3", "Uniqueid": "2.1"},
+        {"Event": "Status", "Channel": "PJSIP/d-4", "Linkedid": ""},
     ]
     assert live_linkedids(raw) == {"1.1", "2.1"}
 
@@ -142,7 +142,7 @@ def test_given_restart_when_ingest_resyncs_then_finished_calls_reach_the_sink() 
     survivor = channels(2)["op1"]
     listed = [
         {
-            "Event": "CoreShowChannel",
+            "Event": "Status",
             "Channel": survivor.name,
             "Uniqueid": survivor.uniqueid,
             "Linkedid": linkedid(2),

@@ -25,7 +25,7 @@ unit test feed it the same way::
   gives byte-identical outcomes whatever the tick schedule of the live run was.
 * When the event stream had a gap (AMI reconnect), :meth:`mark_gap` marks every call in
   flight ``complete: false`` with the reason, instead of guessing what was missed.
-  :meth:`reconcile` does the same with the channels the PBX still has (``CoreShowChannels``
+  :meth:`reconcile` does the same with the channels the PBX still has (AMI ``Status``
   after the reconnect): a call none of whose channels is live any more ended during the gap
   (e.g. Asterisk restarted) and no Hangup will ever come for it, so it is finished at once
   as ``complete: false``; the calls still alive are marked and tracked on.

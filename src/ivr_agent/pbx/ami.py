@@ -226,7 +226,7 @@ class _Manager(Manager):  # type: ignore[misc]
 class AmiConnection:
     """Keeps one logged-in AMI connection up and hands every event to ``sink``.
 
-    ``on_resync`` is called (with the channels listed by ``CoreShowChannels``) after every
+    ``on_resync`` is called (with the channels listed by the ``Status`` action) after every
     login that follows a loss, so the consumer can mark calls whose events were missed.
     """
 
@@ -343,12 +343,16 @@ class AmiConnection:
                 return
 
     async def _resync(self) -> None:
+        # ``Status`` (no Channel header: every channel) rather than ``CoreShowChannels``: it
+        # lists the same channel snapshots (Channel, Uniqueid, Linkedid) and needs only the
+        # ``call`` write class, while CoreShowChannels needs ``system`` or ``reporting``, which
+        # the agent's user does not get (Asterisk answers "Permission denied").
         try:
-            reply = await self.action({"Action": "CoreShowChannels"}, as_list=True)
+            reply = await self.action({"Action": "Status", "AllVariables": "false"}, as_list=True)
         except AmiError as exc:
             log.warning("AMI resync failed", error=str(exc))
             return
-        channels = [flatten(m) for m in reply if m.get("Event") == "CoreShowChannel"]
+        channels = [flatten(m) for m in reply if m.get("Event") == "Status"]
         assert self.on_resync is not None
         self.on_resync(channels, time.time())
 
