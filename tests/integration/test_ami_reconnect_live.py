@@ -2,11 +2,16 @@
 
 The agent runs in-process (as in test_agent_live.py) while the simulator plays
 ``restart_during_calls`` (four overlapping calls, 60 s of talk each). Once every call is
-connected, the PBX under test is restarted (``core restart now``). The agent's AMI connection
-must come back within 30 s with capped, jittered backoff, and every call that was in flight
-must get a stored outcome ``complete: false`` — its channels vanished with the old Asterisk,
-no Hangup will ever come, so the resync after the reconnect finishes it; none is left to the
-6 h stale sweep. The simulator's calls fail (their PBX side is gone): expected.
+connected, the PBX under test goes away and comes back, two ways:
+
+* ``core restart now``: Asterisk hangs the channels up first, so the Hangups reach the agent
+  and the calls end normally (``complete`` either way is right, none may be missing);
+* killed (SIGKILL) and started again: no Hangup ever comes. The resync after the reconnect
+  (AMI ``Status``) finds the calls' channels gone and finishes each one ``complete: false``
+  at once; none is left to the 6 h stale sweep.
+
+Either way the AMI connection must be back within 30 s with capped, jittered backoff. The
+simulator's calls fail (their PBX side is gone): expected.
 """
 
 from __future__ import annotations
@@ -170,7 +175,7 @@ async def test_given_live_calls_when_asterisk_restarts_then_reconnect_and_none_l
                 file=sys.stderr,
             )
 
-            # --- every call in flight is stored, complete: false; none left behind -------
+            # --- every call in flight is stored (killed: complete: false); none left ----
             outcomes = await _outcomes(db, agent_settings.pbx_id, numbers)
             stored = {o["call_id"]: o for o in outcomes.values()}
             assert set(in_flight) <= stored.keys(), "calls in flight with no stored outcome"
