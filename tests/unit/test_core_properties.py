@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import floor
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -94,6 +95,21 @@ SCENARIOS: dict[str, list[PbxEvent]] = {
         )
     ),
 }
+
+
+def _capture(name: str) -> list[PbxEvent]:
+    path = Path(__file__).parent.parent / "fixtures" / "captures" / f"{name}.jsonl"
+    if not path.exists():
+        return []
+    from ivr_agent.pbx.capture import read_capture
+
+    return _events(list(read_capture(path)))
+
+
+# Real Asterisk 22 streams too (ringall to 10 operators, holds, talk detection).
+for _name in ("basic", "hold_12s", "abandoned_short"):
+    if _recorded := _capture(_name):
+        SCENARIOS[f"capture:{_name}"] = _recorded
 
 
 @settings(max_examples=300, deadline=None)
