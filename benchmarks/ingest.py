@@ -12,9 +12,9 @@ What it measures, in one process, on the same bytes:
   ``Message.from_line``), without dispatching;
 * **ingest**: the path the live agent runs, driven through the live objects: a real (never
   connected) ``pbx.ami.AmiConnection`` subscribed to ``core.events.SUBSCRIBED_EVENTS``, its
-  protocol's ``data_received`` (``AmiFrameParser``: incremental UTF-8, frame limits,
-  ``Message.from_line``) → panoramisk's ``handle_message``/``Manager.dispatch`` →
-  ``AmiConnection._dispatch`` (``flatten``) → ``ingest.Ingest.on_ami_event``
+  protocol's ``data_received`` (``AmiFrameParser``: incremental UTF-8, frame limits, headers
+  of unsolicited events into a dict; replies still through panoramisk) →
+  ``AmiConnection.on_event`` (one set lookup) → ``ingest.Ingest.on_ami_event``
   (``core.events.parse_ami`` → ``core.tracker.Tracker.feed`` → finished calls handed on).
 
 Both run under Python's default GC thresholds and again under a raised generation-0
@@ -322,29 +322,6 @@ def run_live(chunks: list[bytes]) -> tuple[float, int, int]:
     return elapsed, connection.stats.events, finished.count
 
 
-def run_lean_edge(chunks: list[bytes]) -> tuple[float, int]:
-    """NOT the shipped path: the same core behind a leaner AMI edge (events go straight from
-    the frame parser to the sink, filtered by name with one set lookup instead of
-    panoramisk's regex-per-pattern dispatch, flattened from the message's own store).
-    Measured to show what the edge costs; see benchmarks/README.md."""
-    ingest = Ingest(Tracker(StandardsConfig(), "bench"), _Count())
-    parser = AmiFrameParser(AmiStats())
-    names = SUBSCRIBED_EVENTS
-    events = 0
-    gc.collect()
-    start = time.perf_counter()
-    for chunk in chunks:
-        for message in parser.feed(chunk):
-            store = message._store  # panoramisk 1.4 CaseInsensitiveDict: lower → (key, value)
-            name = store.get("event")
-            if name is None or "actionid" in store or name[1] not in names:
-                continue
-            events += 1
-            raw = {k: "\n".join(v) if v.__class__ is list else v for k, v in store.values()}
-            ingest.on_ami_event(raw, 0.0)
-    return time.perf_counter() - start, events
-
-
 def run_stages(chunks: list[bytes]) -> dict[str, float]:
     """Seconds of each cumulative stage of the live path, to show where the time goes."""
     out: dict[str, float] = {}
@@ -354,14 +331,14 @@ def run_stages(chunks: list[bytes]) -> dict[str, float]:
     start = time.perf_counter()
     for chunk in chunks:
         parser.feed(chunk)
-    out["frames (AmiFrameParser)"] = time.perf_counter() - start
+    out["frames and headers (AmiFrameParser)"] = time.perf_counter() - start
 
     protocol, _ = live_protocol(lambda raw, at: None)
     gc.collect()
     start = time.perf_counter()
     for chunk in chunks:
         protocol.data_received(chunk)
-    out["+ panoramisk dispatch + flatten"] = time.perf_counter() - start
+    out["+ connection routing (subscribed names)"] = time.perf_counter() - start
 
     parsed: list[Any] = []
 
@@ -494,7 +471,6 @@ def main() -> int:
                 file=sys.stderr,
             )
         stages = run_stages(chunks)
-        lean, _ = run_lean_edge(chunks)
         bare_best, live_best = min(bare_times), min(live_times)
         results[f"gc_{label}"] = {
             "gc_threshold": list(threshold),
@@ -512,10 +488,6 @@ def main() -> int:
                 "bare panoramisk parsing": round(bare_best / args.events * 1e6, 2),
                 **{k: round(v / args.events * 1e6, 2) for k, v in stages.items()},
                 "+ tracker → outcome (= live ingest)": round(live_best / args.events * 1e6, 2),
-            },
-            "lean_edge_proposal": {
-                "events_per_s": round(args.events / lean),
-                "ratio_to_bare": round(lean / bare_best, 2),
             },
         }
     gc.set_threshold(*thresholds["default"])
