@@ -34,6 +34,8 @@ from ivr_agent.web.calls_api import setup_calls_api
 from ivr_agent.web.context import DATABASE, SETTINGS
 from ivr_agent.web.errors import error_middleware
 from ivr_agent.web.health import Readiness, State, setup_health
+from ivr_agent.web.metrics import METRICS, setup_metrics
+from ivr_agent.web.metrics_api import setup_metrics_api
 
 log = get_logger(__name__)
 
@@ -93,6 +95,7 @@ def _outbox_ctx(settings: Settings) -> CleanupCtx:
     async def outbox(app: web.Application) -> AsyncIterator[None]:
         box = Outbox(settings.data_dir / "spool")
         app[OUTBOX] = box
+        app[METRICS].outbox = box
         try:
             async with _background(box.run(app[DATABASE]), "outbox-writer"):
                 yield
@@ -117,13 +120,16 @@ def _ami_ctx(settings: Settings, readiness: Readiness, options: Options) -> Clea
     async def ami(app: web.Application) -> AsyncIterator[None]:
         tracker = Tracker(StandardsConfig.from_settings(settings), settings.pbx_id)
         box = app[OUTBOX]
+        metrics = app[METRICS]
         capture = CaptureWriter(options.capture) if options.capture else None
 
         def finished(call: FinishedCall) -> None:
             box.put(call.outcome, call.timeline)
+            metrics.observe_finished(call.outcome)
 
         ingest = Ingest(tracker, finished, capture=capture)
         app[INGEST] = ingest
+        metrics.ingest = ingest
         if settings.ami_url is None:
             yield
             return
@@ -135,6 +141,7 @@ def _ami_ctx(settings: Settings, readiness: Readiness, options: Options) -> Clea
             on_resync=ingest.on_resync,
         )
         app[AMI] = connection
+        metrics.ami = connection
         await connection.start()
         try:
             async with _background(_tick(ingest), "tracker-tick"):
@@ -163,6 +170,8 @@ def build_app(
     readiness = Readiness()
     setup_health(app, readiness)
     setup_calls_api(app)
+    setup_metrics_api(app)
+    setup_metrics(app, public=settings.metrics_public).readiness = readiness
     app.cleanup_ctx.append(_database_ctx(settings, readiness, database))
     app.cleanup_ctx.append(_outbox_ctx(settings))
     app.cleanup_ctx.append(_ami_ctx(settings, readiness, options))

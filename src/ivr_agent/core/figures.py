@@ -1,0 +1,147 @@
+"""The S1–S6 figures of a set of calls, each with the formula that produced it (pure).
+
+The store counts (``store/metrics.py``, in SQL); this module turns those counts into the
+figures ``GET /api/metrics/summary`` returns. A ratio whose denominator is zero is ``None``
+(JSON ``null``) and still states its formula, so an empty interval never divides by zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What SQL counted over one set of inbound calls."""
+
+    offered: int = 0
+    answered: int = 0
+    answered_within_standard: int = 0
+    abandoned: int = 0
+    short_abandons: int = 0
+    ring_seconds_sum: float = 0.0
+    longest_wait_seconds: float | None = None
+    hold_over_limit: int = 0
+    hold_severe: int = 0
+    silence_prompted_then_spoke: int = 0
+    silence_hung_up_silent: int = 0
+    over_max_duration: int = 0
+    incomplete: int = 0
+
+
+@dataclass(frozen=True)
+class FigureSettings:
+    """The settings the figures depend on (reported with every response)."""
+
+    ring_cycle_seconds: float = 5.0
+    max_rings: int = 3
+    short_abandon_seconds: float = 5.0
+    exclude_short_abandons: bool = True
+    hold_limit_seconds: float = 10.0
+    hold_severe_seconds: float = 60.0
+    call_max_seconds: float = 300.0
+    service_level_target: float = 0.9
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def service_level_seconds(self) -> float:
+        """Answered within standard ⇔ ring_seconds below this."""
+        return self.max_rings * self.ring_cycle_seconds
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict, including the derived service-level threshold."""
+        return {
+            "ring_cycle_seconds": self.ring_cycle_seconds,
+            "max_rings": self.max_rings,
+            "service_level_seconds": self.service_level_seconds,
+            "short_abandon_seconds": self.short_abandon_seconds,
+            "exclude_short_abandons": self.exclude_short_abandons,
+            "hold_limit_seconds": self.hold_limit_seconds,
+            "hold_severe_seconds": self.hold_severe_seconds,
+            "call_max_seconds": self.call_max_seconds,
+            "service_level_target": self.service_level_target,
+            "timezone": self.timezone,
+        }
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return None if denominator == 0 else round(numerator / denominator, 6)
+
+
+def _figure(value: float | int | None, formula: str) -> dict[str, Any]:
+    if isinstance(value, float):
+        value = round(value, 6)
+    return {"value": value, "formula": formula}
+
+
+def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any]]:
+    """Every figure of ``counts`` as ``{name: {"value", "formula"}}``, in a fixed order."""
+    s = settings
+    c = counts
+    sl_limit = f"{s.max_rings} × {s.ring_cycle_seconds:g} s = {s.service_level_seconds:g} s"
+    excluded = c.short_abandons if s.exclude_short_abandons else 0
+    minus_short = " − short_abandons" if s.exclude_short_abandons else ""
+    not_excluded = "" if s.exclude_short_abandons else " (short abandons not excluded: setting off)"
+    sl_denominator = c.answered + c.abandoned - excluded
+    ar_denominator = c.offered - excluded
+    return {
+        "offered": _figure(c.offered, "count of inbound calls with offered_at in [from, to)"),
+        "answered": _figure(c.answered, "count of offered calls with answered_at set"),
+        "answered_within_standard": _figure(
+            c.answered_within_standard,
+            f"count of answered calls with ring_seconds < max_rings × ring_cycle ({sl_limit})",
+        ),
+        "abandoned": _figure(
+            c.abandoned, "count of offered calls the caller hung up before any operator answered"
+        ),
+        "short_abandons": _figure(
+            c.short_abandons,
+            f"count of abandoned calls that hung up within {s.short_abandon_seconds:g} s "
+            "of wait_started_at",
+        ),
+        "service_level": _figure(
+            _ratio(c.answered_within_standard, sl_denominator),
+            f"answered_within_standard / (answered + abandoned{minus_short})"
+            f" = {c.answered_within_standard} / {sl_denominator}{not_excluded}",
+        ),
+        "answer_rate": _figure(
+            _ratio(c.answered, ar_denominator),
+            f"answered / (offered{minus_short}) = {c.answered} / {ar_denominator}{not_excluded}",
+        ),
+        "asa_seconds": _figure(
+            _ratio(c.ring_seconds_sum, c.answered),
+            f"mean ring_seconds of answered calls = {c.ring_seconds_sum:g} / {c.answered}",
+        ),
+        "longest_wait_seconds": _figure(
+            c.longest_wait_seconds,
+            "max over offered calls of (answered: ring_seconds; otherwise: "
+            "ended_at − wait_started_at)",
+        ),
+        "hold_over_limit": _figure(
+            c.hold_over_limit,
+            f"count of calls with a hold over {s.hold_limit_seconds:g} s (hold_over_limit)",
+        ),
+        "hold_severe": _figure(
+            c.hold_severe,
+            f"count of calls with max_hold_seconds > hold_severe_seconds "
+            f"({s.hold_severe_seconds:g} s)",
+        ),
+        "silent_calls": _figure(
+            c.silence_prompted_then_spoke + c.silence_hung_up_silent,
+            "count of calls with silence ≠ none (= silent_prompted_then_spoke + silent_hung_up)",
+        ),
+        "silent_prompted_then_spoke": _figure(
+            c.silence_prompted_then_spoke, "count of calls with silence = prompted_then_spoke"
+        ),
+        "silent_hung_up": _figure(
+            c.silence_hung_up_silent, "count of calls with silence = hung_up_silent"
+        ),
+        "over_max_duration": _figure(
+            c.over_max_duration,
+            f"count of calls with talk_seconds over {s.call_max_seconds:g} s (over_max_duration)",
+        ),
+        "incomplete": _figure(
+            c.incomplete, "count of calls with complete = false (events were missed)"
+        ),
+    }

@@ -1,0 +1,135 @@
+"""Aggregate queries over the ``calls`` table for ``GET /api/metrics/summary``.
+
+Everything is counted in PostgreSQL (``count(*) FILTER (WHERE …)``, ``sum``, ``max``) over
+the inbound calls offered in ``[start, end)``, which the index on ``calls.offered_at``
+serves; only one row per group comes back. Turning counts into figures (ratios, formulas)
+is :mod:`ivr_agent.core.figures`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, extract, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ivr_agent.core.figures import Counts
+from ivr_agent.store.db import Database
+from ivr_agent.store.models import CallRow
+
+
+class GroupBy(enum.StrEnum):
+    """How ``summary`` splits the interval."""
+
+    OPERATOR = "operator"
+    HOUR = "hour"
+    DAY = "day"
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group's key (operator id, or the bucket's start) and its counts."""
+
+    key: str | datetime | None
+    counts: Counts
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The counts of the whole interval and, when grouped, of each group."""
+
+    total: Counts
+    groups: tuple[Group, ...] | None
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.count().filter(condition)
+
+
+def _aggregates(hold_severe_seconds: float) -> list[ColumnElement[Any]]:
+    c = CallRow
+    answered = c.answered_at.is_not(None)
+    wait = func.coalesce(c.ring_seconds, extract("epoch", c.ended_at - c.wait_started_at))
+    return [
+        func.count().label("offered"),
+        _count(answered).label("answered"),
+        _count(and_(answered, c.answered_within_standard.is_(True))).label("within"),
+        _count(c.abandoned.is_(True)).label("abandoned"),
+        _count(and_(c.abandoned.is_(True), c.short_abandon.is_(True))).label("short_abandons"),
+        func.coalesce(func.sum(c.ring_seconds).filter(answered), 0.0).label("ring_sum"),
+        func.max(wait).label("longest_wait"),
+        _count(c.hold_over_limit.is_(True)).label("hold_over_limit"),
+        _count(c.max_hold_seconds > hold_severe_seconds).label("hold_severe"),
+        _count(c.silence == "prompted_then_spoke").label("silence_spoke"),
+        _count(c.silence == "hung_up_silent").label("silence_hung_up"),
+        _count(c.over_max_duration.is_(True)).label("over_max_duration"),
+        _count(c.complete.is_(False)).label("incomplete"),
+    ]
+
+
+def _counts(row: Any) -> Counts:
+    longest = row.longest_wait
+    return Counts(
+        offered=row.offered,
+        answered=row.answered,
+        answered_within_standard=row.within,
+        abandoned=row.abandoned,
+        short_abandons=row.short_abandons,
+        ring_seconds_sum=float(row.ring_sum),
+        longest_wait_seconds=None if longest is None else round(float(longest), 3),
+        hold_over_limit=row.hold_over_limit,
+        hold_severe=row.hold_severe,
+        silence_prompted_then_spoke=row.silence_spoke,
+        silence_hung_up_silent=row.silence_hung_up,
+        over_max_duration=row.over_max_duration,
+        incomplete=row.incomplete,
+    )
+
+
+async def summary(
+    database: Database,
+    start: datetime,
+    end: datetime,
+    *,
+    hold_severe_seconds: float,
+    group_by: GroupBy | None = None,
+    zone: str = "UTC",
+) -> Summary:
+    """Counts of the inbound calls offered in ``[start, end)``, in total and per group.
+
+    ``hour``/``day`` buckets are cut in the time zone ``zone`` (the call centre's), so a
+    day is a local day also across daylight-saving changes; only buckets with calls are
+    returned, oldest first. ``operator`` groups by ``operator_id`` (``None``: unanswered),
+    ``None`` last.
+    """
+    c = CallRow
+    where = and_(c.direction == "inbound", c.offered_at >= start, c.offered_at < end)
+    aggregates = _aggregates(hold_severe_seconds)
+
+    async with database.transaction("metrics summary") as session:
+        total_row = (await session.execute(select(*aggregates).where(where))).one()
+        groups = None
+        if group_by is not None:
+            groups = await _groups(session, group_by, zone, where, aggregates)
+    return Summary(total=_counts(total_row), groups=groups)
+
+
+async def _groups(
+    session: AsyncSession,
+    group_by: GroupBy,
+    zone: str,
+    where: ColumnElement[bool],
+    aggregates: list[ColumnElement[Any]],
+) -> tuple[Group, ...]:
+    if group_by is GroupBy.OPERATOR:
+        key: ColumnElement[Any] = CallRow.operator_id.expression
+        order = key.asc().nulls_last()
+    else:
+        key = func.date_trunc(group_by.value, CallRow.offered_at, zone)
+        order = key.asc()
+    query = select(key.label("key"), *aggregates).where(where).group_by(key).order_by(order)
+    rows = (await session.execute(query)).all()
+    return tuple(Group(key=row.key, counts=_counts(row)) for row in rows)

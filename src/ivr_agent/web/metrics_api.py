@@ -1,0 +1,137 @@
+"""``GET /api/metrics/summary``: the S1–S6 figures of an interval, each with its formula.
+
+Query parameters (all optional):
+
+- ``from``, ``to``: ISO 8601 date or time; without a zone they are the call centre's local
+  time (``IVR_AGENT_TIMEZONE``). Default ``from``: the start of today there; default
+  ``to``: the end of ``from``'s local day. ``to`` must be after ``from``.
+- ``group_by``: ``operator`` | ``hour`` | ``day`` — adds ``groups``, each with the same
+  figures (hour and day buckets in the call centre's zone; operator ``null`` = calls no
+  operator answered).
+
+Calls count in the interval by ``offered_at`` (``from`` ≤ offered_at < ``to``); only inbound
+calls count (callbacks are not offered calls).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from ivr_agent.core.figures import FigureSettings, figures
+from ivr_agent.settings import Settings
+from ivr_agent.store.metrics import Group, GroupBy, summary
+from ivr_agent.web.auth import requires
+from ivr_agent.web.context import DATABASE, SETTINGS
+from ivr_agent.web.errors import bad_parameter
+
+
+def figure_settings(settings: Settings) -> FigureSettings:
+    """The settings the figures are computed with."""
+    return FigureSettings(
+        ring_cycle_seconds=settings.ring_cycle_seconds,
+        max_rings=settings.max_rings,
+        short_abandon_seconds=settings.short_abandon_seconds,
+        exclude_short_abandons=settings.exclude_short_abandons,
+        hold_limit_seconds=settings.hold_reminder_seconds,
+        hold_severe_seconds=settings.hold_severe_seconds,
+        call_max_seconds=settings.call_max_seconds,
+        service_level_target=settings.service_level_target,
+        timezone=settings.timezone,
+    )
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+def _moment(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    # An unencoded "+" in a query string arrives as a space: accept it as the zone sign.
+    for candidate in (raw.strip(), raw.strip().replace(" ", "+")):
+        try:
+            moment = datetime.fromisoformat(candidate)
+            break
+        except ValueError:
+            continue
+    else:
+        raise bad_parameter(name, "must be an ISO 8601 date or time, e.g. 2026-11-23T08:00")
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+
+
+def _interval(request: web.Request, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    start = _moment(request, "from", zone)
+    end = _moment(request, "to", zone)
+    if start is None:
+        start = _midnight(datetime.now(zone).date(), zone)
+    if end is None:
+        end = _midnight(start.astimezone(zone).date() + timedelta(days=1), zone)
+    if end <= start:
+        raise bad_parameter("to", "must be after from")
+    return start, end
+
+
+def _group_by(request: web.Request) -> GroupBy | None:
+    raw = request.query.get("group_by")
+    if raw is None:
+        return None
+    try:
+        return GroupBy(raw)
+    except ValueError:
+        allowed = " | ".join(g.value for g in GroupBy)
+        raise bad_parameter("group_by", f"must be one of {allowed}") from None
+
+
+def _group_json(
+    group: Group, group_by: GroupBy, zone: ZoneInfo, fs: FigureSettings
+) -> dict[str, Any]:
+    body: dict[str, Any]
+    if group_by is GroupBy.OPERATOR:
+        body = {"operator_id": group.key}
+    else:
+        assert isinstance(group.key, datetime)
+        start = group.key.astimezone(zone)
+        step = timedelta(hours=1) if group_by is GroupBy.HOUR else timedelta(days=1)
+        # Wall-clock arithmetic, then back to an instant: correct across DST changes.
+        end = (start.replace(tzinfo=None) + step).replace(tzinfo=zone)
+        body = {"start": start.isoformat(), "end": end.isoformat()}
+    body["figures"] = figures(group.counts, fs)
+    return body
+
+
+@requires("ops", "qa")
+async def summary_handler(request: web.Request) -> web.Response:
+    """The figures of ``[from, to)``, optionally per group."""
+    settings = request.app[SETTINGS]
+    zone = settings.zone
+    start, end = _interval(request, zone)
+    group_by = _group_by(request)
+    fs = figure_settings(settings)
+    result = await summary(
+        request.app[DATABASE],
+        start,
+        end,
+        hold_severe_seconds=fs.hold_severe_seconds,
+        group_by=group_by,
+        zone=settings.timezone,
+    )
+    body: dict[str, Any] = {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "group_by": group_by.value if group_by else None,
+        "settings": fs.to_json(),
+        "figures": figures(result.total, fs),
+    }
+    if group_by is not None and result.groups is not None:
+        body["groups"] = [_group_json(g, group_by, zone, fs) for g in result.groups]
+    return web.json_response(body)
+
+
+def setup_metrics_api(app: web.Application) -> None:
+    """Register the metrics summary route."""
+    app.router.add_get("/api/metrics/summary", summary_handler)

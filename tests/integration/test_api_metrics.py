@@ -1,0 +1,307 @@
+"""``GET /api/metrics/summary`` against a real PostgreSQL: figures checked against
+hand-computed values from a known set of outcomes, grouping, roles and bad parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from ivr_agent.app import build_app
+from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.settings import load_settings
+from ivr_agent.store.db import Database
+from ivr_agent.store.repo import save_outcome
+from ivr_agent.store.tokens import create_token
+from tests.support.outcomes import SHANGHAI, sample_outcome
+
+pytestmark = pytest.mark.postgres
+
+Client = TestClient[web.Request, web.Application]
+AppClient = Callable[[web.Application], Awaitable[Client]]
+
+DAY = "from=2026-11-23T00:00&to=2026-11-24T00:00"
+
+
+def _at(hour: int, minute: int) -> datetime:
+    return datetime(2026, 11, 23, hour, minute, tzinfo=SHANGHAI)
+
+
+def _answered(
+    linkedid: str, start: datetime, ring: float, operator: str, **changes: Any
+) -> CallOutcome:
+    wait = start + timedelta(seconds=1.5)
+    values: dict[str, Any] = {
+        "operator_id": operator,
+        "wait_started_at": wait,
+        "answered_at": wait + timedelta(seconds=ring),
+        "ring_seconds": ring,
+        "rings": int(ring // 5) + 1,
+        "answered_within_standard": ring < 15,
+        "holds": (),
+        "max_hold_seconds": None,
+        "hold_over_limit": False,
+        "silence": "none",
+    }
+    values.update(changes)
+    return sample_outcome(linkedid, start=start, **values)
+
+
+def _abandoned(linkedid: str, start: datetime, waited: float) -> CallOutcome:
+    wait = start + timedelta(seconds=1.5)
+    return sample_outcome(
+        linkedid,
+        start=start,
+        operator_id=None,
+        wait_started_at=wait,
+        answered_at=None,
+        ended_at=wait + timedelta(seconds=waited),
+        ring_seconds=None,
+        rings=None,
+        answered_within_standard=None,
+        abandoned=True,
+        short_abandon=waited < 5,
+        holds=(),
+        max_hold_seconds=None,
+        hold_over_limit=False,
+        silence="none",
+        prompts_played=(),
+        talk_seconds=None,
+        duration_seconds=waited + 1.5,
+        recording_id=None,
+    )
+
+
+#: The known set: six inbound calls on 2026-11-23 (Shanghai), plus two that must not count.
+OUTCOMES = [
+    # A: 10:00, op 007, ring 11.75 s (within), hold 12.5 s (over 10 s), prompted then spoke.
+    sample_outcome("1.1", start=_at(10, 0)),
+    # B: 10:10, op 007, ring 20 s (late), hold 70 s (severe), talk 320 s (over 5 min).
+    _answered(
+        "1.2",
+        _at(10, 10),
+        20.0,
+        "007",
+        max_hold_seconds=70.0,
+        hold_over_limit=True,
+        talk_seconds=320.0,
+        over_max_duration=True,
+    ),
+    # C: 11:05, op 008, ring 4 s, the caller hung up silent.
+    _answered("1.3", _at(11, 5), 4.0, "008", silence="hung_up_silent"),
+    # D: 11:20, abandoned after 3 s: a short abandon.
+    _abandoned("1.4", _at(11, 20), 3.0),
+    # E: 11:30, abandoned after 40 s: the longest wait.
+    _abandoned("1.5", _at(11, 30), 40.0),
+    # F: 11:40, op 008, ring 8 s, incomplete (events were missed).
+    _answered("1.6", _at(11, 40), 8.0, "008", complete=False, incomplete_reason="ami_gap"),
+    # Not counted: the next day, and a callback (not an offered call).
+    _answered("1.7", _at(10, 0) + timedelta(days=1), 30.0, "009"),
+    _answered("1.8", _at(12, 0), 30.0, "009", direction="callback"),
+]
+
+#: Hand-computed from the set above.
+EXPECTED_DAY = {
+    "offered": 6,
+    "answered": 4,
+    "answered_within_standard": 3,
+    "abandoned": 2,
+    "short_abandons": 1,
+    "service_level": 0.6,  # 3 / (4 + 2 − 1)
+    "answer_rate": 0.8,  # 4 / (6 − 1)
+    "asa_seconds": 10.9375,  # (11.75 + 20 + 4 + 8) / 4
+    "longest_wait_seconds": 40.0,
+    "hold_over_limit": 2,
+    "hold_severe": 1,
+    "silent_calls": 2,
+    "silent_prompted_then_spoke": 1,
+    "silent_hung_up": 1,
+    "over_max_duration": 1,
+    "incomplete": 1,
+}
+
+EXPECTED_BY_OPERATOR = {
+    "007": {"offered": 2, "answered": 2, "service_level": 0.5, "asa_seconds": 15.875},
+    "008": {"offered": 2, "answered": 2, "service_level": 1.0, "asa_seconds": 6.0},
+    None: {
+        "offered": 2,
+        "answered": 0,
+        "abandoned": 2,
+        "short_abandons": 1,
+        "service_level": 0.0,  # 0 / (0 + 2 − 1)
+        "answer_rate": 0.0,  # 0 / (2 − 1)
+        "asa_seconds": None,
+    },
+}
+
+EXPECTED_BY_HOUR = {
+    "2026-11-23T10:00:00+08:00": {"offered": 2, "answered": 2, "service_level": 0.5},
+    "2026-11-23T11:00:00+08:00": {
+        "offered": 4,
+        "answered": 2,
+        "short_abandons": 1,
+        "service_level": 0.666667,  # 2 / (2 + 2 − 1)
+        "answer_rate": 0.666667,  # 2 / (4 − 1)
+        "longest_wait_seconds": 40.0,
+    },
+}
+
+
+async def _client(db: Database, aiohttp_client: AppClient, **settings: Any) -> Client:
+    for outcome in OUTCOMES:
+        await save_outcome(db, outcome)
+    return await aiohttp_client(build_app(load_settings(**settings), database=db))
+
+
+async def _get(client: Client, path: str, token: str | None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with client.get(path, headers=headers) as response:
+        return response.status, await response.json()
+
+
+def _values(figures: dict[str, Any], names: Any) -> dict[str, Any]:
+    return {name: figures[name]["value"] for name in names}
+
+
+async def test_given_known_calls_when_summarised_then_figures_match_hand_computed(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "ops")
+    status, body = await _get(client, f"/api/metrics/summary?{DAY}", token)
+    assert status == 200, body
+    assert _values(body["figures"], EXPECTED_DAY) == EXPECTED_DAY
+    assert body["from"] == "2026-11-23T00:00:00+08:00"
+    assert body["to"] == "2026-11-24T00:00:00+08:00"
+    assert body["settings"]["service_level_seconds"] == 15.0
+    assert body["settings"]["exclude_short_abandons"] is True
+    formulas = {name: f["formula"] for name, f in body["figures"].items()}
+    assert formulas["service_level"].startswith(
+        "answered_within_standard / (answered + abandoned − short_abandons) = 3 / 5"
+    )
+    assert formulas["answer_rate"].startswith("answered / (offered − short_abandons) = 4 / 5")
+    assert all(isinstance(f, str) and f for f in formulas.values())
+    assert "groups" not in body
+
+
+async def test_given_short_abandons_not_excluded_then_they_count_in_denominators(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client, exclude_short_abandons=False)
+    token = await create_token(db, "qa")
+    status, body = await _get(client, f"/api/metrics/summary?{DAY}", token)
+    assert status == 200
+    assert _values(body["figures"], ["service_level", "answer_rate"]) == {
+        "service_level": 0.5,  # 3 / (4 + 2)
+        "answer_rate": 0.666667,  # 4 / 6
+    }
+    assert "3 / 6" in body["figures"]["service_level"]["formula"]
+
+
+async def test_given_an_empty_interval_then_ratios_are_null_with_their_formulas(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "ops")
+    query = "from=2026-01-01&to=2026-01-02&group_by=hour"
+    status, body = await _get(client, f"/api/metrics/summary?{query}", token)
+    assert status == 200
+    figures = body["figures"]
+    assert figures["offered"]["value"] == 0
+    for name in ("service_level", "answer_rate", "asa_seconds", "longest_wait_seconds"):
+        assert figures[name]["value"] is None, name
+        assert figures[name]["formula"], name
+    assert body["groups"] == []
+
+
+async def test_given_group_by_operator_then_one_group_per_operator_and_null_last(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "ops")
+    status, body = await _get(client, f"/api/metrics/summary?{DAY}&group_by=operator", token)
+    assert status == 200
+    assert [g["operator_id"] for g in body["groups"]] == ["007", "008", None]
+    got = {
+        g["operator_id"]: _values(g["figures"], EXPECTED_BY_OPERATOR[g["operator_id"]])
+        for g in body["groups"]
+    }
+    assert got == EXPECTED_BY_OPERATOR
+
+
+async def test_given_group_by_hour_and_day_then_buckets_are_local_time(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "admin")
+    status, body = await _get(client, f"/api/metrics/summary?{DAY}&group_by=hour", token)
+    assert status == 200
+    got = {g["start"]: _values(g["figures"], EXPECTED_BY_HOUR[g["start"]]) for g in body["groups"]}
+    assert got == EXPECTED_BY_HOUR
+    assert body["groups"][0]["end"] == "2026-11-23T11:00:00+08:00"
+    status, body = await _get(client, f"/api/metrics/summary?{DAY}&group_by=day", token)
+    assert status == 200
+    assert [(g["start"], g["end"]) for g in body["groups"]] == [
+        ("2026-11-23T00:00:00+08:00", "2026-11-24T00:00:00+08:00")
+    ]
+    assert body["groups"][0]["figures"] == body["figures"]
+
+
+async def test_given_a_utc_interval_with_an_unencoded_plus_then_it_is_read_as_the_zone(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "ops")
+    # 02:00–03:00 UTC = 10:00–11:00 Shanghai: calls A and B.
+    query = "from=2026-11-23T02:00:00+00:00&to=2026-11-23T03:00:00%2B00:00"
+    status, body = await _get(client, f"/api/metrics/summary?{query}", token)
+    assert status == 200, body
+    assert body["figures"]["offered"]["value"] == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("from=yesterday", "from"),
+        ("to=2026-13-01", "to"),
+        ("from=2026-11-23T10:00&to=2026-11-23T10:00", "to"),
+        ("from=2026-11-24&to=2026-11-23", "to"),
+        ("group_by=week", "group_by"),
+        ("group_by=", "group_by"),
+    ],
+)
+async def test_given_a_bad_parameter_then_400_names_it(
+    db: Database, aiohttp_client: AppClient, query: str, field: str
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "ops")
+    status, body = await _get(client, f"/api/metrics/summary?{query}", token)
+    assert status == 400, query
+    assert body["error"]["error_id"] == "invalid_parameter"
+    assert body["error"]["details"]["field"] == field
+
+
+async def test_given_no_token_or_an_unknown_token_then_401(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    for token in (None, "ivra_not-a-real-token"):
+        status, body = await _get(client, "/api/metrics/summary", token)
+        assert (status, body["error"]["error_id"]) == (401, "unauthenticated")
+
+
+async def test_given_no_from_or_to_then_today_in_the_call_centre_zone(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "ops")
+    status, body = await _get(client, "/api/metrics/summary", token)
+    assert status == 200
+    start = datetime.fromisoformat(body["from"])
+    end = datetime.fromisoformat(body["to"])
+    assert start == datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert end - start == timedelta(days=1)

@@ -1,0 +1,106 @@
+"""``GET /metrics``: Prometheus text with finished-call series and live state."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from ivr_agent.app import INGEST, build_app
+from ivr_agent.core.tracker import FinishedCall
+from ivr_agent.settings import load_settings
+from ivr_agent.store.db import Database
+from ivr_agent.store.tokens import create_token
+from ivr_agent.web.metrics import METRICS
+from tests.support.outcomes import sample_outcome
+
+pytestmark = pytest.mark.postgres
+
+Client = TestClient[web.Request, web.Application]
+AppClient = Callable[[web.Application], Awaitable[Client]]
+
+EXPECTED_FAMILIES = {
+    "ivr_agent_calls_finished",
+    "ivr_agent_calls_answered",
+    "ivr_agent_calls_abandoned",
+    "ivr_agent_call_ring_seconds",
+    "ivr_agent_call_hold_seconds",
+    "ivr_agent_call_talk_seconds",
+    "ivr_agent_calls_in_progress",
+    "ivr_agent_calls_on_hold",
+    "ivr_agent_connection_up",
+    "ivr_agent_connection_state",
+    "ivr_agent_outbox_pending",
+    "ivr_agent_outbox_written",
+    "ivr_agent_ingest_malformed_events",
+}
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def _scrape(client: Client, token: str | None = None) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with client.get("/metrics", headers=headers) as response:
+        return response.status, await response.text()
+
+
+async def test_given_a_finished_call_then_metrics_parse_with_the_expected_families(
+    db: Database, aiohttp_client: AppClient, tmp_path: Any
+) -> None:
+    app = build_app(load_settings(data_dir=tmp_path), database=db)
+    client = await aiohttp_client(app)
+    # The call is handed over exactly as the AMI path hands it (Ingest → finished).
+    app[INGEST].on_finished(FinishedCall(sample_outcome("9.1"), ()))
+    status, text = await _scrape(client)
+    assert status == 200
+    families = {f.name for f in text_string_to_metric_families(text)}
+    assert families >= EXPECTED_FAMILIES
+    samples = _samples(text)
+    expected = {
+        ("ivr_agent_calls_finished_total", ()): 1.0,
+        ("ivr_agent_calls_answered_total", (("within_standard", "true"),)): 1.0,
+        ("ivr_agent_calls_answered_total", (("within_standard", "false"),)): 0.0,
+        ("ivr_agent_call_ring_seconds_count", ()): 1.0,
+        ("ivr_agent_call_ring_seconds_sum", ()): 11.75,
+        ("ivr_agent_call_hold_seconds_count", ()): 2.0,  # two holds: 12.5 s and 3 s
+        ("ivr_agent_call_hold_seconds_sum", ()): 15.5,
+        ("ivr_agent_calls_in_progress", ()): 0.0,
+        ("ivr_agent_connection_up", (("component", "database"),)): 1.0,
+        ("ivr_agent_connection_state", (("component", "ami"), ("state", "disabled"))): 1.0,
+        ("ivr_agent_outbox_spooled_total", ()): 1.0,
+    }
+    assert {key: samples.get(key) for key in expected} == expected
+
+
+async def test_given_two_apps_then_their_registries_are_separate(
+    db: Database, aiohttp_client: AppClient, tmp_path: Any
+) -> None:
+    first = build_app(load_settings(data_dir=tmp_path / "a"), database=db)
+    second = build_app(load_settings(data_dir=tmp_path / "b"), database=db)
+    first[METRICS].observe_finished(sample_outcome("9.2"))
+    assert first[METRICS].registry is not second[METRICS].registry
+    assert _samples(second[METRICS].render().decode())[("ivr_agent_calls_finished_total", ())] == 0
+
+
+async def test_given_metrics_not_public_then_a_token_of_role_ops_is_needed(
+    db: Database, aiohttp_client: AppClient, tmp_path: Any
+) -> None:
+    app = build_app(load_settings(data_dir=tmp_path, metrics_public=False), database=db)
+    client = await aiohttp_client(app)
+    status, _ = await _scrape(client)
+    assert status == 401
+    status, _ = await _scrape(client, await create_token(db, "qa"))
+    assert status == 403
+    status, text = await _scrape(client, await create_token(db, "ops"))
+    assert status == 200
+    assert "ivr_agent_calls_finished_total" in text
