@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, extract, func, select
+from sqlalchemy import ColumnElement, and_, extract, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.core.figures import Counts
@@ -110,26 +110,35 @@ async def summary(
     aggregates = _aggregates(hold_severe_seconds)
 
     async with database.transaction("metrics summary") as session:
-        total_row = (await session.execute(select(*aggregates).where(where))).one()
-        groups = None
-        if group_by is not None:
-            groups = await _groups(session, group_by, zone, where, aggregates)
-    return Summary(total=_counts(total_row), groups=groups)
+        if group_by is None:
+            row = (await session.execute(select(*aggregates).where(where))).one()
+            return Summary(total=_counts(row), groups=None)
+        return await _grouped(session, group_by, zone, where, aggregates)
 
 
-async def _groups(
+async def _grouped(
     session: AsyncSession,
     group_by: GroupBy,
     zone: str,
     where: ColumnElement[bool],
     aggregates: list[ColumnElement[Any]],
-) -> tuple[Group, ...]:
+) -> Summary:
+    """Groups and the total in one scan: ``GROUPING SETS ((key), ())``."""
     if group_by is GroupBy.OPERATOR:
         key: ColumnElement[Any] = CallRow.operator_id.expression
         order = key.asc().nulls_last()
     else:
         key = func.date_trunc(group_by.value, CallRow.offered_at, zone)
         order = key.asc()
-    query = select(key.label("key"), *aggregates).where(where).group_by(key).order_by(order)
+    is_total = func.grouping(key)
+    query = (
+        select(key.label("key"), is_total.label("is_total"), *aggregates)
+        .where(where)
+        .group_by(func.grouping_sets(key, tuple_()))
+        .order_by(is_total, order)
+    )
     rows = (await session.execute(query)).all()
-    return tuple(Group(key=row.key, counts=_counts(row)) for row in rows)
+    groups = tuple(Group(key=row.key, counts=_counts(row)) for row in rows if not row.is_total)
+    # With no calls at all PostgreSQL still returns the () row: the total is always there.
+    total = next(_counts(row) for row in rows if row.is_total)
+    return Summary(total=total, groups=groups)
