@@ -17,8 +17,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ami_filters(_args: argparse.Namespace, _settings: Settings) -> int:
+    from ivr_agent.core.events import SUBSCRIBED_EVENTS
+    from ivr_agent.pbx.ami import eventfilter_lines
+
+    print("; in manager.conf, under the agent's AMI user: only the events it consumes")
+    print("\n".join(eventfilter_lines(SUBSCRIBED_EVENTS)))
+    return 0
+
+
 def register(subparsers: Subparsers) -> None:
-    """Add ``run``."""
+    """Add ``run`` and ``ami-filters``."""
     parser = subparsers.add_parser(
         "run", help="run the agent: listen to the PBX, act on calls, serve the web API"
     )
@@ -29,3 +38,9 @@ def register(subparsers: Subparsers) -> None:
         help="also append every received AMI event (raw fields + receive time) to FILE",
     )
     parser.set_defaults(handler=_run)
+
+    filters = subparsers.add_parser(
+        "ami-filters",
+        help="print the manager.conf eventfilter lines for the agent's AMI user",
+    )
+    filters.set_defaults(handler=_ami_filters)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ivr_agent.settings import Settings, env_name
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -14,3 +16,15 @@ def test_every_setting_is_documented_in_code_and_in_the_readme() -> None:
     for name, field in Settings.model_fields.items():
         assert field.description, f"{name} has no description"
         assert f"`{env_name(name)}`" in text, f"{env_name(name)} missing from README"
+
+
+def test_the_ami_filters_command_prints_one_line_per_consumed_event(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ivr_agent.cli import main
+    from ivr_agent.core.events import SUBSCRIBED_EVENTS
+
+    assert main(["ami-filters"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in SUBSCRIBED_EVENTS:
+        assert f"eventfilter(action(include),name({name})) =" in lines

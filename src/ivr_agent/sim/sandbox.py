@@ -36,6 +36,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ivr_agent.core.events import SUBSCRIBED_EVENTS
+from ivr_agent.pbx.ami import eventfilter_lines
 from ivr_agent.settings import Settings
 from ivr_agent.sim import chroot
 
@@ -359,6 +361,9 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
         f"[{creds.ami_user}]\nsecret = {creds.ami_secret}\n"
         "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
         "read = call,agent,user,dtmf,reporting\nwrite = originate,call\n"
+        # Only the events the tracker consumes are sent to the agent (the AMI Filter action
+        # would need the `system` class, which the agent's user must not have).
+        + "".join(line + "\n" for line in eventfilter_lines(SUBSCRIBED_EVENTS))
     )
     (pbx_etc / "ari.d").mkdir()
     (pbx_etc / "ari.d" / "ivr-agent.conf").write_text(_ari_user(creds.ari_user, creds.ari_secret))
