@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import parse_ami
 from ivr_agent.core.replay import Replay, replay
 from ivr_agent.core.tracker import Tracker
+from tests.support.ground_truth import assert_matches_truth
 
 from .test_core_scenarios import queue_call
 
@@ -106,23 +106,6 @@ def _truth(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def _expected_silence(truth: dict[str, Any]) -> str:
-    """S3 as the simulator's ground truth implies it (speech timed on the phones side)."""
-    if truth.get("answered_at") is None:
-        return "none"
-    answered = datetime.fromisoformat(truth["answered_at"])
-    spoken = [
-        datetime.fromisoformat(s["started_at"])
-        for s in truth.get("speech") or []
-        if s.get("started_at") and datetime.fromisoformat(s["ended_at"]) > answered
-    ]
-    deadline = CONFIG.silence_prompt_seconds
-    if not spoken:
-        return "hung_up_silent" if (truth.get("talk_seconds") or 0) >= deadline else "none"
-    first = (min(spoken) - answered).total_seconds()
-    return "prompted_then_spoke" if first >= deadline else "none"
-
-
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_given_sandbox_capture_when_replayed_then_matches_simulator_ground_truth(
     name: str,
@@ -141,35 +124,4 @@ def test_given_sandbox_capture_when_replayed_then_matches_simulator_ground_truth
     assert job.stats.malformed == 0, job.stats.malformed_examples
     assert job.tracker.stats.anomalies == 0
     outcomes = {f.outcome.caller_number: f.outcome.to_json() for f in finished}
-    for truth in _truth(name):
-        if truth.get("kind") == "callback":
-            ours = outcomes.get(truth["customer_number"])
-            assert ours is not None, f"{name}: no outcome for {truth['customer_number']}"
-            assert (ours["direction"], ours["abandoned"], ours["silence"]) == (
-                "callback",
-                False,
-                "none",
-            )
-            assert (ours["answered_at"] is not None) is (truth["outcome"] == "answered")
-            if truth.get("ring_seconds") is not None:
-                assert ours["ring_seconds"] == pytest.approx(truth["ring_seconds"], abs=0.5)
-                assert ours["talk_seconds"] == pytest.approx(truth["talk_seconds"], abs=0.5)
-            continue
-        ours = outcomes.get(truth["caller_number"])
-        assert ours is not None, f"{name}: no outcome for {truth['caller_number']}"
-        assert ours["complete"] is True
-        assert ours["operator_id"] == truth.get("operator_id")
-        assert ours["abandoned"] is truth["abandoned"]
-        assert ours["rings"] == truth["rings"]
-        for key in ("ring_seconds", "talk_seconds"):
-            if truth[key] is None:
-                assert ours[key] is None, key
-            else:
-                assert ours[key] == pytest.approx(truth[key], abs=0.5), key
-        holds = [h["seconds"] for h in truth.get("holds") or []]
-        assert [h["seconds"] for h in ours["holds"]] == pytest.approx(holds, abs=0.5)
-        assert ours["hold_over_limit"] is any(h > CONFIG.hold_reminder_seconds for h in holds)
-        assert ours["silence"] == _expected_silence(truth)
-        if truth["abandoned"] and truth.get("abandoned_after") is not None:
-            short = truth["abandoned_after"] < CONFIG.short_abandon_seconds
-            assert ours["short_abandon"] is short
+    assert_matches_truth(outcomes, _truth(name), CONFIG, name)
