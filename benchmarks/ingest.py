@@ -60,6 +60,7 @@ from panoramisk import utils  # noqa: E402
 from panoramisk.message import Message  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 from tests.unit.ami_table import table  # noqa: E402
+from tests.unit.test_core_scenarios import queue_call  # noqa: E402
 
 from ivr_agent.core.config import StandardsConfig  # noqa: E402
 from ivr_agent.core.events import SUBSCRIBED_EVENTS, parse_ami  # noqa: E402
@@ -78,43 +79,21 @@ _CHAN_SUFFIX = re.compile(r"-[0-9a-f]{8}(;[12])?$")
 # --------------------------------------------------------------------------- templates --
 
 
-def _queue_call(answer: float, end: float, extra: str = "") -> list[Row]:
-    return table(
-        f"""
-        0.000  Newchannel        caller
-        0.020  Newstate          caller     ChannelStateDesc=Up
-        0.500  QueueCallerJoin   caller     Position=1 Count=1
-        0.501  Newchannel        op1
-        0.502  DialBegin         caller>op1
-        0.502  AgentCalled       caller>op1
-        0.600  Newstate          op1        ChannelStateDesc=Ringing
-        {answer:.3f} Newstate    op1        ChannelStateDesc=Up
-        {answer:.3f} DialEnd     caller>op1 DialStatus=ANSWER
-        {answer + 0.002:.3f} AgentConnect caller>op1 RingTime=3 HoldTime=3
-        {answer + 0.002:.3f} QueueCallerLeave caller Count=0
-        {answer + 0.003:.3f} BridgeEnter caller  BridgeUniqueid=b1 BridgeNumChannels=1
-        {answer + 0.003:.3f} BridgeEnter op1     BridgeUniqueid=b1 BridgeNumChannels=2
-        {extra}
-        {end:.3f}  BridgeLeave   caller     BridgeUniqueid=b1
-        {end:.3f}  Hangup        caller     Cause=16 Cause-txt=Normal~Clearing
-        {end + 0.001:.3f} AgentComplete caller>op1 Reason=caller TalkTime=10 HoldTime=3
-        {end + 0.002:.3f} BridgeLeave op1   BridgeUniqueid=b1
-        {end + 0.003:.3f} Hangup     op1    Cause=16 Cause-txt=Normal~Clearing
-        """
-    )
-
-
 def builtin_templates() -> list[list[Row]]:
     """Calls like the simulator's scenarios, written with Asterisk 22 field names."""
     return [
-        _queue_call(
-            3.5, 60.0, "6 ChannelTalkingStart caller\n 9 ChannelTalkingStop caller Duration=800"
+        queue_call(
+            3.5,
+            60.0,
+            extra="6 ChannelTalkingStart caller\n 9 ChannelTalkingStop caller Duration=800",
         ),
-        _queue_call(12.5, 90.0, "20 Hold op1\n 32 Unhold op1\n 40 ChannelTalkingStart caller"),
-        _queue_call(
-            27.5, 120.0, "30 ChannelTalkingStart caller\n 33 ChannelTalkingStop caller Duration=900"
+        queue_call(12.5, 90.0, extra="20 Hold op1\n 32 Unhold op1\n 40 ChannelTalkingStart caller"),
+        queue_call(
+            27.5,
+            120.0,
+            extra="30 ChannelTalkingStart caller\n 33 ChannelTalkingStop caller Duration=900",
         ),
-        _queue_call(5.0, 20.0),  # silent caller
+        queue_call(5.0, 20.0),  # silent caller
         table(
             """
             0.000  Newchannel          caller

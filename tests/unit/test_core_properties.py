@@ -22,7 +22,7 @@ from ivr_agent.core.events import (
 from ivr_agent.core.tracker import Tracker
 
 from .ami_table import table
-from .test_core_scenarios import queue_call
+from .test_core_scenarios import ATTENDED_TRANSFER, queue_call
 
 CONFIG = StandardsConfig()
 
@@ -58,29 +58,7 @@ SCENARIOS: dict[str, list[PbxEvent]] = {
             """,
         )
     ),
-    "transfer": _events(
-        table(
-            """
-            0.000  Newchannel   caller
-            0.010  Newchannel   op1
-            0.011  DialBegin    caller>op1
-            2.000  DialEnd      caller>op1  DialStatus=ANSWER
-            2.001  BridgeEnter  caller      BridgeUniqueid=b1
-            2.001  BridgeEnter  op1         BridgeUniqueid=b1
-            20.000 Hold         op1
-            21.000 Newchannel   op2
-            21.001 DialBegin    op1>op2
-            25.000 DialEnd      op1>op2     DialStatus=ANSWER
-            25.001 BridgeEnter  op2         BridgeUniqueid=b9
-            40.000 BridgeLeave  op2         BridgeUniqueid=b9
-            40.001 BridgeEnter  op2         BridgeUniqueid=b1
-            40.002 BridgeLeave  op1         BridgeUniqueid=b1
-            40.003 Hangup       op1
-            70.000 Hangup       caller
-            70.001 Hangup       op2
-            """
-        )
-    ),
+    "transfer": _events(table(ATTENDED_TRANSFER)),
     "abandon": _events(
         table(
             """

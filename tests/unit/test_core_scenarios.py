@@ -513,10 +513,8 @@ def test_given_answered_call_when_transferred_by_queue_then_last_operator_and_fi
     assert outcome["extra"]["operator_ids"] == ["001", "002"]
 
 
-def test_given_answered_call_when_attended_transfer_then_operator_is_the_one_bridged_last() -> None:
-    # op1 holds the caller, dials op2 (consult), then op2 replaces op1 in the caller's bridge.
-    rows = table(
-        """
+#: op1 answers, holds the caller, dials op2 (consult), then op2 replaces op1 in the bridge.
+ATTENDED_TRANSFER = """
         0.000  Newchannel   caller
         0.010  Newchannel   op1
         0.011  DialBegin    caller>op1
@@ -535,7 +533,11 @@ def test_given_answered_call_when_attended_transfer_then_operator_is_the_one_bri
         70.000 Hangup       caller
         70.001 Hangup       op2
         """
-    )
+
+
+def test_given_answered_call_when_attended_transfer_then_operator_is_the_one_bridged_last() -> None:
+    # op1 holds the caller, dials op2 (consult), then op2 replaces op1 in the caller's bridge.
+    rows = table(ATTENDED_TRANSFER)
     outcome = only(rows)
     check(
         outcome,
