@@ -240,3 +240,25 @@ def test_given_settings_when_building_config_then_numbers_copied() -> None:
 def test_given_non_positive_number_when_building_config_then_error_names_field() -> None:
     with pytest.raises(ValueError, match="ring_cycle_seconds"):
         StandardsConfig(ring_cycle_seconds=0)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"Event": "AgentComplete", "Timestamp": "1700000000.000000", "Queue": "hotline"},
+        {
+            # Seen in CI against the sandbox: the operator's snapshot without the caller's.
+            "Event": "AgentComplete",
+            "Timestamp": "1700000000.000000",
+            "Queue": "hotline",
+            "DestChannel": "PJSIP/op003-00000012",
+            "DestUniqueid": "1700000000.18",
+            "DestLinkedid": "1700000000.16",
+            "Reason": "caller",
+        },
+    ],
+)
+def test_given_agent_complete_without_the_callers_snapshot_then_ignored_not_malformed(
+    fields: dict[str, str],
+) -> None:
+    assert parse_ami(fields) is None

@@ -511,10 +511,11 @@ def _agent_connect(f: Fields) -> PbxEvent:
 
 
 def _agent_complete(f: Fields) -> PbxEvent | None:
-    if _opt(f, "Linkedid") is None and _opt(f, "DestLinkedid") is None:
+    if _opt(f, "Linkedid") is None:
         # Seen in the sandbox: when the caller hung up first, Asterisk 22 may send
-        # AgentComplete with no channel snapshot at all. The caller's Hangup already told the
-        # tracker everything; with no Linkedid there is no call to attribute it to.
+        # AgentComplete without the caller's channel snapshot (sometimes with the operator's
+        # Dest* snapshot, sometimes with none). The caller's Hangup already told the tracker
+        # everything this event could; without the caller's side it is not judged.
         return None
     return AgentComplete(
         **_agent(f, "AgentComplete"),
