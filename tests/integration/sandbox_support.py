@@ -8,6 +8,7 @@ the tests cannot run: they skip locally and FAIL in CI (``CI=true``).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import json
 import os
@@ -39,10 +40,30 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"no Asterisk sandbox: {reason}")
 
 
+#: One test process at a time drives the sandbox: every agent under test answers AMI events
+#: and Stasis calls of the whole PBX, so two runs side by side would act on each other's calls.
+PBX_LOCK = Path("/tmp/ivr-agent-sandbox-tests.lock")
+
+
+def _hold_pbx_lock() -> None:
+    handle = PBX_LOCK.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        progress(f"waiting for another test process to finish with the sandbox ({PBX_LOCK})")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    # Held until this process exits (the handle is never closed).
+    _LOCK_HANDLES.append(handle)
+
+
+_LOCK_HANDLES: list[Any] = []
+
+
 @functools.cache
 def _up() -> sandbox.Sandbox | str:
     if os.geteuid() != 0:
         return "needs root"
+    _hold_pbx_lock()
     box = sandbox.Sandbox.from_settings(load_settings())
     if not box.provisioned() and shutil.which("debootstrap") is None:
         return "not provisioned and debootstrap is not installed"
