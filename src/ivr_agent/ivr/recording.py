@@ -1,0 +1,254 @@
+"""Callback recordings: verify the WAV the PBX produced, and keep it under the data dir.
+
+Theory of operation: a recording is only evidence if it is whole. :func:`verify_wav` reads
+the RIFF structure itself (never trusting one size field): the ``RIFF`` size must match the
+file, the chunks must tile the file exactly, the ``fmt`` chunk must describe PCM-like audio
+Asterisk writes, and the ``data`` chunk must be present, non-empty and exactly as long as it
+says. Asterisk writes the sizes when the file is closed, so a recording that was never
+finished declares 0 data bytes while audio follows — that is caught here. The duration is
+``data bytes / byte rate`` and must lie within ``tolerance`` seconds of the recorded part of
+the call when the caller says how long that was.
+
+:func:`store_recording` writes the bytes under ``DATA_DIR/recordings`` under a random opaque
+id it chooses itself (never a name or path from outside), fsyncs them, and returns the
+relative path, SHA-256, size and duration that go into the ``recordings`` row.
+:func:`resolve_stored` turns such a stored relative path back into a file path, refusing
+anything that would leave the recordings directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+#: Subdirectory of the data dir that holds recordings.
+RECORDINGS_DIR = "recordings"
+
+#: WAVE format codes whose duration is data bytes / byte rate (PCM, float, A-law, µ-law).
+_FIXED_RATE_FORMATS = {1: "pcm", 3: "float", 6: "alaw", 7: "ulaw", 0xFFFE: "extensible"}
+_ID = re.compile(r"^[0-9a-f]{32}$")
+_RELATIVE = re.compile(rf"^{RECORDINGS_DIR}/[0-9a-f]{{2}}/[0-9a-f]{{32}}\.wav$")
+
+
+@dataclass(frozen=True)
+class WavCheck:
+    """What :func:`verify_wav` found. ``ok`` is False with a ``reason`` when the file is bad.
+
+    The audio fields are filled as far as the file could be read (None when it could not).
+    """
+
+    ok: bool
+    reason: str | None
+    seconds: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    bits_per_sample: int | None = None
+    data_bytes: int | None = None
+
+    @property
+    def status(self) -> Literal["ok", "corrupt"]:
+        """The ``recordings.status`` this check calls for."""
+        return "ok" if self.ok else "corrupt"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A recording written under the data dir; ``path`` is relative to the data dir."""
+
+    recording_id: str
+    path: str
+    sha256: str
+    bytes: int
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class _Format:
+    code: int
+    channels: int
+    sample_rate: int
+    byte_rate: int
+    block_align: int
+    bits_per_sample: int
+
+
+class _Bad(Exception):
+    """A structural fault; the message is the ``reason`` stored with the recording."""
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, int, int]]:
+    """(id, offset of the body, declared size) of every chunk after the WAVE header."""
+    if len(data) < 12:
+        raise _Bad(f"file is {len(data)} bytes, shorter than a RIFF header (12)")
+    riff, riff_size, wave = struct.unpack_from("<4sI4s", data, 0)
+    if riff != b"RIFF" or wave != b"WAVE":
+        raise _Bad("not a RIFF/WAVE file (header is not RIFF....WAVE)")
+    if riff_size != len(data) - 8:
+        raise _Bad(
+            f"RIFF size {riff_size} does not match the file ({len(data) - 8} bytes after it)"
+        )
+    chunks = []
+    offset = 12
+    while offset < len(data):
+        if len(data) - offset < 8:
+            raise _Bad(f"{len(data) - offset} stray bytes at offset {offset} (not a chunk)")
+        chunk_id, size = struct.unpack_from("<4sI", data, offset)
+        body = offset + 8
+        end = body + size + (size & 1)  # chunks are padded to an even length
+        if body + size > len(data):
+            name = chunk_id.decode("latin-1")
+            raise _Bad(
+                f"{name!r} chunk declares {size} bytes but only {len(data) - body} remain "
+                "(file truncated)"
+            )
+        chunks.append((chunk_id, body, size))
+        offset = min(end, len(data))
+    return chunks
+
+
+def _format(data: bytes, body: int, size: int) -> _Format:
+    if size < 16:
+        raise _Bad(f"fmt chunk is {size} bytes, shorter than 16")
+    code, channels, rate, byte_rate, align, bits = struct.unpack_from("<HHIIHH", data, body)
+    if code not in _FIXED_RATE_FORMATS:
+        raise _Bad(f"unsupported WAVE format code {code:#06x}")
+    if channels < 1 or rate < 1 or byte_rate < 1 or align < 1:
+        raise _Bad(
+            f"fmt chunk has a zero field (channels={channels}, rate={rate}, "
+            f"byte rate={byte_rate}, block align={align})"
+        )
+    if code != 0xFFFE and align != channels * ((bits + 7) // 8):
+        raise _Bad(f"block align {align} is not {channels} channel(s) × {bits} bits")
+    if byte_rate != rate * align:
+        raise _Bad(f"byte rate {byte_rate} is not sample rate {rate} × block align {align}")
+    return _Format(code, channels, rate, byte_rate, align, bits)
+
+
+def verify_wav(data: bytes, expected_seconds: float | None, tolerance: float = 1.0) -> WavCheck:
+    """Check ``data`` is a whole RIFF/WAVE recording, ``expected_seconds`` ± ``tolerance`` long.
+
+    Never raises on bad input: every fault comes back as ``ok=False`` with a reason that
+    names it (truncated, zero data chunk, size mismatch, wrong duration, not a WAV at all).
+    """
+    if tolerance < 0:
+        raise ValueError("tolerance must not be negative")
+    try:
+        chunks = _chunks(data)
+        fmt_chunks = [(body, size) for cid, body, size in chunks if cid == b"fmt "]
+        data_chunks = [(body, size) for cid, body, size in chunks if cid == b"data"]
+        if len(fmt_chunks) != 1:
+            raise _Bad(f"expected one fmt chunk, found {len(fmt_chunks)}")
+        if len(data_chunks) != 1:
+            raise _Bad(f"expected one data chunk, found {len(data_chunks)}")
+        fmt = _format(data, *fmt_chunks[0])
+    except _Bad as exc:
+        return WavCheck(ok=False, reason=str(exc))
+    data_bytes = data_chunks[0][1]
+    seconds = round(data_bytes / fmt.byte_rate, 3)
+    found = WavCheck(
+        ok=True,
+        reason=None,
+        seconds=seconds,
+        sample_rate=fmt.sample_rate,
+        channels=fmt.channels,
+        bits_per_sample=fmt.bits_per_sample,
+        data_bytes=data_bytes,
+    )
+
+    def bad(reason: str) -> WavCheck:
+        return WavCheck(
+            ok=False,
+            reason=reason,
+            seconds=found.seconds,
+            sample_rate=found.sample_rate,
+            channels=found.channels,
+            bits_per_sample=found.bits_per_sample,
+            data_bytes=found.data_bytes,
+        )
+
+    if data_bytes == 0:
+        return bad("data chunk is empty (0 bytes of audio; recording never finished?)")
+    if data_bytes % fmt.block_align:
+        return bad(f"data chunk of {data_bytes} bytes is not whole frames of {fmt.block_align}")
+    if expected_seconds is not None and abs(seconds - expected_seconds) > tolerance:
+        return bad(
+            f"duration {seconds:.3f} s differs from the recorded part of the call "
+            f"({expected_seconds:.3f} s) by more than {tolerance:g} s"
+        )
+    return found
+
+
+def wav_seconds(data: bytes) -> float | None:
+    """The duration of a structurally whole WAV, or None if it cannot be read."""
+    check = verify_wav(data, None)
+    return check.seconds if check.ok else None
+
+
+def new_recording_id() -> str:
+    """A random opaque recording id (32 hex digits): nothing about the call can be read from it."""
+    return secrets.token_hex(16)
+
+
+def _relative_path(recording_id: str) -> str:
+    return f"{RECORDINGS_DIR}/{recording_id[:2]}/{recording_id}.wav"
+
+
+def store_recording(data_dir: Path, data: bytes, *, seconds: float | None = None) -> StoredFile:
+    """Write ``data`` under ``data_dir/recordings`` with a new opaque id; fsync'd when it returns.
+
+    ``seconds``: the verified duration, if the caller has it; otherwise read from the file
+    (None when it is not a readable WAV — a corrupt recording is kept all the same).
+    """
+    recording_id = new_recording_id()
+    relative = _relative_path(recording_id)
+    target = data_dir / relative
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    partial = target.with_suffix(".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename survives a crash too
+    finally:
+        os.close(dir_fd)
+    return StoredFile(
+        recording_id=recording_id,
+        path=relative,
+        sha256=hashlib.sha256(data).hexdigest(),
+        bytes=len(data),
+        seconds=seconds if seconds is not None else wav_seconds(data),
+    )
+
+
+def resolve_stored(data_dir: Path, relative: str) -> Path:
+    """The file of a stored recording path (as :func:`store_recording` made it).
+
+    Raises ValueError for anything else — ``..``, absolute paths, other names — and for a
+    file that is a symlink or resolves outside the recordings directory.
+    """
+    if not _RELATIVE.fullmatch(relative):
+        raise ValueError(f"not a stored recording path: {relative!r}")
+    base = (data_dir / RECORDINGS_DIR).resolve()
+    path = data_dir / relative
+    if path.is_symlink() or not path.resolve().is_relative_to(base):
+        raise ValueError(f"stored recording path leaves the recordings directory: {relative!r}")
+    return path
+
+
+def is_recording_id(value: str) -> bool:
+    """Whether ``value`` has the shape of an id :func:`new_recording_id` makes."""
+    return bool(_ID.fullmatch(value))
