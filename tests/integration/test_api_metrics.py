@@ -3,6 +3,7 @@ hand-computed values from a known set of outcomes, grouping, roles and bad param
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from ivr_agent.app import build_app
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.settings import load_settings
 from ivr_agent.store.db import Database
+from ivr_agent.store.models import CallbackAttemptRow, CallbackRow
 from ivr_agent.store.repo import save_outcome
 from ivr_agent.store.tokens import create_token
 from tests.support.outcomes import SHANGHAI, sample_outcome
@@ -248,7 +250,9 @@ async def test_given_group_by_hour_and_day_then_buckets_are_local_time(
     assert [(g["start"], g["end"]) for g in body["groups"]] == [
         ("2026-11-23T00:00:00+08:00", "2026-11-24T00:00:00+08:00")
     ]
-    assert body["groups"][0]["figures"] == body["figures"]
+    # The day's group has the call figures of the total (callback figures are total-only).
+    group_figures = body["groups"][0]["figures"]
+    assert group_figures == {name: body["figures"][name] for name in group_figures}
 
 
 async def test_given_a_utc_interval_with_an_unencoded_plus_then_it_is_read_as_the_zone(
@@ -305,3 +309,156 @@ async def test_given_no_from_or_to_then_today_in_the_call_centre_zone(
     end = datetime.fromisoformat(body["to"])
     assert start == datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
     assert end - start == timedelta(days=1)
+
+
+def _callback(
+    name: str,
+    reason: str,
+    status: str,
+    reference: datetime,
+    *,
+    due_minutes: float = 30,
+    deadline: datetime | None = None,
+    satisfaction: float | None = None,
+    attempts: tuple[tuple[str, datetime], ...] = (),
+) -> tuple[CallbackRow, list[CallbackAttemptRow]]:
+    callback_id = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+    row = CallbackRow(
+        callback_id=callback_id,
+        customer_number="13800000000",
+        reason=reason,
+        reference_time=reference,
+        due_at=reference + timedelta(minutes=due_minutes),
+        deadline=deadline or reference + timedelta(hours=3),
+        status=status,
+        attempts_made=len(attempts),
+        satisfaction_index=satisfaction,
+    )
+    rows = [
+        CallbackAttemptRow(
+            attempt_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/{n}")),
+            callback_id=callback_id,
+            attempt_no=n,
+            channel_id=f"{name}-{n}",
+            state=state,
+            started_at=started,
+            ended_at=started + timedelta(minutes=2),
+        )
+        for n, (state, started) in enumerate(attempts, start=1)
+    ]
+    return row, rows
+
+
+#: Callbacks of 2026-11-23 (Shanghai) by due_at; the comment says how each one counts.
+CALLBACKS = [
+    # Completed 20 min after the service: within 30 min; satisfaction 4.6.
+    _callback(
+        "cb1",
+        "service_completed",
+        "completed",
+        _at(10, 0),
+        satisfaction=4.6,
+        attempts=(("finished", _at(10, 20)),),
+    ),
+    # No answer first, then completed 45 min after the service: not within; satisfaction 3.
+    _callback(
+        "cb2",
+        "service_completed",
+        "completed",
+        _at(11, 0),
+        satisfaction=3.0,
+        attempts=(("failed", _at(11, 10)), ("finished", _at(11, 45))),
+    ),
+    # Completed by an attempt started after its 12:00 deadline: overdue; no survey.
+    _callback(
+        "cb3",
+        "service_completed",
+        "completed",
+        _at(9, 0),
+        attempts=(("finished", _at(12, 30)),),
+    ),
+    # Pending, deadline far ahead: due, not overdue.
+    _callback(
+        "cb4",
+        "complaint_resolved",
+        "pending",
+        _at(14, 0),
+        deadline=datetime(2099, 1, 1, tzinfo=SHANGHAI),
+    ),
+    # Pending past its deadline: overdue.
+    _callback(
+        "cb5",
+        "abandoned_call",
+        "pending",
+        _at(15, 30),
+        deadline=_at(16, 30),
+    ),
+    # Declined: due, closed, not overdue.
+    _callback(
+        "cb6",
+        "service_completed",
+        "declined",
+        _at(16, 30),
+        attempts=(("finished", _at(16, 40)),),
+    ),
+    # Not counted: cancelled, and due the next day.
+    _callback("cb7", "service_completed", "cancelled", _at(11, 30)),
+    _callback("cb8", "service_completed", "pending", _at(10, 0) + timedelta(days=1)),
+]
+
+EXPECTED_CALLBACKS = {
+    "callbacks_due": 6,
+    "callbacks_completed": 3,
+    "callbacks_overdue": 2,  # cb5 (open past deadline) + cb3 (completed late)
+    "callbacks_completed_within_30_min": 1,  # cb1
+    "callbacks_within_30_min_rate": 0.25,  # 1 / 4 due service callbacks (cb1, cb2, cb3, cb6)
+    "satisfaction_index": 3.8,  # (4.6 + 3.0) / 2
+}
+
+
+async def _save_callbacks(db: Database) -> None:
+    async with db.transaction("test callbacks") as session:
+        for row, _attempts in CALLBACKS:
+            session.add(row)
+        await session.flush()
+        for _row, attempts in CALLBACKS:
+            session.add_all(attempts)
+
+
+async def test_given_known_callbacks_when_summarised_then_s5_figures_match_hand_computed(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    await _save_callbacks(db)
+    token = await create_token(db, "ops")
+    status, body = await _get(client, f"/api/metrics/summary?{DAY}", token)
+    assert status == 200, body
+    assert _values(body["figures"], EXPECTED_CALLBACKS) == EXPECTED_CALLBACKS
+    formulas = {name: body["figures"][name]["formula"] for name in EXPECTED_CALLBACKS}
+    assert formulas["callbacks_overdue"].endswith("= 1 + 1")
+    assert formulas["callbacks_within_30_min_rate"].endswith("= 1 / 4")
+    assert formulas["satisfaction_index"].endswith("= 7.6 / 2")
+    assert "within 30 min" in formulas["callbacks_completed_within_30_min"]
+    assert body["settings"]["callback_service_due_minutes"] == 30
+    # The call figures are unchanged by callbacks.
+    assert _values(body["figures"], EXPECTED_DAY) == EXPECTED_DAY
+    # Groups carry call figures only (a callback has no operator in the store).
+    status, body = await _get(client, f"/api/metrics/summary?{DAY}&group_by=operator", token)
+    assert status == 200
+    assert all("callbacks_due" not in g["figures"] for g in body["groups"])
+
+
+async def test_given_no_callbacks_in_the_interval_then_callback_ratios_are_null(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    await _save_callbacks(db)
+    token = await create_token(db, "ops")
+    status, body = await _get(client, "/api/metrics/summary?from=2026-01-01", token)
+    assert status == 200
+    figures = body["figures"]
+    for name in ("callbacks_due", "callbacks_completed", "callbacks_overdue"):
+        assert figures[name]["value"] == 0, name
+    for name in ("callbacks_within_30_min_rate", "satisfaction_index"):
+        assert figures[name]["value"] is None, name
+        assert "/ 0" in figures[name]["formula"], name

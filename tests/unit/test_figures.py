@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr_agent.core.figures import Counts, FigureSettings, figures
+from ivr_agent.core.figures import CallbackCounts, Counts, FigureSettings, callback_figures, figures
 
 #: offered 10, answered 7 (5 within), abandoned 3 of which 2 short.
 COUNTS = Counts(
@@ -53,3 +53,26 @@ def test_given_other_settings_then_formulas_state_them() -> None:
     assert "4 × 6 s = 24 s" in got["answered_within_standard"]["formula"]
     assert "within 3 s" in got["short_abandons"]["formula"]
     assert settings.to_json()["service_level_seconds"] == 24.0
+
+
+def test_callback_figures_state_their_formulas_and_never_divide_by_zero() -> None:
+    empty = callback_figures(CallbackCounts(), FigureSettings())
+    assert empty["callbacks_due"]["value"] == 0
+    assert empty["callbacks_within_30_min_rate"]["value"] is None
+    assert empty["satisfaction_index"]["value"] is None
+    assert all(f["formula"] for f in empty.values())
+    counts = CallbackCounts(
+        due=5,
+        completed=3,
+        open_overdue=1,
+        completed_late=2,
+        service_due=4,
+        service_within=3,
+        satisfaction_sum=12.5,
+        satisfaction_scored=3,
+    )
+    got = callback_figures(counts, FigureSettings(callback_service_due_minutes=20))
+    assert got["callbacks_overdue"]["value"] == 3
+    assert got["callbacks_within_30_min_rate"]["value"] == 0.75
+    assert got["satisfaction_index"]["value"] == 4.166667
+    assert "within 20 min" in got["callbacks_completed_within_30_min"]["formula"]

@@ -31,6 +31,20 @@ class Counts:
 
 
 @dataclass(frozen=True)
+class CallbackCounts:
+    """What SQL counted over the callbacks due in one interval (S5)."""
+
+    due: int = 0
+    completed: int = 0
+    open_overdue: int = 0
+    completed_late: int = 0
+    service_due: int = 0
+    service_within: int = 0
+    satisfaction_sum: float = 0.0
+    satisfaction_scored: int = 0
+
+
+@dataclass(frozen=True)
 class FigureSettings:
     """The settings the figures depend on (reported with every response)."""
 
@@ -43,6 +57,7 @@ class FigureSettings:
     call_max_seconds: float = 300.0
     service_level_target: float = 0.9
     timezone: str = "Asia/Shanghai"
+    callback_service_due_minutes: int = 30
 
     @property
     def service_level_seconds(self) -> float:
@@ -62,6 +77,7 @@ class FigureSettings:
             "call_max_seconds": self.call_max_seconds,
             "service_level_target": self.service_level_target,
             "timezone": self.timezone,
+            "callback_service_due_minutes": self.callback_service_due_minutes,
         }
 
 
@@ -143,5 +159,45 @@ def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any
         ),
         "incomplete": _figure(
             c.incomplete, "count of calls with complete = false (events were missed)"
+        ),
+    }
+
+
+def callback_figures(counts: CallbackCounts, settings: FigureSettings) -> dict[str, dict[str, Any]]:
+    """The S5 figures of the callbacks due in an interval, each with its formula.
+
+    A callback counts in the interval by ``due_at``; cancelled callbacks do not count. The
+    completing attempt of a completed callback is its last attempt in state ``finished``.
+    """
+    c = counts
+    minutes = settings.callback_service_due_minutes
+    overdue = c.open_overdue + c.completed_late
+    return {
+        "callbacks_due": _figure(
+            c.due, "count of callbacks with due_at in [from, to), status ≠ cancelled"
+        ),
+        "callbacks_completed": _figure(
+            c.completed, "count of due callbacks with status = completed"
+        ),
+        "callbacks_overdue": _figure(
+            overdue,
+            "count of due callbacks past their deadline: still pending or in_progress with "
+            "deadline < now, or completed by an attempt started after the deadline"
+            f" = {c.open_overdue} + {c.completed_late}",
+        ),
+        "callbacks_completed_within_30_min": _figure(
+            c.service_within,
+            f"count of due service_completed callbacks with status = completed whose "
+            f"completing attempt started within {minutes} min of reference_time",
+        ),
+        "callbacks_within_30_min_rate": _figure(
+            _ratio(c.service_within, c.service_due),
+            f"callbacks_completed_within_30_min / due service_completed callbacks"
+            f" = {c.service_within} / {c.service_due}",
+        ),
+        "satisfaction_index": _figure(
+            _ratio(c.satisfaction_sum, c.satisfaction_scored),
+            "mean satisfaction_index (mean of the five survey scores, 1–5) of due completed "
+            f"callbacks that have one = {c.satisfaction_sum:g} / {c.satisfaction_scored}",
         ),
     }

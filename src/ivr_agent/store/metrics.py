@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, extract, func, select, tuple_
+from sqlalchemy import ColumnElement, and_, extract, func, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr_agent.core.figures import Counts
+from ivr_agent.core.figures import CallbackCounts, Counts
 from ivr_agent.store.db import Database
-from ivr_agent.store.models import CallRow
+from ivr_agent.store.models import CallbackAttemptRow, CallbackRow, CallRow
 
 
 class GroupBy(enum.StrEnum):
@@ -142,3 +142,67 @@ async def _grouped(
     # With no calls at all PostgreSQL still returns the () row: the total is always there.
     total = next(_counts(row) for row in rows if row.is_total)
     return Summary(total=total, groups=groups)
+
+
+#: Callback statuses still waiting for a successful attempt.
+OPEN_CALLBACK_STATUSES = ("pending", "in_progress")
+
+
+async def callback_summary(
+    database: Database,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    service_due_minutes: int,
+) -> CallbackCounts:
+    """Counts of the callbacks due in ``[start, end)`` (S5); read-only over the callback tables.
+
+    The completing attempt of a callback is its last attempt in state ``finished`` (a
+    lateral subquery per callback, served by the ``(callback_id, attempt_no)`` key).
+    Overdue is judged at ``now``.
+    """
+    cb = CallbackRow
+    a = CallbackAttemptRow
+    last = (
+        select(a.started_at.label("started_at"))
+        .where(a.callback_id == cb.callback_id, a.state == "finished")
+        .order_by(a.attempt_no.desc())
+        .limit(1)
+        .lateral("last_attempt")
+    )
+    completed = cb.status == "completed"
+    service = cb.reason == "service_completed"
+    within = last.c.started_at <= cb.reference_time + timedelta(minutes=service_due_minutes)
+    scored = and_(completed, cb.satisfaction_index.is_not(None))
+    query = (
+        select(
+            func.count().label("due"),
+            _count(completed).label("completed"),
+            _count(and_(cb.status.in_(OPEN_CALLBACK_STATUSES), cb.deadline < now)).label(
+                "open_overdue"
+            ),
+            _count(and_(completed, last.c.started_at > cb.deadline)).label("completed_late"),
+            _count(service).label("service_due"),
+            _count(and_(service, completed, within)).label("service_within"),
+            func.coalesce(func.sum(cb.satisfaction_index).filter(scored), 0.0).label(
+                "satisfaction_sum"
+            ),
+            _count(scored).label("satisfaction_scored"),
+        )
+        .select_from(cb)
+        .outerjoin(last, true())
+        .where(cb.due_at >= start, cb.due_at < end, cb.status != "cancelled")
+    )
+    async with database.transaction("callback summary") as session:
+        row = (await session.execute(query)).one()
+    return CallbackCounts(
+        due=row.due,
+        completed=row.completed,
+        open_overdue=row.open_overdue,
+        completed_late=row.completed_late,
+        service_due=row.service_due,
+        service_within=row.service_within,
+        satisfaction_sum=float(row.satisfaction_sum),
+        satisfaction_scored=row.satisfaction_scored,
+    )

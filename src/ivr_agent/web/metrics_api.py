@@ -10,7 +10,9 @@ Query parameters (all optional):
   operator answered).
 
 Calls count in the interval by ``offered_at`` (``from`` ≤ offered_at < ``to``); only inbound
-calls count (callbacks are not offered calls).
+calls count (callbacks are not offered calls). The callback figures (S5: due, completed,
+overdue, within 30 min, satisfaction index) count callbacks by ``due_at`` and appear in the
+total only: a callback has no operator in the store and is not an offered call.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ivr_agent.core.figures import FigureSettings, figures
+from ivr_agent.core.figures import FigureSettings, callback_figures, figures
 from ivr_agent.settings import Settings
-from ivr_agent.store.metrics import Group, GroupBy, summary
+from ivr_agent.store.metrics import Group, GroupBy, callback_summary, summary
 from ivr_agent.web.auth import requires
 from ivr_agent.web.context import DATABASE, SETTINGS
 from ivr_agent.web.errors import bad_parameter
@@ -41,6 +43,7 @@ def figure_settings(settings: Settings) -> FigureSettings:
         call_max_seconds=settings.call_max_seconds,
         service_level_target=settings.service_level_target,
         timezone=settings.timezone,
+        callback_service_due_minutes=settings.callback_service_due_minutes,
     )
 
 
@@ -120,12 +123,19 @@ async def summary_handler(request: web.Request) -> web.Response:
         group_by=group_by,
         zone=settings.timezone,
     )
+    callbacks = await callback_summary(
+        request.app[DATABASE],
+        start,
+        end,
+        now=datetime.now(zone),
+        service_due_minutes=fs.callback_service_due_minutes,
+    )
     body: dict[str, Any] = {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "group_by": group_by.value if group_by else None,
         "settings": fs.to_json(),
-        "figures": figures(result.total, fs),
+        "figures": figures(result.total, fs) | callback_figures(callbacks, fs),
     }
     if group_by is not None and result.groups is not None:
         body["groups"] = [_group_json(g, group_by, zone, fs) for g in result.groups]
