@@ -334,17 +334,21 @@ def _callback(
         attempts_made=len(attempts),
         satisfaction_index=satisfaction,
     )
+    # The callback store may name the dialling PBX on each attempt (migration 0002).
+    named = {"pbx_id": "test"} if "pbx_id" in CallbackAttemptRow.__table__.c else {}
     rows = [
         CallbackAttemptRow(
             attempt_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}/{n}")),
             callback_id=callback_id,
             attempt_no=n,
             channel_id=f"{name}-{n}",
-            state=state,
+            state="finished" if outcome != "no_answer" else "failed",
+            outcome=outcome,
             started_at=started,
             ended_at=started + timedelta(minutes=2),
+            **named,
         )
-        for n, (state, started) in enumerate(attempts, start=1)
+        for n, (outcome, started) in enumerate(attempts, start=1)
     ]
     return row, rows
 
@@ -358,7 +362,7 @@ CALLBACKS = [
         "completed",
         _at(10, 0),
         satisfaction=4.6,
-        attempts=(("finished", _at(10, 20)),),
+        attempts=(("completed", _at(10, 20)),),
     ),
     # No answer first, then completed 45 min after the service: not within; satisfaction 3.
     _callback(
@@ -367,7 +371,7 @@ CALLBACKS = [
         "completed",
         _at(11, 0),
         satisfaction=3.0,
-        attempts=(("failed", _at(11, 10)), ("finished", _at(11, 45))),
+        attempts=(("no_answer", _at(11, 10)), ("completed", _at(11, 45))),
     ),
     # Completed by an attempt started after its 12:00 deadline: overdue; no survey.
     _callback(
@@ -375,7 +379,7 @@ CALLBACKS = [
         "service_completed",
         "completed",
         _at(9, 0),
-        attempts=(("finished", _at(12, 30)),),
+        attempts=(("completed", _at(12, 30)),),
     ),
     # Pending, deadline far ahead: due, not overdue.
     _callback(
@@ -399,7 +403,7 @@ CALLBACKS = [
         "service_completed",
         "declined",
         _at(16, 30),
-        attempts=(("finished", _at(16, 40)),),
+        attempts=(("declined", _at(16, 40)),),
     ),
     # Not counted: cancelled, and due the next day.
     _callback("cb7", "service_completed", "cancelled", _at(11, 30)),

@@ -167,7 +167,7 @@ def callback_figures(counts: CallbackCounts, settings: FigureSettings) -> dict[s
     """The S5 figures of the callbacks due in an interval, each with its formula.
 
     A callback counts in the interval by ``due_at``; cancelled callbacks do not count. The
-    completing attempt of a completed callback is its last attempt in state ``finished``.
+    completing attempt of a completed callback is its last attempt with outcome ``completed``.
     """
     c = counts
     minutes = settings.callback_service_due_minutes
