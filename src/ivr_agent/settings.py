@@ -354,6 +354,25 @@ class Settings(BaseSettings):
         3.0, gt=0, le=168, description="Service completed: hard deadline for the callback."
     )
     callback_complaint_min_hours: float = Field(
+    prompts_dir: Path = Field(
+        Path("/usr/share/asterisk/sounds/ivr-agent"),
+        description="Host directory `ivr-agent prompts build` installs rendered prompts into "
+        "(<language>/<name>.wav); the PBX must play it as sound:PROMPTS_MEDIA_PREFIX/….",
+    )
+    prompts_media_prefix: str = Field(
+        "ivr-agent",
+        pattern=r"^[A-Za-z0-9_\-]{1,64}(/[A-Za-z0-9_\-]{1,64})*$",
+        description="Sound path of PROMPTS_DIR as the PBX sees it (under its sounds directory).",
+    )
+    prompts_catalogue: Path | None = Field(
+        None,
+        description="A prompt catalogue TOML replacing the built-in one (same format).",
+    )
+    prompts_voices_dir: Path | None = Field(
+        None,
+        description="Recorded human voice files, <language>/<name>.wav, used instead of TTS "
+        "(default DATA_DIR/voices).",
+    )
         24.0, ge=0, le=720, description="Complaint resolved: call back no sooner than this."
     )
     callback_complaint_max_hours: float = Field(
