@@ -345,15 +345,6 @@ class Settings(BaseSettings):
         tuple(f"{n:03d}" for n in range(1, 11)),
         description="Operator ids whose 工号播报 prompts are rendered.",
     )
-
-    # --- S5 callbacks --------------------------------------------------------------------
-    callback_service_due_minutes: int = Field(
-        30, ge=1, le=1440, description="Service completed: call back within this many minutes."
-    )
-    callback_service_deadline_hours: float = Field(
-        3.0, gt=0, le=168, description="Service completed: hard deadline for the callback."
-    )
-    callback_complaint_min_hours: float = Field(
     prompts_dir: Path = Field(
         Path("/usr/share/asterisk/sounds/ivr-agent"),
         description="Host directory `ivr-agent prompts build` installs rendered prompts into "
@@ -373,6 +364,15 @@ class Settings(BaseSettings):
         description="Recorded human voice files, <language>/<name>.wav, used instead of TTS "
         "(default DATA_DIR/voices).",
     )
+
+    # --- S5 callbacks --------------------------------------------------------------------
+    callback_service_due_minutes: int = Field(
+        30, ge=1, le=1440, description="Service completed: call back within this many minutes."
+    )
+    callback_service_deadline_hours: float = Field(
+        3.0, gt=0, le=168, description="Service completed: hard deadline for the callback."
+    )
+    callback_complaint_min_hours: float = Field(
         24.0, ge=0, le=720, description="Complaint resolved: call back no sooner than this."
     )
     callback_complaint_max_hours: float = Field(
