@@ -27,6 +27,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
     # Imported here, not at module top, so `ivr-agent --help` does not pay for every
     # feature's heavy imports (SQLAlchemy, aiohttp) before parsing.
     from ivr_agent import core_cli, demo, run_cli, tokens_cli
+    from ivr_agent.ivr import prompts_cli
     from ivr_agent.sim import cli as sim_cli
     from ivr_agent.store import cli as store_cli
 
@@ -38,6 +39,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
         store_cli.register,
         sim_cli.register,
         core_cli.register,
+        prompts_cli.register,
     ]
 
 
