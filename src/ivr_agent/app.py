@@ -22,6 +22,7 @@ from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.core.tracker import FinishedCall, Tracker
 from ivr_agent.ingest import Ingest
+from ivr_agent.ivr.component import Ivr, ari_probe, running_ivr
 from ivr_agent.logging import get_logger
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
@@ -43,6 +44,7 @@ CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 OUTBOX = web.AppKey("outbox", Outbox)
 INGEST = web.AppKey("ingest", Ingest)
 AMI = web.AppKey("ami", AmiConnection)
+IVR = web.AppKey("ivr", Ivr)
 
 #: How often the tracker's timers are advanced (hold-reminder repeats, stale calls).
 TICK_SECONDS = 0.25
@@ -154,6 +156,29 @@ def _ami_ctx(settings: Settings, readiness: Readiness, options: Options) -> Clea
     return ami
 
 
+def _ivr_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
+    component = readiness.component("ari", enabled=settings.ari_url is not None)
+
+    async def ivr(app: web.Application) -> AsyncIterator[None]:
+        if settings.ari_url is None:
+            yield  # measure only: the tracker's commands go nowhere
+            return
+        async with running_ivr(
+            settings, component, ami=app.get(AMI), registry=app[METRICS].registry
+        ) as live:
+            app[IVR] = live
+            readiness.add_probe("ari", ari_probe(live, component))
+            ingest = app[INGEST]
+            assert live.executor is not None
+            ingest.on_command = live.executor.submit
+            try:
+                yield
+            finally:
+                ingest.on_command = None
+
+    return ivr
+
+
 def build_app(
     settings: Settings, *, database: Database | None = None, options: Options | None = None
 ) -> web.Application:
@@ -175,8 +200,7 @@ def build_app(
     app.cleanup_ctx.append(_database_ctx(settings, readiness, database))
     app.cleanup_ctx.append(_outbox_ctx(settings))
     app.cleanup_ctx.append(_ami_ctx(settings, readiness, options))
-    # ARI reports its own state once the IVR layer is wired (issue 5).
-    readiness.component("ari", enabled=settings.ari_url is not None)
+    app.cleanup_ctx.append(_ivr_ctx(settings, readiness))
     return app
 
 

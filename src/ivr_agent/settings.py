@@ -254,6 +254,15 @@ class Settings(BaseSettings):
     ari_app: str = Field(
         "ivr-agent", pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="Stasis application name."
     )
+    ari_timeout_seconds: float = Field(
+        3.0, gt=0, le=60, description="Timeout of every ARI request (seconds)."
+    )
+    prompt_max_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="Longest a whispered prompt may play before it is stopped (seconds).",
+    )
     pbx_id: str = Field(
         "pbx1",
         pattern=r"^[A-Za-z0-9_\-]{1,32}$",
