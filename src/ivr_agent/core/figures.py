@@ -7,7 +7,7 @@ figures ``GET /api/metrics/summary`` returns. A ratio whose denominator is zero 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -28,6 +28,19 @@ class Counts:
     silence_hung_up_silent: int = 0
     over_max_duration: int = 0
     incomplete: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        """The counts of both sets of calls together (every field adds up; the longest wait
+        is the longer one), so a total can be summed from disjoint groups."""
+        values = {
+            f.name: getattr(self, f.name) + getattr(other, f.name)
+            for f in fields(self)
+            if f.name != "longest_wait_seconds"
+        }
+        waits = [
+            w for w in (self.longest_wait_seconds, other.longest_wait_seconds) if w is not None
+        ]
+        return Counts(**values, longest_wait_seconds=max(waits) if waits else None)
 
 
 @dataclass(frozen=True)
