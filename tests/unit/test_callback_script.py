@@ -99,21 +99,22 @@ def test_given_a_wrong_key_then_silence_at_the_opening_then_not_now() -> None:
 
 
 def test_given_a_wrong_score_then_told_so_and_the_question_repeats_once() -> None:
-    s, steps = run(["1", "9", "3", "0", "#", "5", "5", "5"])
+    s, steps = run(["1", "9", "3", "0", "4", "5", "5", "5"])
     assert names(steps[2]) == ["survey_invalid_input", "survey_skill"]
     assert names(steps[3]) == ["survey_attitude"]
     assert names(steps[4]) == ["survey_invalid_input", "survey_attitude"]
-    assert names(steps[5]) == ["survey_timeliness"]  # attitude skipped after two misses
+    assert names(steps[5]) == ["survey_timeliness"]
     assert names(steps[-1]) == ["callback_closing"]
     result = s.finished()
     assert dict(result.scores) == {
-        "service_skill": 3,
+        "skill": 3,
+        "attitude": 4,
         "timeliness": 5,
-        "parts_supply": 5,
+        "parts": 5,
         "overall": 5,
     }
     assert result.outcome == "completed"
-    assert result.satisfaction_index is None  # the index needs all five
+    assert result.satisfaction_index == 4.4
 
 
 def test_given_silence_on_a_question_then_asked_again_without_the_invalid_prompt() -> None:
@@ -122,18 +123,27 @@ def test_given_silence_on_a_question_then_asked_again_without_the_invalid_prompt
     assert names(steps[3]) == ["survey_attitude"]
 
 
-def test_given_no_answer_to_any_question_then_completed_without_scores() -> None:
-    s, steps = run(["1"] + [None] * 10)
-    assert len(steps) == 1 + 1 + 10  # opening, the first question, 9 repeats/questions, closing
-    assert names(steps[-1]) == ["callback_closing"]
-    assert dict(s.finished().scores) == {}
+def test_given_a_question_missed_twice_then_closing_and_declined_with_scores_so_far() -> None:
+    s, steps = run(["1", "5", None, "#", "5"])
+    assert [names(x) for x in steps[2:]] == [
+        ["survey_attitude"],
+        ["survey_attitude"],  # silence: asked again; then "#": a second miss
+        ["callback_closing"],
+    ]
+    end = steps[-1]
+    assert isinstance(end, End)
+    assert end.outcome == "declined"
+    result = s.finished()
+    assert (result.outcome, result.consented) == ("declined", True)
+    assert dict(result.scores) == {"skill": 5}
+    assert result.satisfaction_index is None  # the index needs all five
 
 
 def test_given_a_hang_up_mid_survey_then_hung_up_with_the_scores_so_far() -> None:
     s, _ = run(["1", "5", "4"])
     result = s.hung_up()
     assert result.outcome == "hung_up"
-    assert dict(result.scores) == {"service_skill": 5, "service_attitude": 4}
+    assert dict(result.scores) == {"skill": 5, "attitude": 4}
     assert result.satisfaction_index is None
 
 
@@ -171,7 +181,7 @@ def test_given_finished_before_the_end_then_script_error() -> None:
 
 
 def test_given_progress_then_a_resumed_script_asks_the_next_question() -> None:
-    s = SurveyScript("张先生", "示例公司", consented=True, scores={"service_skill": 2}, asked=1)
+    s = SurveyScript("张先生", "示例公司", consented=True, scores={"skill": 2}, asked=1)
     first = s.first()
     assert names(first) == ["survey_attitude"]
     for key in "4444":
@@ -188,7 +198,7 @@ def test_given_a_resumed_script_past_the_last_question_then_the_closing() -> Non
     ("kwargs", "message"),
     [
         ({"asked": 6}, "asked"),
-        ({"scores": {"service_skill": 6}}, "1-5"),
+        ({"scores": {"skill": 6}}, "1-5"),
         ({"scores": {"mood": 3}}, "survey indices"),
     ],
 )
@@ -216,5 +226,6 @@ def test_given_any_keys_then_the_script_ends_within_bounded_steps(keys: list[str
     assert all(1 <= v <= 5 for v in result.scores.values())
     if result.satisfaction_index is not None:
         assert result.satisfaction_index == sum(result.scores.values()) / 5
-    assert result.outcome in {"completed", "rescheduled"}
-    assert (result.outcome == "completed") == result.consented
+    assert result.outcome in {"completed", "rescheduled", "declined"}
+    assert result.consented is (result.outcome != "rescheduled")
+    assert (result.outcome == "completed") is (result.satisfaction_index is not None)

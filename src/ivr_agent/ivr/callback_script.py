@@ -14,15 +14,17 @@ The script:
   never agreed, so no survey is run. "Not now" → ``callback_not_convenient``, outcome
   ``rescheduled``.
 * **Five questions**, keys ``1``–``5``. Another key → ``survey_invalid_input`` then the
-  question again; silence → the question again. A second miss skips the question (no score).
-* **Closing** (``callback_closing``), outcome ``completed``.
+  question again; silence → the question again.
+* **Closing** (``callback_closing``), outcome ``completed`` (all five scores given).
 
 Decisions where the standard is silent:
 
+* A question still unanswered after its repeat ends the survey politely (the closing
+  prompt) with outcome ``declined``: the customer agreed to listen but will not score, and
+  calling them again would only repeat that. (``completed`` needs all five scores: the
+  **satisfaction index** S5 defines is the mean of the five, not of fewer.)
 * Scores the customer gave are always kept, even when the survey ends early (they are the
-  customer's answers, and the call is recorded); the **satisfaction index** is the mean of
-  the five scores and exists only when all five were given — a mean over fewer indices is
-  not the index S5 defines.
+  customer's answers, and the call is recorded); the index exists only when all five are.
 * Customer hangs up before the closing → outcome ``hung_up`` (S5: never redial at once,
   retried after the minimum interval), scores so far kept. Hanging up during the closing
   prompt, once every question was asked, still counts as ``completed``.
@@ -36,11 +38,12 @@ from types import MappingProxyType
 from typing import Literal
 
 #: The five S5 survey indices, in the order they are asked, with the prompt asking each.
+#: The index names are those of ``core/callbacks.py`` (``SURVEY_INDICES``) and the database.
 SURVEY: tuple[tuple[str, str], ...] = (
-    ("service_skill", "survey_skill"),
-    ("service_attitude", "survey_attitude"),
+    ("skill", "survey_skill"),
+    ("attitude", "survey_attitude"),
     ("timeliness", "survey_timeliness"),
-    ("parts_supply", "survey_parts"),
+    ("parts", "survey_parts"),
     ("overall", "survey_overall"),
 )
 INDEX_NAMES: tuple[str, ...] = tuple(name for name, _ in SURVEY)
@@ -48,7 +51,7 @@ INDEX_NAMES: tuple[str, ...] = tuple(name for name, _ in SURVEY)
 CONSENT_KEYS = frozenset("12")
 SCORE_KEYS = frozenset("12345")
 
-ScriptOutcome = Literal["completed", "rescheduled", "hung_up"]
+ScriptOutcome = Literal["completed", "rescheduled", "declined", "hung_up"]
 Phase = Literal["opening", "survey", "closing", "ended"]
 
 
@@ -183,6 +186,8 @@ class SurveyScript:
         elif self.misses == 0:
             self.misses = 1
             return Ask(self._retry_prompts(key, Prompt(prompt)), SCORE_KEYS)
+        else:
+            return self._end((Prompt("callback_closing"),), "declined")
         self.asked += 1
         self.misses = 0
         return self._question_or_closing()
