@@ -43,6 +43,16 @@ NAMING_CONVENTION = {
 CALLBACK_REASONS = ("service_completed", "complaint_resolved", "abandoned_call", "manual")
 CALLBACK_STATUSES = ("pending", "in_progress", "completed", "declined", "unreachable", "cancelled")
 ATTEMPT_STATES = ("dialling", "answered", "finished", "failed")
+#: Outcomes of a callback attempt (core/callbacks.py ``OUTCOMES``; a unit test keeps them equal).
+ATTEMPT_OUTCOMES = (
+    "completed",
+    "declined",
+    "rescheduled",
+    "no_answer",
+    "busy",
+    "hung_up",
+    "failed",
+)
 RECORDING_STATUSES = ("ok", "corrupt", "missing", "purged")
 TOKEN_ROLES = ("ops", "qa", "admin")
 
@@ -176,6 +186,10 @@ class CallbackRow(Base):
             "satisfaction_index IS NULL OR satisfaction_index BETWEEN 1 AND 5",
             name="satisfaction_index",
         ),
+        CheckConstraint("failed_attempts >= 0 AND reschedules >= 0", name="counters"),
+        CheckConstraint(
+            "outcome IS NULL OR " + _one_of("outcome", ATTEMPT_OUTCOMES), name="outcome"
+        ),
         # The dialer claims due jobs with
         # ... WHERE status = 'pending' AND next_attempt_at <= now() FOR UPDATE SKIP LOCKED.
         Index(None, "status", "next_attempt_at"),
@@ -203,6 +217,11 @@ class CallbackRow(Base):
     source_call_id: Mapped[str | None] = mapped_column(
         ForeignKey("calls.call_id", ondelete="SET NULL")
     )
+    # Scheduling state of core/callbacks.py (migration 0002).
+    overdue: Mapped[bool] = mapped_column(server_default=text("false"))
+    failed_attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    reschedules: Mapped[int] = mapped_column(server_default=text("0"))
+    status_reason: Mapped[str | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -216,6 +235,11 @@ class CallbackAttemptRow(Base):
         UniqueConstraint("channel_id"),
         CheckConstraint(_one_of("state", ATTEMPT_STATES), name="state"),
         CheckConstraint("attempt_no >= 1", name="attempt_no"),
+        CheckConstraint(
+            "outcome IS NULL OR " + _one_of("outcome", ATTEMPT_OUTCOMES), name="outcome"
+        ),
+        # Crash reconciliation lists the attempts a PBX left dialling.
+        Index(None, "state", "pbx_id"),
     )
 
     attempt_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
@@ -228,6 +252,10 @@ class CallbackAttemptRow(Base):
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     outcome: Mapped[str | None]
+    pbx_id: Mapped[str]
+    answered_at: Mapped[datetime | None]
+    # Why the attempt ended as it did (e.g. the recording was corrupt, and why).
+    detail: Mapped[str | None]
 
 
 class RecordingRow(Base):

@@ -1,0 +1,425 @@
+"""The scheduling rules of callbacks (STANDARDS.md S5), pure: time is always passed in.
+
+Theory of operation
+-------------------
+*Allowed times.* A callback may be dialled only inside a calling window (default 10:30–11:30
+and 15:00–17:30) on a working day, in the call centre's time zone. A window whose end is
+earlier than its start crosses midnight and belongs to the day it **opens** on: 22:00–02:00
+on a Friday runs into Saturday morning even when Saturday is not a working day, but no such
+window opens on Saturday night. Service-completed callbacks may also be dialled at any time
+inside working hours when ``service_ignores_windows`` is set; this applies to every attempt
+of such a callback, not only the first, because their whole life is the 3-hour deadline.
+
+*Instants, not wall clocks.* Every boundary is turned into a UTC instant for its local date
+(so arithmetic never runs on wall-clock time, where ``+ 30 min`` across a DST change would be
+wrong). A boundary that does not exist locally (clocks jump forward over it) is the instant
+the clocks jump; a boundary that exists twice (clocks go back) is its first occurrence.
+
+*Due time and deadline* (:func:`schedule`), from the request's reference time and ``now``:
+
+============================  ====================================  ==========================
+reason                        first allowed dial at or after         deadline
+============================  ====================================  ==========================
+``service_completed``         max(reference, now)                    reference + 3 h (setting)
+``complaint_resolved``        max(reference + 24 h, now)             reference + 72 h (setting)
+``abandoned_call``/``manual`` max(reference, now) (as soon as         end of the window in which
+                              possible)                              the last attempt would fall
+                                                                     if every attempt failed
+============================  ====================================  ==========================
+
+The "within 30 minutes" of a service callback is the target :attr:`Schedule.target_by`;
+``due_at`` is the first allowed moment, which may be later (outside working hours).
+
+*After an attempt* (:func:`next_state`), given the callback's state and the attempt's result:
+
+- ``completed`` → ``completed``; ``declined`` (the customer refuses) → ``declined``.
+- ``no_answer``, ``busy``, ``hung_up`` (the customer hung up before the survey ended) and
+  ``failed`` (the agent could not run the call, e.g. recording did not start) are
+  **failures**: never an immediate redial — the next attempt is the first allowed moment at
+  least ``retry_interval`` after the attempt ended; after ``max_attempts`` failures the
+  callback is ``unreachable``. A technical failure counts too: the customer's phone may have
+  rung, and an endless retry loop would harass them.
+- ``rescheduled`` (the customer pressed 2, "not now") is **not** a failure: it is scheduled
+  like one (≥ retry interval, inside a window) but counted separately; a customer who says
+  "not now" more than ``max_attempts`` times is taken to have declined (status ``declined``,
+  outcome ``rescheduled``), so the number of dials stays bounded.
+- *Deadline.* If the next attempt would fall after the deadline, the callback is flagged
+  ``overdue`` and still dialled **once** more, at that allowed time; an attempt that itself
+  started after the deadline gets no successor (a failure then ends ``unreachable``, a
+  reschedule ``declined``). So at most one attempt of a callback starts after its deadline.
+  A callback whose very first allowed time is past the deadline is created ``overdue`` and
+  dialled once. The flag stays set whatever comes of the callback.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo
+
+Reason = Literal["service_completed", "complaint_resolved", "abandoned_call", "manual"]
+Status = Literal["pending", "in_progress", "completed", "declined", "unreachable", "cancelled"]
+Outcome = Literal["completed", "declined", "rescheduled", "no_answer", "busy", "hung_up", "failed"]
+
+REASONS: tuple[str, ...] = get_args(Reason)
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+#: Outcomes that count against ``max_attempts``.
+FAILURES = frozenset({"no_answer", "busy", "hung_up", "failed"})
+#: Outcomes of a customer who answered and made a choice: the call must have a recording.
+ANSWERED_OUTCOMES = frozenset({"completed", "declined", "rescheduled"})
+#: Statuses after which a callback is never dialled again.
+FINAL_STATUSES = frozenset({"completed", "declined", "unreachable", "cancelled"})
+
+#: The five survey indices of S5, in the order the script asks them (prompt ``survey_<name>``).
+SURVEY_INDICES = ("skill", "attitude", "timeliness", "parts", "overall")
+#: A number we may dial: digits only, an optional leading ``+``, 5–20 digits. Nothing else
+#: (no spaces, ``&``, letters or line breaks) ever reaches a dial string or an AMI header.
+CUSTOMER_NUMBER = re.compile(r"\+?[0-9]{5,20}")
+CUSTOMER_NAME_MAX = 64
+
+# How far ahead to look for an allowed time: a week always holds a working day (the config
+# requires one), plus the day before for windows that opened yesterday and cross midnight.
+_SEARCH_DAYS = range(-1, 9)
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A daily local-time window ``[start, end)``; ``end <= start`` means it crosses midnight."""
+
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        if self.start == self.end:
+            raise ValueError(f"window {self} is empty")
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+    @property
+    def crosses_midnight(self) -> bool:
+        """True when the window ends on the day after it opens."""
+        return self.end < self.start
+
+
+@dataclass(frozen=True)
+class CallbackConfig:
+    """The S5 numbers the rules need. Build with :meth:`from_settings`; tests build directly."""
+
+    zone: tzinfo = _SHANGHAI
+    windows: tuple[Window, ...] = (
+        Window(time(10, 30), time(11, 30)),
+        Window(time(15, 0), time(17, 30)),
+    )
+    #: Monday = 0 … Sunday = 6.
+    working_days: frozenset[int] = frozenset(range(5))
+    working_hours: tuple[Window, ...] = (Window(time(9, 0), time(18, 0)),)
+    service_ignores_windows: bool = True
+    service_due: timedelta = timedelta(minutes=30)
+    service_deadline: timedelta = timedelta(hours=3)
+    complaint_min: timedelta = timedelta(hours=24)
+    complaint_max: timedelta = timedelta(hours=72)
+    retry_interval: timedelta = timedelta(minutes=30)
+    max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if not self.windows:
+            raise ValueError("windows: at least one calling window is required")
+        if not self.working_days or not self.working_days <= set(range(7)):
+            raise ValueError("working_days: at least one day, numbered 0 (Mon) to 6 (Sun)")
+        if self.retry_interval <= timedelta(0):
+            raise ValueError("retry_interval must be positive (never an immediate redial)")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if timedelta(0) > self.complaint_min or self.complaint_min > self.complaint_max:
+            raise ValueError("complaint_min must be between 0 and complaint_max")
+        if self.service_deadline <= timedelta(0) or self.service_due <= timedelta(0):
+            raise ValueError("service_due and service_deadline must be positive")
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CallbackConfig:
+        """The config of :class:`ivr_agent.settings.Settings` (``callback_*`` fields)."""
+
+        def windows(values: Any) -> tuple[Window, ...]:
+            return tuple(Window(w.start, w.end) for w in values)
+
+        return cls(
+            zone=ZoneInfo(settings.timezone),
+            windows=windows(settings.callback_windows),
+            working_days=frozenset(settings.callback_working_days),
+            working_hours=windows(settings.working_hours),
+            service_ignores_windows=settings.callback_service_ignores_windows,
+            service_due=timedelta(minutes=settings.callback_service_due_minutes),
+            service_deadline=timedelta(hours=settings.callback_service_deadline_hours),
+            complaint_min=timedelta(hours=settings.callback_complaint_min_hours),
+            complaint_max=timedelta(hours=settings.callback_complaint_max_hours),
+            retry_interval=timedelta(minutes=settings.callback_retry_minutes),
+            max_attempts=settings.callback_max_attempts,
+        )
+
+    def allowed_windows(self, reason: str) -> tuple[Window, ...]:
+        """The windows a callback for ``reason`` may be dialled in."""
+        _check_reason(reason)
+        if reason == "service_completed" and self.service_ignores_windows:
+            return self.windows + self.working_hours
+        return self.windows
+
+
+def _check_reason(reason: str) -> None:
+    if reason not in REASONS:
+        raise ValueError(f"reason must be one of {', '.join(REASONS)} (got {reason!r})")
+
+
+def _aware(name: str, moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must carry a time zone")
+    return moment.astimezone(UTC)
+
+
+def _wall(moment: datetime, zone: tzinfo) -> datetime:
+    return moment.astimezone(zone).replace(tzinfo=None, fold=0)
+
+
+def local_instant(day: date, at: time, zone: tzinfo) -> datetime:
+    """The UTC instant of local wall time ``at`` on ``day``.
+
+    A wall time that exists twice (clocks go back) is its first occurrence; one that does
+    not exist (clocks jump forward over it) is the instant of the jump.
+    """
+    naive = datetime.combine(day, at)
+    first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if _wall(first, zone) == naive:
+        return first
+    # In a gap, fold=1 applies the later offset (an instant before the jump) and fold=0 the
+    # earlier one (after it): bisect between them for the first instant at or past ``naive``.
+    before = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    lo, hi = int(min(before, first).timestamp()), int(max(before, first).timestamp())
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _wall(datetime.fromtimestamp(mid, UTC), zone) >= naive:
+            hi = mid
+        else:
+            lo = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+def _intervals(
+    day: date, windows: tuple[Window, ...], config: CallbackConfig
+) -> list[tuple[datetime, datetime]]:
+    """The UTC intervals of the windows opening on local ``day`` (none on a day off)."""
+    if day.weekday() not in config.working_days:
+        return []
+    spans = []
+    for window in windows:
+        opens = local_instant(day, window.start, config.zone)
+        end_day = day + timedelta(days=1) if window.crosses_midnight else day
+        closes = local_instant(end_day, window.end, config.zone)
+        if closes > opens:
+            spans.append((opens, closes))
+    return spans
+
+
+def allowed_span(
+    moment: datetime, windows: tuple[Window, ...], config: CallbackConfig
+) -> tuple[datetime, datetime]:
+    """The first allowed instant at or after ``moment`` and the end of its window (UTC).
+
+    ``moment`` itself when it is inside a window on a working day, else the next opening.
+    """
+    start = _aware("moment", moment)
+    today = start.astimezone(config.zone).date()
+    best: tuple[datetime, datetime] | None = None
+    for offset in _SEARCH_DAYS:
+        for opens, closes in _intervals(today + timedelta(days=offset), windows, config):
+            if closes <= start:
+                continue
+            candidate = (max(opens, start), closes)
+            if (
+                best is None
+                or candidate[0] < best[0]
+                or (candidate[0] == best[0] and candidate[1] > best[1])
+            ):
+                best = candidate
+    if best is None:  # unreachable: the config guarantees a working day and a window
+        raise ValueError("no calling window in the coming week")
+    return best
+
+
+def next_allowed(moment: datetime, windows: tuple[Window, ...], config: CallbackConfig) -> datetime:
+    """The first instant at or after ``moment`` inside one of ``windows`` on a working day."""
+    return allowed_span(moment, windows, config)[0]
+
+
+def is_allowed(moment: datetime, windows: tuple[Window, ...], config: CallbackConfig) -> bool:
+    """True when ``moment`` lies inside one of ``windows`` on a working day."""
+    return next_allowed(moment, windows, config) == _aware("moment", moment)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a new callback is first dialled, its hard deadline, and the target (UTC)."""
+
+    due_at: datetime
+    deadline: datetime
+    #: When the standard wants the callback done by (service: reference + 30 min).
+    target_by: datetime
+    overdue: bool
+
+
+def schedule(
+    reason: str, reference_time: datetime, now: datetime, config: CallbackConfig
+) -> Schedule:
+    """Due time and deadline of a new callback (see the module's table)."""
+    _check_reason(reason)
+    reference = _aware("reference_time", reference_time)
+    current = _aware("now", now)
+    windows = config.allowed_windows(reason)
+    if reason == "service_completed":
+        due = next_allowed(max(reference, current), windows, config)
+        deadline = reference + config.service_deadline
+        target = reference + config.service_due
+    elif reason == "complaint_resolved":
+        due = next_allowed(max(reference + config.complaint_min, current), windows, config)
+        deadline = reference + config.complaint_max
+        target = deadline
+    else:
+        due = next_allowed(max(reference, current), windows, config)
+        deadline = _worst_case_end(due, windows, config)
+        target = due
+    return Schedule(due_at=due, deadline=deadline, target_by=target, overdue=due > deadline)
+
+
+def _worst_case_end(due: datetime, windows: tuple[Window, ...], config: CallbackConfig) -> datetime:
+    """End of the window holding the last attempt if every attempt failed at its earliest."""
+    at, closes = allowed_span(due, windows, config)
+    for _ in range(config.max_attempts - 1):
+        at, closes = allowed_span(at + config.retry_interval, windows, config)
+    return closes
+
+
+@dataclass(frozen=True)
+class CallbackState:
+    """What the rules need to know about a callback whose attempt just ended."""
+
+    reason: str
+    deadline: datetime
+    #: Failures (see :data:`FAILURES`) before the attempt that just ended.
+    failed_attempts: int = 0
+    #: "Not now" answers before the attempt that just ended.
+    reschedules: int = 0
+    overdue: bool = False
+
+
+@dataclass(frozen=True)
+class NextState:
+    """The callback after an attempt: its status, when it is dialled next, its counters."""
+
+    status: Status
+    next_attempt_at: datetime | None
+    overdue: bool
+    failed_attempts: int
+    reschedules: int
+    outcome: str
+    #: Why the callback ended or was moved, for the log and the API.
+    why: str
+
+
+def next_state(
+    state: CallbackState,
+    outcome: str,
+    *,
+    started_at: datetime,
+    ended_at: datetime,
+    config: CallbackConfig,
+) -> NextState:
+    """The callback's next state after an attempt that started and ended at these times.
+
+    Raises ``ValueError`` for an unknown outcome or reason, naive times, or an end before
+    the start.
+    """
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)} (got {outcome!r})")
+    _check_reason(state.reason)
+    started = _aware("started_at", started_at)
+    ended = _aware("ended_at", ended_at)
+    deadline = _aware("deadline", state.deadline)
+    if ended < started:
+        raise ValueError("ended_at must not be before started_at")
+    late = state.overdue or started > deadline
+    failed, reschedules = state.failed_attempts, state.reschedules
+
+    def final(status: Status, why: str) -> NextState:
+        return NextState(status, None, late, failed, reschedules, outcome, why)
+
+    if outcome == "completed":
+        return final("completed", "survey completed")
+    if outcome == "declined":
+        return final("declined", "customer declined")
+    if outcome == "rescheduled":
+        reschedules += 1
+        if reschedules > config.max_attempts:
+            return final("declined", f"customer said 'not now' {reschedules} times")
+        give_up: Status = "declined"
+    else:
+        failed += 1
+        if failed >= config.max_attempts:
+            return final("unreachable", f"{failed} failed attempts (maximum {config.max_attempts})")
+        give_up = "unreachable"
+
+    windows = config.allowed_windows(state.reason)
+    # Never an immediate redial: counted from the end of the attempt, not its start.
+    at = next_allowed(ended + config.retry_interval, windows, config)
+    if at > deadline:
+        if started > deadline:
+            return final(give_up, "past the deadline and the one overdue attempt was made")
+        return NextState("pending", at, True, failed, reschedules, outcome, "overdue: one more")
+    return NextState("pending", at, late, failed, reschedules, outcome, f"retry after {outcome}")
+
+
+def check_customer_number(value: object) -> str:
+    """``value`` if it is a dialable customer number; ``ValueError`` saying what is wrong."""
+    if not isinstance(value, str):
+        raise ValueError("must be a string of digits")
+    if CUSTOMER_NUMBER.fullmatch(value) is None:
+        digits = len(value.removeprefix("+"))
+        if value and all(c.isascii() and c.isdigit() for c in value.removeprefix("+")):
+            raise ValueError(f"must have 5 to 20 digits (has {digits})")
+        raise ValueError("must be digits only, with an optional leading +")
+    return value
+
+
+def check_customer_name(value: object) -> str | None:
+    """``value`` (stripped) if it is an acceptable customer name, ``None`` for none/blank."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
+        raise ValueError("must not contain control characters or line breaks")
+    name = value.strip()
+    if len(name) > CUSTOMER_NAME_MAX:
+        raise ValueError(f"must be at most {CUSTOMER_NAME_MAX} characters")
+    return name or None
+
+
+def satisfaction_index(scores: Mapping[str, int]) -> float:
+    """The arithmetic mean of the five survey scores (S5); ``ValueError`` if any is missing."""
+    check_scores(scores)
+    missing = [name for name in SURVEY_INDICES if name not in scores]
+    if missing:
+        raise ValueError(f"satisfaction index needs all five scores; missing {', '.join(missing)}")
+    return sum(scores[name] for name in SURVEY_INDICES) / len(SURVEY_INDICES)
+
+
+def check_scores(scores: Mapping[str, int]) -> None:
+    """``ValueError`` naming the index if a score is unknown or not an integer 1–5."""
+    for name, score in scores.items():
+        if name not in SURVEY_INDICES:
+            raise ValueError(f"unknown survey index {name!r}; known: {', '.join(SURVEY_INDICES)}")
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise ValueError(f"survey score {name} must be an integer 1-5 (got {score!r})")

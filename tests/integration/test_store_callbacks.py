@@ -1,0 +1,282 @@
+"""Callback jobs in a real PostgreSQL: create, claim (SKIP LOCKED), finish, read back."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import URL
+
+from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.store.callbacks import (
+    AttemptAlreadyFinished,
+    AttemptResult,
+    CallbackRequest,
+    ClaimedAttempt,
+    RecordingInfo,
+    claim_due,
+    create_callback,
+    dialling_attempts,
+    finish_attempt,
+    get_callback,
+    list_callbacks,
+    mark_answered,
+)
+from ivr_agent.store.db import Database, connect
+from ivr_agent.store.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
+
+pytestmark = pytest.mark.postgres
+
+CONFIG = CallbackConfig()
+ZONE = CONFIG.zone
+# Monday 2026-11-23 10:40 Shanghai: inside the 10:30-11:30 window.
+MONDAY = datetime(2026, 11, 23, 10, 40, tzinfo=ZONE)
+SCORES = {"skill": 5, "attitude": 4, "timeliness": 3, "parts": 4, "overall": 5}
+
+
+def _request(number: str = "13800138000", reason: str = "manual") -> CallbackRequest:
+    return CallbackRequest(number, "张三", reason, MONDAY)
+
+
+def _channel(attempt_id: str) -> str:
+    return f"ivr-agent-cb-{attempt_id}"
+
+
+def _recording(n: int = 1) -> RecordingInfo:
+    return RecordingInfo(f"{n:032x}", f"recordings/00/{n:032x}.wav", "a" * 64, 16044, 1.0)
+
+
+async def _claim_one(db: Database, now: datetime = MONDAY) -> ClaimedAttempt:
+    claimed = await claim_due(db, now, limit=10, pbx_id="pbx1", channel_id_for=_channel)
+    assert len(claimed) == 1
+    return claimed[0]
+
+
+async def test_given_a_manual_callback_in_a_window_then_it_is_due_at_once_and_claimed_once(
+    db: Database,
+) -> None:
+    created = await create_callback(db, _request(), CONFIG, MONDAY)
+    assert created.due_at == MONDAY
+    assert not created.overdue
+
+    attempt = await _claim_one(db)
+    assert attempt.callback_id == created.callback_id
+    assert (attempt.attempt_no, attempt.state) == (1, "dialling")
+    assert attempt.channel_id == _channel(attempt.attempt_id)
+    # Claimed: nobody else gets it, and the crash list shows it until it is finished.
+    assert await claim_due(db, MONDAY, limit=10, pbx_id="pbx2", channel_id_for=_channel) == []
+    assert [a.attempt_id for a in await dialling_attempts(db)] == [attempt.attempt_id]
+    assert await dialling_attempts(db, pbx_id="pbx2") == []
+    stored = await get_callback(db, created.callback_id, ZONE)
+    assert stored is not None
+    assert (stored["status"], stored["attempts_made"]) == ("in_progress", 1)
+
+
+async def test_given_a_completed_survey_then_scores_index_and_recording_are_written_together(
+    db: Database,
+) -> None:
+    created = await create_callback(db, _request(), CONFIG, MONDAY)
+    attempt = await _claim_one(db)
+    await mark_answered(db, attempt.attempt_id, MONDAY + timedelta(seconds=8))
+    result = AttemptResult(
+        "completed", MONDAY + timedelta(seconds=8), SCORES, _recording(), detail=None
+    )
+    state = await finish_attempt(
+        db, attempt.attempt_id, result, MONDAY + timedelta(seconds=90), config=CONFIG
+    )
+    assert (state.status, state.next_attempt_at) == ("completed", None)
+
+    stored = await get_callback(db, created.callback_id, ZONE)
+    assert stored is not None
+    assert stored["status"] == "completed"
+    assert stored["outcome"] == "completed"
+    assert stored["scores"] == SCORES
+    assert stored["satisfaction_index"] == pytest.approx(4.2)
+    assert stored["recording"]["recording_id"] == _recording().recording_id
+    assert stored["attempts"][0]["state"] == "finished"
+    assert stored["attempts"][0]["answered_at"] == (MONDAY + timedelta(seconds=8)).isoformat()
+
+    # Repeating the same finish (a retry after a crash) changes nothing; another outcome is refused.
+    again = await finish_attempt(
+        db, attempt.attempt_id, result, MONDAY + timedelta(seconds=95), config=CONFIG
+    )
+    assert again.status == "completed"
+    with pytest.raises(AttemptAlreadyFinished):
+        await finish_attempt(
+            db,
+            attempt.attempt_id,
+            AttemptResult("no_answer"),
+            MONDAY + timedelta(seconds=99),
+            config=CONFIG,
+        )
+    assert await get_callback(db, created.callback_id, ZONE) == stored
+
+
+@pytest.mark.parametrize("outcome", ["completed", "declined", "rescheduled"])
+async def test_given_an_answered_outcome_without_recording_then_nothing_is_written(
+    db: Database, outcome: str
+) -> None:
+    created = await create_callback(db, _request(), CONFIG, MONDAY)
+    attempt = await _claim_one(db)
+    result = AttemptResult(outcome, MONDAY + timedelta(seconds=5), SCORES, recording=None)
+    with pytest.raises(ValueError, match="recording"):
+        await finish_attempt(
+            db, attempt.attempt_id, result, MONDAY + timedelta(minutes=1), config=CONFIG
+        )
+    async with db.transaction() as session:
+        row = await session.get(CallbackAttemptRow, attempt.attempt_id)
+        assert row is not None
+        assert (row.state, row.outcome) == ("dialling", None)
+        assert (await session.scalars(select(SurveyScoreRow))).all() == []
+        assert (await session.scalars(select(RecordingRow))).all() == []
+    stored = await get_callback(db, created.callback_id, ZONE)
+    assert stored is not None
+    assert stored["status"] == "in_progress"
+
+
+async def test_given_no_answer_then_the_next_attempt_waits_the_interval_and_three_make_unreachable(
+    db: Database,
+) -> None:
+    created = await create_callback(db, _request(), CONFIG, MONDAY)
+    now = MONDAY
+    for n in range(1, 4):
+        attempt = await _claim_one(db, now)
+        assert attempt.attempt_no == n
+        ended = now + timedelta(seconds=40)
+        state = await finish_attempt(
+            db, attempt.attempt_id, AttemptResult("no_answer"), ended, config=CONFIG
+        )
+        if n < 3:
+            assert state.status == "pending"
+            assert state.next_attempt_at is not None
+            assert state.next_attempt_at >= ended + CONFIG.retry_interval
+            # Not claimable a moment before it is due.
+            early = state.next_attempt_at - timedelta(seconds=1)
+            assert await claim_due(db, early, limit=5, pbx_id="pbx1", channel_id_for=_channel) == []
+            now = state.next_attempt_at
+    assert state.status == "unreachable"
+    stored = await get_callback(db, created.callback_id, ZONE)
+    assert stored is not None
+    assert (stored["status"], stored["attempts_made"], stored["failed_attempts"]) == (
+        "unreachable",
+        3,
+        3,
+    )
+    assert [a["outcome"] for a in stored["attempts"]] == ["no_answer"] * 3
+
+
+async def test_given_a_corrupt_recording_then_it_is_kept_and_the_attempt_says_so(
+    db: Database,
+) -> None:
+    created = await create_callback(db, _request(), CONFIG, MONDAY)
+    attempt = await _claim_one(db)
+    bad = RecordingInfo(
+        "c" * 32,
+        "recordings/cc/" + "c" * 32 + ".wav",
+        None,
+        44,
+        0.0,
+        "corrupt",
+        "data chunk declares 0 bytes",
+    )
+    await finish_attempt(
+        db,
+        attempt.attempt_id,
+        AttemptResult("declined", MONDAY + timedelta(seconds=3), {}, bad),
+        MONDAY + timedelta(seconds=30),
+        config=CONFIG,
+    )
+    stored = await get_callback(db, created.callback_id, ZONE)
+    assert stored is not None
+    assert stored["status"] == "declined"
+    assert stored["recording"]["status"] == "corrupt"
+    assert "recording corrupt: data chunk declares 0 bytes" in stored["attempts"][0]["detail"]
+
+
+async def test_given_an_abandoned_call_twice_then_one_callback(db: Database) -> None:
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO calls (call_id, pbx_id, linkedid, direction, offered_at, ended_at, "
+                "abandoned, short_abandon, hold_over_limit, silence, duration_seconds, "
+                "over_max_duration, complete) VALUES ('11111111-1111-1111-1111-111111111111', "
+                "'pbx1', '1.1', 'inbound', now(), now(), true, false, false, 'none', 20, false, "
+                "true)"
+            )
+        )
+    request = CallbackRequest(
+        "13800138000", None, "abandoned_call", MONDAY, "11111111-1111-1111-1111-111111111111"
+    )
+    first = await create_callback(db, request, CONFIG, MONDAY)
+    second = await create_callback(db, request, CONFIG, MONDAY + timedelta(minutes=1))
+    assert first.created
+    assert not second.created
+    assert second.callback_id == first.callback_id
+    assert len(await list_callbacks(db, ZONE)) == 1
+
+
+@pytest.mark.parametrize("number", ["1380013800\r\n", "123&45", "1380abc", "1234", "+" + "1" * 21])
+async def test_given_a_bad_number_then_nothing_is_stored(db: Database, number: str) -> None:
+    with pytest.raises(ValueError, match="customer_number"):
+        await create_callback(db, _request(number), CONFIG, MONDAY)
+    assert await list_callbacks(db, ZONE) == []
+
+
+async def test_given_two_agents_claiming_at_once_then_no_job_is_claimed_twice(
+    database_url: URL, db: Database
+) -> None:
+    for n in range(30):
+        await create_callback(db, _request(f"1380013{n:04d}"), CONFIG, MONDAY)
+    async with connect(database_url) as first, connect(database_url) as second:
+
+        async def drain(agent: Database, pbx_id: str) -> list[str]:
+            got: list[str] = []
+            while True:
+                batch = await claim_due(
+                    agent, MONDAY, limit=2, pbx_id=pbx_id, channel_id_for=_channel
+                )
+                if not batch:
+                    return got
+                got.extend(a.callback_id for a in batch)
+
+        claimed = await asyncio.gather(
+            drain(first, "a"), drain(second, "b"), drain(first, "c"), drain(second, "d")
+        )
+    every = [cid for batch in claimed for cid in batch]
+    assert len(every) == len(set(every)) == 30
+    assert sum(1 for batch in claimed if batch) >= 2  # both connections really took part
+
+
+async def test_given_a_row_locked_by_another_agent_then_claim_skips_it_without_waiting(
+    database_url: URL, db: Database
+) -> None:
+    locked = await create_callback(db, _request("13800000001"), CONFIG, MONDAY)
+    free = await create_callback(db, _request("13800000002"), CONFIG, MONDAY)
+    async with connect(database_url) as other, other.transaction() as holder:
+        await holder.execute(
+            text("SELECT 1 FROM callbacks WHERE callback_id = :id FOR UPDATE"),
+            {"id": locked.callback_id},
+        )
+        claimed = await asyncio.wait_for(
+            claim_due(db, MONDAY, limit=10, pbx_id="pbx1", channel_id_for=_channel), 5
+        )
+        assert [a.callback_id for a in claimed] == [free.callback_id]
+    # Released: now the other one can be claimed, exactly once.
+    claimed = await claim_due(db, MONDAY, limit=10, pbx_id="pbx1", channel_id_for=_channel)
+    assert [a.callback_id for a in claimed] == [locked.callback_id]
+
+
+async def test_given_a_bad_channel_id_then_nothing_is_claimed(db: Database) -> None:
+    await create_callback(db, _request(), CONFIG, MONDAY)
+    with pytest.raises(ValueError, match="channel id"):
+        await claim_due(db, MONDAY, limit=1, pbx_id="pbx1", channel_id_for=lambda _: "a b\r\n")
+    assert len(await claim_due(db, MONDAY, limit=1, pbx_id="pbx1", channel_id_for=_channel)) == 1
+
+
+async def test_given_now_in_utc_then_times_read_back_in_the_zone_given(db: Database) -> None:
+    created = await create_callback(db, _request(), CONFIG, MONDAY.astimezone(UTC))
+    stored = await get_callback(db, created.callback_id, ZONE)
+    assert stored is not None
+    assert stored["due_at"] == MONDAY.isoformat()
