@@ -65,6 +65,7 @@ from .events import (
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
+    SurveyAnswer,
     TalkingStart,
     TalkingStop,
     Unhold,
@@ -129,6 +130,7 @@ class Kind(enum.Enum):
     CALLER_TALK_START = "caller_talk_start"
     CALLER_TALK_STOP = "caller_talk_stop"
     PROMPT = "prompt"
+    SURVEY_ANSWER = "survey_answer"
     ABANDON = "abandon"
     CALLER_HANGUP = "caller_hangup"
     NOTE = "note"  # timeline only
@@ -146,7 +148,7 @@ def _build_transitions() -> dict[tuple[State, Kind], State]:
     for state in State:
         # Timeline notes, prompt reports, late talk reports, legs that stop ringing or hang
         # up after the caller, and queue bookkeeping are harmless in every state.
-        for kind in (K.NOTE, K.PROMPT, K.CALLER_TALK_START, K.CALLER_TALK_STOP):
+        for kind in (K.NOTE, K.PROMPT, K.SURVEY_ANSWER, K.CALLER_TALK_START, K.CALLER_TALK_STOP):
             table[state, kind] = state
         for kind in (K.LEG_NO_ANSWER, K.QUEUE_LEAVE, K.OPERATOR_LEFT, K.UNHOLD):
             table[state, kind] = state
@@ -280,6 +282,8 @@ class Call:
     silence_fired_us: int | None = None
     silence_stopped: bool = False
     prompts: list[PromptFact] = field(default_factory=list)
+    # S4 satisfaction question: the key pressed (None: none, or not asked)
+    survey_digit: str | None = None
     # S6
     talk_end_us: int | None = None
     ended_us: int | None = None
@@ -616,6 +620,9 @@ class Call:
             elif self.silence_fired_us is None and self.open_hold() is None:
                 self._arm_silence(at)
 
+    def _on_survey_answer(self, event: SurveyAnswer) -> None:
+        self.survey_digit = event.digit
+
     def _hold_at(self, at_us: int) -> HoldFact | None:
         for hold in self.holds:
             if hold.start_us <= at_us <= (hold.end_us if hold.end_us is not None else at_us):
@@ -820,6 +827,10 @@ def _c_prompt(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
     return (K.PROMPT,)
 
 
+def _c_survey_answer(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
+    return (K.SURVEY_ANSWER,)
+
+
 def _c_note(call: Call, e: PbxEvent) -> tuple[Kind, ...]:
     return (K.NOTE,)
 
@@ -849,6 +860,7 @@ _CLASSIFIERS: dict[type[PbxEvent], _Classifier] = {
     TalkingStop: _c_talk_stop,
     Hangup: _c_hangup,
     PromptEvent: _c_prompt,
+    SurveyAnswer: _c_survey_answer,
 }
 
 _Handler = Callable[[Call, Any], None]
@@ -869,6 +881,7 @@ _HANDLERS: dict[Kind, _Handler] = {
     K.CALLER_TALK_START: Call._on_talk_start,
     K.CALLER_TALK_STOP: Call._on_talk_stop,
     K.PROMPT: Call._on_prompt,
+    K.SURVEY_ANSWER: Call._on_survey_answer,
     K.ABANDON: Call._on_abandon,
     K.CALLER_HANGUP: Call._on_caller_hangup,
 }

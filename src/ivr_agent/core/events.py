@@ -32,6 +32,10 @@ PROMPT_USER_EVENT = "IvrAgentPrompt"
 
 PromptPhase = Literal["started", "finished"]
 
+#: ``UserEvent`` name of the satisfaction answer (header ``Digit``; empty: no key pressed),
+#: sent by the dialplan hook ``ivr-agent-after-queue`` on the caller's channel.
+SURVEY_USER_EVENT = "IvrAgentSurvey"
+
 
 class MalformedEvent(ValueError):
     """A consumed AMI event lacks a field the tracker needs, or has a bad value in it.
@@ -332,6 +336,20 @@ class PromptEvent(PbxEvent):
         return (self.kind, self.at_us, self.linkedid, self.prompt, self.phase)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SurveyAnswer(PbxEvent):
+    """The key the caller pressed after the satisfaction question (``None``: none in time).
+
+    Arrives as AMI ``UserEvent: IvrAgentSurvey`` (header ``Digit``) with the caller's channel
+    snapshot, emitted by the dialplan after the agent's (or the fallback's) question.
+    """
+
+    kind: ClassVar[str] = "IvrAgentSurvey"
+    digit: str | None = None
+    channel: str | None = None
+    uniqueid: str | None = None
+
+
 # --------------------------------------------------------------------------------------
 # Parsing
 # --------------------------------------------------------------------------------------
@@ -553,8 +571,25 @@ _TRUE = frozenset({"yes", "true", "1", "on"})
 _FALSE = frozenset({"no", "false", "0", "off"})
 
 
+def _survey_answer(f: Fields) -> PbxEvent:
+    event = f"UserEvent/{SURVEY_USER_EVENT}"
+    digit = _opt(f, "Digit")
+    if digit is not None and (len(digit) != 1 or digit not in "0123456789*#"):
+        raise MalformedEvent(event, "Digit", f"must be one keypad key or empty, not {digit[:20]!r}")
+    return SurveyAnswer(
+        at_us=_at(f, event),
+        linkedid=_req(f, event, "Linkedid"),
+        digit=digit,
+        channel=_opt(f, "Channel"),
+        uniqueid=_opt(f, "Uniqueid"),
+    )
+
+
 def _user_event(f: Fields) -> PbxEvent | None:
-    if _text(f.get("UserEvent")) != PROMPT_USER_EVENT:
+    name = _text(f.get("UserEvent"))
+    if name == SURVEY_USER_EVENT:
+        return _survey_answer(f)
+    if name != PROMPT_USER_EVENT:
         return None  # other applications' UserEvents are not ours to judge
     event = f"UserEvent/{PROMPT_USER_EVENT}"
     phase = _req(f, event, "Phase").lower()

@@ -65,6 +65,24 @@ def silence_verdict(
     return "prompted_then_spoke" if first_talk_us >= prompted_us else "none"
 
 
+#: S4 satisfaction question: the keys it offers and what each one means.
+SATISFACTION_KEYS = {"1": "satisfied", "2": "suggestion"}
+PROMPT_SATISFACTION = "satisfaction"
+
+
+def satisfaction_verdict(
+    prompts_played: Iterable[tuple[str, bool]], digit: str | None
+) -> str | None:
+    """The caller's answer to the satisfaction question, from ``(prompt, played)`` reports
+    and the key pressed: ``satisfied`` (1), ``suggestion`` (2), ``invalid`` (another key),
+    ``no_answer`` (asked, no key in time); ``None`` when the question was never played."""
+    if not any(name == PROMPT_SATISFACTION and played for name, played in prompts_played):
+        return None
+    if digit is None:
+        return "no_answer"
+    return SATISFACTION_KEYS.get(digit, "invalid")
+
+
 def reported_us(us: int) -> int:
     """``us`` rounded to the millisecond (half to even), as outcomes report seconds."""
     return round(us, -3)
@@ -79,7 +97,8 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
 
     ``extra`` carries JSON-ready side facts the contract has no key for: ``hold_severe``
     (S2: a hold over ``hold_severe_seconds``), ``queue``, ``operator_ids`` (every operator
-    who took the caller, in order), ``anomalies`` (count) and ``final_state``.
+    who took the caller, in order), ``anomalies`` (count) and ``final_state``; and
+    ``satisfaction`` (:func:`satisfaction_verdict`) once the caller heard that question.
     """
     config = call.config
     end_us = call.ended_us if call.ended_us is not None else call.last_us
@@ -181,8 +200,14 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
             "anomalies": len(call.anomalies),
             "final_state": call.state.value,
             "hold_severe": severe,
+            **_satisfaction_extra(call),
         },
     )
+
+
+def _satisfaction_extra(call: Call) -> dict[str, str]:
+    verdict = satisfaction_verdict(((p.prompt, p.played) for p in call.prompts), call.survey_digit)
+    return {} if verdict is None else {"satisfaction": verdict}
 
 
 def timeline_of(
