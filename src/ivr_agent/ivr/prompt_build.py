@@ -84,7 +84,7 @@ def build_prompts(
             f"(it has {', '.join(catalogue.languages)})"
         )
     render.check_tools()
-    target_dir.mkdir(parents=True, exist_ok=True)
+    render.ensure_dir(target_dir)
     report = BuildReport(dest=target_dir)
     for language in chosen:
         for job in catalogue.build_jobs(language):

@@ -450,7 +450,9 @@ class PromptCatalogue:
     # --- internals ---------------------------------------------------------------------------
 
     def _template(self, prompt: Prompt, values: Mapping[str, str], language: str) -> str:
-        if prompt.fallback is not None and any(not values.get(v) for v in prompt.call_variables):
+        if prompt.fallback is not None and any(
+            not (values.get(v) or "").strip() for v in prompt.call_variables
+        ):
             return prompt.fallback[language]
         return prompt.texts[language]
 
@@ -487,7 +489,7 @@ class PromptCatalogue:
         self._rendering.pop(job.relative, None)
 
     def _install(self, job: RenderJob) -> None:
-        self.prompts_dir.mkdir(parents=True, exist_ok=True)
+        render.ensure_dir(self.prompts_dir)
         render.install(job, self.prompts_dir, self.voices_dir)
 
 

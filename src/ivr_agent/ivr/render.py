@@ -116,13 +116,25 @@ def install(job: RenderJob, dest: Path, voices_dir: Path | None) -> Installed:
         source, key = "tts", job.key
     if target.is_file() and _read_manifest(dest).get(job.relative) == key:
         return Installed(job.relative, source, cached=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(target.parent)
     if recorded is not None and source == "recorded":
         _place(target, lambda out: _convert(recorded, out), what=f"recorded voice {recorded}")
     else:
         _place(target, lambda out: _synthesise(job, out), what=f"prompt {job.relative}")
     _update_manifest(dest, {job.relative: key})
     return Installed(job.relative, source, cached=False)
+
+
+def ensure_dir(path: Path) -> None:
+    """Create ``path`` and missing parents readable by the PBX's user (0755, whatever umask)."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    path.mkdir(parents=True, exist_ok=True)
+    for created in missing:
+        os.chmod(created, 0o755)  # noqa: S103 - the PBX runs as another user
 
 
 def copy_alias(dest: Path, source_relative: str, alias_relative: str) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -57,9 +58,10 @@ PHONES_ARI_APP = "ivr-sim"
 SOUNDS_DIR = "/usr/share/asterisk/sounds/ivr-agent"
 SIM_SOUNDS_DIR = "/usr/share/asterisk/sounds/ivr-sim"
 
-#: Prompts rendered with espeak-ng at provisioning: (directory, name, voice, text).
+#: Prompts rendered with espeak-ng at provisioning: (directory, name, voice, text). The agent's
+#: catalogue (and ``welcome``, the hook's fallback greeting) is installed by ``prompts build``
+#: on every ``up`` instead: see :func:`_install_prompts`.
 SOUNDS = (
-    (SOUNDS_DIR, "welcome", "cmn", "您好,这里是示例公司客服热线"),
     (
         SOUNDS_DIR,
         "callback-opening",
@@ -119,6 +121,9 @@ class Credentials:
     ari_secret: str
     phones_ari_user: str
     phones_ari_secret: str
+    #: Where the PBX plays the agent's prompts from, seen from the host (not saved: it follows
+    #: the root, which may be shared by several checkouts).
+    prompts_dir: str | None = None
 
     @classmethod
     def generate(cls) -> Credentials:
@@ -143,6 +148,7 @@ class Credentials:
                 f"http://{self.phones_ari_user}:{self.phones_ari_secret}"
                 f"@127.0.0.1:{PHONES.http_port}"
             ),
+            **({"IVR_AGENT_PROMPTS_DIR": self.prompts_dir} if self.prompts_dir else {}),
         }
 
 
@@ -282,17 +288,41 @@ def _render_sounds(root: Path, log: Path) -> None:
         (root / raw.lstrip("/")).unlink(missing_ok=True)
 
 
+def _install_prompts(sandbox: Sandbox, progress: Progress) -> None:
+    """``prompts build`` into the root, where ``sound:ivr-agent/…`` resolves for the PBX.
+
+    On every ``up``: cheap when nothing changed (cache), and a changed catalogue reaches a
+    running PBX without a restart. Uses the host's espeak-ng and sox and the environment's
+    settings (company, operator ids, catalogue override), as an agent started beside it would.
+    """
+    from ivr_agent.ivr.prompt_build import build_prompts
+    from ivr_agent.ivr.prompts import PromptCatalogue
+    from ivr_agent.ivr.render import RenderError
+    from ivr_agent.settings import load_settings
+
+    dest = sandbox.root / SOUNDS_DIR.lstrip("/")
+    try:
+        catalogue = PromptCatalogue.from_settings(load_settings(prompts_dir=dest))
+        report = build_prompts(catalogue)
+    except (RenderError, ValueError) as exc:
+        raise SandboxError(f"cannot install the agent's prompts into {dest}: {exc}") from None
+    progress(f"prompts: {report.summary()}")
+
+
 # --- configuration ---------------------------------------------------------------------------
 
 
 def load_credentials(sandbox: Sandbox) -> Credentials:
     """The sandbox's secrets, generated (and saved, mode 0600) on first use."""
     path = sandbox.meta_dir / "secrets.json"
+    prompts_dir = str(sandbox.root / SOUNDS_DIR.lstrip("/"))
     if path.exists():
-        return Credentials(**json.loads(path.read_text()))
+        saved = json.loads(path.read_text())
+        saved.pop("prompts_dir", None)
+        return dataclasses.replace(Credentials(**saved), prompts_dir=prompts_dir)
     creds = Credentials.generate()
     _write_private(path, json.dumps(creds.__dict__, indent=2) + "\n")
-    return creds
+    return dataclasses.replace(creds, prompts_dir=prompts_dir)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -531,6 +561,7 @@ def up(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
     with _locked(sandbox):
         provision(sandbox, progress)
         chroot.mount_system(sandbox.root)
+        _install_prompts(sandbox, progress)
         had_secrets = (sandbox.meta_dir / "secrets.json").exists()
         creds = load_credentials(sandbox)
         if not had_secrets:
