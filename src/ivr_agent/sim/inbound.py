@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 OFFER_WAIT_SECONDS = 600.0
 #: One ring cycle of the cn cadence (1 s on, 4 s off), for the reported ring count.
 RING_CYCLE_SECONDS = 5.0
+#: How long the PBX may keep the caller after the scenario's end: when the operator hangs up
+#: first, the caller hears the satisfaction question and may answer it.
+END_WAIT_SECONDS = 40.0
+#: Pause between hearing the satisfaction question end and pressing the key.
+KEY_DELAY_SECONDS = 0.3
 
 
 class InboundRun:
@@ -43,6 +48,9 @@ class InboundRun:
         self.answered_at: float | None = None
         self.operators_offered: list[str] = []
         self.heard: list[dict[str, Any]] = []
+        self.heard_before_answer: list[dict[str, Any]] = []
+        self.operator_leg: Leg | None = None
+        self.survey: dict[str, Any] | None = None
         self.holds: list[dict[str, Any]] = []
         self.caller_line: LineAudio | None = None
         self.operator_line: LineAudio | None = None
@@ -86,8 +94,9 @@ class InboundRun:
         tasks = [asyncio.create_task(self._caller_audio(caller))]
         try:
             await self._play(caller)
-            # Let the hang-up propagate so that every leg's end has its event time.
-            await until(time.time() + 10, caller.ended)
+            # Let the hang-up propagate so that every leg's end has its event time (the PBX
+            # may first ask the satisfaction question).
+            await until(time.time() + END_WAIT_SECONDS, caller.ended)
         finally:
             for task in tasks:
                 task.cancel()
@@ -136,19 +145,43 @@ class InboundRun:
             if kind == "ChannelTalkingStarted":
                 heard_since = at
                 continue
-            if heard_since is None or self.answered_at is None or heard_since < self.answered_at:
+            if heard_since is None:
                 continue
             ended = at - HEARING_SILENCE_MS / 1000  # "finished" comes after that much quiet
-            self.heard.append(
-                {
-                    "started_at": iso(heard_since),
-                    "ended_at": iso(ended),
-                    "seconds": seconds_between(ended, heard_since),
-                }
-            )
+            stretch = {
+                "started_at": iso(heard_since),
+                "ended_at": iso(ended),
+                "seconds": seconds_between(ended, heard_since),
+            }
+            if self.answered_at is None or heard_since < self.answered_at:
+                # The greeting, then ringback (or music) while the call waits.
+                self.heard_before_answer.append(stretch)
+                continue
+            self.heard.append(stretch)
             for speech in reacting:
                 if speech.after_prompt == len(self.heard):
                     line.say_at(at + speech.delay, speech.say)
+            self._answer_survey(caller, line, heard_since, stretch)
+
+    def _answer_survey(
+        self, caller: Leg, line: LineAudio, heard_since: float, stretch: dict[str, Any]
+    ) -> None:
+        """The first prompt heard after the operator's hang-up ended: press the scenario's key."""
+        digit = self.call.survey_digit
+        operator_gone = self.operator_leg.ended_at if self.operator_leg else None
+        if digit is None or self.survey is not None or operator_gone is None:
+            return
+        if heard_since < operator_gone:
+            return
+        survey = self.survey = {"heard": stretch, "digit": digit, "pressed_at": None}
+
+        async def press() -> None:
+            await asyncio.sleep(KEY_DELAY_SECONDS)
+            # DTMF would wait behind the line's silence file: the line stops it first.
+            await self.sim.safe(line.command(self.sim.ari.send_dtmf(caller.id, digit)))
+            survey["pressed_at"] = iso(time.time())
+
+        self.sim.spawn(press())
 
     # --- the call's course ------------------------------------------------------------------
 
@@ -171,6 +204,7 @@ class InboundRun:
         leg, operator_id = await self._chosen_leg(caller)
         if leg is None:
             return
+        self.operator_leg = leg
         assert call.answer_after is not None
         ring_until = (leg.started_at or time.time()) + call.answer_after
         if not await until(ring_until, caller.ended, leg.ended):
@@ -277,7 +311,9 @@ class InboundRun:
                 for h in self.holds
             ],
             speech=self.caller_line.spoken if self.caller_line else [],
+            heard_before_answer=self.heard_before_answer,
             heard_after_answer=self.heard,
+            survey=self.survey,
             operator_speech=self.operator_line.spoken if self.operator_line else [],
             talk_seconds=seconds_between(first_end, answered_at),
             ended_at=iso(first_end),
@@ -310,4 +346,5 @@ def _requested(call: InboundCall) -> dict[str, Any]:
         "operator_speech": [
             {"say": s.say, "after_answer": s.after_answer} for s in call.operator_speech
         ],
+        "survey_digit": call.survey_digit,
     }

@@ -19,6 +19,8 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     # { after_prompt = 2, say = "ivr-sim/question" }: 0.5 s after the 2nd prompt the caller
     # hears once answered ends (heard by talk detection on the caller's own line)
     operator_speech = [{ after_answer = 1.0, say = "ivr-sim/hello" }]   # the operator talks
+    survey_digit = "1"         # hangup = "operator": the key the caller presses when the
+                               # first prompt heard after the operator's hang-up ends
 
     [[calls]]
     id = "abandon"
@@ -99,6 +101,7 @@ class InboundCall:
     holds: tuple[Hold, ...] = ()
     speech: tuple[Speech, ...] = ()
     operator_speech: tuple[Speech, ...] = ()
+    survey_digit: str | None = None
 
     @property
     def operator_extension(self) -> str | None:
@@ -243,7 +246,11 @@ def _call(index: int, raw: Any) -> InboundCall:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: must be a table")
     allowed = {"id", "caller", "dial", "start", "operator", "answer_after", "abandon_after"}
-    _check_keys(where, raw, allowed | {"talk", "hangup", "holds", "speech", "operator_speech"})
+    _check_keys(
+        where,
+        raw,
+        allowed | {"talk", "hangup", "holds", "speech", "operator_speech", "survey_digit"},
+    )
     call_id = str(raw.get("id", f"call{index + 1}"))
     where = f"calls[{index}] ({call_id})"
     operator = raw.get("operator")
@@ -282,6 +289,12 @@ def _call(index: int, raw: Any) -> InboundCall:
     )
     if any(s.after_answer is None for s in operator_speech):
         raise ScenarioError(f"{where}: operator_speech is timed with after_answer only")
+    survey_digit = raw.get("survey_digit")
+    if survey_digit is not None:
+        if not isinstance(survey_digit, str) or not re.fullmatch(r"[0-9*#]", survey_digit):
+            raise ScenarioError(f"{where}: survey_digit must be one key like '1'")
+        if hangup != "operator":
+            raise ScenarioError(f"{where}: survey_digit needs hangup = 'operator'")
     return InboundCall(
         id=call_id,
         caller=_number(where, "caller", raw.get("caller")),
@@ -295,6 +308,7 @@ def _call(index: int, raw: Any) -> InboundCall:
         holds=tuple(holds),
         speech=speech,
         operator_speech=operator_speech,
+        survey_digit=survey_digit,
     )
 
 
