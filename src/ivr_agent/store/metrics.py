@@ -9,11 +9,25 @@ is :mod:`ivr_agent.core.figures`.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, extract, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Select,
+    and_,
+    bindparam,
+    extract,
+    func,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ivr_agent.core.figures import CallbackCounts, Counts
 from ivr_agent.store.db import Database
@@ -111,11 +125,31 @@ async def summary(
         rows = (await session.execute(query)).all()
     if group_by is None:
         return Summary(total=_counts(rows[0]), groups=None)
-    groups = tuple(Group(key=row.key, counts=_counts(row)) for row in rows)
+    groups = tuple(Group(key=row.key, counts=_counts(row)) for row in rows if row.offered)
     # The groups partition the interval's calls, and every count adds up: the total is
-    # their sum (an empty interval: all zero). One parallel hash aggregate, no sort.
+    # their sum (an empty interval: all zero), with no second pass over the rows.
     total = sum((g.counts for g in groups), Counts())
     return Summary(total=total, groups=groups)
+
+
+def buckets(start: datetime, end: datetime, unit: GroupBy, zone: str) -> list[datetime]:
+    """Starts of the hour or day buckets covering ``[start, end)`` in ``zone``, oldest first.
+
+    Days start at local midnight (so a day is a local day across daylight-saving changes);
+    hours at the local full hour, one real hour apart.
+    """
+    tz = ZoneInfo(zone)
+    local = start.astimezone(tz)
+    if unit is GroupBy.DAY:
+        day = local.date()
+        starts = []
+        while (moment := datetime.combine(day, time(0), tzinfo=tz)) < end:
+            starts.append(moment)
+            day += timedelta(days=1)
+        return starts
+    first = local.replace(minute=0, second=0, microsecond=0)
+    count = math.ceil((end - first).total_seconds() / 3600)
+    return [first + timedelta(hours=n) for n in range(count)]
 
 
 def summary_query(
@@ -128,23 +162,51 @@ def summary_query(
 ) -> Select[Any]:
     """The one statement :func:`summary` runs (also what the benchmark explains).
 
-    Grouped, it is a plain ``GROUP BY`` the planner runs as a parallel hash aggregate;
-    ``GROUPING SETS ((key), ())`` (groups and total in one statement) made PostgreSQL sort
-    every row of the interval instead, on disk for a year: 634 ms against 1,000,000 calls
-    (benchmarks/README.md).
+    By operator: a plain ``GROUP BY operator_id`` (few distinct values: a hash aggregate).
+    By hour or day: the bucket bounds are computed here and joined as ``unnest`` of two
+    arrays, each bucket aggregated by a lateral range scan of the ``offered_at`` index — no
+    sort of the interval's rows, no time-zone arithmetic per row. ``GROUP BY date_trunc(…)``
+    made PostgreSQL expect one group per distinct ``offered_at`` and sort every row (on
+    disk for a year); see benchmarks/README.md.
     """
     c = CallRow
-    where = and_(c.direction == "inbound", c.offered_at >= start, c.offered_at < end)
     aggregates = _aggregates(hold_severe_seconds)
     if group_by is None:
+        where = and_(c.direction == "inbound", c.offered_at >= start, c.offered_at < end)
         return select(*aggregates).where(where)
     if group_by is GroupBy.OPERATOR:
-        key: ColumnElement[Any] = CallRow.operator_id.expression
-        order = key.asc().nulls_last()
-    else:
-        key = func.date_trunc(group_by.value, CallRow.offered_at, zone)
-        order = key.asc()
-    return select(key.label("key"), *aggregates).where(where).group_by(key).order_by(order)
+        where = and_(c.direction == "inbound", c.offered_at >= start, c.offered_at < end)
+        key = c.operator_id.expression
+        return (
+            select(key.label("key"), *aggregates)
+            .where(where)
+            .group_by(key)
+            .order_by(key.asc().nulls_last())
+        )
+    starts = buckets(start, end, group_by, zone)
+    # Clip the first and last bucket to the interval: only calls in [start, end) count.
+    lows = [max(s, start) for s in starts]
+    highs = [min(s, end) for s in [*starts[1:], end]]
+    array_type = ARRAY(DateTime(timezone=True))
+    bounds = (
+        func.unnest(
+            bindparam("bucket_starts", starts, type_=array_type),
+            bindparam("bucket_lows", lows, type_=array_type),
+            bindparam("bucket_highs", highs, type_=array_type),
+        )
+        .table_valued("key", "low", "high")
+        .render_derived(name="bucket", with_types=False)
+    )
+    per_bucket = (
+        select(*aggregates)
+        .where(c.direction == "inbound", c.offered_at >= bounds.c.low, c.offered_at < bounds.c.high)
+        .lateral("figures")
+    )
+    return (
+        select(bounds.c.key.label("key"), per_bucket)
+        .select_from(bounds.join(per_bucket, true()))
+        .order_by(bounds.c.key)
+    )
 
 
 #: Callback statuses still waiting for a successful attempt.
@@ -209,3 +271,67 @@ async def callback_summary(
         satisfaction_sum=float(row.satisfaction_sum),
         satisfaction_scored=row.satisfaction_scored,
     )
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A call that broke a standard, for the dashboard's list of latest breaches."""
+
+    call_id: str
+    ended_at: datetime
+    operator_id: str | None
+    caller_number: str | None
+    kinds: tuple[str, ...]
+    ring_seconds: float | None
+    max_hold_seconds: float | None
+    talk_seconds: float | None
+
+
+#: Breach kind → the stored flag that marks it (S1 late answer, S2, S3, S6).
+BREACH_KINDS: dict[str, ColumnElement[bool]] = {
+    "late_answer": and_(
+        CallRow.answered_at.is_not(None), CallRow.answered_within_standard.is_(False)
+    ),
+    "long_hold": CallRow.hold_over_limit.is_(True),
+    "silent_hang_up": CallRow.silence == "hung_up_silent",
+    "over_max_duration": CallRow.over_max_duration.is_(True),
+}
+
+
+async def latest_breaches(
+    database: Database, start: datetime, end: datetime, *, limit: int = 20
+) -> list[Breach]:
+    """The inbound calls offered in ``[start, end)`` that broke a standard, latest end first."""
+    c = CallRow
+    flags = [condition.label(kind) for kind, condition in BREACH_KINDS.items()]
+    query = (
+        select(
+            c.call_id,
+            c.ended_at,
+            c.operator_id,
+            c.caller_number,
+            c.ring_seconds,
+            c.max_hold_seconds,
+            c.talk_seconds,
+            *flags,
+        )
+        .where(c.direction == "inbound", c.offered_at >= start, c.offered_at < end)
+        .where(or_(*BREACH_KINDS.values()))
+        .order_by(c.ended_at.desc(), c.call_id)
+        .limit(limit)
+    )
+    async with database.transaction("latest breaches") as session:
+        rows = (await session.execute(query)).all()
+    return [
+        Breach(
+            call_id=row.call_id,
+            ended_at=row.ended_at,
+            operator_id=row.operator_id,
+            caller_number=row.caller_number,
+            kinds=tuple(kind for kind in BREACH_KINDS if getattr(row, kind)),
+            ring_seconds=row.ring_seconds,
+            max_hold_seconds=row.max_hold_seconds,
+            talk_seconds=row.talk_seconds,
+        )
+        for row in rows
+    ]

@@ -13,6 +13,10 @@ Calls count in the interval by ``offered_at`` (``from`` ≤ offered_at < ``to``)
 calls count (callbacks are not offered calls). The callback figures (S5: due, completed,
 overdue, within 30 min, satisfaction index) count callbacks by ``due_at`` and appear in the
 total only: a callback has no operator in the store and is not an offered call.
+
+``GET /api/metrics/breaches?from=&to=&limit=``: the calls of the interval that broke a
+standard (late answer, hold over the limit, silent hang-up, over the maximum length), latest
+first (``limit`` 1–200, default 20).
 """
 
 from __future__ import annotations
@@ -25,10 +29,19 @@ from aiohttp import web
 
 from ivr_agent.core.figures import FigureSettings, callback_figures, figures
 from ivr_agent.settings import Settings
-from ivr_agent.store.metrics import Group, GroupBy, callback_summary, summary
+from ivr_agent.store.metrics import (
+    Breach,
+    Group,
+    GroupBy,
+    callback_summary,
+    latest_breaches,
+    summary,
+)
 from ivr_agent.web.auth import requires
 from ivr_agent.web.context import DATABASE, SETTINGS
 from ivr_agent.web.errors import bad_parameter
+
+MAX_BREACHES = 200
 
 
 def figure_settings(settings: Settings) -> FigureSettings:
@@ -71,7 +84,7 @@ def _interval(request: web.Request, zone: ZoneInfo) -> tuple[datetime, datetime]
     start = _moment(request, "from", zone)
     end = _moment(request, "to", zone)
     if start is None:
-        start = _midnight(datetime.now(zone).date(), zone)
+        start = today(zone)[0]
     if end is None:
         end = _midnight(start.astimezone(zone).date() + timedelta(days=1), zone)
     if end <= start:
@@ -107,16 +120,15 @@ def _group_json(
     return body
 
 
-@requires("ops", "qa")
-async def summary_handler(request: web.Request) -> web.Response:
-    """The figures of ``[from, to)``, optionally per group."""
-    settings = request.app[SETTINGS]
+async def summary_body(
+    app: web.Application, start: datetime, end: datetime, group_by: GroupBy | None
+) -> dict[str, Any]:
+    """The summary of ``[start, end)`` as the API returns it (the dashboard shows the same)."""
+    settings = app[SETTINGS]
     zone = settings.zone
-    start, end = _interval(request, zone)
-    group_by = _group_by(request)
     fs = figure_settings(settings)
     result = await summary(
-        request.app[DATABASE],
+        app[DATABASE],
         start,
         end,
         hold_severe_seconds=fs.hold_severe_seconds,
@@ -124,7 +136,7 @@ async def summary_handler(request: web.Request) -> web.Response:
         zone=settings.timezone,
     )
     callbacks = await callback_summary(
-        request.app[DATABASE],
+        app[DATABASE],
         start,
         end,
         now=datetime.now(zone),
@@ -139,9 +151,60 @@ async def summary_handler(request: web.Request) -> web.Response:
     }
     if group_by is not None and result.groups is not None:
         body["groups"] = [_group_json(g, group_by, zone, fs) for g in result.groups]
-    return web.json_response(body)
+    return body
+
+
+def today(zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """Today in the call centre's zone, as ``[midnight, next midnight)``."""
+    start = _midnight(datetime.now(zone).date(), zone)
+    return start, _midnight(start.date() + timedelta(days=1), zone)
+
+
+@requires("ops", "qa")
+async def summary_handler(request: web.Request) -> web.Response:
+    """The figures of ``[from, to)``, optionally per group."""
+    start, end = _interval(request, request.app[SETTINGS].zone)
+    group_by = _group_by(request)
+    return web.json_response(await summary_body(request.app, start, end, group_by))
+
+
+def breach_json(breach: Breach) -> dict[str, Any]:
+    """One breach as JSON."""
+    return {
+        "call_id": breach.call_id,
+        "ended_at": breach.ended_at.isoformat(),
+        "operator_id": breach.operator_id,
+        "caller_number": breach.caller_number,
+        "kinds": list(breach.kinds),
+        "ring_seconds": breach.ring_seconds,
+        "max_hold_seconds": breach.max_hold_seconds,
+        "talk_seconds": breach.talk_seconds,
+    }
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_BREACHES:
+        raise bad_parameter("limit", f"must be an integer from 1 to {MAX_BREACHES}")
+    return int(raw)
+
+
+@requires("ops", "qa")
+async def breaches_handler(request: web.Request) -> web.Response:
+    """Calls of ``[from, to)`` that broke a standard (late answer, hold over the limit,
+    silent hang-up, over the maximum length), latest first."""
+    start, end = _interval(request, request.app[SETTINGS].zone)
+    breaches = await latest_breaches(request.app[DATABASE], start, end, limit=_limit(request))
+    return web.json_response(
+        {
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "breaches": [breach_json(b) for b in breaches],
+        }
+    )
 
 
 def setup_metrics_api(app: web.Application) -> None:
-    """Register the metrics summary route."""
+    """Register the metrics summary and breaches routes."""
     app.router.add_get("/api/metrics/summary", summary_handler)
+    app.router.add_get("/api/metrics/breaches", breaches_handler)
