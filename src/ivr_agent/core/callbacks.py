@@ -386,9 +386,9 @@ def check_customer_number(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a string of digits")
     if CUSTOMER_NUMBER.fullmatch(value) is None:
-        digits = len(value.removeprefix("+"))
-        if value and all(c.isascii() and c.isdigit() for c in value.removeprefix("+")):
-            raise ValueError(f"must have 5 to 20 digits (has {digits})")
+        digits = value.removeprefix("+")
+        if all(c.isascii() and c.isdigit() for c in digits):
+            raise ValueError(f"must have 5 to 20 digits (has {len(digits)})")
         raise ValueError("must be digits only, with an optional leading +")
     return value
 

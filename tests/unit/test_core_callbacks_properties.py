@@ -1,0 +1,181 @@
+"""Properties of the S5 scheduling rules over random windows, zones, days and outcomes.
+
+The oracle :func:`inside` judges a time by its local wall clock, independently of the
+implementation (which works on UTC instants): a window belongs to the working day it opens
+on. The second pass through a repeated hour (clocks going back) is excluded from the
+checks: the rules document that a boundary there means its first occurrence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from ivr_agent.core.callbacks import (
+    FAILURES,
+    OUTCOMES,
+    REASONS,
+    CallbackConfig,
+    CallbackState,
+    Window,
+    next_allowed,
+    next_state,
+    schedule,
+)
+
+ZONES = [
+    "Asia/Shanghai",
+    "UTC",
+    "Asia/Kolkata",
+    "America/New_York",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "Pacific/Kiritimati",
+]
+
+instants = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2031, 12, 31), timezones=st.just(UTC)
+)
+times_of_day = st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
+windows = (
+    st.tuples(times_of_day, times_of_day)
+    .filter(lambda pair: pair[0] != pair[1])
+    .map(lambda pair: Window(*pair))
+)
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> CallbackConfig:
+    return CallbackConfig(
+        zone=ZoneInfo(draw(st.sampled_from(ZONES))),
+        windows=tuple(draw(st.lists(windows, min_size=1, max_size=3))),
+        working_days=frozenset(draw(st.sets(st.integers(0, 6), min_size=1))),
+        working_hours=tuple(draw(st.lists(windows, min_size=1, max_size=2))),
+        service_ignores_windows=draw(st.booleans()),
+        retry_interval=timedelta(minutes=draw(st.integers(1, 600))),
+        max_attempts=draw(st.integers(1, 5)),
+        complaint_min=timedelta(hours=draw(st.integers(0, 48))),
+        complaint_max=timedelta(hours=draw(st.integers(48, 120))),
+    )
+
+
+def repeated(moment: datetime, config: CallbackConfig) -> bool:
+    """True in the second pass through a repeated local hour."""
+    return moment.astimezone(config.zone).fold == 1
+
+
+def inside(moment: datetime, wins: tuple[Window, ...], config: CallbackConfig) -> bool:
+    """The wall-clock oracle: inside a window that opened on a working day."""
+    local = moment.astimezone(config.zone)
+    now, today = local.time().replace(tzinfo=None), local.date()
+    yesterday = today - timedelta(days=1)
+    for w in wins:
+        if w.start < w.end:
+            if today.weekday() in config.working_days and w.start <= now < w.end:
+                return True
+        else:
+            if today.weekday() in config.working_days and now >= w.start:
+                return True
+            if yesterday.weekday() in config.working_days and now < w.end:
+                return True
+    return False
+
+
+@settings(max_examples=400, deadline=None)
+@given(configs(), instants, st.sampled_from(REASONS))
+def test_next_allowed_is_the_first_allowed_instant(
+    config: CallbackConfig, moment: datetime, reason: str
+) -> None:
+    assume(not repeated(moment, config))
+    wins = config.allowed_windows(reason)
+    found = next_allowed(moment, wins, config)
+    assert found >= moment
+    assert inside(found, wins, config)
+    if found > moment:
+        # Nothing allowed just before it (a boundary opens there, or the search began there).
+        before = max(moment, found - timedelta(seconds=1))
+        if not repeated(before, config):
+            assert not inside(before, wins, config)
+        assert not inside(moment, wins, config)
+
+
+@settings(max_examples=300, deadline=None)
+@given(configs(), instants, st.integers(0, 10 * 86_400), st.sampled_from(REASONS))
+def test_schedule_is_never_early_and_always_allowed(
+    config: CallbackConfig, reference: datetime, delay: int, reason: str
+) -> None:
+    now = reference + timedelta(seconds=delay)
+    plan = schedule(reason, reference, now, config)
+    earliest = reference + (config.complaint_min if reason == "complaint_resolved" else timedelta())
+    assert plan.due_at >= max(now, earliest)
+    assert inside(plan.due_at, config.allowed_windows(reason), config) or repeated(
+        plan.due_at, config
+    )
+    assert plan.overdue == (plan.due_at > plan.deadline)
+    if reason in ("abandoned_call", "manual"):
+        assert not plan.overdue  # their deadline leaves room for every attempt
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    configs(),
+    instants,
+    st.sampled_from(REASONS),
+    st.lists(
+        st.tuples(st.sampled_from(OUTCOMES), st.integers(0, 7200), st.integers(0, 900)),
+        min_size=1,
+        max_size=30,
+    ),
+)
+def test_a_callback_life_keeps_every_rule(
+    config: CallbackConfig,
+    reference: datetime,
+    reason: str,
+    attempts: list[tuple[str, int, int]],
+) -> None:
+    """Dial at (or late after) each scheduled time with random outcomes until it ends."""
+    plan = schedule(reason, reference, reference, config)
+    state = CallbackState(reason, plan.deadline, overdue=plan.overdue)
+    wins = config.allowed_windows(reason)
+    scheduled: datetime | None = plan.due_at
+    dials = dials_after_deadline = 0
+    status = "pending"
+    for outcome, lateness, length in attempts:
+        if scheduled is None:
+            break
+        started = scheduled + timedelta(seconds=lateness)  # the dialer may be late
+        ended = started + timedelta(seconds=length)
+        dials += 1
+        dials_after_deadline += started > plan.deadline
+        after = next_state(state, outcome, started_at=started, ended_at=ended, config=config)
+        status = after.status
+        assert after.failed_attempts <= config.max_attempts
+        assert after.reschedules <= config.max_attempts + 1
+        assert after.overdue >= state.overdue  # the flag never clears
+        if after.next_attempt_at is not None:
+            assert status == "pending"
+            assert after.next_attempt_at >= ended + config.retry_interval  # never at once
+            assert inside(after.next_attempt_at, wins, config) or repeated(
+                after.next_attempt_at, config
+            )
+            if after.next_attempt_at > plan.deadline:
+                assert after.overdue
+        else:
+            assert status in ("completed", "declined", "unreachable")
+        if outcome in FAILURES and after.failed_attempts == config.max_attempts:
+            assert status == "unreachable"
+        state = replace(
+            state,
+            failed_attempts=after.failed_attempts,
+            reschedules=after.reschedules,
+            overdue=after.overdue,
+        )
+        scheduled = after.next_attempt_at
+    assert dials <= 2 * config.max_attempts + 1
+    assert dials_after_deadline <= 1
+    if dials_after_deadline:
+        assert state.overdue
