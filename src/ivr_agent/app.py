@@ -164,7 +164,11 @@ def _ivr_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
             yield  # measure only: the tracker's commands go nowhere
             return
         async with running_ivr(
-            settings, component, ami=app.get(AMI), registry=app[METRICS].registry
+            settings,
+            component,
+            ami=app.get(AMI),
+            registry=app[METRICS].registry,
+            database=app[DATABASE],
         ) as live:
             app[IVR] = live
             readiness.add_probe("ari", ari_probe(live, component))

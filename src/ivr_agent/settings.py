@@ -413,6 +413,24 @@ class Settings(BaseSettings):
     callback_keep_idle_operators: int = Field(
         1, ge=0, le=100, description="Operators kept free for inbound calls in working hours."
     )
+    callback_dialer_enabled: bool = Field(
+        True, description="This agent dials due callbacks (needs ARI and the database)."
+    )
+    callback_poll_seconds: Seconds = Field(
+        5.0, description="How often the dialer looks for due callbacks."
+    )
+    callback_concurrency: int = Field(
+        2, ge=1, le=100, description="Callback calls this agent places at the same time."
+    )
+    callback_ring_seconds: int = Field(
+        30, ge=5, le=300, description="Ring a customer this long before the attempt is no_answer."
+    )
+    callback_digit_timeout_seconds: Seconds = Field(
+        8.0, description="Wait this long for a key after a callback prompt ends."
+    )
+    callback_max_call_seconds: int = Field(
+        900, ge=60, le=7200, description="A callback's recording (and call) stops after this."
+    )
 
     # --- S6 / S7 -------------------------------------------------------------------------
     call_target_seconds: Seconds = Field(180.0, description="Target talk time per call.")

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from ivr_agent.core.commands import PlayPrompt
 from ivr_agent.core.events import PROMPT_USER_EVENT
+from ivr_agent.ivr import dialer
 from ivr_agent.ivr.executor import PromptExecutor
 from ivr_agent.ivr.prompts import PromptCatalogue
 from ivr_agent.ivr.stasis import StasisRouter
@@ -33,6 +34,7 @@ from ivr_agent.web.health import Component, State
 
 if TYPE_CHECKING:
     from ivr_agent.pbx.ami import AmiConnection
+    from ivr_agent.store.db import Database
 
 log = get_logger(__name__)
 
@@ -86,6 +88,8 @@ class Ivr:
     events: AriEvents | None = None
     executor: PromptExecutor | None = None
     report_stats: PromptStats = field(default_factory=PromptStats)
+    #: The agent's database (the callback dialer claims and finishes attempts there).
+    database: Database | None = None
 
     async def report_prompt(
         self, linkedid: str, prompt: str, phase: PromptPhase, played: bool
@@ -135,7 +139,7 @@ Installer = Callable[[Ivr], AbstractAsyncContextManager[None] | None]
 #: Features of the IVR layer, entered in order by :func:`running_ivr` (and left in reverse).
 #: Each gets the :class:`Ivr`; it registers its Stasis routes, returns a context manager
 #: to run workers, or None.
-INSTALLERS: list[Installer] = []
+INSTALLERS: list[Installer] = [dialer.install]
 
 
 def ari_target(settings: Settings) -> AriTarget:
@@ -159,6 +163,7 @@ async def running_ivr(
     catalogue: Catalogue | None = None,
     installers: list[Installer] | None = None,
     registry: CollectorRegistry | None = None,
+    database: Database | None = None,
 ) -> AsyncIterator[Ivr]:
     """The IVR layer, live for the duration of the block (ARI websocket, router, prompt
     executor, features). ``registry``: where the executor's Prometheus series go."""
@@ -177,6 +182,7 @@ async def running_ivr(
         settings=settings,
         ami=ami,
         events=events,
+        database=database,
     )
     executor = PromptExecutor(SnoopWhisper(ivr), ivr.report_command, registry=registry)
     ivr.executor = executor
