@@ -403,12 +403,12 @@ class PromptCatalogue:
                 name, {k: v for k, v in variables.items() if k not in prompt.call_variables}
             )
             if prompt.fallback is None or fallback == job:
-                raise PromptUnavailable(f"prompt {name}: {exc}") from None
+                raise PromptUnavailable(f"cannot play {name}: {exc}") from None
             log.warning("prompt_render_failed_using_fallback", prompt=name, error=str(exc))
             try:
                 await self._ensure(fallback)
             except RenderError as again:
-                raise PromptUnavailable(f"prompt {name} (fallback too): {again}") from None
+                raise PromptUnavailable(f"cannot play {name} (nor its fallback): {again}") from None
             return self._uri(fallback)
         return self._uri(job)
 
