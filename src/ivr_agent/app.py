@@ -31,10 +31,13 @@ from ivr_agent.store.db import Database, open_database
 from ivr_agent.store.migrate import upgrade_to_head
 from ivr_agent.store.outbox import Outbox
 from ivr_agent.web.auth import auth_middleware
+from ivr_agent.web.callbacks_api import setup_callbacks_api
 from ivr_agent.web.calls_api import setup_calls_api
 from ivr_agent.web.context import DATABASE, SETTINGS
+from ivr_agent.web.dashboard import setup_dashboard
 from ivr_agent.web.errors import error_middleware
 from ivr_agent.web.health import Readiness, State, setup_health
+from ivr_agent.web.live import LIVE, calls_now, setup_live
 from ivr_agent.web.metrics import METRICS, setup_metrics
 from ivr_agent.web.metrics_api import setup_metrics_api
 
@@ -123,11 +126,13 @@ def _ami_ctx(settings: Settings, readiness: Readiness, options: Options) -> Clea
         tracker = Tracker(StandardsConfig.from_settings(settings), settings.pbx_id)
         box = app[OUTBOX]
         metrics = app[METRICS]
+        live = app[LIVE]
         capture = CaptureWriter(options.capture) if options.capture else None
 
         def finished(call: FinishedCall) -> None:
             box.put(call.outcome, call.timeline)
             metrics.observe_finished(call.outcome)
+            live.publish_finished(call.outcome)
 
         ingest = Ingest(tracker, finished, capture=capture)
         app[INGEST] = ingest
@@ -183,6 +188,16 @@ def _ivr_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
     return ivr
 
 
+def _live_ctx() -> CleanupCtx:
+    async def live(app: web.Application) -> AsyncIterator[None]:
+        tracker, box = app[INGEST].tracker, app[OUTBOX]
+        watch = app[LIVE].watch(lambda: calls_now(tracker.in_progress()), lambda: box.stats.written)
+        async with _background(watch, "live-feed"):
+            yield
+
+    return live
+
+
 def build_app(
     settings: Settings, *, database: Database | None = None, options: Options | None = None
 ) -> web.Application:
@@ -199,11 +214,15 @@ def build_app(
     readiness = Readiness()
     setup_health(app, readiness)
     setup_calls_api(app)
+    setup_callbacks_api(app)
     setup_metrics_api(app)
     setup_metrics(app, public=settings.metrics_public).readiness = readiness
+    setup_live(app)
+    setup_dashboard(app)
     app.cleanup_ctx.append(_database_ctx(settings, readiness, database))
     app.cleanup_ctx.append(_outbox_ctx(settings))
     app.cleanup_ctx.append(_ami_ctx(settings, readiness, options))
+    app.cleanup_ctx.append(_live_ctx())
     app.cleanup_ctx.append(_ivr_ctx(settings, readiness))
     return app
 

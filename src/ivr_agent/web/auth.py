@@ -17,6 +17,9 @@ from ivr_agent.store.tokens import role_of
 from ivr_agent.web.errors import ApiError, Handler
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+#: The dashboard's session cookie (HttpOnly, SameSite=Strict): the API token a browser
+#: signed in with at ``/login``, so pages and their API calls need no token in a URL.
+SESSION_COOKIE = "ivr_agent_session"
 ROLE = web.RequestKey("role", str)
 _ROLES_ATTR = "_ivr_agent_roles"
 
@@ -48,6 +51,18 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
+def request_token(request: web.Request) -> str | None:
+    """The bearer token, else (reads only) the dashboard's session cookie, if any.
+
+    The cookie never authorises a change: a request that writes must carry the bearer
+    header, which no other site can make a browser send (no cross-site request forgery).
+    """
+    token = bearer_token(request)
+    if token is None and request.method in {"GET", "HEAD"}:
+        token = request.cookies.get(SESSION_COOKIE) or None
+    return token
+
+
 def auth_middleware(database: Callable[[], Database]) -> Any:
     """Middleware checking the token and role of every request that is not open."""
 
@@ -59,7 +74,7 @@ def auth_middleware(database: Callable[[], Database]) -> Any:
         roles = getattr(route_handler, _ROLES_ATTR, frozenset({"admin"}))
         if roles is None:
             return await handler(request)
-        token = bearer_token(request)
+        token = request_token(request)
         if token is None:
             raise ApiError(401, "unauthenticated", "an Authorization: Bearer token is required")
         async with database().sessions() as session:

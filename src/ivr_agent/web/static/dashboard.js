@@ -1,0 +1,70 @@
+// ivr-agent dashboard: live counters from /api/live (SSE), fresh panels when calls are stored.
+"use strict";
+(function () {
+  const state = document.getElementById("live-state");
+  const clock = document.getElementById("clock");
+  let refreshing = null;
+  let again = false;
+
+  function tick() {
+    clock.textContent = new Date().toLocaleTimeString([], { hour12: false });
+  }
+
+  function setState(text, cls) {
+    state.textContent = text;
+    state.className = "state " + cls;
+  }
+
+  function showCalls(calls) {
+    for (const [name, value] of Object.entries(calls)) {
+      const tile = document.querySelector('[data-live="' + name + '"] .value');
+      if (tile && tile.textContent !== String(value)) {
+        tile.textContent = value;
+        tile.parentElement.classList.remove("flash");
+        void tile.parentElement.offsetWidth;
+        tile.parentElement.classList.add("flash");
+      }
+    }
+  }
+
+  // Re-render the panels on the server (the same code as the first page) and swap them in;
+  // at most one request in flight, one more queued if events arrive meanwhile.
+  async function refresh() {
+    if (refreshing) { again = true; return; }
+    refreshing = fetch("/dashboard/panels", { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        if (response.status === 401 || response.redirected) {
+          location.assign("/login?next=/");
+          return null;
+        }
+        return response.ok ? response.text() : null;
+      })
+      .then(function (html) {
+        if (!html) { return; }
+        const panels = document.getElementById("panels");
+        const fresh = document.createElement("div");
+        fresh.innerHTML = html;
+        panels.replaceWith(fresh.firstElementChild);
+        document.body.dataset.refreshed = String(Date.now());
+      })
+      .catch(function () { setState("offline", "down"); })
+      .finally(function () {
+        refreshing = null;
+        if (again) { again = false; refresh(); }
+      });
+  }
+
+  function connect() {
+    const source = new EventSource("/api/live");
+    source.onopen = function () { setState("live", "live"); };
+    source.onerror = function () { setState("reconnecting", "down"); };
+    source.addEventListener("calls", function (e) { showCalls(JSON.parse(e.data)); });
+    source.addEventListener("stored", refresh);
+  }
+
+  tick();
+  setInterval(tick, 1000);
+  // A slow safety net: new day, or a stream that silently stalled behind a proxy.
+  setInterval(refresh, 60000);
+  connect();
+})();

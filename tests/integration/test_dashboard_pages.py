@@ -1,0 +1,146 @@
+"""The dashboard's pages, sign-in and live feed over HTTP against a real PostgreSQL (the
+browser test in tests/browser/ drives the same pages in Chromium)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from ivr_agent.app import build_app
+from ivr_agent.settings import load_settings
+from ivr_agent.store.db import Database
+from ivr_agent.store.repo import save_outcome
+from ivr_agent.store.tokens import create_token
+from ivr_agent.web.auth import SESSION_COOKIE
+from ivr_agent.web.live import LIVE, CallsNow
+from tests.support.outcomes import SHANGHAI, sample_outcome
+
+pytestmark = pytest.mark.postgres
+
+Client = TestClient[web.Request, web.Application]
+AppClient = Callable[[web.Application], Awaitable[Client]]
+
+
+async def _client(db: Database, aiohttp_client: AppClient) -> Client:
+    return await aiohttp_client(build_app(load_settings(), database=db))
+
+
+async def _login(client: Client, token: str) -> None:
+    async with client.post(
+        "/login", data={"token": token, "next": "/"}, allow_redirects=False
+    ) as response:
+        assert response.status == 303
+        assert response.headers["Location"] == "/"
+        cookie = response.headers["Set-Cookie"]
+        assert f"{SESSION_COOKIE}=" in cookie
+        assert "HttpOnly" in cookie
+        assert "SameSite=Strict" in cookie
+
+
+async def test_given_no_session_then_pages_redirect_to_login_and_the_api_says_401(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    for path in ("/", "/dashboard/panels", "/calls/00000000-0000-0000-0000-000000000000"):
+        async with client.get(path, allow_redirects=False) as response:
+            assert response.status == 303, path
+            assert response.headers["Location"].startswith("/login?next=/")
+    async with client.get("/api/live") as response:
+        assert response.status == 401
+        assert (await response.json())["error"]["error_id"] == "unauthenticated"
+    async with client.get("/login") as response:
+        assert response.status == 200
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+async def test_given_a_bad_token_then_login_refuses_and_sets_no_cookie(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    async with client.post("/login", data={"token": "ivra_wrong"}) as response:
+        assert response.status == 401
+        assert "Set-Cookie" not in response.headers
+        assert "unknown or revoked" in await response.text()
+
+
+async def test_given_an_offsite_next_then_login_goes_home(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "ops")
+    for evil in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        async with client.post(
+            "/login", data={"token": token, "next": evil}, allow_redirects=False
+        ) as response:
+            assert response.headers["Location"] == "/", evil
+
+
+async def test_given_a_session_then_the_dashboard_shows_todays_figures_and_breaches(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    now = datetime.now(SHANGHAI)
+    start = max(now - timedelta(minutes=5), now.replace(hour=0, minute=0, second=1))
+    late = sample_outcome("9.1", start=start)
+    await save_outcome(db, late)
+    client = await _client(db, aiohttp_client)
+    await _login(client, await create_token(db, "ops"))
+    async with client.get("/") as response:
+        assert response.status == 200
+        page = await response.text()
+    async with client.get("/api/metrics/summary") as response:
+        assert response.status == 200  # the session cookie also serves API reads
+        figures = (await response.json())["figures"]
+    assert figures["offered"]["value"] == 1
+    assert 'data-figure="offered" data-value="1"' in page
+    assert f'data-figure="service_level" data-value="{figures["service_level"]["value"]}"' in page
+    assert 'data-operator="007"' in page
+    assert f'href="/calls/{late.call_id}"' in page  # a long hold is a breach
+    async with client.get(f"/calls/{late.call_id}") as response:
+        assert response.status == 200
+        assert "Timeline" in await response.text()
+    async with client.get("/static/dashboard.js") as response:
+        assert response.status == 200
+        assert response.content_type == "text/javascript"
+    async with client.get("/static/..%2Fdashboard.py") as response:
+        assert response.status == 404
+
+
+async def test_given_a_session_cookie_then_it_never_authorises_a_write(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "admin")
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: token})
+    async with client.get("/api/metrics/summary") as response:
+        assert response.status == 200
+    async with client.post("/api/metrics/summary") as response:
+        assert response.status in {401, 405}
+
+
+async def test_given_a_live_stream_then_changes_arrive_as_server_sent_events(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "qa")
+    hub = client.app[LIVE]
+    async with client.get("/api/live", headers={"Authorization": f"Bearer {token}"}) as response:
+        assert response.status == 200
+        assert response.content_type == "text/event-stream"
+        first = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 5)
+        assert first.startswith(b"retry:")
+        snapshot = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 5)
+        assert snapshot.startswith(b"event: calls\n")
+        while hub.subscribers == 0:
+            await asyncio.sleep(0.01)
+        hub.update(CallsNow(waiting=2, talking=1, on_hold=1), stored=hub.stored + 1)
+        calls = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 5)
+        stored = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 5)
+    assert calls == (
+        b'event: calls\ndata: {"waiting":2,"talking":1,"on_hold":1,"in_progress":3}\n\n'
+    )
+    assert stored.startswith(b"event: stored\n")
