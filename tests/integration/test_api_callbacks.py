@@ -1,0 +1,250 @@
+"""The callbacks API against a real PostgreSQL: roles, strict validation, create and read."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+
+from ivr_agent.app import build_app
+from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.settings import load_settings
+from ivr_agent.store.callbacks import (
+    AttemptResult,
+    RecordingInfo,
+    claim_due,
+    finish_attempt,
+)
+from ivr_agent.store.db import Database
+from ivr_agent.store.tokens import create_token
+
+pytestmark = pytest.mark.postgres
+
+Client = TestClient[web.Request, web.Application]
+SCORES = {"skill": 5, "attitude": 5, "timeliness": 4, "parts": 3, "overall": 4}
+
+
+@pytest.fixture
+async def client(
+    db: Database, aiohttp_client: Callable[[web.Application], Awaitable[Client]]
+) -> Client:
+    settings = load_settings(_env_file=None, timezone="Asia/Shanghai")
+    return await aiohttp_client(build_app(settings, database=db))
+
+
+@pytest.fixture
+async def ops(db: Database) -> str:
+    return await create_token(db, "ops")
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+async def _post(client: Client, token: str | None, body: Any, raw: bool = False) -> tuple[int, Any]:
+    kwargs: dict[str, Any] = {"data": body} if raw else {"json": body}
+    async with client.post("/api/callbacks", headers=_headers(token), **kwargs) as response:
+        return response.status, await response.json()
+
+
+async def _get(client: Client, path: str, token: str) -> tuple[int, Any]:
+    async with client.get(path, headers=_headers(token)) as response:
+        return response.status, await response.json()
+
+
+def _soon() -> str:
+    return (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+
+
+def _body(**changes: Any) -> dict[str, Any]:
+    body = {
+        "customer_number": "+8613800138000",
+        "customer_name": "张三",
+        "reason": "service_completed",
+        "reference_time": _soon(),
+    }
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+async def test_given_roles_then_ops_and_admin_create_qa_reads_only(
+    client: Client, db: Database
+) -> None:
+    qa, admin, ops = [await create_token(db, role) for role in ("qa", "admin", "ops")]
+    assert (await _post(client, None, _body()))[0] == 401
+    status, body = await _post(client, qa, _body())
+    assert (status, body["error"]["error_id"]) == (403, "forbidden")
+    for token in (ops, admin):
+        status, body = await _post(client, token, _body())
+        assert status == 201, body
+    status, listed = await _get(client, "/api/callbacks", qa)
+    assert status == 200
+    assert len(listed["callbacks"]) == 2
+
+
+async def test_given_a_service_callback_then_201_and_it_reads_back(
+    client: Client, ops: str, db: Database
+) -> None:
+    now = datetime.now(UTC)
+    status, created = await _post(client, ops, _body(reference_time=now.isoformat()))
+    assert status == 201, created
+    assert set(created) >= {"callback_id", "due_at", "deadline"}
+    due, deadline = (datetime.fromisoformat(created[k]) for k in ("due_at", "deadline"))
+    assert due >= now - timedelta(seconds=1)
+    assert deadline == now + timedelta(hours=3)
+    assert created["deadline"].endswith("+08:00")  # rendered in the call centre's zone
+
+    status, one = await _get(client, f"/api/callbacks/{created['callback_id']}", ops)
+    assert status == 200
+    assert one["customer_number"] == "+8613800138000"
+    assert one["customer_name"] == "张三"
+    assert (one["status"], one["attempts_made"], one["attempts"]) == ("pending", 0, [])
+    assert one["due_at"] == created["due_at"]
+    async with db.engine.connect() as conn:
+        audit = (await conn.execute(text("SELECT actor, action, object FROM audit_log"))).one()
+    assert tuple(audit) == ("role:ops", "callback.create", created["callback_id"])
+
+
+async def test_given_a_finished_survey_then_get_shows_scores_index_and_recording(
+    client: Client, ops: str, db: Database
+) -> None:
+    status, created = await _post(client, ops, _body(reason="manual", reference_time=...))
+    assert status == 201
+    due = datetime.fromisoformat(created["due_at"])
+    [attempt] = await claim_due(db, due, limit=1, pbx_id="pbx1", channel_id_for=lambda a: f"cb-{a}")
+    recording = RecordingInfo("f" * 32, "recordings/ff/" + "f" * 32 + ".wav", "0" * 64, 80044, 5.0)
+    await finish_attempt(
+        db,
+        attempt.attempt_id,
+        AttemptResult("completed", due + timedelta(seconds=5), SCORES, recording),
+        due + timedelta(seconds=60),
+        config=CallbackConfig(),
+    )
+    status, one = await _get(client, f"/api/callbacks/{created['callback_id']}", ops)
+    assert status == 200
+    assert (one["status"], one["outcome"]) == ("completed", "completed")
+    assert one["scores"] == SCORES
+    assert one["satisfaction_index"] == pytest.approx(4.2)
+    assert one["recording"] == {
+        "recording_id": "f" * 32,
+        "seconds": 5.0,
+        "sha256": "0" * 64,
+        "status": "ok",
+        "reason": None,
+    }
+    assert [a["attempt_no"] for a in one["attempts"]] == [1]
+    status, listed = await _get(client, "/api/callbacks?status=completed", ops)
+    assert [c["callback_id"] for c in listed["callbacks"]] == [created["callback_id"]]
+    status, listed = await _get(client, "/api/callbacks?status=pending", ops)
+    assert listed["callbacks"] == []
+
+
+BAD_BODIES = [
+    (_body(customer_number="13800138000\r\nAction: Command"), "customer_number"),
+    (_body(customer_number="13800138000\n"), "customer_number"),
+    (_body(customer_number="138&00138000"), "customer_number"),
+    (_body(customer_number="138OO138000"), "customer_number"),
+    (_body(customer_number="1234"), "customer_number"),
+    (_body(customer_number="1" * 21), "customer_number"),
+    (_body(customer_number=13800138000), "customer_number"),
+    (_body(customer_number=...), "customer_number"),
+    (_body(customer_name="张\r\n三"), "customer_name"),
+    (_body(customer_name="x" * 65), "customer_name"),
+    (_body(customer_name=["张三"]), "customer_name"),
+    (_body(reason="whenever"), "reason"),
+    (_body(reason=None), "reason"),
+    (_body(reference_time="yesterday"), "reference_time"),
+    (_body(reference_time=1763863200), "reference_time"),
+    (_body(reference_time=...), "reference_time"),
+    (_body(reference_time="2020-01-01T10:00:00+08:00"), "reference_time"),
+    ({**_body(), "priority": "high"}, "priority"),
+    (["13800138000"], "body"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), BAD_BODIES)
+async def test_given_a_bad_body_then_400_names_the_field_and_nothing_is_stored(
+    client: Client, ops: str, db: Database, body: Any, field: str
+) -> None:
+    status, answer = await _post(client, ops, body)
+    assert status == 400, answer
+    assert answer["error"]["details"]["field"] == field
+    assert answer["error"]["message"].startswith(field)
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM callbacks"))).scalar() == 0
+
+
+@pytest.mark.parametrize("raw", ["not json", '{"customer_number": ', "", "\xff"])
+async def test_given_a_body_that_is_not_json_then_400_names_the_body(
+    client: Client, ops: str, raw: str
+) -> None:
+    status, answer = await _post(client, ops, raw.encode("latin-1"), raw=True)
+    assert (status, answer["error"]["details"]["field"]) == (400, "body")
+
+
+async def test_given_a_naive_reference_time_then_it_is_read_in_the_call_centre_zone(
+    client: Client, ops: str
+) -> None:
+    local = datetime.now(UTC).astimezone(load_settings(_env_file=None).zone)
+    naive = local.replace(tzinfo=None).isoformat()
+    status, created = await _post(client, ops, _body(reason="manual", reference_time=naive))
+    assert status == 201
+    assert datetime.fromisoformat(created["due_at"]) >= local - timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("status=lost", "status"),
+        ("from=soon", "from"),
+        ("to=2026-13-01", "to"),
+        ("from=2026-11-24&to=2026-11-23", "to"),
+        ("limit=0", "limit"),
+        ("limit=x", "limit"),
+        ("offset=-1", "offset"),
+        ("sort=due", "sort"),
+    ],
+)
+async def test_given_bad_list_parameters_then_400_names_them(
+    client: Client, ops: str, query: str, field: str
+) -> None:
+    status, answer = await _get(client, f"/api/callbacks?{query}", ops)
+    assert (status, answer["error"]["details"]["field"]) == (400, field)
+
+
+async def test_given_unknown_ids_then_404(client: Client, ops: str) -> None:
+    for callback_id in ("00000000-0000-0000-0000-000000000000", "not-an-id", "..%2f..%2fetc"):
+        status, answer = await _get(client, f"/api/callbacks/{callback_id}", ops)
+        assert (status, answer["error"]["error_id"]) == (404, "callback_not_found")
+
+
+async def test_given_many_callbacks_then_the_list_pages_by_due_time(
+    client: Client, ops: str
+) -> None:
+    now = datetime.now(UTC)
+    for hours in (50, 30, 40):  # complaint callbacks due about 24 h after these references
+        status, _ = await _post(
+            client,
+            ops,
+            _body(
+                reason="complaint_resolved",
+                reference_time=(now - timedelta(hours=hours)).isoformat(),
+            ),
+        )
+        assert status == 201
+    status, first = await _get(client, "/api/callbacks?limit=2", ops)
+    assert status == 200
+    dues = [c["due_at"] for c in first["callbacks"]]
+    assert first["next_offset"] == 2
+    status, rest = await _get(client, "/api/callbacks?limit=2&offset=2", ops)
+    assert rest["next_offset"] is None
+    dues += [c["due_at"] for c in rest["callbacks"]]
+    assert len(dues) == 3
+    assert [datetime.fromisoformat(d) for d in dues] == sorted(
+        datetime.fromisoformat(d) for d in dues
+    )
