@@ -32,7 +32,6 @@ from ivr_agent.store.migrate import upgrade_to_head
 from ivr_agent.store.outbox import Outbox
 from ivr_agent.web.auth import auth_middleware
 from ivr_agent.web.callbacks_api import setup_callbacks_api
-from ivr_agent.web.callbacks_api import setup_callbacks_api
 from ivr_agent.web.calls_api import setup_calls_api
 from ivr_agent.web.context import DATABASE, SETTINGS
 from ivr_agent.web.dashboard import setup_dashboard
@@ -215,7 +214,6 @@ def build_app(
     readiness = Readiness()
     setup_health(app, readiness)
     setup_calls_api(app)
-    setup_callbacks_api(app)
     setup_callbacks_api(app)
     setup_metrics_api(app)
     setup_metrics(app, public=settings.metrics_public).readiness = readiness
