@@ -376,7 +376,8 @@ async def dashboard_handler(request: web.Request) -> web.Response:
     start, _ = today(settings.zone)
     heading = f"Hotline today · {start.date().isoformat()} ({_e(settings.timezone)})"
     right = (
-        '<span id="clock"></span><span id="live-state" class="state">connecting</span>'
+        f'<span id="clock" data-zone="{_e(settings.timezone)}"></span>'
+        '<span id="live-state" class="state">connecting</span>'
         '<form method="post" action="/logout"><button class="link">Sign out</button></form>'
     )
     main = f'<section class="kpis live-row">{live_tiles(app)}</section>{await render_panels(app)}'

@@ -6,8 +6,11 @@
   let refreshing = null;
   let again = false;
 
+  // The call centre's time, whatever the zone of the screen showing it.
   function tick() {
-    clock.textContent = new Date().toLocaleTimeString([], { hour12: false });
+    clock.textContent = new Date().toLocaleTimeString([], {
+      hour12: false, timeZone: clock.dataset.zone,
+    });
   }
 
   function setState(text, cls) {

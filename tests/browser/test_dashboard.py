@@ -1,0 +1,170 @@
+"""The dashboard in a real browser: Chromium signs in with a token, shows the same figures as
+``GET /api/metrics/summary`` for today, and updates within 2 s of a sandbox call ending.
+
+The agent runs in-process (as in tests/integration/test_agent_live.py) on a real port, with
+a real PostgreSQL; the live test drives one simulator scenario through the Asterisk sandbox.
+Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from ivr_agent.app import AMI, build_app
+from ivr_agent.settings import Settings, load_settings
+from ivr_agent.sim import runner, sandbox
+from ivr_agent.sim import scenario as scenarios
+from ivr_agent.store.db import Database
+from ivr_agent.store.repo import save_outcome
+from ivr_agent.store.tokens import create_token
+from ivr_agent.web.dashboard import percent
+from ivr_agent.web.live import LIVE
+from tests.browser.conftest import ARTIFACTS
+from tests.integration.sandbox_support import progress, running_sandbox
+from tests.support.outcomes import SHANGHAI, sample_outcome
+
+pytestmark = pytest.mark.postgres
+
+#: The figures of the dashboard's tiles, by name, with their raw values.
+TILE_FIGURES = """() => Object.fromEntries(
+  [...document.querySelectorAll('#panels .kpis [data-figure]')]
+    .map(e => [e.dataset.figure, JSON.parse(e.dataset.value)]))"""
+OPERATOR_FIGURES = """() => Object.fromEntries(
+  [...document.querySelectorAll('#panels tr[data-operator]')].map(row => [
+    row.dataset.operator,
+    Object.fromEntries([...row.querySelectorAll('[data-figure]')]
+      .map(e => [e.dataset.figure, JSON.parse(e.dataset.value)]))]))"""
+OFFERED = "Number(document.querySelector('#panels [data-figure=offered]').dataset.value)"
+IN_PROGRESS = "Number(document.querySelector('[data-live=in_progress] .value').textContent)"
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, db: Database) -> AsyncIterator[tuple[web.Application, str]]:
+    """The whole agent serving HTTP on a free local port; yields the app and its base URL."""
+    app = build_app(settings, database=db)
+    app_runner = web.AppRunner(app, access_log=None)
+    await app_runner.setup()
+    try:
+        site = web.TCPSite(app_runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = app_runner.addresses[0][:2]
+        yield app, f"http://{host}:{port}"
+    finally:
+        await app_runner.cleanup()
+
+
+async def _api_summary(base: str, token: str, **query: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/api/metrics/summary", params=query, headers=headers) as response,
+    ):
+        assert response.status == 200
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def _sign_in(browser: Any, base: str, token: str) -> Any:
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    # The token travels in the fragment: login.js posts it; the server never sees it in a URL.
+    await page.goto(f"{base}/login#token={token}")
+    await page.wait_for_url(f"{base}/")
+    await page.wait_for_selector("#live-state.live")
+    assert "token" not in page.url
+    return page
+
+
+async def _assert_same_figures(page: Any, base: str, token: str) -> dict[str, Any]:
+    api = await _api_summary(base, token, group_by="operator")
+    shown = await page.evaluate(TILE_FIGURES)
+    assert shown, "no figures on the page"
+    assert shown == {name: api["figures"][name]["value"] for name in shown}
+    level = api["figures"]["service_level"]["value"]
+    tile = page.locator("#panels [data-figure=service_level] .value")
+    assert await tile.inner_text() == percent(level)
+    operators = await page.evaluate(OPERATOR_FIGURES)
+    expected = {
+        g["operator_id"]: {
+            name: g["figures"][name]["value"] for name in operators[g["operator_id"]]
+        }
+        for g in api["groups"]
+        if g["operator_id"] is not None
+    }
+    assert operators == expected
+    return api
+
+
+async def test_given_a_token_then_the_dashboard_shows_the_summary_of_today(
+    browser: Any, db: Database, tmp_path: Path
+) -> None:
+    now = datetime.now(SHANGHAI)
+    first = max(now - timedelta(minutes=30), now.replace(hour=0, minute=0, second=1))
+    for n in range(3):
+        await save_outcome(db, sample_outcome(f"7.{n}", start=first + timedelta(minutes=n)))
+    settings = load_settings(data_dir=tmp_path / "var")
+    token = await create_token(db, "ops")
+    async with serving(settings, db) as (_app, base):
+        page = await _sign_in(browser, base, token)
+        api = await _assert_same_figures(page, base, token)
+        assert api["figures"]["offered"]["value"] == 3
+        breaches = page.locator("ul.breaches a")
+        assert await breaches.count() == 3
+        await breaches.first.click()
+        await page.wait_for_selector("table.timeline")
+        assert "/calls/" in page.url
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.go_back()
+        await page.wait_for_selector("#panels")
+        await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+
+@pytest.mark.sandbox
+async def test_given_a_sandbox_call_when_it_ends_then_the_dashboard_updates_within_2_s(
+    browser: Any, db: Database, tmp_path: Path
+) -> None:
+    box = running_sandbox()
+    env = sandbox.load_credentials(box).env()
+    settings = load_settings(
+        ami_url=env["IVR_AGENT_AMI_URL"],
+        data_dir=tmp_path / "var",
+        pbx_id=f"browser-{uuid.uuid4().hex[:8]}",
+    )
+    token = await create_token(db, "ops")
+    config = runner.RunnerConfig.from_env_file(box.credentials_file)
+    async with serving(settings, db) as (app, base):
+        await app[AMI].wait_logged_in(20)
+        page = await _sign_in(browser, base, token)
+        before = await _assert_same_figures(page, base, token)
+        offered = before["figures"]["offered"]["value"]
+        with app[LIVE].subscribe() as feed:
+            call = asyncio.create_task(
+                runner.run(scenarios.load("answered_1_ring"), config, progress)
+            )
+            # While the call rings and talks, the live tiles count it.
+            await page.wait_for_function(f"() => {IN_PROGRESS} > 0", timeout=30_000)
+            while (event := await asyncio.wait_for(feed.get(), 60)) is not None:
+                if event.kind == "call_finished":
+                    break
+            ended = time.monotonic()
+            await page.wait_for_function(f"() => {OFFERED} === {offered + 1}", timeout=5_000)
+            shown_after = time.monotonic() - ended
+            await call
+        assert shown_after < 2.0, f"the dashboard took {shown_after:.2f} s"
+        await page.wait_for_function(f"() => {IN_PROGRESS} === 0", timeout=5_000)
+        after = await _assert_same_figures(page, base, token)
+        assert after["figures"]["answered"]["value"] == before["figures"]["answered"]["value"] + 1
+        assert "002" in await page.evaluate(OPERATOR_FIGURES)
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
+    print(f"dashboard updated {shown_after:.3f} s after the call ended")
