@@ -213,13 +213,32 @@ async def test_a_customer_name_is_rendered_on_demand_once(tmp_path: Path) -> Non
     assert uri == catalogue.media("callback_opening", {"customer_name": "张先生"})
     path = tmp_path / "prompts" / "zh-CN" / (uri.rsplit("/", 1)[1] + ".wav")
     assert _wav(path)[:3] == (8000, 1, 2)
-    made = path.stat().st_mtime_ns
+    made = path.stat().st_ino  # a new rendering is renamed into place: a new inode
     # Concurrent requests for the same name share one file, rendered once.
     again = await asyncio.gather(
         *(catalogue.ensure_media("callback_opening", {"customer_name": "张先生"}) for _ in range(5))
     )
     assert set(again) == {uri}
-    assert path.stat().st_mtime_ns == made
+    assert path.stat().st_ino == made
+
+
+async def test_the_build_removes_on_demand_files_no_call_used_for_a_week(tmp_path: Path) -> None:
+    catalogue = PromptCatalogue.from_settings(_settings(tmp_path))
+    dest = tmp_path / "prompts" / "zh-CN"
+    old = await catalogue.ensure_media("callback_opening", {"customer_name": "赵先生"})
+    kept = await catalogue.ensure_media("callback_opening", {"customer_name": "钱女士"})
+    week_ago = time.time() - 8 * 86_400
+    for uri in (old, kept):
+        os.utime(dest / (uri.rsplit("/", 1)[1] + ".wav"), (week_ago, week_ago))
+    # Handing a file out again counts as use.
+    assert await catalogue.ensure_media("callback_opening", {"customer_name": "钱女士"}) == kept
+    report = build_prompts(catalogue, languages=["zh-CN"])
+    assert report.pruned == [f"zh-CN/{old.rsplit('/', 1)[1]}.wav"]
+    assert not (dest / (old.rsplit("/", 1)[1] + ".wav")).exists()
+    assert (dest / (kept.rsplit("/", 1)[1] + ".wav")).is_file()
+    manifest = (tmp_path / "prompts" / render.MANIFEST_NAME).read_text()
+    assert old.rsplit("/", 1)[1] not in manifest
+    assert kept.rsplit("/", 1)[1] in manifest
 
 
 async def test_a_failed_rendering_falls_back_to_the_prompt_without_the_name(

@@ -19,6 +19,8 @@ from ivr_agent.ivr.prompts import WELCOME_ALIAS, PromptCatalogue, UnknownPrompt
 from ivr_agent.ivr.render import Installed
 
 Progress = Callable[[str], None]
+#: On-demand renderings (a customer's name) unused this long are removed by the build.
+ON_DEMAND_KEEP_DAYS = 7.0
 
 
 @dataclass
@@ -28,6 +30,7 @@ class BuildReport:
     dest: Path
     installed: list[Installed] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -55,7 +58,8 @@ class BuildReport:
         return (
             f"{len(self.installed)} prompt files in {self.dest}: {self.rendered} rendered (TTS), "
             f"{self.recorded} from recorded voices, {self.cached} unchanged (cache); "
-            f"{self.recorded_in_use} recorded voices in use; {self.seconds:.1f} s"
+            f"{self.recorded_in_use} recorded voices in use; "
+            f"{len(self.pruned)} unused on-demand files removed; {self.seconds:.1f} s"
         )
 
 
@@ -65,6 +69,7 @@ def build_prompts(
     languages: Sequence[str] | None = None,
     dest: Path | None = None,
     progress: Progress | None = None,
+    keep_on_demand_days: float = ON_DEMAND_KEEP_DAYS,
 ) -> BuildReport:
     """Render and install every file of ``languages`` (default: all) into ``dest``.
 
@@ -72,7 +77,8 @@ def build_prompts(
     :class:`~ivr_agent.ivr.render.ToolMissing` before doing anything if espeak-ng or sox is
     missing and a file needs synthesising, :class:`~ivr_agent.ivr.prompts.UnknownPrompt` for a
     language the catalogue lacks, :class:`~ivr_agent.ivr.render.RenderError` naming the file
-    that failed.
+    that failed. Files rendered on demand (``{customer_name}``) that no call asked for in
+    ``keep_on_demand_days`` are removed, so the directory does not grow with every customer.
     """
     started = time.monotonic()
     target_dir = (dest or catalogue.prompts_dir).absolute()
@@ -99,5 +105,9 @@ def build_prompts(
         if render.copy_alias(target_dir, source, alias) and progress is not None:
             progress(f"  alias: {alias} = {source}")
         report.aliases.append(alias)
+    if dest is None or target_dir == catalogue.prompts_dir.absolute():
+        stale = catalogue.on_demand_files(keep_on_demand_days * 86_400, time.time())
+        render.prune(target_dir, stale)
+        report.pruned = stale
     report.seconds = time.monotonic() - started
     return report

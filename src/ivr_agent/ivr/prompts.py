@@ -22,6 +22,8 @@ File names, as the PBX plays them (``sound:<PROMPTS_MEDIA_PREFIX>/<language>/<st
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -80,6 +82,7 @@ WELCOME_ALIAS = ("greeting_external", "welcome.wav")
 _NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_ON_DEMAND_SUFFIX = re.compile(r"-[0-9a-f]{16}$")
 _OPERATOR_ID = re.compile(r"[0-9A-Za-z]{1,16}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _MAX_VALUE_CHARS = 64
@@ -477,8 +480,32 @@ class PromptCatalogue:
     def _uri(self, job: RenderJob) -> str:
         return f"sound:{self.media_prefix}/{job.language}/{job.stem}"
 
+    def on_demand_files(self, older_than_seconds: float, now: float) -> list[str]:
+        """Files ``ensure_media`` rendered for call-time values, not played for this long.
+
+        ``<name>-<16 hex>.wav`` of prompts with call-time variables, by modification time
+        (``ensure_media`` touches a file each time it hands it out).
+        """
+        stale = []
+        for prompt in self.spec.prompts.values():
+            if not prompt.call_variables:
+                continue
+            for language in self.languages:
+                for path in (self.prompts_dir / language).glob(f"{prompt.name}-*.wav"):
+                    if not _ON_DEMAND_SUFFIX.fullmatch(path.stem[len(prompt.name) :]):
+                        continue
+                    with contextlib.suppress(OSError):
+                        if now - path.stat().st_mtime > older_than_seconds:
+                            stale.append(f"{language}/{path.name}")
+        return sorted(stale)
+
     async def _ensure(self, job: RenderJob) -> None:
-        if (self.prompts_dir / job.relative).is_file():
+        path = self.prompts_dir / job.relative
+        if path.is_file():
+            if _ON_DEMAND_SUFFIX.search(job.stem):
+                # Keeps on-demand renderings in use out of the build's pruning.
+                with contextlib.suppress(OSError):
+                    os.utime(path)
             return
         # One rendering per file at a time; concurrent callers wait for it.
         lock = self._rendering.setdefault(job.relative, asyncio.Lock())

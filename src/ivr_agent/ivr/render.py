@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -267,10 +267,20 @@ def _manifest_lock(dest: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _update_manifest(dest: Path, entries: dict[str, str]) -> None:
+def prune(dest: Path, relatives: Iterable[str]) -> None:
+    """Delete these files (paths under ``dest``) and forget their cache keys."""
+    gone = list(relatives)
+    for relative in gone:
+        (dest / relative).unlink(missing_ok=True)
+    _update_manifest(dest, {}, remove=gone)
+
+
+def _update_manifest(dest: Path, entries: dict[str, str], remove: Iterable[str] = ()) -> None:
     with _manifest_lock(dest):
         manifest = _read_manifest(dest)
         manifest.update(entries)
+        for relative in remove:
+            manifest.pop(relative, None)
         temp = dest / f".{MANIFEST_NAME}.{secrets.token_hex(6)}.tmp"
         temp.write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False))
         os.replace(temp, dest / MANIFEST_NAME)
