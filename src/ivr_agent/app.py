@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.core.tracker import FinishedCall, Tracker
@@ -98,7 +99,10 @@ def _database_ctx(settings: Settings, readiness: Readiness, given: Database | No
 
 def _outbox_ctx(settings: Settings) -> CleanupCtx:
     async def outbox(app: web.Application) -> AsyncIterator[None]:
-        box = Outbox(settings.data_dir / "spool")
+        auto_callbacks = (
+            CallbackConfig.from_settings(settings) if settings.callback_auto_for_abandoned else None
+        )
+        box = Outbox(settings.data_dir / "spool", callbacks=auto_callbacks)
         app[OUTBOX] = box
         app[METRICS].outbox = box
         try:

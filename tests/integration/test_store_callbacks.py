@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import URL
 
 from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.store.callbacks import (
     AttemptAlreadyFinished,
     AttemptResult,
@@ -26,6 +28,9 @@ from ivr_agent.store.callbacks import (
 )
 from ivr_agent.store.db import Database, connect
 from ivr_agent.store.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
+from ivr_agent.store.outbox import Outbox
+from ivr_agent.store.repo import save_outcome
+from tests.support.outcomes import sample_outcome
 
 pytestmark = pytest.mark.postgres
 
@@ -280,3 +285,75 @@ async def test_given_now_in_utc_then_times_read_back_in_the_zone_given(db: Datab
     stored = await get_callback(db, created.callback_id, ZONE)
     assert stored is not None
     assert stored["due_at"] == MONDAY.isoformat()
+
+
+# --- automatic callbacks for abandoned inbound calls -------------------------------------------
+
+
+def _abandoned(linkedid: str, **changes: object) -> CallOutcome:
+    ended = MONDAY + timedelta(seconds=40)
+    base = {
+        "answered_at": None,
+        "ended_at": ended,
+        "duration_seconds": 40.0,
+        "abandoned": True,
+        "short_abandon": False,
+        "operator_id": None,
+        "talk_seconds": None,
+        "holds": (),
+        "max_hold_seconds": None,
+        "hold_over_limit": False,
+        "recording_id": None,
+    }
+    base.update(changes)
+    return sample_outcome(linkedid, start=MONDAY, **base)
+
+
+async def test_given_an_abandoned_call_saved_twice_then_one_callback_from_the_abandon_time(
+    db: Database,
+) -> None:
+    outcome = _abandoned("1763863200.7")
+    for _ in range(2):  # a re-save (e.g. complete: false → true) must not add a second
+        await save_outcome(db, outcome, callbacks=CONFIG, now=MONDAY + timedelta(minutes=1))
+    [callback] = await list_callbacks(db, ZONE)
+    assert callback["reason"] == "abandoned_call"
+    assert callback["customer_number"] == outcome.caller_number
+    assert callback["customer_name"] == "张三"
+    assert callback["reference_time"] == outcome.ended_at.astimezone(ZONE).isoformat()
+    assert callback["due_at"] == (MONDAY + timedelta(minutes=1)).isoformat()
+    assert callback["source_call_id"] == outcome.call_id
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"short_abandon": True},
+        {"abandoned": False},
+        {"caller_number": None},
+        {"caller_number": "anonymous"},
+        {"caller_number": "1001"},  # an internal extension is not a customer line
+    ],
+)
+async def test_given_a_call_that_needs_no_callback_then_none(
+    db: Database, changes: dict[str, object]
+) -> None:
+    await save_outcome(db, _abandoned("1763863200.8", **changes), callbacks=CONFIG, now=MONDAY)
+    assert await list_callbacks(db, ZONE) == []
+
+
+async def test_given_automatic_callbacks_off_then_an_abandoned_call_gets_none(db: Database) -> None:
+    await save_outcome(db, _abandoned("1763863200.9"))
+    assert await list_callbacks(db, ZONE) == []
+
+
+async def test_given_the_outbox_with_callbacks_then_the_abandoned_call_gets_one(
+    db: Database, tmp_path: Path
+) -> None:
+    box = Outbox(tmp_path / "spool", callbacks=CONFIG)
+    try:
+        box.put(_abandoned("1763863200.10"), ())
+        assert await box.drain(db) == 1
+    finally:
+        box.close()
+    [callback] = await list_callbacks(db, ZONE)
+    assert callback["reason"] == "abandoned_call"

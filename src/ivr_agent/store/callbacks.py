@@ -42,6 +42,7 @@ from ivr_agent.core.callbacks import (
     satisfaction_index,
     schedule,
 )
+from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.store.db import Database
 from ivr_agent.store.errors import translate_errors
 from ivr_agent.store.models import (
@@ -230,6 +231,35 @@ async def create_callback(
 
     result: CreatedCallback = await _in_transaction(target, "create callback", work)
     return result
+
+
+async def callback_for_abandoned(
+    session: AsyncSession,
+    outcome: CallOutcome,
+    call_id: str,
+    config: CallbackConfig,
+    now: datetime,
+) -> CreatedCallback | None:
+    """The automatic callback of an abandoned inbound call, in the caller's transaction.
+
+    Created for an inbound call that was abandoned, unless it was a short abandon (a
+    misdial by S1's reckoning) or the caller's number cannot be dialled (withheld,
+    internal, malformed). Its reference time is the abandon time (``ended_at``). Saving
+    the same call again creates nothing (unique per ``source_call_id``); ``None`` when no
+    callback is due.
+    """
+    if outcome.direction != "inbound" or not outcome.abandoned or outcome.short_abandon:
+        return None
+    try:
+        number = check_customer_number(outcome.caller_number)
+    except ValueError:
+        return None
+    try:
+        name = check_customer_name(outcome.extra.get("caller_name"))
+    except ValueError:
+        name = None  # a name we cannot speak safely is left out, the callback still placed
+    request = CallbackRequest(number, name, "abandoned_call", outcome.ended_at, call_id)
+    return await create_callback(session, request, config, now)
 
 
 def _claimed(row: CallbackRow, attempt: CallbackAttemptRow) -> ClaimedAttempt:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr_agent.backoff import Backoff
+from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.logging import get_logger
@@ -89,8 +90,15 @@ class Outbox:
     """Durable hand-over of finished calls from the tracker to PostgreSQL."""
 
     def __init__(
-        self, spool_dir: Path, *, backoff_initial: float = 0.5, backoff_cap: float = 30.0
+        self,
+        spool_dir: Path,
+        *,
+        backoff_initial: float = 0.5,
+        backoff_cap: float = 30.0,
+        callbacks: CallbackConfig | None = None,
     ) -> None:
+        # Set: abandoned inbound calls get their callback when saved (store/callbacks.py).
+        self.callbacks = callbacks
         spool_dir.mkdir(parents=True, exist_ok=True)
         self.spool = spool_dir / "outbox.jsonl"
         self.offset_file = spool_dir / "outbox.offset"
@@ -155,7 +163,7 @@ class Outbox:
                 # A corrupt line must not block every later call: keep it aside, go on.
                 self._quarantine(raw, exc)
             else:
-                await save_outcome(db, outcome, timeline)
+                await save_outcome(db, outcome, timeline, callbacks=self.callbacks)
                 self.stats.written += 1
             self._commit_offset(end)
             self.stats.pending = max(0, self.stats.pending - 1)

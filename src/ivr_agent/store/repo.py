@@ -14,15 +14,17 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
 from ivr_agent.core.timeline import TimelineEvent
+from ivr_agent.store.callbacks import callback_for_abandoned
 from ivr_agent.store.db import Database
 from ivr_agent.store.errors import UnknownCursorError, translate_errors
 from ivr_agent.store.models import CallEventRow, CallRow, HoldRow, PromptPlayedRow
@@ -141,19 +143,29 @@ async def save_outcome(
     target: Database | AsyncSession,
     outcome: CallOutcome,
     timeline: Sequence[TimelineEvent] = (),
+    *,
+    callbacks: CallbackConfig | None = None,
+    now: datetime | None = None,
 ) -> str:
     """Store a finished call with its holds, prompts and timeline, atomically; return its id.
 
     Idempotent: saving the same outcome again leaves exactly the same rows (the call is
     keyed by ``(pbx_id, linkedid)``; its children are replaced). Saving a newer outcome of
-    the same call replaces the older one. Raises ``ValueError`` for a time without a zone
+    the same call replaces the older one. With ``callbacks`` (automatic callbacks for
+    abandoned calls are on), an abandoned inbound call gets its callback in the same
+    transaction, scheduled from ``now`` (default: the clock), at most once however often
+    the call is saved. Raises ``ValueError`` for a time without a zone
     and :class:`~ivr_agent.store.errors.StoreError` if the database refuses or is down.
     """
     # to_json() checks every time carries a zone: fail before touching the database.
     outcome.to_json()
 
     async def work(session: AsyncSession) -> str:
-        return await _write_outcome(session, outcome, timeline)
+        call_id = await _write_outcome(session, outcome, timeline)
+        if callbacks is not None:
+            at = now if now is not None else datetime.now(UTC)
+            await callback_for_abandoned(session, outcome, call_id, callbacks, at)
+        return call_id
 
     return await _run(target, "save outcome", work)
 
