@@ -257,3 +257,17 @@ def test_a_job_knows_its_file_and_key(catalogue: PromptCatalogue) -> None:
     assert job.relative == "en-US/operator_intro-007.wav"
     assert job.speech.startswith("Customer service representative number 007")
     assert job.key == render.cache_key(job.speech, job.voice)
+
+
+def test_prompts_list_prints_every_prompt_with_its_media(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ivr_agent.cli import main
+
+    monkeypatch.setenv("IVR_AGENT_OPERATOR_IDS", "042")
+    assert main(["prompts", "list", "--language", "en-US"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(PROMPT_NAMES)
+    intro = next(line.split("\t") for line in lines if line.startswith("operator_intro\t"))
+    assert intro[1:4] == ["both", "operator_id", "sound:ivr-agent/en-US/operator_intro-042"]
+    assert intro[4].startswith("Customer service representative number 042")

@@ -509,11 +509,15 @@ class PromptCatalogue:
             return
         # One rendering per file at a time; concurrent callers wait for it.
         lock = self._rendering.setdefault(job.relative, asyncio.Lock())
-        async with lock:
-            if (self.prompts_dir / job.relative).is_file():
-                return
-            await asyncio.to_thread(self._install, job)
-        self._rendering.pop(job.relative, None)
+        try:
+            async with lock:
+                if (self.prompts_dir / job.relative).is_file():
+                    return
+                await asyncio.to_thread(self._install, job)
+        finally:
+            # Latecomers find the file; after a failure the next caller tries afresh.
+            if not lock.locked():
+                self._rendering.pop(job.relative, None)
 
     def _install(self, job: RenderJob) -> None:
         render.ensure_dir(self.prompts_dir)
