@@ -3,7 +3,8 @@
 It brings the Asterisk sandbox up (provisioning it the first time), starts the agent
 against it with the embedded PostgreSQL, creates an ``ops`` token, and drives a continuous
 realistic mix of simulated calls (late answers, holds, silent callers, abandons) until
-Ctrl-C / SIGTERM, then stops everything it started.
+Ctrl-C / SIGTERM, then stops everything it started. It prints the dashboard's sign-in link
+(``/login#token=…``: the token stays in the browser, never in a server log).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                 [
                     "",
                     "ivr-agent demo is running against the sandbox PBX.",
+                    # The token rides in the fragment: the browser keeps it, the server
+                    # never logs it; the login page posts it and sets a session cookie.
+                    f"  dashboard:  http://{listen}/login#token={token}",
                     f"  calls API:  http://{listen}/api/calls",
                     f"  health:     http://{listen}/readyz",
                     f"  ops token:  {token}",
