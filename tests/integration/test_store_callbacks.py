@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from sqlalchemy.engine import URL
 
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.settings import load_settings
 from ivr_agent.store.callbacks import (
     AttemptAlreadyFinished,
     AttemptResult,
@@ -26,6 +29,7 @@ from ivr_agent.store.callbacks import (
     list_callbacks,
     mark_answered,
 )
+from ivr_agent.store.cli import export_calls
 from ivr_agent.store.db import Database, connect
 from ivr_agent.store.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
 from ivr_agent.store.outbox import Outbox
@@ -357,3 +361,70 @@ async def test_given_the_outbox_with_callbacks_then_the_abandoned_call_gets_one(
         box.close()
     [callback] = await list_callbacks(db, ZONE)
     assert callback["reason"] == "abandoned_call"
+
+
+# --- callbacks in the call export --------------------------------------------------------------
+
+
+async def test_given_calls_and_callback_attempts_then_export_merges_them_by_end_time(
+    db: Database, database_url: URL
+) -> None:
+    first_call = sample_outcome("1763863200.20", start=MONDAY - timedelta(hours=2))
+    last_call = sample_outcome("1763863200.21", start=MONDAY + timedelta(hours=5))
+    for call in (first_call, last_call):
+        await save_outcome(db, call)
+    await create_callback(db, _request(), CONFIG, MONDAY)
+    unanswered = await _claim_one(db)
+    state = await finish_attempt(
+        db,
+        unanswered.attempt_id,
+        AttemptResult("no_answer"),
+        MONDAY + timedelta(seconds=30),
+        config=CONFIG,
+    )
+    assert state.next_attempt_at is not None
+    answered = await _claim_one(db, state.next_attempt_at)
+    answered_at = state.next_attempt_at + timedelta(seconds=6)
+    await finish_attempt(
+        db,
+        answered.attempt_id,
+        AttemptResult("completed", answered_at, SCORES, _recording()),
+        answered_at + timedelta(seconds=100),
+        config=CONFIG,
+    )
+
+    settings = load_settings(
+        _env_file=None, database_url=database_url.render_as_string(hide_password=False)
+    )
+    out = io.StringIO()
+    assert await export_calls(settings, None, out) == 4
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["direction"] for line in lines] == ["inbound", "callback", "callback", "inbound"]
+    assert lines[0] == first_call.to_json()
+    assert lines[3] == last_call.to_json()
+    no_answer, completed = lines[1], lines[2]
+    assert list(completed)[: len(first_call.to_json())] == list(first_call.to_json())
+    assert (no_answer["call_id"], no_answer["linkedid"]) == (
+        unanswered.attempt_id,
+        unanswered.channel_id,
+    )
+    assert (no_answer["answered_at"], no_answer["talk_seconds"]) == (None, None)
+    assert no_answer["duration_seconds"] == 30.0
+    assert no_answer["callback"]["outcome"] == "no_answer"
+    assert completed["caller_number"] == "13800138000"
+    assert completed["answered_at"] == answered_at.astimezone(ZONE).isoformat(
+        timespec="microseconds"
+    )
+    assert (completed["ring_seconds"], completed["talk_seconds"]) == (6.0, 100.0)
+    assert completed["recording_id"] == _recording().recording_id
+    assert completed["callback"] == {
+        "callback_id": answered.callback_id,
+        "attempt_no": 2,
+        "reason": "manual",
+        "outcome": "completed",
+        "status": "completed",
+        "scores": SCORES,
+    }
+    # --since applies to callbacks too.
+    later = io.StringIO()
+    assert await export_calls(settings, answered_at, later) == 2

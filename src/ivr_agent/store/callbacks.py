@@ -20,18 +20,19 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.core.callbacks import (
     ANSWERED_OUTCOMES,
     OUTCOMES,
+    SURVEY_INDICES,
     CallbackConfig,
     CallbackState,
     NextState,
@@ -672,3 +673,124 @@ async def count_callbacks(db: Database) -> int:
     """How many callbacks are stored (for tests and the dashboard)."""
     async with db.transaction("count callbacks") as session:
         return int(await session.scalar(select(func.count()).select_from(CallbackRow)) or 0)
+
+
+# --- callbacks in the call export --------------------------------------------------------------
+
+
+def _attempt_outcome(
+    attempt: CallbackAttemptRow,
+    row: CallbackRow,
+    recording_id: str | None,
+    zone: tzinfo,
+    call_max_seconds: float,
+) -> CallOutcome:
+    assert attempt.ended_at is not None  # only finished attempts are exported
+    started, ended = attempt.started_at.astimezone(zone), attempt.ended_at.astimezone(zone)
+    answered = None if attempt.answered_at is None else attempt.answered_at.astimezone(zone)
+    talk = None if answered is None else (ended - answered).total_seconds()
+    return CallOutcome(
+        call_id=attempt.attempt_id,
+        pbx_id=attempt.pbx_id,
+        # The channel id we originated with is the call's first channel, hence its linkedid.
+        linkedid=attempt.channel_id,
+        direction="callback",
+        caller_number=row.customer_number,
+        operator_id=None,
+        offered_at=started,
+        wait_started_at=None,
+        answered_at=answered,
+        ended_at=ended,
+        ring_seconds=((answered or ended) - started).total_seconds(),
+        rings=None,
+        answered_within_standard=None,  # S1 measures inbound calls only
+        abandoned=False,
+        short_abandon=False,
+        talk_seconds=talk,
+        duration_seconds=(ended - started).total_seconds(),
+        over_max_duration=talk is not None and talk > call_max_seconds,
+        recording_id=recording_id,
+    )
+
+
+async def page_callback_calls(
+    db: Database,
+    zone: tzinfo,
+    *,
+    call_max_seconds: float,
+    since: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 500,
+) -> list[tuple[tuple[datetime, str], dict[str, Any]]]:
+    """Finished callback attempts as call-export objects, oldest first by ``(ended_at, id)``.
+
+    Each object has the keys of ``CallOutcome.to_json()`` with ``direction: callback``
+    (``call_id`` is the attempt id, ``linkedid`` our channel id, ``caller_number`` the
+    customer's), followed by ``callback``: the callback id, attempt number, reason,
+    attempt outcome, the callback's status, and the attempt's scores. ``after`` is the
+    sort key of the last object of the previous page.
+    """
+    query = (
+        select(CallbackAttemptRow, CallbackRow, RecordingRow.recording_id)
+        .join(CallbackRow, CallbackRow.callback_id == CallbackAttemptRow.callback_id)
+        .outerjoin(RecordingRow, RecordingRow.attempt_id == CallbackAttemptRow.attempt_id)
+        .where(CallbackAttemptRow.ended_at.is_not(None))
+    )
+    if since is not None:
+        query = query.where(CallbackAttemptRow.ended_at >= _utc("since", since))
+    if after is not None:
+        query = query.where(
+            tuple_(CallbackAttemptRow.ended_at, CallbackAttemptRow.attempt_id) > tuple_(*after)
+        )
+    query = query.order_by(CallbackAttemptRow.ended_at, CallbackAttemptRow.attempt_id).limit(limit)
+
+    async def work(session: AsyncSession) -> list[tuple[tuple[datetime, str], dict[str, Any]]]:
+        found = (await session.execute(query)).all()
+        ids = [attempt.attempt_id for attempt, _, _ in found]
+        scores: dict[str, dict[str, int]] = defaultdict(dict)
+        if ids:
+            for score in await session.scalars(
+                select(SurveyScoreRow).where(SurveyScoreRow.attempt_id.in_(ids))
+            ):
+                scores[score.attempt_id][score.index_name] = score.score
+        page = []
+        for attempt, row, recording_id in found:
+            outcome = _attempt_outcome(attempt, row, recording_id, zone, call_max_seconds)
+            attempt_scores = scores.get(attempt.attempt_id, {})
+            obj = outcome.to_json() | {
+                "callback": {
+                    "callback_id": row.callback_id,
+                    "attempt_no": attempt.attempt_no,
+                    "reason": row.reason,
+                    "outcome": attempt.outcome,
+                    "status": row.status,
+                    "scores": {k: attempt_scores[k] for k in SURVEY_INDICES if k in attempt_scores},
+                }
+            }
+            assert attempt.ended_at is not None
+            page.append(((attempt.ended_at, attempt.attempt_id), obj))
+        return page
+
+    result: list[tuple[tuple[datetime, str], dict[str, Any]]] = await _in_transaction(
+        db, "list callback calls", work
+    )
+    return result
+
+
+async def iter_callback_calls(
+    db: Database, zone: tzinfo, *, call_max_seconds: float, since: datetime | None = None
+) -> AsyncIterator[tuple[datetime, dict[str, Any]]]:
+    """Every finished callback attempt as ``(ended_at, export object)``, oldest first.
+
+    Fetched in pages, each its own short transaction.
+    """
+    after: tuple[datetime, str] | None = None
+    while True:
+        page = await page_callback_calls(
+            db, zone, call_max_seconds=call_max_seconds, since=since, after=after
+        )
+        for key, obj in page:
+            yield key[0], obj
+        if len(page) < 500:
+            return
+        after = page[-1][0]

@@ -53,21 +53,42 @@ def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
 async def export_calls(settings: Settings, since: datetime | None, out: TextIO) -> int:
     """Write every stored call ending at or after ``since`` to ``out``, one JSON line each.
 
-    Lines are ``CallOutcome.to_json_line()``, oldest first; returns how many were written.
+    Lines are ``CallOutcome.to_json_line()``, oldest first by end time; returns how many
+    were written. Finished callback attempts are merged in by end time as objects with
+    ``direction: callback`` (``store.callbacks.page_callback_calls``).
     A naive ``since`` is read in the call centre's time zone (``IVR_AGENT_TIMEZONE``).
     """
+    from ivr_agent.core.outcome import dumps_line
+    from ivr_agent.store.callbacks import iter_callback_calls
     from ivr_agent.store.db import open_database
     from ivr_agent.store.repo import iter_outcomes
 
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=settings.zone)
     count = 0
+
+    def write(line: str) -> None:
+        nonlocal count
+        out.write(line + "\n")
+        count += 1
+        if count % 500 == 0:
+            out.flush()  # stream: a consumer sees output while the export runs
+
     async with open_database(settings) as db:
+        callbacks = aiter(
+            iter_callback_calls(
+                db, settings.zone, call_max_seconds=settings.call_max_seconds, since=since
+            )
+        )
+        pending = await anext(callbacks, None)
         async for outcome in iter_outcomes(db, since=since):
-            out.write(outcome.to_json_line() + "\n")
-            count += 1
-            if count % 500 == 0:
-                out.flush()  # stream: a consumer sees output while the export runs
+            while pending is not None and pending[0] < outcome.ended_at:
+                write(dumps_line(pending[1]))
+                pending = await anext(callbacks, None)
+            write(outcome.to_json_line())
+        while pending is not None:
+            write(dumps_line(pending[1]))
+            pending = await anext(callbacks, None)
     out.flush()
     return count
 
