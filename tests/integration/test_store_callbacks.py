@@ -428,3 +428,25 @@ async def test_given_calls_and_callback_attempts_then_export_merges_them_by_end_
     # --since applies to callbacks too.
     later = io.StringIO()
     assert await export_calls(settings, answered_at, later) == 2
+
+
+async def test_given_the_dialer_reaches_a_due_callback_after_its_window_then_it_waits(
+    db: Database,
+) -> None:
+    created = await create_callback(db, _request(), CONFIG, MONDAY)
+    night = MONDAY.replace(hour=23)  # the dialer was down all day
+    claimed = await claim_due(
+        db, night, limit=5, pbx_id="pbx1", channel_id_for=_channel, config=CONFIG
+    )
+    assert claimed == []
+    stored = await get_callback(db, created.callback_id, ZONE)
+    assert stored is not None
+    assert (stored["status"], stored["next_attempt_at"]) == (
+        "pending",
+        MONDAY.replace(day=24, hour=10, minute=30).isoformat(),
+    )
+    morning = MONDAY.replace(day=24, hour=10, minute=30)
+    [attempt] = await claim_due(
+        db, morning, limit=5, pbx_id="pbx1", channel_id_for=_channel, config=CONFIG
+    )
+    assert attempt.callback_id == created.callback_id

@@ -39,6 +39,7 @@ from ivr_agent.core.callbacks import (
     check_customer_name,
     check_customer_number,
     check_scores,
+    next_allowed,
     next_state,
     satisfaction_index,
     schedule,
@@ -287,6 +288,7 @@ async def claim_due(
     limit: int,
     pbx_id: str,
     channel_id_for: Callable[[str], str],
+    config: CallbackConfig | None = None,
 ) -> list[ClaimedAttempt]:
     """Claim up to ``limit`` pending callbacks due at ``now``, oldest due first.
 
@@ -294,7 +296,10 @@ async def claim_due(
     agent is claiming are skipped, never waited for or claimed twice), each gets an attempt
     row in state ``dialling`` with ``channel_id_for(attempt_id)`` as its channel id, and
     becomes ``in_progress`` with ``attempts_made`` + 1. A callback claimed after its
-    deadline is flagged ``overdue``. Returns what was claimed (possibly nothing).
+    deadline is flagged ``overdue``. With ``config``, a due callback is claimed only if
+    ``now`` is inside its calling windows: one the dialer reaches late (it was down past
+    the window) is moved to its next window instead of phoning a customer at night.
+    Returns what was claimed (possibly nothing).
     """
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be 1-{MAX_PAGE}")
@@ -312,6 +317,13 @@ async def claim_due(
         ).all()
         claimed = []
         for row in rows:
+            if config is not None:
+                allowed = next_allowed(at, config.allowed_windows(row.reason), config)
+                if allowed > at:
+                    row.next_attempt_at = allowed
+                    row.status_reason = "reached outside its calling window: moved to the next"
+                    row.updated_at = at
+                    continue
             attempt_id = str(uuid.uuid4())
             channel_id = channel_id_for(attempt_id)
             if not isinstance(channel_id, str) or not CHANNEL_ID.fullmatch(channel_id):
