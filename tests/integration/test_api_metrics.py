@@ -466,3 +466,34 @@ async def test_given_no_callbacks_in_the_interval_then_callback_ratios_are_null(
     for name in ("callbacks_within_30_min_rate", "satisfaction_index"):
         assert figures[name]["value"] is None, name
         assert "/ 0" in figures[name]["formula"], name
+
+
+async def test_given_known_calls_then_breaches_lists_them_latest_first(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "ops")
+    status, body = await _get(client, f"/api/metrics/breaches?{DAY}", token)
+    assert status == 200, body
+    got = [(b["call_id"], b["kinds"]) for b in body["breaches"]]
+    assert got == [
+        (OUTCOMES[2].call_id, ["silent_hang_up"]),
+        (OUTCOMES[1].call_id, ["late_answer", "long_hold", "over_max_duration"]),
+        (OUTCOMES[0].call_id, ["long_hold"]),
+    ]
+    status, body = await _get(client, f"/api/metrics/breaches?{DAY}&limit=1", token)
+    assert [b["call_id"] for b in body["breaches"]] == [OUTCOMES[2].call_id]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("limit=0", "limit"), ("limit=201", "limit"), ("limit=x", "limit"), ("from=soon", "from")],
+)
+async def test_given_a_bad_breaches_parameter_then_400_names_it(
+    db: Database, aiohttp_client: AppClient, query: str, field: str
+) -> None:
+    client = await _client(db, aiohttp_client)
+    token = await create_token(db, "ops")
+    status, body = await _get(client, f"/api/metrics/breaches?{query}", token)
+    assert status == 400, query
+    assert body["error"]["details"]["field"] == field
