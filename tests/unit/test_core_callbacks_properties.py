@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from ivr_agent.core.callbacks import (
     CallbackConfig,
     CallbackState,
     Window,
+    check_customer_number,
     next_allowed,
     next_state,
     schedule,
@@ -179,3 +181,16 @@ def test_a_callback_life_keeps_every_rule(
     assert dials_after_deadline <= 1
     if dials_after_deadline:
         assert state.overdue
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=30) | st.from_regex(r"\+?[0-9]{3,22}", fullmatch=True))
+def test_only_plain_digit_numbers_are_accepted(number: str) -> None:
+    """Whatever the text, an accepted number is 5-20 ASCII digits with an optional +."""
+    digits = number.removeprefix("+")
+    plain = 5 <= len(digits) <= 20 and all(c in "0123456789" for c in digits)
+    if plain:
+        assert check_customer_number(number) == number
+    else:
+        with pytest.raises(ValueError, match=r"^must "):
+            check_customer_number(number)

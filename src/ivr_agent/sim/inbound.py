@@ -48,6 +48,8 @@ class InboundRun:
         self.answered_at: float | None = None
         self.operators_offered: list[str] = []
         self.heard: list[dict[str, Any]] = []
+        #: Start of audio the caller is hearing now (talk detection started, not yet finished).
+        self.hearing_since: float | None = None
         self.heard_before_answer: list[dict[str, Any]] = []
         self.operator_leg: Leg | None = None
         self.survey: dict[str, Any] | None = None
@@ -143,8 +145,9 @@ class InboundRun:
         while True:
             kind, at = await caller.talking.get()
             if kind == "ChannelTalkingStarted":
-                heard_since = at
+                heard_since = self.hearing_since = at
                 continue
+            self.hearing_since = None
             if heard_since is None:
                 continue
             ended = at - HEARING_SILENCE_MS / 1000  # "finished" comes after that much quiet
@@ -278,6 +281,25 @@ class InboundRun:
 
     def _finish(self, caller: Leg) -> dict[str, Any]:
         r = self.result
+        since, ended = self.hearing_since, caller.ended_at
+        answered, operator_gone = self.answered_at, self.operator_ended_at
+        if (
+            since is not None
+            and ended is not None
+            and answered is not None
+            and since >= answered
+            and (operator_gone is None or since < operator_gone)
+        ):
+            # Audio still heard when the line went down (e.g. the PBX hung up right after a
+            # prompt): talk detection never said "finished", the hang-up ends it.
+            self.heard.append(
+                {
+                    "started_at": iso(since),
+                    "ended_at": iso(ended),
+                    "seconds": seconds_between(ended, since),
+                    "cut_by_hangup": True,
+                }
+            )
         offered_at = self.first_offer[0].started_at if self.first_offer else None
         answered_at = self.answered_at
         first_end = caller.ended_at
