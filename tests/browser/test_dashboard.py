@@ -75,8 +75,11 @@ async def _api_summary(base: str, token: str, **query: str) -> dict[str, Any]:
         return body
 
 
-async def _sign_in(browser: Any, base: str, token: str) -> Any:
+async def _sign_in(browser: Any, base: str, token: str, errors: list[str]) -> Any:
     page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    # Script errors and Content-Security-Policy violations show up as console errors.
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
     # The token travels in the fragment: login.js posts it; the server never sees it in a URL.
     await page.goto(f"{base}/login#token={token}")
     await page.wait_for_url(f"{base}/")
@@ -114,8 +117,9 @@ async def test_given_a_token_then_the_dashboard_shows_the_summary_of_today(
         await save_outcome(db, sample_outcome(f"7.{n}", start=first + timedelta(minutes=n)))
     settings = load_settings(data_dir=tmp_path / "var")
     token = await create_token(db, "ops")
+    errors: list[str] = []
     async with serving(settings, db) as (_app, base):
-        page = await _sign_in(browser, base, token)
+        page = await _sign_in(browser, base, token, errors)
         api = await _assert_same_figures(page, base, token)
         assert api["figures"]["offered"]["value"] == 3
         breaches = page.locator("ul.breaches a")
@@ -127,6 +131,7 @@ async def test_given_a_token_then_the_dashboard_shows_the_summary_of_today(
         await page.go_back()
         await page.wait_for_selector("#panels")
         await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    assert errors == []
 
 
 @pytest.mark.sandbox
@@ -144,7 +149,7 @@ async def test_given_a_sandbox_call_when_it_ends_then_the_dashboard_updates_with
     config = runner.RunnerConfig.from_env_file(box.credentials_file)
     async with serving(settings, db) as (app, base):
         await app[AMI].wait_logged_in(20)
-        page = await _sign_in(browser, base, token)
+        page = await _sign_in(browser, base, token, errors=[])
         before = await _assert_same_figures(page, base, token)
         offered = before["figures"]["offered"]["value"]
         with app[LIVE].subscribe() as feed:

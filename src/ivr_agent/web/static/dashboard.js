@@ -47,7 +47,10 @@
         const panels = document.getElementById("panels");
         const fresh = document.createElement("div");
         fresh.innerHTML = html;
-        panels.replaceWith(fresh.firstElementChild);
+        const next = fresh.firstElementChild;
+        // A new day in the call centre's zone: reload, so the heading follows too.
+        if (next.dataset.from !== panels.dataset.from) { location.reload(); return; }
+        panels.replaceWith(next);
         document.body.dataset.refreshed = String(Date.now());
       })
       .catch(function () { setState("offline", "down"); })
