@@ -22,6 +22,8 @@ import pytest
 from aiohttp import web
 
 from ivr_agent.app import AMI, build_app
+from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
@@ -62,6 +64,19 @@ async def serving(settings: Settings, db: Database) -> AsyncIterator[tuple[web.A
         yield app, f"http://{host}:{port}"
     finally:
         await app_runner.cleanup()
+
+
+def _timeline(outcome: CallOutcome) -> list[TimelineEvent]:
+    """The main moments of a sample call, as the tracker records them."""
+    assert outcome.wait_started_at is not None
+    assert outcome.answered_at is not None
+    return [
+        TimelineEvent(outcome.offered_at, "offered", "PJSIP/trunk-1", {"caller": "13800138000"}),
+        TimelineEvent(outcome.wait_started_at, "ring", "PJSIP/op007-1", {"operator": "007"}),
+        TimelineEvent(outcome.answered_at, "answer", "PJSIP/op007-1", {"operator": "007"}),
+        *(TimelineEvent(h.started_at, "hold", "PJSIP/op007-1") for h in outcome.holds),
+        TimelineEvent(outcome.ended_at, "hangup", "PJSIP/trunk-1", {"cause": 16}),
+    ]
 
 
 async def _api_summary(base: str, token: str, **query: str) -> dict[str, Any]:
@@ -114,7 +129,8 @@ async def test_given_a_token_then_the_dashboard_shows_the_summary_of_today(
     now = datetime.now(SHANGHAI)
     first = max(now - timedelta(minutes=30), now.replace(hour=0, minute=0, second=1))
     for n in range(3):
-        await save_outcome(db, sample_outcome(f"7.{n}", start=first + timedelta(minutes=n)))
+        outcome = sample_outcome(f"7.{n}", start=first + timedelta(minutes=n))
+        await save_outcome(db, outcome, _timeline(outcome))
     settings = load_settings(data_dir=tmp_path / "var")
     token = await create_token(db, "ops")
     errors: list[str] = []
@@ -127,7 +143,9 @@ async def test_given_a_token_then_the_dashboard_shows_the_summary_of_today(
         await breaches.first.click()
         await page.wait_for_selector("table.timeline")
         assert "/calls/" in page.url
+        assert await page.locator("table.timeline tbody tr").count() == 6
         ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "call-timeline.png"), full_page=True)
         await page.go_back()
         await page.wait_for_selector("#panels")
         await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

@@ -428,7 +428,8 @@ def _facts(call: dict[str, Any], zone: ZoneInfo) -> str:
     within = call["answered_within_standard"]
     facts = [
         ("Direction", call["direction"]),
-        ("Caller", masked(call["caller_number"])),
+        # Unmasked here: a person opening one call (ops, QA) needs the number to act on it.
+        ("Caller", call["caller_number"] or "—"),
         ("Operator", call["operator_id"] or "—"),
         ("Offered", when(call["offered_at"])),
         ("Answered", when(call["answered_at"])),
@@ -460,7 +461,7 @@ async def call_page_handler(request: web.Request) -> web.Response:
     timeline = await get_timeline(db, call_id)
     main = (
         '<p><a href="/">← dashboard</a></p>'
-        f'<section class="row"><div class="card"><h2>Call {_e(call_id)}</h2>'
+        f'<section class="row detail"><div class="card"><h2>Call</h2><code>{_e(call_id)}</code>'
         f'<dl class="facts">{_facts(call, zone)}</dl></div>'
         '<div class="card wide"><h2>Timeline</h2><table class="timeline">'
         "<thead><tr><th>t</th><th>time</th><th>event</th><th>channel · details</th></tr>"
