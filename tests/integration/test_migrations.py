@@ -39,6 +39,7 @@ SCHEMA_TABLES = {
     "callback_attempts",
     "recordings",
     "survey_scores",
+    "qa_scores",
     "api_tokens",
     "audit_log",
 }

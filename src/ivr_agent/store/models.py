@@ -274,6 +274,7 @@ class RecordingRow(Base):
         CheckConstraint("bytes IS NULL OR bytes >= 0", name="bytes"),
         Index(None, "call_id"),
         Index(None, "attempt_id"),
+        Index(None, "created_at"),
     )
 
     recording_id: Mapped[str] = mapped_column(primary_key=True)
@@ -288,6 +289,10 @@ class RecordingRow(Base):
     status: Mapped[str]
     reason: Mapped[str | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # When the PBX started writing the file (replay offsets count from it; migration 0003).
+    started_at: Mapped[datetime | None]
+    # When retention deleted the file (status 'purged').
+    purged_at: Mapped[datetime | None]
 
 
 class SurveyScoreRow(Base):
@@ -301,6 +306,43 @@ class SurveyScoreRow(Base):
     )
     index_name: Mapped[str] = mapped_column(primary_key=True)
     score: Mapped[int] = mapped_column(SmallInteger)
+
+
+QA_INDICES = ("skill", "attitude", "timeliness", "parts", "overall")
+
+
+class QaScoreRow(Base):
+    """A QA reviewer's scores of a call (S5 indices 1–5). Immutable: a trigger refuses
+    changes; a correction is the next ``version``, naming the row it ``supersedes``."""
+
+    __tablename__ = "qa_scores"
+    __table_args__ = (
+        UniqueConstraint("call_id", "version"),
+        UniqueConstraint("supersedes"),
+        *(CheckConstraint(f"{name} BETWEEN 1 AND 5", name=name) for name in QA_INDICES),
+        CheckConstraint(
+            "satisfaction_index = (skill + attitude + timeliness + parts + overall) / 5.0",
+            name="satisfaction_index",
+        ),
+        CheckConstraint("(version = 1) = (supersedes IS NULL) AND version >= 1", name="version"),
+    )
+
+    score_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id"))
+    version: Mapped[int]
+    supersedes: Mapped[str | None] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("qa_scores.score_id")
+    )
+    skill: Mapped[int] = mapped_column(SmallInteger)
+    attitude: Mapped[int] = mapped_column(SmallInteger)
+    timeliness: Mapped[int] = mapped_column(SmallInteger)
+    parts: Mapped[int] = mapped_column(SmallInteger)
+    overall: Mapped[int] = mapped_column(SmallInteger)
+    satisfaction_index: Mapped[float]
+    comment: Mapped[str] = mapped_column(server_default=text("''"))
+    scored_by: Mapped[str]
+    scorer_role: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class ApiTokenRow(Base):
