@@ -1,0 +1,51 @@
+"""The metrics-summary benchmark still runs end to end (tiny size, its own embedded
+PostgreSQL), so the figures in benchmarks/README.md can be reproduced with its command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.postgres
+
+
+def test_given_a_tiny_year_when_the_benchmark_runs_then_it_times_every_summary(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "metrics_summary.py"),
+            "--calls",
+            "5000",
+            "--rounds",
+            "1",
+            "--data-dir",
+            str(tmp_path / "bench"),
+            "--out",
+            str(tmp_path / "results.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["stored_calls"] == 5000
+    for interval in ("day", "month", "year"):
+        entry = results[interval]
+        assert entry["calls"] > 0
+        assert entry["baseline_count"]["best_ms"] > 0
+        for label in ("summary", "summary_by_operator", "summary_by_hour", "summary_by_day"):
+            assert 0 < entry[label]["best_ms"] < results["target_ms"], (interval, label)
+    # The data is a realistic mix, not one row repeated (random() per row, not per query).
+    assert 0.8 * 5000 < results["year"]["calls"] < 5000
+    assert any("Index Scan" in line for line in results["explain_year_by_day"])
