@@ -24,6 +24,7 @@ from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.core.tracker import FinishedCall, Tracker
 from ivr_agent.ingest import Ingest
 from ivr_agent.ivr.component import Ivr, ari_probe, running_ivr
+from ivr_agent.ivr.inbound_recording import RECORDER, InboundRecorder
 from ivr_agent.logging import get_logger
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
@@ -31,6 +32,7 @@ from ivr_agent.settings import Settings
 from ivr_agent.store.db import Database, open_database
 from ivr_agent.store.migrate import upgrade_to_head
 from ivr_agent.store.outbox import Outbox
+from ivr_agent.store.retention import run_retention
 from ivr_agent.web.auth import auth_middleware
 from ivr_agent.web.callbacks_api import setup_callbacks_api
 from ivr_agent.web.calls_api import setup_calls_api
@@ -41,6 +43,7 @@ from ivr_agent.web.health import Readiness, State, setup_health
 from ivr_agent.web.live import LIVE, calls_now, setup_live
 from ivr_agent.web.metrics import METRICS, setup_metrics
 from ivr_agent.web.metrics_api import setup_metrics_api
+from ivr_agent.web.recordings_api import setup_recordings_api
 
 log = get_logger(__name__)
 
@@ -192,6 +195,27 @@ def _ivr_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
     return ivr
 
 
+def _recordings_ctx(settings: Settings) -> CleanupCtx:
+    """Inbound call recording (with ARI) and the retention purge of recordings."""
+
+    async def recordings(app: web.Application) -> AsyncIterator[None]:
+        db = app[DATABASE]
+        async with contextlib.AsyncExitStack() as stack:
+            ivr = app.get(IVR)
+            if settings.record_inbound and ivr is not None:
+                recorder = InboundRecorder(ivr, db)
+                app[RECORDER] = recorder
+                observers = app[INGEST].observers
+                observers.append(recorder.observe)
+                stack.push_async_callback(recorder.close)
+                stack.callback(observers.remove, recorder.observe)
+            retention = run_retention(db, settings.data_dir, settings.recording_retention_days)
+            await stack.enter_async_context(_background(retention, "recording-retention"))
+            yield
+
+    return recordings
+
+
 def _live_ctx() -> CleanupCtx:
     async def live(app: web.Application) -> AsyncIterator[None]:
         tracker, box = app[INGEST].tracker, app[OUTBOX]
@@ -220,6 +244,7 @@ def build_app(
     setup_calls_api(app)
     setup_callbacks_api(app)
     setup_metrics_api(app)
+    setup_recordings_api(app)
     setup_metrics(app, public=settings.metrics_public).readiness = readiness
     setup_live(app)
     setup_dashboard(app)
@@ -228,6 +253,7 @@ def build_app(
     app.cleanup_ctx.append(_ami_ctx(settings, readiness, options))
     app.cleanup_ctx.append(_live_ctx())
     app.cleanup_ctx.append(_ivr_ctx(settings, readiness))
+    app.cleanup_ctx.append(_recordings_ctx(settings))
     return app
 
 

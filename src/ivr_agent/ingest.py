@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ivr_agent.core.commands import Command
-from ivr_agent.core.events import MalformedEvent, parse_ami
+from ivr_agent.core.events import MalformedEvent, PbxEvent, parse_ami
 from ivr_agent.core.tracker import FeedResult, FinishedCall, Tracker
 from ivr_agent.logging import get_logger
 from ivr_agent.pbx.capture import CaptureWriter
@@ -66,6 +66,9 @@ class Ingest:
         self.on_command = on_command
         self.capture = capture
         self.stats = IngestStats()
+        #: Called with every typed event after the tracker has it (e.g. the inbound
+        #: recorder); an observer that raises is logged, never lets the error through.
+        self.observers: list[Callable[[PbxEvent], None]] = []
 
     def on_ami_event(self, raw: dict[str, str], received_at: float) -> None:
         """Handle one raw AMI event (the AMI connection's sink)."""
@@ -81,6 +84,11 @@ class Ingest:
             self.stats.ignored_events += 1
             return
         self._deliver(self.tracker.feed(event))
+        for observer in self.observers:
+            try:
+                observer(event)
+            except Exception:
+                log.exception("ingest observer failed", ami_event=event.kind)
 
     def on_resync(self, channels: list[dict[str, str]], at: float) -> None:
         """After a reconnect: resynchronise with the channels the PBX lists now.
