@@ -91,8 +91,8 @@ class FakePlayer:
 class Reports:
     lines: list[tuple[str, str, bool]] = field(default_factory=list)
 
-    async def __call__(self, command: PlayPrompt, phase: str, played: bool) -> None:
-        self.lines.append((command.prompt, phase, played))
+    async def __call__(self, job: PromptJob, phase: str, played: bool) -> None:
+        self.lines.append((job.command.prompt, phase, played))
 
 
 def at(seconds: float) -> datetime:

@@ -61,6 +61,7 @@ from .events import (
     Newchannel,
     Newstate,
     PbxEvent,
+    PromptAudience,
     PromptEvent,
     QueueCallerAbandon,
     QueueCallerJoin,
@@ -232,6 +233,7 @@ class PromptFact:
     at_us: int
     played: bool
     finished: bool | None = None
+    to: PromptAudience = "caller"
 
 
 @dataclass(slots=True)
@@ -595,11 +597,12 @@ class Call:
                     fact = candidate
                     break
         if fact is None:
-            fact = PromptFact(event.prompt, at, event.played)
+            fact = PromptFact(event.prompt, at, event.played, to=event.to)
             self.prompts.append(fact)
         if event.phase == "finished":
+            # A prompt that started and was then cut (the hold ended, the caller spoke) was
+            # played, not finished; one that never started stays played=False.
             fact.finished = event.played
-            fact.played = fact.played and event.played
         after_answer = self.answered_us is not None and at >= self.answered_us
         if event.prompt == PROMPT_HOLD_REMINDER and event.phase == "started" and event.played:
             hold = self.open_hold() or self._hold_at(at)

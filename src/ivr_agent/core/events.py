@@ -31,6 +31,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PROMPT_USER_EVENT = "IvrAgentPrompt"
 
 PromptPhase = Literal["started", "finished"]
+PromptAudience = Literal["caller", "both", "customer"]
+_AUDIENCES: dict[str, PromptAudience] = {"caller": "caller", "both": "both", "customer": "customer"}
 
 #: ``UserEvent`` name of the satisfaction answer (header ``Digit``; empty: no key pressed),
 #: sent by the dialplan hook ``ivr-agent-after-queue`` on the caller's channel.
@@ -319,7 +321,8 @@ class PromptEvent(PbxEvent):
     """A scripted prompt the IVR layer played (or skipped) into the call.
 
     Arrives as AMI ``UserEvent: IvrAgentPrompt`` (headers ``Prompt``, ``Phase``
-    started|finished, ``Played`` yes|no, ``Linkedid``, optional ``Channel``/``Uniqueid``), or
+    started|finished, ``Played`` yes|no, ``Linkedid``, optional ``To`` caller|both|customer
+    (who heard it; default caller), ``Channel``/``Uniqueid``), or
     is built by the IVR layer directly and fed to the tracker. ``played=False`` with phase
     ``finished`` means the prompt was due but could not be played.
     """
@@ -328,6 +331,7 @@ class PromptEvent(PbxEvent):
     prompt: str
     phase: PromptPhase
     played: bool = True
+    to: PromptAudience = "caller"
     channel: str | None = None
     uniqueid: str | None = None
 
@@ -598,12 +602,16 @@ def _user_event(f: Fields) -> PbxEvent | None:
     played_text = (_opt(f, "Played") or "yes").lower()
     if played_text not in _TRUE | _FALSE:
         raise MalformedEvent(event, "Played", f"must be yes or no, not {played_text[:20]!r}")
+    to = _AUDIENCES.get((_opt(f, "To") or "caller").lower())
+    if to is None:
+        raise MalformedEvent(event, "To", "must be caller, both or customer")
     return PromptEvent(
         at_us=_at(f, event),
         linkedid=_req(f, event, "Linkedid"),
         prompt=_req(f, event, "Prompt"),
         phase="started" if phase == "started" else "finished",
         played=played_text in _TRUE,
+        to=to,
         channel=_opt(f, "Channel"),
         uniqueid=_opt(f, "Uniqueid"),
     )

@@ -187,7 +187,8 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
             else silence_verdict(answered_us, call.first_talk_us, call.silence_fired_us)
         ),
         prompts_played=tuple(
-            PromptPlayed(p.prompt, to_datetime(p.at_us), p.played, p.finished) for p in call.prompts
+            PromptPlayed(p.prompt, to_datetime(p.at_us), p.played, p.finished, p.to)
+            for p in call.prompts
         ),
         talk_seconds=talk_seconds,
         duration_seconds=_secs(max(end_us - offered_us, 0)),

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from prometheus_client import CollectorRegistry
 
-from ivr_agent.core.commands import PlayPrompt
 from ivr_agent.core.events import PROMPT_USER_EVENT
-from ivr_agent.ivr import dialer
-from ivr_agent.ivr.executor import PromptExecutor
+from ivr_agent.ivr import dialer, greeting, survey
+from ivr_agent.ivr.executor import PromptExecutor, PromptJob
 from ivr_agent.ivr.prompts import PromptCatalogue
 from ivr_agent.ivr.stasis import StasisRouter
 from ivr_agent.ivr.whisper import SnoopWhisper
@@ -92,13 +91,14 @@ class Ivr:
     database: Database | None = None
 
     async def report_prompt(
-        self, linkedid: str, prompt: str, phase: PromptPhase, played: bool
+        self, linkedid: str, prompt: str, phase: PromptPhase, played: bool, *, to: str = "caller"
     ) -> None:
         """Tell the tracker about a prompt through AMI ``UserEvent: IvrAgentPrompt``.
 
         Going through the PBX (rather than feeding the tracker directly) stamps the report
         with the PBX clock and puts it in the AMI capture, so a replay is identical to the
-        live run. Never raises: without AMI the report is lost and counted.
+        live run. ``to``: who heard it (caller, both, customer). Never raises: without AMI the
+        report is lost and counted.
         """
         if self.ami is None:
             self.report_stats.reports_failed += 1
@@ -112,6 +112,7 @@ class Ivr:
                     "Phase": phase,
                     "Played": "yes" if played else "no",
                     "Linkedid": linkedid,
+                    "To": to,
                 }
             )
             self.report_stats.reports_sent += 1
@@ -125,13 +126,14 @@ class Ivr:
                 error=str(exc),
             )
 
-    async def report_command(self, command: PlayPrompt, phase: PromptPhase, played: bool) -> None:
-        """:meth:`report_prompt` for a tracker command (its call's Linkedid is the caller's
-        channel id: a call's first channel's Uniqueid)."""
+    async def report_job(self, job: PromptJob, phase: PromptPhase, played: bool) -> None:
+        """:meth:`report_prompt` for a tracker command being played (its call's Linkedid is
+        the caller's channel id: a call's first channel's Uniqueid)."""
+        command = job.command
         if command.channel_id is None:
             self.report_stats.reports_failed += 1
             return
-        await self.report_prompt(command.channel_id, command.prompt, phase, played)
+        await self.report_prompt(command.channel_id, command.prompt, phase, played, to=job.to)
 
 
 Installer = Callable[[Ivr], AbstractAsyncContextManager[None] | None]
@@ -139,7 +141,7 @@ Installer = Callable[[Ivr], AbstractAsyncContextManager[None] | None]
 #: Features of the IVR layer, entered in order by :func:`running_ivr` (and left in reverse).
 #: Each gets the :class:`Ivr`; it registers its Stasis routes, returns a context manager
 #: to run workers, or None.
-INSTALLERS: list[Installer] = [dialer.install]
+INSTALLERS: list[Installer] = [greeting.install, survey.install, dialer.install]
 
 
 def ari_target(settings: Settings) -> AriTarget:
@@ -184,7 +186,7 @@ async def running_ivr(
         events=events,
         database=database,
     )
-    executor = PromptExecutor(SnoopWhisper(ivr), ivr.report_command, registry=registry)
+    executor = PromptExecutor(SnoopWhisper(ivr), ivr.report_job, registry=registry)
     ivr.executor = executor
     component.set(State.CONNECTING, client.target.base_url)
     async with contextlib.AsyncExitStack() as stack:

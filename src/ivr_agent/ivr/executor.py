@@ -19,7 +19,7 @@ Theory of operation:
   behind an earlier prompt of the same call is measured apart (``waited``).
 * **Cancelling a prompt that is playing** (the caller spoke during the last silence prompt,
   the hold ended during a reminder) stops it, reports it ``Played: no`` and skips its hang-up.
-* **Reports.** Each prompt is reported through ``report(command, phase, played)``:
+* **Reports.** Each prompt is reported through ``report(job, phase, played)``:
   ``started`` when the PBX says the playback started, ``finished`` at the end (played or not).
   A prompt that could not be played (ARI down, channel gone, unknown media) is reported
   ``finished``/``Played: no`` only. Nothing here raises into the caller of :meth:`submit`.
@@ -44,7 +44,7 @@ from ivr_agent.logging import get_logger
 log = get_logger(__name__)
 
 PromptPhase = Literal["started", "finished"]
-Report = Callable[[PlayPrompt, PromptPhase, bool], Awaitable[None]]
+Report = Callable[["PromptJob", PromptPhase, bool], Awaitable[None]]
 OnStarted = Callable[[float], Awaitable[None]]
 
 #: Observed AMI Timestamp-to-arrival skew beyond this (either way) is logged as a warning.
@@ -100,6 +100,8 @@ class PromptJob:
     cancelled: bool = False
     #: Set by the player: the playback to stop if the job is cancelled while playing.
     playback_id: str | None = None
+    #: Set by the player: who hears the prompt (``caller`` or ``both``), for the report.
+    to: str = "caller"
 
 
 @dataclass(frozen=True)
@@ -312,7 +314,7 @@ class PromptExecutor:
 
         async def on_started(at: float) -> None:
             started.append(at)
-            await self._report(command, "started", True)
+            await self._report(job, "started", True)
 
         try:
             result = await self.player.play(job, on_started)
@@ -320,7 +322,7 @@ class PromptExecutor:
             log.exception("prompt_player_failed", prompt=command.prompt, call_id=command.call_id)
             result = PlayResult(started[0] if started else None, False)
         played = result.finished and not job.cancelled
-        await self._report(command, "finished", played)
+        await self._report(job, "finished", played)
         timing = PromptTiming(
             call_id=command.call_id,
             prompt=command.prompt,
@@ -349,11 +351,11 @@ class PromptExecutor:
             self.stats.hangups += 1
             await self.player.hangup(command.channel_id)
 
-    async def _report(self, command: PlayPrompt, phase: PromptPhase, played: bool) -> None:
+    async def _report(self, job: PromptJob, phase: PromptPhase, played: bool) -> None:
         try:
-            await self.report(command, phase, played)
+            await self.report(job, phase, played)
         except Exception:
-            log.exception("prompt_report_failed", prompt=command.prompt, phase=phase)
+            log.exception("prompt_report_failed", prompt=job.command.prompt, phase=phase)
 
     # --- bookkeeping ----------------------------------------------------------------------
 

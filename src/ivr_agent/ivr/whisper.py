@@ -1,7 +1,8 @@
 """Snoop-whisper: playing a prompt into a call whose channel stays in plain dialplan.
 
-``POST /channels/{caller}/snoop`` (``spy=none``, ``whisper=out`` for the caller alone,
-``whisper=both`` when the operator must hear it too) creates a ``Snoop/…`` channel under our
+``POST /channels/{caller}/snoop`` (``spy=none``, ``whisper=out``: the caller alone hears it;
+for prompts both parties hear, ``whisper=both`` on the operator's channel, see
+:meth:`SnoopWhisper._peer`) creates a ``Snoop/…`` channel under our
 own id; it enters our Stasis app with the argument ``whisper``, we play the prompt on it
 under our own playback id, wait for ``PlaybackFinished`` and hang the snoop channel up.
 The caller's channel never leaves its ``Queue()``/``Dial()``. Every ARI step has a timeout;
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ivr_agent.ivr.executor import OnStarted, PlayResult, PromptJob
 from ivr_agent.ivr.prompts import PromptUnavailable
-from ivr_agent.ivr.stasis import WHISPER_ARG, ChannelGone, snoop_id
+from ivr_agent.ivr.stasis import SNOOP_PREFIX, WHISPER_ARG, ChannelGone, snoop_id
 from ivr_agent.logging import get_logger
 from ivr_agent.pbx.ari import AriError, JsonObject, parse_timestamp
 
@@ -62,10 +63,16 @@ class SnoopWhisper:
         try:
             async with asyncio.timeout(RENDER_TIMEOUT_SECONDS):
                 media = await catalogue.ensure_media(command.prompt, variables)
-            whisper = "both" if catalogue.audience(command.prompt) == "both" else "out"
+            audience = catalogue.audience(command.prompt)
         except (ValueError, OSError, TimeoutError, PromptUnavailable) as exc:
             log.warning("prompt_media_unavailable", error=str(exc), **where)
             return PlayResult(None, False)
+        target, whisper = command.channel_id, "out"
+        if audience == "both":
+            peer = await self._peer(command.channel_id)
+            if peer is not None:
+                target, whisper = peer, "both"
+                job.to = "both"
         unique = uuid.uuid4().hex[:20]
         snoop = snoop_id(unique)
         playback = PLAYBACK_PREFIX + unique
@@ -75,7 +82,7 @@ class SnoopWhisper:
         with self.ivr.router.subscribe(snoop, playback) as events:
             try:
                 await client.snoop(
-                    command.channel_id,
+                    target,
                     app=self.ivr.settings.ari_app,
                     snoop_id=snoop,
                     spy="none",
@@ -88,6 +95,12 @@ class SnoopWhisper:
                 await client.play(snoop, [media], playback)
                 started = await events.next({"PlaybackStarted"}, STEP_TIMEOUT_SECONDS)
                 started_at = event_time(started, time.time())
+                log.info(
+                    "prompt_started",
+                    snooped="operator" if target != command.channel_id else "caller",
+                    whisper=whisper,
+                    **where,
+                )
                 await on_started(started_at)
                 finished = await events.next(
                     {"PlaybackFinished"}, self.ivr.settings.prompt_max_seconds
@@ -107,6 +120,28 @@ class SnoopWhisper:
                     with contextlib.suppress(AriError):
                         await client.hangup(snoop)
         return PlayResult(started_at, False)
+
+    async def _peer(self, channel_id: str) -> str | None:
+        """The one other party bridged with ``channel_id`` (the operator), if there is one.
+
+        A prompt for both parties is whispered into the *operator's* channel with
+        ``whisper=both``: the operator hears it, and it reaches the caller through the bridge.
+        Whispering ``both`` on the caller's channel instead would inject it into what the
+        caller *says*, where the caller's ``TALK_DETECT`` takes it for the caller speaking
+        (and the silence watchdog would stop). Several others (a consult, a conference) or
+        none: None, and the prompt goes to the caller alone.
+        """
+        try:
+            bridges = await self.ivr.client.request("GET", "/bridges")
+        except AriError as exc:
+            log.info("bridges_unavailable", error=str(exc))
+            return None
+        for bridge in bridges if isinstance(bridges, list) else ():
+            members = [str(c) for c in bridge.get("channels") or ()]
+            if channel_id in members:
+                others = [c for c in members if c != channel_id and not c.startswith(SNOOP_PREFIX)]
+                return others[0] if len(others) == 1 else None
+        return None
 
     async def stop(self, job: PromptJob) -> None:
         """Stop a prompt being played (no error if it already ended)."""

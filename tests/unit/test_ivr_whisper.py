@@ -1,0 +1,78 @@
+"""Snoop-whisper when ARI cannot be reached, and the event-time helper."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from ivr_agent.core.commands import PlayPrompt
+from ivr_agent.ivr.component import Audience, Ivr
+from ivr_agent.ivr.executor import PromptJob
+from ivr_agent.ivr.stasis import StasisRouter
+from ivr_agent.ivr.whisper import SnoopWhisper, event_time
+from ivr_agent.pbx.ari import AriClient, AriTarget
+from ivr_agent.settings import load_settings
+
+
+class OnePrompt:
+    """A catalogue with every prompt pre-rendered to one file."""
+
+    names = frozenset({"silence_first"})
+
+    def audience(self, name: str) -> Audience:
+        return "both"
+
+    def media(self, name: str, variables: Mapping[str, str] = {}) -> str:
+        return "sound:ivr-agent/zh-CN/silence_first"
+
+    async def ensure_media(self, name: str, variables: Mapping[str, str]) -> str:
+        return self.media(name, variables)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def job() -> PromptJob:
+    command = PlayPrompt(
+        call_id="c1",
+        channel="PJSIP/trunk-00000001",
+        prompt="silence_first",
+        due_at=datetime.now(UTC),
+        channel_id="1763900000.1",
+        timer="silence",
+    )
+    return PromptJob(command, command.due_at.timestamp())
+
+
+async def test_with_ari_unreachable_the_prompt_is_not_played_and_nothing_raises() -> None:
+    client = AriClient(AriTarget(f"http://127.0.0.1:{closed_port()}", "u", "p"), timeout=1)
+    ivr = Ivr(
+        client=client,
+        router=StasisRouter(client, "ivr-agent"),
+        catalogue=OnePrompt(),
+        settings=load_settings(),
+    )
+    started: list[float] = []
+
+    async def on_started(at: float) -> None:
+        started.append(at)
+
+    try:
+        result = await SnoopWhisper(ivr).play(job(), on_started)
+        await SnoopWhisper(ivr).hangup("1763900000.1")  # logged, not raised
+    finally:
+        await client.close()
+    assert result.finished is False
+    assert result.started_at is None
+    assert started == []
+
+
+def test_event_time_reads_the_pbx_timestamp_or_falls_back() -> None:
+    stamped = {"type": "PlaybackStarted", "timestamp": "2026-11-23T16:02:05.425+0000"}
+    assert event_time(stamped, 0.0) == datetime(2026, 11, 23, 16, 2, 5, 425000, UTC).timestamp()
+    assert event_time({"type": "PlaybackStarted"}, 12.5) == 12.5
+    assert event_time({"timestamp": "yesterday"}, 1.0) == 1.0
