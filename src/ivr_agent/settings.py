@@ -177,6 +177,14 @@ def _zone(value: str) -> str:
     return value
 
 
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"must be a regular expression ({exc})") from None
+    return value
+
+
 def _dial_template(value: str) -> str:
     if "{number}" not in value:
         raise ValueError("must contain {number}, e.g. PJSIP/{number}@trunk")
@@ -372,6 +380,16 @@ class Settings(BaseSettings):
         None,
         description="Recorded human voice files, <language>/<name>.wav, used instead of TTS "
         "(default DATA_DIR/voices).",
+    )
+    internal_caller_pattern: Annotated[str, AfterValidator(_regex)] = Field(
+        r"[0-9]{3,6}",
+        max_length=200,
+        description="Caller numbers matching this regular expression (whole number) are "
+        "internal: greeting_internal. The hook argument internal|external overrides it.",
+    )
+    satisfaction_timeout_seconds: Seconds = Field(
+        5.0,
+        description="After the satisfaction question ends, wait this long for key 1 or 2.",
     )
 
     # --- S5 callbacks --------------------------------------------------------------------

@@ -51,6 +51,7 @@ class InboundRun:
         #: Start of audio the caller is hearing now (talk detection started, not yet finished).
         self.hearing_since: float | None = None
         self.heard_before_answer: list[dict[str, Any]] = []
+        self.heard_after_operator: list[dict[str, Any]] = []
         self.operator_leg: Leg | None = None
         self.survey: dict[str, Any] | None = None
         self.holds: list[dict[str, Any]] = []
@@ -160,21 +161,21 @@ class InboundRun:
                 # The greeting, then ringback (or music) while the call waits.
                 self.heard_before_answer.append(stretch)
                 continue
+            operator_gone = self.operator_leg.ended_at if self.operator_leg else None
+            if operator_gone is not None and heard_since >= operator_gone:
+                # After the operator's hang-up: the satisfaction question.
+                self.heard_after_operator.append(stretch)
+                self._answer_survey(caller, line, stretch)
+                continue
             self.heard.append(stretch)
             for speech in reacting:
                 if speech.after_prompt == len(self.heard):
                     line.say_at(at + speech.delay, speech.say)
-            self._answer_survey(caller, line, heard_since, stretch)
 
-    def _answer_survey(
-        self, caller: Leg, line: LineAudio, heard_since: float, stretch: dict[str, Any]
-    ) -> None:
+    def _answer_survey(self, caller: Leg, line: LineAudio, stretch: dict[str, Any]) -> None:
         """The first prompt heard after the operator's hang-up ended: press the scenario's key."""
         digit = self.call.survey_digit
-        operator_gone = self.operator_leg.ended_at if self.operator_leg else None
-        if digit is None or self.survey is not None or operator_gone is None:
-            return
-        if heard_since < operator_gone:
+        if digit is None or self.survey is not None:
             return
         survey = self.survey = {"heard": stretch, "digit": digit, "pressed_at": None}
 
@@ -335,6 +336,7 @@ class InboundRun:
             speech=self.caller_line.spoken if self.caller_line else [],
             heard_before_answer=self.heard_before_answer,
             heard_after_answer=self.heard,
+            heard_after_operator=self.heard_after_operator,
             survey=self.survey,
             operator_speech=self.operator_line.spoken if self.operator_line else [],
             talk_seconds=seconds_between(first_end, answered_at),
