@@ -1,0 +1,180 @@
+"""Inbound call recording against the real sandbox: an answered call gets a verified recording.
+
+The whole agent runs in-process (AMI + ARI + outbox + a real PostgreSQL) against the PBX
+under test; the simulator places a real SIP call (operator 003 answers, holds 12 s). While
+the call runs, the recording is paused and resumed through the API (an ``ops`` token, as the
+operators' desk would); afterwards the stored WAV must verify, last about as long as the
+answered part of the call, be silent while paused and not elsewhere, be gone from the PBX,
+and the pause must be in the audit log and on the replay timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from ivr_agent.app import AMI, IVR, build_app
+from ivr_agent.ivr.inbound_recording import RECORDER
+from ivr_agent.ivr.recording import resolve_stored, verify_wav
+from ivr_agent.pbx.ari import AriError
+from ivr_agent.settings import Settings, load_settings
+from ivr_agent.sim import runner, sandbox
+from ivr_agent.sim import scenario as scenarios
+from ivr_agent.store.db import Database
+from ivr_agent.store.qa import recordings_of_call
+from ivr_agent.store.repo import list_calls
+from ivr_agent.store.tokens import create_token
+from ivr_agent.web.waveform import peaks
+from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
+
+
+def qa_agent_settings(tmp_path: Path) -> Settings:
+    """Settings of an agent with AMI and ARI against the sandbox."""
+    env = sandbox.load_credentials(running_sandbox()).env()
+    return load_settings(
+        ami_url=env["IVR_AGENT_AMI_URL"],
+        ari_url=env["IVR_AGENT_ARI_URL"],
+        prompts_dir=env["IVR_AGENT_PROMPTS_DIR"],
+        data_dir=tmp_path / "var",
+        pbx_id=f"qa-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@contextlib.asynccontextmanager
+async def serving_agent(
+    settings: Settings, db: Database
+) -> AsyncIterator[tuple[web.Application, str]]:
+    """The whole agent on a free local port, logged in to AMI and connected to ARI."""
+    app = build_app(settings, database=db)
+    app_runner = web.AppRunner(app, access_log=None)
+    await app_runner.setup()
+    try:
+        site = web.TCPSite(app_runner, "127.0.0.1", 0)
+        await site.start()
+        await app[AMI].wait_logged_in(20)
+        events = app[IVR].events
+        assert events is not None
+        await asyncio.wait_for(events.connected.wait(), 20)
+        host, port = app_runner.addresses[0][:2]
+        yield app, f"http://{host}:{port}"
+    finally:
+        await app_runner.cleanup()
+
+
+async def stored_call_of(db: Database, pbx_id: str, number: str) -> dict[str, Any]:
+    """The stored outcome of this agent's call from ``number`` (waits up to 30 s)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for call in await list_calls(db, limit=1000):
+            if call["pbx_id"] == pbx_id and call["caller_number"] == number:
+                return call
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no stored outcome for {number}")
+
+
+async def recording_of(db: Database, call_id: str) -> Any:
+    """The call's recording row once written (waits up to 30 s)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = await recordings_of_call(db, call_id)
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no recording row for call {call_id}")
+
+
+async def _pause_resume(app: web.Application, base: str, token: str) -> list[float]:
+    """Pause 1 s into the recording, resume 2.5 s later; the PBX-clock times of both."""
+    recorder = app[RECORDER]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        live = [r for r in recorder.live.values() if r.started_at is not None]
+        if live:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("no recording started")
+    call_id = live[0].call_id
+    times = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+        await asyncio.sleep(1.0)
+        for action, wait in (("pause", 2.5), ("resume", 0.0)):
+            async with session.post(f"{base}/api/calls/{call_id}/recording/{action}") as reply:
+                assert reply.status == 200, await reply.text()
+                body = await reply.json()
+            times.append(datetime.fromisoformat(body["at"]).timestamp())
+            await asyncio.sleep(wait)
+    return times
+
+
+async def test_given_an_answered_inbound_call_then_a_verified_recording_is_stored(
+    tmp_path: Path, db: Database
+) -> None:
+    settings = qa_agent_settings(tmp_path)
+    plan = scenarios.load("hold_12s")
+    config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
+    ops, qa = await create_token(db, "ops"), await create_token(db, "qa")
+    async with serving_agent(settings, db) as (app, base):
+        pausing = asyncio.create_task(_pause_resume(app, base, ops))
+        (truth,) = await runner.run(plan, config, progress)
+        pause_at, resume_at = await pausing
+        call = await stored_call_of(db, settings.pbx_id, truth["caller_number"])
+        recording = await recording_of(db, call["call_id"])
+        recorder = app[RECORDER]
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {qa}"}) as session,
+            session.get(f"{base}/api/calls/{call['call_id']}/qa") as reply,
+        ):
+            bundle = await reply.json()
+        with pytest.raises(AriError) as caught:
+            await app[IVR].client.stored_recording(f"ivr-agent-in-{call['linkedid']}")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "qa-recording-live.json").write_text(
+        json.dumps({"truth": truth, "bundle": bundle}, ensure_ascii=False, indent=1, default=str)
+    )
+    assert truth["completed"], truth["errors"]
+    assert recording.status == "ok", recording.reason
+    assert recorder.stats["ok"] == 1
+    data = resolve_stored(settings.data_dir, recording.path).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == recording.sha256
+    assert len(data) == recording.bytes
+    answered = datetime.fromisoformat(call["answered_at"])
+    ended = datetime.fromisoformat(call["ended_at"])
+    talk = (ended - answered).total_seconds()
+    check = verify_wav(data, talk, tolerance=1.0)
+    assert check.ok, check.reason
+    assert recording.started_at is not None
+    assert abs((recording.started_at - answered).total_seconds()) < 1.0
+    # Deleted from the PBX once stored.
+    assert caught.value.status == 404
+    # Silent while paused, not silent around it (the call has speech, ringback-free MOH).
+    origin = recording.started_at.timestamp()
+    seconds = check.seconds or 0.0
+    levels = peaks(data, int(seconds * 10))  # one level per 100 ms
+
+    def window(start: float, end: float) -> list[float]:
+        return levels[int(start * 10) : int(end * 10)]
+
+    paused = window(pause_at - origin + 0.3, resume_at - origin - 0.3)
+    assert paused
+    assert max(paused) < 0.01, paused
+    assert max(levels) > 0.05
+    # The pause is audited and drawn on the replay timeline.
+    (marker,) = [m for m in bundle["markers"] if m["kind"] == "pause"]
+    assert marker["start"] == pytest.approx(pause_at - origin, abs=0.5)
+    assert marker["end"] == pytest.approx(resume_at - origin, abs=0.5)
+    assert [p["action"] for p in bundle["pauses"]] == ["pause", "resume"]
