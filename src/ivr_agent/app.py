@@ -43,6 +43,7 @@ from ivr_agent.web.health import Readiness, State, setup_health
 from ivr_agent.web.live import LIVE, calls_now, setup_live
 from ivr_agent.web.metrics import METRICS, setup_metrics
 from ivr_agent.web.metrics_api import setup_metrics_api
+from ivr_agent.web.qa import setup_qa
 from ivr_agent.web.recordings_api import setup_recordings_api
 
 log = get_logger(__name__)
@@ -245,6 +246,7 @@ def build_app(
     setup_callbacks_api(app)
     setup_metrics_api(app)
     setup_recordings_api(app)
+    setup_qa(app)
     setup_metrics(app, public=settings.metrics_public).readiness = readiness
     setup_live(app)
     setup_dashboard(app)

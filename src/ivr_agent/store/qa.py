@@ -573,16 +573,23 @@ async def qa_calls(
         .where(latest.c.call_id == calls.call_id)
         .scalar_subquery()
     )
-    recording = (
-        select(RecordingRow.recording_id, RecordingRow.status)
-        .where(RecordingRow.call_id == calls.call_id)
-        .order_by(RecordingRow.created_at.desc(), RecordingRow.recording_id)
-        .limit(1)
-        .lateral()
-    )
+
+    def newest_recording(column: Any) -> Any:
+        return (
+            select(column)
+            .where(RecordingRow.call_id == calls.call_id)
+            .order_by(RecordingRow.created_at.desc(), RecordingRow.recording_id)
+            .limit(1)
+            .scalar_subquery()
+        )
+
     query = (
-        select(calls, index_of.label("qa_index"), recording.c.recording_id, recording.c.status)
-        .outerjoin(recording, func.true())
+        select(
+            calls,
+            index_of.label("qa_index"),
+            newest_recording(RecordingRow.recording_id).label("recording_id"),
+            newest_recording(RecordingRow.status).label("recording_status"),
+        )
         .order_by(calls.offered_at.desc(), calls.call_id)
         .offset((page - 1) * per_page)
         .limit(per_page)

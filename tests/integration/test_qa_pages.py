@@ -1,0 +1,148 @@
+"""The QA pages over HTTP against a real PostgreSQL: sign-in and roles, list filters and
+pages, the replay page's timeline data, and the scoring form's forgery guards."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from ivr_agent.app import build_app
+from ivr_agent.settings import load_settings
+from ivr_agent.store.db import Database
+from ivr_agent.store.qa import QaFilter, qa_calls, score_history
+from ivr_agent.store.repo import save_outcome
+from ivr_agent.store.tokens import create_token
+from ivr_agent.web.auth import SESSION_COOKIE
+from tests.integration.qa_support import StoredCall, stored_call
+from tests.support.outcomes import T0, sample_outcome
+
+pytestmark = pytest.mark.postgres
+
+Client = TestClient[web.Request, web.Application]
+FORM = {"skill": "5", "attitude": "4", "timeliness": "4", "parts": "3", "overall": "5"}
+
+
+@pytest.fixture
+async def client(
+    db: Database, tmp_path: Path, aiohttp_client: Callable[[web.Application], Awaitable[Client]]
+) -> Client:
+    settings = load_settings(_env_file=None, data_dir=tmp_path / "var", timezone="Asia/Shanghai")
+    return await aiohttp_client(build_app(settings, database=db))
+
+
+@pytest.fixture
+async def call(db: Database, tmp_path: Path) -> StoredCall:
+    return await stored_call(db, tmp_path / "var", seconds=190.0)
+
+
+async def _sign_in(client: Client, token: str) -> None:
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: token})
+
+
+async def test_given_roles_then_pages_need_qa_or_admin(
+    client: Client, db: Database, call: StoredCall
+) -> None:
+    async with client.get("/qa", allow_redirects=False) as response:
+        assert response.status == 303
+        assert response.headers["Location"] == "/login?next=/qa"
+    await _sign_in(client, await create_token(db, "ops"))
+    async with client.get("/qa") as response:
+        assert response.status == 403
+    await _sign_in(client, await create_token(db, "qa"))
+    async with client.get("/qa") as response:
+        assert response.status == 200
+        assert call.call_id in await response.text()
+
+
+async def test_given_filters_then_the_list_keeps_matching_calls_page_by_page(
+    client: Client, db: Database
+) -> None:
+    for n in range(30):
+        await save_outcome(
+            db,
+            sample_outcome(
+                f"9.{n}",
+                start=T0 + timedelta(minutes=n),
+                operator_id="007" if n % 2 else "009",
+                hold_over_limit=n < 5,
+                direction="inbound",
+            ),
+        )
+    rows, total = await qa_calls(db, QaFilter(operator_id="009"), page=1, per_page=10)
+    assert total == 15
+    assert len(rows) == 10
+    assert all(r.operator_id == "009" for r in rows)
+    assert rows[0].offered_at > rows[-1].offered_at  # newest first
+    rows, total = await qa_calls(db, QaFilter(breach="long_hold"), page=1, per_page=10)
+    assert total == 5
+    assert all("long_hold" in r.breaches for r in rows)
+    day = T0.date().isoformat()
+    await _sign_in(client, await create_token(db, "qa"))
+    async with client.get("/qa", params={"from": day, "to": day, "page": "2"}) as response:
+        body = await response.text()
+    assert "page 2 of 2 · 30 calls" in body
+    assert len(re.findall(r"<tr data-call-id=", body)) == 5
+    async with client.get("/qa", params={"from": "2020-01-01", "to": "2020-01-02"}) as response:
+        assert "No calls match." in await response.text()
+    async with client.get("/qa", params={"breach": "nonsense"}) as response:
+        assert response.status == 400
+
+
+async def test_given_a_call_then_the_replay_page_carries_its_markers_from_the_recording_start(
+    client: Client, db: Database, call: StoredCall
+) -> None:
+    await _sign_in(client, await create_token(db, "qa"))
+    async with client.get(f"/qa/calls/{call.call_id}") as response:
+        assert response.status == 200
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        page = await response.text()
+    assert f"/api/recordings/{call.recording_id}/audio" in page
+    block = re.search(r'id="qa-data">(.*?)</script>', page, re.S)
+    assert block is not None
+    data = json.loads(block.group(1))
+    holds = [m for m in data["markers"] if m["kind"] == "hold"]
+    # sample_outcome: answered at +13.25 s (the recording's start), holds at +40 s and +90 s.
+    assert [(h["start"], h["end"]) for h in holds] == [(26.75, 39.25), (76.75, 79.75)]
+    (ringing,) = [m for m in data["markers"] if m["kind"] == "ringing"]
+    assert ringing["start"] == pytest.approx(1.5 - 13.25)
+
+
+async def test_given_the_score_form_then_a_valid_post_stores_and_forgeries_are_refused(
+    client: Client, db: Database, call: StoredCall
+) -> None:
+    token = await create_token(db, "qa")
+    await _sign_in(client, token)
+    async with client.get(f"/qa/calls/{call.call_id}") as response:
+        page = await response.text()
+    found = re.search(r'name="form_token" value="([0-9a-f]+)"', page)
+    assert found is not None
+    form_token = found.group(1)
+    path = f"/qa/calls/{call.call_id}/score"
+    async with client.post(path, data={**FORM, "form_token": "0" * 64}) as response:
+        assert response.status == 403
+    async with client.post(
+        path,
+        data={**FORM, "form_token": form_token},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    ) as response:
+        assert response.status == 403
+    assert await score_history(db, call.call_id) == []
+    async with client.post(
+        path, data={**FORM, "form_token": form_token, "comment": "ok"}, allow_redirects=False
+    ) as response:
+        assert response.status == 303
+    (score,) = await score_history(db, call.call_id)
+    assert score.satisfaction_index == pytest.approx(4.2)
+    # The page now offers a correction of version 1.
+    async with client.get(f"/qa/calls/{call.call_id}") as response:
+        page = await response.text()
+    assert f'name="supersedes" value="{score.score_id}"' in page
+    assert 'data-version="1"' in page
