@@ -23,7 +23,8 @@ lateness = started_at − due. Prompts that waited behind an earlier prompt of t
 
 Baseline, measured in the same run under the same load, by a separate ARI client that does
 not go through the agent: on a random live caller channel, ``POST /channels/{id}/snoop``
-(``spy=none``, ``whisper=none``: nothing reaches the call) → ``StasisStart`` in a benchmark
+(``spy=in``, ``whisper=none``: it listens, nothing reaches the call; ARI refuses a snoop that
+does neither) → ``StasisStart`` in a benchmark
 app → ``POST /channels/{snoop}/play`` (``sound:silence/1``) → ``PlaybackStarted``. Reported
 are the play round trip alone (play request → PlaybackStarted) and snoop+play (the floor of
 any whispered prompt: snoop request → PlaybackStarted), every 250 ms while calls are up.
@@ -174,9 +175,7 @@ class Baseline:
         started = self._expect("PlaybackStarted", playback)
         try:
             t_snoop = time.time()
-            await self.client.snoop(
-                caller, app=BENCH_APP, snoop_id=snoop, spy="none", whisper="none"
-            )
+            await self.client.snoop(caller, app=BENCH_APP, snoop_id=snoop, spy="in", whisper="none")
             await asyncio.wait_for(entered, 3)
             t_play = time.time()
             await self.client.play(snoop, ["sound:silence/1"], playback)

@@ -20,7 +20,7 @@ import pytest
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.replay import Replay
 from ivr_agent.sim import scenario as scenarios
-from ivr_agent.sim.scenario import InboundCall, Scenario
+from ivr_agent.sim.scenario import InboundCall, Scenario, Speech
 from tests.integration.sandbox_support import running_sandbox, simulate
 from tests.support.ground_truth import assert_matches_truth
 
@@ -59,7 +59,12 @@ def test_without_the_agent_a_hotline_caller_hears_a_greeting_and_reaches_the_que
         name="dialplan_fallback",
         calls=(
             InboundCall(
-                id="greeted", caller="13800138601", operator="003", answer_after=2.0, talk=5.0
+                id="greeted",
+                caller="13800138601",
+                operator="003",
+                answer_after=2.0,
+                talk=5.0,
+                speech=(Speech(say="ivr-sim/question", after_answer=1.0),),
             ),
             replace(survey, start=9.0),
         ),
