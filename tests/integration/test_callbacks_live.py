@@ -1,0 +1,462 @@
+"""Recorded callbacks end to end against the real sandbox (S5), judged on the phones side.
+
+The agent runs in-process (AMI + ARI + a real PostgreSQL); its dialer is driven by the test
+(``Dialer.poll(now)``) so that "later" can be passed in instead of waited for (the retry
+interval is 1 minute, the smallest setting). Customers are the simulator's callback
+scenarios, awaiting the agent's call on the phones instance (``callbacks_from_agent``);
+what they did and how many calls reached them is measured there, not by the agent.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.engine import URL
+
+from ivr_agent.app import AMI, IVR, build_app
+from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.ivr.callback_call import recording_name_for
+from ivr_agent.ivr.dialer import ROUTE, Dialer
+from ivr_agent.ivr.reconcile import reconcile
+from ivr_agent.ivr.recording import verify_wav
+from ivr_agent.pbx.ari import AriClient, AriError, AriEvents
+from ivr_agent.settings import Settings, load_settings
+from ivr_agent.sim import runner, sandbox
+from ivr_agent.sim import scenario as scenarios
+from ivr_agent.store.callbacks import CallbackRequest, create_callback, get_callback
+from ivr_agent.store.db import Database
+from ivr_agent.store.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
+from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
+
+ZONE = UTC
+SURVEY_NUMBER = "13900139001"
+
+
+def _settings_for(box: sandbox.Sandbox, data_dir: Path, **overrides: Any) -> Settings:
+    env = sandbox.load_credentials(box).env()
+    values: dict[str, Any] = {
+        "ami_url": env["IVR_AGENT_AMI_URL"],
+        "ari_url": env["IVR_AGENT_ARI_URL"],
+        "prompts_dir": env["IVR_AGENT_PROMPTS_DIR"],
+        "data_dir": data_dir,
+        "pbx_id": f"cb-{uuid.uuid4().hex[:8]}",
+        # Always inside a calling window, every day: the test runs whenever it is run.
+        "callback_windows": "00:00-12:00,12:00-00:00",
+        "callback_working_days": "mon-sun",
+        "callback_retry_minutes": 1,
+        "callback_max_attempts": 3,
+        "callback_ring_seconds": 8,
+        "callback_auto_for_abandoned": False,
+        # The test drives its own dialer (and so the clock).
+        "callback_dialer_enabled": False,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def cb_settings(tmp_path: Path) -> Settings:
+    return _settings_for(running_sandbox(), tmp_path / "var")
+
+
+@contextlib.asynccontextmanager
+async def running_agent(settings: Settings, db: Database) -> AsyncIterator[web.Application]:
+    """The whole agent, logged in to AMI and connected to ARI."""
+    app = build_app(settings, database=db)
+    app_runner = web.AppRunner(app)
+    await app_runner.setup()
+    try:
+        await app[AMI].wait_logged_in(20)
+        events = app[IVR].events
+        assert events is not None
+        await asyncio.wait_for(events.connected.wait(), 20)
+        yield app
+    finally:
+        await app_runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def driven_dialer(settings: Settings, db: Database) -> AsyncIterator[Dialer]:
+    """An agent whose dialer the test drives: reconciled, then ``poll(now)`` by hand."""
+    async with running_agent(settings, db) as app:
+        dialer = Dialer(app[IVR], db)
+        app[IVR].router.route(ROUTE, dialer.on_stasis_start)
+        await reconcile(dialer)
+        dialer.reconciled.set()
+        try:
+            yield dialer
+        finally:
+            await dialer.close()
+
+
+@dataclass
+class Phones:
+    """A simulator run on the phones instance that also counts the calls reaching a number."""
+
+    results: list[dict[str, Any]]
+    calls_to: dict[str, int]
+
+
+async def run_phones(plan: scenarios.Scenario) -> Phones:
+    """Run ``plan``'s customers (awaiting the agent's calls); count every leg per number."""
+    config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
+    assert config.lock_file is not None
+    with config.lock_file.open("w") as lock:
+        import fcntl
+
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        async with AriClient(config.phones) as ari:
+            sim = runner.Simulation(ari, None, plan, progress)
+            events = AriEvents(ari, [runner.APP])
+
+            async def feed() -> None:
+                async for event in events:
+                    sim.hub.dispatch(event)
+
+            await asyncio.wait_for(events.start(), 10)
+            pump = asyncio.create_task(feed())
+            try:
+                results = await sim.run()
+            finally:
+                await events.close()
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+    counts: dict[str, int] = {}
+    for leg in sim.hub.legs.values():
+        counts[leg.exten] = counts.get(leg.exten, 0) + 1
+    return Phones(results, counts)
+
+
+def customers(name: str, **changes: Any) -> scenarios.Scenario:
+    """A shipped callback scenario whose customers wait for the agent's call."""
+    from dataclasses import replace
+
+    plan = scenarios.load(name).callbacks_from_agent()
+    if changes:
+        plan = replace(plan, callbacks=tuple(replace(c, **changes) for c in plan.callbacks))
+    return plan
+
+
+async def new_callback(db: Database, number: str, settings: Settings) -> str:
+    now = datetime.now(UTC)
+    created = await create_callback(
+        db,
+        CallbackRequest(number, "张先生", "manual", now),
+        CallbackConfig.from_settings(settings),
+        now,
+    )
+    return created.callback_id
+
+
+async def dial_while_customers_wait(
+    dialer: Dialer, plan: scenarios.Scenario, now: datetime | None = None
+) -> Phones:
+    """Start the customers, let the dialer claim what is due at ``now``, wait for both."""
+    phones = asyncio.create_task(run_phones(plan))
+    await asyncio.sleep(1.5)  # the customers' websocket is up
+    claimed = await dialer.poll(now)
+    assert claimed, "nothing was due"
+    await dialer.idle()
+    return await asyncio.wait_for(phones, 120)
+
+
+async def rows(db: Database, model: Any, **where: Any) -> list[Any]:
+    async with db.transaction("test read") as session:
+        query = select(model).filter_by(**where)
+        return list(await session.scalars(query))
+
+
+def save(name: str, data: Any) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"callback-{name}.json").write_text(
+        json.dumps(data, ensure_ascii=False, indent=1, default=str)
+    )
+
+
+def _loudest_sample(wav: bytes) -> int:
+    samples = array.array("h", wav[44:])
+    return max((abs(s) for s in samples), default=0)
+
+
+async def test_full_survey_stores_scores_index_and_a_verified_recording_as_long_as_the_call(
+    cb_settings: Settings, db: Database
+) -> None:
+    callback_id = await new_callback(db, SURVEY_NUMBER, cb_settings)
+    async with driven_dialer(cb_settings, db) as dialer:
+        phones = await dial_while_customers_wait(dialer, customers("callback_survey"))
+        ari = dialer.ivr.client
+        (truth,) = phones.results
+        stored = await get_callback(db, callback_id, ZONE)
+        assert stored is not None
+        save("survey", {"truth": truth, "stored": stored})
+        assert truth["completed"], truth["errors"]
+        # The recording was deleted from the PBX once it was kept.
+        with pytest.raises(AriError) as gone:
+            await ari.stored_recording(recording_name_for(stored["attempts"][0]["attempt_id"]))
+        assert gone.value.status == 404
+
+    assert phones.calls_to[SURVEY_NUMBER] == 1
+    assert [d["digit"] for d in truth["digits_pressed"]] == ["1", "5", "4", "5", "5", "4"]
+    assert stored["status"] == "completed"
+    assert stored["outcome"] == "completed"
+    assert stored["scores"] == {
+        "skill": 5,
+        "attitude": 4,
+        "timeliness": 5,
+        "parts": 5,
+        "overall": 4,
+    }
+    assert stored["satisfaction_index"] == pytest.approx(4.6)
+    (attempt,) = stored["attempts"]
+    assert attempt["state"] == "finished"
+    assert attempt["channel_id"] == f"ivr-agent-cb-{attempt['attempt_id']}"
+
+    recording = stored["recording"]
+    assert recording["status"] == "ok", recording
+    # As long as the call the customer had (answer → hang-up, measured on the phones side).
+    assert recording["seconds"] == pytest.approx(truth["talk_seconds"], abs=1.0)
+    (row,) = await rows(db, RecordingRow, recording_id=recording["recording_id"])
+    data = (cb_settings.data_dir / row.path).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == row.sha256 == recording["sha256"]
+    check = verify_wav(data, truth["talk_seconds"])
+    assert check.ok, check.reason
+    assert (check.sample_rate, check.channels, check.bits_per_sample) == (8000, 1, 16)
+    # It holds the prompts the customer heard (played on the recorded bridge), not silence.
+    assert _loudest_sample(data) > 1000
+    assert row.path == f"recordings/{row.recording_id[:2]}/{row.recording_id}.wav"
+
+
+async def test_no_answer_is_retried_no_sooner_than_the_interval_and_at_most_3_times(
+    cb_settings: Settings, db: Database
+) -> None:
+    number = "13900139002"
+    callback_id = await new_callback(db, number, cb_settings)
+    calls = 0
+    now = datetime.now(UTC)
+    async with driven_dialer(cb_settings, db) as dialer:
+        for attempt_no in (1, 2, 3):
+            phones = await dial_while_customers_wait(dialer, customers("callback_no_answer"), now)
+            calls += phones.calls_to.get(number, 0)
+            stored = await get_callback(db, callback_id, ZONE)
+            assert stored is not None
+            last = stored["attempts"][-1]
+            assert (last["attempt_no"], last["outcome"]) == (attempt_no, "no_answer"), last
+            if attempt_no == 3:
+                break
+            assert stored["status"] == "pending"
+            ended = datetime.fromisoformat(last["ended_at"])
+            due = datetime.fromisoformat(stored["next_attempt_at"])
+            assert due >= ended + timedelta(minutes=1)
+            # Not a second sooner than the interval: nothing is claimed just before it.
+            assert await dialer.poll(due - timedelta(seconds=1)) == []
+            now = due
+        # Three failures: unreachable, and never dialled again however late it gets.
+        assert await dialer.poll(now + timedelta(days=1)) == []
+    assert stored is not None
+    save("no-answer", stored)
+    assert stored["status"] == "unreachable"
+    assert stored["recording"] is None
+    assert calls == 3
+    assert len(stored["attempts"]) == 3
+
+
+async def test_customer_presses_2_then_not_convenient_and_rescheduled_with_a_recording(
+    cb_settings: Settings, db: Database
+) -> None:
+    number = "13900139004"
+    callback_id = await new_callback(db, number, cb_settings)
+    async with driven_dialer(cb_settings, db) as dialer:
+        phones = await dial_while_customers_wait(dialer, customers("callback_not_convenient"))
+    stored = await get_callback(db, callback_id, ZONE)
+    assert stored is not None
+    save("not-convenient", {"truth": phones.results, "stored": stored})
+    (truth,) = phones.results
+    assert truth["completed"], truth["errors"]
+    assert [d["digit"] for d in truth["digits_pressed"]] == ["2"]
+    assert (stored["status"], stored["outcome"]) == ("pending", "rescheduled")
+    (attempt,) = stored["attempts"]
+    ended = datetime.fromisoformat(attempt["ended_at"])
+    assert datetime.fromisoformat(stored["next_attempt_at"]) >= ended + timedelta(minutes=1)
+    assert stored["scores"] == {}
+    assert stored["recording"]["status"] == "ok"
+    assert stored["recording"]["seconds"] == pytest.approx(truth["talk_seconds"], abs=1.0)
+
+
+async def test_recording_directory_unwritable_then_no_outcome_and_the_attempt_is_rescheduled(
+    cb_settings: Settings, db: Database
+) -> None:
+    box = running_sandbox()
+    spool = box.root / "var" / "spool" / "asterisk" / "recording"
+    mode = spool.stat().st_mode & 0o7777
+    callback_id = await new_callback(db, SURVEY_NUMBER, cb_settings)
+    try:
+        spool.chmod(0o500)  # the asterisk user may read, not write
+        async with driven_dialer(cb_settings, db) as dialer:
+            phones = await dial_while_customers_wait(dialer, customers("callback_survey"))
+    finally:
+        spool.chmod(mode)
+    stored = await get_callback(db, callback_id, ZONE)
+    assert stored is not None
+    save("recording-unwritable", {"truth": phones.results, "stored": stored})
+    (truth,) = phones.results
+    assert phones.calls_to[SURVEY_NUMBER] == 1
+    assert truth["outcome"] == "answered"  # the customer answered and heard the apology
+    assert truth["digits_pressed"] == [] or len(truth["digits_pressed"]) <= 1
+    (attempt,) = stored["attempts"]
+    assert attempt["outcome"] == "failed"
+    assert "recording" in attempt["detail"]
+    assert stored["status"] == "pending"
+    assert stored["outcome"] == "failed"
+    assert stored["satisfaction_index"] is None
+    ended = datetime.fromisoformat(attempt["ended_at"])
+    assert datetime.fromisoformat(stored["next_attempt_at"]) >= ended + timedelta(minutes=1)
+    assert await rows(db, RecordingRow) == []
+    assert await rows(db, SurveyScoreRow) == []
+
+
+# --- crash: the agent is SIGKILLed mid-callback and restarted -------------------------------
+
+
+def _agent_env(settings: Settings, database_url: URL, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_AGENT_")}
+    creds = sandbox.load_credentials(running_sandbox()).env()
+    env.update(
+        {
+            "IVR_AGENT_DATABASE_URL": database_url.render_as_string(hide_password=False),
+            "IVR_AGENT_AMI_URL": creds["IVR_AGENT_AMI_URL"],
+            "IVR_AGENT_ARI_URL": creds["IVR_AGENT_ARI_URL"],
+            "IVR_AGENT_PROMPTS_DIR": creds["IVR_AGENT_PROMPTS_DIR"],
+            "IVR_AGENT_DATA_DIR": str(settings.data_dir),
+            "IVR_AGENT_PBX_ID": settings.pbx_id,
+            "IVR_AGENT_HTTP_LISTEN": f"127.0.0.1:{port}",
+            "IVR_AGENT_CALLBACK_WINDOWS": "00:00-12:00,12:00-00:00",
+            "IVR_AGENT_CALLBACK_WORKING_DAYS": "mon-sun",
+            "IVR_AGENT_CALLBACK_RETRY_MINUTES": "1",
+            "IVR_AGENT_CALLBACK_POLL_SECONDS": "0.5",
+            "IVR_AGENT_CALLBACK_AUTO_FOR_ABANDONED": "false",
+            "IVR_AGENT_LOG_FORMAT": "json",
+        }
+    )
+    return env
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _journal_entries(path: Path) -> list[dict[str, Any]]:
+    entries = []
+    for file in path.glob("*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            entries.append(json.loads(file.read_text()))
+    return entries
+
+
+async def _journal_shows(path: Path, predicate: Any, within: float) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for entry in _journal_entries(path):
+            if predicate(entry):
+                return dict(entry)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no journal entry in {path} reached the expected state")
+
+
+async def _settled(db: Database, callback_id: str, within: float) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        stored = await get_callback(db, callback_id, ZONE)
+        assert stored is not None
+        if stored["status"] != "in_progress" or time.monotonic() > deadline:
+            return stored
+        await asyncio.sleep(0.3)
+
+
+async def test_agent_killed_mid_callback_is_reconciled_on_restart_with_one_call_per_attempt(
+    cb_settings: Settings, db: Database, database_url: URL
+) -> None:
+    callback_id = await new_callback(db, SURVEY_NUMBER, cb_settings)
+    # The customer presses a key each time a prompt ends. The agent is killed while the third
+    # question plays; the customer answers it (5) into the void, hears it again from the
+    # restarted agent and answers again (5), then scores the last two (5, 4).
+    plan = customers("callback_survey", digits=("1", "5", "4", "5", "5", "5", "4"))
+    phones = asyncio.create_task(run_phones(plan))
+    await asyncio.sleep(1.5)
+    env = _agent_env(cb_settings, database_url, _free_port())
+    log = (cb_settings.data_dir.parent / "killed-agent.log").open("w")
+    agent = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ivr_agent.cli",
+        "run",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        # Killed once the customer has agreed and scored two questions.
+        before = await _journal_shows(
+            cb_settings.data_dir / "callbacks", lambda e: e.get("asked", 0) >= 2, 90
+        )
+    finally:
+        agent.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(agent.wait(), 10)
+        log.close()
+    progress(f"agent killed with the journal at {before}")
+    # The question in progress ends (about 6 s) and its key is pressed while no agent runs.
+    await asyncio.sleep(9)
+    (attempt,) = await rows(db, CallbackAttemptRow, callback_id=callback_id)
+    assert attempt.state in ("dialling", "answered")
+
+    # Restarted: the same data dir and PBX id, this time with its own dialer running.
+    restarted = cb_settings.model_copy(update={"callback_dialer_enabled": True})
+    async with running_agent(restarted, db):
+        truths = await asyncio.wait_for(phones, 120)
+        stored = await _settled(db, callback_id, 30)
+    save("killed", {"truth": truths.results, "stored": stored, "journal_before": before})
+    (truth,) = truths.results
+    assert truth["completed"], truth["errors"]
+    # Exactly one call reached the customer for the one attempt: nothing was redialled.
+    assert truths.calls_to[SURVEY_NUMBER] == 1
+    async with db.transaction("count") as session:
+        attempts = await session.scalar(
+            select(func.count()).select_from(CallbackAttemptRow).filter_by(callback_id=callback_id)
+        )
+    assert attempts == 1
+    assert stored["outcome"] == "completed", stored
+    assert stored["scores"] == {
+        "skill": 5,
+        "attitude": 4,
+        "timeliness": 5,
+        "parts": 5,
+        "overall": 4,
+    }
+    assert stored["recording"]["status"] == "ok"
+    # The recording ran on the PBX while the agent was dead: it covers the whole call.
+    assert stored["recording"]["seconds"] == pytest.approx(truth["talk_seconds"], abs=1.0)
+    assert not list((cb_settings.data_dir / "callbacks").glob("*.json"))
