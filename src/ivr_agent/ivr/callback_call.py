@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -125,6 +126,8 @@ class CallbackCall:
         self.bridge_id = bridge_id_for(target.attempt_id)
         self.recording_name = recording_name_for(target.attempt_id)
         self._playbacks = 0
+        # Playback ids stay unique across agent restarts resuming the same call.
+        self._run_id = secrets.token_hex(3)
         events.add(self.bridge_id, self.recording_name)
 
     # --- the whole call -----------------------------------------------------------------
@@ -144,9 +147,12 @@ class CallbackCall:
             entry = entry.with_(recording_name=self.recording_name, recording_started_at=started)
             self.journal.write(entry)
         else:
-            # Resumed after a restart: our bridge and its recording are still there.
+            # Resumed after a restart: our bridge and its recording are still there; the
+            # prompt that was playing is stopped and its question asked again.
             with contextlib.suppress(AriError):
                 await self._add_customer()
+            if entry.playback_id:
+                await self.client.stop_playback(entry.playback_id)
         script = SurveyScript(
             self.target.customer_name or "",
             self.settings.company,
@@ -362,7 +368,7 @@ class CallbackCall:
         """Start one playback on the bridge: the prompts' media, then ``then``; its id."""
         media = [await self.ivr.catalogue.ensure_media(p.name, p.variables) for p in prompts]
         self._playbacks += 1
-        playback_id = f"{self.bridge_id}-p{self._playbacks}"
+        playback_id = f"{self.bridge_id}-{self._run_id}-p{self._playbacks}"
         try:
             await self.client.request(
                 "POST",
@@ -373,11 +379,13 @@ class CallbackCall:
             if self.events.gone:
                 raise ChannelGone(self.target.channel_id) from None
             raise
+        entry = self.journal.read(self.target.attempt_id) or JournalEntry(self.target.attempt_id)
+        self.journal.write(entry.with_(playback_id=playback_id))
         return playback_id
 
     async def _play_on_channel(self, media: str) -> None:
         self._playbacks += 1
-        playback_id = f"{self.bridge_id}-p{self._playbacks}"
+        playback_id = f"{self.bridge_id}-{self._run_id}-p{self._playbacks}"
         await self.client.play(self.target.channel_id, [media], playback_id)
         while True:
             event = await self.events.next({"PlaybackFinished"}, PLAYBACK_MAX_SECONDS)

@@ -49,6 +49,8 @@ class JournalEntry:
     consented: bool = False
     asked: int = 0
     scores: dict[str, int] = field(default_factory=dict)
+    #: The playback running on the bridge (a restarted agent stops it before going on).
+    playback_id: str | None = None
     #: Set once the script has ended (the call's outcome is known).
     outcome: str | None = None
     ended_at: float | None = None
