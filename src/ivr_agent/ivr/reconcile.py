@@ -73,7 +73,10 @@ async def reconcile(dialer: Dialer) -> ReconcileReport:
             )
         elif channel.get("state") == "Up" and _in_stasis(channel, dialer.settings.ari_app):
             log.info("callback_adopted_answered", attempt_id=attempt.attempt_id)
-            await _subscribe(client, dialer.settings.ari_app, attempt.channel_id)
+            await _subscribe(client, dialer.settings.ari_app, f"channel:{attempt.channel_id}")
+            await _subscribe(
+                client, dialer.settings.ari_app, f"bridge:{bridge_id_for(attempt.attempt_id)}"
+            )
             dialer.start(attempt, dialer.watch_and_resume(attempt))
             report.actions[attempt.attempt_id] = "adopted answered call"
         elif channel.get("state") == "Up":
@@ -85,7 +88,7 @@ async def reconcile(dialer: Dialer) -> ReconcileReport:
             )
         else:
             log.info("callback_adopted_ringing", attempt_id=attempt.attempt_id)
-            await _subscribe(client, dialer.settings.ari_app, attempt.channel_id)
+            await _subscribe(client, dialer.settings.ari_app, f"channel:{attempt.channel_id}")
             dialer.start(attempt, dialer.watch_and_follow(attempt))
             report.actions[attempt.attempt_id] = "adopted ringing call"
     unfinished = {a.attempt_id for a in attempts}
@@ -97,13 +100,13 @@ async def reconcile(dialer: Dialer) -> ReconcileReport:
     return report
 
 
-async def _subscribe(client: AriClient, app: str, channel_id: str) -> None:
-    """Make sure the app receives the channel's events after our restart."""
+async def _subscribe(client: AriClient, app: str, source: str) -> None:
+    """Make sure the app receives the events of ``source`` (``channel:ID``, ``bridge:ID``)."""
     with contextlib.suppress(AriError):
         await client.request(
             "POST",
             f"/applications/{quote(app, safe='')}/subscription",
-            params={"eventSource": f"channel:{channel_id}"},
+            params={"eventSource": source},
         )
 
 
