@@ -162,6 +162,9 @@ class CallbackCall:
         )
         result = await self._converse(script, entry)
         entry = self.journal.read(self.target.attempt_id) or entry
+        # Known now: a crash from here on still finishes with this outcome (reconcile).
+        entry = entry.with_(outcome=result.outcome, scores=dict(result.scores))
+        self.journal.write(entry)
         return await self.finish(entry, result, answered_at)
 
     async def finish(
