@@ -222,3 +222,18 @@ async def test_given_a_qa_token_then_metadata_and_peaks_but_never_the_path(
     # The tone fills the first half, silence the second.
     assert min(levels[:5]) > 0.3
     assert max(levels[5:]) == 0.0
+
+
+async def test_given_no_live_recording_then_pause_is_409_for_ops_and_403_for_qa(
+    server: Server, call: StoredCall, db: Database, qa: str
+) -> None:
+    ops = await create_token(db, "ops")
+    url = f"http://{server.host}:{server.port}/api/calls/{call.call_id}/recording/pause"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url) as anonymous:
+            assert anonymous.status == 401
+        async with session.post(url, headers={"Authorization": f"Bearer {qa}"}) as reviewer:
+            assert reviewer.status == 403
+        async with session.post(url, headers={"Authorization": f"Bearer {ops}"}) as desk:
+            assert desk.status == 409
+            assert (await desk.json())["error"]["error_id"] == "not_recording"
