@@ -260,12 +260,13 @@ def test_a_job_knows_its_file_and_key(catalogue: PromptCatalogue) -> None:
 
 
 def test_prompts_list_prints_every_prompt_with_its_media(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from ivr_agent.cli import main
+    from ivr_agent.cli import build_parser
 
-    monkeypatch.setenv("IVR_AGENT_OPERATOR_IDS", "042")
-    assert main(["prompts", "list", "--language", "en-US"]) == 0
+    # The handler, not main(): main() would point the process's logging at capsys's stream.
+    args = build_parser().parse_args(["prompts", "list", "--language", "en-US"])
+    assert args.handler(args, load_settings(operator_ids="042")) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(PROMPT_NAMES)
     intro = next(line.split("\t") for line in lines if line.startswith("operator_intro\t"))
