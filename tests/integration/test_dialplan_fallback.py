@@ -63,7 +63,7 @@ def test_without_the_agent_a_hotline_caller_hears_a_greeting_and_reaches_the_que
                 caller="13800138601",
                 operator="003",
                 answer_after=2.0,
-                talk=5.0,
+                talk=8.0,  # the question (4.8 s) ends before the caller hangs up
                 speech=(Speech(say="ivr-sim/question", after_answer=1.0),),
             ),
             replace(survey, start=9.0),
