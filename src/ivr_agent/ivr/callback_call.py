@@ -46,6 +46,8 @@ log = get_logger(__name__)
 
 #: How long Asterisk may take to confirm a recording started or finished.
 RECORDING_EVENT_SECONDS = 5.0
+#: After ``RecordingStarted``: a recording that cannot write its file fails within this.
+RECORDING_CONFIRM_SECONDS = 0.5
 #: Longest a single prompt may play before we stop waiting for its end.
 PLAYBACK_MAX_SECONDS = 120.0
 #: Played into the bridge while waiting for a key, so the recording never starves.
@@ -92,6 +94,10 @@ class CallReport:
 
 class RecordingNotStarted(Exception):
     """The bridge recording could not be started; the message says why."""
+
+
+class RecordingLost(RecordingNotStarted):
+    """The bridge recording failed during the call; the message says why."""
 
 
 def _ts(event: JsonObject) -> float:
@@ -160,7 +166,10 @@ class CallbackCall:
             scores=entry.scores,
             asked=entry.asked,
         )
-        result = await self._converse(script, entry)
+        try:
+            result = await self._converse(script, entry)
+        except RecordingLost as exc:
+            return await self._recording_failed(exc, answered_at)
         entry = self.journal.read(self.target.attempt_id) or entry
         # Known now: a crash from here on still finishes with this outcome (reconcile).
         entry = entry.with_(outcome=result.outcome, scores=dict(result.scores))
@@ -223,6 +232,17 @@ class CallbackCall:
         if event["type"] == "RecordingFailed":
             cause = (event.get("recording") or {}).get("cause") or "RecordingFailed"
             raise RecordingNotStarted(str(cause))
+        # Asterisk confirms the start before it opens the file: an unwritable spool gives
+        # RecordingStarted, then RecordingFailed (seen in the sandbox). Wait for the verdict.
+        try:
+            ended = await self.events.next(
+                {"RecordingFailed", "RecordingFinished"}, RECORDING_CONFIRM_SECONDS
+            )
+        except TimeoutError:
+            pass
+        else:
+            cause = (ended.get("recording") or {}).get("cause") or ended["type"]
+            raise RecordingNotStarted(f"ended at once: {cause}")
         log.info("callback_recording_started", attempt_id=self.target.attempt_id)
         return _ts(event)
 
@@ -332,7 +352,7 @@ class CallbackCall:
         playback_id = await self._start_playback(step.prompts, filler)
         prompts_left = len(step.prompts)
         deadline: float | None = None
-        types = {"PlaybackContinuing", "PlaybackFinished", "ChannelDtmfReceived"}
+        types = {"PlaybackContinuing", "PlaybackFinished", "ChannelDtmfReceived", "RecordingFailed"}
         try:
             while True:
                 wait = PLAYBACK_MAX_SECONDS if deadline is None else deadline - time.monotonic()
@@ -345,6 +365,7 @@ class CallbackCall:
                         raise
                     return None
                 kind = event["type"]
+                self._check_recording(event)
                 if kind == "ChannelDtmfReceived":
                     return str(event.get("digit", ""))
                 if (event.get("playback") or {}).get("id") != playback_id:
@@ -353,7 +374,8 @@ class CallbackCall:
                     prompts_left -= 1
                 elif kind == "PlaybackFinished":
                     prompts_left = 0
-                    types = {"ChannelDtmfReceived"}  # the filler ran out: wait on in silence
+                    # The filler ran out: wait on in silence.
+                    types = {"ChannelDtmfReceived", "RecordingFailed"}
                 if prompts_left <= 0 and deadline is None:
                     deadline = time.monotonic() + timeout
         finally:
@@ -363,9 +385,18 @@ class CallbackCall:
         """Play on the bridge until done (keys pressed meanwhile are ignored)."""
         playback_id = await self._start_playback(prompts, [])
         while True:
-            event = await self.events.next({"PlaybackFinished"}, PLAYBACK_MAX_SECONDS)
+            event = await self.events.next(
+                {"PlaybackFinished", "RecordingFailed"}, PLAYBACK_MAX_SECONDS
+            )
+            self._check_recording(event)
             if (event.get("playback") or {}).get("id") == playback_id:
                 return
+
+    def _check_recording(self, event: JsonObject) -> None:
+        """Raise :class:`RecordingLost` if ``event`` says our recording failed."""
+        recording = event.get("recording") or {}
+        if event["type"] == "RecordingFailed" and recording.get("name") == self.recording_name:
+            raise RecordingLost(f"failed during the call: {recording.get('cause') or 'unknown'}")
 
     async def _start_playback(self, prompts: tuple[Prompt, ...], then: list[str]) -> str:
         """Start one playback on the bridge: the prompts' media, then ``then``; its id."""
