@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog.testing
 
 from ivr_agent.ivr.callback_call import CallReport, bridge_id_for, recording_name_for
 from ivr_agent.ivr.callback_journal import Journal, JournalEntry, StoredRecording
@@ -115,4 +116,6 @@ def test_an_unreadable_journal_file_is_treated_as_missing(tmp_path: Path) -> Non
     journal = Journal(tmp_path)
     journal.write(JournalEntry(ATTEMPT))
     (tmp_path / "callbacks" / f"{ATTEMPT}.json").write_text("{not json")
-    assert journal.read(ATTEMPT) is None
+    with structlog.testing.capture_logs() as logs:
+        assert journal.read(ATTEMPT) is None
+    assert [e["event"] for e in logs] == ["callback_journal_unreadable"]
