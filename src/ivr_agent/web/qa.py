@@ -9,8 +9,8 @@ Pages need the ``qa`` or ``admin`` role.
 The scoring form posts with the session cookie, which the API never accepts for a change;
 this one form route checks it itself, with two guards against cross-site requests on top of
 the cookie's ``SameSite=Strict``: a form token (HMAC of the call id keyed by the session
-token, so no other site can forge it) and, when the browser sends one, a same-origin
-``Origin`` header.
+token, so no other site can forge it) and, when the browser sends them, a same-origin
+``Origin`` (or ``null``: the pages send no referrer) and ``Sec-Fetch-Site``.
 """
 
 from __future__ import annotations
@@ -354,8 +354,13 @@ async def qa_call_handler(request: web.Request, actor: Actor) -> web.StreamRespo
 async def qa_score_form_handler(request: web.Request) -> web.StreamResponse:
     """``POST /qa/calls/{id}/score``: the scoring form (session cookie + form token)."""
     call_id = request.match_info["call_id"]
+    # Our pages send no referrer, so browsers post with "Origin: null"; a real other origin,
+    # or a browser saying the request is not same-origin, is refused.
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if (origin not in (None, "null", f"{request.scheme}://{request.host}")) or (
+        fetch_site is not None and fetch_site not in ("same-origin", "none")
+    ):
         return _page("Forbidden", "<p>Cross-site form refused.</p>", status=403)
     token = request.cookies.get(SESSION_COOKIE)
     actor = None
