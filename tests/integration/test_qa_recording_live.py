@@ -140,6 +140,9 @@ async def test_given_an_answered_inbound_call_then_a_verified_recording_is_store
             session.get(f"{base}/api/calls/{call['call_id']}/qa") as reply,
         ):
             bundle = await reply.json()
+        # The recording's (and the prompts') snoop channels are not calls of their own.
+        mine = [c for c in await list_calls(db, limit=1000) if c["pbx_id"] == settings.pbx_id]
+        assert [c["call_id"] for c in mine] == [call["call_id"]]
         with pytest.raises(AriError) as caught:
             await app[IVR].client.stored_recording(f"ivr-agent-in-{call['linkedid']}")
     ARTIFACTS.mkdir(exist_ok=True)

@@ -643,12 +643,18 @@ PARSERS: Mapping[str, Parser] = {
     "UserEvent": _user_event,
 }
 
+#: The agent's own snoop channels (prompt whisper, inbound recording) are new calls to
+#: Asterisk (a snoop gets its own Linkedid) but no call of the call centre: never tracked,
+#: or each would be stored as a phantom call.
+SNOOP_CHANNEL_PREFIX = "Snoop/"
+
 #: AMI event names the agent subscribes to (its event filter), derived from ``PARSERS``.
 SUBSCRIBED_EVENTS: frozenset[str] = frozenset(PARSERS)
 
 
 def parse_ami(fields: Fields) -> PbxEvent | None:
-    """Typed event for a raw AMI event dict; ``None`` when the tracker does not consume it.
+    """Typed event for a raw AMI event dict; ``None`` when the tracker does not consume it
+    (an event it has no use for, or one about the agent's own ``Snoop/`` channels).
 
     Raises :class:`MalformedEvent` naming the field when a consumed event lacks ``Timestamp``,
     ``Linkedid``, ``Uniqueid``, ``Channel`` (or ``DestChannel``/``DestUniqueid`` on Dial
@@ -660,5 +666,8 @@ def parse_ami(fields: Fields) -> PbxEvent | None:
         raise MalformedEvent("?", "Event", "is missing")
     parser = PARSERS.get(name)
     if parser is None:
+        return None
+    channel = _text(fields.get("Channel"))
+    if channel is not None and channel.startswith(SNOOP_CHANNEL_PREFIX):
         return None
     return parser(fields)
