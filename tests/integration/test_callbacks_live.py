@@ -466,3 +466,61 @@ async def test_agent_killed_mid_callback_is_reconciled_on_restart_with_one_call_
     # The recording ran on the PBX while the agent was dead: it covers the whole call.
     assert stored["recording"]["seconds"] == pytest.approx(truth["talk_seconds"], abs=1.0)
     assert not list((cb_settings.data_dir / "callbacks").glob("*.json"))
+
+
+async def test_agent_killed_and_customer_gone_before_restart_then_finished_from_the_pbx_recording(
+    cb_settings: Settings, db: Database, database_url: URL
+) -> None:
+    callback_id = await new_callback(db, SURVEY_NUMBER, cb_settings)
+    # The customer scores the first question, then hangs up 28 s after answering, while the
+    # agent is dead: at restart there is no channel, only the recording on the PBX.
+    plan = customers("callback_survey", hangup_after=28.0)
+    phones = asyncio.create_task(run_phones(plan))
+    await asyncio.sleep(1.5)
+    log = (cb_settings.data_dir.parent / "killed-agent.log").open("w")
+    agent = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ivr_agent.cli",
+        "run",
+        env=_agent_env(cb_settings, database_url, _free_port()),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        before = await _journal_shows(
+            cb_settings.data_dir / "callbacks", lambda e: e.get("asked", 0) >= 1, 90
+        )
+    finally:
+        agent.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(agent.wait(), 10)
+        log.close()
+    truths = await asyncio.wait_for(phones, 120)  # the customer has hung up
+    (attempt,) = await rows(db, CallbackAttemptRow, callback_id=callback_id)
+    assert attempt.state in ("dialling", "answered")
+
+    restarted = cb_settings.model_copy(update={"callback_dialer_enabled": True})
+    async with running_agent(restarted, db) as app:
+        stored = await _settled(db, callback_id, 30)
+        with pytest.raises(AriError) as gone:
+            await app[IVR].client.stored_recording(recording_name_for(attempt.attempt_id))
+        assert gone.value.status == 404  # kept by the agent, then deleted from the PBX
+    save("killed-customer-gone", {"truth": truths.results, "stored": stored, "before": before})
+    (truth,) = truths.results
+    assert truth["hung_up_by"] == "customer"
+    assert truths.calls_to[SURVEY_NUMBER] == 1
+    (finished,) = stored["attempts"]
+    assert finished["outcome"] == "failed"
+    assert "agent restarted" in finished["detail"]
+    assert finished["scores"] == {"skill": 5}  # the answer given before the crash is kept
+    assert stored["status"] == "pending"  # rescheduled by the rules, not redialled now
+    ended = datetime.fromisoformat(finished["ended_at"])
+    assert datetime.fromisoformat(stored["next_attempt_at"]) >= ended + timedelta(minutes=1)
+    recording = stored["recording"]
+    assert recording["status"] == "ok", recording
+    (row,) = await rows(db, RecordingRow, recording_id=recording["recording_id"])
+    data = (cb_settings.data_dir / row.path).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == row.sha256
+    # Everything the customer heard and said is in it (the recording ran on without us).
+    assert recording["seconds"] >= truth["talk_seconds"] - 1.0
+    assert not list((cb_settings.data_dir / "callbacks").glob("*.json"))
