@@ -155,8 +155,10 @@ class CallbackCall:
         else:
             # Resumed after a restart: our bridge and its recording are still there; the
             # prompt that was playing is stopped and its question asked again.
-            with contextlib.suppress(AriError):
-                await self._add_customer()
+            try:
+                await self._ensure_customer_in_bridge()
+            except RecordingLost as exc:
+                return await self._recording_failed(exc, answered_at)
             if entry.playback_id:
                 await self.client.stop_playback(entry.playback_id)
         script = SurveyScript(
@@ -253,6 +255,25 @@ class CallbackCall:
             f"/bridges/{quote(self.bridge_id, safe='')}/addChannel",
             params={"channel": self.target.channel_id, "absorbDTMF": "true"},
         )
+
+    async def _ensure_customer_in_bridge(self) -> None:
+        # Only if the customer is not in it: adding a channel already there moves it out and
+        # back, and a bridge recording alone in its bridge for a moment ends (seen live).
+        try:
+            bridge = await self.client.request("GET", f"/bridges/{quote(self.bridge_id, safe='')}")
+        except AriError as exc:
+            raise RecordingLost(f"bridge gone after the restart: {exc.status}") from None
+        if self.target.channel_id not in (bridge or {}).get("channels", []):
+            with contextlib.suppress(AriError):
+                await self._add_customer()
+        try:
+            live = await self.client.request(
+                "GET", f"/recordings/live/{quote(self.recording_name, safe='')}"
+            )
+        except AriError as exc:
+            raise RecordingLost(f"not recording after the restart: {exc.status}") from None
+        if (live or {}).get("state") not in ("recording", "queued"):
+            raise RecordingLost(f"recording is {(live or {}).get('state')} after the restart")
 
     async def _recording_failed(self, exc: BaseException, answered_at: float) -> CallReport:
         # A customer who hangs up before the recording runs simply hung up (retried later).
