@@ -21,6 +21,7 @@ import base64
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -52,6 +53,16 @@ PACKAGES = (
     "espeak-ng",
 )
 PBX_ETC = "/etc/asterisk-pbx"
+#: Added to the sandbox PBX's pjsip.conf: a hold is passed on to the caller's phone (a
+#: re-INVITE) instead of the PBX playing music on hold into the call. The simulator finds
+#: what a caller hears by talk detection on the caller's own line, where music over the whole
+#: hold would hide the agent's hold reminder; and a whisper mixed over the PBX's music on hold
+#: was seen to leave later whispers on that channel silent (Asterisk 22.10, see the issue 5
+#: report). The held operator's line keeps sending frames through the bridge.
+SANDBOX_PJSIP_TRUNK = (
+    "\n; Added by ivr-agent sandbox (see SANDBOX_PJSIP_TRUNK): the caller's phone handles hold.\n"
+    "[trunk](+)\nmoh_passthrough = yes\n"
+)
 PHONES_ETC = "/etc/asterisk-phones"
 PBX_ARI_APP = "ivr-agent"
 PHONES_ARI_APP = "ivr-sim"
@@ -360,6 +371,26 @@ def _ari_user(user: str, password: str) -> str:
     return f"[{user}]\ntype = user\nread_only = no\npassword = {hashed}\npassword_format = {fmt}\n"
 
 
+#: This module as imported: what the running process's :func:`configure` writes.
+_THIS_MODULE = Path(__file__).read_bytes()
+
+
+def config_digest(sandbox: Sandbox) -> str:
+    """Digest of everything :func:`configure` writes from: the config files and this module."""
+    digest = hashlib.sha256(RECIPE_VERSION.encode())
+    sources = [
+        *sorted((sandbox.repo_dir / "docker" / "asterisk").glob("*.conf")),
+        *sorted((sandbox.repo_dir / "dialplans").glob("*.conf")),
+    ]
+    digest.update(_THIS_MODULE)
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    for entry in sorted((resources.files("ivr_agent.sim") / "phones").iterdir(), key=str):
+        if entry.name.endswith(".conf"):
+            digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    return digest.hexdigest()
+
+
 def configure(sandbox: Sandbox, creds: Credentials) -> None:
     """Write both instances' configuration into the root and create their directories.
 
@@ -374,6 +405,8 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
     pbx_etc = _fresh_dir(root, PBX_ETC)
     for source in sorted((sandbox.repo_dir / "docker" / "asterisk").glob("*.conf")):
         shutil.copyfile(source, pbx_etc / source.name)
+    with (pbx_etc / "pjsip.conf").open("a") as pjsip:
+        pjsip.write(SANDBOX_PJSIP_TRUNK)
     # The hooks sit beside extensions.conf, as the Docker image installs them.
     for source in sorted((sandbox.repo_dir / "dialplans").glob("*.conf")):
         shutil.copyfile(source, pbx_etc / source.name)
@@ -573,8 +606,19 @@ def up(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
             sandbox.credentials_file, "".join(f"{k}={v}\n" for k, v in creds.env().items())
         )
         running = {i.name: _running_pid(sandbox, i) for i in INSTANCES}
+        digest = config_digest(sandbox)
+        marker = sandbox.meta_dir / "config.sha256"
+        applied = marker.read_text().strip() if marker.exists() else None
+        if all(running.values()) and applied != digest:
+            # Running on an older configuration: a config edit must not wait for someone
+            # to run `sandbox down` by hand.
+            progress("configuration changed since the instances started: restarting them")
+            for instance in INSTANCES:
+                _stop(sandbox, instance, progress)
+            running = dict.fromkeys(running)
         if not all(running.values()):
             configure(sandbox, creds)
+            marker.write_text(digest + "\n")
         for instance in INSTANCES:
             if running[instance.name]:
                 progress(f"{instance.name}: already running (pid {running[instance.name]})")

@@ -1,0 +1,251 @@
+"""Prompts really played into live sandbox calls, judged by what the caller heard.
+
+The whole agent runs in-process (AMI + ARI + the outbox + a real PostgreSQL) against the PBX
+under test; the simulator places real SIP calls from the phones instance. What the caller
+heard is the simulator's ``heard_after_answer``: stretches of audio found by talk detection
+on the caller's own line, on the phones side — independent of the agent's own reports.
+Each test also checks the stored outcome's ``prompts_played``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from ivr_agent.app import AMI, IVR, build_app
+from ivr_agent.ivr.executor import PromptTiming
+from ivr_agent.settings import Settings, load_settings
+from ivr_agent.sim import runner, sandbox
+from ivr_agent.sim import scenario as scenarios
+from ivr_agent.store.db import Database
+from ivr_agent.store.repo import list_calls
+from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
+
+TOLERANCE = 0.5
+
+
+@pytest.fixture
+async def ivr_settings(tmp_path: Path) -> Settings:
+    box = running_sandbox()
+    env = sandbox.load_credentials(box).env()
+    return load_settings(
+        ami_url=env["IVR_AGENT_AMI_URL"],
+        ari_url=env["IVR_AGENT_ARI_URL"],
+        prompts_dir=env["IVR_AGENT_PROMPTS_DIR"],
+        data_dir=tmp_path / "var",
+        pbx_id=f"ivr-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_agent(
+    settings: Settings, db: Database, *, ari_up: bool = True
+) -> AsyncIterator[web.Application]:
+    """The whole agent, logged in to AMI and (unless ``ari_up`` is False) connected to ARI."""
+    app = build_app(settings, database=db)
+    app_runner = web.AppRunner(app)
+    await app_runner.setup()
+    try:
+        await app[AMI].wait_logged_in(20)
+        events = app[IVR].events
+        assert events is not None
+        if ari_up:
+            await asyncio.wait_for(events.connected.wait(), 20)
+        yield app
+    finally:
+        await app_runner.cleanup()
+
+
+async def _stored(db: Database, pbx_id: str, number: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for call in await list_calls(db, limit=1000):
+            if call["pbx_id"] == pbx_id and call["caller_number"] == number:
+                return call
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no stored outcome for {number}")
+
+
+async def play_scenario(
+    name: str, settings: Settings, db: Database, *, ari_up: bool = True
+) -> tuple[dict[str, Any], dict[str, Any], list[PromptTiming]]:
+    """Run one single-call scenario with the agent: its ground truth, its stored outcome and
+    the executor's timing of each prompt."""
+    plan = scenarios.load(name)
+    config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
+    async with running_agent(settings, db, ari_up=ari_up) as app:
+        (truth,) = await runner.run(plan, config, progress)
+        outcome = await _stored(db, settings.pbx_id, truth["caller_number"])
+        executor = app[IVR].executor
+        assert executor is not None
+        timings = list(executor.timings)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"ivr-{name}.json").write_text(
+        json.dumps({"truth": truth, "outcome": outcome}, ensure_ascii=False, indent=1, default=str)
+    )
+    assert truth["completed"], truth["errors"]
+    return truth, outcome, timings
+
+
+def _t(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def heard(truth: dict[str, Any]) -> list[tuple[float, float]]:
+    """What the caller heard after the answer: (start, end) seconds after the answer."""
+    answered = _t(truth["answered_at"])
+    return [
+        (
+            (_t(h["started_at"]) - answered).total_seconds(),
+            (_t(h["ended_at"]) - answered).total_seconds(),
+        )
+        for h in truth["heard_after_answer"]
+    ]
+
+
+def played(outcome: dict[str, Any]) -> list[str]:
+    """The prompts played while caller and operator talked (from the answer to the end of
+    the talk), as the stored outcome says; the satisfaction question after an operator's
+    hang-up belongs to the survey, not to these tests."""
+    answered = _t(outcome["answered_at"])
+    talk = outcome["talk_seconds"]
+    return [
+        p["prompt"]
+        for p in outcome["prompts_played"]
+        if p["played"] and 0 <= (_t(p["at"]) - answered).total_seconds() < talk
+    ]
+
+
+def prompt_at(outcome: dict[str, Any], name: str) -> float:
+    """When the outcome says prompt ``name`` started, in seconds after the answer."""
+    (at,) = [p["at"] for p in outcome["prompts_played"] if p["prompt"] == name]
+    return (_t(at) - _t(outcome["answered_at"])).total_seconds()
+
+
+def hold_window(truth: dict[str, Any]) -> tuple[float, float]:
+    """The (only) hold, in seconds after the answer, as the phones side measured it."""
+    (hold,) = truth["holds"]
+    answered = _t(truth["answered_at"])
+    return (
+        (_t(hold["started_at"]) - answered).total_seconds(),
+        (_t(hold["ended_at"]) - answered).total_seconds(),
+    )
+
+
+def assert_punctual(timings: list[PromptTiming], *names: str) -> None:
+    """Timer prompts started within 150 ms of their due time (PBX clock)."""
+    for name in names:
+        (timing,) = [t for t in timings if t.prompt == name]
+        assert timing.lateness is not None, name
+        assert 0 <= timing.lateness < 0.15, (name, timing.lateness)
+
+
+async def test_silent_caller_hears_the_first_prompt_after_5_s_then_the_last_and_is_hung_up(
+    ivr_settings: Settings, db: Database
+) -> None:
+    truth, outcome, timings = await play_scenario("silent_never_speaks", ivr_settings, db)
+    assert played(outcome) == ["operator_intro", "silence_first", "silence_last"]
+    intro, first, last = heard(truth)
+    assert first[0] - intro[1] == pytest.approx(5.0, abs=TOLERANCE)
+    assert last[0] - first[1] == pytest.approx(5.0, abs=TOLERANCE)
+    # The agent hung up right after the last prompt, long before the caller's own 30 s.
+    assert truth["hung_up_by"] == "pbx"
+    assert (_t(truth["ended_at"]) - _t(truth["answered_at"])).total_seconds() < last[1] + 1.5
+    assert outcome["silence"] == "hung_up_silent"
+    assert_punctual(timings, "silence_first", "silence_last")
+
+
+async def test_caller_speaking_after_the_first_prompt_is_not_hung_up(
+    ivr_settings: Settings, db: Database
+) -> None:
+    truth, outcome, timings = await play_scenario("silent_speaks_after_prompt", ivr_settings, db)
+    assert played(outcome) == ["operator_intro", "silence_first"]
+    intro, first = heard(truth)  # the caller's own reply is not heard on its line
+    assert first[0] - intro[1] == pytest.approx(5.0, abs=TOLERANCE)
+    (reply,) = truth["speech"]
+    assert _t(reply["started_at"]) > _t(truth["answered_at"])
+    # Nobody hung up on the caller: it hung up itself after its 30 s.
+    assert truth["hung_up_by"] == "caller"
+    assert truth["talk_seconds"] == pytest.approx(30.0, abs=TOLERANCE)
+    assert outcome["silence"] == "prompted_then_spoke"
+    assert_punctual(timings, "silence_first")
+
+
+async def test_a_12_s_hold_gets_the_reminder_at_10_s_and_the_apology_at_unhold(
+    ivr_settings: Settings, db: Database
+) -> None:
+    truth, outcome, timings = await play_scenario("hold_12s", ivr_settings, db)
+    hold_start, hold_end = hold_window(truth)
+    assert played(outcome) == ["operator_intro", "hold_reminder", "hold_end_apology"]
+    assert prompt_at(outcome, "hold_reminder") == pytest.approx(hold_start + 10, abs=TOLERANCE)
+    assert prompt_at(outcome, "hold_end_apology") == pytest.approx(hold_end, abs=TOLERANCE)
+    # What the caller heard during the hold (silence on hold in the sandbox): audio from
+    # 10 s into the hold, running on past the unhold for as long as the apology lasts
+    # (reminder and apology are less than a heard pause apart: one stretch).
+    during = [h for h in heard(truth) if h[0] > hold_start]
+    (stretch,) = during
+    assert stretch[0] == pytest.approx(hold_start + 10, abs=TOLERANCE)
+    assert stretch[1] - hold_end > 1.5  # the apology (about 2.3 s of speech) after unhold
+    assert_punctual(timings, "hold_reminder")
+
+
+async def test_a_5_s_hold_gets_no_prompt(ivr_settings: Settings, db: Database) -> None:
+    truth, outcome, _ = await play_scenario("hold_5s", ivr_settings, db)
+    hold_start, _hold_end = hold_window(truth)
+    assert played(outcome) == ["operator_intro"]
+    # Nothing starts being heard once the hold started: no reminder, no apology.
+    assert [h for h in heard(truth) if h[0] >= hold_start] == []
+    assert outcome["hold_over_limit"] is False
+
+
+async def test_an_answer_at_ring_6_gets_the_apology_then_the_operator_intro(
+    ivr_settings: Settings, db: Database
+) -> None:
+    truth, outcome, _ = await play_scenario("answered_6_rings", ivr_settings, db)
+    assert truth["rings"] == 6
+    assert played(outcome) == ["long_wait_apology", "operator_intro"]
+    apology = next(p for p in outcome["prompts_played"] if p["prompt"] == "long_wait_apology")
+    assert apology["finished"] is True
+    # The intro starts only after the apology ended (one voice at a time, apology first).
+    assert prompt_at(outcome, "operator_intro") > prompt_at(outcome, "long_wait_apology") + 2.0
+    # The caller heard both right after the answer, back to back (one heard stretch).
+    first = heard(truth)[0]
+    assert first[0] == pytest.approx(0.0, abs=TOLERANCE)
+    assert first[1] == pytest.approx(8.4, abs=1.0)  # ≈ 2.1 s apology + 0.4 s pause + 6.2 s intro
+
+
+async def test_with_ari_down_prompts_are_reported_not_played_and_the_call_is_measured(
+    ivr_settings: Settings, db: Database
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings = ivr_settings.model_copy(
+        update={"ari_url": load_settings(ari_url=f"http://u:p@127.0.0.1:{closed}").ari_url}
+    )
+    truth, outcome, timings = await play_scenario("silent_never_speaks", settings, db, ari_up=False)
+    assert heard(truth) == []  # nothing whispered
+    after_answer = [
+        (p["prompt"], p["played"])
+        for p in outcome["prompts_played"]
+        if _t(p["at"]) >= _t(outcome["answered_at"])
+    ]
+    assert after_answer == [("operator_intro", False), ("silence_first", False)]
+    # Measurement went on: the caller hung up after its own 30 s, the call is complete.
+    assert truth["hung_up_by"] == "caller"
+    assert outcome["complete"] is True
+    assert outcome["talk_seconds"] == pytest.approx(truth["talk_seconds"], abs=TOLERANCE)
+    assert [t.played for t in timings] == [False, False]
