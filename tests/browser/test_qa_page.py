@@ -109,6 +109,11 @@ async def test_given_a_sandbox_call_then_qa_replays_it_on_its_timeline_and_score
         )
         assert hold["left"] == pytest.approx(expected_left, abs=stage["width"] * 0.01)
 
+        # The waveform and the lanes share one time axis.
+        wave = await page.locator("#waveform").bounding_box()
+        assert wave["x"] == pytest.approx(stage["x"], abs=3)
+        assert wave["width"] == pytest.approx(stage["width"], abs=3)
+
         # Clicking the hold seeks the player to it.
         await page.click("#lanes .marker[data-kind='hold']")
         await page.wait_for_function(
@@ -156,6 +161,10 @@ async def test_given_a_stored_call_then_the_form_stores_a_score_and_a_correction
         await page.goto(f"{base}/login?next=/qa/calls/{call.call_id}#token={qa}")
         await page.wait_for_url(f"{base}/qa/calls/{call.call_id}")
         await page.wait_for_selector("#waveform[data-peaks]")
+        wave = await page.locator("#waveform").bounding_box()
+        lane = await page.locator("#lanes .lane").first.bounding_box()
+        assert wave["x"] == pytest.approx(lane["x"], abs=3)
+        assert wave["width"] == pytest.approx(lane["width"], abs=3)
         for version, value in ((1, 2), (2, 4)):
             for name in ("skill", "attitude", "timeliness", "parts", "overall"):
                 await page.check(f"fieldset[data-index='{name}'] input[value='{value}']")

@@ -23,7 +23,7 @@
 
   const clamp = (t) => Math.min(Math.max(t, 0), total);
   const pct = (t) => (clamp(t) / total) * 100 + "%";
-  const fmt = (t) => (t < 0 ? "−" : "") + Math.abs(t).toFixed(1) + " s";
+  const fmt = (t) => (t <= -0.05 ? "−" : "") + Math.abs(t).toFixed(1) + " s";
 
   function seek(seconds) {
     const target = Math.max(0, seconds);
