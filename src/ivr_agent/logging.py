@@ -47,6 +47,24 @@ class _SecretScrubber:
         return {key: self._scrub(value) for key, value in event_dict.items()}
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing.
+
+    Binding the stream object at configuration time would keep writing to a stream that
+    was swapped out and closed since (a test harness capturing output, a daemon closing
+    its terminal), and logging would then raise instead of logging.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(
     *,
     log_format: str = "auto",
@@ -59,7 +77,7 @@ def configure_logging(
     ``log_format`` is ``auto`` (console on a TTY, JSON otherwise), ``json`` or ``console``.
     Every value of ``secrets`` is masked wherever it would appear.
     """
-    out = stream if stream is not None else sys.stderr
+    out: Any = stream if stream is not None else _CurrentStderr()
     as_json = log_format == "json" or (log_format == "auto" and not out.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
