@@ -199,3 +199,23 @@ async def test_given_scores_of_operators_then_averages_use_each_calls_latest_ver
     assert averages["009"].to_json()["qa_satisfaction_index"] == pytest.approx(4.2)
     # Outside the window: nothing.
     assert await operator_qa_averages(db, T0 + timedelta(days=1), T0 + timedelta(days=2)) == []
+
+
+async def test_given_qa_scores_then_the_summary_by_operator_carries_their_averages(
+    client: Client, db: Database
+) -> None:
+    scored = await save_outcome(db, sample_outcome("2.1", operator_id="007"))
+    await save_outcome(db, sample_outcome("2.2", operator_id="009"))  # never scored
+    await submit_score(db, scored, SCORES, "", REVIEWER)
+    ops = await create_token(db, "ops")
+    day = "from=2026-11-23T00:00:00&to=2026-11-24T00:00:00&group_by=operator"
+    async with client.get(
+        f"/api/metrics/summary?{day}", headers={"Authorization": f"Bearer {ops}"}
+    ) as response:
+        assert response.status == 200
+        body = await response.json()
+    groups = {g["operator_id"]: g for g in body["groups"]}
+    assert groups["007"]["qa"]["qa_scored_calls"] == 1
+    assert groups["007"]["qa"]["qa_satisfaction_index"] == pytest.approx(4.2)  # (5+4+4+3+5)/5
+    assert groups["009"]["qa"] is None
+    assert "latest score version" in groups["009"]["qa_formula"]

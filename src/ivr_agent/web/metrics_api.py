@@ -37,6 +37,7 @@ from ivr_agent.store.metrics import (
     latest_breaches,
     summary,
 )
+from ivr_agent.store.qa import operator_qa_averages
 from ivr_agent.web.auth import requires
 from ivr_agent.web.context import DATABASE, SETTINGS
 from ivr_agent.web.errors import bad_parameter
@@ -151,7 +152,26 @@ async def summary_body(
     }
     if group_by is not None and result.groups is not None:
         body["groups"] = [_group_json(g, group_by, zone, fs) for g in result.groups]
+        if group_by is GroupBy.OPERATOR:
+            await _add_qa_averages(app, start, end, body["groups"])
     return body
+
+
+#: How the per-operator QA figures are computed (stated beside them, like every figure).
+QA_FORMULA = (
+    "qa_satisfaction_index = mean, over the operator's calls offered in the interval that QA "
+    "scored (latest score version only), of each score's satisfaction index (the mean of the "
+    "five S5 indices); qa_indices = the same mean per index; null when no call was scored"
+)
+
+
+async def _add_qa_averages(
+    app: web.Application, start: datetime, end: datetime, groups: list[dict[str, Any]]
+) -> None:
+    qa = {a.operator_id: a.to_json() for a in await operator_qa_averages(app[DATABASE], start, end)}
+    for group in groups:
+        group["qa"] = qa.get(group["operator_id"])
+        group["qa_formula"] = QA_FORMULA
 
 
 def today(zone: ZoneInfo) -> tuple[datetime, datetime]:
