@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ivr_agent.app import AMI, INGEST, Options, build_app
+from ivr_agent.app import AMI, INGEST, IVR, Options, build_app
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.outcome import dumps_line
 from ivr_agent.core.replay import Replay
@@ -70,8 +70,13 @@ async def _outcomes(db: Database, pbx_id: str, numbers: set[str]) -> dict[str, d
 async def agent_settings(tmp_path: Path) -> Settings:
     box = running_sandbox()
     env = sandbox.load_credentials(box).env()
+    # AMI and ARI, as deployed: the agent measures and also plays the prompts (issue 5), so
+    # the ground truth is of calls that heard them (a silent caller is hung up after the last
+    # silence prompt; a caller who answers prompts speaks after hearing them).
     return load_settings(
         ami_url=env["IVR_AGENT_AMI_URL"],
+        ari_url=env["IVR_AGENT_ARI_URL"],
+        prompts_dir=env["IVR_AGENT_PROMPTS_DIR"],
         data_dir=tmp_path / "var",
         pbx_id=f"live-{uuid.uuid4().hex[:8]}",
     )
@@ -81,12 +86,16 @@ async def agent_settings(tmp_path: Path) -> Settings:
 async def running_agent(
     settings: Settings, db: Database, capture: Path
 ) -> AsyncIterator[web.Application]:
-    """The whole agent, as `ivr-agent run --capture FILE` starts it, logged in to AMI."""
+    """The whole agent, as `ivr-agent run --capture FILE` starts it, logged in to AMI and
+    connected to ARI."""
     app = build_app(settings, database=db, options=Options(capture=capture))
     app_runner = web.AppRunner(app)
     await app_runner.setup()
     try:
         await app[AMI].wait_logged_in(20)
+        events = app[IVR].events
+        assert events is not None
+        await asyncio.wait_for(events.connected.wait(), 20)
         yield app
     finally:
         await app_runner.cleanup()
@@ -108,6 +117,16 @@ async def test_given_a_scenario_when_the_agent_watches_then_outcomes_match_groun
     assert stats.malformed_events == 0
     standards = StandardsConfig.from_settings(settings)
     assert_matches_truth(outcomes, truths, standards, name)
+    # The prompts were really played: every answered caller heard the 工号播报 (talk
+    # detection on the caller's own line), and its outcome says it was played.
+    for truth in truths:
+        if truth.get("answered_at") is None:
+            continue
+        ours = outcomes[truth_number(truth)]
+        intros = [p for p in ours["prompts_played"] if p["prompt"] == "operator_intro"]
+        assert intros, f"{name}/{truth['id']}: no operator_intro"
+        assert intros[0]["played"] is True, f"{name}/{truth['id']}: operator_intro not played"
+        assert truth["heard_after_answer"], f"{name}/{truth['id']}: nothing heard after answer"
 
     # `ivr-agent replay` of the live capture reproduces the stored outcomes byte for byte.
     replayed = Replay(standards, settings.pbx_id).run(read_capture(capture))
