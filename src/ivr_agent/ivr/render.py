@@ -30,10 +30,14 @@ from pathlib import Path
 from typing import Literal
 
 #: Bump when the pipeline below changes in a way that changes the audio: every cache misses.
-ENGINE_VERSION = "espeak-ng+sox/1"
+ENGINE_VERSION = "espeak-ng+sox/2"
 #: Asterisk plays 8 kHz mono 16-bit signed WAV natively (no transcoding per call).
 SOX_FORMAT = ("-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer")
 SAMPLE_RATE = 8000
+#: espeak-ng ends every phrase with ~0.4 s of silence. S3 times the caller's silence from
+#: the end of the playback, so that tail would stretch the 5 s watchdog to 5.4 s as heard:
+#: trim it (reverse, drop leading silence, reverse back) and keep a 50 ms natural release.
+TRIM_TRAILING_SILENCE = ("reverse", "silence", "1", "0.02", "0.5%", "reverse", "pad", "0", "0.05")
 MANIFEST_NAME = ".ivr-agent-prompts.json"
 _LOCK_NAME = ".ivr-agent-prompts.lock"
 _TOOL_TIMEOUT_SECONDS = 60.0
@@ -197,7 +201,10 @@ def _synthesise(job: RenderJob, out: Path) -> None:
             ],
             f"espeak-ng (voice {job.voice.espeak_voice}) on prompt {job.relative}",
         )
-        _run(["sox", str(raw), *SOX_FORMAT, str(out)], f"sox on prompt {job.relative}")
+        _run(
+            ["sox", str(raw), *SOX_FORMAT, str(out), *TRIM_TRAILING_SILENCE],
+            f"sox on prompt {job.relative}",
+        )
 
 
 def _convert(recorded: Path, out: Path) -> None:
