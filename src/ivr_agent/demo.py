@@ -35,7 +35,7 @@ from ivr_agent.logging import configure_logging, get_logger
 from ivr_agent.settings import ENV_PREFIX, Settings, load_settings
 
 if TYPE_CHECKING:
-    from ivr_agent.sim.scenario import CallbackCustomer, Scenario
+    from ivr_agent.sim.scenario import Behaviour, CallbackCustomer, Scenario
     from ivr_agent.store.db import Database
 
 log = get_logger(__name__)
@@ -56,7 +56,7 @@ DEMO_CALLBACK_SETTINGS: dict[str, Any] = {
 
 #: What the simulated customers do when called back, in turn (keys pressed as prompts end).
 SURVEY_DIGITS = ("1", "5", "4", "5", "5", "4")
-CUSTOMER_BEHAVIOURS: tuple[tuple[str, tuple[str, ...]], ...] = (
+CUSTOMER_BEHAVIOURS: tuple[tuple[Behaviour, tuple[str, ...]], ...] = (
     ("answer", SURVEY_DIGITS),  # agrees and scores the five questions
     ("answer", ("2",)),  # "not now": rescheduled
     ("no_answer", ()),  # lets it ring: retried after the interval
@@ -113,7 +113,7 @@ def batch_plan(round_no: int, batch: int, rate: float, short_abandon: float) -> 
             scenario.CallbackCustomer(
                 id=f"callback-{call.id}",
                 number=call.caller,
-                behaviour=behaviour,  # type: ignore[arg-type]
+                behaviour=behaviour,
                 answer_after=3.0,
                 digits=digits,
                 start=call.start,
