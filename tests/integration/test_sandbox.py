@@ -53,7 +53,11 @@ def test_given_sandbox_up_then_ami_has_timestamps_and_least_privilege_user(
         "dtmf",
         "reporting",
     }
-    assert set(write.split(":", 1)[1].strip().split(",")) == {"originate", "call"}
+    assert set(write.split(":", 1)[1].strip().split(",")) == {
+        "originate",
+        "call",
+        "user",
+    }  # user: UserEvent (prompt reports)
 
 
 def test_given_sandbox_up_then_queue_members_are_reachable_operators(
