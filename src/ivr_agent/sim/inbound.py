@@ -36,6 +36,11 @@ END_WAIT_SECONDS = 40.0
 KEY_DELAY_SECONDS = 0.3
 
 
+#: A stretch heard across the answer counts as heard after it only when it went on this long
+#: after the answer (ringback simply stopping at the answer ends within tens of ms).
+SPANNING_MIN_SECONDS = 0.5
+
+
 class InboundRun:
     """Plays one :class:`~.scenario.InboundCall`; :meth:`run` returns its ground truth."""
 
@@ -158,9 +163,27 @@ class InboundRun:
                 "seconds": seconds_between(ended, heard_since),
             }
             if self.answered_at is None or heard_since < self.answered_at:
-                # The greeting, then ringback (or music) while the call waits.
-                self.heard_before_answer.append(stretch)
-                continue
+                if self.answered_at is None or ended - self.answered_at < SPANNING_MIN_SECONDS:
+                    # The greeting, then ringback (or music) while the call waits.
+                    self.heard_before_answer.append(stretch)
+                    continue
+                # One unbroken stretch across the answer: ringback still sounding when the
+                # operator answered and a prompt began at once (a quick answer), so talk
+                # detection saw no gap. Split it at the answer: what came after was heard
+                # after the answer.
+                self.heard_before_answer.append(
+                    {
+                        "started_at": iso(heard_since),
+                        "ended_at": iso(self.answered_at),
+                        "seconds": seconds_between(self.answered_at, heard_since),
+                    }
+                )
+                heard_since = self.answered_at
+                stretch = {
+                    "started_at": iso(heard_since),
+                    "ended_at": iso(ended),
+                    "seconds": seconds_between(ended, heard_since),
+                }
             operator_gone = self.operator_leg.ended_at if self.operator_leg else None
             if operator_gone is not None and heard_since >= operator_gone:
                 # After the operator's hang-up: the satisfaction question.
