@@ -29,6 +29,7 @@ from aiohttp import web
 from ivr_agent.store.metrics import GroupBy, latest_breaches
 from ivr_agent.store.repo import get_call, get_timeline
 from ivr_agent.store.tokens import role_of
+from ivr_agent.web import static_files
 from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token
 from ivr_agent.web.context import DATABASE, SETTINGS
 from ivr_agent.web.live import LIVE
@@ -56,22 +57,10 @@ BREACH_LABELS = {
     "silent_hang_up": "silent hang-up",
     "over_max_duration": "over 5 min",
 }
-STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
 
 
 def _template(name: str) -> Template:
     return Template((resources.files(__package__) / "templates" / name).read_text("utf-8"))
-
-
-def _static_files() -> dict[str, tuple[bytes, str]]:
-    """Every file shipped in ``static/`` by name (read once; a URL can name nothing else)."""
-    folder = resources.files(__package__) / "static"
-    files = {}
-    for entry in folder.iterdir():
-        suffix = "." + entry.name.rpartition(".")[2]
-        if entry.is_file() and suffix in STATIC_TYPES:
-            files[entry.name] = (entry.read_bytes(), STATIC_TYPES[suffix])
-    return files
 
 
 def _e(value: Any) -> str:
@@ -525,30 +514,12 @@ async def logout_handler(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@open_route
-async def static_handler(request: web.Request) -> web.Response:
-    """A file of ``static/`` by its exact name (no paths: nothing else can be served)."""
-    found = request.app[STATIC].get(request.match_info["name"])
-    if found is None:
-        raise web.HTTPNotFound()
-    body, content_type = found
-    return web.Response(
-        body=body,
-        content_type=content_type,
-        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"},
-    )
-
-
-STATIC = web.AppKey("static_files", dict[str, tuple[bytes, str]])
-
-
 def setup_dashboard(app: web.Application) -> None:
     """Register the dashboard, call, sign-in and static routes."""
-    app[STATIC] = _static_files()
     app.router.add_get("/", dashboard_handler)
     app.router.add_get("/dashboard/panels", panels_handler)
     app.router.add_get("/calls/{call_id}", call_page_handler)
     app.router.add_get("/login", login_form_handler)
     app.router.add_post("/login", login_handler)
     app.router.add_post("/logout", logout_handler)
-    app.router.add_get("/static/{name}", static_handler)
+    static_files.add_route(app, "/static", "static")

@@ -40,6 +40,7 @@ from ivr_agent.store.qa import (
     known_operators,
     qa_calls,
 )
+from ivr_agent.web import static_files
 from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token
 from ivr_agent.web.context import DATABASE, SETTINGS
 from ivr_agent.web.dashboard import SECURITY_HEADERS, masked, seconds
@@ -62,7 +63,6 @@ INDEX_LABELS = {
     "parts": "Parts supply",
     "overall": "Overall",
 }
-STATIC_TYPES = {".css": "text/css", ".js": "text/javascript"}
 
 QaPage = Callable[[web.Request, Actor], Awaitable[web.StreamResponse]]
 
@@ -385,37 +385,9 @@ async def qa_score_form_handler(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/qa/calls/{call_id}#scores")
 
 
-def _static_files() -> dict[str, tuple[bytes, str]]:
-    folder = resources.files(__package__) / "static" / "qa"
-    files = {}
-    for entry in folder.iterdir():
-        suffix = "." + entry.name.rpartition(".")[2]
-        if entry.is_file() and suffix in STATIC_TYPES:
-            files[entry.name] = (entry.read_bytes(), STATIC_TYPES[suffix])
-    return files
-
-
-QA_STATIC = web.AppKey("qa_static_files", dict[str, tuple[bytes, str]])
-
-
-@open_route
-async def qa_static_handler(request: web.Request) -> web.Response:
-    """A file of ``static/qa/`` by its exact name (nothing else can be named)."""
-    found = request.app[QA_STATIC].get(request.match_info["name"])
-    if found is None:
-        raise web.HTTPNotFound()
-    body, content_type = found
-    return web.Response(
-        body=body,
-        content_type=content_type,
-        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"},
-    )
-
-
 def setup_qa(app: web.Application) -> None:
     """Register the QA pages, the scoring form and their static files."""
-    app[QA_STATIC] = _static_files()
     app.router.add_get("/qa", qa_list_handler)
     app.router.add_get("/qa/calls/{call_id}", qa_call_handler)
     app.router.add_post("/qa/calls/{call_id}/score", open_route(qa_score_form_handler))
-    app.router.add_get("/static/qa/{name}", qa_static_handler)
+    static_files.add_route(app, "/static/qa", "static", "qa")
