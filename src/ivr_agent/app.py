@@ -18,33 +18,33 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr_agent.callbacks.http import setup_callbacks_api
+from ivr_agent.calls.http import setup_calls_api
+from ivr_agent.calls.ingest import Ingest
+from ivr_agent.calls.outbox import Outbox
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.core.tracker import FinishedCall, Tracker
-from ivr_agent.ingest import Ingest
-from ivr_agent.ivr.component import Ivr, ari_probe, running_ivr
-from ivr_agent.ivr.inbound_recording import RECORDER, InboundRecorder
-from ivr_agent.logging import get_logger
+from ivr_agent.dashboard.live import LIVE, calls_now, setup_live
+from ivr_agent.dashboard.pages import setup_dashboard
+from ivr_agent.db.database import Database, open_database
+from ivr_agent.db.migrate import upgrade_to_head
+from ivr_agent.metrics.http import setup_metrics_api
+from ivr_agent.metrics.prometheus import METRICS, setup_metrics
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
+from ivr_agent.pbx.session import Ivr, ari_probe, running_ivr
+from ivr_agent.platform.health import Readiness, State, setup_health
+from ivr_agent.platform.keys import DATABASE, SETTINGS
+from ivr_agent.platform.logging import get_logger
+from ivr_agent.qa.pages import setup_qa
+from ivr_agent.recordings.http import setup_recordings_api
+from ivr_agent.recordings.inbound import RECORDER, InboundRecorder
+from ivr_agent.recordings.retention import run_retention
 from ivr_agent.settings import Settings
-from ivr_agent.store.db import Database, open_database
-from ivr_agent.store.migrate import upgrade_to_head
-from ivr_agent.store.outbox import Outbox
-from ivr_agent.store.retention import run_retention
 from ivr_agent.web.auth import auth_middleware
-from ivr_agent.web.callbacks_api import setup_callbacks_api
-from ivr_agent.web.calls_api import setup_calls_api
-from ivr_agent.web.context import DATABASE, SETTINGS
-from ivr_agent.web.dashboard import setup_dashboard
 from ivr_agent.web.errors import error_middleware
-from ivr_agent.web.health import Readiness, State, setup_health
-from ivr_agent.web.live import LIVE, calls_now, setup_live
-from ivr_agent.web.metrics import METRICS, setup_metrics
-from ivr_agent.web.metrics_api import setup_metrics_api
-from ivr_agent.web.qa import setup_qa
-from ivr_agent.web.recordings_api import setup_recordings_api
 
 log = get_logger(__name__)
 

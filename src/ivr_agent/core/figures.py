@@ -1,6 +1,6 @@
 """The S1–S6 figures of a set of calls, each with the formula that produced it (pure).
 
-The store counts (``store/metrics.py``, in SQL); this module turns those counts into the
+The store counts (``metrics/store.py``, in SQL); this module turns those counts into the
 figures ``GET /api/metrics/summary`` returns. A ratio whose denominator is zero is ``None``
 (JSON ``null``) and still states its formula, so an empty interval never divides by zero.
 """

@@ -35,10 +35,10 @@ from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from ivr_agent.backoff import Backoff
-from ivr_agent.logging import get_logger
+from ivr_agent.platform.backoff import Backoff
+from ivr_agent.platform.health import Component, State
+from ivr_agent.platform.logging import get_logger
 from ivr_agent.settings import Endpoint
-from ivr_agent.web.health import Component, State
 
 log = get_logger(__name__)
 

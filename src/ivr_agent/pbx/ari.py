@@ -28,8 +28,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
 
-from ivr_agent.backoff import Backoff
-from ivr_agent.logging import get_logger
+from ivr_agent.platform.backoff import Backoff
+from ivr_agent.platform.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ivr_agent.logging import get_logger
 from ivr_agent.pbx.ari import parse_timestamp
+from ivr_agent.platform.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from ivr_agent.store.db import Database
-from ivr_agent.store.tokens import role_of
+from ivr_agent.db.database import Database
+from ivr_agent.db.tokens import role_of
 from ivr_agent.web.errors import ApiError, Handler
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})

@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr_agent.logging import get_logger
-from ivr_agent.store.errors import StoreError
+from ivr_agent.db.errors import StoreError
+from ivr_agent.platform.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -1,0 +1,441 @@
+"""The callback dialer: claims due callbacks from PostgreSQL and places them through ARI.
+
+Theory of operation:
+
+* Every ``IVR_AGENT_CALLBACK_POLL_SECONDS`` (or at once after :meth:`Dialer.wake`) the
+  worker claims up to its free slots (``IVR_AGENT_CALLBACK_CONCURRENCY``) with
+  ``store.callbacks.claim_due`` — ``FOR UPDATE SKIP LOCKED``, so agents sharing the database
+  never claim the same job. The claim writes the attempt as ``dialling`` with **our own
+  channel id** before anything is sent to the PBX.
+* Each attempt originates through ARI (never AMI: panoramisk would re-send an Originate
+  after a reconnect) to ``IVR_AGENT_CALLBACK_DIAL`` with ``{number}`` filled in — the number
+  is checked again here, digits and an optional ``+`` only — into
+  ``Stasis(<app>,callback,<attempt id>)``. A subscription to the channel is opened before
+  the originate, so ``StasisStart`` (answered) or ``ChannelDestroyed`` (not answered) is
+  never missed.
+* Not answered: the hang-up cause (or the ``Dial`` status) gives ``no_answer``, ``busy``
+  (also a rejected call) or ``failed``; no recording is needed when nobody answered.
+  Answered: :class:`~ivr_agent.callbacks.call.CallbackCall` runs the recorded survey.
+* Then ``finish_attempt`` writes the attempt, scores, satisfaction index and recording
+  row in one transaction (the scheduling rules decide the callback's next state). If the
+  database is down the write is retried; the journal keeps the result for reconciliation
+  meanwhile, and is removed once the write succeeded.
+* At start-up :func:`ivr_agent.callbacks.reconcile.reconcile` deals with attempts a previous run
+  left unfinished before anything new is claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ivr_agent.callbacks.call import CallbackCall, CallReport, CallTarget
+from ivr_agent.callbacks.journal import Journal, StoredRecording
+from ivr_agent.callbacks.store import (
+    AttemptAlreadyFinished,
+    AttemptResult,
+    CallbackNotFound,
+    ClaimedAttempt,
+    RecordingInfo,
+    claim_due,
+    finish_attempt,
+    mark_answered,
+    unfinished_attempts,
+)
+from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig
+from ivr_agent.db.errors import StoreError
+from ivr_agent.pbx.ari import AriError, JsonObject
+from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone, StasisCall
+from ivr_agent.platform.logging import get_logger
+
+if TYPE_CHECKING:
+    from ivr_agent.db.database import Database
+    from ivr_agent.pbx.session import Ivr
+
+log = get_logger(__name__)
+
+#: The Stasis argument of callback channels: ``Stasis(ivr-agent,callback,<attempt id>)``.
+ROUTE = "callback"
+CHANNEL_PREFIX = "ivr-agent-cb-"
+#: What may be put into a dial string (the API validated it already; this is the last gate).
+DIALABLE = re.compile(r"\+?[0-9]{3,20}")
+#: Extra seconds past the ring time before an unanswered originate is given up on.
+RING_GRACE_SECONDS = 15.0
+#: Pauses between attempts to write a finished attempt while the database is unavailable.
+FINISH_RETRY_SECONDS = (0.5, 1, 2, 5, 10, 20, 30)
+
+#: Dial statuses and hang-up causes (Q.850) of calls nobody answered.
+_DIAL_STATUS = {"BUSY": "busy", "NOANSWER": "no_answer", "CANCEL": "no_answer"}
+_CAUSES = {17: "busy", 21: "busy", 18: "no_answer", 19: "no_answer", 16: "no_answer"}
+
+
+def channel_id_for(attempt_id: str) -> str:
+    """Our ARI channel id for an attempt (stored with the attempt before the originate)."""
+    return f"{CHANNEL_PREFIX}{attempt_id}"
+
+
+def dial_string(template: str, number: str) -> str:
+    """``template`` with ``{number}``; ValueError unless ``number`` is digits (optional ``+``)."""
+    if not isinstance(number, str) or not DIALABLE.fullmatch(number):
+        raise ValueError(f"customer number {number!r} is not 3-20 digits with an optional +")
+    return template.replace("{number}", number)
+
+
+def unanswered_outcome(dial_status: str | None, cause: int | None) -> tuple[str, str]:
+    """The attempt outcome of a call that ended before it was answered, and why."""
+    if dial_status in _DIAL_STATUS:
+        return _DIAL_STATUS[dial_status], f"dial status {dial_status}"
+    if cause in _CAUSES:
+        why = "rejected by the customer's phone" if cause == 21 else f"hang-up cause {cause}"
+        return _CAUSES[cause], why
+    return "failed", f"dial status {dial_status or 'unknown'}, hang-up cause {cause}"
+
+
+def _cause(event: JsonObject) -> int | None:
+    cause = event.get("cause")
+    return cause if isinstance(cause, int) else None
+
+
+def attempt_result(report: CallReport) -> AttemptResult:
+    """The store's :class:`AttemptResult` of an answered call's report."""
+    rec = report.recording
+    return AttemptResult(
+        outcome=report.outcome,
+        answered_at=report.answered_at,
+        scores=dict(report.scores),
+        recording=recording_info(rec) if rec is not None else None,
+        detail=report.reason,
+    )
+
+
+def recording_info(stored: StoredRecording) -> RecordingInfo:
+    """The store's :class:`RecordingInfo` of a recording kept under the data dir."""
+    return RecordingInfo(
+        recording_id=stored.recording_id,
+        path=stored.path,
+        sha256=stored.sha256,
+        bytes=stored.bytes,
+        seconds=stored.seconds,
+        status=stored.status,
+        reason=stored.reason,
+    )
+
+
+class Dialer:
+    """The worker; :meth:`run` until cancelled. ``clock`` gives "now" (tests pass their own)."""
+
+    def __init__(
+        self,
+        ivr: Ivr,
+        db: Database,
+        *,
+        journal: Journal | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.ivr = ivr
+        self.db = db
+        self.settings = ivr.settings
+        self.config = CallbackConfig.from_settings(ivr.settings)
+        self.journal = journal or Journal(ivr.settings.data_dir)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.active: dict[str, asyncio.Task[None]] = {}
+        #: Channels a task of ours waits on (their StasisStart is not an orphan).
+        self.awaiting: set[str] = set()
+        self.placed = 0
+        self._wake = asyncio.Event()
+        self.reconciled = asyncio.Event()
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look for due callbacks now (e.g. one was just created)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Reconcile what a previous run left, then claim and place due callbacks forever."""
+        from ivr_agent.callbacks.reconcile import reconcile
+
+        events = self.ivr.events
+        if events is not None:
+            await events.connected.wait()
+        while True:
+            try:
+                await reconcile(self)
+                break
+            except (AriError, StoreError) as exc:
+                log.warning("callback_reconcile_failed_retrying", error=str(exc))
+                await asyncio.sleep(self.settings.callback_poll_seconds)
+        self.reconciled.set()
+        while True:
+            try:
+                await self.poll()
+            except (StoreError, ValueError) as exc:
+                log.warning("callback_poll_failed", error=str(exc))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.callback_poll_seconds)
+
+    async def poll(self, now: datetime | None = None) -> list[ClaimedAttempt]:
+        """Claim what is due at ``now`` (default: the clock) for the free slots; place each."""
+        free = self.settings.callback_concurrency - len(self.active)
+        if free <= 0:
+            return []
+        claimed = await claim_due(
+            self.db,
+            now or self.clock(),
+            limit=free,
+            pbx_id=self.settings.pbx_id,
+            channel_id_for=channel_id_for,
+        )
+        for attempt in claimed:
+            self.start(attempt, self.place(attempt))
+        return claimed
+
+    def start(self, attempt: ClaimedAttempt, work: Any) -> None:
+        """Run ``work`` (an attempt's coroutine) as a task tracked under the attempt id."""
+        task = asyncio.create_task(work, name=f"callback-{attempt.attempt_id}")
+        self.active[attempt.attempt_id] = task
+        task.add_done_callback(lambda _: self.active.pop(attempt.attempt_id, None))
+
+    async def idle(self) -> None:
+        """Wait until no attempt is running (tests)."""
+        while self.active:
+            await asyncio.gather(*self.active.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel running attempts: reconciliation at the next start picks them up."""
+        tasks = list(self.active.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # --- one attempt --------------------------------------------------------------------
+
+    async def place(self, attempt: ClaimedAttempt) -> None:
+        """Originate the attempt's call, run it, and write how it ended."""
+        log.info("callback_dialling", attempt_id=attempt.attempt_id, attempt_no=attempt.attempt_no)
+        try:
+            endpoint = dial_string(self.settings.callback_dial, attempt.customer_number)
+        except ValueError as exc:
+            await self.finish(attempt, AttemptResult(outcome="failed", detail=str(exc)))
+            return
+        # Render the personalised opening now, so the customer never waits for it.
+        with contextlib.suppress(Exception):
+            await self.ivr.catalogue.ensure_media(
+                "callback_opening", self._opening_variables(attempt)
+            )
+        with self._watch(attempt.channel_id) as events:
+            try:
+                await self.ivr.client.originate(
+                    endpoint,
+                    channel_id=attempt.channel_id,
+                    app=self.settings.ari_app,
+                    app_args=f"{ROUTE},{attempt.attempt_id}",
+                    timeout=self.settings.callback_ring_seconds,
+                )
+                self.placed += 1
+            except AriError as exc:
+                if exc.status is not None:
+                    # Refused by the PBX: no call was placed.
+                    detail = f"originate refused: {exc.status} {exc.message}"
+                    await self.finish(attempt, AttemptResult(outcome="failed", detail=detail))
+                    return
+                # No reply: the call may exist all the same; its events will tell.
+                log.warning("callback_originate_no_reply", attempt_id=attempt.attempt_id)
+            await self.follow(attempt, events)
+
+    async def follow(self, attempt: ClaimedAttempt, events: ChannelEvents) -> None:
+        """Wait for the originated channel to be answered or to end; finish the attempt."""
+        dial_status: str | None = None
+        wait = self.settings.callback_ring_seconds + RING_GRACE_SECONDS
+        try:
+            async with asyncio.timeout(wait):
+                while True:
+                    event = await events.next({"StasisStart", "Dial", "ChannelDestroyed"}, wait)
+                    kind = event["type"]
+                    if kind == "Dial" and (event.get("peer") or {}).get("id") == (
+                        attempt.channel_id
+                    ):
+                        dial_status = str(event.get("dialstatus") or "") or dial_status
+                    elif kind == "ChannelDestroyed":
+                        outcome, why = unanswered_outcome(dial_status, _cause(event))
+                        await self.finish(attempt, AttemptResult(outcome=outcome, detail=why))
+                        return
+                    elif kind == "StasisStart":
+                        break
+        except TimeoutError:
+            with contextlib.suppress(AriError):
+                await self.ivr.client.hangup(attempt.channel_id)
+            detail = f"neither answered nor ended within {wait:.0f} s"
+            await self.finish(attempt, AttemptResult(outcome="failed", detail=detail))
+            return
+        await self.answered(attempt, events)
+
+    async def answered(self, attempt: ClaimedAttempt, events: ChannelEvents) -> None:
+        """The customer answered: run the recorded survey and write its outcome."""
+        with contextlib.suppress(StoreError, CallbackNotFound):
+            await mark_answered(self.db, attempt.attempt_id, self.clock())
+        call = CallbackCall(self.ivr, self.journal, self._target(attempt), events)
+        report = await call.run()
+        await self.finish(attempt, attempt_result(report))
+
+    def _target(self, attempt: ClaimedAttempt) -> CallTarget:
+        return CallTarget(attempt.attempt_id, attempt.channel_id, attempt.customer_name)
+
+    def _opening_variables(self, attempt: ClaimedAttempt) -> dict[str, str]:
+        variables = {"company": self.settings.company}
+        if attempt.customer_name:
+            variables["customer_name"] = attempt.customer_name
+        return variables
+
+    @contextlib.contextmanager
+    def _watch(self, channel_id: str) -> Any:
+        self.awaiting.add(channel_id)
+        events = self.ivr.router.subscribe(channel_id)
+        try:
+            yield events
+        finally:
+            events.close()
+            self.awaiting.discard(channel_id)
+
+    async def watch_and_follow(self, attempt: ClaimedAttempt) -> None:
+        """Follow an adopted channel still ringing (reconciliation)."""
+        with self._watch(attempt.channel_id) as events:
+            await self.follow(attempt, events)
+
+    async def watch_and_resume(self, attempt: ClaimedAttempt) -> None:
+        """Run an adopted, answered channel's call from where the journal says (reconciliation)."""
+        with self._watch(attempt.channel_id) as events:
+            try:
+                await self.answered(attempt, events)
+            except ChannelGone:
+                await self.finish_from_journal(attempt, "channel gone while adopting")
+
+    async def finish_from_journal(self, attempt: ClaimedAttempt, why: str) -> None:
+        """Finish with what the journal holds (used when the call cannot go on)."""
+        from ivr_agent.callbacks.reconcile import finish_without_channel
+
+        await finish_without_channel(self, attempt, why)
+
+    # --- Stasis -------------------------------------------------------------------------
+
+    async def on_stasis_start(self, call: StasisCall) -> None:
+        """Route ``callback``: a channel we wait for is handled by its task; any other
+        (a call a previous run placed, answered after our restart) is adopted if its
+        attempt is still unfinished here, else hung up — never left in silence."""
+        if call.channel_id in self.awaiting:
+            return
+        attempt_id = call.args[1] if len(call.args) > 1 else ""
+        await self.reconciled.wait()
+        if call.channel_id in self.awaiting:
+            return
+        try:
+            attempts = await unfinished_attempts(self.db, pbx_id=self.settings.pbx_id)
+        except StoreError as exc:
+            log.warning("callback_adopt_lookup_failed", error=str(exc))
+            attempts = []
+        match = [
+            a for a in attempts if a.attempt_id == attempt_id and a.channel_id == call.channel_id
+        ]
+        if not match or attempt_id in self.active:
+            log.warning("callback_unknown_channel_hung_up", channel_id=call.channel_id)
+            with contextlib.suppress(AriError):
+                await self.ivr.client.hangup(call.channel_id)
+            return
+        attempt = match[0]
+        log.info("callback_adopted_on_answer", attempt_id=attempt.attempt_id)
+        self.awaiting.add(call.channel_id)
+        events = self.ivr.router.subscribe(call.channel_id)
+
+        async def run() -> None:
+            try:
+                await self.answered(attempt, events)
+            finally:
+                events.close()
+                self.awaiting.discard(call.channel_id)
+
+        self.start(attempt, run())
+
+    # --- writing the result -------------------------------------------------------------
+
+    async def finish(self, attempt: ClaimedAttempt, result: AttemptResult) -> None:
+        """Write the attempt's result (retrying while the database is down); drop its journal."""
+        if result.outcome in ANSWERED_OUTCOMES and result.recording is None:
+            result = AttemptResult(
+                outcome="failed",
+                answered_at=result.answered_at,
+                scores=result.scores,
+                detail=f"no recording for outcome {result.outcome}",
+            )
+        for delay in (*FINISH_RETRY_SECONDS, None):
+            try:
+                following = await finish_attempt(
+                    self.db, attempt.attempt_id, result, self.clock(), config=self.config
+                )
+            except StoreError as exc:
+                if delay is None:
+                    log.error("callback_finish_gave_up", attempt_id=attempt.attempt_id)
+                    return  # the journal keeps it; reconciliation finishes it later
+                log.warning("callback_finish_retry", attempt_id=attempt.attempt_id, error=str(exc))
+                await asyncio.sleep(delay)
+                continue
+            except AttemptAlreadyFinished as exc:
+                log.warning(
+                    "callback_already_finished", attempt_id=attempt.attempt_id, error=str(exc)
+                )
+            except (ValueError, CallbackNotFound) as exc:
+                log.error("callback_result_refused", attempt_id=attempt.attempt_id, error=str(exc))
+                if result.outcome != "failed":
+                    fallback = AttemptResult(
+                        outcome="failed",
+                        answered_at=result.answered_at,
+                        recording=result.recording,
+                        detail=f"result refused: {exc}",
+                    )
+                    await self.finish(attempt, fallback)
+                    return
+            else:
+                log.info(
+                    "callback_attempt_finished",
+                    attempt_id=attempt.attempt_id,
+                    outcome=result.outcome,
+                    status=following.status,
+                    next_attempt_at=following.next_attempt_at,
+                )
+            self.journal.remove(attempt.attempt_id)
+            return
+
+
+@contextlib.asynccontextmanager
+async def running_dialer(ivr: Ivr, db: Database) -> AsyncIterator[Dialer]:
+    """The dialer with its Stasis route, running for the duration of the block."""
+    dialer = Dialer(ivr, db)
+    ivr.router.route(ROUTE, dialer.on_stasis_start)
+    task = asyncio.create_task(dialer.run(), name="callback-dialer")
+    try:
+        yield dialer
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await dialer.close()
+
+
+def install(ivr: Ivr) -> contextlib.AbstractAsyncContextManager[None] | None:
+    """The IVR feature entry (``component.INSTALLERS``): runs the dialer if enabled."""
+    database = ivr.database
+    if not ivr.settings.callback_dialer_enabled or database is None:
+        return None
+
+    @contextlib.asynccontextmanager
+    async def feature() -> AsyncIterator[None]:
+        async with running_dialer(ivr, database):
+            yield
+
+    return feature()

@@ -1,0 +1,112 @@
+"""A small fsync'd file per live callback attempt: what the call has reached so far.
+
+Why: the outcome of a callback is written to PostgreSQL only once, at the end, together
+with its verified recording (S5). If the agent dies mid-call, the keys the customer already
+pressed and the recording's whereabouts would be lost with the process; the journal keeps
+them under ``DATA_DIR/callbacks/`` so that reconciliation at start-up
+(``callbacks/reconcile.py``) can resume the call or finish its outcome instead of guessing.
+Each write replaces the file atomically (write, fsync, rename, fsync the directory); the
+file is removed once the attempt is finished in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ivr_agent.platform.logging import get_logger
+
+log = get_logger(__name__)
+
+_ATTEMPT_ID = re.compile(r"^[0-9A-Za-z\-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class StoredRecording:
+    """A recording already written under the data dir (``recordings/files.py``)."""
+
+    recording_id: str
+    path: str
+    sha256: str
+    bytes: int
+    seconds: float | None
+    status: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """Progress of one attempt's call. Times are Unix seconds (wall clock of the PBX events)."""
+
+    attempt_id: str
+    answered_at: float | None = None
+    recording_name: str | None = None
+    recording_started_at: float | None = None
+    consented: bool = False
+    asked: int = 0
+    scores: dict[str, int] = field(default_factory=dict)
+    #: The playback running on the bridge (a restarted agent stops it before going on).
+    playback_id: str | None = None
+    #: Set once the script has ended (the call's outcome is known).
+    outcome: str | None = None
+    ended_at: float | None = None
+    stored: StoredRecording | None = None
+
+    def with_(self, **changes: Any) -> JournalEntry:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+
+class Journal:
+    """The journal files of one data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.directory = data_dir / "callbacks"
+
+    def _path(self, attempt_id: str) -> Path:
+        if not _ATTEMPT_ID.fullmatch(attempt_id):
+            raise ValueError(f"attempt id {attempt_id!r} is not a plain id")
+        return self.directory / f"{attempt_id}.json"
+
+    def write(self, entry: JournalEntry) -> None:
+        """Replace the attempt's file with ``entry``; durable when this returns."""
+        path = self._path(entry.attempt_id)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+        partial = path.with_suffix(".partial")
+        with partial.open("w", encoding="utf-8") as out:
+            json.dump(asdict(entry), out, ensure_ascii=False)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self, attempt_id: str) -> JournalEntry | None:
+        """The attempt's last entry, or None (no file, or one that cannot be read)."""
+        try:
+            raw = json.loads(self._path(attempt_id).read_text(encoding="utf-8"))
+            stored = raw.pop("stored", None)
+            entry = JournalEntry(**raw)
+            return entry.with_(stored=StoredRecording(**stored)) if stored else entry
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("callback_journal_unreadable", attempt_id=attempt_id, error=str(exc))
+            return None
+
+    def remove(self, attempt_id: str) -> None:
+        """Forget the attempt (its outcome is in the database)."""
+        self._path(attempt_id).unlink(missing_ok=True)
+
+    def attempt_ids(self) -> list[str]:
+        """Attempts that have a journal file."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p.stem for p in self.directory.glob("*.json"))

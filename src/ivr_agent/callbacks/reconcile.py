@@ -1,0 +1,164 @@
+"""Crash reconciliation of callback attempts, run once at start-up before any new dialling.
+
+An attempt is written ``dialling`` before its originate, so an agent that died mid-call
+leaves it ``dialling`` (or ``answered``). It is never redialled blindly; for each such
+attempt of this PBX (``IVR_AGENT_PBX_ID``):
+
+* **Its channel is still up and answered, in our Stasis app** → adopted: the call is
+  resumed where the journal (``callbacks/journal.py``) says it was — the question in
+  progress is asked again, on the same bridge, whose recording has kept running since the
+  answer — and finished normally. (Chosen over waiting for the end: a customer left in
+  silence would hang up, and the survey would be lost.)
+* **Its channel is still ringing** → adopted: followed like a fresh originate (answer runs
+  the survey; no answer/busy ends it as such).
+* **Its channel is gone** → finished from what is left: a recording already stored (noted in
+  the journal), else the recording on the PBX (a live one is stopped first) is fetched,
+  verified and stored. The outcome is the journal's if the script had ended; otherwise the
+  attempt ``failed`` ("agent restarted mid-call") and the scheduling rules reschedule it.
+  With no recording at all, an answered outcome is impossible (S5): ``failed``, rescheduled.
+
+Journal files of attempts that are no longer unfinished are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from ivr_agent.callbacks.call import bridge_id_for, fetch_and_store, recording_name_for
+from ivr_agent.callbacks.store import AttemptResult, ClaimedAttempt, unfinished_attempts
+from ivr_agent.pbx.ari import AriClient, AriError, JsonObject
+from ivr_agent.platform.logging import get_logger
+
+if TYPE_CHECKING:
+    from ivr_agent.callbacks.dialer import Dialer
+
+log = get_logger(__name__)
+
+#: How long a stopped recording may take to appear among the stored ones.
+STORED_WAIT_SECONDS = 5.0
+
+
+@dataclass
+class ReconcileReport:
+    """What reconciliation did with each unfinished attempt (attempt id → action)."""
+
+    actions: dict[str, str] = field(default_factory=dict)
+
+
+def _in_stasis(channel: JsonObject, app: str) -> bool:
+    dialplan = channel.get("dialplan") or {}
+    data = str(dialplan.get("app_data") or "")
+    return dialplan.get("app_name") == "Stasis" and data.split(",", 1)[0] == app
+
+
+async def reconcile(dialer: Dialer) -> ReconcileReport:
+    """Adopt or finish every attempt a previous run of this agent left unfinished."""
+    report = ReconcileReport()
+    attempts = await unfinished_attempts(dialer.db, pbx_id=dialer.settings.pbx_id)
+    client = dialer.ivr.client
+    channels = {str(c.get("id")): c for c in await client.channels()} if attempts else {}
+    for attempt in attempts:
+        if attempt.attempt_id in dialer.active:
+            continue
+        channel = channels.get(attempt.channel_id)
+        if channel is None:
+            report.actions[attempt.attempt_id] = await finish_without_channel(
+                dialer, attempt, "agent restarted; the call had ended"
+            )
+        elif channel.get("state") == "Up" and _in_stasis(channel, dialer.settings.ari_app):
+            log.info("callback_adopted_answered", attempt_id=attempt.attempt_id)
+            await _subscribe(client, dialer.settings.ari_app, f"channel:{attempt.channel_id}")
+            await _subscribe(
+                client, dialer.settings.ari_app, f"bridge:{bridge_id_for(attempt.attempt_id)}"
+            )
+            dialer.start(attempt, dialer.watch_and_resume(attempt))
+            report.actions[attempt.attempt_id] = "adopted answered call"
+        elif channel.get("state") == "Up":
+            # Answered but not with us (should not happen): end it, keep what was recorded.
+            with contextlib.suppress(AriError):
+                await client.hangup(attempt.channel_id)
+            report.actions[attempt.attempt_id] = await finish_without_channel(
+                dialer, attempt, "agent restarted; the call was outside the app"
+            )
+        else:
+            log.info("callback_adopted_ringing", attempt_id=attempt.attempt_id)
+            await _subscribe(client, dialer.settings.ari_app, f"channel:{attempt.channel_id}")
+            dialer.start(attempt, dialer.watch_and_follow(attempt))
+            report.actions[attempt.attempt_id] = "adopted ringing call"
+    unfinished = {a.attempt_id for a in attempts}
+    for attempt_id in dialer.journal.attempt_ids():
+        if attempt_id not in unfinished and attempt_id not in dialer.active:
+            dialer.journal.remove(attempt_id)
+    if report.actions:
+        log.info("callbacks_reconciled", actions=report.actions)
+    return report
+
+
+async def _subscribe(client: AriClient, app: str, source: str) -> None:
+    """Make sure the app receives the events of ``source`` (``channel:ID``, ``bridge:ID``)."""
+    with contextlib.suppress(AriError):
+        await client.request(
+            "POST",
+            f"/applications/{quote(app, safe='')}/subscription",
+            params={"eventSource": source},
+        )
+
+
+async def finish_without_channel(dialer: Dialer, attempt: ClaimedAttempt, why: str) -> str:
+    """Finish an attempt whose call is over, from the journal and the PBX's recording."""
+    client = dialer.ivr.client
+    entry = dialer.journal.read(attempt.attempt_id)
+    stored = entry.stored if entry is not None else None
+    problem: str | None = None
+    if stored is None:
+        name = recording_name_for(attempt.attempt_id)
+        await _stop_live_recording(client, name)
+        expected = None
+        if entry is not None and entry.ended_at and entry.recording_started_at:
+            expected = entry.ended_at - entry.recording_started_at
+        stored, problem = await fetch_and_store(
+            client, dialer.journal, dialer.settings.data_dir, attempt.attempt_id, name, expected
+        )
+    with contextlib.suppress(AriError):
+        await client.destroy_bridge(bridge_id_for(attempt.attempt_id))
+    from ivr_agent.callbacks.dialer import recording_info
+
+    outcome = entry.outcome if entry is not None and entry.outcome else None
+    detail = None if outcome else f"{why} (survey interrupted)"
+    if stored is None and problem:
+        detail = f"{detail or why}; recording: {problem}"
+    answered = entry.answered_at if entry is not None else None
+    result = AttemptResult(
+        outcome=outcome or "failed",
+        answered_at=datetime.fromtimestamp(answered, UTC) if answered else None,
+        scores=dict(entry.scores) if entry is not None else {},
+        recording=recording_info(stored) if stored is not None else None,
+        detail=detail,
+    )
+    await dialer.finish(attempt, result)
+    action = f"finished {result.outcome}" + (" with recording" if stored else " without recording")
+    log.info("callback_reconciled", attempt_id=attempt.attempt_id, action=action, why=why)
+    return action
+
+
+async def _stop_live_recording(client: AriClient, name: str) -> None:
+    """Stop ``name`` if it is still recording, and wait until the PBX lists it as stored."""
+    try:
+        await client.request("GET", f"/recordings/live/{quote(name, safe='')}")
+    except AriError:
+        return  # not live (finished already, or never started)
+    with contextlib.suppress(AriError):
+        await client.stop_recording(name)
+    deadline = time.monotonic() + STORED_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            await client.request("GET", f"/recordings/stored/{quote(name, safe='')}")
+            return
+        except AriError:
+            await asyncio.sleep(0.2)

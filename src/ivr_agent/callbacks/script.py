@@ -1,0 +1,210 @@
+"""What a callback call says and how it reacts to keys (STANDARDS.md S5), without any I/O.
+
+Theory of operation: :class:`SurveyScript` is a small state machine. The runner
+(``callbacks/call.py``) asks it for the first :class:`Ask`, plays the prompts the step
+names, waits for one key (or a timeout), and feeds the answer back with :meth:`answer`,
+which returns the next step: another :class:`Ask`, or :class:`End` (play the closing
+prompts, then hang up). If the customer hangs up, :meth:`hung_up` says what came of it.
+
+The script:
+
+* **Opening** (``callback_opening`` with the customer's name and the company): ``1`` =
+  continue, ``2`` = not now. Another key → ``survey_invalid_input`` and the opening once
+  more; silence → the opening once more. A second miss counts as "not now": the customer
+  never agreed, so no survey is run. "Not now" → ``callback_not_convenient``, outcome
+  ``rescheduled``.
+* **Five questions**, keys ``1``–``5``. Another key → ``survey_invalid_input`` then the
+  question again; silence → the question again.
+* **Closing** (``callback_closing``), outcome ``completed`` (all five scores given).
+
+Decisions where the standard is silent:
+
+* A question still unanswered after its repeat ends the survey politely (the closing
+  prompt) with outcome ``declined``: the customer agreed to listen but will not score, and
+  calling them again would only repeat that. (``completed`` needs all five scores: the
+  **satisfaction index** S5 defines is the mean of the five, not of fewer.)
+* Scores the customer gave are always kept, even when the survey ends early (they are the
+  customer's answers, and the call is recorded); the index exists only when all five are.
+* Customer hangs up before the closing → outcome ``hung_up`` (S5: never redial at once,
+  retried after the minimum interval), scores so far kept. Hanging up during the closing
+  prompt, once every question was asked, still counts as ``completed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+#: The five S5 survey indices, in the order they are asked, with the prompt asking each.
+#: The index names are those of ``core/callbacks.py`` (``SURVEY_INDICES``) and the database.
+SURVEY: tuple[tuple[str, str], ...] = (
+    ("skill", "survey_skill"),
+    ("attitude", "survey_attitude"),
+    ("timeliness", "survey_timeliness"),
+    ("parts", "survey_parts"),
+    ("overall", "survey_overall"),
+)
+INDEX_NAMES: tuple[str, ...] = tuple(name for name, _ in SURVEY)
+
+CONSENT_KEYS = frozenset("12")
+SCORE_KEYS = frozenset("12345")
+
+ScriptOutcome = Literal["completed", "rescheduled", "declined", "hung_up"]
+Phase = Literal["opening", "survey", "closing", "ended"]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt to play: a catalogue name and the variables it needs."""
+
+    name: str
+    variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Play ``prompts`` in order, then wait for one key; answer with :meth:`SurveyScript.answer`."""
+
+    prompts: tuple[Prompt, ...]
+    valid_keys: frozenset[str]
+
+
+@dataclass(frozen=True)
+class End:
+    """Play ``prompts`` (may be empty), then hang up; the call's outcome is ``outcome``."""
+
+    prompts: tuple[Prompt, ...]
+    outcome: ScriptOutcome
+
+
+Step = Ask | End
+
+
+@dataclass(frozen=True)
+class ScriptResult:
+    """What the call produced: its outcome, the scores given, and the satisfaction index."""
+
+    outcome: ScriptOutcome
+    consented: bool
+    scores: Mapping[str, int]
+    satisfaction_index: float | None
+
+
+class ScriptError(RuntimeError):
+    """The script was driven out of order (a bug in the runner); names the phase."""
+
+
+class SurveyScript:
+    """One callback call's script. ``progress`` restores one resumed after an agent restart."""
+
+    def __init__(
+        self,
+        customer_name: str,
+        company: str,
+        *,
+        consented: bool = False,
+        scores: Mapping[str, int] | None = None,
+        asked: int = 0,
+    ) -> None:
+        if not 0 <= asked <= len(SURVEY):
+            raise ValueError(f"asked must be 0-{len(SURVEY)} (got {asked})")
+        bad = {k: v for k, v in (scores or {}).items() if k not in INDEX_NAMES or not 1 <= v <= 5}
+        if bad:
+            raise ValueError(f"scores must be 1-5 for the survey indices (got {bad})")
+        self._opening = Prompt(
+            "callback_opening",
+            MappingProxyType({"customer_name": customer_name, "company": company}),
+        )
+        self.consented = consented
+        self.scores: dict[str, int] = dict(scores or {})
+        #: Questions finished (answered or skipped); the next one asked is ``SURVEY[asked]``.
+        self.asked = asked
+        self.misses = 0
+        self.phase: Phase = "survey" if consented else "opening"
+        self.outcome: ScriptOutcome | None = None
+
+    # --- driving ------------------------------------------------------------------------
+
+    def first(self) -> Step:
+        """The first step (for a resumed script: the question it was at, asked again)."""
+        if self.phase == "opening":
+            return Ask((self._opening,), CONSENT_KEYS)
+        return self._question_or_closing()
+
+    def answer(self, key: str | None) -> Step:
+        """Feed the key pressed after the last :class:`Ask` (None: nothing before the timeout)."""
+        if self.phase == "opening":
+            return self._consent(key)
+        if self.phase == "survey":
+            return self._score(key)
+        raise ScriptError(f"no question is open in phase {self.phase!r}")
+
+    def hung_up(self) -> ScriptResult:
+        """The customer hung up now: the result of the call so far."""
+        if self.outcome is None:
+            self.outcome = "completed" if self.phase == "closing" else "hung_up"
+        self.phase = "ended"
+        return self.result()
+
+    def finished(self) -> ScriptResult:
+        """The closing (or not-now) prompt was played: the result of the call."""
+        if self.outcome is None:
+            raise ScriptError(f"the script has not ended (phase {self.phase!r})")
+        self.phase = "ended"
+        return self.result()
+
+    def result(self) -> ScriptResult:
+        """The result as it stands (outcome ``hung_up`` while the script still runs)."""
+        scores = MappingProxyType(dict(self.scores))
+        complete = len(scores) == len(SURVEY)
+        return ScriptResult(
+            outcome=self.outcome or "hung_up",
+            consented=self.consented,
+            scores=scores,
+            satisfaction_index=round(sum(scores.values()) / len(SURVEY), 3) if complete else None,
+        )
+
+    # --- the phases ---------------------------------------------------------------------
+
+    def _consent(self, key: str | None) -> Step:
+        if key == "1":
+            self.consented = True
+            self.phase = "survey"
+            self.misses = 0
+            return self._question_or_closing()
+        if key == "2" or self.misses >= 1:
+            return self._end((Prompt("callback_not_convenient"),), "rescheduled")
+        self.misses += 1
+        return Ask(self._retry_prompts(key, self._opening), CONSENT_KEYS)
+
+    def _score(self, key: str | None) -> Step:
+        index, prompt = SURVEY[self.asked]
+        if key is not None and key in SCORE_KEYS:
+            self.scores[index] = int(key)
+        elif self.misses == 0:
+            self.misses = 1
+            return Ask(self._retry_prompts(key, Prompt(prompt)), SCORE_KEYS)
+        else:
+            return self._end((Prompt("callback_closing"),), "declined")
+        self.asked += 1
+        self.misses = 0
+        return self._question_or_closing()
+
+    def _question_or_closing(self) -> Step:
+        if self.asked < len(SURVEY):
+            return Ask((Prompt(SURVEY[self.asked][1]),), SCORE_KEYS)
+        self.phase = "closing"
+        return self._end((Prompt("callback_closing"),), "completed")
+
+    def _end(self, prompts: tuple[Prompt, ...], outcome: ScriptOutcome) -> End:
+        self.outcome = outcome
+        if outcome != "completed":
+            self.phase = "closing"
+        return End(prompts, outcome)
+
+    @staticmethod
+    def _retry_prompts(key: str | None, prompt: Prompt) -> tuple[Prompt, ...]:
+        # A wrong key is told so; silence just hears the question again.
+        return (Prompt("survey_invalid_input"), prompt) if key is not None else (prompt,)

@@ -1,0 +1,64 @@
+"""``GET /api/calls`` and ``GET /api/calls/{call_id}``: finished calls, as exported."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from ivr_agent.calls.store import get_call, list_calls
+from ivr_agent.db.errors import UnknownCursorError
+from ivr_agent.platform.keys import DATABASE, SETTINGS
+from ivr_agent.web.auth import requires
+from ivr_agent.web.errors import ApiError, bad_parameter
+
+MAX_PAGE = 1000
+
+
+def _since(request: web.Request) -> datetime | None:
+    raw = request.query.get("since")
+    if raw is None:
+        return None
+    try:
+        since = datetime.fromisoformat(raw)
+    except ValueError:
+        raise bad_parameter("since", "must be an ISO 8601 date or time") from None
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=request.app[SETTINGS].zone)
+    return since
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise bad_parameter("limit", f"must be an integer from 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+@requires("ops", "qa")
+async def list_calls_handler(request: web.Request) -> web.Response:
+    """Calls ending at or after ``since``, oldest first; ``after`` is the paging cursor."""
+    since, limit, after = _since(request), _limit(request), request.query.get("after")
+    try:
+        calls = await list_calls(
+            request.app[DATABASE], since=since, limit=limit, after_call_id=after
+        )
+    except UnknownCursorError:
+        raise bad_parameter("after", "is not the call_id of a listed call") from None
+    next_after = calls[-1]["call_id"] if len(calls) == limit else None
+    return web.json_response({"calls": calls, "next_after": next_after})
+
+
+@requires("ops", "qa")
+async def get_call_handler(request: web.Request) -> web.Response:
+    """One call, or 404."""
+    call = await get_call(request.app[DATABASE], request.match_info["call_id"])
+    if call is None:
+        raise ApiError(404, "call_not_found", "no call with this id")
+    return web.json_response(call)
+
+
+def setup_calls_api(app: web.Application) -> None:
+    """Register the call routes."""
+    app.router.add_get("/api/calls", list_calls_handler)
+    app.router.add_get("/api/calls/{call_id}", get_call_handler)

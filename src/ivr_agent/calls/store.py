@@ -1,0 +1,366 @@
+"""Reading and writing call outcomes (the ``calls`` table and its children).
+
+Every read returns what ``CallOutcome.to_json()`` returns — the same keys, order and
+number formatting — because it rebuilds the :class:`CallOutcome` and calls ``to_json()``
+on it, instead of formatting rows a second way.
+
+Functions take a :class:`Database` (each call is its own transaction) or an open
+``AsyncSession`` (the caller owns the transaction and commits it; e.g. to save an outcome
+and create its callback atomically).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ivr_agent.callbacks.store import callback_for_abandoned
+from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
+from ivr_agent.core.timeline import TimelineEvent
+from ivr_agent.db.database import Database
+from ivr_agent.db.errors import UnknownCursorError, translate_errors
+from ivr_agent.db.models import CallEventRow, CallRow, HoldRow, PromptPlayedRow
+
+T = TypeVar("T")
+
+#: Largest page ``list_calls`` returns; callers page with ``after_call_id``.
+MAX_PAGE = 10_000
+
+# Columns rewritten when an already-stored call is saved again: all but the key and the
+# first-stored time, so a re-save leaves exactly the row a first save would have written.
+_UPDATED_ON_CONFLICT = [
+    c.name for c in CallRow.__table__.columns if c.name not in {"call_id", "created_at"}
+]
+
+
+async def _run(
+    target: Database | AsyncSession, action: str, work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    if isinstance(target, AsyncSession):
+        with translate_errors(action):
+            return await work(target)
+    async with target.transaction(action) as session:
+        return await work(session)
+
+
+def _call_values(outcome: CallOutcome) -> dict[str, Any]:
+    offset = outcome.offered_at.utcoffset() or timedelta(0)
+    return {
+        "call_id": outcome.call_id,
+        "pbx_id": outcome.pbx_id,
+        "linkedid": outcome.linkedid,
+        "direction": outcome.direction,
+        "caller_number": outcome.caller_number,
+        "operator_id": outcome.operator_id,
+        "offered_at": outcome.offered_at,
+        "wait_started_at": outcome.wait_started_at,
+        "answered_at": outcome.answered_at,
+        "ended_at": outcome.ended_at,
+        "ring_seconds": outcome.ring_seconds,
+        "rings": outcome.rings,
+        "answered_within_standard": outcome.answered_within_standard,
+        "abandoned": outcome.abandoned,
+        "short_abandon": outcome.short_abandon,
+        "max_hold_seconds": outcome.max_hold_seconds,
+        "hold_over_limit": outcome.hold_over_limit,
+        "silence": outcome.silence,
+        "talk_seconds": outcome.talk_seconds,
+        "duration_seconds": outcome.duration_seconds,
+        "over_max_duration": outcome.over_max_duration,
+        "recording_id": outcome.recording_id,
+        "complete": outcome.complete,
+        "incomplete_reason": outcome.incomplete_reason,
+        "extra": dict(outcome.extra),
+        "utc_offset_seconds": int(offset.total_seconds()),
+    }
+
+
+async def _write_outcome(
+    session: AsyncSession, outcome: CallOutcome, timeline: Sequence[TimelineEvent]
+) -> str:
+    values = _call_values(outcome)
+    stmt = pg_insert(CallRow).values(values)
+    upsert = stmt.on_conflict_do_update(
+        constraint="uq_calls_pbx_id_linkedid",
+        set_={name: stmt.excluded[name] for name in _UPDATED_ON_CONFLICT},
+    ).returning(CallRow.call_id)
+    # The stored call_id wins: children must hang off the row that exists.
+    call_id: str = (await session.execute(upsert)).scalar_one()
+
+    # Children are replaced as a whole: simpler and as idempotent as diffing, and a
+    # re-save after more events arrived (complete: false → true) gets the new lists.
+    for child in (HoldRow, PromptPlayedRow, CallEventRow):
+        await session.execute(delete(child).where(child.call_id == call_id))
+    holds = [
+        {
+            "call_id": call_id,
+            "seq": seq,
+            "started_at": h.started_at,
+            "ended_at": h.ended_at,
+            "seconds": h.seconds,
+            "reminders_played": h.reminders_played,
+        }
+        for seq, h in enumerate(outcome.holds)
+    ]
+    prompts = [
+        {
+            "call_id": call_id,
+            "seq": seq,
+            "prompt": p.prompt,
+            "at": p.at,
+            "played": p.played,
+            "finished": p.finished,
+            "played_to": p.to,
+        }
+        for seq, p in enumerate(outcome.prompts_played)
+    ]
+    events = [
+        {
+            "call_id": call_id,
+            "seq": seq,
+            "at": e.at,
+            "kind": e.kind,
+            "channel": e.channel,
+            "details": dict(e.details),
+        }
+        for seq, e in enumerate(timeline)
+    ]
+    for model, rows in ((HoldRow, holds), (PromptPlayedRow, prompts), (CallEventRow, events)):
+        if rows:
+            await session.execute(insert(model), rows)
+    return call_id
+
+
+async def save_outcome(
+    target: Database | AsyncSession,
+    outcome: CallOutcome,
+    timeline: Sequence[TimelineEvent] = (),
+    *,
+    callbacks: CallbackConfig | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Store a finished call with its holds, prompts and timeline, atomically; return its id.
+
+    Idempotent: saving the same outcome again leaves exactly the same rows (the call is
+    keyed by ``(pbx_id, linkedid)``; its children are replaced). Saving a newer outcome of
+    the same call replaces the older one. With ``callbacks`` (automatic callbacks for
+    abandoned calls are on), an abandoned inbound call gets its callback in the same
+    transaction, scheduled from ``now`` (default: the clock), at most once however often
+    the call is saved. Raises ``ValueError`` for a time without a zone
+    and :class:`~ivr_agent.db.errors.StoreError` if the database refuses or is down.
+    """
+    # to_json() checks every time carries a zone: fail before touching the database.
+    outcome.to_json()
+
+    async def work(session: AsyncSession) -> str:
+        call_id = await _write_outcome(session, outcome, timeline)
+        if callbacks is not None:
+            at = now if now is not None else datetime.now(UTC)
+            await callback_for_abandoned(session, outcome, call_id, callbacks, at)
+        return call_id
+
+    return await _run(target, "save outcome", work)
+
+
+def _valid_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
+
+
+async def _load_outcomes(session: AsyncSession, rows: Sequence[CallRow]) -> list[CallOutcome]:
+    ids = [row.call_id for row in rows]
+    holds: dict[str, list[HoldRow]] = defaultdict(list)
+    prompts: dict[str, list[PromptPlayedRow]] = defaultdict(list)
+    if ids:
+        for hold in await session.scalars(
+            select(HoldRow).where(HoldRow.call_id.in_(ids)).order_by(HoldRow.call_id, HoldRow.seq)
+        ):
+            holds[hold.call_id].append(hold)
+        for prompt in await session.scalars(
+            select(PromptPlayedRow)
+            .where(PromptPlayedRow.call_id.in_(ids))
+            .order_by(PromptPlayedRow.call_id, PromptPlayedRow.seq)
+        ):
+            prompts[prompt.call_id].append(prompt)
+    return [_outcome(row, holds[row.call_id], prompts[row.call_id]) for row in rows]
+
+
+def _outcome(row: CallRow, holds: list[HoldRow], prompts: list[PromptPlayedRow]) -> CallOutcome:
+    zone = timezone(timedelta(seconds=row.utc_offset_seconds))
+
+    def local(moment: datetime) -> datetime:
+        return moment.astimezone(zone)
+
+    def maybe(moment: datetime | None) -> datetime | None:
+        return None if moment is None else moment.astimezone(zone)
+
+    return CallOutcome(
+        call_id=row.call_id,
+        pbx_id=row.pbx_id,
+        linkedid=row.linkedid,
+        direction=row.direction,  # type: ignore[arg-type]  # CHECK constraint keeps it valid
+        caller_number=row.caller_number,
+        operator_id=row.operator_id,
+        offered_at=local(row.offered_at),
+        wait_started_at=maybe(row.wait_started_at),
+        answered_at=maybe(row.answered_at),
+        ended_at=local(row.ended_at),
+        ring_seconds=row.ring_seconds,
+        rings=row.rings,
+        answered_within_standard=row.answered_within_standard,
+        abandoned=row.abandoned,
+        short_abandon=row.short_abandon,
+        holds=tuple(
+            HoldInterval(
+                started_at=local(h.started_at),
+                ended_at=maybe(h.ended_at),
+                seconds=h.seconds,
+                reminders_played=h.reminders_played,
+            )
+            for h in holds
+        ),
+        max_hold_seconds=row.max_hold_seconds,
+        hold_over_limit=row.hold_over_limit,
+        silence=row.silence,  # type: ignore[arg-type]  # CHECK constraint keeps it valid
+        prompts_played=tuple(
+            PromptPlayed(
+                prompt=p.prompt,
+                at=local(p.at),
+                played=p.played,
+                finished=p.finished,
+                to=p.played_to,  # type: ignore[arg-type]  # CHECK constraint keeps it valid
+            )
+            for p in prompts
+        ),
+        talk_seconds=row.talk_seconds,
+        duration_seconds=row.duration_seconds,
+        over_max_duration=row.over_max_duration,
+        recording_id=row.recording_id,
+        complete=row.complete,
+        incomplete_reason=row.incomplete_reason,
+        extra=dict(row.extra),
+    )
+
+
+async def load_outcome(target: Database | AsyncSession, call_id: str) -> CallOutcome | None:
+    """The stored outcome of ``call_id``, or ``None`` if there is none (or the id is malformed)."""
+    if not _valid_uuid(call_id):
+        return None
+
+    async def work(session: AsyncSession) -> CallOutcome | None:
+        row = await session.get(CallRow, call_id)
+        if row is None:
+            return None
+        return (await _load_outcomes(session, [row]))[0]
+
+    return await _run(target, "read call", work)
+
+
+async def get_call(target: Database | AsyncSession, call_id: str) -> dict[str, Any] | None:
+    """The call as ``CallOutcome.to_json()`` returns it, or ``None`` if unknown."""
+    outcome = await load_outcome(target, call_id)
+    return None if outcome is None else outcome.to_json()
+
+
+async def page_outcomes(
+    target: Database | AsyncSession,
+    *,
+    since: datetime | None = None,
+    limit: int = 100,
+    after_call_id: str | None = None,
+) -> list[CallOutcome]:
+    """Up to ``limit`` stored calls, oldest first by ``(ended_at, call_id)``.
+
+    ``since`` keeps calls that ended at or after it (zone-aware). ``after_call_id`` is the
+    cursor: the last ``call_id`` of the previous page. Raises ``ValueError`` for a bad
+    limit or a naive ``since``, :class:`UnknownCursorError` for a cursor that names no call.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be 1-{MAX_PAGE}")
+    if since is not None and since.tzinfo is None:
+        raise ValueError("since must carry a zone")
+    if after_call_id is not None and not _valid_uuid(after_call_id):
+        raise UnknownCursorError(f"cursor {after_call_id!r} is not a call id")
+
+    async def work(session: AsyncSession) -> list[CallOutcome]:
+        query = select(CallRow)
+        if since is not None:
+            query = query.where(CallRow.ended_at >= since)
+        if after_call_id is not None:
+            cursor = (
+                await session.execute(
+                    select(CallRow.ended_at, CallRow.call_id).where(
+                        CallRow.call_id == after_call_id
+                    )
+                )
+            ).one_or_none()
+            if cursor is None:
+                raise UnknownCursorError(f"cursor {after_call_id!r} names no stored call")
+            query = query.where(tuple_(CallRow.ended_at, CallRow.call_id) > tuple(cursor))
+        query = query.order_by(CallRow.ended_at, CallRow.call_id).limit(limit)
+        rows = list(await session.scalars(query))
+        return await _load_outcomes(session, rows)
+
+    return await _run(target, "list calls", work)
+
+
+async def list_calls(
+    target: Database | AsyncSession,
+    *,
+    since: datetime | None = None,
+    limit: int = 100,
+    after_call_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`page_outcomes` as ``to_json()`` dicts (what ``GET /api/calls`` returns)."""
+    outcomes = await page_outcomes(target, since=since, limit=limit, after_call_id=after_call_id)
+    return [outcome.to_json() for outcome in outcomes]
+
+
+async def iter_outcomes(
+    db: Database, *, since: datetime | None = None, batch: int = 500
+) -> AsyncIterator[CallOutcome]:
+    """Every stored call (ended at or after ``since``), oldest first, fetched in batches.
+
+    Each batch is its own short transaction, so a long export never holds one open.
+    """
+    after: str | None = None
+    while True:
+        page = await page_outcomes(db, since=since, limit=batch, after_call_id=after)
+        for outcome in page:
+            yield outcome
+        if len(page) < batch:
+            return
+        after = page[-1].call_id
+
+
+async def get_timeline(target: Database | AsyncSession, call_id: str) -> list[dict[str, Any]]:
+    """The call's stored timeline as ``TimelineEvent.to_json()`` dicts, in order."""
+    if not _valid_uuid(call_id):
+        return []
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        row = await session.get(CallRow, call_id)
+        offset = row.utc_offset_seconds if row is not None else 0
+        zone = timezone(timedelta(seconds=offset))
+        events = await session.scalars(
+            select(CallEventRow).where(CallEventRow.call_id == call_id).order_by(CallEventRow.seq)
+        )
+        return [
+            TimelineEvent(
+                at=e.at.astimezone(zone), kind=e.kind, channel=e.channel, details=dict(e.details)
+            ).to_json()
+            for e in events
+        ]
+
+    return await _run(target, "read timeline", work)

@@ -1,0 +1,226 @@
+"""``GET /metrics``: Prometheus text.
+
+Each app has its own :class:`~prometheus_client.CollectorRegistry` (never the global one),
+so several apps in one process (tests) do not share series. Two kinds of series:
+
+- **Finished calls** — counters and histograms observed once per finished call where the
+  call is handed to the outbox (:meth:`Metrics.observe_finished`): a few additions, no I/O.
+- **Live state** — read at scrape time from the objects that own it
+  (:class:`LiveCollector`): calls in progress (tracker), connection state (readiness),
+  outbox and AMI/ingest counters. Nothing on the event path updates a gauge.
+
+``/metrics`` is open unless ``IVR_AGENT_METRICS_PUBLIC=false`` (then an ``ops`` token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.platform.health import State
+from ivr_agent.web.auth import open_route, requires
+
+if TYPE_CHECKING:
+    from ivr_agent.calls.ingest import Ingest
+    from ivr_agent.calls.outbox import Outbox
+    from ivr_agent.pbx.ami import AmiConnection
+    from ivr_agent.platform.health import Readiness
+
+PREFIX = "ivr_agent"
+RING_BUCKETS = (1.0, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0, 25.0, 30.0, 45.0, 60.0, 120.0, 300.0)
+HOLD_BUCKETS = (5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 300.0, 600.0)
+TALK_BUCKETS = (15.0, 30.0, 60.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 1200.0, 3600.0)
+
+
+class LiveCollector(Collector):
+    """Reads the agent's live objects at scrape time; parts not (yet) present are skipped."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        """One scrape's worth of gauges and counters."""
+        m = self.metrics
+        if m.readiness is not None:
+            yield from _connection_state(m.readiness)
+        if m.ingest is not None:
+            yield from _in_progress(m.ingest)
+            yield from _counters("ingest", m.ingest.stats, "Ingest path")
+        if m.outbox is not None:
+            stats = m.outbox.stats
+            yield GaugeMetricFamily(
+                f"{PREFIX}_outbox_pending",
+                "Finished calls spooled but not yet written to PostgreSQL.",
+                value=stats.pending,
+            )
+            for name in ("spooled", "written", "write_failures"):
+                yield CounterMetricFamily(
+                    f"{PREFIX}_outbox_{name}",
+                    f"Outbox: {name.replace('_', ' ')} since start.",
+                    value=getattr(stats, name),
+                )
+        if m.ami is not None:
+            yield from _counters("ami", m.ami.stats, "AMI connection")
+
+
+def _connection_state(readiness: Readiness) -> Iterable[Metric]:
+    up = GaugeMetricFamily(
+        f"{PREFIX}_connection_up",
+        "1 when the part (database, ami, ari) is connected; disabled parts are left out.",
+        labels=["component"],
+    )
+    state = GaugeMetricFamily(
+        f"{PREFIX}_connection_state",
+        "1 for the current state of each part (connecting, up, down, disabled).",
+        labels=["component", "state"],
+    )
+    for component in list(readiness.components.values()):
+        if component.state is not State.DISABLED:
+            up.add_metric([component.name], 1.0 if component.state is State.UP else 0.0)
+        for option in State:
+            state.add_metric(
+                [component.name, option.value], 1.0 if component.state is option else 0.0
+            )
+    yield up
+    yield state
+
+
+def _in_progress(ingest: Ingest) -> Iterable[Metric]:
+    calls = ingest.tracker.in_progress()
+    by_state: dict[str, int] = {}
+    for call in calls:
+        by_state[call.state] = by_state.get(call.state, 0) + 1
+    total = GaugeMetricFamily(
+        f"{PREFIX}_calls_in_progress", "Calls being tracked now.", value=len(calls)
+    )
+    states = GaugeMetricFamily(
+        f"{PREFIX}_calls_in_progress_by_state",
+        "Calls being tracked now, by call state.",
+        labels=["state"],
+    )
+    for name, count in sorted(by_state.items()):
+        states.add_metric([name], count)
+    on_hold = GaugeMetricFamily(
+        f"{PREFIX}_calls_on_hold",
+        "Calls whose caller is on hold now.",
+        value=sum(1 for call in calls if call.on_hold),
+    )
+    return (total, states, on_hold)
+
+
+def _counters(part: str, stats: Any, what: str) -> Iterable[Metric]:
+    for f in fields(stats):
+        yield CounterMetricFamily(
+            f"{PREFIX}_{part}_{f.name}",
+            f"{what}: {f.name.replace('_', ' ')} since start.",
+            value=getattr(stats, f.name),
+        )
+
+
+class Metrics:
+    """The app's registry, its finished-call series, and the live objects to read."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.readiness: Readiness | None = None
+        self.ingest: Ingest | None = None
+        self.outbox: Outbox | None = None
+        self.ami: AmiConnection | None = None
+        r = self.registry
+        self.finished = Counter(
+            f"{PREFIX}_calls_finished", "Finished calls handed to the outbox.", registry=r
+        )
+        self.answered = Counter(
+            f"{PREFIX}_calls_answered",
+            "Answered inbound calls, by whether the answer was within the standard (S1).",
+            ["within_standard"],
+            registry=r,
+        )
+        self.abandoned = Counter(
+            f"{PREFIX}_calls_abandoned",
+            "Abandoned inbound calls, by whether the abandon was short (S1).",
+            ["short"],
+            registry=r,
+        )
+        self.ring = Histogram(
+            f"{PREFIX}_call_ring_seconds",
+            "Ring time of answered calls (wait_started_at → answered_at).",
+            buckets=RING_BUCKETS,
+            registry=r,
+        )
+        self.hold = Histogram(
+            f"{PREFIX}_call_hold_seconds",
+            "Length of each finished hold interval.",
+            buckets=HOLD_BUCKETS,
+            registry=r,
+        )
+        self.talk = Histogram(
+            f"{PREFIX}_call_talk_seconds",
+            "Talk time of answered calls.",
+            buckets=TALK_BUCKETS,
+            registry=r,
+        )
+        for label in ("true", "false"):
+            self.answered.labels(within_standard=label)
+            self.abandoned.labels(short=label)
+        r.register(LiveCollector(self))
+
+    def observe_finished(self, outcome: CallOutcome) -> None:
+        """Count one finished call (cheap: called once per call on the ingest path)."""
+        self.finished.inc()
+        if outcome.direction == "inbound":
+            if outcome.answered_at is not None:
+                within = "true" if outcome.answered_within_standard else "false"
+                self.answered.labels(within_standard=within).inc()
+            elif outcome.abandoned:
+                self.abandoned.labels(short="true" if outcome.short_abandon else "false").inc()
+        if outcome.ring_seconds is not None and outcome.answered_at is not None:
+            self.ring.observe(outcome.ring_seconds)
+        for hold in outcome.holds:
+            if hold.seconds is not None:
+                self.hold.observe(hold.seconds)
+        if outcome.talk_seconds is not None:
+            self.talk.observe(outcome.talk_seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text of every series."""
+        return generate_latest(self.registry)
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+@open_route
+async def public_metrics_handler(request: web.Request) -> web.Response:
+    """Prometheus text, no token (``metrics_public``)."""
+    return await _metrics(request)
+
+
+@requires("ops")
+async def protected_metrics_handler(request: web.Request) -> web.Response:
+    """Prometheus text for an ``ops`` (or ``admin``) token."""
+    return await _metrics(request)
+
+
+def setup_metrics(app: web.Application, *, public: bool) -> Metrics:
+    """Create the app's :class:`Metrics` and register ``/metrics``."""
+    metrics = Metrics()
+    app[METRICS] = metrics
+    handler = public_metrics_handler if public else protected_metrics_handler
+    app.router.add_get("/metrics", handler)
+    return metrics

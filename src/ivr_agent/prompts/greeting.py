@@ -1,0 +1,84 @@
+"""The company greeting (S4): ``Stasis(ivr-agent,greet,KIND,LINKEDID)`` from the dialplan hook.
+
+The hook ``ivr-agent-inbound`` answers the caller and hands the channel to the agent. The
+agent plays ``greeting_external`` ("您好,这里是{company}客服热线") to callers from outside and
+``greeting_internal`` ("您好,{department}") to colleagues, reports it like every prompt so the
+call's outcome lists it, and continues the channel in the dialplan, which goes on to the
+admin's ``Queue()``/``Dial()``. If anything fails the caller is continued all the same.
+
+Who is internal: the hook's first argument when the admin's route says so
+(``Gosub(ivr-agent-inbound,s,1(internal))`` or ``…(external)``); otherwise a caller number
+matching ``IVR_AGENT_INTERNAL_CALLER_PATTERN`` as a whole (default: 3–6 digits, the length of
+extension numbers; carriers deliver longer ones).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Literal
+
+from ivr_agent.pbx.stasis import StasisCall
+from ivr_agent.platform.logging import get_logger
+from ivr_agent.prompts.stasis_prompt import linkedid_arg, play_prompt, run_then_continue
+
+if TYPE_CHECKING:
+    from ivr_agent.pbx.session import Ivr
+
+log = get_logger(__name__)
+
+ROUTE = "greet"
+CallerKind = Literal["internal", "external"]
+#: Prompt played to each kind of caller (catalogue names).
+GREETINGS: dict[CallerKind, str] = {
+    "external": "greeting_external",
+    "internal": "greeting_internal",
+}
+#: Seconds the greeting may hold the caller beyond the longest prompt before the caller is
+#: sent on to the queue regardless.
+SLACK_SECONDS = 10.0
+
+
+def caller_kind(hint: str, caller_number: str | None, internal: re.Pattern[str]) -> CallerKind:
+    """``internal`` or ``external``: the hook's hint wins, else the caller number's shape."""
+    hint = hint.strip().lower()
+    if hint in ("internal", "external"):
+        return "internal" if hint == "internal" else "external"
+    if hint:
+        log.warning("greeting_unknown_caller_kind", hint=hint[:40])
+    if caller_number and internal.fullmatch(caller_number):
+        return "internal"
+    return "external"
+
+
+def _caller_number(call: StasisCall) -> str | None:
+    caller = call.channel.get("caller")
+    number = caller.get("number") if isinstance(caller, dict) else None
+    return number if isinstance(number, str) and number else None
+
+
+async def greet(ivr: Ivr, call: StasisCall, internal: re.Pattern[str]) -> None:
+    """Answer if need be, play the greeting for this caller, continue in the dialplan."""
+    channel_id = call.channel_id
+    linkedid = linkedid_arg(call.args, 2, channel_id)
+    hint = call.args[1] if len(call.args) > 1 else ""
+    prompt = GREETINGS[caller_kind(hint, _caller_number(call), internal)]
+
+    async def body() -> None:
+        with ivr.router.subscribe(channel_id) as events:
+            if call.channel.get("state") != "Up":
+                await ivr.client.answer(channel_id)
+            if prompt in ivr.settings.prompts_disabled:
+                return
+            await play_prompt(ivr, events, channel_id, linkedid, prompt, {})
+
+    await run_then_continue(ivr, channel_id, ivr.settings.prompt_max_seconds + SLACK_SECONDS, body)
+
+
+def install(ivr: Ivr) -> None:
+    """Register the ``greet`` Stasis route."""
+    internal = re.compile(ivr.settings.internal_caller_pattern)
+
+    async def handler(call: StasisCall) -> None:
+        await greet(ivr, call, internal)
+
+    ivr.router.route(ROUTE, handler)

@@ -1,0 +1,305 @@
+"""Recording inbound calls from the moment an operator connects, for QA replay.
+
+Theory of operation:
+
+* The recorder watches the typed AMI events the tracker is fed (an ingest observer). The
+  first ``AgentConnect`` (queue flow) or ``DialEnd`` with ``ANSWER`` whose caller side is
+  the call's first channel (``Uniqueid == Linkedid``: a direct ``Dial()``) starts one
+  recording per call. Callbacks never match: their legs are originated over ARI and carry
+  no caller side; they are recorded by the callback script.
+* Why not the AMI ``MixMonitor`` action: Asterisk requires the ``system`` write class for
+  it, which the agent's AMI user must never have (RELIABILITY.md, security defaults). The
+  same recording is made over ARI instead: a snoop channel on the caller's channel with
+  ``spy=both`` (what the caller says and hears, mixed) enters our Stasis app, and
+  ``POST /channels/{snoop}/record`` writes ``ivr-agent-in-<linkedid>.wav`` into the PBX's
+  recording spool, where ``GET /recordings/stored/{name}/file`` fetches it. The snoop
+  channel ends when the caller's channel does, and the recording finishes with it.
+* Pause/resume for card numbers (PCI): ``POST/DELETE /recordings/live/{name}/mute``. A muted
+  recording keeps running and writes silence, so the file's time axis still matches the
+  call's timeline; the pauses are written to the audit log with their times, and QA replay
+  draws them.
+* After ``RecordingFinished``: fetch, verify (``verify_wav``, duration against the
+  ``RecordingStarted`` → ``RecordingFinished`` time), store by opaque id, then write the
+  ``recordings`` row (``ok`` / ``corrupt`` with the reason / ``missing`` when the PBX had no
+  file) once the call's row exists (the outbox writes it), and delete the PBX's copy.
+  Nothing here raises into the AMI reader or the ARI router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from aiohttp import web
+
+from ivr_agent.core.events import AgentConnect, DialEnd, PbxEvent
+from ivr_agent.core.outcome import call_id_for
+from ivr_agent.db.database import Database
+from ivr_agent.db.errors import StoreError
+from ivr_agent.pbx.ari import AriError
+from ivr_agent.pbx.stasis import ChannelGone, snoop_id
+from ivr_agent.platform.logging import get_logger
+from ivr_agent.prompts.whisper import event_time
+from ivr_agent.qa.store import save_call_recording
+from ivr_agent.recordings.files import StoredFile, new_recording_id, store_recording, verify_wav
+
+if TYPE_CHECKING:
+    from ivr_agent.pbx.session import Ivr
+
+log = get_logger(__name__)
+
+#: The Stasis argument of our recording snoop channels (no route: a subscription owns them).
+RECORD_ARG = "record"
+RECORDING_PREFIX = "ivr-agent-in-"
+#: Seconds to wait for the snoop's StasisStart and for RecordingStarted.
+STEP_TIMEOUT_SECONDS = 5.0
+#: Longest call we wait on for RecordingFinished (then the recording is stopped).
+MAX_CALL_SECONDS = 4 * 3600.0
+#: How long the recording row waits for the call's own row (the outbox may lag).
+CALL_ROW_WAIT_SECONDS = 300.0
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class NoLiveRecording(LookupError):
+    """The call has no recording running now."""
+
+
+@dataclass
+class LiveRecording:
+    """A recording in progress."""
+
+    call_id: str
+    linkedid: str
+    name: str
+    snoop_id: str
+    started_at: float | None = None
+    paused: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class InboundRecorder:
+    """Starts, pauses and keeps the recordings of answered inbound calls."""
+
+    def __init__(self, ivr: Ivr, db: Database) -> None:
+        self.ivr = ivr
+        self.db = db
+        self.settings = ivr.settings
+        self.live: dict[str, LiveRecording] = {}  # by call_id
+        self._seen: dict[str, None] = {}  # linkedids already recorded (bounded)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.stats = {"started": 0, "ok": 0, "corrupt": 0, "missing": 0, "failed": 0}
+
+    # --- the ingest observer ------------------------------------------------------------
+
+    def observe(self, event: PbxEvent) -> None:
+        """Start recording when an operator connects to an inbound caller. Never raises."""
+        try:
+            channel_id = self._answered_caller(event)
+            if channel_id is None or event.linkedid in self._seen:
+                return
+            if not _SAFE_ID.fullmatch(event.linkedid):
+                log.warning("inbound_recording_unsafe_linkedid", linkedid=event.linkedid[:80])
+                return
+            self._seen[event.linkedid] = None
+            while len(self._seen) > 10_000:
+                self._seen.pop(next(iter(self._seen)))
+            call_id = call_id_for(self.settings.pbx_id, event.linkedid)
+            live = LiveRecording(
+                call_id=call_id,
+                linkedid=event.linkedid,
+                name=RECORDING_PREFIX + event.linkedid,
+                snoop_id=snoop_id("rec-" + uuid.uuid4().hex[:16]),
+            )
+            self.live[call_id] = live
+            task = asyncio.create_task(self._record(live, channel_id), name=f"record-{call_id}")
+            live.task = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        except Exception:  # an observer must never break the AMI reader
+            log.exception("inbound_recording_observer_failed")
+
+    @staticmethod
+    def _answered_caller(event: PbxEvent) -> str | None:
+        """The caller's channel id if ``event`` is an operator answering an inbound caller."""
+        if isinstance(event, AgentConnect):
+            uniqueid: str | None = event.uniqueid
+        elif isinstance(event, DialEnd) and event.dial_status == "ANSWER":
+            uniqueid = event.uniqueid
+        else:
+            return None
+        return uniqueid if uniqueid is not None and uniqueid == event.linkedid else None
+
+    # --- pause / resume -----------------------------------------------------------------
+
+    async def set_paused(self, call_id: str, paused: bool) -> LiveRecording:
+        """Mute (pause) or unmute (resume) the call's live recording.
+
+        Raises :class:`NoLiveRecording` if none runs, :class:`AriError` if the PBX refuses.
+        """
+        live = self.live.get(call_id)
+        if live is None or live.started_at is None:
+            raise NoLiveRecording(f"call {call_id} has no recording running")
+        method = "POST" if paused else "DELETE"
+        await self.ivr.client.request(method, f"/recordings/live/{live.name}/mute")
+        live.paused = paused
+        return live
+
+    # --- one recording ------------------------------------------------------------------
+
+    async def _record(self, live: LiveRecording, channel_id: str) -> None:
+        client = self.ivr.client
+        where = {"call_id": live.call_id, "linkedid": live.linkedid}
+        started: float | None = None
+        finished: float | None = None
+        try:
+            with self.ivr.router.subscribe(live.snoop_id, live.name) as events:
+                try:
+                    await client.snoop(
+                        channel_id,
+                        app=self.settings.ari_app,
+                        snoop_id=live.snoop_id,
+                        spy="both",
+                        whisper="none",
+                        app_args=RECORD_ARG,
+                    )
+                    await events.next({"StasisStart"}, STEP_TIMEOUT_SECONDS)
+                    await client.request(
+                        "POST",
+                        f"/channels/{live.snoop_id}/record",
+                        params={
+                            "name": live.name,
+                            "format": "wav",
+                            "ifExists": "overwrite",
+                            "maxDurationSeconds": 0,
+                        },
+                    )
+                    event = await events.next(
+                        {"RecordingStarted", "RecordingFailed"}, STEP_TIMEOUT_SECONDS
+                    )
+                    if event["type"] == "RecordingFailed":
+                        raise AriError("POST", "record", None, "RecordingFailed")
+                    started = event_time(event, time.time())
+                    live.started_at = started
+                    self.stats["started"] += 1
+                    log.info("inbound_recording_started", name=live.name, **where)
+                    event = await events.next(
+                        {"RecordingFinished", "RecordingFailed", "ChannelDestroyed"},
+                        MAX_CALL_SECONDS,
+                    )
+                    if event["type"] == "ChannelDestroyed":
+                        # The snoop ended with the caller: the recording finishes with it.
+                        with contextlib.suppress(TimeoutError, ChannelGone):
+                            event = await events.next(
+                                {"RecordingFinished", "RecordingFailed"}, STEP_TIMEOUT_SECONDS
+                            )
+                    finished = event_time(event, time.time())
+                except (AriError, TimeoutError, ChannelGone) as exc:
+                    log.warning("inbound_recording_not_made", error=str(exc), **where)
+                    if started is not None:
+                        with contextlib.suppress(AriError):
+                            await client.stop_recording(live.name)
+                        finished = time.time()
+                finally:
+                    if not events.gone:
+                        with contextlib.suppress(AriError):
+                            await client.hangup(live.snoop_id)
+            if started is None:
+                self.stats["failed"] += 1
+                await self._save(live, None, None, "missing", "recording could not start")
+                return
+            await self._keep(live, started, finished)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.stats["failed"] += 1
+            log.exception("inbound_recording_failed", **where)
+        finally:
+            self.live.pop(live.call_id, None)
+
+    async def _keep(self, live: LiveRecording, started: float, finished: float | None) -> None:
+        """Fetch, verify, store, write the row, delete the PBX copy."""
+        data: bytes | None = None
+        problem = "not found on the PBX"
+        for delay in (0.0, 0.3, 1.0, 2.0):
+            await asyncio.sleep(delay)
+            try:
+                data = await self.ivr.client.stored_recording(live.name)
+                break
+            except AriError as exc:
+                problem = f"fetch failed: {exc.status or 'no reply'} {exc.message}"
+                if exc.status not in (404, None):
+                    break
+        if data is None:
+            await self._save(live, None, started, "missing", problem)
+            return
+        expected = None if finished is None else max(finished - started, 0.0)
+        check = verify_wav(data, expected)
+        stored = await asyncio.to_thread(
+            store_recording, self.settings.data_dir, data, seconds=check.seconds
+        )
+        saved = await self._save(live, stored, started, check.status, check.reason)
+        if saved:
+            with contextlib.suppress(AriError):
+                await self.ivr.client.delete_stored_recording(live.name)
+
+    async def _save(
+        self,
+        live: LiveRecording,
+        file: StoredFile | None,
+        started: float | None,
+        status: Literal["ok", "corrupt", "missing"],
+        reason: str | None,
+    ) -> bool:
+        """Write the recording row once the call's row exists; False if it never did."""
+        recording_id = file.recording_id if file else new_recording_id()
+        deadline = time.monotonic() + CALL_ROW_WAIT_SECONDS
+        while True:
+            try:
+                saved = await save_call_recording(
+                    self.db,
+                    recording_id=recording_id,
+                    call_id=live.call_id,
+                    path=file.path if file else f"missing/{recording_id}",
+                    status=status,
+                    reason=reason,
+                    sha256=file.sha256 if file else None,
+                    seconds=file.seconds if file else None,
+                    size=file.bytes if file else None,
+                    started_at=None if started is None else datetime.fromtimestamp(started, UTC),
+                )
+            except StoreError as exc:
+                log.warning("inbound_recording_row_failed", error=str(exc), call_id=live.call_id)
+                saved = False
+            if saved:
+                self.stats[status] += 1
+                log.info(
+                    "inbound_recording_stored",
+                    call_id=live.call_id,
+                    recording_id=recording_id,
+                    status=status,
+                    reason=reason,
+                    seconds=file.seconds if file else None,
+                )
+                return True
+            if time.monotonic() > deadline:
+                log.error("inbound_recording_call_never_stored", call_id=live.call_id)
+                return False
+            await asyncio.sleep(1.0)
+
+    async def close(self) -> None:
+        """Cancel the recordings still being kept and wait for them."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+RECORDER = web.AppKey("inbound_recorder", InboundRecorder)
