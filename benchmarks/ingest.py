@@ -62,13 +62,13 @@ from pydantic import SecretStr  # noqa: E402
 from tests.unit.ami_table import table  # noqa: E402
 from tests.unit.test_core_scenarios import queue_call  # noqa: E402
 
+from ivr_agent.calls.ingest import Ingest  # noqa: E402
 from ivr_agent.core.config import StandardsConfig  # noqa: E402
 from ivr_agent.core.events import SUBSCRIBED_EVENTS, parse_ami  # noqa: E402
 from ivr_agent.core.tracker import FinishedCall, Tracker  # noqa: E402
-from ivr_agent.ingest import Ingest  # noqa: E402
 from ivr_agent.pbx.ami import AmiConnection, AmiFrameParser, AmiStats, _Protocol  # noqa: E402
+from ivr_agent.platform.health import Component  # noqa: E402
 from ivr_agent.settings import Endpoint  # noqa: E402
-from ivr_agent.web.health import Component  # noqa: E402
 
 Row = dict[str, str]
 _ID_KEYS = ("Uniqueid", "Linkedid", "DestUniqueid", "DestLinkedid")

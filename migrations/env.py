@@ -1,7 +1,7 @@
 """Alembic environment (async): the only way the schema changes.
 
 Two ways in:
-- ``ivr-agent migrate`` / auto-migrate on start (store/migrate.py) hand over an open
+- ``ivr-agent migrate`` / auto-migrate on start (db/migrate.py) hand over an open
   connection in ``config.attributes["connection"]``; it is already inside a transaction
   that holds the migration advisory lock, and is used as is.
 - ``alembic`` on the command line (developers): the URL comes from ``sqlalchemy.url`` if
@@ -19,7 +19,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
-from ivr_agent.store.models import Base
+from ivr_agent.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata

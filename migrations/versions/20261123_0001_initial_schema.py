@@ -2,8 +2,8 @@
 audit log.
 
 Every time is timestamptz; every constraint is named by the naming convention of
-``ivr_agent.store.models`` (pk_/uq_/ck_/fk_/ix_<table>_<columns>), so later migrations can
-refer to them by name. ``ivr_agent.store.models`` must describe exactly this schema; a test
+``ivr_agent.db.models`` (pk_/uq_/ck_/fk_/ix_<table>_<columns>), so later migrations can
+refer to them by name. ``ivr_agent.db.models`` must describe exactly this schema; a test
 compares them.
 
 Revision ID: 0001

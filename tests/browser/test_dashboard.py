@@ -22,16 +22,16 @@ import pytest
 from aiohttp import web
 
 from ivr_agent.app import AMI, build_app
+from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.timeline import TimelineEvent
+from ivr_agent.dashboard.live import LIVE
+from ivr_agent.dashboard.pages import percent
+from ivr_agent.db.database import Database
+from ivr_agent.db.tokens import create_token
 from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
-from ivr_agent.store.db import Database
-from ivr_agent.store.repo import save_outcome
-from ivr_agent.store.tokens import create_token
-from ivr_agent.web.dashboard import percent
-from ivr_agent.web.live import LIVE
 from tests.browser.conftest import ARTIFACTS
 from tests.integration.sandbox_support import progress, running_sandbox
 from tests.support.outcomes import SHANGHAI, sample_outcome

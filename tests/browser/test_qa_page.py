@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from ivr_agent.db.database import Database
+from ivr_agent.db.tokens import create_token
+from ivr_agent.qa.store import score_history
 from ivr_agent.settings import load_settings
 from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
-from ivr_agent.store.db import Database
-from ivr_agent.store.qa import score_history
-from ivr_agent.store.tokens import create_token
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_dashboard import serving
 from tests.integration.qa_support import stored_call

@@ -21,9 +21,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ivr_agent.store.db import Database, connect
-from ivr_agent.store.embedded import database_url as socket_url
-from ivr_agent.store.migrate import upgrade_to_head
+from ivr_agent.db.database import Database, connect
+from ivr_agent.db.embedded import database_url as socket_url
+from ivr_agent.db.migrate import upgrade_to_head
 
 
 def _external_url() -> URL | None:

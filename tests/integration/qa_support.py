@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.outcome import CallOutcome
-from ivr_agent.ivr.recording import StoredFile, store_recording
-from ivr_agent.store.db import Database
-from ivr_agent.store.qa import save_call_recording
-from ivr_agent.store.repo import save_outcome
+from ivr_agent.db.database import Database
+from ivr_agent.qa.store import save_call_recording
+from ivr_agent.recordings.files import StoredFile, store_recording
 from tests.support.outcomes import sample_outcome
 
 

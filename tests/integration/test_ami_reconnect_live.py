@@ -27,13 +27,13 @@ from typing import Any
 import pytest
 
 from ivr_agent.app import AMI, INGEST
-from ivr_agent.backoff import MIN_DELAY
+from ivr_agent.db.database import Database
 from ivr_agent.pbx.ami import AmiConnection
+from ivr_agent.platform.backoff import MIN_DELAY
+from ivr_agent.platform.health import State
 from ivr_agent.settings import Settings
 from ivr_agent.sim import chroot, runner, sandbox
 from ivr_agent.sim import scenario as scenarios
-from ivr_agent.store.db import Database
-from ivr_agent.web.health import State
 from tests.integration.sandbox_support import progress, running_sandbox
 from tests.integration.test_agent_live import (  # noqa: F401 - agent_settings is a fixture
     _outcomes,

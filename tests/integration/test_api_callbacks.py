@@ -12,16 +12,16 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
 from ivr_agent.app import build_app
-from ivr_agent.core.callbacks import CallbackConfig
-from ivr_agent.settings import load_settings
-from ivr_agent.store.callbacks import (
+from ivr_agent.callbacks.store import (
     AttemptResult,
     RecordingInfo,
     claim_due,
     finish_attempt,
 )
-from ivr_agent.store.db import Database
-from ivr_agent.store.tokens import create_token
+from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.db.database import Database
+from ivr_agent.db.tokens import create_token
+from ivr_agent.settings import load_settings
 
 pytestmark = pytest.mark.postgres
 

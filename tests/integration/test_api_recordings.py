@@ -15,9 +15,9 @@ from aiohttp import web
 from sqlalchemy import text
 
 from ivr_agent.app import build_app
+from ivr_agent.db.database import Database
+from ivr_agent.db.tokens import create_token
 from ivr_agent.settings import load_settings
-from ivr_agent.store.db import Database
-from ivr_agent.store.tokens import create_token
 from tests.integration.qa_support import StoredCall, raw_get, stored_call
 
 pytestmark = pytest.mark.postgres

@@ -32,18 +32,18 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
 from ivr_agent.app import AMI, IVR, build_app
+from ivr_agent.callbacks.call import recording_name_for
+from ivr_agent.callbacks.dialer import ROUTE, Dialer
+from ivr_agent.callbacks.reconcile import reconcile
+from ivr_agent.callbacks.store import CallbackRequest, create_callback, get_callback
 from ivr_agent.core.callbacks import CallbackConfig
-from ivr_agent.ivr.callback_call import recording_name_for
-from ivr_agent.ivr.dialer import ROUTE, Dialer
-from ivr_agent.ivr.reconcile import reconcile
-from ivr_agent.ivr.recording import verify_wav
+from ivr_agent.db.database import Database
+from ivr_agent.db.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
 from ivr_agent.pbx.ari import AriClient, AriError, AriEvents
+from ivr_agent.recordings.files import verify_wav
 from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
-from ivr_agent.store.callbacks import CallbackRequest, create_callback, get_callback
-from ivr_agent.store.db import Database
-from ivr_agent.store.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]

@@ -12,12 +12,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from ivr_agent.app import build_app
+from ivr_agent.calls.store import save_outcome
+from ivr_agent.dashboard.live import LIVE, CallsNow
+from ivr_agent.db.database import Database
+from ivr_agent.db.tokens import create_token
 from ivr_agent.settings import load_settings
-from ivr_agent.store.db import Database
-from ivr_agent.store.repo import save_outcome
-from ivr_agent.store.tokens import create_token
 from ivr_agent.web.auth import SESSION_COOKIE
-from ivr_agent.web.live import LIVE, CallsNow
 from tests.support.outcomes import SHANGHAI, sample_outcome
 
 pytestmark = pytest.mark.postgres

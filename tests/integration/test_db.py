@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from ivr_agent.db.database import Database, connect, open_database
+from ivr_agent.db.embedded import embedded_postgres
+from ivr_agent.db.errors import StoreError
 from ivr_agent.settings import load_settings
-from ivr_agent.store.db import Database, connect, open_database
-from ivr_agent.store.embedded import embedded_postgres
-from ivr_agent.store.errors import StoreError
 
 pytestmark = pytest.mark.postgres
 
@@ -62,7 +62,7 @@ async def test_given_a_rejected_statement_then_the_error_carries_no_sql_or_param
 
 
 def test_given_an_unsupported_driver_then_connect_refuses_it() -> None:
-    from ivr_agent.store.db import create_database
+    from ivr_agent.db.database import create_database
 
     with pytest.raises(StoreError, match="postgresql\\+asyncpg"):
         create_database("sqlite+aiosqlite:///x.db")

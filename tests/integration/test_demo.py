@@ -27,8 +27,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from ivr_agent.store.db import connect
-from ivr_agent.store.models import CallbackAttemptRow, CallbackRow
+from ivr_agent.db.database import connect
+from ivr_agent.db.models import CallbackAttemptRow, CallbackRow
 from tests.integration.sandbox_support import ARTIFACTS, running_sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]

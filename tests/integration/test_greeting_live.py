@@ -25,16 +25,16 @@ import pytest
 from aiohttp import web
 
 from ivr_agent.app import AMI, IVR, Options, build_app
+from ivr_agent.calls.store import page_outcomes
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.replay import Replay
+from ivr_agent.db.database import Database
 from ivr_agent.pbx.capture import read_capture
 from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
 from ivr_agent.sim.scenario import InboundCall, Scenario, Speech
-from ivr_agent.store.db import Database
-from ivr_agent.store.repo import page_outcomes
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
 from tests.support.ground_truth import assert_matches_truth
 

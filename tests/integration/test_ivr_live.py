@@ -24,12 +24,12 @@ import pytest
 from aiohttp import web
 
 from ivr_agent.app import AMI, IVR, build_app
-from ivr_agent.ivr.executor import PromptTiming
+from ivr_agent.calls.store import list_calls
+from ivr_agent.db.database import Database
+from ivr_agent.prompts.executor import PromptTiming
 from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
-from ivr_agent.store.db import Database
-from ivr_agent.store.repo import list_calls
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]

@@ -17,16 +17,16 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
-from ivr_agent.store.db import Database, connect
-from ivr_agent.store.embedded import embedded_postgres
-from ivr_agent.store.errors import StoreError
-from ivr_agent.store.migrate import (
+from ivr_agent.db.database import Database, connect
+from ivr_agent.db.embedded import embedded_postgres
+from ivr_agent.db.errors import StoreError
+from ivr_agent.db.migrate import (
     current_revision,
     downgrade_to_base,
     head_revision,
     upgrade_to_head,
 )
-from ivr_agent.store.models import Base
+from ivr_agent.db.models import Base
 
 pytestmark = pytest.mark.postgres
 

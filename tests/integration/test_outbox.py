@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from ivr_agent.calls.outbox import Outbox, outcome_from_json
+from ivr_agent.calls.store import load_outcome
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.timeline import TimelineEvent
-from ivr_agent.store.db import Database, connect
-from ivr_agent.store.errors import StoreError
-from ivr_agent.store.models import CallEventRow, CallRow
-from ivr_agent.store.outbox import Outbox, outcome_from_json
-from ivr_agent.store.repo import load_outcome
+from ivr_agent.db.database import Database, connect
+from ivr_agent.db.errors import StoreError
+from ivr_agent.db.models import CallEventRow, CallRow
 from tests.support.outcomes import T0, sample_outcome
 
 pytestmark = pytest.mark.postgres

@@ -12,10 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ivr_agent.app import INGEST, build_app
 from ivr_agent.core.tracker import FinishedCall
+from ivr_agent.db.database import Database
+from ivr_agent.db.tokens import create_token
+from ivr_agent.metrics.prometheus import METRICS
 from ivr_agent.settings import load_settings
-from ivr_agent.store.db import Database
-from ivr_agent.store.tokens import create_token
-from ivr_agent.web.metrics import METRICS
 from tests.support.outcomes import sample_outcome
 
 pytestmark = pytest.mark.postgres

@@ -26,17 +26,17 @@ import pytest
 from aiohttp import web
 
 from ivr_agent.app import AMI, IVR, build_app
-from ivr_agent.ivr.inbound_recording import RECORDER
-from ivr_agent.ivr.recording import resolve_stored, verify_wav
+from ivr_agent.calls.store import list_calls
+from ivr_agent.db.database import Database
+from ivr_agent.db.tokens import create_token
 from ivr_agent.pbx.ari import AriError
+from ivr_agent.qa.store import recordings_of_call
+from ivr_agent.recordings.files import resolve_stored, verify_wav
+from ivr_agent.recordings.inbound import RECORDER
+from ivr_agent.recordings.waveform import peaks
 from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
-from ivr_agent.store.db import Database
-from ivr_agent.store.qa import recordings_of_call
-from ivr_agent.store.repo import list_calls
-from ivr_agent.store.tokens import create_token
-from ivr_agent.web.waveform import peaks
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]

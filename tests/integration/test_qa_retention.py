@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from ivr_agent.store.db import Database
-from ivr_agent.store.repo import get_call
-from ivr_agent.store.retention import RETENTION_ACTOR, purge_recordings, run_retention
+from ivr_agent.calls.store import get_call
+from ivr_agent.db.database import Database
+from ivr_agent.recordings.retention import RETENTION_ACTOR, purge_recordings, run_retention
 from tests.integration.qa_support import stored_call
 
 pytestmark = pytest.mark.postgres

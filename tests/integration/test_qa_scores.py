@@ -14,12 +14,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
 from ivr_agent.app import build_app
+from ivr_agent.calls.store import save_outcome
+from ivr_agent.db.database import Database
+from ivr_agent.db.errors import StoreError
+from ivr_agent.db.tokens import create_token
+from ivr_agent.qa.store import Actor, ScoreConflict, operator_qa_averages, submit_score
 from ivr_agent.settings import load_settings
-from ivr_agent.store.db import Database
-from ivr_agent.store.errors import StoreError
-from ivr_agent.store.qa import Actor, ScoreConflict, operator_qa_averages, submit_score
-from ivr_agent.store.repo import save_outcome
-from ivr_agent.store.tokens import create_token
 from tests.support.outcomes import T0, sample_outcome
 
 pytestmark = pytest.mark.postgres

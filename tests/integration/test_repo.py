@@ -16,17 +16,17 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from ivr_agent.core.outcome import HoldInterval, PromptPlayed, call_id_for
-from ivr_agent.core.timeline import TimelineEvent
-from ivr_agent.store.db import Database
-from ivr_agent.store.errors import StoreError, UnknownCursorError
-from ivr_agent.store.repo import (
+from ivr_agent.calls.store import (
     get_call,
     get_timeline,
     iter_outcomes,
     list_calls,
     save_outcome,
 )
+from ivr_agent.core.outcome import HoldInterval, PromptPlayed, call_id_for
+from ivr_agent.core.timeline import TimelineEvent
+from ivr_agent.db.database import Database
+from ivr_agent.db.errors import StoreError, UnknownCursorError
 from tests.support.outcomes import T0, sample_outcome
 
 pytestmark = pytest.mark.postgres

@@ -12,10 +12,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import URL
 
-from ivr_agent.core.callbacks import CallbackConfig
-from ivr_agent.core.outcome import CallOutcome
-from ivr_agent.settings import load_settings
-from ivr_agent.store.callbacks import (
+from ivr_agent.callbacks.store import (
     AttemptAlreadyFinished,
     AttemptResult,
     CallbackRequest,
@@ -29,11 +26,14 @@ from ivr_agent.store.callbacks import (
     list_callbacks,
     mark_answered,
 )
-from ivr_agent.store.cli import export_calls
-from ivr_agent.store.db import Database, connect
-from ivr_agent.store.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
-from ivr_agent.store.outbox import Outbox
-from ivr_agent.store.repo import save_outcome
+from ivr_agent.calls.outbox import Outbox
+from ivr_agent.calls.store import save_outcome
+from ivr_agent.cli.data import export_calls
+from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.db.database import Database, connect
+from ivr_agent.db.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
+from ivr_agent.settings import load_settings
 from tests.support.outcomes import sample_outcome
 
 pytestmark = pytest.mark.postgres

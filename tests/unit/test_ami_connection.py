@@ -9,8 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from ivr_agent.pbx.ami import AmiConnection, AmiError, RawEvent
+from ivr_agent.platform.health import Component, State
 from ivr_agent.settings import Endpoint
-from ivr_agent.web.health import Component, State
 from tests.support.fake_ami import FakeAmi, encode
 
 

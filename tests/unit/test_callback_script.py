@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr_agent.ivr.callback_script import (
+from ivr_agent.callbacks.script import (
     INDEX_NAMES,
     Ask,
     End,

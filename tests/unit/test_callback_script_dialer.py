@@ -8,10 +8,15 @@ from pathlib import Path
 import pytest
 import structlog.testing
 
-from ivr_agent.ivr.callback_call import CallReport, bridge_id_for, recording_name_for
-from ivr_agent.ivr.callback_journal import Journal, JournalEntry, StoredRecording
-from ivr_agent.ivr.dialer import attempt_result, channel_id_for, dial_string, unanswered_outcome
-from ivr_agent.store.callbacks import CHANNEL_ID
+from ivr_agent.callbacks.call import CallReport, bridge_id_for, recording_name_for
+from ivr_agent.callbacks.dialer import (
+    attempt_result,
+    channel_id_for,
+    dial_string,
+    unanswered_outcome,
+)
+from ivr_agent.callbacks.journal import Journal, JournalEntry, StoredRecording
+from ivr_agent.callbacks.store import CHANNEL_ID
 
 ATTEMPT = "4f3e9805-2787-45fb-9941-b31aceafd598"
 STORED = StoredRecording(

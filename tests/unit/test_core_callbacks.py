@@ -23,8 +23,8 @@ from ivr_agent.core.callbacks import (
     satisfaction_index,
     schedule,
 )
+from ivr_agent.db.models import ATTEMPT_OUTCOMES, CALLBACK_REASONS
 from ivr_agent.settings import load_settings
-from ivr_agent.store.models import ATTEMPT_OUTCOMES, CALLBACK_REASONS
 
 SH = ZoneInfo("Asia/Shanghai")
 NY = ZoneInfo("America/New_York")

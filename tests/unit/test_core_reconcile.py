@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ivr_agent.calls.ingest import Ingest, live_linkedids
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import parse_ami
 from ivr_agent.core.tracker import FinishedCall, Tracker
-from ivr_agent.ingest import Ingest, live_linkedids
 
 from .ami_table import BASE_US, channels, table
 

@@ -11,14 +11,14 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from ivr_agent.calls.ingest import Ingest
+from ivr_agent.calls.outbox import Outbox
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.tracker import Tracker
-from ivr_agent.ingest import Ingest
+from ivr_agent.metrics.prometheus import Metrics
 from ivr_agent.pbx.ami import AmiStats
+from ivr_agent.platform.health import Readiness
 from ivr_agent.settings import load_settings
-from ivr_agent.store.outbox import Outbox
-from ivr_agent.web.health import Readiness
-from ivr_agent.web.metrics import Metrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docker" / "grafana" / "ivr-agent-dashboard.json"
 METRIC = re.compile(r"\bivr_agent_[a-z0-9_]+")

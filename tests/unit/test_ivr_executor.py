@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from ivr_agent.core.commands import CancelTimers, PlayPrompt, TimerKind
-from ivr_agent.ivr.executor import OnStarted, PlayResult, PromptExecutor, PromptJob
+from ivr_agent.prompts.executor import OnStarted, PlayResult, PromptExecutor, PromptJob
 
 T0 = 1_800_000_000.0
 
@@ -290,7 +290,7 @@ async def test_close_cancels_every_pending_timer(
 
 async def test_the_loop_scheduler_fires_within_a_few_milliseconds(reports: Reports) -> None:
     """The production scheduler maps wall-clock due times onto loop.call_at."""
-    from ivr_agent.ivr.executor import LoopScheduler
+    from ivr_agent.prompts.executor import LoopScheduler
 
     fired: list[float] = []
     scheduler = LoopScheduler()

@@ -9,12 +9,12 @@ from collections.abc import Mapping
 
 import pytest
 
-from ivr_agent.ivr.component import Audience, Ivr
-from ivr_agent.ivr.greeting import GREETINGS, caller_kind, greet
-from ivr_agent.ivr.stasis import StasisCall, StasisRouter
-from ivr_agent.ivr.stasis_prompt import linkedid_arg
-from ivr_agent.ivr.survey import ask
 from ivr_agent.pbx.ari import AriClient, AriTarget
+from ivr_agent.pbx.session import Audience, Ivr
+from ivr_agent.pbx.stasis import StasisCall, StasisRouter
+from ivr_agent.prompts.greeting import GREETINGS, caller_kind, greet
+from ivr_agent.prompts.stasis_prompt import linkedid_arg
+from ivr_agent.prompts.survey import ask
 from ivr_agent.settings import load_settings
 
 INTERNAL = re.compile(load_settings().internal_caller_pattern)

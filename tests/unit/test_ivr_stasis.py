@@ -8,7 +8,8 @@ from typing import Any, cast
 
 import pytest
 
-from ivr_agent.ivr.stasis import (
+from ivr_agent.pbx.ari import AriClient, AriError
+from ivr_agent.pbx.stasis import (
     SNOOP_PREFIX,
     ChannelGone,
     StasisCall,
@@ -16,7 +17,6 @@ from ivr_agent.ivr.stasis import (
     event_ids,
     snoop_id,
 )
-from ivr_agent.pbx.ari import AriClient, AriError
 
 
 @dataclass

@@ -8,7 +8,7 @@ import logging
 
 import structlog
 
-from ivr_agent.logging import configure_logging, get_logger
+from ivr_agent.platform.logging import configure_logging, get_logger
 
 SECRET = "s3cr3t-Pa55word"
 

@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ivr_agent.backoff import Backoff
 from ivr_agent.pbx.ari import AriClient, AriError, AriEvents, AriTarget
+from ivr_agent.platform.backoff import Backoff
 
 USER, SECRET = "ivr-agent", "s3cret-value"
 CONNECTIONS = web.AppKey("connections", list[int])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr_agent.ivr import render
-from ivr_agent.ivr.prompts import (
+from ivr_agent.prompts import render
+from ivr_agent.prompts.catalogue import (
     PROMPT_NAMES,
     CatalogueError,
     MissingVariable,
@@ -18,7 +18,7 @@ from ivr_agent.ivr.prompts import (
     load_catalogue,
     parse_catalogue,
 )
-from ivr_agent.ivr.render import Voice
+from ivr_agent.prompts.render import Voice
 from ivr_agent.settings import load_settings
 
 STANDARDS = Path(__file__).resolve().parents[2] / "docs" / "STANDARDS.md"

@@ -1,4 +1,4 @@
-"""The QA replay timeline (web/qa_timeline.py) and waveform peaks (web/waveform.py): given a
+"""The QA replay timeline (qa/timeline.py) and waveform peaks (recordings/waveform.py): given a
 stored call, its timeline and the recording's start, then the markers and their offsets."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ivr_agent.web.qa_timeline import qa_markers
-from ivr_agent.web.waveform import NotPcm16, peaks
+from ivr_agent.qa.timeline import qa_markers
+from ivr_agent.recordings.waveform import NotPcm16, peaks
 from tests.integration.qa_support import make_wav
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr_agent.ivr.recording import (
+from ivr_agent.recordings.files import (
     is_recording_id,
     resolve_stored,
     store_recording,
