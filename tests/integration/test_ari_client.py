@@ -114,10 +114,10 @@ async def _callback_flow(box: sandbox.Sandbox) -> tuple[dict[str, Any], bytes]:
             await asyncio.sleep(1.5)
             await ari.stop_recording(recording)
             await seen.wait("RecordingFinished", recording__name=recording)
-            audio = await ari.stored_recording(recording)
+            audio = await ari.stored_recording_file(recording)
             await ari.delete_stored_recording(recording)
             with pytest.raises(AriError) as gone:
-                await ari.stored_recording(recording)
+                await ari.stored_recording_file(recording)
             assert gone.value.status == 404
             await ari.destroy_bridge(bridge)
             await ari.hangup(channel)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -16,6 +16,7 @@ from ivr_agent.platform.backoff import Backoff
 
 USER, SECRET = "ivr-agent", "s3cret-value"
 CONNECTIONS = web.AppKey("connections", list[int])
+SEEN = web.AppKey("seen", list[tuple[str, str, dict[str, str]]])
 
 
 def _authorised(request: web.Request) -> bool:
@@ -38,6 +39,14 @@ async def _slow(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
+async def _anything(request: web.Request) -> web.Response:
+    """Every other ARI path: note the request as the PBX saw it (method, raw path, query)."""
+    request.app[SEEN].append((request.method, request.raw_path.split("?")[0], dict(request.query)))
+    if request.path.endswith("/file"):
+        return web.Response(body=b"RIFF....WAVE")
+    return web.json_response({"id": "x", "channels": ["c"]})
+
+
 async def _events(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse()
     await ws.prepare(request)
@@ -54,10 +63,12 @@ async def _events(request: web.Request) -> web.WebSocketResponse:
 async def server() -> AsyncIterator[TestServer]:
     app = web.Application()
     app[CONNECTIONS] = []
+    app[SEEN] = []
     app.router.add_get("/ari/asterisk/info", _info)
     app.router.add_post("/ari/channels/{id}/answer", _missing)
     app.router.add_get("/ari/slow", _slow)
     app.router.add_get("/ari/events", _events)
+    app.router.add_route("*", "/ari/{tail:.*}", _anything)
     async with TestServer(app, host="127.0.0.1") as test_server:
         yield test_server
 
@@ -139,3 +150,77 @@ def test_given_backoff_then_delays_grow_with_jitter_and_stay_under_the_cap() -> 
     assert len({round(d, 6) for d in delays}) > 10  # jittered, not a fixed step
     backoff.reset()
     assert backoff.next_delay() <= 0.5
+
+
+Call = Callable[[AriClient], Awaitable[object]]
+
+#: Each typed method and the ARI request it must send (ids with "/" or " " are escaped).
+TYPED_CALLS: list[tuple[str, Call, tuple[str, str, dict[str, str]]]] = [
+    ("bridges", lambda a: a.bridges(), ("GET", "/ari/bridges", {})),
+    ("bridge", lambda a: a.bridge("b 1"), ("GET", "/ari/bridges/b%201", {})),
+    (
+        "add_to_bridge",
+        lambda a: a.add_to_bridge("b1", "c1"),
+        ("POST", "/ari/bridges/b1/addChannel", {"channel": "c1"}),
+    ),
+    (
+        "add_to_bridge absorbing keys",
+        lambda a: a.add_to_bridge("b1", "c1", absorb_dtmf=True),
+        ("POST", "/ari/bridges/b1/addChannel", {"channel": "c1", "absorbDTMF": "true"}),
+    ),
+    (
+        "play_on_bridge",
+        lambda a: a.play_on_bridge("b1", ["sound:a", "sound:b"], "p/1"),
+        ("POST", "/ari/bridges/b1/play/p%2F1", {"media": "sound:a,sound:b"}),
+    ),
+    (
+        "record_channel",
+        lambda a: a.record_channel("snoop-1", "rec-1", if_exists="overwrite"),
+        (
+            "POST",
+            "/ari/channels/snoop-1/record",
+            {"name": "rec-1", "format": "wav", "maxDurationSeconds": "0", "ifExists": "overwrite"},
+        ),
+    ),
+    ("live_recording", lambda a: a.live_recording("r1"), ("GET", "/ari/recordings/live/r1", {})),
+    (
+        "mute_recording",
+        lambda a: a.mute_recording("r1"),
+        ("POST", "/ari/recordings/live/r1/mute", {}),
+    ),
+    (
+        "unmute_recording",
+        lambda a: a.unmute_recording("r1"),
+        ("DELETE", "/ari/recordings/live/r1/mute", {}),
+    ),
+    (
+        "stored_recording",
+        lambda a: a.stored_recording("r/1"),
+        ("GET", "/ari/recordings/stored/r%2F1", {}),
+    ),
+    (
+        "stored_recording_file",
+        lambda a: a.stored_recording_file("r1"),
+        ("GET", "/ari/recordings/stored/r1/file", {}),
+    ),
+    (
+        "subscribe",
+        lambda a: a.subscribe("ivr-agent", "bridge:b1"),
+        ("POST", "/ari/applications/ivr-agent/subscription", {"eventSource": "bridge:b1"}),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "call", "expected"), TYPED_CALLS, ids=[t[0] for t in TYPED_CALLS])
+async def test_given_a_typed_method_then_it_sends_its_ari_request(
+    server: TestServer, name: str, call: Call, expected: tuple[str, str, dict[str, str]]
+) -> None:
+    async with AriClient(_target(server)) as ari:
+        await call(ari)
+    assert server.app[SEEN] == [expected]
+
+
+async def test_given_a_stored_recording_file_then_its_bytes_come_back(server: TestServer) -> None:
+    async with AriClient(_target(server)) as ari:
+        assert await ari.stored_recording_file("r1") == b"RIFF....WAVE"
+        assert (await ari.stored_recording("r1"))["id"] == "x"

@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from ivr_agent.callbacks.journal import Journal, JournalEntry, StoredRecording
 from ivr_agent.callbacks.script import Ask, End, Prompt, ScriptResult, SurveyScript
@@ -250,30 +249,24 @@ class CallbackCall:
 
     async def _add_customer(self) -> None:
         # absorbDTMF: keys are events for us, not audio for the bridge and its recorder.
-        await self.client.request(
-            "POST",
-            f"/bridges/{quote(self.bridge_id, safe='')}/addChannel",
-            params={"channel": self.target.channel_id, "absorbDTMF": "true"},
-        )
+        await self.client.add_to_bridge(self.bridge_id, self.target.channel_id, absorb_dtmf=True)
 
     async def _ensure_customer_in_bridge(self) -> None:
         # Only if the customer is not in it: adding a channel already there moves it out and
         # back, and a bridge recording alone in its bridge for a moment ends (seen live).
         try:
-            bridge = await self.client.request("GET", f"/bridges/{quote(self.bridge_id, safe='')}")
+            bridge = await self.client.bridge(self.bridge_id)
         except AriError as exc:
             raise RecordingLost(f"bridge gone after the restart: {exc.status}") from None
-        if self.target.channel_id not in (bridge or {}).get("channels", []):
+        if self.target.channel_id not in bridge.get("channels", []):
             with contextlib.suppress(AriError):
                 await self._add_customer()
         try:
-            live = await self.client.request(
-                "GET", f"/recordings/live/{quote(self.recording_name, safe='')}"
-            )
+            live = await self.client.live_recording(self.recording_name)
         except AriError as exc:
             raise RecordingLost(f"not recording after the restart: {exc.status}") from None
-        if (live or {}).get("state") not in ("recording", "queued"):
-            raise RecordingLost(f"recording is {(live or {}).get('state')} after the restart")
+        if live.get("state") not in ("recording", "queued"):
+            raise RecordingLost(f"recording is {live.get('state')} after the restart")
 
     async def _recording_failed(self, exc: BaseException, answered_at: float) -> CallReport:
         # A customer who hangs up before the recording runs simply hung up (retried later).
@@ -425,11 +418,7 @@ class CallbackCall:
         self._playbacks += 1
         playback_id = f"{self.bridge_id}-{self._run_id}-p{self._playbacks}"
         try:
-            await self.client.request(
-                "POST",
-                f"/bridges/{quote(self.bridge_id, safe='')}/play/{quote(playback_id, safe='')}",
-                params={"media": ",".join(media + then)},
-            )
+            await self.client.play_on_bridge(self.bridge_id, media + then, playback_id)
         except AriError:
             if self.events.gone:
                 raise ChannelGone(self.target.channel_id) from None
@@ -477,7 +466,7 @@ async def fetch_and_store(
     for delay in (0.0, 0.2, 0.5, 1.0):
         await asyncio.sleep(delay)
         try:
-            data = await client.stored_recording(recording_name)
+            data = await client.stored_recording_file(recording_name)
             break
         except AriError as exc:
             problem = f"fetch failed: {exc.status or 'no reply'} {exc.message}"

@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from ivr_agent.callbacks.call import bridge_id_for, fetch_and_store, recording_name_for
 from ivr_agent.callbacks.store import AttemptResult, ClaimedAttempt, unfinished_attempts
@@ -103,11 +102,7 @@ async def reconcile(dialer: Dialer) -> ReconcileReport:
 async def _subscribe(client: AriClient, app: str, source: str) -> None:
     """Make sure the app receives the events of ``source`` (``channel:ID``, ``bridge:ID``)."""
     with contextlib.suppress(AriError):
-        await client.request(
-            "POST",
-            f"/applications/{quote(app, safe='')}/subscription",
-            params={"eventSource": source},
-        )
+        await client.subscribe(app, source)
 
 
 async def finish_without_channel(dialer: Dialer, attempt: ClaimedAttempt, why: str) -> str:
@@ -150,7 +145,7 @@ async def finish_without_channel(dialer: Dialer, attempt: ClaimedAttempt, why: s
 async def _stop_live_recording(client: AriClient, name: str) -> None:
     """Stop ``name`` if it is still recording, and wait until the PBX lists it as stored."""
     try:
-        await client.request("GET", f"/recordings/live/{quote(name, safe='')}")
+        await client.live_recording(name)
     except AriError:
         return  # not live (finished already, or never started)
     with contextlib.suppress(AriError):
@@ -158,7 +153,7 @@ async def _stop_live_recording(client: AriClient, name: str) -> None:
     deadline = time.monotonic() + STORED_WAIT_SECONDS
     while time.monotonic() < deadline:
         try:
-            await client.request("GET", f"/recordings/stored/{quote(name, safe='')}")
+            await client.stored_recording(name)
             return
         except AriError:
             await asyncio.sleep(0.2)

@@ -88,7 +88,11 @@ def _param(value: ParamValue) -> str:
 
 
 class AriClient:
-    """REST calls to one Asterisk's ARI. Use as ``async with AriClient(target) as ari:``."""
+    """REST calls to one Asterisk's ARI. Use as ``async with AriClient(target) as ari:``.
+
+    Every ARI path the agent uses has a typed method here, so REST paths are written in
+    this module only; :meth:`request` stays public for probes and tests.
+    """
 
     def __init__(self, target: AriTarget, *, timeout: float = 5.0) -> None:
         self.target = target
@@ -313,17 +317,45 @@ class AriClient:
         )
         return result
 
-    async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None:
-        """Put a channel (in Stasis) into a bridge."""
+    async def bridges(self) -> list[JsonObject]:
+        """``GET /bridges``: every bridge, with the ids of its ``channels``."""
+        result: list[JsonObject] = await self.request("GET", "/bridges")
+        return result
+
+    async def bridge(self, bridge_id: str) -> JsonObject:
+        """``GET /bridges/{id}``: one bridge (404 ``AriError`` if it is gone)."""
+        result: JsonObject = await self.request("GET", f"/bridges/{quote(bridge_id, safe='')}")
+        return result
+
+    async def add_to_bridge(
+        self, bridge_id: str, channel_id: str, *, absorb_dtmf: bool = False
+    ) -> None:
+        """Put a channel (in Stasis) into a bridge.
+
+        ``absorb_dtmf``: the channel's keys reach us as events but not the bridge's audio
+        (nor a recording of the bridge).
+        """
+        params: dict[str, ParamValue] = {"channel": channel_id}
+        if absorb_dtmf:
+            params["absorbDTMF"] = True
         await self.request(
-            "POST",
-            f"/bridges/{quote(bridge_id, safe='')}/addChannel",
-            params={"channel": channel_id},
+            "POST", f"/bridges/{quote(bridge_id, safe='')}/addChannel", params=params
         )
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         """Destroy a bridge (its channels stay up, back in Stasis)."""
         await self.request("DELETE", f"/bridges/{quote(bridge_id, safe='')}")
+
+    async def play_on_bridge(
+        self, bridge_id: str, media: Sequence[str], playback_id: str
+    ) -> JsonObject:
+        """Play ``media`` URIs in order into a bridge (all its channels, and its recording)."""
+        result: JsonObject = await self.request(
+            "POST",
+            f"/bridges/{quote(bridge_id, safe='')}/play/{quote(playback_id, safe='')}",
+            params={"media": ",".join(media)},
+        )
+        return result
 
     async def record_bridge(
         self,
@@ -347,11 +379,54 @@ class AriClient:
         )
         return result
 
+    async def record_channel(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        audio_format: str = "wav",
+        max_duration_seconds: int = 0,
+        if_exists: str = "fail",
+    ) -> JsonObject:
+        """Start recording a channel (e.g. a snoop) as ``name``; Recording* events follow."""
+        result: JsonObject = await self.request(
+            "POST",
+            f"/channels/{quote(channel_id, safe='')}/record",
+            params={
+                "name": name,
+                "format": audio_format,
+                "maxDurationSeconds": max_duration_seconds,
+                "ifExists": if_exists,
+            },
+        )
+        return result
+
+    async def live_recording(self, name: str) -> JsonObject:
+        """``GET /recordings/live/{name}``: a recording in progress, with its ``state``.
+
+        404 ``AriError`` when it is not live (finished already, or never started).
+        """
+        result: JsonObject = await self.request("GET", f"/recordings/live/{quote(name, safe='')}")
+        return result
+
     async def stop_recording(self, name: str) -> None:
         """Stop a live recording and keep what was recorded."""
         await self.request("POST", f"/recordings/live/{quote(name, safe='')}/stop")
 
-    async def stored_recording(self, name: str, timeout: float = 30.0) -> bytes:
+    async def mute_recording(self, name: str) -> None:
+        """Mute a live recording: it goes on writing silence, so its time axis is kept."""
+        await self.request("POST", f"/recordings/live/{quote(name, safe='')}/mute")
+
+    async def unmute_recording(self, name: str) -> None:
+        """Unmute a live recording: it writes the audio again."""
+        await self.request("DELETE", f"/recordings/live/{quote(name, safe='')}/mute")
+
+    async def stored_recording(self, name: str) -> JsonObject:
+        """``GET /recordings/stored/{name}``: a finished recording's metadata (404 if none)."""
+        result: JsonObject = await self.request("GET", f"/recordings/stored/{quote(name, safe='')}")
+        return result
+
+    async def stored_recording_file(self, name: str, timeout: float = 30.0) -> bytes:
         """The bytes of a finished recording (a RIFF/WAVE file for format ``wav``)."""
         return await self.request_bytes(
             "GET", f"/recordings/stored/{quote(name, safe='')}/file", timeout=timeout
@@ -360,6 +435,15 @@ class AriClient:
     async def delete_stored_recording(self, name: str) -> None:
         """Delete a finished recording from the Asterisk's spool."""
         await self.request("DELETE", f"/recordings/stored/{quote(name, safe='')}")
+
+    async def subscribe(self, app: str, event_source: str) -> JsonObject:
+        """Have ``app`` receive the events of ``event_source`` (``channel:ID``, ``bridge:ID``)."""
+        result: JsonObject = await self.request(
+            "POST",
+            f"/applications/{quote(app, safe='')}/subscription",
+            params={"eventSource": event_source},
+        )
+        return result
 
 
 def _error_message(text: str) -> str:

@@ -132,7 +132,7 @@ class SnoopWhisper:
         none: None, and the prompt goes to the caller alone.
         """
         try:
-            bridges = await self.ivr.client.request("GET", "/bridges")
+            bridges = await self.ivr.client.bridges()
         except AriError as exc:
             log.info("bridges_unavailable", error=str(exc))
             return None

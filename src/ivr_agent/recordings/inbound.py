@@ -145,8 +145,10 @@ class InboundRecorder:
         live = self.live.get(call_id)
         if live is None or live.started_at is None:
             raise NoLiveRecording(f"call {call_id} has no recording running")
-        method = "POST" if paused else "DELETE"
-        await self.ivr.client.request(method, f"/recordings/live/{live.name}/mute")
+        if paused:
+            await self.ivr.client.mute_recording(live.name)
+        else:
+            await self.ivr.client.unmute_recording(live.name)
         live.paused = paused
         return live
 
@@ -169,15 +171,12 @@ class InboundRecorder:
                         app_args=RECORD_ARG,
                     )
                     await events.next({"StasisStart"}, STEP_TIMEOUT_SECONDS)
-                    await client.request(
-                        "POST",
-                        f"/channels/{live.snoop_id}/record",
-                        params={
-                            "name": live.name,
-                            "format": "wav",
-                            "ifExists": "overwrite",
-                            "maxDurationSeconds": 0,
-                        },
+                    await client.record_channel(
+                        live.snoop_id,
+                        live.name,
+                        audio_format="wav",
+                        max_duration_seconds=0,
+                        if_exists="overwrite",
                     )
                     event = await events.next(
                         {"RecordingStarted", "RecordingFailed"}, STEP_TIMEOUT_SECONDS
@@ -229,7 +228,7 @@ class InboundRecorder:
         for delay in (0.0, 0.3, 1.0, 2.0):
             await asyncio.sleep(delay)
             try:
-                data = await self.ivr.client.stored_recording(live.name)
+                data = await self.ivr.client.stored_recording_file(live.name)
                 break
             except AriError as exc:
                 problem = f"fetch failed: {exc.status or 'no reply'} {exc.message}"
