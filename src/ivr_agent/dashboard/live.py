@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr_agent.core.breaches import standard_breaches
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.tracker import CallSnapshot
 from ivr_agent.platform.logging import get_logger
@@ -82,18 +83,9 @@ def calls_now(snapshots: Iterable[CallSnapshot]) -> CallsNow:
 
 
 def breach_kinds(outcome: CallOutcome) -> list[str]:
-    """Which standards the call broke: late answer (S1), long hold (S2), silent hang-up
-    (S3), over the maximum length (S6)."""
-    kinds = []
-    if outcome.answered_at is not None and outcome.answered_within_standard is False:
-        kinds.append("late_answer")
-    if outcome.hold_over_limit:
-        kinds.append("long_hold")
-    if outcome.silence == "hung_up_silent":
-        kinds.append("silent_hang_up")
-    if outcome.over_max_duration:
-        kinds.append("over_max_duration")
-    return kinds
+    """Which standards the call broke (:func:`ivr_agent.core.breaches.standard_breaches`):
+    late answer (S1), long hold (S2), silent hang-up (S3), over the maximum length (S6)."""
+    return list(standard_breaches(outcome))
 
 
 class LiveHub:

@@ -29,6 +29,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from ivr_agent.core.breaches import (
+    LATE_ANSWER,
+    LONG_HOLD,
+    OVER_MAX_DURATION,
+    SILENT_HANG_UP,
+    STANDARD_BREACHES,
+)
 from ivr_agent.core.figures import CallbackCounts, Counts
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallbackAttemptRow, CallbackRow, CallRow
@@ -287,15 +294,20 @@ class Breach:
     talk_seconds: float | None
 
 
-#: Breach kind → the stored flag that marks it (S1 late answer, S2, S3, S6).
+#: Breach kind (:data:`~ivr_agent.core.breaches.STANDARD_BREACHES`, same order) → the SQL
+#: that finds it among stored calls, from the flags the outcome stored (S1, S2, S3, S6).
 BREACH_KINDS: dict[str, ColumnElement[bool]] = {
-    "late_answer": and_(
+    LATE_ANSWER: and_(
         CallRow.answered_at.is_not(None), CallRow.answered_within_standard.is_(False)
     ),
-    "long_hold": CallRow.hold_over_limit.is_(True),
-    "silent_hang_up": CallRow.silence == "hung_up_silent",
-    "over_max_duration": CallRow.over_max_duration.is_(True),
+    LONG_HOLD: CallRow.hold_over_limit.is_(True),
+    SILENT_HANG_UP: CallRow.silence == "hung_up_silent",
+    OVER_MAX_DURATION: CallRow.over_max_duration.is_(True),
 }
+if tuple(BREACH_KINDS) != STANDARD_BREACHES:  # a kind added in core must get its SQL here
+    raise RuntimeError(
+        f"metrics BREACH_KINDS {tuple(BREACH_KINDS)} != core STANDARD_BREACHES {STANDARD_BREACHES}"
+    )
 
 
 async def latest_breaches(

@@ -20,6 +20,8 @@ from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from ivr_agent.core.breaches import BREACHES, LOW_SATISFACTION, LOW_SATISFACTION_BELOW, BreachKind
+from ivr_agent.core.breaches import breaches_of as _breaches_of
 from ivr_agent.core.outcome import iso
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
@@ -32,10 +34,8 @@ from ivr_agent.db.models import (
     RecordingRow,
 )
 from ivr_agent.db.tokens import token_digest
+from ivr_agent.metrics.store import BREACH_KINDS
 
-#: A QA satisfaction index below this (or the caller pressing "suggestion") is "low".
-LOW_SATISFACTION_BELOW = 3.0
-BREACHES = ("late_answer", "long_hold", "silent_hang_up", "over_max_duration", "low_satisfaction")
 DIRECTIONS = ("inbound", "callback")
 MAX_PER_PAGE = 100
 MAX_COMMENT = 4000
@@ -504,18 +504,12 @@ class QaListRow:
 
 
 def _breach_condition(breach: str, latest_index: Any) -> Any:
-    if breach == "late_answer":
-        return CallRow.answered_within_standard.is_(False)
-    if breach == "long_hold":
-        return CallRow.hold_over_limit.is_(True)
-    if breach == "silent_hang_up":
-        return CallRow.silence == "hung_up_silent"
-    if breach == "over_max_duration":
-        return CallRow.over_max_duration.is_(True)
-    return or_(
-        CallRow.extra["satisfaction"].astext == "suggestion",
-        latest_index < LOW_SATISFACTION_BELOW,
-    )
+    if breach == LOW_SATISFACTION:
+        return or_(
+            CallRow.extra["satisfaction"].astext == "suggestion",
+            latest_index < LOW_SATISFACTION_BELOW,
+        )
+    return BREACH_KINDS[breach]
 
 
 def _filtered(filters: QaFilter, latest_index: Any) -> Select[Any]:
@@ -533,23 +527,9 @@ def _filtered(filters: QaFilter, latest_index: Any) -> Select[Any]:
     return select(CallRow).where(and_(*conditions)) if conditions else select(CallRow)
 
 
-def breaches_of(row: Any, qa_index: float | None) -> tuple[str, ...]:
-    """The QA breach names that apply to a call row."""
-    found = []
-    if row.answered_within_standard is False:
-        found.append("late_answer")
-    if row.hold_over_limit:
-        found.append("long_hold")
-    if row.silence == "hung_up_silent":
-        found.append("silent_hang_up")
-    if row.over_max_duration:
-        found.append("over_max_duration")
-    extra = row.extra or {}
-    if extra.get("satisfaction") == "suggestion" or (
-        qa_index is not None and qa_index < LOW_SATISFACTION_BELOW
-    ):
-        found.append("low_satisfaction")
-    return tuple(found)
+def breaches_of(row: Any, qa_index: float | None) -> tuple[BreachKind, ...]:
+    """The QA breach names that apply to a call row (see :mod:`ivr_agent.core.breaches`)."""
+    return _breaches_of(row, (row.extra or {}).get("satisfaction"), qa_index)
 
 
 async def qa_calls(

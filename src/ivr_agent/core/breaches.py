@@ -1,0 +1,97 @@
+"""Breaches: which standards a call broke, by name, and how the pages label them.
+
+The one definition of the breach kinds. The live feed (``dashboard/live.py``) judges a
+finished call's outcome with :func:`standard_breaches`; the QA list (``qa/store.py``) judges
+a stored call with :func:`breaches_of`; the SQL that finds them in the database
+(``metrics/store.py``) is keyed by these names and checked against them at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Literal, Protocol
+
+BreachKind = Literal[
+    "late_answer", "long_hold", "silent_hang_up", "over_max_duration", "low_satisfaction"
+]
+
+LATE_ANSWER: Final = "late_answer"  # S1: answered, but not within the standard's rings
+LONG_HOLD: Final = "long_hold"  # S2: a hold longer than the reminder interval
+SILENT_HANG_UP: Final = "silent_hang_up"  # S3: the caller never spoke, the call was ended
+OVER_MAX_DURATION: Final = "over_max_duration"  # S6: the talk went over the maximum length
+LOW_SATISFACTION: Final = "low_satisfaction"  # QA: a low index, or the caller had a suggestion
+
+#: The breaches a call's outcome alone decides (S1, S2, S3, S6), in the order they are listed.
+STANDARD_BREACHES: tuple[BreachKind, ...] = (
+    LATE_ANSWER,
+    LONG_HOLD,
+    SILENT_HANG_UP,
+    OVER_MAX_DURATION,
+)
+#: Every breach, in the order pages list them: the standards', then QA's.
+BREACHES: tuple[BreachKind, ...] = (*STANDARD_BREACHES, LOW_SATISFACTION)
+
+#: How pages name each breach.
+BREACH_LABELS: Mapping[str, str] = {
+    LATE_ANSWER: "late answer",
+    LONG_HOLD: "long hold",
+    SILENT_HANG_UP: "silent hang-up",
+    OVER_MAX_DURATION: "over 5 min",
+    LOW_SATISFACTION: "low satisfaction",
+}
+
+#: A QA satisfaction index below this (or the caller pressing "suggestion") is "low".
+LOW_SATISFACTION_BELOW = 3.0
+
+
+class CallFacts(Protocol):
+    """What the standards' breaches are judged on: a :class:`~.outcome.CallOutcome`, or a
+    stored call row (same names)."""
+
+    @property
+    def answered_at(self) -> object | None: ...
+    @property
+    def answered_within_standard(self) -> bool | None: ...
+    @property
+    def hold_over_limit(self) -> bool: ...
+    @property
+    def silence(self) -> str: ...
+    @property
+    def over_max_duration(self) -> bool: ...
+
+
+def standard_breaches(call: CallFacts) -> tuple[BreachKind, ...]:
+    """The standards ``call`` broke, in :data:`STANDARD_BREACHES` order.
+
+    A call never answered has no ring verdict, so it is never a late answer (an abandon is
+    counted on its own, not as a breach).
+    """
+    found: list[BreachKind] = []
+    if call.answered_at is not None and call.answered_within_standard is False:
+        found.append(LATE_ANSWER)
+    if call.hold_over_limit:
+        found.append(LONG_HOLD)
+    if call.silence == "hung_up_silent":
+        found.append(SILENT_HANG_UP)
+    if call.over_max_duration:
+        found.append(OVER_MAX_DURATION)
+    return tuple(found)
+
+
+def low_satisfaction(satisfaction: str | None, qa_index: float | None) -> bool:
+    """The caller pressed "suggestion" after the satisfaction question, or QA's latest
+    satisfaction index of the call is below :data:`LOW_SATISFACTION_BELOW`."""
+    return satisfaction == "suggestion" or (
+        qa_index is not None and qa_index < LOW_SATISFACTION_BELOW
+    )
+
+
+def breaches_of(
+    call: CallFacts, satisfaction: str | None, qa_index: float | None
+) -> tuple[BreachKind, ...]:
+    """Every breach of a stored call, in :data:`BREACHES` order: the standards it broke,
+    then low satisfaction (its caller's answer ``satisfaction``, QA's ``qa_index``)."""
+    found = standard_breaches(call)
+    if low_satisfaction(satisfaction, qa_index):
+        return (*found, LOW_SATISFACTION)
+    return found

@@ -1,0 +1,57 @@
+"""Breach kinds: one definition (core/breaches.py) that the live feed, the QA list and the
+SQL of the dashboard's latest breaches all use."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import pytest
+
+from ivr_agent.core.breaches import (
+    BREACH_LABELS,
+    BREACHES,
+    STANDARD_BREACHES,
+    breaches_of,
+    low_satisfaction,
+    standard_breaches,
+)
+from ivr_agent.metrics.store import BREACH_KINDS
+from ivr_agent.qa.store import breaches_of as qa_breaches_of
+from tests.support.outcomes import sample_outcome
+
+
+def test_every_breach_has_a_label_and_the_sql_covers_every_standard_breach() -> None:
+    assert set(BREACH_LABELS) == set(BREACHES)
+    assert tuple(BREACH_KINDS) == STANDARD_BREACHES
+    assert BREACHES[: len(STANDARD_BREACHES)] == STANDARD_BREACHES
+
+
+def test_given_unanswered_call_without_ring_verdict_when_judged_then_no_late_answer() -> None:
+    outcome = dataclasses.replace(
+        sample_outcome(), answered_at=None, answered_within_standard=False
+    )
+    assert "late_answer" not in standard_breaches(outcome)
+
+
+@pytest.mark.parametrize(
+    ("satisfaction", "qa_index", "low"),
+    [
+        (None, None, False),
+        ("suggestion", None, True),
+        ("satisfied", 2.8, True),
+        ("satisfied", 3.0, False),
+        (None, 5.0, False),
+    ],
+)
+def test_given_caller_answer_and_qa_index_when_judged_then_low_satisfaction(
+    satisfaction: str | None, qa_index: float | None, low: bool
+) -> None:
+    assert low_satisfaction(satisfaction, qa_index) is low
+
+
+def test_given_stored_row_when_listed_for_qa_then_standards_then_low_satisfaction() -> None:
+    outcome = dataclasses.replace(sample_outcome(), answered_within_standard=False)
+    row = SimpleNamespace(**dataclasses.asdict(outcome) | {"extra": {"satisfaction": "suggestion"}})
+    assert qa_breaches_of(row, None) == ("late_answer", "long_hold", "low_satisfaction")
+    assert qa_breaches_of(row, None) == breaches_of(outcome, "suggestion", None)
