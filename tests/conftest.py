@@ -2,16 +2,58 @@
 
 In CI (``CI=true``) a skipped test fails the run: a test that skipped because Asterisk or
 PostgreSQL was missing has not passed, and CI provisions both.
+
+Under pytest-xdist each worker ``gwN`` drives sandbox lane N (``IVR_AGENT_SANDBOX_LANE``):
+a PBX + phones pair of its own, so workers run live calls side by side. Every test marked
+``sandbox`` starts on an idle PBX: whatever an earlier test left ringing or queued is hung
+up first (and said), instead of making callers wait behind it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Generator
+import uuid
+from collections.abc import AsyncIterator, Generator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from ivr_agent.db.database import Database, connect
+from ivr_agent.db.embedded import database_url as socket_url
+from ivr_agent.db.migrate import upgrade_to_head
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        # Before any test reads the settings; subprocesses (`ivr-agent demo`) inherit it.
+        os.environ["IVR_AGENT_SANDBOX_LANE"] = str(int(worker[2:]))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Real-time calls first: parallel workers then start on the long waits at once and fill
+    # the gaps with quick tests, instead of ending on one worker's last 90 s call.
+    items.sort(key=lambda item: item.get_closest_marker("sandbox") is None)
+
+
+@pytest.fixture(autouse=True)
+def _idle_pbx(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("sandbox") is None:
+        return
+    from ivr_agent.sim import sandbox
+    from tests.integration.sandbox_support import progress, running_sandbox
+
+    left = sandbox.hang_up_all(running_sandbox())
+    if left:
+        progress(f"hung up {left} channel(s) an earlier run left on the sandbox lane")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -24,3 +66,108 @@ def pytest_runtest_makereport(
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped in CI, which counts as a failure: {reason}"
     return report
+
+
+# --- PostgreSQL ------------------------------------------------------------------------
+# One server per test process: IVR_AGENT_DATABASE_URL if set (CI may provide one), else a
+# pgserver under the session's temporary directory. Each test that asks for a database gets
+# its own (CREATE DATABASE test_…), dropped afterwards, so tests never see each other's rows.
+# If no server can be started the fixture raises: the tests error out, never skip.
+
+
+def _external_url() -> URL | None:
+    raw = os.environ.get("IVR_AGENT_DATABASE_URL", "").strip()
+    if not raw:
+        return None
+    _scheme, _, rest = raw.partition("://")
+    return make_url(f"postgresql+asyncpg://{rest}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+    """URL of the session's PostgreSQL server (its maintenance database ``postgres``)."""
+    external = _external_url()
+    if external is not None:
+        yield external.set(database="postgres")
+        return
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    server: Any = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
+    try:
+        socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
+        yield socket_url(Path(socket_dir), "postgres")
+    finally:
+        server.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def _new_database(server: URL, template: str | None = None) -> AsyncIterator[URL]:
+    """A new database on ``server`` (a copy of ``template`` if given); dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+        yield server.set(database=name)
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture
+async def database_url(postgres_url: URL) -> AsyncIterator[URL]:
+    """URL of a new, empty database on the session server; dropped after the test."""
+    async with _new_database(postgres_url) as url:
+        yield url
+
+
+#: The migrated template of this test process (made once: an Alembic upgrade per test cost
+#: about 0.5 s each over hundreds of tests).
+_TEMPLATES: dict[str, str] = {}
+
+
+async def _migrated_template(server: URL) -> str:
+    key = server.render_as_string(hide_password=False)
+    if key not in _TEMPLATES:
+        name = f"template_{uuid.uuid4().hex[:12]}"
+        admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            await admin.dispose()
+        async with connect(server.set(database=name)) as database:
+            await upgrade_to_head(database)
+        _TEMPLATES[key] = name
+    return _TEMPLATES[key]
+
+
+@pytest.fixture
+async def migrated_database_url(postgres_url: URL) -> AsyncIterator[URL]:
+    """URL of a new database already migrated to head (a copy of the process's migrated
+    template); dropped after the test."""
+    template = await _migrated_template(postgres_url)
+    async with _new_database(postgres_url, template) as url:
+        yield url
+
+
+@pytest.fixture
+async def db(migrated_database_url: URL) -> AsyncIterator[Database]:
+    """An open :class:`Database` on a fresh database migrated to head."""
+    async with connect(migrated_database_url) as database:
+        yield database
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for running ``ivr-agent`` as a subprocess: no inherited IVR_AGENT_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_AGENT_")}
+    env["IVR_AGENT_DATA_DIR"] = str(tmp_path / "var")
+    env["IVR_AGENT_LOG_FORMAT"] = "json"
+    return env

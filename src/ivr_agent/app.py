@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr_agent.callbacks.dialer import running_dialer
 from ivr_agent.callbacks.http import setup_callbacks_api
 from ivr_agent.calls.http import setup_calls_api
 from ivr_agent.calls.ingest import Ingest
@@ -34,10 +35,13 @@ from ivr_agent.metrics.http import setup_metrics_api
 from ivr_agent.metrics.prometheus import METRICS, setup_metrics
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
-from ivr_agent.pbx.session import Ivr, ari_probe, running_ivr
+from ivr_agent.pbx.session import Ivr, ari_probe, running_session
 from ivr_agent.platform.health import Readiness, State, setup_health
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.platform.logging import get_logger
+from ivr_agent.prompts.catalogue import PromptCatalogue
+from ivr_agent.prompts.executor import PromptExecutor
+from ivr_agent.prompts.feature import running_prompts
 from ivr_agent.qa.pages import setup_qa
 from ivr_agent.recordings.http import setup_recordings_api
 from ivr_agent.recordings.inbound import RECORDER, InboundRecorder
@@ -53,6 +57,7 @@ OUTBOX = web.AppKey("outbox", Outbox)
 INGEST = web.AppKey("ingest", Ingest)
 AMI = web.AppKey("ami", AmiConnection)
 IVR = web.AppKey("ivr", Ivr)
+EXECUTOR = web.AppKey("prompt_executor", PromptExecutor)
 
 #: How often the tracker's timers are advanced (hold-reminder repeats, stale calls).
 TICK_SECONDS = 0.25
@@ -170,24 +175,33 @@ def _ami_ctx(settings: Settings, readiness: Readiness, options: Options) -> Clea
 
 
 def _ivr_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
+    """The ARI session and the features that act through it: prompts (the tracker's
+    commands, the greeting and satisfaction routes) and the callback dialer."""
     component = readiness.component("ari", enabled=settings.ari_url is not None)
 
     async def ivr(app: web.Application) -> AsyncIterator[None]:
         if settings.ari_url is None:
             yield  # measure only: the tracker's commands go nowhere
             return
-        async with running_ivr(
-            settings,
-            component,
-            ami=app.get(AMI),
-            registry=app[METRICS].registry,
-            database=app[DATABASE],
-        ) as live:
-            app[IVR] = live
-            readiness.add_probe("ari", ari_probe(live, component))
+        async with contextlib.AsyncExitStack() as stack:
+            session = await stack.enter_async_context(
+                running_session(
+                    settings,
+                    component,
+                    ami=app.get(AMI),
+                    catalogue=PromptCatalogue.from_settings(settings),
+                )
+            )
+            app[IVR] = session
+            readiness.add_probe("ari", ari_probe(session, component))
+            executor = await stack.enter_async_context(
+                running_prompts(session, registry=app[METRICS].registry)
+            )
+            app[EXECUTOR] = executor
+            if settings.callback_dialer_enabled:
+                await stack.enter_async_context(running_dialer(session, app[DATABASE]))
             ingest = app[INGEST]
-            assert live.executor is not None
-            ingest.on_command = live.executor.submit
+            ingest.on_command = executor.submit
             try:
                 yield
             finally:

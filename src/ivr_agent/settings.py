@@ -286,6 +286,13 @@ class Settings(BaseSettings):
         None,
         description="Debian root of `ivr-agent sandbox` (default DATA_DIR/sandbox/root).",
     )
+    sandbox_lane: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="Which PBX + phones pair of the sandbox `sandbox`, `simulate` and `demo` "
+        "use (0-8): lane N has every port N*100 higher, so test runs can each drive their own.",
+    )
     callback_dial: Annotated[str, AfterValidator(_dial_template)] = Field(
         "PJSIP/{number}@trunk",
         description="Asterisk dial string for callbacks; {number} is the customer's number.",

@@ -2,7 +2,7 @@
 installed by ``./dev`` with apt — never a browser downloaded by ``playwright install``).
 
 Without Chromium or the driver the tests skip locally; under ``CI=true`` the project's
-conftest turns that skip into a failure. PostgreSQL comes from the integration fixtures.
+conftest turns that skip into a failure. PostgreSQL comes from the project-wide fixtures.
 """
 
 from __future__ import annotations
@@ -13,10 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.integration.conftest import database_url, db, postgres_url
-
-__all__ = ["browser", "chromium_path", "database_url", "db", "postgres_url"]
 
 CHROMIUM = Path(os.environ.get("IVR_AGENT_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

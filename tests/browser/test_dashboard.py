@@ -9,19 +9,16 @@ Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from ivr_agent.app import AMI, build_app
+from ivr_agent.app import AMI
 from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.timeline import TimelineEvent
@@ -29,11 +26,12 @@ from ivr_agent.dashboard.live import LIVE
 from ivr_agent.dashboard.pages import percent
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
-from ivr_agent.settings import Settings, load_settings
+from ivr_agent.settings import load_settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
 from tests.browser.conftest import ARTIFACTS
 from tests.integration.sandbox_support import progress, running_sandbox
+from tests.support.agent import serving_agent
 from tests.support.outcomes import SHANGHAI, sample_outcome
 
 pytestmark = pytest.mark.postgres
@@ -49,21 +47,6 @@ OPERATOR_FIGURES = """() => Object.fromEntries(
       .map(e => [e.dataset.figure, JSON.parse(e.dataset.value)]))]))"""
 OFFERED = "Number(document.querySelector('#panels [data-figure=offered]').dataset.value)"
 IN_PROGRESS = "Number(document.querySelector('[data-live=in_progress] .value').textContent)"
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings, db: Database) -> AsyncIterator[tuple[web.Application, str]]:
-    """The whole agent serving HTTP on a free local port; yields the app and its base URL."""
-    app = build_app(settings, database=db)
-    app_runner = web.AppRunner(app, access_log=None)
-    await app_runner.setup()
-    try:
-        site = web.TCPSite(app_runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = app_runner.addresses[0][:2]
-        yield app, f"http://{host}:{port}"
-    finally:
-        await app_runner.cleanup()
 
 
 def _timeline(outcome: CallOutcome) -> list[TimelineEvent]:
@@ -134,7 +117,7 @@ async def test_given_a_token_then_the_dashboard_shows_the_summary_of_today(
     settings = load_settings(data_dir=tmp_path / "var")
     token = await create_token(db, "ops")
     errors: list[str] = []
-    async with serving(settings, db) as (_app, base):
+    async with serving_agent(settings, db) as (_app, base):
         page = await _sign_in(browser, base, token, errors)
         api = await _assert_same_figures(page, base, token)
         assert api["figures"]["offered"]["value"] == 3
@@ -165,7 +148,7 @@ async def test_given_a_sandbox_call_when_it_ends_then_the_dashboard_updates_with
     )
     token = await create_token(db, "ops")
     config = runner.RunnerConfig.from_env_file(box.credentials_file)
-    async with serving(settings, db) as (app, base):
+    async with serving_agent(settings, db) as (app, base):
         await app[AMI].wait_logged_in(20)
         page = await _sign_in(browser, base, token, errors=[])
         before = await _assert_same_figures(page, base, token)

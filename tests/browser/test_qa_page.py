@@ -21,15 +21,9 @@ from ivr_agent.settings import load_settings
 from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_dashboard import serving
 from tests.integration.qa_support import stored_call
 from tests.integration.sandbox_support import progress, running_sandbox
-from tests.integration.test_qa_recording_live import (
-    qa_agent_settings,
-    recording_of,
-    serving_agent,
-    stored_call_of,
-)
+from tests.support.agent import recording_of, sandbox_settings, serving_agent, stored_outcome
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
@@ -47,7 +41,7 @@ def _t(value: str) -> datetime:
 async def test_given_a_sandbox_call_then_qa_replays_it_on_its_timeline_and_scores_it(
     browser: Any, db: Database, tmp_path: Path
 ) -> None:
-    settings = qa_agent_settings(tmp_path)
+    settings = sandbox_settings(running_sandbox(), tmp_path / "var", "qa")
     plan = scenarios.load("hold_12s")
     config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
     qa = await create_token(db, "qa", "browser reviewer")
@@ -55,7 +49,7 @@ async def test_given_a_sandbox_call_then_qa_replays_it_on_its_timeline_and_score
     async with serving_agent(settings, db) as (_app, base):
         (truth,) = await runner.run(plan, config, progress)
         assert truth["completed"], truth["errors"]
-        call = await stored_call_of(db, settings.pbx_id, truth["caller_number"])
+        call = await stored_outcome(db, settings.pbx_id, truth["caller_number"])
         recording = await recording_of(db, call["call_id"])
         assert recording.status == "ok", recording.reason
         origin = recording.started_at
@@ -155,7 +149,7 @@ async def test_given_a_stored_call_then_the_form_stores_a_score_and_a_correction
     call = await stored_call(db, data_dir, seconds=190.0)
     qa = await create_token(db, "qa")
     errors: list[str] = []
-    async with serving(load_settings(_env_file=None, data_dir=data_dir), db) as (_app, base):
+    async with serving_agent(load_settings(_env_file=None, data_dir=data_dir), db) as (_app, base):
         page = await browser.new_page(viewport={"width": 1600, "height": 1000})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         await page.goto(f"{base}/login?next=/qa/calls/{call.call_id}#token={qa}")

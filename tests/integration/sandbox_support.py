@@ -3,6 +3,11 @@
 The sandbox is brought up once per test process (provisioned first if needed, about 35 s)
 and left running afterwards: `ivr-agent sandbox down` stops it. Without root or debootstrap
 the tests cannot run: they skip locally and FAIL in CI (``CI=true``).
+
+Each test process drives a lane of its own (``IVR_AGENT_SANDBOX_LANE``: a PBX + phones pair
+on ports of its own, see :func:`ivr_agent.sim.sandbox.lane_instances`); under pytest-xdist
+worker ``gwN`` takes lane N (tests/conftest.py sets it), so workers never see each other's
+calls. Every agent under test acts on all calls of its PBX: one process per lane at a time.
 """
 
 from __future__ import annotations
@@ -40,12 +45,20 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"no Asterisk sandbox: {reason}")
 
 
-#: One test process at a time drives the sandbox: every agent under test answers AMI events
-#: and Stasis calls of the whole PBX, so two runs side by side would act on each other's calls.
-PBX_LOCK = Path("/tmp/ivr-agent-sandbox-tests.lock")
+def lane() -> int:
+    """The sandbox lane of this test process."""
+    return load_settings().sandbox_lane
+
+
+def _pbx_lock() -> Path:
+    #: One test process at a time drives a lane: every agent under test answers AMI events
+    #: and Stasis calls of its whole PBX, so two runs side by side would act on each other's
+    #: calls.
+    return Path(f"/tmp/ivr-agent-sandbox-tests-lane{lane()}.lock")
 
 
 def _hold_pbx_lock() -> None:
+    PBX_LOCK = _pbx_lock()
     handle = PBX_LOCK.open("a")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

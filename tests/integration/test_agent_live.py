@@ -8,28 +8,21 @@ phones side (tests/support/ground_truth.py).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from ivr_agent.app import AMI, INGEST, IVR, Options, build_app
-from ivr_agent.calls.store import list_calls
+from ivr_agent.app import INGEST
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.outcome import dumps_line
 from ivr_agent.core.replay import Replay
 from ivr_agent.db.database import Database
 from ivr_agent.pbx.capture import read_capture
-from ivr_agent.settings import Settings, load_settings
-from ivr_agent.sim import runner, sandbox
+from ivr_agent.settings import Settings
+from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
 from tests.integration.sandbox_support import progress, running_sandbox
+from tests.support.agent import running_agent, stored_outcomes
 from tests.support.ground_truth import assert_matches_truth, truth_number
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
@@ -55,52 +48,6 @@ INBOUND: dict[str, tuple[float, dict[str, Any]]] = {
 }
 
 
-async def _outcomes(db: Database, pbx_id: str, numbers: set[str]) -> dict[str, dict[str, Any]]:
-    """Stored outcomes of this agent by caller number, once all ``numbers`` are there."""
-    deadline = time.monotonic() + 30
-    while True:
-        calls = [c for c in await list_calls(db, limit=1000) if c["pbx_id"] == pbx_id]
-        found = {c["caller_number"]: c for c in calls}
-        if numbers <= found.keys() or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.2)
-
-
-@pytest.fixture
-async def agent_settings(tmp_path: Path) -> Settings:
-    box = running_sandbox()
-    env = sandbox.load_credentials(box).env()
-    # AMI and ARI, as deployed: the agent measures and also plays the prompts (issue 5), so
-    # the ground truth is of calls that heard them (a silent caller is hung up after the last
-    # silence prompt; a caller who answers prompts speaks after hearing them).
-    return load_settings(
-        ami_url=env["IVR_AGENT_AMI_URL"],
-        ari_url=env["IVR_AGENT_ARI_URL"],
-        prompts_dir=env["IVR_AGENT_PROMPTS_DIR"],
-        data_dir=tmp_path / "var",
-        pbx_id=f"live-{uuid.uuid4().hex[:8]}",
-    )
-
-
-@contextlib.asynccontextmanager
-async def running_agent(
-    settings: Settings, db: Database, capture: Path
-) -> AsyncIterator[web.Application]:
-    """The whole agent, as `ivr-agent run --capture FILE` starts it, logged in to AMI and
-    connected to ARI."""
-    app = build_app(settings, database=db, options=Options(capture=capture))
-    app_runner = web.AppRunner(app)
-    await app_runner.setup()
-    try:
-        await app[AMI].wait_logged_in(20)
-        events = app[IVR].events
-        assert events is not None
-        await asyncio.wait_for(events.connected.wait(), 20)
-        yield app
-    finally:
-        await app_runner.cleanup()
-
-
 @pytest.mark.parametrize("name", sorted(INBOUND))
 async def test_given_a_scenario_when_the_agent_watches_then_outcomes_match_ground_truth(
     name: str, agent_settings: Settings, db: Database
@@ -110,9 +57,9 @@ async def test_given_a_scenario_when_the_agent_watches_then_outcomes_match_groun
     plan = scenarios.load(name).scaled(scale) if scale != 1.0 else scenarios.load(name)
     config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
     capture = settings.data_dir / f"{name}.jsonl"
-    async with running_agent(settings, db, capture) as app:
+    async with running_agent(settings, db, capture=capture) as app:
         truths = await runner.run(plan, config, progress)
-        outcomes = await _outcomes(db, settings.pbx_id, {truth_number(t) for t in truths})
+        outcomes = await stored_outcomes(db, settings.pbx_id, {truth_number(t) for t in truths})
         stats = app[INGEST].stats
     assert stats.malformed_events == 0
     standards = StandardsConfig.from_settings(settings)

@@ -35,11 +35,7 @@ from ivr_agent.settings import Settings
 from ivr_agent.sim import chroot, runner, sandbox
 from ivr_agent.sim import scenario as scenarios
 from tests.integration.sandbox_support import progress, running_sandbox
-from tests.integration.test_agent_live import (  # noqa: F401 - agent_settings is a fixture
-    _outcomes,
-    agent_settings,
-    running_agent,
-)
+from tests.support.agent import running_agent, stored_outcomes
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
@@ -117,7 +113,7 @@ def _pbx_ready(box: sandbox.Sandbox) -> bool:
 @pytest.mark.parametrize("how", sorted(RESTARTS))
 async def test_given_live_calls_when_asterisk_restarts_then_reconnect_and_none_lost(
     how: str,
-    agent_settings: Settings,  # noqa: F811
+    agent_settings: Settings,
     db: Database,
 ) -> None:
     restart, incomplete_because = RESTARTS[how]
@@ -128,7 +124,7 @@ async def test_given_live_calls_when_asterisk_restarts_then_reconnect_and_none_l
     capture = agent_settings.data_dir / f"{SCENARIO}.jsonl"
     sim: asyncio.Task[list[dict[str, Any]]] | None = None
     try:
-        async with running_agent(agent_settings, db, capture) as app:
+        async with running_agent(agent_settings, db, capture=capture) as app:
             connection, ingest = app[AMI], app[INGEST]
             delays = _record_backoff(connection)
 
@@ -176,7 +172,7 @@ async def test_given_live_calls_when_asterisk_restarts_then_reconnect_and_none_l
             )
 
             # --- every call in flight is stored (killed: complete: false); none left ----
-            outcomes = await _outcomes(db, agent_settings.pbx_id, numbers)
+            outcomes = await stored_outcomes(db, agent_settings.pbx_id, numbers)
             stored = {o["call_id"]: o for o in outcomes.values()}
             assert set(in_flight) <= stored.keys(), "calls in flight with no stored outcome"
             for call_id, number in in_flight.items():

@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
-from ivr_agent.app import AMI, IVR, build_app
+from ivr_agent.app import IVR
 from ivr_agent.callbacks.call import recording_name_for
 from ivr_agent.callbacks.dialer import ROUTE, Dialer
 from ivr_agent.callbacks.reconcile import reconcile
@@ -41,10 +39,11 @@ from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
 from ivr_agent.pbx.ari import AriClient, AriError, AriEvents
 from ivr_agent.recordings.files import verify_wav
-from ivr_agent.settings import Settings, load_settings
+from ivr_agent.settings import Settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
+from tests.support.agent import running_agent, sandbox_settings
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
@@ -53,13 +52,7 @@ SURVEY_NUMBER = "13900139001"
 
 
 def _settings_for(box: sandbox.Sandbox, data_dir: Path, **overrides: Any) -> Settings:
-    env = sandbox.load_credentials(box).env()
     values: dict[str, Any] = {
-        "ami_url": env["IVR_AGENT_AMI_URL"],
-        "ari_url": env["IVR_AGENT_ARI_URL"],
-        "prompts_dir": env["IVR_AGENT_PROMPTS_DIR"],
-        "data_dir": data_dir,
-        "pbx_id": f"cb-{uuid.uuid4().hex[:8]}",
         # Always inside a calling window, every day: the test runs whenever it is run.
         "callback_windows": "00:00-12:00,12:00-00:00",
         "callback_working_days": "mon-sun",
@@ -71,28 +64,12 @@ def _settings_for(box: sandbox.Sandbox, data_dir: Path, **overrides: Any) -> Set
         "callback_dialer_enabled": False,
     }
     values.update(overrides)
-    return load_settings(**values)
+    return sandbox_settings(box, data_dir, "cb", **values)
 
 
 @pytest.fixture
 def cb_settings(tmp_path: Path) -> Settings:
     return _settings_for(running_sandbox(), tmp_path / "var")
-
-
-@contextlib.asynccontextmanager
-async def running_agent(settings: Settings, db: Database) -> AsyncIterator[web.Application]:
-    """The whole agent, logged in to AMI and connected to ARI."""
-    app = build_app(settings, database=db)
-    app_runner = web.AppRunner(app)
-    await app_runner.setup()
-    try:
-        await app[AMI].wait_logged_in(20)
-        events = app[IVR].events
-        assert events is not None
-        await asyncio.wait_for(events.connected.wait(), 20)
-        yield app
-    finally:
-        await app_runner.cleanup()
 
 
 @contextlib.asynccontextmanager
@@ -311,7 +288,7 @@ async def test_recording_directory_unwritable_then_no_outcome_and_the_attempt_is
     cb_settings: Settings, db: Database
 ) -> None:
     box = running_sandbox()
-    spool = box.root / "var" / "spool" / "asterisk" / "recording"
+    spool = box.pbx_recording_dir
     mode = spool.stat().st_mode & 0o7777
     callback_id = await new_callback(db, SURVEY_NUMBER, cb_settings)
     try:
@@ -404,7 +381,7 @@ async def _settled(db: Database, callback_id: str, within: float) -> dict[str, A
 
 
 async def test_agent_killed_mid_callback_is_reconciled_on_restart_with_one_call_per_attempt(
-    cb_settings: Settings, db: Database, database_url: URL
+    cb_settings: Settings, db: Database, migrated_database_url: URL
 ) -> None:
     callback_id = await new_callback(db, SURVEY_NUMBER, cb_settings)
     # The customer presses a key each time a prompt ends. The agent is killed while the third
@@ -413,7 +390,7 @@ async def test_agent_killed_mid_callback_is_reconciled_on_restart_with_one_call_
     plan = customers("callback_survey", digits=("1", "5", "4", "5", "5", "5", "4"))
     phones = asyncio.create_task(run_phones(plan))
     await asyncio.sleep(1.5)
-    env = _agent_env(cb_settings, database_url, _free_port())
+    env = _agent_env(cb_settings, migrated_database_url, _free_port())
     log = (cb_settings.data_dir.parent / "killed-agent.log").open("w")
     agent = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -469,7 +446,7 @@ async def test_agent_killed_mid_callback_is_reconciled_on_restart_with_one_call_
 
 
 async def test_agent_killed_and_customer_gone_before_restart_then_finished_from_the_pbx_recording(
-    cb_settings: Settings, db: Database, database_url: URL
+    cb_settings: Settings, db: Database, migrated_database_url: URL
 ) -> None:
     callback_id = await new_callback(db, SURVEY_NUMBER, cb_settings)
     # The customer scores the first question, then hangs up 28 s after answering, while the
@@ -483,7 +460,7 @@ async def test_agent_killed_and_customer_gone_before_restart_then_finished_from_
         "-m",
         "ivr_agent.cli",
         "run",
-        env=_agent_env(cb_settings, database_url, _free_port()),
+        env=_agent_env(cb_settings, migrated_database_url, _free_port()),
         stdout=subprocess.DEVNULL,
         stderr=log,
     )

@@ -11,31 +11,26 @@ the ground truth, and be reproduced by replaying the agent's own AMI capture.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from ivr_agent.app import AMI, IVR, Options, build_app
 from ivr_agent.calls.store import page_outcomes
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.replay import Replay
 from ivr_agent.db.database import Database
 from ivr_agent.pbx.capture import read_capture
-from ivr_agent.settings import Settings, load_settings
-from ivr_agent.sim import runner, sandbox
+from ivr_agent.settings import Settings
+from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
 from ivr_agent.sim.scenario import InboundCall, Scenario, Speech
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
+from tests.support.agent import running_agent
 from tests.support.ground_truth import assert_matches_truth
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
@@ -44,37 +39,6 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 EXTERNAL_GREETING_MIN_SECONDS = 3.0
 #: The caller's line hears the greeting this soon after the PBX answered it.
 GREETING_START_WITHIN_SECONDS = 1.5
-
-
-@pytest.fixture
-async def agent_settings(tmp_path: Path) -> Settings:
-    box = running_sandbox()
-    env = sandbox.load_credentials(box).env()
-    return load_settings(
-        ami_url=env["IVR_AGENT_AMI_URL"],
-        ari_url=env["IVR_AGENT_ARI_URL"],
-        prompts_dir=env["IVR_AGENT_PROMPTS_DIR"],
-        data_dir=tmp_path / "var",
-        pbx_id=f"greet-{uuid.uuid4().hex[:8]}",
-    )
-
-
-@contextlib.asynccontextmanager
-async def running_agent(
-    settings: Settings, db: Database, capture: Path
-) -> AsyncIterator[web.Application]:
-    """The whole agent with an AMI capture, logged in to AMI and connected to ARI."""
-    app = build_app(settings, database=db, options=Options(capture=capture))
-    app_runner = web.AppRunner(app)
-    await app_runner.setup()
-    try:
-        await app[AMI].wait_logged_in(20)
-        events = app[IVR].events
-        assert events is not None
-        await asyncio.wait_for(events.connected.wait(), 20)
-        yield app
-    finally:
-        await app_runner.cleanup()
 
 
 async def stored(db: Database, pbx_id: str, numbers: set[str]) -> dict[str, CallOutcome]:
@@ -135,7 +99,7 @@ async def test_greetings_and_the_satisfaction_question_reach_the_caller_and_the_
     )
     config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
     capture = agent_settings.data_dir / "greeting_live.jsonl"
-    async with running_agent(agent_settings, db, capture):
+    async with running_agent(agent_settings, db, capture=capture):
         truths = await runner.run(plan, config, progress)
         numbers = {t["caller_number"] for t in truths}
         outcomes = await stored(db, agent_settings.pbx_id, numbers)

@@ -9,74 +9,25 @@ Each test also checks the stored outcome's ``prompts_played``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import socket
-import time
-import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from ivr_agent.app import AMI, IVR, build_app
-from ivr_agent.calls.store import list_calls
+from ivr_agent.app import EXECUTOR
 from ivr_agent.db.database import Database
 from ivr_agent.prompts.executor import PromptTiming
 from ivr_agent.settings import Settings, load_settings
-from ivr_agent.sim import runner, sandbox
+from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
+from tests.support.agent import running_agent, stored_outcome
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
 TOLERANCE = 0.5
-
-
-@pytest.fixture
-async def ivr_settings(tmp_path: Path) -> Settings:
-    box = running_sandbox()
-    env = sandbox.load_credentials(box).env()
-    return load_settings(
-        ami_url=env["IVR_AGENT_AMI_URL"],
-        ari_url=env["IVR_AGENT_ARI_URL"],
-        prompts_dir=env["IVR_AGENT_PROMPTS_DIR"],
-        data_dir=tmp_path / "var",
-        pbx_id=f"ivr-{uuid.uuid4().hex[:8]}",
-    )
-
-
-@contextlib.asynccontextmanager
-async def running_agent(
-    settings: Settings, db: Database, *, ari_up: bool = True
-) -> AsyncIterator[web.Application]:
-    """The whole agent, logged in to AMI and (unless ``ari_up`` is False) connected to ARI."""
-    app = build_app(settings, database=db)
-    app_runner = web.AppRunner(app)
-    await app_runner.setup()
-    try:
-        await app[AMI].wait_logged_in(20)
-        events = app[IVR].events
-        assert events is not None
-        if ari_up:
-            await asyncio.wait_for(events.connected.wait(), 20)
-        yield app
-    finally:
-        await app_runner.cleanup()
-
-
-async def _stored(db: Database, pbx_id: str, number: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for call in await list_calls(db, limit=1000):
-            if call["pbx_id"] == pbx_id and call["caller_number"] == number:
-                return call
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no stored outcome for {number}")
 
 
 async def play_scenario(
@@ -88,10 +39,8 @@ async def play_scenario(
     config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
     async with running_agent(settings, db, ari_up=ari_up) as app:
         (truth,) = await runner.run(plan, config, progress)
-        outcome = await _stored(db, settings.pbx_id, truth["caller_number"])
-        executor = app[IVR].executor
-        assert executor is not None
-        timings = list(executor.timings)
+        outcome = await stored_outcome(db, settings.pbx_id, truth["caller_number"])
+        timings = list(app[EXECUTOR].timings)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / f"ivr-{name}.json").write_text(
         json.dumps({"truth": truth, "outcome": outcome}, ensure_ascii=False, indent=1, default=str)
@@ -154,9 +103,9 @@ def assert_punctual(timings: list[PromptTiming], *names: str) -> None:
 
 
 async def test_silent_caller_hears_the_first_prompt_after_5_s_then_the_last_and_is_hung_up(
-    ivr_settings: Settings, db: Database
+    agent_settings: Settings, db: Database
 ) -> None:
-    truth, outcome, timings = await play_scenario("silent_never_speaks", ivr_settings, db)
+    truth, outcome, timings = await play_scenario("silent_never_speaks", agent_settings, db)
     assert played(outcome) == ["operator_intro", "silence_first", "silence_last"]
     intro, first, last = heard(truth)
     assert first[0] - intro[1] == pytest.approx(5.0, abs=TOLERANCE)
@@ -169,9 +118,9 @@ async def test_silent_caller_hears_the_first_prompt_after_5_s_then_the_last_and_
 
 
 async def test_caller_speaking_after_the_first_prompt_is_not_hung_up(
-    ivr_settings: Settings, db: Database
+    agent_settings: Settings, db: Database
 ) -> None:
-    truth, outcome, timings = await play_scenario("silent_speaks_after_prompt", ivr_settings, db)
+    truth, outcome, timings = await play_scenario("silent_speaks_after_prompt", agent_settings, db)
     assert played(outcome) == ["operator_intro", "silence_first"]
     intro, first = heard(truth)  # the caller's own reply is not heard on its line
     assert first[0] - intro[1] == pytest.approx(5.0, abs=TOLERANCE)
@@ -185,9 +134,9 @@ async def test_caller_speaking_after_the_first_prompt_is_not_hung_up(
 
 
 async def test_a_12_s_hold_gets_the_reminder_at_10_s_and_the_apology_at_unhold(
-    ivr_settings: Settings, db: Database
+    agent_settings: Settings, db: Database
 ) -> None:
-    truth, outcome, timings = await play_scenario("hold_12s", ivr_settings, db)
+    truth, outcome, timings = await play_scenario("hold_12s", agent_settings, db)
     hold_start, hold_end = hold_window(truth)
     assert played(outcome) == ["operator_intro", "hold_reminder", "hold_end_apology"]
     assert prompt_at(outcome, "hold_reminder") == pytest.approx(hold_start + 10, abs=TOLERANCE)
@@ -202,8 +151,8 @@ async def test_a_12_s_hold_gets_the_reminder_at_10_s_and_the_apology_at_unhold(
     assert_punctual(timings, "hold_reminder")
 
 
-async def test_a_5_s_hold_gets_no_prompt(ivr_settings: Settings, db: Database) -> None:
-    truth, outcome, _ = await play_scenario("hold_5s", ivr_settings, db)
+async def test_a_5_s_hold_gets_no_prompt(agent_settings: Settings, db: Database) -> None:
+    truth, outcome, _ = await play_scenario("hold_5s", agent_settings, db)
     hold_start, _hold_end = hold_window(truth)
     assert played(outcome) == ["operator_intro"]
     # Nothing starts being heard once the hold started: no reminder, no apology.
@@ -212,9 +161,9 @@ async def test_a_5_s_hold_gets_no_prompt(ivr_settings: Settings, db: Database) -
 
 
 async def test_an_answer_at_ring_6_gets_the_apology_then_the_operator_intro(
-    ivr_settings: Settings, db: Database
+    agent_settings: Settings, db: Database
 ) -> None:
-    truth, outcome, _ = await play_scenario("answered_6_rings", ivr_settings, db)
+    truth, outcome, _ = await play_scenario("answered_6_rings", agent_settings, db)
     assert truth["rings"] == 6
     assert played(outcome) == ["long_wait_apology", "operator_intro"]
     apology = next(p for p in outcome["prompts_played"] if p["prompt"] == "long_wait_apology")
@@ -228,12 +177,12 @@ async def test_an_answer_at_ring_6_gets_the_apology_then_the_operator_intro(
 
 
 async def test_with_ari_down_prompts_are_reported_not_played_and_the_call_is_measured(
-    ivr_settings: Settings, db: Database
+    agent_settings: Settings, db: Database
 ) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
-    settings = ivr_settings.model_copy(
+    settings = agent_settings.model_copy(
         update={"ari_url": load_settings(ari_url=f"http://u:p@127.0.0.1:{closed}").ari_url}
     )
     truth, outcome, timings = await play_scenario("silent_never_speaks", settings, db, ari_up=False)

@@ -11,90 +11,30 @@ and the pause must be in the audit log and on the replay timeline.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import time
-import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from ivr_agent.app import AMI, IVR, build_app
+from ivr_agent.app import IVR
 from ivr_agent.calls.store import list_calls
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
 from ivr_agent.pbx.ari import AriError
-from ivr_agent.qa.store import recordings_of_call
 from ivr_agent.recordings.files import resolve_stored, verify_wav
 from ivr_agent.recordings.inbound import RECORDER
 from ivr_agent.recordings.waveform import peaks
-from ivr_agent.settings import Settings, load_settings
-from ivr_agent.sim import runner, sandbox
+from ivr_agent.settings import Settings
+from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
+from tests.support.agent import recording_of, serving_agent, stored_outcome
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
-
-
-def qa_agent_settings(tmp_path: Path) -> Settings:
-    """Settings of an agent with AMI and ARI against the sandbox."""
-    env = sandbox.load_credentials(running_sandbox()).env()
-    return load_settings(
-        ami_url=env["IVR_AGENT_AMI_URL"],
-        ari_url=env["IVR_AGENT_ARI_URL"],
-        prompts_dir=env["IVR_AGENT_PROMPTS_DIR"],
-        data_dir=tmp_path / "var",
-        pbx_id=f"qa-{uuid.uuid4().hex[:8]}",
-    )
-
-
-@contextlib.asynccontextmanager
-async def serving_agent(
-    settings: Settings, db: Database
-) -> AsyncIterator[tuple[web.Application, str]]:
-    """The whole agent on a free local port, logged in to AMI and connected to ARI."""
-    app = build_app(settings, database=db)
-    app_runner = web.AppRunner(app, access_log=None)
-    await app_runner.setup()
-    try:
-        site = web.TCPSite(app_runner, "127.0.0.1", 0)
-        await site.start()
-        await app[AMI].wait_logged_in(20)
-        events = app[IVR].events
-        assert events is not None
-        await asyncio.wait_for(events.connected.wait(), 20)
-        host, port = app_runner.addresses[0][:2]
-        yield app, f"http://{host}:{port}"
-    finally:
-        await app_runner.cleanup()
-
-
-async def stored_call_of(db: Database, pbx_id: str, number: str) -> dict[str, Any]:
-    """The stored outcome of this agent's call from ``number`` (waits up to 30 s)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for call in await list_calls(db, limit=1000):
-            if call["pbx_id"] == pbx_id and call["caller_number"] == number:
-                return call
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no stored outcome for {number}")
-
-
-async def recording_of(db: Database, call_id: str) -> Any:
-    """The call's recording row once written (waits up to 30 s)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = await recordings_of_call(db, call_id)
-        if found:
-            return found[-1]
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no recording row for call {call_id}")
 
 
 async def _pause_resume(app: web.Application, base: str, token: str) -> list[float]:
@@ -122,9 +62,9 @@ async def _pause_resume(app: web.Application, base: str, token: str) -> list[flo
 
 
 async def test_given_an_answered_inbound_call_then_a_verified_recording_is_stored(
-    tmp_path: Path, db: Database
+    agent_settings: Settings, db: Database
 ) -> None:
-    settings = qa_agent_settings(tmp_path)
+    settings = agent_settings
     plan = scenarios.load("hold_12s")
     config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
     ops, qa = await create_token(db, "ops"), await create_token(db, "qa")
@@ -132,7 +72,7 @@ async def test_given_an_answered_inbound_call_then_a_verified_recording_is_store
         pausing = asyncio.create_task(_pause_resume(app, base, ops))
         (truth,) = await runner.run(plan, config, progress)
         pause_at, resume_at = await pausing
-        call = await stored_call_of(db, settings.pbx_id, truth["caller_number"])
+        call = await stored_outcome(db, settings.pbx_id, truth["caller_number"])
         recording = await recording_of(db, call["call_id"])
         recorder = app[RECORDER]
         async with (

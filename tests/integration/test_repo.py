@@ -208,12 +208,12 @@ def _export(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 async def test_given_stored_calls_when_exported_then_one_contract_line_each_oldest_first(
-    db: Database, database_url: URL, cli_env: dict[str, str]
+    db: Database, migrated_database_url: URL, cli_env: dict[str, str]
 ) -> None:
     calls = [sample_outcome(f"1700000001.{n}", start=T0 + timedelta(hours=n)) for n in range(3)]
     for call in reversed(calls):
         await save_outcome(db, call, TIMELINE)
-    cli_env["IVR_AGENT_DATABASE_URL"] = database_url.render_as_string(hide_password=False)
+    cli_env["IVR_AGENT_DATABASE_URL"] = migrated_database_url.render_as_string(hide_password=False)
 
     everything = _export(cli_env)
     assert everything.returncode == 0, everything.stderr

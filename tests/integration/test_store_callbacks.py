@@ -234,11 +234,11 @@ async def test_given_a_bad_number_then_nothing_is_stored(db: Database, number: s
 
 
 async def test_given_two_agents_claiming_at_once_then_no_job_is_claimed_twice(
-    database_url: URL, db: Database
+    migrated_database_url: URL, db: Database
 ) -> None:
     for n in range(30):
         await create_callback(db, _request(f"1380013{n:04d}"), CONFIG, MONDAY)
-    async with connect(database_url) as first, connect(database_url) as second:
+    async with connect(migrated_database_url) as first, connect(migrated_database_url) as second:
 
         async def drain(agent: Database, pbx_id: str) -> list[str]:
             got: list[str] = []
@@ -259,11 +259,11 @@ async def test_given_two_agents_claiming_at_once_then_no_job_is_claimed_twice(
 
 
 async def test_given_a_row_locked_by_another_agent_then_claim_skips_it_without_waiting(
-    database_url: URL, db: Database
+    migrated_database_url: URL, db: Database
 ) -> None:
     locked = await create_callback(db, _request("13800000001"), CONFIG, MONDAY)
     free = await create_callback(db, _request("13800000002"), CONFIG, MONDAY)
-    async with connect(database_url) as other, other.transaction() as holder:
+    async with connect(migrated_database_url) as other, other.transaction() as holder:
         await holder.execute(
             text("SELECT 1 FROM callbacks WHERE callback_id = :id FOR UPDATE"),
             {"id": locked.callback_id},
@@ -367,7 +367,7 @@ async def test_given_the_outbox_with_callbacks_then_the_abandoned_call_gets_one(
 
 
 async def test_given_calls_and_callback_attempts_then_export_merges_them_by_end_time(
-    db: Database, database_url: URL
+    db: Database, migrated_database_url: URL
 ) -> None:
     first_call = sample_outcome("1763863200.20", start=MONDAY - timedelta(hours=2))
     last_call = sample_outcome("1763863200.21", start=MONDAY + timedelta(hours=5))
@@ -394,7 +394,8 @@ async def test_given_calls_and_callback_attempts_then_export_merges_them_by_end_
     )
 
     settings = load_settings(
-        _env_file=None, database_url=database_url.render_as_string(hide_password=False)
+        _env_file=None,
+        database_url=migrated_database_url.render_as_string(hide_password=False),
     )
     out = io.StringIO()
     assert await export_calls(settings, None, out) == 4

@@ -1,11 +1,11 @@
-"""The IVR layer as one component: ARI client, Stasis router, prompt catalogue, features.
+"""The agent's ARI session with the PBX: client, Stasis router, events websocket.
 
-:func:`running_ivr` is what the composition root (``app.py``) enters after AMI: it opens the
-ARI client and the one events websocket of the app, starts the router's reader, and enters
-every feature listed in :data:`INSTALLERS` (each gets the :class:`Ivr` and registers routes
-or starts workers). Nothing waits for ARI to answer: if it is down at start the websocket
-keeps retrying with backoff, the ``ari`` readiness component says so, and prompts that fall
-due meanwhile are reported ``Played: no``.
+:func:`running_session` is what the composition root (``app.py``) enters after AMI: it opens
+the ARI client and the one events websocket of the app and starts the router's reader. The
+features (prompts, callbacks, inbound recording) get the :class:`Ivr` and register their
+Stasis routes on it; the session itself knows none of them. Nothing waits for ARI to
+answer: if it is down at start the websocket keeps retrying with backoff, the ``ari``
+readiness component says so, and prompts that fall due meanwhile are reported ``Played: no``.
 """
 
 from __future__ import annotations
@@ -13,27 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from prometheus_client import CollectorRegistry
-
-from ivr_agent.callbacks import dialer
 from ivr_agent.core.events import PROMPT_USER_EVENT
 from ivr_agent.pbx.ami import AmiError
 from ivr_agent.pbx.ari import AriClient, AriEvents, AriTarget
 from ivr_agent.pbx.stasis import StasisRouter
 from ivr_agent.platform.health import Component, State
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.prompts import greeting, survey
-from ivr_agent.prompts.catalogue import PromptCatalogue
-from ivr_agent.prompts.executor import PromptExecutor, PromptJob
-from ivr_agent.prompts.whisper import SnoopWhisper
 from ivr_agent.settings import Settings
 
 if TYPE_CHECKING:
-    from ivr_agent.db.database import Database
     from ivr_agent.pbx.ami import AmiConnection
 
 log = get_logger(__name__)
@@ -43,7 +34,7 @@ PromptPhase = Literal["started", "finished"]
 
 
 class Catalogue(Protocol):
-    """What the IVR needs of the prompt catalogue (``prompts.catalogue.PromptCatalogue``)."""
+    """What the IVR needs of the prompt catalogue (``ivr_agent.prompts.PromptCatalogue``)."""
 
     @property
     def names(self) -> frozenset[str]:
@@ -61,11 +52,6 @@ class Catalogue(Protocol):
     async def ensure_media(self, name: str, variables: Mapping[str, str]) -> str:
         """Like :meth:`media`, rendering on demand."""
         ...
-
-
-def load_catalogue(settings: Settings) -> Catalogue:
-    """The configured prompt catalogue."""
-    return PromptCatalogue.from_settings(settings)
 
 
 @dataclass
@@ -86,10 +72,7 @@ class Ivr:
     settings: Settings
     ami: AmiConnection | None = None
     events: AriEvents | None = None
-    executor: PromptExecutor | None = None
     report_stats: PromptStats = field(default_factory=PromptStats)
-    #: The agent's database (the callback dialer claims and finishes attempts there).
-    database: Database | None = None
 
     async def report_prompt(
         self, linkedid: str, prompt: str, phase: PromptPhase, played: bool, *, to: str = "caller"
@@ -127,23 +110,6 @@ class Ivr:
                 error=str(exc),
             )
 
-    async def report_job(self, job: PromptJob, phase: PromptPhase, played: bool) -> None:
-        """:meth:`report_prompt` for a tracker command being played (its call's Linkedid is
-        the caller's channel id: a call's first channel's Uniqueid)."""
-        command = job.command
-        if command.channel_id is None:
-            self.report_stats.reports_failed += 1
-            return
-        await self.report_prompt(command.channel_id, command.prompt, phase, played, to=job.to)
-
-
-Installer = Callable[[Ivr], AbstractAsyncContextManager[None] | None]
-
-#: Features of the IVR layer, entered in order by :func:`running_ivr` (and left in reverse).
-#: Each gets the :class:`Ivr`; it registers its Stasis routes, returns a context manager
-#: to run workers, or None.
-INSTALLERS: list[Installer] = [greeting.install, survey.install, dialer.install]
-
 
 def ari_target(settings: Settings) -> AriTarget:
     """The ARI of the settings (``IVR_AGENT_ARI_URL``); raises ValueError if unset."""
@@ -158,18 +124,15 @@ def ari_target(settings: Settings) -> AriTarget:
 
 
 @contextlib.asynccontextmanager
-async def running_ivr(
+async def running_session(
     settings: Settings,
     component: Component,
     *,
     ami: AmiConnection | None,
-    catalogue: Catalogue | None = None,
-    installers: list[Installer] | None = None,
-    registry: CollectorRegistry | None = None,
-    database: Database | None = None,
+    catalogue: Catalogue,
 ) -> AsyncIterator[Ivr]:
-    """The IVR layer, live for the duration of the block (ARI websocket, router, prompt
-    executor, features). ``registry``: where the executor's Prometheus series go."""
+    """The ARI session, live for the duration of the block (client, events websocket,
+    router); closed in reverse order afterwards."""
     client = AriClient(ari_target(settings), timeout=settings.ari_timeout_seconds)
     router = StasisRouter(client, settings.ari_app)
 
@@ -179,21 +142,12 @@ async def running_ivr(
 
     events = AriEvents(client, [settings.ari_app], on_connect=connected)
     ivr = Ivr(
-        client=client,
-        router=router,
-        catalogue=catalogue if catalogue is not None else load_catalogue(settings),
-        settings=settings,
-        ami=ami,
-        events=events,
-        database=database,
+        client=client, router=router, catalogue=catalogue, settings=settings, ami=ami, events=events
     )
-    executor = PromptExecutor(SnoopWhisper(ivr), ivr.report_job, registry=registry)
-    ivr.executor = executor
     component.set(State.CONNECTING, client.target.base_url)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(client.close)
         stack.push_async_callback(router.close)
-        stack.push_async_callback(executor.close)
         # Not awaited: start() waits for the first connection, which may never come.
         starter = asyncio.create_task(events.start(), name="ari-events-start")
         reader = asyncio.create_task(router.run(events), name="ari-router")
@@ -208,10 +162,6 @@ async def running_ivr(
             component.set(State.DOWN, "closed")
 
         stack.push_async_callback(stop_reading)
-        for install in installers if installers is not None else INSTALLERS:
-            feature = install(ivr)
-            if feature is not None:
-                await stack.enter_async_context(feature)
         yield ivr
 
 

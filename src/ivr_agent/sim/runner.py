@@ -78,8 +78,10 @@ class RunnerConfig:
 
     @classmethod
     def from_sandbox(cls, settings: Settings) -> RunnerConfig:
-        """The credentials of this data dir's sandbox."""
-        return cls.from_env_file(settings.data_dir.absolute() / "sandbox" / "agent.env")
+        """The credentials of this data dir's sandbox (its lane ``sandbox_lane``)."""
+        from ivr_agent.sim.sandbox import Sandbox
+
+        return cls.from_env_file(Sandbox.from_settings(settings).credentials_file)
 
 
 class Simulation:
@@ -140,7 +142,13 @@ class Simulation:
         customers = [CustomerRun(self, cb) for cb in self.scenario.callbacks]
         self._customers = {customer.cb.number: customer for customer in customers}
         runs: list[InboundRun | CustomerRun] = [*calls, *customers]
-        results = await asyncio.gather(*(r.run() for r in runs), return_exceptions=True)
+        try:
+            results = await asyncio.gather(*(r.run() for r in runs), return_exceptions=True)
+        except asyncio.CancelledError:
+            # Interrupted (Ctrl-C in `ivr-agent demo`): no caller may stay queued on the PBX,
+            # where it would sit ahead of the next run's callers until the queue times out.
+            await asyncio.shield(self._cleanup())
+            raise
         out: list[dict[str, Any]] = []
         for item, result in zip(runs, results, strict=True):
             if isinstance(result, BaseException):

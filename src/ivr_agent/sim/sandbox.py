@@ -121,6 +121,64 @@ PBX = Instance(
 PHONES = Instance("phones", PHONES_ETC, http_port=8089, sip_port=5070, rtp_ports=(11000, 11999))
 INSTANCES = (PBX, PHONES)
 
+#: Lanes 1..MAX_LANE are further PBX + phones pairs in the same root (lane 0 is the pair
+#: above), so that several test processes each drive a PBX of their own at the same time:
+#: an agent under test acts on every call of its PBX, so two of them cannot share one.
+MAX_LANE = 8
+#: Lane ``n`` moves the AMI/HTTP/SIP ports up by ``n * LANE_PORT_STEP`` and the RTP ranges
+#: up by ``n * LANE_RTP_STEP`` (RTP 10000-10999/11000-11999 for lane 0, 12000-… for lane 1).
+LANE_PORT_STEP = 100
+LANE_RTP_STEP = 2000
+
+
+def lane_instances(lane: int) -> tuple[Instance, Instance]:
+    """The (PBX, phones) pair of ``lane``: lane 0 is :data:`PBX`, :data:`PHONES`."""
+    if not 0 <= lane <= MAX_LANE:
+        raise SandboxError(f"sandbox lane must be from 0 to {MAX_LANE}, not {lane}")
+    if lane == 0:
+        return PBX, PHONES
+    suffix, port, rtp = f"-lane{lane}", LANE_PORT_STEP * lane, LANE_RTP_STEP * lane
+
+    def moved(instance: Instance) -> Instance:
+        return dataclasses.replace(
+            instance,
+            name=instance.name + suffix,
+            etc_dir=instance.etc_dir + suffix,
+            http_port=instance.http_port + port,
+            sip_port=instance.sip_port + port,
+            rtp_ports=(instance.rtp_ports[0] + rtp, instance.rtp_ports[1] + rtp),
+            ami_port=None if instance.ami_port is None else instance.ami_port + port,
+        )
+
+    return moved(PBX), moved(PHONES)
+
+
+def _for_lane(text: str, pbx: Instance, phones: Instance) -> str:
+    """A configuration file of lane 0 rewritten for the lane of ``pbx``/``phones``: every
+    port of lane 0 (addresses, binds, RTP ranges) becomes the lane's."""
+    if pbx is PBX:
+        return text
+    addresses = {
+        PBX.sip_port: pbx.sip_port,
+        PHONES.sip_port: phones.sip_port,
+        PBX.http_port: pbx.http_port,
+        PHONES.http_port: phones.http_port,
+    }
+    for old, new in addresses.items():
+        text = re.sub(rf"127\.0\.0\.1:{old}\b", f"127.0.0.1:{new}", text)
+    settings: dict[tuple[str, int | None], int | None] = {
+        ("bindport", PBX.http_port): pbx.http_port,
+        ("bindport", PHONES.http_port): phones.http_port,
+        ("port", PBX.ami_port): pbx.ami_port,
+        ("rtpstart", PBX.rtp_ports[0]): pbx.rtp_ports[0],
+        ("rtpend", PBX.rtp_ports[1]): pbx.rtp_ports[1],
+        ("rtpstart", PHONES.rtp_ports[0]): phones.rtp_ports[0],
+        ("rtpend", PHONES.rtp_ports[1]): phones.rtp_ports[1],
+    }
+    for (key, was), becomes in settings.items():
+        text = re.sub(rf"^({key}\s*=\s*){was}\b", rf"\g<1>{becomes}", text, flags=re.M)
+    return text
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -135,6 +193,8 @@ class Credentials:
     #: Where the PBX plays the agent's prompts from, seen from the host (not saved: it follows
     #: the root, which may be shared by several checkouts).
     prompts_dir: str | None = None
+    #: The lane whose ports :meth:`env` gives (not saved: one set of secrets for all lanes).
+    lane: int = 0
 
     @classmethod
     def generate(cls) -> Credentials:
@@ -150,14 +210,15 @@ class Credentials:
 
     def env(self) -> dict[str, str]:
         """The ``agent.env`` lines: what ivr-agent and the simulator connect with."""
+        pbx, phones = lane_instances(self.lane)
         return {
-            "IVR_AGENT_AMI_URL": f"ami://{self.ami_user}:{self.ami_secret}@127.0.0.1:{PBX.ami_port}",
-            "IVR_AGENT_ARI_URL": f"http://{self.ari_user}:{self.ari_secret}@127.0.0.1:{PBX.http_port}",
+            "IVR_AGENT_AMI_URL": f"ami://{self.ami_user}:{self.ami_secret}@127.0.0.1:{pbx.ami_port}",
+            "IVR_AGENT_ARI_URL": f"http://{self.ari_user}:{self.ari_secret}@127.0.0.1:{pbx.http_port}",
             "IVR_AGENT_ARI_APP": PBX_ARI_APP,
             "IVR_AGENT_CALLBACK_DIAL": "PJSIP/{number}@trunk",
             "IVR_AGENT_SIM_ARI_URL": (
                 f"http://{self.phones_ari_user}:{self.phones_ari_secret}"
-                f"@127.0.0.1:{PHONES.http_port}"
+                f"@127.0.0.1:{phones.http_port}"
             ),
             **({"IVR_AGENT_PROMPTS_DIR": self.prompts_dir} if self.prompts_dir else {}),
         }
@@ -170,18 +231,47 @@ class Sandbox:
     root: Path
     state_dir: Path
     repo_dir: Path
+    #: Which PBX + phones pair of the root this is (:func:`lane_instances`).
+    lane: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sandbox:
-        """The sandbox of these settings (``sandbox_root``, else ``DATA_DIR/sandbox/root``)."""
+        """The sandbox of these settings (``sandbox_root``, else ``DATA_DIR/sandbox/root``;
+        the pair of instances ``sandbox_lane``)."""
+        lane = settings.sandbox_lane
+        lane_instances(lane)  # refuses a lane out of range
         state = (settings.data_dir / "sandbox").absolute()
         root = (settings.sandbox_root or state / "root").absolute()
-        return cls(root=root, state_dir=state, repo_dir=find_repo_dir())
+        return cls(root=root, state_dir=state, repo_dir=find_repo_dir(), lane=lane)
+
+    @property
+    def pbx(self) -> Instance:
+        """The PBX under test of this lane."""
+        return lane_instances(self.lane)[0]
+
+    @property
+    def phones(self) -> Instance:
+        """The phones instance of this lane."""
+        return lane_instances(self.lane)[1]
+
+    @property
+    def instances(self) -> tuple[Instance, Instance]:
+        """Both instances of this lane, PBX first."""
+        return lane_instances(self.lane)
+
+    @property
+    def _suffix(self) -> str:
+        return f"-lane{self.lane}" if self.lane else ""
 
     @property
     def credentials_file(self) -> Path:
         """``agent.env``: the URLs (with secrets) of the sandbox, mode 0600."""
-        return self.state_dir / "agent.env"
+        return self.state_dir / f"agent{self._suffix}.env"
+
+    @property
+    def pbx_recording_dir(self) -> Path:
+        """Where the lane's PBX writes recordings (seen from the host)."""
+        return self.root / "var" / "spool" / f"asterisk{self._suffix}" / "recording"
 
     @property
     def marker(self) -> Path:
@@ -330,10 +420,12 @@ def load_credentials(sandbox: Sandbox) -> Credentials:
     if path.exists():
         saved = json.loads(path.read_text())
         saved.pop("prompts_dir", None)
-        return dataclasses.replace(Credentials(**saved), prompts_dir=prompts_dir)
+        saved.pop("lane", None)
+        return dataclasses.replace(Credentials(**saved), prompts_dir=prompts_dir, lane=sandbox.lane)
     creds = Credentials.generate()
-    _write_private(path, json.dumps(creds.__dict__, indent=2) + "\n")
-    return dataclasses.replace(creds, prompts_dir=prompts_dir)
+    saved = {k: v for k, v in creds.__dict__.items() if k not in {"prompts_dir", "lane"}}
+    _write_private(path, json.dumps(saved, indent=2) + "\n")
+    return dataclasses.replace(creds, prompts_dir=prompts_dir, lane=sandbox.lane)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -392,19 +484,27 @@ def config_digest(sandbox: Sandbox) -> str:
 
 
 def configure(sandbox: Sandbox, creds: Credentials) -> None:
-    """Write both instances' configuration into the root and create their directories.
+    """Write the lane's two instances' configuration into the root and create their
+    directories.
 
     Rewritten on every ``up`` so edits to ``docker/asterisk`` take effect on the next start.
+    Lanes other than 0 get the same files with their own ports (:func:`_for_lane`) and their
+    own run/spool/log/db directories, so they run beside lane 0 without touching it.
     """
     root = sandbox.root
+    pbx, phones = sandbox.instances
+    suffix = sandbox._suffix
     uid, gid = _asterisk_ids(root)
     debian_conf = (root / "etc/asterisk/asterisk.conf").read_text()
     moddir_match = re.search(r"^astmoddir\s*=>\s*(\S+)", debian_conf, re.M)
     moddir = moddir_match.group(1) if moddir_match else "/usr/lib/asterisk/modules"
 
-    pbx_etc = _fresh_dir(root, PBX_ETC)
+    def lane_text(text: str) -> str:
+        return _for_lane(text, pbx, phones)
+
+    pbx_etc = _fresh_dir(root, pbx.etc_dir)
     for source in sorted((sandbox.repo_dir / "docker" / "asterisk").glob("*.conf")):
-        shutil.copyfile(source, pbx_etc / source.name)
+        (pbx_etc / source.name).write_text(lane_text(source.read_text()))
     with (pbx_etc / "pjsip.conf").open("a") as pjsip:
         pjsip.write(SANDBOX_PJSIP_TRUNK)
     # The hooks sit beside extensions.conf, as the Docker image installs them.
@@ -414,7 +514,19 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
     # standard run/spool/log dirs, so a plain `asterisk -rx` inside the root reaches it.
     # Debian marks its [directories] a template ("(!)"), which Asterisk ignores: drop that.
     pbx_conf = re.sub(r"^\[directories\]\(!\)", "[directories]", debian_conf, flags=re.M)
-    pbx_conf = re.sub(r"^astetcdir\s*=>.*$", f"astetcdir => {PBX_ETC}", pbx_conf, flags=re.M)
+    pbx_conf = re.sub(r"^astetcdir\s*=>.*$", f"astetcdir => {pbx.etc_dir}", pbx_conf, flags=re.M)
+    if suffix:
+        # Another lane writes its own state: nothing of lane 0's run/spool/log/db dirs.
+        for key, directory in (
+            ("astspooldir", "/var/spool/asterisk"),
+            ("astrundir", "/var/run/asterisk"),
+            ("astlogdir", "/var/log/asterisk"),
+            ("astdbdir", "/var/lib/asterisk"),
+            ("astcachedir", "/var/cache/asterisk"),
+        ):
+            pbx_conf = re.sub(
+                rf"^{key}\s*=>.*$", f"{key} => {directory}{suffix}", pbx_conf, flags=re.M
+            )
     # Send silence while a channel waits (Read(), queue without music): the far end keeps
     # receiving frames, which its talk detection needs to notice that a prompt ended.
     pbx_conf = re.sub(r"^\[options\]$", "[options]\ntransmit_silence = yes", pbx_conf, flags=re.M)
@@ -431,10 +543,12 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
     (pbx_etc / "ari.d").mkdir()
     (pbx_etc / "ari.d" / "ivr-agent.conf").write_text(_ari_user(creds.ari_user, creds.ari_secret))
 
-    phones_etc = _fresh_dir(root, PHONES_ETC)
+    phones_etc = _fresh_dir(root, phones.etc_dir)
     for entry in (resources.files("ivr_agent.sim") / "phones").iterdir():
         if entry.name.endswith(".conf"):
-            text = entry.read_text().replace("@MODDIR@", moddir)
+            text = lane_text(entry.read_text().replace("@MODDIR@", moddir))
+            if suffix and entry.name == "asterisk.conf":
+                text = re.sub(r"(/[\w/]*asterisk-phones)\b", rf"\g<1>{suffix}", text)
             (phones_etc / entry.name).write_text(text)
     (phones_etc / "ari.d").mkdir()
     (phones_etc / "ari.d" / "ivr-sim.conf").write_text(
@@ -449,18 +563,21 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
     # Directories the instances write, owned by asterisk (recording/ must exist or ARI
     # recording fails with 500). /var/run is an absolute symlink to /run: never follow it
     # from outside the root, it would land on the host's /run.
-    for relative in (
-        "var/spool/asterisk",
-        "var/spool/asterisk/recording",
-        "var/spool/asterisk-phones",
-        "var/spool/asterisk-phones/recording",
-        "run/asterisk",
-        "run/asterisk-phones",
-        "var/log/asterisk",
-        "var/log/asterisk-phones",
-        "var/lib/asterisk-phones",
-        "var/cache/asterisk-phones",
-    ):
+    writable = [
+        f"var/spool/asterisk{suffix}",
+        f"var/spool/asterisk{suffix}/recording",
+        f"var/spool/asterisk-phones{suffix}",
+        f"var/spool/asterisk-phones{suffix}/recording",
+        f"run/asterisk{suffix}",
+        f"run/asterisk-phones{suffix}",
+        f"var/log/asterisk{suffix}",
+        f"var/log/asterisk-phones{suffix}",
+        f"var/lib/asterisk-phones{suffix}",
+        f"var/cache/asterisk-phones{suffix}",
+    ]
+    if suffix:
+        writable += [f"var/lib/asterisk{suffix}", f"var/cache/asterisk{suffix}"]
+    for relative in writable:
         path = root / relative
         path.mkdir(parents=True, exist_ok=True)
         os.chown(path, uid, gid)
@@ -515,7 +632,9 @@ def _running_pid(sandbox: Sandbox, instance: Instance) -> int | None:
         pid = int(sandbox.pid_file(instance).read_text())
     except (OSError, ValueError):
         pid = 0
-    if pid and chroot.pid_alive(pid):
+    if pid and chroot.pid_alive(pid) and pid in chroot.processes_in(sandbox.root):
+        # (The pid file may name a process of another root sharing these files, e.g. a
+        # bind mount of this one, or a pid reused since: only ours counts.)
         return pid
     if not sandbox.root.exists():
         return None
@@ -599,27 +718,27 @@ def up(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
         creds = load_credentials(sandbox)
         if not had_secrets:
             # Instances running without our secrets (an older layout) would refuse them.
-            for instance in INSTANCES:
+            for instance in sandbox.instances:
                 _stop(sandbox, instance, progress)
         # Always (re)written: this checkout may be adopting instances another one started.
         _write_private(
             sandbox.credentials_file, "".join(f"{k}={v}\n" for k, v in creds.env().items())
         )
-        running = {i.name: _running_pid(sandbox, i) for i in INSTANCES}
+        running = {i.name: _running_pid(sandbox, i) for i in sandbox.instances}
         digest = config_digest(sandbox)
-        marker = sandbox.meta_dir / "config.sha256"
+        marker = sandbox.meta_dir / f"config{sandbox._suffix}.sha256"
         applied = marker.read_text().strip() if marker.exists() else None
         if all(running.values()) and applied != digest:
             # Running on an older configuration: a config edit must not wait for someone
             # to run `sandbox down` by hand.
             progress("configuration changed since the instances started: restarting them")
-            for instance in INSTANCES:
+            for instance in sandbox.instances:
                 _stop(sandbox, instance, progress)
             running = dict.fromkeys(running)
         if not all(running.values()):
             configure(sandbox, creds)
             marker.write_text(digest + "\n")
-        for instance in INSTANCES:
+        for instance in sandbox.instances:
             if running[instance.name]:
                 progress(f"{instance.name}: already running (pid {running[instance.name]})")
                 continue
@@ -630,10 +749,12 @@ def up(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
                 f"{instance.name}: {found} (pid {pid}, up in {time.monotonic() - started:.1f} s)"
             )
         _wait_ari(
-            f"http://127.0.0.1:{PBX.http_port}/ari/asterisk/info", creds.ari_user, creds.ari_secret
+            f"http://127.0.0.1:{sandbox.pbx.http_port}/ari/asterisk/info",
+            creds.ari_user,
+            creds.ari_secret,
         )
         _wait_ari(
-            f"http://127.0.0.1:{PHONES.http_port}/ari/asterisk/info",
+            f"http://127.0.0.1:{sandbox.phones.http_port}/ari/asterisk/info",
             creds.phones_ari_user,
             creds.phones_ari_secret,
         )
@@ -656,16 +777,17 @@ def _stop(sandbox: Sandbox, instance: Instance, progress: Progress) -> None:
 
 
 def down(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
-    """Stop both instances and everything else in the root, unmount everything below it.
+    """Stop every lane's instances and everything else in the root, unmount everything
+    below it.
 
     Raises :class:`SandboxError` if a process or a mount is left behind.
     """
     require_root()
     with _locked(sandbox):
-        for instance in INSTANCES:
+        for instance in _all_lanes():
             _stop(sandbox, instance, progress)
         survivors = chroot.kill_all_in(sandbox.root) if sandbox.root.exists() else []
-        for instance in INSTANCES:
+        for instance in _all_lanes():
             sandbox.pid_file(instance).unlink(missing_ok=True)
         left = chroot.unmount_all(sandbox.root) if sandbox.root.exists() else []
         if survivors or left:
@@ -683,7 +805,7 @@ def status(sandbox: Sandbox) -> dict[str, Any]:
 
 def _status(sandbox: Sandbox) -> dict[str, Any]:
     instances = {}
-    for instance in INSTANCES:
+    for instance in sandbox.instances:
         pid = _running_pid(sandbox, instance)
         instances[instance.name] = {
             "running": pid is not None,
@@ -706,3 +828,21 @@ def _status(sandbox: Sandbox) -> dict[str, Any]:
         "credentials_file": str(sandbox.credentials_file),
         "instances": instances,
     }
+
+
+def _all_lanes() -> list[Instance]:
+    return [i for lane in range(MAX_LANE + 1) for i in lane_instances(lane)]
+
+
+def hang_up_all(sandbox: Sandbox) -> int:
+    """Hang up every channel of the lane's PBX and phones; return how many there were.
+
+    A run that was interrupted can leave callers queued on the PBX, where they would sit
+    ahead of the next run's callers (the sandbox queue waits up to 600 s); tests start from
+    an idle PBX with this.
+    """
+    ended = 0
+    for instance in sandbox.instances:
+        out = cli(sandbox, instance, "channel request hangup all")
+        ended += sum(1 for line in out.splitlines() if line.startswith("Requested Hangup"))
+    return ended
