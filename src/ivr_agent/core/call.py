@@ -140,8 +140,6 @@ class Kind(enum.Enum):
 
 
 S, K = State, Kind
-LIVE_STATES = (S.OFFERED, S.WAITING, S.CONNECTED, S.ON_HOLD, S.REQUEUED)
-FINAL_STATES = (S.ENDED, S.ABANDONED)
 
 
 def _build_transitions() -> dict[tuple[State, Kind], State]:

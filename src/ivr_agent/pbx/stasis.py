@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -340,10 +340,6 @@ class StasisRouter:
                 await hook(channels)
             except Exception:
                 log.exception("ari_reconnect_hook_failed")
-
-    def active_routes(self) -> Iterator[str]:
-        """The route names registered (for logs and tests)."""
-        return iter(sorted(self._routes))
 
 
 def snoop_id(unique: str) -> str:
