@@ -16,14 +16,14 @@ from ivr_agent.core.breaches import (
     low_satisfaction,
     standard_breaches,
 )
-from ivr_agent.metrics.store import BREACH_KINDS
+from ivr_agent.db.breaches import STANDARD_BREACH_SQL
 from ivr_agent.qa.store import breaches_of as qa_breaches_of
 from tests.support.outcomes import sample_outcome
 
 
 def test_every_breach_has_a_label_and_the_sql_covers_every_standard_breach() -> None:
     assert set(BREACH_LABELS) == set(BREACHES)
-    assert tuple(BREACH_KINDS) == STANDARD_BREACHES
+    assert tuple(STANDARD_BREACH_SQL) == STANDARD_BREACHES
     assert BREACHES[: len(STANDARD_BREACHES)] == STANDARD_BREACHES
 
 

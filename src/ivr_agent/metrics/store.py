@@ -29,14 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from ivr_agent.core.breaches import (
-    LATE_ANSWER,
-    LONG_HOLD,
-    OVER_MAX_DURATION,
-    SILENT_HANG_UP,
-    STANDARD_BREACHES,
-)
 from ivr_agent.core.figures import CallbackCounts, Counts
+from ivr_agent.db.breaches import STANDARD_BREACH_SQL
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallbackAttemptRow, CallbackRow, CallRow
 
@@ -294,28 +288,12 @@ class Breach:
     talk_seconds: float | None
 
 
-#: Breach kind (:data:`~ivr_agent.core.breaches.STANDARD_BREACHES`, same order) → the SQL
-#: that finds it among stored calls, from the flags the outcome stored (S1, S2, S3, S6).
-BREACH_KINDS: dict[str, ColumnElement[bool]] = {
-    LATE_ANSWER: and_(
-        CallRow.answered_at.is_not(None), CallRow.answered_within_standard.is_(False)
-    ),
-    LONG_HOLD: CallRow.hold_over_limit.is_(True),
-    SILENT_HANG_UP: CallRow.silence == "hung_up_silent",
-    OVER_MAX_DURATION: CallRow.over_max_duration.is_(True),
-}
-if tuple(BREACH_KINDS) != STANDARD_BREACHES:  # a kind added in core must get its SQL here
-    raise RuntimeError(
-        f"metrics BREACH_KINDS {tuple(BREACH_KINDS)} != core STANDARD_BREACHES {STANDARD_BREACHES}"
-    )
-
-
 async def latest_breaches(
     database: Database, start: datetime, end: datetime, *, limit: int = 20
 ) -> list[Breach]:
     """The inbound calls offered in ``[start, end)`` that broke a standard, latest end first."""
     c = CallRow
-    flags = [condition.label(kind) for kind, condition in BREACH_KINDS.items()]
+    flags = [condition.label(kind) for kind, condition in STANDARD_BREACH_SQL.items()]
     query = (
         select(
             c.call_id,
@@ -328,7 +306,7 @@ async def latest_breaches(
             *flags,
         )
         .where(c.direction == "inbound", c.offered_at >= start, c.offered_at < end)
-        .where(or_(*BREACH_KINDS.values()))
+        .where(or_(*STANDARD_BREACH_SQL.values()))
         .order_by(c.ended_at.desc(), c.call_id)
         .limit(limit)
     )
@@ -340,7 +318,7 @@ async def latest_breaches(
             ended_at=row.ended_at,
             operator_id=row.operator_id,
             caller_number=row.caller_number,
-            kinds=tuple(kind for kind in BREACH_KINDS if getattr(row, kind)),
+            kinds=tuple(kind for kind in STANDARD_BREACH_SQL if getattr(row, kind)),
             ring_seconds=row.ring_seconds,
             max_hold_seconds=row.max_hold_seconds,
             talk_seconds=row.talk_seconds,

@@ -16,13 +16,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from ivr_agent.core.breaches import BREACHES, LOW_SATISFACTION, LOW_SATISFACTION_BELOW, BreachKind
+from ivr_agent.core.breaches import BREACHES, BreachKind
 from ivr_agent.core.breaches import breaches_of as _breaches_of
 from ivr_agent.core.outcome import iso
+from ivr_agent.db.breaches import breach_sql
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
 from ivr_agent.db.models import (
@@ -34,7 +35,6 @@ from ivr_agent.db.models import (
     RecordingRow,
 )
 from ivr_agent.db.tokens import token_digest
-from ivr_agent.metrics.store import BREACH_KINDS
 
 DIRECTIONS = ("inbound", "callback")
 MAX_PER_PAGE = 100
@@ -503,15 +503,6 @@ class QaListRow:
     satisfaction: str | None
 
 
-def _breach_condition(breach: str, latest_index: Any) -> Any:
-    if breach == LOW_SATISFACTION:
-        return or_(
-            CallRow.extra["satisfaction"].astext == "suggestion",
-            latest_index < LOW_SATISFACTION_BELOW,
-        )
-    return BREACH_KINDS[breach]
-
-
 def _filtered(filters: QaFilter, latest_index: Any) -> Select[Any]:
     conditions = []
     if filters.start is not None:
@@ -523,7 +514,7 @@ def _filtered(filters: QaFilter, latest_index: Any) -> Select[Any]:
     if filters.direction:
         conditions.append(CallRow.direction == filters.direction)
     if filters.breach:
-        conditions.append(_breach_condition(filters.breach, latest_index))
+        conditions.append(breach_sql(filters.breach, latest_index))
     return select(CallRow).where(and_(*conditions)) if conditions else select(CallRow)
 
 
