@@ -5,11 +5,15 @@ Reading needs ``ops`` or ``qa``: QA reviews survey scores and recordings. Every 
 a 400 naming the field (body fields, or query parameters), and nothing is stored then.
 Times go out in the call centre's zone (``IVR_AGENT_TIMEZONE``); a time without a zone
 coming in is read in that zone too.
+
+A created callback is stored first; then, if a dialer runs in this agent, it is woken
+(:data:`WAKE_DIALER`) so a callback due now is dialled at once instead of at the next poll.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +37,10 @@ FIELDS = ("customer_number", "customer_name", "reason", "reference_time")
 QUERY_PARAMETERS = frozenset({"status", "from", "to", "limit", "offset"})
 #: How far a reference time may lie from now: further is a typo, not a callback to plan.
 REFERENCE_RANGE = timedelta(days=31)
+#: Set by the composition root while the callback dialer runs (its ``Dialer.wake``): makes
+#: it look for due callbacks now. Unset (no dialer here): the callback waits for the poll
+#: of whichever agent dials.
+WAKE_DIALER: web.AppKey[Callable[[], None]] = web.AppKey("wake_dialer")
 
 
 def _time(name: str, raw: object, request: web.Request) -> datetime:
@@ -115,6 +123,10 @@ async def create_callback_handler(request: web.Request) -> web.Response:
                 details={"reason": callback.reason},
             )
         )
+    # Only after the commit: a dialer woken earlier would not see the row yet.
+    wake = request.app.get(WAKE_DIALER)
+    if wake is not None:
+        wake()
     zone = settings.zone
     return web.json_response(
         {
