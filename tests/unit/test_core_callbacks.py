@@ -20,9 +20,9 @@ from ivr_agent.core.callbacks import (
     local_instant,
     next_allowed,
     next_state,
-    satisfaction_index,
     schedule,
 )
+from ivr_agent.core.satisfaction import satisfaction_index
 from ivr_agent.db.models import ATTEMPT_OUTCOMES, CALLBACK_REASONS
 from ivr_agent.settings import load_settings
 

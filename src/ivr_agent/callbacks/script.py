@@ -37,16 +37,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-#: The five S5 survey indices, in the order they are asked, with the prompt asking each.
-#: The index names are those of ``core/callbacks.py`` (``SURVEY_INDICES``) and the database.
-SURVEY: tuple[tuple[str, str], ...] = (
-    ("skill", "survey_skill"),
-    ("attitude", "survey_attitude"),
-    ("timeliness", "survey_timeliness"),
-    ("parts", "survey_parts"),
-    ("overall", "survey_overall"),
-)
-INDEX_NAMES: tuple[str, ...] = tuple(name for name, _ in SURVEY)
+from ivr_agent.core.satisfaction import INDICES, SCORE_MAX, SCORE_MIN, satisfaction_index
+
+#: The five S5 survey indices (:data:`ivr_agent.core.satisfaction.INDICES`), in the order
+#: they are asked, with the prompt asking each (``survey_<index>``).
+SURVEY: tuple[tuple[str, str], ...] = tuple((name, f"survey_{name}") for name in INDICES)
+INDEX_NAMES: tuple[str, ...] = INDICES
 
 CONSENT_KEYS = frozenset("12")
 SCORE_KEYS = frozenset("12345")
@@ -110,7 +106,11 @@ class SurveyScript:
     ) -> None:
         if not 0 <= asked <= len(SURVEY):
             raise ValueError(f"asked must be 0-{len(SURVEY)} (got {asked})")
-        bad = {k: v for k, v in (scores or {}).items() if k not in INDEX_NAMES or not 1 <= v <= 5}
+        bad = {
+            k: v
+            for k, v in (scores or {}).items()
+            if k not in INDEX_NAMES or not SCORE_MIN <= v <= SCORE_MAX
+        }
         if bad:
             raise ValueError(f"scores must be 1-5 for the survey indices (got {bad})")
         self._opening = Prompt(
@@ -163,7 +163,7 @@ class SurveyScript:
             outcome=self.outcome or "hung_up",
             consented=self.consented,
             scores=scores,
-            satisfaction_index=round(sum(scores.values()) / len(SURVEY), 3) if complete else None,
+            satisfaction_index=round(satisfaction_index(scores), 3) if complete else None,
         )
 
     # --- the phases ---------------------------------------------------------------------

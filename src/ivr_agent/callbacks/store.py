@@ -32,19 +32,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ivr_agent.core.callbacks import (
     ANSWERED_OUTCOMES,
     OUTCOMES,
-    SURVEY_INDICES,
     CallbackConfig,
     CallbackState,
     NextState,
     check_customer_name,
     check_customer_number,
-    check_scores,
     next_allowed,
     next_state,
-    satisfaction_index,
     schedule,
 )
 from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.core.satisfaction import INDICES, check_scores, satisfaction_index
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import translate_errors
 from ivr_agent.db.models import (
@@ -776,7 +774,7 @@ async def page_callback_calls(
                     "reason": row.reason,
                     "outcome": attempt.outcome,
                     "status": row.status,
-                    "scores": {k: attempt_scores[k] for k in SURVEY_INDICES if k in attempt_scores},
+                    "scores": {k: attempt_scores[k] for k in INDICES if k in attempt_scores},
                 }
             }
             assert attempt.ended_at is not None

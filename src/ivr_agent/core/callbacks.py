@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, get_args
@@ -74,8 +73,6 @@ ANSWERED_OUTCOMES = frozenset({"completed", "declined", "rescheduled"})
 #: Statuses after which a callback is never dialled again.
 FINAL_STATUSES = frozenset({"completed", "declined", "unreachable", "cancelled"})
 
-#: The five survey indices of S5, in the order the script asks them (prompt ``survey_<name>``).
-SURVEY_INDICES = ("skill", "attitude", "timeliness", "parts", "overall")
 #: A number we may dial: digits only, an optional leading ``+``, 5–20 digits. Nothing else
 #: (no spaces, ``&``, letters or line breaks) ever reaches a dial string or an AMI header.
 CUSTOMER_NUMBER = re.compile(r"\+?[0-9]{5,20}")
@@ -405,21 +402,3 @@ def check_customer_name(value: object) -> str | None:
     if len(name) > CUSTOMER_NAME_MAX:
         raise ValueError(f"must be at most {CUSTOMER_NAME_MAX} characters")
     return name or None
-
-
-def satisfaction_index(scores: Mapping[str, int]) -> float:
-    """The arithmetic mean of the five survey scores (S5); ``ValueError`` if any is missing."""
-    check_scores(scores)
-    missing = [name for name in SURVEY_INDICES if name not in scores]
-    if missing:
-        raise ValueError(f"satisfaction index needs all five scores; missing {', '.join(missing)}")
-    return sum(scores[name] for name in SURVEY_INDICES) / len(SURVEY_INDICES)
-
-
-def check_scores(scores: Mapping[str, int]) -> None:
-    """``ValueError`` naming the index if a score is unknown or not an integer 1–5."""
-    for name, score in scores.items():
-        if name not in SURVEY_INDICES:
-            raise ValueError(f"unknown survey index {name!r}; known: {', '.join(SURVEY_INDICES)}")
-        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise ValueError(f"survey score {name} must be an integer 1-5 (got {score!r})")

@@ -32,6 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ivr_agent.core.satisfaction import INDICES
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -308,7 +310,8 @@ class SurveyScoreRow(Base):
     score: Mapped[int] = mapped_column(SmallInteger)
 
 
-QA_INDICES = ("skill", "attitude", "timeliness", "parts", "overall")
+#: The five S5 indices (one column each in ``qa_scores``).
+QA_INDICES: tuple[str, ...] = INDICES
 
 
 class QaScoreRow(Base):

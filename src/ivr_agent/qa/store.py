@@ -23,11 +23,11 @@ from sqlalchemy.orm import aliased
 from ivr_agent.core.breaches import BREACHES, BreachKind
 from ivr_agent.core.breaches import breaches_of as _breaches_of
 from ivr_agent.core.outcome import iso
+from ivr_agent.core.satisfaction import INDICES, SCORE_MAX, SCORE_MIN, satisfaction_index
 from ivr_agent.db.breaches import breach_sql
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
 from ivr_agent.db.models import (
-    QA_INDICES,
     ApiTokenRow,
     AuditLogRow,
     CallRow,
@@ -268,21 +268,16 @@ class QaScore:
 def validate_scores(raw: Mapping[str, Any]) -> dict[str, int]:
     """The five indices as integers 1–5; :class:`ScoreError` naming the first bad field."""
     scores = {}
-    for name in QA_INDICES:
+    for name in INDICES:
         value = raw.get(name)
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScoreError(f"{name}: required, an integer 1-5", name)
-        if not 1 <= value <= 5:
+        if not SCORE_MIN <= value <= SCORE_MAX:
             raise ScoreError(f"{name}: {value} is not between 1 and 5", name)
         scores[name] = value
     return scores
-
-
-def satisfaction_index(scores: Mapping[str, int]) -> float:
-    """S5: the mean of the five indices."""
-    return sum(scores[name] for name in QA_INDICES) / len(QA_INDICES)
 
 
 def _score(row: QaScoreRow, superseded: bool) -> QaScore:
@@ -291,7 +286,7 @@ def _score(row: QaScoreRow, superseded: bool) -> QaScore:
         call_id=str(row.call_id),
         version=row.version,
         supersedes=str(row.supersedes) if row.supersedes else None,
-        scores={name: getattr(row, name) for name in QA_INDICES},
+        scores={name: getattr(row, name) for name in INDICES},
         satisfaction_index=row.satisfaction_index,
         comment=row.comment,
         scored_by=row.scored_by,
@@ -436,7 +431,7 @@ async def operator_qa_averages(
             CallRow.operator_id,
             func.count().label("scored"),
             func.avg(latest.c.satisfaction_index).label("index_avg"),
-            *(func.avg(getattr(latest.c, name)).label(name) for name in QA_INDICES),
+            *(func.avg(getattr(latest.c, name)).label(name) for name in INDICES),
         )
         .join(latest, latest.c.call_id == CallRow.call_id)
         .where(CallRow.offered_at >= start, CallRow.offered_at < end)
@@ -451,7 +446,7 @@ async def operator_qa_averages(
                 operator_id=row.operator_id,
                 scored_calls=row.scored,
                 satisfaction_index=float(row.index_avg),
-                indices={name: float(getattr(row, name)) for name in QA_INDICES},
+                indices={name: float(getattr(row, name)) for name in INDICES},
             )
             for row in rows
         ]
