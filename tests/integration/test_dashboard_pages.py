@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from ivr_agent.app import build_app
 from ivr_agent.calls.store import save_outcome
+from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.dashboard.live import LIVE, CallsNow
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
@@ -144,3 +145,41 @@ async def test_given_a_live_stream_then_changes_arrive_as_server_sent_events(
         b'event: calls\ndata: {"waiting":2,"talking":1,"on_hold":1,"in_progress":3}\n\n'
     )
     assert stored.startswith(b"event: stored\n")
+
+
+async def test_given_markup_in_a_caller_number_and_an_operator_then_pages_show_it_as_text(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    now = datetime.now(SHANGHAI)
+    start = max(now - timedelta(minutes=5), now.replace(hour=0, minute=0, second=1))
+    evil = sample_outcome(
+        "9.2",
+        start=start,
+        caller_number="<script>alert(1)</script>",
+        operator_id='<b id="op">',
+    )
+    timeline = [
+        TimelineEvent(evil.offered_at, "offered", "PJSIP/<i>-1", {"note": "<img src=x>"}),
+    ]
+    await save_outcome(db, evil, timeline)
+    client = await _client(db, aiohttp_client)
+    await _login(client, await create_token(db, "ops"))
+    pages = {}
+    for path in ("/", "/dashboard/panels", f"/calls/{evil.call_id}"):
+        async with client.get(path) as response:
+            assert response.status == 200, path
+            pages[path] = await response.text()
+    for path, page in pages.items():
+        assert "<script>alert" not in page, path
+        assert '<b id="op">' not in page, path
+        assert "&lt;b id=&#34;op&#34;&gt;" in page, path
+    # The dashboard masks the number (its last four characters stay), the call page does not.
+    assert "ipt&gt;</span>" in pages["/"]
+    call = pages[f"/calls/{evil.call_id}"]
+    assert "<dd>&lt;script&gt;alert(1)&lt;/script&gt;</dd>" in call
+    assert "PJSIP/&lt;i&gt;-1" in call
+    assert "note: &lt;img src=x&gt;" in call
+    async with client.get("/login", params={"next": '/"><script>x</script>'}) as response:
+        page = await response.text()
+    assert "<script>x" not in page
+    assert 'name="next" value="/&#34;&gt;&lt;script&gt;x&lt;/script&gt;"' in page

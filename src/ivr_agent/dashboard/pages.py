@@ -1,8 +1,11 @@
 """The live dashboard at ``/``, the call timeline page ``/calls/{id}``, and browser sign-in.
 
-Pages are rendered on the server (``templates/``, ``string.Template`` with every value
-escaped); ``static/dashboard.js`` only swaps in fresh panels and live counters. The figures
-come from the same code as ``GET /api/metrics/summary`` (today, in the call centre's zone).
+Pages are rendered on the server from jinja2 templates (``web/templates/``: ``base.html``,
+``dashboard/``, ``login.html``; every value escaped). Python builds plain data — here the
+call's facts and timeline, in ``dashboard/panels.py`` the panels — and the templates hold
+the markup. ``static/dashboard.js`` only swaps in fresh panels and live counters. The
+figures come from the same code as ``GET /api/metrics/summary`` (today, in the call
+centre's zone).
 
 Sign-in: a browser posts an API token to ``/login``; the answer sets it as an HttpOnly,
 SameSite=Strict cookie that the auth middleware accepts for reads. A token is never put
@@ -14,324 +17,45 @@ Pages without a valid session redirect to ``/login``; a role that may not see a 
 
 from __future__ import annotations
 
-import html
-import json
-import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
-from string import Template
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from ivr_agent.calls.store import get_call, get_timeline
-from ivr_agent.dashboard.live import LIVE
+from ivr_agent.dashboard.panels import live_tiles, panels_context
 from ivr_agent.db.tokens import role_of
-from ivr_agent.metrics.http import breach_json, summary_body, today
-from ivr_agent.metrics.store import GroupBy, latest_breaches
+from ivr_agent.metrics.http import today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web import static_files
 from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token
+from ivr_agent.web.formats import count, seconds
+from ivr_agent.web.formats import masked as masked  # re-exported (tests, older callers)
+from ivr_agent.web.formats import percent as percent  # re-exported
+from ivr_agent.web.templates import SECURITY_HEADERS, message_page, render_page
 
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Roles that may open the dashboard and call pages (``admin`` always may).
 PAGE_ROLES = frozenset({"ops", "qa", "admin"})
 SESSION_SECONDS = 12 * 3600
-BREACHES_SHOWN = 15
-SECURITY_HEADERS = {
-    # Only our own files: no inline script, no CDN, no framing.
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-BREACH_LABELS = {
-    "late_answer": "late answer",
-    "long_hold": "long hold",
-    "silent_hang_up": "silent hang-up",
-    "over_max_duration": "over 5 min",
-}
 
 
-def _template(name: str) -> Template:
-    return Template((resources.files("ivr_agent.web") / "templates" / name).read_text("utf-8"))
+@dataclass(frozen=True)
+class TimelineRow:
+    """One event of a call's timeline, as shown on the call page."""
 
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-# ------------------------------------------------------------------ formatting --
-
-
-def percent(value: float | None) -> str:
-    """``0.6`` → ``60.0 %``; ``None`` (nothing to divide) → ``—``."""
-    return "—" if value is None else f"{value * 100:.1f} %"
-
-
-def seconds(value: float | None) -> str:
-    """Seconds with one decimal, or ``—``."""
-    return "—" if value is None else f"{value:.1f} s"
-
-
-def masked(number: str | None) -> str:
-    """A caller number with all but its last four digits hidden (the screen is public)."""
-    if not number:
-        return "—"
-    return "•" * max(0, len(number) - 4) + number[-4:] if len(number) > 4 else number
-
-
-def _figure(
-    figures: dict[str, Any],
-    name: str,
-    label: str,
-    fmt: Callable[[Any], str],
-    extra: str = "",
-    sub: str = "",
-) -> str:
-    """One figure as a tile; its raw value in ``data-value``, its formula as the tooltip."""
-    figure = figures[name]
-    value = figure["value"]
-    below = f'<div class="sub">{_e(sub)}</div>' if sub else ""
-    return (
-        f'<div class="tile{extra}" data-figure="{name}" data-value="{_e(json.dumps(value))}" '
-        f'title="{_e(figure["formula"])}"><div class="label">{label}</div>'
-        f'<div class="value">{_e(fmt(value))}</div>{below}</div>'
-    )
-
-
-def _count(value: Any) -> str:
-    return "—" if value is None else str(value)
-
-
-# ------------------------------------------------------------------ panels --
-
-
-def kpi_tiles(figures: dict[str, Any], target: float) -> str:
-    """The big figures: service level against the target, answer rate, volumes, waits."""
-    level = figures["service_level"]["value"]
-    state = "" if level is None else (" good" if level >= target else " bad")
-    tiles = [
-        _figure(
-            figures,
-            "service_level",
-            "Service level",
-            percent,
-            " big" + state,
-            sub=f"target {percent(target)} · answered within three rings",
-        ),
-        _figure(figures, "answer_rate", "Answer rate", percent, " big"),
-        _figure(figures, "offered", "Offered", _count),
-        _figure(figures, "answered", "Answered", _count),
-        _figure(figures, "abandoned", "Abandoned", _count),
-        _figure(figures, "short_abandons", "Short abandons", _count),
-        _figure(figures, "asa_seconds", "ASA", seconds),
-        _figure(figures, "longest_wait_seconds", "Longest wait", seconds),
-    ]
-    return "".join(tiles)
-
-
-def operator_table(groups: list[dict[str, Any]]) -> str:
-    """One row per operator who answered today (unanswered calls are not an operator)."""
-    columns = [
-        ("answered", "Answered", _count),
-        ("answered_within_standard", "≤ 3 rings", _count),
-        ("service_level", "SL", percent),
-        ("asa_seconds", "ASA", seconds),
-        ("hold_over_limit", "Hold > 10 s", _count),
-        ("silent_calls", "Silent", _count),
-        ("over_max_duration", "> 5 min", _count),
-    ]
-    head = "".join(f"<th>{label}</th>" for _, label, _ in columns)
-    rows = []
-    for group in groups:
-        operator = group["operator_id"]
-        if operator is None:
-            continue
-        values = {name: group["figures"][name]["value"] for name, _, _ in columns}
-        cells = "".join(
-            f'<td data-figure="{name}" data-value="{_e(json.dumps(values[name]))}">'
-            f"{_e(fmt(values[name]))}</td>"
-            for name, _, fmt in columns
-        )
-        rows.append(f'<tr data-operator="{_e(operator)}"><th>{_e(operator)}</th>{cells}</tr>')
-    body = "".join(rows) or f'<tr><td colspan="{len(columns) + 1}">No answered calls yet</td></tr>'
-    return (
-        f'<table class="operators"><thead><tr><th>Operator</th>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table>"
-    )
-
-
-def hourly_chart(groups: list[dict[str, Any]], target: float, zone: ZoneInfo) -> str:
-    """Service level per hour of today as an SVG bar chart with the target line."""
-    width, height, left, bottom = 960, 260, 44, 28
-    plot_w, plot_h = width - left - 8, height - bottom - 10
-    slot = plot_w / 24
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        'aria-label="Service level per hour">'
-    ]
-    for pct in (0, 0.5, 1.0):
-        y = 10 + plot_h * (1 - pct)
-        parts.append(
-            f'<line x1="{left}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-            f'<text x="{left - 6}" y="{y + 5:.1f}" class="axis" text-anchor="end">'
-            f"{pct * 100:.0f}%</text>"
-        )
-    for group in groups:
-        hour = datetime.fromisoformat(group["start"]).astimezone(zone).hour
-        level = group["figures"]["service_level"]["value"]
-        offered = group["figures"]["offered"]["value"]
-        x = left + hour * slot + slot * 0.15
-        if level is None:
-            continue
-        bar_h = max(plot_h * level, 2)
-        y = 10 + plot_h - bar_h
-        state = "good" if level >= target else "bad"
-        parts.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{bar_h:.1f}" '
-            f'class="bar {state}" data-hour="{hour}" data-value="{level}">'
-            f"<title>{hour:02d}:00 · {percent(level)} of {offered} offered</title></rect>"
-        )
-    target_y = 10 + plot_h * (1 - target)
-    parts.append(
-        f'<line x1="{left}" x2="{width - 8}" y1="{target_y:.1f}" y2="{target_y:.1f}" '
-        'class="target"/>'
-        f'<text x="{width - 10}" y="{target_y - 6:.1f}" class="axis target-label" '
-        f'text-anchor="end">target {percent(target)}</text>'
-    )
-    for hour in range(0, 24, 3):
-        x = left + hour * slot + slot / 2
-        parts.append(
-            f'<text x="{x:.1f}" y="{height - 8}" class="axis" text-anchor="middle">'
-            f"{hour:02d}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def breach_list(breaches: list[dict[str, Any]], zone: ZoneInfo) -> str:
-    """The latest breaches, each linking to its call's timeline."""
-    if not breaches:
-        return '<p class="empty">No breaches today</p>'
-    items = []
-    for b in breaches:
-        ended = datetime.fromisoformat(b["ended_at"]).astimezone(zone).strftime("%H:%M:%S")
-        tags = "".join(
-            f'<span class="tag {kind}">{BREACH_LABELS.get(kind, kind)}</span>'
-            for kind in b["kinds"]
-        )
-        detail = []
-        if "late_answer" in b["kinds"] and b["ring_seconds"] is not None:
-            detail.append(f"rang {b['ring_seconds']:.1f} s")
-        if "long_hold" in b["kinds"] and b["max_hold_seconds"] is not None:
-            detail.append(f"hold {b['max_hold_seconds']:.1f} s")
-        if "over_max_duration" in b["kinds"] and b["talk_seconds"] is not None:
-            detail.append(f"talk {math.floor(b['talk_seconds'] / 60)} min")
-        operator = b["operator_id"] or "—"
-        items.append(
-            f'<li><a href="/calls/{_e(b["call_id"])}" data-call="{_e(b["call_id"])}">'
-            f'<span class="time">{ended}</span>{tags}'
-            f'<span class="who">op {_e(operator)} · {_e(masked(b["caller_number"]))}</span>'
-            f'<span class="detail">{_e(", ".join(detail))}</span></a></li>'
-        )
-    return f'<ul class="breaches">{"".join(items)}</ul>'
-
-
-def callback_tiles(figures: dict[str, Any]) -> str:
-    """S5: callbacks due today, completed, overdue, within 30 min, satisfaction."""
-    return "".join(
-        [
-            _figure(figures, "callbacks_due", "Callbacks due", _count),
-            _figure(figures, "callbacks_completed", "Completed", _count),
-            _figure(figures, "callbacks_overdue", "Overdue", _count),
-            _figure(figures, "callbacks_completed_within_30_min", "Within 30 min", _count),
-            _figure(
-                figures,
-                "satisfaction_index",
-                "Satisfaction",
-                lambda v: "—" if v is None else f"{v:.2f} / 5",
-            ),
-        ]
-    )
-
-
-async def render_panels(app: web.Application) -> str:
-    """Every panel of the dashboard for today, as one HTML fragment."""
-    settings = app[SETTINGS]
-    zone = settings.zone
-    start, end = today(zone)
-    by_operator = await summary_body(app, start, end, GroupBy.OPERATOR)
-    by_hour = await summary_body(app, start, end, GroupBy.HOUR)
-    breaches = [
-        breach_json(b)
-        for b in await latest_breaches(app[DATABASE], start, end, limit=BREACHES_SHOWN)
-    ]
-    figures = by_operator["figures"]
-    target = settings.service_level_target
-    return (
-        f'<div id="panels" data-from="{_e(by_operator["from"])}" data-to="{_e(by_operator["to"])}">'
-        f'<section class="kpis">{kpi_tiles(figures, target)}</section>'
-        '<section class="row">'
-        f'<div class="card wide"><h2>Service level per hour</h2>'
-        f"{hourly_chart(by_hour.get('groups', []), target, zone)}</div>"
-        f'<div class="card"><h2>Latest breaches</h2>{breach_list(breaches, zone)}</div>'
-        "</section>"
-        '<section class="row">'
-        f'<div class="card wide"><h2>Operators</h2>'
-        f"{operator_table(by_operator.get('groups', []))}</div>"
-        f'<div class="card"><h2>Callbacks</h2><div class="kpis small">'
-        f"{callback_tiles(figures)}</div></div>"
-        "</section></div>"
-    )
-
-
-def live_tiles(app: web.Application) -> str:
-    """Calls waiting and in progress now (updated by the live feed)."""
-    calls = app[LIVE].calls.to_json()
-    tiles = [
-        ("waiting", "Waiting now"),
-        ("in_progress", "In progress"),
-        ("talking", "Talking"),
-        ("on_hold", "On hold"),
-    ]
-    return "".join(
-        f'<div class="tile live" data-live="{name}"><div class="label">{label}</div>'
-        f'<div class="value">{calls[name]}</div></div>'
-        for name, label in tiles
-    )
+    kind: str
+    offset: str
+    time: str
+    channel: str
+    details: str
 
 
 # ------------------------------------------------------------------ pages --
-
-
-def _page(
-    title: str,
-    main: str,
-    *,
-    heading: str = "",
-    header_right: str = "",
-    scripts: tuple[str, ...] = (),
-    body_class: str = "",
-    status: int = 200,
-) -> web.Response:
-    text = _template("page.html").substitute(
-        title=_e(title),
-        heading=heading,
-        header_right=header_right,
-        main=main,
-        scripts="".join(f'<script src="/static/{s}" defer></script>' for s in scripts),
-        body_class=body_class,
-    )
-    return web.Response(
-        text=text, content_type="text/html", status=status, headers=SECURITY_HEADERS
-    )
 
 
 async def _page_role(request: web.Request) -> str | None:
@@ -350,7 +74,7 @@ def page(handler: PageHandler) -> PageHandler:
         if role is None:
             raise web.HTTPSeeOther(f"/login?next={request.rel_url.path}")
         if role not in PAGE_ROLES:
-            return _page("Forbidden", "<p>Your token may not see this page.</p>", status=403)
+            return message_page("Forbidden", "Your token may not see this page.", status=403)
         return await handler(request)
 
     checked.__doc__ = handler.__doc__
@@ -363,50 +87,44 @@ async def dashboard_handler(request: web.Request) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
     start, _ = today(settings.zone)
-    heading = f"Hotline today · {start.date().isoformat()} ({_e(settings.timezone)})"
-    right = (
-        f'<span id="clock" data-zone="{_e(settings.timezone)}"></span>'
-        '<span id="live-state" class="state">connecting</span>'
-        '<form method="post" action="/logout"><button class="link">Sign out</button></form>'
-    )
-    main = f'<section class="kpis live-row">{live_tiles(app)}</section>{await render_panels(app)}'
-    return _page(
-        "ivr-agent · dashboard",
-        main,
-        heading=heading,
-        header_right=right,
-        scripts=("dashboard.js",),
-        body_class="dashboard",
+    return render_page(
+        "dashboard/index.html",
+        day=start.date().isoformat(),
+        timezone=settings.timezone,
+        live=live_tiles(app),
+        **await panels_context(app),
     )
 
 
 @page
 async def panels_handler(request: web.Request) -> web.Response:
     """The dashboard's panels, fresh (what ``dashboard.js`` swaps in)."""
-    return web.Response(
-        text=await render_panels(request.app), content_type="text/html", headers=SECURITY_HEADERS
-    )
+    return render_page("dashboard/panels.html", **await panels_context(request.app))
 
 
-def _timeline_rows(timeline: list[dict[str, Any]], zone: ZoneInfo) -> str:
+def timeline_rows(timeline: list[dict[str, Any]], zone: ZoneInfo) -> list[TimelineRow]:
+    """A call's events with their offset from the first one and their time in ``zone``."""
     if not timeline:
-        return '<tr><td colspan="4">No timeline stored for this call</td></tr>'
+        return []
     first = datetime.fromisoformat(timeline[0]["at"])
     rows = []
     for event in timeline:
         at = datetime.fromisoformat(event["at"])
-        details = ", ".join(f"{k}: {v}" for k, v in sorted(event["details"].items()))
-        offset = (at - first).total_seconds()
         rows.append(
-            f'<tr class="kind-{_e(event["kind"])}"><td class="num">+{offset:.1f} s</td>'
-            f"<td>{at.astimezone(zone).strftime('%H:%M:%S.%f')[:-3]}</td>"
-            f"<td><b>{_e(event['kind'])}</b></td><td>{_e(event['channel'] or '')}"
-            f'<span class="details">{_e(details)}</span></td></tr>'
+            TimelineRow(
+                kind=event["kind"],
+                offset=f"+{(at - first).total_seconds():.1f} s",
+                time=at.astimezone(zone).strftime("%H:%M:%S.%f")[:-3],
+                channel=event["channel"] or "",
+                details=", ".join(f"{k}: {v}" for k, v in sorted(event["details"].items())),
+            )
         )
-    return "".join(rows)
+    return rows
 
 
-def _facts(call: dict[str, Any], zone: ZoneInfo) -> str:
+def call_facts(call: dict[str, Any], zone: ZoneInfo) -> list[tuple[str, str]]:
+    """What was measured about a call, as (label, text) pairs."""
+
     def when(value: str | None) -> str:
         if value is None:
             return "—"
@@ -415,7 +133,7 @@ def _facts(call: dict[str, Any], zone: ZoneInfo) -> str:
     holds = ", ".join(seconds(h.get("seconds")) for h in call.get("holds", [])) or "none"
     prompts = ", ".join(p["prompt"] for p in call.get("prompts_played", [])) or "none"
     within = call["answered_within_standard"]
-    facts = [
+    return [
         ("Direction", call["direction"]),
         # Unmasked here: a person opening one call (ops, QA) needs the number to act on it.
         ("Caller", call["caller_number"] or "—"),
@@ -423,7 +141,7 @@ def _facts(call: dict[str, Any], zone: ZoneInfo) -> str:
         ("Offered", when(call["offered_at"])),
         ("Answered", when(call["answered_at"])),
         ("Ended", when(call["ended_at"])),
-        ("Ring time", f"{seconds(call['ring_seconds'])} ({_count(call['rings'])} rings)"),
+        ("Ring time", f"{seconds(call['ring_seconds'])} ({count(call['rings'])} rings)"),
         ("Within three rings", "—" if within is None else ("yes" if within else "no")),
         (
             "Abandoned",
@@ -435,7 +153,6 @@ def _facts(call: dict[str, Any], zone: ZoneInfo) -> str:
         ("Prompts", prompts),
         ("Complete", "yes" if call["complete"] else f"no ({call.get('incomplete_reason')})"),
     ]
-    return "".join(f"<dt>{label}</dt><dd>{_e(value)}</dd>" for label, value in facts)
 
 
 @page
@@ -445,18 +162,14 @@ async def call_page_handler(request: web.Request) -> web.Response:
     db = request.app[DATABASE]
     call = await get_call(db, call_id)
     if call is None:
-        return _page("Call not found", "<p>No call with this id.</p>", status=404)
+        return message_page("Call not found", "No call with this id.", status=404)
     zone = request.app[SETTINGS].zone
-    timeline = await get_timeline(db, call_id)
-    main = (
-        '<p><a href="/">← dashboard</a></p>'
-        f'<section class="row detail"><div class="card"><h2>Call</h2><code>{_e(call_id)}</code>'
-        f'<dl class="facts">{_facts(call, zone)}</dl></div>'
-        '<div class="card wide"><h2>Timeline</h2><table class="timeline">'
-        "<thead><tr><th>t</th><th>time</th><th>event</th><th>channel · details</th></tr>"
-        f"</thead><tbody>{_timeline_rows(timeline, zone)}</tbody></table></div></section>"
+    return render_page(
+        "dashboard/call.html",
+        call_id=call_id,
+        facts=call_facts(call, zone),
+        timeline=timeline_rows(await get_timeline(db, call_id), zone),
     )
-    return _page(f"Call {call_id}", main, heading="Call detail")
 
 
 def _safe_next(raw: str | None) -> str:
@@ -467,10 +180,7 @@ def _safe_next(raw: str | None) -> str:
 
 
 def _login_page(next_path: str, error: str = "", status: int = 200) -> web.Response:
-    body = _template("login.html").substitute(
-        next=_e(next_path), error=f'<p class="error">{_e(error)}</p>' if error else ""
-    )
-    return _page("ivr-agent · sign in", body, scripts=("login.js",), status=status)
+    return render_page("login.html", next=next_path, error=error, status=status)
 
 
 @open_route
