@@ -146,3 +146,38 @@ async def test_given_the_score_form_then_a_valid_post_stores_and_forgeries_are_r
         page = await response.text()
     assert f'name="supersedes" value="{score.score_id}"' in page
     assert 'data-version="1"' in page
+
+
+async def test_given_markup_in_a_call_and_a_comment_then_the_qa_pages_show_it_as_text(
+    client: Client, db: Database, tmp_path: Path
+) -> None:
+    operator = "</script><script>alert(1)</script>"
+    call = await stored_call(
+        db, tmp_path / "var", seconds=30.0, operator_id=operator, caller_number="<b>1234"
+    )
+    token = await create_token(db, "qa")
+    await _sign_in(client, token)
+    async with client.get("/qa") as response:
+        listing = await response.text()
+    assert "<script>alert" not in listing
+    assert '<option value="&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;">' in listing
+    async with client.get(f"/qa/calls/{call.call_id}") as response:
+        page = await response.text()
+    found = re.search(r'name="form_token" value="([0-9a-f]+)"', page)
+    assert found is not None
+    async with client.post(
+        f"/qa/calls/{call.call_id}/score",
+        data={**FORM, "form_token": found.group(1), "comment": "<script>alert(2)</script>"},
+        allow_redirects=False,
+    ) as response:
+        assert response.status == 303
+    async with client.get(f"/qa/calls/{call.call_id}") as response:
+        page = await response.text()
+    assert "<script>alert" not in page
+    assert "<td>&lt;script&gt;alert(2)&lt;/script&gt;</td>" in page
+    # The operator's name is in the replay data too: its block is not ended early.
+    assert page.count('<script type="application/json" id="qa-data">') == 1
+    block = re.search(r'id="qa-data">(.*?)</script>', page, re.S)
+    assert block is not None
+    labels = [m["label"] for m in json.loads(block.group(1))["markers"]]
+    assert f"answer by {operator}" in labels

@@ -1,10 +1,11 @@
 """QA replay pages: ``/qa`` (the call list with filters, paginated) and ``/qa/calls/{id}``
 (player, waveform, the call's timeline drawn on it, and the scoring form).
 
-Pages are rendered on the server with every value escaped; ``static/qa/replay.js`` draws
-the waveform and the timeline from a JSON data block (never executed, so the page keeps
-``script-src 'self'``). Sign-in is the dashboard's: the session cookie from ``/login``.
-Pages need the ``qa`` or ``admin`` role.
+Pages are rendered on the server from jinja2 templates (``web/templates/qa/``, on the
+shared ``base.html``; every value escaped): this module builds plain data, the templates
+hold the markup. ``static/qa/replay.js`` draws the waveform and the timeline from a JSON
+data block (never executed, so the page keeps ``script-src 'self'``). Sign-in is the
+dashboard's: the session cookie from ``/login``. Pages need the ``qa`` or ``admin`` role.
 
 The scoring form posts with the session cookie, which the API never accepts for a change;
 this one form route checks it itself, with two guards against cross-site requests on top of
@@ -17,12 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
-import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from importlib import resources
-from string import Template
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -30,7 +28,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ivr_agent.core.breaches import BREACH_LABELS, BREACHES
-from ivr_agent.dashboard.pages import SECURITY_HEADERS, masked, seconds
 from ivr_agent.db.models import QA_INDICES
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.qa.store import (
@@ -43,9 +40,11 @@ from ivr_agent.qa.store import (
     qa_calls,
 )
 from ivr_agent.recordings.http import replay_bundle, store_score
-from ivr_agent.web import static_files
+from ivr_agent.web import static_files, templates
 from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token
 from ivr_agent.web.errors import ApiError
+from ivr_agent.web.formats import masked, seconds
+from ivr_agent.web.templates import render_page
 
 QA_ROLES = frozenset({"qa", "admin"})
 PER_PAGE = 25
@@ -57,29 +56,70 @@ INDEX_LABELS = {
     "overall": "Overall",
 }
 
+
+#: The points of each QA index (the database checks 1 to 5).
+SCORE_POINTS = tuple(range(1, 6))
+
 QaPage = Callable[[web.Request, Actor], Awaitable[web.StreamResponse]]
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def _template(name: str) -> Template:
-    folder = resources.files("ivr_agent.web") / "templates" / "qa"
-    return Template((folder / name).read_text("utf-8"))
-
-
-def _page(
-    title: str, main: str, *, scripts: tuple[str, ...] = (), status: int = 200
-) -> web.Response:
-    text = _template("page.html").substitute(
-        title=_e(title),
-        main=main,
-        scripts="".join(f'<script src="/static/qa/{s}" defer></script>' for s in scripts),
+def message_page(title: str, message: str, *, status: int, error: bool = False) -> web.Response:
+    """A short page on the QA layout ("Forbidden", a bad filter, a score not stored)."""
+    return templates.message_page(
+        title, message, status=status, error=error, layout="qa/layout.html"
     )
-    return web.Response(
-        text=text, content_type="text/html", status=status, headers=SECURITY_HEADERS
-    )
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The list's filter form: the values asked for and the choices as (value, label)."""
+
+    start: str
+    end: str
+    operator: str
+    direction: str
+    breach: str
+    operators: list[tuple[str, str]]
+    directions: list[tuple[str, str]]
+    breaches: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ListRow:
+    """A call of the QA list, formatted; ``breaches`` are (kind, label) pairs."""
+
+    call_id: str
+    offered: str
+    direction: str
+    operator: str
+    caller: str
+    duration: str
+    breaches: tuple[tuple[str, str], ...]
+    recording: str
+    qa_index: str
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Where the list is: links to the newer and older pages (``None`` at either end)."""
+
+    page: int
+    pages: int
+    total: int
+    prev: str | None
+    next: str | None
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One version of a call's QA score; ``scores`` in :data:`QA_INDICES` order."""
+
+    version: int
+    state: str
+    at: str
+    scores: tuple[int, ...]
+    index: str
+    comment: str
 
 
 def form_token(session_token: str, call_id: str) -> str:
@@ -101,7 +141,7 @@ def qa_page(handler: QaPage) -> Callable[[web.Request], Awaitable[web.StreamResp
         if actor is None:
             raise web.HTTPSeeOther(f"/login?next={request.rel_url.path}")
         if actor.role not in QA_ROLES:
-            return _page("Forbidden", "<p>QA replay needs a qa or admin token.</p>", status=403)
+            return message_page("Forbidden", "QA replay needs a qa or admin token.", status=403)
         return await handler(request, actor)
 
     checked.__doc__ = handler.__doc__
@@ -145,65 +185,54 @@ def _filters(request: web.Request, zone: ZoneInfo) -> tuple[QaFilter, int]:
     return filters, int(page_raw)
 
 
-def _options(values: list[tuple[str, str]], selected: str | None) -> str:
-    return "".join(
-        f'<option value="{_e(v)}"{" selected" if v == (selected or "") else ""}>'
-        f"{_e(label)}</option>"
-        for v, label in values
-    )
-
-
-def _filter_form(request: web.Request, operators: list[str]) -> str:
+def filter_form(request: web.Request, operators: list[str]) -> Filters:
+    """The filter form as asked for in the query (unknown values match no choice)."""
     q = request.query
-    return (
-        '<form class="filters card" method="get" action="/qa">'
-        f'<label>From <input type="date" name="from" value="{_e(q.get("from", ""))}"></label>'
-        f'<label>To <input type="date" name="to" value="{_e(q.get("to", ""))}"></label>'
-        '<label>Operator <select name="operator">'
-        + _options([("", "any"), *((o, o) for o in operators)], q.get("operator"))
-        + '</select></label><label>Direction <select name="direction">'
-        + _options([("", "any"), *((d, d) for d in DIRECTIONS)], q.get("direction"))
-        + '</select></label><label>Breach <select name="breach">'
-        + _options([("", "any"), *((b, BREACH_LABELS[b]) for b in BREACHES)], q.get("breach"))
-        + '</select></label><button type="submit">Filter</button></form>'
+    return Filters(
+        start=q.get("from", ""),
+        end=q.get("to", ""),
+        operator=q.get("operator", ""),
+        direction=q.get("direction", ""),
+        breach=q.get("breach", ""),
+        operators=[("", "any"), *((o, o) for o in operators)],
+        directions=[("", "any"), *((d, d) for d in DIRECTIONS)],
+        breaches=[("", "any"), *((b, BREACH_LABELS[b]) for b in BREACHES)],
     )
 
 
-def _list_rows(rows: list[QaListRow], zone: ZoneInfo) -> str:
-    if not rows:
-        return '<tr><td colspan="8" class="empty">No calls match.</td></tr>'
-    out = []
-    for row in rows:
-        breaches = " ".join(
-            f'<span class="badge {b}">{_e(BREACH_LABELS[b])}</span>' for b in row.breaches
+def list_rows(rows: list[QaListRow], zone: ZoneInfo) -> list[ListRow]:
+    """The calls of one page of the list, formatted (the caller's number masked)."""
+    return [
+        ListRow(
+            call_id=row.call_id,
+            offered=row.offered_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+            direction=row.direction,
+            operator=row.operator_id or "—",
+            caller=masked(row.caller_number),
+            duration=seconds(row.duration_seconds),
+            breaches=tuple((b, BREACH_LABELS[b]) for b in row.breaches),
+            recording=row.recording_status or "none",
+            qa_index="—" if row.qa_index is None else f"{row.qa_index:.1f}",
         )
-        recording = row.recording_status or "none"
-        index = "—" if row.qa_index is None else f"{row.qa_index:.1f}"
-        out.append(
-            f'<tr data-call-id="{_e(row.call_id)}">'
-            f'<td><a href="/qa/calls/{_e(row.call_id)}">'
-            f"{row.offered_at.astimezone(zone).strftime('%Y-%m-%d %H:%M:%S')}</a></td>"
-            f"<td>{_e(row.direction)}</td><td>{_e(row.operator_id or '—')}</td>"
-            f"<td>{_e(masked(row.caller_number))}</td>"
-            f'<td class="num">{_e(seconds(row.duration_seconds))}</td>'
-            f'<td>{breaches}</td><td>{_e(recording)}</td><td class="num">{index}</td></tr>'
-        )
-    return "".join(out)
+        for row in rows
+    ]
 
 
-def _pager(request: web.Request, page: int, total: int) -> str:
+def pager(request: web.Request, page: int, total: int) -> Pager:
+    """Page ``page`` of ``total`` calls; the links keep the other filters of the query."""
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
     query = {k: v for k, v in request.query.items() if k != "page" and v}
 
-    def link(number: int, label: str, rel: str) -> str:
-        href = "/qa?" + urlencode({**query, "page": str(number)})
-        return f'<a rel="{rel}" href="{_e(href)}">{label}</a>'
+    def link(number: int) -> str:
+        return "/qa?" + urlencode({**query, "page": str(number)})
 
-    parts = [link(page - 1, "← newer", "prev")] if page > 1 else []
-    parts.append(f'<span class="pageinfo">page {page} of {pages} · {total} calls</span>')
-    if page < pages:
-        parts.append(link(page + 1, "older →", "next"))
-    return f'<nav class="pager">{"".join(parts)}</nav>'
+    return Pager(
+        page=page,
+        pages=pages,
+        total=total,
+        prev=link(page - 1) if page > 1 else None,
+        next=link(page + 1) if page < pages else None,
+    )
 
 
 @qa_page
@@ -214,28 +243,28 @@ async def qa_list_handler(request: web.Request, actor: Actor) -> web.StreamRespo
     try:
         filters, page = _filters(request, settings.zone)
     except ApiError as exc:
-        return _page("QA · bad filter", f'<p class="error">{_e(exc.message)}</p>', status=400)
+        return message_page("QA · bad filter", exc.message, error=True, status=400)
     rows, total = await qa_calls(db, filters, page=page, per_page=PER_PAGE)
-    main = (
-        f"<h1>QA replay</h1>{_filter_form(request, await known_operators(db))}"
-        '<div class="card"><table class="qa-list"><thead><tr><th>Offered</th><th>Direction</th>'
-        "<th>Operator</th><th>Caller</th><th>Duration</th><th>Breaches</th><th>Recording</th>"
-        f"<th>QA index</th></tr></thead><tbody>{_list_rows(rows, settings.zone)}</tbody></table>"
-        f"{_pager(request, page, total)}</div>"
+    return render_page(
+        "qa/list.html",
+        filters=filter_form(request, await known_operators(db)),
+        rows=list_rows(rows, settings.zone),
+        pager=pager(request, page, total),
     )
-    return _page("ivr-agent · QA replay", main)
 
 
 # ---------------------------------------------------------------------- call --
 
 
-def _facts(call: dict[str, Any], zone: ZoneInfo) -> str:
+def call_facts(call: dict[str, Any], zone: ZoneInfo) -> list[tuple[str, str]]:
+    """What QA sees of a call, as (label, text) pairs (the caller's number masked)."""
+
     def when(value: str | None) -> str:
         if value is None:
             return "—"
         return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
 
-    facts = [
+    return [
         ("Direction", call["direction"]),
         ("Caller", masked(call["caller_number"])),
         ("Operator", call["operator_id"] or "—"),
@@ -246,66 +275,21 @@ def _facts(call: dict[str, Any], zone: ZoneInfo) -> str:
         ("Talk", seconds(call["talk_seconds"])),
         ("Satisfaction key", (call.get("extra") or {}).get("satisfaction", "—")),
     ]
-    return "".join(f"<dt>{label}</dt><dd>{_e(value)}</dd>" for label, value in facts)
 
 
-def _score_form(call_id: str, token: str, latest: dict[str, Any] | None) -> str:
-    fields = []
-    for name in QA_INDICES:
-        choices = "".join(
-            f'<label class="choice"><input type="radio" name="{name}" value="{n}" required>'
-            f"{n}</label>"
-            for n in range(1, 6)
+def history_rows(scores: list[dict[str, Any]], zone: ZoneInfo) -> list[HistoryRow]:
+    """Every version of the call's score, newest first."""
+    return [
+        HistoryRow(
+            version=s["version"],
+            state="superseded" if s["superseded"] else "current",
+            at=datetime.fromisoformat(s["created_at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            scores=tuple(s["scores"][n] for n in QA_INDICES),
+            index=f"{s['satisfaction_index']:.2f}",
+            comment=s["comment"],
         )
-        fields.append(
-            f'<fieldset data-index="{name}"><legend>{_e(INDEX_LABELS[name])}</legend>'
-            f"{choices}</fieldset>"
-        )
-    supersedes = (
-        f'<input type="hidden" name="supersedes" value="{_e(latest["score_id"])}">'
-        f'<p class="muted">Submitting corrects version {latest["version"]} (kept).</p>'
-        if latest
-        else ""
-    )
-    return (
-        f'<form id="score-form" class="score" method="post" action="/qa/calls/{_e(call_id)}/score">'
-        f'<input type="hidden" name="form_token" value="{_e(form_token(token, call_id))}">'
-        f"{supersedes}{''.join(fields)}"
-        '<label class="comment">Comment <textarea name="comment" maxlength="4000" rows="3">'
-        '</textarea></label><button type="submit">Submit score</button></form>'
-    )
-
-
-def _history(scores: list[dict[str, Any]], zone: ZoneInfo) -> str:
-    if not scores:
-        return '<p class="muted" id="no-scores">Not scored yet.</p>'
-    rows = []
-    for s in reversed(scores):
-        at = datetime.fromisoformat(s["created_at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-        state = "superseded" if s["superseded"] else "current"
-        values = "".join(f'<td class="num">{s["scores"][n]}</td>' for n in QA_INDICES)
-        rows.append(
-            f'<tr class="{state}" data-version="{s["version"]}"><td>v{s["version"]} ({state})</td>'
-            f"<td>{_e(at)}</td>{values}"
-            f'<td class="num index">{s["satisfaction_index"]:.2f}</td>'
-            f"<td>{_e(s['comment'])}</td></tr>"
-        )
-    head = "".join(f"<th>{_e(INDEX_LABELS[n])}</th>" for n in QA_INDICES)
-    return (
-        f'<table id="score-history"><thead><tr><th>Version</th><th>When</th>{head}'
-        f"<th>Index</th><th>Comment</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
-
-
-def _data_block(bundle: dict[str, Any]) -> str:
-    data = {
-        "recording": bundle["recording"],
-        "markers": bundle["markers"],
-        "duration": bundle["call"]["duration_seconds"],
-    }
-    # JSON inside <script type="application/json">: "</" must not end the element.
-    text = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
-    return f'<script type="application/json" id="qa-data">{text}</script>'
+        for s in reversed(scores)
+    ]
 
 
 @qa_page
@@ -314,34 +298,34 @@ async def qa_call_handler(request: web.Request, actor: Actor) -> web.StreamRespo
     call_id = request.match_info["call_id"]
     bundle = await replay_bundle(request, call_id)
     if bundle is None:
-        return _page("Call not found", "<p>No call with this id.</p>", status=404)
+        return message_page("Call not found", "No call with this id.", status=404)
     zone = request.app[SETTINGS].zone
     recording = bundle["recording"]
-    if recording and recording["status"] == "ok":
-        player = (
-            f'<audio id="player" controls preload="auto" '
-            f'src="/api/recordings/{_e(recording["recording_id"])}/audio"></audio>'
-        )
-    else:
-        status = recording["status"] if recording else "none"
-        reason = f" ({recording['reason']})" if recording and recording.get("reason") else ""
-        player = f'<p class="warn" id="no-recording">Recording: {_e(status)}{_e(reason)}</p>'
-    token = request_token(request) or ""
     scores = bundle["scores"]
-    latest = next((s for s in reversed(scores) if not s["superseded"]), None)
-    main = (
-        '<p><a href="/qa">← QA list</a></p>'
-        f'<section class="card replay"><h2>Call {_e(call_id)}</h2>'
-        f'<dl class="facts">{_facts(bundle["call"], zone)}</dl>'
-        f'{player}<div id="stage"><canvas id="waveform" height="120"></canvas>'
-        '<div id="playhead"></div></div><div id="lanes"></div>'
-        '<table id="events"><thead><tr><th>Offset</th><th>Event</th><th>Until</th></tr></thead>'
-        "<tbody></tbody></table></section>"
-        '<section class="card" id="scores"><h2>QA score</h2>'
-        f"{_score_form(call_id, token, latest)}{_history(scores, zone)}</section>"
-        f"{_data_block(bundle)}"
+    return render_page(
+        "qa/call.html",
+        call_id=call_id,
+        facts=call_facts(bundle["call"], zone),
+        recording={
+            "playable": bool(recording) and recording["status"] == "ok",
+            "recording_id": recording["recording_id"] if recording else None,
+            "status": recording["status"] if recording else "none",
+            "reason": (recording or {}).get("reason"),
+        },
+        form_token=form_token(request_token(request) or "", call_id),
+        # A new score corrects the latest version still in force.
+        latest=next((s for s in reversed(scores) if not s["superseded"]), None),
+        indices=[(name, INDEX_LABELS[name]) for name in QA_INDICES],
+        choices=SCORE_POINTS,
+        history=history_rows(scores, zone),
+        # For replay.js, in <script type="application/json"> (tojson escapes "<", so "</"
+        # never ends the element).
+        data={
+            "recording": recording,
+            "markers": bundle["markers"],
+            "duration": bundle["call"]["duration_seconds"],
+        },
     )
-    return _page(f"QA · call {call_id}", main, scripts=("replay.js",))
 
 
 async def qa_score_form_handler(request: web.Request) -> web.StreamResponse:
@@ -354,7 +338,7 @@ async def qa_score_form_handler(request: web.Request) -> web.StreamResponse:
     if (origin not in (None, "null", f"{request.scheme}://{request.host}")) or (
         fetch_site is not None and fetch_site not in ("same-origin", "none")
     ):
-        return _page("Forbidden", "<p>Cross-site form refused.</p>", status=403)
+        return message_page("Forbidden", "Cross-site form refused.", status=403)
     token = request.cookies.get(SESSION_COOKIE)
     actor = None
     if token:
@@ -363,18 +347,16 @@ async def qa_score_form_handler(request: web.Request) -> web.StreamResponse:
     if token is None or actor is None:
         raise web.HTTPSeeOther(f"/login?next=/qa/calls/{call_id}")
     if actor.role not in QA_ROLES:
-        return _page("Forbidden", "<p>Scoring needs a qa or admin token.</p>", status=403)
+        return message_page("Forbidden", "Scoring needs a qa or admin token.", status=403)
     form = await request.post()
     given = str(form.get("form_token", ""))
     if not hmac.compare_digest(given, form_token(token, call_id)):
-        return _page("Forbidden", "<p>The form has expired; reload the page.</p>", status=403)
+        return message_page("Forbidden", "The form has expired; reload the page.", status=403)
     body = {k: str(v) for k, v in form.items() if k != "form_token"}
     try:
         await store_score(request, call_id, body, actor)
     except ApiError as exc:
-        return _page(
-            "Score not stored", f'<p class="error">{_e(exc.message)}</p>', status=exc.status
-        )
+        return message_page("Score not stored", exc.message, error=True, status=exc.status)
     raise web.HTTPSeeOther(f"/qa/calls/{call_id}#scores")
 
 
