@@ -12,17 +12,13 @@ from typing import Any
 
 import pytest
 
-from ivr_agent.app import INGEST
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.outcome import dumps_line
 from ivr_agent.core.replay import Replay
 from ivr_agent.db.database import Database
 from ivr_agent.pbx.capture import read_capture
 from ivr_agent.settings import Settings
-from ivr_agent.sim import runner
-from ivr_agent.sim import scenario as scenarios
-from tests.integration.sandbox_support import progress, running_sandbox
-from tests.support.agent import running_agent, stored_outcomes
+from tests.integration.scenario_runs import played_with_agent, scenario_group
 from tests.support.ground_truth import assert_matches_truth, truth_number
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
@@ -48,20 +44,27 @@ INBOUND: dict[str, tuple[float, dict[str, Any]]] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(INBOUND))
+#: Scenarios test_ivr_live asserts on too: played once, on one worker, for both files.
+SHARED = {"answered_6_rings", "hold_5s", "hold_12s", "silent_never_speaks"}
+SHARED |= {"silent_speaks_after_prompt"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=[scenario_group(name)] if name in SHARED else [])
+        for name in sorted(INBOUND)
+    ],
+)
 async def test_given_a_scenario_when_the_agent_watches_then_outcomes_match_ground_truth(
     name: str, agent_settings: Settings, db: Database
 ) -> None:
     scale, overrides = INBOUND[name]
-    settings = agent_settings.model_copy(update=overrides)
-    plan = scenarios.load(name).scaled(scale) if scale != 1.0 else scenarios.load(name)
-    config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
-    capture = settings.data_dir / f"{name}.jsonl"
-    async with running_agent(settings, db, capture=capture) as app:
-        truths = await runner.run(plan, config, progress)
-        outcomes = await stored_outcomes(db, settings.pbx_id, {truth_number(t) for t in truths})
-        stats = app[INGEST].stats
-    assert stats.malformed_events == 0
+    run = await played_with_agent(
+        name, agent_settings.model_copy(update=overrides), db, scale=scale
+    )
+    settings, truths, outcomes, capture = run.settings, run.truths, run.outcomes, run.capture
+    assert run.malformed_events == 0
     standards = StandardsConfig.from_settings(settings)
     assert_matches_truth(outcomes, truths, standards, name)
     # The prompts were really played: every answered caller heard the 工号播报 (talk

@@ -23,6 +23,7 @@ from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
+from tests.integration.scenario_runs import played_with_agent, scenario_group
 from tests.support.agent import running_agent, stored_outcome
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
@@ -31,18 +32,30 @@ TOLERANCE = 0.5
 
 
 async def play_scenario(
-    name: str, settings: Settings, db: Database, *, ari_up: bool = True
+    name: str, settings: Settings, db: Database
 ) -> tuple[dict[str, Any], dict[str, Any], list[PromptTiming]]:
-    """Run one single-call scenario with the agent: its ground truth, its stored outcome and
-    the executor's timing of each prompt."""
+    """One single-call scenario played with the agent (once per run: test_agent_live
+    asserts on the same run): its ground truth, its stored outcome and the executor's timing
+    of each prompt."""
+    run = await played_with_agent(name, settings, db)
+    (truth,) = run.truths
+    assert truth["completed"], truth["errors"]
+    return truth, run.outcomes[truth["caller_number"]], run.timings
+
+
+async def play_with_ari_down(
+    name: str, settings: Settings, db: Database
+) -> tuple[dict[str, Any], dict[str, Any], list[PromptTiming]]:
+    """One single-call scenario with an agent whose ARI never connects: its ground truth,
+    its stored outcome and the executor's timing of each prompt."""
     plan = scenarios.load(name)
     config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
-    async with running_agent(settings, db, ari_up=ari_up) as app:
+    async with running_agent(settings, db, ari_up=False) as app:
         (truth,) = await runner.run(plan, config, progress)
         outcome = await stored_outcome(db, settings.pbx_id, truth["caller_number"])
         timings = list(app[EXECUTOR].timings)
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"ivr-{name}.json").write_text(
+    (ARTIFACTS / f"ivr-{name}-ari-down.json").write_text(
         json.dumps({"truth": truth, "outcome": outcome}, ensure_ascii=False, indent=1, default=str)
     )
     assert truth["completed"], truth["errors"]
@@ -102,6 +115,7 @@ def assert_punctual(timings: list[PromptTiming], *names: str) -> None:
         assert 0 <= timing.lateness < 0.15, (name, timing.lateness)
 
 
+@scenario_group("silent_never_speaks")
 async def test_silent_caller_hears_the_first_prompt_after_5_s_then_the_last_and_is_hung_up(
     agent_settings: Settings, db: Database
 ) -> None:
@@ -117,6 +131,7 @@ async def test_silent_caller_hears_the_first_prompt_after_5_s_then_the_last_and_
     assert_punctual(timings, "silence_first", "silence_last")
 
 
+@scenario_group("silent_speaks_after_prompt")
 async def test_caller_speaking_after_the_first_prompt_is_not_hung_up(
     agent_settings: Settings, db: Database
 ) -> None:
@@ -133,6 +148,7 @@ async def test_caller_speaking_after_the_first_prompt_is_not_hung_up(
     assert_punctual(timings, "silence_first")
 
 
+@scenario_group("hold_12s")
 async def test_a_12_s_hold_gets_the_reminder_at_10_s_and_the_apology_at_unhold(
     agent_settings: Settings, db: Database
 ) -> None:
@@ -151,6 +167,7 @@ async def test_a_12_s_hold_gets_the_reminder_at_10_s_and_the_apology_at_unhold(
     assert_punctual(timings, "hold_reminder")
 
 
+@scenario_group("hold_5s")
 async def test_a_5_s_hold_gets_no_prompt(agent_settings: Settings, db: Database) -> None:
     truth, outcome, _ = await play_scenario("hold_5s", agent_settings, db)
     hold_start, _hold_end = hold_window(truth)
@@ -160,6 +177,7 @@ async def test_a_5_s_hold_gets_no_prompt(agent_settings: Settings, db: Database)
     assert outcome["hold_over_limit"] is False
 
 
+@scenario_group("answered_6_rings")
 async def test_an_answer_at_ring_6_gets_the_apology_then_the_operator_intro(
     agent_settings: Settings, db: Database
 ) -> None:
@@ -185,7 +203,7 @@ async def test_with_ari_down_prompts_are_reported_not_played_and_the_call_is_mea
     settings = agent_settings.model_copy(
         update={"ari_url": load_settings(ari_url=f"http://u:p@127.0.0.1:{closed}").ari_url}
     )
-    truth, outcome, timings = await play_scenario("silent_never_speaks", settings, db, ari_up=False)
+    truth, outcome, timings = await play_with_ari_down("silent_never_speaks", settings, db)
     assert heard(truth) == []  # nothing whispered
     after_answer = [
         (p["prompt"], p["played"])

@@ -25,6 +25,10 @@ def box() -> sandbox.Sandbox:
     return running_sandbox()
 
 
+#: The tests of the one basic run: on one xdist worker, so the scenario is played once.
+BASIC = pytest.mark.xdist_group("simulated-basic")
+
+
 @pytest.fixture(scope="module")
 def basic(box: sandbox.Sandbox) -> Run:
     """One run of the shipped basic scenario, with the PBX's AMI capture."""
@@ -39,6 +43,7 @@ def _events(run: Run, name: str, **fields: str) -> list[dict[str, Any]]:
     ]
 
 
+@BASIC
 def test_given_basic_scenario_when_simulated_then_it_completes_without_errors(basic: Run) -> None:
     (truth,) = basic.results
     assert truth["completed"], truth["errors"]
@@ -47,6 +52,7 @@ def test_given_basic_scenario_when_simulated_then_it_completes_without_errors(ba
     assert truth["abandoned"] is False
 
 
+@BASIC
 def test_given_basic_scenario_then_ami_shows_queue_hold_and_talk_events(basic: Run) -> None:
     caller = _events(basic, "QueueCallerJoin", Queue="hotline", CallerIDNum="13800138001")
     assert len(caller) == 1, "the call joins the hotline queue once"
@@ -68,6 +74,7 @@ def test_given_basic_scenario_then_ami_shows_queue_hold_and_talk_events(basic: R
     assert all(e["Channel"].startswith("PJSIP/trunk-") for e in talking)
 
 
+@BASIC
 def test_given_basic_scenario_then_ground_truth_is_within_tolerance_of_request(
     basic: Run,
 ) -> None:
@@ -79,6 +86,7 @@ def test_given_basic_scenario_then_ground_truth_is_within_tolerance_of_request(
     assert hold["seconds"] == pytest.approx(requested["holds"][0]["seconds"], abs=TOLERANCE)
 
 
+@BASIC
 def test_given_basic_scenario_then_ground_truth_agrees_with_pbx_timestamps(basic: Run) -> None:
     (truth,) = basic.results
     (join,) = _events(basic, "QueueCallerJoin", CallerIDNum="13800138001")

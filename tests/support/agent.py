@@ -81,7 +81,9 @@ async def running_agent(
         yield app
 
 
-async def stored_calls(db: Database, pbx_id: str, numbers: set[str]) -> dict[str, dict[str, Any]]:
+async def stored_outcomes(
+    db: Database, pbx_id: str, numbers: set[str]
+) -> dict[str, dict[str, Any]]:
     """Stored outcomes of the agent ``pbx_id`` by caller number, once all ``numbers`` are
     there (or after 30 s, with what there is: the caller's assertions name what is missing)."""
     deadline = time.monotonic() + 30
@@ -93,9 +95,9 @@ async def stored_calls(db: Database, pbx_id: str, numbers: set[str]) -> dict[str
         await asyncio.sleep(0.2)
 
 
-async def stored_call(db: Database, pbx_id: str, number: str) -> dict[str, Any]:
+async def stored_outcome(db: Database, pbx_id: str, number: str) -> dict[str, Any]:
     """The stored outcome of the agent ``pbx_id``'s call from ``number`` (waits up to 30 s)."""
-    found = await stored_calls(db, pbx_id, {number})
+    found = await stored_outcomes(db, pbx_id, {number})
     if number not in found:
         raise AssertionError(f"no stored outcome for {number}")
     return found[number]
