@@ -32,7 +32,12 @@ from ivr_agent.dashboard.pages import setup_dashboard
 from ivr_agent.db.database import Database, open_database
 from ivr_agent.db.migrate import upgrade_to_head
 from ivr_agent.metrics.http import setup_metrics_api
-from ivr_agent.metrics.prometheus import METRICS, setup_metrics
+from ivr_agent.metrics.prometheus import (
+    METRICS,
+    calls_in_progress,
+    connection_state,
+    setup_metrics,
+)
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.pbx.session import Ivr, ari_probe, running_session
@@ -113,7 +118,7 @@ def _outbox_ctx(settings: Settings) -> CleanupCtx:
         )
         box = Outbox(settings.data_dir / "spool", callbacks=auto_callbacks)
         app[OUTBOX] = box
-        app[METRICS].outbox = box
+        app[METRICS].export_counters("outbox", "Outbox", box.stats, gauges=frozenset({"pending"}))
         try:
             async with _background(box.run(app[DATABASE]), "outbox-writer"):
                 yield
@@ -149,7 +154,9 @@ def _ami_ctx(settings: Settings, readiness: Readiness, options: Options) -> Clea
 
         ingest = Ingest(tracker, finished, capture=capture)
         app[INGEST] = ingest
-        metrics.ingest = ingest
+        metrics.export_live(calls_in_progress(tracker.in_progress))
+        metrics.export_counters("ingest", "Ingest path", ingest.stats)
+        metrics.export_counters("tracker", "Call tracker", tracker.stats)
         if settings.ami_url is None:
             yield
             return
@@ -161,7 +168,7 @@ def _ami_ctx(settings: Settings, readiness: Readiness, options: Options) -> Clea
             on_resync=ingest.on_resync,
         )
         app[AMI] = connection
-        metrics.ami = connection
+        metrics.export_counters("ami", "AMI connection", connection.stats)
         await connection.start()
         try:
             async with _background(_tick(ingest), "tracker-tick"):
@@ -194,10 +201,16 @@ def _ivr_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
             )
             app[IVR] = session
             readiness.add_probe("ari", ari_probe(session, component))
+            metrics = app[METRICS]
+            stack.callback(metrics.export_counters("stasis", "Stasis router", session.router.stats))
+            stack.callback(
+                metrics.export_counters("prompt_reports", "Prompt reports", session.report_stats)
+            )
             executor = await stack.enter_async_context(
                 running_prompts(session, registry=app[METRICS].registry)
             )
             app[EXECUTOR] = executor
+            stack.callback(metrics.export_counters("executor", "Prompt executor", executor.stats))
             if settings.callback_dialer_enabled:
                 await stack.enter_async_context(running_dialer(session, app[DATABASE]))
             ingest = app[INGEST]
@@ -261,7 +274,8 @@ def build_app(
     setup_metrics_api(app)
     setup_recordings_api(app)
     setup_qa(app)
-    setup_metrics(app, public=settings.metrics_public).readiness = readiness
+    metrics = setup_metrics(app, public=settings.metrics_public)
+    metrics.export_live(connection_state(readiness))
     setup_live(app)
     setup_dashboard(app)
     app.cleanup_ctx.append(_database_ctx(settings, readiness, database))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,7 +14,7 @@ from ivr_agent.calls.ingest import Ingest
 from ivr_agent.calls.outbox import Outbox
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.tracker import Tracker
-from ivr_agent.metrics.prometheus import Metrics
+from ivr_agent.metrics.prometheus import Metrics, calls_in_progress, connection_state
 from ivr_agent.pbx.ami import AmiStats
 from ivr_agent.platform.health import Readiness
 from ivr_agent.settings import load_settings
@@ -30,13 +29,17 @@ def _exported(tmp_path: Path) -> set[str]:
     readiness = Readiness()
     for name in ("database", "ami", "ari"):
         readiness.component(name)
-    metrics.readiness = readiness
+    metrics.export_live(connection_state(readiness))
     settings = load_settings()
     tracker = Tracker(StandardsConfig.from_settings(settings), settings.pbx_id)
-    metrics.ingest = Ingest(tracker, lambda _call: None)
-    metrics.outbox = Outbox(tmp_path / "spool")
-    # The collector reads only ``.stats`` of the AMI connection (no PBX in a unit test).
-    metrics.ami = SimpleNamespace(stats=AmiStats())  # type: ignore[assignment]
+    ingest = Ingest(tracker, lambda _call: None)
+    metrics.export_live(calls_in_progress(tracker.in_progress))
+    metrics.export_counters("ingest", "Ingest path", ingest.stats)
+    metrics.export_counters("tracker", "Call tracker", tracker.stats)
+    outbox = Outbox(tmp_path / "spool")
+    metrics.export_counters("outbox", "Outbox", outbox.stats, gauges=frozenset({"pending"}))
+    # (No PBX in a unit test: the AMI connection's counters, as app.py exports them.)
+    metrics.export_counters("ami", "AMI connection", AmiStats())
     text = metrics.render().decode()
     names = set()
     for family in text_string_to_metric_families(text):

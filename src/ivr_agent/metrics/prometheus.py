@@ -6,17 +6,19 @@ so several apps in one process (tests) do not share series. Two kinds of series:
 - **Finished calls** — counters and histograms observed once per finished call where the
   call is handed to the outbox (:meth:`Metrics.observe_finished`): a few additions, no I/O.
 - **Live state** — read at scrape time from the objects that own it
-  (:class:`LiveCollector`): calls in progress (tracker), connection state (readiness),
-  outbox and AMI/ingest counters. Nothing on the event path updates a gauge.
+  (:class:`LiveCollector`): calls in progress (tracker), connection state (readiness), and
+  each part's counters (outbox, AMI, ingest, tracker, Stasis router, prompt executor), which
+  the composition root exports with :meth:`Metrics.export_counters`. Nothing on the event
+  path updates a gauge.
 
 ``/metrics`` is open unless ``IVR_AGENT_METRICS_PUBLIC=false`` (then an ``ops`` token).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -29,9 +31,6 @@ from ivr_agent.platform.health import State
 from ivr_agent.web.auth import open_route, requires
 
 if TYPE_CHECKING:
-    from ivr_agent.calls.ingest import Ingest
-    from ivr_agent.calls.outbox import Outbox
-    from ivr_agent.pbx.ami import AmiConnection
     from ivr_agent.platform.health import Readiness
 
 PREFIX = "ivr_agent"
@@ -40,35 +39,30 @@ HOLD_BUCKETS = (5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 300.0, 600.0)
 TALK_BUCKETS = (15.0, 30.0, 60.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 1200.0, 3600.0)
 
 
+#: A part's live series, read at every scrape.
+LiveSeries = Callable[[], Iterable[Metric]]
+
+
 class LiveCollector(Collector):
-    """Reads the agent's live objects at scrape time; parts not (yet) present are skipped."""
+    """Reads the agent's live objects at scrape time (what :meth:`Metrics.export_live` and
+    :meth:`Metrics.export_counters` registered)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
     def collect(self) -> Iterable[Metric]:
         """One scrape's worth of gauges and counters."""
-        m = self.metrics
-        if m.readiness is not None:
-            yield from _connection_state(m.readiness)
-        if m.ingest is not None:
-            yield from _in_progress(m.ingest)
-            yield from _counters("ingest", m.ingest.stats, "Ingest path")
-        if m.outbox is not None:
-            stats = m.outbox.stats
-            yield GaugeMetricFamily(
-                f"{PREFIX}_outbox_pending",
-                "Finished calls spooled but not yet written to PostgreSQL.",
-                value=stats.pending,
-            )
-            for name in ("spooled", "written", "write_failures"):
-                yield CounterMetricFamily(
-                    f"{PREFIX}_outbox_{name}",
-                    f"Outbox: {name.replace('_', ' ')} since start.",
-                    value=getattr(stats, name),
-                )
-        if m.ami is not None:
-            yield from _counters("ami", m.ami.stats, "AMI connection")
+        for series in list(self.metrics.live):
+            yield from series()
+
+
+def connection_state(readiness: Readiness) -> LiveSeries:
+    """Series of the readiness components: up (0/1) and the current state of each part."""
+
+    def series() -> Iterable[Metric]:
+        return _connection_state(readiness)
+
+    return series
 
 
 def _connection_state(readiness: Readiness) -> Iterable[Metric]:
@@ -93,36 +87,62 @@ def _connection_state(readiness: Readiness) -> Iterable[Metric]:
     yield state
 
 
-def _in_progress(ingest: Ingest) -> Iterable[Metric]:
-    calls = ingest.tracker.in_progress()
-    by_state: dict[str, int] = {}
-    for call in calls:
-        by_state[call.state] = by_state.get(call.state, 0) + 1
-    total = GaugeMetricFamily(
-        f"{PREFIX}_calls_in_progress", "Calls being tracked now.", value=len(calls)
-    )
-    states = GaugeMetricFamily(
-        f"{PREFIX}_calls_in_progress_by_state",
-        "Calls being tracked now, by call state.",
-        labels=["state"],
-    )
-    for name, count in sorted(by_state.items()):
-        states.add_metric([name], count)
-    on_hold = GaugeMetricFamily(
-        f"{PREFIX}_calls_on_hold",
-        "Calls whose caller is on hold now.",
-        value=sum(1 for call in calls if call.on_hold),
-    )
-    return (total, states, on_hold)
+def calls_in_progress(in_progress: Callable[[], Sequence[CallSnapshot]]) -> LiveSeries:
+    """Series of the calls being tracked now (``in_progress``: the tracker's snapshot)."""
 
-
-def _counters(part: str, stats: Any, what: str) -> Iterable[Metric]:
-    for f in fields(stats):
-        yield CounterMetricFamily(
-            f"{PREFIX}_{part}_{f.name}",
-            f"{what}: {f.name.replace('_', ' ')} since start.",
-            value=getattr(stats, f.name),
+    def series() -> Iterable[Metric]:
+        calls = in_progress()
+        by_state: dict[str, int] = {}
+        for call in calls:
+            by_state[call.state] = by_state.get(call.state, 0) + 1
+        total = GaugeMetricFamily(
+            f"{PREFIX}_calls_in_progress", "Calls being tracked now.", value=len(calls)
         )
+        states = GaugeMetricFamily(
+            f"{PREFIX}_calls_in_progress_by_state",
+            "Calls being tracked now, by call state.",
+            labels=["state"],
+        )
+        for name, count in sorted(by_state.items()):
+            states.add_metric([name], count)
+        on_hold = GaugeMetricFamily(
+            f"{PREFIX}_calls_on_hold",
+            "Calls whose caller is on hold now.",
+            value=sum(1 for call in calls if call.on_hold),
+        )
+        return (total, states, on_hold)
+
+    return series
+
+
+class CallSnapshot(Protocol):
+    """What the in-progress series read of a tracked call."""
+
+    @property
+    def state(self) -> str:
+        """The call's state name."""
+        ...
+
+    @property
+    def on_hold(self) -> bool:
+        """Whether its caller is on hold now."""
+        ...
+
+
+def _counters(part: str, stats: Any, what: str, gauges: frozenset[str]) -> Iterable[Metric]:
+    for f in fields(stats):
+        if f.name in gauges:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_{part}_{f.name}",
+                f"{what}: {f.name.replace('_', ' ')} now.",
+                value=getattr(stats, f.name),
+            )
+        else:
+            yield CounterMetricFamily(
+                f"{PREFIX}_{part}_{f.name}",
+                f"{what}: {f.name.replace('_', ' ')} since start.",
+                value=getattr(stats, f.name),
+            )
 
 
 class Metrics:
@@ -130,10 +150,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.readiness: Readiness | None = None
-        self.ingest: Ingest | None = None
-        self.outbox: Outbox | None = None
-        self.ami: AmiConnection | None = None
+        #: The live series read at every scrape (:meth:`export_live`).
+        self.live: list[LiveSeries] = []
         r = self.registry
         self.finished = Counter(
             f"{PREFIX}_calls_finished", "Finished calls handed to the outbox.", registry=r
@@ -172,6 +190,24 @@ class Metrics:
             self.answered.labels(within_standard=label)
             self.abandoned.labels(short=label)
         r.register(LiveCollector(self))
+
+    def export_live(self, series: LiveSeries) -> Callable[[], None]:
+        """Read ``series`` at every scrape from now on; returns what stops it (a part that
+        shuts down before the app)."""
+        self.live.append(series)
+        return lambda: self.live.remove(series)
+
+    def export_counters(
+        self, part: str, what: str, stats: Any, *, gauges: frozenset[str] = frozenset()
+    ) -> Callable[[], None]:
+        """Export every field of the dataclass ``stats`` (a part's counters, updated in place
+        by the part) as ``ivr_agent_{part}_{field}``: a counter, or a gauge for the fields
+        named in ``gauges``. Returns what stops the export."""
+
+        def series() -> Iterable[Metric]:
+            return _counters(part, stats, what, gauges)
+
+        return self.export_live(series)
 
     def observe_finished(self, outcome: CallOutcome) -> None:
         """Count one finished call (cheap: called once per call on the ingest path)."""
