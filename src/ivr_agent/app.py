@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr_agent.callbacks.dialer import running_dialer
-from ivr_agent.callbacks.http import setup_callbacks_api
+from ivr_agent.callbacks.http import WAKE_DIALER, setup_callbacks_api
 from ivr_agent.calls.http import setup_calls_api
 from ivr_agent.calls.ingest import Ingest
 from ivr_agent.calls.outbox import Outbox
@@ -212,7 +212,9 @@ def _ivr_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
             app[EXECUTOR] = executor
             stack.callback(metrics.export_counters("executor", "Prompt executor", executor.stats))
             if settings.callback_dialer_enabled:
-                await stack.enter_async_context(running_dialer(session, app[DATABASE]))
+                dialer = await stack.enter_async_context(running_dialer(session, app[DATABASE]))
+                # POST /api/callbacks wakes it: a callback due now is dialled at once.
+                app[WAKE_DIALER] = dialer.wake
             ingest = app[INGEST]
             ingest.on_command = executor.submit
             try:
