@@ -25,7 +25,7 @@ from tests.integration.qa_support import stored_call
 from tests.integration.sandbox_support import progress, running_sandbox
 from tests.support.agent import recording_of, sandbox_settings, serving_agent, stored_outcome
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
+pytestmark = pytest.mark.postgres
 
 TOLERANCE = 0.5
 MARKERS = """() => [...document.querySelectorAll('#lanes .marker')].map(b => ({
@@ -38,6 +38,7 @@ def _t(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+@pytest.mark.sandbox
 async def test_given_a_sandbox_call_then_qa_replays_it_on_its_timeline_and_scores_it(
     browser: Any, db: Database, tmp_path: Path
 ) -> None:
