@@ -15,13 +15,13 @@ from ivr_agent.core.callbacks import (
     CallbackState,
     Window,
     check_customer_name,
-    check_customer_number,
     is_allowed,
     local_instant,
     next_allowed,
     next_state,
     schedule,
 )
+from ivr_agent.core.phone import check_customer_number
 from ivr_agent.core.satisfaction import satisfaction_index
 from ivr_agent.db.models import ATTEMPT_OUTCOMES, CALLBACK_REASONS
 from ivr_agent.settings import load_settings

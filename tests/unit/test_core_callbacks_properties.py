@@ -23,11 +23,11 @@ from ivr_agent.core.callbacks import (
     CallbackConfig,
     CallbackState,
     Window,
-    check_customer_number,
     next_allowed,
     next_state,
     schedule,
 )
+from ivr_agent.core.phone import check_customer_number
 
 ZONES = [
     "Asia/Shanghai",

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,6 +46,7 @@ from ivr_agent.callbacks.store import (
     unfinished_attempts,
 )
 from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig
+from ivr_agent.core.phone import is_dialable
 from ivr_agent.db.errors import StoreError
 from ivr_agent.pbx.ari import AriError, JsonObject
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone, StasisCall
@@ -61,8 +61,6 @@ log = get_logger(__name__)
 #: The Stasis argument of callback channels: ``Stasis(ivr-agent,callback,<attempt id>)``.
 ROUTE = "callback"
 CHANNEL_PREFIX = "ivr-agent-cb-"
-#: What may be put into a dial string (the API validated it already; this is the last gate).
-DIALABLE = re.compile(r"\+?[0-9]{3,20}")
 #: Extra seconds past the ring time before an unanswered originate is given up on.
 RING_GRACE_SECONDS = 15.0
 #: Pauses between attempts to write a finished attempt while the database is unavailable.
@@ -80,7 +78,8 @@ def channel_id_for(attempt_id: str) -> str:
 
 def dial_string(template: str, number: str) -> str:
     """``template`` with ``{number}``; ValueError unless ``number`` is digits (optional ``+``)."""
-    if not isinstance(number, str) or not DIALABLE.fullmatch(number):
+    # The API validated it already (core.phone.check_customer_number); this is the last gate.
+    if not is_dialable(number):
         raise ValueError(f"customer number {number!r} is not 3-20 digits with an optional +")
     return template.replace("{number}", number)
 

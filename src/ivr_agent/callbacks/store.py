@@ -36,12 +36,12 @@ from ivr_agent.core.callbacks import (
     CallbackState,
     NextState,
     check_customer_name,
-    check_customer_number,
     next_allowed,
     next_state,
     schedule,
 )
 from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.core.phone import check_customer_number
 from ivr_agent.core.satisfaction import INDICES, check_scores, satisfaction_index
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import translate_errors

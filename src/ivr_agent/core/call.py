@@ -72,6 +72,7 @@ from .events import (
     Unhold,
     to_datetime,
 )
+from .phone import is_dialable
 from .standards import ring_verdict
 
 _US = 1_000_000
@@ -719,16 +720,13 @@ def _c_agent_complete(call: Call, e: AgentComplete) -> tuple[Kind, ...]:
     return (K.OPERATOR_LEFT,)
 
 
-_NUMBER = re.compile(r"\+?[0-9]{3,20}")
-
-
 def _c_dial_begin(call: Call, e: DialBegin) -> tuple[Kind, ...]:
     if e.uniqueid is None and e.dest_uniqueid == call.linkedid:
         # Nobody dials the call's first channel except an Originate: the PBX is calling a
         # customer (S5 callback). Its number is the dial string's resource ("139…@trunk").
         call.direction = "callback"
         number = (e.dial_string or "").split("@", 1)[0].rsplit("/", 1)[-1]
-        if _NUMBER.fullmatch(number):
+        if is_dialable(number):
             call.caller_number = number
         return (K.LEG_RINGING,)
     by_caller = e.uniqueid in (None, call.linkedid)

@@ -53,7 +53,6 @@ The "within 30 minutes" of a service callback is the target :attr:`Schedule.targ
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -73,9 +72,6 @@ ANSWERED_OUTCOMES = frozenset({"completed", "declined", "rescheduled"})
 #: Statuses after which a callback is never dialled again.
 FINAL_STATUSES = frozenset({"completed", "declined", "unreachable", "cancelled"})
 
-#: A number we may dial: digits only, an optional leading ``+``, 5–20 digits. Nothing else
-#: (no spaces, ``&``, letters or line breaks) ever reaches a dial string or an AMI header.
-CUSTOMER_NUMBER = re.compile(r"\+?[0-9]{5,20}")
 CUSTOMER_NAME_MAX = 64
 
 # How far ahead to look for an allowed time: a week always holds a working day (the config
@@ -376,18 +372,6 @@ def next_state(
             return final(give_up, "past the deadline and the one overdue attempt was made")
         return NextState("pending", at, True, failed, reschedules, outcome, "overdue: one more")
     return NextState("pending", at, late, failed, reschedules, outcome, f"retry after {outcome}")
-
-
-def check_customer_number(value: object) -> str:
-    """``value`` if it is a dialable customer number; ``ValueError`` saying what is wrong."""
-    if not isinstance(value, str):
-        raise ValueError("must be a string of digits")
-    if CUSTOMER_NUMBER.fullmatch(value) is None:
-        digits = value.removeprefix("+")
-        if all(c.isascii() and c.isdigit() for c in digits):
-            raise ValueError(f"must have 5 to 20 digits (has {len(digits)})")
-        raise ValueError("must be digits only, with an optional leading +")
-    return value
 
 
 def check_customer_name(value: object) -> str | None:

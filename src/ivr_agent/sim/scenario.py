@@ -48,10 +48,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from ivr_agent.core.phone import is_dialable
+
 HOTLINE = "4008001000"
 DIRECT_LINE = "4008002000"
 OPERATOR_IDS = tuple(f"{n:03d}" for n in range(1, 11))
-_NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 _SOUND = re.compile(r"^[A-Za-z0-9_\-/.]{1,100}$")
 
 Behaviour = Literal["answer", "no_answer", "busy", "reject"]
@@ -199,7 +200,7 @@ def _seconds(where: str, name: str, value: Any, *, optional: bool = True) -> flo
 
 
 def _number(where: str, name: str, value: Any) -> str:
-    if not isinstance(value, str) or not _NUMBER.match(value):
+    if not is_dialable(value):
         raise ScenarioError(
             f"{where}: {name} must be a phone number of 3-20 digits (got {value!r})"
         )
