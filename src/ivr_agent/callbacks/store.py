@@ -40,6 +40,7 @@ from ivr_agent.core.callbacks import (
     next_state,
     schedule,
 )
+from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.phone import check_customer_number
 from ivr_agent.core.satisfaction import INDICES, check_scores, satisfaction_index
@@ -139,14 +140,6 @@ def _utc(name: str, moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must carry a time zone")
     return moment.astimezone(UTC)
-
-
-def _valid_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return False
-    return True
 
 
 async def _in_transaction(
@@ -364,7 +357,7 @@ async def mark_answered(db: Database, attempt_id: str, answered_at: datetime) ->
         if getattr(result, "rowcount", 0) != 1:
             raise CallbackNotFound(f"no dialling attempt {attempt_id}")
 
-    if not _valid_uuid(attempt_id):
+    if not is_uuid(attempt_id):
         raise CallbackNotFound(f"no attempt {attempt_id!r}")
     await _in_transaction(db, "mark attempt answered", work)
 
@@ -421,7 +414,7 @@ async def finish_attempt(
     """
     _check_result(result)
     ended = _utc("now", now)
-    if not _valid_uuid(attempt_id):
+    if not is_uuid(attempt_id):
         raise CallbackNotFound(f"no attempt {attempt_id!r}")
 
     async def work(session: AsyncSession) -> NextState:
@@ -637,7 +630,7 @@ async def _render(
 
 async def get_callback(db: Database, callback_id: str, zone: tzinfo) -> dict[str, Any] | None:
     """The callback with its attempts, scores and recording, or ``None`` if unknown."""
-    if not _valid_uuid(callback_id):
+    if not is_uuid(callback_id):
         return None
 
     async def work(session: AsyncSession) -> dict[str, Any] | None:

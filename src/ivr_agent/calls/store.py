@@ -11,7 +11,6 @@ and create its callback atomically).
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.callbacks.store import callback_for_abandoned
 from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.db.database import Database
@@ -170,14 +170,6 @@ async def save_outcome(
     return await _run(target, "save outcome", work)
 
 
-def _valid_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return False
-    return True
-
-
 async def _load_outcomes(session: AsyncSession, rows: Sequence[CallRow]) -> list[CallOutcome]:
     ids = [row.call_id for row in rows]
     holds: dict[str, list[HoldRow]] = defaultdict(list)
@@ -255,7 +247,7 @@ def _outcome(row: CallRow, holds: list[HoldRow], prompts: list[PromptPlayedRow])
 
 async def load_outcome(target: Database | AsyncSession, call_id: str) -> CallOutcome | None:
     """The stored outcome of ``call_id``, or ``None`` if there is none (or the id is malformed)."""
-    if not _valid_uuid(call_id):
+    if not is_uuid(call_id):
         return None
 
     async def work(session: AsyncSession) -> CallOutcome | None:
@@ -290,7 +282,7 @@ async def page_outcomes(
         raise ValueError(f"limit must be 1-{MAX_PAGE}")
     if since is not None and since.tzinfo is None:
         raise ValueError("since must carry a zone")
-    if after_call_id is not None and not _valid_uuid(after_call_id):
+    if after_call_id is not None and not is_uuid(after_call_id):
         raise UnknownCursorError(f"cursor {after_call_id!r} is not a call id")
 
     async def work(session: AsyncSession) -> list[CallOutcome]:
@@ -346,7 +338,7 @@ async def iter_outcomes(
 
 async def get_timeline(target: Database | AsyncSession, call_id: str) -> list[dict[str, Any]]:
     """The call's stored timeline as ``TimelineEvent.to_json()`` dicts, in order."""
-    if not _valid_uuid(call_id):
+    if not is_uuid(call_id):
         return []
 
     async def work(session: AsyncSession) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import aliased
 
 from ivr_agent.core.breaches import BREACHES, BreachKind
 from ivr_agent.core.breaches import breaches_of as _breaches_of
+from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import iso
 from ivr_agent.core.satisfaction import INDICES, SCORE_MAX, SCORE_MIN, satisfaction_index
 from ivr_agent.db.breaches import breach_sql
@@ -296,14 +297,6 @@ def _score(row: QaScoreRow, superseded: bool) -> QaScore:
     )
 
 
-def _valid_uuid(value: str | None) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
 async def submit_score(
     db: Database,
     call_id: str,
@@ -323,9 +316,9 @@ async def submit_score(
     values = validate_scores(scores)
     if len(comment) > MAX_COMMENT:
         raise ScoreError(f"comment: longer than {MAX_COMMENT} characters", "comment")
-    if not _valid_uuid(call_id):
+    if not is_uuid(call_id):
         raise UnknownCall(f"no call {call_id!r}")
-    if supersedes is not None and not _valid_uuid(supersedes):
+    if supersedes is not None and not is_uuid(supersedes):
         raise ScoreError("supersedes: not a score id", "supersedes")
     try:
         async with db.transaction("submit QA score") as session:
@@ -378,7 +371,7 @@ async def submit_score(
 
 async def score_history(db: Database, call_id: str) -> list[QaScore]:
     """Every version of the call's QA score, oldest first."""
-    if not _valid_uuid(call_id):
+    if not is_uuid(call_id):
         return []
     async with db.transaction("read QA scores") as session:
         rows = list(
