@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.db.database import Database
 from ivr_agent.qa.store import save_call_recording
-from ivr_agent.recordings.files import StoredFile, store_recording
+from ivr_agent.recordings.files import RecordingFile, RecordingStatus, store_recording
 from tests.support.outcomes import sample_outcome
 
 
@@ -37,7 +37,7 @@ class StoredCall:
     """A call saved in the store with one recording on disk."""
 
     outcome: CallOutcome
-    file: StoredFile
+    file: RecordingFile
     wav: bytes
 
     @property
@@ -57,7 +57,7 @@ async def stored_call(
     linkedid: str = "1700000000.1",
     *,
     seconds: float = 2.0,
-    status: str = "ok",
+    status: RecordingStatus = "ok",
     started_at: datetime | None = None,
     **changes: object,
 ) -> StoredCall:
@@ -65,17 +65,13 @@ async def stored_call(
     outcome = sample_outcome(linkedid, **changes)
     await save_outcome(db, outcome)
     wav = make_wav(seconds)
-    file = store_recording(data_dir, wav)
+    file = replace(
+        store_recording(data_dir, wav), status=status, reason=None if status == "ok" else "test"
+    )
     await save_call_recording(
         db,
-        recording_id=file.recording_id,
         call_id=outcome.call_id,
-        path=file.path,
-        status=status,  # type: ignore[arg-type]
-        reason=None if status == "ok" else "test",
-        sha256=file.sha256,
-        seconds=file.seconds,
-        size=file.bytes,
+        file=file,
         started_at=started_at or (outcome.answered_at or outcome.offered_at) + timedelta(0),
     )
     return StoredCall(outcome, file, wav)

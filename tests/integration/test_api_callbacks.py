@@ -14,13 +14,13 @@ from sqlalchemy import text
 from ivr_agent.app import build_app
 from ivr_agent.callbacks.store import (
     AttemptResult,
-    RecordingInfo,
     claim_due,
     finish_attempt,
 )
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
+from ivr_agent.recordings.files import RecordingFile
 from ivr_agent.settings import load_settings
 
 pytestmark = pytest.mark.postgres
@@ -117,7 +117,7 @@ async def test_given_a_finished_survey_then_get_shows_scores_index_and_recording
     assert status == 201
     due = datetime.fromisoformat(created["due_at"])
     [attempt] = await claim_due(db, due, limit=1, pbx_id="pbx1", channel_id_for=lambda a: f"cb-{a}")
-    recording = RecordingInfo("f" * 32, "recordings/ff/" + "f" * 32 + ".wav", "0" * 64, 80044, 5.0)
+    recording = RecordingFile("f" * 32, "recordings/ff/" + "f" * 32 + ".wav", "0" * 64, 80044, 5.0)
     await finish_attempt(
         db,
         attempt.attempt_id,

@@ -17,7 +17,6 @@ from ivr_agent.callbacks.store import (
     AttemptResult,
     CallbackRequest,
     ClaimedAttempt,
-    RecordingInfo,
     claim_due,
     create_callback,
     dialling_attempts,
@@ -33,6 +32,7 @@ from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.db.database import Database, connect
 from ivr_agent.db.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
+from ivr_agent.recordings.files import RecordingFile
 from ivr_agent.settings import load_settings
 from tests.support.outcomes import sample_outcome
 
@@ -53,8 +53,8 @@ def _channel(attempt_id: str) -> str:
     return f"ivr-agent-cb-{attempt_id}"
 
 
-def _recording(n: int = 1) -> RecordingInfo:
-    return RecordingInfo(f"{n:032x}", f"recordings/00/{n:032x}.wav", "a" * 64, 16044, 1.0)
+def _recording(n: int = 1) -> RecordingFile:
+    return RecordingFile(f"{n:032x}", f"recordings/00/{n:032x}.wav", "a" * 64, 16044, 1.0)
 
 
 async def _claim_one(db: Database, now: datetime = MONDAY) -> ClaimedAttempt:
@@ -181,7 +181,7 @@ async def test_given_a_corrupt_recording_then_it_is_kept_and_the_attempt_says_so
 ) -> None:
     created = await create_callback(db, _request(), CONFIG, MONDAY)
     attempt = await _claim_one(db)
-    bad = RecordingInfo(
+    bad = RecordingFile(
         "c" * 32,
         "recordings/cc/" + "c" * 32 + ".wav",
         None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,11 +16,12 @@ from ivr_agent.callbacks.dialer import (
     dial_string,
     unanswered_outcome,
 )
-from ivr_agent.callbacks.journal import Journal, JournalEntry, StoredRecording
+from ivr_agent.callbacks.journal import Journal, JournalEntry
 from ivr_agent.callbacks.store import CHANNEL_ID
+from ivr_agent.recordings.files import RecordingFile
 
 ATTEMPT = "4f3e9805-2787-45fb-9941-b31aceafd598"
-STORED = StoredRecording(
+STORED = RecordingFile(
     recording_id="ab" * 16,
     path=f"recordings/ab/{'ab' * 16}.wav",
     sha256="0" * 64,
@@ -90,9 +92,7 @@ def test_given_a_report_then_the_store_result_carries_everything() -> None:
         at,
         {"skill": 5},
     )
-    assert result.recording is not None
-    assert (result.recording.status, result.recording.reason) == ("corrupt", STORED.reason)
-    assert result.recording.path == STORED.path
+    assert result.recording == STORED  # the very file the call kept, not a copy of its fields
 
 
 def test_journal_round_trips_progress_and_the_stored_recording(tmp_path: Path) -> None:
@@ -110,6 +110,38 @@ def test_journal_round_trips_progress_and_the_stored_recording(tmp_path: Path) -
     journal.remove(ATTEMPT)
     assert journal.read(ATTEMPT) is None
     assert journal.attempt_ids() == []
+
+
+def test_given_a_journal_file_of_the_previous_release_then_its_recording_reads_back(
+    tmp_path: Path,
+) -> None:
+    # Written by an agent before the upgrade: the recording under the same keys.
+    (tmp_path / "callbacks").mkdir()
+    old = {
+        "attempt_id": ATTEMPT,
+        "answered_at": 1.5,
+        "recording_name": None,
+        "recording_started_at": None,
+        "consented": True,
+        "asked": 5,
+        "scores": {},
+        "playback_id": None,
+        "outcome": "completed",
+        "ended_at": 9.0,
+        "stored": {
+            "recording_id": STORED.recording_id,
+            "path": STORED.path,
+            "sha256": STORED.sha256,
+            "bytes": 1044,
+            "seconds": 0.125,
+            "status": "corrupt",
+            "reason": "duration 0.125 s differs",
+        },
+    }
+    (tmp_path / "callbacks" / f"{ATTEMPT}.json").write_text(json.dumps(old))
+    entry = Journal(tmp_path).read(ATTEMPT)
+    assert entry is not None
+    assert entry.stored == STORED
 
 
 def test_journal_refuses_ids_that_could_name_another_file(tmp_path: Path) -> None:

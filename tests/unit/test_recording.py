@@ -16,7 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ivr_agent.recordings.files import (
+    RecordingFile,
     is_recording_id,
+    keep_verified,
     resolve_stored,
     store_recording,
     verify_wav,
@@ -216,6 +218,29 @@ def test_given_corrupt_bytes_then_kept_all_the_same_without_a_duration(tmp_path:
 
 def test_given_a_verified_duration_then_it_is_stored(tmp_path: Path) -> None:
     assert store_recording(tmp_path, THREE_SECONDS, seconds=2.999).seconds == 2.999
+
+
+def test_given_a_whole_wav_when_kept_verified_then_it_is_ok(tmp_path: Path) -> None:
+    kept = keep_verified(tmp_path, THREE_SECONDS, 3.2)
+    assert (kept.status, kept.reason, kept.seconds) == ("ok", None, 3.0)
+    assert (tmp_path / kept.path).read_bytes() == THREE_SECONDS
+
+
+def test_given_a_wav_of_the_wrong_length_when_kept_verified_then_it_is_kept_corrupt(
+    tmp_path: Path,
+) -> None:
+    kept = keep_verified(tmp_path, THREE_SECONDS, 10.0)
+    assert kept.status == "corrupt"
+    assert "differs" in (kept.reason or "")
+    assert (tmp_path / kept.path).read_bytes() == THREE_SECONDS  # evidence, kept all the same
+
+
+def test_given_no_file_then_a_missing_recording_has_an_id_and_no_file_fields() -> None:
+    gone = RecordingFile.missing("not found on the PBX")
+    assert is_recording_id(gone.recording_id)
+    assert gone.path == f"missing/{gone.recording_id}"
+    assert (gone.sha256, gone.bytes, gone.seconds) == (None, None, None)
+    assert (gone.status, gone.reason) == ("missing", "not found on the PBX")
 
 
 def test_two_recordings_never_share_an_id(tmp_path: Path) -> None:

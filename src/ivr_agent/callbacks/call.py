@@ -29,14 +29,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivr_agent.callbacks.journal import Journal, JournalEntry, StoredRecording
+from ivr_agent.callbacks.journal import Journal, JournalEntry
 from ivr_agent.callbacks.script import Ask, End, Prompt, ScriptResult, SurveyScript
 from ivr_agent.pbx.ari import AriClient, AriError, JsonObject, parse_timestamp
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.recordings.files import store_recording, verify_wav
+from ivr_agent.recordings.files import RecordingFile, keep_verified
 
 if TYPE_CHECKING:
     from ivr_agent.pbx.session import Ivr
@@ -86,7 +87,7 @@ class CallReport:
     scores: Mapping[str, int]
     answered_at: datetime
     ended_at: datetime
-    recording: StoredRecording | None
+    recording: RecordingFile | None
     satisfaction_index: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -321,7 +322,7 @@ class CallbackCall:
 
     async def keep_recording(
         self, expected_seconds: float | None
-    ) -> tuple[StoredRecording | None, str | None]:
+    ) -> tuple[RecordingFile | None, str | None]:
         """Fetch, verify, store the recording, then delete it from the PBX.
 
         Returns the stored file (status ``ok`` or ``corrupt`` with a reason), or None and
@@ -451,11 +452,11 @@ class CallbackCall:
 async def fetch_and_store(
     client: AriClient,
     journal: Journal,
-    data_dir: Any,
+    data_dir: Path,
     attempt_id: str,
     recording_name: str,
     expected_seconds: float | None,
-) -> tuple[StoredRecording | None, str | None]:
+) -> tuple[RecordingFile | None, str | None]:
     """Fetch a finished recording from the PBX, verify and store it, then delete it there.
 
     The stored file is noted in the journal *before* the PBX copy is deleted, so a crash in
@@ -475,17 +476,7 @@ async def fetch_and_store(
     if data is None:
         log.warning("callback_recording_missing", attempt_id=attempt_id, problem=problem)
         return None, problem
-    check = verify_wav(data, expected_seconds)
-    file = await asyncio.to_thread(store_recording, data_dir, data, seconds=check.seconds)
-    stored = StoredRecording(
-        recording_id=file.recording_id,
-        path=file.path,
-        sha256=file.sha256,
-        bytes=file.bytes,
-        seconds=file.seconds,
-        status=check.status,
-        reason=check.reason,
-    )
+    stored = await asyncio.to_thread(keep_verified, data_dir, data, expected_seconds)
     entry = journal.read(attempt_id) or JournalEntry(attempt_id)
     journal.write(entry.with_(stored=stored))
     log.info(

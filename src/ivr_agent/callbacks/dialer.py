@@ -33,13 +33,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ivr_agent.callbacks.call import CallbackCall, CallReport, CallTarget
-from ivr_agent.callbacks.journal import Journal, StoredRecording
+from ivr_agent.callbacks.journal import Journal
 from ivr_agent.callbacks.store import (
     AttemptAlreadyFinished,
     AttemptResult,
     CallbackNotFound,
     ClaimedAttempt,
-    RecordingInfo,
     claim_due,
     finish_attempt,
     mark_answered,
@@ -101,26 +100,12 @@ def _cause(event: JsonObject) -> int | None:
 
 def attempt_result(report: CallReport) -> AttemptResult:
     """The store's :class:`AttemptResult` of an answered call's report."""
-    rec = report.recording
     return AttemptResult(
         outcome=report.outcome,
         answered_at=report.answered_at,
         scores=dict(report.scores),
-        recording=recording_info(rec) if rec is not None else None,
+        recording=report.recording,
         detail=report.reason,
-    )
-
-
-def recording_info(stored: StoredRecording) -> RecordingInfo:
-    """The store's :class:`RecordingInfo` of a recording kept under the data dir."""
-    return RecordingInfo(
-        recording_id=stored.recording_id,
-        path=stored.path,
-        sha256=stored.sha256,
-        bytes=stored.bytes,
-        seconds=stored.seconds,
-        status=stored.status,
-        reason=stored.reason,
     )
 
 
@@ -424,17 +409,3 @@ async def running_dialer(ivr: Ivr, db: Database) -> AsyncIterator[Dialer]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await dialer.close()
-
-
-def install(ivr: Ivr) -> contextlib.AbstractAsyncContextManager[None] | None:
-    """The IVR feature entry (``component.INSTALLERS``): runs the dialer if enabled."""
-    database = ivr.database
-    if not ivr.settings.callback_dialer_enabled or database is None:
-        return None
-
-    @contextlib.asynccontextmanager
-    async def feature() -> AsyncIterator[None]:
-        async with running_dialer(ivr, database):
-            yield
-
-    return feature()

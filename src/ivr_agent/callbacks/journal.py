@@ -19,23 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ivr_agent.platform.logging import get_logger
+from ivr_agent.recordings.files import RecordingFile
 
 log = get_logger(__name__)
 
 _ATTEMPT_ID = re.compile(r"^[0-9A-Za-z\-]{1,64}$")
-
-
-@dataclass(frozen=True)
-class StoredRecording:
-    """A recording already written under the data dir (``recordings/files.py``)."""
-
-    recording_id: str
-    path: str
-    sha256: str
-    bytes: int
-    seconds: float | None
-    status: str
-    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -54,7 +42,8 @@ class JournalEntry:
     #: Set once the script has ended (the call's outcome is known).
     outcome: str | None = None
     ended_at: float | None = None
-    stored: StoredRecording | None = None
+    #: The call's recording, once kept under the data dir.
+    stored: RecordingFile | None = None
 
     def with_(self, **changes: Any) -> JournalEntry:
         """A copy with ``changes`` applied."""
@@ -94,7 +83,7 @@ class Journal:
             raw = json.loads(self._path(attempt_id).read_text(encoding="utf-8"))
             stored = raw.pop("stored", None)
             entry = JournalEntry(**raw)
-            return entry.with_(stored=StoredRecording(**stored)) if stored else entry
+            return entry.with_(stored=RecordingFile(**stored)) if stored else entry
         except FileNotFoundError:
             return None
         except (OSError, ValueError, TypeError) as exc:

@@ -122,8 +122,6 @@ async def finish_without_channel(dialer: Dialer, attempt: ClaimedAttempt, why: s
         )
     with contextlib.suppress(AriError):
         await client.destroy_bridge(bridge_id_for(attempt.attempt_id))
-    from ivr_agent.callbacks.dialer import recording_info
-
     outcome = entry.outcome if entry is not None and entry.outcome else None
     detail = None if outcome else f"{why} (survey interrupted)"
     if stored is None and problem:
@@ -133,7 +131,7 @@ async def finish_without_channel(dialer: Dialer, attempt: ClaimedAttempt, why: s
         outcome=outcome or "failed",
         answered_at=datetime.fromtimestamp(answered, UTC) if answered else None,
         scores=dict(entry.scores) if entry is not None else {},
-        recording=recording_info(stored) if stored is not None else None,
+        recording=stored,
         detail=detail,
     )
     await dialer.finish(attempt, result)

@@ -21,7 +21,7 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -53,6 +53,7 @@ from ivr_agent.db.models import (
     RecordingRow,
     SurveyScoreRow,
 )
+from ivr_agent.recordings.files import RecordingFile
 
 #: Largest page :func:`list_callbacks` returns.
 MAX_PAGE = 1000
@@ -110,29 +111,14 @@ class ClaimedAttempt:
 
 
 @dataclass(frozen=True)
-class RecordingInfo:
-    """The recording of an attempt as the dialer stored and verified it (``recordings/files.py``).
-
-    ``status`` is ``ok`` or ``corrupt`` (with ``reason``); ``path`` is relative to the data dir.
-    """
-
-    recording_id: str
-    path: str
-    sha256: str | None
-    bytes: int | None
-    seconds: float | None
-    status: str = "ok"
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
 class AttemptResult:
     """How an attempt ended (see ``core/callbacks.py`` for the outcomes)."""
 
     outcome: str
     answered_at: datetime | None = None
     scores: Mapping[str, int] = field(default_factory=dict)
-    recording: RecordingInfo | None = None
+    #: The call's recording as the dialer stored and verified it: ``ok`` or ``corrupt``.
+    recording: RecordingFile | None = None
     detail: str | None = None
 
 
@@ -461,19 +447,7 @@ async def finish_attempt(
         for name, score in result.scores.items():
             session.add(SurveyScoreRow(attempt_id=attempt_id, index_name=name, score=score))
         if result.recording is not None:
-            rec = result.recording
-            session.add(
-                RecordingRow(
-                    recording_id=rec.recording_id,
-                    attempt_id=attempt_id,
-                    path=rec.path,
-                    sha256=rec.sha256,
-                    seconds=rec.seconds,
-                    bytes=rec.bytes,
-                    status=rec.status,
-                    reason=rec.reason,
-                )
-            )
+            session.add(RecordingRow(**asdict(result.recording), attempt_id=attempt_id))
         # A callback cancelled while it was being dialled stays cancelled.
         if row.status != "cancelled":
             row.status = following.status

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ from ivr_agent.db.models import (
     RecordingRow,
 )
 from ivr_agent.db.tokens import token_digest
+from ivr_agent.recordings.files import RecordingFile
 
 DIRECTIONS = ("inbound", "callback")
 MAX_PER_PAGE = 100
@@ -107,19 +108,13 @@ async def audit(
 # ------------------------------------------------------------------ recordings --
 
 
-@dataclass(frozen=True)
-class Recording:
-    """A ``recordings`` row as QA replay reads it."""
+@dataclass(frozen=True, kw_only=True)
+class Recording(RecordingFile):
+    """A ``recordings`` row as QA replay reads it: the file, whose it is, and when."""
 
-    recording_id: str
     call_id: str | None
     attempt_id: str | None
-    path: str
-    sha256: str | None
-    seconds: float | None
-    bytes: int | None
-    status: str
-    reason: str | None
+    #: When the PBX started writing the file (replay offsets count from it).
     started_at: datetime | None
     created_at: datetime
 
@@ -139,19 +134,8 @@ class Recording:
 
 
 def _recording(row: RecordingRow) -> Recording:
-    return Recording(
-        recording_id=row.recording_id,
-        call_id=row.call_id,
-        attempt_id=row.attempt_id,
-        path=row.path,
-        sha256=row.sha256,
-        seconds=row.seconds,
-        bytes=row.bytes,
-        status=row.status,
-        reason=row.reason,
-        started_at=row.started_at,
-        created_at=row.created_at,
-    )
+    # The dataclass fields are the table's column names.
+    return Recording(**{f.name: getattr(row, f.name) for f in fields(Recording)})
 
 
 async def get_recording(db: Database, recording_id: str) -> Recording | None:
@@ -173,40 +157,18 @@ async def recordings_of_call(db: Database, call_id: str) -> list[Recording]:
 
 
 async def save_call_recording(
-    db: Database,
-    *,
-    recording_id: str,
-    call_id: str,
-    path: str,
-    status: Literal["ok", "corrupt", "missing"],
-    reason: str | None,
-    sha256: str | None,
-    seconds: float | None,
-    size: int | None,
-    started_at: datetime | None,
+    db: Database, *, call_id: str, file: RecordingFile, started_at: datetime | None
 ) -> bool:
     """Write an inbound call's recording row; False if the call is not stored (yet).
 
-    Idempotent by ``recording_id``: writing the same recording again changes nothing.
+    Idempotent by ``file.recording_id``: writing the same recording again changes nothing.
     """
     async with db.transaction("save call recording") as session:
         if await session.get(CallRow, call_id) is None:
             return False
-        if await session.get(RecordingRow, recording_id) is not None:
+        if await session.get(RecordingRow, file.recording_id) is not None:
             return True
-        session.add(
-            RecordingRow(
-                recording_id=recording_id,
-                call_id=call_id,
-                path=path,
-                sha256=sha256,
-                seconds=seconds,
-                bytes=size,
-                status=status,
-                reason=reason,
-                started_at=started_at,
-            )
-        )
+        session.add(RecordingRow(**asdict(file), call_id=call_id, started_at=started_at))
     return True
 
 

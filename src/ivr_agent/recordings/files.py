@@ -1,4 +1,4 @@
-"""Callback recordings: verify the WAV the PBX produced, and keep it under the data dir.
+"""Recordings: verify the WAV the PBX produced, and keep it under the data dir.
 
 Theory of operation: a recording is only evidence if it is whole. :func:`verify_wav` reads
 the RIFF structure itself (never trusting one size field): the ``RIFF`` size must match the
@@ -11,7 +11,9 @@ the call when the caller says how long that was.
 
 :func:`store_recording` writes the bytes under ``DATA_DIR/recordings`` under a random opaque
 id it chooses itself (never a name or path from outside), fsyncs them, and returns the
-relative path, SHA-256, size and duration that go into the ``recordings`` row.
+:class:`RecordingFile` — relative path, SHA-256, size, duration and status — that the
+callback journal, the callback store and the ``recordings`` row all carry as it is.
+:func:`keep_verified` does both: verify, then store whatever the verdict.
 :func:`resolve_stored` turns such a stored relative path back into a file path, refusing
 anything that would leave the recordings directory.
 """
@@ -23,7 +25,7 @@ import os
 import re
 import secrets
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -57,15 +59,34 @@ class WavCheck:
         return "ok" if self.ok else "corrupt"
 
 
+#: What became of a recording's file (the ``recordings.status`` column).
+RecordingStatus = Literal["ok", "corrupt", "missing", "purged"]
+
+
 @dataclass(frozen=True)
-class StoredFile:
-    """A recording written under the data dir; ``path`` is relative to the data dir."""
+class RecordingFile:
+    """One recording's file, as stored: the one type for it from the PBX to the database.
+
+    ``path`` is relative to the data dir. ``status``: ``ok``; ``corrupt`` (kept, but it
+    failed :func:`verify_wav`: ``reason`` says how); ``missing`` (the PBX had no file:
+    ``path`` is a placeholder and the file fields are None); ``purged`` (retention deleted
+    the file). The field names are those of the ``recordings`` columns and of the callback
+    journal's JSON, so neither needs a translation.
+    """
 
     recording_id: str
     path: str
-    sha256: str
-    bytes: int
+    sha256: str | None
+    bytes: int | None
     seconds: float | None
+    status: RecordingStatus = "ok"
+    reason: str | None = None
+
+    @classmethod
+    def missing(cls, reason: str) -> RecordingFile:
+        """A recording the PBX never delivered, under a new opaque id; ``reason`` says why."""
+        recording_id = new_recording_id()
+        return cls(recording_id, f"missing/{recording_id}", None, None, None, "missing", reason)
 
 
 @dataclass(frozen=True)
@@ -199,7 +220,7 @@ def _relative_path(recording_id: str) -> str:
     return f"{RECORDINGS_DIR}/{recording_id[:2]}/{recording_id}.wav"
 
 
-def store_recording(data_dir: Path, data: bytes, *, seconds: float | None = None) -> StoredFile:
+def store_recording(data_dir: Path, data: bytes, *, seconds: float | None = None) -> RecordingFile:
     """Write ``data`` under ``data_dir/recordings`` with a new opaque id; fsync'd when it returns.
 
     ``seconds``: the verified duration, if the caller has it; otherwise read from the file
@@ -225,13 +246,24 @@ def store_recording(data_dir: Path, data: bytes, *, seconds: float | None = None
         os.fsync(dir_fd)  # the rename survives a crash too
     finally:
         os.close(dir_fd)
-    return StoredFile(
+    return RecordingFile(
         recording_id=recording_id,
         path=relative,
         sha256=hashlib.sha256(data).hexdigest(),
         bytes=len(data),
         seconds=seconds if seconds is not None else wav_seconds(data),
     )
+
+
+def keep_verified(data_dir: Path, data: bytes, expected_seconds: float | None) -> RecordingFile:
+    """Verify ``data`` (:func:`verify_wav`) and store it whatever the verdict.
+
+    A recording that fails verification is still evidence: it is kept, with status
+    ``corrupt`` and the reason. Blocking (fsync): run it in a thread from async code.
+    """
+    check = verify_wav(data, expected_seconds)
+    stored = store_recording(data_dir, data, seconds=check.seconds)
+    return replace(stored, status=check.status, reason=check.reason)
 
 
 def resolve_stored(data_dir: Path, relative: str) -> Path:

@@ -34,7 +34,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -47,7 +47,7 @@ from ivr_agent.pbx.stasis import ChannelGone, snoop_id
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.prompts.whisper import event_time
 from ivr_agent.qa.store import save_call_recording
-from ivr_agent.recordings.files import StoredFile, new_recording_id, store_recording, verify_wav
+from ivr_agent.recordings.files import RecordingFile, keep_verified
 
 if TYPE_CHECKING:
     from ivr_agent.pbx.session import Ivr
@@ -210,7 +210,7 @@ class InboundRecorder:
                             await client.hangup(live.snoop_id)
             if started is None:
                 self.stats["failed"] += 1
-                await self._save(live, None, None, "missing", "recording could not start")
+                await self._save(live, RecordingFile.missing("recording could not start"), None)
                 return
             await self._keep(live, started, finished)
         except asyncio.CancelledError:
@@ -235,55 +235,38 @@ class InboundRecorder:
                 if exc.status not in (404, None):
                     break
         if data is None:
-            await self._save(live, None, started, "missing", problem)
+            await self._save(live, RecordingFile.missing(problem), started)
             return
         expected = None if finished is None else max(finished - started, 0.0)
-        check = verify_wav(data, expected)
-        stored = await asyncio.to_thread(
-            store_recording, self.settings.data_dir, data, seconds=check.seconds
-        )
-        saved = await self._save(live, stored, started, check.status, check.reason)
+        stored = await asyncio.to_thread(keep_verified, self.settings.data_dir, data, expected)
+        saved = await self._save(live, stored, started)
         if saved:
             with contextlib.suppress(AriError):
                 await self.ivr.client.delete_stored_recording(live.name)
 
-    async def _save(
-        self,
-        live: LiveRecording,
-        file: StoredFile | None,
-        started: float | None,
-        status: Literal["ok", "corrupt", "missing"],
-        reason: str | None,
-    ) -> bool:
+    async def _save(self, live: LiveRecording, file: RecordingFile, started: float | None) -> bool:
         """Write the recording row once the call's row exists; False if it never did."""
-        recording_id = file.recording_id if file else new_recording_id()
         deadline = time.monotonic() + CALL_ROW_WAIT_SECONDS
         while True:
             try:
                 saved = await save_call_recording(
                     self.db,
-                    recording_id=recording_id,
                     call_id=live.call_id,
-                    path=file.path if file else f"missing/{recording_id}",
-                    status=status,
-                    reason=reason,
-                    sha256=file.sha256 if file else None,
-                    seconds=file.seconds if file else None,
-                    size=file.bytes if file else None,
+                    file=file,
                     started_at=None if started is None else datetime.fromtimestamp(started, UTC),
                 )
             except StoreError as exc:
                 log.warning("inbound_recording_row_failed", error=str(exc), call_id=live.call_id)
                 saved = False
             if saved:
-                self.stats[status] += 1
+                self.stats[file.status] += 1
                 log.info(
                     "inbound_recording_stored",
                     call_id=live.call_id,
-                    recording_id=recording_id,
-                    status=status,
-                    reason=reason,
-                    seconds=file.seconds if file else None,
+                    recording_id=file.recording_id,
+                    status=file.status,
+                    reason=file.reason,
+                    seconds=file.seconds,
                 )
                 return True
             if time.monotonic() > deadline:
