@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from ivr_agent.core.callbacks import (
+    ANSWERED_OUTCOMES,
+    FAILURES,
+    FINAL_STATUSES,
+    OPEN_STATUSES,
     OUTCOMES,
     REASONS,
+    STATUSES,
     CallbackConfig,
     CallbackState,
+    ScriptOutcome,
     Window,
     check_customer_name,
     is_allowed,
@@ -345,6 +352,14 @@ def test_given_five_scores_then_the_index_is_their_mean() -> None:
 def test_given_the_schema_then_it_lists_the_same_reasons_and_outcomes() -> None:
     assert REASONS == CALLBACK_REASONS
     assert OUTCOMES == ATTEMPT_OUTCOMES
+
+
+def test_given_the_outcome_kinds_then_answered_and_failed_split_every_outcome() -> None:
+    assert set(OUTCOMES) == ANSWERED_OUTCOMES | FAILURES
+    assert not ANSWERED_OUTCOMES & FAILURES
+    assert set(get_args(ScriptOutcome)) == ANSWERED_OUTCOMES | {"hung_up"}
+    assert set(OPEN_STATUSES) | FINAL_STATUSES == set(STATUSES)
+    assert not set(OPEN_STATUSES) & FINAL_STATUSES
 
 
 def test_given_default_settings_then_the_config_has_the_handbook_values() -> None:

@@ -44,7 +44,7 @@ from ivr_agent.callbacks.store import (
     mark_answered,
     unfinished_attempts,
 )
-from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig
+from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig, FailedOutcome
 from ivr_agent.core.phone import is_dialable
 from ivr_agent.db.errors import StoreError
 from ivr_agent.pbx.ari import AriError, JsonObject
@@ -66,8 +66,18 @@ RING_GRACE_SECONDS = 15.0
 FINISH_RETRY_SECONDS = (0.5, 1, 2, 5, 10, 20, 30)
 
 #: Dial statuses and hang-up causes (Q.850) of calls nobody answered.
-_DIAL_STATUS = {"BUSY": "busy", "NOANSWER": "no_answer", "CANCEL": "no_answer"}
-_CAUSES = {17: "busy", 21: "busy", 18: "no_answer", 19: "no_answer", 16: "no_answer"}
+_DIAL_STATUS: dict[str, FailedOutcome] = {
+    "BUSY": "busy",
+    "NOANSWER": "no_answer",
+    "CANCEL": "no_answer",
+}
+_CAUSES: dict[int, FailedOutcome] = {
+    17: "busy",
+    21: "busy",
+    18: "no_answer",
+    19: "no_answer",
+    16: "no_answer",
+}
 
 
 def channel_id_for(attempt_id: str) -> str:
@@ -83,7 +93,7 @@ def dial_string(template: str, number: str) -> str:
     return template.replace("{number}", number)
 
 
-def unanswered_outcome(dial_status: str | None, cause: int | None) -> tuple[str, str]:
+def unanswered_outcome(dial_status: str | None, cause: int | None) -> tuple[FailedOutcome, str]:
     """The attempt outcome of a call that ended before it was answered, and why."""
     if dial_status in _DIAL_STATUS:
         return _DIAL_STATUS[dial_status], f"dial status {dial_status}"

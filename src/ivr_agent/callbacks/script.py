@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from ivr_agent.core.callbacks import ScriptOutcome
 from ivr_agent.core.satisfaction import INDICES, SCORE_MAX, SCORE_MIN, satisfaction_index
 
 #: The five S5 survey indices (:data:`ivr_agent.core.satisfaction.INDICES`), in the order
@@ -47,7 +48,6 @@ INDEX_NAMES: tuple[str, ...] = INDICES
 CONSENT_KEYS = frozenset("12")
 SCORE_KEYS = frozenset("12345")
 
-ScriptOutcome = Literal["completed", "rescheduled", "declined", "hung_up"]
 Phase = Literal["opening", "survey", "closing", "ended"]
 
 

@@ -60,17 +60,32 @@ from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 Reason = Literal["service_completed", "complaint_resolved", "abandoned_call", "manual"]
-Status = Literal["pending", "in_progress", "completed", "declined", "unreachable", "cancelled"]
-Outcome = Literal["completed", "declined", "rescheduled", "no_answer", "busy", "hung_up", "failed"]
+#: A callback still to be dialled (or being dialled).
+OpenStatus = Literal["pending", "in_progress"]
+#: A callback never dialled again.
+FinalStatus = Literal["completed", "declined", "unreachable", "cancelled"]
+Status = Literal[OpenStatus, FinalStatus]
+#: How an attempt ended when the customer answered and made a choice (the survey done, "no",
+#: "not now"): the call must have a recording.
+AnsweredOutcome = Literal["completed", "declined", "rescheduled"]
+#: How an attempt failed: counted against ``max_attempts`` (see the module's docstring).
+FailedOutcome = Literal["no_answer", "busy", "hung_up", "failed"]
+#: How an attempt ended: the one definition of the callback outcomes.
+Outcome = Literal[AnsweredOutcome, FailedOutcome]
+#: How the survey script ends once the customer answered: a choice, or they hung up midway.
+ScriptOutcome = Literal[AnsweredOutcome, "hung_up"]
 
 REASONS: tuple[str, ...] = get_args(Reason)
+STATUSES: tuple[str, ...] = get_args(Status)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
-#: Outcomes that count against ``max_attempts``.
-FAILURES = frozenset({"no_answer", "busy", "hung_up", "failed"})
-#: Outcomes of a customer who answered and made a choice: the call must have a recording.
-ANSWERED_OUTCOMES = frozenset({"completed", "declined", "rescheduled"})
+#: Statuses of a callback still to be dialled.
+OPEN_STATUSES: tuple[str, ...] = get_args(OpenStatus)
 #: Statuses after which a callback is never dialled again.
-FINAL_STATUSES = frozenset({"completed", "declined", "unreachable", "cancelled"})
+FINAL_STATUSES = frozenset(get_args(FinalStatus))
+#: Outcomes that count against ``max_attempts``.
+FAILURES = frozenset(get_args(FailedOutcome))
+#: Outcomes of a customer who answered and made a choice: the call must have a recording.
+ANSWERED_OUTCOMES = frozenset(get_args(AnsweredOutcome))
 
 CUSTOMER_NAME_MAX = 64
 

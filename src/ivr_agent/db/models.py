@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ivr_agent.core.callbacks import OUTCOMES, REASONS, STATUSES
 from ivr_agent.core.satisfaction import INDICES
 
 NAMING_CONVENTION = {
@@ -42,19 +43,12 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-CALLBACK_REASONS = ("service_completed", "complaint_resolved", "abandoned_call", "manual")
-CALLBACK_STATUSES = ("pending", "in_progress", "completed", "declined", "unreachable", "cancelled")
+# The callbacks' reasons, statuses and attempt outcomes are core's (the CHECK constraints
+# below list them; the migrations wrote the same lists).
+CALLBACK_REASONS: tuple[str, ...] = REASONS
+CALLBACK_STATUSES: tuple[str, ...] = STATUSES
 ATTEMPT_STATES = ("dialling", "answered", "finished", "failed")
-#: Outcomes of a callback attempt (core/callbacks.py ``OUTCOMES``; a unit test keeps them equal).
-ATTEMPT_OUTCOMES = (
-    "completed",
-    "declined",
-    "rescheduled",
-    "no_answer",
-    "busy",
-    "hung_up",
-    "failed",
-)
+ATTEMPT_OUTCOMES: tuple[str, ...] = OUTCOMES
 RECORDING_STATUSES = ("ok", "corrupt", "missing", "purged")
 TOKEN_ROLES = ("ops", "qa", "admin")
 

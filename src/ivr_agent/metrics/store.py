@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from ivr_agent.core.callbacks import OPEN_STATUSES
 from ivr_agent.core.figures import CallbackCounts, Counts
 from ivr_agent.db.breaches import STANDARD_BREACH_SQL
 from ivr_agent.db.database import Database
@@ -210,10 +211,6 @@ def summary_query(
     )
 
 
-#: Callback statuses still waiting for a successful attempt.
-OPEN_CALLBACK_STATUSES = ("pending", "in_progress")
-
-
 async def callback_summary(
     database: Database,
     start: datetime,
@@ -245,9 +242,7 @@ async def callback_summary(
         select(
             func.count().label("due"),
             _count(completed).label("completed"),
-            _count(and_(cb.status.in_(OPEN_CALLBACK_STATUSES), cb.deadline < now)).label(
-                "open_overdue"
-            ),
+            _count(and_(cb.status.in_(OPEN_STATUSES), cb.deadline < now)).label("open_overdue"),
             _count(and_(completed, last.c.started_at > cb.deadline)).label("completed_late"),
             _count(service).label("service_due"),
             _count(and_(service, completed, within)).label("service_within"),
