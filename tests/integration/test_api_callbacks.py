@@ -12,11 +12,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
 from ivr_agent.app import build_app
-from ivr_agent.callbacks.store import (
-    AttemptResult,
-    claim_due,
-    finish_attempt,
-)
+from ivr_agent.callbacks.attempts import AttemptResult, claim_due, finish_attempt
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token

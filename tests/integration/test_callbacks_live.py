@@ -32,8 +32,9 @@ from sqlalchemy.engine import URL
 from ivr_agent.app import IVR
 from ivr_agent.callbacks.call import recording_name_for
 from ivr_agent.callbacks.dialer import ROUTE, Dialer
+from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
+from ivr_agent.callbacks.queries import get_callback
 from ivr_agent.callbacks.reconcile import reconcile
-from ivr_agent.callbacks.store import CallbackRequest, create_callback, get_callback
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow

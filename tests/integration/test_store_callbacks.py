@@ -12,19 +12,17 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import URL
 
-from ivr_agent.callbacks.store import (
+from ivr_agent.callbacks.attempts import (
     AttemptAlreadyFinished,
     AttemptResult,
-    CallbackRequest,
     ClaimedAttempt,
     claim_due,
-    create_callback,
     dialling_attempts,
     finish_attempt,
-    get_callback,
-    list_callbacks,
     mark_answered,
 )
+from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
+from ivr_agent.callbacks.queries import get_callback, list_callbacks
 from ivr_agent.calls.outbox import Outbox
 from ivr_agent.calls.store import save_outcome
 from ivr_agent.cli.data import export_calls

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import structlog.testing
 
+from ivr_agent.callbacks.attempts import CHANNEL_ID
 from ivr_agent.callbacks.call import CallReport, bridge_id_for, recording_name_for
 from ivr_agent.callbacks.dialer import (
     attempt_result,
@@ -17,7 +18,6 @@ from ivr_agent.callbacks.dialer import (
     unanswered_outcome,
 )
 from ivr_agent.callbacks.journal import Journal, JournalEntry
-from ivr_agent.callbacks.store import CHANNEL_ID
 from ivr_agent.recordings.files import RecordingFile
 
 ATTEMPT = "4f3e9805-2787-45fb-9941-b31aceafd598"

@@ -1,0 +1,22 @@
+"""Callbacks (S5): jobs in PostgreSQL, the dialer placing them over ARI, the recorded survey.
+
+Other parts of the agent use what is exported here; app.py and cli/ compose the modules.
+"""
+
+from ivr_agent.callbacks.jobs import (
+    CallbackRequest,
+    CreatedCallback,
+    callback_for_abandoned,
+    create_callback,
+)
+from ivr_agent.callbacks.queries import get_callback, iter_callback_calls, list_callbacks
+
+__all__ = [
+    "CallbackRequest",
+    "CreatedCallback",
+    "callback_for_abandoned",
+    "create_callback",
+    "get_callback",
+    "iter_callback_calls",
+    "list_callbacks",
+]

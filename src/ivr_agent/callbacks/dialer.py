@@ -4,7 +4,7 @@ Theory of operation:
 
 * Every ``IVR_AGENT_CALLBACK_POLL_SECONDS`` (or at once after :meth:`Dialer.wake`) the
   worker claims up to its free slots (``IVR_AGENT_CALLBACK_CONCURRENCY``) with
-  ``store.callbacks.claim_due`` — ``FOR UPDATE SKIP LOCKED``, so agents sharing the database
+  ``callbacks.attempts.claim_due`` — ``FOR UPDATE SKIP LOCKED``, so agents sharing the database
   never claim the same job. The claim writes the attempt as ``dialling`` with **our own
   channel id** before anything is sent to the PBX.
 * Each attempt originates through ARI (never AMI: panoramisk would re-send an Originate
@@ -32,9 +32,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ivr_agent.callbacks.call import CallbackCall, CallReport, CallTarget
-from ivr_agent.callbacks.journal import Journal
-from ivr_agent.callbacks.store import (
+from ivr_agent.callbacks.attempts import (
     AttemptAlreadyFinished,
     AttemptResult,
     CallbackNotFound,
@@ -44,6 +42,8 @@ from ivr_agent.callbacks.store import (
     mark_answered,
     unfinished_attempts,
 )
+from ivr_agent.callbacks.call import CallbackCall, CallReport, CallTarget
+from ivr_agent.callbacks.journal import Journal
 from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig, FailedOutcome
 from ivr_agent.core.phone import is_dialable
 from ivr_agent.db.errors import StoreError

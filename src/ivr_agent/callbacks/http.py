@@ -20,13 +20,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import insert
 
-from ivr_agent.callbacks.store import (
-    MAX_PAGE,
-    CallbackRequest,
-    create_callback,
-    get_callback,
-    list_callbacks,
-)
+from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
+from ivr_agent.callbacks.queries import MAX_PAGE, get_callback, list_callbacks
 from ivr_agent.core.callbacks import REASONS, CallbackConfig
 from ivr_agent.db.models import CALLBACK_STATUSES, AuditLogRow
 from ivr_agent.platform.keys import DATABASE, SETTINGS

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from ivr_agent.callbacks.attempts import AttemptResult, ClaimedAttempt, unfinished_attempts
 from ivr_agent.callbacks.call import bridge_id_for, fetch_and_store, recording_name_for
-from ivr_agent.callbacks.store import AttemptResult, ClaimedAttempt, unfinished_attempts
 from ivr_agent.pbx.ari import AriClient, AriError, JsonObject
 from ivr_agent.platform.logging import get_logger
 

@@ -97,7 +97,7 @@ class Outbox:
         backoff_cap: float = 30.0,
         callbacks: CallbackConfig | None = None,
     ) -> None:
-        # Set: abandoned inbound calls get their callback when saved (callbacks/store.py).
+        # Set: abandoned inbound calls get their callback when saved (callbacks/jobs.py).
         self.callbacks = callbacks
         spool_dir.mkdir(parents=True, exist_ok=True)
         self.spool = spool_dir / "outbox.jsonl"

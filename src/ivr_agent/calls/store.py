@@ -20,7 +20,7 @@ from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr_agent.callbacks.store import callback_for_abandoned
+from ivr_agent.callbacks import callback_for_abandoned
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed

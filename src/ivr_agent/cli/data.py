@@ -58,7 +58,7 @@ async def export_calls(settings: Settings, since: datetime | None, out: TextIO) 
     ``direction: callback`` (``store.callbacks.page_callback_calls``).
     A naive ``since`` is read in the call centre's time zone (``IVR_AGENT_TIMEZONE``).
     """
-    from ivr_agent.callbacks.store import iter_callback_calls
+    from ivr_agent.callbacks.queries import iter_callback_calls
     from ivr_agent.calls.store import iter_outcomes
     from ivr_agent.core.outcome import dumps_line
     from ivr_agent.db.database import open_database

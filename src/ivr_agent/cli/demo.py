@@ -144,7 +144,7 @@ def service_customer(round_no: int) -> CallbackCustomer:
 
 async def _request_service_callback(db: Database, settings: Settings, number: str) -> None:
     """Ask for a ``service_completed`` callback, as an operator's system would after a visit."""
-    from ivr_agent.callbacks.store import CallbackRequest, create_callback
+    from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
     from ivr_agent.core.callbacks import CallbackConfig
 
     # The customers' websocket must be up before the dialer (polling every few s) dials.

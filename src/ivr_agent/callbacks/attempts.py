@@ -1,0 +1,336 @@
+"""Dialling callback jobs: claim the due ones, mark an answer, finish an attempt.
+
+Theory of operation: each dialling of a callback is a ``callback_attempts`` row written
+**before** the originate, in the same transaction that claims the job (:func:`claim_due`,
+``SELECT … FOR UPDATE SKIP LOCKED``), so several agents can share the queue, no job is
+dialled twice, and an agent that dies mid-call leaves an attempt in state ``dialling`` (or
+``answered``) for :func:`unfinished_attempts` to reconcile. The attempt's ``channel_id`` is
+chosen by the caller (``channel_id_for(attempt_id)``) and is the ARI channel id the dialer
+originates with.
+
+:func:`finish_attempt` writes, in one transaction: the attempt (ended, outcome), its survey
+scores, its recording row, and the callback's next state from the pure rules of
+``core/callbacks.py``. It refuses (``ValueError``, nothing written) an answered outcome
+(completed, declined, rescheduled) without a recording, and a completed one without all
+five scores. Every time is stored as ``timestamptz``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ivr_agent.callbacks.sessions import in_transaction, utc
+from ivr_agent.core.callbacks import (
+    ANSWERED_OUTCOMES,
+    OUTCOMES,
+    CallbackConfig,
+    CallbackState,
+    NextState,
+    next_allowed,
+    next_state,
+)
+from ivr_agent.core.ids import is_uuid
+from ivr_agent.core.satisfaction import check_scores, satisfaction_index
+from ivr_agent.db.database import Database
+from ivr_agent.db.models import CallbackAttemptRow, CallbackRow, RecordingRow, SurveyScoreRow
+from ivr_agent.recordings.files import RecordingFile
+
+#: Most callbacks one :func:`claim_due` may claim.
+MAX_CLAIM = 1000
+#: ARI accepts any string as a channel id; we keep ours to characters safe in logs and URLs.
+CHANNEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,127}")
+UNFINISHED_STATES = ("dialling", "answered")
+
+
+class CallbackNotFound(LookupError):
+    """No callback attempt with the given id."""
+
+
+class AttemptAlreadyFinished(ValueError):
+    """The attempt was finished before with a different outcome."""
+
+
+@dataclass(frozen=True)
+class ClaimedAttempt:
+    """An attempt to dial a callback, written before the originate."""
+
+    attempt_id: str
+    callback_id: str
+    attempt_no: int
+    channel_id: str
+    pbx_id: str
+    state: str
+    started_at: datetime
+    customer_number: str
+    customer_name: str | None
+    reason: str
+    deadline: datetime
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How an attempt ended (see ``core/callbacks.py`` for the outcomes)."""
+
+    outcome: str
+    answered_at: datetime | None = None
+    scores: Mapping[str, int] = field(default_factory=dict)
+    #: The call's recording as the dialer stored and verified it: ``ok`` or ``corrupt``.
+    recording: RecordingFile | None = None
+    detail: str | None = None
+
+
+def _claimed(row: CallbackRow, attempt: CallbackAttemptRow) -> ClaimedAttempt:
+    return ClaimedAttempt(
+        attempt_id=attempt.attempt_id,
+        callback_id=row.callback_id,
+        attempt_no=attempt.attempt_no,
+        channel_id=attempt.channel_id,
+        pbx_id=attempt.pbx_id,
+        state=attempt.state,
+        started_at=attempt.started_at,
+        customer_number=row.customer_number,
+        customer_name=row.customer_name,
+        reason=row.reason,
+        deadline=row.deadline,
+        overdue=row.overdue,
+    )
+
+
+async def claim_due(
+    db: Database,
+    now: datetime,
+    *,
+    limit: int,
+    pbx_id: str,
+    channel_id_for: Callable[[str], str],
+    config: CallbackConfig | None = None,
+) -> list[ClaimedAttempt]:
+    """Claim up to ``limit`` pending callbacks due at ``now``, oldest due first.
+
+    One transaction: the due rows are locked with ``FOR UPDATE SKIP LOCKED`` (rows another
+    agent is claiming are skipped, never waited for or claimed twice), each gets an attempt
+    row in state ``dialling`` with ``channel_id_for(attempt_id)`` as its channel id, and
+    becomes ``in_progress`` with ``attempts_made`` + 1. A callback claimed after its
+    deadline is flagged ``overdue``. With ``config``, a due callback is claimed only if
+    ``now`` is inside its calling windows: one the dialer reaches late (it was down past
+    the window) is moved to its next window instead of phoning a customer at night.
+    Returns what was claimed (possibly nothing).
+    """
+    if not 1 <= limit <= MAX_CLAIM:
+        raise ValueError(f"limit must be 1-{MAX_CLAIM}")
+    at = utc("now", now)
+
+    async def work(session: AsyncSession) -> list[ClaimedAttempt]:
+        rows = (
+            await session.scalars(
+                select(CallbackRow)
+                .where(CallbackRow.status == "pending", CallbackRow.next_attempt_at <= at)
+                .order_by(CallbackRow.next_attempt_at, CallbackRow.callback_id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        claimed = []
+        for row in rows:
+            if config is not None:
+                allowed = next_allowed(at, config.allowed_windows(row.reason), config)
+                if allowed > at:
+                    row.next_attempt_at = allowed
+                    row.status_reason = "reached outside its calling window: moved to the next"
+                    row.updated_at = at
+                    continue
+            attempt_id = str(uuid.uuid4())
+            channel_id = channel_id_for(attempt_id)
+            if not isinstance(channel_id, str) or not CHANNEL_ID.fullmatch(channel_id):
+                raise ValueError(f"channel id {channel_id!r} must match {CHANNEL_ID.pattern}")
+            attempt = CallbackAttemptRow(
+                attempt_id=attempt_id,
+                callback_id=row.callback_id,
+                attempt_no=row.attempts_made + 1,
+                channel_id=channel_id,
+                pbx_id=pbx_id,
+                state="dialling",
+                started_at=at,
+            )
+            session.add(attempt)
+            row.attempts_made += 1
+            row.status = "in_progress"
+            row.overdue = row.overdue or at > row.deadline
+            row.updated_at = at
+            claimed.append(_claimed(row, attempt))
+        await session.flush()
+        return claimed
+
+    return await in_transaction(db, "claim due callbacks", work)
+
+
+async def mark_answered(db: Database, attempt_id: str, answered_at: datetime) -> None:
+    """Record that the customer answered (state ``answered``); only from ``dialling``."""
+    at = utc("answered_at", answered_at)
+
+    async def work(session: AsyncSession) -> None:
+        result = await session.execute(
+            update(CallbackAttemptRow)
+            .where(
+                CallbackAttemptRow.attempt_id == attempt_id,
+                CallbackAttemptRow.state == "dialling",
+            )
+            .values(state="answered", answered_at=at)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise CallbackNotFound(f"no dialling attempt {attempt_id}")
+
+    if not is_uuid(attempt_id):
+        raise CallbackNotFound(f"no attempt {attempt_id!r}")
+    await in_transaction(db, "mark attempt answered", work)
+
+
+def _check_result(result: AttemptResult) -> None:
+    if result.outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)} (got {result.outcome!r})")
+    check_scores(result.scores)
+    recording = result.recording
+    if result.outcome in ANSWERED_OUTCOMES:
+        if recording is None:
+            raise ValueError(
+                f"outcome {result.outcome} needs the call's recording (S5: no outcome without "
+                "a recording); report 'failed' and reschedule instead"
+            )
+        if result.answered_at is None:
+            raise ValueError(f"outcome {result.outcome} needs answered_at")
+    if result.outcome == "completed":
+        satisfaction_index(result.scores)  # raises naming the missing indices
+    if recording is not None:
+        if recording.status not in ("ok", "corrupt"):
+            raise ValueError("recording status must be 'ok' or 'corrupt'")
+        if recording.status == "corrupt" and not recording.reason:
+            raise ValueError("a corrupt recording needs its reason")
+    if result.answered_at is not None:
+        utc("answered_at", result.answered_at)
+
+
+def _detail(result: AttemptResult) -> str | None:
+    parts = [result.detail] if result.detail else []
+    if result.recording is not None and result.recording.status == "corrupt":
+        parts.append(f"recording corrupt: {result.recording.reason}")
+    return "; ".join(parts) or None
+
+
+async def finish_attempt(
+    db: Database | AsyncSession,
+    attempt_id: str,
+    result: AttemptResult,
+    now: datetime,
+    *,
+    config: CallbackConfig,
+) -> NextState:
+    """Write how an attempt ended and the callback's next state, in one transaction.
+
+    Writes the attempt (``ended_at`` = ``now``, outcome, state ``finished``, or ``failed``
+    for outcome ``failed``), the survey scores, the recording row, the satisfaction index
+    (mean of the five scores, for ``completed``) and the callback's status /
+    ``next_attempt_at`` / ``overdue`` by :func:`ivr_agent.core.callbacks.next_state`.
+    Finishing an already finished attempt with the same outcome changes nothing (safe to
+    repeat after a crash); with another outcome raises :class:`AttemptAlreadyFinished`.
+    Raises ``ValueError`` (nothing written) for a result the rules refuse and
+    :class:`CallbackNotFound` for an unknown attempt.
+    """
+    _check_result(result)
+    ended = utc("now", now)
+    if not is_uuid(attempt_id):
+        raise CallbackNotFound(f"no attempt {attempt_id!r}")
+
+    async def work(session: AsyncSession) -> NextState:
+        attempt = await session.get(CallbackAttemptRow, attempt_id, with_for_update=True)
+        if attempt is None:
+            raise CallbackNotFound(f"no attempt {attempt_id}")
+        row = await session.get(CallbackRow, attempt.callback_id, with_for_update=True)
+        assert row is not None  # the foreign key guarantees it
+        callback_state = CallbackState(
+            reason=row.reason,
+            deadline=row.deadline,
+            failed_attempts=row.failed_attempts,
+            reschedules=row.reschedules,
+            overdue=row.overdue,
+        )
+        if attempt.state not in UNFINISHED_STATES:
+            if attempt.outcome == result.outcome:
+                return NextState(
+                    row.status,  # type: ignore[arg-type]  # CHECK constraint keeps it valid
+                    row.next_attempt_at,
+                    row.overdue,
+                    row.failed_attempts,
+                    row.reschedules,
+                    result.outcome,
+                    row.status_reason or "already finished",
+                )
+            raise AttemptAlreadyFinished(
+                f"attempt {attempt_id} already finished as {attempt.outcome}"
+            )
+        following = next_state(
+            callback_state,
+            result.outcome,
+            started_at=attempt.started_at,
+            ended_at=max(ended, attempt.started_at),
+            config=config,
+        )
+        attempt.state = "failed" if result.outcome == "failed" else "finished"
+        attempt.ended_at = ended
+        attempt.outcome = result.outcome
+        attempt.answered_at = (
+            utc("answered_at", result.answered_at) if result.answered_at else attempt.answered_at
+        )
+        attempt.detail = _detail(result)
+        for name, score in result.scores.items():
+            session.add(SurveyScoreRow(attempt_id=attempt_id, index_name=name, score=score))
+        if result.recording is not None:
+            session.add(RecordingRow(**asdict(result.recording), attempt_id=attempt_id))
+        # A callback cancelled while it was being dialled stays cancelled.
+        if row.status != "cancelled":
+            row.status = following.status
+            row.next_attempt_at = following.next_attempt_at
+            row.status_reason = following.why
+        row.overdue = following.overdue
+        row.failed_attempts = following.failed_attempts
+        row.reschedules = following.reschedules
+        row.outcome = result.outcome
+        if result.outcome == "completed":
+            row.satisfaction_index = satisfaction_index(result.scores)
+        row.updated_at = ended
+        await session.flush()
+        return following
+
+    return await in_transaction(db, "finish callback attempt", work)
+
+
+async def unfinished_attempts(db: Database, *, pbx_id: str | None = None) -> list[ClaimedAttempt]:
+    """Attempts left ``dialling`` or ``answered`` (by ``pbx_id``, or by any PBX), oldest first.
+
+    What an agent restarting after a crash must reconcile: never redial these blindly.
+    """
+
+    async def work(session: AsyncSession) -> list[ClaimedAttempt]:
+        query = (
+            select(CallbackAttemptRow, CallbackRow)
+            .join(CallbackRow, CallbackRow.callback_id == CallbackAttemptRow.callback_id)
+            .where(CallbackAttemptRow.state.in_(UNFINISHED_STATES))
+            .order_by(CallbackAttemptRow.started_at, CallbackAttemptRow.attempt_id)
+        )
+        if pbx_id is not None:
+            query = query.where(CallbackAttemptRow.pbx_id == pbx_id)
+        return [_claimed(row, attempt) for attempt, row in (await session.execute(query)).all()]
+
+    return await in_transaction(db, "list unfinished attempts", work)
+
+
+async def dialling_attempts(db: Database, *, pbx_id: str | None = None) -> list[ClaimedAttempt]:
+    """The contract name of :func:`unfinished_attempts` (crash reconciliation)."""
+    return await unfinished_attempts(db, pbx_id=pbx_id)

@@ -1,0 +1,149 @@
+"""Callback jobs: what a callback request is, and storing one as a pending job.
+
+A callback row is the job. It is created pending, due by the S5 rules of
+``core/callbacks.py`` (:func:`ivr_agent.core.callbacks.schedule`), by ``POST /api/callbacks``
+or, for an abandoned inbound call, in the transaction that saves the call
+(:func:`callback_for_abandoned`). Dialling it is ``callbacks/attempts.py``; reading it back
+is ``callbacks/queries.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ivr_agent.callbacks.sessions import in_transaction, utc
+from ivr_agent.core.callbacks import CallbackConfig, check_customer_name, schedule
+from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.core.phone import check_customer_number
+from ivr_agent.db.database import Database
+from ivr_agent.db.models import CallbackRow
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """What ``POST /api/callbacks`` (or an abandoned call) asks for; validated on creation."""
+
+    customer_number: str
+    customer_name: str | None
+    reason: str
+    reference_time: datetime
+    source_call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CreatedCallback:
+    """A stored new callback: when it is first dialled and its hard deadline (UTC)."""
+
+    callback_id: str
+    due_at: datetime
+    deadline: datetime
+    overdue: bool
+    created: bool = True
+
+
+def check_request(request: CallbackRequest) -> CallbackRequest:
+    """The request with its name normalised; ``ValueError`` naming the bad field."""
+    try:
+        check_customer_number(request.customer_number)
+    except ValueError as exc:
+        raise ValueError(f"customer_number: {exc}") from None
+    try:
+        name = check_customer_name(request.customer_name)
+    except ValueError as exc:
+        raise ValueError(f"customer_name: {exc}") from None
+    utc("reference_time", request.reference_time)
+    return CallbackRequest(
+        request.customer_number,
+        name,
+        request.reason,
+        request.reference_time,
+        request.source_call_id,
+    )
+
+
+async def create_callback(
+    target: Database | AsyncSession,
+    request: CallbackRequest,
+    config: CallbackConfig,
+    now: datetime,
+) -> CreatedCallback:
+    """Store a new pending callback, due by the S5 rules; ``ValueError`` for a bad request.
+
+    With an open session the caller owns the transaction (e.g. saving an abandoned call and
+    its callback atomically). A second request for the same abandoned call (same
+    ``source_call_id``) creates nothing and returns the existing callback with
+    ``created=False``.
+    """
+    request = check_request(request)
+    plan = schedule(request.reason, request.reference_time, now, config)
+    values = {
+        "callback_id": str(uuid.uuid4()),
+        "customer_number": request.customer_number,
+        "customer_name": request.customer_name,
+        "reason": request.reason,
+        "reference_time": utc("reference_time", request.reference_time),
+        "due_at": plan.due_at,
+        "deadline": plan.deadline,
+        "status": "pending",
+        "next_attempt_at": plan.due_at,
+        "overdue": plan.overdue,
+        "source_call_id": request.source_call_id,
+        "status_reason": "overdue at creation" if plan.overdue else None,
+    }
+
+    async def work(session: AsyncSession) -> CreatedCallback:
+        stmt = pg_insert(CallbackRow).values(values)
+        if request.reason == "abandoned_call" and request.source_call_id is not None:
+            stmt = stmt.on_conflict_do_nothing(
+                index_elements=["source_call_id"],
+                index_where=CallbackRow.reason == "abandoned_call",
+            )
+        inserted = (await session.execute(stmt.returning(CallbackRow.callback_id))).scalar()
+        if inserted is not None:
+            return CreatedCallback(inserted, plan.due_at, plan.deadline, plan.overdue)
+        row = (
+            await session.scalars(
+                select(CallbackRow).where(
+                    CallbackRow.source_call_id == request.source_call_id,
+                    CallbackRow.reason == "abandoned_call",
+                )
+            )
+        ).one()
+        return CreatedCallback(row.callback_id, row.due_at, row.deadline, row.overdue, False)
+
+    return await in_transaction(target, "create callback", work)
+
+
+async def callback_for_abandoned(
+    session: AsyncSession,
+    outcome: CallOutcome,
+    call_id: str,
+    config: CallbackConfig,
+    now: datetime,
+) -> CreatedCallback | None:
+    """The automatic callback of an abandoned inbound call, in the caller's transaction.
+
+    Created for an inbound call that was abandoned, unless it was a short abandon (a
+    misdial by S1's reckoning) or the caller's number cannot be dialled (withheld,
+    internal, malformed). Its reference time is the abandon time (``ended_at``). Saving
+    the same call again creates nothing (unique per ``source_call_id``); ``None`` when no
+    callback is due.
+    """
+    if outcome.direction != "inbound" or not outcome.abandoned or outcome.short_abandon:
+        return None
+    try:
+        number = check_customer_number(outcome.caller_number)
+    except ValueError:
+        return None
+    try:
+        name = check_customer_name(outcome.extra.get("caller_name"))
+    except ValueError:
+        name = None  # a name we cannot speak safely is left out, the callback still placed
+    request = CallbackRequest(number, name, "abandoned_call", outcome.ended_at, call_id)
+    return await create_callback(session, request, config, now)

@@ -1,0 +1,296 @@
+"""Reading callbacks back: as API objects, and their finished attempts in the call export.
+
+Every time is stored as ``timestamptz``; reads render times in the zone given.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ivr_agent.callbacks.sessions import in_transaction, utc
+from ivr_agent.core.ids import is_uuid
+from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.core.satisfaction import INDICES
+from ivr_agent.db.database import Database
+from ivr_agent.db.models import (
+    CALLBACK_STATUSES,
+    CallbackAttemptRow,
+    CallbackRow,
+    RecordingRow,
+    SurveyScoreRow,
+)
+
+#: Largest page :func:`list_callbacks` returns.
+MAX_PAGE = 1000
+
+
+def _iso(moment: datetime | None, zone: tzinfo) -> str | None:
+    return None if moment is None else moment.astimezone(zone).isoformat()
+
+
+def _recording_json(rec: RecordingRow) -> dict[str, Any]:
+    return {
+        "recording_id": rec.recording_id,
+        "seconds": rec.seconds,
+        "sha256": rec.sha256,
+        "status": rec.status,
+        "reason": rec.reason,
+    }
+
+
+def _callback_json(
+    row: CallbackRow,
+    attempts: Sequence[CallbackAttemptRow],
+    scores: Mapping[str, Mapping[str, int]],
+    recordings: Mapping[str, RecordingRow],
+    zone: tzinfo,
+) -> dict[str, Any]:
+    # Scores and recording of the callback are those of its latest attempt that has them
+    # (the completing attempt for a completed callback).
+    latest_scores: Mapping[str, int] = {}
+    latest_recording: RecordingRow | None = None
+    for attempt in attempts:
+        latest_scores = scores.get(attempt.attempt_id) or latest_scores
+        latest_recording = recordings.get(attempt.attempt_id) or latest_recording
+    return {
+        "callback_id": row.callback_id,
+        "customer_number": row.customer_number,
+        "customer_name": row.customer_name,
+        "reason": row.reason,
+        "reference_time": _iso(row.reference_time, zone),
+        "due_at": _iso(row.due_at, zone),
+        "deadline": _iso(row.deadline, zone),
+        "status": row.status,
+        "status_reason": row.status_reason,
+        "overdue": row.overdue,
+        "next_attempt_at": _iso(row.next_attempt_at, zone),
+        "attempts_made": row.attempts_made,
+        "failed_attempts": row.failed_attempts,
+        "reschedules": row.reschedules,
+        "outcome": row.outcome,
+        "scores": dict(latest_scores),
+        "satisfaction_index": row.satisfaction_index,
+        "recording": None if latest_recording is None else _recording_json(latest_recording),
+        "source_call_id": row.source_call_id,
+        "created_at": _iso(row.created_at, zone),
+        "attempts": [
+            {
+                "attempt_id": a.attempt_id,
+                "attempt_no": a.attempt_no,
+                "channel_id": a.channel_id,
+                "pbx_id": a.pbx_id,
+                "state": a.state,
+                "started_at": _iso(a.started_at, zone),
+                "answered_at": _iso(a.answered_at, zone),
+                "ended_at": _iso(a.ended_at, zone),
+                "outcome": a.outcome,
+                "detail": a.detail,
+                "scores": dict(scores.get(a.attempt_id, {})),
+                "recording_id": (
+                    recordings[a.attempt_id].recording_id if a.attempt_id in recordings else None
+                ),
+            }
+            for a in attempts
+        ],
+    }
+
+
+async def _render(
+    session: AsyncSession, rows: Sequence[CallbackRow], zone: tzinfo
+) -> list[dict[str, Any]]:
+    ids = [row.callback_id for row in rows]
+    attempts: dict[str, list[CallbackAttemptRow]] = defaultdict(list)
+    scores: dict[str, dict[str, int]] = defaultdict(dict)
+    recordings: dict[str, RecordingRow] = {}
+    if ids:
+        attempt_rows = list(
+            await session.scalars(
+                select(CallbackAttemptRow)
+                .where(CallbackAttemptRow.callback_id.in_(ids))
+                .order_by(CallbackAttemptRow.callback_id, CallbackAttemptRow.attempt_no)
+            )
+        )
+        for attempt in attempt_rows:
+            attempts[attempt.callback_id].append(attempt)
+        attempt_ids = [a.attempt_id for a in attempt_rows]
+        if attempt_ids:
+            for score in await session.scalars(
+                select(SurveyScoreRow).where(SurveyScoreRow.attempt_id.in_(attempt_ids))
+            ):
+                scores[score.attempt_id][score.index_name] = score.score
+            for rec in await session.scalars(
+                select(RecordingRow)
+                .where(RecordingRow.attempt_id.in_(attempt_ids))
+                .order_by(RecordingRow.created_at)
+            ):
+                assert rec.attempt_id is not None
+                recordings[rec.attempt_id] = rec
+    return [
+        _callback_json(row, attempts[row.callback_id], scores, recordings, zone) for row in rows
+    ]
+
+
+async def get_callback(db: Database, callback_id: str, zone: tzinfo) -> dict[str, Any] | None:
+    """The callback with its attempts, scores and recording, or ``None`` if unknown."""
+    if not is_uuid(callback_id):
+        return None
+
+    async def work(session: AsyncSession) -> dict[str, Any] | None:
+        row = await session.get(CallbackRow, callback_id)
+        return None if row is None else (await _render(session, [row], zone))[0]
+
+    return await in_transaction(db, "read callback", work)
+
+
+async def list_callbacks(
+    db: Database,
+    zone: tzinfo,
+    *,
+    status: str | None = None,
+    due_from: datetime | None = None,
+    due_to: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Callbacks due in ``[due_from, due_to)`` with ``status``, by ``(due_at, callback_id)``."""
+    if status is not None and status not in CALLBACK_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(CALLBACK_STATUSES)}")
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise ValueError(f"limit must be 1-{MAX_PAGE} and offset >= 0")
+    query = select(CallbackRow)
+    if status is not None:
+        query = query.where(CallbackRow.status == status)
+    if due_from is not None:
+        query = query.where(CallbackRow.due_at >= utc("from", due_from))
+    if due_to is not None:
+        query = query.where(CallbackRow.due_at < utc("to", due_to))
+    query = query.order_by(CallbackRow.due_at, CallbackRow.callback_id).limit(limit).offset(offset)
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        return await _render(session, list(await session.scalars(query)), zone)
+
+    return await in_transaction(db, "list callbacks", work)
+
+
+# --- callbacks in the call export --------------------------------------------------------------
+
+
+def _attempt_outcome(
+    attempt: CallbackAttemptRow,
+    row: CallbackRow,
+    recording_id: str | None,
+    zone: tzinfo,
+    call_max_seconds: float,
+) -> CallOutcome:
+    assert attempt.ended_at is not None  # only finished attempts are exported
+    started, ended = attempt.started_at.astimezone(zone), attempt.ended_at.astimezone(zone)
+    answered = None if attempt.answered_at is None else attempt.answered_at.astimezone(zone)
+    talk = None if answered is None else (ended - answered).total_seconds()
+    return CallOutcome(
+        call_id=attempt.attempt_id,
+        pbx_id=attempt.pbx_id,
+        # The channel id we originated with is the call's first channel, hence its linkedid.
+        linkedid=attempt.channel_id,
+        direction="callback",
+        caller_number=row.customer_number,
+        operator_id=None,
+        offered_at=started,
+        wait_started_at=None,
+        answered_at=answered,
+        ended_at=ended,
+        ring_seconds=((answered or ended) - started).total_seconds(),
+        rings=None,
+        answered_within_standard=None,  # S1 measures inbound calls only
+        abandoned=False,
+        short_abandon=False,
+        talk_seconds=talk,
+        duration_seconds=(ended - started).total_seconds(),
+        over_max_duration=talk is not None and talk > call_max_seconds,
+        recording_id=recording_id,
+    )
+
+
+async def page_callback_calls(
+    db: Database,
+    zone: tzinfo,
+    *,
+    call_max_seconds: float,
+    since: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 500,
+) -> list[tuple[tuple[datetime, str], dict[str, Any]]]:
+    """Finished callback attempts as call-export objects, oldest first by ``(ended_at, id)``.
+
+    Each object has the keys of ``CallOutcome.to_json()`` with ``direction: callback``
+    (``call_id`` is the attempt id, ``linkedid`` our channel id, ``caller_number`` the
+    customer's), followed by ``callback``: the callback id, attempt number, reason,
+    attempt outcome, the callback's status, and the attempt's scores. ``after`` is the
+    sort key of the last object of the previous page.
+    """
+    query = (
+        select(CallbackAttemptRow, CallbackRow, RecordingRow.recording_id)
+        .join(CallbackRow, CallbackRow.callback_id == CallbackAttemptRow.callback_id)
+        .outerjoin(RecordingRow, RecordingRow.attempt_id == CallbackAttemptRow.attempt_id)
+        .where(CallbackAttemptRow.ended_at.is_not(None))
+    )
+    if since is not None:
+        query = query.where(CallbackAttemptRow.ended_at >= utc("since", since))
+    if after is not None:
+        query = query.where(
+            tuple_(CallbackAttemptRow.ended_at, CallbackAttemptRow.attempt_id) > tuple_(*after)
+        )
+    query = query.order_by(CallbackAttemptRow.ended_at, CallbackAttemptRow.attempt_id).limit(limit)
+
+    async def work(session: AsyncSession) -> list[tuple[tuple[datetime, str], dict[str, Any]]]:
+        found = (await session.execute(query)).all()
+        ids = [attempt.attempt_id for attempt, _, _ in found]
+        scores: dict[str, dict[str, int]] = defaultdict(dict)
+        if ids:
+            for score in await session.scalars(
+                select(SurveyScoreRow).where(SurveyScoreRow.attempt_id.in_(ids))
+            ):
+                scores[score.attempt_id][score.index_name] = score.score
+        page = []
+        for attempt, row, recording_id in found:
+            outcome = _attempt_outcome(attempt, row, recording_id, zone, call_max_seconds)
+            attempt_scores = scores.get(attempt.attempt_id, {})
+            obj = outcome.to_json() | {
+                "callback": {
+                    "callback_id": row.callback_id,
+                    "attempt_no": attempt.attempt_no,
+                    "reason": row.reason,
+                    "outcome": attempt.outcome,
+                    "status": row.status,
+                    "scores": {k: attempt_scores[k] for k in INDICES if k in attempt_scores},
+                }
+            }
+            assert attempt.ended_at is not None
+            page.append(((attempt.ended_at, attempt.attempt_id), obj))
+        return page
+
+    return await in_transaction(db, "list callback calls", work)
+
+
+async def iter_callback_calls(
+    db: Database, zone: tzinfo, *, call_max_seconds: float, since: datetime | None = None
+) -> AsyncIterator[tuple[datetime, dict[str, Any]]]:
+    """Every finished callback attempt as ``(ended_at, export object)``, oldest first.
+
+    Fetched in pages, each its own short transaction.
+    """
+    after: tuple[datetime, str] | None = None
+    while True:
+        page = await page_callback_calls(
+            db, zone, call_max_seconds=call_max_seconds, since=since, after=after
+        )
+        for key, obj in page:
+            yield key[0], obj
+        if len(page) < 500:
+            return
+        after = page[-1][0]
