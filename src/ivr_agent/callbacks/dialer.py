@@ -44,6 +44,7 @@ from ivr_agent.callbacks.attempts import (
 )
 from ivr_agent.callbacks.call import CallbackCall, CallReport, CallTarget
 from ivr_agent.callbacks.journal import Journal
+from ivr_agent.callbacks.reconcile import finish_without_channel, reconcile
 from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig, FailedOutcome
 from ivr_agent.core.phone import is_dialable
 from ivr_agent.db.errors import StoreError
@@ -151,8 +152,6 @@ class Dialer:
 
     async def run(self) -> None:
         """Reconcile what a previous run left, then claim and place due callbacks forever."""
-        from ivr_agent.callbacks.reconcile import reconcile
-
         events = self.ivr.events
         if events is not None:
             await events.connected.wait()
@@ -313,8 +312,6 @@ class Dialer:
 
     async def finish_from_journal(self, attempt: ClaimedAttempt, why: str) -> None:
         """Finish with what the journal holds (used when the call cannot go on)."""
-        from ivr_agent.callbacks.reconcile import finish_without_channel
-
         await finish_without_channel(self, attempt, why)
 
     # --- Stasis -------------------------------------------------------------------------

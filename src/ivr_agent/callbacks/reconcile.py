@@ -18,6 +18,10 @@ attempt of this PBX (``IVR_AGENT_PBX_ID``):
   With no recording at all, an answered outcome is impossible (S5): ``failed``, rescheduled.
 
 Journal files of attempts that are no longer unfinished are removed.
+
+Reconciliation acts through the dialer (it starts the adopted calls' tasks and writes the
+results), but knows it only as :class:`Dialing`: the dialer imports this module, never the
+other way round.
 """
 
 from __future__ import annotations
@@ -25,22 +29,63 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ivr_agent.callbacks.attempts import AttemptResult, ClaimedAttempt, unfinished_attempts
 from ivr_agent.callbacks.call import bridge_id_for, fetch_and_store, recording_name_for
+from ivr_agent.callbacks.journal import Journal
 from ivr_agent.pbx.ari import AriClient, AriError, JsonObject
 from ivr_agent.platform.logging import get_logger
 
 if TYPE_CHECKING:
-    from ivr_agent.callbacks.dialer import Dialer
+    from ivr_agent.db.database import Database
+    from ivr_agent.pbx.session import Ivr
+    from ivr_agent.settings import Settings
 
 log = get_logger(__name__)
 
 #: How long a stopped recording may take to appear among the stored ones.
 STORED_WAIT_SECONDS = 5.0
+
+
+class Dialing(Protocol):
+    """What reconciliation needs of the dialer (``callbacks.dialer.Dialer``)."""
+
+    @property
+    def ivr(self) -> Ivr: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def journal(self) -> Journal: ...
+
+    @property
+    def active(self) -> Mapping[str, object]:
+        """Attempts with a task running in this process, by attempt id."""
+        ...
+
+    def start(self, attempt: ClaimedAttempt, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as the attempt's task."""
+        ...
+
+    async def watch_and_follow(self, attempt: ClaimedAttempt) -> None:
+        """Follow an adopted channel that is still ringing."""
+        ...
+
+    async def watch_and_resume(self, attempt: ClaimedAttempt) -> None:
+        """Resume an adopted, answered call where its journal says."""
+        ...
+
+    async def finish(self, attempt: ClaimedAttempt, result: AttemptResult) -> None:
+        """Write the attempt's result."""
+        ...
 
 
 @dataclass
@@ -56,7 +101,7 @@ def _in_stasis(channel: JsonObject, app: str) -> bool:
     return dialplan.get("app_name") == "Stasis" and data.split(",", 1)[0] == app
 
 
-async def reconcile(dialer: Dialer) -> ReconcileReport:
+async def reconcile(dialer: Dialing) -> ReconcileReport:
     """Adopt or finish every attempt a previous run of this agent left unfinished."""
     report = ReconcileReport()
     attempts = await unfinished_attempts(dialer.db, pbx_id=dialer.settings.pbx_id)
@@ -105,7 +150,7 @@ async def _subscribe(client: AriClient, app: str, source: str) -> None:
         await client.subscribe(app, source)
 
 
-async def finish_without_channel(dialer: Dialer, attempt: ClaimedAttempt, why: str) -> str:
+async def finish_without_channel(dialer: Dialing, attempt: ClaimedAttempt, why: str) -> str:
     """Finish an attempt whose call is over, from the journal and the PBX's recording."""
     client = dialer.ivr.client
     entry = dialer.journal.read(attempt.attempt_id)
