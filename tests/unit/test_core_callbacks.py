@@ -12,13 +12,13 @@ import pytest
 from ivr_agent.core.callbacks import (
     ANSWERED_OUTCOMES,
     FAILURES,
-    FINAL_STATUSES,
     OPEN_STATUSES,
     OUTCOMES,
     REASONS,
     STATUSES,
     CallbackConfig,
     CallbackState,
+    FinalStatus,
     ScriptOutcome,
     Window,
     check_customer_name,
@@ -358,8 +358,8 @@ def test_given_the_outcome_kinds_then_answered_and_failed_split_every_outcome() 
     assert set(OUTCOMES) == ANSWERED_OUTCOMES | FAILURES
     assert not ANSWERED_OUTCOMES & FAILURES
     assert set(get_args(ScriptOutcome)) == ANSWERED_OUTCOMES | {"hung_up"}
-    assert set(OPEN_STATUSES) | FINAL_STATUSES == set(STATUSES)
-    assert not set(OPEN_STATUSES) & FINAL_STATUSES
+    assert set(OPEN_STATUSES) | set(get_args(FinalStatus)) == set(STATUSES)
+    assert not set(OPEN_STATUSES) & set(get_args(FinalStatus))
 
 
 def test_given_default_settings_then_the_config_has_the_handbook_values() -> None:

@@ -80,8 +80,6 @@ STATUSES: tuple[str, ...] = get_args(Status)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 #: Statuses of a callback still to be dialled.
 OPEN_STATUSES: tuple[str, ...] = get_args(OpenStatus)
-#: Statuses after which a callback is never dialled again.
-FINAL_STATUSES = frozenset(get_args(FinalStatus))
 #: Outcomes that count against ``max_attempts``.
 FAILURES = frozenset(get_args(FailedOutcome))
 #: Outcomes of a customer who answered and made a choice: the call must have a recording.
