@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from ivr_agent.core.call import TRANSITIONS, Kind, State, operator_id_from
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import (
     PARSERS,
@@ -23,6 +22,8 @@ from ivr_agent.core.events import (
     to_datetime,
     to_us,
 )
+from ivr_agent.core.roles import operator_id_from
+from ivr_agent.core.transitions import TRANSITIONS, Kind, State
 from ivr_agent.settings import load_settings
 
 from .ami_table import table

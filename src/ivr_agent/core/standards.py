@@ -19,8 +19,9 @@ from .outcome import CallOutcome, HoldInterval, PromptPlayed, Silence, call_id_f
 from .timeline import TimelineEvent
 
 if TYPE_CHECKING:
-    from .call import Anomaly, Call
+    from .call import Call
     from .events import PbxEvent
+    from .facts import Anomaly
 
 _US = 1_000_000
 

@@ -39,13 +39,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from .call import Anomaly, Call, State
+from .call import Call
 from .commands import Command
 from .config import StandardsConfig
 from .events import Hangup, PbxEvent, to_datetime, to_us
+from .facts import Anomaly
 from .outcome import CallOutcome, call_id_for
 from .standards import judge, timeline_of
 from .timeline import TimelineEvent
+from .transitions import State
 
 _US = 1_000_000
 _SWEEP_EVERY_US = 60 * _US
@@ -278,7 +280,7 @@ class Tracker:
 
     def _finish(self, call: Call, ended_us: int) -> FinishedCall:
         call.ended_us = max(ended_us, call.last_us)
-        call._advance(call.ended_us)
+        call.advance(call.ended_us)
         outcome = judge(call, self.pbx_id)
         finished = FinishedCall(outcome, tuple(call.events), tuple(call.anomalies))
         del self._calls[call.linkedid]
