@@ -40,7 +40,7 @@ from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.satisfaction import check_scores, satisfaction_index
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallbackAttemptRow, CallbackRow, RecordingRow, SurveyScoreRow
-from ivr_agent.recordings.files import RecordingFile
+from ivr_agent.recordings import RecordingFile
 
 #: Most callbacks one :func:`claim_due` may claim.
 MAX_CLAIM = 1000

@@ -37,7 +37,7 @@ from ivr_agent.callbacks.script import Ask, End, Prompt, ScriptResult, SurveyScr
 from ivr_agent.pbx.ari import AriClient, AriError, JsonObject, parse_timestamp
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.recordings.files import RecordingFile, keep_verified
+from ivr_agent.recordings import RecordingFile, keep_verified
 
 if TYPE_CHECKING:
     from ivr_agent.pbx.session import Ivr

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.recordings.files import RecordingFile
+from ivr_agent.recordings import RecordingFile
 
 log = get_logger(__name__)
 

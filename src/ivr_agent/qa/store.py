@@ -36,7 +36,7 @@ from ivr_agent.db.models import (
     RecordingRow,
 )
 from ivr_agent.db.tokens import token_digest
-from ivr_agent.recordings.files import RecordingFile
+from ivr_agent.recordings import RecordingFile
 
 DIRECTIONS = ("inbound", "callback")
 MAX_PER_PAGE = 100
