@@ -4,234 +4,58 @@ This is the only module that reads the environment. Every number of the service
 standards (``STANDARDS.md`` S1–S7) is a setting here, with the handbook value as the
 default. Invalid values fail at start-up with :class:`SettingsError`, whose message names
 the environment variable and what is allowed; values of secret settings are never echoed.
+The settings' value types and their parsers are in :mod:`ivr_agent.setting_types`.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    Field,
-    PlainSerializer,
-    SecretStr,
-    ValidationError,
-    model_validator,
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ivr_agent.setting_types import (
+    AmiEndpoint,
+    AriEndpoint,
+    DatabaseUrl,
+    DialTemplate,
+    Endpoint,
+    HostPort,
+    Listen,
+    Names,
+    OperatorIds,
+    Regex,
+    Seconds,
+    TimeWindow,
+    TimeZoneName,
+    Weekdays,
+    Windows,
+    parse_time_windows,
+    parse_weekdays,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Endpoint, HostPort and TimeWindow are re-exported: callers take them from here.
+__all__ = [
+    "ENV_PREFIX",
+    "SECRET_FIELDS",
+    "Endpoint",
+    "HostPort",
+    "Settings",
+    "SettingsError",
+    "TimeWindow",
+    "env_name",
+    "load_settings",
+]
 
 ENV_PREFIX = "IVR_AGENT_"
-
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class SettingsError(ValueError):
     """Raised when the environment holds an invalid setting; the message names the variable."""
 
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A network service with credentials (AMI or ARI). ``repr`` never shows the password."""
-
-    scheme: str
-    host: str
-    port: int
-    username: str
-    password: SecretStr
-
-    @property
-    def base_url(self) -> str:
-        """``scheme://host:port`` without credentials, safe to log."""
-        return f"{self.scheme}://{self.host}:{self.port}"
-
-    def __repr__(self) -> str:
-        return f"Endpoint({self.scheme}://{self.username}:**********@{self.host}:{self.port})"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class HostPort:
-    """An address to listen on."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class TimeWindow:
-    """A daily local-time window ``start-end``; ``end < start`` means it spans midnight."""
-
-    start: time
-    end: time
-
-    def __str__(self) -> str:
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
-
-
-def _parse_endpoint(value: Any, schemes: tuple[str, ...], example: str) -> Endpoint:
-    if isinstance(value, Endpoint):
-        return value
-    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-    parts = urlsplit(text)
-    if parts.scheme not in schemes:
-        raise ValueError(f"scheme must be one of {', '.join(schemes)}; expected like {example}")
-    if not parts.hostname:
-        raise ValueError(f"a host is required; expected like {example}")
-    if not parts.username or parts.password is None:
-        raise ValueError(f"user and secret are required; expected like {example}")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"port must be a number 1-65535; expected like {example}") from None
-    default_port = {"ami": 5038, "http": 8088, "https": 8089}[parts.scheme]
-    return Endpoint(
-        scheme=parts.scheme,
-        host=parts.hostname,
-        port=port or default_port,
-        username=unquote(parts.username),
-        password=SecretStr(unquote(parts.password)),
-    )
-
-
-def _ami_endpoint(value: Any) -> Endpoint:
-    return _parse_endpoint(value, ("ami",), "ami://user:secret@127.0.0.1:5038")
-
-
-def _ari_endpoint(value: Any) -> Endpoint:
-    return _parse_endpoint(value, ("http", "https"), "http://user:secret@127.0.0.1:8088")
-
-
-def _host_port(value: Any) -> HostPort:
-    if isinstance(value, HostPort):
-        return value
-    match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):([0-9]{1,5})", str(value).strip())
-    if not match or not 0 < int(match.group(2)) < 65536:
-        raise ValueError("must be HOST:PORT with a port 1-65535, e.g. 127.0.0.1:8080")
-    return HostPort(host=match.group(1).strip("[]"), port=int(match.group(2)))
-
-
-def _database_url(value: Any) -> SecretStr | None:
-    if value is None or value == "":
-        return None
-    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-    scheme, sep, rest = text.partition("://")
-    if not sep or scheme not in {"postgresql+asyncpg", "postgresql", "postgres"}:
-        raise ValueError("must be a PostgreSQL URL: postgresql+asyncpg://user:pass@host:5432/db")
-    return SecretStr(f"postgresql+asyncpg://{rest}")
-
-
-def _time_windows(value: Any) -> tuple[TimeWindow, ...]:
-    if isinstance(value, tuple):
-        return value
-    windows = []
-    for chunk in str(value).split(","):
-        match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", chunk)
-        if not match:
-            raise ValueError("must be comma-separated HH:MM-HH:MM windows, e.g. 10:30-11:30")
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
-        try:
-            window = TimeWindow(time(h1, m1), time(h2, m2))
-        except ValueError:
-            raise ValueError(f"{chunk.strip()!r} is not a valid time of day") from None
-        if window.start == window.end:
-            raise ValueError(f"window {chunk.strip()!r} is empty")
-        windows.append(window)
-    return tuple(windows)
-
-
-def _weekdays(value: Any) -> frozenset[int]:
-    if isinstance(value, frozenset):
-        return value
-    days: set[int] = set()
-    for name in str(value).lower().split(","):
-        name = name.strip()
-        if "-" in name:
-            first, _, last = name.partition("-")
-            if first not in _WEEKDAYS or last not in _WEEKDAYS:
-                raise ValueError(f"{name!r}: days are {', '.join(_WEEKDAYS)}")
-            lo, hi = _WEEKDAYS.index(first), _WEEKDAYS.index(last)
-            days.update(range(lo, hi + 1) if lo <= hi else [*range(lo, 7), *range(hi + 1)])
-        elif name in _WEEKDAYS:
-            days.add(_WEEKDAYS.index(name))
-        else:
-            raise ValueError(f"{name!r}: days are {', '.join(_WEEKDAYS)} (ranges like mon-fri)")
-    return frozenset(days)
-
-
-def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("must be an IANA time zone name, e.g. Asia/Shanghai") from None
-    return value
-
-
-def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"must be a regular expression ({exc})") from None
-    return value
-
-
-def _dial_template(value: str) -> str:
-    if "{number}" not in value:
-        raise ValueError("must contain {number}, e.g. PJSIP/{number}@trunk")
-    if re.search(r"[\r\n&,]", value):
-        raise ValueError("must not contain CR, LF, '&' or ','")
-    return value
-
-
-def _comma_list(value: Any) -> frozenset[str]:
-    if isinstance(value, frozenset):
-        return value
-    return frozenset(item.strip() for item in str(value).split(",") if item.strip())
-
-
-def _operator_ids(value: Any) -> tuple[str, ...]:
-    if isinstance(value, tuple):
-        return value
-    ids = tuple(item.strip() for item in str(value).split(",") if item.strip())
-    for op in ids:
-        if not re.fullmatch(r"[0-9A-Za-z]{1,16}", op):
-            raise ValueError(f"operator id {op!r} must be 1-16 letters or digits")
-    return ids
-
-
-AmiEndpoint = Annotated[
-    Endpoint, NoDecode, BeforeValidator(_ami_endpoint), PlainSerializer(lambda e: repr(e))
-]
-AriEndpoint = Annotated[
-    Endpoint, NoDecode, BeforeValidator(_ari_endpoint), PlainSerializer(lambda e: repr(e))
-]
-Listen = Annotated[HostPort, NoDecode, BeforeValidator(_host_port), PlainSerializer(str)]
-DatabaseUrl = Annotated[SecretStr | None, BeforeValidator(_database_url)]
-Windows = Annotated[
-    tuple[TimeWindow, ...],
-    NoDecode,
-    BeforeValidator(_time_windows),
-    PlainSerializer(lambda ws: ",".join(str(w) for w in ws)),
-]
-Weekdays = Annotated[
-    frozenset[int],
-    NoDecode,
-    BeforeValidator(_weekdays),
-    PlainSerializer(lambda ds: ",".join(_WEEKDAYS[d] for d in sorted(ds))),
-]
-Names = Annotated[frozenset[str], NoDecode, BeforeValidator(_comma_list), PlainSerializer(sorted)]
-OperatorIds = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_operator_ids)]
-Seconds = Annotated[float, Field(gt=0, le=86_400)]
 
 #: Settings whose values must never be echoed in errors, logs or repr.
 SECRET_FIELDS = frozenset({"database_url", "ami_url", "ari_url"})
@@ -293,7 +117,7 @@ class Settings(BaseSettings):
         description="Which PBX + phones pair of the sandbox `sandbox`, `simulate` and `demo` "
         "use (0-8): lane N has every port N*100 higher, so test runs can each drive their own.",
     )
-    callback_dial: Annotated[str, AfterValidator(_dial_template)] = Field(
+    callback_dial: DialTemplate = Field(
         "PJSIP/{number}@trunk",
         description="Asterisk dial string for callbacks; {number} is the customer's number.",
     )
@@ -309,7 +133,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least severe level written to the log."
     )
-    timezone: Annotated[str, AfterValidator(_zone)] = Field(
+    timezone: TimeZoneName = Field(
         "Asia/Shanghai", description="Local time of the call centre (windows, hours, per-day)."
     )
 
@@ -388,7 +212,7 @@ class Settings(BaseSettings):
         description="Recorded human voice files, <language>/<name>.wav, used instead of TTS "
         "(default DATA_DIR/voices).",
     )
-    internal_caller_pattern: Annotated[str, AfterValidator(_regex)] = Field(
+    internal_caller_pattern: Regex = Field(
         r"[0-9]{3,6}",
         max_length=200,
         description="Caller numbers matching this regular expression (whole number) are "
@@ -413,14 +237,14 @@ class Settings(BaseSettings):
         72.0, gt=0, le=720, description="Complaint resolved: deadline for the callback."
     )
     callback_windows: Windows = Field(
-        _time_windows("10:30-11:30,15:00-17:30"),
+        parse_time_windows("10:30-11:30,15:00-17:30"),
         description="Local calling windows, HH:MM-HH:MM, comma list.",
     )
     callback_working_days: Weekdays = Field(
-        _weekdays("mon-fri"), description="Days callbacks are placed."
+        parse_weekdays("mon-fri"), description="Days callbacks are placed."
     )
     working_hours: Windows = Field(
-        _time_windows("09:00-18:00"),
+        parse_time_windows("09:00-18:00"),
         description="Working hours (service callbacks may ignore windows in them).",
     )
     callback_service_ignores_windows: bool = Field(

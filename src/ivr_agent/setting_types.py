@@ -1,0 +1,226 @@
+"""The value types of the settings: what each non-trivial setting holds and how it is parsed.
+
+Each ``Annotated`` type carries its checks: a parser that takes the environment's text (or a
+value already parsed, as is), bounds, and a serializer where the text form differs. A check
+raises ``ValueError`` saying what is allowed; :func:`ivr_agent.settings.load_settings` adds
+the variable's name. Nothing here reads the environment: only :mod:`ivr_agent.settings` does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import time
+from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, SecretStr
+from pydantic_settings import NoDecode
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A network service with credentials (AMI or ARI). ``repr`` never shows the password."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str
+    password: SecretStr
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host:port`` without credentials, safe to log."""
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.scheme}://{self.username}:**********@{self.host}:{self.port})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """An address to listen on."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """A daily local-time window ``start-end``; ``end < start`` means it spans midnight."""
+
+    start: time
+    end: time
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def _parse_endpoint(value: Any, schemes: tuple[str, ...], example: str) -> Endpoint:
+    if isinstance(value, Endpoint):
+        return value
+    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    parts = urlsplit(text)
+    if parts.scheme not in schemes:
+        raise ValueError(f"scheme must be one of {', '.join(schemes)}; expected like {example}")
+    if not parts.hostname:
+        raise ValueError(f"a host is required; expected like {example}")
+    if not parts.username or parts.password is None:
+        raise ValueError(f"user and secret are required; expected like {example}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"port must be a number 1-65535; expected like {example}") from None
+    default_port = {"ami": 5038, "http": 8088, "https": 8089}[parts.scheme]
+    return Endpoint(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=port or default_port,
+        username=unquote(parts.username),
+        password=SecretStr(unquote(parts.password)),
+    )
+
+
+def _ami_endpoint(value: Any) -> Endpoint:
+    return _parse_endpoint(value, ("ami",), "ami://user:secret@127.0.0.1:5038")
+
+
+def _ari_endpoint(value: Any) -> Endpoint:
+    return _parse_endpoint(value, ("http", "https"), "http://user:secret@127.0.0.1:8088")
+
+
+def _host_port(value: Any) -> HostPort:
+    if isinstance(value, HostPort):
+        return value
+    match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):([0-9]{1,5})", str(value).strip())
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise ValueError("must be HOST:PORT with a port 1-65535, e.g. 127.0.0.1:8080")
+    return HostPort(host=match.group(1).strip("[]"), port=int(match.group(2)))
+
+
+def _database_url(value: Any) -> SecretStr | None:
+    if value is None or value == "":
+        return None
+    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme not in {"postgresql+asyncpg", "postgresql", "postgres"}:
+        raise ValueError("must be a PostgreSQL URL: postgresql+asyncpg://user:pass@host:5432/db")
+    return SecretStr(f"postgresql+asyncpg://{rest}")
+
+
+def parse_time_windows(value: Any) -> tuple[TimeWindow, ...]:
+    """``HH:MM-HH:MM`` windows, comma-separated (e.g. ``10:30-11:30,15:00-17:30``)."""
+    if isinstance(value, tuple):
+        return value
+    windows = []
+    for chunk in str(value).split(","):
+        match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", chunk)
+        if not match:
+            raise ValueError("must be comma-separated HH:MM-HH:MM windows, e.g. 10:30-11:30")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        try:
+            window = TimeWindow(time(h1, m1), time(h2, m2))
+        except ValueError:
+            raise ValueError(f"{chunk.strip()!r} is not a valid time of day") from None
+        if window.start == window.end:
+            raise ValueError(f"window {chunk.strip()!r} is empty")
+        windows.append(window)
+    return tuple(windows)
+
+
+def parse_weekdays(value: Any) -> frozenset[int]:
+    """Days as numbers (Monday 0), from names and ranges such as ``mon-fri,sun``."""
+    if isinstance(value, frozenset):
+        return value
+    days: set[int] = set()
+    for name in str(value).lower().split(","):
+        name = name.strip()
+        if "-" in name:
+            first, _, last = name.partition("-")
+            if first not in _WEEKDAYS or last not in _WEEKDAYS:
+                raise ValueError(f"{name!r}: days are {', '.join(_WEEKDAYS)}")
+            lo, hi = _WEEKDAYS.index(first), _WEEKDAYS.index(last)
+            days.update(range(lo, hi + 1) if lo <= hi else [*range(lo, 7), *range(hi + 1)])
+        elif name in _WEEKDAYS:
+            days.add(_WEEKDAYS.index(name))
+        else:
+            raise ValueError(f"{name!r}: days are {', '.join(_WEEKDAYS)} (ranges like mon-fri)")
+    return frozenset(days)
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone name, e.g. Asia/Shanghai") from None
+    return value
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"must be a regular expression ({exc})") from None
+    return value
+
+
+def _dial_template(value: str) -> str:
+    if "{number}" not in value:
+        raise ValueError("must contain {number}, e.g. PJSIP/{number}@trunk")
+    if re.search(r"[\r\n&,]", value):
+        raise ValueError("must not contain CR, LF, '&' or ','")
+    return value
+
+
+def _comma_list(value: Any) -> frozenset[str]:
+    if isinstance(value, frozenset):
+        return value
+    return frozenset(item.strip() for item in str(value).split(",") if item.strip())
+
+
+def _operator_ids(value: Any) -> tuple[str, ...]:
+    if isinstance(value, tuple):
+        return value
+    ids = tuple(item.strip() for item in str(value).split(",") if item.strip())
+    for op in ids:
+        if not re.fullmatch(r"[0-9A-Za-z]{1,16}", op):
+            raise ValueError(f"operator id {op!r} must be 1-16 letters or digits")
+    return ids
+
+
+# --- the types of the settings' fields ---------------------------------------------------
+
+AmiEndpoint = Annotated[
+    Endpoint, NoDecode, BeforeValidator(_ami_endpoint), PlainSerializer(lambda e: repr(e))
+]
+AriEndpoint = Annotated[
+    Endpoint, NoDecode, BeforeValidator(_ari_endpoint), PlainSerializer(lambda e: repr(e))
+]
+Listen = Annotated[HostPort, NoDecode, BeforeValidator(_host_port), PlainSerializer(str)]
+DatabaseUrl = Annotated[SecretStr | None, BeforeValidator(_database_url)]
+Windows = Annotated[
+    tuple[TimeWindow, ...],
+    NoDecode,
+    BeforeValidator(parse_time_windows),
+    PlainSerializer(lambda ws: ",".join(str(w) for w in ws)),
+]
+Weekdays = Annotated[
+    frozenset[int],
+    NoDecode,
+    BeforeValidator(parse_weekdays),
+    PlainSerializer(lambda ds: ",".join(_WEEKDAYS[d] for d in sorted(ds))),
+]
+Names = Annotated[frozenset[str], NoDecode, BeforeValidator(_comma_list), PlainSerializer(sorted)]
+OperatorIds = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_operator_ids)]
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
+TimeZoneName = Annotated[str, AfterValidator(_zone)]
+Regex = Annotated[str, AfterValidator(_regex)]
+DialTemplate = Annotated[str, AfterValidator(_dial_template)]
