@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from .commands import PROMPT_HOLD_REMINDER, CancelTimers, Command, PlayPrompt, TimerKind
 from .config import StandardsConfig
-from .events import PbxEvent, to_datetime
+from .event_types import PbxEvent, to_datetime
 from .facts import Anomaly, HoldFact, PromptFact
 from .measures import HANDLERS
 from .roles import Leg, classify

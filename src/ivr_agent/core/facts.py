@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .events import PromptAudience
+from .event_types import PromptAudience
 
 
 @dataclass(slots=True)

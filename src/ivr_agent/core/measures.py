@@ -26,7 +26,7 @@ from .commands import (
     PROMPT_SILENCE_LAST,
     CancelTimers,
 )
-from .events import (
+from .event_types import (
     Hold,
     PbxEvent,
     PromptEvent,

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .events import (
+from .event_types import (
     AgentCalled,
     AgentComplete,
     AgentConnect,

@@ -14,13 +14,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .config import StandardsConfig
-from .events import to_datetime
+from .event_types import to_datetime
 from .outcome import CallOutcome, HoldInterval, PromptPlayed, Silence, call_id_for
 from .timeline import TimelineEvent
 
 if TYPE_CHECKING:
     from .call import Call
-    from .events import PbxEvent
+    from .event_types import PbxEvent
     from .facts import Anomaly
 
 _US = 1_000_000

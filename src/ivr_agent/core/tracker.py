@@ -42,7 +42,7 @@ from functools import cached_property
 from .call import Call
 from .commands import Command
 from .config import StandardsConfig
-from .events import Hangup, PbxEvent, to_datetime, to_us
+from .event_types import Hangup, PbxEvent, to_datetime, to_us
 from .facts import Anomaly
 from .outcome import CallOutcome, call_id_for
 from .standards import judge, timeline_of

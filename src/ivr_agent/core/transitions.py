@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-from .events import PbxEvent
+from .event_types import PbxEvent
 
 
 class State(enum.Enum):
