@@ -25,13 +25,9 @@ import pytest
 from ivr_agent.pbx.ari import AriClient, AriEvents, AriTarget, JsonObject
 from ivr_agent.prompts import render
 from ivr_agent.prompts.build import build_prompts
-from ivr_agent.prompts.catalogue import (
-    PROMPT_NAMES,
-    PromptCatalogue,
-    PromptUnavailable,
-    builtin_catalogue_text,
-)
+from ivr_agent.prompts.catalogue import PromptCatalogue, PromptUnavailable
 from ivr_agent.prompts.render import ToolMissing
+from ivr_agent.prompts.spec import PROMPT_NAMES, builtin_catalogue_text
 from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import sandbox
 from tests.integration.sandbox_support import IN_CI, running_sandbox

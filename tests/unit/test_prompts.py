@@ -8,17 +8,15 @@ from pathlib import Path
 import pytest
 
 from ivr_agent.prompts import render
-from ivr_agent.prompts.catalogue import (
+from ivr_agent.prompts.catalogue import MissingVariable, PromptCatalogue, UnknownPrompt
+from ivr_agent.prompts.render import Voice
+from ivr_agent.prompts.spec import (
     PROMPT_NAMES,
     CatalogueError,
-    MissingVariable,
-    PromptCatalogue,
-    UnknownPrompt,
     builtin_catalogue_text,
     load_catalogue,
     parse_catalogue,
 )
-from ivr_agent.prompts.render import Voice
 from ivr_agent.settings import load_settings
 
 STANDARDS = Path(__file__).resolve().parents[2] / "docs" / "STANDARDS.md"

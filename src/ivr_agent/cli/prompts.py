@@ -12,8 +12,9 @@ from ivr_agent.settings import Settings
 
 def _build(args: argparse.Namespace, settings: Settings) -> int:
     from ivr_agent.prompts.build import build_prompts
-    from ivr_agent.prompts.catalogue import CatalogueError, PromptCatalogue, UnknownPrompt
+    from ivr_agent.prompts.catalogue import PromptCatalogue, UnknownPrompt
     from ivr_agent.prompts.render import RenderError
+    from ivr_agent.prompts.spec import CatalogueError
 
     try:
         catalogue = PromptCatalogue.from_settings(settings)
@@ -36,7 +37,8 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr_agent.prompts.catalogue import CatalogueError, PromptCatalogue, UnknownPrompt
+    from ivr_agent.prompts.catalogue import PromptCatalogue, UnknownPrompt
+    from ivr_agent.prompts.spec import CatalogueError
 
     try:
         catalogue = PromptCatalogue.from_settings(settings)
