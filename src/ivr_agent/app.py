@@ -47,6 +47,7 @@ from ivr_agent.platform.logging import get_logger
 from ivr_agent.prompts.catalogue import PromptCatalogue
 from ivr_agent.prompts.executor import PromptExecutor
 from ivr_agent.prompts.feature import running_prompts
+from ivr_agent.qa.http import setup_qa_api
 from ivr_agent.qa.pages import setup_qa
 from ivr_agent.recordings.http import setup_recordings_api
 from ivr_agent.recordings.inbound import RECORDER, InboundRecorder
@@ -275,6 +276,7 @@ def build_app(
     setup_callbacks_api(app)
     setup_metrics_api(app)
     setup_recordings_api(app)
+    setup_qa_api(app)
     setup_qa(app)
     metrics = setup_metrics(app, public=settings.metrics_public)
     metrics.export_live(connection_state(readiness))

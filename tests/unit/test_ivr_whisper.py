@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from ivr_agent.core.commands import PlayPrompt
-from ivr_agent.pbx.ari import AriClient, AriTarget
+from ivr_agent.pbx.ari import AriClient, AriTarget, event_time
 from ivr_agent.pbx.session import Audience, Ivr
 from ivr_agent.pbx.stasis import StasisRouter
 from ivr_agent.prompts.executor import PromptJob
-from ivr_agent.prompts.whisper import SnoopWhisper, event_time
+from ivr_agent.prompts.whisper import SnoopWhisper
 from ivr_agent.settings import load_settings
 
 

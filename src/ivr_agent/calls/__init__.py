@@ -1,0 +1,7 @@
+"""Calls: the AMI ingest into the tracker, the outbox to PostgreSQL, the stored outcomes and
+their timelines, and the calls API. Other parts read stored calls through what is exported
+here; app.py and cli/ compose the rest."""
+
+from ivr_agent.calls.store import get_call, get_timeline
+
+__all__ = ["get_call", "get_timeline"]

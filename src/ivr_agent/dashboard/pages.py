@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ivr_agent.calls.store import get_call, get_timeline
+from ivr_agent.calls import get_call, get_timeline
 from ivr_agent.dashboard.panels import live_tiles, panels_context
 from ivr_agent.db.tokens import role_of
-from ivr_agent.metrics.http import today
+from ivr_agent.metrics import today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web import static_files
 from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token

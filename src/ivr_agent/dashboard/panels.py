@@ -20,8 +20,7 @@ from aiohttp import web
 
 from ivr_agent.core.breaches import BREACH_LABELS
 from ivr_agent.dashboard.live import LIVE
-from ivr_agent.metrics.http import breach_json, summary_body, today
-from ivr_agent.metrics.store import GroupBy, latest_breaches
+from ivr_agent.metrics import GroupBy, breach_json, latest_breaches, summary_body, today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web.formats import count, masked, percent, seconds
 

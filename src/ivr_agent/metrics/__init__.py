@@ -1,0 +1,8 @@
+"""Metrics: the S1-S6 figures over stored calls (summary, groups, breaches, each with its
+formula), their JSON API and ``/metrics`` for Prometheus. Other parts (the dashboard) use
+what is exported here; app.py composes the rest."""
+
+from ivr_agent.metrics.http import breach_json, summary_body, today
+from ivr_agent.metrics.store import GroupBy, latest_breaches
+
+__all__ = ["GroupBy", "breach_json", "latest_breaches", "summary_body", "today"]

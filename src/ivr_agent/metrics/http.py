@@ -37,7 +37,7 @@ from ivr_agent.metrics.store import (
     summary,
 )
 from ivr_agent.platform.keys import DATABASE, SETTINGS
-from ivr_agent.qa.store import operator_qa_averages
+from ivr_agent.qa import operator_qa_averages
 from ivr_agent.settings import Settings
 from ivr_agent.web.auth import requires
 from ivr_agent.web.errors import bad_parameter

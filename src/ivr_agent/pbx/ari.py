@@ -81,6 +81,15 @@ def parse_timestamp(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
+def event_time(event: JsonObject, fallback: float) -> float:
+    """An ARI event's ``timestamp`` (PBX clock) as epoch seconds; ``fallback`` if absent."""
+    stamp = event.get("timestamp")
+    if isinstance(stamp, str):
+        with contextlib.suppress(ValueError):
+            return parse_timestamp(stamp).timestamp()
+    return fallback
+
+
 def _param(value: ParamValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

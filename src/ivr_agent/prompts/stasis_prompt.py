@@ -17,11 +17,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ivr_agent.pbx.ari import AriError
+from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.prompts.catalogue import PromptUnavailable
-from ivr_agent.prompts.whisper import event_time
 
 if TYPE_CHECKING:
     from ivr_agent.pbx.session import Ivr

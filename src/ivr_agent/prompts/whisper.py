@@ -18,7 +18,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-from ivr_agent.pbx.ari import AriError, JsonObject, parse_timestamp
+from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import SNOOP_PREFIX, WHISPER_ARG, ChannelGone, snoop_id
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.prompts.catalogue import PromptUnavailable
@@ -34,15 +34,6 @@ STEP_TIMEOUT_SECONDS = 3.0
 #: Seconds a prompt with variables may take to render on demand.
 RENDER_TIMEOUT_SECONDS = 10.0
 PLAYBACK_PREFIX = "ivr-agent-play-"
-
-
-def event_time(event: JsonObject, fallback: float) -> float:
-    """An ARI event's ``timestamp`` (PBX clock) as epoch seconds; ``fallback`` if absent."""
-    stamp = event.get("timestamp")
-    if isinstance(stamp, str):
-        with contextlib.suppress(ValueError):
-            return parse_timestamp(stamp).timestamp()
-    return fallback
 
 
 class SnoopWhisper:

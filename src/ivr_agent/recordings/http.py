@@ -1,5 +1,5 @@
-"""Recording and QA routes: audio by opaque id with HTTP Range, waveform peaks, the replay
-bundle of a call, QA scores, and recording pause/resume.
+"""Recording routes: audio by opaque id with HTTP Range, waveform peaks, and pausing and
+resuming a live recording (the QA replay and scores are ``qa/http.py``).
 
 Security (RELIABILITY.md §10): a recording is found by its opaque id only — the id must be
 32 hex digits, the row gives the stored relative path, and that path is resolved under the
@@ -11,8 +11,8 @@ answer that carries audio (200/206) is first written to the audit log (who, whic
 which bytes); if the audit row cannot be written, no audio is sent. Audio is
 ``Cache-Control: no-store``.
 
-Roles: recordings, waveforms, replay and scores need ``qa`` (or ``admin``); pausing and
-resuming a live recording is for the operators' desk (``ops``) or ``admin``.
+Roles: recordings and waveforms need ``qa`` (or ``admin``); pausing and resuming a live
+recording is for the operators' desk (``ops``) or ``admin``.
 """
 
 from __future__ import annotations
@@ -21,36 +21,26 @@ import asyncio
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from aiohttp import web
 
-from ivr_agent.calls.store import get_call, get_timeline
 from ivr_agent.pbx.ari import AriError
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.qa.store import (
+from ivr_agent.qa import (
     PAUSE,
     PLAY,
     RESUME,
-    Actor,
     Recording,
-    ScoreConflict,
-    ScoreError,
-    UnknownCall,
-    actor_of,
     audit,
     get_recording,
-    pauses_of_call,
-    recordings_of_call,
-    score_history,
-    submit_score,
+    request_actor,
 )
-from ivr_agent.qa.timeline import qa_markers
 from ivr_agent.recordings.files import is_recording_id, resolve_stored
 from ivr_agent.recordings.inbound import RECORDER, NoLiveRecording
 from ivr_agent.recordings.waveform import MAX_BUCKETS, NotPcm16, peaks
-from ivr_agent.web.auth import request_token, requires
+from ivr_agent.web.auth import requires
 from ivr_agent.web.byte_range import (
     RangeNotSatisfiable,
     parse_range,
@@ -71,18 +61,6 @@ AUDIO_HEADERS = {
 
 def _not_found(what: str = "recording") -> ApiError:
     return ApiError(404, "not_found", f"no such {what}")
-
-
-async def request_actor(request: web.Request) -> Actor:
-    """The token behind a request the auth middleware already admitted."""
-    token = request_token(request)
-    if token is None:
-        raise ApiError(401, "unauthenticated", "an Authorization: Bearer token is required")
-    async with request.app[DATABASE].sessions() as session:
-        actor = await actor_of(session, token)
-    if actor is None:
-        raise ApiError(401, "unauthenticated", "the token is unknown or revoked")
-    return actor
 
 
 async def _playable(request: web.Request) -> tuple[Recording, Path]:
@@ -222,84 +200,6 @@ async def unknown_recording_route(request: web.Request) -> web.Response:
     raise _not_found()
 
 
-# ------------------------------------------------------------------ call replay --
-
-
-async def replay_bundle(request: web.Request, call_id: str) -> dict[str, Any] | None:
-    """What the QA page needs about a call: facts, recording, markers, pauses, scores."""
-    db = request.app[DATABASE]
-    call = await get_call(db, call_id)
-    if call is None:
-        return None
-    timeline = await get_timeline(db, call_id)
-    recordings = await recordings_of_call(db, call_id)
-    recording = recordings[-1] if recordings else None
-    pauses = await pauses_of_call(db, call_id)
-    origin = recording.started_at if recording is not None else None
-    markers = qa_markers(call, timeline, origin, [(p.at, p.action) for p in pauses])
-    return {
-        "call": call,
-        "recording": recording.to_json() if recording else None,
-        "origin": (origin or datetime.fromisoformat(call["offered_at"])).isoformat(),
-        "markers": [m.to_json() for m in markers],
-        "pauses": [{"at": p.at.isoformat(), "action": p.action, "by": p.by} for p in pauses],
-        "scores": [s.to_json() for s in await score_history(db, call_id)],
-    }
-
-
-@requires("qa")
-async def call_replay_handler(request: web.Request) -> web.Response:
-    """``GET /api/calls/{id}/qa``: the replay bundle of a call."""
-    bundle = await replay_bundle(request, request.match_info["call_id"])
-    if bundle is None:
-        raise _not_found("call")
-    return web.json_response(bundle, headers={"Cache-Control": "no-store"})
-
-
-@requires("qa")
-async def scores_handler(request: web.Request) -> web.Response:
-    """``GET /api/calls/{id}/scores``: every version of the call's QA score."""
-    scores = await score_history(request.app[DATABASE], request.match_info["call_id"])
-    return web.json_response({"scores": [s.to_json() for s in scores]})
-
-
-async def store_score(
-    request: web.Request, call_id: str, body: dict[str, Any], actor: Actor
-) -> dict[str, Any]:
-    """Validate and store a score from a JSON body or a form; ApiError naming the field."""
-    comment = body.get("comment", "")
-    if not isinstance(comment, str):
-        raise bad_parameter("comment", "must be text")
-    supersedes = body.get("supersedes") or None
-    if supersedes is not None and not isinstance(supersedes, str):
-        raise bad_parameter("supersedes", "must be a score id")
-    try:
-        score = await submit_score(
-            request.app[DATABASE], call_id, body, comment.strip(), actor, supersedes=supersedes
-        )
-    except UnknownCall:
-        raise _not_found("call") from None
-    except ScoreConflict as exc:
-        raise ApiError(409, "score_conflict", str(exc), {"field": exc.field}) from None
-    except ScoreError as exc:
-        raise bad_parameter(exc.field or "body", str(exc).partition(": ")[2] or str(exc)) from None
-    return score.to_json()
-
-
-@requires("qa")
-async def submit_score_handler(request: web.Request) -> web.Response:
-    """``POST /api/calls/{id}/scores``: store a QA score (a correction names ``supersedes``)."""
-    actor = await request_actor(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise bad_parameter("body", "must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise bad_parameter("body", "must be a JSON object")
-    score = await store_score(request, request.match_info["call_id"], body, actor)
-    return web.json_response(score, status=201)
-
-
 # ---------------------------------------------------------------- pause / resume --
 
 
@@ -344,8 +244,5 @@ def setup_recordings_api(app: web.Application) -> None:
     app.router.add_get("/api/recordings/{recording_id}/audio", audio_handler)
     app.router.add_get("/api/recordings/{recording_id}/peaks", peaks_handler)
     app.router.add_route("*", "/api/recordings/{tail:.*}", unknown_recording_route)
-    app.router.add_get("/api/calls/{call_id}/qa", call_replay_handler)
-    app.router.add_get("/api/calls/{call_id}/scores", scores_handler)
-    app.router.add_post("/api/calls/{call_id}/scores", submit_score_handler)
     app.router.add_post("/api/calls/{call_id}/recording/pause", pause_handler)
     app.router.add_post("/api/calls/{call_id}/recording/resume", resume_handler)

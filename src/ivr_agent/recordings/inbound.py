@@ -42,11 +42,10 @@ from ivr_agent.core.events import AgentConnect, DialEnd, PbxEvent
 from ivr_agent.core.outcome import call_id_for
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
-from ivr_agent.pbx.ari import AriError
+from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import ChannelGone, snoop_id
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.prompts.whisper import event_time
-from ivr_agent.qa.store import save_call_recording
+from ivr_agent.qa import save_call_recording
 from ivr_agent.recordings.files import RecordingFile, keep_verified
 
 if TYPE_CHECKING:

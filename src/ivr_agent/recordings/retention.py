@@ -23,7 +23,7 @@ from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
 from ivr_agent.db.models import RecordingRow
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.qa.store import PURGE, audit_row
+from ivr_agent.qa import PURGE, audit_row
 from ivr_agent.recordings.files import resolve_stored
 
 log = get_logger(__name__)

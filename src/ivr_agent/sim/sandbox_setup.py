@@ -96,9 +96,7 @@ def install_prompts(sandbox: Sandbox, progress: Progress) -> None:
     running PBX without a restart. Uses the host's espeak-ng and sox and the environment's
     settings (company, operator ids, catalogue override), as an agent started beside it would.
     """
-    from ivr_agent.prompts.build import build_prompts
-    from ivr_agent.prompts.catalogue import PromptCatalogue
-    from ivr_agent.prompts.render import RenderError
+    from ivr_agent.prompts import PromptCatalogue, RenderError, build_prompts
     from ivr_agent.settings import load_settings
 
     dest = sandbox.root / SOUNDS_DIR.lstrip("/")

@@ -1,0 +1,125 @@
+"""QA routes: the replay bundle of a call (facts, recording, timeline markers, pauses,
+scores) and its QA scores, read and written (versioned: a correction names what it
+supersedes). Every route needs a ``qa`` (or ``admin``) token; errors name the field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from ivr_agent.calls import get_call, get_timeline
+from ivr_agent.platform.keys import DATABASE
+from ivr_agent.qa.store import (
+    Actor,
+    ScoreConflict,
+    ScoreError,
+    UnknownCall,
+    actor_of,
+    pauses_of_call,
+    recordings_of_call,
+    score_history,
+    submit_score,
+)
+from ivr_agent.qa.timeline import qa_markers
+from ivr_agent.web.auth import request_token, requires
+from ivr_agent.web.errors import ApiError, bad_parameter
+
+
+def _not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"no such {what}")
+
+
+async def request_actor(request: web.Request) -> Actor:
+    """The token behind a request the auth middleware already admitted."""
+    token = request_token(request)
+    if token is None:
+        raise ApiError(401, "unauthenticated", "an Authorization: Bearer token is required")
+    async with request.app[DATABASE].sessions() as session:
+        actor = await actor_of(session, token)
+    if actor is None:
+        raise ApiError(401, "unauthenticated", "the token is unknown or revoked")
+    return actor
+
+
+async def replay_bundle(request: web.Request, call_id: str) -> dict[str, Any] | None:
+    """What the QA page needs about a call: facts, recording, markers, pauses, scores."""
+    db = request.app[DATABASE]
+    call = await get_call(db, call_id)
+    if call is None:
+        return None
+    timeline = await get_timeline(db, call_id)
+    recordings = await recordings_of_call(db, call_id)
+    recording = recordings[-1] if recordings else None
+    pauses = await pauses_of_call(db, call_id)
+    origin = recording.started_at if recording is not None else None
+    markers = qa_markers(call, timeline, origin, [(p.at, p.action) for p in pauses])
+    return {
+        "call": call,
+        "recording": recording.to_json() if recording else None,
+        "origin": (origin or datetime.fromisoformat(call["offered_at"])).isoformat(),
+        "markers": [m.to_json() for m in markers],
+        "pauses": [{"at": p.at.isoformat(), "action": p.action, "by": p.by} for p in pauses],
+        "scores": [s.to_json() for s in await score_history(db, call_id)],
+    }
+
+
+@requires("qa")
+async def call_replay_handler(request: web.Request) -> web.Response:
+    """``GET /api/calls/{id}/qa``: the replay bundle of a call."""
+    bundle = await replay_bundle(request, request.match_info["call_id"])
+    if bundle is None:
+        raise _not_found("call")
+    return web.json_response(bundle, headers={"Cache-Control": "no-store"})
+
+
+@requires("qa")
+async def scores_handler(request: web.Request) -> web.Response:
+    """``GET /api/calls/{id}/scores``: every version of the call's QA score."""
+    scores = await score_history(request.app[DATABASE], request.match_info["call_id"])
+    return web.json_response({"scores": [s.to_json() for s in scores]})
+
+
+async def store_score(
+    request: web.Request, call_id: str, body: dict[str, Any], actor: Actor
+) -> dict[str, Any]:
+    """Validate and store a score from a JSON body or a form; ApiError naming the field."""
+    comment = body.get("comment", "")
+    if not isinstance(comment, str):
+        raise bad_parameter("comment", "must be text")
+    supersedes = body.get("supersedes") or None
+    if supersedes is not None and not isinstance(supersedes, str):
+        raise bad_parameter("supersedes", "must be a score id")
+    try:
+        score = await submit_score(
+            request.app[DATABASE], call_id, body, comment.strip(), actor, supersedes=supersedes
+        )
+    except UnknownCall:
+        raise _not_found("call") from None
+    except ScoreConflict as exc:
+        raise ApiError(409, "score_conflict", str(exc), {"field": exc.field}) from None
+    except ScoreError as exc:
+        raise bad_parameter(exc.field or "body", str(exc).partition(": ")[2] or str(exc)) from None
+    return score.to_json()
+
+
+@requires("qa")
+async def submit_score_handler(request: web.Request) -> web.Response:
+    """``POST /api/calls/{id}/scores``: store a QA score (a correction names ``supersedes``)."""
+    actor = await request_actor(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise bad_parameter("body", "must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise bad_parameter("body", "must be a JSON object")
+    score = await store_score(request, request.match_info["call_id"], body, actor)
+    return web.json_response(score, status=201)
+
+
+def setup_qa_api(app: web.Application) -> None:
+    """Register the QA replay and score routes."""
+    app.router.add_get("/api/calls/{call_id}/qa", call_replay_handler)
+    app.router.add_get("/api/calls/{call_id}/scores", scores_handler)
+    app.router.add_post("/api/calls/{call_id}/scores", submit_score_handler)
