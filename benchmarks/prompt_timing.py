@@ -57,8 +57,9 @@ sys.path.insert(0, str(ROOT))
 from aiohttp import web  # noqa: E402
 
 from ivr_agent.app import AMI, IVR, build_app  # noqa: E402
-from ivr_agent.pbx.ari import AriClient, AriError, AriEvents, AriTarget, JsonObject  # noqa: E402
+from ivr_agent.pbx.ari import AriClient, AriError, AriTarget, JsonObject  # noqa: E402
 from ivr_agent.pbx.ari import parse_timestamp as ari_time  # noqa: E402
+from ivr_agent.pbx.ari_events import AriEvents  # noqa: E402
 from ivr_agent.prompts.build import build_prompts  # noqa: E402
 from ivr_agent.prompts.catalogue import PromptCatalogue  # noqa: E402
 from ivr_agent.prompts.executor import PromptTiming  # noqa: E402

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from ivr_agent.pbx.ari import AriClient, AriError, AriEvents
+from ivr_agent.pbx.ari import AriClient, AriError
+from ivr_agent.pbx.ari_events import AriEvents
 from ivr_agent.sim import runner, sandbox, scenario
 
 from .sandbox_support import progress, running_sandbox

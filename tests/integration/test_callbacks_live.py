@@ -38,7 +38,8 @@ from ivr_agent.callbacks.reconcile import reconcile
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
-from ivr_agent.pbx.ari import AriClient, AriError, AriEvents
+from ivr_agent.pbx.ari import AriClient, AriError
+from ivr_agent.pbx.ari_events import AriEvents
 from ivr_agent.recordings.files import verify_wav
 from ivr_agent.settings import Settings
 from ivr_agent.sim import runner, sandbox

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr_agent.pbx.ari import AriClient, AriEvents, AriTarget, JsonObject
+from ivr_agent.pbx.ari import AriClient, AriTarget, JsonObject
+from ivr_agent.pbx.ari_events import AriEvents
 from ivr_agent.prompts import render
 from ivr_agent.prompts.build import build_prompts
 from ivr_agent.prompts.catalogue import PromptCatalogue, PromptUnavailable

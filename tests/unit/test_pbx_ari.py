@@ -11,7 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ivr_agent.pbx.ari import AriClient, AriError, AriEvents, AriTarget
+from ivr_agent.pbx.ari import AriClient, AriError, AriTarget
+from ivr_agent.pbx.ari_events import AriEvents
 from ivr_agent.platform.backoff import Backoff
 
 USER, SECRET = "ivr-agent", "s3cret-value"

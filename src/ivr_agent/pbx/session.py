@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from ivr_agent.core.events import PROMPT_USER_EVENT
 from ivr_agent.pbx.ami import AmiError
-from ivr_agent.pbx.ari import AriClient, AriEvents, AriTarget
+from ivr_agent.pbx.ari import AriClient, AriTarget
+from ivr_agent.pbx.ari_events import AriEvents
 from ivr_agent.pbx.stasis import StasisRouter
 from ivr_agent.platform.health import Component, State
 from ivr_agent.platform.logging import get_logger

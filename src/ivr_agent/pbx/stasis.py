@@ -29,7 +29,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 
-from ivr_agent.pbx.ari import AriClient, AriError, AriEvents, JsonObject
+from ivr_agent.pbx.ari import AriClient, AriError, JsonObject
+from ivr_agent.pbx.ari_events import AriEvents
 from ivr_agent.platform.logging import get_logger
 
 log = get_logger(__name__)

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ivr_agent.pbx.ari import AriClient, AriError, AriEvents, AriTarget
+from ivr_agent.pbx.ari import AriClient, AriError, AriTarget
+from ivr_agent.pbx.ari_events import AriEvents
 from ivr_agent.settings import Settings
 from ivr_agent.sim.capture import AmiCapture, CaptureError
 from ivr_agent.sim.customer import CustomerRun
