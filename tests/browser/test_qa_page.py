@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
-from ivr_agent.qa.store import score_history
+from ivr_agent.qa.scores import score_history
 from ivr_agent.settings import load_settings
 from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios

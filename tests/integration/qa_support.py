@@ -13,7 +13,7 @@ from pathlib import Path
 from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.db.database import Database
-from ivr_agent.qa.store import save_call_recording
+from ivr_agent.qa.records import save_call_recording
 from ivr_agent.recordings.files import RecordingFile, RecordingStatus, store_recording
 from tests.support.outcomes import sample_outcome
 

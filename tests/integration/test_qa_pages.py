@@ -17,7 +17,8 @@ from ivr_agent.app import build_app
 from ivr_agent.calls.store import save_outcome
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
-from ivr_agent.qa.store import QaFilter, qa_calls, score_history
+from ivr_agent.qa.listing import QaFilter, qa_calls
+from ivr_agent.qa.scores import score_history
 from ivr_agent.settings import load_settings
 from ivr_agent.web.auth import SESSION_COOKIE
 from tests.integration.qa_support import StoredCall, stored_call

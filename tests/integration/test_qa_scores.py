@@ -18,7 +18,8 @@ from ivr_agent.calls.store import save_outcome
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
 from ivr_agent.db.tokens import create_token
-from ivr_agent.qa.store import Actor, ScoreConflict, operator_qa_averages, submit_score
+from ivr_agent.qa.records import Actor
+from ivr_agent.qa.scores import ScoreConflict, operator_qa_averages, submit_score
 from ivr_agent.settings import load_settings
 from tests.support.outcomes import T0, sample_outcome
 

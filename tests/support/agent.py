@@ -20,7 +20,7 @@ from aiohttp import web
 from ivr_agent.app import AMI, IVR, Options, build_app
 from ivr_agent.calls.store import list_calls
 from ivr_agent.db.database import Database
-from ivr_agent.qa.store import recordings_of_call
+from ivr_agent.qa.records import recordings_of_call
 from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import sandbox
 

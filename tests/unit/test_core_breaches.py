@@ -17,7 +17,7 @@ from ivr_agent.core.breaches import (
     standard_breaches,
 )
 from ivr_agent.db.breaches import STANDARD_BREACH_SQL
-from ivr_agent.qa.store import breaches_of as qa_breaches_of
+from ivr_agent.qa.listing import breaches_of as qa_breaches_of
 from tests.support.outcomes import sample_outcome
 
 

@@ -1,7 +1,7 @@
 """Breaches: which standards a call broke, by name, and how the pages label them.
 
 The one definition of the breach kinds. The live feed (``dashboard/live.py``) judges a
-finished call's outcome with :func:`standard_breaches`; the QA list (``qa/store.py``) judges
+finished call's outcome with :func:`standard_breaches`; the QA list (``qa/listing.py``) judges
 a stored call with :func:`breaches_of`; the SQL that finds them in the database
 (``metrics/store.py``) is keyed by these names and checked against them at import.
 """

@@ -3,7 +3,7 @@ replay timeline, the QA API and pages. Other parts use what is exported here; ap
 cli/ compose the rest."""
 
 from ivr_agent.qa.http import request_actor
-from ivr_agent.qa.store import (
+from ivr_agent.qa.records import (
     PAUSE,
     PLAY,
     PURGE,
@@ -12,10 +12,10 @@ from ivr_agent.qa.store import (
     audit,
     audit_row,
     get_recording,
-    operator_qa_averages,
     recordings_of_call,
     save_call_recording,
 )
+from ivr_agent.qa.scores import operator_qa_averages
 
 __all__ = [
     "PAUSE",

@@ -11,17 +11,8 @@ from aiohttp import web
 
 from ivr_agent.calls import get_call, get_timeline
 from ivr_agent.platform.keys import DATABASE
-from ivr_agent.qa.store import (
-    Actor,
-    ScoreConflict,
-    ScoreError,
-    UnknownCall,
-    actor_of,
-    pauses_of_call,
-    recordings_of_call,
-    score_history,
-    submit_score,
-)
+from ivr_agent.qa.records import Actor, actor_of, pauses_of_call, recordings_of_call
+from ivr_agent.qa.scores import ScoreConflict, ScoreError, UnknownCall, score_history, submit_score
 from ivr_agent.qa.timeline import qa_markers
 from ivr_agent.web.auth import request_token, requires
 from ivr_agent.web.errors import ApiError, bad_parameter

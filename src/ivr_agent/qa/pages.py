@@ -31,15 +31,8 @@ from ivr_agent.core.breaches import BREACH_LABELS, BREACHES
 from ivr_agent.db.models import QA_INDICES
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.qa.http import replay_bundle, store_score
-from ivr_agent.qa.store import (
-    DIRECTIONS,
-    Actor,
-    QaFilter,
-    QaListRow,
-    actor_of,
-    known_operators,
-    qa_calls,
-)
+from ivr_agent.qa.listing import DIRECTIONS, QaFilter, QaListRow, known_operators, qa_calls
+from ivr_agent.qa.records import Actor, actor_of
 from ivr_agent.web import static_files, templates
 from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token
 from ivr_agent.web.errors import ApiError

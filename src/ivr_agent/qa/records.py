@@ -1,0 +1,161 @@
+"""QA's records in the store: who is asking (the token's actor), the audit trail of plays,
+pauses and purges, recordings by opaque id, and the pauses of a call's recording."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ivr_agent.core.outcome import iso
+from ivr_agent.db.database import Database
+from ivr_agent.db.models import (
+    ApiTokenRow,
+    AuditLogRow,
+    CallRow,
+    RecordingRow,
+)
+from ivr_agent.db.tokens import token_digest
+from ivr_agent.recordings import RecordingFile
+
+PLAY = "recording.play"
+PAUSE = "recording.pause"
+RESUME = "recording.resume"
+PURGE = "recording.purge"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a request: a token (by id, never the token itself) and its role."""
+
+    token_id: str
+    role: str
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        """How the audit log names this actor."""
+        return f"token:{self.token_id}"
+
+
+async def actor_of(session: AsyncSession, token: str) -> Actor | None:
+    """The unrevoked token's id and role, or None."""
+    row = (
+        await session.execute(
+            select(ApiTokenRow.token_id, ApiTokenRow.role, ApiTokenRow.label).where(
+                ApiTokenRow.token_sha256 == token_digest(token), ApiTokenRow.revoked_at.is_(None)
+            )
+        )
+    ).one_or_none()
+    return None if row is None else Actor(str(row.token_id), row.role, row.label)
+
+
+def audit_row(actor: str, action: str, obj: str | None, details: Mapping[str, Any]) -> AuditLogRow:
+    """An audit log row (append-only table) ready to add to a session."""
+    return AuditLogRow(actor=actor, action=action, object=obj, details=dict(details))
+
+
+async def audit(
+    db: Database, actor: str, action: str, obj: str | None, details: Mapping[str, Any]
+) -> None:
+    """Append one audit row in its own transaction."""
+    async with db.transaction(f"audit {action}") as session:
+        session.add(audit_row(actor, action, obj, details))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recording(RecordingFile):
+    """A ``recordings`` row as QA replay reads it: the file, whose it is, and when."""
+
+    call_id: str | None
+    attempt_id: str | None
+    #: When the PBX started writing the file (replay offsets count from it).
+    started_at: datetime | None
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready (no path: it never leaves the server)."""
+        return {
+            "recording_id": self.recording_id,
+            "call_id": self.call_id,
+            "attempt_id": self.attempt_id,
+            "sha256": self.sha256,
+            "seconds": self.seconds,
+            "bytes": self.bytes,
+            "status": self.status,
+            "reason": self.reason,
+            "started_at": iso(self.started_at) if self.started_at else None,
+        }
+
+
+def _recording(row: RecordingRow) -> Recording:
+    # The dataclass fields are the table's column names.
+    return Recording(**{f.name: getattr(row, f.name) for f in fields(Recording)})
+
+
+async def get_recording(db: Database, recording_id: str) -> Recording | None:
+    """The recording with this opaque id, whatever its status."""
+    async with db.transaction("read recording") as session:
+        row = await session.get(RecordingRow, recording_id)
+        return None if row is None else _recording(row)
+
+
+async def recordings_of_call(db: Database, call_id: str) -> list[Recording]:
+    """The call's recordings, oldest first."""
+    async with db.transaction("read recordings of call") as session:
+        rows = await session.scalars(
+            select(RecordingRow)
+            .where(RecordingRow.call_id == call_id)
+            .order_by(RecordingRow.created_at, RecordingRow.recording_id)
+        )
+        return [_recording(r) for r in rows]
+
+
+async def save_call_recording(
+    db: Database, *, call_id: str, file: RecordingFile, started_at: datetime | None
+) -> bool:
+    """Write an inbound call's recording row; False if the call is not stored (yet).
+
+    Idempotent by ``file.recording_id``: writing the same recording again changes nothing.
+    """
+    async with db.transaction("save call recording") as session:
+        if await session.get(CallRow, call_id) is None:
+            return False
+        if await session.get(RecordingRow, file.recording_id) is not None:
+            return True
+        session.add(RecordingRow(**asdict(file), call_id=call_id, started_at=started_at))
+    return True
+
+
+@dataclass(frozen=True)
+class PauseMark:
+    """A recording pause or resume of a call (from the audit log)."""
+
+    at: datetime
+    action: Literal["pause", "resume"]
+    by: str
+
+
+async def pauses_of_call(db: Database, call_id: str) -> list[PauseMark]:
+    """The call's recording pauses and resumes, in time order."""
+    async with db.transaction("read recording pauses") as session:
+        rows = await session.execute(
+            select(AuditLogRow.at, AuditLogRow.action, AuditLogRow.actor, AuditLogRow.details)
+            .where(AuditLogRow.object == call_id, AuditLogRow.action.in_((PAUSE, RESUME)))
+            .order_by(AuditLogRow.audit_id)
+        )
+        marks = []
+        for at, action, actor, details in rows:
+            when = details.get("at") if isinstance(details, dict) else None
+            marks.append(
+                PauseMark(
+                    at=datetime.fromisoformat(when) if isinstance(when, str) else at,
+                    action="pause" if action == PAUSE else "resume",
+                    by=actor,
+                )
+            )
+        return marks
