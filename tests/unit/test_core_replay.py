@@ -95,7 +95,7 @@ def test_given_missing_or_broken_capture_when_replayed_then_clear_error(
 SCENARIOS = sorted(
     p.name.removesuffix(".jsonl")
     for p in CAPTURES.glob("*.jsonl")
-    if not p.name.endswith(".truth.jsonl")
+    if not p.name.endswith((".truth.jsonl", ".replay.jsonl"))
 )
 
 
