@@ -45,12 +45,12 @@ RECONNECT_WITHIN = 30.0
 
 def _restart_now(box: sandbox.Sandbox) -> None:
     """``core restart now``: Asterisk hangs every channel up (Hangup events sent), re-execs."""
-    sandbox.cli(box, sandbox.PBX, "core restart now")
+    sandbox.cli(box, box.pbx, "core restart now")
 
 
 def _crash_and_start(box: sandbox.Sandbox) -> None:
     """SIGKILL the PBX Asterisk (no Hangup, no Shutdown event), then start it again."""
-    pid = int(box.pid_file(sandbox.PBX).read_text())
+    pid = int(box.pid_file(box.pbx).read_text())
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while chroot.pid_alive(pid) and time.monotonic() < deadline:
@@ -107,7 +107,7 @@ def _record_backoff(connection: AmiConnection) -> list[tuple[float, float]]:
 
 
 def _pbx_ready(box: sandbox.Sandbox) -> bool:
-    return sandbox.version(box, sandbox.PBX) is not None
+    return sandbox.version(box, box.pbx) is not None
 
 
 @pytest.mark.parametrize("how", sorted(RESTARTS))
@@ -218,4 +218,4 @@ def _wait_pbx(box: sandbox.Sandbox, timeout: float = 60.0) -> None:
     while not _pbx_ready(box) and time.monotonic() < deadline:
         time.sleep(0.5)
     sandbox.up(box, progress)  # idempotent: starts the PBX if the restart left it down
-    sandbox.cli(box, sandbox.PBX, "core waitfullybooted", timeout=30)
+    sandbox.cli(box, box.pbx, "core waitfullybooted", timeout=30)
