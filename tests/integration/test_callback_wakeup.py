@@ -8,7 +8,7 @@ the composition root sets it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -21,29 +21,15 @@ from ivr_agent.callbacks.http import WAKE_DIALER
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
 from ivr_agent.pbx.ari import AriClient, AriTarget
-from ivr_agent.pbx.session import Audience, Ivr
+from ivr_agent.pbx.session import Ivr
 from ivr_agent.pbx.stasis import StasisRouter
 from ivr_agent.settings import Settings, load_settings
+from tests.support.ivr import FileCatalogue
 
 pytestmark = pytest.mark.postgres
 
 Client = TestClient[web.Request, web.Application]
 ORIGINATED = web.AppKey("originated", asyncio.Queue[str])
-
-
-class NoPrompts:
-    """A catalogue the dialer never gets to play from (nobody answers here)."""
-
-    names: frozenset[str] = frozenset()
-
-    def audience(self, name: str) -> Audience:
-        return "caller"
-
-    def media(self, name: str, variables: Mapping[str, str] = {}) -> str:
-        return f"sound:{name}"
-
-    async def ensure_media(self, name: str, variables: Mapping[str, str]) -> str:
-        return self.media(name, variables)
 
 
 async def _channels(request: web.Request) -> web.Response:
@@ -85,7 +71,7 @@ async def test_given_a_running_dialer_when_a_callback_is_created_then_it_is_dial
     aiohttp_client: Callable[[web.Application], Awaitable[Client]],
 ) -> None:
     async with AriClient(AriTarget(str(fake_ari.make_url("")).rstrip("/"), "u", "p")) as ari:
-        ivr = Ivr(ari, StasisRouter(ari, settings.ari_app), NoPrompts(), settings)
+        ivr = Ivr(ari, StasisRouter(ari, settings.ari_app), FileCatalogue(frozenset()), settings)
         async with running_dialer(ivr, db) as dialer:
             await asyncio.wait_for(dialer.reconciled.wait(), 5)
             app = build_app(settings, database=db)

@@ -372,6 +372,28 @@ async def _journal_shows(path: Path, predicate: Any, within: float) -> dict[str,
     raise AssertionError(f"no journal entry in {path} reached the expected state")
 
 
+async def _agent_killed_when(
+    settings: Settings, env: dict[str, str], journal_says: Any
+) -> dict[str, Any]:
+    """`ivr-agent run` as its own process until the callback journal shows an entry for
+    which ``journal_says`` holds (within 90 s), then SIGKILLed; returns that entry."""
+    with (settings.data_dir.parent / "killed-agent.log").open("a") as log:
+        agent = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ivr_agent.cli",
+            "run",
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            return await _journal_shows(settings.data_dir / "callbacks", journal_says, 90)
+        finally:
+            agent.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(agent.wait(), 10)
+
+
 async def _settled(db: Database, callback_id: str, within: float) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while True:
@@ -393,25 +415,8 @@ async def test_agent_killed_mid_callback_is_reconciled_on_restart_with_one_call_
     phones = asyncio.create_task(run_phones(plan))
     await asyncio.sleep(1.5)
     env = _agent_env(cb_settings, migrated_database_url, _free_port())
-    log = (cb_settings.data_dir.parent / "killed-agent.log").open("w")
-    agent = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivr_agent.cli",
-        "run",
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    try:
-        # Killed once the customer has agreed and scored two questions.
-        before = await _journal_shows(
-            cb_settings.data_dir / "callbacks", lambda e: e.get("asked", 0) >= 2, 90
-        )
-    finally:
-        agent.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(agent.wait(), 10)
-        log.close()
+    # Killed once the customer has agreed and scored two questions.
+    before = await _agent_killed_when(cb_settings, env, lambda e: e.get("asked", 0) >= 2)
     progress(f"agent killed with the journal at {before}")
     # The question in progress ends (about 6 s) and its key is pressed while no agent runs.
     await asyncio.sleep(9)
@@ -456,24 +461,8 @@ async def test_agent_killed_and_customer_gone_before_restart_then_finished_from_
     plan = customers("callback_survey", hangup_after=28.0)
     phones = asyncio.create_task(run_phones(plan))
     await asyncio.sleep(1.5)
-    log = (cb_settings.data_dir.parent / "killed-agent.log").open("w")
-    agent = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivr_agent.cli",
-        "run",
-        env=_agent_env(cb_settings, migrated_database_url, _free_port()),
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    try:
-        before = await _journal_shows(
-            cb_settings.data_dir / "callbacks", lambda e: e.get("asked", 0) >= 1, 90
-        )
-    finally:
-        agent.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(agent.wait(), 10)
-        log.close()
+    env = _agent_env(cb_settings, migrated_database_url, _free_port())
+    before = await _agent_killed_when(cb_settings, env, lambda e: e.get("asked", 0) >= 1)
     truths = await asyncio.wait_for(phones, 120)  # the customer has hung up
     (attempt,) = await rows(db, CallbackAttemptRow, callback_id=callback_id)
     assert attempt.state in ("dialling", "answered")

@@ -4,18 +4,15 @@ first, else the caller number's shape), and that ARI trouble never raises out of
 from __future__ import annotations
 
 import re
-import socket
-from collections.abc import Mapping
 
 import pytest
 
-from ivr_agent.pbx.ari import AriClient, AriTarget
-from ivr_agent.pbx.session import Audience, Ivr
-from ivr_agent.pbx.stasis import StasisCall, StasisRouter
+from ivr_agent.pbx.stasis import StasisCall
 from ivr_agent.prompts.greeting import GREETINGS, caller_kind, greet
 from ivr_agent.prompts.stasis_prompt import linkedid_arg
 from ivr_agent.prompts.survey import ask
 from ivr_agent.settings import load_settings
+from tests.support.ivr import FileCatalogue, unreachable_ivr
 
 INTERNAL = re.compile(load_settings().internal_caller_pattern)
 
@@ -48,38 +45,11 @@ def test_the_linkedid_comes_from_the_hook_or_falls_back_to_the_channel() -> None
     assert linkedid_arg(("survey", " "), 1, "chan") == "chan"
 
 
-class Prerendered:
-    """A catalogue whose every prompt is one pre-rendered file."""
-
-    names = frozenset(GREETINGS.values()) | {"satisfaction"}
-
-    def audience(self, name: str) -> Audience:
-        return "caller"
-
-    def media(self, name: str, variables: Mapping[str, str] = {}) -> str:
-        return f"sound:ivr-agent/zh-CN/{name}"
-
-    async def ensure_media(self, name: str, variables: Mapping[str, str]) -> str:
-        return self.media(name, variables)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("route", ["greet", "survey"])
 async def test_with_ari_unreachable_the_handler_reports_not_played_and_returns(
     route: str,
 ) -> None:
-    client = AriClient(AriTarget(f"http://127.0.0.1:{closed_port()}", "u", "p"), timeout=1)
-    ivr = Ivr(
-        client=client,
-        router=StasisRouter(client, "ivr-agent"),
-        catalogue=Prerendered(),
-        settings=load_settings(),
-    )
+    ivr = unreachable_ivr(FileCatalogue(frozenset(GREETINGS.values()) | {"satisfaction"}))
     channel = {"id": "1795459486.190", "state": "Up", "caller": {"number": "13800138000"}}
     try:
         if route == "greet":
@@ -87,6 +57,6 @@ async def test_with_ari_unreachable_the_handler_reports_not_played_and_returns(
         else:
             await ask(ivr, StasisCall("1795459486.190", ("survey", ""), channel))
     finally:
-        await client.close()
+        await ivr.client.close()
     # One report (finished, Played: no), lost for want of AMI, counted; nothing raised.
     assert (ivr.report_stats.reports_sent, ivr.report_stats.reports_failed) == (0, 1)

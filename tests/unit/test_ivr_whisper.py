@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from ivr_agent.core.commands import PlayPrompt
-from ivr_agent.pbx.ari import AriClient, AriTarget, event_time
-from ivr_agent.pbx.session import Audience, Ivr
-from ivr_agent.pbx.stasis import StasisRouter
+from ivr_agent.pbx.ari import event_time
 from ivr_agent.prompts.executor import PromptJob
 from ivr_agent.prompts.whisper import SnoopWhisper
-from ivr_agent.settings import load_settings
-
-
-class OnePrompt:
-    """A catalogue with every prompt pre-rendered to one file."""
-
-    names = frozenset({"silence_first"})
-
-    def audience(self, name: str) -> Audience:
-        return "both"
-
-    def media(self, name: str, variables: Mapping[str, str] = {}) -> str:
-        return "sound:ivr-agent/zh-CN/silence_first"
-
-    async def ensure_media(self, name: str, variables: Mapping[str, str]) -> str:
-        return self.media(name, variables)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.ivr import FileCatalogue, unreachable_ivr
 
 
 def job() -> PromptJob:
@@ -49,13 +24,7 @@ def job() -> PromptJob:
 
 
 async def test_with_ari_unreachable_the_prompt_is_not_played_and_nothing_raises() -> None:
-    client = AriClient(AriTarget(f"http://127.0.0.1:{closed_port()}", "u", "p"), timeout=1)
-    ivr = Ivr(
-        client=client,
-        router=StasisRouter(client, "ivr-agent"),
-        catalogue=OnePrompt(),
-        settings=load_settings(),
-    )
+    ivr = unreachable_ivr(FileCatalogue(frozenset({"silence_first"}), audience="both"))
     started: list[float] = []
 
     async def on_started(at: float) -> None:
@@ -65,7 +34,7 @@ async def test_with_ari_unreachable_the_prompt_is_not_played_and_nothing_raises(
         result = await SnoopWhisper(ivr).play(job(), on_started)
         await SnoopWhisper(ivr).hangup("1763900000.1")  # logged, not raised
     finally:
-        await client.close()
+        await ivr.client.close()
     assert result.finished is False
     assert result.started_at is None
     assert started == []
