@@ -21,9 +21,10 @@ from aiohttp import web
 from ivr_agent.callbacks.dialer import running_dialer
 from ivr_agent.callbacks.http import WAKE_DIALER, setup_callbacks_api
 from ivr_agent.calls.http import setup_calls_api
-from ivr_agent.calls.ingest import Ingest
+from ivr_agent.calls.ingest import CommandRoutes, Ingest
 from ivr_agent.calls.outbox import Outbox
 from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.core.commands import CancelTimers, PlayPrompt, StartRecording
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.core.tracker import FinishedCall, Tracker
@@ -138,7 +139,9 @@ async def _tick(ingest: Ingest) -> None:
         ingest.tick(time.time())
 
 
-def _ami_ctx(settings: Settings, readiness: Readiness, options: Options) -> CleanupCtx:
+def _ami_ctx(
+    settings: Settings, readiness: Readiness, options: Options, commands: CommandRoutes
+) -> CleanupCtx:
     component = readiness.component("ami", enabled=settings.ami_url is not None)
 
     async def ami(app: web.Application) -> AsyncIterator[None]:
@@ -153,7 +156,7 @@ def _ami_ctx(settings: Settings, readiness: Readiness, options: Options) -> Clea
             metrics.observe_finished(call.outcome)
             live.publish_finished(call.outcome)
 
-        ingest = Ingest(tracker, finished, capture=capture)
+        ingest = Ingest(tracker, finished, commands=commands, capture=capture)
         app[INGEST] = ingest
         metrics.export_live(calls_in_progress(tracker.in_progress))
         metrics.export_counters("ingest", "Ingest path", ingest.stats)
@@ -182,7 +185,7 @@ def _ami_ctx(settings: Settings, readiness: Readiness, options: Options) -> Clea
     return ami
 
 
-def _ivr_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
+def _ivr_ctx(settings: Settings, readiness: Readiness, commands: CommandRoutes) -> CleanupCtx:
     """The ARI session and the features that act through it: prompts (the tracker's
     commands, the greeting and satisfaction routes) and the callback dialer."""
     component = readiness.component("ari", enabled=settings.ari_url is not None)
@@ -216,17 +219,13 @@ def _ivr_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
                 dialer = await stack.enter_async_context(running_dialer(session, app[DATABASE]))
                 # POST /api/callbacks wakes it: a callback due now is dialled at once.
                 app[WAKE_DIALER] = dialer.wake
-            ingest = app[INGEST]
-            ingest.on_command = executor.submit
-            try:
-                yield
-            finally:
-                ingest.on_command = None
+            stack.callback(commands.route((PlayPrompt, CancelTimers), executor.submit))
+            yield
 
     return ivr
 
 
-def _recordings_ctx(settings: Settings) -> CleanupCtx:
+def _recordings_ctx(settings: Settings, commands: CommandRoutes) -> CleanupCtx:
     """Inbound call recording (with ARI) and the retention purge of recordings."""
 
     async def recordings(app: web.Application) -> AsyncIterator[None]:
@@ -236,10 +235,8 @@ def _recordings_ctx(settings: Settings) -> CleanupCtx:
             if settings.record_inbound and ivr is not None:
                 recorder = InboundRecorder(ivr, db)
                 app[RECORDER] = recorder
-                observers = app[INGEST].observers
-                observers.append(recorder.observe)
                 stack.push_async_callback(recorder.close)
-                stack.callback(observers.remove, recorder.observe)
+                stack.callback(commands.route((StartRecording,), recorder.start))
             retention = run_retention(db, settings.data_dir, settings.recording_retention_days)
             await stack.enter_async_context(_background(retention, "recording-retention"))
             yield
@@ -284,10 +281,12 @@ def build_app(
     setup_dashboard(app)
     app.cleanup_ctx.append(_database_ctx(settings, readiness, database))
     app.cleanup_ctx.append(_outbox_ctx(settings))
-    app.cleanup_ctx.append(_ami_ctx(settings, readiness, options))
+    # The tracker's commands go to the parts that carry them out once those run.
+    commands = CommandRoutes()
+    app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands))
     app.cleanup_ctx.append(_live_ctx())
-    app.cleanup_ctx.append(_ivr_ctx(settings, readiness))
-    app.cleanup_ctx.append(_recordings_ctx(settings))
+    app.cleanup_ctx.append(_ivr_ctx(settings, readiness, commands))
+    app.cleanup_ctx.append(_recordings_ctx(settings, commands))
     return app
 
 

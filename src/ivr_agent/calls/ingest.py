@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from ivr_agent.core.commands import Command
-from ivr_agent.core.events import MalformedEvent, PbxEvent, parse_ami
+from ivr_agent.core.events import MalformedEvent, parse_ami
 from ivr_agent.core.tracker import FeedResult, FinishedCall, Tracker
 from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.platform.logging import get_logger
@@ -21,7 +22,46 @@ from ivr_agent.platform.logging import get_logger
 log = get_logger(__name__)
 
 FinishedSink = Callable[[FinishedCall], None]
-CommandSink = Callable[[Command], None]
+CommandSink = Callable[[Any], None]
+
+
+class CommandRoutes:
+    """Where the tracker's commands go: each kind of command to the part that carries it out
+    (prompts to the executor, :class:`StartRecording` to the inbound recorder).
+
+    Made before any part starts and handed to :class:`Ingest`; a part registers its kinds
+    when it is running (:meth:`route`) and takes them back when it stops. A command no part
+    carries out right now (measure-only: no ARI) is counted and dropped. A part that raises
+    is logged; the AMI reader never sees the error.
+    """
+
+    def __init__(self) -> None:
+        self._sinks: dict[type[Command], CommandSink] = {}
+        self.dropped = 0
+
+    def route(self, kinds: Iterable[type[Command]], sink: CommandSink) -> Callable[[], None]:
+        """Send commands of ``kinds`` to ``sink`` from now on; returns what undoes it."""
+        kinds = tuple(kinds)
+        for kind in kinds:
+            self._sinks[kind] = sink
+
+        def unroute() -> None:
+            for kind in kinds:
+                if self._sinks.get(kind) is sink:
+                    del self._sinks[kind]
+
+        return unroute
+
+    def __call__(self, command: Command) -> None:
+        """Hand ``command`` to the part that carries out its kind."""
+        sink = self._sinks.get(type(command))
+        if sink is None:
+            self.dropped += 1
+            return
+        try:
+            sink(command)
+        except Exception:
+            log.exception("command_failed", command=type(command).__name__)
 
 
 @dataclass
@@ -58,17 +98,14 @@ class Ingest:
         tracker: Tracker,
         on_finished: FinishedSink,
         *,
-        on_command: CommandSink | None = None,
+        commands: Callable[[Command], None] | None = None,
         capture: CaptureWriter | None = None,
     ) -> None:
         self.tracker = tracker
         self.on_finished = on_finished
-        self.on_command = on_command
+        self.commands = commands
         self.capture = capture
         self.stats = IngestStats()
-        #: Called with every typed event after the tracker has it (e.g. the inbound
-        #: recorder); an observer that raises is logged, never lets the error through.
-        self.observers: list[Callable[[PbxEvent], None]] = []
 
     def on_ami_event(self, raw: dict[str, str], received_at: float) -> None:
         """Handle one raw AMI event (the AMI connection's sink)."""
@@ -84,11 +121,6 @@ class Ingest:
             self.stats.ignored_events += 1
             return
         self._deliver(self.tracker.feed(event))
-        for observer in self.observers:
-            try:
-                observer(event)
-            except Exception:
-                log.exception("ingest observer failed", ami_event=event.kind)
 
     def on_resync(self, channels: list[dict[str, str]], at: float) -> None:
         """After a reconnect: resynchronise with the channels the PBX lists now.
@@ -121,6 +153,6 @@ class Ingest:
         for finished in result.finished:
             self.stats.finished_calls += 1
             self.on_finished(finished)
-        if self.on_command is not None:
+        if self.commands is not None:
             for command in result.commands:
-                self.on_command(command)
+                self.commands(command)

@@ -1,4 +1,6 @@
-"""What the tracker asks the IVR layer to do, as frozen data (the core never acts itself).
+"""What the tracker asks the IVR layer to do, as frozen data (the core never acts itself):
+play or cancel prompts (the prompt executor) and start recording a call (the inbound
+recorder).
 
 Deadlines are event-time instants (the PBX clock that stamps AMI events). A command with a
 ``timer`` kind is a pending timer: the IVR keeps at most one pending command per
@@ -53,4 +55,18 @@ class CancelTimers:
     at: datetime | None = field(default=None)
 
 
-Command = PlayPrompt | CancelTimers
+@dataclass(frozen=True, slots=True)
+class StartRecording:
+    """An inbound caller met an operator (the call's first answer): record the call from
+    ``at`` for QA replay. ``channel_id`` is the caller's channel (the call's first channel,
+    whose Uniqueid is the Linkedid)."""
+
+    call_id: str
+    linkedid: str
+    channel_id: str
+    at: datetime
+
+
+#: What the prompt executor carries out.
+PromptCommand = PlayPrompt | CancelTimers
+Command = PlayPrompt | CancelTimers | StartRecording

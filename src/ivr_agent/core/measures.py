@@ -25,6 +25,7 @@ from .commands import (
     PROMPT_SILENCE_FIRST,
     PROMPT_SILENCE_LAST,
     CancelTimers,
+    StartRecording,
 )
 from .event_types import (
     Hold,
@@ -88,6 +89,10 @@ def on_answer(call: Call, event: PbxEvent, leg: str | None) -> None:
     if op:
         _took_the_caller(call, op)
     if first:
+        # The one decision "the caller met an operator", for the inbound recorder too.
+        call.commands.append(
+            StartRecording(call.call_id, call.linkedid, call.linkedid, to_datetime(at))
+        )
         _apologise_for_the_wait(call, at)
     if new_operator:
         # 工号播报: every operator who takes the caller says who they are (S4).

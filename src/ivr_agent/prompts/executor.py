@@ -38,7 +38,7 @@ from typing import Literal, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from ivr_agent.core.commands import CancelTimers, Command, PlayPrompt
+from ivr_agent.core.commands import CancelTimers, PlayPrompt, PromptCommand
 from ivr_agent.platform.logging import get_logger
 
 log = get_logger(__name__)
@@ -206,8 +206,8 @@ class PromptExecutor:
 
     # --- commands in ----------------------------------------------------------------------
 
-    def submit(self, command: Command) -> None:
-        """Take one command from the tracker (the ingest's ``on_command``); never raises."""
+    def submit(self, command: PromptCommand) -> None:
+        """Take one prompt command from the tracker (routed by the ingest); never raises."""
         try:
             if isinstance(command, CancelTimers):
                 self._cancel(command)

@@ -2,11 +2,10 @@
 
 Theory of operation:
 
-* The recorder watches the typed AMI events the tracker is fed (an ingest observer). The
-  first ``AgentConnect`` (queue flow) or ``DialEnd`` with ``ANSWER`` whose caller side is
-  the call's first channel (``Uniqueid == Linkedid``: a direct ``Dial()``) starts one
-  recording per call. Callbacks never match: their legs are originated over ARI and carry
-  no caller side; they are recorded by the callback script.
+* The tracker decides when a caller meets an operator (the call's first answer, queue or
+  ``Dial()`` alike) and says so with a :class:`StartRecording` command, which starts one
+  recording per call. Callbacks get none: the tracker gives it for inbound calls only; a
+  callback is recorded by the callback script.
 * Why not the AMI ``MixMonitor`` action: Asterisk requires the ``system`` write class for
   it, which the agent's AMI user must never have (RELIABILITY.md, security defaults). The
   same recording is made over ARI instead: a snoop channel on the caller's channel with
@@ -38,8 +37,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ivr_agent.core.events import AgentConnect, DialEnd, PbxEvent
-from ivr_agent.core.outcome import call_id_for
+from ivr_agent.core.commands import StartRecording
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
 from ivr_agent.pbx.ari import AriError, event_time
@@ -94,45 +92,35 @@ class InboundRecorder:
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats = {"started": 0, "ok": 0, "corrupt": 0, "missing": 0, "failed": 0}
 
-    # --- the ingest observer ------------------------------------------------------------
+    # --- the tracker's command ----------------------------------------------------------
 
-    def observe(self, event: PbxEvent) -> None:
-        """Start recording when an operator connects to an inbound caller. Never raises."""
+    def start(self, command: StartRecording) -> None:
+        """Start recording the call the tracker says an operator just took. Never raises."""
         try:
-            channel_id = self._answered_caller(event)
-            if channel_id is None or event.linkedid in self._seen:
+            linkedid = command.linkedid
+            if linkedid in self._seen:
                 return
-            if not _SAFE_ID.fullmatch(event.linkedid):
-                log.warning("inbound_recording_unsafe_linkedid", linkedid=event.linkedid[:80])
+            if not _SAFE_ID.fullmatch(linkedid):
+                log.warning("inbound_recording_unsafe_linkedid", linkedid=linkedid[:80])
                 return
-            self._seen[event.linkedid] = None
+            self._seen[linkedid] = None
             while len(self._seen) > 10_000:
                 self._seen.pop(next(iter(self._seen)))
-            call_id = call_id_for(self.settings.pbx_id, event.linkedid)
             live = LiveRecording(
-                call_id=call_id,
-                linkedid=event.linkedid,
-                name=RECORDING_PREFIX + event.linkedid,
+                call_id=command.call_id,
+                linkedid=linkedid,
+                name=RECORDING_PREFIX + linkedid,
                 snoop_id=snoop_id("rec-" + uuid.uuid4().hex[:16]),
             )
-            self.live[call_id] = live
-            task = asyncio.create_task(self._record(live, channel_id), name=f"record-{call_id}")
+            self.live[command.call_id] = live
+            task = asyncio.create_task(
+                self._record(live, command.channel_id), name=f"record-{command.call_id}"
+            )
             live.task = task
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        except Exception:  # an observer must never break the AMI reader
-            log.exception("inbound_recording_observer_failed")
-
-    @staticmethod
-    def _answered_caller(event: PbxEvent) -> str | None:
-        """The caller's channel id if ``event`` is an operator answering an inbound caller."""
-        if isinstance(event, AgentConnect):
-            uniqueid: str | None = event.uniqueid
-        elif isinstance(event, DialEnd) and event.dial_status == "ANSWER":
-            uniqueid = event.uniqueid
-        else:
-            return None
-        return uniqueid if uniqueid is not None and uniqueid == event.linkedid else None
+        except Exception:  # never into the AMI reader that delivered the command
+            log.exception("inbound_recording_start_failed")
 
     # --- pause / resume -----------------------------------------------------------------
 
