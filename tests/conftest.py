@@ -38,7 +38,22 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["IVR_AGENT_SANDBOX_LANE"] = str(int(worker[2:]))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("loadgroup", default=False):
+        # xdist tags a grouped test's id with "@group" (its scheduler reads the groups from
+        # there); pytest 9.2 dropped such tags silently (pytest-dev/pytest-xdist#1386), which
+        # would play shared scenarios once per worker instead of once per run.
+        lost = [
+            item.nodeid
+            for item in items
+            if item.get_closest_marker("xdist_group") and "@" not in item.nodeid
+        ]
+        if lost:
+            raise pytest.UsageError(
+                f"--dist loadgroup is not grouping ({lost[0]} has no @group): "
+                "check the pinned pytest and pytest-xdist versions"
+            )
     # Real-time calls first: parallel workers then start on the long waits at once and fill
     # the gaps with quick tests, instead of ending on one worker's last 90 s call.
     items.sort(key=lambda item: item.get_closest_marker("sandbox") is None)
