@@ -11,48 +11,41 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from ivr_agent.callbacks.dialer import running_dialer
-from ivr_agent.callbacks.http import WAKE_DIALER, setup_callbacks_api
-from ivr_agent.calls.http import setup_calls_api
+from ivr_agent.callbacks.feature import setup as setup_callbacks
+from ivr_agent.callbacks.http import WAKE_DIALER
+from ivr_agent.calls.feature import setup as setup_calls
 from ivr_agent.calls.ingest import CommandRoutes, Ingest
 from ivr_agent.calls.outbox import Outbox
 from ivr_agent.core.callbacks import CallbackConfig
-from ivr_agent.core.commands import CancelTimers, PlayPrompt, StartRecording
+from ivr_agent.core.commands import CancelTimers, PlayPrompt
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.core.tracker import FinishedCall, Tracker
-from ivr_agent.dashboard.live import LIVE, calls_now, setup_live
-from ivr_agent.dashboard.pages import setup_dashboard
+from ivr_agent.dashboard.feature import setup as setup_dashboard
+from ivr_agent.dashboard.live import LIVE
 from ivr_agent.db.database import Database, open_database
 from ivr_agent.db.migrate import upgrade_to_head
-from ivr_agent.metrics.http import setup_metrics_api
-from ivr_agent.metrics.prometheus import (
-    METRICS,
-    calls_in_progress,
-    connection_state,
-    setup_metrics,
-)
+from ivr_agent.metrics.feature import setup as setup_metrics
+from ivr_agent.metrics.prometheus import METRICS, calls_in_progress
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.pbx.session import Ivr, ari_probe, running_session
 from ivr_agent.platform.health import Readiness, State, setup_health
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.platform.logging import get_logger
+from ivr_agent.platform.tasks import background
 from ivr_agent.prompts.catalogue import PromptCatalogue
 from ivr_agent.prompts.executor import PromptExecutor
 from ivr_agent.prompts.feature import running_prompts
-from ivr_agent.qa.http import setup_qa_api
-from ivr_agent.qa.pages import setup_qa
-from ivr_agent.recordings.http import setup_recordings_api
-from ivr_agent.recordings.inbound import RECORDER, InboundRecorder
-from ivr_agent.recordings.retention import run_retention
+from ivr_agent.qa.feature import setup as setup_qa
+from ivr_agent.recordings.feature import setup as setup_recordings
 from ivr_agent.settings import Settings
 from ivr_agent.web.auth import auth_middleware
 from ivr_agent.web.errors import error_middleware
@@ -75,18 +68,6 @@ class Options:
     """Per-run choices that are not settings (command-line flags)."""
 
     capture: Path | None = None
-
-
-@contextlib.asynccontextmanager
-async def _background(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
-    """Run ``coro`` as a task for the duration of the block; cancel and await it after."""
-    task = asyncio.create_task(coro, name=name)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def _database_ctx(settings: Settings, readiness: Readiness, given: Database | None) -> CleanupCtx:
@@ -122,7 +103,7 @@ def _outbox_ctx(settings: Settings) -> CleanupCtx:
         app[OUTBOX] = box
         app[METRICS].export_counters("outbox", "Outbox", box.stats, gauges=frozenset({"pending"}))
         try:
-            async with _background(box.run(app[DATABASE]), "outbox-writer"):
+            async with background(box.run(app[DATABASE]), "outbox-writer"):
                 yield
             # Last chance to write what finished during shutdown; the spool keeps the rest.
             with contextlib.suppress(Exception):
@@ -175,7 +156,7 @@ def _ami_ctx(
         metrics.export_counters("ami", "AMI connection", connection.stats)
         await connection.start()
         try:
-            async with _background(_tick(ingest), "tracker-tick"):
+            async with background(_tick(ingest), "tracker-tick"):
                 yield
         finally:
             await connection.close()
@@ -225,35 +206,6 @@ def _ivr_ctx(settings: Settings, readiness: Readiness, commands: CommandRoutes) 
     return ivr
 
 
-def _recordings_ctx(settings: Settings, commands: CommandRoutes) -> CleanupCtx:
-    """Inbound call recording (with ARI) and the retention purge of recordings."""
-
-    async def recordings(app: web.Application) -> AsyncIterator[None]:
-        db = app[DATABASE]
-        async with contextlib.AsyncExitStack() as stack:
-            ivr = app.get(IVR)
-            if settings.record_inbound and ivr is not None:
-                recorder = InboundRecorder(ivr, db)
-                app[RECORDER] = recorder
-                stack.push_async_callback(recorder.close)
-                stack.callback(commands.route((StartRecording,), recorder.start))
-            retention = run_retention(db, settings.data_dir, settings.recording_retention_days)
-            await stack.enter_async_context(_background(retention, "recording-retention"))
-            yield
-
-    return recordings
-
-
-def _live_ctx() -> CleanupCtx:
-    async def live(app: web.Application) -> AsyncIterator[None]:
-        tracker, box = app[INGEST].tracker, app[OUTBOX]
-        watch = app[LIVE].watch(lambda: calls_now(tracker.in_progress()), lambda: box.stats.written)
-        async with _background(watch, "live-feed"):
-            yield
-
-    return live
-
-
 def build_app(
     settings: Settings, *, database: Database | None = None, options: Options | None = None
 ) -> web.Application:
@@ -269,24 +221,25 @@ def build_app(
     app.middlewares.append(auth_middleware(lambda: app[DATABASE]))
     readiness = Readiness()
     setup_health(app, readiness)
-    setup_calls_api(app)
-    setup_callbacks_api(app)
-    setup_metrics_api(app)
-    setup_recordings_api(app)
-    setup_qa_api(app)
+    setup_calls(app)
+    setup_callbacks(app)
     setup_qa(app)
-    metrics = setup_metrics(app, public=settings.metrics_public)
-    metrics.export_live(connection_state(readiness))
-    setup_live(app)
-    setup_dashboard(app)
+    setup_metrics(app, public=settings.metrics_public, readiness=readiness)
+    # Started in this order, stopped in reverse: the database, the outbox that writes to it,
+    # AMI into the tracker, the live feed reading both, the ARI session with the features
+    # acting through it (prompts, dialer), inbound recording.
     app.cleanup_ctx.append(_database_ctx(settings, readiness, database))
     app.cleanup_ctx.append(_outbox_ctx(settings))
     # The tracker's commands go to the parts that carry them out once those run.
     commands = CommandRoutes()
     app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands))
-    app.cleanup_ctx.append(_live_ctx())
+    setup_dashboard(
+        app,
+        in_progress=lambda: app[INGEST].tracker.in_progress(),
+        stored=lambda: app[OUTBOX].stats.written,
+    )
     app.cleanup_ctx.append(_ivr_ctx(settings, readiness, commands))
-    app.cleanup_ctx.append(_recordings_ctx(settings, commands))
+    setup_recordings(app, settings, session=lambda: app.get(IVR), commands=commands)
     return app
 
 

@@ -2,6 +2,7 @@
 their timelines, and the calls API. Other parts read stored calls through what is exported
 here; app.py and cli/ compose the rest."""
 
+from ivr_agent.calls.ingest import CommandRoutes
 from ivr_agent.calls.store import get_call, get_timeline
 
-__all__ = ["get_call", "get_timeline"]
+__all__ = ["CommandRoutes", "get_call", "get_timeline"]

@@ -1,0 +1,47 @@
+"""The recordings feature: inbound call recording (when an ARI session runs), the
+retention purge, and the recording routes (audio, waveform, pause/resume)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from ivr_agent.calls import CommandRoutes
+from ivr_agent.core.commands import StartRecording
+from ivr_agent.pbx.session import Ivr
+from ivr_agent.platform.keys import DATABASE
+from ivr_agent.platform.tasks import background
+from ivr_agent.recordings.http import setup_recordings_api
+from ivr_agent.recordings.inbound import RECORDER, InboundRecorder
+from ivr_agent.recordings.retention import run_retention
+from ivr_agent.settings import Settings
+
+
+def setup(
+    app: web.Application,
+    settings: Settings,
+    *,
+    session: Callable[[], Ivr | None],
+    commands: CommandRoutes,
+) -> None:
+    """The recording routes; while the app runs, the retention purge, and — with inbound
+    recording on and an ARI session (``session()``, read at start) — the recorder, which
+    takes the tracker's :class:`StartRecording` commands."""
+    setup_recordings_api(app)
+
+    async def recordings(app: web.Application) -> AsyncIterator[None]:
+        db = app[DATABASE]
+        async with contextlib.AsyncExitStack() as stack:
+            ivr = session()
+            if settings.record_inbound and ivr is not None:
+                recorder = InboundRecorder(ivr, db)
+                app[RECORDER] = recorder
+                stack.push_async_callback(recorder.close)
+                stack.callback(commands.route((StartRecording,), recorder.start))
+            retention = run_retention(db, settings.data_dir, settings.recording_retention_days)
+            await stack.enter_async_context(background(retention, "recording-retention"))
+            yield
+
+    app.cleanup_ctx.append(recordings)
