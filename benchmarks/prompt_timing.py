@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from aiohttp import web  # noqa: E402
 
-from ivr_agent.app import AMI, IVR, build_app  # noqa: E402
+from ivr_agent.app import AMI, EXECUTOR, IVR, build_app  # noqa: E402
 from ivr_agent.pbx.ari import AriClient, AriError, AriTarget, JsonObject  # noqa: E402
 from ivr_agent.pbx.ari import parse_timestamp as ari_time  # noqa: E402
 from ivr_agent.pbx.ari_events import AriEvents  # noqa: E402
@@ -69,7 +69,6 @@ from ivr_agent.sim.scenario import Hold, InboundCall, Scenario, Speech  # noqa: 
 
 RESULTS = Path(__file__).with_name("prompt-timing-results.json")
 #: The sandbox tests' machine-wide lock: one process at a time drives the PBX with an agent.
-PBX_LOCK = Path("/tmp/ivr-agent-sandbox-tests.lock")  # same path as tests/integration
 TIMED_PROMPTS = ("silence_first", "silence_last", "hold_reminder", "hold_end_apology")
 TARGET_P99_SECONDS = 0.150
 #: A prompt that waited this long behind another prompt of its call was queued, not late
@@ -242,12 +241,15 @@ def peak_concurrency(truths: list[dict[str, Any]]) -> int:
 
 @contextlib.contextmanager
 def pbx_lock() -> Any:
-    """Wait for, then hold, the machine-wide sandbox lock of the tests."""
-    with PBX_LOCK.open("a") as handle:
+    """Wait for, then hold, the tests' lock of this sandbox lane (``IVR_AGENT_SANDBOX_LANE``:
+    a test run on another lane goes on beside the benchmark)."""
+    lane = load_settings().sandbox_lane
+    lock_path = Path(f"/tmp/ivr-agent-sandbox-tests-lane{lane}.lock")  # as tests/integration
+    with lock_path.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(f"waiting for another process to finish with the sandbox ({PBX_LOCK})")
+            log(f"waiting for another process to finish with the sandbox ({lock_path})")
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
@@ -265,7 +267,6 @@ async def run_round(
         await app[AMI].wait_logged_in(20)
         ivr = app[IVR]
         assert ivr.events is not None
-        assert ivr.executor is not None
         await asyncio.wait_for(ivr.events.connected.wait(), 20)
         sampler = asyncio.create_task(baseline.run(stop))
         try:
@@ -273,7 +274,7 @@ async def run_round(
         finally:
             stop.set()
             await sampler
-        timings = [t for t in ivr.executor.timings if t.prompt in TIMED_PROMPTS]
+        timings = [t for t in app[EXECUTOR].timings if t.prompt in TIMED_PROMPTS]
         return timings, truths, baseline
     finally:
         await app_runner.cleanup()

@@ -58,12 +58,12 @@ def _pbx_lock() -> Path:
 
 
 def _hold_pbx_lock() -> None:
-    PBX_LOCK = _pbx_lock()
-    handle = PBX_LOCK.open("a")
+    lock_path = _pbx_lock()
+    handle = lock_path.open("a")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        progress(f"waiting for another test process to finish with the sandbox ({PBX_LOCK})")
+        progress(f"waiting for another test process to finish with the sandbox ({lock_path})")
         fcntl.flock(handle, fcntl.LOCK_EX)
     # Held until this process exits (the handle is never closed).
     _LOCK_HANDLES.append(handle)
