@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 CHROMIUM = Path(os.environ.get("IVR_AGENT_TEST_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="session")

@@ -29,9 +29,9 @@ from ivr_agent.db.tokens import create_token
 from ivr_agent.settings import load_settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
-from tests.browser.conftest import ARTIFACTS
 from tests.integration.sandbox_support import progress, running_sandbox
 from tests.support.agent import serving_agent
+from tests.support.artifacts import ARTIFACTS
 from tests.support.outcomes import SHANGHAI, sample_outcome
 
 pytestmark = pytest.mark.postgres

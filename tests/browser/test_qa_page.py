@@ -20,10 +20,10 @@ from ivr_agent.qa.scores import score_history
 from ivr_agent.settings import load_settings
 from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
-from tests.browser.conftest import ARTIFACTS
 from tests.integration.qa_support import stored_call
 from tests.integration.sandbox_support import progress, running_sandbox
 from tests.support.agent import recording_of, sandbox_settings, serving_agent, stored_outcome
+from tests.support.artifacts import ARTIFACTS
 
 pytestmark = pytest.mark.postgres
 

@@ -29,9 +29,9 @@ from ivr_agent.pbx.capture import read_capture
 from ivr_agent.settings import load_settings
 from ivr_agent.sim import chroot, runner, sandbox
 from ivr_agent.sim.scenario import Scenario
+from tests.support.artifacts import ARTIFACTS
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def progress(line: str) -> None:
