@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.core.tracker import CallSnapshot
 from ivr_agent.platform.health import State
 from ivr_agent.web.auth import open_route, requires
 
@@ -113,20 +114,6 @@ def calls_in_progress(in_progress: Callable[[], Sequence[CallSnapshot]]) -> Live
         return (total, states, on_hold)
 
     return series
-
-
-class CallSnapshot(Protocol):
-    """What the in-progress series read of a tracked call."""
-
-    @property
-    def state(self) -> str:
-        """The call's state name."""
-        ...
-
-    @property
-    def on_hold(self) -> bool:
-        """Whether its caller is on hold now."""
-        ...
 
 
 def _counters(part: str, stats: Any, what: str, gauges: frozenset[str]) -> Iterable[Metric]:
