@@ -119,20 +119,24 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
         server.cleanup()
 
 
+async def _admin(server: URL, statement: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the server's maintenance database."""
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await admin.dispose()
+
+
 @contextlib.asynccontextmanager
 async def _new_database(server: URL, template: str | None = None) -> AsyncIterator[URL]:
     """A new database on ``server`` (a copy of ``template`` if given); dropped afterwards."""
     name = f"test_{uuid.uuid4().hex[:16]}"
     copy = f' TEMPLATE "{template}"' if template else ""
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
-        yield server.set(database=name)
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
+    await _admin(server, f'CREATE DATABASE "{name}"{copy}')
+    yield server.set(database=name)
+    await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -151,12 +155,7 @@ async def _migrated_template(server: URL) -> str:
     key = server.render_as_string(hide_password=False)
     if key not in _TEMPLATES:
         name = f"template_{uuid.uuid4().hex[:12]}"
-        admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-        try:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        finally:
-            await admin.dispose()
+        await _admin(server, f'CREATE DATABASE "{name}"')
         async with connect(server.set(database=name)) as database:
             await upgrade_to_head(database)
         _TEMPLATES[key] = name
