@@ -23,12 +23,12 @@ from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.dashboard.live import LIVE
-from ivr_agent.dashboard.pages import percent
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
 from ivr_agent.settings import load_settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
+from ivr_agent.web.formats import percent
 from tests.integration.sandbox_support import progress, running_sandbox
 from tests.support.agent import serving_agent
 from tests.support.artifacts import ARTIFACTS

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from ivr_agent.core.tracker import CallSnapshot
 from ivr_agent.dashboard.live import CallsNow, LiveHub, breach_kinds, calls_now
-from ivr_agent.dashboard.pages import masked, percent
+from ivr_agent.web.formats import masked, percent
 from tests.support.outcomes import sample_outcome
 
 T = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

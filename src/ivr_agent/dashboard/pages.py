@@ -33,8 +33,6 @@ from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web import static_files
 from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token
 from ivr_agent.web.formats import count, seconds
-from ivr_agent.web.formats import masked as masked  # re-exported (tests, older callers)
-from ivr_agent.web.formats import percent as percent  # re-exported
 from ivr_agent.web.templates import SECURITY_HEADERS, message_page, render_page
 
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
