@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ivr_agent.core.breaches import BREACH_LABELS
+from ivr_agent.core.breaches import BREACH_LABELS, LATE_ANSWER, LONG_HOLD
 from ivr_agent.dashboard.live import LIVE
 from ivr_agent.metrics import GroupBy, breach_json, latest_breaches, summary_body, today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
@@ -257,9 +257,9 @@ def breach_items(breaches: list[dict[str, Any]], zone: ZoneInfo) -> list[BreachI
     for b in breaches:
         ended = datetime.fromisoformat(b["ended_at"]).astimezone(zone).strftime("%H:%M:%S")
         detail = []
-        if "late_answer" in b["kinds"] and b["ring_seconds"] is not None:
+        if LATE_ANSWER in b["kinds"] and b["ring_seconds"] is not None:
             detail.append(f"rang {b['ring_seconds']:.1f} s")
-        if "long_hold" in b["kinds"] and b["max_hold_seconds"] is not None:
+        if LONG_HOLD in b["kinds"] and b["max_hold_seconds"] is not None:
             detail.append(f"hold {b['max_hold_seconds']:.1f} s")
         if "over_max_duration" in b["kinds"] and b["talk_seconds"] is not None:
             detail.append(f"talk {math.floor(b['talk_seconds'] / 60)} min")
