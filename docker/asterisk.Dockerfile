@@ -4,7 +4,7 @@
 FROM debian:sid-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        asterisk asterisk-core-sounds-en asterisk-moh-opsound-gsm sox espeak-ng \
+        asterisk asterisk-core-sounds-en asterisk-moh-opsound-wav sox espeak-ng \
     && rm -rf /var/lib/apt/lists/* \
     && install -d -o asterisk -g asterisk /var/spool/asterisk/recording
 # The hook's local fallback greeting (played when the agent is down: never dead air).

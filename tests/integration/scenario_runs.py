@@ -50,6 +50,11 @@ class AgentRun:
 _PLAYED: dict[str, AgentRun] = {}
 
 
+def heard_dir(name: str) -> Path:
+    """Where a run of scenario ``name`` keeps what each caller heard (one WAV per call)."""
+    return ARTIFACTS / "heard" / name
+
+
 def scenario_group(name: str) -> pytest.MarkDecorator:
     """The xdist group of every test asserting on the agent's run of scenario ``name``."""
     return pytest.mark.xdist_group(f"scenario-{name}")
@@ -68,7 +73,7 @@ async def played_with_agent(
         config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
         capture = settings.data_dir / f"{name}.jsonl"
         async with running_agent(settings, db, capture=capture) as app:
-            truths = await runner.run(plan, config, progress)
+            truths = await runner.run(plan, config, progress, recordings=heard_dir(name))
             outcomes = await stored_outcomes(db, settings.pbx_id, {truth_number(t) for t in truths})
             timings = list(app[EXECUTOR].timings)
             malformed = app[INGEST].stats.malformed_events

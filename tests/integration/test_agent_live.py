@@ -40,13 +40,15 @@ INBOUND: dict[str, tuple[float, dict[str, Any]]] = {
     "silent_speaks_after_prompt": (1.0, {}),
     "direct_line": (1.0, {}),
     "overlapping": (1.0, {}),
+    "busy_queue": (1.0, {}),
+    "long_queue_wait": (1.0, {}),
     "long_call": (0.1, {"call_max_seconds": 30.0}),
 }
 
 
 #: Scenarios test_ivr_live asserts on too: played once, on one worker, for both files.
-SHARED = {"answered_6_rings", "hold_5s", "hold_12s", "silent_never_speaks"}
-SHARED |= {"silent_speaks_after_prompt"}
+SHARED = {"answered_6_rings", "hold_5s", "hold_12s", "hold_70s", "silent_never_speaks"}
+SHARED |= {"silent_speaks_after_prompt", "long_queue_wait"}
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,8 +23,9 @@ from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
-from tests.integration.scenario_runs import played_with_agent, scenario_group
+from tests.integration.scenario_runs import heard_dir, played_with_agent, scenario_group
 from tests.support.agent import running_agent, stored_outcome
+from tests.support.hearing import HEARD_SCORE, best_anywhere, heard_near, prompt_audio
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
@@ -51,7 +52,9 @@ async def play_with_ari_down(
     plan = scenarios.load(name)
     config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
     async with running_agent(settings, db, ari_up=False) as app:
-        (truth,) = await runner.run(plan, config, progress)
+        (truth,) = await runner.run(
+            plan, config, progress, recordings=heard_dir(f"{name}-ari-down")
+        )
         outcome = await stored_outcome(db, settings.pbx_id, truth["caller_number"])
         timings = list(app[EXECUTOR].timings)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -108,9 +111,16 @@ def hold_window(truth: dict[str, Any]) -> tuple[float, float]:
 
 
 def assert_punctual(timings: list[PromptTiming], *names: str) -> None:
-    """Timer prompts started within 150 ms of their due time (PBX clock)."""
+    """Timer prompts (each played once) started within 150 ms of their due time."""
     for name in names:
-        (timing,) = [t for t in timings if t.prompt == name]
+        assert len([t for t in timings if t.prompt == name]) == 1, name
+        assert_punctual_all(timings, name)
+
+
+def assert_punctual_all(timings: list[PromptTiming], name: str) -> None:
+    """Every time timer prompt ``name`` was played, it started within 150 ms of its due
+    time (PBX clock). One falling due as the hold ends is not played (the hold is over)."""
+    for timing in [t for t in timings if t.prompt == name and t.played]:
         assert timing.lateness is not None, name
         assert 0 <= timing.lateness < 0.15, (name, timing.lateness)
 
@@ -148,6 +158,26 @@ async def test_caller_speaking_after_the_first_prompt_is_not_hung_up(
     assert_punctual(timings, "silence_first")
 
 
+def assert_heard(
+    truth: dict[str, Any], prompt: str, due: datetime, *, head_seconds: float | None = None
+) -> None:
+    """The caller's phone received ``prompt`` at ``due`` (± TOLERANCE), above HEARD_SCORE."""
+    found = heard_near(
+        truth, prompt_audio(running_sandbox().root, prompt), due, head_seconds=head_seconds
+    )
+    assert found is not None, f"{prompt}: the recording of the caller's line ends before it"
+    offset, score = found
+    progress(f"{truth['id']}: {prompt} heard {offset:+.3f} s from due, score {score:.2f}")
+    assert score >= HEARD_SCORE, (prompt, offset, score)
+    assert offset == pytest.approx(0.0, abs=TOLERANCE), (prompt, offset, score)
+
+
+def hold_times(truth: dict[str, Any]) -> tuple[datetime, datetime]:
+    """The (only) hold's start and end, as the operator's phone measured them."""
+    (hold,) = truth["holds"]
+    return _t(hold["started_at"]), _t(hold["ended_at"])
+
+
 @scenario_group("hold_12s")
 async def test_a_12_s_hold_gets_the_reminder_at_10_s_and_the_apology_at_unhold(
     agent_settings: Settings, db: Database
@@ -157,23 +187,43 @@ async def test_a_12_s_hold_gets_the_reminder_at_10_s_and_the_apology_at_unhold(
     assert played(outcome) == ["operator_intro", "hold_reminder", "hold_end_apology"]
     assert prompt_at(outcome, "hold_reminder") == pytest.approx(hold_start + 10, abs=TOLERANCE)
     assert prompt_at(outcome, "hold_end_apology") == pytest.approx(hold_end, abs=TOLERANCE)
-    # What the caller heard during the hold (silence on hold in the sandbox): audio from
-    # 10 s into the hold, running on past the unhold for as long as the apology lasts
-    # (reminder and apology are less than a heard pause apart: one stretch).
-    during = [h for h in heard(truth) if h[0] > hold_start]
-    (stretch,) = during
-    assert stretch[0] == pytest.approx(hold_start + 10, abs=TOLERANCE)
-    assert stretch[1] - hold_end > 1.5  # the apology (about 2.3 s of speech) after unhold
+    # Over the PBX's music on hold, the caller's phone received both at their due times.
+    started, ended = hold_times(truth)
+    assert_heard(truth, "hold_reminder", started + timedelta(seconds=10))
+    assert_heard(truth, "hold_end_apology", ended)
     assert_punctual(timings, "hold_reminder")
+
+
+@scenario_group("hold_70s")
+async def test_a_70_s_hold_gets_a_reminder_every_20_s_and_the_apology_at_unhold(
+    agent_settings: Settings, db: Database
+) -> None:
+    truth, outcome, timings = await play_scenario("hold_70s", agent_settings, db)
+    started, ended = hold_times(truth)
+    reminders = [started + timedelta(seconds=s) for s in (10, 30, 50)]
+    assert played(outcome) == [
+        "operator_intro",
+        "hold_reminder",
+        "hold_reminder",
+        "hold_reminder",
+        "hold_end_apology",
+    ]
+    for due in reminders:
+        assert_heard(truth, "hold_reminder", due)
+    assert_heard(truth, "hold_end_apology", ended)
+    assert outcome["holds"][0]["reminders_played"] == 3
+    assert_punctual_all(timings, "hold_reminder")
 
 
 @scenario_group("hold_5s")
 async def test_a_5_s_hold_gets_no_prompt(agent_settings: Settings, db: Database) -> None:
     truth, outcome, _ = await play_scenario("hold_5s", agent_settings, db)
-    hold_start, _hold_end = hold_window(truth)
     assert played(outcome) == ["operator_intro"]
-    # Nothing starts being heard once the hold started: no reminder, no apology.
-    assert [h for h in heard(truth) if h[0] >= hold_start] == []
+    # Neither the reminder nor the apology sounds anywhere on the caller's line.
+    started, _ = hold_times(truth)
+    root = running_sandbox().root
+    for prompt in ("hold_reminder", "hold_end_apology"):
+        assert best_anywhere(truth, prompt_audio(root, prompt), started) < HEARD_SCORE, prompt
     assert outcome["hold_over_limit"] is False
 
 
@@ -192,6 +242,29 @@ async def test_an_answer_at_ring_6_gets_the_apology_then_the_operator_intro(
     first = heard(truth)[0]
     assert first[0] == pytest.approx(0.0, abs=TOLERANCE)
     assert first[1] == pytest.approx(8.4, abs=1.0)  # ≈ 2.1 s apology + 0.4 s pause + 6.2 s intro
+
+
+@scenario_group("long_queue_wait")
+async def test_a_long_queue_wait_answered_on_the_first_ring_is_apologised_for_first(
+    agent_settings: Settings, db: Database
+) -> None:
+    run = await played_with_agent("long_queue_wait", agent_settings, db)
+    truth = next(t for t in run.truths if t["id"] == "lw2")
+    outcome = run.outcomes[truth["caller_number"]]
+    # About 35 s queued behind a caller who gave up, then 2 s of its operator's ringing:
+    # the wait counts from the queue join (S1), a late answer at ring 8.
+    assert truth["operator_ring_seconds"] == pytest.approx(2.0, abs=TOLERANCE)
+    assert outcome["rings"] == truth["rings"] == 8
+    assert outcome["answered_within_standard"] is False
+    assert played(outcome)[:2] == ["long_wait_apology", "operator_intro"]
+    # The caller's phone received the apology at the answer, then the 工号播报.
+    answered = _t(truth["answered_at"])
+    assert_heard(truth, "long_wait_apology", answered)
+    intro_at = _t(
+        next(p["at"] for p in outcome["prompts_played"] if p["prompt"] == "operator_intro")
+    )
+    assert intro_at > answered + timedelta(seconds=2.0)
+    assert_heard(truth, f"operator_intro-{truth['operator_id']}", intro_at)
 
 
 async def test_with_ari_down_prompts_are_reported_not_played_and_the_call_is_measured(

@@ -7,6 +7,7 @@ truth matches both the requested timings and the PBX's own event timestamps with
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -96,9 +97,15 @@ def test_given_basic_scenario_then_ground_truth_agrees_with_pbx_timestamps(basic
     hold = _events(basic, "Hold", Linkedid=linkedid)
     unhold = _events(basic, "Unhold", Linkedid=linkedid)
     assert len(called) == len(connect) == len(hold) == len(unhold) == 1
+    # The caller-side wait (from hearing ringback) is the PBX's from the queue join; the
+    # operator's phone rang from AgentCalled.
+    pbx_wait = float(connect[0]["Timestamp"]) - float(join["Timestamp"])
     pbx_ring = float(connect[0]["Timestamp"]) - float(called[0]["Timestamp"])
     pbx_hold = float(unhold[0]["Timestamp"]) - float(hold[0]["Timestamp"])
-    assert truth["ring_seconds"] == pytest.approx(pbx_ring, abs=TOLERANCE)
+    assert truth["ring_seconds"] == pytest.approx(pbx_wait, abs=TOLERANCE)
+    assert truth["operator_ring_seconds"] == pytest.approx(pbx_ring, abs=TOLERANCE)
+    heard_ringback = datetime.fromisoformat(truth["ringback_heard_at"]).timestamp()
+    assert heard_ringback - float(join["Timestamp"]) == pytest.approx(0.0, abs=0.2)
     assert truth["holds"][0]["seconds"] == pytest.approx(pbx_hold, abs=TOLERANCE)
 
 

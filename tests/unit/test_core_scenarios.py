@@ -151,25 +151,41 @@ NOBODY_OFFERED_AT_FIRST = """
         """
 
 
-def test_given_caller_queued_behind_others_when_rung_later_then_wait_starts_at_first_ring() -> None:
-    # The simulator's ground truth (and the default) time the wait from the first ring.
+def test_given_caller_queued_behind_others_when_rung_later_then_the_queue_wait_counts() -> None:
+    # S1: the wait starts at the queue join (the caller hears ringback from then on), not
+    # at the first operator leg that rang 8 s later for this caller.
     check(
         only(table(NOBODY_OFFERED_AT_FIRST)),
         {
-            "wait_started_at": "2023-11-14T22:13:29.001000+00:00",
-            "ring_seconds": 4.999,
-            "rings": 1,
+            "wait_started_at": "2023-11-14T22:13:21.000000+00:00",
+            "ring_seconds": 13.0,
+            "rings": 3,
             "answered_within_standard": True,
         },
     )
 
 
-def test_given_queue_join_setting_when_rung_later_then_wait_starts_at_the_join() -> None:
-    config = StandardsConfig(wait_starts_at="queue_join")
-    check(
-        only(table(NOBODY_OFFERED_AT_FIRST), config),
-        {"ring_seconds": 13.0, "rings": 3, "answered_within_standard": True},
-    )
+LONG_QUEUE_WAIT_THEN_FIRST_RING = """
+        0.000  Newchannel       caller
+        1.000  QueueCallerJoin  caller   Position=3 Count=3
+        41.000 Newchannel       op1
+        41.001 AgentCalled      caller>op1
+        41.001 DialBegin        caller>op1
+        43.000 AgentConnect     caller>op1
+        43.001 BridgeEnter      caller   BridgeUniqueid=b1
+        43.001 BridgeEnter      op1      BridgeUniqueid=b1
+        60.000 Hangup           op1
+        60.100 Hangup           caller
+        """
+
+
+def test_given_a_40_s_queue_wait_when_answered_on_the_first_ring_then_late_with_apology() -> None:
+    outcomes, commands, _ = run(table(LONG_QUEUE_WAIT_THEN_FIRST_RING))
+    (outcome,) = [o.to_json() for o in outcomes]
+    assert (outcome["ring_seconds"], outcome["rings"]) == (42.0, 9)
+    assert outcome["answered_within_standard"] is False
+    prompts = [c.prompt for c in commands if isinstance(c, PlayPrompt)]
+    assert prompts[:2] == ["long_wait_apology", "operator_intro"]
 
 
 def test_given_caller_never_rung_when_abandoning_then_wait_starts_at_the_join() -> None:

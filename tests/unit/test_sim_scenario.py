@@ -35,6 +35,8 @@ def test_given_the_shipped_set_then_it_covers_the_issue_cases() -> None:
         "callback_survey",
         "callback_no_answer",
         "callback_declined",
+        "busy_queue",
+        "long_queue_wait",
     } <= names
     rings = {n: scenario.load(n).calls[0].answer_after for n in names if n.startswith("answered_")}
     assert rings == {
@@ -44,6 +46,13 @@ def test_given_the_shipped_set_then_it_covers_the_issue_cases() -> None:
         "answered_6_rings": 27.0,
     }
     assert scenario.load("long_call").calls[0].talk > 300
+    # Issue 13: more callers than the queue offers at once; a long queue wait, quick answer.
+    burst = scenario.load("busy_queue").calls
+    assert [c.start for c in burst] == [0.0, 0.7, 1.4]
+    assert [c.operator is None for c in burst] == [False, False, True]
+    long_wait = scenario.load("long_queue_wait").calls
+    assert long_wait[0].abandon_after == 36.0
+    assert long_wait[1].answer_after == 2.0
 
 
 def test_given_scale_when_scaled_then_every_duration_is_multiplied() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from ivr_agent.settings import Settings
@@ -61,6 +62,12 @@ def register(subparsers: Any) -> None:
         "--capture",
         metavar="FILE",
         help="also record the PBX's AMI events during the run as JSON lines into FILE",
+    )
+    simulate.add_argument(
+        "--recordings",
+        metavar="DIR",
+        type=Path,
+        help="write what each caller heard (its phone's received audio) to DIR/<call id>.wav",
     )
     simulate.set_defaults(handler=_simulate)
 
@@ -139,7 +146,9 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
                 if args.capture
                 else None
             )
-            results = asyncio.run(runner.run(plan, config, progress, capture=capture))
+            results = asyncio.run(
+                runner.run(plan, config, progress, capture=capture, recordings=args.recordings)
+            )
     except (runner.SimulatorError, OSError) as exc:
         print(f"ivr-agent simulate: {exc}", file=sys.stderr)
         return 1

@@ -97,10 +97,9 @@ class Call:
 
     @property
     def wait_started_us(self) -> int | None:
-        """S1: the first operator leg ringing for the caller (or, never rung, the queue
-        join); with ``wait_starts_at="queue_join"`` the earlier of the two."""
-        if self.config.wait_starts_at == "first_ring" and self.first_ring_us is not None:
-            return self.first_ring_us
+        """S1 ``wait_started_at``: when the caller started waiting for an operator — the
+        earlier of the queue join and the first operator leg ringing for this caller. Time
+        spent queued behind other callers, with no operator offered yet, counts."""
         starts = [t for t in (self.queue_join_us, self.first_ring_us) if t is not None]
         return min(starts) if starts else None
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal
-
-WaitStart = Literal["first_ring", "queue_join"]
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -26,12 +24,6 @@ class StandardsConfig:
     silence_prompt_seconds: float = 5.0
     silence_hangup_seconds: float = 5.0
     call_max_seconds: float = 300.0
-    #: S1 ``wait_started_at`` of a queued caller: ``first_ring`` = when the first operator
-    #: leg starts ringing for this caller (the queue join only if none ever rang), as the
-    #: simulator's ground truth measures it; ``queue_join`` = the earlier of the join and
-    #: the first ring, which also counts the time a caller waits behind others while no
-    #: operator is offered to them. STANDARDS.md S1 reads either way for that case.
-    wait_starts_at: WaitStart = "first_ring"
     #: Prompts the agent must not ask for (names as in ``core.commands``).
     prompts_disabled: frozenset[str] = frozenset()
     #: A call with no event for this long is given up as incomplete by ``Tracker.tick``
@@ -42,11 +34,6 @@ class StandardsConfig:
     finished_memory: int = 10_000
 
     def __post_init__(self) -> None:
-        if self.wait_starts_at not in ("first_ring", "queue_join"):
-            raise ValueError(
-                f"StandardsConfig.wait_starts_at must be first_ring or queue_join, "
-                f"got {self.wait_starts_at!r}"
-            )
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:

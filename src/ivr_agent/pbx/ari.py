@@ -313,6 +313,23 @@ class AriClient:
         )
         return result
 
+    async def external_media(
+        self, *, app: str, channel_id: str, external_host: str, audio_format: str = "ulaw"
+    ) -> JsonObject:
+        """An ``UnicastRTP/…`` channel under our id entering ``app``: what it hears in a
+        bridge is sent as RTP (``audio_format``) to ``external_host`` (``host:port``)."""
+        result: JsonObject = await self.request(
+            "POST",
+            "/channels/externalMedia",
+            params={
+                "app": app,
+                "channelId": channel_id,
+                "external_host": external_host,
+                "format": audio_format,
+            },
+        )
+        return result
+
     async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing") -> JsonObject:
         """Create a bridge under our own id."""
         result: JsonObject = await self.request(

@@ -5,7 +5,14 @@ keeps its line carrying audio (:class:`~.line.LineAudio`). Every operator leg th
 for this call (matched by the caller's number, which the PBX passes on as caller id) is rung
 at once, like a real desk phone; the chosen one is answered after the requested seconds,
 then held, unheld and hung up as the scenario says. All times in the result come from
-Asterisk's event timestamps, except holds: from Asterisk's reply to the hold request.
+Asterisk's event timestamps, except holds (Asterisk's reply to the hold request) and what the
+caller heard (:mod:`.ear`: the audio the caller's line received, on the wall clock).
+
+S1's wait is measured from the caller's side, as the caller lives it: it starts when the
+caller's phone starts hearing ringback (a queue route: the PBX answered, played its greeting,
+then queued the call with ringback) or was told the far end is ringing (a ``Dial()`` route),
+and ends when an operator's phone answers — however long the call sat in the queue before
+any operator was offered it.
 """
 
 from __future__ import annotations
@@ -16,16 +23,17 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ivr_agent.pbx.ari import AriError
+from ivr_agent.sim.ear import Ear, ringback_onset
 from ivr_agent.sim.legs import Leg, iso
-from ivr_agent.sim.line import HEARING_SILENCE_MS, LineAudio, seconds_between, until
+from ivr_agent.sim.line import HEARING_SILENCE_MS, LineAudio, first_of, seconds_between, until
 from ivr_agent.sim.scenario import InboundCall
 
 if TYPE_CHECKING:
     from ivr_agent.sim.runner import Simulation
 
-#: How long a caller waits for the queue to offer the call to any operator. Under load a
-#: ring-all queue offers one waiting call at a time (ringing operators count as busy), so
-#: callers behind a long-ringing call wait minutes.
+#: How long a caller waits for the queue to offer the call to any operator (or to start
+#: waiting at all). Under load a ring-all queue offers one waiting call at a time (ringing
+#: operators count as busy), so callers behind a long-ringing call wait minutes.
 OFFER_WAIT_SECONDS = 600.0
 #: One ring cycle of the cn cadence (1 s on, 4 s off), for the reported ring count.
 RING_CYCLE_SECONDS = 5.0
@@ -61,6 +69,7 @@ class InboundRun:
         self.survey: dict[str, Any] | None = None
         self.holds: list[dict[str, Any]] = []
         self.caller_line: LineAudio | None = None
+        self.ear: Ear | None = None
         self.operator_line: LineAudio | None = None
         self.operator_ended_at: float | None = None
         self._answer_speech_done = False
@@ -88,6 +97,7 @@ class InboundRun:
         sim, call = self.sim, self.call
         await asyncio.sleep(max(0.0, sim.t0 + call.start - time.time()))
         caller = sim.hub.leg(sim.channel_id(call.id))
+        self.ear = Ear(sim.ari, sim.hub, sim.app, caller)
         self.result["caller_channel"] = caller.id
         self.result["originated_at"] = iso(time.time())
         sim.progress(f"{call.id}: {call.caller} dials {call.dial}")
@@ -110,6 +120,8 @@ class InboundRun:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if self.ear is not None:
+                await self.ear.stop()
         return self._finish(caller)
 
     # --- the caller's side ---------------------------------------------------------------
@@ -118,6 +130,8 @@ class InboundRun:
         """From the PBX's answer: the caller's line sends speech and silence, and listens."""
         sim = self.sim
         await caller.started.wait()
+        if self.ear is not None:
+            await self.ear.start()
         line = self.caller_line = LineAudio(sim.ari, sim.hub, caller)
         connected = caller.started_at or time.time()
         for speech in self.call.speech:
@@ -214,19 +228,14 @@ class InboundRun:
 
     async def _play(self, caller: Leg) -> None:
         sim, call = self.sim, self.call
+        if call.operator is None:
+            await self._give_up(caller)
+            return
         # A queue call is answered by the PBX at once; a direct line only when the operator does.
         await until(time.time() + OFFER_WAIT_SECONDS, self.offered, caller.ended)
         if self.first_offer is None:
             self.result["errors"].append("no operator was ever offered the call")
             await sim.safe(sim.ari.hangup(caller.id))
-            return
-        offered_at = self.first_offer[0].started_at or time.time()
-        if call.operator is None:
-            assert call.abandon_after is not None
-            if await until(offered_at + call.abandon_after, caller.ended):
-                sim.progress(f"{call.id}: caller gives up after {call.abandon_after:.1f} s")
-                self.result["hung_up_by"] = "caller"
-                await sim.safe(sim.ari.hangup(caller.id))
             return
         leg, operator_id = await self._chosen_leg(caller)
         if leg is None:
@@ -250,6 +259,23 @@ class InboundRun:
         finally:
             audio.cancel()
         self.operator_ended_at = leg.ended_at
+
+    async def _give_up(self, caller: Leg) -> None:
+        """Nobody is to answer: hang up ``abandon_after`` seconds into the wait, counted from
+        when the caller began hearing ringback (or its phone was told the far end rings)."""
+        sim, call = self.sim, self.call
+        assert call.abandon_after is not None
+        ear = self.ear
+        waiting = [caller.ringing] + ([ear.ringback] if ear is not None else [])
+        if not await first_of(waiting, caller.ended, timeout=OFFER_WAIT_SECONDS):
+            self.result["errors"].append("the caller never heard ringback")
+            await sim.safe(sim.ari.hangup(caller.id))
+            return
+        since = [t for t in (caller.ringing_at, ear.ringback_at if ear else None) if t]
+        if await until(min(since) + call.abandon_after, caller.ended):
+            sim.progress(f"{call.id}: caller gives up after {call.abandon_after:.1f} s")
+            self.result["hung_up_by"] = "caller"
+            await sim.safe(sim.ari.hangup(caller.id))
 
     async def _chosen_leg(self, caller: Leg) -> tuple[Leg | None, str]:
         """Wait for the leg of the operator who is to answer (any operator: the first)."""
@@ -326,6 +352,11 @@ class InboundRun:
             )
         offered_at = self.first_offer[0].started_at if self.first_offer else None
         answered_at = self.answered_at
+        heard_from, heard = (None, None) if self.ear is None else self.ear.recording()
+        ringback_at = ringback_onset(heard_from, heard, before=answered_at) if heard else None
+        # The wait starts at the caller-side signal that came first (S1).
+        waits = [t for t in (caller.ringing_at, ringback_at) if t is not None]
+        wait_started_at = min(waits) if waits else None
         first_end = caller.ended_at
         if self.operator_ended_at is not None and (
             first_end is None or self.operator_ended_at < first_end
@@ -334,19 +365,25 @@ class InboundRun:
         abandoned = answered_at is None and self.call.operator is None
         chosen = self.sim.hub.legs.get(r.get("operator_channel", ""))
         rings = None
-        if answered_at is not None and offered_at is not None:
-            rings = int((answered_at - offered_at) // RING_CYCLE_SECONDS) + 1
+        if answered_at is not None and wait_started_at is not None:
+            rings = int((answered_at - wait_started_at) // RING_CYCLE_SECONDS) + 1
         r.update(
             connected_at=iso(caller.started_at),
             caller_ringing_at=iso(caller.ringing_at),
+            ringback_heard_at=iso(ringback_at),
+            wait_started_at=iso(wait_started_at),
             offered_at=iso(offered_at),
             operators_offered=sorted(set(self.operators_offered)),
             answered_at=iso(answered_at),
-            ring_seconds=seconds_between(answered_at, chosen.started_at if chosen else None),
-            wait_seconds=seconds_between(answered_at, offered_at),
+            ring_seconds=seconds_between(answered_at, wait_started_at),
+            operator_ring_seconds=seconds_between(
+                answered_at, chosen.started_at if chosen else None
+            ),
             rings=rings,
             abandoned=abandoned,
-            abandoned_after=seconds_between(caller.ended_at, offered_at) if abandoned else None,
+            abandoned_after=(
+                seconds_between(caller.ended_at, wait_started_at) if abandoned else None
+            ),
             holds=[
                 {
                     "started_at": iso(h["started_at"]),
@@ -367,6 +404,10 @@ class InboundRun:
             duration_seconds=seconds_between(caller.ended_at, caller.started_at),
         )
         r.setdefault("hung_up_by", "pbx" if caller.ended_at else None)
+        if self.ear is not None:
+            r["errors"].extend(self.ear.errors)
+        if heard is not None and heard_from is not None:
+            r["heard_recording"] = self.sim.keep_recording(self.call.id, heard_from, heard)
         r["completed"] = caller.ended.is_set() and not r["errors"]
         outcome = "abandoned" if abandoned else "answered" if answered_at else "not answered"
         self.sim.progress(f"{self.call.id}: done ({outcome})")

@@ -51,6 +51,7 @@ class Leg:
     up_at: float | None = None
     ended_at: float | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    ringing: asyncio.Event = field(default_factory=asyncio.Event)
     up: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     talking: asyncio.Queue[tuple[str, float]] = field(default_factory=asyncio.Queue)
@@ -136,6 +137,7 @@ class Hub:
             state = channel.get("state")
             if state == "Ringing" and leg.ringing_at is None:
                 leg.ringing_at = at
+                leg.ringing.set()
             elif state == "Up" and leg.up_at is None:
                 leg.up_at = at
                 leg.up.set()

@@ -42,6 +42,20 @@ async def until(deadline: float, *stops: asyncio.Event) -> bool:
     return not done
 
 
+async def first_of(events: list[asyncio.Event], *stops: asyncio.Event, timeout: float) -> bool:
+    """Wait until one of ``events`` fires: True; False if one of ``stops`` fired first or
+    ``timeout`` seconds passed."""
+    if any(e.is_set() for e in events):
+        return True
+    waiters = {asyncio.create_task(e.wait()): e for e in (*events, *stops)}
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return any(e.is_set() for e in events)
+
+
 def seconds_between(end: float | None, start: float | None) -> float | None:
     """``end - start`` rounded to ms, or None if either is unknown."""
     return None if end is None or start is None else round(end - start, 3)

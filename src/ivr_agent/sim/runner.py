@@ -27,10 +27,12 @@ from typing import Any, TextIO
 from ivr_agent.pbx.ari import AriClient, AriError, AriTarget
 from ivr_agent.pbx.ari_events import AriEvents
 from ivr_agent.settings import Settings
+from ivr_agent.sim.audio_match import Audio
 from ivr_agent.sim.capture import AmiCapture, CaptureError
 from ivr_agent.sim.customer import CustomerRun
+from ivr_agent.sim.ear import wav_bytes
 from ivr_agent.sim.inbound import InboundRun
-from ivr_agent.sim.legs import Hub, Leg
+from ivr_agent.sim.legs import Hub, Leg, iso
 from ivr_agent.sim.scenario import Scenario
 
 APP = "ivr-sim"
@@ -89,9 +91,15 @@ class Simulation:
     """One run of a scenario against the phones instance."""
 
     def __init__(
-        self, ari: AriClient, pbx: AriClient | None, scenario: Scenario, progress: Progress
+        self,
+        ari: AriClient,
+        pbx: AriClient | None,
+        scenario: Scenario,
+        progress: Progress,
+        recordings_dir: Path | None = None,
     ) -> None:
         self.ari = ari
+        self.recordings_dir = recordings_dir
         self.pbx = pbx
         self.scenario = scenario
         self.progress = progress
@@ -118,6 +126,20 @@ class Simulation:
     def channel_id(self, name: str) -> str:
         """A channel id of ours: unique per run, recognisable in the PBX's logs."""
         return f"sim-{self.run_id}-{name}"
+
+    def keep_recording(self, call_id: str, started: float, heard: Audio) -> dict[str, Any]:
+        """Where what caller ``call_id`` heard is kept: a WAV in the run's recordings
+        directory (``file`` None without one), and the epoch its first sample is at."""
+        path: Path | None = None
+        if self.recordings_dir is not None:
+            self.recordings_dir.mkdir(parents=True, exist_ok=True)
+            path = self.recordings_dir / f"{call_id}.wav"
+            path.write_bytes(wav_bytes(heard))
+        return {
+            "file": str(path) if path else None,
+            "started_at": iso(started),
+            "seconds": round(heard.duration, 3),
+        }
 
     def _on_incoming(self, leg: Leg) -> None:
         operator = _OPERATOR_EXTEN.match(leg.exten)
@@ -175,13 +197,16 @@ async def run(
     progress: Progress,
     *,
     capture: TextIO | None = None,
+    recordings: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``scenario`` against the phones instance; return one ground-truth dict per call.
 
     With ``capture``, the PBX's AMI events during the run are written to it as JSON lines.
+    With ``recordings``, what each inbound caller heard is written there as
+    ``<call id>.wav`` (its truth's ``heard_recording`` names the file and when it starts).
     """
     with _exclusive(config.lock_file):
-        return await _run_captured(scenario, config, progress, capture)
+        return await _run_captured(scenario, config, progress, capture, recordings)
 
 
 @contextlib.contextmanager
@@ -200,7 +225,11 @@ def _exclusive(path: Path | None) -> Iterator[None]:
 
 
 async def _run_captured(
-    scenario: Scenario, config: RunnerConfig, progress: Progress, capture: TextIO | None
+    scenario: Scenario,
+    config: RunnerConfig,
+    progress: Progress,
+    capture: TextIO | None,
+    recordings: Path | None,
 ) -> list[dict[str, Any]]:
     recorder: AmiCapture | None = None
     if capture is not None:
@@ -212,7 +241,7 @@ async def _run_captured(
         except CaptureError as exc:
             raise SimulatorError(str(exc)) from None
     try:
-        return await _run(scenario, config, progress)
+        return await _run(scenario, config, progress, recordings)
     finally:
         if recorder is not None:
             # The last hang-up events follow the last channel's end by a few ms.
@@ -221,7 +250,7 @@ async def _run_captured(
 
 
 async def _run(
-    scenario: Scenario, config: RunnerConfig, progress: Progress
+    scenario: Scenario, config: RunnerConfig, progress: Progress, recordings: Path | None
 ) -> list[dict[str, Any]]:
     async with AriClient(config.phones) as ari:
         try:
@@ -229,7 +258,7 @@ async def _run(
         except AriError as exc:
             raise SimulatorError(f"phones ARI not reachable ({exc}): is the sandbox up?") from None
         pbx = AriClient(config.pbx) if config.pbx is not None else None
-        sim = Simulation(ari, pbx, scenario, progress)
+        sim = Simulation(ari, pbx, scenario, progress, recordings)
         events = AriEvents(ari, [APP])
         pump: asyncio.Task[None] | None = None
 

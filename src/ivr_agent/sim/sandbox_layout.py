@@ -19,25 +19,20 @@ from pathlib import Path
 from ivr_agent.settings import Settings
 
 #: Bump when the provisioning recipe changes: an older root is then completed, not reused.
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
+#: apt-get install arguments. Music on hold is the WAV (slin) package: over Debian's GSM
+#: files a whispered prompt around a hold was lost on Asterisk 22.10 (the reminder during the
+#: hold or the apology after it, one of the two in each of 7 holds; none in 6 holds over
+#: WAV), so the GSM package an older root had is removed (the trailing "-").
 PACKAGES = (
     "asterisk",
     "asterisk-core-sounds-en",
-    "asterisk-moh-opsound-gsm",
+    "asterisk-moh-opsound-wav",
+    "asterisk-moh-opsound-gsm-",
     "sox",
     "espeak-ng",
 )
 PBX_ETC = "/etc/asterisk-pbx"
-#: Added to the sandbox PBX's pjsip.conf: a hold is passed on to the caller's phone (a
-#: re-INVITE) instead of the PBX playing music on hold into the call. The simulator finds
-#: what a caller hears by talk detection on the caller's own line, where music over the whole
-#: hold would hide the agent's hold reminder; and a whisper mixed over the PBX's music on hold
-#: was seen to leave later whispers on that channel silent (Asterisk 22.10, see the issue 5
-#: report). The held operator's line keeps sending frames through the bridge.
-SANDBOX_PJSIP_TRUNK = (
-    "\n; Added by ivr-agent sandbox (see SANDBOX_PJSIP_TRUNK): the caller's phone handles hold.\n"
-    "[trunk](+)\nmoh_passthrough = yes\n"
-)
 PHONES_ETC = "/etc/asterisk-phones"
 PBX_ARI_APP = "ivr-agent"
 PHONES_ARI_APP = "ivr-sim"

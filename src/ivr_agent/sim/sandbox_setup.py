@@ -20,7 +20,6 @@ from ivr_agent.sim import chroot, sandbox_layout
 from ivr_agent.sim.sandbox_layout import (
     PACKAGES,
     RECIPE_VERSION,
-    SANDBOX_PJSIP_TRUNK,
     SOUNDS,
     SOUNDS_DIR,
     Credentials,
@@ -203,8 +202,6 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
     pbx_etc = _fresh_dir(root, pbx.etc_dir)
     for source in sorted((sandbox.repo_dir / "docker" / "asterisk").glob("*.conf")):
         (pbx_etc / source.name).write_text(lane_text(source.read_text()))
-    with (pbx_etc / "pjsip.conf").open("a") as pjsip:
-        pjsip.write(SANDBOX_PJSIP_TRUNK)
     # The hooks sit beside extensions.conf, as the Docker image installs them.
     for source in sorted((sandbox.repo_dir / "dialplans").glob("*.conf")):
         shutil.copyfile(source, pbx_etc / source.name)

@@ -12,6 +12,7 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     start = 0.0                # seconds after the run starts
     operator = "001"           # who answers ("any": the first offered; omit: nobody)
     answer_after = 2.0         # seconds the operator's phone rings before it is answered
+                               # (the caller may have waited longer: queued behind others)
     talk = 20.0                # seconds from the answer to the hang-up
     hangup = "operator"        # who hangs up: caller | operator
     holds = [{ start = 5.0, seconds = 5.0 }]       # relative to the answer
@@ -25,7 +26,8 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     [[calls]]
     id = "abandon"
     caller = "13800138002"
-    abandon_after = 3.0        # nobody answers: the caller hangs up 3 s after ringing began
+    abandon_after = 3.0        # nobody answers: the caller hangs up 3 s after it began to
+                               # wait (hear ringback, or its phone was told "ringing")
 
     [[callbacks]]              # a customer the PBX calls back
     id = "survey"

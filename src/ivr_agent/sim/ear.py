@@ -1,0 +1,206 @@
+"""What a simulated phone hears, live: the caller-side truth of ringback and prompts.
+
+A real caller knows they are waiting when they hear ringback (or music) and knows a prompt
+was played when they hear it. The simulator gets the same evidence from the caller's own
+line on the phones instance: a ``Snoop/…`` channel spies on what the PBX sends the caller
+(``spy=in``), a mixing bridge joins it to an external-media channel, and Asterisk sends that
+audio as µ-law RTP to a UDP socket of ours. Each 20 ms packet is stamped with its arrival
+time, so the recording :meth:`Ear.recording` returns is on the wall clock the rest of the
+ground truth uses (RTP over loopback and one bridge mix: tens of ms behind the PBX).
+
+While the call goes on, :attr:`Ear.ringback` fires as soon as China's ringback tone (450 Hz,
+Asterisk indications ``cn``) has sounded for :data:`RINGBACK_MIN_SECONDS`: a simulated caller
+who gives up after N seconds of waiting counts from there. Any failure to set the ear up
+leaves a deaf ear (no recording, no ringback) and an error in ``errors``; never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import time
+import wave
+
+import numpy as np
+
+from ivr_agent.pbx.ari import AriClient, AriError
+from ivr_agent.sim.audio_match import Audio, FloatArray, tone_intervals
+from ivr_agent.sim.legs import Hub, Leg
+
+RATE = 8000
+#: Tone this long makes it ringback: the cn cadence sounds 1 s at a time, but an operator
+#: may answer 0.2 s into the first burst. Music does not pass for it: a held note near 450 Hz
+#: is told apart by its frequency over the interval (``audio_match.tone_intervals``).
+RINGBACK_MIN_SECONDS = 0.15
+#: How often the live ringback check looks at the newest audio, and how much of it.
+WATCH_EVERY_SECONDS = 0.1
+WATCH_WINDOW_SECONDS = 1.0
+#: Seconds to wait for the snoop and external-media channels to enter the app.
+SETUP_TIMEOUT_SECONDS = 5.0
+EAR_APP_ARG = "ear"
+
+
+def _ulaw_table() -> FloatArray:
+    """G.711 µ-law byte → linear sample in -1..1 (full scale of 16-bit PCM = 1)."""
+    codes = ~np.arange(256, dtype=np.int32) & 0xFF
+    sign = codes & 0x80
+    exponent = (codes >> 4) & 0x07
+    mantissa = codes & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    linear = np.where(sign != 0, -magnitude, magnitude)
+    return linear.astype(np.float64) / 32768.0
+
+
+ULAW = _ulaw_table()
+
+
+def rtp_payload(packet: bytes) -> bytes:
+    """The payload of an RTP packet (after CSRCs and any header extension); b"" if malformed."""
+    if len(packet) < 12 or packet[0] >> 6 != 2:
+        return b""
+    start = 12 + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10:  # header extension: 4 bytes, then its length in 32-bit words
+        if len(packet) < start + 4:
+            return b""
+        start += 4 + 4 * int.from_bytes(packet[start + 2 : start + 4], "big")
+    end = len(packet)
+    if packet[0] & 0x20 and end > start:  # padding: the last byte says how much
+        end -= packet[-1]
+    return packet[start:end] if end > start else b""
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self, packets: list[tuple[float, bytes]]) -> None:
+        self.packets = packets
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        payload = rtp_payload(data)
+        if payload:
+            self.packets.append((time.time(), payload))
+
+
+class Ear:
+    """Listens to one phones-side leg from :meth:`start` to :meth:`stop`."""
+
+    def __init__(self, ari: AriClient, hub: Hub, app: str, leg: Leg) -> None:
+        self.ari = ari
+        self.hub = hub
+        self.app = app
+        self.leg = leg
+        self.snoop_id = f"{leg.id}-ear"
+        self.media_id = f"{leg.id}-ear-rtp"
+        self.bridge_id = f"{leg.id}-ear"
+        #: Fires when ringback was heard; :attr:`ringback_at` says since when.
+        self.ringback = asyncio.Event()
+        self.ringback_at: float | None = None
+        self.errors: list[str] = []
+        self._packets: list[tuple[float, bytes]] = []
+        self._transport: asyncio.DatagramTransport | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Begin hearing (the leg must be up and in the app)."""
+        loop = asyncio.get_running_loop()
+        try:
+            self._transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Receiver(self._packets), local_addr=("127.0.0.1", 0)
+            )
+            port = self._transport.get_extra_info("sockname")[1]
+            # Registered first, so the hub does not take them for unknown incoming legs.
+            snoop, media = self.hub.leg(self.snoop_id), self.hub.leg(self.media_id)
+            await self.ari.create_bridge(self.bridge_id)
+            await self.ari.snoop(
+                self.leg.id,
+                app=self.app,
+                snoop_id=self.snoop_id,
+                spy="in",
+                whisper="none",
+                app_args=EAR_APP_ARG,
+            )
+            await self.ari.external_media(
+                app=self.app, channel_id=self.media_id, external_host=f"127.0.0.1:{port}"
+            )
+            async with asyncio.timeout(SETUP_TIMEOUT_SECONDS):
+                await snoop.started.wait()
+                await media.started.wait()
+            await self.ari.add_to_bridge(self.bridge_id, self.snoop_id)
+            await self.ari.add_to_bridge(self.bridge_id, self.media_id)
+        except (AriError, OSError, TimeoutError) as exc:
+            self.errors.append(f"the caller's ear could not be set up: {exc}")
+            return
+        self._watcher = asyncio.create_task(self._watch_for_ringback())
+
+    async def stop(self) -> None:
+        """Stop hearing; the recording so far stays available."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        for channel in (self.snoop_id, self.media_id):
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(channel)
+        with contextlib.suppress(AriError):
+            await self.ari.destroy_bridge(self.bridge_id)
+        if self._transport is not None:
+            self._transport.close()
+
+    def recording(self) -> tuple[float | None, Audio]:
+        """(epoch seconds of the first sample or None, what was heard at 8 kHz).
+
+        Each packet is placed at its arrival time (it carries the 20 ms before it); a gap in
+        the stream is silence, as it was for the caller.
+        """
+        packets = list(self._packets)
+        if not packets:
+            return None, Audio(np.zeros(0), RATE)
+        starts = [at - len(payload) / RATE for at, payload in packets]
+        t0 = min(starts)
+        end = max(start + len(p) / RATE for start, (_, p) in zip(starts, packets, strict=True))
+        samples = np.zeros(round((end - t0) * RATE) + 1)
+        for start, (_, payload) in zip(starts, packets, strict=True):
+            index = round((start - t0) * RATE)
+            decoded = ULAW[np.frombuffer(payload, dtype=np.uint8)]
+            samples[index : index + len(decoded)] = decoded[: len(samples) - index]
+        return t0, Audio(samples, RATE)
+
+    async def _watch_for_ringback(self) -> None:
+        checked = 0
+        while not self.ringback.is_set():
+            await asyncio.sleep(WATCH_EVERY_SECONDS)
+            if len(self._packets) == checked:
+                continue
+            checked = len(self._packets)
+            # The newest second of audio is enough: the tone must sound for only 0.3 s.
+            tail = [p for p in self._packets[-200:] if p[0] >= time.time() - WATCH_WINDOW_SECONDS]
+            if not tail:
+                continue
+            t0 = tail[0][0] - len(tail[0][1]) / RATE
+            audio = Audio(ULAW[np.frombuffer(b"".join(p for _, p in tail), dtype=np.uint8)], RATE)
+            found = tone_intervals(audio, min_seconds=RINGBACK_MIN_SECONDS)
+            if found:
+                self.ringback_at = t0 + found[0][0]
+                self.ringback.set()
+
+
+def ringback_onset(t0: float | None, heard: Audio, before: float | None = None) -> float | None:
+    """Epoch seconds when ringback first sounded in a recording starting at ``t0`` (before
+    ``before`` if given), or None."""
+    if t0 is None:
+        return None
+    for start, _ in tone_intervals(heard, min_seconds=RINGBACK_MIN_SECONDS):
+        at = t0 + start
+        return at if before is None or at < before else None
+    return None
+
+
+def wav_bytes(audio: Audio) -> bytes:
+    """``audio`` as a 16-bit PCM mono WAV file."""
+    pcm = np.clip(np.round(audio.samples * 32768.0), -32768, 32767).astype("<i2")
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(audio.rate)
+        wav.writeframes(pcm.tobytes())
+    return out.getvalue()
