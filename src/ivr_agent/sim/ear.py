@@ -21,6 +21,7 @@ import contextlib
 import io
 import time
 import wave
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,29 +56,39 @@ def _ulaw_table() -> FloatArray:
 ULAW = _ulaw_table()
 
 
-def rtp_payload(packet: bytes) -> bytes:
-    """The payload of an RTP packet (after CSRCs and any header extension); b"" if malformed."""
+@dataclass(frozen=True)
+class RtpPacket:
+    """What the ear keeps of one RTP packet: its timestamp (in samples) and its audio."""
+
+    timestamp: int
+    payload: bytes
+
+
+def parse_rtp(packet: bytes) -> RtpPacket | None:
+    """Timestamp and payload (after CSRCs and any header extension); None if malformed."""
     if len(packet) < 12 or packet[0] >> 6 != 2:
-        return b""
+        return None
     start = 12 + 4 * (packet[0] & 0x0F)
     if packet[0] & 0x10:  # header extension: 4 bytes, then its length in 32-bit words
         if len(packet) < start + 4:
-            return b""
+            return None
         start += 4 + 4 * int.from_bytes(packet[start + 2 : start + 4], "big")
     end = len(packet)
     if packet[0] & 0x20 and end > start:  # padding: the last byte says how much
         end -= packet[-1]
-    return packet[start:end] if end > start else b""
+    if end <= start:
+        return None
+    return RtpPacket(int.from_bytes(packet[4:8], "big"), packet[start:end])
 
 
 class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, packets: list[tuple[float, bytes]]) -> None:
-        self.packets = packets
+    def __init__(self, ear: Ear) -> None:
+        self.ear = ear
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        payload = rtp_payload(data)
-        if payload:
-            self.packets.append((time.time(), payload))
+        packet = parse_rtp(data)
+        if packet is not None:
+            self.ear.heard(time.time(), packet)
 
 
 class Ear:
@@ -95,7 +106,12 @@ class Ear:
         self.ringback = asyncio.Event()
         self.ringback_at: float | None = None
         self.errors: list[str] = []
-        self._packets: list[tuple[float, bytes]] = []
+        #: (sample offset from the first packet's RTP timestamp, µ-law payload)
+        self._packets: list[tuple[int, bytes]] = []
+        self._first_timestamp: int | None = None
+        #: Wall-clock time of sample offset 0: the least delayed packet says it best (a
+        #: packet cannot arrive before its last sample was sent; event-loop lag only delays).
+        self._anchor = float("inf")
         self._transport: asyncio.DatagramTransport | None = None
         self._watcher: asyncio.Task[None] | None = None
 
@@ -104,7 +120,7 @@ class Ear:
         loop = asyncio.get_running_loop()
         try:
             self._transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Receiver(self._packets), local_addr=("127.0.0.1", 0)
+                lambda: _Receiver(self), local_addr=("127.0.0.1", 0)
             )
             port = self._transport.get_extra_info("sockname")[1]
             # Registered first, so the hub does not take them for unknown incoming legs.
@@ -145,40 +161,47 @@ class Ear:
         if self._transport is not None:
             self._transport.close()
 
+    def heard(self, arrived: float, packet: RtpPacket) -> None:
+        """One RTP packet arrived at ``arrived`` (epoch seconds)."""
+        if self._first_timestamp is None:
+            self._first_timestamp = packet.timestamp
+        # Offset in samples from the first packet, across the 32-bit wrap either way.
+        offset = (packet.timestamp - self._first_timestamp + 2**31) % 2**32 - 2**31
+        self._packets.append((offset, packet.payload))
+        self._anchor = min(self._anchor, arrived - (offset + len(packet.payload)) / RATE)
+
     def recording(self) -> tuple[float | None, Audio]:
         """(epoch seconds of the first sample or None, what was heard at 8 kHz).
 
-        Each packet is placed at its arrival time (it carries the 20 ms before it); a gap in
-        the stream is silence, as it was for the caller.
+        Samples are placed by their RTP timestamps (Asterisk stamps them as it sends them,
+        in real time), on the wall clock of the least delayed packet; a gap is silence.
         """
-        packets = list(self._packets)
+        return self._assemble(self._packets)
+
+    def _assemble(self, packets: list[tuple[int, bytes]]) -> tuple[float | None, Audio]:
         if not packets:
             return None, Audio(np.zeros(0), RATE)
-        starts = [at - len(payload) / RATE for at, payload in packets]
-        t0 = min(starts)
-        end = max(start + len(p) / RATE for start, (_, p) in zip(starts, packets, strict=True))
-        samples = np.zeros(round((end - t0) * RATE) + 1)
-        for start, (_, payload) in zip(starts, packets, strict=True):
-            index = round((start - t0) * RATE)
-            decoded = ULAW[np.frombuffer(payload, dtype=np.uint8)]
-            samples[index : index + len(decoded)] = decoded[: len(samples) - index]
-        return t0, Audio(samples, RATE)
+        first = min(offset for offset, _ in packets)
+        end = max(offset + len(payload) for offset, payload in packets)
+        samples = np.zeros(end - first)
+        for offset, payload in packets:
+            samples[offset - first : offset - first + len(payload)] = ULAW[
+                np.frombuffer(payload, dtype=np.uint8)
+            ]
+        return self._anchor + first / RATE, Audio(samples, RATE)
 
     async def _watch_for_ringback(self) -> None:
         checked = 0
+        newest = round(WATCH_WINDOW_SECONDS / 0.02)  # 20 ms packets
         while not self.ringback.is_set():
             await asyncio.sleep(WATCH_EVERY_SECONDS)
             if len(self._packets) == checked:
                 continue
             checked = len(self._packets)
-            # The newest second of audio is enough: the tone must sound for only 0.3 s.
-            tail = [p for p in self._packets[-200:] if p[0] >= time.time() - WATCH_WINDOW_SECONDS]
-            if not tail:
-                continue
-            t0 = tail[0][0] - len(tail[0][1]) / RATE
-            audio = Audio(ULAW[np.frombuffer(b"".join(p for _, p in tail), dtype=np.uint8)], RATE)
+            # The newest second of audio is enough: the tone must sound for only 0.15 s.
+            t0, audio = self._assemble(self._packets[-newest:])
             found = tone_intervals(audio, min_seconds=RINGBACK_MIN_SECONDS)
-            if found:
+            if found and t0 is not None:
                 self.ringback_at = t0 + found[0][0]
                 self.ringback.set()
 
