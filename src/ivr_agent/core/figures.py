@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+#: What every ring-time figure measures (S1), stated in the formulas that use it.
+RING_SECONDS = (
+    "ring_seconds = answered_at − wait_started_at, wait_started_at = the earlier of the "
+    "caller's queue join and the first operator leg ringing"
+)
+
 
 @dataclass(frozen=True)
 class Counts:
@@ -119,7 +125,8 @@ def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any
         "answered": _figure(c.answered, "count of offered calls with answered_at set"),
         "answered_within_standard": _figure(
             c.answered_within_standard,
-            f"count of answered calls with ring_seconds < max_rings × ring_cycle ({sl_limit})",
+            f"count of answered calls with ring_seconds < max_rings × ring_cycle ({sl_limit});"
+            f" {RING_SECONDS}",
         ),
         "abandoned": _figure(
             c.abandoned, "count of offered calls the caller hung up before any operator answered"
@@ -140,7 +147,8 @@ def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any
         ),
         "asa_seconds": _figure(
             _ratio(c.ring_seconds_sum, c.answered),
-            f"mean ring_seconds of answered calls = {c.ring_seconds_sum:g} / {c.answered}",
+            f"mean ring_seconds of answered calls = {c.ring_seconds_sum:g} / {c.answered};"
+            f" {RING_SECONDS}",
         ),
         "longest_wait_seconds": _figure(
             c.longest_wait_seconds,
