@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from ivr_agent.metrics.feature import setup as setup_metrics
 from ivr_agent.metrics.prometheus import METRICS, calls_in_progress
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
+from ivr_agent.pbx.clock import PbxClock
 from ivr_agent.pbx.session import Ivr, ari_probe, running_session
 from ivr_agent.platform.health import Readiness, State, setup_health
 from ivr_agent.platform.keys import DATABASE, SETTINGS
@@ -58,6 +58,7 @@ INGEST = web.AppKey("ingest", Ingest)
 AMI = web.AppKey("ami", AmiConnection)
 IVR = web.AppKey("ivr", Ivr)
 EXECUTOR = web.AppKey("prompt_executor", PromptExecutor)
+PBX_CLOCK = web.AppKey("pbx_clock", PbxClock)
 
 #: How often the tracker's timers are advanced (hold-reminder repeats, stale calls).
 TICK_SECONDS = 0.25
@@ -114,14 +115,20 @@ def _outbox_ctx(settings: Settings) -> CleanupCtx:
     return outbox
 
 
-async def _tick(ingest: Ingest) -> None:
+async def _tick(ingest: Ingest, clock: PbxClock) -> None:
+    # The tracker's timers (hold reminder repeats, stale calls) are in PBX time: with this
+    # host's clock an hour ahead, one tick would have emitted 180 reminders.
     while True:
         await asyncio.sleep(TICK_SECONDS)
-        ingest.tick(time.time())
+        ingest.tick(clock.now())
 
 
 def _ami_ctx(
-    settings: Settings, readiness: Readiness, options: Options, commands: CommandRoutes
+    settings: Settings,
+    readiness: Readiness,
+    options: Options,
+    commands: CommandRoutes,
+    clock: PbxClock,
 ) -> CleanupCtx:
     component = readiness.component("ami", enabled=settings.ami_url is not None)
 
@@ -142,12 +149,20 @@ def _ami_ctx(
         metrics.export_live(calls_in_progress(tracker.in_progress))
         metrics.export_counters("ingest", "Ingest path", ingest.stats)
         metrics.export_counters("tracker", "Call tracker", tracker.stats)
+        metrics.export_counters(
+            "pbx_clock", "PBX clock", clock.stats, gauges=frozenset({"skew_seconds"})
+        )
         if settings.ami_url is None:
             yield
             return
+
+        def on_event(raw: dict[str, str], received_at: float) -> None:
+            clock.observe_ami(raw, received_at)
+            ingest.on_ami_event(raw, received_at)
+
         connection = AmiConnection(
             settings.ami_url,
-            ingest.on_ami_event,
+            on_event,
             events=SUBSCRIBED_EVENTS,
             component=component,
             on_resync=ingest.on_resync,
@@ -156,7 +171,7 @@ def _ami_ctx(
         metrics.export_counters("ami", "AMI connection", connection.stats)
         await connection.start()
         try:
-            async with background(_tick(ingest), "tracker-tick"):
+            async with background(_tick(ingest, clock), "tracker-tick"):
                 yield
         finally:
             await connection.close()
@@ -166,7 +181,9 @@ def _ami_ctx(
     return ami
 
 
-def _ivr_ctx(settings: Settings, readiness: Readiness, commands: CommandRoutes) -> CleanupCtx:
+def _ivr_ctx(
+    settings: Settings, readiness: Readiness, commands: CommandRoutes, clock: PbxClock
+) -> CleanupCtx:
     """The ARI session and the features that act through it: prompts (the tracker's
     commands, the greeting and satisfaction routes) and the callback dialer."""
     component = readiness.component("ari", enabled=settings.ari_url is not None)
@@ -192,7 +209,7 @@ def _ivr_ctx(settings: Settings, readiness: Readiness, commands: CommandRoutes) 
                 metrics.export_counters("prompt_reports", "Prompt reports", session.report_stats)
             )
             executor = await stack.enter_async_context(
-                running_prompts(session, registry=app[METRICS].registry)
+                running_prompts(session, registry=app[METRICS].registry, pbx_now=clock.now)
             )
             app[EXECUTOR] = executor
             stack.callback(metrics.export_counters("executor", "Prompt executor", executor.stats))
@@ -220,6 +237,7 @@ def build_app(
     app.middlewares.append(error_middleware)
     app.middlewares.append(auth_middleware(lambda: app[DATABASE]))
     readiness = Readiness()
+    clock = app[PBX_CLOCK] = PbxClock()
     setup_health(app, readiness)
     setup_calls(app)
     setup_callbacks(app)
@@ -232,13 +250,13 @@ def build_app(
     app.cleanup_ctx.append(_outbox_ctx(settings))
     # The tracker's commands go to the parts that carry them out once those run.
     commands = CommandRoutes()
-    app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands))
+    app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands, clock))
     setup_dashboard(
         app,
         in_progress=lambda: app[INGEST].tracker.in_progress(),
         stored=lambda: app[OUTBOX].stats.written,
     )
-    app.cleanup_ctx.append(_ivr_ctx(settings, readiness, commands))
+    app.cleanup_ctx.append(_ivr_ctx(settings, readiness, commands, clock))
     setup_recordings(app, settings, session=lambda: app.get(IVR), commands=commands)
     return app
 

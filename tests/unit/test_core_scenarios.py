@@ -13,6 +13,7 @@ import pytest
 
 from ivr_agent.core.commands import CancelTimers, PlayPrompt
 from ivr_agent.core.config import StandardsConfig
+from ivr_agent.core.event_types import to_us
 from ivr_agent.core.events import parse_ami
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.tracker import Tracker
@@ -485,6 +486,25 @@ def test_given_hold_when_time_passes_then_reminder_commands_due_at_10_then_every
     assert "hold" in kinds
     apology = [c for c in commands if isinstance(c, PlayPrompt) and c.prompt == "hold_end_apology"]
     assert len(apology) == 1
+
+
+def test_given_hold_when_a_tick_comes_an_hour_late_then_one_reminder_not_a_burst() -> None:
+    # Issue 14: ticking on a clock an hour ahead of the PBX emitted 180 hold reminders.
+    tracker = Tracker(CONFIG, "pbx1")
+    commands: list[Any] = []
+    held_at = 0
+    for fields in queue_call(3.5, 4000.0, extra="20.000 Hold op1"):
+        event = parse_ami(fields)
+        assert event is not None
+        commands.extend(tracker.feed(event).commands)
+        if fields["Event"] == "Hold":
+            held_at = event.at_us
+            commands.extend(tracker.tick(held_at + 3600 * 1_000_000).commands)
+            break
+    reminders = [c for c in commands if isinstance(c, PlayPrompt) and c.prompt == "hold_reminder"]
+    # The first reminder (due 10 s into the hold), then only the next one after the late
+    # tick: due at 3610 s, the first repeat after it.
+    assert [round((to_us(c.due_at) - held_at) / 1e6) for c in reminders] == [10, 3610]
 
 
 # --- transfers ---------------------------------------------------------------------------

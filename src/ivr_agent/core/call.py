@@ -150,10 +150,14 @@ class Call:
         hold = self.open_hold()
         if hold is None or hold.next_reminder_us is None:
             return
+        if hold.next_reminder_us > now_us:
+            return
+        # Schedule the next reminder after ``now``. Repeats that fell due while nothing
+        # ticked (a stalled loop, a clock step) are skipped, not played in a burst.
         repeat = round(self.config.hold_reminder_repeat_seconds * _US)
-        while hold.next_reminder_us <= now_us:
-            hold.next_reminder_us += repeat
-            self.play(PROMPT_HOLD_REMINDER, hold.next_reminder_us, timer="hold")
+        passed = (now_us - hold.next_reminder_us) // repeat + 1
+        hold.next_reminder_us += passed * repeat
+        self.play(PROMPT_HOLD_REMINDER, hold.next_reminder_us, timer="hold")
 
     def open_hold(self) -> HoldFact | None:
         """The hold in progress, if any."""

@@ -77,16 +77,21 @@ class Scheduler(Protocol):
 
 
 class LoopScheduler:
-    """:class:`Scheduler` on the running asyncio loop (``loop.call_at`` precision)."""
+    """:class:`Scheduler` on the running asyncio loop (``loop.call_at`` precision), in the
+    PBX's time: due times are PBX times (from AMI ``Timestamp``s), and ``now`` is the
+    PBX's now as ``clock`` estimates it (this host's wall clock when none is given)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
 
     def time(self) -> float:
-        """Now, epoch seconds."""
-        return time.time()
+        """Now, epoch seconds (PBX clock)."""
+        return self.clock()
 
     def call_at(self, when: float, callback: Callable[[], None]) -> Handle:
-        """Map the wall-clock instant onto the loop's monotonic clock and schedule it."""
+        """Map the PBX instant onto the loop's monotonic clock and schedule it."""
         loop = asyncio.get_running_loop()
-        return loop.call_at(loop.time() + (when - time.time()), callback)
+        return loop.call_at(loop.time() + (when - self.clock()), callback)
 
 
 @dataclass

@@ -5,13 +5,14 @@ question."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from prometheus_client import CollectorRegistry
 
 from ivr_agent.pbx.session import Ivr, PromptPhase
 from ivr_agent.prompts import greeting, survey
-from ivr_agent.prompts.executor import PromptExecutor, PromptJob
+from ivr_agent.prompts.executor import LoopScheduler, PromptExecutor, PromptJob
 from ivr_agent.prompts.whisper import SnoopWhisper
 
 
@@ -27,15 +28,21 @@ async def report_job(ivr: Ivr, job: PromptJob, phase: PromptPhase, played: bool)
 
 @contextlib.asynccontextmanager
 async def running_prompts(
-    ivr: Ivr, *, registry: CollectorRegistry | None = None
+    ivr: Ivr,
+    *,
+    registry: CollectorRegistry | None = None,
+    pbx_now: Callable[[], float] = time.time,
 ) -> AsyncIterator[PromptExecutor]:
     """Greeting and satisfaction routes registered, and the prompt executor running, for the
-    duration of the block. ``registry``: where the executor's Prometheus series go."""
+    duration of the block. ``registry``: where the executor's Prometheus series go;
+    ``pbx_now``: the PBX's current time, which prompts fall due on."""
 
     async def report(job: PromptJob, phase: PromptPhase, played: bool) -> None:
         await report_job(ivr, job, phase, played)
 
-    executor = PromptExecutor(SnoopWhisper(ivr), report, registry=registry)
+    executor = PromptExecutor(
+        SnoopWhisper(ivr), report, scheduler=LoopScheduler(pbx_now), registry=registry
+    )
     greeting.install(ivr)
     survey.install(ivr)
     try:
