@@ -507,6 +507,25 @@ def test_given_hold_when_a_tick_comes_an_hour_late_then_one_reminder_not_a_burst
     assert [round((to_us(c.due_at) - held_at) / 1e6) for c in reminders] == [10, 3610]
 
 
+def test_given_a_finished_call_when_the_pbx_reuses_its_linkedid_then_a_new_call_is_tracked() -> (
+    None
+):
+    # Issue 14: Asterisk's Uniqueid counter restarts with the process, so a Linkedid can
+    # come back; the tracker dropped the new call as "late events" of the finished one.
+    first = queue_call(3.5, 20.0)
+    late_hangup = dict(first[-1])  # a duplicate of the first call's last event, late
+    again = [
+        {**row, "Timestamp": f"{float(row['Timestamp']) + 100:.6f}"}
+        for row in queue_call(4.0, 30.0)
+    ]
+    outcomes, _, tracker = run([*first, late_hangup, *again])
+    assert len(outcomes) == 2
+    assert outcomes[0].call_id != outcomes[1].call_id
+    assert outcomes[1].ring_seconds == pytest.approx(3.5, abs=0.01)
+    assert tracker.stats.linkedids_reused == 1
+    assert tracker.stats.late + tracker.stats.duplicates >= 1
+
+
 # --- transfers ---------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .config import StandardsConfig
 from .event_types import to_datetime
-from .outcome import CallOutcome, HoldInterval, PromptPlayed, Silence, call_id_for
+from .outcome import CallOutcome, HoldInterval, PromptPlayed, Silence
 from .timeline import TimelineEvent
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
         reasons.append("answered without a wait start: ring time unknown")
 
     return CallOutcome(
-        call_id=call_id_for(pbx_id, call.linkedid),
+        call_id=call.call_id,
         pbx_id=pbx_id,
         linkedid=call.linkedid,
         direction="callback" if callback else "inbound",

@@ -42,7 +42,7 @@ from functools import cached_property
 from .call import Call
 from .commands import Command
 from .config import StandardsConfig
-from .event_types import Hangup, PbxEvent, to_datetime, to_us
+from .event_types import Hangup, Newchannel, PbxEvent, to_datetime, to_us
 from .facts import Anomaly
 from .outcome import CallOutcome, call_id_for
 from .standards import judge, timeline_of
@@ -112,6 +112,8 @@ class TrackerStats:
     late: int = 0
     calls_finished: int = 0
     calls_stale: int = 0
+    #: New calls that came with the Linkedid of a call already finished.
+    linkedids_reused: int = 0
     #: Calls whose channels were gone when the PBX was listed after an AMI gap.
     calls_vanished: int = 0
     anomalies: int = 0
@@ -125,7 +127,8 @@ class Tracker:
         self.pbx_id = pbx_id
         self.stats = TrackerStats()
         self._calls: dict[str, Call] = {}
-        self._finished: OrderedDict[str, None] = OrderedDict()
+        #: Finished linkedid → when that call ended (µs): later events of it are dropped.
+        self._finished: OrderedDict[str, int] = OrderedDict()
         self._held: set[str] = set()  # linkedids with a hold in progress (tick's work list)
         self._next_sweep_us: int | None = None
 
@@ -137,10 +140,18 @@ class Tracker:
         linkedid = event.linkedid
         call = self._calls.get(linkedid)
         if call is None:
-            if linkedid in self._finished:
-                self.stats.late += 1
-                return EMPTY
-            call = Call(linkedid, call_id_for(self.pbx_id, linkedid), self.config)
+            call_key = linkedid
+            ended_us = self._finished.get(linkedid)
+            if ended_us is not None:
+                if not _starts_a_call(event, ended_us):
+                    self.stats.late += 1
+                    return EMPTY
+                # The PBX reused a finished call's Linkedid (its Uniqueid counter restarts
+                # with the process): a new call, with an id of its own.
+                del self._finished[linkedid]
+                self.stats.linkedids_reused += 1
+                call_key = f"{linkedid}@{event.at_us}"
+            call = Call(linkedid, call_id_for(self.pbx_id, call_key), self.config)
             self._calls[linkedid] = call
         key = event.dedupe_key()
         seen = call.seen_keys
@@ -285,9 +296,19 @@ class Tracker:
         finished = FinishedCall(outcome, tuple(call.events), tuple(call.anomalies))
         del self._calls[call.linkedid]
         self._held.discard(call.linkedid)
-        self._finished[call.linkedid] = None
+        self._finished[call.linkedid] = call.ended_us
         while len(self._finished) > self.config.finished_memory:
             self._finished.popitem(last=False)
         self.stats.calls_finished += 1
         self.stats.anomalies += len(call.anomalies)
         return finished
+
+
+def _starts_a_call(event: PbxEvent, finished_at_us: int) -> bool:
+    """``event`` opens a new call under the Linkedid of one that finished at
+    ``finished_at_us``: the creation of the call's first channel, after that end."""
+    return (
+        type(event) is Newchannel
+        and event.uniqueid == event.linkedid
+        and event.at_us > finished_at_us
+    )
