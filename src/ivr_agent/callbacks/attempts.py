@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.callbacks.sessions import in_transaction, utc
@@ -106,29 +106,36 @@ def _claimed(row: CallbackRow, attempt: CallbackAttemptRow) -> ClaimedAttempt:
 
 async def claim_due(
     db: Database,
-    now: datetime,
+    now: datetime | None = None,
     *,
     limit: int,
     pbx_id: str,
     channel_id_for: Callable[[str], str],
     config: CallbackConfig | None = None,
 ) -> list[ClaimedAttempt]:
-    """Claim up to ``limit`` pending callbacks due at ``now``, oldest due first.
+    """Claim up to ``limit`` pending callbacks due now, oldest due first.
+
+    "Now" is the database's ``now()`` (the claim's transaction start): agents sharing the
+    database agree on what is due whatever their own clocks say. ``now`` overrides it
+    (tests, and the dialer when it is given a clock to travel in time with).
 
     One transaction: the due rows are locked with ``FOR UPDATE SKIP LOCKED`` (rows another
     agent is claiming are skipped, never waited for or claimed twice), each gets an attempt
     row in state ``dialling`` with ``channel_id_for(attempt_id)`` as its channel id, and
     becomes ``in_progress`` with ``attempts_made`` + 1. A callback claimed after its
     deadline is flagged ``overdue``. With ``config``, a due callback is claimed only if
-    ``now`` is inside its calling windows: one the dialer reaches late (it was down past
-    the window) is moved to its next window instead of phoning a customer at night.
+    "now" is inside its calling windows (decided in ``config.zone``, the call centre's
+    time zone): one the dialer reaches late (it was down past the window, or a backlog
+    larger than its concurrency) is moved to its next window instead of phoning a
+    customer at night. The dialer always passes ``config``.
     Returns what was claimed (possibly nothing).
     """
     if not 1 <= limit <= MAX_CLAIM:
         raise ValueError(f"limit must be 1-{MAX_CLAIM}")
-    at = utc("now", now)
+    given = None if now is None else utc("now", now)
 
     async def work(session: AsyncSession) -> list[ClaimedAttempt]:
+        at = given if given is not None else utc("database now()", await database_now(session))
         rows = (
             await session.scalars(
                 select(CallbackRow)
@@ -170,6 +177,14 @@ async def claim_due(
         return claimed
 
     return await in_transaction(db, "claim due callbacks", work)
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    """The database's ``now()`` (start of the session's transaction), with its zone."""
+    moment = await session.scalar(select(func.now()))
+    if not isinstance(moment, datetime):
+        raise ValueError(f"the database's now() gave {moment!r}")
+    return moment
 
 
 async def mark_answered(db: Database, attempt_id: str, answered_at: datetime) -> None:

@@ -6,7 +6,10 @@ Theory of operation:
   worker claims up to its free slots (``IVR_AGENT_CALLBACK_CONCURRENCY``) with
   ``callbacks.attempts.claim_due`` — ``FOR UPDATE SKIP LOCKED``, so agents sharing the database
   never claim the same job. The claim writes the attempt as ``dialling`` with **our own
-  channel id** before anything is sent to the PBX.
+  channel id** before anything is sent to the PBX. What is due is decided by the database's
+  ``now()`` (not this host's clock), and the claim re-checks the calling windows in the
+  call centre's time zone: a callback reached outside its windows (after an outage, or a
+  backlog larger than the concurrency) is moved to its next window, never dialled at night.
 * Each attempt originates through ARI (never AMI: panoramisk would re-send an Originate
   after a reconnect) to ``IVR_AGENT_CALLBACK_DIAL`` with ``{number}`` filled in — the number
   is checked again here, digits and an optional ``+`` only — into
@@ -18,8 +21,14 @@ Theory of operation:
   Answered: :class:`~ivr_agent.callbacks.call.CallbackCall` runs the recorded survey.
 * Then ``finish_attempt`` writes the attempt, scores, satisfaction index and recording
   row in one transaction (the scheduling rules decide the callback's next state). If the
-  database is down the write is retried; the journal keeps the result for reconciliation
-  meanwhile, and is removed once the write succeeded.
+  database is unreachable the result is first put in the attempt's journal (so a restart
+  meanwhile reconciles it with its real outcome) and the write is retried — with pauses
+  growing to ``FINISH_RETRY_CAP_SECONDS`` — until the database is back, however long that
+  takes; the attempt keeps its concurrency slot meanwhile, so at most
+  ``IVR_AGENT_CALLBACK_CONCURRENCY`` results wait in memory. Only a result the server
+  itself refuses (an SQL state that is not a connection or resource problem) is given up
+  on, left to the journal and the next start's reconciliation. The journal is removed
+  once the write succeeded.
 * At start-up :func:`ivr_agent.callbacks.reconcile.reconcile` deals with attempts a previous run
   left unfinished before anything new is claimed.
 """
@@ -43,7 +52,7 @@ from ivr_agent.callbacks.attempts import (
     unfinished_attempts,
 )
 from ivr_agent.callbacks.call import CallbackCall, CallReport, CallTarget
-from ivr_agent.callbacks.journal import Journal
+from ivr_agent.callbacks.journal import Journal, JournalEntry
 from ivr_agent.callbacks.reconcile import finish_without_channel, reconcile
 from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig, FailedOutcome
 from ivr_agent.core.phone import is_dialable
@@ -63,8 +72,13 @@ ROUTE = "callback"
 CHANNEL_PREFIX = "ivr-agent-cb-"
 #: Extra seconds past the ring time before an unanswered originate is given up on.
 RING_GRACE_SECONDS = 15.0
-#: Pauses between attempts to write a finished attempt while the database is unavailable.
-FINISH_RETRY_SECONDS = (0.5, 1, 2, 5, 10, 20, 30)
+#: Pauses between attempts to write a finished attempt while the database is unavailable;
+#: after the last, every ``FINISH_RETRY_CAP_SECONDS`` until the database is back.
+FINISH_RETRY_SECONDS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 20)
+FINISH_RETRY_CAP_SECONDS = 30.0
+#: SQLSTATE classes of a database that is down, restarting or overloaded (retried until it
+#: is back); any other SQL state is the server refusing the write itself.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
 
 #: Dial statuses and hang-up causes (Q.850) of calls nobody answered.
 _DIAL_STATUS: dict[str, FailedOutcome] = {
@@ -109,6 +123,11 @@ def _cause(event: JsonObject) -> int | None:
     return cause if isinstance(cause, int) else None
 
 
+def is_transient(exc: StoreError) -> bool:
+    """True if ``exc`` says the database is unreachable or busy, not that it refused."""
+    return exc.sqlstate is None or exc.sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+
+
 def attempt_result(report: CallReport) -> AttemptResult:
     """The store's :class:`AttemptResult` of an answered call's report."""
     return AttemptResult(
@@ -121,7 +140,13 @@ def attempt_result(report: CallReport) -> AttemptResult:
 
 
 class Dialer:
-    """The worker; :meth:`run` until cancelled. ``clock`` gives "now" (tests pass their own)."""
+    """The worker; :meth:`run` until cancelled.
+
+    ``clock`` gives "now" for the times the dialer writes (answer, end). What is due is the
+    database's ``now()``, unless a ``clock`` is given: then claims use it too (tests
+    travel in time with it). ``finish_retry_seconds`` / ``finish_retry_cap_seconds`` are
+    the pauses between writes of a result while the database is down (tests shorten them).
+    """
 
     def __init__(
         self,
@@ -137,6 +162,13 @@ class Dialer:
         self.config = CallbackConfig.from_settings(ivr.settings)
         self.journal = journal or Journal(ivr.settings.data_dir)
         self.clock = clock or (lambda: datetime.now(UTC))
+        #: None: claims use the database's now().
+        self.claim_clock = clock
+        self.finish_retry_seconds: tuple[float, ...] = FINISH_RETRY_SECONDS
+        self.finish_retry_cap_seconds = FINISH_RETRY_CAP_SECONDS
+        #: Results waiting for the database (attempt ids), and writes retried so far.
+        self.finish_waiting: set[str] = set()
+        self.finish_retries = 0
         self.active: dict[str, asyncio.Task[None]] = {}
         #: Channels a task of ours waits on (their StasisStart is not an orphan).
         self.awaiting: set[str] = set()
@@ -173,16 +205,24 @@ class Dialer:
                 await asyncio.wait_for(self._wake.wait(), self.settings.callback_poll_seconds)
 
     async def poll(self, now: datetime | None = None) -> list[ClaimedAttempt]:
-        """Claim what is due at ``now`` (default: the clock) for the free slots; place each."""
+        """Claim what is due and inside its calling windows for the free slots; place each.
+
+        "Now" is ``now`` if given, else the dialer's ``clock`` if it was given one, else
+        the database's ``now()``; the windows are those of the settings, in the call
+        centre's time zone (``IVR_AGENT_TIMEZONE``).
+        """
         free = self.settings.callback_concurrency - len(self.active)
         if free <= 0:
             return []
+        if now is None and self.claim_clock is not None:
+            now = self.claim_clock()
         claimed = await claim_due(
             self.db,
-            now or self.clock(),
+            now,
             limit=free,
             pbx_id=self.settings.pbx_id,
             channel_id_for=channel_id_for,
+            config=self.config,
         )
         for attempt in claimed:
             self.start(attempt, self.place(attempt))
@@ -356,7 +396,7 @@ class Dialer:
     # --- writing the result -------------------------------------------------------------
 
     async def finish(self, attempt: ClaimedAttempt, result: AttemptResult) -> None:
-        """Write the attempt's result (retrying while the database is down); drop its journal."""
+        """Write the attempt's result (retrying until the database is back); drop its journal."""
         if result.outcome in ANSWERED_OUTCOMES and result.recording is None:
             result = AttemptResult(
                 outcome="failed",
@@ -364,16 +404,37 @@ class Dialer:
                 scores=result.scores,
                 detail=f"no recording for outcome {result.outcome}",
             )
-        for delay in (*FINISH_RETRY_SECONDS, None):
+        # When the call ended, not when the database came back: the retry interval counts
+        # from here.
+        ended = self.clock()
+        failures = 0
+        while True:
             try:
                 following = await finish_attempt(
-                    self.db, attempt.attempt_id, result, self.clock(), config=self.config
+                    self.db, attempt.attempt_id, result, ended, config=self.config
                 )
             except StoreError as exc:
-                if delay is None:
-                    log.error("callback_finish_gave_up", attempt_id=attempt.attempt_id)
-                    return  # the journal keeps it; reconciliation finishes it later
-                log.warning("callback_finish_retry", attempt_id=attempt.attempt_id, error=str(exc))
+                if not is_transient(exc):
+                    log.error(
+                        "callback_finish_refused_by_database",
+                        attempt_id=attempt.attempt_id,
+                        error=str(exc),
+                    )
+                    self._journal_result(attempt, result, ended)
+                    return  # the journal keeps it; reconciliation at the next start
+                if failures == 0:
+                    self._journal_result(attempt, result, ended)
+                    self.finish_waiting.add(attempt.attempt_id)
+                delay = self._finish_delay(failures)
+                failures += 1
+                self.finish_retries += 1
+                if failures <= len(self.finish_retry_seconds) or failures % 10 == 0:
+                    log.warning(
+                        "callback_finish_retry",
+                        attempt_id=attempt.attempt_id,
+                        failures=failures,
+                        error=str(exc),
+                    )
                 await asyncio.sleep(delay)
                 continue
             except AttemptAlreadyFinished as exc:
@@ -389,6 +450,7 @@ class Dialer:
                         recording=result.recording,
                         detail=f"result refused: {exc}",
                     )
+                    self.finish_waiting.discard(attempt.attempt_id)
                     await self.finish(attempt, fallback)
                     return
             else:
@@ -398,9 +460,37 @@ class Dialer:
                     outcome=result.outcome,
                     status=following.status,
                     next_attempt_at=following.next_attempt_at,
+                    write_retries=failures,
                 )
+            self.finish_waiting.discard(attempt.attempt_id)
             self.journal.remove(attempt.attempt_id)
             return
+
+    def _finish_delay(self, failures: int) -> float:
+        if failures < len(self.finish_retry_seconds):
+            return self.finish_retry_seconds[failures]
+        return self.finish_retry_cap_seconds
+
+    def _journal_result(
+        self, attempt: ClaimedAttempt, result: AttemptResult, ended: datetime
+    ) -> None:
+        """Keep ``result`` in the attempt's journal while it cannot be written (a restart
+        meanwhile reconciles the attempt with this outcome, not as "interrupted")."""
+        try:
+            entry = self.journal.read(attempt.attempt_id) or JournalEntry(attempt.attempt_id)
+            if entry.outcome is None:
+                entry = entry.with_(outcome=result.outcome, ended_at=ended.timestamp())
+            if entry.answered_at is None and result.answered_at is not None:
+                entry = entry.with_(answered_at=result.answered_at.timestamp())
+            if not entry.scores and result.scores:
+                entry = entry.with_(scores=dict(result.scores))
+            if entry.stored is None and result.recording is not None:
+                entry = entry.with_(stored=result.recording)
+            self.journal.write(entry)
+        except (OSError, ValueError) as exc:
+            log.error(
+                "callback_journal_write_failed", attempt_id=attempt.attempt_id, error=str(exc)
+            )
 
 
 @contextlib.asynccontextmanager
