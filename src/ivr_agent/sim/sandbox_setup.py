@@ -230,7 +230,7 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
     (pbx_etc / "manager.d" / "ivr-agent.conf").write_text(
         f"[{creds.ami_user}]\nsecret = {creds.ami_secret}\n"
         "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
-        "read = call,agent,user,dtmf,reporting\nwrite = originate,call,user\n"
+        "read = call,agent,user,dtmf,reporting\nwrite = call,user\n"
         # Only the events the tracker consumes are sent to the agent (the AMI Filter action
         # would need the `system` class, which the agent's user must not have).
         + "".join(line + "\n" for line in eventfilter_lines(SUBSCRIBED_EVENTS))
