@@ -144,6 +144,29 @@ async def test_given_a_dropping_websocket_then_events_reconnect_and_skip_bad_fra
     assert connects >= 3
 
 
+class SteadyBackoff(Backoff):
+    """The ceiling of each delay, without jitter: a reconnect count that does not vary."""
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap, self.base * 2**self.attempt)
+        self.attempt += 1
+        return ceiling
+
+
+async def test_given_a_flapping_websocket_then_reconnects_back_off_instead_of_restarting(
+    server: TestServer,
+) -> None:
+    # Issue 14: every accepted connection reset the backoff, so a server that accepts and
+    # drops at once was reconnected to every 50 ms (41 reconnects in 10 s).
+    async with AriClient(_target(server)) as ari:
+        events = AriEvents(ari, ["ivr-sim"], backoff=SteadyBackoff(base=0.05, cap=2.0))
+        await events.start()
+        await asyncio.sleep(2.0)
+        await events.close()
+    # Delays 0.05, 0.1, 0.2, 0.4, 0.8, 1.6 s: about 6 connections in 2 s (40 without).
+    assert 4 <= len(server.app[CONNECTIONS]) <= 7
+
+
 def test_given_backoff_then_delays_grow_with_jitter_and_stay_under_the_cap() -> None:
     backoff = Backoff(base=0.5, cap=4.0)
     delays = [backoff.next_delay() for _ in range(50)]

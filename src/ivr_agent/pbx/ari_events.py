@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import aiohttp
@@ -23,6 +24,9 @@ from ivr_agent.platform.backoff import Backoff
 from ivr_agent.platform.logging import get_logger
 
 log = get_logger(__name__)
+
+#: A connection that stayed up this long resets the reconnect backoff.
+STABLE_SECONDS = 10.0
 
 OnConnect = Callable[[], Awaitable[None]]
 
@@ -96,12 +100,16 @@ class AriEvents:
                         except Exception:  # a failed resync must not stop the reader
                             log.exception("ari_events_on_connect_failed", url=url)
                     self.connected.set()
-                    self.backoff.reset()
+                    up_since = time.monotonic()
                     async for message in ws:
                         if message.type == aiohttp.WSMsgType.TEXT:
                             self._accept(message.data)
                         elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                             break
+                    # Only a connection that stayed up starts the backoff over: a server
+                    # that accepts and drops at once (flapping) is retried ever more slowly.
+                    if time.monotonic() - up_since >= STABLE_SECONDS:
+                        self.backoff.reset()
             except asyncio.CancelledError:
                 raise
             except (aiohttp.ClientError, OSError, TimeoutError, AriError) as exc:
