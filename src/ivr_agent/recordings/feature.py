@@ -40,6 +40,11 @@ def setup(
                 app[RECORDER] = recorder
                 stack.push_async_callback(recorder.close)
                 stack.callback(commands.route((StartRecording,), recorder.start))
+                # Recordings whose row could not be written yet (database down, call row
+                # late), including those a previous run left: retried until they are.
+                await stack.enter_async_context(
+                    background(recorder.run_pending(), "inbound-recording-pending")
+                )
             retention = run_retention(db, settings.data_dir, settings.recording_retention_days)
             await stack.enter_async_context(background(retention, "recording-retention"))
             yield

@@ -22,6 +22,12 @@ Theory of operation:
   ``recordings`` row (``ok`` / ``corrupt`` with the reason / ``missing`` when the PBX had no
   file) once the call's row exists (the outbox writes it), and delete the PBX's copy.
   Nothing here raises into the AMI reader or the ARI router.
+* The call's row may come late (the outbox waits for PostgreSQL), so every recording is
+  first parked on disk (``recordings/pending.py``) and leaves the list only once its row
+  is written and the PBX's copy deleted. The recording's own task tries for
+  ``CALL_ROW_WAIT_SECONDS``; after that — or after a restart — :meth:`InboundRecorder.run_pending`
+  retries the parked ones every ``PENDING_RETRY_SECONDS`` for as long as it takes: a
+  recording is never orphaned (a file without a row, a PBX copy never deleted).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from ivr_agent.pbx.stasis import ChannelGone, snoop_id
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.qa import save_call_recording
 from ivr_agent.recordings.files import RecordingFile, keep_verified
+from ivr_agent.recordings.pending import PendingRecording, PendingRecordings
 
 if TYPE_CHECKING:
     from ivr_agent.pbx.session import Ivr
@@ -58,8 +65,12 @@ RECORDING_PREFIX = "ivr-agent-in-"
 STEP_TIMEOUT_SECONDS = 5.0
 #: Longest call we wait on for RecordingFinished (then the recording is stopped).
 MAX_CALL_SECONDS = 4 * 3600.0
-#: How long the recording row waits for the call's own row (the outbox may lag).
+#: How long a recording's task waits for the call's own row (the outbox may lag); after
+#: that the parked recording is left to :meth:`InboundRecorder.run_pending`.
 CALL_ROW_WAIT_SECONDS = 300.0
+#: Pause between the recording task's tries, and between rounds over the parked recordings.
+CALL_ROW_RETRY_SECONDS = 1.0
+PENDING_RETRY_SECONDS = 60.0
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -90,7 +101,21 @@ class InboundRecorder:
         self.live: dict[str, LiveRecording] = {}  # by call_id
         self._seen: dict[str, None] = {}  # linkedids already recorded (bounded)
         self._tasks: set[asyncio.Task[None]] = set()
-        self.stats = {"started": 0, "ok": 0, "corrupt": 0, "missing": 0, "failed": 0}
+        self.stats = {
+            "started": 0,
+            "ok": 0,
+            "corrupt": 0,
+            "missing": 0,
+            "failed": 0,
+            "parked": 0,
+            "unparked": 0,
+        }
+        self.pending = PendingRecordings(ivr.settings.data_dir)
+        self.call_row_wait_seconds = CALL_ROW_WAIT_SECONDS
+        self.call_row_retry_seconds = CALL_ROW_RETRY_SECONDS
+        self.pending_retry_seconds = PENDING_RETRY_SECONDS
+        #: Recording ids whose own task is still writing them (a round leaves them alone).
+        self._saving: set[str] = set()
 
     # --- the tracker's command ----------------------------------------------------------
 
@@ -197,7 +222,8 @@ class InboundRecorder:
                             await client.hangup(live.snoop_id)
             if started is None:
                 self.stats["failed"] += 1
-                await self._save(live, RecordingFile.missing("recording could not start"), None)
+                missing = RecordingFile.missing("recording could not start")
+                await self._save(live, missing, None, None)
                 return
             await self._keep(live, started, finished)
         except asyncio.CancelledError:
@@ -222,44 +248,115 @@ class InboundRecorder:
                 if exc.status not in (404, None):
                     break
         if data is None:
-            await self._save(live, RecordingFile.missing(problem), started)
+            await self._save(live, RecordingFile.missing(problem), started, None)
             return
         expected = None if finished is None else max(finished - started, 0.0)
         stored = await asyncio.to_thread(keep_verified, self.settings.data_dir, data, expected)
-        saved = await self._save(live, stored, started)
-        if saved:
-            with contextlib.suppress(AriError):
-                await self.ivr.client.delete_stored_recording(live.name)
+        await self._save(live, stored, started, live.name)
 
-    async def _save(self, live: LiveRecording, file: RecordingFile, started: float | None) -> bool:
-        """Write the recording row once the call's row exists; False if it never did."""
-        deadline = time.monotonic() + CALL_ROW_WAIT_SECONDS
+    async def _save(
+        self, live: LiveRecording, file: RecordingFile, started: float | None, pbx_name: str | None
+    ) -> bool:
+        """Park the recording, then write its row once the call's row exists and delete the
+        PBX's copy (``pbx_name``). False if that did not happen within the wait: the parked
+        recording is then :meth:`run_pending`'s."""
+        entry = PendingRecording(
+            call_id=live.call_id,
+            file=file,
+            started_at=started,
+            pbx_name=pbx_name,
+            since=time.time(),
+        )
+        self._saving.add(file.recording_id)
+        try:
+            await asyncio.to_thread(self.pending.put, entry)
+            self.stats["parked"] += 1
+            deadline = time.monotonic() + self.call_row_wait_seconds
+            while True:
+                try:
+                    if await self._settle(entry):
+                        return True
+                except StoreError as exc:
+                    log.warning(
+                        "inbound_recording_row_failed", error=str(exc), call_id=live.call_id
+                    )
+                if time.monotonic() > deadline:
+                    log.warning(
+                        "inbound_recording_row_pending",
+                        call_id=live.call_id,
+                        recording_id=file.recording_id,
+                    )
+                    return False
+                await asyncio.sleep(self.call_row_retry_seconds)
+        finally:
+            self._saving.discard(file.recording_id)
+
+    async def _settle(self, entry: PendingRecording) -> bool:
+        """Write the parked recording's row and delete its PBX copy; True once both are
+        done (the entry is then unparked). Raises StoreError while the database is down."""
+        file = entry.file
+        if not entry.row_written:
+            started = entry.started_at
+            saved = await save_call_recording(
+                self.db,
+                call_id=entry.call_id,
+                file=file,
+                started_at=None if started is None else datetime.fromtimestamp(started, UTC),
+            )
+            if not saved:
+                return False  # the call's row is not there yet
+            self.stats[file.status] += 1
+            log.info(
+                "inbound_recording_stored",
+                call_id=entry.call_id,
+                recording_id=file.recording_id,
+                status=file.status,
+                reason=file.reason,
+                seconds=file.seconds,
+            )
+            entry = entry.with_(row_written=True)
+            await asyncio.to_thread(self.pending.put, entry)
+        if entry.pbx_name is not None:
+            try:
+                await self.ivr.client.delete_stored_recording(entry.pbx_name)
+            except AriError as exc:
+                if exc.status != 404:  # 404: deleted already
+                    log.warning(
+                        "inbound_recording_pbx_copy_kept", name=entry.pbx_name, error=str(exc)
+                    )
+                    return False
+        await asyncio.to_thread(self.pending.remove, file.recording_id)
+        self.stats["unparked"] += 1
+        return True
+
+    async def retry_pending(self) -> int:
+        """One round over the parked recordings (not those a task is still writing); how
+        many were settled. Stops at the first database error: it is down, try later."""
+        settled = 0
+        for entry in await asyncio.to_thread(self.pending.entries):
+            if entry.file.recording_id in self._saving:
+                continue
+            try:
+                if await self._settle(entry):
+                    settled += 1
+            except StoreError as exc:
+                log.warning("inbound_recording_pending_retry_failed", error=str(exc))
+                break
+        if settled:
+            log.info("inbound_recordings_unparked", settled=settled)
+        return settled
+
+    async def run_pending(self) -> None:
+        """Retry the parked recordings now (those a previous run left) and every
+        ``pending_retry_seconds`` after, until cancelled. Never raises otherwise."""
         while True:
             try:
-                saved = await save_call_recording(
-                    self.db,
-                    call_id=live.call_id,
-                    file=file,
-                    started_at=None if started is None else datetime.fromtimestamp(started, UTC),
-                )
-            except StoreError as exc:
-                log.warning("inbound_recording_row_failed", error=str(exc), call_id=live.call_id)
-                saved = False
-            if saved:
-                self.stats[file.status] += 1
-                log.info(
-                    "inbound_recording_stored",
-                    call_id=live.call_id,
-                    recording_id=file.recording_id,
-                    status=file.status,
-                    reason=file.reason,
-                    seconds=file.seconds,
-                )
-                return True
-            if time.monotonic() > deadline:
-                log.error("inbound_recording_call_never_stored", call_id=live.call_id)
-                return False
-            await asyncio.sleep(1.0)
+                await self.retry_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("inbound_recording_pending_round_failed")
+            await asyncio.sleep(self.pending_retry_seconds)
 
     async def close(self) -> None:
         """Cancel the recordings still being kept and wait for them."""

@@ -1,0 +1,187 @@
+"""An inbound recording whose call row comes late, or whose database is down, is never
+orphaned (issue 14, finding 5).
+
+Before: the recorder waited 300 s for the call's row, then gave up — the file stayed under
+the data dir with no row and the PBX's copy was never deleted. Here a real PostgreSQL is
+made unreachable (a relay in front of it is shut) for longer than the recorder's own wait
+(shortened from 300 s), with a fake ARI serving the recording; the recording is parked and
+settled later — after the database returns and the call's row is written, and across a
+restart of the recorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from ivr_agent.calls.store import save_outcome
+from ivr_agent.db.database import Database
+from ivr_agent.db.models import RecordingRow
+from ivr_agent.pbx.ari import AriClient, AriTarget
+from ivr_agent.pbx.session import Ivr
+from ivr_agent.pbx.stasis import StasisRouter
+from ivr_agent.recordings.inbound import InboundRecorder, LiveRecording
+from ivr_agent.settings import Settings, load_settings
+from tests.support.ivr import FileCatalogue
+from tests.support.outcomes import sample_outcome
+from tests.support.pg_outage import database_behind_door
+
+pytestmark = pytest.mark.postgres
+
+LINKEDID = "1700000000.1"
+NAME = f"ivr-agent-in-{LINKEDID}"
+DELETED = web.AppKey("deleted", list[str])
+DELETE_FAILS = web.AppKey("delete_fails", list[bool])
+
+
+def _wav(seconds: float = 2.0) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x00" * int(8000 * seconds))
+    return out.getvalue()
+
+
+async def _file(request: web.Request) -> web.Response:
+    return web.Response(body=_wav(), content_type="audio/wav")
+
+
+async def _delete(request: web.Request) -> web.Response:
+    if request.app[DELETE_FAILS] and request.app[DELETE_FAILS].pop(0):
+        return web.json_response({"message": "busy"}, status=500)
+    request.app[DELETED].append(request.match_info["name"])
+    return web.Response(status=204)
+
+
+@pytest.fixture
+async def fake_ari() -> AsyncIterator[TestServer]:
+    """A PBX spool holding the call's recording; deletions are noted."""
+    app = web.Application()
+    app[DELETED] = []
+    app[DELETE_FAILS] = []
+    app.router.add_get("/ari/recordings/stored/{name}/file", _file)
+    app.router.add_delete("/ari/recordings/stored/{name}", _delete)
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield server
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(_env_file=None, data_dir=tmp_path / "var")
+
+
+@pytest.fixture
+async def ari(fake_ari: TestServer) -> AsyncIterator[AriClient]:
+    async with AriClient(AriTarget(str(fake_ari.make_url("")).rstrip("/"), "u", "p")) as client:
+        yield client
+
+
+def _recorder(ari: AriClient, db: Database, settings: Settings) -> InboundRecorder:
+    ivr = Ivr(ari, StasisRouter(ari, settings.ari_app), FileCatalogue(frozenset()), settings)
+    recorder = InboundRecorder(ivr, db)
+    # 300 s and 60 s in the agent; the same logic, compressed.
+    recorder.call_row_wait_seconds = 0.3
+    recorder.call_row_retry_seconds = 0.02
+    recorder.pending_retry_seconds = 0.05
+    return recorder
+
+
+def _live() -> LiveRecording:
+    call_id = sample_outcome(LINKEDID).call_id
+    return LiveRecording(call_id=call_id, linkedid=LINKEDID, name=NAME, snoop_id="snoop-1")
+
+
+async def _rows(db: Database) -> list[RecordingRow]:
+    async with db.transaction() as session:
+        return list((await session.scalars(select(RecordingRow))).all())
+
+
+async def _until(condition: object, within: float = 10.0) -> None:
+    assert callable(condition)
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_given_the_database_down_past_the_wait_then_the_recording_is_parked_and_settled_later(
+    db: Database,
+    migrated_database_url: URL,
+    fake_ari: TestServer,
+    ari: AriClient,
+    settings: Settings,
+) -> None:
+    async with database_behind_door(migrated_database_url) as (behind, door):
+        recorder = _recorder(ari, behind, settings)
+        await door.shut()
+        # The call ended and its recording finished while PostgreSQL is down.
+        assert await recorder._keep(_live(), 1000.0, 1002.0) is None
+        [parked] = recorder.pending.entries()
+        assert parked.call_id == _live().call_id
+        assert parked.pbx_name == NAME
+        assert not parked.row_written
+        stored_file = settings.data_dir / parked.file.path
+        assert stored_file.is_file()
+        assert parked.file.status == "ok"
+        assert fake_ari.app[DELETED] == [], "the PBX copy is the only other copy: kept"
+
+        # The database is back, but the outbox has not written the call yet.
+        await door.open()
+        assert await recorder.retry_pending() == 0
+        assert recorder.pending.count() == 1
+        assert await _rows(db) == []
+
+        # The call's row arrives: the next round writes the recording and cleans the PBX.
+        await save_outcome(db, sample_outcome(LINKEDID))
+        assert await recorder.retry_pending() == 1
+    [row] = await _rows(db)
+    assert (row.recording_id, row.call_id, row.status) == (
+        parked.file.recording_id,
+        _live().call_id,
+        "ok",
+    )
+    assert stored_file.is_file()
+    assert fake_ari.app[DELETED] == [NAME]
+    assert recorder.pending.count() == 0
+    assert recorder.stats["ok"] == 1
+
+
+async def test_given_a_restart_while_parked_then_the_next_run_settles_it_and_retries_the_pbx(
+    db: Database,
+    migrated_database_url: URL,
+    fake_ari: TestServer,
+    ari: AriClient,
+    settings: Settings,
+) -> None:
+    async with database_behind_door(migrated_database_url) as (behind, door):
+        first = _recorder(ari, behind, settings)
+        await door.shut()
+        await first._keep(_live(), 1000.0, 1002.0)
+        await first.close()  # the agent stops with the recording parked
+    assert first.pending.count() == 1
+
+    await save_outcome(db, sample_outcome(LINKEDID))
+    fake_ari.app[DELETE_FAILS].extend([True, True])  # the PBX refuses the delete twice
+    second = _recorder(ari, db, settings)
+    runner = asyncio.create_task(second.run_pending())
+    try:
+        await _until(lambda: second.pending.count() == 0)
+    finally:
+        runner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+    [row] = await _rows(db)
+    assert row.status == "ok"
+    assert fake_ari.app[DELETED] == [NAME]
+    assert second.stats["unparked"] == 1
