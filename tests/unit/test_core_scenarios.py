@@ -138,25 +138,29 @@ def test_given_four_rings_when_answered_then_no_apology() -> None:
     assert prompts[0] == "operator_intro"
 
 
-NOBODY_OFFERED_AT_FIRST = """
+def queued_behind_others(rung: float, answered: float, ended: float) -> list[dict[str, str]]:
+    """A caller queued at 1 s behind others; the queue offers it to op1 only at ``rung``."""
+    return table(
+        f"""
         0.000  Newchannel       caller
         1.000  QueueCallerJoin  caller   Position=2 Count=2
-        9.000  Newchannel       op1
-        9.001  AgentCalled      caller>op1
-        9.001  DialBegin        caller>op1
-        14.000 AgentConnect     caller>op1
-        14.001 BridgeEnter      caller   BridgeUniqueid=b1
-        14.001 BridgeEnter      op1      BridgeUniqueid=b1
-        30.000 Hangup           op1
-        30.100 Hangup           caller
+        {rung:.3f} Newchannel    op1
+        {rung + 0.001:.3f} AgentCalled caller>op1
+        {rung + 0.001:.3f} DialBegin   caller>op1
+        {answered:.3f} AgentConnect caller>op1
+        {answered + 0.001:.3f} BridgeEnter caller BridgeUniqueid=b1
+        {answered + 0.001:.3f} BridgeEnter op1    BridgeUniqueid=b1
+        {ended:.3f} Hangup       op1
+        {ended + 0.1:.3f} Hangup caller
         """
+    )
 
 
 def test_given_caller_queued_behind_others_when_rung_later_then_the_queue_wait_counts() -> None:
     # S1: the wait starts at the queue join (the caller hears ringback from then on), not
     # at the first operator leg that rang 8 s later for this caller.
     check(
-        only(table(NOBODY_OFFERED_AT_FIRST)),
+        only(queued_behind_others(rung=9.0, answered=14.0, ended=30.0)),
         {
             "wait_started_at": "2023-11-14T22:13:21.000000+00:00",
             "ring_seconds": 13.0,
@@ -166,22 +170,8 @@ def test_given_caller_queued_behind_others_when_rung_later_then_the_queue_wait_c
     )
 
 
-LONG_QUEUE_WAIT_THEN_FIRST_RING = """
-        0.000  Newchannel       caller
-        1.000  QueueCallerJoin  caller   Position=3 Count=3
-        41.000 Newchannel       op1
-        41.001 AgentCalled      caller>op1
-        41.001 DialBegin        caller>op1
-        43.000 AgentConnect     caller>op1
-        43.001 BridgeEnter      caller   BridgeUniqueid=b1
-        43.001 BridgeEnter      op1      BridgeUniqueid=b1
-        60.000 Hangup           op1
-        60.100 Hangup           caller
-        """
-
-
 def test_given_a_40_s_queue_wait_when_answered_on_the_first_ring_then_late_with_apology() -> None:
-    outcomes, commands, _ = run(table(LONG_QUEUE_WAIT_THEN_FIRST_RING))
+    outcomes, commands, _ = run(queued_behind_others(rung=41.0, answered=43.0, ended=60.0))
     (outcome,) = [o.to_json() for o in outcomes]
     assert (outcome["ring_seconds"], outcome["rings"]) == (42.0, 9)
     assert outcome["answered_within_standard"] is False
