@@ -13,17 +13,39 @@ Theory of operation:
   Channels we create ourselves (snoop channels, originated calls) are awaited by a
   subscription opened *before* the request that creates them, so their ``StasisStart`` is
   seen there. A ``StasisStart`` nobody expects is not left hanging in Stasis: a snoop channel
-  of ours (id prefix :data:`SNOOP_PREFIX`) is hung up, any other channel continues in the
+  (id prefix :data:`ANY_SNOOP_PREFIX`) is hung up, any other channel continues in the
   dialplan (the hook's next step: the caller still reaches the queue).
 * After every (re)connection of the websocket :meth:`StasisRouter.reclaim` runs: Asterisk
-  does not replay missed events, so snoop channels of ours that no live subscription owns
-  are hung up, and the ``on_reconnect`` callbacks of other features get the channel list.
+  does not replay missed events and does not resend ``StasisStart``, so it lists
+  ``GET /channels`` and releases what sits in our app with nobody to act on it:
+
+  - A channel is *owned* while a handler task of ours runs for it or a live subscription
+    receives its events. On a websocket reconnect within one process the handlers and
+    subscriptions live on and keep their channels; after an agent restart nothing is owned.
+  - A caller inside ``Stasis(<app>,ROUTE,…)`` of a route registered ``from_dialplan`` (the
+    hooks' ``greet`` and ``survey``) that nobody owns is continued in the dialplan: its
+    handler died with the previous agent process, and without this the caller would sit in
+    silence until hanging up. The channel listing tells which channels are in Stasis and
+    why (``dialplan.app_name`` ``Stasis``, ``dialplan.app_data`` ``<app>,ROUTE,…``).
+    Channels of other routes (the callback dialer's) are left to their features'
+    ``on_reconnect`` hooks and reconciliation.
+  - Snoop channels: every snoop id carries the creating process's :data:`INSTANCE_ID`
+    (:func:`snoop_id`). An unowned snoop of this instance is hung up; so is one of another
+    instance that sits in *our* app, because Asterisk gives an app's events to one
+    websocket only — the one we now hold — so its owner is gone (a dead or displaced agent
+    of the same app). Snoops in other apps belong to other agents on the PBX (each agent
+    needs its own ``IVR_AGENT_ARI_APP``) and are never touched; a snoop whose spied
+    channel hangs up ends with it.
+
+  A ``from_dialplan`` route registered after the first reclaim (features start after the
+  websocket may have connected) gets the same sweep for its channels.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -35,8 +57,16 @@ from ivr_agent.platform.logging import get_logger
 
 log = get_logger(__name__)
 
-#: Ids of the snoop channels the agent creates start with this (reclaim recognises them).
-SNOOP_PREFIX = "ivr-agent-snoop-"
+#: Ids of the snoop channels of every ivr-agent process start with this.
+ANY_SNOOP_PREFIX = "ivr-agent-snoop-"
+#: This process's instance id, carried by every snoop id it creates (:func:`snoop_id`).
+INSTANCE_ID = secrets.token_hex(4)
+#: Ids of the snoop channels *this* process creates start with this (reclaim recognises them).
+SNOOP_PREFIX = f"{ANY_SNOOP_PREFIX}{INSTANCE_ID}-"
+#: The dialplan application of a channel inside Stasis (``dialplan.app_name`` of a channel).
+STASIS_APP_NAME = "Stasis"
+#: How many channel ids continued by reclaim are remembered until their ``StasisEnd``.
+RELEASED_MEMORY = 1000
 #: The Stasis argument our snoop channels carry (``appArgs``).
 WHISPER_ARG = "whisper"
 
@@ -79,6 +109,21 @@ def event_ids(event: JsonObject) -> set[str]:
             ids.add(recording["name"])
         ids.update(_target_ids(recording))
     return ids
+
+
+def stasis_entry(channel: JsonObject) -> tuple[str, tuple[str, ...]] | None:
+    """``(app, args)`` of a channel (as ``GET /channels`` lists it) inside ``Stasis()``, or
+    None when it is not in Stasis (or the listing does not say)."""
+    dialplan = channel.get("dialplan")
+    if not isinstance(dialplan, dict):
+        return None
+    name, data = dialplan.get("app_name"), dialplan.get("app_data")
+    if not isinstance(name, str) or name.lower() != STASIS_APP_NAME.lower():
+        return None
+    if not isinstance(data, str):
+        return None
+    app, *args = data.split(",")
+    return app.strip(), tuple(arg.strip() for arg in args)
 
 
 def _target_ids(obj: JsonObject) -> Iterable[str]:
@@ -184,6 +229,8 @@ class RouterStats:
     unrouted: int = 0
     orphans_hung_up: int = 0
     reconnects: int = 0
+    #: Callers found in a hook route's Stasis with no live handler, continued in the dialplan.
+    stranded_continued: int = 0
 
 
 class StasisRouter:
@@ -197,18 +244,38 @@ class StasisRouter:
         self._subscriptions: dict[str, set[ChannelEvents]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconnect_hooks: list[ReconnectHook] = []
+        #: Routes that channels enter from the dialplan hooks (continued when stranded).
+        self._dialplan_routes: set[str] = set()
+        #: Channel id → number of live handler tasks for it.
+        self._handled: dict[str, int] = {}
+        #: Channels reclaim continued, until their ``StasisEnd`` (a ``StasisStart`` still in
+        #: the websocket for one of them must not start a handler any more).
+        self._released: dict[str, None] = {}
+        self._reclaimed = False
         #: Wall time of the last event seen (for readiness and debugging).
         self.last_event_at: float | None = None
 
     # --- registration -------------------------------------------------------------------
 
-    def route(self, name: str, handler: StasisHandler) -> None:
-        """``StasisStart`` with ``args[0] == name`` → ``handler`` in its own task."""
+    def route(self, name: str, handler: StasisHandler, *, from_dialplan: bool = False) -> None:
+        """``StasisStart`` with ``args[0] == name`` → ``handler`` in its own task.
+
+        ``from_dialplan``: channels enter this route from a dialplan hook
+        (``Stasis(<app>,name,…)``) and must go on in the dialplan when their handler is gone:
+        :meth:`reclaim` continues those that no live handler owns (a previous agent process
+        died while handling them).
+        """
         if not name or name == WHISPER_ARG:
             raise ValueError(f"route name {name!r} is empty or reserved")
         if name in self._routes:
             raise ValueError(f"route {name!r} is already taken")
         self._routes[name] = handler
+        if from_dialplan:
+            self._dialplan_routes.add(name)
+            if self._reclaimed:
+                # The websocket connected (and reclaim ran) before this route existed.
+                with contextlib.suppress(RuntimeError):  # no running loop: nothing to sweep
+                    self.spawn(self._sweep(name), f"stasis-sweep-{name}")
 
     def subscribe(self, *ids: str) -> ChannelEvents:
         """Every ARI event that concerns these channel/bridge/playback/recording ids."""
@@ -236,6 +303,10 @@ class StasisRouter:
         """Whether a live subscription receives the events of ``key``."""
         return key in self._subscriptions
 
+    def owned(self, channel_id: str) -> bool:
+        """Whether a live handler task or subscription of this router owns the channel."""
+        return channel_id in self._handled or self.subscribed(channel_id)
+
     # --- the reader ---------------------------------------------------------------------
 
     async def run(self, events: AriEvents) -> None:
@@ -253,8 +324,13 @@ class StasisRouter:
                 for subscription in tuple(self._subscriptions.get(key, ())):
                     subscription.deliver(event)
                     delivered = True
-            if event.get("type") == "StasisStart":
+            kind = event.get("type")
+            if kind == "StasisStart":
                 self._stasis_start(event, expected=delivered)
+            elif kind in ("StasisEnd", "ChannelDestroyed") and self._released:
+                channel = event.get("channel")
+                if isinstance(channel, dict):
+                    self._released.pop(str(channel.get("id")), None)
         except Exception:  # a malformed event must never stop the reader
             log.exception("ari_event_dispatch_failed", ari_event=str(event.get("type")))
 
@@ -265,13 +341,30 @@ class StasisRouter:
             return
         args = tuple(str(a) for a in event.get("args") or ())
         call = StasisCall(channel_id=channel["id"], args=args, channel=channel)
+        if call.channel_id in self._released:
+            # Entered just before reclaim listed the channels, which continued it already.
+            del self._released[call.channel_id]
+            log.info("stasis_start_already_continued", channel_id=call.channel_id, args=args)
+            return
         handler = self._routes.get(args[0]) if args else None
         if handler is not None:
             self.stats.handlers_started += 1
-            self.spawn(self._guarded(handler, call), f"stasis-{args[0]}")
+            self._handle(call.channel_id)
+            task = self.spawn(self._guarded(handler, call), f"stasis-{args[0]}")
+            task.add_done_callback(lambda _: self._unhandle(call.channel_id))
         elif not expected:
             self.stats.unrouted += 1
             self.spawn(self._release(call), "stasis-release")
+
+    def _handle(self, channel_id: str) -> None:
+        self._handled[channel_id] = self._handled.get(channel_id, 0) + 1
+
+    def _unhandle(self, channel_id: str) -> None:
+        left = self._handled.get(channel_id, 0) - 1
+        if left > 0:
+            self._handled[channel_id] = left
+        else:
+            self._handled.pop(channel_id, None)
 
     async def _guarded(self, handler: StasisHandler, call: StasisCall) -> None:
         try:
@@ -283,7 +376,7 @@ class StasisRouter:
     async def _release(self, call: StasisCall) -> None:
         """A channel nobody waits for: never leave it silent in Stasis."""
         try:
-            if call.channel_id.startswith(SNOOP_PREFIX):
+            if call.channel_id.startswith(ANY_SNOOP_PREFIX):
                 log.info("orphan_snoop_hung_up", channel_id=call.channel_id)
                 await self.client.hangup(call.channel_id)
             else:
@@ -319,8 +412,10 @@ class StasisRouter:
     # --- reconnection -------------------------------------------------------------------
 
     async def reclaim(self) -> None:
-        """After a (re)connection: hang up our snoop channels nobody owns; run the hooks.
+        """After a (re)connection: release what sits in our app unowned; run the hooks.
 
+        Callers of ``from_dialplan`` routes are continued in the dialplan, our unowned snoop
+        channels (and those of a gone agent of this app) hung up — see the module docstring.
         Pending prompt timers are not touched (they live in the executor, not here).
         """
         self.stats.reconnects += 1
@@ -329,20 +424,67 @@ class StasisRouter:
         except AriError as exc:
             log.warning("ari_reclaim_failed", error=str(exc))
             return
-        for channel in channels:
-            channel_id = str(channel.get("id", ""))
-            if channel_id.startswith(SNOOP_PREFIX) and not self.subscribed(channel_id):
-                self.stats.orphans_hung_up += 1
-                log.info("orphan_snoop_hung_up", channel_id=channel_id)
-                with contextlib.suppress(AriError):
-                    await self.client.hangup(channel_id)
+        finally:
+            self._reclaimed = True
+        await self._release_unowned(channels)
         for hook in self._reconnect_hooks:
             try:
                 await hook(channels)
             except Exception:
                 log.exception("ari_reconnect_hook_failed")
 
+    async def _sweep(self, route: str) -> None:
+        """Continue the stranded callers of ``route`` (registered after the last reclaim)."""
+        try:
+            channels = await self.client.channels()
+        except AriError as exc:
+            log.warning("ari_stranded_sweep_failed", route=route, error=str(exc))
+            return
+        await self._release_unowned(channels, only_route=route)
+
+    async def _release_unowned(
+        self, channels: list[JsonObject], *, only_route: str | None = None
+    ) -> None:
+        for channel in channels:
+            channel_id = channel.get("id")
+            if not isinstance(channel_id, str) or not channel_id or self.owned(channel_id):
+                continue
+            entry = stasis_entry(channel)
+            in_our_app = entry is not None and entry[0] == self.app
+            if channel_id.startswith(ANY_SNOOP_PREFIX):
+                if only_route is None and (
+                    in_our_app or (entry is None and channel_id.startswith(SNOOP_PREFIX))
+                ):
+                    await self._hang_up_orphan_snoop(channel_id)
+                continue
+            if entry is None or not in_our_app or not entry[1]:
+                continue
+            route = entry[1][0]
+            if route in self._dialplan_routes and only_route in (None, route):
+                await self._continue_stranded(channel_id, entry[1])
+
+    async def _hang_up_orphan_snoop(self, channel_id: str) -> None:
+        self.stats.orphans_hung_up += 1
+        owner = "this agent" if channel_id.startswith(SNOOP_PREFIX) else "gone"
+        log.info("orphan_snoop_hung_up", channel_id=channel_id, owner=owner)
+        with contextlib.suppress(AriError):
+            await self.client.hangup(channel_id)
+
+    async def _continue_stranded(self, channel_id: str, args: tuple[str, ...]) -> None:
+        """A hook's caller whose handler is gone: on to the hook's next step (the queue)."""
+        self.stats.stranded_continued += 1
+        log.warning("stranded_caller_continued_in_dialplan", channel_id=channel_id, args=args)
+        self._released[channel_id] = None
+        while len(self._released) > RELEASED_MEMORY:
+            self._released.pop(next(iter(self._released)))
+        try:
+            await self.client.continue_in_dialplan(channel_id)
+        except AriError as exc:  # 404: hung up meanwhile
+            self._released.pop(channel_id, None)
+            log.info("stranded_continue_failed", channel_id=channel_id, error=str(exc))
+
 
 def snoop_id(unique: str) -> str:
-    """Our id for a snoop channel (recognised by :meth:`StasisRouter.reclaim`)."""
+    """This process's id for a snoop channel: ``ivr-agent-snoop-<instance>-<unique>``
+    (recognised by :meth:`StasisRouter.reclaim`)."""
     return f"{SNOOP_PREFIX}{unique}"

@@ -81,4 +81,4 @@ def install(ivr: Ivr) -> None:
     async def handler(call: StasisCall) -> None:
         await greet(ivr, call, internal)
 
-    ivr.router.route(ROUTE, handler)
+    ivr.router.route(ROUTE, handler, from_dialplan=True)

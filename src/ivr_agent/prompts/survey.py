@@ -91,4 +91,4 @@ def install(ivr: Ivr) -> None:
     async def handler(call: StasisCall) -> None:
         await ask(ivr, call)
 
-    ivr.router.route(ROUTE, handler)
+    ivr.router.route(ROUTE, handler, from_dialplan=True)

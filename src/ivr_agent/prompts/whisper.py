@@ -19,7 +19,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from ivr_agent.pbx.ari import AriError, event_time
-from ivr_agent.pbx.stasis import SNOOP_PREFIX, WHISPER_ARG, ChannelGone, snoop_id
+from ivr_agent.pbx.stasis import ANY_SNOOP_PREFIX, WHISPER_ARG, ChannelGone, snoop_id
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.prompts.catalogue import PromptUnavailable
 from ivr_agent.prompts.executor import OnStarted, PlayResult, PromptJob
@@ -130,7 +130,9 @@ class SnoopWhisper:
         for bridge in bridges if isinstance(bridges, list) else ():
             members = [str(c) for c in bridge.get("channels") or ()]
             if channel_id in members:
-                others = [c for c in members if c != channel_id and not c.startswith(SNOOP_PREFIX)]
+                others = [
+                    c for c in members if c != channel_id and not c.startswith(ANY_SNOOP_PREFIX)
+                ]
                 return others[0] if len(others) == 1 else None
         return None
 
