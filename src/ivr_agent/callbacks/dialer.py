@@ -161,7 +161,7 @@ class Dialer:
         self.settings = ivr.settings
         self.config = CallbackConfig.from_settings(ivr.settings)
         self.journal = journal or Journal(ivr.settings.data_dir)
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or (lambda: datetime.now(UTC))
         #: None: claims use the database's now().
         self.claim_clock = clock
         self.finish_retry_seconds: tuple[float, ...] = FINISH_RETRY_SECONDS
@@ -175,6 +175,17 @@ class Dialer:
         self.placed = 0
         self._wake = asyncio.Event()
         self.reconciled = asyncio.Event()
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The "now" of the times the dialer writes (answer, end)."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime]) -> None:
+        # A clock set by a test travels in time: claims follow it too.
+        self._clock = clock
+        self.claim_clock = clock
 
     # --- the loop -----------------------------------------------------------------------
 
