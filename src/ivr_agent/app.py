@@ -95,13 +95,17 @@ def _database_ctx(settings: Settings, readiness: Readiness, given: Database | No
     return database
 
 
-def _outbox_ctx(settings: Settings) -> CleanupCtx:
+def _outbox_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
+    component = readiness.component("outbox")
+
     async def outbox(app: web.Application) -> AsyncIterator[None]:
         auto_callbacks = (
             CallbackConfig.from_settings(settings) if settings.callback_auto_for_abandoned else None
         )
         box = Outbox(settings.data_dir / "spool", callbacks=auto_callbacks)
         app[OUTBOX] = box
+        # Not ready while outcomes cannot reach the spool or the writer is stuck.
+        readiness.add_probe("outbox", box.readiness_probe(component))
         app[METRICS].export_counters("outbox", "Outbox", box.stats, gauges=frozenset({"pending"}))
         try:
             async with background(box.run(app[DATABASE]), "outbox-writer"):
@@ -247,7 +251,7 @@ def build_app(
     # AMI into the tracker, the live feed reading both, the ARI session with the features
     # acting through it (prompts, dialer), inbound recording.
     app.cleanup_ctx.append(_database_ctx(settings, readiness, database))
-    app.cleanup_ctx.append(_outbox_ctx(settings))
+    app.cleanup_ctx.append(_outbox_ctx(settings, readiness))
     # The tracker's commands go to the parts that carry them out once those run.
     commands = CommandRoutes()
     app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands, clock))

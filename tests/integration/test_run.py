@@ -73,6 +73,7 @@ def test_given_the_agent_runs_when_sigterm_then_it_stops_cleanly_without_leaking
         components = body["components"]
         assert isinstance(components, dict)
         assert components["database"]["state"] == "up"
+        assert components["outbox"]["state"] == "up"
         assert components["ari"]["state"] == "disabled"
         # AMI is configured but unreachable: the agent is running but not ready.
         assert components["ami"]["state"] != "up"
