@@ -11,6 +11,7 @@ from ivr_agent.db.errors import UnknownCursorError
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web.auth import requires
 from ivr_agent.web.errors import ApiError, bad_parameter
+from ivr_agent.web.query import int_parameter
 
 MAX_PAGE = 1000
 
@@ -29,10 +30,7 @@ def _since(request: web.Request) -> datetime | None:
 
 
 def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise bad_parameter("limit", f"must be an integer from 1 to {MAX_PAGE}")
-    return int(raw)
+    return int_parameter(request.query, "limit", default=100, low=1, high=MAX_PAGE)
 
 
 @requires("ops", "qa")

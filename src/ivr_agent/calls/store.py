@@ -27,7 +27,7 @@ from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import UnknownCursorError, translate_errors
-from ivr_agent.db.models import CallEventRow, CallRow, HoldRow, PromptPlayedRow
+from ivr_agent.db.models import CallEventRow, CallRow, HoldRow, PromptPlayedRow, RecordingRow
 
 T = TypeVar("T")
 
@@ -170,11 +170,30 @@ async def save_outcome(
     return await _run(target, "save outcome", work)
 
 
+async def _stored_recordings(session: AsyncSession, ids: Sequence[str]) -> dict[str, str]:
+    """The newest ``recordings`` row of each call, by call id (what the QA replay plays).
+
+    An inbound call's outcome is stored when the call ends, before its recording has been
+    fetched and verified, so ``calls.recording_id`` stays empty; the recording's row names
+    the call instead. Newest = last by ``(created_at, recording_id)``, as the replay bundle
+    picks it; a ``corrupt``, ``missing`` or ``purged`` one counts too (its metadata says so).
+    """
+    rows = await session.execute(
+        select(RecordingRow.call_id, RecordingRow.recording_id)
+        .where(RecordingRow.call_id.in_(ids))
+        .order_by(RecordingRow.created_at, RecordingRow.recording_id)
+    )
+    # A call has one recording or a few: the last of each call wins.
+    return {call_id: recording_id for call_id, recording_id in rows if call_id is not None}
+
+
 async def _load_outcomes(session: AsyncSession, rows: Sequence[CallRow]) -> list[CallOutcome]:
     ids = [row.call_id for row in rows]
     holds: dict[str, list[HoldRow]] = defaultdict(list)
     prompts: dict[str, list[PromptPlayedRow]] = defaultdict(list)
+    recordings: dict[str, str] = {}
     if ids:
+        recordings = await _stored_recordings(session, ids)
         for hold in await session.scalars(
             select(HoldRow).where(HoldRow.call_id.in_(ids)).order_by(HoldRow.call_id, HoldRow.seq)
         ):
@@ -185,10 +204,18 @@ async def _load_outcomes(session: AsyncSession, rows: Sequence[CallRow]) -> list
             .order_by(PromptPlayedRow.call_id, PromptPlayedRow.seq)
         ):
             prompts[prompt.call_id].append(prompt)
-    return [_outcome(row, holds[row.call_id], prompts[row.call_id]) for row in rows]
+    return [
+        _outcome(row, holds[row.call_id], prompts[row.call_id], recordings.get(row.call_id))
+        for row in rows
+    ]
 
 
-def _outcome(row: CallRow, holds: list[HoldRow], prompts: list[PromptPlayedRow]) -> CallOutcome:
+def _outcome(
+    row: CallRow,
+    holds: list[HoldRow],
+    prompts: list[PromptPlayedRow],
+    stored_recording: str | None = None,
+) -> CallOutcome:
     zone = timezone(timedelta(seconds=row.utc_offset_seconds))
 
     def local(moment: datetime) -> datetime:
@@ -238,7 +265,9 @@ def _outcome(row: CallRow, holds: list[HoldRow], prompts: list[PromptPlayedRow])
         talk_seconds=row.talk_seconds,
         duration_seconds=row.duration_seconds,
         over_max_duration=row.over_max_duration,
-        recording_id=row.recording_id,
+        # The recording stored for the call, which the recording routes serve, else the id
+        # the outcome was saved with.
+        recording_id=stored_recording or row.recording_id,
         complete=row.complete,
         incomplete_reason=row.incomplete_reason,
         extra=dict(row.extra),

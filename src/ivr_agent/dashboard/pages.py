@@ -12,7 +12,8 @@ SameSite=Strict cookie that the auth middleware accepts for reads. A token is ne
 in a URL the server sees: ``ivr-agent demo`` prints ``/login#token=…``, whose fragment
 stays in the browser, and ``static/login.js`` posts it and clears it from the address bar.
 Pages without a valid session redirect to ``/login``; a role that may not see a page gets
-403. The API keeps its JSON 401/403.
+403. The API keeps its JSON 401/403. After sign-in the browser goes to ``next`` only if it
+is a path on this site (``web/redirects.py``; ``login.js`` checks it again), else to ``/``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web import static_files
 from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token
 from ivr_agent.web.formats import count, seconds
+from ivr_agent.web.redirects import login_location, same_origin_path
 from ivr_agent.web.templates import SECURITY_HEADERS, message_page, render_page
 
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,7 +72,7 @@ def page(handler: PageHandler) -> PageHandler:
     async def checked(request: web.Request) -> web.StreamResponse:
         role = await _page_role(request)
         if role is None:
-            raise web.HTTPSeeOther(f"/login?next={request.rel_url.path}")
+            raise web.HTTPSeeOther(login_location(request.rel_url.raw_path))
         if role not in PAGE_ROLES:
             return message_page("Forbidden", "Your token may not see this page.", status=403)
         return await handler(request)
@@ -170,13 +172,6 @@ async def call_page_handler(request: web.Request) -> web.Response:
     )
 
 
-def _safe_next(raw: str | None) -> str:
-    # Only a path on this site: never "//host" or "https://…" (no open redirect).
-    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
-        return "/"
-    return raw
-
-
 def _login_page(next_path: str, error: str = "", status: int = 200) -> web.Response:
     return render_page("login.html", next=next_path, error=error, status=status)
 
@@ -184,7 +179,7 @@ def _login_page(next_path: str, error: str = "", status: int = 200) -> web.Respo
 @open_route
 async def login_form_handler(request: web.Request) -> web.Response:
     """The sign-in form (``#token=…`` in the address is posted by ``login.js``)."""
-    return _login_page(_safe_next(request.query.get("next")))
+    return _login_page(same_origin_path(request.query.get("next")))
 
 
 @open_route
@@ -192,7 +187,7 @@ async def login_handler(request: web.Request) -> web.StreamResponse:
     """Check the posted token; on success set the session cookie and go on."""
     form = await request.post()
     token = str(form.get("token", "")).strip()
-    next_path = _safe_next(str(form.get("next", "/")))
+    next_path = same_origin_path(str(form.get("next", "/")))
     role = None
     if token:
         async with request.app[DATABASE].sessions() as session:

@@ -41,6 +41,7 @@ from ivr_agent.qa import operator_qa_averages
 from ivr_agent.settings import Settings
 from ivr_agent.web.auth import requires
 from ivr_agent.web.errors import bad_parameter
+from ivr_agent.web.query import int_parameter
 
 MAX_BREACHES = 200
 
@@ -203,10 +204,7 @@ def breach_json(breach: Breach) -> dict[str, Any]:
 
 
 def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_BREACHES:
-        raise bad_parameter("limit", f"must be an integer from 1 to {MAX_BREACHES}")
-    return int(raw)
+    return int_parameter(request.query, "limit", default=20, low=1, high=MAX_BREACHES)
 
 
 @requires("ops", "qa")

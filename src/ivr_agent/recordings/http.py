@@ -46,7 +46,8 @@ from ivr_agent.web.byte_range import (
     parse_range,
     unsatisfiable_content_range,
 )
-from ivr_agent.web.errors import ApiError, bad_parameter, error_response
+from ivr_agent.web.errors import ApiError, error_response
+from ivr_agent.web.query import int_parameter
 
 log = get_logger(__name__)
 
@@ -177,13 +178,11 @@ async def recording_handler(request: web.Request) -> web.Response:
 @requires("qa")
 async def peaks_handler(request: web.Request) -> web.Response:
     """``GET /api/recordings/{id}/peaks?buckets=N``: waveform levels 0–1 for the player."""
-    raw = request.query.get("buckets", "600")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_BUCKETS:
-        raise bad_parameter("buckets", f"an integer 1-{MAX_BUCKETS}")
+    buckets = int_parameter(request.query, "buckets", default=600, low=1, high=MAX_BUCKETS)
     recording, path = await _playable(request)
     try:
         data = await asyncio.to_thread(path.read_bytes)
-        levels = await asyncio.to_thread(peaks, data, int(raw))
+        levels = await asyncio.to_thread(peaks, data, buckets)
     except OSError:
         raise ApiError(404, "recording_unavailable", "the recording's file is missing") from None
     except NotPcm16 as exc:

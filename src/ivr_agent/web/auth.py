@@ -7,6 +7,7 @@ else is refused, so a new route is never public by accident.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,9 +15,15 @@ from aiohttp import web
 
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import role_of
+from ivr_agent.platform.logging import get_logger
 from ivr_agent.web.errors import ApiError, Handler
+from ivr_agent.web.readyz import READYZ_PATH, ReadyzCache
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+log = get_logger(__name__)
+
+OPEN_PATHS = frozenset({"/healthz", READYZ_PATH})
+#: How long ``/readyz`` waits to learn whether its token is valid (the probes' own bound).
+TOKEN_CHECK_SECONDS = 2.0
 #: The dashboard's session cookie (HttpOnly, SameSite=Strict): the API token a browser
 #: signed in with at ``/login``, so pages and their API calls need no token in a URL.
 SESSION_COOKIE = "ivr_agent_session"
@@ -63,11 +70,34 @@ def request_token(request: web.Request) -> str | None:
     return token
 
 
+async def _has_valid_token(request: web.Request, database: Callable[[], Database]) -> bool:
+    """Whether the request carries a valid token; ``False`` when that cannot be told in
+    :data:`TOKEN_CHECK_SECONDS` (the database is down or slow)."""
+    token = request_token(request)
+    if token is None:
+        return False
+    try:
+        async with asyncio.timeout(TOKEN_CHECK_SECONDS), database().sessions() as session:
+            return await role_of(session, token) is not None
+    except Exception:  # any failure means "not known to be valid"; the reason is for the logs
+        log.debug("token check for /readyz failed", exc_info=True)
+        return False
+
+
 def auth_middleware(database: Callable[[], Database]) -> Any:
-    """Middleware checking the token and role of every request that is not open."""
+    """Middleware checking the token and role of every request that is not open.
+
+    ``/readyz`` stays open; it is answered fresh for a valid token and from a short cache
+    for everyone else (``web/readyz.py``).
+    """
+    readyz = ReadyzCache()
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == READYZ_PATH:
+            if await _has_valid_token(request, database):
+                return await readyz.fresh(request, handler)
+            return await readyz.cached(request, handler)
         if request.path in OPEN_PATHS:
             return await handler(request)
         route_handler = getattr(request.match_info, "handler", None)
