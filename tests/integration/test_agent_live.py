@@ -80,8 +80,10 @@ async def test_given_a_scenario_when_the_agent_watches_then_outcomes_match_groun
         assert intros[0]["played"] is True, f"{name}/{truth['id']}: operator_intro not played"
         assert truth["heard_after_answer"], f"{name}/{truth['id']}: nothing heard after answer"
 
-    # `ivr-agent replay` of the live capture reproduces the stored outcomes byte for byte.
+    # `ivr-agent replay` of the live capture reproduces the stored outcomes byte for byte —
+    # but for the recording, which is stored after the call and which the calls API names
+    # (`recording_id`): the AMI events know nothing of it.
     replayed = Replay(standards, settings.pbx_id).run(read_capture(capture))
     assert sorted(f.outcome.to_json_line() for f in replayed) == sorted(
-        dumps_line(outcome) for outcome in outcomes.values()
+        dumps_line({**outcome, "recording_id": None}) for outcome in outcomes.values()
     )
