@@ -4,7 +4,9 @@ The hook ``ivr-agent-inbound`` answers the caller and hands the channel to the a
 agent plays ``greeting_external`` ("您好,这里是{company}客服热线") to callers from outside and
 ``greeting_internal`` ("您好,{department}") to colleagues, reports it like every prompt so the
 call's outcome lists it, and continues the channel in the dialplan, which goes on to the
-admin's ``Queue()``/``Dial()``. If anything fails the caller is continued all the same.
+admin's ``Queue()``/``Dial()``. If anything fails the caller is continued all the same; if
+the agent process dies mid-greeting, the next agent's reclaim (the route is ``from_dialplan``,
+see ``pbx/stasis.py``) continues the caller it finds left in ``Stasis(…,greet,…)``.
 
 Who is internal: the hook's first argument when the admin's route says so
 (``Gosub(ivr-agent-inbound,s,1(internal))`` or ``…(external)``); otherwise a caller number

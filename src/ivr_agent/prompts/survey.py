@@ -8,6 +8,11 @@ after it, stores it in the channel variable ``IVR_AGENT_SATISFACTION`` and conti
 hook reports the answer as ``UserEvent(IvrAgentSurvey, Digit)`` — one place for the agent's
 path and the dialplan's own ``Read()`` fallback — and the tracker puts it in the outcome
 (``extra["satisfaction"]``, see ``core/standards.py``).
+
+If the agent process dies while asking, the next agent's reclaim continues the caller it
+finds left in ``Stasis(…,survey,…)`` (the route is ``from_dialplan``). The hook emptied
+``IVR_AGENT_SATISFACTION`` before ``Stasis()``, so it reports no digit: ``no_answer`` when the
+dead agent had reported the question played, no ``satisfaction`` key when it had not.
 """
 
 from __future__ import annotations
