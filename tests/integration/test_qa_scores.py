@@ -87,6 +87,9 @@ async def test_given_roles_then_only_qa_and_admin_score(
         ({"skill": None}, "skill"),
         ({"comment": 5}, "comment"),
         ({"comment": "x" * 4001}, "comment"),
+        # Issue 14: "²".isdigit() is true and int("²") raises: was a 500.
+        ({"skill": "²"}, "skill"),
+        ({"overall": "１"}, "overall"),
     ],
 )
 async def test_given_a_bad_field_then_400_naming_it_and_nothing_stored(

@@ -167,7 +167,6 @@ async def test_given_a_bad_page_then_the_qa_list_answers_400_naming_it(
     await _qa_list_refuses(client, db, [v for v in BAD_NUMBERS if v.isascii() and v != LONG])
 
 
-@pytest.mark.xfail(strict=True, reason="qa/pages.py _filters: use web.query.int_parameter")
 async def test_given_a_non_ascii_or_huge_page_then_the_qa_list_answers_400(
     client: Client, db: Database
 ) -> None:

@@ -37,6 +37,8 @@ from ivr_agent.web import static_files, templates
 from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token
 from ivr_agent.web.errors import ApiError
 from ivr_agent.web.formats import masked, seconds
+from ivr_agent.web.query import int_parameter
+from ivr_agent.web.redirects import login_location
 from ivr_agent.web.templates import render_page
 
 QA_ROLES = frozenset({"qa", "admin"})
@@ -132,7 +134,7 @@ def qa_page(handler: QaPage) -> Callable[[web.Request], Awaitable[web.StreamResp
             async with request.app[DATABASE].sessions() as session:
                 actor = await actor_of(session, token)
         if actor is None:
-            raise web.HTTPSeeOther(f"/login?next={request.rel_url.path}")
+            raise web.HTTPSeeOther(login_location(request.rel_url.raw_path))
         if actor.role not in QA_ROLES:
             return message_page("Forbidden", "QA replay needs a qa or admin token.", status=403)
         return await handler(request, actor)
@@ -165,9 +167,7 @@ def _filters(request: web.Request, zone: ZoneInfo) -> tuple[QaFilter, int]:
         raise ApiError(400, "invalid_parameter", "direction: unknown", {"field": "direction"})
     if breach is not None and breach not in BREACHES:
         raise ApiError(400, "invalid_parameter", "breach: unknown", {"field": "breach"})
-    page_raw = request.query.get("page", "1")
-    if not page_raw.isdigit() or not 1 <= int(page_raw) <= 100_000:
-        raise ApiError(400, "invalid_parameter", "page: a number from 1", {"field": "page"})
+    page = int_parameter(request.query, "page", default=1, low=1, high=100_000)
     filters = QaFilter(
         start=datetime.combine(start, time(), zone) if start else None,
         end=datetime.combine(end + timedelta(days=1), time(), zone) if end else None,
@@ -175,7 +175,7 @@ def _filters(request: web.Request, zone: ZoneInfo) -> tuple[QaFilter, int]:
         direction=direction,
         breach=breach,
     )
-    return filters, int(page_raw)
+    return filters, page
 
 
 def filter_form(request: web.Request, operators: list[str]) -> Filters:
@@ -338,7 +338,7 @@ async def qa_score_form_handler(request: web.Request) -> web.StreamResponse:
         async with request.app[DATABASE].sessions() as session:
             actor = await actor_of(session, token)
     if token is None or actor is None:
-        raise web.HTTPSeeOther(f"/login?next=/qa/calls/{call_id}")
+        raise web.HTTPSeeOther(login_location(f"/qa/calls/{call_id}"))
     if actor.role not in QA_ROLES:
         return message_page("Forbidden", "Scoring needs a qa or admin token.", status=403)
     form = await request.post()

@@ -9,6 +9,7 @@ cannot both win: the unique constraints refuse the second, which gets :class:`Sc
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -78,7 +79,8 @@ def validate_scores(raw: Mapping[str, Any]) -> dict[str, int]:
     scores = {}
     for name in INDICES:
         value = raw.get(name)
-        if isinstance(value, str) and value.strip().isdigit():
+        # ASCII digits only: "²".isdigit() is true, and int() would raise on it.
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{1,3}", value.strip()):
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScoreError(f"{name}: required, an integer 1-5", name)
