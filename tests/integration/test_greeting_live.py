@@ -11,6 +11,7 @@ the ground truth, and be reproduced by replaying the agent's own AMI capture.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from dataclasses import replace
@@ -153,6 +154,7 @@ async def test_greetings_and_the_satisfaction_question_reach_the_caller_and_the_
         for f in Replay(standards, agent_settings.pbx_id).run(read_capture(capture))
     }
     for number in numbers:
-        outcome = outcomes[number]
+        # The recording is stored after the call (the store names it); events know nothing of it.
+        outcome = dataclasses.replace(outcomes[number], recording_id=None)
         assert replayed[number].to_json_line() == outcome.to_json_line()
         assert replayed[number].extra.get("satisfaction") == outcome.extra.get("satisfaction")
