@@ -21,10 +21,11 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from ivr_agent.callbacks.sessions import in_transaction, utc
 from ivr_agent.core.callbacks import (
@@ -39,7 +40,12 @@ from ivr_agent.core.callbacks import (
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.satisfaction import check_scores, satisfaction_index
 from ivr_agent.db.database import Database
-from ivr_agent.db.models import CallbackAttemptRow, CallbackRow, RecordingRow, SurveyScoreRow
+from ivr_agent.db.models import (
+    CallbackAttemptRow,
+    CallbackRow,
+    RecordingRow,
+    SurveyScoreRow,
+)
 from ivr_agent.recordings import RecordingFile
 
 #: Most callbacks one :func:`claim_due` may claim.
@@ -112,6 +118,7 @@ async def claim_due(
     pbx_id: str,
     channel_id_for: Callable[[str], str],
     config: CallbackConfig | None = None,
+    instance_id: str | None = None,
 ) -> list[ClaimedAttempt]:
     """Claim up to ``limit`` pending callbacks due now, oldest due first.
 
@@ -127,7 +134,8 @@ async def claim_due(
     "now" is inside its calling windows (decided in ``config.zone``, the call centre's
     time zone): one the dialer reaches late (it was down past the window, or a backlog
     larger than its concurrency) is moved to its next window instead of phoning a
-    customer at night. The dialer always passes ``config``.
+    customer at night. The dialer always passes ``config``, and its ``instance_id`` (the
+    attempts are its own to reconcile while its lease lasts).
     Returns what was claimed (possibly nothing).
     """
     if not 1 <= limit <= MAX_CLAIM:
@@ -166,6 +174,8 @@ async def claim_due(
                 pbx_id=pbx_id,
                 state="dialling",
                 started_at=at,
+                instance_id=instance_id,
+                heartbeat_at=func.now(),
             )
             session.add(attempt)
             row.attempts_made += 1
@@ -326,8 +336,11 @@ async def finish_attempt(
     return await in_transaction(db, "finish callback attempt", work)
 
 
-async def unfinished_attempts(db: Database, *, pbx_id: str | None = None) -> list[ClaimedAttempt]:
-    """Attempts left ``dialling`` or ``answered`` (by ``pbx_id``, or by any PBX), oldest first.
+async def unfinished_attempts(
+    db: Database, *, pbx_id: str | None = None, instance_id: str | None = None
+) -> list[ClaimedAttempt]:
+    """Attempts left ``dialling`` or ``answered`` (by ``pbx_id``, or by any PBX; placed by
+    dialer ``instance_id``, or by any), oldest first.
 
     What an agent restarting after a crash must reconcile: never redial these blindly.
     """
@@ -341,9 +354,87 @@ async def unfinished_attempts(db: Database, *, pbx_id: str | None = None) -> lis
         )
         if pbx_id is not None:
             query = query.where(CallbackAttemptRow.pbx_id == pbx_id)
+        if instance_id is not None:
+            query = query.where(CallbackAttemptRow.instance_id == instance_id)
         return [_claimed(row, attempt) for attempt, row in (await session.execute(query)).all()]
 
     return await in_transaction(db, "list unfinished attempts", work)
+
+
+async def heartbeat(db: Database, *, instance_id: str, pbx_id: str) -> int:
+    """Renew dialer ``instance_id``'s lease on its unfinished attempts of ``pbx_id`` (to the
+    database's ``now()``); how many there are. StoreError if the database is unreachable."""
+
+    async def work(session: AsyncSession) -> int:
+        result = await session.execute(
+            update(CallbackAttemptRow)
+            .where(
+                CallbackAttemptRow.instance_id == instance_id,
+                CallbackAttemptRow.pbx_id == pbx_id,
+                CallbackAttemptRow.state.in_(UNFINISHED_STATES),
+            )
+            .values(heartbeat_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0))
+
+    return await in_transaction(db, "renew the dialer's lease", work)
+
+
+async def take_unfinished(
+    db: Database,
+    *,
+    pbx_id: str,
+    instance_id: str,
+    lease_seconds: float,
+    own: bool = True,
+    orphans: bool = False,
+) -> list[ClaimedAttempt]:
+    """Make unfinished attempts of ``pbx_id`` dialer ``instance_id``'s, and list them.
+
+    ``own``: those it placed itself (a restart of the same agent: same data dir, same id),
+    and those with no instance (placed before instances were recorded). ``orphans``: those
+    of another dialer whose lease on them ran out (not renewed for ``lease_seconds`` by the
+    database's clock), and those with no instance. A live dialer's attempts are never
+    taken. One UPDATE moves them to ``instance_id`` and renews the lease: two dialers
+    taking at once never take the same attempt (the second sees it is no longer expired).
+    """
+
+    async def work(session: AsyncSession) -> list[ClaimedAttempt]:
+        attempt = CallbackAttemptRow
+        expired = or_(
+            attempt.heartbeat_at.is_(None),
+            attempt.heartbeat_at <= func.now() - timedelta(seconds=lease_seconds),
+        )
+        whose: list[ColumnElement[bool]] = [attempt.instance_id.is_(None)]
+        if own:
+            whose.append(attempt.instance_id == instance_id)
+        if orphans:
+            whose.append(and_(attempt.instance_id != instance_id, expired))
+        taken = (
+            await session.scalars(
+                update(attempt)
+                .where(
+                    attempt.state.in_(UNFINISHED_STATES),
+                    attempt.pbx_id == pbx_id,
+                    or_(*whose),
+                )
+                .values(instance_id=instance_id, heartbeat_at=func.now())
+                .returning(attempt.attempt_id)
+                .execution_options(synchronize_session=False)
+            )
+        ).all()
+        if not taken:
+            return []
+        query = (
+            select(attempt, CallbackRow)
+            .join(CallbackRow, CallbackRow.callback_id == attempt.callback_id)
+            .where(attempt.attempt_id.in_(taken))
+            .order_by(attempt.started_at, attempt.attempt_id)
+        )
+        return [_claimed(row, a) for a, row in (await session.execute(query)).all()]
+
+    return await in_transaction(db, "take unfinished attempts", work)
 
 
 async def dialling_attempts(db: Database, *, pbx_id: str | None = None) -> list[ClaimedAttempt]:

@@ -30,13 +30,18 @@ Theory of operation:
   on, left to the journal and the next start's reconciliation. The journal is removed
   once the write succeeded.
 * At start-up :func:`ivr_agent.callbacks.reconcile.reconcile` deals with attempts a previous run
-  left unfinished before anything new is claimed.
+  left unfinished before anything new is claimed. Attempts carry this dialer's instance id
+  (one per data dir); every ``HEARTBEAT_SECONDS`` the dialer renews its lease in the
+  database and, once renewed without a break for ``LEASE_SECONDS``, takes over the
+  unfinished attempts of dialers whose lease ran out (an agent that never came back);
+  another live agent's attempts are never touched, even with the same ``pbx_id``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -48,12 +53,13 @@ from ivr_agent.callbacks.attempts import (
     ClaimedAttempt,
     claim_due,
     finish_attempt,
+    heartbeat,
     mark_answered,
     unfinished_attempts,
 )
 from ivr_agent.callbacks.call import CallbackCall, CallReport, CallTarget
 from ivr_agent.callbacks.journal import Journal, JournalEntry
-from ivr_agent.callbacks.reconcile import finish_without_channel, reconcile
+from ivr_agent.callbacks.reconcile import ReconcileReport, finish_without_channel, reconcile
 from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig, FailedOutcome
 from ivr_agent.core.phone import is_dialable
 from ivr_agent.db.errors import StoreError
@@ -79,6 +85,10 @@ FINISH_RETRY_CAP_SECONDS = 30.0
 #: SQLSTATE classes of a database that is down, restarting or overloaded (retried until it
 #: is back); any other SQL state is the server refusing the write itself.
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
+#: How often the dialer renews its lease, and how long a dialer that stopped renewing still
+#: owns its unfinished attempts (database time).
+HEARTBEAT_SECONDS = 15.0
+LEASE_SECONDS = 120.0
 
 #: Dial statuses and hang-up causes (Q.850) of calls nobody answered.
 _DIAL_STATUS: dict[str, FailedOutcome] = {
@@ -169,6 +179,12 @@ class Dialer:
         #: Results waiting for the database (attempt ids), and writes retried so far.
         self.finish_waiting: set[str] = set()
         self.finish_retries = 0
+        #: This dialer's id (one per data dir) and lease (tests shorten them).
+        self.instance_id = self.journal.instance_id()
+        self.heartbeat_seconds = HEARTBEAT_SECONDS
+        self.lease_seconds = LEASE_SECONDS
+        #: Monotonic time since which every lease renewal worked (None: the last failed).
+        self.renewed_since: float | None = None
         self.active: dict[str, asyncio.Task[None]] = {}
         #: Channels a task of ours waits on (their StasisStart is not an orphan).
         self.awaiting: set[str] = set()
@@ -200,20 +216,55 @@ class Dialer:
             await events.connected.wait()
         while True:
             try:
+                await self.renew_lease()
                 await reconcile(self)
                 break
             except (AriError, StoreError) as exc:
                 log.warning("callback_reconcile_failed_retrying", error=str(exc))
-                await asyncio.sleep(self.settings.callback_poll_seconds)
+                await asyncio.sleep(min(self.settings.callback_poll_seconds, 30))
         self.reconciled.set()
+        keeper = asyncio.create_task(self._keep_lease(), name="callback-dialer-lease")
+        try:
+            while True:
+                try:
+                    await self.poll()
+                except (StoreError, ValueError) as exc:
+                    log.warning("callback_poll_failed", error=str(exc))
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.callback_poll_seconds)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def renew_lease(self) -> None:
+        """Renew this dialer's lease (StoreError if the database is unreachable)."""
+        try:
+            await heartbeat(self.db, instance_id=self.instance_id, pbx_id=self.settings.pbx_id)
+        except StoreError:
+            self.renewed_since = None
+            raise
+        if self.renewed_since is None:
+            self.renewed_since = time.monotonic()
+
+    async def take_over_orphans(self) -> ReconcileReport | None:
+        """Reconcile the attempts of dialers whose lease ran out — only once this dialer's
+        own lease has been renewed without a break for a whole lease (after an outage
+        nobody could renew, and live dialers must not look dead). None if not yet."""
+        since = self.renewed_since
+        if since is None or time.monotonic() - since < self.lease_seconds:
+            return None
+        return await reconcile(self, orphans=True)
+
+    async def _keep_lease(self) -> None:
         while True:
             try:
-                await self.poll()
-            except (StoreError, ValueError) as exc:
-                log.warning("callback_poll_failed", error=str(exc))
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.callback_poll_seconds)
+                await self.renew_lease()
+                await self.take_over_orphans()
+            except (AriError, StoreError) as exc:
+                log.warning("callback_lease_renewal_failed", error=str(exc))
+            await asyncio.sleep(self.heartbeat_seconds)
 
     async def poll(self, now: datetime | None = None) -> list[ClaimedAttempt]:
         """Claim what is due and inside its calling windows for the free slots; place each.
@@ -234,6 +285,7 @@ class Dialer:
             pbx_id=self.settings.pbx_id,
             channel_id_for=channel_id_for,
             config=self.config,
+            instance_id=self.instance_id,
         )
         for attempt in claimed:
             self.start(attempt, self.place(attempt))
@@ -378,7 +430,9 @@ class Dialer:
         if call.channel_id in self.awaiting:
             return
         try:
-            attempts = await unfinished_attempts(self.db, pbx_id=self.settings.pbx_id)
+            attempts = await unfinished_attempts(
+                self.db, pbx_id=self.settings.pbx_id, instance_id=self.instance_id
+            )
         except StoreError as exc:
             log.warning("callback_adopt_lookup_failed", error=str(exc))
             attempts = []

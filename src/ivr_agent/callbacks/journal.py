@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,26 @@ class Journal:
     def remove(self, attempt_id: str) -> None:
         """Forget the attempt (its outcome is in the database)."""
         self._path(attempt_id).unlink(missing_ok=True)
+
+    def instance_id(self) -> str:
+        """The id of the dialer keeping this journal (made once, kept in its directory).
+
+        One per data dir: a restarted agent is the same dialer (its journal is here), so its
+        attempts stay its own; another agent, even with the same ``pbx_id``, is another.
+        """
+        path = self.directory / "instance-id"
+        try:
+            found = path.read_text(encoding="ascii").strip()
+            if _ATTEMPT_ID.fullmatch(found):
+                return found
+        except (OSError, ValueError):
+            pass
+        made = uuid.uuid4().hex
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+        partial = path.with_suffix(".partial")
+        partial.write_text(made, encoding="ascii")
+        os.replace(partial, path)
+        return made
 
     def attempt_ids(self) -> list[str]:
         """Attempts that have a journal file."""

@@ -1,8 +1,18 @@
-"""Crash reconciliation of callback attempts, run once at start-up before any new dialling.
+"""Crash reconciliation of callback attempts: at start-up before any new dialling (this
+dialer's own attempts), and while running (attempts of a dialer that is gone).
 
 An attempt is written ``dialling`` before its originate, so an agent that died mid-call
-leaves it ``dialling`` (or ``answered``). It is never redialled blindly; for each such
-attempt of this PBX (``IVR_AGENT_PBX_ID``):
+leaves it ``dialling`` (or ``answered``). Which attempts are whose: each carries the
+instance id of the dialer that placed it (one per agent data dir, kept by the journal), and
+each dialer renews a lease in the database (``dialer_instances.heartbeat_at``, database
+time). At start-up a dialer takes its own attempts (and those with no instance, from before
+instances were recorded) — never those of another agent that is alive, even one with the
+same ``IVR_AGENT_PBX_ID``: reconciling a live call of another agent called customers twice.
+While running, once its own lease has been renewed without a break for a whole lease, it
+also takes over the attempts of dialers whose lease ran out (an agent that never came
+back); the take-over is one UPDATE, so two dialers never take the same attempt. The break
+rule keeps a database outage, during which nobody could renew, from making every live
+dialer look dead. Each attempt taken is never redialled blindly:
 
 * **Its channel is still up and answered, in our Stasis app** → adopted: the call is
   resumed where the journal (``callbacks/journal.py``) says it was — the question in
@@ -17,7 +27,7 @@ attempt of this PBX (``IVR_AGENT_PBX_ID``):
   attempt ``failed`` ("agent restarted mid-call") and the scheduling rules reschedule it.
   With no recording at all, an answered outcome is impossible (S5): ``failed``, rescheduled.
 
-Journal files of attempts that are no longer unfinished are removed.
+Journal files of attempts that are no longer unfinished are removed (at start-up).
 
 Reconciliation acts through the dialer (it starts the adopted calls' tasks and writes the
 results), but knows it only as :class:`Dialing`: the dialer imports this module, never the
@@ -34,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ivr_agent.callbacks.attempts import AttemptResult, ClaimedAttempt, unfinished_attempts
+from ivr_agent.callbacks.attempts import AttemptResult, ClaimedAttempt, take_unfinished
 from ivr_agent.callbacks.call import bridge_id_for, fetch_and_store, recording_name_for
 from ivr_agent.callbacks.journal import Journal
 from ivr_agent.pbx.ari import AriClient, AriError, JsonObject
@@ -65,6 +75,16 @@ class Dialing(Protocol):
 
     @property
     def journal(self) -> Journal: ...
+
+    @property
+    def instance_id(self) -> str:
+        """This dialer's id (its attempts carry it)."""
+        ...
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a dialer without a heartbeat still owns its attempts."""
+        ...
 
     @property
     def active(self) -> Mapping[str, object]:
@@ -101,10 +121,18 @@ def _in_stasis(channel: JsonObject, app: str) -> bool:
     return dialplan.get("app_name") == "Stasis" and data.split(",", 1)[0] == app
 
 
-async def reconcile(dialer: Dialing) -> ReconcileReport:
-    """Adopt or finish every attempt a previous run of this agent left unfinished."""
+async def reconcile(dialer: Dialing, *, orphans: bool = False) -> ReconcileReport:
+    """Adopt or finish every attempt a previous run of this agent left unfinished or, with
+    ``orphans``, those of dialers whose lease ran out (see the module's docstring)."""
     report = ReconcileReport()
-    attempts = await unfinished_attempts(dialer.db, pbx_id=dialer.settings.pbx_id)
+    attempts = await take_unfinished(
+        dialer.db,
+        pbx_id=dialer.settings.pbx_id,
+        instance_id=dialer.instance_id,
+        lease_seconds=dialer.lease_seconds,
+        own=not orphans,
+        orphans=orphans,
+    )
     client = dialer.ivr.client
     channels = {str(c.get("id")): c for c in await client.channels()} if attempts else {}
     for attempt in attempts:
@@ -136,7 +164,7 @@ async def reconcile(dialer: Dialing) -> ReconcileReport:
             dialer.start(attempt, dialer.watch_and_follow(attempt))
             report.actions[attempt.attempt_id] = "adopted ringing call"
     unfinished = {a.attempt_id for a in attempts}
-    for attempt_id in dialer.journal.attempt_ids():
+    for attempt_id in dialer.journal.attempt_ids() if not orphans else ():
         if attempt_id not in unfinished and attempt_id not in dialer.active:
             dialer.journal.remove(attempt_id)
     if report.actions:

@@ -252,6 +252,11 @@ class CallbackAttemptRow(Base):
     answered_at: Mapped[datetime | None]
     # Why the attempt ended as it did (e.g. the recording was corrupt, and why).
     detail: Mapped[str | None]
+    # The dialer that placed (or took over) the attempt (one per agent data dir), and its
+    # lease on it: renewed while that dialer runs (database time). NULL instance: placed
+    # before migration 0004 (anyone may reconcile it).
+    instance_id: Mapped[str | None]
+    heartbeat_at: Mapped[datetime | None]
 
 
 class RecordingRow(Base):
