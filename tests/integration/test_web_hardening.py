@@ -145,7 +145,6 @@ async def test_given_a_bad_number_then_400_names_the_parameter(
     await _assert_bad_numbers(client, token, path, name, values)
 
 
-@pytest.mark.xfail(strict=True, reason="callbacks/http.py _count: use web.query.int_parameter")
 async def test_given_too_many_digits_then_the_callbacks_list_answers_400(
     client: Client, db: Database
 ) -> None:

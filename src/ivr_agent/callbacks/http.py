@@ -27,6 +27,7 @@ from ivr_agent.db.models import CALLBACK_STATUSES, AuditLogRow
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web.auth import ROLE, requires
 from ivr_agent.web.errors import ApiError, bad_parameter
+from ivr_agent.web.query import int_parameter
 
 FIELDS = ("customer_number", "customer_name", "reason", "reference_time")
 QUERY_PARAMETERS = frozenset({"status", "from", "to", "limit", "offset"})
@@ -147,10 +148,7 @@ async def get_callback_handler(request: web.Request) -> web.Response:
 
 
 def _count(request: web.Request, name: str, default: str, low: int, high: int) -> int:
-    raw = request.query.get(name, default)
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise bad_parameter(name, f"must be an integer from {low} to {high}")
-    return int(raw)
+    return int_parameter(request.query, name, default=int(default), low=low, high=high)
 
 
 @requires("ops", "qa")
