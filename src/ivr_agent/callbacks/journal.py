@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ivr_agent.platform.durable import write_json_durably
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.recordings import RecordingFile
 
@@ -64,19 +65,7 @@ class Journal:
 
     def write(self, entry: JournalEntry) -> None:
         """Replace the attempt's file with ``entry``; durable when this returns."""
-        path = self._path(entry.attempt_id)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
-        partial = path.with_suffix(".partial")
-        with partial.open("w", encoding="utf-8") as out:
-            json.dump(asdict(entry), out, ensure_ascii=False)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_json_durably(self._path(entry.attempt_id), asdict(entry))
 
     def read(self, attempt_id: str) -> JournalEntry | None:
         """The attempt's last entry, or None (no file, or one that cannot be read)."""

@@ -14,11 +14,11 @@ the list lives on disk and a round reads at most ``MAX_PER_ROUND`` entries.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ivr_agent.platform.durable import write_json_durably
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.recordings.files import RecordingFile, is_recording_id
 
@@ -60,19 +60,7 @@ class PendingRecordings:
 
     def put(self, entry: PendingRecording) -> None:
         """Park (or update) ``entry``; durable when this returns."""
-        path = self._path(entry.file.recording_id)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o750)
-        partial = path.with_suffix(".partial")
-        with partial.open("w", encoding="utf-8") as out:
-            json.dump(asdict(entry), out, ensure_ascii=False)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_json_durably(self._path(entry.file.recording_id), asdict(entry))
 
     def remove(self, recording_id: str) -> None:
         """Forget a recording whose row is written and PBX copy deleted."""
