@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from ivr_agent.calls.outbox import Outbox, outcome_from_json
+from ivr_agent.calls.outbox import Outbox
+from ivr_agent.calls.spool_format import outcome_from_json
 from ivr_agent.calls.store import load_outcome
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.timeline import TimelineEvent

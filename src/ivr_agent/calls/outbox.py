@@ -26,21 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import os
 import threading
 import time
 import typing
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ivr_agent.calls.spool_format import decode_line, encode_line
 from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.callbacks import CallbackConfig
-from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
+from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
@@ -50,56 +48,6 @@ from ivr_agent.platform.logging import get_logger
 
 log = get_logger(__name__)
 
-_DATETIME_FIELDS = frozenset(
-    f.name
-    for f in fields(CallOutcome)
-    if "datetime" in str(typing.get_type_hints(CallOutcome).get(f.name))
-)
-
-
-def _when(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def outcome_from_json(data: dict[str, Any]) -> CallOutcome:
-    """The inverse of ``CallOutcome.to_json()`` (times parsed, holds and prompts rebuilt)."""
-    known = {f.name for f in fields(CallOutcome)}  # "extra" included when the caller gives it
-    values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
-    for name in _DATETIME_FIELDS & values.keys():
-        values[name] = _when(values[name])
-    values["holds"] = tuple(
-        HoldInterval(
-            started_at=datetime.fromisoformat(h["started_at"]),
-            ended_at=_when(h["ended_at"]),
-            seconds=h["seconds"],
-            reminders_played=h["reminders_played"],
-        )
-        for h in data.get("holds", ())
-    )
-    values["prompts_played"] = tuple(
-        PromptPlayed(**{**p, "at": datetime.fromisoformat(p["at"])})
-        for p in data.get("prompts_played", ())
-    )
-    return CallOutcome(**values)
-
-
-def timeline_from_json(data: list[dict[str, Any]]) -> tuple[TimelineEvent, ...]:
-    """The inverse of ``TimelineEvent.to_json()`` for a whole timeline."""
-    return tuple(
-        TimelineEvent(
-            at=datetime.fromisoformat(e["at"]),
-            kind=e["kind"],
-            channel=e["channel"],
-            details=e["details"],
-        )
-        for e in data
-    )
-
-
-#: Beyond this size the spool takes no new line: outcomes are held in memory (and go straight
-#: to PostgreSQL when it is up) and an error is logged. 256 MiB is about 100 000 outcomes
-#: (2–3 KB a line): a day or more of a busy centre's calls with PostgreSQL down, while a
-#: runaway spool cannot fill the disk that the PBX's recordings and PostgreSQL share.
 SPOOL_LIMIT_BYTES = 256 * 2**20
 #: Outcomes held in memory while the spool cannot take them (about 25 MiB at most); beyond
 #: it an outcome is lost, logged and counted (``stats.lost``).
@@ -132,23 +80,6 @@ class OutboxStats:
 
 class SpoolLimitError(OSError):
     """The spool has reached its size limit."""
-
-
-def _encode(outcome: CallOutcome, timeline: typing.Sequence[TimelineEvent]) -> bytes:
-    record = {
-        "outcome": outcome.to_json(),
-        "extra": outcome.extra,
-        "timeline": [e.to_json() for e in timeline],
-    }
-    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-
-
-def _decode(raw: bytes) -> tuple[CallOutcome, tuple[TimelineEvent, ...]]:
-    """The outcome and timeline of a spool line; ValueError, KeyError or TypeError if bad."""
-    record = json.loads(raw)
-    outcome = outcome_from_json({**record["outcome"], "extra": record.get("extra", {})})
-    outcome.to_json()  # a time without a zone: rejected here, not by the store
-    return outcome, timeline_from_json(record["timeline"])
 
 
 class Outbox:
@@ -247,7 +178,7 @@ class Outbox:
         writer fsyncs it). When the spool cannot take it, the outcome is held in memory.
         """
         try:
-            line = _encode(outcome, timeline)
+            line = encode_line(outcome, timeline)
         except Exception:
             self.stats.lost += 1
             log.exception("outcome could not be encoded; lost", call_id=outcome.call_id)
@@ -441,7 +372,7 @@ class Outbox:
         try:
             for end, raw in lines:
                 try:
-                    outcome, timeline = _decode(raw)
+                    outcome, timeline = decode_line(raw)
                 except (ValueError, KeyError, TypeError) as exc:
                     # A corrupt line must not block every later call: keep it aside, go on.
                     log.error("unreadable outbox record set aside", error=str(exc))
@@ -467,7 +398,7 @@ class Outbox:
         while self._held and self._disk_error is not None:
             line = self._held[0]
             try:
-                outcome, timeline = _decode(line)
+                outcome, timeline = decode_line(line)
             except (ValueError, KeyError, TypeError) as exc:  # encoded by put(): a bug
                 self.stats.lost += 1
                 log.error("unreadable held outcome dropped", error=str(exc), line=line[:200])
