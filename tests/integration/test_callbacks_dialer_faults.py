@@ -24,7 +24,8 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import URL
 
 from ivr_agent.callbacks.attempts import AttemptResult, claim_due
-from ivr_agent.callbacks.dialer import FINISH_RETRY_SECONDS, Dialer, channel_id_for
+from ivr_agent.callbacks.dialer import FINISH_RETRY_SECONDS, Dialer
+from ivr_agent.callbacks.dialing import channel_id_for
 from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
 from ivr_agent.callbacks.journal import Journal
 from ivr_agent.callbacks.queries import get_callback

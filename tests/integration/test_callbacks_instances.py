@@ -27,7 +27,8 @@ from ivr_agent.callbacks.attempts import (
     take_unfinished,
     unfinished_attempts,
 )
-from ivr_agent.callbacks.dialer import Dialer, channel_id_for
+from ivr_agent.callbacks.dialer import Dialer
+from ivr_agent.callbacks.dialing import channel_id_for
 from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
 from ivr_agent.callbacks.journal import Journal
 from ivr_agent.callbacks.queries import get_callback

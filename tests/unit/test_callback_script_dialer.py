@@ -11,7 +11,7 @@ import structlog.testing
 
 from ivr_agent.callbacks.attempts import CHANNEL_ID
 from ivr_agent.callbacks.call import CallReport, bridge_id_for, recording_name_for
-from ivr_agent.callbacks.dialer import (
+from ivr_agent.callbacks.dialing import (
     attempt_result,
     channel_id_for,
     dial_string,

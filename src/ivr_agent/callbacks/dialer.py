@@ -57,13 +57,20 @@ from ivr_agent.callbacks.attempts import (
     mark_answered,
     unfinished_attempts,
 )
-from ivr_agent.callbacks.call import CallbackCall, CallReport, CallTarget
+from ivr_agent.callbacks.call import CallbackCall, CallTarget
+from ivr_agent.callbacks.dialing import (
+    attempt_result,
+    cause_of,
+    channel_id_for,
+    dial_string,
+    is_transient,
+    unanswered_outcome,
+)
 from ivr_agent.callbacks.journal import Journal, JournalEntry
 from ivr_agent.callbacks.reconcile import ReconcileReport, finish_without_channel, reconcile
-from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig, FailedOutcome
-from ivr_agent.core.phone import is_dialable
+from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig
 from ivr_agent.db.errors import StoreError
-from ivr_agent.pbx.ari import AriError, JsonObject
+from ivr_agent.pbx.ari import AriError
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone, StasisCall
 from ivr_agent.platform.logging import get_logger
 
@@ -75,78 +82,16 @@ log = get_logger(__name__)
 
 #: The Stasis argument of callback channels: ``Stasis(ivr-agent,callback,<attempt id>)``.
 ROUTE = "callback"
-CHANNEL_PREFIX = "ivr-agent-cb-"
 #: Extra seconds past the ring time before an unanswered originate is given up on.
 RING_GRACE_SECONDS = 15.0
 #: Pauses between attempts to write a finished attempt while the database is unavailable;
 #: after the last, every ``FINISH_RETRY_CAP_SECONDS`` until the database is back.
 FINISH_RETRY_SECONDS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 20)
 FINISH_RETRY_CAP_SECONDS = 30.0
-#: SQLSTATE classes of a database that is down, restarting or overloaded (retried until it
-#: is back); any other SQL state is the server refusing the write itself.
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
 #: How often the dialer renews its lease, and how long a dialer that stopped renewing still
 #: owns its unfinished attempts (database time).
 HEARTBEAT_SECONDS = 15.0
 LEASE_SECONDS = 120.0
-
-#: Dial statuses and hang-up causes (Q.850) of calls nobody answered.
-_DIAL_STATUS: dict[str, FailedOutcome] = {
-    "BUSY": "busy",
-    "NOANSWER": "no_answer",
-    "CANCEL": "no_answer",
-}
-_CAUSES: dict[int, FailedOutcome] = {
-    17: "busy",
-    21: "busy",
-    18: "no_answer",
-    19: "no_answer",
-    16: "no_answer",
-}
-
-
-def channel_id_for(attempt_id: str) -> str:
-    """Our ARI channel id for an attempt (stored with the attempt before the originate)."""
-    return f"{CHANNEL_PREFIX}{attempt_id}"
-
-
-def dial_string(template: str, number: str) -> str:
-    """``template`` with ``{number}``; ValueError unless ``number`` is digits (optional ``+``)."""
-    # The API validated it already (core.phone.check_customer_number); this is the last gate.
-    if not is_dialable(number):
-        raise ValueError(f"customer number {number!r} is not 3-20 digits with an optional +")
-    return template.replace("{number}", number)
-
-
-def unanswered_outcome(dial_status: str | None, cause: int | None) -> tuple[FailedOutcome, str]:
-    """The attempt outcome of a call that ended before it was answered, and why."""
-    if dial_status in _DIAL_STATUS:
-        return _DIAL_STATUS[dial_status], f"dial status {dial_status}"
-    if cause in _CAUSES:
-        why = "rejected by the customer's phone" if cause == 21 else f"hang-up cause {cause}"
-        return _CAUSES[cause], why
-    return "failed", f"dial status {dial_status or 'unknown'}, hang-up cause {cause}"
-
-
-def _cause(event: JsonObject) -> int | None:
-    cause = event.get("cause")
-    return cause if isinstance(cause, int) else None
-
-
-def is_transient(exc: StoreError) -> bool:
-    """True if ``exc`` says the database is unreachable or busy, not that it refused."""
-    return exc.sqlstate is None or exc.sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
-
-
-def attempt_result(report: CallReport) -> AttemptResult:
-    """The store's :class:`AttemptResult` of an answered call's report."""
-    return AttemptResult(
-        outcome=report.outcome,
-        answered_at=report.answered_at,
-        scores=dict(report.scores),
-        recording=report.recording,
-        detail=report.reason,
-    )
 
 
 class Dialer:
@@ -360,7 +305,7 @@ class Dialer:
                     ):
                         dial_status = str(event.get("dialstatus") or "") or dial_status
                     elif kind == "ChannelDestroyed":
-                        outcome, why = unanswered_outcome(dial_status, _cause(event))
+                        outcome, why = unanswered_outcome(dial_status, cause_of(event))
                         await self.finish(attempt, AttemptResult(outcome=outcome, detail=why))
                         return
                     elif kind == "StasisStart":
