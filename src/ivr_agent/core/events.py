@@ -85,6 +85,7 @@ __all__ = [
     "Unhold",
     "parse_ami",
     "parse_timestamp",
+    "sent_from_a_channel",
     "to_datetime",
     "to_us",
 ]
@@ -94,7 +95,8 @@ __all__ = [
 PROMPT_USER_EVENT = "IvrAgentPrompt"
 
 #: ``UserEvent`` name of the satisfaction answer (header ``Digit``; empty: no key pressed),
-#: sent by the dialplan hook ``ivr-agent-after-queue`` on the caller's channel.
+#: sent by the dialplan hook ``ivr-agent-after-queue`` on the caller's channel. Accepted only
+#: when raised on a channel (:func:`sent_from_a_channel`): never from the AMI action.
 SURVEY_USER_EVENT = "IvrAgentSurvey"
 
 
@@ -344,8 +346,44 @@ _TRUE = frozenset({"yes", "true", "1", "on"})
 _FALSE = frozenset({"no", "false", "0", "off"})
 
 
+def sent_from_a_channel(f: Fields) -> bool:
+    """Whether a ``UserEvent`` was raised on a channel (the dialplan's ``UserEvent()``), not
+    sent with the AMI ``UserEvent`` action.
+
+    Asterisk writes a channel's ``UserEvent`` as the channel snapshot (``Channel`` …
+    ``Uniqueid``, ``Linkedid``) followed by ``UserEvent: <name>`` and the application's
+    headers. The AMI action writes ``UserEvent: <name>`` first and then every header the
+    client sent, in its order: whatever an AMI client adds — a ``Channel``, a ``Uniqueid``,
+    a ``Linkedid`` copied from the real call — comes after ``UserEvent``. And a header the
+    dialplan's arguments repeat after the snapshot reaches us joined to the snapshot's own
+    value by a newline (:mod:`ivr_agent.pbx.ami`), so the snapshot's ``Uniqueid`` and
+    ``Linkedid`` must be single values. Both hold in every capture and in the live stream,
+    which keeps the headers in the order the PBX wrote them.
+    """
+    uniqueid, linkedid = f.get("Uniqueid"), f.get("Linkedid")
+    if not isinstance(uniqueid, str) or not isinstance(linkedid, str):
+        return False
+    if not uniqueid or "\n" in uniqueid or "\n" in linkedid:
+        return False
+    for key in f:
+        if key == "Uniqueid":
+            return True
+        if key == "UserEvent":
+            return False
+    return False
+
+
 def _survey_answer(f: Fields) -> PbxEvent:
     event = f"UserEvent/{SURVEY_USER_EVENT}"
+    if not sent_from_a_channel(f):
+        # Only the dialplan hook, on the caller's channel, reports the answer. The same
+        # UserEvent sent by an AMI client (any holder of the `user` write class) is a forgery.
+        raise MalformedEvent(
+            event,
+            "UserEvent",
+            "was not raised on a channel by the dialplan hook (an AMI UserEvent action?): "
+            "ignored, it cannot report a satisfaction answer",
+        )
     digit = _opt(f, "Digit")
     if digit is not None and (len(digit) != 1 or digit not in "0123456789*#"):
         raise MalformedEvent(event, "Digit", f"must be one keypad key or empty, not {digit[:20]!r}")

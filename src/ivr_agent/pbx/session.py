@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import itertools
+import secrets
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from ivr_agent.core.events import PROMPT_USER_EVENT
+from ivr_agent.core.events import PROMPT_USER_EVENT, SURVEY_USER_EVENT, sent_from_a_channel
 from ivr_agent.pbx.ami import AmiError
 from ivr_agent.pbx.ari import AriClient, AriTarget
 from ivr_agent.pbx.ari_events import AriEvents
@@ -55,6 +60,71 @@ class Catalogue(Protocol):
         ...
 
 
+#: Headers that seal the agent's own ``UserEvent`` reports (see :class:`ReportSeal`).
+NONCE_HEADER = "Nonce"
+SEAL_HEADER = "Seal"
+#: The fields a seal covers, in this order (all of them are in every report).
+SEALED_FIELDS = ("Linkedid", "Prompt", "Phase", "Played", "To")
+_REPORT_EVENTS = frozenset({PROMPT_USER_EVENT, SURVEY_USER_EVENT})
+
+
+class ReportSeal:
+    """Tells the agent's own AMI ``UserEvent`` reports from ones another AMI client forged.
+
+    Any AMI user with the ``user`` write class can send ``UserEvent: IvrAgentPrompt`` or
+    ``IvrAgentSurvey`` with whatever headers it likes. The dialplan hook's reports are raised
+    on the caller's channel, which an AMI action cannot imitate
+    (:func:`~ivr_agent.core.events.sent_from_a_channel`); the agent's own reports go through the
+    AMI action like a forgery would, so each carries a ``Nonce`` (never used twice) and a
+    ``Seal``: an HMAC-SHA256, under a key that never leaves this process, of the nonce and
+    :data:`SEALED_FIELDS`. Another client reading the stream sees sealed reports but can make
+    no new one, and resending one it saw fails as a nonce already used.
+
+    :meth:`genuine` is the check at the AMI edge, before an event is captured or reaches the
+    tracker (a capture then holds only the reports this check let through, and replays
+    agree with the live run). It passes every event that is not a report.
+    """
+
+    #: How many nonces are remembered to refuse a resent report (the newest ones).
+    REMEMBERED = 65_536
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key if key is not None else secrets.token_bytes(32)
+        self._prefix = secrets.token_hex(4)
+        self._counter = itertools.count(1)
+        self._seen: set[str] = set()
+        self._order: deque[str] = deque()
+
+    def __repr__(self) -> str:
+        return "ReportSeal(key=<secret>)"
+
+    def seal(self, fields: Mapping[str, str]) -> dict[str, str]:
+        """``fields`` (a report's headers) with a fresh ``Nonce`` and its ``Seal``."""
+        nonce = f"{self._prefix}-{next(self._counter)}"
+        return {**fields, NONCE_HEADER: nonce, SEAL_HEADER: self._mac(nonce, fields)}
+
+    def genuine(self, raw: Mapping[str, str]) -> bool:
+        """False for a report the agent or its hook did not produce (or one resent)."""
+        if raw.get("Event") != "UserEvent" or raw.get("UserEvent") not in _REPORT_EVENTS:
+            return True
+        if sent_from_a_channel(raw):
+            return True  # raised on a channel: the dialplan hook
+        nonce, seal = raw.get(NONCE_HEADER), raw.get(SEAL_HEADER)
+        if not isinstance(nonce, str) or not isinstance(seal, str) or nonce in self._seen:
+            return False
+        if not hmac.compare_digest(seal, self._mac(nonce, raw)):
+            return False
+        self._seen.add(nonce)
+        self._order.append(nonce)
+        if len(self._order) > self.REMEMBERED:
+            self._seen.discard(self._order.popleft())
+        return True
+
+    def _mac(self, nonce: str, fields: Mapping[str, object]) -> str:
+        material = "\x1f".join([nonce, *(str(fields.get(name, "")) for name in SEALED_FIELDS)])
+        return hmac.new(self._key, material.encode(), hashlib.sha256).hexdigest()
+
+
 @dataclass
 class PromptStats:
     """Counters of the prompt reports sent over AMI."""
@@ -74,6 +144,7 @@ class Ivr:
     ami: AmiConnection | None = None
     events: AriEvents | None = None
     report_stats: PromptStats = field(default_factory=PromptStats)
+    seal: ReportSeal = field(default_factory=ReportSeal)
 
     async def report_prompt(
         self, linkedid: str, prompt: str, phase: PromptPhase, played: bool, *, to: str = "caller"
@@ -82,23 +153,23 @@ class Ivr:
 
         Going through the PBX (rather than feeding the tracker directly) stamps the report
         with the PBX clock and puts it in the AMI capture, so a replay is identical to the
-        live run. ``to``: who heard it (caller, both, customer). Never raises: without AMI the
-        report is lost and counted.
+        live run. ``to``: who heard it (caller, both, customer). The report is sealed
+        (:class:`ReportSeal`), so the AMI edge can refuse forged ones. Never raises: without
+        AMI the report is lost and counted.
         """
         if self.ami is None:
             self.report_stats.reports_failed += 1
             return
+        report = {
+            "Prompt": prompt,
+            "Phase": phase,
+            "Played": "yes" if played else "no",
+            "Linkedid": linkedid,
+            "To": to,
+        }
         try:
             await self.ami.action(
-                {
-                    "Action": "UserEvent",
-                    "UserEvent": PROMPT_USER_EVENT,
-                    "Prompt": prompt,
-                    "Phase": phase,
-                    "Played": "yes" if played else "no",
-                    "Linkedid": linkedid,
-                    "To": to,
-                }
+                {"Action": "UserEvent", "UserEvent": PROMPT_USER_EVENT, **self.seal.seal(report)}
             )
             self.report_stats.reports_sent += 1
         except AmiError as exc:
@@ -131,9 +202,11 @@ async def running_session(
     *,
     ami: AmiConnection | None,
     catalogue: Catalogue,
+    seal: ReportSeal | None = None,
 ) -> AsyncIterator[Ivr]:
     """The ARI session, live for the duration of the block (client, events websocket,
-    router); closed in reverse order afterwards."""
+    router); closed in reverse order afterwards. ``seal``: the one the AMI edge checks
+    reports with (default: a new one)."""
     client = AriClient(ari_target(settings), timeout=settings.ari_timeout_seconds)
     router = StasisRouter(client, settings.ari_app)
 
@@ -143,7 +216,13 @@ async def running_session(
 
     events = AriEvents(client, [settings.ari_app], on_connect=connected)
     ivr = Ivr(
-        client=client, router=router, catalogue=catalogue, settings=settings, ami=ami, events=events
+        client=client,
+        router=router,
+        catalogue=catalogue,
+        settings=settings,
+        ami=ami,
+        events=events,
+        seal=seal if seal is not None else ReportSeal(),
     )
     component.set(State.CONNECTING, client.target.base_url)
     async with contextlib.AsyncExitStack() as stack:
