@@ -41,6 +41,7 @@ SCHEMA_TABLES = {
     "survey_scores",
     "qa_scores",
     "api_tokens",
+    "api_sessions",
     "audit_log",
 }
 SECRET = "Pw-never-in-output-7731"

@@ -1,30 +1,47 @@
-"""``ivr-agent tokens create --role ops|qa|admin``: issue an API token."""
+"""``ivr-agent tokens create|list|revoke``: issue, list and revoke API tokens."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from ivr_agent.cli import Subparsers
 from ivr_agent.settings import Settings
 
+if TYPE_CHECKING:
+    from ivr_agent.db.database import Database
+    from ivr_agent.db.tokens import TokenInfo
 
-def _create(args: argparse.Namespace, settings: Settings) -> int:
+T = TypeVar("T")
+
+
+def _in_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     from ivr_agent.db.database import open_database
-    from ivr_agent.db.errors import StoreError
     from ivr_agent.db.migrate import upgrade_to_head
-    from ivr_agent.db.tokens import create_token
 
-    async def run() -> str:
+    async def run() -> T:
         async with open_database(settings) as db:
             if settings.auto_migrate:
                 await upgrade_to_head(db)
-            return await create_token(db, args.role, args.label)
+            return await work(db)
 
+    return asyncio.run(run())
+
+
+def _create(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr_agent.db.errors import StoreError
+    from ivr_agent.db.tokens import DEFAULT_TOKEN_DAYS, create_token
+
+    days = None if args.no_expiry else (DEFAULT_TOKEN_DAYS if args.days is None else args.days)
     try:
-        token = asyncio.run(run())
-    except StoreError as exc:
+        token = _in_database(
+            settings, lambda db: create_token(db, args.role, args.label, days=days)
+        )
+    except (StoreError, ValueError) as exc:
         print(f"ivr-agent tokens create: {exc}", file=sys.stderr)
         return 1
     # The token alone on stdout, so scripts can capture it; it is never shown again.
@@ -32,8 +49,56 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _when(value: datetime | None, empty: str) -> str:
+    return empty if value is None else value.isoformat(timespec="seconds")
+
+
+def _line(info: TokenInfo) -> str:
+    return "\t".join(
+        (
+            info.token_id,
+            info.role,
+            info.state,
+            _when(info.created_at, "-"),
+            _when(info.expires_at, "never"),
+            _when(info.revoked_at, "-"),
+            info.label or "",
+        )
+    )
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr_agent.db.errors import StoreError
+    from ivr_agent.db.tokens import list_tokens
+
+    try:
+        infos = _in_database(settings, list_tokens)
+    except StoreError as exc:
+        print(f"ivr-agent tokens list: {exc}", file=sys.stderr)
+        return 1
+    print("token_id\trole\tstate\tcreated_at\texpires_at\trevoked_at\tlabel")
+    for info in infos:
+        if args.all or info.state == "valid":
+            print(_line(info))
+    return 0
+
+
+def _revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr_agent.db.errors import StoreError
+    from ivr_agent.db.tokens import revoke_token
+
+    try:
+        info = _in_database(settings, lambda db: revoke_token(db, args.token))
+    except (StoreError, LookupError) as exc:
+        message = exc.args[0] if isinstance(exc, LookupError) and exc.args else exc
+        print(f"ivr-agent tokens revoke: {message}", file=sys.stderr)
+        return 1
+    print(f"revoked {info.token_id} ({info.role}) at {_when(info.revoked_at, '-')}")
+    return 0
+
+
 def register(subparsers: Subparsers) -> None:
-    """Add ``tokens create``."""
+    """Add ``tokens create``, ``tokens list`` and ``tokens revoke``."""
     tokens = subparsers.add_parser("tokens", help="API tokens for ops, QA and admin users")
     commands = tokens.add_subparsers(dest="tokens_command", metavar="COMMAND", required=True)
     create = commands.add_parser(
@@ -42,4 +107,30 @@ def register(subparsers: Subparsers) -> None:
     )
     create.add_argument("--role", required=True, choices=("ops", "qa", "admin"))
     create.add_argument("--label", help="who or what the token is for")
+    lifetime = create.add_mutually_exclusive_group()
+    lifetime.add_argument(
+        "--days",
+        type=int,
+        metavar="N",
+        # The default and the bound are db/tokens.py's (not imported here: --help stays light).
+        help="refused after N days, 1-3650 (default 90)",
+    )
+    lifetime.add_argument(
+        "--no-expiry", action="store_true", help="never expires (revoke it when done)"
+    )
     create.set_defaults(handler=_create)
+    listing = commands.add_parser(
+        "list", help="the valid tokens: id, role, state, created, expires, revoked, label"
+    )
+    listing.add_argument("--all", action="store_true", help="also revoked and expired tokens")
+    listing.set_defaults(handler=_list)
+    revoke = commands.add_parser(
+        "revoke",
+        help="refuse a token from now on and end its browser sessions",
+    )
+    revoke.add_argument(
+        "token",
+        metavar="ID|PREFIX|TOKEN",
+        help="the token's id, a unique prefix of it (6+ characters), or the token itself",
+    )
+    revoke.set_defaults(handler=_revoke)

@@ -11,7 +11,11 @@ dashboard re-reads the figures on the next event anyway). Three kinds of event:
 - ``stored``: finished calls reached PostgreSQL, so the summary now includes them.
 
 ``/api/live`` streams them as Server-Sent Events to an ``ops`` or ``qa`` token (bearer or the
-dashboard's session cookie), with a comment line every 15 s so proxies keep it open.
+dashboard's session cookie), with a comment line every 15 s so proxies keep it open. Every
+:data:`RECHECK_SECONDS` the stream checks its credential again: a token revoked or expired,
+or a browser session signed out or expired, ends it (a last ``closed`` event says why).
+Streams are limited per token (:data:`MAX_STREAMS_PER_TOKEN`, a browser's sessions count
+for their token) and in all (:data:`MAX_STREAMS`); beyond either the answer is a 429.
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ from aiohttp import web
 from ivr_agent.core.breaches import standard_breaches
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.tracker import CallSnapshot
+from ivr_agent.db.tokens import Credential, still_valid
+from ivr_agent.platform.keys import DATABASE
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.web.auth import requires
+from ivr_agent.web.auth import CREDENTIAL, requires
+from ivr_agent.web.errors import ApiError
 
 log = get_logger(__name__)
 
@@ -37,6 +44,21 @@ log = get_logger(__name__)
 QUEUE_SIZE = 256
 WATCH_SECONDS = 0.25
 HEARTBEAT_SECONDS = 15.0
+#: How often an open stream checks that its token (and session) is still valid.
+RECHECK_SECONDS = 60.0
+#: Open streams one token may hold (its browser sessions included).
+MAX_STREAMS_PER_TOKEN = 8
+#: Open streams in all.
+MAX_STREAMS = 64
+
+
+class TooManyStreams(Exception):
+    """A new stream would pass a limit: ``scope`` is ``token`` or ``server``."""
+
+    def __init__(self, scope: str, limit: int) -> None:
+        super().__init__(f"{limit} live streams already open ({scope})")
+        self.scope = scope
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -91,11 +113,22 @@ def breach_kinds(outcome: CallOutcome) -> list[str]:
 class LiveHub:
     """Fan-out of live events to every open ``/api/live`` stream."""
 
-    def __init__(self, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self,
+        queue_size: int = QUEUE_SIZE,
+        *,
+        max_streams: int = MAX_STREAMS,
+        max_streams_per_token: int = MAX_STREAMS_PER_TOKEN,
+        recheck_seconds: float = RECHECK_SECONDS,
+    ) -> None:
         self.queue_size = queue_size
+        self.max_streams = max_streams
+        self.max_streams_per_token = max_streams_per_token
+        self.recheck_seconds = recheck_seconds
         self.calls = CallsNow()
         self.stored = 0
         self._subscribers: set[asyncio.Queue[LiveEvent | None]] = set()
+        self._per_token: dict[str, int] = {}
         self._closed = False
 
     @property
@@ -125,9 +158,23 @@ class LiveHub:
             },
         )
 
+    def streams_of(self, token_id: str) -> int:
+        """Open streams of one token."""
+        return self._per_token.get(token_id, 0)
+
     @contextlib.contextmanager
-    def subscribe(self) -> Any:
-        """A queue receiving every event from now on; ``None`` means the hub closed."""
+    def subscribe(self, token_id: str | None = None) -> Any:
+        """A queue receiving every event from now on; ``None`` means the hub closed.
+
+        With ``token_id`` the stream counts against the limits: :class:`TooManyStreams`
+        when that token, or the hub, already has its most.
+        """
+        if token_id is not None:
+            if len(self._subscribers) >= self.max_streams:
+                raise TooManyStreams("server", self.max_streams)
+            if self.streams_of(token_id) >= self.max_streams_per_token:
+                raise TooManyStreams("token", self.max_streams_per_token)
+            self._per_token[token_id] = self.streams_of(token_id) + 1
         queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(self.queue_size)
         if self._closed:
             queue.put_nowait(None)
@@ -136,6 +183,12 @@ class LiveHub:
             yield queue
         finally:
             self._subscribers.discard(queue)
+            if token_id is not None:
+                left = self.streams_of(token_id) - 1
+                if left > 0:
+                    self._per_token[token_id] = left
+                else:
+                    self._per_token.pop(token_id, None)
 
     def close(self) -> None:
         """End every stream (app shutdown), so no handler keeps the server waiting."""
@@ -173,37 +226,72 @@ class LiveHub:
 LIVE = web.AppKey("live", LiveHub)
 
 
+async def _credential_ok(request: web.Request, credential: Credential) -> bool:
+    """Whether the stream's credential still holds; ``True`` when the database cannot say
+    (an outage must not blank the wall screens, and nobody can revoke during one)."""
+    try:
+        async with request.app[DATABASE].sessions() as session:
+            return await still_valid(session, credential)
+    except Exception:
+        log.warning("live stream: credential check failed; checking again later", exc_info=True)
+        return True
+
+
 async def _stream(
-    request: web.Request, queue: asyncio.Queue[LiveEvent | None]
+    request: web.Request, queue: asyncio.Queue[LiveEvent | None], credential: Credential
 ) -> AsyncIterator[bytes]:
     hub = request.app[LIVE]
+    loop = asyncio.get_running_loop()
     yield b"retry: 2000\n\n"
     yield LiveEvent("calls", hub.calls.to_json()).sse()
+    next_check = loop.time() + hub.recheck_seconds
     while True:
+        wait = min(HEARTBEAT_SECONDS, max(0.0, next_check - loop.time()))
         try:
-            event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+            event = await asyncio.wait_for(queue.get(), wait)
         except TimeoutError:
-            yield b": keep-alive\n\n"
-            continue
-        if event is None:
-            return
-        yield event.sse()
+            event = None
+            if loop.time() < next_check:
+                yield b": keep-alive\n\n"
+                continue
+        else:
+            if event is None:
+                return
+            yield event.sse()
+        if loop.time() >= next_check:
+            if not await _credential_ok(request, credential):
+                log.info("live stream ended: credential no longer valid", token=credential.token_id)
+                yield LiveEvent("closed", {"reason": "unauthenticated"}).sse()
+                return
+            next_check = loop.time() + hub.recheck_seconds
 
 
 @requires("ops", "qa")
 async def live_handler(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: ``calls``, ``call_finished`` and ``stored`` as they happen."""
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
-    with request.app[LIVE].subscribe() as queue:
+    credential = request[CREDENTIAL]
+    with contextlib.ExitStack() as stack:
         try:
-            async for chunk in _stream(request, queue):
+            queue = stack.enter_context(request.app[LIVE].subscribe(credential.token_id))
+        except TooManyStreams as exc:
+            where = "per token" if exc.scope == "token" else "on this server"
+            raise ApiError(
+                429,
+                "too_many_streams",
+                f"too many live streams: at most {exc.limit} {where}; "
+                "close one (another tab or screen) and try again",
+                {"scope": exc.scope, "limit": exc.limit},
+            ) from None
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        try:
+            async for chunk in _stream(request, queue, credential):
                 await response.write(chunk)
         except ConnectionResetError:
             # The browser went away: nothing to clean up but the queue.

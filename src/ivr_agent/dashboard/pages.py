@@ -7,10 +7,13 @@ the markup. ``static/dashboard.js`` only swaps in fresh panels and live counters
 figures come from the same code as ``GET /api/metrics/summary`` (today, in the call
 centre's zone).
 
-Sign-in: a browser posts an API token to ``/login``; the answer sets it as an HttpOnly,
-SameSite=Strict cookie that the auth middleware accepts for reads. A token is never put
-in a URL the server sees: ``ivr-agent demo`` prints ``/login#token=…``, whose fragment
-stays in the browser, and ``static/login.js`` posts it and clears it from the address bar.
+Sign-in: a browser posts an API token to ``/login``; the answer creates a server-side
+session (``db/tokens.py``: a random secret stored hashed, tied to the token, 12 h at most and
+never past the token's expiry) and sets its secret — never the token — as an HttpOnly,
+SameSite=Strict cookie (Secure over https) that the auth middleware accepts for reads.
+``/logout`` deletes the session and the cookie. A token is never put in a URL the server
+sees: ``ivr-agent demo`` prints ``/login#token=…``, whose fragment stays in the browser,
+and ``static/login.js`` posts it and clears it from the address bar.
 Pages without a valid session redirect to ``/login``; a role that may not see a page gets
 403. The API keeps its JSON 401/403. After sign-in the browser goes to ``next`` only if it
 is a path on this site (``web/redirects.py``; ``login.js`` checks it again), else to ``/``.
@@ -28,11 +31,11 @@ from aiohttp import web
 
 from ivr_agent.calls import get_call, get_timeline
 from ivr_agent.dashboard.panels import live_tiles, panels_context
-from ivr_agent.db.tokens import role_of
+from ivr_agent.db.tokens import SESSION_SECONDS, create_session, delete_session
 from ivr_agent.metrics import today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web import static_files
-from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token
+from ivr_agent.web.auth import CREDENTIAL, SESSION_COOKIE, open_route
 from ivr_agent.web.formats import count, seconds
 from ivr_agent.web.redirects import login_location, same_origin_path
 from ivr_agent.web.templates import SECURITY_HEADERS, message_page, render_page
@@ -41,7 +44,6 @@ PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Roles that may open the dashboard and call pages (``admin`` always may).
 PAGE_ROLES = frozenset({"ops", "qa", "admin"})
-SESSION_SECONDS = 12 * 3600
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,10 @@ class TimelineRow:
 
 
 async def _page_role(request: web.Request) -> str | None:
-    token = request_token(request)
-    if token is None:
-        return None
-    async with request.app[DATABASE].sessions() as session:
-        return await role_of(session, token)
+    # The auth middleware checked the bearer token or session cookie (and dropped either
+    # when unknown, revoked or expired).
+    credential = request.get(CREDENTIAL)
+    return None if credential is None else credential.role
 
 
 def page(handler: PageHandler) -> PageHandler:
@@ -184,23 +185,32 @@ async def login_form_handler(request: web.Request) -> web.Response:
 
 @open_route
 async def login_handler(request: web.Request) -> web.StreamResponse:
-    """Check the posted token; on success set the session cookie and go on."""
+    """Check the posted token; on success start a session, set its cookie and go on."""
     form = await request.post()
     token = str(form.get("token", "")).strip()
     next_path = same_origin_path(str(form.get("next", "/")))
-    role = None
-    if token:
-        async with request.app[DATABASE].sessions() as session:
-            role = await role_of(session, token)
-    if role is None:
-        return _login_page(next_path, "That token is unknown or revoked.", status=401)
-    if role not in PAGE_ROLES:
-        return _login_page(next_path, f"Role {role!r} may not see the dashboard.", status=403)
+    db = request.app[DATABASE]
+    started = await create_session(db, token, seconds=SESSION_SECONDS) if token else None
+    if started is None:
+        return _login_page(next_path, "That token is unknown or revoked, or has expired.", 401)
+    secret, credential = started
+    if credential.role not in PAGE_ROLES:
+        if credential.session_id is not None:
+            await delete_session(db, credential.session_id)
+        return _login_page(next_path, f"Role {credential.role!r} may not see the dashboard.", 403)
+    # A browser signing in again leaves no session of its earlier sign-in behind.
+    earlier = request.get(CREDENTIAL)
+    if earlier is not None and earlier.session_id is not None:
+        await delete_session(db, earlier.session_id)
     response = web.HTTPSeeOther(next_path, headers=SECURITY_HEADERS)
+    max_age = SESSION_SECONDS
+    if credential.expires_at is not None:
+        left = (credential.expires_at - datetime.now(credential.expires_at.tzinfo)).total_seconds()
+        max_age = max(1, min(max_age, int(left)))
     response.set_cookie(
         SESSION_COOKIE,
-        token,
-        max_age=SESSION_SECONDS,
+        secret,
+        max_age=max_age,
         path="/",
         httponly=True,
         samesite="Strict",
@@ -211,9 +221,14 @@ async def login_handler(request: web.Request) -> web.StreamResponse:
 
 @open_route
 async def logout_handler(request: web.Request) -> web.StreamResponse:
-    """Forget the session cookie."""
-    response = web.HTTPSeeOther("/login")
-    response.del_cookie(SESSION_COOKIE, path="/")
+    """End the browser's session (server-side) and forget its cookie."""
+    credential = request.get(CREDENTIAL)
+    if credential is not None and credential.session_id is not None:
+        await delete_session(request.app[DATABASE], credential.session_id)
+    response = web.HTTPSeeOther("/login", headers=SECURITY_HEADERS)
+    response.del_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="Strict", secure=request.secure
+    )
     raise response
 
 

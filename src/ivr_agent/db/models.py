@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    LargeBinary,
     MetaData,
     SmallInteger,
     Text,
@@ -363,6 +364,32 @@ class ApiTokenRow(Base):
     label: Mapped[str | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     revoked_at: Mapped[datetime | None]
+    #: Refused from this instant on; ``None``: never (tokens created before migration 0005).
+    expires_at: Mapped[datetime | None]
+
+
+class ApiSessionRow(Base):
+    """A browser's sign-in: its cookie is a random secret stored here only as its SHA-256,
+    tied to the API token it signed in with, ending at ``expires_at`` or at logout.
+
+    ``token_sealed`` is that token encrypted under a key only the cookie's secret gives
+    (``db/tokens.py``), so neither the cookie nor this row alone reveals the token.
+    """
+
+    __tablename__ = "api_sessions"
+    __table_args__ = (
+        UniqueConstraint("session_sha256"),
+        Index(None, "token_id"),
+        Index(None, "expires_at"),
+        CheckConstraint("session_sha256 ~ '^[0-9a-f]{64}$'", name="session_sha256"),
+    )
+
+    session_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    token_id: Mapped[str] = mapped_column(ForeignKey("api_tokens.token_id", ondelete="CASCADE"))
+    session_sha256: Mapped[str]
+    token_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime]
 
 
 class AuditLogRow(Base):
