@@ -15,12 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr_agent.prompts import render
-from ivr_agent.prompts.catalogue import WELCOME_ALIAS, PromptCatalogue, UnknownPrompt
+from ivr_agent.prompts.catalogue import (
+    ON_DEMAND_KEEP_DAYS,
+    WELCOME_ALIAS,
+    PromptCatalogue,
+    UnknownPrompt,
+)
 from ivr_agent.prompts.render import Installed
 
+__all__ = ["ON_DEMAND_KEEP_DAYS", "BuildReport", "Progress", "build_prompts"]
+
 Progress = Callable[[str], None]
-#: On-demand renderings (a customer's name) unused this long are removed by the build.
-ON_DEMAND_KEEP_DAYS = 7.0
 
 
 @dataclass
@@ -106,8 +111,6 @@ def build_prompts(
             progress(f"  alias: {alias} = {source}")
         report.aliases.append(alias)
     if dest is None or target_dir == catalogue.prompts_dir.absolute():
-        stale = catalogue.on_demand_files(keep_on_demand_days * 86_400, time.time())
-        render.prune(target_dir, stale)
-        report.pruned = stale
+        report.pruned = catalogue.prune_on_demand(keep_on_demand_days * 86_400, time.time())
     report.seconds = time.monotonic() - started
     return report

@@ -8,7 +8,10 @@ File names, as the PBX plays them (``sound:<PROMPTS_MEDIA_PREFIX>/<language>/<st
   demand by :meth:`PromptCatalogue.ensure_media`, the hash being the text's cache key. Such a
   prompt has a ``fallback`` text without those variables, built ahead as ``<name>``; it is
   what :meth:`~PromptCatalogue.text` and :meth:`~PromptCatalogue.media` give when the
-  variable is absent or empty, and what ``ensure_media`` plays when rendering fails.
+  variable is absent or empty, and what ``ensure_media`` plays when rendering fails. Such
+  files not handed out for :data:`ON_DEMAND_KEEP_DAYS` are deleted (with their manifest
+  entries) when a new one is rendered, at most once per :data:`PRUNE_EVERY_SECONDS`, and by
+  ``ivr-agent prompts build``: the directory does not grow with every customer's name.
 
 ``ivr-agent prompts build`` (:mod:`ivr_agent.cli.prompts`) renders every file ahead of time.
 The catalogue file (texts, variables, voices) is loaded by :mod:`ivr_agent.prompts.spec`.
@@ -20,6 +23,8 @@ import asyncio
 import contextlib
 import os
 import re
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -42,6 +47,11 @@ log = get_logger(__name__)
 #: The file the dialplan hook plays when the agent is away (``ivr-agent/welcome``): a copy of
 #: the default language's external greeting, installed by the build.
 WELCOME_ALIAS = ("greeting_external", "welcome.wav")
+
+#: On-demand renderings (a customer's name) not handed out this long are deleted.
+ON_DEMAND_KEEP_DAYS = 7.0
+#: The agent looks for such files at most this often (when it renders a new one).
+PRUNE_EVERY_SECONDS = 3600.0
 
 _NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 _ON_DEMAND_SUFFIX = re.compile(r"-[0-9a-f]{16}$")
@@ -92,6 +102,8 @@ class PromptCatalogue:
         self.voices_dir = voices_dir
         self.names: frozenset[str] = frozenset(spec.prompts)
         self._rendering: dict[str, asyncio.Lock] = {}
+        self._prune_lock = threading.Lock()
+        self._pruned_at: float | None = None  # time.monotonic() of the last look
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PromptCatalogue:
@@ -265,6 +277,45 @@ class PromptCatalogue:
                             stale.append(f"{language}/{path.name}")
         return sorted(stale)
 
+    def prune_on_demand(
+        self, keep_seconds: float = ON_DEMAND_KEEP_DAYS * 86_400, now: float | None = None
+    ) -> list[str]:
+        """Delete the on-demand renderings not handed out for ``keep_seconds`` (see
+        :meth:`on_demand_files`) and forget their cache keys, and the keys of on-demand files
+        that are gone; the paths deleted, under the prompts directory. Blocking."""
+        stale = self.on_demand_files(keep_seconds, time.time() if now is None else now)
+        orphans = [
+            relative
+            for relative in render.manifest_entries(self.prompts_dir)
+            if self._is_on_demand(relative) and not (self.prompts_dir / relative).exists()
+        ]
+        if stale or orphans:
+            render.prune(self.prompts_dir, [*stale, *orphans])
+        return stale
+
+    def _is_on_demand(self, relative: str) -> bool:
+        stem = Path(relative).stem
+        return any(
+            prompt.call_variables
+            and stem.startswith(f"{prompt.name}-")
+            and _ON_DEMAND_SUFFIX.fullmatch(stem[len(prompt.name) :]) is not None
+            for prompt in self.spec.prompts.values()
+        )
+
+    def _prune_now_and_then(self) -> None:
+        with self._prune_lock:
+            now = time.monotonic()
+            if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_SECONDS:
+                return
+            self._pruned_at = now
+        try:
+            pruned = self.prune_on_demand()
+        except (OSError, RenderError) as exc:
+            log.warning("prompt_prune_failed", error=str(exc))
+            return
+        if pruned:
+            log.info("prompt_on_demand_pruned", files=len(pruned))
+
     async def _ensure(self, job: RenderJob) -> None:
         path = self.prompts_dir / job.relative
         if path.is_file():
@@ -288,6 +339,9 @@ class PromptCatalogue:
     def _install(self, job: RenderJob) -> None:
         render.ensure_dir(self.prompts_dir)
         render.install(job, self.prompts_dir, self.voices_dir)
+        if _ON_DEMAND_SUFFIX.search(job.stem):
+            # A new customer's name: the time to delete the names nobody asked for lately.
+            self._prune_now_and_then()
 
 
 def _check_value(prompt: str, variable: str, value: str) -> str:

@@ -274,6 +274,11 @@ def _manifest_lock(dest: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def manifest_entries(dest: Path) -> dict[str, str]:
+    """The manifest of ``dest``: installed file (path under ``dest``) → its cache key."""
+    return _read_manifest(dest)
+
+
 def prune(dest: Path, relatives: Iterable[str]) -> None:
     """Delete these files (paths under ``dest``) and forget their cache keys."""
     gone = list(relatives)
