@@ -36,7 +36,7 @@ from ivr_agent.metrics.prometheus import METRICS, calls_in_progress
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.pbx.clock import PbxClock
-from ivr_agent.pbx.session import Ivr, ari_probe, running_session
+from ivr_agent.pbx.session import Ivr, ReportSeal, ari_probe, running_session
 from ivr_agent.platform.health import Readiness, State, setup_health
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.platform.logging import get_logger
@@ -133,6 +133,7 @@ def _ami_ctx(
     options: Options,
     commands: CommandRoutes,
     clock: PbxClock,
+    seal: ReportSeal,
 ) -> CleanupCtx:
     component = readiness.component("ami", enabled=settings.ami_url is not None)
 
@@ -148,7 +149,7 @@ def _ami_ctx(
             metrics.observe_finished(call.outcome)
             live.publish_finished(call.outcome)
 
-        ingest = Ingest(tracker, finished, commands=commands, capture=capture)
+        ingest = Ingest(tracker, finished, commands=commands, capture=capture, trust=seal.genuine)
         app[INGEST] = ingest
         metrics.export_live(calls_in_progress(tracker.in_progress))
         metrics.export_counters("ingest", "Ingest path", ingest.stats)
@@ -186,7 +187,11 @@ def _ami_ctx(
 
 
 def _ivr_ctx(
-    settings: Settings, readiness: Readiness, commands: CommandRoutes, clock: PbxClock
+    settings: Settings,
+    readiness: Readiness,
+    commands: CommandRoutes,
+    clock: PbxClock,
+    seal: ReportSeal,
 ) -> CleanupCtx:
     """The ARI session and the features that act through it: prompts (the tracker's
     commands, the greeting and satisfaction routes) and the callback dialer."""
@@ -203,6 +208,7 @@ def _ivr_ctx(
                     component,
                     ami=app.get(AMI),
                     catalogue=PromptCatalogue.from_settings(settings),
+                    seal=seal,
                 )
             )
             app[IVR] = session
@@ -242,6 +248,8 @@ def build_app(
     app.middlewares.append(auth_middleware(lambda: app[DATABASE]))
     readiness = Readiness()
     clock = app[PBX_CLOCK] = PbxClock()
+    # The agent's own prompt reports are sealed with it, and the AMI edge checks them.
+    seal = ReportSeal()
     setup_health(app, readiness)
     setup_calls(app)
     setup_callbacks(app)
@@ -254,13 +262,13 @@ def build_app(
     app.cleanup_ctx.append(_outbox_ctx(settings, readiness))
     # The tracker's commands go to the parts that carry them out once those run.
     commands = CommandRoutes()
-    app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands, clock))
+    app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands, clock, seal))
     setup_dashboard(
         app,
         in_progress=lambda: app[INGEST].tracker.in_progress(),
         stored=lambda: app[OUTBOX].stats.written,
     )
-    app.cleanup_ctx.append(_ivr_ctx(settings, readiness, commands, clock))
+    app.cleanup_ctx.append(_ivr_ctx(settings, readiness, commands, clock, seal))
     setup_recordings(app, settings, session=lambda: app.get(IVR), commands=commands)
     return app
 

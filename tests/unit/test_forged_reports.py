@@ -181,3 +181,19 @@ def test_the_seal_key_is_never_shown() -> None:
     shown = repr(ReportSeal(b"k" * 32))
     assert "secret" in shown
     assert "kkkk" not in shown
+
+
+def test_the_ingest_drops_forged_reports_before_the_tracker_and_the_capture() -> None:
+    # The AMI edge as the agent wires it (app.py): Ingest(trust=seal.genuine).
+    from ivr_agent.calls.ingest import Ingest
+
+    seal = ReportSeal()
+    finished: list[Any] = []
+    ingest = Ingest(Tracker(StandardsConfig(), "pbx1"), finished.append, trust=seal.genuine)
+    report = {"Linkedid": "1700000001.1", "Prompt": "operator_intro", "Phase": "started"}
+    genuine = forged(1.0, "IvrAgentPrompt", "1700000001.1", **seal.seal(report))
+    ingest.on_ami_event(forged(1.0, "IvrAgentPrompt", "1700000001.1", **report), 0.0)
+    ingest.on_ami_event(genuine, 0.0)
+    ingest.on_ami_event(genuine, 0.0)  # the same sealed report sent again
+    assert ingest.stats.forged_reports == 2
+    assert ingest.tracker.stats.events == 1

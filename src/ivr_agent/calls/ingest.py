@@ -74,6 +74,8 @@ class IngestStats:
     gaps: int = 0
     #: Calls finished as incomplete by a resync because their channels were gone.
     resync_finished: int = 0
+    #: Prompt or survey reports the agent and its hook did not produce (forged, or resent).
+    forged_reports: int = 0
 
 
 def live_linkedids(channels: Iterable[Mapping[str, str]]) -> frozenset[str]:
@@ -100,8 +102,12 @@ class Ingest:
         *,
         commands: Callable[[Command], None] | None = None,
         capture: CaptureWriter | None = None,
+        trust: Callable[[Mapping[str, str]], bool] | None = None,
     ) -> None:
+        """``trust``: False for an AMI event to drop before anything sees it (a report
+        another AMI client forged, see ``pbx.session.ReportSeal.genuine``)."""
         self.tracker = tracker
+        self.trust = trust
         self.on_finished = on_finished
         self.commands = commands
         self.capture = capture
@@ -109,6 +115,16 @@ class Ingest:
 
     def on_ami_event(self, raw: dict[str, str], received_at: float) -> None:
         """Handle one raw AMI event (the AMI connection's sink)."""
+        # Before the capture: a capture holds only what the tracker was given, so its replay
+        # agrees with the live run.
+        if self.trust is not None and not self.trust(raw):
+            self.stats.forged_reports += 1
+            log.warning(
+                "AMI report not from the agent or its hook dropped",
+                user_event=raw.get("UserEvent"),
+                linkedid=raw.get("Linkedid"),
+            )
+            return
         if self.capture is not None:
             self.capture.write(raw, received_at)
         try:

@@ -39,7 +39,7 @@ from ivr_agent.qa import (
 )
 from ivr_agent.recordings.files import is_recording_id, resolve_stored
 from ivr_agent.recordings.inbound import RECORDER, NoLiveRecording
-from ivr_agent.recordings.waveform import MAX_BUCKETS, NotPcm16, peaks
+from ivr_agent.recordings.waveform import MAX_BUCKETS, NotPcm16, peaks_of_file
 from ivr_agent.web.auth import requires
 from ivr_agent.web.byte_range import (
     RangeNotSatisfiable,
@@ -181,8 +181,8 @@ async def peaks_handler(request: web.Request) -> web.Response:
     buckets = int_parameter(request.query, "buckets", default=600, low=1, high=MAX_BUCKETS)
     recording, path = await _playable(request)
     try:
-        data = await asyncio.to_thread(path.read_bytes)
-        levels = await asyncio.to_thread(peaks, data, buckets)
+        # Block by block: a long recording never sits in memory whole.
+        levels = await asyncio.to_thread(peaks_of_file, path, buckets)
     except OSError:
         raise ApiError(404, "recording_unavailable", "the recording's file is missing") from None
     except NotPcm16 as exc:
