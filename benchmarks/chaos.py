@@ -1,0 +1,916 @@
+"""Chaos run (issue 14): mixed sandbox traffic and callbacks for N minutes, faults injected at
+seeded random times, then an accounting of what the agent stored.
+
+Usage (from the repository root, as root; brings the sandbox lane up if needed)::
+
+    .venv/bin/python benchmarks/chaos.py --minutes 20 --seed 1
+    .venv/bin/python benchmarks/chaos.py --minutes 60 --seed 1          # the soak
+    .venv/bin/python benchmarks/chaos.py --minutes 3 --faults agent_kill,pg_outage  # smoke
+
+What runs:
+
+* the sandbox lane ``IVR_AGENT_SANDBOX_LANE`` (its lock is taken, as the live tests do,
+  unless ``--lock-held``: the caller already holds it);
+* a PostgreSQL of its own (pgserver under ``WORK/pg``), which the run stops and starts; its
+  URI is a unix socket directory, the same across restarts (checked after each restart);
+* the agent as a subprocess, ``ivr-agent run``, with the lane's credentials, its own data dir
+  (``WORK/agent``) and pbx id, the callback dialler on and calling windows that include
+  "now" (for runs of 10 minutes and more the window closes at 75 % of the traffic, so
+  callbacks due later must wait: the accounting checks none is dialled outside it);
+* the traffic, in this process (``sim.runner.run``): load-mode calls (``--rate``, ``--mix``)
+  with caller numbers unique to the run, and a callback customer waiting for every abandoned
+  caller who waited long enough to get an automatic callback (answers and takes the survey,
+  says "not now", or lets it ring, in turn). Every leg the PBX sends to a customer number is
+  recorded on the phones side: the ground truth of callback dialling;
+* faults at seeded random times, one after another: ``agent_kill`` (SIGKILL, restart after
+  2-5 s), ``pg_outage`` (``pg_ctl stop -m fast``, 30-120 s, scaled down for short runs),
+  ``asterisk_restart`` (``core restart now`` on the lane's PBX, then wait until it is fully
+  booted and ARI answers), ``ari_drop`` (``ss -K`` of every TCP connection to the lane PBX's
+  ARI port: drops the agent's websocket; ``module reload res_ari.so`` and ``module reload
+  http`` leave an open websocket alone, checked on Asterisk 22.10).
+
+Then the traffic stops, the agent drains (no attempt left dialling, stored calls stable) and
+is stopped with SIGTERM, and the accounting runs against PostgreSQL (and the agent's
+``GET /api/metrics/summary``, read just before the stop). Violations:
+
+* ``inbound_missing`` / ``inbound_duplicated``: a simulated inbound call that reached the PBX
+  has no / more than one stored outcome (matched by caller number). A missing call whose
+  whole life lies inside a window where the agent was down or Asterisk was restarting is
+  reported as ``unobservable`` instead (nothing could have seen it);
+* ``inbound_unknown``: a stored inbound outcome with no simulated call;
+* ``callback_attempt_calls``: an attempt with more than one stored callback call (calls table,
+  ``direction = 'callback'``, linkedid = the attempt's channel id) or more than one leg seen
+  by the phones; ``callback_legs_without_attempt``: legs to a customer number beyond the
+  attempts stored for it (a blind redial); ``callback_attempts_overlap``: two attempts of one
+  callback live at the same time;
+* ``callback_outside_window``: an attempt started outside the calling windows / days;
+* ``callback_recording``: an answered attempt without a recording row of status ``ok`` with
+  its sha256;
+* ``attempt_unfinished``: an attempt still ``dialling``/``answered`` after the drain;
+* ``metrics_mismatch``: the summary's counts differ from SQL counts of the same rows.
+
+The JSON report is printed and written to ``--out`` (default ``benchmarks/chaos-results.json``);
+the exit status is 1 on any violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import itertools
+import json
+import os
+import platform
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ivr_agent.settings import load_settings  # noqa: E402
+from ivr_agent.sim import runner, sandbox  # noqa: E402
+from ivr_agent.sim.legs import Leg  # noqa: E402
+from ivr_agent.sim.scenario import CallbackCustomer, Scenario, load_mode  # noqa: E402
+
+RESULTS = Path(__file__).with_name("chaos-results.json")
+IVR_AGENT = Path(sys.executable).with_name("ivr-agent")
+FAULT_KINDS = ("agent_kill", "pg_outage", "asterisk_restart", "ari_drop")
+MIX = "answered=60,abandoned=15,hold=15,silent=10"
+SURVEY_DIGITS = ("1", "5", "4", "5", "5", "4")
+CUSTOMERS: tuple[tuple[Any, tuple[str, ...]], ...] = (
+    ("answer", SURVEY_DIGITS),
+    ("answer", ("2",)),
+    ("no_answer", ()),
+)
+#: Agent settings of the run (as the demo's): retry after 1 min, ring 15 s.
+SHORT_ABANDON_SECONDS = 5.0
+SHORT_ABANDON_MARGIN = 3.0
+WINDOW_TOLERANCE_SECONDS = 5.0
+_OPERATOR_EXTEN = re.compile(r"^80\d\d$")
+
+
+def log(line: str) -> None:
+    """Progress on stderr (stdout is the JSON report)."""
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+def epoch(value: str | None) -> float | None:
+    return None if not value else datetime.fromisoformat(value).timestamp()
+
+
+# --- PostgreSQL of its own ---------------------------------------------------------------------
+
+
+class Postgres:
+    """pgserver under ``pgdata``; stopped and started with ``pg_ctl`` by the faults."""
+
+    def __init__(self, pgdata: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pgserver
+            from pgserver import _commands
+
+        self._pg_ctl = _commands.pg_ctl
+        pgdata.mkdir(parents=True, exist_ok=True)
+        self.server: Any = pgserver.get_server(pgdata, cleanup_mode=None)
+        self.uri = self.server.get_uri()
+        self.socket_dir = parse_qs(urlsplit(self.uri).query)["host"][0]
+        self.restarts_same_uri: list[bool] = []
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@/postgres?host={self.socket_dir}"
+
+    def stop(self) -> None:
+        self._pg_ctl(
+            ["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user
+        )
+
+    def start(self) -> None:
+        with self.server._lock:
+            self.server.ensure_postgres_running()
+        self.restarts_same_uri.append(self.server.get_uri() == self.uri)
+
+    def running(self) -> bool:
+        info = self.server.get_postmaster_info()
+        return bool(info and info.is_running())
+
+
+# --- the agent subprocess ----------------------------------------------------------------------
+
+
+class Agent:
+    """``ivr-agent run`` with the run's environment; its log appended to ``log_path``."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, base_url: str) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.base_url = base_url
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.token: str | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [str(IVR_AGENT), "run"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.starts += 1
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(40)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def get(self, path: str, token: bool = True, timeout: float = 5.0) -> tuple[int, bytes]:
+        headers = {"Authorization": f"Bearer {self.token}"} if token and self.token else {}
+        request = urllib.request.Request(self.base_url + path, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
+                return reply.status, reply.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (urllib.error.URLError, OSError):
+            return 0, b""
+
+    def wait_ready(self, timeout: float = 90.0) -> float:
+        """Wait for ``/readyz`` (with the token once there is one) to answer 200."""
+        started = time.monotonic()
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"the agent exited with {self.proc.returncode}; see {self.log_path}"
+                )
+            path = "/readyz" if self.token else "/healthz"
+            status, _ = self.get(path)
+            if status == 200:
+                return time.monotonic() - started
+            time.sleep(0.5)
+        raise RuntimeError(f"the agent was not ready within {timeout:.0f} s; see {self.log_path}")
+
+    def create_token(self) -> None:
+        out = subprocess.run(
+            [str(IVR_AGENT), "tokens", "create", "--role", "ops"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        self.token = out.stdout.strip().splitlines()[-1].strip()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- calling windows ---------------------------------------------------------------------------
+
+
+def windows_for(zone: ZoneInfo, start: float, close_at: float | None) -> str:
+    """Windows including now: the whole day, or from a few minutes ago to ``close_at``."""
+    whole_day = "00:00-12:00,12:00-00:00"
+    if close_at is None:
+        return whole_day
+    opens = datetime.fromtimestamp(start, zone) - timedelta(minutes=10)
+    closes = datetime.fromtimestamp(close_at, zone)
+    if opens.date() != closes.date() or (closes.hour == 23 and closes.minute >= 58):
+        return whole_day
+    closes = closes.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return f"{opens:%H:%M}-{closes:%H:%M}"
+
+
+def parse_windows(text: str) -> list[tuple[int, int]]:
+    """Minutes of the day ``[start, end)``; ``00:00`` as an end is 24:00."""
+    out = []
+    for part in text.split(","):
+        a, b = part.split("-")
+        ah, am = map(int, a.split(":"))
+        bh, bm = map(int, b.split(":"))
+        end = bh * 60 + bm or 24 * 60
+        out.append((ah * 60 + am, end))
+    return out
+
+
+# --- the traffic -------------------------------------------------------------------------------
+
+
+def plan(minutes: float, rate: float, mix: str, seed: int) -> Scenario:
+    """Load-mode calls for ``minutes`` (numbers unique to the run) and callback customers."""
+    calls_n = max(1, int(minutes * 60 * rate))
+    base = load_mode(calls=calls_n, rate=rate, mix=mix, seed=seed)
+    tag = uuid.uuid4().int % 10_000
+    calls = tuple(
+        replace(c, caller=f"15{tag:04d}{n + 1:05d}", id=f"chaos{n + 1:05d}")
+        for n, c in enumerate(base.calls)
+    )
+    traffic_end = minutes * 60
+    customers = []
+    for call in calls:
+        if (
+            call.abandon_after is None
+            or call.abandon_after < SHORT_ABANDON_SECONDS + SHORT_ABANDON_MARGIN
+        ):
+            continue
+        behaviour, digits = CUSTOMERS[len(customers) % len(CUSTOMERS)]
+        customers.append(
+            CallbackCustomer(
+                id=f"callback-{call.id}",
+                number=call.caller,
+                behaviour=behaviour,
+                answer_after=3.0,
+                digits=digits,
+                start=call.start,
+                wait=max(60.0, traffic_end - call.start) + (120.0 if minutes >= 10 else 60.0),
+            )
+        )
+    return replace(
+        base, name=f"chaos-{minutes:g}min-seed{seed}", calls=calls, callbacks=tuple(customers)
+    )
+
+
+#: Every leg the PBX sent to a non-operator number of the phones (callback dialling).
+CUSTOMER_LEGS: list[dict[str, Any]] = []
+
+
+def _spy_on_customer_legs() -> None:
+    original = runner.Simulation._on_incoming
+
+    def spy(self: runner.Simulation, leg: Leg) -> None:
+        if not _OPERATOR_EXTEN.match(leg.exten):
+            CUSTOMER_LEGS.append(
+                {"id": leg.id, "number": leg.exten, "at": leg.started_at or time.time()}
+            )
+        original(self, leg)
+
+    runner.Simulation._on_incoming = spy  # type: ignore[method-assign]
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    kind: str
+    at: float  # seconds after the traffic starts (scheduled)
+    seconds: float = 0.0  # outage length (pg_outage) / restart delay (agent_kill)
+    started: float | None = None
+    ended: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def schedule(kinds: list[str], minutes: float, rng: random.Random) -> list[Fault]:
+    """Each kind once per 10 minutes (at least once), at random times in 10-75 % of the run."""
+    scale = min(1.0, minutes / 20)
+    per_kind = max(1, round(minutes / 10))
+    span = minutes * 60
+    faults = []
+    for kind in kinds:
+        for _ in range(per_kind):
+            at = rng.uniform(0.10, 0.75) * span
+            if kind == "agent_kill":
+                seconds = rng.uniform(2.0, 5.0)
+            elif kind == "pg_outage":
+                seconds = max(10.0, rng.uniform(30.0, 120.0) * scale)
+            else:
+                seconds = 0.0
+            faults.append(Fault(kind, round(at, 1), round(seconds, 1)))
+    return sorted(faults, key=lambda f: f.at)
+
+
+class Chaos:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.settings = load_settings()
+        self.lane = self.settings.sandbox_lane
+        self.box = sandbox.Sandbox.from_settings(self.settings)
+        self.work = Path(args.work_dir or tempfile.mkdtemp(prefix=f"ivr-chaos-lane{self.lane}-"))
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.rng = random.Random(args.seed)
+        self.faults = schedule(args.faults, args.minutes, self.rng)
+        self.down: list[tuple[str, float, float]] = []  # (what, from, to) epoch
+        self.t0 = 0.0
+
+    # -- setup
+    def setup(self) -> None:
+        sandbox.up(self.box, log)
+        hung = sandbox.hang_up_all(self.box)
+        log(f"lane {self.lane} up ({hung} stale channel(s) hung up); work dir {self.work}")
+        self.pg = Postgres(self.work / "pg")
+        log(f"PostgreSQL up: socket dir {self.pg.socket_dir}")
+        creds = sandbox.load_credentials(self.box).env()
+        port = free_port()
+        self.pbx_id = f"chaos{self.lane}-{uuid.uuid4().hex[:6]}"
+        self.start_wall = time.time()
+        traffic_seconds = self.args.minutes * 60
+        close_at = self.start_wall + 0.75 * traffic_seconds if self.args.minutes >= 10 else None
+        zone = ZoneInfo(self.settings.timezone)
+        self.windows = windows_for(zone, self.start_wall, close_at)
+        self.zone = zone
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_AGENT_")}
+        env.update(creds)
+        env.update(
+            IVR_AGENT_SANDBOX_ROOT=os.environ.get("IVR_AGENT_SANDBOX_ROOT", ""),
+            IVR_AGENT_SANDBOX_LANE=str(self.lane),
+            IVR_AGENT_DATABASE_URL=self.pg.url,
+            IVR_AGENT_DATA_DIR=str(self.work / "agent"),
+            IVR_AGENT_PBX_ID=self.pbx_id,
+            IVR_AGENT_HTTP_LISTEN=f"127.0.0.1:{port}",
+            IVR_AGENT_LOG_FORMAT="json",
+            IVR_AGENT_TIMEZONE=self.settings.timezone,
+            IVR_AGENT_CALLBACK_DIALER_ENABLED="true",
+            IVR_AGENT_CALLBACK_AUTO_FOR_ABANDONED="true",
+            IVR_AGENT_CALLBACK_WINDOWS=self.windows,
+            IVR_AGENT_CALLBACK_WORKING_DAYS="mon-sun",
+            IVR_AGENT_CALLBACK_RETRY_MINUTES="1",
+            IVR_AGENT_CALLBACK_RING_SECONDS="15",
+        )
+        if not env["IVR_AGENT_SANDBOX_ROOT"]:
+            del env["IVR_AGENT_SANDBOX_ROOT"]
+        self.agent = Agent(env, self.work / "agent.log", f"http://127.0.0.1:{port}")
+        self.agent.start()
+        self.agent.wait_ready()
+        self.agent.create_token()
+        took = self.agent.wait_ready()
+        log(f"agent up (pbx id {self.pbx_id}, windows {self.windows}, ready {took:.1f} s)")
+
+    # -- faults
+    async def inject(self, fault: Fault) -> None:
+        fault.started = time.time()
+        log(f"fault {fault.kind} (scheduled at +{fault.at:.0f} s)")
+        if fault.kind == "agent_kill":
+            await asyncio.to_thread(self.agent.kill)
+            await asyncio.sleep(fault.seconds)
+            self.agent.start()
+            fault.detail["ready_after_start_seconds"] = round(
+                await asyncio.to_thread(self.agent.wait_ready), 1
+            )
+            self.down.append(("agent", fault.started, time.time()))
+        elif fault.kind == "pg_outage":
+            await asyncio.to_thread(self.pg.stop)
+            await asyncio.sleep(fault.seconds)
+            await asyncio.to_thread(self.pg.start)
+            fault.detail["same_uri_after_restart"] = self.pg.restarts_same_uri[-1]
+        elif fault.kind == "asterisk_restart":
+            pbx = self.box.pbx
+            await asyncio.to_thread(sandbox._cli, self.box, pbx, "core restart now", 10.0)
+            # Wait for it to stop answering, then to be fully booted again.
+            gone_by = time.monotonic() + 15
+            while time.monotonic() < gone_by:
+                if sandbox.version(self.box, pbx) is None:
+                    break
+                await asyncio.sleep(0.2)
+            back_by = time.monotonic() + 90
+            while time.monotonic() < back_by:
+                out = await asyncio.to_thread(
+                    sandbox._cli, self.box, pbx, "core waitfullybooted", 5.0
+                )
+                if out is not None:
+                    break
+                await asyncio.sleep(0.5)
+            await asyncio.to_thread(sandbox.up, self.box, log)  # idempotent; starts it if gone
+            fault.detail["pbx_back_seconds"] = round(time.time() - fault.started, 1)
+            self.down.append(("asterisk", fault.started, time.time()))
+            fault.detail["agent_ready_seconds"] = round(
+                await asyncio.to_thread(self.agent.wait_ready, 60.0), 1
+            )
+        elif fault.kind == "ari_drop":
+            port = self.box.pbx.http_port
+            out = await asyncio.to_thread(
+                subprocess.run,
+                ["ss", "-K", "-t", "dst", "127.0.0.1", "dport", "=", str(port)],
+                capture_output=True,
+                text=True,
+            )
+            fault.detail["connections_killed"] = max(0, len(out.stdout.strip().splitlines()) - 1)
+            await asyncio.sleep(1.0)
+            fault.detail["agent_ready_seconds"] = round(
+                await asyncio.to_thread(self.agent.wait_ready, 60.0), 1
+            )
+        fault.ended = time.time()
+        log(f"fault {fault.kind} over after {fault.ended - fault.started:.1f} s {fault.detail}")
+
+    async def fault_loop(self) -> None:
+        for fault in self.faults:
+            await asyncio.sleep(max(0.0, self.t0 + fault.at - time.time()))
+            try:
+                await self.inject(fault)
+            except Exception as exc:
+                fault.detail["error"] = f"{type(exc).__name__}: {exc}"
+                fault.ended = time.time()
+                log(f"fault {fault.kind} FAILED: {exc}")
+                if self.agent.proc is not None and self.agent.proc.poll() is not None:
+                    self.agent.start()
+                if not self.pg.running():
+                    await asyncio.to_thread(self.pg.start)
+
+    # -- the run
+    async def traffic(self) -> list[dict[str, Any]]:
+        _spy_on_customer_legs()
+        scenario = plan(self.args.minutes, self.args.rate, self.args.mix, self.args.seed)
+        self.scenario = scenario
+        log(
+            f"traffic: {len(scenario.calls)} calls, {len(scenario.callbacks)} callback customers, "
+            f"faults {[(f.kind, f.at) for f in self.faults]}"
+        )
+        config = runner.RunnerConfig.from_env_file(self.box.credentials_file)
+        self.t0 = time.time() + 0.5
+        faults = asyncio.create_task(self.fault_loop())
+        try:
+            truths = await runner.run(scenario, config, lambda line: None)
+        finally:
+            await faults  # the traffic outlasts the last fault (scheduled before 75 %)
+        self.traffic_end = time.time()
+        return truths
+
+    async def drain(self) -> dict[str, Any]:
+        """Wait until no attempt is live and the stored calls stopped changing."""
+        import asyncpg
+
+        started = time.monotonic()
+        last: tuple[int, int] | None = None
+        stable_since = time.monotonic()
+        while time.monotonic() - started < 120:
+            conn = await asyncpg.connect(
+                host=self.pg.socket_dir, user="postgres", database="postgres"
+            )
+            try:
+                calls = await conn.fetchval("SELECT count(*) FROM calls")
+                live = await conn.fetchval(
+                    "SELECT count(*) FROM callback_attempts WHERE state IN ('dialling','answered')"
+                )
+            finally:
+                await conn.close()
+            now = (calls, live)
+            if now != last:
+                last, stable_since = now, time.monotonic()
+            if live == 0 and time.monotonic() - stable_since > 10:
+                break
+            await asyncio.sleep(1)
+        return {"drain_seconds": round(time.monotonic() - started, 1), "calls": last}
+
+    def summary_api(self) -> dict[str, Any] | None:
+        start = datetime.fromtimestamp(self.start_wall - 3600, self.zone).isoformat()
+        end = datetime.fromtimestamp(time.time() + 3 * 86400, self.zone).isoformat()
+        q = urllib.parse.urlencode({"from": start, "to": end})
+        status, body = self.agent.get(f"/api/metrics/summary?{q}", timeout=30)
+        if status != 200:
+            return {"error": f"HTTP {status}: {body[:200]!r}"}
+        data = json.loads(body)
+        data["_interval"] = (start, end)
+        return data
+
+    async def run(self) -> dict[str, Any]:
+        self.setup()
+        try:
+            truths = await self.traffic()
+            # Kept for a look after the run: the simulator's ground truth, the customer legs.
+            (self.work / "truths.jsonl").write_text(
+                "".join(json.dumps(t, ensure_ascii=False, default=str) + "\n" for t in truths)
+            )
+            (self.work / "customer-legs.json").write_text(json.dumps(CUSTOMER_LEGS, indent=1))
+            log("traffic over: draining")
+            drained = await self.drain()
+            api = self.summary_api()
+        finally:
+            code = self.agent.stop()
+            log(f"agent stopped (exit {code})")
+        try:
+            report = await account(self, truths, api)
+        finally:
+            with contextlib.suppress(Exception):
+                self.pg.stop()
+        report["drain"] = drained
+        report["agent_exit_code"] = code
+        return report
+
+
+# --- the accounting ----------------------------------------------------------------------------
+
+
+def _within(t: float, spans: list[tuple[str, float, float]]) -> str | None:
+    for what, a, b in spans:
+        if a - 1.0 <= t <= b + 1.0:
+            return what
+    return None
+
+
+async def account(
+    chaos: Chaos, truths: list[dict[str, Any]], api: dict[str, Any] | None
+) -> dict[str, Any]:
+    import asyncpg
+
+    violations: dict[str, list[Any]] = defaultdict(list)
+    conn = await asyncpg.connect(host=chaos.pg.socket_dir, user="postgres", database="postgres")
+    try:
+        calls = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT call_id::text, pbx_id, linkedid, direction, caller_number, complete, "
+                "incomplete_reason, abandoned, answered_at, offered_at, ended_at FROM calls"
+            )
+        ]
+        attempts = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT a.attempt_id::text, a.callback_id::text, a.attempt_no, a.channel_id, "
+                "a.state, "
+                "a.outcome, a.started_at, a.ended_at, a.answered_at, c.customer_number, c.reason "
+                "FROM callback_attempts a JOIN callbacks c USING (callback_id)"
+            )
+        ]
+        callbacks = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT callback_id::text, customer_number, status, attempts_made, reason, due_at "
+                "FROM callbacks"
+            )
+        ]
+        recordings = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT recording_id, call_id::text, attempt_id::text, status, reason, sha256 "
+                "FROM recordings"
+            )
+        ]
+        event_nums: dict[str, set[str]] = defaultdict(set)
+        for r in await conn.fetch(
+            "SELECT e.call_id::text AS call_id, e.details->>'caller_num' AS num "
+            "FROM call_events e JOIN calls c USING (call_id) "
+            "WHERE c.direction = 'inbound' AND c.caller_number IS NULL "
+            "AND e.details->>'caller_num' IS NOT NULL"
+        ):
+            event_nums[r["call_id"]].add(r["num"])
+        sql_counts = dict(
+            await conn.fetchrow(
+                "SELECT count(*) AS offered, "
+                "count(*) FILTER (WHERE answered_at IS NOT NULL) AS answered, "
+                "count(*) FILTER (WHERE abandoned) AS abandoned, "
+                "count(*) FILTER (WHERE NOT complete) AS incomplete FROM calls "
+                "WHERE direction = 'inbound' AND offered_at >= $1 AND offered_at < $2",
+                datetime.fromisoformat(api["_interval"][0])
+                if api and "_interval" in api
+                else datetime(1970, 1, 1, tzinfo=UTC),
+                datetime.fromisoformat(api["_interval"][1])
+                if api and "_interval" in api
+                else datetime(3000, 1, 1, tzinfo=UTC),
+            )
+        )
+        sql_cb = dict(
+            await conn.fetchrow(
+                "SELECT count(*) AS due, count(*) FILTER (WHERE status = 'completed') AS completed "
+                "FROM callbacks WHERE status <> 'cancelled' AND due_at >= $1 AND due_at < $2",
+                datetime.fromisoformat(api["_interval"][0])
+                if api and "_interval" in api
+                else datetime(1970, 1, 1, tzinfo=UTC),
+                datetime.fromisoformat(api["_interval"][1])
+                if api and "_interval" in api
+                else datetime(3000, 1, 1, tzinfo=UTC),
+            )
+        )
+    finally:
+        await conn.close()
+
+    inbound_truths = [t for t in truths if t.get("kind") == "inbound"]
+    customer_truths = [t for t in truths if t.get("kind") == "callback"]
+    numbers = [t["caller_number"] for t in inbound_truths]
+    assert len(numbers) == len(set(numbers)), "load-mode caller numbers must be unique"
+    stored_inbound = [c for c in calls if c["direction"] == "inbound"]
+    by_number: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in stored_inbound:
+        by_number[c["caller_number"] or ""].append(c)
+    downs = chaos.down
+    unobservable, never_reached = [], []
+    for t in inbound_truths:
+        number = t["caller_number"]
+        got = by_number.get(number, [])
+        if len(got) > 1:
+            violations["inbound_duplicated"].append(
+                {"number": number, "call_ids": [c["call_id"] for c in got]}
+            )
+        elif not got:
+            start = epoch(t.get("connected_at")) or epoch(t.get("originated_at"))
+            if t.get("connected_at") is None:
+                never_reached.append({"number": number, "errors": t.get("errors")})
+                continue
+            dur = t.get("duration_seconds")
+            end = (start + dur) if (start is not None and dur is not None) else None
+            why = None
+            if start is not None and end is not None:
+                a, b = _within(start, downs), _within(end, downs)
+                why = a if a and a == b else None
+            entry = {
+                "number": number,
+                "id": t["id"],
+                "connected_at": t.get("connected_at"),
+                "duration_seconds": dur,
+                "errors": t.get("errors"),
+                # Where the call's life meets the faults: an end inside an agent outage is
+                # the case no process could store unless in-flight calls were durable.
+                "started_while_down": _within(start, downs) if start else None,
+                "ended_while_down": _within(end, downs) if end else None,
+            }
+            if why:
+                unobservable.append(entry | {"down": why})
+            else:
+                violations["inbound_missing"].append(entry)
+    known = set(numbers)
+    for c in stored_inbound:
+        if c["caller_number"] not in known:
+            violations["inbound_unknown"].append(
+                {
+                    "call_id": c["call_id"],
+                    "number": c["caller_number"],
+                    "complete": c["complete"],
+                    "incomplete_reason": c["incomplete_reason"],
+                    # The caller numbers its own stored events name (diagnosis).
+                    "caller_nums_in_events": sorted(event_nums.get(c["call_id"], set())),
+                }
+            )
+
+    # Callbacks: one call per attempt, no blind redial, windows, recordings.
+    cb_calls = Counter(c["linkedid"] for c in calls if c["direction"] == "callback")
+    attempt_channels = {a["channel_id"] for a in attempts}
+    for linkedid, n in cb_calls.items():
+        if n > 1:
+            violations["callback_attempt_calls"].append({"linkedid": linkedid, "stored_calls": n})
+    by_cb: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    attempts_by_number: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for a in attempts:
+        by_cb[a["callback_id"]].append(a)
+        attempts_by_number[a["customer_number"]].append(a)
+        if a["state"] in ("dialling", "answered"):
+            violations["attempt_unfinished"].append(
+                {"attempt_id": a["attempt_id"], "state": a["state"]}
+            )
+    for cb_id, items in by_cb.items():
+        items.sort(key=lambda a: a["started_at"])
+        for prev, nxt in itertools.pairwise(items):
+            if prev["ended_at"] is None or nxt["started_at"] < prev["ended_at"]:
+                violations["callback_attempts_overlap"].append(
+                    {"callback_id": cb_id, "attempts": [prev["attempt_no"], nxt["attempt_no"]]}
+                )
+    legs_by_number: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for leg in CUSTOMER_LEGS:
+        legs_by_number[leg["number"]].append(leg)
+    for number, legs in legs_by_number.items():
+        stored = attempts_by_number.get(number, [])
+        if len(legs) > len(stored):
+            violations["callback_legs_without_attempt"].append(
+                {"number": number, "legs": len(legs), "attempts": len(stored)}
+            )
+        # Each attempt: at most one leg from its start to its end (+ 2 s).
+        for a in stored:
+            a0 = a["started_at"].timestamp() - 2.0
+            a1 = (a["ended_at"].timestamp() if a["ended_at"] else time.time()) + 2.0
+            n = sum(1 for leg in legs if a0 <= leg["at"] <= a1)
+            if n > 1:
+                violations["callback_attempt_calls"].append(
+                    {"attempt_id": a["attempt_id"], "legs_seen_by_phones": n}
+                )
+    windows = parse_windows(chaos.windows)
+    for a in attempts:
+        local = a["started_at"].astimezone(chaos.zone)
+        minute = local.hour * 60 + local.minute + local.second / 60
+        tol = WINDOW_TOLERANCE_SECONDS / 60
+        if not any(s - tol <= minute < e + tol for s, e in windows):
+            violations["callback_outside_window"].append(
+                {
+                    "attempt_id": a["attempt_id"],
+                    "started_at": local.isoformat(),
+                    "windows": chaos.windows,
+                }
+            )
+    recs_by_attempt: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in recordings:
+        if r["attempt_id"]:
+            recs_by_attempt[r["attempt_id"]].append(r)
+    for a in attempts:
+        if a["answered_at"] is None:
+            continue
+        recs = recs_by_attempt.get(a["attempt_id"], [])
+        if not any(r["status"] == "ok" and r["sha256"] for r in recs):
+            violations["callback_recording"].append(
+                {
+                    "attempt_id": a["attempt_id"],
+                    "outcome": a["outcome"],
+                    "recordings": [{"status": r["status"], "reason": r["reason"]} for r in recs],
+                }
+            )
+
+    # Metrics: the API's summary against SQL.
+    metrics: dict[str, Any] = {"sql": sql_counts | {"callbacks_" + k: v for k, v in sql_cb.items()}}
+    if api is None or "error" in (api or {}):
+        violations["metrics_mismatch"].append({"api": api})
+    else:
+        figures = api.get("figures", {})
+
+        def value(name: str) -> Any:
+            f = figures.get(name)
+            return f.get("value") if isinstance(f, dict) else f
+
+        pairs = {
+            "offered": sql_counts["offered"],
+            "answered": sql_counts["answered"],
+            "abandoned": sql_counts["abandoned"],
+            "incomplete": sql_counts["incomplete"],
+            "callbacks_due": sql_cb["due"],
+            "callbacks_completed": sql_cb["completed"],
+        }
+        metrics["api"] = {k: value(k) for k in pairs}
+        for k, v in pairs.items():
+            if value(k) != v:
+                violations["metrics_mismatch"].append({"figure": k, "api": value(k), "sql": v})
+
+    outcomes = Counter((a["outcome"] or a["state"]) for a in attempts)
+    return {
+        "benchmark": "chaos",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["benchmarks/chaos.py", *sys.argv[1:]]),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "lane": chaos.lane,
+        "minutes": chaos.args.minutes,
+        "seed": chaos.args.seed,
+        "rate": chaos.args.rate,
+        "mix": chaos.args.mix,
+        "calling_windows": chaos.windows,
+        "wall_seconds": round(time.time() - chaos.start_wall, 1),
+        "faults": [
+            {
+                "kind": f.kind,
+                "scheduled_at_s": f.at,
+                "seconds": f.seconds,
+                "started": iso(f.started) if f.started else None,
+                "took_s": round(f.ended - f.started, 1) if f.started and f.ended else None,
+                **f.detail,
+            }
+            for f in chaos.faults
+        ],
+        "agent_starts": chaos.agent.starts,
+        "pg_restarts_same_uri": chaos.pg.restarts_same_uri,
+        "inbound": {
+            "simulated": len(inbound_truths),
+            "reached_pbx": len(inbound_truths) - len(never_reached),
+            "never_reached_pbx": never_reached,
+            "stored": len(stored_inbound),
+            "stored_complete": sum(1 for c in stored_inbound if c["complete"]),
+            "stored_incomplete": sum(1 for c in stored_inbound if not c["complete"]),
+            "incomplete_reasons": dict(
+                Counter(c["incomplete_reason"] for c in stored_inbound if not c["complete"])
+            ),
+            "unobservable": unobservable,
+            "simulator_errors": sum(1 for t in inbound_truths if t.get("errors")),
+        },
+        "callbacks": {
+            "customers": len(customer_truths),
+            "customers_called": sum(1 for t in customer_truths if t.get("channel")),
+            "jobs": len(callbacks),
+            "jobs_by_status": dict(Counter(c["status"] for c in callbacks)),
+            "attempts": len(attempts),
+            "attempts_by_outcome": dict(outcomes),
+            "legs_seen_by_phones": len(CUSTOMER_LEGS),
+            "stored_callback_calls": sum(cb_calls.values()),
+            "stored_callback_calls_without_attempt": sum(
+                1 for k in cb_calls if k not in attempt_channels
+            ),
+            "answered_attempts": sum(1 for a in attempts if a["answered_at"] is not None),
+            "recordings_by_status": dict(
+                Counter(r["status"] for r in recordings if r["attempt_id"])
+            ),
+        },
+        "metrics": metrics,
+        "violations": {k: v for k, v in violations.items() if v},
+        "violation_count": sum(len(v) for v in violations.values()),
+        "work_dir": str(chaos.work),
+    }
+
+
+@contextlib.contextmanager
+def lane_lock(lane: int, held: bool) -> Any:
+    if held:
+        yield
+        return
+    path = Path(f"/tmp/ivr-agent-sandbox-tests-lane{lane}.lock")  # as tests/integration
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another process to finish with the sandbox lane ({path})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=0.1, help="new inbound calls per second")
+    parser.add_argument("--mix", default=MIX)
+    parser.add_argument(
+        "--faults", default=",".join(FAULT_KINDS), help=f"comma list of {', '.join(FAULT_KINDS)}"
+    )
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--lock-held", action="store_true", help="the caller holds this lane's test lock already"
+    )
+    args = parser.parse_args(argv)
+    args.faults = [f for f in args.faults.split(",") if f]
+    unknown = set(args.faults) - set(FAULT_KINDS)
+    if unknown:
+        parser.error(f"unknown fault(s) {sorted(unknown)}")
+    if os.geteuid() != 0:
+        raise SystemExit("needs root (the sandbox runs Asterisk in a chroot)")
+    chaos = Chaos(args)
+    # stdout is the report: the simulator's and libraries' log lines go to stderr.
+    with lane_lock(chaos.lane, args.lock_held), contextlib.redirect_stdout(sys.stderr):
+        report = asyncio.run(chaos.run())
+    args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
+    print(json.dumps(report, indent=1, ensure_ascii=False, default=str))
+    return 1 if report["violation_count"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
