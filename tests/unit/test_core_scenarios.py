@@ -516,6 +516,18 @@ def test_given_a_finished_call_when_the_pbx_reuses_its_linkedid_then_a_new_call_
     assert tracker.stats.late + tracker.stats.duplicates >= 1
 
 
+def test_given_tracking_began_mid_call_then_dial_events_give_the_caller_number() -> None:
+    # Found by the chaos run: an agent restarted while a caller was queued saw only the
+    # DialEnd CANCELs and a Hangup; the outcome had no caller number (so no callback).
+    rows = [
+        r
+        for r in queue_call(3.5, 20.0)
+        if r["Event"] == "DialEnd" or (r["Event"] == "Hangup" and "op001" in r["Channel"])
+    ]
+    (outcome,) = run(rows)[0]
+    assert outcome.caller_number == "13800138000"
+
+
 # --- transfers ---------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from .event_types import (
     ChannelEvent,
     DialBegin,
     DialEnd,
+    DialEvent,
     Hangup,
     Hold,
     NewCallerid,
@@ -136,6 +137,12 @@ def classify(call: Call, event: PbxEvent) -> Meaning:
                 and (call.caller_number is None or cls is NewCallerid or cls is Newchannel)
             ):
                 call.caller_number = chan.caller_num
+    elif (cls is DialBegin or cls is DialEnd) and call.caller_number is None:
+        # Tracking began after the caller's own channel events (an agent restarted mid-call):
+        # the caller's side of a Dial event still carries its number.
+        dial: DialEvent = event  # type: ignore[assignment]
+        if dial.uniqueid == call.linkedid and dial.caller_num and call.direction == "inbound":
+            call.caller_number = dial.caller_num
     classifier = _CLASSIFIERS.get(cls)
     if classifier is None:
         return NOTE
