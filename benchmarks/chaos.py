@@ -89,21 +89,15 @@ sys.path.insert(0, str(ROOT))
 from ivr_agent.settings import load_settings  # noqa: E402
 from ivr_agent.sim import runner, sandbox  # noqa: E402
 from ivr_agent.sim.legs import Leg  # noqa: E402
-from ivr_agent.sim.scenario import CallbackCustomer, Scenario, load_mode  # noqa: E402
+from ivr_agent.sim.scenario import Scenario, load_mode  # noqa: E402
+from ivr_agent.sim.waiting_customers import waiting_customers  # noqa: E402
 
 RESULTS = Path(__file__).with_name("chaos-results.json")
 IVR_AGENT = Path(sys.executable).with_name("ivr-agent")
 FAULT_KINDS = ("agent_kill", "pg_outage", "asterisk_restart", "ari_drop")
 MIX = "answered=60,abandoned=15,hold=15,silent=10"
-SURVEY_DIGITS = ("1", "5", "4", "5", "5", "4")
-CUSTOMERS: tuple[tuple[Any, tuple[str, ...]], ...] = (
-    ("answer", SURVEY_DIGITS),
-    ("answer", ("2",)),
-    ("no_answer", ()),
-)
 #: Agent settings of the run (as the demo's): retry after 1 min, ring 15 s.
 SHORT_ABANDON_SECONDS = 5.0
-SHORT_ABANDON_MARGIN = 3.0
 WINDOW_TOLERANCE_SECONDS = 5.0
 _OPERATOR_EXTEN = re.compile(r"^80\d\d$")
 
@@ -287,28 +281,12 @@ def plan(minutes: float, rate: float, mix: str, seed: int) -> Scenario:
         for n, c in enumerate(base.calls)
     )
     traffic_end = minutes * 60
-    customers = []
-    for call in calls:
-        if (
-            call.abandon_after is None
-            or call.abandon_after < SHORT_ABANDON_SECONDS + SHORT_ABANDON_MARGIN
-        ):
-            continue
-        behaviour, digits = CUSTOMERS[len(customers) % len(CUSTOMERS)]
-        customers.append(
-            CallbackCustomer(
-                id=f"callback-{call.id}",
-                number=call.caller,
-                behaviour=behaviour,
-                answer_after=3.0,
-                digits=digits,
-                start=call.start,
-                wait=max(60.0, traffic_end - call.start) + (120.0 if minutes >= 10 else 60.0),
-            )
-        )
-    return replace(
-        base, name=f"chaos-{minutes:g}min-seed{seed}", calls=calls, callbacks=tuple(customers)
+    customers = waiting_customers(
+        calls,
+        short_abandon_seconds=SHORT_ABANDON_SECONDS,
+        wait=lambda call: max(60.0, traffic_end - call.start) + (120.0 if minutes >= 10 else 60.0),
     )
+    return replace(base, name=f"chaos-{minutes:g}min-seed{seed}", calls=calls, callbacks=customers)
 
 
 #: Every leg the PBX sent to a non-operator number of the phones (callback dialling).

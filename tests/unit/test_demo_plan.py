@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ivr_agent.cli.demo import SHORT_ABANDON_MARGIN_SECONDS, batch_plan, demo_settings
+from ivr_agent.cli.demo import batch_plan, demo_settings
 from ivr_agent.core.callbacks import CallbackConfig, is_allowed
+from ivr_agent.sim.waiting_customers import SHORT_ABANDON_MARGIN_SECONDS
 
 SANDBOX_ENV = {
     "IVR_AGENT_AMI_URL": "ami://ivr:ami-secret-1@127.0.0.1:5038",

@@ -36,7 +36,7 @@ from ivr_agent.settings import ENV_PREFIX, Settings, load_settings
 
 if TYPE_CHECKING:
     from ivr_agent.db.database import Database
-    from ivr_agent.sim.scenario import Behaviour, CallbackCustomer, Scenario
+    from ivr_agent.sim.scenario import CallbackCustomer, Scenario
 
 log = get_logger(__name__)
 
@@ -54,18 +54,8 @@ DEMO_CALLBACK_SETTINGS: dict[str, Any] = {
     "callback_dialer_enabled": True,
 }
 
-#: What the simulated customers do when called back, in turn (keys pressed as prompts end).
-SURVEY_DIGITS = ("1", "5", "4", "5", "5", "4")
-CUSTOMER_BEHAVIOURS: tuple[tuple[Behaviour, tuple[str, ...]], ...] = (
-    ("answer", SURVEY_DIGITS),  # agrees and scores the five questions
-    ("answer", ("2",)),  # "not now": rescheduled
-    ("no_answer", ()),  # lets it ring: retried after the interval
-)
 #: Seconds a callback customer waits for the agent's call once their trigger happened.
 CUSTOMER_WAIT_SECONDS = 120.0
-#: Margin over the short-abandon threshold: the agent measures the wait from its own
-#: events, so a caller hanging up right at the threshold may count as short (no callback).
-SHORT_ABANDON_MARGIN_SECONDS = 3.0
 
 
 def _say(message: str) -> None:
@@ -96,41 +86,30 @@ def batch_plan(round_no: int, batch: int, rate: float, short_abandon: float) -> 
     from an earlier batch never reaches this batch's customers.
     """
     from ivr_agent.sim import scenario
+    from ivr_agent.sim.waiting_customers import waiting_customers
 
     plan = scenario.load_mode(calls=batch, rate=rate, mix=TRAFFIC_MIX, seed=round_no)
     calls = tuple(
         replace(call, caller=f"138{round_no % 10_000:04d}{n + 1:04d}")
         for n, call in enumerate(plan.calls)
     )
-    customers: list[CallbackCustomer] = []
-    for call in calls:
-        if call.abandon_after is None:
-            continue
-        if call.abandon_after < short_abandon + SHORT_ABANDON_MARGIN_SECONDS:
-            continue  # a short abandon gets no callback (S1: a misdial)
-        behaviour, digits = CUSTOMER_BEHAVIOURS[len(customers) % len(CUSTOMER_BEHAVIOURS)]
-        customers.append(
-            scenario.CallbackCustomer(
-                id=f"callback-{call.id}",
-                number=call.caller,
-                behaviour=behaviour,
-                answer_after=3.0,
-                digits=digits,
-                start=call.start,
-                wait=call.abandon_after + CUSTOMER_WAIT_SECONDS,
-            )
-        )
+    customers = waiting_customers(
+        calls,
+        short_abandon_seconds=short_abandon,
+        wait=lambda call: (call.abandon_after or 0.0) + CUSTOMER_WAIT_SECONDS,
+    )
     return replace(
         plan,
         description=f"{plan.description}, {len(customers)} callback customer(s)",
         calls=calls,
-        callbacks=tuple(customers),
+        callbacks=customers,
     )
 
 
 def service_customer(round_no: int) -> CallbackCustomer:
     """The customer of the batch's ``service_completed`` callback: takes the full survey."""
     from ivr_agent.sim import scenario
+    from ivr_agent.sim.waiting_customers import SURVEY_DIGITS
 
     return scenario.CallbackCustomer(
         id=f"service-callback-{round_no}",
