@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ivr_agent.pbx.ari import AriClient, AriError
-from ivr_agent.sim.audio_match import Audio, FloatArray, tone_intervals
+from ivr_agent.sim.audio_match import Audio, FloatArray, tone_intervals, tone_onset
 from ivr_agent.sim.legs import Hub, Leg
 
 RATE = 8000
@@ -209,12 +209,11 @@ class Ear:
 def ringback_onset(t0: float | None, heard: Audio, before: float | None = None) -> float | None:
     """Epoch seconds when ringback first sounded in a recording starting at ``t0`` (before
     ``before`` if given), or None."""
-    if t0 is None:
+    onset = None if t0 is None else tone_onset(heard, min_seconds=RINGBACK_MIN_SECONDS)
+    if t0 is None or onset is None:
         return None
-    for start, _ in tone_intervals(heard, min_seconds=RINGBACK_MIN_SECONDS):
-        at = t0 + start
-        return at if before is None or at < before else None
-    return None
+    at = t0 + onset
+    return at if before is None or at < before else None
 
 
 def wav_bytes(audio: Audio) -> bytes:
