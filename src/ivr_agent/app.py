@@ -20,6 +20,7 @@ from ivr_agent.callbacks.dialer import running_dialer
 from ivr_agent.callbacks.feature import setup as setup_callbacks
 from ivr_agent.callbacks.http import WAKE_DIALER
 from ivr_agent.calls.feature import setup as setup_calls
+from ivr_agent.calls.inflight import InflightJournal
 from ivr_agent.calls.ingest import CommandRoutes, Ingest
 from ivr_agent.calls.outbox import Outbox
 from ivr_agent.core.callbacks import CallbackConfig
@@ -149,16 +150,34 @@ def _ami_ctx(
             metrics.observe_finished(call.outcome)
             live.publish_finished(call.outcome)
 
-        ingest = Ingest(tracker, finished, commands=commands, capture=capture, trust=seal.genuine)
+        # Per PBX: the calls of one PBX are never rebuilt into another's tracker.
+        journal = InflightJournal(
+            settings.data_dir / f"calls-in-flight.{settings.pbx_id}.jsonl",
+            defer=asyncio.get_running_loop().call_soon,
+        )
+        ingest = Ingest(
+            tracker,
+            finished,
+            commands=commands,
+            capture=capture,
+            trust=seal.genuine,
+            journal=journal,
+        )
         app[INGEST] = ingest
+        # Before AMI connects: the previous run's calls in flight, reconciled at login.
+        restored = ingest.restore(journal.recover())
         metrics.export_live(calls_in_progress(tracker.in_progress))
         metrics.export_counters("ingest", "Ingest path", ingest.stats)
+        metrics.export_counters("inflight_journal", "In-flight journal", journal.stats)
         metrics.export_counters("tracker", "Call tracker", tracker.stats)
         metrics.export_counters(
             "pbx_clock", "PBX clock", clock.stats, gauges=frozenset({"skew_seconds"})
         )
         if settings.ami_url is None:
-            yield
+            try:
+                yield
+            finally:
+                journal.close()
             return
 
         def on_event(raw: dict[str, str], received_at: float) -> None:
@@ -171,6 +190,7 @@ def _ami_ctx(
             events=SUBSCRIBED_EVENTS,
             component=component,
             on_resync=ingest.on_resync,
+            resync_first_login=restored > 0,
         )
         app[AMI] = connection
         metrics.export_counters("ami", "AMI connection", connection.stats)
@@ -180,6 +200,8 @@ def _ami_ctx(
                 yield
         finally:
             await connection.close()
+            # Calls still in flight stay in the journal: the next start picks them up.
+            journal.close()
             if capture is not None:
                 capture.close()
 

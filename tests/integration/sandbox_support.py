@@ -19,6 +19,8 @@ import json
 import os
 import shutil
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,3 +117,29 @@ def simulate(box: sandbox.Sandbox, scenario: Scenario, name: str) -> Run:
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     )
     return Run(results=results, ami=list(read_capture(capture_path)))
+
+
+async def simulate_when_free(
+    scenario: Scenario, config: runner.RunnerConfig
+) -> list[dict[str, Any]]:
+    """Run ``scenario`` (no capture), waiting up to 10 min while another simulator run holds
+    this lane's phones instance."""
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            return await runner.run(scenario, config, progress)
+        except runner.SimulatorError as exc:
+            if "another simulator run" not in str(exc) or time.monotonic() > deadline:
+                raise
+            progress(f"{exc}; retrying in 5 s")
+            await asyncio.sleep(5)
+
+
+async def until(check: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``check`` every 50 ms; the seconds it took. Fails the test after ``timeout``."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"{what}: not within {timeout:g} s")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started

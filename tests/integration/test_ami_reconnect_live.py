@@ -34,7 +34,12 @@ from ivr_agent.platform.health import State
 from ivr_agent.settings import Settings
 from ivr_agent.sim import chroot, runner, sandbox
 from ivr_agent.sim import scenario as scenarios
-from tests.integration.sandbox_support import progress, running_sandbox
+from tests.integration.sandbox_support import (
+    progress,
+    running_sandbox,
+    simulate_when_free,
+    until,
+)
 from tests.support.agent import running_agent, stored_outcomes
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
@@ -65,29 +70,6 @@ RESTARTS: dict[str, tuple[Callable[[sandbox.Sandbox], None], str | None]] = {
     "core-restart-now": (_restart_now, None),
     "killed-and-started": (_crash_and_start, "channels were gone"),
 }
-
-
-async def _until(check: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``check`` every 50 ms; the seconds it took. Fails the test after ``timeout``."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"{what}: not within {timeout:g} s")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
-
-
-async def _simulate(config: runner.RunnerConfig) -> list[dict[str, Any]]:
-    """Run the scenario, waiting (up to 10 min) while another run holds the phones instance."""
-    deadline = time.monotonic() + 600
-    while True:
-        try:
-            return await runner.run(scenarios.load(SCENARIO), config, progress)
-        except runner.SimulatorError as exc:
-            if "another simulator run" not in str(exc) or time.monotonic() > deadline:
-                raise
-            progress(f"{exc}; retrying in 5 s")
-            await asyncio.sleep(5)
 
 
 def _record_backoff(connection: AmiConnection) -> list[tuple[float, float]]:
@@ -135,8 +117,8 @@ async def test_given_live_calls_when_asterisk_restarts_then_reconnect_and_none_l
                     if s.caller_number in numbers and s.answered_at is not None
                 }
 
-            sim = asyncio.create_task(_simulate(config))
-            await _until(lambda: connected() == numbers or sim.done(), 600, "calls connected")
+            sim = asyncio.create_task(simulate_when_free(plan, config))
+            await until(lambda: connected() == numbers or sim.done(), 600, "calls connected")
             assert connected() == numbers, sim.result() if sim.done() else None
             await asyncio.sleep(2.0)  # talking
             in_flight = {
@@ -162,7 +144,7 @@ async def test_given_live_calls_when_asterisk_restarts_then_reconnect_and_none_l
                     and component.state is State.UP
                 )
 
-            await _until(back_up, RECONNECT_WITHIN, "AMI back up after the restart")
+            await until(back_up, RECONNECT_WITHIN, "AMI back up after the restart")
             reconnect_seconds = time.monotonic() - restarted
             await restarting
             print(

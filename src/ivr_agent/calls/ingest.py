@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ivr_agent.calls.inflight import InflightJournal
 from ivr_agent.core.commands import Command
 from ivr_agent.core.events import MalformedEvent, parse_ami
 from ivr_agent.core.tracker import FeedResult, FinishedCall, Tracker
@@ -76,6 +77,8 @@ class IngestStats:
     resync_finished: int = 0
     #: Prompt or survey reports the agent and its hook did not produce (forged, or resent).
     forged_reports: int = 0
+    #: Calls in flight when the previous run stopped, rebuilt from the in-flight journal.
+    calls_restored: int = 0
 
 
 def live_linkedids(channels: Iterable[Mapping[str, str]]) -> frozenset[str]:
@@ -103,15 +106,20 @@ class Ingest:
         commands: Callable[[Command], None] | None = None,
         capture: CaptureWriter | None = None,
         trust: Callable[[Mapping[str, str]], bool] | None = None,
+        journal: InflightJournal | None = None,
     ) -> None:
         """``trust``: False for an AMI event to drop before anything sees it (a report
-        another AMI client forged, see ``pbx.session.ReportSeal.genuine``)."""
+        another AMI client forged, see ``pbx.session.ReportSeal.genuine``). ``journal``:
+        where the events of the calls in flight are kept for a restarted agent."""
         self.tracker = tracker
         self.trust = trust
         self.on_finished = on_finished
         self.commands = commands
         self.capture = capture
+        self.journal = journal
         self.stats = IngestStats()
+        #: Calls rebuilt by :meth:`restore` and not yet reconciled with the PBX.
+        self._restored_unchecked = False
 
     def on_ami_event(self, raw: dict[str, str], received_at: float) -> None:
         """Handle one raw AMI event (the AMI connection's sink)."""
@@ -136,10 +144,41 @@ class Ingest:
         if event is None:
             self.stats.ignored_events += 1
             return
-        self._deliver(self.tracker.feed(event))
+        result = self.tracker.feed(event)
+        # Kept only while its call is in flight: a late event of a finished call, or the
+        # Hangup that finished it, would rebuild a phantom call after a restart.
+        if self.journal is not None and event.linkedid in self.tracker:
+            self.journal.record(event.linkedid, raw)
+        self._deliver(result)
+
+    def restore(self, events: Iterable[dict[str, str]]) -> int:
+        """Rebuild the calls that were in flight when the previous run stopped, from the
+        events its in-flight journal kept (already trusted then; not journalled again).
+
+        Their commands are dropped (their moment has passed). The next :meth:`on_resync`
+        reconciles them with the PBX as an agent restart. Returns the calls rebuilt.
+        """
+        for raw in events:
+            try:
+                event = parse_ami(raw)
+            except MalformedEvent as exc:
+                log.warning("journalled AMI event unreadable; skipped", problem=str(exc))
+                continue
+            if event is not None:
+                self._deliver(self.tracker.feed(event), commands=False)
+        restored = len(self.tracker)
+        self.stats.calls_restored += restored
+        self._restored_unchecked = restored > 0
+        if restored:
+            log.warning(
+                "calls in flight when the agent last stopped rebuilt from its journal",
+                calls=restored,
+            )
+        return restored
 
     def on_resync(self, channels: list[dict[str, str]], at: float) -> None:
-        """After a reconnect: resynchronise with the channels the PBX lists now.
+        """After a reconnect (or the first connection after :meth:`restore`): resynchronise
+        with the channels the PBX lists now.
 
         ``channels`` are the raw events of the resync listing (AMI ``Status``). Calls in
         flight whose channels are all gone (Asterisk restarted, or they hung up during the
@@ -149,11 +188,17 @@ class Ingest:
         """
         live = live_linkedids(channels)
         in_flight = len(self.tracker)
-        result = self.tracker.reconcile(live, datetime.fromtimestamp(at, UTC))
+        if self._restored_unchecked:
+            # The first listing after a restart: events were missed while no agent ran.
+            self._restored_unchecked = False
+            reason = "agent restarted; events missed while it was down"
+        else:
+            reason = "AMI connection lost"
+        result = self.tracker.reconcile(live, datetime.fromtimestamp(at, UTC), reason)
         self.stats.gaps += 1
         self.stats.resync_finished += len(result.finished)
         log.warning(
-            "AMI stream had a gap; resynchronised with the PBX",
+            f"{reason}; resynchronised with the PBX",
             calls_in_flight=in_flight,
             calls_finished_incomplete=len(result.finished),
             calls_marked_incomplete=in_flight - len(result.finished),
@@ -164,11 +209,15 @@ class Ingest:
     def tick(self, now: float) -> None:
         """Advance the tracker's timers to ``now`` (epoch seconds, from the caller's clock)."""
         self._deliver(self.tracker.tick(datetime.fromtimestamp(now, UTC)))
+        if self.journal is not None:
+            self.journal.maintain()
 
-    def _deliver(self, result: FeedResult) -> None:
+    def _deliver(self, result: FeedResult, *, commands: bool = True) -> None:
         for finished in result.finished:
             self.stats.finished_calls += 1
+            if self.journal is not None:
+                self.journal.forget(finished.outcome.linkedid)
             self.on_finished(finished)
-        if self.commands is not None:
+        if commands and self.commands is not None:
             for command in result.commands:
                 self.commands(command)

@@ -287,6 +287,10 @@ class Tracker:
     def __len__(self) -> int:
         return len(self._calls)
 
+    def __contains__(self, linkedid: object) -> bool:
+        """Whether the call ``linkedid`` is in flight (being tracked)."""
+        return linkedid in self._calls
+
     # ----------------------------------------------------------------- internal --
 
     def _finish(self, call: Call, ended_us: int) -> FinishedCall:

@@ -256,7 +256,9 @@ class AmiConnection:
     """Keeps one logged-in AMI connection up and hands every event to ``sink``.
 
     ``on_resync`` is called (with the channels listed by the ``Status`` action) after every
-    login that follows a loss, so the consumer can mark calls whose events were missed.
+    login that follows a loss, so the consumer can mark calls whose events were missed; with
+    ``resync_first_login`` also after the first (the consumer restored calls from an earlier
+    run).
     """
 
     def __init__(
@@ -267,6 +269,7 @@ class AmiConnection:
         events: Iterable[str],
         component: Component,
         on_resync: Callable[[list[RawEvent], float], None] | None = None,
+        resync_first_login: bool = False,
         action_timeout: float = 10.0,
         ping_interval: float = 10.0,
         backoff_initial: float = 0.5,
@@ -282,6 +285,7 @@ class AmiConnection:
         self.backoff = Backoff(base=backoff_initial, cap=backoff_cap)
         self.stats = AmiStats()
         self._ever_logged_in = False
+        self._resync_first_login = resync_first_login
         self._closing = False
         self._reconnect: asyncio.TimerHandle | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -350,7 +354,7 @@ class AmiConnection:
     def _on_login(self, manager: Manager) -> None:
         if not manager.authenticated:
             return
-        resync = self._ever_logged_in
+        resync = self._ever_logged_in or self._resync_first_login
         self._ever_logged_in = True
         self.backoff.reset()
         self._logged_in.set()
