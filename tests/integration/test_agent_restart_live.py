@@ -51,9 +51,7 @@ async def test_given_calls_in_flight_when_the_agent_restarts_then_each_is_stored
     plan = scenarios.load("restart_during_calls")
     numbers = {call.caller for call in plan.calls}
     config = runner.RunnerConfig.from_env_file(box.credentials_file)
-    sim: asyncio.Task[list[dict[str, Any]]] = asyncio.create_task(
-        simulate_when_free(plan, config)
-    )
+    sim: asyncio.Task[list[dict[str, Any]]] = asyncio.create_task(simulate_when_free(plan, config))
     try:
         async with running_agent(agent_settings, db) as app:
             tracker = app[INGEST].tracker

@@ -320,6 +320,41 @@ async def test_recording_directory_unwritable_then_no_outcome_and_the_attempt_is
     assert await rows(db, SurveyScoreRow) == []
 
 
+async def test_pbx_restarted_mid_survey_then_the_recording_is_kept_whole_not_called_corrupt(
+    cb_settings: Settings, db: Database
+) -> None:
+    # Issue 14 (chaos run): with the PBX gone no RecordingFinished comes, and the time the
+    # agent gave up waiting was taken as the end of the recorded part: a whole file of the
+    # 5.2 s the call lasted was stored as ``corrupt`` against 10.3 s.
+    box = running_sandbox()
+    callback_id = await new_callback(db, SURVEY_NUMBER, cb_settings)
+    async with driven_dialer(cb_settings, db) as dialer:
+        phones = asyncio.create_task(run_phones(customers("callback_survey")))
+        await asyncio.sleep(1.5)  # the customers' websocket is up
+        assert await dialer.poll()
+        answered = time.monotonic()
+        while not [a for a in await rows(db, CallbackAttemptRow) if a.answered_at is not None]:
+            assert time.monotonic() - answered < 30, "the customer never answered"
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(4.0)  # into the survey
+        await asyncio.to_thread(sandbox.cli, box, box.pbx, "core restart now")
+        await asyncio.wait_for(phones, 120)
+        await dialer.idle()
+        while sandbox.version(box, box.pbx) is None:  # the next tests need it back
+            await asyncio.sleep(0.5)
+    stored = await get_callback(db, callback_id, ZONE)
+    assert stored is not None
+    save("pbx-restarted", {"truth": phones.result().results, "stored": stored})
+    (attempt,) = stored["attempts"]
+    assert attempt["outcome"] in ("hung_up", "failed"), attempt  # the survey was cut
+    recording = stored["recording"]
+    assert recording is not None, attempt
+    assert recording["status"] == "ok", recording
+    started, ended = (datetime.fromisoformat(attempt[k]) for k in ("answered_at", "ended_at"))
+    # The attempt ends where the recorded part ended: its file's length after the start.
+    assert recording["seconds"] == pytest.approx((ended - started).total_seconds(), abs=1.0)
+
+
 # --- crash: the agent is SIGKILLed mid-callback and restarted -------------------------------
 
 

@@ -91,6 +91,9 @@ class AttemptResult:
     #: The call's recording as the dialer stored and verified it: ``ok`` or ``corrupt``.
     recording: RecordingFile | None = None
     detail: str | None = None
+    #: When the answered call ended (PBX time, from the call itself); None: when the
+    #: dialler writes the result.
+    ended_at: datetime | None = None
 
 
 def _claimed(row: CallbackRow, attempt: CallbackAttemptRow) -> ClaimedAttempt:

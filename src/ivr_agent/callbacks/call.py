@@ -113,6 +113,16 @@ def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+def _recorded_end(finished_at: float | None, started: float, stored: RecordingFile | None) -> float:
+    """When the recorded part of the call ended: ``RecordingFinished``'s time; without it, the
+    recording's start plus the stored file's length (both PBX time); failing both, now."""
+    if finished_at is not None:
+        return finished_at
+    if stored is not None and stored.seconds is not None:
+        return started + stored.seconds
+    return time.time()
+
+
 class CallbackCall:
     """Runs one answered callback on ``channel_id`` (in Stasis); :meth:`run` returns its report."""
 
@@ -183,9 +193,14 @@ class CallbackCall:
     ) -> CallReport:
         """After the conversation: hang up, stop, fetch, verify and store the recording."""
         await self._hang_up()
-        ended = await self._stop_recording()
+        finished_at = await self._stop_recording()
         started = entry.recording_started_at or answered_at
-        stored, reason = await self.keep_recording(ended - started)
+        # Without RecordingFinished (the PBX restarted under the call) the recorded part's
+        # end is unknown: the file is checked whole, not against a guessed length.
+        stored, reason = await self.keep_recording(
+            None if finished_at is None else finished_at - started
+        )
+        ended = _recorded_end(finished_at, started, stored)
         outcome: str = result.outcome
         detail: str | None = None
         if stored is None:
@@ -297,8 +312,8 @@ class CallbackCall:
             recording=None,
         )
 
-    async def _stop_recording(self) -> float:
-        """Stop the recording; the ``RecordingFinished`` time (or now, if none came)."""
+    async def _stop_recording(self) -> float | None:
+        """Stop the recording; the ``RecordingFinished`` time (None if none came)."""
         try:
             await self.client.stop_recording(self.recording_name)
         except AriError as exc:
@@ -318,7 +333,7 @@ class CallbackCall:
             ):
                 return _ts(event)
         log.warning("callback_recording_finish_not_seen", attempt_id=self.target.attempt_id)
-        return time.time()
+        return None
 
     async def keep_recording(
         self, expected_seconds: float | None

@@ -415,8 +415,8 @@ class Dialer:
                 detail=f"no recording for outcome {result.outcome}",
             )
         # When the call ended, not when the database came back: the retry interval counts
-        # from here.
-        ended = self.clock()
+        # from here. An answered call knows its end (PBX time, e.g. the recording's end).
+        ended = result.ended_at or self.clock()
         failures = 0
         while True:
             try:

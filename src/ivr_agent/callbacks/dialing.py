@@ -72,4 +72,5 @@ def attempt_result(report: CallReport) -> AttemptResult:
         scores=dict(report.scores),
         recording=report.recording,
         detail=report.reason,
+        ended_at=report.ended_at,
     )
