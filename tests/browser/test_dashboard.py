@@ -24,7 +24,7 @@ from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.dashboard.live import LIVE
 from ivr_agent.db.database import Database
-from ivr_agent.db.tokens import create_token
+from ivr_agent.db.tokens import create_token, revoke_token
 from ivr_agent.settings import load_settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
@@ -133,6 +133,22 @@ async def test_given_a_token_then_the_dashboard_shows_the_summary_of_today(
         await page.wait_for_selector("#panels")
         await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert errors == []
+
+
+async def test_given_a_revoked_token_when_the_live_stream_ends_then_the_page_asks_to_sign_in(
+    browser: Any, db: Database, tmp_path: Path
+) -> None:
+    # The server ends the stream with a last ``closed`` event; the browser used to retry
+    # (refused each time) and show "reconnecting" for ever.
+    settings = load_settings(data_dir=tmp_path / "var")
+    token = await create_token(db, "ops")
+    errors: list[str] = []
+    async with serving_agent(settings, db) as (app, base):
+        app[LIVE].recheck_seconds = 0.2
+        page = await _sign_in(browser, base, token, errors)
+        await revoke_token(db, token)
+        await page.wait_for_url(f"{base}/login?next=/", timeout=10_000)
+    assert [e for e in errors if "401" not in e] == []
 
 
 @pytest.mark.sandbox

@@ -66,6 +66,13 @@
     source.onerror = function () { setState("reconnecting", "down"); };
     source.addEventListener("calls", function (e) { showCalls(JSON.parse(e.data)); });
     source.addEventListener("stored", refresh);
+    // The server ended the stream for good (signed out, token revoked or expired): the
+    // browser would retry and be refused for ever, showing "reconnecting". Sign in again.
+    source.addEventListener("closed", function () {
+      source.close();
+      setState("signed out", "down");
+      location.assign("/login?next=/");
+    });
   }
 
   tick();
