@@ -158,7 +158,10 @@ def test_given_a_line_torn_by_the_crash_when_read_back_then_it_is_skipped_and_co
     assert second.journal.stats.lines_unreadable == 1
     assert second.stats.calls_restored == in_flight
     # The torn tail is gone from the rewritten file: the next line starts clean.
-    assert journal.read_text(encoding="utf-8").endswith("}\n")
+    assert journal.read_text(encoding="utf-8").endswith("\n")
+    again = InflightJournal(journal)
+    assert len(again.recover()) > 0
+    assert again.stats.lines_unreadable == 0
 
 
 def test_given_calls_keep_finishing_then_the_file_stays_near_the_size_of_the_calls_in_flight(
@@ -215,3 +218,18 @@ def test_given_a_full_disk_when_space_comes_back_then_the_journal_is_whole_again
     assert InflightJournal(journal).recover() == InflightJournal(healthy).recover()
     second, _ = agent(journal)
     assert second.stats.calls_restored == len(control.tracker) > 0
+
+
+def test_given_values_with_line_ends_or_separators_then_they_come_back_as_they_were(
+    tmp_path: Path,
+) -> None:
+    journal = InflightJournal(tmp_path / "calls-in-flight.pbx1.jsonl")
+    journal.recover()
+    odd = {"Event": "Newchannel", "CallerIDName": "张\r\n三\x1f", "Linkedid": "1.1"}
+    plain = {"Event": "Newchannel", "CallerIDName": "李四", "Linkedid": "1.1"}
+    journal.record("1.1", odd)
+    journal.record("1.1", plain)
+    journal.record("1.2", plain)
+    journal.forget("1.2")
+    journal.close()
+    assert InflightJournal(journal.path).recover() == [odd, plain]
