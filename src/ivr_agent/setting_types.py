@@ -186,6 +186,29 @@ def _comma_list(value: Any) -> frozenset[str]:
     return frozenset(item.strip() for item in str(value).split(",") if item.strip())
 
 
+#: The languages the pages are translated into (``web/locale``); the first is the source.
+UI_LANGUAGES = ("en-US", "zh-CN")
+
+
+def _ui_languages(value: Any) -> tuple[str, ...]:
+    if isinstance(value, tuple):
+        items = value
+    else:
+        items = tuple(item.strip() for item in str(value).split(",") if item.strip())
+    known = {name.lower(): name for name in UI_LANGUAGES}
+    chosen: list[str] = []
+    for item in items:
+        name = known.get(str(item).lower())
+        if name is None:
+            raise ValueError(f"{item!r}: the pages speak {', '.join(sorted(UI_LANGUAGES))}")
+        if name in chosen:
+            raise ValueError(f"{name} is named twice")
+        chosen.append(name)
+    if not chosen:
+        raise ValueError(f"name at least one of {', '.join(sorted(UI_LANGUAGES))}")
+    return tuple(chosen)
+
+
 def _operator_ids(value: Any) -> tuple[str, ...]:
     if isinstance(value, tuple):
         return value
@@ -220,6 +243,9 @@ Weekdays = Annotated[
 ]
 Names = Annotated[frozenset[str], NoDecode, BeforeValidator(_comma_list), PlainSerializer(sorted)]
 OperatorIds = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_operator_ids)]
+UiLanguages = Annotated[
+    tuple[str, ...], NoDecode, BeforeValidator(_ui_languages), PlainSerializer(",".join)
+]
 Seconds = Annotated[float, Field(gt=0, le=86_400)]
 TimeZoneName = Annotated[str, AfterValidator(_zone)]
 Regex = Annotated[str, AfterValidator(_regex)]

@@ -31,6 +31,7 @@ from ivr_agent.setting_types import (
     Seconds,
     TimeWindow,
     TimeZoneName,
+    UiLanguages,
     Weekdays,
     Windows,
     parse_time_windows,
@@ -135,6 +136,12 @@ class Settings(BaseSettings):
     )
     timezone: TimeZoneName = Field(
         "Asia/Shanghai", description="Local time of the call centre (windows, hours, per-day)."
+    )
+    ui_languages: UiLanguages = Field(
+        ("zh-CN", "en-US"),
+        description="Languages of the dashboard and QA pages (zh-CN, en-US), comma list: the "
+        "browser's Accept-Language picks one of them, the first when it names none; one "
+        "language alone fixes it.",
     )
 
     # --- S1 answer within three rings --------------------------------------------------
