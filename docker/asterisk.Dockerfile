@@ -14,6 +14,6 @@ RUN install -d /usr/share/asterisk/sounds/ivr-agent \
     && sox /tmp/welcome.wav -r 8000 -c 1 -b 16 /usr/share/asterisk/sounds/ivr-agent/welcome.wav \
     && rm /tmp/welcome.wav
 COPY docker/asterisk/ /etc/asterisk/
-COPY dialplans/ivr-agent-hooks.conf /etc/asterisk/ivr-agent-hooks.conf
+COPY src/ivr_agent/share/dialplans/ivr-agent-hooks.conf /etc/asterisk/ivr-agent-hooks.conf
 USER asterisk
 CMD ["asterisk", "-f", "-U", "asterisk", "-G", "asterisk"]

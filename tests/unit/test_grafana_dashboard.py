@@ -1,5 +1,5 @@
-"""docker/grafana/ivr-agent-dashboard.json is a valid Grafana dashboard whose every query
-names only metrics the agent exports at ``/metrics``."""
+"""The shipped Grafana dashboard (``ivr_agent/share/grafana``) is valid and its every
+query names only metrics the agent exports at ``/metrics``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from ivr_agent import share
 from ivr_agent.calls.ingest import Ingest
 from ivr_agent.calls.outbox import Outbox
 from ivr_agent.core.config import StandardsConfig
@@ -19,7 +20,6 @@ from ivr_agent.pbx.ami import AmiStats
 from ivr_agent.platform.health import Readiness
 from ivr_agent.settings import load_settings
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "docker" / "grafana" / "ivr-agent-dashboard.json"
 METRIC = re.compile(r"\bivr_agent_[a-z0-9_]+")
 
 
@@ -54,7 +54,7 @@ def _exprs(dashboard: dict[str, Any]) -> list[str]:
 
 
 def test_the_grafana_dashboard_is_well_formed() -> None:
-    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    dashboard = json.loads(share.grafana_dashboard())
     assert dashboard["title"]
     assert dashboard["uid"]
     assert isinstance(dashboard["schemaVersion"], int)
@@ -72,7 +72,7 @@ def test_the_grafana_dashboard_is_well_formed() -> None:
 
 def test_every_query_names_an_exported_metric(tmp_path: Path) -> None:
     exported = _exported(tmp_path)
-    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    dashboard = json.loads(share.grafana_dashboard())
     used = set()
     for expr in _exprs(dashboard):
         names = METRIC.findall(expr)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr_agent import share
 from ivr_agent.prompts import render
 from ivr_agent.prompts.catalogue import MissingVariable, PromptCatalogue, UnknownPrompt
 from ivr_agent.prompts.render import Voice
@@ -18,8 +19,6 @@ from ivr_agent.prompts.spec import (
     parse_catalogue,
 )
 from ivr_agent.settings import load_settings
-
-STANDARDS = Path(__file__).resolve().parents[2] / "docs" / "STANDARDS.md"
 
 
 @pytest.fixture
@@ -65,7 +64,7 @@ def test_the_builtin_catalogue_has_every_contracted_prompt_in_both_languages() -
 
 
 def test_every_s4_text_of_the_standards_is_in_the_catalogue_word_for_word() -> None:
-    section = STANDARDS.read_text(encoding="utf-8").split("## S4.")[1].split("## S5.")[0]
+    section = share.standards().split("## S4.")[1].split("## S5.")[0]
     texts = re.findall(r"^\| [^|]+ \| (.+?) \|$", section, flags=re.M)[1:]  # skip the header
     catalogue = builtin_catalogue_text()
     assert len(texts) == 11

@@ -1,5 +1,6 @@
-"""PostgreSQL: opening it (database, embedded), the schema (models, ``migrations/``,
-migrate) and API tokens. Features keep their own queries in their own folders.
+"""PostgreSQL: opening it (database, embedded), the schema (models, ``migrations/``, which
+ship as package data, migrate) and API tokens. Features keep their own queries in their own
+folders.
 """
 
 import logging

@@ -1,10 +1,11 @@
 """Schema migrations from async code: upgrade to head, downgrade to base, where we are.
 
 Alembic's command API is synchronous; it runs here on a connection of the async engine
-through ``AsyncConnection.run_sync`` (the env.py in ``migrations/`` uses the connection it
-is handed). The whole migration is one transaction (PostgreSQL has transactional DDL)
-holding an advisory lock, so several agents starting at once against one database migrate
-it exactly once, and a failed migration leaves the schema as it was.
+through ``AsyncConnection.run_sync`` (the env.py in ``migrations/``, package data beside this
+module, uses the connection it is handed). The whole migration is one transaction
+(PostgreSQL has transactional DDL) holding an advisory lock, so several agents starting at
+once against one database migrate it exactly once, and a failed migration leaves the schema
+as it was.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -31,11 +33,6 @@ log = get_logger(__name__)
 # Arbitrary but fixed: every ivr-agent process takes this advisory lock to migrate.
 _MIGRATION_LOCK_KEY = 0x1A7E_5C4E_0000_0001
 
-#: Where the migrations are looked for, first match wins: the repository this package is
-#: installed from (editable / source checkout), then ``./migrations`` (e.g. the Docker
-#: image's working directory).
-_PACKAGE_REPO = Path(__file__).resolve().parents[3]
-
 
 @dataclass(frozen=True)
 class MigrationResult:
@@ -51,13 +48,19 @@ class MigrationResult:
 
 
 def migrations_dir() -> Path:
-    """The ``migrations/`` directory; :class:`StoreError` naming where it looked if absent."""
-    candidates = [_PACKAGE_REPO / "migrations", Path.cwd() / "migrations"]
-    for candidate in candidates:
-        if (candidate / "env.py").is_file():
-            return candidate
-    looked = ", ".join(str(c) for c in candidates)
-    raise StoreError(f"Alembic migrations not found (looked in {looked})")
+    """The Alembic environment: ``migrations/`` inside the installed package (package
+    data, so an installed wheel finds it from any working directory).
+
+    Raises :class:`StoreError` naming the directory if it holds no Alembic environment
+    (a package installed without its data).
+    """
+    directory = Path(str(resources.files("ivr_agent.db") / "migrations"))
+    if not (directory / "env.py").is_file():
+        raise StoreError(
+            f"Alembic migrations not found in {directory}: reinstall ivr-agent "
+            "(the package ships them as data)"
+        )
+    return directory
 
 
 def alembic_config() -> Config:

@@ -4,8 +4,9 @@ Theory of operation: a Debian sid root (:mod:`ivr_agent.sim.chroot`) is provisio
 kept under the data dir (:mod:`.sandbox_setup`). Two Asterisk processes run in it per lane
 (:mod:`.sandbox_layout`), both bound to 127.0.0.1:
 
-* the **PBX under test**, configured from ``docker/asterisk/`` plus the hooks in
-  ``dialplans/`` (lane 0: AMI 5038, ARI 8088, SIP 5060, RTP 10000-10999), and
+* the **PBX under test**, configured from ``docker/asterisk/`` plus the dialplan hooks the
+  package ships (:mod:`ivr_agent.share`) (lane 0: AMI 5038, ARI 8088, SIP 5060,
+  RTP 10000-10999), and
 * the **phones**, configured from this package's ``phones/`` (lane 0: ARI 8089, SIP 5070,
   RTP 11000-11999), which the simulator drives to play callers, operators and customers.
 

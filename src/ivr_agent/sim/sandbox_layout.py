@@ -271,7 +271,8 @@ class Sandbox:
 
 
 def find_repo_dir() -> Path:
-    """The source tree holding ``docker/asterisk`` and ``dialplans`` (the PBX's config)."""
+    """The source tree holding ``docker/asterisk`` (the PBX's config; the dialplan hooks are
+    package data, :mod:`ivr_agent.share`)."""
     candidates = [Path(__file__).resolve().parents[3], Path.cwd()]
     for candidate in candidates:
         if (candidate / "docker" / "asterisk" / "pjsip.conf").is_file():

@@ -12,8 +12,10 @@ import shutil
 import subprocess
 import time
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from ivr_agent import share
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.pbx.ami import eventfilter_lines
 from ivr_agent.sim import chroot, sandbox_layout
@@ -167,9 +169,9 @@ _THIS_CODE = Path(__file__).read_bytes() + Path(sandbox_layout.__file__).read_by
 def config_digest(sandbox: Sandbox) -> str:
     """Digest of everything :func:`configure` writes from: the config files and this module."""
     digest = hashlib.sha256(RECIPE_VERSION.encode())
-    sources = [
+    sources: list[Traversable] = [
         *sorted((sandbox.repo_dir / "docker" / "asterisk").glob("*.conf")),
-        *sorted((sandbox.repo_dir / "dialplans").glob("*.conf")),
+        *share.dialplans(),
     ]
     digest.update(_THIS_CODE)
     for source in sources:
@@ -202,9 +204,10 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
     pbx_etc = _fresh_dir(root, pbx.etc_dir)
     for source in sorted((sandbox.repo_dir / "docker" / "asterisk").glob("*.conf")):
         (pbx_etc / source.name).write_text(lane_text(source.read_text()))
-    # The hooks sit beside extensions.conf, as the Docker image installs them.
-    for source in sorted((sandbox.repo_dir / "dialplans").glob("*.conf")):
-        shutil.copyfile(source, pbx_etc / source.name)
+    # The hooks (package data, as an admin gets them from `ivr-agent dialplan`) sit beside
+    # extensions.conf, as the Docker image installs them.
+    for hooks in share.dialplans():
+        (pbx_etc / hooks.name).write_bytes(hooks.read_bytes())
     # Debian's own asterisk.conf with only the config directory changed: the PBX keeps the
     # standard run/spool/log dirs, so a plain `asterisk -rx` inside the root reaches it.
     # Debian marks its [directories] a template ("(!)"), which Asterisk ignores: drop that.

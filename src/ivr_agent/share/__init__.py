@@ -1,0 +1,50 @@
+"""Files the package ships for the people and systems around the agent.
+
+They are package data, so an installed wheel has them wherever it runs (no source tree):
+
+- ``dialplans/ivr-agent-hooks.conf``: the hook contexts a PBX admin ``#include``\\ s from
+  ``extensions.conf`` (``ivr-agent dialplan`` prints it; the sandbox PBX installs it);
+- ``grafana/ivr-agent-dashboard.json``: a Grafana dashboard over the agent's ``/metrics``;
+- ``STANDARDS.md``: the service standards the agent measures (S1–S7), the reference every
+  number and prompt text of the agent is checked against.
+
+The schema's migrations are package data too, beside the code that runs them
+(``ivr_agent/db/migrations``).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from importlib.resources.abc import Traversable
+
+#: The dialplan file a PBX admin includes (``#include "ivr-agent-hooks.conf"``).
+DIALPLAN_HOOKS = "ivr-agent-hooks.conf"
+
+
+def files() -> Traversable:
+    """The shipped files' folder, from wherever the package is installed."""
+    return resources.files(__name__)
+
+
+def dialplans() -> list[Traversable]:
+    """Every shipped dialplan file (``*.conf``), by name."""
+    folder = files() / "dialplans"
+    return sorted(
+        (entry for entry in folder.iterdir() if entry.name.endswith(".conf")),
+        key=lambda entry: entry.name,
+    )
+
+
+def dialplan_hooks() -> str:
+    """The text of the hook contexts (``dialplans/ivr-agent-hooks.conf``)."""
+    return (files() / "dialplans" / DIALPLAN_HOOKS).read_text(encoding="utf-8")
+
+
+def grafana_dashboard() -> str:
+    """The Grafana dashboard's JSON text (``grafana/ivr-agent-dashboard.json``)."""
+    return (files() / "grafana" / "ivr-agent-dashboard.json").read_text(encoding="utf-8")
+
+
+def standards() -> str:
+    """The text of the service standards (``STANDARDS.md``)."""
+    return (files() / "STANDARDS.md").read_text(encoding="utf-8")
