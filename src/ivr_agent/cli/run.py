@@ -26,8 +26,20 @@ def _ami_filters(_args: argparse.Namespace, _settings: Settings) -> int:
     return 0
 
 
+def _dialplan(_args: argparse.Namespace, settings: Settings) -> int:
+    from ivr_agent import share
+
+    print(
+        f"; save as {share.DIALPLAN_HOOKS} beside extensions.conf (e.g. /etc/asterisk/), "
+        f'put #include "{share.DIALPLAN_HOOKS}" in extensions.conf, '
+        "then run: asterisk -rx 'dialplan reload'"
+    )
+    print(share.dialplan_hooks(settings.ari_app), end="")
+    return 0
+
+
 def register(subparsers: Subparsers) -> None:
-    """Add ``run`` and ``ami-filters``."""
+    """Add ``run``, ``ami-filters`` and ``dialplan``."""
     parser = subparsers.add_parser(
         "run", help="run the agent: listen to the PBX, act on calls, serve the web API"
     )
@@ -44,3 +56,9 @@ def register(subparsers: Subparsers) -> None:
         help="print the manager.conf eventfilter lines for the agent's AMI user",
     )
     filters.set_defaults(handler=_ami_filters)
+
+    dialplan = subparsers.add_parser(
+        "dialplan",
+        help="print the dialplan hook contexts to #include from extensions.conf",
+    )
+    dialplan.set_defaults(handler=_dialplan)

@@ -35,9 +35,15 @@ def dialplans() -> list[Traversable]:
     )
 
 
-def dialplan_hooks() -> str:
-    """The text of the hook contexts (``dialplans/ivr-agent-hooks.conf``)."""
-    return (files() / "dialplans" / DIALPLAN_HOOKS).read_text(encoding="utf-8")
+#: The Stasis application the shipped hooks name (the default of ``IVR_AGENT_ARI_APP``).
+_HOOKS_ARI_APP = "ivr-agent"
+
+
+def dialplan_hooks(ari_app: str = _HOOKS_ARI_APP) -> str:
+    """The text of the hook contexts (``dialplans/ivr-agent-hooks.conf``), their ``Stasis()``
+    calls naming ``ari_app`` (the agent's ``IVR_AGENT_ARI_APP``)."""
+    text = (files() / "dialplans" / DIALPLAN_HOOKS).read_text(encoding="utf-8")
+    return text.replace(f"Stasis({_HOOKS_ARI_APP},", f"Stasis({ari_app},")
 
 
 def grafana_dashboard() -> str:
