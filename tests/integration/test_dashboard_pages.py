@@ -66,7 +66,7 @@ async def test_given_a_bad_token_then_login_refuses_and_sets_no_cookie(
     async with client.post("/login", data={"token": "ivra_wrong"}) as response:
         assert response.status == 401
         assert "Set-Cookie" not in response.headers
-        assert "unknown or revoked" in await response.text()
+        assert "令牌无效、已吊销或已过期" in await response.text()  # zh-CN, the default
 
 
 async def test_given_an_offsite_next_then_login_goes_home(
@@ -103,7 +103,7 @@ async def test_given_a_session_then_the_dashboard_shows_todays_figures_and_breac
     assert f'href="/calls/{late.call_id}"' in page  # a long hold is a breach
     async with client.get(f"/calls/{late.call_id}") as response:
         assert response.status == 200
-        assert "Timeline" in await response.text()
+        assert "<h2>时间线</h2>" in await response.text()
     async with client.get("/static/dashboard.js") as response:
         assert response.status == 200
         assert response.content_type == "text/javascript"
@@ -183,3 +183,48 @@ async def test_given_markup_in_a_caller_number_and_an_operator_then_pages_show_i
         page = await response.text()
     assert "<script>x" not in page
     assert 'name="next" value="/&#34;&gt;&lt;script&gt;x&lt;/script&gt;"' in page
+
+
+async def test_given_a_browser_language_then_pages_speak_it_among_the_offered_ones(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    now = datetime.now(SHANGHAI)
+    start = max(now - timedelta(minutes=5), now.replace(hour=0, minute=0, second=1))
+    late = sample_outcome("9.3", start=start)
+    await save_outcome(db, late)
+    client = await _client(db, aiohttp_client)
+    await _login(client, await create_token(db, "ops"))
+    english = {"Accept-Language": "en-GB,en;q=0.9"}
+    chinese = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+    async with client.get("/", headers=english) as response:
+        assert response.headers["Content-Language"] == "en-US"
+        assert "Accept-Language" in response.headers["Vary"]
+        page = await response.text()
+    assert '<html lang="en-US">' in page
+    assert "<h2>Service level per hour</h2>" in page
+    assert 'data-text-reconnecting="reconnecting"' in page
+    assert '<span class="tag long_hold">long hold</span>' in page
+    async with client.get("/", headers=chinese) as response:
+        assert response.headers["Content-Language"] == "zh-CN"
+        page = await response.text()
+    assert '<html lang="zh-CN">' in page
+    assert "<h2>每小时服务水平</h2>" in page
+    assert '<div class="label">服务水平</div>' in page
+    assert 'data-text-reconnecting="正在重连"' in page
+    assert '<span class="tag long_hold">保持超时</span>' in page  # core/breaches.py's label
+    async with client.get("/dashboard/panels", headers=chinese) as response:
+        assert "<h2>最新违规</h2>" in await response.text()
+    async with client.get(f"/calls/{late.call_id}", headers=english) as response:
+        page = await response.text()
+    assert "<dt>Ring time</dt>" in page
+    assert "<h2>Timeline</h2>" in page
+
+
+async def test_given_one_language_in_the_settings_then_every_browser_gets_it(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    client = await aiohttp_client(build_app(load_settings(ui_languages="en-US"), database=db))
+    async with client.get("/login", headers={"Accept-Language": "zh-CN"}) as response:
+        page = await response.text()
+    assert '<html lang="en-US">' in page
+    assert "<h1>Sign in</h1>" in page

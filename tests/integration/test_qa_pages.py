@@ -8,6 +8,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.postgres
 
 Client = TestClient[web.Request, web.Application]
 FORM = {"skill": "5", "attitude": "4", "timeliness": "4", "parts": "3", "overall": "5"}
+ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
 
 
 @pytest.fixture
@@ -88,9 +90,17 @@ async def test_given_filters_then_the_list_keeps_matching_calls_page_by_page(
     await _sign_in(client, await create_token(db, "qa"))
     async with client.get("/qa", params={"from": day, "to": day, "page": "2"}) as response:
         body = await response.text()
-    assert "page 2 of 2 · 30 calls" in body
+    assert "第 2/2 页 · 共 30 通" in body  # zh-CN, the default
     assert len(re.findall(r"<tr data-call-id=", body)) == 5
+    async with client.get(
+        "/qa", params={"from": day, "to": day, "page": "2"}, headers=ENGLISH
+    ) as response:
+        assert "page 2 of 2 · 30 calls" in await response.text()
     async with client.get("/qa", params={"from": "2020-01-01", "to": "2020-01-02"}) as response:
+        assert "没有符合条件的通话。" in await response.text()
+    async with client.get(
+        "/qa", params={"from": "2020-01-01", "to": "2020-01-02"}, headers=ENGLISH
+    ) as response:
         assert "No calls match." in await response.text()
     async with client.get("/qa", params={"breach": "nonsense"}) as response:
         assert response.status == 400
@@ -181,4 +191,38 @@ async def test_given_markup_in_a_call_and_a_comment_then_the_qa_pages_show_it_as
     block = re.search(r'id="qa-data">(.*?)</script>', page, re.S)
     assert block is not None
     labels = [m["label"] for m in json.loads(block.group(1))["markers"]]
-    assert f"answer by {operator}" in labels
+    assert f"{operator} 号坐席接听" in labels  # the page's language (zh-CN, the default)
+
+
+async def test_given_a_language_then_the_replay_page_labels_and_texts_speak_it(
+    client: Client, db: Database, call: StoredCall
+) -> None:
+    token = await create_token(db, "qa")
+    await _sign_in(client, token)
+
+    async def replay_data(headers: dict[str, str]) -> tuple[str, dict[str, Any]]:
+        async with client.get(f"/qa/calls/{call.call_id}", headers=headers) as response:
+            page = await response.text()
+        block = re.search(r'id="qa-data">(.*?)</script>', page, re.S)
+        assert block is not None
+        return page, json.loads(block.group(1))
+
+    page, data = await replay_data({})
+    assert '<html lang="zh-CN">' in page
+    assert "<legend>服务态度</legend>" in page  # core/satisfaction.py's label
+    kinds = {m["kind"]: m["label"] for m in data["markers"]}
+    assert kinds["hangup"] == "挂机"
+    assert data["texts"]["lanes"]["holds"] == "保持"
+    assert data["texts"]["seconds"] == "{seconds} 秒"
+    assert data["texts"]["from_until"] == "{label}：{start} 至 {end}"
+    page, data = await replay_data(ENGLISH)
+    assert "<legend>Service attitude</legend>" in page
+    assert {m["kind"]: m["label"] for m in data["markers"]}["hangup"] == "hang-up"
+    assert data["texts"]["at"] == "{label} at {start}"
+    # The API keeps its English labels, whatever the browser's language.
+    async with client.get(
+        f"/api/calls/{call.call_id}/qa",
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": "zh-CN"},
+    ) as response:
+        bundle = await response.json()
+    assert {m["kind"]: m["label"] for m in bundle["markers"]}["hangup"] == "hang-up"

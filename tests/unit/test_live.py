@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from ivr_agent.core.tracker import CallSnapshot
 from ivr_agent.dashboard.live import CallsNow, LiveHub, breach_kinds, calls_now
-from ivr_agent.web.formats import masked, percent
+from ivr_agent.web.formats import masked
+from ivr_agent.web.i18n import page_locale
 from tests.support.outcomes import sample_outcome
 
 T = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -106,8 +107,9 @@ async def test_watch_survives_a_failing_read() -> None:
 
 
 def test_formatting_for_the_wall_screen() -> None:
-    assert percent(0.6) == "60.0 %"
-    assert percent(None) == "—"
+    assert page_locale("en-US").percent(0.6) == "60.0%"
+    assert page_locale("zh-CN").percent(0.6) == "60.0%"
+    assert page_locale("zh-CN").percent(None) == "—"
     assert masked("13800138000") == "•••••••8000"
     assert masked("8000") == "8000"
     assert masked(None) == "—"

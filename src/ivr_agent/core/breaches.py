@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final, Literal, Protocol
 
+from .texts import N_
+
 BreachKind = Literal[
     "late_answer", "long_hold", "silent_hang_up", "over_max_duration", "low_satisfaction"
 ]
@@ -31,13 +33,13 @@ STANDARD_BREACHES: tuple[BreachKind, ...] = (
 #: Every breach, in the order pages list them: the standards', then QA's.
 BREACHES: tuple[BreachKind, ...] = (*STANDARD_BREACHES, LOW_SATISFACTION)
 
-#: How pages name each breach.
+#: How pages name each breach (in English; the pages show the catalogue's translation).
 BREACH_LABELS: Mapping[str, str] = {
-    LATE_ANSWER: "late answer",
-    LONG_HOLD: "long hold",
-    SILENT_HANG_UP: "silent hang-up",
-    OVER_MAX_DURATION: "over 5 min",
-    LOW_SATISFACTION: "low satisfaction",
+    LATE_ANSWER: N_("late answer"),
+    LONG_HOLD: N_("long hold"),
+    SILENT_HANG_UP: N_("silent hang-up"),
+    OVER_MAX_DURATION: N_("long call"),
+    LOW_SATISFACTION: N_("low satisfaction"),
 }
 
 #: A QA satisfaction index below this (or the caller pressing "suggestion") is "low".

@@ -7,8 +7,38 @@ figures ``GET /api/metrics/summary`` returns. A ratio whose denominator is zero 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+
+from .texts import N_
+
+#: How pages name each figure of :func:`figures` and :func:`callback_figures` (in English;
+#: the pages show the catalogue's translation).
+FIGURE_LABELS: Mapping[str, str] = {
+    "offered": N_("Offered"),
+    "answered": N_("Answered"),
+    "answered_within_standard": N_("Answered in time"),
+    "abandoned": N_("Abandoned"),
+    "short_abandons": N_("Short abandons"),
+    "service_level": N_("Service level"),
+    "answer_rate": N_("Answer rate"),
+    "asa_seconds": N_("ASA"),
+    "longest_wait_seconds": N_("Longest wait"),
+    "hold_over_limit": N_("Long holds"),
+    "hold_severe": N_("Severe holds"),
+    "silent_calls": N_("Silent callers"),
+    "silent_prompted_then_spoke": N_("Spoke after the prompt"),
+    "silent_hung_up": N_("Silent hang-ups"),
+    "over_max_duration": N_("Long calls"),
+    "incomplete": N_("Incomplete"),
+    "callbacks_due": N_("Callbacks due"),
+    "callbacks_completed": N_("Completed"),
+    "callbacks_overdue": N_("Overdue"),
+    "callbacks_completed_within_30_min": N_("Within 30 min"),
+    "callbacks_within_30_min_rate": N_("Within 30 min rate"),
+    "satisfaction_index": N_("Satisfaction"),
+}
 
 #: What every ring-time figure measures (S1), stated in the formulas that use it.
 RING_SECONDS = (

@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from .texts import N_
+
 Direction = Literal["inbound", "callback"]
 Silence = Literal["none", "prompted_then_spoke", "hung_up_silent"]
+
+#: How pages name each :data:`Direction` and :data:`Silence` (in English; the pages show the
+#: catalogue's translation).
+DIRECTION_LABELS: Mapping[str, str] = {"inbound": N_("inbound"), "callback": N_("callback")}
+SILENCE_LABELS: Mapping[str, str] = {
+    "none": N_("caller spoke"),
+    "prompted_then_spoke": N_("prompted, then spoke"),
+    "hung_up_silent": N_("silent, hung up"),
+}
 
 # Fixed namespace: call ids derived from (pbx_id, linkedid) are the same on every agent,
 # so a replay or a second agent writes the same row instead of a duplicate.

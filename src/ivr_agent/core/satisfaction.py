@@ -10,8 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .texts import N_
+
 #: The five S5 indices, in the order the callback survey asks them (prompt ``survey_<name>``).
 INDICES: tuple[str, ...] = ("skill", "attitude", "timeliness", "parts", "overall")
+#: How pages name each index (in English; the pages show the catalogue's translation).
+INDEX_LABELS: Mapping[str, str] = {
+    "skill": N_("Service skill"),
+    "attitude": N_("Service attitude"),
+    "timeliness": N_("Timeliness"),
+    "parts": N_("Parts supply"),
+    "overall": N_("Overall"),
+}
 #: A score is an integer from 1 to 5.
 SCORE_MIN = 1
 SCORE_MAX = 5

@@ -17,11 +17,14 @@ and ``static/login.js`` posts it and clears it from the address bar.
 Pages without a valid session redirect to ``/login``; a role that may not see a page gets
 403. The API keeps its JSON 401/403. After sign-in the browser goes to ``next`` only if it
 is a path on this site (``web/redirects.py``; ``login.js`` checks it again), else to ``/``.
+
+Every page speaks the reader's language (``web/i18n.py``: the ``IVR_AGENT_UI_LANGUAGES`` the
+browser's ``Accept-Language`` picks from), its dates and numbers in that locale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,13 +33,15 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ivr_agent.calls import get_call, get_timeline
+from ivr_agent.core.figures import FIGURE_LABELS
+from ivr_agent.core.outcome import DIRECTION_LABELS, SILENCE_LABELS
 from ivr_agent.dashboard.panels import live_tiles, panels_context
 from ivr_agent.db.tokens import SESSION_SECONDS, create_session, delete_session
 from ivr_agent.metrics import today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web import static_files
 from ivr_agent.web.auth import CREDENTIAL, SESSION_COOKIE, open_route
-from ivr_agent.web.formats import count, seconds
+from ivr_agent.web.i18n import DASH, PageLocale, request_locale
 from ivr_agent.web.redirects import login_location, same_origin_path
 from ivr_agent.web.templates import SECURITY_HEADERS, message_page, render_page
 
@@ -75,7 +80,13 @@ def page(handler: PageHandler) -> PageHandler:
         if role is None:
             raise web.HTTPSeeOther(login_location(request.rel_url.raw_path))
         if role not in PAGE_ROLES:
-            return message_page("Forbidden", "Your token may not see this page.", status=403)
+            t = request_locale(request)
+            return message_page(
+                t,
+                t.gettext("Forbidden"),
+                t.gettext("Your token may not see this page."),
+                status=403,
+            )
         return await handler(request)
 
     checked.__doc__ = handler.__doc__
@@ -88,23 +99,31 @@ async def dashboard_handler(request: web.Request) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
     start, _ = today(settings.zone)
+    t = request_locale(request)
     return render_page(
         "dashboard/index.html",
-        day=start.date().isoformat(),
+        t,
+        day=t.day(start.date()),
         timezone=settings.timezone,
-        live=live_tiles(app),
-        **await panels_context(app),
+        live=live_tiles(app, t),
+        **await panels_context(app, t),
     )
 
 
 @page
 async def panels_handler(request: web.Request) -> web.Response:
     """The dashboard's panels, fresh (what ``dashboard.js`` swaps in)."""
-    return render_page("dashboard/panels.html", **await panels_context(request.app))
+    t = request_locale(request)
+    return render_page("dashboard/panels.html", t, **await panels_context(request.app, t))
 
 
-def timeline_rows(timeline: list[dict[str, Any]], zone: ZoneInfo) -> list[TimelineRow]:
-    """A call's events with their offset from the first one and their time in ``zone``."""
+def timeline_rows(
+    timeline: list[dict[str, Any]], zone: ZoneInfo, t: PageLocale
+) -> list[TimelineRow]:
+    """A call's events with their offset from the first one and their time in ``zone``.
+
+    The events keep the PBX's names (``DialBegin``, ``Hold``) and details: they are what
+    Asterisk reported, in its own words."""
     if not timeline:
         return []
     first = datetime.fromisoformat(timeline[0]["at"])
@@ -114,8 +133,8 @@ def timeline_rows(timeline: list[dict[str, Any]], zone: ZoneInfo) -> list[Timeli
         rows.append(
             TimelineRow(
                 kind=event["kind"],
-                offset=f"+{(at - first).total_seconds():.1f} s",
-                time=at.astimezone(zone).strftime("%H:%M:%S.%f")[:-3],
+                offset=t.seconds((at - first).total_seconds(), signed=True),
+                time=t.time_of_day(at, zone, milliseconds=True),
                 channel=event["channel"] or "",
                 details=", ".join(f"{k}: {v}" for k, v in sorted(event["details"].items())),
             )
@@ -123,36 +142,52 @@ def timeline_rows(timeline: list[dict[str, Any]], zone: ZoneInfo) -> list[Timeli
     return rows
 
 
-def call_facts(call: dict[str, Any], zone: ZoneInfo) -> list[tuple[str, str]]:
-    """What was measured about a call, as (label, text) pairs."""
+def call_facts(call: dict[str, Any], zone: ZoneInfo, t: PageLocale) -> list[tuple[str, str]]:
+    """What was measured about a call, as (label, text) pairs in ``t``'s language."""
+    _ = t.gettext
 
     def when(value: str | None) -> str:
-        if value is None:
-            return "—"
-        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+        return t.date_time(None if value is None else datetime.fromisoformat(value), zone)
 
-    holds = ", ".join(seconds(h.get("seconds")) for h in call.get("holds", [])) or "none"
-    prompts = ", ".join(p["prompt"] for p in call.get("prompts_played", [])) or "none"
+    def label(labels: Mapping[str, str], value: str) -> str:
+        return _(labels[value]) if value in labels else value
+
+    separator = _(", ")
+    holds = separator.join(t.seconds(h.get("seconds")) for h in call.get("holds", []))
+    prompts = separator.join(p["prompt"] for p in call.get("prompts_played", []))
     within = call["answered_within_standard"]
+    rings = call["rings"]
+    ring_time = t.seconds(call["ring_seconds"])
+    if rings is not None:
+        ring_time = t.ngettext("%(time)s (%(rings)s ring)", "%(time)s (%(rings)s rings)", rings) % {
+            "time": ring_time,
+            "rings": t.count(rings),
+        }
+    abandoned = _("no")
+    if call["abandoned"]:
+        abandoned = _("yes (short)") if call["short_abandon"] else _("yes")
+    complete = _("yes")
+    if not call["complete"]:
+        complete = _("no (%(reason)s)") % {"reason": call.get("incomplete_reason")}
     return [
-        ("Direction", call["direction"]),
+        (_("Direction"), label(DIRECTION_LABELS, call["direction"])),
         # Unmasked here: a person opening one call (ops, QA) needs the number to act on it.
-        ("Caller", call["caller_number"] or "—"),
-        ("Operator", call["operator_id"] or "—"),
-        ("Offered", when(call["offered_at"])),
-        ("Answered", when(call["answered_at"])),
-        ("Ended", when(call["ended_at"])),
-        ("Ring time", f"{seconds(call['ring_seconds'])} ({count(call['rings'])} rings)"),
-        ("Within three rings", "—" if within is None else ("yes" if within else "no")),
+        (_("Caller"), call["caller_number"] or DASH),
+        (_("Operator"), call["operator_id"] or DASH),
+        (_("Offered at"), when(call["offered_at"])),
+        (_("Answered at"), when(call["answered_at"])),
+        (_("Ended at"), when(call["ended_at"])),
+        (_("Ring time"), ring_time),
         (
-            "Abandoned",
-            ("yes (short)" if call["short_abandon"] else "yes") if call["abandoned"] else "no",
+            _(FIGURE_LABELS["answered_within_standard"]),
+            DASH if within is None else (_("yes") if within else _("no")),
         ),
-        ("Holds", holds),
-        ("Silence", call["silence"]),
-        ("Talk", seconds(call["talk_seconds"])),
-        ("Prompts", prompts),
-        ("Complete", "yes" if call["complete"] else f"no ({call.get('incomplete_reason')})"),
+        (t.pgettext("call", "Abandoned"), abandoned),
+        (_("Holds"), holds or _("none")),
+        (_("Silence"), label(SILENCE_LABELS, call["silence"])),
+        (_("Talk"), t.seconds(call["talk_seconds"])),
+        (_("Prompts"), prompts or _("none")),
+        (_("Complete"), complete),
     ]
 
 
@@ -161,26 +196,34 @@ async def call_page_handler(request: web.Request) -> web.Response:
     """One call: what was measured, and its timeline (the events QA replays)."""
     call_id = request.match_info["call_id"]
     db = request.app[DATABASE]
+    t = request_locale(request)
     call = await get_call(db, call_id)
     if call is None:
-        return message_page("Call not found", "No call with this id.", status=404)
+        return message_page(
+            t, t.gettext("Call not found"), t.gettext("No call with this id."), status=404
+        )
     zone = request.app[SETTINGS].zone
     return render_page(
         "dashboard/call.html",
+        t,
         call_id=call_id,
-        facts=call_facts(call, zone),
-        timeline=timeline_rows(await get_timeline(db, call_id), zone),
+        facts=call_facts(call, zone, t),
+        timeline=timeline_rows(await get_timeline(db, call_id), zone, t),
     )
 
 
-def _login_page(next_path: str, error: str = "", status: int = 200) -> web.Response:
-    return render_page("login.html", next=next_path, error=error, status=status)
+def _login_page(
+    request: web.Request, next_path: str, error: str = "", status: int = 200
+) -> web.Response:
+    return render_page(
+        "login.html", request_locale(request), next=next_path, error=error, status=status
+    )
 
 
 @open_route
 async def login_form_handler(request: web.Request) -> web.Response:
     """The sign-in form (``#token=…`` in the address is posted by ``login.js``)."""
-    return _login_page(same_origin_path(request.query.get("next")))
+    return _login_page(request, same_origin_path(request.query.get("next")))
 
 
 @open_route
@@ -191,13 +234,16 @@ async def login_handler(request: web.Request) -> web.StreamResponse:
     next_path = same_origin_path(str(form.get("next", "/")))
     db = request.app[DATABASE]
     started = await create_session(db, token, seconds=SESSION_SECONDS) if token else None
+    t = request_locale(request)
     if started is None:
-        return _login_page(next_path, "That token is unknown or revoked, or has expired.", 401)
+        error = t.gettext("That token is unknown or revoked, or has expired.")
+        return _login_page(request, next_path, error, 401)
     secret, credential = started
     if credential.role not in PAGE_ROLES:
         if credential.session_id is not None:
             await delete_session(db, credential.session_id)
-        return _login_page(next_path, f"Role {credential.role!r} may not see the dashboard.", 403)
+        error = t.gettext("Role “%(role)s” may not see the dashboard.") % {"role": credential.role}
+        return _login_page(request, next_path, error, 403)
     # A browser signing in again leaves no session of its earlier sign-in behind.
     earlier = request.get(CREDENTIAL)
     if earlier is not None and earlier.session_id is not None:

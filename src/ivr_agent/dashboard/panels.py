@@ -1,5 +1,7 @@
 """The dashboard's panels as plain data: figures as tiles, the operators' table, the hourly
-chart's geometry and the latest breaches, every value already formatted for the page.
+chart's geometry and the latest breaches, every value already formatted for the page in
+its language (labels of figures and breaches from their one definition in the core,
+translated by the page's catalogue; numbers and times in its locale).
 
 ``web/templates/dashboard/`` turns them into markup; ``dashboard.js`` and the browser tests
 read the raw figures from ``data-figure``/``data-value`` (the JSON of the summary's value),
@@ -18,13 +20,19 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ivr_agent.core.breaches import BREACH_LABELS, LATE_ANSWER, LONG_HOLD
+from ivr_agent.core.breaches import BREACH_LABELS, LATE_ANSWER, LONG_HOLD, OVER_MAX_DURATION
+from ivr_agent.core.figures import FIGURE_LABELS
+from ivr_agent.core.texts import N_
 from ivr_agent.dashboard.live import LIVE
 from ivr_agent.metrics import GroupBy, breach_json, latest_breaches, summary_body, today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
-from ivr_agent.web.formats import count, masked, percent, seconds
+from ivr_agent.web.formats import masked
+from ivr_agent.web.i18n import DASH, PageLocale
 
 BREACHES_SHOWN = 15
+
+#: How a figure's value is shown: a method of the page's locale.
+Format = Callable[[PageLocale, Any], str]
 
 
 # ------------------------------------------------------------------ view data --
@@ -137,72 +145,77 @@ def _raw(value: Any) -> str:
 
 
 def _figure(
+    t: PageLocale,
     figures: dict[str, Any],
     name: str,
-    label: str,
-    fmt: Callable[[Any], str],
+    fmt: Format,
     classes: str = "",
     sub: str = "",
 ) -> Tile:
     figure = figures[name]
     value = figure["value"]
-    return Tile(name, label, fmt(value), _raw(value), figure["formula"], classes, sub)
+    label = t.gettext(FIGURE_LABELS[name])
+    return Tile(name, label, fmt(t, value), _raw(value), figure["formula"], classes, sub)
+
+
+def _satisfaction(t: PageLocale, value: float | None) -> str:
+    return DASH if value is None else t.gettext("%(index)s / 5") % {"index": t.decimal(value, 2)}
 
 
 # ------------------------------------------------------------------ panels --
 
 
-def kpi_tiles(figures: dict[str, Any], target: float) -> list[Tile]:
+def kpi_tiles(figures: dict[str, Any], target: float, max_rings: int, t: PageLocale) -> list[Tile]:
     """The big figures: service level against the target, answer rate, volumes, waits."""
     level = figures["service_level"]["value"]
     state = "" if level is None else (" good" if level >= target else " bad")
+    sub = t.ngettext(
+        "target %(target)s · answered within %(rings)d ring",
+        "target %(target)s · answered within %(rings)d rings",
+        max_rings,
+    ) % {"target": t.percent(target), "rings": max_rings}
     return [
-        _figure(
-            figures,
-            "service_level",
-            "Service level",
-            percent,
-            "big" + state,
-            sub=f"target {percent(target)} · answered within three rings",
-        ),
-        _figure(figures, "answer_rate", "Answer rate", percent, "big"),
-        _figure(figures, "offered", "Offered", count),
-        _figure(figures, "answered", "Answered", count),
-        _figure(figures, "abandoned", "Abandoned", count),
-        _figure(figures, "short_abandons", "Short abandons", count),
-        _figure(figures, "asa_seconds", "ASA", seconds),
-        _figure(figures, "longest_wait_seconds", "Longest wait", seconds),
+        _figure(t, figures, "service_level", PageLocale.percent, "big" + state, sub=sub),
+        _figure(t, figures, "answer_rate", PageLocale.percent, "big"),
+        _figure(t, figures, "offered", PageLocale.count),
+        _figure(t, figures, "answered", PageLocale.count),
+        _figure(t, figures, "abandoned", PageLocale.count),
+        _figure(t, figures, "short_abandons", PageLocale.count),
+        _figure(t, figures, "asa_seconds", PageLocale.seconds),
+        _figure(t, figures, "longest_wait_seconds", PageLocale.seconds),
     ]
 
 
-#: The operator table's columns: figure, heading, format.
-OPERATOR_COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
-    ("answered", "Answered", count),
-    ("answered_within_standard", "≤ 3 rings", count),
-    ("service_level", "SL", percent),
-    ("asa_seconds", "ASA", seconds),
-    ("hold_over_limit", "Hold > 10 s", count),
-    ("silent_calls", "Silent", count),
-    ("over_max_duration", "> 5 min", count),
+#: The operator table's columns: figure (its label is the heading) and format.
+OPERATOR_COLUMNS: tuple[tuple[str, Format], ...] = (
+    ("answered", PageLocale.count),
+    ("answered_within_standard", PageLocale.count),
+    ("service_level", PageLocale.percent),
+    ("asa_seconds", PageLocale.seconds),
+    ("hold_over_limit", PageLocale.count),
+    ("silent_calls", PageLocale.count),
+    ("over_max_duration", PageLocale.count),
 )
 
 
-def operator_rows(groups: list[dict[str, Any]]) -> list[OperatorRow]:
+def operator_rows(groups: list[dict[str, Any]], t: PageLocale) -> list[OperatorRow]:
     """One row per operator who answered today (unanswered calls are not an operator)."""
     rows = []
     for group in groups:
         operator = group["operator_id"]
         if operator is None:
             continue
-        values = {name: group["figures"][name]["value"] for name, _, _ in OPERATOR_COLUMNS}
+        values = {name: group["figures"][name]["value"] for name, _ in OPERATOR_COLUMNS}
         cells = tuple(
-            Cell(name, _raw(values[name]), fmt(values[name])) for name, _, fmt in OPERATOR_COLUMNS
+            Cell(name, _raw(values[name]), fmt(t, values[name])) for name, fmt in OPERATOR_COLUMNS
         )
         rows.append(OperatorRow(operator, cells))
     return rows
 
 
-def hourly_chart(groups: list[dict[str, Any]], target: float, zone: ZoneInfo) -> Chart:
+def hourly_chart(
+    groups: list[dict[str, Any]], target: float, zone: ZoneInfo, t: PageLocale
+) -> Chart:
     """Service level per hour of today: bars, grid, target line, as SVG geometry."""
     width, height, left, bottom = 960, 260, 44, 28
     plot_w, plot_h = width - left - 8, height - bottom - 10
@@ -210,7 +223,7 @@ def hourly_chart(groups: list[dict[str, Any]], target: float, zone: ZoneInfo) ->
     grid = []
     for pct in (0, 0.5, 1.0):
         y = 10 + plot_h * (1 - pct)
-        grid.append(GridLine(y, y + 5, f"{pct * 100:.0f}%"))
+        grid.append(GridLine(y, y + 5, t.whole_percent(pct)))
     bars = []
     for group in groups:
         hour = datetime.fromisoformat(group["start"]).astimezone(zone).hour
@@ -228,7 +241,12 @@ def hourly_chart(groups: list[dict[str, Any]], target: float, zone: ZoneInfo) ->
                 state="good" if level >= target else "bad",
                 hour=hour,
                 level=level,
-                title=f"{hour:02d}:00 · {percent(level)} of {offered} offered",
+                title=t.gettext("%(hour)s · %(level)s of %(offered)s offered")
+                % {
+                    "hour": f"{hour:02d}:00",
+                    "level": t.percent(level),
+                    "offered": t.count(offered),
+                },
             )
         )
     target_y = 10 + plot_h * (1 - target)
@@ -243,7 +261,7 @@ def hourly_chart(groups: list[dict[str, Any]], target: float, zone: ZoneInfo) ->
         target_y=target_y,
         target_label_x=width - 10,
         target_label_y=target_y - 6,
-        target_label=percent(target),
+        target_label=t.percent(target),
         hours=tuple(
             HourTick(left + hour * slot + slot / 2, f"{hour:02d}") for hour in range(0, 24, 3)
         ),
@@ -251,49 +269,48 @@ def hourly_chart(groups: list[dict[str, Any]], target: float, zone: ZoneInfo) ->
     )
 
 
-def breach_items(breaches: list[dict[str, Any]], zone: ZoneInfo) -> list[BreachItem]:
+def breach_items(breaches: list[dict[str, Any]], zone: ZoneInfo, t: PageLocale) -> list[BreachItem]:
     """The latest breaches, each to link to its call's timeline."""
     items = []
     for b in breaches:
-        ended = datetime.fromisoformat(b["ended_at"]).astimezone(zone).strftime("%H:%M:%S")
         detail = []
         if LATE_ANSWER in b["kinds"] and b["ring_seconds"] is not None:
-            detail.append(f"rang {b['ring_seconds']:.1f} s")
+            detail.append(t.gettext("rang %(time)s") % {"time": t.seconds(b["ring_seconds"])})
         if LONG_HOLD in b["kinds"] and b["max_hold_seconds"] is not None:
-            detail.append(f"hold {b['max_hold_seconds']:.1f} s")
-        if "over_max_duration" in b["kinds"] and b["talk_seconds"] is not None:
-            detail.append(f"talk {math.floor(b['talk_seconds'] / 60)} min")
+            detail.append(t.gettext("hold %(time)s") % {"time": t.seconds(b["max_hold_seconds"])})
+        if OVER_MAX_DURATION in b["kinds"] and b["talk_seconds"] is not None:
+            minutes = math.floor(b["talk_seconds"] / 60)
+            detail.append(t.gettext("talk %(minutes)d min") % {"minutes": minutes})
         items.append(
             BreachItem(
                 call_id=b["call_id"],
-                time=ended,
-                tags=tuple((kind, BREACH_LABELS.get(kind, kind)) for kind in b["kinds"]),
-                operator=b["operator_id"] or "—",
+                time=t.time_of_day(datetime.fromisoformat(b["ended_at"]), zone),
+                tags=tuple(
+                    (kind, t.gettext(BREACH_LABELS[kind]) if kind in BREACH_LABELS else kind)
+                    for kind in b["kinds"]
+                ),
+                operator=b["operator_id"] or DASH,
                 caller=masked(b["caller_number"]),
-                detail=", ".join(detail),
+                detail=t.gettext(", ").join(detail),
             )
         )
     return items
 
 
-def callback_tiles(figures: dict[str, Any]) -> list[Tile]:
+def callback_tiles(figures: dict[str, Any], t: PageLocale) -> list[Tile]:
     """S5: callbacks due today, completed, overdue, within 30 min, satisfaction."""
     return [
-        _figure(figures, "callbacks_due", "Callbacks due", count),
-        _figure(figures, "callbacks_completed", "Completed", count),
-        _figure(figures, "callbacks_overdue", "Overdue", count),
-        _figure(figures, "callbacks_completed_within_30_min", "Within 30 min", count),
-        _figure(
-            figures,
-            "satisfaction_index",
-            "Satisfaction",
-            lambda v: "—" if v is None else f"{v:.2f} / 5",
-        ),
+        _figure(t, figures, "callbacks_due", PageLocale.count),
+        _figure(t, figures, "callbacks_completed", PageLocale.count),
+        _figure(t, figures, "callbacks_overdue", PageLocale.count),
+        _figure(t, figures, "callbacks_completed_within_30_min", PageLocale.count),
+        _figure(t, figures, "satisfaction_index", _satisfaction),
     ]
 
 
-async def panels_context(app: web.Application) -> dict[str, Any]:
-    """What ``dashboard/panels.html`` shows: every panel of the dashboard, for today."""
+async def panels_context(app: web.Application, t: PageLocale) -> dict[str, Any]:
+    """What ``dashboard/panels.html`` shows: every panel of the dashboard, for today, in
+    ``t``'s language."""
     settings = app[SETTINGS]
     zone = settings.zone
     start, end = today(zone)
@@ -308,22 +325,25 @@ async def panels_context(app: web.Application) -> dict[str, Any]:
     return {
         "period_from": by_operator["from"],
         "period_to": by_operator["to"],
-        "kpis": kpi_tiles(figures, target),
-        "chart": hourly_chart(by_hour.get("groups", []), target, zone),
-        "breaches": breach_items(breaches, zone),
-        "operator_columns": [label for _, label, _ in OPERATOR_COLUMNS],
-        "operators": operator_rows(by_operator.get("groups", [])),
-        "callbacks": callback_tiles(figures),
+        "kpis": kpi_tiles(figures, target, settings.max_rings, t),
+        "chart": hourly_chart(by_hour.get("groups", []), target, zone, t),
+        "breaches": breach_items(breaches, zone, t),
+        "operator_columns": [t.gettext(FIGURE_LABELS[name]) for name, _ in OPERATOR_COLUMNS],
+        "operators": operator_rows(by_operator.get("groups", []), t),
+        "callbacks": callback_tiles(figures, t),
     }
 
 
-def live_tiles(app: web.Application) -> list[LiveTile]:
+#: The live counters: name in the feed, label.
+LIVE_TILES = (
+    ("waiting", N_("Waiting now")),
+    ("in_progress", N_("In progress")),
+    ("talking", N_("Talking")),
+    ("on_hold", N_("On hold")),
+)
+
+
+def live_tiles(app: web.Application, t: PageLocale) -> list[LiveTile]:
     """Calls waiting and in progress now (updated by the live feed)."""
     calls = app[LIVE].calls.to_json()
-    tiles = [
-        ("waiting", "Waiting now"),
-        ("in_progress", "In progress"),
-        ("talking", "Talking"),
-        ("on_hold", "On hold"),
-    ]
-    return [LiveTile(name, label, calls[name]) for name, label in tiles]
+    return [LiveTile(name, t.gettext(label), calls[name]) for name, label in LIVE_TILES]

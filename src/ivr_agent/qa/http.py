@@ -13,7 +13,7 @@ from ivr_agent.calls import get_call, get_timeline
 from ivr_agent.platform.keys import DATABASE
 from ivr_agent.qa.records import Actor, actor_of, pauses_of_call, recordings_of_call
 from ivr_agent.qa.scores import ScoreConflict, ScoreError, UnknownCall, score_history, submit_score
-from ivr_agent.qa.timeline import qa_markers
+from ivr_agent.qa.timeline import ENGLISH, Texts, qa_markers
 from ivr_agent.web.auth import request_token, requires
 from ivr_agent.web.errors import ApiError, bad_parameter
 
@@ -34,8 +34,11 @@ async def request_actor(request: web.Request) -> Actor:
     return actor
 
 
-async def replay_bundle(request: web.Request, call_id: str) -> dict[str, Any] | None:
-    """What the QA page needs about a call: facts, recording, markers, pauses, scores."""
+async def replay_bundle(
+    request: web.Request, call_id: str, texts: Texts = ENGLISH
+) -> dict[str, Any] | None:
+    """What the QA page needs about a call: facts, recording, markers (labelled in
+    ``texts``' language), pauses, scores."""
     db = request.app[DATABASE]
     call = await get_call(db, call_id)
     if call is None:
@@ -45,7 +48,7 @@ async def replay_bundle(request: web.Request, call_id: str) -> dict[str, Any] | 
     recording = recordings[-1] if recordings else None
     pauses = await pauses_of_call(db, call_id)
     origin = recording.started_at if recording is not None else None
-    markers = qa_markers(call, timeline, origin, [(p.at, p.action) for p in pauses])
+    markers = qa_markers(call, timeline, origin, [(p.at, p.action) for p in pauses], texts)
     return {
         "call": call,
         "recording": recording.to_json() if recording else None,

@@ -7,14 +7,22 @@ markup. Every value is HTML-escaped (autoescape is on for every template, not on
 (``StrictUndefined``). Pages answer with :data:`SECURITY_HEADERS`: only our own files, so no
 inline script or style — data a script needs goes in a ``<script type="application/json">``
 block written with the ``tojson`` filter, which is never executed.
+
+Pages are rendered in the reader's language (``web/i18n.py``): one environment per language,
+each with jinja2's i18n extension fed by that language's Babel catalogue, so templates write
+``{{ _("Sign in") }}`` or ``{% trans %}…{% endtrans %}`` (new-style gettext: the values of
+``%(name)s`` placeholders are escaped) and ``<html lang>`` is the language's tag.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from ivr_agent.web.i18n import PageLocale, page_locale
 
 SECURITY_HEADERS = {
     # Only our own files: no inline script, no CDN, no framing.
@@ -26,12 +34,14 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-#: The pages' language (``<html lang>``) unless a render passes its own ``lang``.
-DEFAULT_LANG = "en"
 
 
-def _environment() -> Environment:
-    environment = Environment(
+@functools.cache
+def environment(language: str) -> Environment:
+    """The pages' environment in ``language`` (a tag such as ``zh-CN``), built once."""
+    locale = page_locale(language)
+    env = Environment(
+        extensions=["jinja2.ext.i18n"],
         loader=PackageLoader("ivr_agent.web", "templates"),
         autoescape=select_autoescape(default_for_string=True, default=True),
         undefined=StrictUndefined,
@@ -42,38 +52,63 @@ def _environment() -> Environment:
         auto_reload=False,
     )
     # tojson escapes <, >, & and ' as \uXXXX; Chinese names stay readable.
-    environment.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
-    environment.globals["lang"] = DEFAULT_LANG
-    return environment
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
+    # {% trans %} blocks read as one line (as babel.cfg extracts them): no layout in msgids.
+    env.policies["ext.i18n.trimmed"] = True
+    # The extension adds this method; jinja2's types do not declare it.
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        locale.translations, newstyle=True
+    )
+    env.globals["lang"] = locale.tag
+    return env
 
 
-ENVIRONMENT = _environment()
-
-
-def render(template: str, /, **context: Any) -> str:
-    """The template ``template`` (a path under ``web/templates/``) rendered with ``context``.
+def render(template: str, /, locale: PageLocale, **context: Any) -> str:
+    """The template ``template`` (a path under ``web/templates/``) rendered in ``locale``
+    with ``context``.
 
     Every value is escaped unless a template marks it safe; a name the template uses but
     ``context`` lacks raises :class:`jinja2.UndefinedError`.
     """
-    return ENVIRONMENT.get_template(template).render(**context)
+    return environment(locale.tag).get_template(template).render(**context)
 
 
-def render_page(template: str, /, *, status: int = 200, **context: Any) -> web.Response:
-    """``template`` rendered as a ``text/html`` UTF-8 response carrying :data:`SECURITY_HEADERS`."""
+def render_page(
+    template: str, /, locale: PageLocale, *, status: int = 200, **context: Any
+) -> web.Response:
+    """``template`` rendered in ``locale`` as a ``text/html`` UTF-8 response carrying
+    :data:`SECURITY_HEADERS` and its language (``Content-Language``; ``Vary:
+    Accept-Language``, as the browser's preference chose it)."""
     return web.Response(
-        text=render(template, **context),
+        text=render(template, locale, **context),
         content_type="text/html",
         status=status,
-        headers=SECURITY_HEADERS,
+        headers={
+            **SECURITY_HEADERS,
+            "Content-Language": locale.tag,
+            "Vary": "Accept-Language",
+        },
     )
 
 
 def message_page(
-    title: str, message: str, *, status: int, error: bool = False, layout: str = "base.html"
+    locale: PageLocale,
+    title: str,
+    message: str,
+    *,
+    status: int,
+    error: bool = False,
+    layout: str = "base.html",
 ) -> web.Response:
-    """A page saying ``message`` ("Forbidden", "Call not found") on ``layout``: the
-    dashboard's ``base.html`` or the QA pages' ``qa/layout.html``; ``error`` shows it as one."""
+    """A page saying ``message`` ("Forbidden", "Call not found", both already in ``locale``)
+    on ``layout``: the dashboard's ``base.html`` or the QA pages' ``qa/layout.html``;
+    ``error`` shows it as one."""
     return render_page(
-        "message.html", title=title, message=message, error=error, layout=layout, status=status
+        "message.html",
+        locale,
+        title=title,
+        message=message,
+        error=error,
+        layout=layout,
+        status=status,
     )

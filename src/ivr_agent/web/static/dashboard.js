@@ -3,12 +3,14 @@
 (function () {
   const state = document.getElementById("live-state");
   const clock = document.getElementById("clock");
+  // The states' texts come from the page, in its language (data-text-live, …).
+  const texts = state.dataset;
   let refreshing = null;
   let again = false;
 
   // The call centre's time, whatever the zone of the screen showing it.
   function tick() {
-    clock.textContent = new Date().toLocaleTimeString([], {
+    clock.textContent = new Date().toLocaleTimeString(document.documentElement.lang, {
       hour12: false, timeZone: clock.dataset.zone,
     });
   }
@@ -53,7 +55,7 @@
         panels.replaceWith(next);
         document.body.dataset.refreshed = String(Date.now());
       })
-      .catch(function () { setState("offline", "down"); })
+      .catch(function () { setState(texts.textOffline, "down"); })
       .finally(function () {
         refreshing = null;
         if (again) { again = false; refresh(); }
@@ -62,15 +64,15 @@
 
   function connect() {
     const source = new EventSource("/api/live");
-    source.onopen = function () { setState("live", "live"); };
-    source.onerror = function () { setState("reconnecting", "down"); };
+    source.onopen = function () { setState(texts.textLive, "live"); };
+    source.onerror = function () { setState(texts.textReconnecting, "down"); };
     source.addEventListener("calls", function (e) { showCalls(JSON.parse(e.data)); });
     source.addEventListener("stored", refresh);
     // The server ended the stream for good (signed out, token revoked or expired): the
     // browser would retry and be refused for ever, showing "reconnecting". Sign in again.
     source.addEventListener("closed", function () {
       source.close();
-      setState("signed out", "down");
+      setState(texts.textSignedOut, "down");
       location.assign("/login?next=/");
     });
   }

@@ -1,10 +1,12 @@
 // QA replay page: draws the recording's waveform (peaks computed by the server) and the
 // call's timeline on the same time axis; clicking an event seeks the player to it.
 // Offsets come from the server, in seconds from the recording's start (negative: before
-// the recording started, drawn at the left edge).
+// the recording started, drawn at the left edge). The texts it shows come from the page, in
+// its language (data.texts: the lanes' names and the templates of offsets and tooltips).
 "use strict";
 (function () {
   const data = JSON.parse(document.getElementById("qa-data").textContent);
+  const texts = data.texts;
   const player = document.getElementById("player");
   const canvas = document.getElementById("waveform");
   const lanes = document.getElementById("lanes");
@@ -23,7 +25,14 @@
 
   const clamp = (t) => Math.min(Math.max(t, 0), total);
   const pct = (t) => (clamp(t) / total) * 100 + "%";
-  const fmt = (t) => (t <= -0.05 ? "−" : "") + Math.abs(t).toFixed(1) + " s";
+  // "{name}" in a text of the page is replaced by values[name].
+  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (whole, name) =>
+    (Object.prototype.hasOwnProperty.call(values, name) ? values[name] : whole));
+  const number = new Intl.NumberFormat(document.documentElement.lang, {
+    minimumFractionDigits: 1, maximumFractionDigits: 1,
+  });
+  const fmt = (t) =>
+    fill(texts.seconds, { seconds: (t <= -0.05 ? "−" : "") + number.format(Math.abs(t)) });
 
   function seek(seconds) {
     const target = Math.max(0, seconds);
@@ -48,7 +57,9 @@
       b.dataset.end = String(m.end);
     }
     b.dataset.label = m.label;
-    b.title = m.label + " at " + fmt(m.start) + (m.end === null ? "" : " until " + fmt(m.end));
+    b.title = m.end === null
+      ? fill(texts.at, { label: m.label, start: fmt(m.start) })
+      : fill(texts.from_until, { label: m.label, start: fmt(m.start), end: fmt(m.end) });
     b.style.left = pct(m.start);
     if (m.end !== null) {
       b.style.width = "calc(" + pct(m.end) + " - " + pct(m.start) + ")";
@@ -68,7 +79,7 @@
     lane.dataset.lane = name;
     const label = document.createElement("span");
     label.className = "name";
-    label.textContent = name;
+    label.textContent = texts.lanes[name];
     lane.appendChild(label);
     mine.forEach((m) => lane.appendChild(markerButton(m)));
     lanes.appendChild(lane);
