@@ -28,6 +28,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
     # feature's heavy imports (SQLAlchemy, aiohttp) before parsing.
     from ivr_agent.cli import data as store_cli
     from ivr_agent.cli import demo
+    from ivr_agent.cli import doctor as doctor_cli
     from ivr_agent.cli import prompts as prompts_cli
     from ivr_agent.cli import replay as core_cli
     from ivr_agent.cli import run as run_cli
@@ -43,6 +44,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
         sim_cli.register,
         core_cli.register,
         prompts_cli.register,
+        doctor_cli.register,
     ]
 
 

@@ -446,6 +446,11 @@ class AriClient:
         """Unmute a live recording: it writes the audio again."""
         await self.request("DELETE", f"/recordings/live/{quote(name, safe='')}/mute")
 
+    async def stored_recordings(self) -> list[JsonObject]:
+        """``GET /recordings/stored``: every finished recording in the PBX's spool."""
+        result: list[JsonObject] = await self.request("GET", "/recordings/stored")
+        return result
+
     async def stored_recording(self, name: str) -> JsonObject:
         """``GET /recordings/stored/{name}``: a finished recording's metadata (404 if none)."""
         result: JsonObject = await self.request("GET", f"/recordings/stored/{quote(name, safe='')}")
@@ -460,6 +465,11 @@ class AriClient:
     async def delete_stored_recording(self, name: str) -> None:
         """Delete a finished recording from the Asterisk's spool."""
         await self.request("DELETE", f"/recordings/stored/{quote(name, safe='')}")
+
+    async def applications(self) -> list[JsonObject]:
+        """``GET /applications``: the Stasis apps some websocket has registered now."""
+        result: list[JsonObject] = await self.request("GET", "/applications")
+        return result
 
     async def subscribe(self, app: str, event_source: str) -> JsonObject:
         """Have ``app`` receive the events of ``event_source`` (``channel:ID``, ``bridge:ID``)."""
