@@ -27,7 +27,12 @@ What runs:
   ``asterisk_restart`` (``core restart now`` on the lane's PBX, then wait until it is fully
   booted and ARI answers), ``ari_drop`` (``ss -K`` of every TCP connection to the lane PBX's
   ARI port: drops the agent's websocket; ``module reload res_ari.so`` and ``module reload
-  http`` leave an open websocket alone, checked on Asterisk 22.10).
+  http`` leave an open websocket alone, checked on Asterisk 22.10), ``disk_full`` (the
+  agent's data dir is a size-limited tmpfs mounted by the run when this fault is asked for;
+  a filler file fills it to ENOSPC and keeps it full for 50-70 s, then is deleted; the
+  agent's ``/readyz`` is sampled meanwhile), ``clock_step`` (the agent runs under
+  libfaketime when this fault is asked for, only its wall clock faked; the step, +/-10 min
+  to 1 h, seeded, lasts 60-120 s; the agent's ``/metrics`` skew is sampled meanwhile).
 
 Then the traffic stops, the agent drains (no attempt left dialling, stored calls stable) and
 is stopped with SIGTERM, and the accounting runs against PostgreSQL (and the agent's
@@ -47,7 +52,18 @@ is stopped with SIGTERM, and the accounting runs against PostgreSQL (and the age
 * ``callback_recording``: an answered attempt without a recording row of status ``ok`` with
   its sha256;
 * ``attempt_unfinished``: an attempt still ``dialling``/``answered`` after the drain;
-* ``metrics_mismatch``: the summary's counts differ from SQL counts of the same rows.
+* ``attempt_times_out_of_order``: an attempt answered or ended (stored times) before it was
+  started (the claim, database time) or after the accounting began (in the future), or
+  ended before it was answered;
+* ``customer_stranded``: a phones channel still up after 5 minutes, hung up by the run (a
+  customer the agent left on the line; the simulated one would wait for ever);
+* ``metrics_mismatch``: the summary's counts differ from SQL counts of the same rows;
+* ``hold_reminders_burst``: a stored hold with more reminders than its length allows (one
+  at ``hold_reminder_seconds``, then one per ``hold_reminder_repeat_seconds``, + 1);
+* ``disk_full_agent_down``: the agent process exited during a ``disk_full`` fault, or was
+  not ready again within 120 s of the space coming back;
+* ``clock_skew_not_followed``: during a ``clock_step`` the agent's exported
+  ``ivr_agent_pbx_clock_skew_seconds`` never showed the step (within 2 s).
 
 The JSON report is printed and written to ``--out`` (default ``benchmarks/chaos-results.json``);
 the exit status is 1 on any violation.
@@ -58,6 +74,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import email.utils
+import errno
 import fcntl
 import itertools
 import json
@@ -65,6 +83,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -94,12 +113,26 @@ from ivr_agent.sim.waiting_customers import waiting_customers  # noqa: E402
 
 RESULTS = Path(__file__).with_name("chaos-results.json")
 IVR_AGENT = Path(sys.executable).with_name("ivr-agent")
-FAULT_KINDS = ("agent_kill", "pg_outage", "asterisk_restart", "ari_drop")
+FAULT_KINDS = ("agent_kill", "pg_outage", "asterisk_restart", "ari_drop", "disk_full", "clock_step")
 MIX = "answered=60,abandoned=15,hold=15,silent=10"
 #: Agent settings of the run (as the demo's): retry after 1 min, ring 15 s.
 SHORT_ABANDON_SECONDS = 5.0
 WINDOW_TOLERANCE_SECONDS = 5.0
 _OPERATOR_EXTEN = re.compile(r"^80\d\d$")
+#: disk_full: the agent's data dir is a tmpfs of this size (its spool, journals and the
+#: callbacks' recordings, a few MiB a run, fit with room to spare; the filler takes the rest).
+DATA_DIR_TMPFS_MIB = 128
+FILLER_NAME = "chaos-disk-filler"
+#: clock_step: libfaketime (Debian package ``faketime``) and the steps to choose from.
+FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+CLOCK_STEPS_SECONDS = (600, 1800, 3600)
+#: A skew sample "follows" the step when this close to the expected value.
+SKEW_TOLERANCE_SECONDS = 2.0
+#: A phones channel up this long is a customer left on the line: no simulated call lasts
+#: half as long (inbound calls about a minute at most, a callback's survey one or two).
+STRANDED_SECONDS = 300
+#: Stored attempt times may precede the claim (database time) by this much, no more.
+ATTEMPT_TIME_TOLERANCE_SECONDS = 2.0
 
 
 def log(line: str) -> None:
@@ -159,10 +192,18 @@ class Postgres:
 class Agent:
     """``ivr-agent run`` with the run's environment; its log appended to ``log_path``."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, base_url: str) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        base_url: str,
+        run_env: dict[str, str] | None = None,
+    ) -> None:
         self.env = env
         self.log_path = log_path
         self.base_url = base_url
+        # Only ``ivr-agent run`` gets these (libfaketime): the CLI helpers keep the real clock.
+        self.run_env = run_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.token: str | None = None
         self.starts = 0
@@ -171,7 +212,7 @@ class Agent:
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
                 [str(IVR_AGENT), "run"],
-                env=self.env,
+                env=self.env | self.run_env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -183,6 +224,11 @@ class Agent:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        if self.run_env:
+            forget_faketime_shm(self.proc.pid)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
@@ -234,10 +280,109 @@ class Agent:
         self.token = out.stdout.strip().splitlines()[-1].strip()
 
 
+def metric_values(text: str, name: str) -> list[float]:
+    """The values of the samples of ``name`` (any labels) in Prometheus text."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
+            with contextlib.suppress(ValueError):
+                out.append(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# --- disk_full: the data dir on a tmpfs of its own ----------------------------------------------
+
+
+def mount_tmpfs(path: Path, mib: int) -> None:
+    """A size-limited tmpfs at ``path`` (a stale one of an interrupted run is replaced)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.path.ismount(path):
+        unmount(path)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0750", "tmpfs", str(path)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def unmount(path: Path) -> None:
+    """Unmount, lazily if something still holds it (an agent that would not stop)."""
+    if subprocess.run(["umount", str(path)], capture_output=True, timeout=30).returncode:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
+def fill(path: Path) -> int:
+    """Append zeros to ``path`` until the disk is full (ENOSPC); return the bytes added.
+
+    Called again and again while the fault lasts: space the agent frees (a spool emptied,
+    a journal removed) is taken back at once, so the disk stays full, not nearly full.
+    """
+    added = 0
+    with path.open("ab", buffering=0) as out:
+        for size in (2**20, 4096):  # big blocks, then the last pages
+            block = bytes(size)
+            while True:
+                try:
+                    added += out.write(block) or 0
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    break
+    return added
+
+
+def disk_free(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+# --- clock_step: the agent's wall clock under libfaketime --------------------------------------
+
+
+def faketime_env(rc_file: Path) -> dict[str, str]:
+    """Environment for ``ivr-agent run`` under libfaketime, its offset read from ``rc_file``.
+
+    Every read of the wall clock re-reads the file (``FAKETIME_NO_CACHE``), so a new offset
+    is a step at once; the monotonic clock is left alone (``FAKETIME_DONT_FAKE_MONOTONIC``),
+    as an NTP step leaves it; file times are not shifted (``NO_FAKE_STAT``): a step changes
+    the clock, not the times of files already written.
+    """
+    return {
+        "LD_PRELOAD": str(FAKETIME_LIB),
+        "FAKETIME_TIMESTAMP_FILE": str(rc_file),
+        "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "NO_FAKE_STAT": "1",
+    }
+
+
+def set_clock_offset(rc_file: Path, seconds: int) -> None:
+    """Write the offset (``+3600``, ``-1800``, ``+0``) atomically: libfaketime reads the
+    file on every clock read and must never see it half written."""
+    partial = rc_file.with_suffix(".partial")
+    partial.write_text(f"{seconds:+d}\n")
+    os.replace(partial, rc_file)
+
+
+def forget_faketime_shm(pid: int) -> None:
+    """Remove what a SIGKILLed libfaketime process left in /dev/shm: a later process given
+    the same pid would fail to start on it ("shm_open failed: File exists")."""
+    for name in (f"faketime_shm_{pid}", f"sem.faketime_sem_{pid}"):
+        (Path("/dev/shm") / name).unlink(missing_ok=True)
+
+
+def require_faketime() -> None:
+    if not FAKETIME_LIB.is_file():
+        raise SystemExit(
+            f"clock_step needs libfaketime ({FAKETIME_LIB} is missing): apt-get install -y faketime"
+        )
 
 
 # --- calling windows ---------------------------------------------------------------------------
@@ -313,7 +458,8 @@ def _spy_on_customer_legs() -> None:
 class Fault:
     kind: str
     at: float  # seconds after the traffic starts (scheduled)
-    seconds: float = 0.0  # outage length (pg_outage) / restart delay (agent_kill)
+    # outage length (pg_outage, disk_full, clock_step) / restart delay (agent_kill)
+    seconds: float = 0.0
     started: float | None = None
     ended: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
@@ -328,13 +474,19 @@ def schedule(kinds: list[str], minutes: float, rng: random.Random) -> list[Fault
     for kind in kinds:
         for _ in range(per_kind):
             at = rng.uniform(0.10, 0.75) * span
+            detail: dict[str, Any] = {}
             if kind == "agent_kill":
                 seconds = rng.uniform(2.0, 5.0)
             elif kind == "pg_outage":
                 seconds = max(10.0, rng.uniform(30.0, 120.0) * scale)
+            elif kind == "disk_full":
+                seconds = rng.uniform(50.0, 70.0)  # "for a minute", whatever the run's length
+            elif kind == "clock_step":
+                seconds = rng.uniform(60.0, 120.0)
+                detail["offset_seconds"] = rng.choice(CLOCK_STEPS_SECONDS) * rng.choice((1, -1))
             else:
                 seconds = 0.0
-            faults.append(Fault(kind, round(at, 1), round(seconds, 1)))
+            faults.append(Fault(kind, round(at, 1), round(seconds, 1), detail=detail))
     return sorted(faults, key=lambda f: f.at)
 
 
@@ -350,6 +502,11 @@ class Chaos:
         self.faults = schedule(args.faults, args.minutes, self.rng)
         self.down: list[tuple[str, float, float]] = []  # (what, from, to) epoch
         self.t0 = 0.0
+        # Set in setup when disk_full / clock_step are among the faults.
+        self.tmpfs: Path | None = None
+        self.clock_rc: Path | None = None
+        self.agent_counters_at_end: dict[str, float] = {}
+        self.stranded: list[dict[str, Any]] = []  # phones channels the run had to hang up
 
     # -- setup
     def setup(self) -> None:
@@ -358,6 +515,17 @@ class Chaos:
         log(f"lane {self.lane} up ({hung} stale channel(s) hung up); work dir {self.work}")
         self.pg = Postgres(self.work / "pg")
         log(f"PostgreSQL up: socket dir {self.pg.socket_dir}")
+        data_dir = self.work / "agent"
+        if "disk_full" in self.args.faults:
+            mount_tmpfs(data_dir, DATA_DIR_TMPFS_MIB)
+            self.tmpfs = data_dir
+            log(f"agent data dir on a {DATA_DIR_TMPFS_MIB} MiB tmpfs: {data_dir}")
+        run_env = None
+        if "clock_step" in self.args.faults:
+            self.clock_rc = self.work / "faketime.rc"
+            set_clock_offset(self.clock_rc, 0)
+            run_env = faketime_env(self.clock_rc)
+            log(f"agent under libfaketime, offset file {self.clock_rc}")
         creds = sandbox.load_credentials(self.box).env()
         port = free_port()
         self.pbx_id = f"chaos{self.lane}-{uuid.uuid4().hex[:6]}"
@@ -373,7 +541,7 @@ class Chaos:
             IVR_AGENT_SANDBOX_ROOT=os.environ.get("IVR_AGENT_SANDBOX_ROOT", ""),
             IVR_AGENT_SANDBOX_LANE=str(self.lane),
             IVR_AGENT_DATABASE_URL=self.pg.url,
-            IVR_AGENT_DATA_DIR=str(self.work / "agent"),
+            IVR_AGENT_DATA_DIR=str(data_dir),
             IVR_AGENT_PBX_ID=self.pbx_id,
             IVR_AGENT_HTTP_LISTEN=f"127.0.0.1:{port}",
             IVR_AGENT_LOG_FORMAT="json",
@@ -387,7 +555,9 @@ class Chaos:
         )
         if not env["IVR_AGENT_SANDBOX_ROOT"]:
             del env["IVR_AGENT_SANDBOX_ROOT"]
-        self.agent = Agent(env, self.work / "agent.log", f"http://127.0.0.1:{port}")
+        self.agent = Agent(
+            env, self.work / "agent.log", f"http://127.0.0.1:{port}", run_env=run_env
+        )
         self.agent.start()
         self.agent.wait_ready()
         self.agent.create_token()
@@ -447,8 +617,152 @@ class Chaos:
             fault.detail["agent_ready_seconds"] = round(
                 await asyncio.to_thread(self.agent.wait_ready, 60.0), 1
             )
+        elif fault.kind == "disk_full":
+            await self.disk_full(fault)
+        elif fault.kind == "clock_step":
+            await self.clock_step(fault)
         fault.ended = time.time()
         log(f"fault {fault.kind} over after {fault.ended - fault.started:.1f} s {fault.detail}")
+
+    async def disk_full(self, fault: Fault) -> None:
+        """Fill the data dir's tmpfs and keep it full for ``fault.seconds``; watch ``/readyz``."""
+        assert self.tmpfs is not None
+        assert self.agent.proc is not None
+        since = fault.started or time.time()
+        filler = self.tmpfs / FILLER_NAME
+        pid = self.agent.proc.pid
+        counters_before = await asyncio.to_thread(self.agent_counters)
+        fault.detail["free_bytes_before"] = disk_free(self.tmpfs)
+        fault.detail["filled_bytes"] = await asyncio.to_thread(fill, filler)
+        readyz: list[dict[str, Any]] = []  # each change of what /readyz says
+        up_throughout = True
+        try:
+            while time.time() < since + fault.seconds:
+                await asyncio.to_thread(fill, filler)
+                await asyncio.to_thread(self.note_readyz, readyz, since)
+                if not self.agent.alive():
+                    up_throughout = False
+                    break
+                await asyncio.sleep(1.0)
+            fault.detail["free_bytes_while_full"] = disk_free(self.tmpfs)
+        finally:
+            filler.unlink(missing_ok=True)
+        fault.detail["space_back_after_s"] = round(time.time() - since, 1)
+        fault.detail["agent_up_throughout"] = up_throughout and self.agent.proc.pid == pid
+        if not self.agent.alive():
+            fault.detail["agent_exit_code"] = self.agent.proc.returncode
+            log(f"the agent exited during disk_full ({self.agent.proc.returncode}): restarting")
+            self.agent.start()
+        back = time.time()
+        try:
+            await asyncio.to_thread(self.agent.wait_ready, 120.0)
+            fault.detail["ready_after_space_back_s"] = round(time.time() - back, 1)
+        except RuntimeError as exc:
+            fault.detail["not_ready_after_space_back"] = str(exc)
+        await asyncio.to_thread(self.note_readyz, readyz, since)
+        fault.detail["readyz_changes"] = readyz
+        fault.detail["outbox_counters"] = {
+            "before": counters_before,
+            "after": await asyncio.to_thread(self.agent_counters),
+        }
+
+    def note_readyz(self, changes: list[dict[str, Any]], since: float) -> None:
+        """Append what ``/readyz`` (fresh probes: with the token) says, if it changed."""
+        status, body = self.agent.get("/readyz")
+        try:
+            components = json.loads(body).get("components", {})
+        except ValueError:
+            components = {}
+        # Only the parts not up: the detail says why (e.g. "spool: [Errno 28] ...").
+        not_up = {
+            name: f"{c.get('state')}: {c.get('detail', '')}".rstrip(": ")
+            for name, c in components.items()
+            if c.get("state") not in ("up", "disabled")
+        }
+        if not changes or (changes[-1]["status"], changes[-1]["not_up"]) != (status, not_up):
+            changes.append(
+                {"at_s": round(time.time() - since, 1), "status": status, "not_up": not_up}
+            )
+
+    def agent_counters(self) -> dict[str, float]:
+        """The agent's outbox counters (since its last start) from ``/metrics``."""
+        status, body = self.agent.get("/metrics")
+        if status != 200:
+            return {}
+        text = body.decode(errors="replace")
+        out = {}
+        for name in ("spooled", "written", "write_failures", "disk_failures", "lost"):
+            values = metric_values(text, f"ivr_agent_outbox_{name}_total")
+            if values:
+                out[name] = values[0]
+        pending = metric_values(text, "ivr_agent_outbox_pending")
+        if pending:
+            out["pending"] = pending[0]
+        return out
+
+    def skew(self) -> float | None:
+        """The agent's ``ivr_agent_pbx_clock_skew_seconds`` (PBX clock minus its own)."""
+        status, body = self.agent.get("/metrics")
+        values = metric_values(body.decode(errors="replace"), "ivr_agent_pbx_clock_skew_seconds")
+        return values[0] if status == 200 and values else None
+
+    def agent_clock_offset(self) -> float | None:
+        """The agent's wall clock minus ours, from its HTTP ``Date`` header (1 s resolution):
+        shows that the step reached the agent at all."""
+        try:
+            with urllib.request.urlopen(self.agent.base_url + "/healthz", timeout=5) as reply:
+                date = reply.headers.get("Date")
+        except OSError:
+            return None
+        if not date:
+            return None
+        return round(email.utils.parsedate_to_datetime(date).timestamp() - time.time())
+
+    async def clock_step(self, fault: Fault) -> None:
+        """Step the agent's wall clock by the fault's offset for ``fault.seconds``; sample the
+        skew it exports meanwhile (it follows the step once an AMI event arrives)."""
+        assert self.clock_rc is not None
+        since = fault.started or time.time()
+        offset = int(fault.detail["offset_seconds"])
+        before = await asyncio.to_thread(self.skew)
+        expected = (before or 0.0) - offset  # PBX clock minus an agent clock moved by offset
+        set_clock_offset(self.clock_rc, offset)
+        samples: list[tuple[float, float | None]] = []
+        seen: list[float | None] = []
+        try:
+            while time.time() < since + fault.seconds:
+                await asyncio.sleep(2.0)
+                skew = await asyncio.to_thread(self.skew)
+                samples.append((round(time.time() - since, 1), skew))
+                seen.append(await asyncio.to_thread(self.agent_clock_offset))
+        finally:
+            set_clock_offset(self.clock_rc, 0)
+        back = time.time()
+        after = None
+        while time.time() - back < 30:  # back to the old skew at the next AMI event
+            await asyncio.sleep(2.0)
+            after = await asyncio.to_thread(self.skew)
+            if after is not None and abs(after - (before or 0.0)) <= SKEW_TOLERANCE_SECONDS:
+                break
+
+        def follows(v: float | None) -> bool:
+            return v is not None and abs(v - expected) <= SKEW_TOLERANCE_SECONDS
+
+        hits = [t for t, v in samples if follows(v)]
+        # Once followed, it should stay followed while the step lasts.
+        strays = [(t, v) for t, v in samples if hits and t > hits[0] and not follows(v)]
+        fault.detail.update(
+            skew_before=before,
+            skew_expected=round(expected, 3),
+            skew_samples=samples,
+            skew_followed_from_s=hits[0] if hits else None,
+            skew_strays_after_followed=strays,
+            skew_after=after,
+            agent_clock_offsets_seen=sorted({o for o in seen if o is not None}),
+        )
+        fault.detail["agent_ready_seconds"] = round(
+            await asyncio.to_thread(self.agent.wait_ready, 60.0), 1
+        )
 
     async def fault_loop(self) -> None:
         for fault in self.faults:
@@ -476,12 +790,49 @@ class Chaos:
         config = runner.RunnerConfig.from_env_file(self.box.credentials_file)
         self.t0 = time.time() + 0.5
         faults = asyncio.create_task(self.fault_loop())
+        stranded = asyncio.create_task(self.watch_stranded())
         try:
             truths = await runner.run(scenario, config, lambda line: None)
+        except BaseException:
+            faults.cancel()  # ^C or an error: the fault's own cleanup runs (filler, clock)
+            raise
         finally:
-            await faults  # the traffic outlasts the last fault (scheduled before 75 %)
+            stranded.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stranded
+            with contextlib.suppress(asyncio.CancelledError):
+                await faults  # the traffic outlasts the last fault (scheduled before 75 %)
         self.traffic_end = time.time()
         return truths
+
+    async def watch_stranded(self) -> None:
+        """Hang up phones channels up for :data:`STRANDED_SECONDS`: customers the agent left
+        on the line. A simulated callback customer waits for the survey to end, so without
+        this one stranded customer keeps the traffic, and the run, going for ever."""
+        phones = self.box.phones
+        while True:
+            await asyncio.sleep(15.0)
+            out = await asyncio.to_thread(
+                sandbox._cli, self.box, phones, "core show channels concise", 10.0
+            )
+            for line in (out or "").splitlines():
+                # Channel!Context!Exten!Prio!State!App!Data!CallerID!...!Duration!...
+                fields = line.split("!")
+                if len(fields) < 12 or not fields[11].isdigit():
+                    continue
+                if int(fields[11]) < STRANDED_SECONDS:
+                    continue
+                await asyncio.to_thread(
+                    sandbox._cli, self.box, phones, f"channel request hangup {fields[0]}", 10.0
+                )
+                entry = {
+                    "number": fields[2],
+                    "phones_channel": fields[0],
+                    "up_seconds": int(fields[11]),
+                    "hung_up_at": iso(time.time()),
+                }
+                self.stranded.append(entry)
+                log(f"customer left on the line, hung up by the run: {entry}")
 
     async def drain(self) -> dict[str, Any]:
         """Wait until no attempt is live and the stored calls stopped changing."""
@@ -521,6 +872,12 @@ class Chaos:
         return data
 
     async def run(self) -> dict[str, Any]:
+        try:
+            return await self._run()
+        finally:
+            self.cleanup()
+
+    async def _run(self) -> dict[str, Any]:
         self.setup()
         try:
             truths = await self.traffic()
@@ -532,17 +889,36 @@ class Chaos:
             log("traffic over: draining")
             drained = await self.drain()
             api = self.summary_api()
+            self.agent_counters_at_end = self.agent_counters()
         finally:
             code = self.agent.stop()
             log(f"agent stopped (exit {code})")
-        try:
-            report = await account(self, truths, api)
-        finally:
-            with contextlib.suppress(Exception):
-                self.pg.stop()
+        report = await account(self, truths, api)  # PostgreSQL is stopped by cleanup()
         report["drain"] = drained
         report["agent_exit_code"] = code
         return report
+
+    def cleanup(self) -> None:
+        """Whatever the run left (also after an error or ^C): the agent, PostgreSQL, the
+        tmpfs (its content copied to ``WORK/agent-data`` first, for a look after the run)."""
+        agent: Agent | None = getattr(self, "agent", None)
+        if agent is not None and agent.alive():
+            agent.stop()
+        pg: Postgres | None = getattr(self, "pg", None)
+        if pg is not None:
+            with contextlib.suppress(Exception):
+                if pg.running():
+                    pg.stop()
+        if self.tmpfs is not None and os.path.ismount(self.tmpfs):
+            with contextlib.suppress(OSError):
+                shutil.copytree(
+                    self.tmpfs,
+                    self.work / "agent-data",
+                    ignore=shutil.ignore_patterns(FILLER_NAME),
+                    dirs_exist_ok=True,
+                )
+            unmount(self.tmpfs)
+            log(f"tmpfs unmounted; the agent's data dir is kept in {self.work / 'agent-data'}")
 
 
 # --- the accounting ----------------------------------------------------------------------------
@@ -552,6 +928,26 @@ def _within(t: float, spans: list[tuple[str, float, float]]) -> str | None:
     for what, a, b in spans:
         if a - 1.0 <= t <= b + 1.0:
             return what
+    return None
+
+
+def fault_violation(f: Fault) -> tuple[str, dict[str, Any]] | None:
+    """What a ``disk_full`` / ``clock_step`` fault itself says went wrong, if anything."""
+    if f.started is None:
+        return None
+    d = f.detail
+    if f.kind == "disk_full" and (
+        not d.get("agent_up_throughout") or "ready_after_space_back_s" not in d
+    ):
+        keys = ("agent_up_throughout", "agent_exit_code", "not_ready_after_space_back", "error")
+        return "disk_full_agent_down", {"started": iso(f.started)} | {
+            k: d[k] for k in keys if d.get(k) is not None
+        }
+    if f.kind == "clock_step" and (
+        d.get("skew_followed_from_s") is None or d.get("skew_strays_after_followed")
+    ):
+        keys = ("offset_seconds", "skew_expected", "skew_samples", "error")
+        return "clock_skew_not_followed", {"started": iso(f.started)} | {k: d.get(k) for k in keys}
     return None
 
 
@@ -591,6 +987,15 @@ async def account(
             for r in await conn.fetch(
                 "SELECT recording_id, call_id::text, attempt_id::text, status, reason, sha256 "
                 "FROM recordings"
+            )
+        ]
+        db_now = await conn.fetchval("SELECT now()")
+        holds = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT h.call_id::text, h.seq, h.started_at, h.seconds, h.reminders_played, "
+                "c.caller_number, c.ended_at AS call_ended_at FROM holds h JOIN calls c "
+                "USING (call_id)"
             )
         ]
         event_nums: dict[str, set[str]] = defaultdict(set)
@@ -758,6 +1163,82 @@ async def account(
                 }
             )
 
+    # Hold reminders: at most one at hold_reminder_seconds, then one per repeat (+ 1 for a
+    # report arriving late). A timer on a stepped clock would burst (180 in one tick for 1 h).
+    first = chaos.settings.hold_reminder_seconds
+    repeat = chaos.settings.hold_reminder_repeat_seconds
+    for h in holds:
+        length = h["seconds"]
+        if length is None and h["call_ended_at"] is not None:
+            length = (h["call_ended_at"] - h["started_at"]).total_seconds()
+        if length is None:
+            continue
+        allowed = (0 if length < first else 1 + int((length - first) // repeat)) + 1
+        if h["reminders_played"] > allowed:
+            violations["hold_reminders_burst"].append(
+                {
+                    "call_id": h["call_id"],
+                    "number": h["caller_number"],
+                    "hold_seconds": round(length, 1),
+                    "reminders_played": h["reminders_played"],
+                    "allowed": allowed,
+                }
+            )
+
+    # Attempt times in order: started (the claim, database time) <= answered <= ended <=
+    # now (database time, at the accounting). An answer or end written from a stepped agent
+    # clock breaks it: before the start for a step back, in the future for a step forward.
+    slack = timedelta(seconds=ATTEMPT_TIME_TOLERANCE_SECONDS)
+    for att in attempts:
+        t0, ans, end = att["started_at"], att["answered_at"], att["ended_at"]
+        times = [t for t in (ans, end) if t is not None]
+        if any(t < t0 - slack or t > db_now + slack for t in times) or (
+            ans is not None and end is not None and end < ans - slack
+        ):
+            violations["attempt_times_out_of_order"].append(
+                {
+                    "attempt_id": att["attempt_id"],
+                    "started_at": t0.isoformat(),
+                    "answered_at": ans.isoformat() if ans else None,
+                    "ended_at": end.isoformat() if end else None,
+                }
+            )
+    for entry in chaos.stranded:
+        violations["customer_stranded"].append(entry)
+
+    # The faults' own checks: the agent outlived a full disk; its skew followed a step.
+    for f in chaos.faults:
+        found = fault_violation(f)
+        if found:
+            violations[found[0]].append(found[1])
+    # Attempts while a clock step was in force: the times stored for them (for a look: the
+    # claim is on the database's clock, answer and end times on the agent's).
+    steps = [
+        (f.started, f.ended, f.detail.get("offset_seconds"))
+        for f in chaos.faults
+        if f.kind == "clock_step" and f.started and f.ended
+    ]
+    stepped_attempts = []
+    for att in attempts:
+        started = att["started_at"].timestamp()
+        ended = att["ended_at"].timestamp() if att["ended_at"] else None
+        answered = att["answered_at"]
+        for s0, s1, offset in steps:
+            if s0 - 60 <= started <= s1 or (ended is not None and s0 <= ended <= s1 + 60):
+                stepped_attempts.append(
+                    {
+                        "attempt_id": att["attempt_id"],
+                        "step_offset_seconds": offset,
+                        "started_at": att["started_at"].isoformat(),
+                        "answered_after_s": round(answered.timestamp() - started, 1)
+                        if answered
+                        else None,
+                        "ended_after_s": round(ended - started, 1) if ended else None,
+                        "outcome": att["outcome"],
+                    }
+                )
+                break
+
     # Metrics: the API's summary against SQL.
     metrics: dict[str, Any] = {"sql": sql_counts | {"callbacks_" + k: v for k, v in sql_cb.items()}}
     if api is None or "error" in (api or {}):
@@ -783,6 +1264,13 @@ async def account(
                 violations["metrics_mismatch"].append({"figure": k, "api": value(k), "sql": v})
 
     outcomes = Counter((a["outcome"] or a["state"]) for a in attempts)
+    answered_inbound = [c for c in stored_inbound if c["answered_at"] is not None]
+    inbound_rows = {r["call_id"] for r in recordings if r["call_id"] and not r["attempt_id"]}
+    inbound_ok = {
+        r["call_id"]
+        for r in recordings
+        if r["call_id"] and not r["attempt_id"] and r["status"] == "ok"
+    }
     return {
         "benchmark": "chaos",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -839,6 +1327,23 @@ async def account(
             ),
         },
         "metrics": metrics,
+        "inbound_recordings": {
+            "answered_calls": len(answered_inbound),
+            "with_ok_recording": sum(1 for c in answered_inbound if c["call_id"] in inbound_ok),
+            # Diagnosis (not a check of the issue's): answered calls without a recording row.
+            "without_recording_row": sorted(
+                c["caller_number"] or c["call_id"]
+                for c in answered_inbound
+                if c["call_id"] not in inbound_rows
+            ),
+        },
+        "customers_stranded": chaos.stranded,
+        "holds": {
+            "stored": len(holds),
+            "reminders_played": sum(h["reminders_played"] for h in holds),
+        },
+        "attempts_during_clock_steps": stepped_attempts,
+        "agent_outbox_counters_at_end": chaos.agent_counters_at_end,
         "violations": {k: v for k, v in violations.items() if v},
         "violation_count": sum(len(v) for v in violations.values()),
         "work_dir": str(chaos.work),
@@ -858,6 +1363,10 @@ def lane_lock(lane: int, held: bool) -> Any:
             log(f"waiting for another process to finish with the sandbox lane ({path})")
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -881,7 +1390,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown fault(s) {sorted(unknown)}")
     if os.geteuid() != 0:
         raise SystemExit("needs root (the sandbox runs Asterisk in a chroot)")
+    if "clock_step" in args.faults:
+        require_faketime()
     chaos = Chaos(args)
+    # SIGTERM (a CI timeout, kill) cleans up as ^C does: agent, PostgreSQL, tmpfs, clock.
+    signal.signal(signal.SIGTERM, _interrupted)
     # stdout is the report: the simulator's and libraries' log lines go to stderr.
     with lane_lock(chaos.lane, args.lock_held), contextlib.redirect_stdout(sys.stderr):
         report = asyncio.run(chaos.run())
