@@ -28,7 +28,7 @@ from ivr_agent.db.tokens import create_token, revoke_token
 from ivr_agent.settings import load_settings
 from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
-from ivr_agent.web.formats import percent
+from ivr_agent.web.i18n import page_locale
 from tests.integration.sandbox_support import progress, running_sandbox
 from tests.support.agent import serving_agent
 from tests.support.artifacts import ARTIFACTS
@@ -74,7 +74,8 @@ async def _api_summary(base: str, token: str, **query: str) -> dict[str, Any]:
 
 
 async def _sign_in(browser: Any, base: str, token: str, errors: list[str]) -> Any:
-    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    # An English browser (tests/browser/test_languages.py shows both languages).
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080}, locale="en-US")
     # Script errors and Content-Security-Policy violations show up as console errors.
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -93,7 +94,7 @@ async def _assert_same_figures(page: Any, base: str, token: str) -> dict[str, An
     assert shown == {name: api["figures"][name]["value"] for name in shown}
     level = api["figures"]["service_level"]["value"]
     tile = page.locator("#panels [data-figure=service_level] .value")
-    assert await tile.inner_text() == percent(level)
+    assert await tile.inner_text() == page_locale("en-US").percent(level)
     operators = await page.evaluate(OPERATOR_FIGURES)
     expected = {
         g["operator_id"]: {

@@ -55,7 +55,7 @@ async def test_given_a_sandbox_call_then_qa_replays_it_on_its_timeline_and_score
         assert recording.status == "ok", recording.reason
         origin = recording.started_at
 
-        page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+        page = await browser.new_page(viewport={"width": 1600, "height": 1000}, locale="en-US")
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         await page.goto(f"{base}/login?next=/qa#token={qa}")
@@ -151,7 +151,7 @@ async def test_given_a_stored_call_then_the_form_stores_a_score_and_a_correction
     qa = await create_token(db, "qa")
     errors: list[str] = []
     async with serving_agent(load_settings(_env_file=None, data_dir=data_dir), db) as (_app, base):
-        page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+        page = await browser.new_page(viewport={"width": 1600, "height": 1000}, locale="en-US")
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         await page.goto(f"{base}/login?next=/qa/calls/{call.call_id}#token={qa}")
         await page.wait_for_url(f"{base}/qa/calls/{call.call_id}")
