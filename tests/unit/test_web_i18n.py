@@ -178,3 +178,14 @@ def test_the_browser_picks_among_the_offered_languages(
     header: str | None, offered: tuple[str, ...], chosen: str
 ) -> None:
     assert negotiate(header, offered) == chosen
+
+
+def test_given_no_compiled_catalogue_then_loading_the_language_fails_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ivr_agent.web import i18n
+
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    with pytest.raises(i18n.MissingCatalogue, match="zh-CN"):
+        i18n._translations("zh-CN")
+    assert i18n._translations("en-US").gettext("Sign in") == "Sign in"  # the source needs none

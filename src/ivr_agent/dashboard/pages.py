@@ -41,7 +41,7 @@ from ivr_agent.metrics import today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web import static_files
 from ivr_agent.web.auth import CREDENTIAL, SESSION_COOKIE, open_route
-from ivr_agent.web.i18n import DASH, PageLocale, request_locale
+from ivr_agent.web.i18n import DASH, PageLocale, page_locale, request_locale
 from ivr_agent.web.redirects import login_location, same_origin_path
 from ivr_agent.web.templates import SECURITY_HEADERS, message_page, render_page
 
@@ -279,7 +279,13 @@ async def logout_handler(request: web.Request) -> web.StreamResponse:
 
 
 def setup_dashboard(app: web.Application) -> None:
-    """Register the dashboard, call, sign-in and static routes."""
+    """Register the dashboard, call, sign-in and static routes.
+
+    The pages' catalogues are loaded here: a package without the compiled catalogue of a
+    language in ``IVR_AGENT_UI_LANGUAGES`` fails at start (:class:`MissingCatalogue`), not
+    at the first page."""
+    for language in app[SETTINGS].ui_languages:
+        page_locale(language)
     app.router.add_get("/", dashboard_handler)
     app.router.add_get("/dashboard/panels", panels_handler)
     app.router.add_get("/calls/{call_id}", call_page_handler)

@@ -1,4 +1,4 @@
-"""Server-rendered pages: one jinja2 environment over ``ivr_agent/web/templates/``.
+"""Server-rendered pages: jinja2 environments over ``ivr_agent/web/templates/``, one per language.
 
 Every page extends ``base.html`` (doctype, ``<html lang>``, style sheets, header, content,
 scripts). Handlers build plain data and pass it to a template; the templates hold all the
