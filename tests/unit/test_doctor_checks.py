@@ -138,7 +138,7 @@ def test_given_unconsumed_events_arrive_then_the_filter_fails_naming_them() -> N
         {"BridgeCreate": 1, "RTCPSent": 7},
         canary_sent=True,
         user_events_arrive=True,
-        reads_call=True,
+        read_configured=None,
     )
     assert check.status is Status.FAIL
     assert "8 event(s) the agent does not consume reached it (RTCPSent, BridgeCreate)" in (
@@ -147,13 +147,24 @@ def test_given_unconsumed_events_arrive_then_the_filter_fails_naming_them() -> N
     assert "ivr-agent ami-filters" in check.fix
 
 
+def _filter(
+    *, canary_sent: bool = True, user_events_arrive: bool = True, read: str = "call,user"
+) -> Check:
+    return c.ami_event_filter(
+        "u",
+        {},
+        canary_sent=canary_sent,
+        user_events_arrive=user_events_arrive,
+        read_configured=read,
+    )
+
+
 def test_given_the_canary_was_filtered_then_the_filter_is_ok() -> None:
-    kwargs = {"canary_sent": True, "user_events_arrive": True, "reads_call": True}
-    assert c.ami_event_filter("u", {}, **kwargs).status is Status.OK
-    assert c.ami_event_filter("u", {}, **{**kwargs, "canary_sent": False}).status is Status.SKIP
+    assert _filter().status is Status.OK
+    assert _filter(canary_sent=False).status is Status.SKIP
     # Without read class call the missing BridgeCreate proves nothing.
-    assert c.ami_event_filter("u", {}, **{**kwargs, "reads_call": False}).status is Status.SKIP
-    dropped = c.ami_event_filter("u", {}, **{**kwargs, "user_events_arrive": False})
+    assert _filter(read="user").status is Status.SKIP
+    dropped = _filter(user_events_arrive=False)
     assert dropped.status is Status.FAIL
     assert "UserEvent" in dropped.found
 

@@ -220,18 +220,20 @@ def ami_event_filter(
     *,
     canary_sent: bool,
     user_events_arrive: bool,
-    reads_call: bool,
+    read_configured: str | None,
 ) -> Check:
     """Whether only the events the agent consumes reach it.
 
     ``unconsumed``: events the agent does not consume that reached the doctor's session,
-    by name (``BridgeCreate``: the doctor made an empty bridge through ARI to see whether
-    its event gets through); ``canary_sent``: that bridge was made; ``reads_call``: the user
-    has the read class of that event, so its absence means a filter dropped it.
+    by name; ``canary_sent``: the doctor made (and removed) an empty bridge through ARI,
+    whose ``BridgeCreate`` (class ``call``) a filter drops; ``read_configured``: the user's
+    ``read =`` (None: unknown), which must hold ``call`` for a missing BridgeCreate to
+    prove a filter.
     """
     name = "ami event filter"
     fix = (
-        f"paste the output of `ivr-agent ami-filters` under [{user}] in manager.conf; {_RELOAD_AMI}"
+        f"paste the output of `ivr-agent ami-filters` under [{user}] in manager.conf; "
+        + _RELOAD_AMI
     )
     if unconsumed:
         names = sorted(unconsumed, key=lambda n: (-unconsumed[n], n))
@@ -250,13 +252,15 @@ def ami_event_filter(
             "UserEvent, which the agent consumes",
             fix,
         )
-    if canary_sent and reads_call:
-        return Check(
-            name,
-            Status.OK,
-            "only consumed events arrive (a BridgeCreate the doctor caused was filtered out)",
-        )
-    return skipped(name, "needs ARI (to cause an event the filter should drop)")
+    if not canary_sent:
+        return skipped(name, "needs ARI (to cause an event the filter should drop)")
+    if read_configured is not None and not _classes(read_configured) & {"call", "all"}:
+        return skipped(name, "without read class call the test event could not arrive anyway")
+    return Check(
+        name,
+        Status.OK,
+        "only consumed events arrive (a BridgeCreate the doctor caused was filtered out)",
+    )
 
 
 # --- ARI ------------------------------------------------------------------------------------

@@ -32,13 +32,13 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.doctor import checks
 from ivr_agent.doctor.checks import Check, Status, Visibility
-from ivr_agent.pbx.ami import AmiConnection, AmiError, RawEvent, flatten
+from ivr_agent.pbx.ami import AmiConnection, AmiError, EventSink, RawEvent, flatten
 from ivr_agent.pbx.ari import AriClient, AriError
 from ivr_agent.pbx.clock import PbxClock
 from ivr_agent.pbx.session import ari_target
@@ -168,10 +168,11 @@ def _recordings(ari: _AriFacts | None) -> Check:
 # --- AMI ------------------------------------------------------------------------------------
 
 
+@dataclass
 class _Component(Component):
     """A component that remembers why it went down (the reconnect overwrites the reason)."""
 
-    failures: list[str]
+    failures: list[str] = field(default_factory=list)
 
     def set(self, state: State, detail: str = "") -> None:
         super().set(state, detail)
@@ -182,7 +183,16 @@ class _Component(Component):
 class _Listening(AmiConnection):
     """The agent's AMI connection (same subscription), counting every event by name."""
 
-    arrived: Counter[str]
+    def __init__(self, endpoint: Endpoint, sink: EventSink, component: Component) -> None:
+        super().__init__(
+            endpoint,
+            sink,
+            events=SUBSCRIBED_EVENTS,
+            component=component,
+            action_timeout=5.0,
+            ping_interval=3600.0,
+        )
+        self.arrived: Counter[str] = Counter()
 
     def on_event(self, raw: RawEvent) -> None:
         self.arrived[raw.get("Event", "?")] += 1
@@ -198,16 +208,7 @@ class _Ami:
         self._echo = asyncio.Event()
         self._nonce = secrets.token_hex(8)
         self.component = _Component("ami")
-        self.component.failures = []
-        self.connection = _Listening(
-            endpoint,
-            self._sink,
-            events=SUBSCRIBED_EVENTS,
-            component=self.component,
-            action_timeout=5.0,
-            ping_interval=3600.0,
-        )
-        self.connection.arrived = Counter()
+        self.connection = _Listening(endpoint, self._sink, self.component)
 
     def _sink(self, raw: RawEvent, received_at: float) -> None:
         self.events.append(raw)
@@ -316,13 +317,12 @@ async def _pbx_checks(
         echo = await ami.echo(ECHO_TIMEOUT)
         await asyncio.sleep(max(0.0, canary_sent_at + CANARY_WAIT - time.monotonic()))
         skew_check = await _clock(ami)
-        read_classes = None if not read else frozenset(c.strip() for c in read.split(","))
         filter_check = checks.ami_event_filter(
             user,
             ami.unconsumed(),
             canary_sent=ari is not None and ari.canary_sent,
             user_events_arrive=echo is not None,
-            reads_call=read_classes is None or bool(read_classes & {"call", "all"}),
+            read_configured=read or None,
         )
         return [
             checks.ami_login(user, address, None),
