@@ -265,6 +265,26 @@ def test_prompts_on_the_pbx(seen: c.Visibility, status: Status) -> None:
 
 
 @pytest.mark.parametrize(
+    ("reach", "media_cache", "status"),
+    [
+        (c.Reach.AGENT, "1", Status.OK),
+        (c.Reach.STAND_IN, "1", Status.OK),
+        (c.Reach.NONE, "1", Status.FAIL),
+        (c.Reach.UNKNOWN, "1", Status.WARN),
+        (c.Reach.AGENT, "0", Status.FAIL),
+    ],
+)
+def test_prompts_over_http(reach: c.Reach, media_cache: str, status: Status) -> None:
+    check = c.prompts_over_http("http://10.0.0.5:8080", reach, media_cache)
+    assert check.status is status
+    if media_cache == "0":
+        assert "res_http_media_cache" in check.found
+    elif reach is c.Reach.NONE:
+        assert check.found.startswith("the PBX gets no answer from http://10.0.0.5:8080/healthz")
+        assert "IVR_AGENT_PROMPTS_URL" in check.fix
+
+
+@pytest.mark.parametrize(
     ("skew", "status"),
     [(0.004, Status.OK), (-0.9, Status.OK), (2.5, Status.WARN), (-75.0, Status.FAIL)],
 )

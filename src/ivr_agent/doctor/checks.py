@@ -446,6 +446,53 @@ def prompts_on_pbx(
     )
 
 
+class Reach(enum.StrEnum):
+    """Whether the PBX fetched ``PROMPTS_URL/healthz`` (http delivery), and from whom."""
+
+    AGENT = "agent"  # the running agent answered the PBX
+    STAND_IN = "stand-in"  # no agent ran: the doctor listened where it would, and was reached
+    NONE = "none"
+    UNKNOWN = "unknown"
+
+
+def prompts_over_http(base: str, reach: Reach, media_cache: str | None, detail: str = "") -> Check:
+    """http delivery: the PBX plays ``sound:BASE/prompts/…``, so it must reach ``base``
+    (``reach``) and have ``res_http_media_cache.so`` (``media_cache``: IFMODULE's "1"/"0")."""
+    name = "prompts on the pbx"
+    if (media_cache or "").strip() == "0":
+        return Check(
+            name,
+            Status.FAIL,
+            "res_http_media_cache.so is not loaded: the PBX cannot play sound:http://…",
+            "asterisk -rx 'module load res_http_media_cache.so' (and no noload for it in "
+            "modules.conf), or IVR_AGENT_PROMPTS_DELIVERY=directory",
+        )
+    if reach is Reach.AGENT:
+        return Check(name, Status.OK, f"the PBX reaches the agent at {base} (http delivery)")
+    if reach is Reach.STAND_IN:
+        return Check(
+            name,
+            Status.OK,
+            f"the PBX reaches {base} (http delivery; no agent runs: the doctor listened "
+            "in its place)",
+        )
+    if reach is Reach.UNKNOWN:
+        return Check(
+            name,
+            Status.WARN,
+            f"cannot tell whether the PBX reaches {base}: {detail}",
+            f"check by hand from the PBX: curl {base}/healthz",
+        )
+    return Check(
+        name,
+        Status.FAIL,
+        f"the PBX gets no answer from {base}/healthz{': ' + detail if detail else ''}: "
+        "every prompt would be silent",
+        "set IVR_AGENT_PROMPTS_URL to this host's address as the PBX reaches it (and let "
+        "the PBX through a firewall to that port), or IVR_AGENT_PROMPTS_DELIVERY=directory",
+    )
+
+
 # --- clock, database, recordings ------------------------------------------------------------
 
 
