@@ -38,6 +38,7 @@ from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.pbx.clock import PbxClock
 from ivr_agent.pbx.session import Ivr, ReportSeal, ari_probe, running_session
+from ivr_agent.platform.disk import disk_probe
 from ivr_agent.platform.health import Readiness, State, setup_health
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.platform.logging import get_logger
@@ -98,6 +99,7 @@ def _database_ctx(settings: Settings, readiness: Readiness, given: Database | No
 
 def _outbox_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
     component = readiness.component("outbox")
+    disk = readiness.component("data_dir")
 
     async def outbox(app: web.Application) -> AsyncIterator[None]:
         auto_callbacks = (
@@ -107,6 +109,8 @@ def _outbox_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
         app[OUTBOX] = box
         # Not ready while outcomes cannot reach the spool or the writer is stuck.
         readiness.add_probe("outbox", box.readiness_probe(component))
+        # The spool, the journals and pending recordings all live there.
+        readiness.add_probe("data_dir", disk_probe(settings.data_dir, disk))
         app[METRICS].export_counters("outbox", "Outbox", box.stats, gauges=frozenset({"pending"}))
         try:
             async with background(box.run(app[DATABASE]), "outbox-writer"):
@@ -246,7 +250,9 @@ def _ivr_ctx(
             app[EXECUTOR] = executor
             stack.callback(metrics.export_counters("executor", "Prompt executor", executor.stats))
             if settings.callback_dialer_enabled:
-                dialer = await stack.enter_async_context(running_dialer(session, app[DATABASE]))
+                dialer = await stack.enter_async_context(
+                    running_dialer(session, app[DATABASE], pbx_now=clock.now)
+                )
                 # POST /api/callbacks wakes it: a callback due now is dialled at once.
                 app[WAKE_DIALER] = dialer.wake
             stack.callback(commands.route((PlayPrompt, CancelTimers), executor.submit))

@@ -320,6 +320,27 @@ async def test_recording_directory_unwritable_then_no_outcome_and_the_attempt_is
     assert await rows(db, SurveyScoreRow) == []
 
 
+async def test_journal_refused_by_the_disk_then_the_survey_still_ends_with_its_recording(
+    cb_settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    # Issue 14 (chaos run, disk_full): the journal's ENOSPC escaped the call's task, and the
+    # customer was left on the line in Stasis with the bridge recording for minutes.
+    callback_id = await new_callback(db, SURVEY_NUMBER, cb_settings)
+    async with driven_dialer(cb_settings, db) as dialer:
+        blocker = tmp_path / "a-file"
+        blocker.write_text("")
+        dialer.journal.directory = blocker / "callbacks"  # every journal write is refused
+        phones = await dial_while_customers_wait(dialer, customers("callback_survey"))
+        assert dialer.journal.write_failures > 0
+    (truth,) = phones.results
+    assert truth["completed"], truth["errors"]
+    assert truth["hung_up_by"] == "agent", truth
+    stored = await get_callback(db, callback_id, ZONE)
+    assert stored is not None
+    assert stored["status"] == "completed", stored
+    assert stored["recording"]["status"] == "ok", stored["recording"]
+
+
 async def test_pbx_restarted_mid_survey_then_the_recording_is_kept_whole_not_called_corrupt(
     cb_settings: Settings, db: Database
 ) -> None:

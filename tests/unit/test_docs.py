@@ -28,3 +28,12 @@ def test_the_ami_filters_command_prints_one_line_per_consumed_event(
     lines = capsys.readouterr().out.splitlines()
     for name in SUBSCRIBED_EVENTS:
         assert f"eventfilter(action(include),name({name})) =" in lines
+
+
+def test_docs_standards_is_the_packaged_standards() -> None:
+    """``docs/STANDARDS.md`` (read in the repository, and kept equal to the team's spec) and
+    the copy the wheel ships (``ivr_agent/share/STANDARDS.md``) are one text."""
+    from ivr_agent.share import standards
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "STANDARDS.md"
+    assert docs.read_text(encoding="utf-8") == standards()

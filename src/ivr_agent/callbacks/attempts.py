@@ -39,6 +39,7 @@ from ivr_agent.core.callbacks import (
 )
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.satisfaction import check_scores, satisfaction_index
+from ivr_agent.db.clock import database_now
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import (
     CallbackAttemptRow,
@@ -190,14 +191,6 @@ async def claim_due(
         return claimed
 
     return await in_transaction(db, "claim due callbacks", work)
-
-
-async def database_now(session: AsyncSession) -> datetime:
-    """The database's ``now()`` (start of the session's transaction), with its zone."""
-    moment = await session.scalar(select(func.now()))
-    if not isinstance(moment, datetime):
-        raise ValueError(f"the database's now() gave {moment!r}")
-    return moment
 
 
 async def mark_answered(db: Database, attempt_id: str, answered_at: datetime) -> None:

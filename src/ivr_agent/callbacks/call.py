@@ -26,7 +26,7 @@ import contextlib
 import math
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ivr_agent.callbacks.journal import Journal, JournalEntry
 from ivr_agent.callbacks.script import Ask, End, Prompt, ScriptResult, SurveyScript
-from ivr_agent.pbx.ari import AriClient, AriError, JsonObject, parse_timestamp
+from ivr_agent.pbx.ari import AriClient, AriError, JsonObject, event_time
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.recordings import RecordingFile, keep_verified
@@ -100,27 +100,20 @@ class RecordingLost(RecordingNotStarted):
     """The bridge recording failed during the call; the message says why."""
 
 
-def _ts(event: JsonObject) -> float:
-    """An event's Asterisk timestamp as Unix seconds (now if it has none)."""
-    raw = event.get("timestamp")
-    if isinstance(raw, str):
-        with contextlib.suppress(ValueError):
-            return parse_timestamp(raw).timestamp()
-    return time.time()
-
-
 def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _recorded_end(finished_at: float | None, started: float, stored: RecordingFile | None) -> float:
+def _recorded_end(
+    finished_at: float | None, started: float, stored: RecordingFile | None, now: float
+) -> float:
     """When the recorded part of the call ended: ``RecordingFinished``'s time; without it, the
-    recording's start plus the stored file's length (both PBX time); failing both, now."""
+    recording's start plus the stored file's length (both PBX time); failing both, ``now``."""
     if finished_at is not None:
         return finished_at
     if stored is not None and stored.seconds is not None:
         return started + stored.seconds
-    return time.time()
+    return now
 
 
 class CallbackCall:
@@ -132,8 +125,15 @@ class CallbackCall:
         journal: Journal,
         target: CallTarget,
         events: ChannelEvents,
+        *,
+        answered_at: float | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
+        """``answered_at``: when the customer answered (PBX time; default: ``now()``);
+        ``now``: the PBX's clock, for the times no event gives."""
         self.ivr = ivr
+        self.answered_at = answered_at
+        self.now = now
         self.client: AriClient = ivr.client
         self.settings = ivr.settings
         self.journal = journal
@@ -152,9 +152,9 @@ class CallbackCall:
         """Record, converse, hang up, keep the recording. Never leaves the channel up."""
         entry = self.journal.read(self.target.attempt_id) or JournalEntry(self.target.attempt_id)
         if entry.answered_at is None:
-            entry = entry.with_(answered_at=time.time())
+            entry = entry.with_(answered_at=self.answered_at or self.now())
             self.journal.write(entry)
-        answered_at = entry.answered_at or time.time()
+        answered_at = entry.answered_at or self.now()
         if entry.recording_started_at is None:
             try:
                 started = await self._start_recording()
@@ -200,7 +200,7 @@ class CallbackCall:
         stored, reason = await self.keep_recording(
             None if finished_at is None else finished_at - started
         )
-        ended = _recorded_end(finished_at, started, stored)
+        ended = _recorded_end(finished_at, started, stored, self.now())
         outcome: str = result.outcome
         detail: str | None = None
         if stored is None:
@@ -261,7 +261,7 @@ class CallbackCall:
             cause = (ended.get("recording") or {}).get("cause") or ended["type"]
             raise RecordingNotStarted(f"ended at once: {cause}")
         log.info("callback_recording_started", attempt_id=self.target.attempt_id)
-        return _ts(event)
+        return event_time(event, self.now())
 
     async def _add_customer(self) -> None:
         # absorbDTMF: keys are events for us, not audio for the bridge and its recorder.
@@ -299,7 +299,7 @@ class CallbackCall:
         with contextlib.suppress(AriError):
             await self.client.stop_recording(self.recording_name)
         await self._destroy_bridge()
-        ended = time.time()
+        ended = self.now()
         self.journal.write(
             JournalEntry(self.target.attempt_id, answered_at=answered_at, outcome=outcome)
         )
@@ -331,7 +331,7 @@ class CallbackCall:
             if event["type"] != "ChannelDestroyed" and recording.get("name") == (
                 self.recording_name
             ):
-                return _ts(event)
+                return event_time(event, self.now())
         log.warning("callback_recording_finish_not_seen", attempt_id=self.target.attempt_id)
         return None
 

@@ -70,7 +70,7 @@ from ivr_agent.callbacks.journal import Journal, JournalEntry
 from ivr_agent.callbacks.reconcile import ReconcileReport, finish_without_channel, reconcile
 from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig
 from ivr_agent.db.errors import StoreError
-from ivr_agent.pbx.ari import AriError
+from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone, StasisCall
 from ivr_agent.platform.logging import get_logger
 
@@ -110,13 +110,17 @@ class Dialer:
         *,
         journal: Journal | None = None,
         clock: Callable[[], datetime] | None = None,
+        pbx_now: Callable[[], float] = time.time,
     ) -> None:
         self.ivr = ivr
         self.db = db
         self.settings = ivr.settings
         self.config = CallbackConfig.from_settings(ivr.settings)
         self.journal = journal or Journal(ivr.settings.data_dir)
-        self._clock = clock or (lambda: datetime.now(UTC))
+        #: The PBX's time (epoch seconds): what the dialer's own times are read from when
+        #: no event carries one, so a step of this host's clock does not move them.
+        self.pbx_now = pbx_now
+        self._clock = clock or (lambda: datetime.fromtimestamp(self.pbx_now(), UTC))
         #: None: claims use the database's now().
         self.claim_clock = clock
         self.finish_retry_seconds: tuple[float, ...] = FINISH_RETRY_SECONDS
@@ -306,9 +310,12 @@ class Dialer:
                         dial_status = str(event.get("dialstatus") or "") or dial_status
                     elif kind == "ChannelDestroyed":
                         outcome, why = unanswered_outcome(dial_status, cause_of(event))
-                        await self.finish(attempt, AttemptResult(outcome=outcome, detail=why))
+                        ended = datetime.fromtimestamp(event_time(event, self.pbx_now()), UTC)
+                        result = AttemptResult(outcome=outcome, detail=why, ended_at=ended)
+                        await self.finish(attempt, result)
                         return
                     elif kind == "StasisStart":
+                        answered_at = event_time(event, self.pbx_now())
                         break
         except TimeoutError:
             with contextlib.suppress(AriError):
@@ -316,14 +323,35 @@ class Dialer:
             detail = f"neither answered nor ended within {wait:.0f} s"
             await self.finish(attempt, AttemptResult(outcome="failed", detail=detail))
             return
-        await self.answered(attempt, events)
+        await self.answered(attempt, events, answered_at)
 
-    async def answered(self, attempt: ClaimedAttempt, events: ChannelEvents) -> None:
-        """The customer answered: run the recorded survey and write its outcome."""
+    async def answered(
+        self, attempt: ClaimedAttempt, events: ChannelEvents, answered_at: float | None = None
+    ) -> None:
+        """The customer answered (at ``answered_at``, PBX time, when known): run the recorded
+        survey and write its outcome."""
+        answered = answered_at if answered_at is not None else self.pbx_now()
         with contextlib.suppress(StoreError, CallbackNotFound):
-            await mark_answered(self.db, attempt.attempt_id, self.clock())
-        call = CallbackCall(self.ivr, self.journal, self._target(attempt), events)
-        report = await call.run()
+            await mark_answered(self.db, attempt.attempt_id, datetime.fromtimestamp(answered, UTC))
+        call = CallbackCall(
+            self.ivr,
+            self.journal,
+            self._target(attempt),
+            events,
+            answered_at=answered,
+            now=self.pbx_now,
+        )
+        try:
+            report = await call.run()
+        except Exception as exc:
+            # Whatever went wrong, the customer is not left on the line and the attempt ends
+            # (a failure: retried by the rules).
+            log.exception("callback_call_failed", attempt_id=attempt.attempt_id)
+            with contextlib.suppress(AriError):
+                await self.ivr.client.hangup(attempt.channel_id)
+            detail = f"agent error: {type(exc).__name__}: {exc}"
+            await self.finish(attempt, AttemptResult(outcome="failed", detail=detail))
+            return
         await self.finish(attempt, attempt_result(report))
 
     def _target(self, attempt: ClaimedAttempt) -> CallTarget:
@@ -504,9 +532,12 @@ class Dialer:
 
 
 @contextlib.asynccontextmanager
-async def running_dialer(ivr: Ivr, db: Database) -> AsyncIterator[Dialer]:
-    """The dialer with its Stasis route, running for the duration of the block."""
-    dialer = Dialer(ivr, db)
+async def running_dialer(
+    ivr: Ivr, db: Database, pbx_now: Callable[[], float] = time.time
+) -> AsyncIterator[Dialer]:
+    """The dialer with its Stasis route, running for the duration of the block; its times
+    are read from ``pbx_now`` (the PBX's clock) where no event carries one."""
+    dialer = Dialer(ivr, db, pbx_now=pbx_now)
     ivr.router.route(ROUTE, dialer.on_stasis_start)
     task = asyncio.create_task(dialer.run(), name="callback-dialer")
     try:

@@ -57,15 +57,27 @@ class Journal:
 
     def __init__(self, data_dir: Path) -> None:
         self.directory = data_dir / "callbacks"
+        #: Entries the disk refused (see :meth:`write`).
+        self.write_failures = 0
 
     def _path(self, attempt_id: str) -> Path:
         if not _ATTEMPT_ID.fullmatch(attempt_id):
             raise ValueError(f"attempt id {attempt_id!r} is not a plain id")
         return self.directory / f"{attempt_id}.json"
 
-    def write(self, entry: JournalEntry) -> None:
-        """Replace the attempt's file with ``entry``; durable when this returns."""
-        write_json_durably(self._path(entry.attempt_id), asdict(entry))
+    def write(self, entry: JournalEntry) -> bool:
+        """Replace the attempt's file with ``entry``; durable when this returns True.
+
+        False when the disk refused it (full, I/O error): logged, never raised, so the call
+        goes on and ends properly; only its crash safety is lost until a write works again.
+        """
+        try:
+            write_json_durably(self._path(entry.attempt_id), asdict(entry))
+        except OSError as exc:
+            self.write_failures += 1
+            log.warning("callback_journal_not_written", attempt_id=entry.attempt_id, error=str(exc))
+            return False
+        return True
 
     def read(self, attempt_id: str) -> JournalEntry | None:
         """The attempt's last entry, or None (no file, or one that cannot be read)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert, select, tuple_
@@ -25,6 +25,7 @@ from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
 from ivr_agent.core.timeline import TimelineEvent
+from ivr_agent.db.clock import database_now
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import UnknownCursorError, translate_errors
 from ivr_agent.db.models import CallEventRow, CallRow, HoldRow, PromptPlayedRow, RecordingRow
@@ -153,9 +154,10 @@ async def save_outcome(
     keyed by ``(pbx_id, linkedid)``; its children are replaced). Saving a newer outcome of
     the same call replaces the older one. With ``callbacks`` (automatic callbacks for
     abandoned calls are on), an abandoned inbound call gets its callback in the same
-    transaction, scheduled from ``now`` (default: the clock), at most once however often
-    the call is saved. Raises ``ValueError`` for a time without a zone
-    and :class:`~ivr_agent.db.errors.StoreError` if the database refuses or is down.
+    transaction, scheduled from ``now`` (default: the database's ``now()``, not this host's
+    clock, which may be off), at most once however often the call is saved. Raises
+    ``ValueError`` for a time without a zone and :class:`~ivr_agent.db.errors.StoreError` if
+    the database refuses or is down.
     """
     # to_json() checks every time carries a zone: fail before touching the database.
     outcome.to_json()
@@ -163,7 +165,7 @@ async def save_outcome(
     async def work(session: AsyncSession) -> str:
         call_id = await _write_outcome(session, outcome, timeline)
         if callbacks is not None:
-            at = now if now is not None else datetime.now(UTC)
+            at = now if now is not None else await database_now(session)
             await callback_for_abandoned(session, outcome, call_id, callbacks, at)
         return call_id
 

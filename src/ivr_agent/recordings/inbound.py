@@ -37,9 +37,10 @@ import contextlib
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from ivr_agent.pbx.session import Ivr
 
 log = get_logger(__name__)
+_T = TypeVar("_T")
 
 #: The Stasis argument of our recording snoop channels (no route: a subscription owns them).
 RECORD_ARG = "record"
@@ -65,6 +67,10 @@ RECORDING_PREFIX = "ivr-agent-in-"
 STEP_TIMEOUT_SECONDS = 5.0
 #: Longest call we wait on for RecordingFinished (then the recording is stopped).
 MAX_CALL_SECONDS = 4 * 3600.0
+#: A full or failing disk: how often the file and its note are tried again, and for how
+#: long (meanwhile the PBX keeps its copy; nothing is deleted there before both are kept).
+DISK_RETRY_SECONDS = 10.0
+DISK_RETRY_LIMIT_SECONDS = 3600.0
 #: How long a recording's task waits for the call's own row (the outbox may lag); after
 #: that the parked recording is left to :meth:`InboundRecorder.run_pending`.
 CALL_ROW_WAIT_SECONDS = 300.0
@@ -109,11 +115,13 @@ class InboundRecorder:
             "failed": 0,
             "parked": 0,
             "unparked": 0,
+            "disk_retries": 0,
         }
         self.pending = PendingRecordings(ivr.settings.data_dir)
         self.call_row_wait_seconds = CALL_ROW_WAIT_SECONDS
         self.call_row_retry_seconds = CALL_ROW_RETRY_SECONDS
         self.pending_retry_seconds = PENDING_RETRY_SECONDS
+        self.disk_retry_seconds = DISK_RETRY_SECONDS
         #: Recording ids whose own task is still writing them (a round leaves them alone).
         self._saving: set[str] = set()
 
@@ -251,8 +259,36 @@ class InboundRecorder:
             await self._save(live, RecordingFile.missing(problem), started, None)
             return
         expected = None if finished is None else max(finished - started, 0.0)
-        stored = await asyncio.to_thread(keep_verified, self.settings.data_dir, data, expected)
+        stored = await self._on_disk(
+            "keep", live, keep_verified, self.settings.data_dir, data, expected
+        )
         await self._save(live, stored, started, live.name)
+
+    async def _on_disk(
+        self, step: str, live: LiveRecording, work: Callable[..., _T], *args: Any
+    ) -> _T:
+        """``work(*args)`` in a thread, tried again every ``disk_retry_seconds`` while the
+        disk refuses it (full, I/O error) for up to an hour: a full data dir delays a
+        recording, it does not lose it (the PBX keeps its copy meanwhile)."""
+        deadline = time.monotonic() + DISK_RETRY_LIMIT_SECONDS
+        tries = 0
+        while True:
+            try:
+                return await asyncio.to_thread(work, *args)
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    raise
+                if tries == 0:  # once per recording: a full disk lasts many tries
+                    log.warning(
+                        "inbound_recording_disk_refused",
+                        step=step,
+                        call_id=live.call_id,
+                        error=str(exc),
+                        retry_every=self.disk_retry_seconds,
+                    )
+                tries += 1
+                self.stats["disk_retries"] += 1
+                await asyncio.sleep(self.disk_retry_seconds)
 
     async def _save(
         self, live: LiveRecording, file: RecordingFile, started: float | None, pbx_name: str | None
@@ -269,7 +305,7 @@ class InboundRecorder:
         )
         self._saving.add(file.recording_id)
         try:
-            await asyncio.to_thread(self.pending.put, entry)
+            await self._on_disk("park", live, self.pending.put, entry)
             self.stats["parked"] += 1
             deadline = time.monotonic() + self.call_row_wait_seconds
             while True:
@@ -315,7 +351,9 @@ class InboundRecorder:
                 seconds=file.seconds,
             )
             entry = entry.with_(row_written=True)
-            await asyncio.to_thread(self.pending.put, entry)
+            # Only a shortcut for the next round: writing the row again changes nothing.
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self.pending.put, entry)
         if entry.pbx_name is not None:
             try:
                 await self.ivr.client.delete_stored_recording(entry.pbx_name)
