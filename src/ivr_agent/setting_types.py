@@ -106,6 +106,27 @@ def _host_port(value: Any) -> HostPort:
     return HostPort(host=match.group(1).strip("[]"), port=int(match.group(2)))
 
 
+def _base_url(value: Any) -> str | None:
+    """``http(s)://host[:port][/path]`` without credentials, query or fragment; no trailing
+    slash. Empty: None."""
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    example = "http://10.0.0.5:8080"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL with a host, e.g. {example}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"must not carry a user or password (the route is open), e.g. {example}")
+    if parts.query or parts.fragment or "," in text or any(c.isspace() for c in text):
+        raise ValueError(f"must have no query, fragment, comma or space, e.g. {example}")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port when it is read
+    except ValueError:
+        raise ValueError(f"port must be a number 1-65535, e.g. {example}") from None
+    return text.rstrip("/")
+
+
 def _database_url(value: Any) -> SecretStr | None:
     if value is None or value == "":
         return None
@@ -229,6 +250,7 @@ AriEndpoint = Annotated[
 ]
 Listen = Annotated[HostPort, NoDecode, BeforeValidator(_host_port), PlainSerializer(str)]
 DatabaseUrl = Annotated[SecretStr | None, BeforeValidator(_database_url)]
+BaseUrl = Annotated[str | None, BeforeValidator(_base_url)]
 Windows = Annotated[
     tuple[TimeWindow, ...],
     NoDecode,

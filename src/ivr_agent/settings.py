@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ivr_agent.setting_types import (
     AmiEndpoint,
     AriEndpoint,
+    BaseUrl,
     DatabaseUrl,
     DialTemplate,
     Endpoint,
@@ -52,6 +53,11 @@ __all__ = [
 ]
 
 ENV_PREFIX = "IVR_AGENT_"
+#: Where prompts are rendered with directory delivery unless IVR_AGENT_PROMPTS_DIR says:
+#: Debian's Asterisk sounds, where sound:ivr-agent/… resolves.
+DIRECTORY_PROMPTS_DIR = Path("/usr/share/asterisk/sounds/ivr-agent")
+#: Listen addresses that mean "every address": no URL to give the PBX.
+UNSPECIFIED_HOSTS = frozenset({"0.0.0.0", "::", "", "*"})  # noqa: S104 - compared, not bound
 
 
 class SettingsError(ValueError):
@@ -200,15 +206,30 @@ class Settings(BaseSettings):
         tuple(f"{n:03d}" for n in range(1, 11)),
         description="Operator ids whose 工号播报 prompts are rendered.",
     )
+    prompts_delivery: Literal["http", "directory"] = Field(
+        "http",
+        description="How the PBX gets the prompt files. http: it fetches them from this "
+        "agent's /prompts/ route at PROMPTS_URL (no shared directory; the PBX may be on "
+        "another host). directory: it plays them from its own sounds directory, which must be "
+        "PROMPTS_DIR (same host or shared), as sound:PROMPTS_MEDIA_PREFIX/….",
+    )
+    prompts_url: BaseUrl = Field(
+        None,
+        description="http delivery: the base URL at which the PBX reaches this agent's HTTP "
+        "server, e.g. http://10.0.0.5:8080. Default: http://HTTP_LISTEN, unless that listens "
+        "on every address (0.0.0.0, ::), which names no address to reach.",
+    )
     prompts_dir: Path = Field(
-        Path("/usr/share/asterisk/sounds/ivr-agent"),
-        description="Host directory `ivr-agent prompts build` installs rendered prompts into "
-        "(<language>/<name>.wav); the PBX must play it as sound:PROMPTS_MEDIA_PREFIX/….",
+        default_factory=lambda data: _default_prompts_dir(data),
+        description="Directory `ivr-agent prompts build` and on-demand renders write the prompt "
+        "files to (<language>/<name>.wav). Default: DATA_DIR/prompts with http delivery, "
+        "/usr/share/asterisk/sounds/ivr-agent (the PBX's sounds) with directory delivery.",
     )
     prompts_media_prefix: str = Field(
         "ivr-agent",
         pattern=r"^[A-Za-z0-9_\-]{1,64}(/[A-Za-z0-9_\-]{1,64})*$",
-        description="Sound path of PROMPTS_DIR as the PBX sees it (under its sounds directory).",
+        description="directory delivery: sound path of PROMPTS_DIR as the PBX sees it (under "
+        "its sounds directory).",
     )
     prompts_catalogue: Path | None = Field(
         None,
@@ -311,6 +332,13 @@ class Settings(BaseSettings):
                 "IVR_AGENT_CALLBACK_COMPLAINT_MIN_HOURS must not exceed "
                 "IVR_AGENT_CALLBACK_COMPLAINT_MAX_HOURS"
             )
+        if self.prompts_delivery == "http" and self.prompts_base_url is None:
+            raise ValueError(
+                f"IVR_AGENT_PROMPTS_URL must be set: IVR_AGENT_HTTP_LISTEN ({self.http_listen}) "
+                "listens on every address, which tells no address at which the PBX fetches the "
+                "prompts (http delivery); set it to this host's address as the PBX reaches it, "
+                "e.g. http://10.0.0.5:8080, or IVR_AGENT_PROMPTS_DELIVERY=directory"
+            )
         return self
 
     def __repr_args__(self) -> Any:
@@ -321,6 +349,18 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         """The call centre's time zone."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def prompts_base_url(self) -> str | None:
+        """The base URL the PBX fetches prompts from (http delivery): ``prompts_url``, else
+        ``http://`` + ``http_listen`` when that is one address; None when it is not."""
+        if self.prompts_url is not None:
+            return self.prompts_url
+        host = self.http_listen.host
+        if host in UNSPECIFIED_HOSTS:
+            return None
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.http_listen.port}"
 
     @property
     def service_level_seconds(self) -> float:
@@ -338,6 +378,14 @@ class Settings(BaseSettings):
             if endpoint is not None:
                 values.append(endpoint.password.get_secret_value())
         return [v for v in values if v]
+
+
+def _default_prompts_dir(data: dict[str, Any]) -> Path:
+    # Where prompts are rendered follows the delivery: the agent's own data with http
+    # (nothing the PBX must see), the PBX's sounds directory with directory delivery.
+    if data.get("prompts_delivery") == "directory":
+        return DIRECTORY_PROMPTS_DIR
+    return Path(data.get("data_dir") or "./var") / "prompts"
 
 
 def env_name(field: str) -> str:
