@@ -46,6 +46,8 @@ from ivr_agent.platform.tasks import background
 from ivr_agent.prompts.catalogue import PromptCatalogue
 from ivr_agent.prompts.executor import PromptExecutor
 from ivr_agent.prompts.feature import running_prompts
+from ivr_agent.prompts.http import PromptFiles, setup_prompt_files
+from ivr_agent.prompts.playable import PlayabilityCheck
 from ivr_agent.qa.feature import setup as setup_qa
 from ivr_agent.recordings.feature import setup as setup_recordings
 from ivr_agent.settings import Settings
@@ -61,6 +63,7 @@ AMI = web.AppKey("ami", AmiConnection)
 IVR = web.AppKey("ivr", Ivr)
 EXECUTOR = web.AppKey("prompt_executor", PromptExecutor)
 PBX_CLOCK = web.AppKey("pbx_clock", PbxClock)
+PROMPT_CHECK = web.AppKey("prompt_check", PlayabilityCheck)
 
 #: How often the tracker's timers are advanced (hold-reminder repeats, stale calls).
 TICK_SECONDS = 0.25
@@ -218,10 +221,15 @@ def _ivr_ctx(
     commands: CommandRoutes,
     clock: PbxClock,
     seal: ReportSeal,
+    catalogue: PromptCatalogue,
+    files: PromptFiles | None,
 ) -> CleanupCtx:
     """The ARI session and the features that act through it: prompts (the tracker's
-    commands, the greeting and satisfaction routes) and the callback dialer."""
+    commands, the greeting and satisfaction routes, the check that the PBX can play them)
+    and the callback dialer."""
     component = readiness.component("ari", enabled=settings.ari_url is not None)
+    # Not ready while the PBX cannot play every prompt (checked when ARI connects).
+    prompts_component = readiness.component("prompts", enabled=settings.ari_url is not None)
 
     async def ivr(app: web.Application) -> AsyncIterator[None]:
         if settings.ari_url is None:
@@ -233,13 +241,30 @@ def _ivr_ctx(
                     settings,
                     component,
                     ami=app.get(AMI),
-                    catalogue=PromptCatalogue.from_settings(settings),
+                    catalogue=catalogue,
                     seal=seal,
                 )
             )
             app[IVR] = session
             readiness.add_probe("ari", ari_probe(session, component))
             metrics = app[METRICS]
+            stack.callback(
+                metrics.export_counters(
+                    "playbacks",
+                    "Prompt playbacks",
+                    session.playback_stats,
+                    gauges=frozenset({"unplayable"}),
+                )
+            )
+            check = PlayabilityCheck(
+                session,
+                catalogue,
+                prompts_component,
+                requests_seen=None if files is None else files.stats.answered,
+            )
+            app[PROMPT_CHECK] = check
+            check.start()
+            stack.push_async_callback(check.close)
             stack.callback(metrics.export_counters("stasis", "Stasis router", session.router.stats))
             stack.callback(
                 metrics.export_counters("prompt_reports", "Prompt reports", session.report_stats)
@@ -282,7 +307,13 @@ def build_app(
     setup_calls(app)
     setup_callbacks(app)
     setup_qa(app)
-    setup_metrics(app, public=settings.metrics_public, readiness=readiness)
+    metrics = setup_metrics(app, public=settings.metrics_public, readiness=readiness)
+    catalogue = PromptCatalogue.from_settings(settings)
+    files = None
+    if settings.prompts_delivery == "http":
+        # The PBX fetches the prompt files here (sound:<PROMPTS_URL>/prompts/…).
+        files = setup_prompt_files(app, catalogue)
+        metrics.export_counters("prompt_files", "Prompt files route", files.stats)
     # Started in this order, stopped in reverse: the database, the outbox that writes to it,
     # AMI into the tracker, the live feed reading both, the ARI session with the features
     # acting through it (prompts, dialer), inbound recording.
@@ -296,7 +327,7 @@ def build_app(
         in_progress=lambda: app[INGEST].tracker.in_progress(),
         stored=lambda: app[OUTBOX].stats.written,
     )
-    app.cleanup_ctx.append(_ivr_ctx(settings, readiness, commands, clock, seal))
+    app.cleanup_ctx.append(_ivr_ctx(settings, readiness, commands, clock, seal, catalogue, files))
     setup_recordings(app, settings, session=lambda: app.get(IVR), commands=commands)
     return app
 

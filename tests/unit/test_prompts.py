@@ -136,32 +136,73 @@ def test_a_value_with_control_characters_is_refused(catalogue: PromptCatalogue) 
 
 
 def test_media_names_the_file_the_build_produces(catalogue: PromptCatalogue) -> None:
-    assert catalogue.media("hold_reminder") == "sound:ivr-agent/zh-CN/hold_reminder"
+    # http delivery (the default): the agent's own route, at http://HTTP_LISTEN.
+    url = "sound:http://127.0.0.1:8080/prompts/zh-CN"
+    assert catalogue.media("hold_reminder") == f"{url}/hold_reminder.wav"
     assert catalogue.media("operator_intro", {"operator_id": "12"}) == (
-        "sound:ivr-agent/zh-CN/operator_intro-12"
+        f"{url}/operator_intro-12.wav"
     )
-    assert catalogue.media("callback_opening") == "sound:ivr-agent/zh-CN/callback_opening"
+    assert catalogue.media("callback_opening") == f"{url}/callback_opening.wav"
     built = {job.stem for job in catalogue.build_jobs()}
     for name in ("hold_reminder", "callback_opening"):
-        assert catalogue.media(name).rsplit("/", 1)[1] in built
+        assert catalogue.media(name).rsplit("/", 1)[1].removesuffix(".wav") in built
     assert {"operator_intro-007", "operator_intro-12"} <= built
     assert len(built) == len(PROMPT_NAMES) - 1 + 2
 
 
 def test_a_customer_name_gets_its_own_file_keyed_by_the_text(catalogue: PromptCatalogue) -> None:
     zhang = catalogue.media("callback_opening", {"customer_name": "张先生"})
-    assert re.fullmatch(r"sound:ivr-agent/zh-CN/callback_opening-[0-9a-f]{16}", zhang)
+    assert re.fullmatch(r"sound:http://.*/zh-CN/callback_opening-[0-9a-f]{16}\.wav", zhang)
     assert zhang == catalogue.media("callback_opening", {"customer_name": "张先生"})
     assert zhang != catalogue.media("callback_opening", {"customer_name": "李女士"})
 
 
 def test_the_media_prefix_and_language_come_from_the_settings(tmp_path: Path) -> None:
     settings = load_settings(
-        prompts_dir=tmp_path, prompts_media_prefix="custom/ivr", prompt_language="en-US"
+        prompts_delivery="directory",
+        prompts_dir=tmp_path,
+        prompts_media_prefix="custom/ivr",
+        prompt_language="en-US",
     )
     catalogue = PromptCatalogue.from_settings(settings)
     assert catalogue.media("silence_last") == "sound:custom/ivr/en-US/silence_last"
     assert catalogue.text("silence_last") == "Sorry, we cannot hear you. Please call again later!"
+
+
+def test_with_http_delivery_the_media_are_urls_of_the_agents_route(tmp_path: Path) -> None:
+    explicit = load_settings(prompts_url="https://agent.example:8443/ivr/", prompts_dir=tmp_path)
+    catalogue = PromptCatalogue.from_settings(explicit)
+    assert catalogue.media("silence_last") == (
+        "sound:https://agent.example:8443/ivr/prompts/zh-CN/silence_last.wav"
+    )
+    # Without PROMPTS_URL: where the agent listens (a concrete address).
+    listening = load_settings(http_listen="10.1.2.3:9090", prompts_dir=tmp_path)
+    assert PromptCatalogue.from_settings(listening).media("hold_reminder") == (
+        "sound:http://10.1.2.3:9090/prompts/zh-CN/hold_reminder.wav"
+    )
+
+
+def test_servable_names_only_what_the_catalogue_can_ask_the_pbx_to_play(
+    catalogue: PromptCatalogue,
+) -> None:
+    for language, name in [
+        ("zh-CN", "hold_reminder.wav"),
+        ("en-US", "operator_intro-007.wav"),
+        ("zh-CN", "operator_intro-X9.wav"),  # an operator not configured: rendered on demand
+        ("zh-CN", "callback_opening-0123456789abcdef.wav"),
+    ]:
+        assert catalogue.servable(language, name), name
+    for language, name in [
+        ("fr-FR", "hold_reminder.wav"),
+        ("zh-CN", "hold_reminder"),
+        ("zh-CN", "welcome.wav"),
+        ("zh-CN", "hold_reminder-0123456789abcdef.wav"),  # no call-time variables
+        ("zh-CN", "callback_opening-0123456789ABCDEF.wav"),
+        ("zh-CN", "callback_opening-007.wav"),
+        ("zh-CN", "operator_intro-.wav"),
+        ("zh-CN", "../hold_reminder.wav"),
+    ]:
+        assert not catalogue.servable(language, name), name
 
 
 # --- a bad catalogue ------------------------------------------------------------------------
@@ -261,7 +302,8 @@ def test_prompts_list_prints_every_prompt_with_its_media(
 
     # The handler, not main(): main() would point the process's logging at capsys's stream.
     args = build_parser().parse_args(["prompts", "list", "--language", "en-US"])
-    assert args.handler(args, load_settings(operator_ids="042")) == 0
+    settings = load_settings(operator_ids="042", prompts_delivery="directory")
+    assert args.handler(args, settings) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(PROMPT_NAMES)
     intro = next(line.split("\t") for line in lines if line.startswith("operator_intro\t"))

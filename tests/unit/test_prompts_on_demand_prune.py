@@ -39,7 +39,7 @@ def catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PromptCatalogu
 
 async def _render(catalogue: PromptCatalogue, name: str) -> str:
     uri = await catalogue.ensure_media("callback_opening", {"customer_name": name})
-    return f"zh-CN/{uri.rsplit('/', 1)[1]}.wav"
+    return f"zh-CN/{uri.rsplit('/', 1)[1].removesuffix('.wav')}.wav"
 
 
 def _age(path: Path, days: float) -> None:

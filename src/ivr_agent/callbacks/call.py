@@ -400,6 +400,7 @@ class CallbackCall:
                     return str(event.get("digit", ""))
                 if (event.get("playback") or {}).get("id") != playback_id:
                     continue
+                self._count_failed(event)
                 if kind == "PlaybackContinuing":
                     prompts_left -= 1
                 elif kind == "PlaybackFinished":
@@ -420,7 +421,14 @@ class CallbackCall:
             )
             self._check_recording(event)
             if (event.get("playback") or {}).get("id") == playback_id:
+                self._count_failed(event)
                 return
+
+    def _count_failed(self, event: JsonObject) -> None:
+        """Count a media item of our playback that the PBX could not play."""
+        if (event.get("playback") or {}).get("state") == "failed":
+            self.ivr.playback_stats.failed += 1
+            log.warning("callback_playback_failed", attempt_id=self.target.attempt_id)
 
     def _check_recording(self, event: JsonObject) -> None:
         """Raise :class:`RecordingLost` if ``event`` says our recording failed."""
@@ -450,6 +458,7 @@ class CallbackCall:
         while True:
             event = await self.events.next({"PlaybackFinished"}, PLAYBACK_MAX_SECONDS)
             if (event.get("playback") or {}).get("id") == playback_id:
+                self._count_failed(event)
                 return
 
     # --- cleaning up --------------------------------------------------------------------

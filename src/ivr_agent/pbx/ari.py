@@ -367,13 +367,24 @@ class AriClient:
         await self.request("DELETE", f"/bridges/{quote(bridge_id, safe='')}")
 
     async def play_on_bridge(
-        self, bridge_id: str, media: Sequence[str], playback_id: str
+        self,
+        bridge_id: str,
+        media: Sequence[str],
+        playback_id: str,
+        *,
+        offset_ms: int | None = None,
     ) -> JsonObject:
-        """Play ``media`` URIs in order into a bridge (all its channels, and its recording)."""
+        """Play ``media`` URIs in order into a bridge (all its channels, and its recording).
+
+        ``offset_ms``: start this far into the media (past its end: the PBX opens the file
+        and finishes at once, ``done``, or ``failed`` when it cannot open it)."""
+        params: dict[str, ParamValue] = {"media": ",".join(media)}
+        if offset_ms is not None:
+            params["offsetms"] = offset_ms
         result: JsonObject = await self.request(
             "POST",
             f"/bridges/{quote(bridge_id, safe='')}/play/{quote(playback_id, safe='')}",
-            params={"media": ",".join(media)},
+            params=params,
         )
         return result
 

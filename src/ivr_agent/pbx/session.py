@@ -134,6 +134,19 @@ class PromptStats:
 
 
 @dataclass
+class PlaybackStats:
+    """Counters of playbacks the PBX could not play (exported as metrics)."""
+
+    #: Prompts in calls that the PBX ended as ``failed``: a media file it could not fetch or
+    #: open (missing, unreachable URL, unreadable format).
+    failed: int = 0
+    #: Catalogue prompts the playability check found the PBX cannot play (each time found).
+    check_failed: int = 0
+    #: Catalogue prompts the PBX cannot play now, as the last check found (a gauge).
+    unplayable: int = 0
+
+
+@dataclass
 class Ivr:
     """Everything an IVR feature needs; the app keeps it under the AppKey ``IVR``."""
 
@@ -144,6 +157,7 @@ class Ivr:
     ami: AmiConnection | None = None
     events: AriEvents | None = None
     report_stats: PromptStats = field(default_factory=PromptStats)
+    playback_stats: PlaybackStats = field(default_factory=PlaybackStats)
     seal: ReportSeal = field(default_factory=ReportSeal)
 
     async def report_prompt(

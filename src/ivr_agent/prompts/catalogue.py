@@ -1,6 +1,8 @@
 """The prompt catalogue at run time: each prompt's text in one language and the file that plays it.
 
-File names, as the PBX plays them (``sound:<PROMPTS_MEDIA_PREFIX>/<language>/<stem>``):
+File names (the PBX plays ``sound:<PROMPTS_URL>/prompts/<language>/<stem>.wav``, fetched
+from the agent's own :mod:`~ivr_agent.prompts.http` route, or with directory delivery
+``sound:<PROMPTS_MEDIA_PREFIX>/<language>/<stem>`` from its sounds directory):
 
 * ``<name>`` for prompts whose variables all come from the settings;
 * ``<name>-<operator_id>`` for the 工号播报 (``operator_intro``);
@@ -53,6 +55,9 @@ ON_DEMAND_KEEP_DAYS = 7.0
 #: The agent looks for such files at most this often (when it renders a new one).
 PRUNE_EVERY_SECONDS = 3600.0
 
+#: The agent's route serving the prompt files (http delivery): ``<ROUTE>/<language>/<file>``.
+ROUTE = "/prompts"
+
 _NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 _ON_DEMAND_SUFFIX = re.compile(r"-[0-9a-f]{16}$")
 _OPERATOR_ID = re.compile(r"[0-9A-Za-z]{1,16}")
@@ -84,6 +89,7 @@ class PromptCatalogue:
         operator_ids: tuple[str, ...] = (),
         prompts_dir: Path,
         media_prefix: str = "ivr-agent",
+        media_url: str | None = None,
         voices_dir: Path | None = None,
     ) -> None:
         if language not in spec.voices:
@@ -99,6 +105,9 @@ class PromptCatalogue:
         self.operator_ids = operator_ids
         self.prompts_dir = prompts_dir
         self.media_prefix = media_prefix.strip("/")
+        #: http delivery: the URL of the agent's prompt route as the PBX reaches it (media
+        #: URIs are ``sound:<media_url>/<language>/<stem>.wav``); None: directory delivery.
+        self.media_url = media_url.rstrip("/") if media_url else None
         self.voices_dir = voices_dir
         self.names: frozenset[str] = frozenset(spec.prompts)
         self._rendering: dict[str, asyncio.Lock] = {}
@@ -107,7 +116,9 @@ class PromptCatalogue:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PromptCatalogue:
-        """The catalogue these settings select (language, override file, directories)."""
+        """The catalogue these settings select (language, override file, directories, and
+        where the PBX gets the files: ``prompts_delivery``)."""
+        base = settings.prompts_base_url if settings.prompts_delivery == "http" else None
         return cls(
             load_catalogue(settings.prompts_catalogue),
             language=settings.prompt_language,
@@ -116,6 +127,7 @@ class PromptCatalogue:
             operator_ids=settings.operator_ids,
             prompts_dir=settings.prompts_dir,
             media_prefix=settings.prompts_media_prefix,
+            media_url=None if base is None else base + ROUTE,
             voices_dir=settings.prompts_voices_dir or settings.data_dir / "voices",
         )
 
@@ -164,7 +176,7 @@ class PromptCatalogue:
         The build produces it ahead of time unless the text has call-time variables (then
         :meth:`ensure_media` renders it) or ``operator_id`` is not a configured operator.
         """
-        return self._uri(self.job(name, variables, language=language))
+        return self.media_uri(self.job(name, variables, language=language))
 
     async def ensure_media(self, name: str, variables: Mapping[str, str]) -> str:
         """Like :meth:`media`, rendering the file first if it is not there yet.
@@ -190,8 +202,8 @@ class PromptCatalogue:
                 await self._ensure(fallback)
             except RenderError as again:
                 raise PromptUnavailable(f"cannot play {name} (nor its fallback): {again}") from None
-            return self._uri(fallback)
-        return self._uri(job)
+            return self.media_uri(fallback)
+        return self.media_uri(job)
 
     # --- building ----------------------------------------------------------------------------
 
@@ -255,8 +267,30 @@ class PromptCatalogue:
         text = PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
         return prompt, text, values
 
-    def _uri(self, job: RenderJob) -> str:
+    def media_uri(self, job: RenderJob) -> str:
+        """ARI media URI of one file: fetched from the agent (http delivery) or from the
+        PBX's sounds directory."""
+        if self.media_url is not None:
+            return f"sound:{self.media_url}/{job.language}/{job.stem}.wav"
         return f"sound:{self.media_prefix}/{job.language}/{job.stem}"
+
+    def servable(self, language: str, file_name: str) -> bool:
+        """Whether ``<language>/<file_name>`` is a file this catalogue can ask the PBX to
+        play: ``<name>.wav``, ``<name>-<operator id>.wav`` (a prompt with ``{operator_id}``)
+        or ``<name>-<16 hex>.wav`` (one with call-time variables), of a prompt the catalogue
+        has, in one of its languages. Says nothing about whether the file exists."""
+        if language not in self.spec.voices or not file_name.endswith(".wav"):
+            return False
+        stem = file_name.removesuffix(".wav")
+        if stem in self.spec.prompts:
+            return True
+        name, dash, rest = stem.rpartition("-")
+        prompt = self.spec.prompts.get(name) if dash else None
+        if prompt is None:
+            return False
+        if "operator_id" in prompt.variables and _OPERATOR_ID.fullmatch(rest):
+            return True
+        return bool(prompt.call_variables) and _ON_DEMAND_SUFFIX.fullmatch("-" + rest) is not None
 
     def on_demand_files(self, older_than_seconds: float, now: float) -> list[str]:
         """Files ``ensure_media`` rendered for call-time values, not played for this long.

@@ -84,6 +84,8 @@ async def play_prompt(
     try:
         await ivr.client.play(channel_id, [media], playback)
         first = await events.next({"PlaybackStarted", "PlaybackFinished"}, START_TIMEOUT_SECONDS)
+        if (first.get("playback") or {}).get("state") == "failed":
+            ivr.playback_stats.failed += 1
         if first.get("type") == "PlaybackStarted":
             started_at = event_time(first, time.time())
             await ivr.report_prompt(linkedid, prompt, "started", True)
@@ -99,6 +101,8 @@ async def play_prompt(
                         break
                     continue
                 heard = (event.get("playback") or {}).get("state") != "failed"
+                if not heard:
+                    ivr.playback_stats.failed += 1
                 break
         if not heard:
             log.warning("stasis_prompt_not_played", media=media, **where)

@@ -98,6 +98,7 @@ class SnoopWhisper:
                 )
                 state = (finished.get("playback") or {}).get("state")
                 if state == "failed":
+                    self.ivr.playback_stats.failed += 1
                     log.warning("prompt_playback_failed", media=media, **where)
                 return PlayResult(started_at, state != "failed" and not job.cancelled)
             except ChannelGone:
