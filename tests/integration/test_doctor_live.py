@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -56,12 +57,20 @@ def _url(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def pbx_env(cli_env: dict[str, str]) -> dict[str, str]:
-    """The agent's settings against this lane's PBX, as the sandbox deploys it."""
+    """The agent's settings against this lane's PBX, as the sandbox deploys it; its HTTP
+    address a free port (where the doctor stands in for it with http prompt delivery)."""
     box = running_sandbox()
     env = sandbox.load_credentials(box).env()
     cli_env.update({k: v for k, v in env.items() if not k.startswith("IVR_AGENT_SIM_")})
+    cli_env["IVR_AGENT_HTTP_LISTEN"] = f"127.0.0.1:{_free_port()}"
     return cli_env
 
 
@@ -126,6 +135,7 @@ async def test_given_a_misconfigured_pbx_and_agent_then_each_problem_is_named(
     pbx_env.update(
         {
             "IVR_AGENT_AMI_URL": misconfigured_ami_user,
+            "IVR_AGENT_PROMPTS_DELIVERY": "directory",
             "IVR_AGENT_PROMPTS_DIR": str(tmp_path / "prompts"),
             "IVR_AGENT_ARI_APP": "ivr-agent-other",
             "IVR_AGENT_DATABASE_URL": _url(database_url),
@@ -189,3 +199,26 @@ def test_given_wrong_passwords_and_no_database_then_logins_fail_and_the_rest_is_
     assert "recordings" in skipped
     assert "wrong" not in output
     assert "pw@" not in output
+
+
+def test_given_http_prompts_at_an_address_the_pbx_cannot_reach_then_it_says_so(
+    pbx_env: dict[str, str], migrated_database_url: URL
+) -> None:
+    pbx_env.update(
+        {
+            "IVR_AGENT_DATABASE_URL": _url(migrated_database_url),
+            "IVR_AGENT_PROMPTS_DELIVERY": "http",
+            "IVR_AGENT_PROMPTS_URL": f"http://127.0.0.1:{_free_port()}",
+        }
+    )
+    status, checks, _ = doctor(pbx_env)
+    assert status == 1
+    state, found = checks["prompts on the pbx"]
+    assert state == "FAIL"
+    assert found.startswith(f"the PBX gets no answer from {pbx_env['IVR_AGENT_PROMPTS_URL']}")
+    # Where the agent would listen, the PBX does reach the doctor standing in for it.
+    del pbx_env["IVR_AGENT_PROMPTS_URL"]
+    status, checks, _ = doctor(pbx_env)
+    assert checks["prompts on the pbx"][0] == "OK"
+    assert "no agent runs: the doctor listened in its place" in checks["prompts on the pbx"][1]
+    assert status == 0

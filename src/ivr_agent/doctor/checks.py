@@ -440,8 +440,8 @@ def prompts_on_pbx(
         Status.FAIL,
         f"a file written to {prompts_dir} is not in {pbx_dir} on the PBX: every prompt "
         "would be silent",
-        f"set IVR_AGENT_PROMPTS_DIR to the directory the PBX has as {pbx_dir} (shared if "
-        "the PBX is on another host), or IVR_AGENT_PROMPTS_MEDIA_PREFIX to where "
+        "IVR_AGENT_PROMPTS_DELIVERY=http (no shared directory), or IVR_AGENT_PROMPTS_DIR "
+        f"the directory the PBX has as {pbx_dir}, or IVR_AGENT_PROMPTS_MEDIA_PREFIX where "
         "PROMPTS_DIR appears under its sounds",
     )
 

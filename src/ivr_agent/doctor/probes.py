@@ -16,6 +16,14 @@ can still learn:
   event filter lets ``UserEvent`` through; its ``Timestamp`` tells ``timestampevents`` and
   the PBX's clock (:class:`~ivr_agent.pbx.clock.PbxClock`, as the agent measures it).
 
+Prompts: with http delivery the PBX must reach ``PROMPTS_URL``; the doctor has it fetch
+``PROMPTS_URL/healthz`` through ``CURL()`` — from the running agent, or, when nothing listens
+on ``IVR_AGENT_HTTP_LISTEN``, from a stand-in the doctor serves there for that moment (a
+filtered address leaves one manager thread of the PBX in libcurl's connect timeout; the doctor
+gives up after 5 s). With directory delivery the PBX must see ``PROMPTS_DIR`` as
+``ASTDATADIR/sounds/PREFIX``: the doctor writes a probe file there and has the PBX read it
+back through ``AST_CONFIG()``.
+
 The doctor changes nothing on the PBX that a running agent would notice: its
 ``UserEvent`` is named ``IvrAgentDoctor`` (the tracker ignores UserEvents it does not
 know), the empty bridge it creates and destroys through ARI (its ``BridgeCreate`` must not
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import secrets
 import time
@@ -37,13 +46,13 @@ from pathlib import Path
 
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.doctor import checks
-from ivr_agent.doctor.checks import Check, Status, Visibility
+from ivr_agent.doctor.checks import Check, Reach, Status, Visibility
 from ivr_agent.pbx.ami import AmiConnection, AmiError, EventSink, RawEvent, flatten
 from ivr_agent.pbx.ari import AriClient, AriError
 from ivr_agent.pbx.clock import PbxClock
 from ivr_agent.pbx.session import ari_target
 from ivr_agent.platform.health import Component, State
-from ivr_agent.settings import Endpoint, Settings
+from ivr_agent.settings import Endpoint, HostPort, Settings
 
 #: The doctor's own UserEvent: no application of the agent's is called so.
 DOCTOR_EVENT = "IvrAgentDoctor"
@@ -307,6 +316,9 @@ async def _pbx_checks(
         canary_sent_at = time.monotonic()
         contexts = checks.hook_contexts(hooks.text)
         listing = await ami.commands()
+        # Getvar needs write class call: without it the PBX answers none of the questions
+        # below, which is the write classes' failure, not theirs.
+        refused = await ami.getvar("ASTDATADIR") is None
         read = await ami.getvar(f"AST_CONFIG(manager.conf,{user},read)")
         write = await ami.getvar(f"AST_CONFIG(manager.conf,{user},write)")
         stamps = await ami.getvar("AST_CONFIG(manager.conf,general,timestampevents)")
@@ -324,7 +336,7 @@ async def _pbx_checks(
             user_events_arrive=echo is not None,
             read_configured=read or None,
         )
-        return [
+        found = [
             checks.ami_login(user, address, None),
             checks.ami_write_classes(user, listing, write or None),
             checks.ami_read_classes(user, read, echo is not None),
@@ -337,6 +349,11 @@ async def _pbx_checks(
             prompts_check,
             skew_check,
         ]
+        if refused:
+            asked = {"ami read classes", "dialplan hooks", "talk detection", "prompts on the pbx"}
+            reason = "the PBX refused Getvar (it needs write class call)"
+            found = [checks.skipped(c.name, reason) if c.name in asked else c for c in found]
+        return found
 
 
 def _without_ami(
@@ -406,6 +423,58 @@ def _prompt_files(settings: Settings) -> Check:
 
 
 async def _prompts_on_pbx(ami: _Ami, settings: Settings) -> Check:
+    base = settings.prompts_base_url
+    if settings.prompts_delivery == "http" and base is not None:
+        return await _prompts_over_http(ami, settings.http_listen, base)
+    return await _prompts_in_directory(ami, settings)
+
+
+async def _prompts_over_http(ami: _Ami, listen: HostPort, base: str) -> Check:
+    """Has the PBX fetch ``base/healthz`` through ``CURL()``: from the running agent, or,
+    when none listens on ``listen``, from a stand-in the doctor serves there meanwhile."""
+    media_cache = await ami.getvar("IFMODULE(res_http_media_cache.so)")
+    if await ami.getvar("IFMODULE(func_curl.so)") != "1":
+        reach, detail = Reach.UNKNOWN, "func_curl.so is not loaded on the PBX"
+        return checks.prompts_over_http(base, reach, media_cache, detail)
+    token = secrets.token_hex(8)
+    url = f"{base.rstrip('/')}/healthz"
+    try:
+        async with _stand_in(listen, token):
+            answer = await ami.getvar(f"CURL({url})") or ""
+        reach = Reach.STAND_IN if token in answer else Reach.NONE
+        detail = ""
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            reach, detail = Reach.UNKNOWN, f"cannot listen on {listen}: {exc.strerror}"
+            return checks.prompts_over_http(base, reach, media_cache, detail)
+        # Something (the agent, presumably) listens there: it must be what the PBX reaches.
+        answer = await ami.getvar(f"CURL({url})") or ""
+        reach = Reach.AGENT if '"status"' in answer else Reach.NONE
+        detail = f"something listens on {listen}, but not at that URL for the PBX"
+    return checks.prompts_over_http(base, reach, media_cache, detail)
+
+
+@contextlib.asynccontextmanager
+async def _stand_in(listen: HostPort, token: str) -> AsyncIterator[None]:
+    """A ``/healthz`` answering ``token`` on the agent's address, for the time of the block;
+    raises OSError when the address is taken or not this host's."""
+    from aiohttp import web
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "doctor": token})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, listen.host, listen.port).start()
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def _prompts_in_directory(ami: _Ami, settings: Settings) -> Check:
     directory = settings.prompts_dir.absolute()
     prefix = settings.prompts_media_prefix.strip("/")
     datadir = await ami.getvar("ASTDATADIR")
