@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from ivr_agent.app import AMI, IVR, Options, build_app
 from ivr_agent.calls.store import list_calls
 from ivr_agent.db.database import Database
 from ivr_agent.qa.records import recordings_of_call
-from ivr_agent.settings import Settings, load_settings
+from ivr_agent.settings import HostPort, Settings, load_settings
 from ivr_agent.sim import sandbox
 
 
@@ -61,13 +62,21 @@ async def serving_agent(
     """The whole agent in this process, as `ivr-agent run` starts it, listening on a free
     local port (yielded with the app as its base URL): logged in to AMI and (unless
     ``ari_up`` is False) connected to ARI when the settings name them. ``capture``: also
-    record its AMI stream there (``--capture``)."""
+    record its AMI stream there (``--capture``).
+
+    The port is bound before the agent is built and becomes its ``http_listen``: the PBX
+    fetches the prompts from there (http delivery, ``PROMPTS_URL`` unset), as from an agent
+    started with ``IVR_AGENT_HTTP_LISTEN``; the socket stays bound, so no other process can
+    take the port in between."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    host, port = listener.getsockname()[:2]
+    settings = settings.model_copy(update={"http_listen": HostPort(host, port)})
     app = build_app(settings, database=db, options=Options(capture=capture))
     app_runner = web.AppRunner(app, access_log=None)
     await app_runner.setup()
     try:
-        await web.TCPSite(app_runner, "127.0.0.1", 0).start()
-        host, port = app_runner.addresses[0][:2]
+        await web.SockSite(app_runner, listener).start()
         if settings.ami_url is not None:
             await app[AMI].wait_logged_in(20)
         if settings.ari_url is not None and ari_up:
