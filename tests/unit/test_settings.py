@@ -115,6 +115,59 @@ def test_given_complaint_min_above_max_then_both_are_named(
         load_settings()
 
 
+def test_given_no_prompt_settings_then_the_pbx_fetches_them_from_where_the_agent_listens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IVR_AGENT_DATA_DIR", "/srv/ivr")
+    s = load_settings()
+    assert s.prompts_delivery == "http"
+    assert s.prompts_base_url == "http://127.0.0.1:8080"
+    assert str(s.prompts_dir) == "/srv/ivr/prompts"  # the agent's own data
+    monkeypatch.setenv("IVR_AGENT_HTTP_LISTEN", "[::1]:9000")
+    assert load_settings().prompts_base_url == "http://[::1]:9000"
+    monkeypatch.setenv("IVR_AGENT_PROMPTS_URL", "https://agent.example:8443/ivr/")
+    assert load_settings().prompts_base_url == "https://agent.example:8443/ivr"
+    monkeypatch.setenv("IVR_AGENT_PROMPTS_DELIVERY", "directory")
+    directory = load_settings()
+    assert str(directory.prompts_dir) == "/usr/share/asterisk/sounds/ivr-agent"
+    monkeypatch.setenv("IVR_AGENT_PROMPTS_DIR", "/mnt/pbx-sounds/ivr-agent")
+    assert str(load_settings().prompts_dir) == "/mnt/pbx-sounds/ivr-agent"
+
+
+def test_given_http_delivery_on_every_address_without_a_url_then_the_error_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IVR_AGENT_HTTP_LISTEN", "0.0.0.0:8080")
+    with pytest.raises(SettingsError, match="IVR_AGENT_PROMPTS_URL must be set") as raised:
+        load_settings()
+    assert "0.0.0.0:8080" in str(raised.value)
+    monkeypatch.setenv("IVR_AGENT_PROMPTS_URL", "http://10.0.0.5:8080")
+    assert load_settings().prompts_base_url == "http://10.0.0.5:8080"
+    monkeypatch.delenv("IVR_AGENT_PROMPTS_URL")
+    monkeypatch.setenv("IVR_AGENT_PROMPTS_DELIVERY", "directory")
+    assert load_settings().prompts_base_url is None
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("ftp://10.0.0.5/", "http:// or https://"),
+        ("10.0.0.5:8080", "http:// or https://"),
+        ("http://user:pw@10.0.0.5:8080", "user or password"),
+        ("http://10.0.0.5:8080/?x=1", "no query"),
+        ("http://10.0.0.5:99999", "port"),
+        ("http://10.0.0.5:8080/a,b", "comma"),
+    ],
+)
+def test_given_a_bad_prompts_url_then_the_error_names_it(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    monkeypatch.setenv("IVR_AGENT_PROMPTS_URL", value)
+    with pytest.raises(SettingsError, match="IVR_AGENT_PROMPTS_URL") as raised:
+        load_settings()
+    assert problem in str(raised.value)
+
+
 def test_given_a_bad_setting_when_the_cli_starts_then_it_exits_2_naming_it() -> None:
     env = {"IVR_AGENT_HTTP_LISTEN": "nonsense", "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
