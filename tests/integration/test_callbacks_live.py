@@ -334,7 +334,7 @@ async def test_journal_refused_by_the_disk_then_the_survey_still_ends_with_its_r
         assert dialer.journal.write_failures > 0
     (truth,) = phones.results
     assert truth["completed"], truth["errors"]
-    assert truth["hung_up_by"] == "agent", truth
+    assert truth["hung_up_by"] == "pbx", truth  # the agent hung up: not left on the line
     stored = await get_callback(db, callback_id, ZONE)
     assert stored is not None
     assert stored["status"] == "completed", stored

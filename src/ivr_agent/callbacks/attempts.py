@@ -204,7 +204,8 @@ async def mark_answered(db: Database, attempt_id: str, answered_at: datetime) ->
                 CallbackAttemptRow.attempt_id == attempt_id,
                 CallbackAttemptRow.state == "dialling",
             )
-            .values(state="answered", answered_at=at)
+            # PBX time, never before the claim (database time): see finish_attempt.
+            .values(state="answered", answered_at=func.greatest(at, CallbackAttemptRow.started_at))
         )
         if getattr(result, "rowcount", 0) != 1:
             raise CallbackNotFound(f"no dialling attempt {attempt_id}")
@@ -304,10 +305,14 @@ async def finish_attempt(
             config=config,
         )
         attempt.state = "failed" if result.outcome == "failed" else "finished"
-        attempt.ended_at = ended
+        # The end is PBX time, the start the database's: a PBX clock a little behind must
+        # not store a call that ended before it was placed.
+        attempt.ended_at = max(ended, attempt.started_at)
         attempt.outcome = result.outcome
         attempt.answered_at = (
-            utc("answered_at", result.answered_at) if result.answered_at else attempt.answered_at
+            max(utc("answered_at", result.answered_at), attempt.started_at)
+            if result.answered_at
+            else attempt.answered_at
         )
         attempt.detail = _detail(result)
         for name, score in result.scores.items():

@@ -70,7 +70,7 @@ from ivr_agent.callbacks.journal import Journal, JournalEntry
 from ivr_agent.callbacks.reconcile import ReconcileReport, finish_without_channel, reconcile
 from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig
 from ivr_agent.db.errors import StoreError
-from ivr_agent.pbx.ari import AriError, event_time
+from ivr_agent.pbx.ari import AriError, JsonObject, event_time
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone, StasisCall
 from ivr_agent.platform.logging import get_logger
 
@@ -310,12 +310,12 @@ class Dialer:
                         dial_status = str(event.get("dialstatus") or "") or dial_status
                     elif kind == "ChannelDestroyed":
                         outcome, why = unanswered_outcome(dial_status, cause_of(event))
-                        ended = datetime.fromtimestamp(event_time(event, self.pbx_now()), UTC)
+                        ended = datetime.fromtimestamp(self._moment(event), UTC)
                         result = AttemptResult(outcome=outcome, detail=why, ended_at=ended)
                         await self.finish(attempt, result)
                         return
                     elif kind == "StasisStart":
-                        answered_at = event_time(event, self.pbx_now())
+                        answered_at = self._moment(event)
                         break
         except TimeoutError:
             with contextlib.suppress(AriError):
@@ -324,6 +324,13 @@ class Dialer:
             await self.finish(attempt, AttemptResult(outcome="failed", detail=detail))
             return
         await self.answered(attempt, events, answered_at)
+
+    def _moment(self, event: JsonObject) -> float:
+        """When ``event`` happened: its PBX timestamp; with a clock given (a test travelling
+        in time), that clock, as for every time the dialer writes."""
+        if self.claim_clock is not None:
+            return self.clock().timestamp()
+        return event_time(event, self.pbx_now())
 
     async def answered(
         self, attempt: ClaimedAttempt, events: ChannelEvents, answered_at: float | None = None
@@ -444,7 +451,7 @@ class Dialer:
             )
         # When the call ended, not when the database came back: the retry interval counts
         # from here. An answered call knows its end (PBX time, e.g. the recording's end).
-        ended = result.ended_at or self.clock()
+        ended = (result.ended_at if self.claim_clock is None else None) or self.clock()
         failures = 0
         while True:
             try:
