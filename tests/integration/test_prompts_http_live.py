@@ -114,6 +114,21 @@ async def test_given_directory_delivery_to_a_folder_the_pbx_cannot_see_then_read
     assert set(others.values()) <= {"up", "disabled"}, others
 
 
+async def test_given_directory_delivery_into_the_pbxs_sounds_then_every_prompt_is_playable(
+    tmp_path: Path, db: Database
+) -> None:
+    # Today's shared directory: the sandbox installs the prompts under the PBX's sounds.
+    settings = sandbox_settings(
+        running_sandbox(), tmp_path / "var", "prompts", prompts_delivery="directory"
+    )
+    async with serving_agent(settings, db) as (app, url):
+        await _checked(app)
+        status, body = await _readyz(url)
+    assert body["components"]["prompts"]["state"] == "up", body
+    assert status == 200
+    assert "prompt files playable (sound:ivr-agent/…)" in body["components"]["prompts"]["detail"]
+
+
 async def test_given_a_prompts_url_the_pbx_cannot_reach_then_readyz_says_no_request_reached_it(
     tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
