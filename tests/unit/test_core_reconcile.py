@@ -159,3 +159,37 @@ def test_given_restart_when_ingest_resyncs_then_finished_calls_reach_the_sink() 
         2,
     )
     assert [s.linkedid for s in ingest.tracker.in_progress()] == [linkedid(2)]
+
+
+def test_given_a_channel_that_hung_up_in_the_gap_when_the_others_hang_up_then_the_call_ends() -> (
+    None
+):
+    # Issue 14 (chaos run): the agent was down while an operator leg hung up (a ring timeout,
+    # or a bridge partner); its Hangup never came, and the call waited for it until the agent
+    # stopped: no outcome at all. The listing after the gap shows which channels are left.
+    tracker = tracker_with([1])
+    caller = channels(1)["caller"]
+    listed = [
+        {
+            "Event": "Status",
+            "Channel": caller.name,
+            "Uniqueid": caller.uniqueid,
+            "Linkedid": linkedid(1),
+        },
+    ]
+    ingest = Ingest(tracker, lambda _call: None)
+    ingest.on_resync(listed, AT.timestamp())
+    assert len(tracker) == 1  # still live: the caller is listed
+
+    outcomes = []
+    caller_end = [f for f in hangups(1) if f.get("Channel") == caller.name]
+    assert caller_end
+    for fields in caller_end:
+        event = parse_ami(fields)
+        assert event is not None
+        outcomes.extend(tracker.feed(event).outcomes)
+
+    assert [(o.linkedid, o.complete, o.incomplete_reason) for o in outcomes] == [
+        (linkedid(1), False, GAP)
+    ]
+    assert len(tracker) == 0

@@ -81,18 +81,27 @@ class IngestStats:
     calls_restored: int = 0
 
 
-def live_linkedids(channels: Iterable[Mapping[str, str]]) -> frozenset[str]:
-    """The calls (Linkedids) that a channel listing (``Status`` events) shows alive.
+def live_channels(channels: Iterable[Mapping[str, str]]) -> dict[str, frozenset[str]]:
+    """The channels (Uniqueids) a channel listing (``Status`` events) shows alive, by call
+    (Linkedid).
 
     A channel without a Linkedid counts under its own Uniqueid (a call's first channel's
     Uniqueid is the call's Linkedid).
     """
-    live: set[str] = set()
+    live: dict[str, set[str]] = {}
     for channel in channels:
-        linkedid = channel.get("Linkedid") or channel.get("Uniqueid")
+        uniqueid = channel.get("Uniqueid") or ""
+        linkedid = channel.get("Linkedid") or uniqueid
         if linkedid:
-            live.add(linkedid)
-    return frozenset(live)
+            found = live.setdefault(linkedid, set())
+            if uniqueid:
+                found.add(uniqueid)
+    return {linkedid: frozenset(ids) for linkedid, ids in live.items()}
+
+
+def live_linkedids(channels: Iterable[Mapping[str, str]]) -> frozenset[str]:
+    """The calls (Linkedids) that a channel listing (``Status`` events) shows alive."""
+    return frozenset(live_channels(channels))
 
 
 class Ingest:
@@ -186,7 +195,7 @@ class Ingest:
         calls still live are marked ``complete: false`` (events may have been missed) and
         tracked on. Nothing is guessed.
         """
-        live = live_linkedids(channels)
+        by_call = live_channels(channels)
         in_flight = len(self.tracker)
         if self._restored_unchecked:
             # The first listing after a restart: events were missed while no agent ran.
@@ -194,7 +203,9 @@ class Ingest:
             reason = "agent restarted; events missed while it was down"
         else:
             reason = "AMI connection lost"
-        result = self.tracker.reconcile(live, datetime.fromtimestamp(at, UTC), reason)
+        result = self.tracker.reconcile(
+            by_call.keys(), datetime.fromtimestamp(at, UTC), reason, live_channels=by_call
+        )
         self.stats.gaps += 1
         self.stats.resync_finished += len(result.finished)
         log.warning(

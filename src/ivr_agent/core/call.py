@@ -22,6 +22,7 @@ verdicts of the outcome. Nothing here reads a clock or does I/O.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from .commands import PROMPT_HOLD_REMINDER, CancelTimers, Command, PlayPrompt, TimerKind
@@ -130,6 +131,17 @@ class Call:
             if handler is not None:
                 handler(self, event, leg)
             self.state = next_state
+
+    def resync_channels(self, listed: Collection[str]) -> None:
+        """After a gap: ``listed`` are this call's channels (Uniqueids) the PBX lists now.
+
+        A channel seen up and not listed hung up while the events were missed: its Hangup
+        will never come, so it counts as down (else the call would wait for it for ever). A
+        listed channel never seen was created in the gap: the call waits for its Hangup.
+        """
+        listed = set(listed)
+        self.channels_down |= (self.channels_up - self.channels_down) - listed
+        self.channels_up |= listed
 
     def mark_incomplete(self, reason: str) -> None:
         """Events of this call were (or may have been) missed: the outcome says so."""

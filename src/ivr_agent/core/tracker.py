@@ -34,7 +34,7 @@ unit test feed it the same way::
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -228,13 +228,17 @@ class Tracker:
         live_linkedids: Collection[str],
         at: datetime,
         reason: str = "AMI connection lost",
+        live_channels: Mapping[str, Collection[str]] | None = None,
     ) -> FeedResult:
         """Resynchronise with the PBX after a gap in the event stream at ``at``.
 
         ``live_linkedids``: the Linkedids of the channels the PBX lists now. A call in flight
         with none of them ended while the events were missed: it is finished now, ``complete:
         false``, at its last seen event (its real end is unknown, and not guessed). A call
-        still live is marked ``complete: false`` like :meth:`mark_gap` and tracked on.
+        still live is marked ``complete: false`` like :meth:`mark_gap` and tracked on; with
+        ``live_channels`` (Linkedid → the Uniqueids listed), its channels that hung up in the
+        gap count as down (:meth:`Call.resync_channels`), so it finishes at the Hangup of its
+        last live channel instead of waiting for ones that will never come.
         Returns the finished calls, oldest first.
         """
         when = to_datetime(to_us(at)).isoformat(timespec="seconds")
@@ -246,6 +250,8 @@ class Tracker:
         for call in calls:
             if call.linkedid in live:
                 call.mark_incomplete(f"{reason} at {when}")
+                if live_channels is not None:
+                    call.resync_channels(live_channels.get(call.linkedid, ()))
                 continue
             call.mark_incomplete(
                 f"{reason} at {when}: its channels were gone when the PBX was listed again"
