@@ -300,8 +300,11 @@ class CallbackCall:
             await self.client.stop_recording(self.recording_name)
         await self._destroy_bridge()
         ended = self.now()
+        stored = await self._keep_earlier_recording() if self.answered_at is None else None
         self.journal.write(
-            JournalEntry(self.target.attempt_id, answered_at=answered_at, outcome=outcome)
+            JournalEntry(
+                self.target.attempt_id, answered_at=answered_at, outcome=outcome, stored=stored
+            )
         )
         return CallReport(
             outcome=outcome,
@@ -309,8 +312,21 @@ class CallbackCall:
             scores={},
             answered_at=_utc(answered_at),
             ended_at=_utc(ended),
-            recording=None,
+            recording=stored,
         )
+
+    async def _keep_earlier_recording(self) -> RecordingFile | None:
+        """A resumed call (adopted after an agent restart, whose journal the disk may have
+        refused) whose recording cannot go on: what the earlier run recorded under this
+        attempt's name is kept with the attempt, not left on the PBX."""
+        try:
+            stored, reason = await self.keep_recording(None)
+        except Exception:  # a best effort on a failure path: never in the way of the end
+            log.exception("callback_earlier_recording_not_kept", attempt_id=self.target.attempt_id)
+            return None
+        if stored is None:
+            log.info("callback_no_earlier_recording", attempt_id=self.target.attempt_id, why=reason)
+        return stored
 
     async def _stop_recording(self) -> float | None:
         """Stop the recording; the ``RecordingFinished`` time (None if none came)."""
