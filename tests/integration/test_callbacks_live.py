@@ -46,6 +46,7 @@ from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
 from tests.support.agent import running_agent, sandbox_settings
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
@@ -402,14 +403,6 @@ def _agent_env(settings: Settings, database_url: URL, port: int) -> dict[str, st
     return env
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _journal_entries(path: Path) -> list[dict[str, Any]]:
     entries = []
     for file in path.glob("*.json"):
@@ -470,7 +463,7 @@ async def test_agent_killed_mid_callback_is_reconciled_on_restart_with_one_call_
     plan = customers("callback_survey", digits=("1", "5", "4", "5", "5", "5", "4"))
     phones = asyncio.create_task(run_phones(plan))
     await asyncio.sleep(1.5)
-    env = _agent_env(cb_settings, migrated_database_url, _free_port())
+    env = _agent_env(cb_settings, migrated_database_url, free_port())
     # Killed once the customer has agreed and scored two questions.
     before = await _agent_killed_when(cb_settings, env, lambda e: e.get("asked", 0) >= 2)
     progress(f"agent killed with the journal at {before}")
@@ -517,7 +510,7 @@ async def test_agent_killed_and_customer_gone_before_restart_then_finished_from_
     plan = customers("callback_survey", hangup_after=28.0)
     phones = asyncio.create_task(run_phones(plan))
     await asyncio.sleep(1.5)
-    env = _agent_env(cb_settings, migrated_database_url, _free_port())
+    env = _agent_env(cb_settings, migrated_database_url, free_port())
     before = await _agent_killed_when(cb_settings, env, lambda e: e.get("asked", 0) >= 1)
     truths = await asyncio.wait_for(phones, 120)  # the customer has hung up
     (attempt,) = await rows(db, CallbackAttemptRow, callback_id=callback_id)

@@ -14,7 +14,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from sqlalchemy.engine import URL
 from ivr_agent.db.database import connect
 from ivr_agent.db.models import CallbackAttemptRow, CallbackRow
 from tests.integration.sandbox_support import ARTIFACTS, running_sandbox
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
@@ -37,12 +37,6 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 SERVICE_NUMBER = "13700010001"
 COMMAND = [sys.executable, "-m", "ivr_agent.cli", "demo", "--batch", "8", "--rate", "0.5"]
 COMMAND += ["--keep-sandbox"]  # the other tests keep using the shared sandbox
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _wait_for(what: str, seconds: float, probe: Any, demo: subprocess.Popen[str]) -> Any:
@@ -61,7 +55,7 @@ async def test_given_the_demo_runs_then_calls_get_greetings_and_callbacks_are_an
     tmp_path: Path, database_url: URL
 ) -> None:
     running_sandbox()  # up, and this test process holds the sandbox for its run
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         # The demo finds the sandbox through the data dir (shared with running_sandbox);

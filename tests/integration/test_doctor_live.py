@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from ivr_agent.db.database import connect
 from ivr_agent.db.migrate import alembic_config
 from ivr_agent.sim import sandbox
 from tests.integration.sandbox_support import running_sandbox
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
@@ -57,12 +57,6 @@ def _url(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def pbx_env(cli_env: dict[str, str]) -> dict[str, str]:
     """The agent's settings against this lane's PBX, as the sandbox deploys it; its HTTP
@@ -70,7 +64,7 @@ def pbx_env(cli_env: dict[str, str]) -> dict[str, str]:
     box = running_sandbox()
     env = sandbox.load_credentials(box).env()
     cli_env.update({k: v for k, v in env.items() if not k.startswith("IVR_AGENT_SIM_")})
-    cli_env["IVR_AGENT_HTTP_LISTEN"] = f"127.0.0.1:{_free_port()}"
+    cli_env["IVR_AGENT_HTTP_LISTEN"] = f"127.0.0.1:{free_port()}"
     return cli_env
 
 
@@ -208,7 +202,7 @@ def test_given_http_prompts_at_an_address_the_pbx_cannot_reach_then_it_says_so(
         {
             "IVR_AGENT_DATABASE_URL": _url(migrated_database_url),
             "IVR_AGENT_PROMPTS_DELIVERY": "http",
-            "IVR_AGENT_PROMPTS_URL": f"http://127.0.0.1:{_free_port()}",
+            "IVR_AGENT_PROMPTS_URL": f"http://127.0.0.1:{free_port()}",
         }
     )
     status, checks, _ = doctor(pbx_env)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,34 +18,22 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.net import free_port, get_json
+
 SECRET = "Zq9-very-secret-ami-pass"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(url: str) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @pytest.mark.postgres
 def test_given_the_agent_runs_when_sigterm_then_it_stops_cleanly_without_leaking_secrets(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("IVR_AGENT_")},
         "IVR_AGENT_DATA_DIR": str(tmp_path / "var"),
         "IVR_AGENT_HTTP_LISTEN": f"127.0.0.1:{port}",
         # A PBX that is not there: the agent must run, report it, and never log the secret.
-        "IVR_AGENT_AMI_URL": f"ami://agent:{SECRET}@127.0.0.1:{_free_port()}",
+        "IVR_AGENT_AMI_URL": f"ami://agent:{SECRET}@127.0.0.1:{free_port()}",
         "IVR_AGENT_LOG_FORMAT": "json",
         "IVR_AGENT_LOG_LEVEL": "debug",
     }
@@ -62,14 +49,14 @@ def test_given_the_agent_runs_when_sigterm_then_it_stops_cleanly_without_leaking
         while True:
             assert agent.poll() is None, agent.communicate()[1]
             try:
-                status, body = _get(f"http://127.0.0.1:{port}/healthz")
+                status, body = get_json(f"http://127.0.0.1:{port}/healthz")
                 break
             except (ConnectionError, urllib.error.URLError):
                 assert time.monotonic() < deadline, "agent did not start within 60 s"
                 time.sleep(0.2)
         assert (status, body) == (200, {"status": "ok"})
 
-        status, body = _get(f"http://127.0.0.1:{port}/readyz")
+        status, body = get_json(f"http://127.0.0.1:{port}/readyz")
         components = body["components"]
         assert isinstance(components, dict)
         assert components["database"]["state"] == "up"

@@ -10,11 +10,9 @@ the package index like any install (pip's cache keeps a warm run at about 15 s).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ from sqlalchemy.engine import URL
 
 from ivr_agent.sim import sandbox
 from tests.integration.sandbox_support import running_sandbox
+from tests.support.net import free_port, get_json
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
@@ -115,27 +114,13 @@ def _package_files() -> list[str]:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _readyz(url: str) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def _wait_ready(agent: subprocess.Popen[str], url: str, timeout: float) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     body: dict[str, object] = {}
     while time.monotonic() < deadline:
         assert agent.poll() is None, agent.communicate()[1]
         try:
-            status, body = _readyz(url)
+            status, body = get_json(url)
         except (ConnectionError, urllib.error.URLError):
             status = 0
         if status == 200:
@@ -200,7 +185,7 @@ def test_given_the_wheel_in_a_fresh_venv_elsewhere_then_migrate_dialplan_and_run
     shipped_hooks = PACKAGE / "share" / "dialplans" / "ivr-agent-hooks.conf"
     assert hooks == shipped_hooks.read_text(encoding="utf-8")
 
-    port = _free_port()
+    port = free_port()
     # The sandbox lane's AMI and ARI URLs and prompt directory, as its agent.env holds them.
     pbx = sandbox.load_credentials(box).env()
     run_env = {**env, **pbx, "IVR_AGENT_HTTP_LISTEN": f"127.0.0.1:{port}"}
