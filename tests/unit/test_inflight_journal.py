@@ -42,6 +42,15 @@ def agent(journal_path: Path) -> tuple[Ingest, list[CallOutcome]]:
     return ingest, stored
 
 
+def fed(journal_path: Path, stream: list[dict[str, str]]) -> tuple[Ingest, list[CallOutcome]]:
+    """An agent that was given ``stream``, then is left as SIGKILL leaves it (nothing
+    closed, nothing drained): the caller drops it."""
+    ingest, stored = agent(journal_path)
+    for raw in stream:
+        ingest.on_ami_event(raw, 0.0)
+    return ingest, stored
+
+
 def events() -> list[dict[str, str]]:
     return list(read_capture(CAPTURE))
 
@@ -82,10 +91,7 @@ def test_given_calls_in_flight_when_the_agent_dies_and_a_new_one_reads_the_journ
 ) -> None:
     journal = tmp_path / "calls-in-flight.pbx1.jsonl"
     before, after = cut_in_the_middle()
-    first, stored_first = agent(journal)
-    for raw in before:
-        first.on_ami_event(raw, 0.0)
-    del first  # killed: nothing closed, nothing drained
+    _, stored_first = fed(journal, before)
 
     second, stored_second = agent(journal)
     assert second.stats.calls_restored >= 2
@@ -101,11 +107,8 @@ def test_given_calls_that_ended_while_no_agent_ran_when_the_new_agent_lists_the_
 ) -> None:
     journal = tmp_path / "calls-in-flight.pbx1.jsonl"
     before, _missed = cut_in_the_middle()
-    first, _ = agent(journal)
-    for raw in before:
-        first.on_ami_event(raw, 0.0)
+    first, _ = fed(journal, before)
     in_flight = {s.call_id for s in first.tracker.in_progress()}
-    del first
 
     second, stored = agent(journal)
     second.on_resync([], 1_800_000_000.0)  # the PBX lists no channel: they all ended
@@ -129,11 +132,8 @@ def test_given_finished_calls_when_the_agent_restarts_then_none_is_rebuilt_or_st
     tmp_path: Path,
 ) -> None:
     journal = tmp_path / "calls-in-flight.pbx1.jsonl"
-    first, stored = agent(journal)
-    for raw in events():
-        first.on_ami_event(raw, 0.0)
+    _, stored = fed(journal, events())
     assert len(stored) == CALLS
-    del first
 
     second, stored_again = agent(journal)
     second.on_resync([], 1_800_000_000.0)
@@ -146,9 +146,7 @@ def test_given_a_line_torn_by_the_crash_when_read_back_then_it_is_skipped_and_co
 ) -> None:
     journal = tmp_path / "calls-in-flight.pbx1.jsonl"
     before, _ = cut_in_the_middle()
-    first, _ = agent(journal)
-    for raw in before:
-        first.on_ami_event(raw, 0.0)
+    first, _ = fed(journal, before)
     in_flight = len(first.tracker)
     whole_lines = journal.read_text(encoding="utf-8")
     journal.write_text(whole_lines + '{"linkedid": "17', encoding="utf-8")
@@ -212,9 +210,7 @@ def test_given_a_full_disk_when_space_comes_back_then_the_journal_is_whole_again
 
     # The same lines as an agent whose disk never filled keeps.
     healthy = tmp_path / "healthy.jsonl"
-    control, _ = agent(healthy)
-    for raw in before:
-        control.on_ami_event(raw, 0.0)
+    control, _ = fed(healthy, before)
     assert InflightJournal(journal).recover() == InflightJournal(healthy).recover()
     second, _ = agent(journal)
     assert second.stats.calls_restored == len(control.tracker) > 0
