@@ -35,6 +35,13 @@ from ivr_agent.sim.sandbox_layout import (
 # --- provisioning ----------------------------------------------------------------------------
 
 
+#: What the PBX under test adds to Debian's ``asterisk.conf`` ``[options]`` (the Docker
+#: image adds the same; tests/unit/test_docker.py checks): send silence while a channel
+#: waits (Read(), a queue without music), so the far end keeps receiving frames, which its
+#: talk detection needs to notice that a prompt ended.
+PBX_OPTIONS = "transmit_silence = yes"
+
+
 def provision(sandbox: Sandbox, progress: Progress) -> None:
     """Create the Debian root with Asterisk 22 unless a complete one is already there."""
     if sandbox.provisioned():
@@ -225,9 +232,7 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
             pbx_conf = re.sub(
                 rf"^{key}\s*=>.*$", f"{key} => {directory}{suffix}", pbx_conf, flags=re.M
             )
-    # Send silence while a channel waits (Read(), queue without music): the far end keeps
-    # receiving frames, which its talk detection needs to notice that a prompt ended.
-    pbx_conf = re.sub(r"^\[options\]$", "[options]\ntransmit_silence = yes", pbx_conf, flags=re.M)
+    pbx_conf = re.sub(r"^\[options\]$", "[options]\n" + PBX_OPTIONS, pbx_conf, flags=re.M)
     (pbx_etc / "asterisk.conf").write_text(pbx_conf)
     (pbx_etc / "manager.d").mkdir()
     (pbx_etc / "manager.d" / "ivr-agent.conf").write_text(
