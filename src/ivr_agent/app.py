@@ -39,9 +39,10 @@ from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.pbx.clock import PbxClock
 from ivr_agent.pbx.session import Ivr, ReportSeal, ari_probe, running_session
 from ivr_agent.platform.disk import disk_probe
-from ivr_agent.platform.health import Readiness, State, setup_health
+from ivr_agent.platform.health import READINESS, Readiness, State, setup_health
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.platform.logging import get_logger
+from ivr_agent.platform.systemd import running_notifier
 from ivr_agent.platform.tasks import background
 from ivr_agent.prompts.catalogue import PromptCatalogue
 from ivr_agent.prompts.executor import PromptExecutor
@@ -50,7 +51,7 @@ from ivr_agent.prompts.http import PromptFiles, setup_prompt_files
 from ivr_agent.prompts.playable import PlayabilityCheck
 from ivr_agent.qa.feature import setup as setup_qa
 from ivr_agent.recordings.feature import setup as setup_recordings
-from ivr_agent.settings import Settings
+from ivr_agent.settings import Settings, systemd_environment
 from ivr_agent.web.auth import auth_middleware
 from ivr_agent.web.errors import error_middleware
 
@@ -340,17 +341,18 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(
-        build_app(settings, options=options), handle_signals=False, access_log=None
-    )
+    app = build_app(settings, options=options)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
         listen = settings.http_listen
         site = web.TCPSite(runner, listen.host, listen.port)
         await site.start()
         log.info("agent started", http=f"http://{listen}", pbx_id=settings.pbx_id)
-        await stop.wait()
-        log.info("agent stopping")
+        # Under systemd (Type=notify): READY=1 now that it serves, the watchdog from the loop.
+        async with running_notifier(systemd_environment(), app[READINESS]):
+            await stop.wait()
+            log.info("agent stopping")
     finally:
         await runner.cleanup()
         for sig in (signal.SIGTERM, signal.SIGINT):

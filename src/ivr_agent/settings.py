@@ -9,6 +9,8 @@ The settings' value types and their parsers are in :mod:`ivr_agent.setting_types
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -47,9 +49,11 @@ __all__ = [
     "HostPort",
     "Settings",
     "SettingsError",
+    "SystemdEnvironment",
     "TimeWindow",
     "env_name",
     "load_settings",
+    "systemd_environment",
 ]
 
 ENV_PREFIX = "IVR_AGENT_"
@@ -407,10 +411,73 @@ def _describe(error: Any) -> str:
     return f"{where}: {message} (got {shown})"
 
 
+@dataclass(frozen=True)
+class SystemdEnvironment:
+    """What systemd told the process through its environment (:func:`systemd_environment`)."""
+
+    notify_socket: str | None = None
+    #: ``WATCHDOG_USEC``: the watchdog timeout in microseconds, None when off.
+    watchdog_usec: int | None = None
+    #: ``WATCHDOG_PID``: the process the watchdog is for (None: the main process).
+    watchdog_pid: int | None = None
+
+    @property
+    def watchdog_seconds(self) -> float | None:
+        """The watchdog timeout for this process, None when it has none."""
+        if not self.watchdog_usec or self.watchdog_usec <= 0:
+            return None
+        if self.watchdog_pid is not None and self.watchdog_pid != os.getpid():
+            return None
+        return self.watchdog_usec / 1_000_000
+
+
+#: systemd's credentials directory (``LoadCredential=``): files named like the variables.
+CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
+
+
+def _credentials(directory: Path) -> dict[str, str]:
+    # Read here rather than by pydantic-settings' secrets_dir, which JSON-decodes optional
+    # structured values (an AMI URL is not JSON) where the environment source does not.
+    present = {key.upper() for key in os.environ}
+    values = {}
+    for field in Settings.model_fields:
+        name = env_name(field)
+        if name in present:
+            continue
+        for path in (directory / name, directory / name.lower()):
+            if path.is_file():
+                values[field] = path.read_text(encoding="utf-8").strip()
+                break
+    return values
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read and validate the settings; raise :class:`SettingsError` naming each bad variable."""
+    """Read and validate the settings; raise :class:`SettingsError` naming each bad variable.
+
+    Under systemd, a setting may also come from a credential named like its variable
+    (``LoadCredential=IVR_AGENT_AMI_URL:/etc/ivr-agent/ami-url``): a file of that name in
+    ``$CREDENTIALS_DIRECTORY``, whose text (trimmed) is the value. The environment wins over
+    a credential, so passwords need never be in the unit or its environment.
+    """
+    credentials = os.environ.get(CREDENTIALS_DIRECTORY)
+    if credentials:
+        overrides = {**_credentials(Path(credentials)), **overrides}
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         lines = [_describe(e) for e in exc.errors(include_url=False)]
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def systemd_environment() -> SystemdEnvironment:
+    """What systemd passed in the environment for the notify protocol (``Type=notify``)."""
+
+    def number(name: str) -> int | None:
+        raw = os.environ.get(name, "").strip()
+        return int(raw) if raw.isdigit() else None
+
+    return SystemdEnvironment(
+        notify_socket=os.environ.get("NOTIFY_SOCKET") or None,
+        watchdog_usec=number("WATCHDOG_USEC"),
+        watchdog_pid=number("WATCHDOG_PID"),
+    )

@@ -27,7 +27,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
     # Imported here, not at module top, so `ivr-agent --help` does not pay for every
     # feature's heavy imports (SQLAlchemy, aiohttp) before parsing.
     from ivr_agent.cli import data as store_cli
-    from ivr_agent.cli import demo
+    from ivr_agent.cli import demo, systemd_unit
     from ivr_agent.cli import doctor as doctor_cli
     from ivr_agent.cli import prompts as prompts_cli
     from ivr_agent.cli import replay as core_cli
@@ -45,6 +45,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
         core_cli.register,
         prompts_cli.register,
         doctor_cli.register,
+        systemd_unit.register,
     ]
 
 
