@@ -364,8 +364,10 @@ def memory_concurrent(templates: list[list[Row]], calls: int) -> dict[str, Any]:
             for _, row in clone(templates[n % len(templates)], n, 1_800_000_000_000_000 + n * 1000)
             if row["Event"] != "Hangup"
         )
-    events = [e for e in (parse_ami(r) for r in rows) if e is not None]
-    del rows
+    parsed = [(r, parse_ami(r)) for r in rows]
+    events = [e for _, e in parsed if e is not None]
+    raws = [(e.linkedid, r) for r, e in parsed if e is not None]
+    del rows, parsed
     gc.collect()
     tracemalloc.start()
     tracker = Tracker(StandardsConfig(), "bench")
@@ -378,7 +380,27 @@ def memory_concurrent(templates: list[list[Row]], calls: int) -> dict[str, Any]:
         "calls_in_flight": calls,
         "bytes_per_1000_calls_current": round(current * 1000 / calls),
         "bytes_per_1000_calls_peak": round(peak * 1000 / calls),
+        "journal_bytes_per_1000_calls": journal_memory(raws, calls),
     }
+
+
+def journal_memory(raws: list[tuple[str, dict[str, str]]], calls: int) -> int:
+    """Traced memory of the in-flight journal holding the same calls' events (its second
+    copy of them, as lines), per 1,000 calls."""
+    with tempfile.TemporaryDirectory(prefix="ivr-journal-mem-") as folder:
+        deferred: list[Callable[[], None]] = []
+        box = InflightJournal(Path(folder) / "calls-in-flight.bench.jsonl", defer=deferred.append)
+        box.recover()
+        gc.collect()
+        tracemalloc.start()
+        for linkedid, raw in raws:
+            box.record(linkedid, raw)
+        for flush in deferred:
+            flush()
+        current, _peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        box.close()
+    return round(current * 1000 / calls)
 
 
 def memory_flat(templates: list[list[Row]], calls: int) -> dict[str, Any]:
