@@ -12,25 +12,32 @@ A created callback is stored first; then, if a dialer runs in this agent, it is 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiohttp import web
 from sqlalchemy import insert
 
 from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
 from ivr_agent.callbacks.queries import MAX_PAGE, get_callback, list_callbacks
-from ivr_agent.core.callbacks import REASONS, CallbackConfig
+from ivr_agent.callbacks.schemas import (
+    Callback,
+    CallbackCreated,
+    CallbackPage,
+    CallbacksQuery,
+    NewCallback,
+)
+from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.db.models import CALLBACK_STATUSES, AuditLogRow
+from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web.auth import ROLE, requires
 from ivr_agent.web.errors import ApiError, bad_parameter
 from ivr_agent.web.query import int_parameter
+from ivr_agent.web.validation import json_body
 
-FIELDS = ("customer_number", "customer_name", "reason", "reference_time")
-QUERY_PARAMETERS = frozenset({"status", "from", "to", "limit", "offset"})
+FIELDS = tuple(NewCallback.model_fields)
+QUERY_PARAMETERS = frozenset(f.alias or n for n, f in CallbacksQuery.model_fields.items())
 #: How far a reference time may lie from now: further is a typo, not a callback to plan.
 REFERENCE_RANGE = timedelta(days=31)
 #: Set by the composition root while the callback dialer runs (its ``Dialer.wake``): makes
@@ -39,54 +46,35 @@ REFERENCE_RANGE = timedelta(days=31)
 WAKE_DIALER: web.AppKey[Callable[[], None]] = web.AppKey("wake_dialer")
 
 
-def _time(name: str, raw: object, request: web.Request) -> datetime:
-    if not isinstance(raw, str):
-        raise bad_parameter(name, "must be an ISO 8601 date-time string")
+def _time(name: str, raw: str, request: web.Request) -> datetime:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         raise bad_parameter(
             name, "must be an ISO 8601 date-time, e.g. 2026-11-23T10:00:00+08:00"
         ) from None
+    return _zoned(moment, request)
+
+
+def _zoned(moment: datetime, request: web.Request) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=request.app[SETTINGS].zone)
     return moment
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
-        raise bad_parameter("body", "must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise bad_parameter("body", "must be a JSON object")
-    extra = sorted(set(body) - set(FIELDS))
-    if extra:
-        raise bad_parameter(extra[0], f"is not a field; fields are {', '.join(FIELDS)}")
-    return body
-
-
-def _callback_request(body: dict[str, Any], request: web.Request, now: datetime) -> CallbackRequest:
-    # Fields are checked in contract order so the error names the first bad one.
-    number = body.get("customer_number")
-    if number is None:
-        raise bad_parameter("customer_number", "is required")
-    name = body.get("customer_name")
-    reason = body.get("reason")
-    if not isinstance(reason, str) or reason not in REASONS:
-        raise bad_parameter("reason", f"must be one of {', '.join(REASONS)}")
-    raw_time = body.get("reference_time")
-    if raw_time is None:
-        if reason != "manual":
-            raise bad_parameter("reference_time", f"is required for reason {reason}")
+def _callback_request(body: NewCallback, request: web.Request, now: datetime) -> CallbackRequest:
+    # The model checked each field's form; what depends on the others or on now is here.
+    if body.reference_time is None:
+        if body.reason != "manual":
+            raise bad_parameter("reference_time", f"is required for reason {body.reason}")
         reference = now
     else:
-        reference = _time("reference_time", raw_time, request)
+        reference = _zoned(body.reference_time, request)
         if abs(reference - now) > REFERENCE_RANGE:
             raise bad_parameter(
                 "reference_time", f"must lie within {REFERENCE_RANGE.days} days of now"
             )
-    return CallbackRequest(number, name, reason, reference)
+    return CallbackRequest(body.customer_number, body.customer_name, body.reason, reference)
 
 
 def _field_error(exc: ValueError) -> ApiError:
@@ -98,11 +86,18 @@ def _field_error(exc: ValueError) -> ApiError:
 
 
 @requires("ops")
+@documented(
+    "Request a callback",
+    description="Stored, audited, and the agent's dialer woken; nothing is stored on a 400.",
+    body=NewCallback,
+    response=CallbackCreated,
+    status=201,
+)
 async def create_callback_handler(request: web.Request) -> web.Response:
     """Create a callback; 201 with its id, due time and deadline."""
     settings = request.app[SETTINGS]
     now = datetime.now(UTC)
-    callback = _callback_request(await _body(request), request, now)
+    callback = _callback_request(await json_body(request, NewCallback), request, now)
     config = CallbackConfig.from_settings(settings)
     db = request.app[DATABASE]
     async with db.transaction("create callback") as session:
@@ -137,6 +132,11 @@ async def create_callback_handler(request: web.Request) -> web.Response:
 
 
 @requires("ops", "qa")
+@documented(
+    "One callback: status, attempts, outcome, survey scores, satisfaction index, recording",
+    response=Callback,
+    errors=(404,),
+)
 async def get_callback_handler(request: web.Request) -> web.Response:
     """One callback with its attempts, scores, satisfaction index and recording, or 404."""
     found = await get_callback(
@@ -152,6 +152,9 @@ def _count(request: web.Request, name: str, default: str, low: int, high: int) -
 
 
 @requires("ops", "qa")
+@documented(
+    "Callbacks due in [from, to), by due time, paged", query=CallbacksQuery, response=CallbackPage
+)
 async def list_callbacks_handler(request: web.Request) -> web.Response:
     """Callbacks due in ``[from, to)`` with ``status``, by due time; ``limit``/``offset`` page."""
     unknown = sorted(set(request.query) - QUERY_PARAMETERS)

@@ -3,6 +3,7 @@ their timelines, and the calls API. Other parts read stored calls through what i
 here; app.py and cli/ compose the rest."""
 
 from ivr_agent.calls.ingest import CommandRoutes
+from ivr_agent.calls.schemas import Call
 from ivr_agent.calls.store import get_call, get_timeline
 
-__all__ = ["CommandRoutes", "get_call", "get_timeline"]
+__all__ = ["Call", "CommandRoutes", "get_call", "get_timeline"]

@@ -6,14 +6,14 @@ from datetime import datetime
 
 from aiohttp import web
 
+from ivr_agent.calls.schemas import MAX_PAGE, Call, CallPage, CallsQuery
 from ivr_agent.calls.store import get_call, list_calls
 from ivr_agent.db.errors import UnknownCursorError
+from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web.auth import requires
 from ivr_agent.web.errors import ApiError, bad_parameter
 from ivr_agent.web.query import int_parameter
-
-MAX_PAGE = 1000
 
 
 def _since(request: web.Request) -> datetime | None:
@@ -34,6 +34,7 @@ def _limit(request: web.Request) -> int:
 
 
 @requires("ops", "qa")
+@documented("Finished calls, oldest first, paged", query=CallsQuery, response=CallPage)
 async def list_calls_handler(request: web.Request) -> web.Response:
     """Calls ending at or after ``since``, oldest first; ``after`` is the paging cursor."""
     since, limit, after = _since(request), _limit(request), request.query.get("after")
@@ -48,6 +49,7 @@ async def list_calls_handler(request: web.Request) -> web.Response:
 
 
 @requires("ops", "qa")
+@documented("One finished call", response=Call, errors=(404,))
 async def get_call_handler(request: web.Request) -> web.Response:
     """One call, or 404."""
     call = await get_call(request.app[DATABASE], request.match_info["call_id"])

@@ -4,18 +4,22 @@ supersedes). Every route needs a ``qa`` (or ``admin``) token; errors name the fi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from ivr_agent.calls import get_call, get_timeline
+from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE
 from ivr_agent.qa.records import Actor, actor_of, pauses_of_call, recordings_of_call
+from ivr_agent.qa.schemas import QaScore, ReplayBundle, ScoreBody, ScoreHistory
 from ivr_agent.qa.scores import ScoreConflict, ScoreError, UnknownCall, score_history, submit_score
 from ivr_agent.qa.timeline import ENGLISH, Texts, qa_markers
 from ivr_agent.web.auth import request_token, requires
 from ivr_agent.web.errors import ApiError, bad_parameter
+from ivr_agent.web.validation import json_body, validated
 
 
 def _not_found(what: str) -> ApiError:
@@ -60,6 +64,11 @@ async def replay_bundle(
 
 
 @requires("qa")
+@documented(
+    "The replay bundle of a call: the call, its recording, timeline markers, pauses, scores",
+    response=ReplayBundle,
+    errors=(404,),
+)
 async def call_replay_handler(request: web.Request) -> web.Response:
     """``GET /api/calls/{id}/qa``: the replay bundle of a call."""
     bundle = await replay_bundle(request, request.match_info["call_id"])
@@ -69,6 +78,7 @@ async def call_replay_handler(request: web.Request) -> web.Response:
 
 
 @requires("qa")
+@documented("Every version of the call's QA score", response=ScoreHistory)
 async def scores_handler(request: web.Request) -> web.Response:
     """``GET /api/calls/{id}/scores``: every version of the call's QA score."""
     scores = await score_history(request.app[DATABASE], request.match_info["call_id"])
@@ -76,18 +86,19 @@ async def scores_handler(request: web.Request) -> web.Response:
 
 
 async def store_score(
-    request: web.Request, call_id: str, body: dict[str, Any], actor: Actor
+    request: web.Request, call_id: str, body: ScoreBody | Mapping[str, Any], actor: Actor
 ) -> dict[str, Any]:
-    """Validate and store a score from a JSON body or a form; ApiError naming the field."""
-    comment = body.get("comment", "")
-    if not isinstance(comment, str):
-        raise bad_parameter("comment", "must be text")
-    supersedes = body.get("supersedes") or None
-    if supersedes is not None and not isinstance(supersedes, str):
-        raise bad_parameter("supersedes", "must be a score id")
+    """Validate (a form's fields through :class:`ScoreBody`) and store a score;
+    ApiError naming the field."""
+    score_body = body if isinstance(body, ScoreBody) else validated(ScoreBody, body)
     try:
         score = await submit_score(
-            request.app[DATABASE], call_id, body, comment.strip(), actor, supersedes=supersedes
+            request.app[DATABASE],
+            call_id,
+            score_body.indices(),
+            score_body.comment,
+            actor,
+            supersedes=score_body.supersedes,
         )
     except UnknownCall:
         raise _not_found("call") from None
@@ -99,15 +110,17 @@ async def store_score(
 
 
 @requires("qa")
+@documented(
+    "Store a QA score (a correction names the version it supersedes)",
+    body=ScoreBody,
+    response=QaScore,
+    status=201,
+    errors=(404, 409),
+)
 async def submit_score_handler(request: web.Request) -> web.Response:
     """``POST /api/calls/{id}/scores``: store a QA score (a correction names ``supersedes``)."""
     actor = await request_actor(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise bad_parameter("body", "must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise bad_parameter("body", "must be a JSON object")
+    body = await json_body(request, ScoreBody)
     score = await store_score(request, request.match_info["call_id"], body, actor)
     return web.json_response(score, status=201)
 

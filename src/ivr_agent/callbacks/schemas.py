@@ -1,0 +1,134 @@
+"""The callbacks API's request and response models (the API reference is built from them).
+
+The request body is validated through :class:`NewCallback`; its field checks are the core's
+(``core.phone``, ``core.callbacks``), so the API, the store and the dialer agree on what a
+dialable customer number and an acceptable name are.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from ivr_agent.callbacks.queries import MAX_PAGE
+from ivr_agent.core.callbacks import CUSTOMER_NAME_MAX, Outcome, Reason, Status, check_customer_name
+from ivr_agent.core.phone import CUSTOMER_NUMBER, check_customer_number
+from ivr_agent.platform.apidoc import Reply
+
+
+def _iso_time(value: object) -> object:
+    # datetime.fromisoformat, not pydantic's parser: a date alone (midnight) stays accepted,
+    # and a number (a Unix time?) is refused rather than read as seconds.
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-23T10:00:00+08:00") from None
+
+
+class NewCallback(BaseModel):
+    """``POST /api/callbacks``: exactly these fields; anything else is a 400 naming it."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    customer_number: Annotated[str, AfterValidator(check_customer_number)] = Field(
+        description="Digits with an optional leading +, 5-20 digits.",
+        json_schema_extra={"pattern": f"^{CUSTOMER_NUMBER.pattern}$"},
+    )
+    customer_name: Annotated[str | None, AfterValidator(check_customer_name)] = Field(
+        default=None,
+        description=f"At most {CUSTOMER_NAME_MAX} characters, no control characters.",
+    )
+    reason: Reason
+    reference_time: Annotated[datetime | None, BeforeValidator(_iso_time)] = Field(
+        default=None,
+        description="ISO 8601 (without a zone: IVR_AGENT_TIMEZONE), within 31 days of now; "
+        "may be left out only for reason manual (then: now).",
+    )
+
+
+class CallbacksQuery(BaseModel):
+    """``GET /api/callbacks`` query parameters (any other is a 400 naming it)."""
+
+    status: Status | None = None
+    from_: datetime | None = Field(
+        default=None, alias="from", description="Due at or after (ISO 8601)."
+    )
+    to: datetime | None = Field(default=None, description="Due before (ISO 8601).")
+    limit: int = Field(default=100, ge=1, le=MAX_PAGE)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class CallbackCreated(Reply):
+    """``POST /api/callbacks`` → 201."""
+
+    callback_id: str
+    due_at: datetime
+    deadline: datetime
+    overdue: bool
+    status: Literal["pending"]
+
+
+class CallbackRecording(Reply):
+    """The recording of a callback's latest attempt that has one."""
+
+    recording_id: str
+    seconds: float | None
+    sha256: str | None
+    status: Literal["ok", "corrupt", "missing", "purged"]
+    reason: str | None
+
+
+class CallbackAttempt(Reply):
+    """One dialling of a callback."""
+
+    attempt_id: str
+    attempt_no: int
+    channel_id: str
+    pbx_id: str
+    state: Literal["dialling", "answered", "finished", "failed"]
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    outcome: Outcome | None
+    detail: str | None
+    scores: dict[str, int]
+    recording_id: str | None
+
+
+class Callback(Reply):
+    """A callback with its attempts, survey scores, satisfaction index and recording."""
+
+    callback_id: str
+    customer_number: str
+    customer_name: str | None
+    reason: Reason
+    reference_time: datetime
+    due_at: datetime
+    deadline: datetime
+    status: Status
+    status_reason: str | None
+    overdue: bool
+    next_attempt_at: datetime | None
+    attempts_made: int
+    failed_attempts: int
+    reschedules: int
+    outcome: Outcome | None
+    scores: dict[str, int]
+    satisfaction_index: float | None
+    recording: CallbackRecording | None
+    source_call_id: str | None
+    created_at: datetime
+    attempts: list[CallbackAttempt]
+
+
+class CallbackPage(Reply):
+    """``GET /api/callbacks``: one page; ``next_offset`` is ``null`` on the last."""
+
+    callbacks: list[Callback]
+    next_offset: int | None

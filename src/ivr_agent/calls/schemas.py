@@ -1,0 +1,82 @@
+"""The calls API's models: the finished-call object of DESIGN.md's contract (the same
+object ``ivr-agent calls export`` prints) and its page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ivr_agent.core.outcome import Direction, Silence
+from ivr_agent.platform.apidoc import Reply
+
+#: The most calls one page of ``GET /api/calls`` holds.
+MAX_PAGE = 1000
+
+
+class Hold(Reply):
+    """One hold of a call."""
+
+    started_at: datetime
+    ended_at: datetime | None
+    seconds: float | None
+    reminders_played: int
+
+
+class PromptHeard(Reply):
+    """A scripted prompt the call heard (or was due to hear: ``played`` says which)."""
+
+    prompt: str
+    at: datetime
+    played: bool
+    finished: bool | None
+    to: Literal["caller", "both", "customer"]
+
+
+class Call(Reply):
+    """One finished call. Times are ISO 8601 with zone; seconds are floats."""
+
+    call_id: str
+    pbx_id: str
+    linkedid: str
+    direction: Direction
+    caller_number: str | None
+    operator_id: str | None
+    offered_at: datetime
+    wait_started_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime
+    ring_seconds: float | None
+    rings: int | None
+    answered_within_standard: bool | None
+    abandoned: bool
+    short_abandon: bool
+    holds: list[Hold]
+    max_hold_seconds: float | None
+    hold_over_limit: bool
+    silence: Silence
+    prompts_played: list[PromptHeard]
+    talk_seconds: float | None
+    duration_seconds: float | None
+    over_max_duration: bool
+    recording_id: str | None
+    complete: bool = Field(description="false when events were missed")
+    incomplete_reason: str | None
+
+
+class CallPage(Reply):
+    """``GET /api/calls``: one page, oldest first; ``next_after`` is ``null`` on the last."""
+
+    calls: list[Call]
+    next_after: str | None = Field(description="The cursor for the next page (``after``).")
+
+
+class CallsQuery(BaseModel):
+    """``GET /api/calls`` query parameters."""
+
+    since: datetime | None = Field(
+        default=None, description="Calls ending at or after (ISO 8601; no zone: local)."
+    )
+    limit: int = Field(default=100, ge=1, le=MAX_PAGE)
+    after: str | None = Field(default=None, description="``next_after`` of the previous page.")
