@@ -32,6 +32,7 @@ from ivr_agent.dashboard.feature import setup as setup_dashboard
 from ivr_agent.dashboard.live import LIVE
 from ivr_agent.db.database import Database, open_database
 from ivr_agent.db.migrate import upgrade_to_head
+from ivr_agent.metrics.feature import running_callback_counts
 from ivr_agent.metrics.feature import setup as setup_metrics
 from ivr_agent.metrics.prometheus import METRICS, calls_in_progress
 from ivr_agent.pbx.ami import AmiConnection
@@ -51,6 +52,7 @@ from ivr_agent.prompts.http import PromptFiles, setup_prompt_files
 from ivr_agent.prompts.playable import PlayabilityCheck
 from ivr_agent.qa.feature import setup as setup_qa
 from ivr_agent.recordings.feature import setup as setup_recordings
+from ivr_agent.recordings.inbound import RECORDER
 from ivr_agent.settings import Settings, systemd_environment
 from ivr_agent.web.auth import auth_middleware
 from ivr_agent.web.errors import error_middleware
@@ -134,6 +136,12 @@ async def _tick(ingest: Ingest, clock: PbxClock) -> None:
     while True:
         await asyncio.sleep(TICK_SECONDS)
         ingest.tick(clock.now())
+
+
+async def _callback_counts_ctx(app: web.Application) -> AsyncIterator[None]:
+    # Open and overdue callbacks as gauges, counted in the database (the alert rules).
+    async with running_callback_counts(app[DATABASE], app[METRICS]):
+        yield
 
 
 def _ami_ctx(
@@ -281,6 +289,9 @@ def _ivr_ctx(
                 )
                 # POST /api/callbacks wakes it: a callback due now is dialled at once.
                 app[WAKE_DIALER] = dialer.wake
+                stack.callback(
+                    metrics.export_counters("callback_attempts", "Callback attempts", dialer.stats)
+                )
             stack.callback(commands.route((PlayPrompt, CancelTimers), executor.submit))
             yield
 
@@ -320,6 +331,7 @@ def build_app(
     # acting through it (prompts, dialer), inbound recording.
     app.cleanup_ctx.append(_database_ctx(settings, readiness, database))
     app.cleanup_ctx.append(_outbox_ctx(settings, readiness))
+    app.cleanup_ctx.append(_callback_counts_ctx)
     # The tracker's commands go to the parts that carry them out once those run.
     commands = CommandRoutes()
     app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands, clock, seal))
@@ -330,6 +342,12 @@ def build_app(
     )
     app.cleanup_ctx.append(_ivr_ctx(settings, readiness, commands, clock, seal, catalogue, files))
     setup_recordings(app, settings, session=lambda: app.get(IVR), commands=commands)
+    # Inbound recordings by result (ok, corrupt, missing, failed, …), once a recorder runs.
+    metrics.export_read(
+        "recordings",
+        "Inbound recordings",
+        lambda: recorder.stats if (recorder := app.get(RECORDER)) is not None else None,
+    )
     return app
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import platform
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from ivr_agent import __version__
 from ivr_agent.app import INGEST, build_app
+from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
+from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.tracker import FinishedCall
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
@@ -103,4 +109,54 @@ async def test_given_metrics_not_public_then_a_token_of_role_ops_is_needed(
     assert status == 403
     status, text = await _scrape(client, await create_token(db, "ops"))
     assert status == 200
+    assert "ivr_agent_calls_finished_total" in text
+
+
+async def test_given_an_agent_then_build_info_process_series_and_callback_gauges_are_exported(
+    db: Database, aiohttp_client: AppClient, tmp_path: Any
+) -> None:
+    # One callback past its deadline (Monday 2026-11-23: a manual callback's deadline is
+    # that day), one that is not yet due.
+    config = CallbackConfig()
+    monday = datetime(2026, 11, 23, 10, 40, tzinfo=config.zone)
+    await create_callback(
+        db, CallbackRequest("13800138000", "张三", "manual", monday), config, monday
+    )
+    later = datetime.now(config.zone) + timedelta(days=1)
+    await create_callback(
+        db, CallbackRequest("13800138001", "李四", "manual", later), config, later
+    )
+    app = build_app(load_settings(data_dir=tmp_path), database=db)
+    client = await aiohttp_client(app)
+    # The callbacks are counted by a task the app starts: its first count comes at once.
+    for _ in range(50):
+        status, text = await _scrape(client)
+        assert status == 200
+        samples = _samples(text)
+        if samples[("ivr_agent_callbacks_open", ())]:
+            break
+        await asyncio.sleep(0.1)
+    info = [key for key in samples if key[0] == "ivr_agent_build_info"]
+    assert len(info) == 1
+    labels = dict(info[0][1])
+    assert labels["version"] == __version__
+    assert labels["python"] == platform.python_version()
+    assert samples[("process_resident_memory_bytes", ())] > 0
+    assert ("process_start_time_seconds", ()) in samples
+    assert any(name == "python_info" for name, _ in samples)
+    assert samples[("ivr_agent_callbacks_open", ())] == 2.0
+    assert samples[("ivr_agent_callbacks_overdue", ())] == 1.0
+
+
+async def test_metrics_come_from_the_librarys_handler_with_negotiation_and_compression(
+    db: Database, aiohttp_client: AppClient, tmp_path: Any
+) -> None:
+    client = await aiohttp_client(build_app(load_settings(data_dir=tmp_path), database=db))
+    headers = {"Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"}
+    async with client.get("/metrics", headers=headers) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert response.headers.get("Content-Encoding") == "gzip"
+        text = await response.text()  # aiohttp's client decompresses
+    assert text.rstrip().endswith("# EOF")
     assert "ivr_agent_calls_finished_total" in text

@@ -43,8 +43,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from ivr_agent.callbacks.attempts import (
     AttemptAlreadyFinished,
@@ -68,7 +69,12 @@ from ivr_agent.callbacks.dialing import (
 )
 from ivr_agent.callbacks.journal import Journal, JournalEntry
 from ivr_agent.callbacks.reconcile import ReconcileReport, finish_without_channel, reconcile
-from ivr_agent.core.callbacks import ANSWERED_OUTCOMES, CallbackConfig
+from ivr_agent.core.callbacks import (
+    ANSWERED_OUTCOMES,
+    AnsweredOutcome,
+    CallbackConfig,
+    FailedOutcome,
+)
 from ivr_agent.db.errors import StoreError
 from ivr_agent.pbx.ari import AriError, JsonObject, event_time
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone, StasisCall
@@ -92,6 +98,31 @@ FINISH_RETRY_CAP_SECONDS = 30.0
 #: owns its unfinished attempts (database time).
 HEARTBEAT_SECONDS = 15.0
 LEASE_SECONDS = 120.0
+
+
+@dataclass
+class DialerStats:
+    """What this dialer has done since start (exported as ``ivr_agent_callback_attempts_*``):
+    calls placed, and attempts written, by outcome."""
+
+    placed: int = 0
+    completed: int = 0
+    declined: int = 0
+    rescheduled: int = 0
+    no_answer: int = 0
+    busy: int = 0
+    hung_up: int = 0
+    failed: int = 0
+    #: Writes of a result retried while the database was down.
+    finish_retries: int = 0
+
+    def count(self, outcome: str) -> None:
+        """Count one attempt written with ``outcome``."""
+        if outcome in _OUTCOME_FIELDS:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+_OUTCOME_FIELDS = frozenset(get_args(AnsweredOutcome) + get_args(FailedOutcome))
 
 
 class Dialer:
@@ -138,6 +169,7 @@ class Dialer:
         #: Channels a task of ours waits on (their StasisStart is not an orphan).
         self.awaiting: set[str] = set()
         self.placed = 0
+        self.stats = DialerStats()
         self._wake = asyncio.Event()
         self.reconciled = asyncio.Event()
 
@@ -285,6 +317,7 @@ class Dialer:
                     timeout=self.settings.callback_ring_seconds,
                 )
                 self.placed += 1
+                self.stats.placed += 1
             except AriError as exc:
                 if exc.status is not None:
                     # Refused by the PBX: no call was placed.
@@ -473,6 +506,7 @@ class Dialer:
                 delay = self._finish_delay(failures)
                 failures += 1
                 self.finish_retries += 1
+                self.stats.finish_retries += 1
                 if failures <= len(self.finish_retry_seconds) or failures % 10 == 0:
                     log.warning(
                         "callback_finish_retry",
@@ -499,6 +533,7 @@ class Dialer:
                     await self.finish(attempt, fallback)
                     return
             else:
+                self.stats.count(result.outcome)
                 log.info(
                     "callback_attempt_finished",
                     attempt_id=attempt.attempt_id,

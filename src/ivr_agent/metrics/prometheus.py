@@ -16,16 +16,26 @@ so several apps in one process (tests) do not share series. Two kinds of series:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields
+import platform
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ivr_agent import __version__
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.tracker import CallSnapshot
 from ivr_agent.platform.health import State
@@ -116,19 +126,24 @@ def calls_in_progress(in_progress: Callable[[], Sequence[CallSnapshot]]) -> Live
     return series
 
 
+def _values(stats: Any) -> Iterable[tuple[str, float]]:
+    if isinstance(stats, Mapping):
+        return sorted(stats.items())
+    assert is_dataclass(stats), f"not a dataclass or a mapping: {stats!r}"
+    return [(f.name, getattr(stats, f.name)) for f in fields(stats)]
+
+
 def _counters(part: str, stats: Any, what: str, gauges: frozenset[str]) -> Iterable[Metric]:
-    for f in fields(stats):
-        if f.name in gauges:
+    for name, value in _values(stats):
+        if name in gauges:
             yield GaugeMetricFamily(
-                f"{PREFIX}_{part}_{f.name}",
-                f"{what}: {f.name.replace('_', ' ')} now.",
-                value=getattr(stats, f.name),
+                f"{PREFIX}_{part}_{name}", f"{what}: {name.replace('_', ' ')} now.", value=value
             )
         else:
             yield CounterMetricFamily(
-                f"{PREFIX}_{part}_{f.name}",
-                f"{what}: {f.name.replace('_', ' ')} since start.",
-                value=getattr(stats, f.name),
+                f"{PREFIX}_{part}_{name}",
+                f"{what}: {name.replace('_', ' ')} since start.",
+                value=value,
             )
 
 
@@ -176,6 +191,12 @@ class Metrics:
         for label in ("true", "false"):
             self.answered.labels(within_standard=label)
             self.abandoned.labels(short=label)
+        Info(f"{PREFIX}_build", "The running ivr-agent.", registry=r).info(
+            {"version": __version__, "python": platform.python_version()}
+        )
+        # process_* (CPU, memory, open files, start time) and python_info, on this registry.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
         r.register(LiveCollector(self))
 
     def export_live(self, series: LiveSeries) -> Callable[[], None]:
@@ -188,11 +209,25 @@ class Metrics:
         self, part: str, what: str, stats: Any, *, gauges: frozenset[str] = frozenset()
     ) -> Callable[[], None]:
         """Export every field of the dataclass ``stats`` (a part's counters, updated in place
-        by the part) as ``ivr_agent_{part}_{field}``: a counter, or a gauge for the fields
-        named in ``gauges``. Returns what stops the export."""
+        by the part; or a mapping of name → number) as ``ivr_agent_{part}_{field}``: a
+        counter, or a gauge for the fields named in ``gauges``. Returns what stops the
+        export."""
+        return self.export_read(part, what, lambda: stats, gauges=gauges)
+
+    def export_read(
+        self,
+        part: str,
+        what: str,
+        read: Callable[[], Any | None],
+        *,
+        gauges: frozenset[str] = frozenset(),
+    ) -> Callable[[], None]:
+        """As :meth:`export_counters`, with the stats read at each scrape by ``read`` (for a
+        part created later, or not at all: None exports nothing)."""
 
         def series() -> Iterable[Metric]:
-            return _counters(part, stats, what, gauges)
+            stats = read()
+            return () if stats is None else _counters(part, stats, what, gauges)
 
         return self.export_live(series)
 
@@ -221,29 +256,23 @@ class Metrics:
 METRICS = web.AppKey("metrics", Metrics)
 
 
-async def _metrics(request: web.Request) -> web.Response:
-    body = request.app[METRICS].render()
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response
-
-
-@open_route
-async def public_metrics_handler(request: web.Request) -> web.Response:
-    """Prometheus text, no token (``metrics_public``)."""
-    return await _metrics(request)
-
-
-@requires("ops")
-async def protected_metrics_handler(request: web.Request) -> web.Response:
-    """Prometheus text for an ``ops`` (or ``admin``) token."""
-    return await _metrics(request)
-
-
 def setup_metrics(app: web.Application, *, public: bool) -> Metrics:
-    """Create the app's :class:`Metrics` and register ``/metrics``."""
+    """Create the app's :class:`Metrics` and register ``/metrics`` (prometheus_client's
+    own aiohttp handler: content negotiation, OpenMetrics, gzip), open or ``ops`` only."""
     metrics = Metrics()
     app[METRICS] = metrics
+    serve = make_aiohttp_handler(metrics.registry)
+
+    @open_route
+    async def public_metrics_handler(request: web.Request) -> web.StreamResponse:
+        """Prometheus text, no token (``metrics_public``)."""
+        return await serve(request)
+
+    @requires("ops")
+    async def protected_metrics_handler(request: web.Request) -> web.StreamResponse:
+        """Prometheus text for an ``ops`` (or ``admin``) token."""
+        return await serve(request)
+
     handler = public_metrics_handler if public else protected_metrics_handler
     app.router.add_get("/metrics", handler)
     return metrics

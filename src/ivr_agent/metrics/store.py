@@ -283,6 +283,28 @@ class Breach:
     talk_seconds: float | None
 
 
+@dataclass
+class OpenCallbacks:
+    """Callbacks not finished yet, as last counted (exported as gauges)."""
+
+    #: Pending or in progress (cancelled and finished ones left out).
+    open: int = 0
+    #: Of those, the ones whose deadline has passed.
+    overdue: int = 0
+
+
+async def count_open_callbacks(database: Database) -> OpenCallbacks:
+    """Open callbacks and the overdue ones among them, at the database's ``now()``."""
+    cb = CallbackRow
+    query = select(
+        func.count().label("open"),
+        _count(cb.deadline < func.now()).label("overdue"),
+    ).where(cb.status.in_(OPEN_STATUSES))
+    async with database.transaction("open callbacks") as session:
+        row = (await session.execute(query)).one()
+    return OpenCallbacks(open=row.open, overdue=row.overdue)
+
+
 async def latest_breaches(
     database: Database, start: datetime, end: datetime, *, limit: int = 20
 ) -> list[Breach]:
