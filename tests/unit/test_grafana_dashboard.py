@@ -1,5 +1,6 @@
-"""The shipped Grafana dashboard (``ivr_agent/share/grafana``) is valid and its every
-query names only metrics the agent exports at ``/metrics``."""
+"""The shipped Grafana dashboard (``ivr_agent/share/grafana``) is valid, its every query
+names only metrics the agent exports at ``/metrics``, and the provisioning files beside it
+give Grafana the Prometheus data source and the dashboard folder."""
 
 from __future__ import annotations
 
@@ -8,45 +9,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
+import yaml
 
 from ivr_agent import share
-from ivr_agent.calls.ingest import Ingest
-from ivr_agent.calls.outbox import Outbox
-from ivr_agent.core.config import StandardsConfig
-from ivr_agent.core.tracker import Tracker
-from ivr_agent.metrics.prometheus import Metrics, calls_in_progress, connection_state
-from ivr_agent.pbx.ami import AmiStats
-from ivr_agent.platform.health import Readiness
-from ivr_agent.settings import load_settings
+from tests.support.exported_metrics import exported_names
 
 METRIC = re.compile(r"\bivr_agent_[a-z0-9_]+")
-
-
-def _exported(tmp_path: Path) -> set[str]:
-    """Every family and sample name ``/metrics`` renders with all live parts present."""
-    metrics = Metrics()
-    readiness = Readiness()
-    for name in ("database", "ami", "ari"):
-        readiness.component(name)
-    metrics.export_live(connection_state(readiness))
-    settings = load_settings()
-    tracker = Tracker(StandardsConfig.from_settings(settings), settings.pbx_id)
-    ingest = Ingest(tracker, lambda _call: None)
-    metrics.export_live(calls_in_progress(tracker.in_progress))
-    metrics.export_counters("ingest", "Ingest path", ingest.stats)
-    metrics.export_counters("tracker", "Call tracker", tracker.stats)
-    outbox = Outbox(tmp_path / "spool")
-    metrics.export_counters("outbox", "Outbox", outbox.stats, gauges=frozenset({"pending"}))
-    # (No PBX in a unit test: the AMI connection's counters, as app.py exports them.)
-    metrics.export_counters("ami", "AMI connection", AmiStats())
-    text = metrics.render().decode()
-    names = set()
-    for family in text_string_to_metric_families(text):
-        # A labelled family with no series yet (no call in flight) is still exported.
-        names.add(family.name)
-        names.update(sample.name for sample in family.samples)
-    return names
 
 
 def _exprs(dashboard: dict[str, Any]) -> list[str]:
@@ -71,7 +39,7 @@ def test_the_grafana_dashboard_is_well_formed() -> None:
 
 
 def test_every_query_names_an_exported_metric(tmp_path: Path) -> None:
-    exported = _exported(tmp_path)
+    exported = exported_names(tmp_path)
     dashboard = json.loads(share.grafana_dashboard())
     used = set()
     for expr in _exprs(dashboard):
@@ -84,3 +52,23 @@ def test_every_query_names_an_exported_metric(tmp_path: Path) -> None:
     for family in ("ring", "hold", "talk"):
         assert f"ivr_agent_call_{family}_seconds_bucket" in used
     assert {"ivr_agent_calls_in_progress", "ivr_agent_connection_up"} <= used
+
+
+def test_the_provisioning_files_give_grafana_the_data_source_and_the_dashboard() -> None:
+    datasources = yaml.safe_load(share.grafana_provisioning("datasource"))
+    assert datasources["apiVersion"] == 1
+    [source] = datasources["datasources"]
+    assert source["type"] == "prometheus"
+    assert source["isDefault"] is True  # the dashboard's data source variable picks it
+    assert source["url"].startswith("http")
+    providers = yaml.safe_load(share.grafana_provisioning("dashboards"))
+    assert providers["apiVersion"] == 1
+    [provider] = providers["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"].startswith("/")
+    # The dashboard's data source is a variable over Prometheus sources, so the provisioned
+    # default is used without an import step.
+    dashboard = json.loads(share.grafana_dashboard())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["DS_PROMETHEUS"]["type"] == "datasource"
+    assert variables["DS_PROMETHEUS"]["query"] == "prometheus"

@@ -7,13 +7,15 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from prometheus_client import Gauge
 
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
 from ivr_agent.metrics.http import setup_metrics_api
-from ivr_agent.metrics.prometheus import Metrics, connection_state, setup_metrics
+from ivr_agent.metrics.prometheus import PREFIX, Metrics, connection_state, setup_metrics
 from ivr_agent.metrics.store import OpenCallbacks, count_open_callbacks
 from ivr_agent.platform.health import Readiness
+from ivr_agent.platform.keys import SETTINGS
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.platform.tasks import background
 
@@ -29,6 +31,12 @@ def setup(app: web.Application, *, public: bool, readiness: Readiness) -> Metric
     setup_metrics_api(app)
     metrics = setup_metrics(app, public=public)
     metrics.export_live(connection_state(readiness))
+    # The alert rules compare the service level with the target this agent is set to.
+    Gauge(
+        f"{PREFIX}_service_level_target",
+        "Service level target (fraction answered within the standard), as set.",
+        registry=metrics.registry,
+    ).set(app[SETTINGS].service_level_target)
     return metrics
 
 

@@ -4,7 +4,10 @@ They are package data, so an installed wheel has them wherever it runs (no sourc
 
 - ``dialplans/ivr-agent-hooks.conf``: the hook contexts a PBX admin ``#include``\\ s from
   ``extensions.conf`` (``ivr-agent dialplan`` prints it; the sandbox PBX installs it);
-- ``grafana/ivr-agent-dashboard.json``: a Grafana dashboard over the agent's ``/metrics``;
+- ``grafana/ivr-agent-dashboard.json``: a Grafana dashboard over the agent's ``/metrics``,
+  with the provisioning files beside it (``datasource.yaml``, ``dashboards.yaml``);
+- ``prometheus/ivr-agent-alerts.yml``: alert rules over ``/metrics`` (service level, the PBX
+  connections, the outbox, playbacks, overdue callbacks), checked with ``promtool``;
 - ``STANDARDS.md``: the service standards the agent measures (S1–S7), the reference every
   number and prompt text of the agent is checked against.
 
@@ -49,6 +52,20 @@ def dialplan_hooks(ari_app: str = _HOOKS_ARI_APP) -> str:
 def grafana_dashboard() -> str:
     """The Grafana dashboard's JSON text (``grafana/ivr-agent-dashboard.json``)."""
     return (files() / "grafana" / "ivr-agent-dashboard.json").read_text(encoding="utf-8")
+
+
+def grafana_provisioning(kind: str) -> str:
+    """A Grafana provisioning file's text: ``kind`` = ``datasource`` | ``dashboards``."""
+    return (files() / "grafana" / f"{kind}.yaml").read_text(encoding="utf-8")
+
+
+#: The alert rules' file name (``rule_files:`` of a Prometheus configuration).
+PROMETHEUS_ALERTS = "ivr-agent-alerts.yml"
+
+
+def prometheus_alerts() -> str:
+    """The Prometheus alert rules' text (``prometheus/ivr-agent-alerts.yml``)."""
+    return (files() / "prometheus" / PROMETHEUS_ALERTS).read_text(encoding="utf-8")
 
 
 def standards() -> str:
