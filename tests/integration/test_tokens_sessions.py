@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -348,3 +349,25 @@ def test_given_the_cli_then_tokens_are_created_listed_and_revoked(
     bad = _cli(cli_env, "create", "--role", "ops", "--days", "0")
     assert bad.returncode == 1
     assert "days must be 1 to 3650" in bad.stderr
+
+
+def test_given_expires_in_and_name_then_the_token_lives_that_long_under_that_name(
+    migrated_database_url: URL, cli_env: dict[str, str]
+) -> None:
+    cli_env["IVR_AGENT_DATABASE_URL"] = migrated_database_url.render_as_string(hide_password=False)
+    created = _cli(cli_env, "create", "--role", "ops", "--name", "grafana", "--expires-in", "12h")
+    assert created.returncode == 0, created.stderr
+    (line,) = _cli(cli_env, "list").stdout.splitlines()[1:]
+    _, role, state, created_at, expires_at, _, name = line.split("\t")
+    assert (role, state, name) == ("ops", "valid", "grafana")
+    lived = datetime.fromisoformat(expires_at) - datetime.fromisoformat(created_at)
+    assert abs(lived - timedelta(hours=12)) < timedelta(minutes=1)
+    for bad in ("12", "0d", "1y", "-3h"):
+        refused = _cli(cli_env, "create", "--role", "ops", "--expires-in", bad)
+        assert refused.returncode == 2, bad  # argparse: usage error
+        assert "--expires-in" in refused.stderr
+    too_long = _cli(cli_env, "create", "--role", "ops", "--expires-in", "3651d")
+    assert too_long.returncode == 1
+    assert "1 minute to 3650 days" in too_long.stderr
+    both = _cli(cli_env, "create", "--role", "ops", "--expires-in", "1d", "--no-expiry")
+    assert both.returncode == 2

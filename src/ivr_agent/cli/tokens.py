@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from ivr_agent.cli import Subparsers
@@ -32,6 +33,20 @@ def _in_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -
     return asyncio.run(run())
 
 
+#: ``--expires-in`` units: minutes, hours, days, weeks.
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def lifetime(text: str) -> timedelta:
+    """``90d``, ``12h``, ``30m``, ``2w`` → a timedelta; ``argparse`` shows the error."""
+    match = re.fullmatch(r"\s*([1-9][0-9]{0,5})\s*([mhdw])\s*", text.lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a lifetime: a number and a unit, m h d or w (e.g. 90d, 12h)"
+        )
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
 def _create(args: argparse.Namespace, settings: Settings) -> int:
     from ivr_agent.db.errors import StoreError
     from ivr_agent.db.tokens import DEFAULT_TOKEN_DAYS, create_token
@@ -39,7 +54,8 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
     days = None if args.no_expiry else (DEFAULT_TOKEN_DAYS if args.days is None else args.days)
     try:
         token = _in_database(
-            settings, lambda db: create_token(db, args.role, args.label, days=days)
+            settings,
+            lambda db: create_token(db, args.role, args.name, days=days, lifetime=args.expires_in),
         )
     except (StoreError, ValueError) as exc:
         print(f"ivr-agent tokens create: {exc}", file=sys.stderr)
@@ -106,16 +122,19 @@ def register(subparsers: Subparsers) -> None:
         help="print a new bearer token (stored hashed; shown only this once)",
     )
     create.add_argument("--role", required=True, choices=("ops", "qa", "admin"))
-    create.add_argument("--label", help="who or what the token is for")
-    lifetime = create.add_mutually_exclusive_group()
-    lifetime.add_argument(
-        "--days",
-        type=int,
-        metavar="N",
+    # --name and --expires-in are the documented spellings; --label and --days, the first
+    # ones, stay as aliases so that scripts written for them keep working.
+    create.add_argument("--name", "--label", dest="name", help="who or what the token is for")
+    expiry = create.add_mutually_exclusive_group()
+    expiry.add_argument(
+        "--expires-in",
+        type=lifetime,
+        metavar="DURATION",
         # The default and the bound are db/tokens.py's (not imported here: --help stays light).
-        help="refused after N days, 1-3650 (default 90)",
+        help="refused after this long: 90d, 12h, 30m, 2w (default 90d, at most 3650d)",
     )
-    lifetime.add_argument(
+    expiry.add_argument("--days", type=int, metavar="N", help="the same as --expires-in Nd")
+    expiry.add_argument(
         "--no-expiry", action="store_true", help="never expires (revoke it when done)"
     )
     create.set_defaults(handler=_create)

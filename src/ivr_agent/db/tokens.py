@@ -121,16 +121,27 @@ def _unseal(secret: str, sealed: bytes) -> str | None:
 
 
 async def create_token(
-    db: Database, role: str, label: str | None = None, *, days: int | None = DEFAULT_TOKEN_DAYS
+    db: Database,
+    role: str,
+    label: str | None = None,
+    *,
+    days: int | None = DEFAULT_TOKEN_DAYS,
+    lifetime: timedelta | None = None,
 ) -> str:
-    """Store a new token with ``role``, valid for ``days`` (``None``: no expiry), and return
-    it (the only time it is seen in clear)."""
+    """Store a new token with ``role``, valid for ``days`` (``None``: no expiry) — or for
+    ``lifetime`` when given (1 minute to :data:`MAX_TOKEN_DAYS` days) — and return it (the
+    only time it is seen in clear)."""
     if role not in TOKEN_ROLES:
         raise ValueError(f"role must be one of {', '.join(TOKEN_ROLES)}")
-    if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
-        raise ValueError(f"days must be 1 to {MAX_TOKEN_DAYS}")
+    if lifetime is not None:
+        if not timedelta(minutes=1) <= lifetime <= timedelta(days=MAX_TOKEN_DAYS):
+            raise ValueError(f"the lifetime must be 1 minute to {MAX_TOKEN_DAYS} days")
+    elif days is not None:
+        if not 1 <= days <= MAX_TOKEN_DAYS:
+            raise ValueError(f"days must be 1 to {MAX_TOKEN_DAYS}")
+        lifetime = timedelta(days=days)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    expires = None if days is None else func.now() + timedelta(days=days)
+    expires = None if lifetime is None else func.now() + lifetime
     async with db.transaction("create token") as session:
         await session.execute(
             insert(ApiTokenRow).values(
