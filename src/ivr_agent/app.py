@@ -56,6 +56,7 @@ from ivr_agent.recordings.inbound import RECORDER
 from ivr_agent.settings import Settings, systemd_environment
 from ivr_agent.web.auth import auth_middleware
 from ivr_agent.web.errors import error_middleware
+from ivr_agent.web.openapi import setup_openapi
 
 log = get_logger(__name__)
 
@@ -348,6 +349,8 @@ def build_app(
         "Inbound recordings",
         lambda: recorder.stats if (recorder := app.get(RECORDER)) is not None else None,
     )
+    # Last: the API reference documents every route registered above.
+    setup_openapi(app)
     return app
 
 

@@ -33,6 +33,7 @@ from ivr_agent.core.breaches import standard_breaches
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.tracker import CallSnapshot
 from ivr_agent.db.tokens import Credential, still_valid
+from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.web.auth import CREDENTIAL, requires
@@ -267,6 +268,13 @@ async def _stream(
 
 
 @requires("ops", "qa")
+@documented(
+    "Server-Sent Events: calls (waiting, talking, on hold), call_finished, stored",
+    description="The token or session is checked again every 60 s; the stream ends with a "
+    "closed event when it is no longer valid. At most 8 streams per token, 64 in all.",
+    media_type="text/event-stream",
+    errors=(429,),
+)
 async def live_handler(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: ``calls``, ``call_finished`` and ``stored`` as they happen."""
     credential = request[CREDENTIAL]

@@ -28,6 +28,13 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ivr_agent.core.figures import FigureSettings, callback_figures, figures
+from ivr_agent.metrics.schemas import (
+    MAX_BREACHES,
+    Breaches,
+    BreachesQuery,
+    Summary,
+    SummaryQuery,
+)
 from ivr_agent.metrics.store import (
     Breach,
     Group,
@@ -36,14 +43,13 @@ from ivr_agent.metrics.store import (
     latest_breaches,
     summary,
 )
+from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.qa import operator_qa_averages
 from ivr_agent.settings import Settings
 from ivr_agent.web.auth import requires
 from ivr_agent.web.errors import bad_parameter
 from ivr_agent.web.query import int_parameter
-
-MAX_BREACHES = 200
 
 
 def figure_settings(settings: Settings) -> FigureSettings:
@@ -182,6 +188,11 @@ def today(zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 @requires("ops", "qa")
+@documented(
+    "The S1-S6 figures of [from, to), each with its formula; optionally per group",
+    query=SummaryQuery,
+    response=Summary,
+)
 async def summary_handler(request: web.Request) -> web.Response:
     """The figures of ``[from, to)``, optionally per group."""
     start, end = _interval(request, request.app[SETTINGS].zone)
@@ -208,6 +219,11 @@ def _limit(request: web.Request) -> int:
 
 
 @requires("ops", "qa")
+@documented(
+    "Calls of [from, to) that broke a standard, latest first",
+    query=BreachesQuery,
+    response=Breaches,
+)
 async def breaches_handler(request: web.Request) -> web.Response:
     """Calls of ``[from, to)`` that broke a standard (late answer, hold over the limit,
     silent hang-up, over the maximum length), latest first."""

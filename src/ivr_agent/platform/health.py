@@ -14,6 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from pydantic import Field
+
+from ivr_agent.platform.apidoc import Reply, documented
 
 PROBE_TIMEOUT_SECONDS = 2.0
 
@@ -87,11 +90,39 @@ class Readiness:
 READINESS = web.AppKey("readiness", Readiness)
 
 
+class Alive(Reply):
+    """``GET /healthz``."""
+
+    status: str = Field(description="Always ok.")
+
+
+class PartState(Reply):
+    """The state of one part of the agent."""
+
+    state: State
+    detail: str | None = Field(default=None, description="Why, when not up (safe to show).")
+
+
+class Ready(Reply):
+    """``GET /readyz``: 200 when every enabled part is up, else 503; each part's state."""
+
+    ready: bool
+    components: dict[str, PartState]
+
+
+@documented("The process answers", response=Alive)
 async def healthz(_request: web.Request) -> web.Response:
     """200 while the process serves requests."""
     return web.json_response({"status": "ok"})
 
 
+@documented(
+    "Every configured part is up (database, outbox, AMI, ARI, prompts)",
+    description="Without a token: from the last check, at most 5 s old; with a valid token "
+    "it checks now. 503 (same body) while a part is not up.",
+    response=Ready,
+    extra_statuses=(503,),
+)
 async def readyz(request: web.Request) -> web.Response:
     """200 when every enabled part is up, else 503; always lists each part's state."""
     readiness = request.app[READINESS]

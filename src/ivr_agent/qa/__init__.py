@@ -15,6 +15,7 @@ from ivr_agent.qa.records import (
     recordings_of_call,
     save_call_recording,
 )
+from ivr_agent.qa.schemas import RecordingInfo
 from ivr_agent.qa.scores import operator_qa_averages
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "PURGE",
     "RESUME",
     "Recording",
+    "RecordingInfo",
     "audit",
     "audit_row",
     "get_recording",

@@ -26,6 +26,7 @@ from typing import BinaryIO
 from aiohttp import web
 
 from ivr_agent.pbx.ari import AriError
+from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.qa import (
@@ -33,12 +34,14 @@ from ivr_agent.qa import (
     PLAY,
     RESUME,
     Recording,
+    RecordingInfo,
     audit,
     get_recording,
     request_actor,
 )
 from ivr_agent.recordings.files import is_recording_id, resolve_stored
 from ivr_agent.recordings.inbound import RECORDER, NoLiveRecording
+from ivr_agent.recordings.schemas import Peaks, PeaksQuery, RecordingPaused
 from ivr_agent.recordings.waveform import MAX_BUCKETS, NotPcm16, peaks_of_file
 from ivr_agent.web.auth import requires
 from ivr_agent.web.byte_range import (
@@ -97,6 +100,13 @@ def _open(path: Path) -> tuple[BinaryIO, int]:
 
 
 @requires("qa")
+@documented(
+    "The recording's audio: whole (200) or one byte range (206, Range: bytes=…)",
+    description="Every answer carrying audio is written to the audit log first.",
+    media_type="audio/wav",
+    extra_statuses=(206,),
+    errors=(404, 416),
+)
 async def audio_handler(request: web.Request) -> web.StreamResponse:
     """``GET /api/recordings/{id}/audio``: the WAV, whole (200) or one byte range (206)."""
     actor = await request_actor(request)
@@ -164,6 +174,7 @@ async def audio_handler(request: web.Request) -> web.StreamResponse:
 
 
 @requires("qa")
+@documented("A recording's metadata (never its path)", response=RecordingInfo, errors=(404,))
 async def recording_handler(request: web.Request) -> web.Response:
     """``GET /api/recordings/{id}``: the recording's metadata (never its path)."""
     recording_id = request.match_info["recording_id"]
@@ -176,6 +187,12 @@ async def recording_handler(request: web.Request) -> web.Response:
 
 
 @requires("qa")
+@documented(
+    "Waveform levels 0-1 of a recording, for the player",
+    query=PeaksQuery,
+    response=Peaks,
+    errors=(404, 422),
+)
 async def peaks_handler(request: web.Request) -> web.Response:
     """``GET /api/recordings/{id}/peaks?buckets=N``: waveform levels 0–1 for the player."""
     buckets = int_parameter(request.query, "buckets", default=600, low=1, high=MAX_BUCKETS)
@@ -226,12 +243,22 @@ async def _pause(request: web.Request, paused: bool) -> web.Response:
 
 
 @requires("ops")
+@documented(
+    "Pause the live recording of a call (card numbers)",
+    response=RecordingPaused,
+    errors=(409, 502),
+)
 async def pause_handler(request: web.Request) -> web.Response:
     """``POST /api/calls/{id}/recording/pause``: stop capturing audio (card numbers)."""
     return await _pause(request, True)
 
 
 @requires("ops")
+@documented(
+    "Resume the paused recording of a call",
+    response=RecordingPaused,
+    errors=(409, 502),
+)
 async def resume_handler(request: web.Request) -> web.Response:
     """``POST /api/calls/{id}/recording/resume``: capture audio again."""
     return await _pause(request, False)

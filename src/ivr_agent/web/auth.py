@@ -68,6 +68,15 @@ def open_route(handler: F) -> F:
     return handler
 
 
+def admitted_roles(path: str, handler: Callable[..., Any]) -> frozenset[str] | None:
+    """The roles :func:`auth_middleware` admits to ``handler`` served at ``path``
+    (``None``: open to anyone; a handler that declared nothing is ``admin``'s only)."""
+    if path in OPEN_PATHS or path.startswith(ANONYMOUS_PREFIXES):
+        return None
+    roles: frozenset[str] | None = getattr(handler, _ROLES_ATTR, frozenset({"admin"}))
+    return roles
+
+
 def bearer_token(request: web.Request) -> str | None:
     """The token of ``Authorization: Bearer …``, if any."""
     header = request.headers.get("Authorization", "")

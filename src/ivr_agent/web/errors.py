@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from ivr_agent.db.errors import StoreError
 from ivr_agent.platform.logging import get_logger
@@ -33,6 +34,21 @@ class ApiError(Exception):
 def bad_parameter(name: str, problem: str) -> ApiError:
     """400 naming the query parameter or body field ``name``."""
     return ApiError(400, "invalid_parameter", f"{name}: {problem}", {"field": name})
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: ``error_id`` is stable, ``details.field`` names a bad parameter."""
+
+    status: int
+    error_id: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer of the API."""
+
+    error: ErrorDetail
 
 
 def error_response(error: ApiError) -> web.Response:

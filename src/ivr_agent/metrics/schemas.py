@@ -1,0 +1,117 @@
+"""The metrics API's models: the S1–S6 summary (each figure with its formula) and the
+breaches list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ivr_agent.platform.apidoc import Reply
+
+#: The most breaches one answer lists.
+MAX_BREACHES = 200
+
+
+class Figure(Reply):
+    """One figure: its value (``null`` for a ratio over nothing) and how it was computed."""
+
+    value: float | None
+    formula: str
+
+
+class FigureSettings(Reply):
+    """The settings in force when the figures were computed."""
+
+    ring_cycle_seconds: float
+    max_rings: int
+    service_level_seconds: float
+    short_abandon_seconds: float
+    exclude_short_abandons: bool
+    hold_limit_seconds: float
+    hold_severe_seconds: float
+    call_max_seconds: float
+    service_level_target: float
+    timezone: str
+    callback_service_due_minutes: float
+
+
+class OperatorQa(Reply):
+    """An operator's QA averages (latest score version of each scored call)."""
+
+    operator_id: str | None
+    qa_scored_calls: int
+    qa_satisfaction_index: float
+    qa_indices: dict[str, float]
+
+
+class OperatorGroup(Reply):
+    """``group_by=operator``: one operator's figures (``operator_id`` null = unanswered)."""
+
+    operator_id: str | None
+    figures: dict[str, Figure]
+    qa: OperatorQa | None
+    qa_formula: str
+
+
+class PeriodGroup(Reply):
+    """``group_by=hour|day``: the figures of one local hour or day."""
+
+    start: datetime
+    end: datetime
+    figures: dict[str, Figure]
+
+
+class Summary(Reply):
+    """``GET /api/metrics/summary``: the figures of ``[from, to)``, optionally per group."""
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    group_by: Literal["operator", "hour", "day"] | None
+    settings: FigureSettings
+    figures: dict[str, Figure] = Field(description="S1-S6 and, in the total only, S5.")
+    groups: list[OperatorGroup | PeriodGroup] | None = Field(
+        default=None, description="Only with group_by."
+    )
+
+
+class SummaryQuery(BaseModel):
+    """``GET /api/metrics/summary`` query parameters."""
+
+    from_: datetime | None = Field(
+        default=None,
+        alias="from",
+        description="ISO 8601 (no zone: IVR_AGENT_TIMEZONE); default the start of today.",
+    )
+    to: datetime | None = Field(default=None, description="Default: the end of from's day.")
+    group_by: Literal["operator", "hour", "day"] | None = None
+
+
+class Breach(Reply):
+    """A call that broke a standard."""
+
+    call_id: str
+    ended_at: datetime
+    operator_id: str | None
+    caller_number: str | None
+    kinds: list[str]
+    ring_seconds: float | None
+    max_hold_seconds: float | None
+    talk_seconds: float | None
+
+
+class Breaches(Reply):
+    """``GET /api/metrics/breaches``: latest first."""
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    breaches: list[Breach]
+
+
+class BreachesQuery(BaseModel):
+    """``GET /api/metrics/breaches`` query parameters."""
+
+    from_: datetime | None = Field(default=None, alias="from")
+    to: datetime | None = None
+    limit: int = Field(default=20, ge=1, le=MAX_BREACHES)
