@@ -50,7 +50,10 @@ def _tools() -> None:
 
 
 def _settings(tmp_path: Path, **overrides: object) -> Settings:
+    # The shared-directory delivery: these tests check where files land and the sound: paths
+    # the PBX plays them by (HTTP delivery: tests/integration/test_prompts_http_live.py).
     values: dict[str, object] = {
+        "prompts_delivery": "directory",
         "prompts_dir": tmp_path / "prompts",
         "prompts_voices_dir": tmp_path / "voices",
         "operator_ids": ",".join(OPERATORS),
@@ -333,7 +336,9 @@ async def test_the_sandbox_pbx_plays_the_built_prompts_where_media_points() -> N
     env = sandbox.load_credentials(box).env()
     prompts_dir = Path(env["IVR_AGENT_PROMPTS_DIR"])
     assert prompts_dir == box.root / "usr/share/asterisk/sounds/ivr-agent"
-    catalogue = PromptCatalogue.from_settings(load_settings(prompts_dir=prompts_dir))
+    catalogue = PromptCatalogue.from_settings(
+        load_settings(prompts_delivery="directory", prompts_dir=prompts_dir)
+    )
     media = catalogue.media("hold_reminder")
     built = prompts_dir / "zh-CN" / "hold_reminder.wav"
     seconds = render.check_wav(built)
@@ -354,7 +359,7 @@ async def test_a_prompt_rendered_on_demand_plays_on_the_sandbox_pbx() -> None:
     box = running_sandbox()
     env = sandbox.load_credentials(box).env()
     catalogue = PromptCatalogue.from_settings(
-        load_settings(prompts_dir=Path(env["IVR_AGENT_PROMPTS_DIR"]))
+        load_settings(prompts_delivery="directory", prompts_dir=Path(env["IVR_AGENT_PROMPTS_DIR"]))
     )
     name = f"测试{time.monotonic_ns() % 10_000}号"  # a fresh name: rendered now
     media = await catalogue.ensure_media("callback_opening", {"customer_name": name})

@@ -91,7 +91,7 @@ async def test_given_the_free_space_then_readyz_says_whether_the_data_dir_is_ful
     component = Component("data_dir")
     await disk.disk_probe(tmp_path, component)()
     assert component.state is state
-    assert "MiB free" in component.detail
+    assert ("MiB free" in component.detail) is (state is State.DOWN)
 
 
 async def test_given_a_real_directory_then_its_free_space_is_read(tmp_path: Path) -> None:
