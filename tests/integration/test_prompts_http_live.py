@@ -287,13 +287,18 @@ async def test_given_the_prompts_out_of_the_pbxs_sight_then_every_inbound_prompt
 
 
 def _pbx_cached_copy(url: str) -> bytes:
-    """The bytes of the PBX's media-cache copy of ``url`` (``media cache show all`` lists
-    each URI with its local file on the next line)."""
+    """The bytes of the PBX's media-cache copy of ``url``: ``media cache show <uri>`` gives
+    its ``Path`` (ending in a dot) and ``ext``. Not ``show all``: every agent a test starts
+    listens on a port of its own, so the lane's cache lists hundreds of URIs, more than one
+    CLI answer carries."""
     box = running_sandbox()
-    shown = sandbox.cli(box, box.pbx, "media cache show all")
-    match = re.search(rf"^{re.escape(url)}\n\s+(\S+)$", shown, re.M)
-    assert match, shown[-2000:]
-    return (box.root / match.group(1).lstrip("/")).read_bytes()
+    shown = sandbox.cli(box, box.pbx, f"media cache show {url}")
+    path = re.search(r"^\s*Path: (\S+)\s*$", shown, re.M)
+    ext = re.search(r"^\s*ext: (\S+)\s*$", shown, re.M)
+    assert path, shown
+    assert ext, shown
+    local = path.group(1).rstrip(".") + ext.group(1)
+    return (box.root / local.lstrip("/")).read_bytes()
 
 
 async def test_given_the_pbx_cache_then_a_file_is_fetched_once_revalidated_and_replaced_if_changed(
