@@ -73,7 +73,7 @@ async def test_given_a_full_disk_when_keeping_a_recording_then_it_is_tried_again
 async def test_given_a_disk_that_never_recovers_then_the_retry_gives_up_after_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("ivr_agent.recordings.inbound.DISK_RETRY_LIMIT_SECONDS", 0.05)
+    monkeypatch.setattr("ivr_agent.recordings.disk_wait.DISK_RETRY_LIMIT_SECONDS", 0.05)
     box = recorder()
     box.disk_retry_seconds = 0.01
     live = LiveRecording("c1", "1.1", "ivr-agent-in-1.1", "snoop")

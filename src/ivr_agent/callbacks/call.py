@@ -37,7 +37,7 @@ from ivr_agent.callbacks.script import Ask, End, Prompt, ScriptResult, SurveyScr
 from ivr_agent.pbx.ari import AriClient, AriError, JsonObject, event_time
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.recordings import RecordingFile, keep_verified
+from ivr_agent.recordings import RecordingFile, keep_verified, when_disk_allows
 
 if TYPE_CHECKING:
     from ivr_agent.pbx.session import Ivr
@@ -516,7 +516,10 @@ async def fetch_and_store(
     if data is None:
         log.warning("callback_recording_missing", attempt_id=attempt_id, problem=problem)
         return None, problem
-    stored = await asyncio.to_thread(keep_verified, data_dir, data, expected_seconds)
+    # The customer is hung up already: waiting for disk space holds nobody on the line.
+    stored = await when_disk_allows(
+        keep_verified, data_dir, data, expected_seconds, what={"attempt_id": attempt_id}
+    )
     entry = journal.read(attempt_id) or JournalEntry(attempt_id)
     journal.write(entry.with_(stored=stored))
     log.info(

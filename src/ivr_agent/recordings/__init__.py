@@ -4,6 +4,7 @@ recording and QA replay routes, and retention.
 Other parts of the agent use the file API exported here; app.py and cli/ compose the rest.
 """
 
+from ivr_agent.recordings.disk_wait import when_disk_allows
 from ivr_agent.recordings.files import (
     RecordingFile,
     RecordingStatus,
@@ -22,4 +23,5 @@ __all__ = [
     "resolve_stored",
     "store_recording",
     "verify_wav",
+    "when_disk_allows",
 ]

@@ -51,6 +51,8 @@ from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import ChannelGone, snoop_id
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.qa import save_call_recording
+from ivr_agent.recordings import disk_wait
+from ivr_agent.recordings.disk_wait import when_disk_allows
 from ivr_agent.recordings.files import RecordingFile, keep_verified
 from ivr_agent.recordings.pending import PendingRecording, PendingRecordings
 
@@ -67,10 +69,6 @@ RECORDING_PREFIX = "ivr-agent-in-"
 STEP_TIMEOUT_SECONDS = 5.0
 #: Longest call we wait on for RecordingFinished (then the recording is stopped).
 MAX_CALL_SECONDS = 4 * 3600.0
-#: A full or failing disk: how often the file and its note are tried again, and for how
-#: long (meanwhile the PBX keeps its copy; nothing is deleted there before both are kept).
-DISK_RETRY_SECONDS = 10.0
-DISK_RETRY_LIMIT_SECONDS = 3600.0
 #: How long a recording's task waits for the call's own row (the outbox may lag); after
 #: that the parked recording is left to :meth:`InboundRecorder.run_pending`.
 CALL_ROW_WAIT_SECONDS = 300.0
@@ -121,7 +119,7 @@ class InboundRecorder:
         self.call_row_wait_seconds = CALL_ROW_WAIT_SECONDS
         self.call_row_retry_seconds = CALL_ROW_RETRY_SECONDS
         self.pending_retry_seconds = PENDING_RETRY_SECONDS
-        self.disk_retry_seconds = DISK_RETRY_SECONDS
+        self.disk_retry_seconds = disk_wait.DISK_RETRY_SECONDS
         #: Recording ids whose own task is still writing them (a round leaves them alone).
         self._saving: set[str] = set()
 
@@ -267,28 +265,21 @@ class InboundRecorder:
     async def _on_disk(
         self, step: str, live: LiveRecording, work: Callable[..., _T], *args: Any
     ) -> _T:
-        """``work(*args)`` in a thread, tried again every ``disk_retry_seconds`` while the
-        disk refuses it (full, I/O error) for up to an hour: a full data dir delays a
-        recording, it does not lose it (the PBX keeps its copy meanwhile)."""
-        deadline = time.monotonic() + DISK_RETRY_LIMIT_SECONDS
-        tries = 0
-        while True:
-            try:
-                return await asyncio.to_thread(work, *args)
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    raise
-                if tries == 0:  # once per recording: a full disk lasts many tries
-                    log.warning(
-                        "inbound_recording_disk_refused",
-                        step=step,
-                        call_id=live.call_id,
-                        error=str(exc),
-                        retry_every=self.disk_retry_seconds,
-                    )
-                tries += 1
-                self.stats["disk_retries"] += 1
-                await asyncio.sleep(self.disk_retry_seconds)
+        """``work(*args)`` in a thread, tried again while the disk refuses it (full, I/O
+        error) for up to an hour: a full data dir delays a recording, it does not lose it
+        (the PBX keeps its copy meanwhile)."""
+
+        def counted() -> None:
+            self.stats["disk_retries"] += 1
+
+        return await when_disk_allows(
+            work,
+            *args,
+            what={"step": step, "call_id": live.call_id},
+            retry_seconds=self.disk_retry_seconds,
+            limit_seconds=disk_wait.DISK_RETRY_LIMIT_SECONDS,
+            on_retry=counted,
+        )
 
     async def _save(
         self, live: LiveRecording, file: RecordingFile, started: float | None, pbx_name: str | None
