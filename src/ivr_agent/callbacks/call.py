@@ -127,12 +127,15 @@ class CallbackCall:
         events: ChannelEvents,
         *,
         answered_at: float | None = None,
+        resumed: bool = False,
         now: Callable[[], float] = time.time,
     ) -> None:
         """``answered_at``: when the customer answered (PBX time; default: ``now()``);
-        ``now``: the PBX's clock, for the times no event gives."""
+        ``resumed``: the call was adopted after an agent restart (an earlier run may have
+        recorded part of it); ``now``: the PBX's clock, for the times no event gives."""
         self.ivr = ivr
         self.answered_at = answered_at
+        self.resumed = resumed
         self.now = now
         self.client: AriClient = ivr.client
         self.settings = ivr.settings
@@ -300,7 +303,7 @@ class CallbackCall:
             await self.client.stop_recording(self.recording_name)
         await self._destroy_bridge()
         ended = self.now()
-        stored = await self._keep_earlier_recording() if self.answered_at is None else None
+        stored = await self._keep_earlier_recording() if self.resumed else None
         self.journal.write(
             JournalEntry(
                 self.target.attempt_id, answered_at=answered_at, outcome=outcome, stored=stored

@@ -379,6 +379,8 @@ class Dialer:
             self._target(attempt),
             events,
             answered_at=answered,
+            # No answer time seen by this run: the call was adopted after a restart.
+            resumed=answered_at is None,
             now=self.pbx_now,
         )
         try:
