@@ -12,9 +12,13 @@ and cheaply:
   opens the file through the same media path as a whisper — with http delivery it fetches
   the URL through ``res_http_media_cache``, with directory delivery it looks in its sounds
   directory — seeks past the end and ends the playback ``done`` in about 20 ms; a file it
-  cannot open or fetch ends ``failed`` at once. No channel rings, nobody hears anything (the
-  bridge's announcer channel is internal: no AMI events, no phantom call), and with http
-  delivery the PBX's cache is warmed, so no caller waits for the first download.
+  cannot open or fetch ends ``failed`` at once, and is played once more before it counts as
+  unplayable: now and then (once in the CI runs of a day, under load, the Asterisk log
+  naming no missing file) a bridge playback of a good file ends ``failed``, and one such
+  passing fault must not make the agent unready for a minute. No channel rings, nobody
+  hears anything (the bridge's announcer channel is internal: no AMI events, no phantom
+  call), and with http delivery the PBX's cache is warmed, so no caller waits for the
+  first download.
 * with http delivery the agent first waits (up to :data:`OWN_SERVER_WAIT_SECONDS`) until its
   own HTTP server answers at the prompts URL (ARI may connect before the server listens),
   checks that each file is rendered, and tells "no request reached the agent" (the PBX
@@ -219,7 +223,10 @@ class PlayabilityCheck:
                 # Bridge events reach an app only when it subscribes to the bridge.
                 await client.subscribe(self.ivr.settings.ari_app, f"bridge:{bridge}")
                 for index, job in enumerate(jobs):
-                    problem = await self._play_one(events, bridge, job, index)
+                    problem = await self._play_one(events, bridge, job, f"{index}")
+                    if problem is not None and not problem.reason.startswith(_TIMED_OUT):
+                        # A file at fault fails again; a passing fault of the PBX does not.
+                        problem = await self._play_one(events, bridge, job, f"{index}-again")
                     if problem is None:
                         continue
                     found.append(problem)
@@ -235,10 +242,10 @@ class PlayabilityCheck:
         return found
 
     async def _play_one(
-        self, events: ChannelEvents, bridge: str, job: RenderJob, index: int
+        self, events: ChannelEvents, bridge: str, job: RenderJob, attempt: str
     ) -> Unplayable | None:
         media = self.catalogue.media_uri(job)
-        playback = f"{bridge}-{index}"
+        playback = f"{bridge}-{attempt}"
         events.add(playback)
         seen_before = self.requests_seen() if self.requests_seen is not None else None
         await self.ivr.client.play_on_bridge(bridge, [media], playback, offset_ms=OFFSET_MS)
