@@ -155,16 +155,6 @@ async def test_given_a_prompts_url_the_pbx_cannot_reach_then_readyz_says_no_requ
     )
 
 
-#: Known defect (issue 17, open): in full test runs a prompt served from the agent's own
-#: folder is now and then "fetched but not playable" by the PBX, or not heard on the caller's
-#: line (silence_last, operator_intro: scores 0.08-0.43, passing alone at 0.72-1.00). Not
-#: understood yet; kept running, not gating, until it is.
-HTTP_PLAYBACK_DEFECT = pytest.mark.xfail(
-    strict=False, reason="prompts over HTTP intermittently not played (issue 17, open)"
-)
-
-
-@HTTP_PLAYBACK_DEFECT
 async def test_given_http_delivery_from_the_agents_own_folder_then_every_prompt_is_playable(
     tmp_path: Path, db: Database
 ) -> None:
@@ -243,7 +233,6 @@ EXPECTED_PROMPTS = {
 TOLERANCE = 0.5
 
 
-@HTTP_PLAYBACK_DEFECT
 async def test_given_the_prompts_out_of_the_pbxs_sight_then_every_inbound_prompt_is_heard(
     tmp_path: Path, db: Database
 ) -> None:

@@ -8,9 +8,11 @@ cross-correlation (``ivr_agent.sim.audio_match``) with a score above :data:`HEAR
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ivr_agent.sim.audio_match import Audio, Match, find_phrase, load_wav
 from ivr_agent.sim.sandbox_layout import SOUNDS_DIR
@@ -24,6 +26,8 @@ from ivr_agent.sim.sandbox_layout import SOUNDS_DIR
 HEARD_SCORE = 0.45
 #: How far from its due time a prompt is looked for (and must be found within ± 0.5 s).
 SEARCH_SECONDS = 1.5
+#: Silence around a line's recording (see :func:`recording`).
+EDGE_SECONDS = 0.25
 
 
 def prompt_audio(root: Path, prompt: str, language: str = "zh-CN") -> Audio:
@@ -32,10 +36,23 @@ def prompt_audio(root: Path, prompt: str, language: str = "zh-CN") -> Audio:
 
 
 def recording(truth: dict[str, Any]) -> tuple[datetime, Audio]:
-    """(wall-clock time of its first sample, the audio) of what the caller heard."""
+    """(wall-clock time of its first sample, the audio) of what the caller heard, with
+    :data:`EDGE_SECONDS` of silence added before and after.
+
+    Why the silence: a prompt that starts as the PBX answers, or one after which the agent
+    hangs up (``silence_last``), can begin before the line's recording does or end a frame
+    after it (measured: the recording stopped 12 ms before the end of a ``silence_last``
+    that it held sample for sample). :func:`find_phrase` only places a phrase whose whole
+    length lies in the recording; in the silence, the part the line did receive is judged,
+    and the cut part counts against the score (12 ms of 4.5 s: 0.997 instead of 1.0).
+    """
     kept = truth["heard_recording"]
     assert kept["file"], f"{truth['id']}: the run kept no recording of what the caller heard"
-    return datetime.fromisoformat(kept["started_at"]), load_wav(kept["file"])
+    audio = load_wav(kept["file"])
+    edge = np.zeros(round(EDGE_SECONDS * audio.rate))
+    padded = Audio(np.concatenate((edge, audio.samples, edge)), audio.rate)
+    started = datetime.fromisoformat(kept["started_at"]) - timedelta(seconds=EDGE_SECONDS)
+    return started, padded
 
 
 def heard_near(
