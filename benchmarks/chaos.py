@@ -552,6 +552,7 @@ class Chaos:
             IVR_AGENT_CALLBACK_AUTO_FOR_ABANDONED="true",
             IVR_AGENT_CALLBACK_WINDOWS=self.windows,
             IVR_AGENT_CALLBACK_WORKING_DAYS="mon-sun",
+            IVR_AGENT_HOLIDAYS="",
             IVR_AGENT_CALLBACK_RETRY_MINUTES="1",
             IVR_AGENT_CALLBACK_RING_SECONDS="15",
         )

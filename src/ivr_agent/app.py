@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ivr_agent.callbacks import callback_config
 from ivr_agent.callbacks.dialer import running_dialer
 from ivr_agent.callbacks.feature import setup as setup_callbacks
 from ivr_agent.callbacks.http import WAKE_DIALER
@@ -23,7 +24,6 @@ from ivr_agent.calls.feature import setup as setup_calls
 from ivr_agent.calls.inflight import InflightJournal
 from ivr_agent.calls.ingest import CommandRoutes, Ingest
 from ivr_agent.calls.outbox import Outbox
-from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.commands import CancelTimers, PlayPrompt
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
@@ -109,9 +109,7 @@ def _outbox_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
     disk = readiness.component("data_dir")
 
     async def outbox(app: web.Application) -> AsyncIterator[None]:
-        auto_callbacks = (
-            CallbackConfig.from_settings(settings) if settings.callback_auto_for_abandoned else None
-        )
+        auto_callbacks = callback_config(settings) if settings.callback_auto_for_abandoned else None
         box = Outbox(settings.data_dir / "spool", callbacks=auto_callbacks)
         app[OUTBOX] = box
         # Not ready while outcomes cannot reach the spool or the writer is stuck.
@@ -308,6 +306,8 @@ def build_app(
     opens the configured one when it starts and closes it when it stops.
     """
     options = options or Options()
+    # A wrong holidays country or file stops the start here, named (CalendarError).
+    callback_config(settings)
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
     app.middlewares.append(error_middleware)

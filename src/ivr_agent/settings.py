@@ -275,6 +275,18 @@ class Settings(BaseSettings):
     callback_working_days: Weekdays = Field(
         parse_weekdays("mon-fri"), description="Days callbacks are placed."
     )
+    holidays: str = Field(
+        "CN",
+        pattern=r"^([A-Z]{2})?$",
+        description="Public holidays and make-up working days (调休) of this country (ISO code, "
+        "from the holidays package) are off / worked for callbacks and working hours; empty "
+        "for none.",
+    )
+    holidays_file: Path | None = Field(
+        None,
+        description="TOML overrides of the holiday calendar: off = [dates or "
+        '"first..last" ranges], on = [dates worked]; wins over HOLIDAYS.',
+    )
     working_hours: Windows = Field(
         parse_time_windows("09:00-18:00"),
         description="Working hours (service callbacks may ignore windows in them).",

@@ -12,8 +12,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
 from ivr_agent.app import build_app
+from ivr_agent.callbacks import callback_config
 from ivr_agent.callbacks.attempts import AttemptResult, claim_due, finish_attempt
-from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.core.callbacks import CallbackConfig, schedule
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
 from ivr_agent.recordings.files import RecordingFile
@@ -92,7 +93,10 @@ async def test_given_a_service_callback_then_201_and_it_reads_back(
     assert set(created) >= {"callback_id", "due_at", "deadline"}
     due, deadline = (datetime.fromisoformat(created[k]) for k in ("due_at", "deadline"))
     assert due >= now - timedelta(seconds=1)
-    assert deadline == now + timedelta(hours=3)
+    # 3 hours of working time (S5): the rule's own result for this moment, whatever the hour.
+    config = callback_config(load_settings(_env_file=None, timezone="Asia/Shanghai"))
+    assert deadline == schedule("service_completed", now, now, config).deadline
+    assert deadline >= now + timedelta(hours=3)
     assert created["deadline"].endswith("+08:00")  # rendered in the call centre's zone
 
     status, one = await _get(client, f"/api/callbacks/{created['callback_id']}", ops)

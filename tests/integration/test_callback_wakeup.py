@@ -60,6 +60,7 @@ def settings() -> Settings:
         # Always inside a calling window, and a poll that never comes during the test.
         callback_windows="00:00-12:00,12:00-00:00",
         callback_working_days="mon-sun",
+        holidays="",
         callback_poll_seconds=3600,
     )
 

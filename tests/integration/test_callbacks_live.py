@@ -59,6 +59,7 @@ def _settings_for(box: sandbox.Sandbox, data_dir: Path, **overrides: Any) -> Set
         # Always inside a calling window, every day: the test runs whenever it is run.
         "callback_windows": "00:00-12:00,12:00-00:00",
         "callback_working_days": "mon-sun",
+        "holidays": "",
         "callback_retry_minutes": 1,
         "callback_max_attempts": 3,
         "callback_ring_seconds": 8,
@@ -394,6 +395,7 @@ def _agent_env(settings: Settings, database_url: URL, port: int) -> dict[str, st
             "IVR_AGENT_HTTP_LISTEN": f"127.0.0.1:{port}",
             "IVR_AGENT_CALLBACK_WINDOWS": "00:00-12:00,12:00-00:00",
             "IVR_AGENT_CALLBACK_WORKING_DAYS": "mon-sun",
+            "IVR_AGENT_HOLIDAYS": "",
             "IVR_AGENT_CALLBACK_RETRY_MINUTES": "1",
             "IVR_AGENT_CALLBACK_POLL_SECONDS": "0.5",
             "IVR_AGENT_CALLBACK_AUTO_FOR_ABANDONED": "false",

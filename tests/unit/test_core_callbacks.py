@@ -21,6 +21,7 @@ from ivr_agent.core.callbacks import (
     FinalStatus,
     ScriptOutcome,
     Window,
+    add_working_time,
     check_customer_name,
     is_allowed,
     local_instant,
@@ -172,11 +173,81 @@ def test_given_service_callbacks_must_keep_windows_then_due_at_the_next_window()
     assert plan.due_at == sh(23, 15, 0)
 
 
-def test_given_a_service_call_friday_evening_then_due_monday_and_overdue_from_the_start() -> None:
+def test_given_a_service_call_friday_evening_then_its_clock_starts_at_mondays_opening() -> None:
+    # S5: the 30 min / 3 h run in working time; outside it the clock waits for the opening.
     plan = schedule("service_completed", sh(27, 19, 0), sh(27, 19, 1), CONFIG)
     assert plan.due_at == sh(30, 9, 0)  # working hours open at 09:00
-    assert plan.deadline == sh(27, 22, 0)
-    assert plan.overdue
+    assert plan.target_by == sh(30, 9, 30)
+    assert plan.deadline == sh(30, 12, 0)
+    assert not plan.overdue
+
+
+def test_given_a_service_call_an_hour_before_closing_then_its_3_h_run_into_the_next_morning() -> (
+    None
+):
+    plan = schedule("service_completed", sh(23, 17, 0), sh(23, 17, 0), CONFIG)
+    assert (plan.due_at, plan.target_by) == (sh(23, 17, 0), sh(23, 17, 30))
+    assert plan.deadline == sh(24, 11, 0)  # 17:00-18:00, then 09:00-11:00
+    # Reported at 20:00 (after closing): due at the next opening, not overdue.
+    late = schedule("service_completed", sh(23, 17, 0), sh(23, 20, 0), CONFIG)
+    assert (late.due_at, late.overdue) == (sh(24, 9, 0), False)
+
+
+def test_given_working_time_then_it_skips_nights_weekends_and_holidays() -> None:
+    config = replace(CONFIG, days_off=frozenset({date(2026, 11, 30)}))  # a Monday off
+    friday_5pm = sh(27, 17, 0)
+    # 17:00-18:00 Friday, the weekend and Monday off, 09:00-11:00 Tuesday.
+    assert add_working_time(friday_5pm, timedelta(hours=3), config) == sh(1, 11, 0, month=12)
+    # Exactly to the closing, then on from the next opening.
+    assert add_working_time(friday_5pm, timedelta(hours=1), config) == sh(27, 18, 0)
+    assert add_working_time(sh(28, 12, 0), timedelta(0), config) == sh(1, 9, 0, month=12)
+
+
+# --- the national calendar: holidays and make-up working days ------------------------------
+
+#: The Spring Festival break of 2026 as the State Council set it: Sunday 15 February to
+#: Monday 23 February off (9 days), Saturday 14 and Saturday 28 February worked.
+SPRING_2026_OFF = frozenset(date(2026, 2, 15) + timedelta(days=n) for n in range(9))
+SPRING_2026_ON = frozenset({date(2026, 2, 14), date(2026, 2, 28)})
+SPRING_2026 = replace(CONFIG, days_off=SPRING_2026_OFF, days_on=SPRING_2026_ON)
+
+
+def test_given_the_9_day_spring_festival_then_the_next_window_is_after_it() -> None:
+    eve = datetime(2026, 2, 13, 18, 0, tzinfo=SH)  # Friday evening before the break
+    # Saturday 14 February is a make-up working day: the morning window is open.
+    assert next_allowed(eve, WINDOWS, SPRING_2026) == datetime(2026, 2, 14, 10, 30, tzinfo=SH)
+    after_saturday = datetime(2026, 2, 14, 18, 0, tzinfo=SH)
+    assert next_allowed(after_saturday, WINDOWS, SPRING_2026) == datetime(
+        2026, 2, 24, 10, 30, tzinfo=SH
+    )
+    assert not is_allowed(datetime(2026, 2, 16, 10, 45, tzinfo=SH), WINDOWS, SPRING_2026)
+    assert is_allowed(datetime(2026, 2, 28, 15, 30, tzinfo=SH), WINDOWS, SPRING_2026)
+
+
+def test_given_a_service_completed_in_the_break_then_its_clock_starts_when_work_resumes() -> None:
+    plan = schedule(
+        "service_completed",
+        datetime(2026, 2, 17, 10, 0, tzinfo=SH),
+        datetime(2026, 2, 17, 10, 0, tzinfo=SH),
+        SPRING_2026,
+    )
+    assert plan.due_at == datetime(2026, 2, 24, 9, 0, tzinfo=SH)
+    assert plan.deadline == datetime(2026, 2, 24, 12, 0, tzinfo=SH)
+    assert not plan.overdue
+
+
+def test_given_a_retry_falling_in_a_holiday_then_it_waits_for_the_next_working_day() -> None:
+    state = CallbackState("manual", deadline=datetime(2026, 3, 1, tzinfo=SH))
+    ended = datetime(2026, 2, 14, 17, 10, tzinfo=SH)  # the make-up Saturday, last window
+    after = next_state(state, "no_answer", started_at=ended, ended_at=ended, config=SPRING_2026)
+    assert after.next_attempt_at == datetime(2026, 2, 24, 10, 30, tzinfo=SH)
+
+
+def test_given_every_day_off_then_a_clear_error_not_a_hang() -> None:
+    every = frozenset(date(2026, 1, 1) + timedelta(days=n) for n in range(800))
+    config = replace(CONFIG, days_off=every)
+    with pytest.raises(ValueError, match="no calling window on a working day in the year"):
+        next_allowed(datetime(2026, 6, 1, tzinfo=SH), WINDOWS, config)
 
 
 def test_given_a_resolved_complaint_then_due_24h_later_in_a_window_deadline_72h() -> None:

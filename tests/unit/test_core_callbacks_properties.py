@@ -9,7 +9,7 @@ checks: the rules document that a boundary there means its first occurrence.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,6 +23,7 @@ from ivr_agent.core.callbacks import (
     CallbackConfig,
     CallbackState,
     Window,
+    add_working_time,
     next_allowed,
     next_state,
     schedule,
@@ -70,6 +71,13 @@ def repeated(moment: datetime, config: CallbackConfig) -> bool:
     return moment.astimezone(config.zone).fold == 1
 
 
+def works(day: date, config: CallbackConfig) -> bool:
+    """The calendar oracle (S5): a make-up day is worked, a holiday is not, else the weekday."""
+    if day in config.days_on:
+        return True
+    return day.weekday() in config.working_days and day not in config.days_off
+
+
 def inside(moment: datetime, wins: tuple[Window, ...], config: CallbackConfig) -> bool:
     """The wall-clock oracle: inside a window that opened on a working day."""
     local = moment.astimezone(config.zone)
@@ -77,12 +85,12 @@ def inside(moment: datetime, wins: tuple[Window, ...], config: CallbackConfig) -
     yesterday = today - timedelta(days=1)
     for w in wins:
         if w.start < w.end:
-            if today.weekday() in config.working_days and w.start <= now < w.end:
+            if works(today, config) and w.start <= now < w.end:
                 return True
         else:
-            if today.weekday() in config.working_days and now >= w.start:
+            if works(today, config) and now >= w.start:
                 return True
-            if yesterday.weekday() in config.working_days and now < w.end:
+            if works(yesterday, config) and now < w.end:
                 return True
     return False
 
@@ -103,6 +111,52 @@ def test_next_allowed_is_the_first_allowed_instant(
         if not repeated(before, config):
             assert not inside(before, wins, config)
         assert not inside(moment, wins, config)
+
+
+@st.composite
+def holiday_breaks(draw: st.DrawFn) -> tuple[CallbackConfig, datetime]:
+    """A config with a break of up to 12 days off (and some make-up days around it), and a
+    moment from a few days before the break to a few days after it."""
+    config = draw(configs())
+    first = draw(st.dates(min_value=date(2024, 1, 1), max_value=date(2031, 12, 1)))
+    off = frozenset(first + timedelta(days=n) for n in range(draw(st.integers(1, 12))))
+    around = [first + timedelta(days=n) for n in range(-9, 22)]
+    on = frozenset(draw(st.lists(st.sampled_from(around), max_size=3))) - off
+    day = first + timedelta(days=draw(st.integers(-3, 15)))
+    at = datetime.combine(day, draw(times_of_day), tzinfo=config.zone)
+    return replace(config, days_off=off, days_on=on), at.astimezone(UTC)
+
+
+@settings(max_examples=400, deadline=None)
+@given(holiday_breaks(), st.sampled_from(REASONS))
+def test_next_allowed_skips_holiday_breaks_and_keeps_make_up_days(
+    case: tuple[CallbackConfig, datetime], reason: str
+) -> None:
+    config, moment = case
+    assume(not repeated(moment, config))
+    wins = config.allowed_windows(reason)
+    found = next_allowed(moment, wins, config)
+    assert found >= moment
+    assert inside(found, wins, config)
+    if found > moment:
+        before = max(moment, found - timedelta(seconds=1))
+        if not repeated(before, config):
+            assert not inside(before, wins, config)
+
+
+@settings(max_examples=300, deadline=None)
+@given(holiday_breaks(), st.integers(0, 600), st.integers(0, 600))
+def test_working_time_adds_up_and_ends_in_working_hours(
+    case: tuple[CallbackConfig, datetime], first: int, then: int
+) -> None:
+    config, start = case
+    a, b = timedelta(minutes=first), timedelta(minutes=then)
+    once = add_working_time(start, a + b, config)
+    assert add_working_time(add_working_time(start, a, config), b, config) == once
+    assert once >= start + a + b  # working time never runs faster than real time
+    # It ends inside working hours, or exactly at a closing.
+    edge = once - timedelta(seconds=1)
+    assert inside(once, config.working_hours, config) or inside(edge, config.working_hours, config)
 
 
 @settings(max_examples=300, deadline=None)

@@ -3,6 +3,7 @@
 Other parts of the agent use what is exported here; app.py and cli/ compose the modules.
 """
 
+from ivr_agent.callbacks.calendar import CalendarError, callback_config
 from ivr_agent.callbacks.jobs import (
     CallbackRequest,
     CreatedCallback,
@@ -12,8 +13,10 @@ from ivr_agent.callbacks.jobs import (
 from ivr_agent.callbacks.queries import get_callback, iter_callback_calls, list_callbacks
 
 __all__ = [
+    "CalendarError",
     "CallbackRequest",
     "CreatedCallback",
+    "callback_config",
     "callback_for_abandoned",
     "create_callback",
     "get_callback",

@@ -58,6 +58,7 @@ from ivr_agent.callbacks.attempts import (
     mark_answered,
     unfinished_attempts,
 )
+from ivr_agent.callbacks.calendar import callback_config
 from ivr_agent.callbacks.call import CallbackCall, CallTarget
 from ivr_agent.callbacks.dialing import (
     attempt_result,
@@ -146,7 +147,6 @@ class Dialer:
         self.ivr = ivr
         self.db = db
         self.settings = ivr.settings
-        self.config = CallbackConfig.from_settings(ivr.settings)
         self.journal = journal or Journal(ivr.settings.data_dir)
         #: The PBX's time (epoch seconds): what the dialer's own times are read from when
         #: no event carries one, so a step of this host's clock does not move them.
@@ -172,6 +172,11 @@ class Dialer:
         self.stats = DialerStats()
         self._wake = asyncio.Event()
         self.reconciled = asyncio.Event()
+
+    @property
+    def config(self) -> CallbackConfig:
+        """The S5 rules with today's calendar (an edited holidays file counts at once)."""
+        return callback_config(self.settings)
 
     @property
     def clock(self) -> Callable[[], datetime]:

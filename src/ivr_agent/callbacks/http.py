@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from sqlalchemy import insert
 
+from ivr_agent.callbacks.calendar import callback_config
 from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
 from ivr_agent.callbacks.queries import MAX_PAGE, get_callback, list_callbacks
 from ivr_agent.callbacks.schemas import (
@@ -27,7 +28,6 @@ from ivr_agent.callbacks.schemas import (
     CallbacksQuery,
     NewCallback,
 )
-from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.db.models import CALLBACK_STATUSES, AuditLogRow
 from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
@@ -98,7 +98,7 @@ async def create_callback_handler(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     now = datetime.now(UTC)
     callback = _callback_request(await json_body(request, NewCallback), request, now)
-    config = CallbackConfig.from_settings(settings)
+    config = callback_config(settings)
     db = request.app[DATABASE]
     async with db.transaction("create callback") as session:
         try:

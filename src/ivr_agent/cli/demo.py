@@ -43,11 +43,13 @@ log = get_logger(__name__)
 #: One batch of traffic: a busy hotline hour compressed (kinds and weights, load mode).
 TRAFFIC_MIX = "answered=60,abandoned=15,hold=15,silent=10"
 
-#: Callback settings of the demo: dial whenever the demo runs (whole day, every day) and
-#: retry after the smallest interval the settings allow, so a watcher sees retries too.
+#: Callback settings of the demo: dial whenever the demo runs (whole day, every day, public
+#: holidays too) and retry after the smallest interval the settings allow, so a watcher sees
+#: retries too.
 DEMO_CALLBACK_SETTINGS: dict[str, Any] = {
     "callback_windows": "00:00-12:00,12:00-00:00",
     "callback_working_days": "mon-sun",
+    "holidays": "",
     "callback_retry_minutes": 1,
     "callback_ring_seconds": 15,
     "callback_auto_for_abandoned": True,
@@ -123,8 +125,8 @@ def service_customer(round_no: int) -> CallbackCustomer:
 
 async def _request_service_callback(db: Database, settings: Settings, number: str) -> None:
     """Ask for a ``service_completed`` callback, as an operator's system would after a visit."""
+    from ivr_agent.callbacks import callback_config
     from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
-    from ivr_agent.core.callbacks import CallbackConfig
 
     # The customers' websocket must be up before the dialer (polling every few s) dials.
     await asyncio.sleep(2.0)
@@ -132,7 +134,7 @@ async def _request_service_callback(db: Database, settings: Settings, number: st
     await create_callback(
         db,
         CallbackRequest(number, "张先生", "service_completed", now),
-        CallbackConfig.from_settings(settings),
+        callback_config(settings),
         now,
     )
 

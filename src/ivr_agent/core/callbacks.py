@@ -3,7 +3,10 @@
 Theory of operation
 -------------------
 *Allowed times.* A callback may be dialled only inside a calling window (default 10:30–11:30
-and 15:00–17:30) on a working day, in the call centre's time zone. A window whose end is
+and 15:00–17:30) on a working day, in the call centre's time zone. A working day is one of
+the working weekdays, less the public holidays (``days_off``), plus the make-up working days
+(调休, ``days_on``): the dates come from the national calendar and the admin's overrides
+(:mod:`ivr_agent.callbacks.calendar`); the rules here only look them up. A window whose end is
 earlier than its start crosses midnight and belongs to the day it **opens** on: 22:00–02:00
 on a Friday runs into Saturday morning even when Saturday is not a working day, but no such
 window opens on Saturday night. Service-completed callbacks may also be dialled at any time
@@ -20,7 +23,8 @@ the clocks jump; a boundary that exists twice (clocks go back) is its first occu
 ============================  ====================================  ==========================
 reason                        first allowed dial at or after         deadline
 ============================  ====================================  ==========================
-``service_completed``         max(reference, now)                    reference + 3 h (setting)
+``service_completed``         max(reference, now)                    3 h of working time from
+                                                                     the reference (setting)
 ``complaint_resolved``        max(reference + 24 h, now)             reference + 72 h (setting)
 ``abandoned_call``/``manual`` max(reference, now) (as soon as         end of the window in which
                               possible)                              the last attempt would fall
@@ -28,7 +32,11 @@ reason                        first allowed dial at or after         deadline
 ============================  ====================================  ==========================
 
 The "within 30 minutes" of a service callback is the target :attr:`Schedule.target_by`;
-``due_at`` is the first allowed moment, which may be later (outside working hours).
+``due_at`` is the first allowed moment, which may be later (outside working hours). Both
+the 30 min and the 3 h run in **working time** (S5): a service completed on Friday at 19:00
+starts its clock at Monday's opening (09:00: target 09:30, deadline 12:00), and one
+completed at 17:00 has one hour that day and two the next working morning
+(:func:`add_working_time`).
 
 *After an attempt* (:func:`next_state`), given the callback's state and the attempt's result:
 
@@ -87,9 +95,10 @@ ANSWERED_OUTCOMES = frozenset(get_args(AnsweredOutcome))
 
 CUSTOMER_NAME_MAX = 64
 
-# How far ahead to look for an allowed time: a week always holds a working day (the config
-# requires one), plus the day before for windows that opened yesterday and cross midnight.
-_SEARCH_DAYS = range(-1, 9)
+# How far ahead to look for an allowed time: past any holiday break (a week holds a working
+# weekday, the config requires one, but days off can stack: the Spring Festival is 9 days),
+# plus the day before for windows that opened yesterday and cross midnight.
+_SEARCH_DAYS = range(-1, 367)
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -124,6 +133,10 @@ class CallbackConfig:
     )
     #: Monday = 0 … Sunday = 6.
     working_days: frozenset[int] = frozenset(range(5))
+    #: Dates off although on a working weekday (public holidays and their days off in lieu).
+    days_off: frozenset[date] = frozenset()
+    #: Dates worked although not on a working weekday (make-up working days, 调休).
+    days_on: frozenset[date] = frozenset()
     working_hours: tuple[Window, ...] = (Window(time(9, 0), time(18, 0)),)
     service_ignores_windows: bool = True
     service_due: timedelta = timedelta(minutes=30)
@@ -147,9 +160,22 @@ class CallbackConfig:
         if self.service_deadline <= timedelta(0) or self.service_due <= timedelta(0):
             raise ValueError("service_due and service_deadline must be positive")
 
+    def is_working_day(self, day: date) -> bool:
+        """Whether callbacks may be placed on local ``day`` (and working hours run on it)."""
+        if day in self.days_on:
+            return True
+        return day.weekday() in self.working_days and day not in self.days_off
+
     @classmethod
-    def from_settings(cls, settings: Any) -> CallbackConfig:
-        """The config of :class:`ivr_agent.settings.Settings` (``callback_*`` fields)."""
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        days_off: frozenset[date] = frozenset(),
+        days_on: frozenset[date] = frozenset(),
+    ) -> CallbackConfig:
+        """The config of :class:`ivr_agent.settings.Settings` (``callback_*`` fields), with
+        the calendar's dates (``ivr_agent.callbacks.callback_config`` reads them)."""
 
         def windows(values: Any) -> tuple[Window, ...]:
             return tuple(Window(w.start, w.end) for w in values)
@@ -158,6 +184,8 @@ class CallbackConfig:
             zone=ZoneInfo(settings.timezone),
             windows=windows(settings.callback_windows),
             working_days=frozenset(settings.callback_working_days),
+            days_off=days_off,
+            days_on=days_on,
             working_hours=windows(settings.working_hours),
             service_ignores_windows=settings.callback_service_ignores_windows,
             service_due=timedelta(minutes=settings.callback_service_due_minutes),
@@ -218,7 +246,7 @@ def _intervals(
     day: date, windows: tuple[Window, ...], config: CallbackConfig
 ) -> list[tuple[datetime, datetime]]:
     """The UTC intervals of the windows opening on local ``day`` (none on a day off)."""
-    if day.weekday() not in config.working_days:
+    if not config.is_working_day(day):
         return []
     spans = []
     for window in windows:
@@ -241,6 +269,8 @@ def allowed_span(
     today = start.astimezone(config.zone).date()
     best: tuple[datetime, datetime] | None = None
     for offset in _SEARCH_DAYS:
+        if best is not None and offset > 0:
+            break  # a later day's windows all open after the ones found
         for opens, closes in _intervals(today + timedelta(days=offset), windows, config):
             if closes <= start:
                 continue
@@ -251,8 +281,11 @@ def allowed_span(
                 or (candidate[0] == best[0] and candidate[1] > best[1])
             ):
                 best = candidate
-    if best is None:  # unreachable: the config guarantees a working day and a window
-        raise ValueError("no calling window in the coming week")
+    if best is None:
+        raise ValueError(
+            f"no calling window on a working day in the year after {today}: "
+            "are all days off (the holiday calendar and its override file)?"
+        )
     return best
 
 
@@ -287,8 +320,8 @@ def schedule(
     windows = config.allowed_windows(reason)
     if reason == "service_completed":
         due = next_allowed(max(reference, current), windows, config)
-        deadline = reference + config.service_deadline
-        target = reference + config.service_due
+        deadline = add_working_time(reference, config.service_deadline, config)
+        target = add_working_time(reference, config.service_due, config)
     elif reason == "complaint_resolved":
         due = next_allowed(max(reference + config.complaint_min, current), windows, config)
         deadline = reference + config.complaint_max
@@ -298,6 +331,20 @@ def schedule(
         deadline = _worst_case_end(due, windows, config)
         target = due
     return Schedule(due_at=due, deadline=deadline, target_by=target, overdue=due > deadline)
+
+
+def add_working_time(start: datetime, duration: timedelta, config: CallbackConfig) -> datetime:
+    """The instant ``duration`` of working time after ``start`` (UTC): only time inside
+    working hours on working days counts, so a clock started outside them starts at the next
+    opening."""
+    remaining = duration
+    at = _aware("start", start)
+    while True:
+        opens, closes = allowed_span(at, config.working_hours, config)
+        if opens + remaining <= closes:
+            return opens + remaining
+        remaining -= closes - opens
+        at = closes
 
 
 def _worst_case_end(due: datetime, windows: tuple[Window, ...], config: CallbackConfig) -> datetime:
