@@ -338,7 +338,17 @@ class Settings(BaseSettings):
     # --- recordings ----------------------------------------------------------------------
     record_inbound: bool = Field(True, description="Record inbound calls when answered.")
     recording_retention_days: int = Field(
-        180, ge=1, le=36_500, description="Recordings older than this are purged (metadata kept)."
+        180,
+        ge=1,
+        le=36_500,
+        description="Inbound recordings older than this are purged (metadata kept).",
+    )
+    recording_retention_callback_days: int | None = Field(
+        None,
+        ge=1,
+        le=36_500,
+        description="Callback recordings older than this are purged (metadata kept); unset: "
+        "kept for good (S5: 回访通话必须保有录音).",
     )
 
     @model_validator(mode="after")

@@ -5,18 +5,37 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from ivr_agent.callbacks.attempts import AttemptResult, claim_due, finish_attempt
+from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
 from ivr_agent.calls.store import get_call
+from ivr_agent.core.callbacks import CallbackConfig, Window
 from ivr_agent.db.database import Database
+from ivr_agent.recordings.files import RecordingFile, store_recording
 from ivr_agent.recordings.retention import RETENTION_ACTOR, purge_recordings, run_retention
-from tests.integration.qa_support import stored_call
+from tests.integration.qa_support import make_wav, stored_call
 
 pytestmark = pytest.mark.postgres
+
+#: A callback due at once: every day, all day.
+CONFIG = CallbackConfig(
+    windows=(Window(time(0, 0), time(23, 59)),), working_days=frozenset(range(7))
+)
+MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class StoredRecording:
+    """A recording on disk and its bytes."""
+
+    file: RecordingFile
+    wav: bytes
 
 
 async def _age(db: Database, recording_id: str, days: float) -> None:
@@ -118,3 +137,49 @@ async def test_given_the_scheduled_task_then_it_purges_at_start_and_keeps_runnin
         task.cancel()
     assert (await _row(db, old.recording_id))["status"] == "purged"
     assert not (tmp_path / old.file.path).exists()
+
+
+async def _callback_recording(db: Database, data_dir: Path) -> StoredRecording:
+    """A declined callback (an answered outcome) whose recording is on disk, as kept."""
+    await create_callback(
+        db, CallbackRequest("13800138000", None, "manual", MONDAY), CONFIG, MONDAY
+    )
+    (attempt,) = await claim_due(
+        db, MONDAY, limit=1, pbx_id="pbx1", channel_id_for=lambda a: f"ivr-agent-cb-{a}"
+    )
+    wav = make_wav(1.0)
+    file = store_recording(data_dir, wav)
+    result = AttemptResult("declined", MONDAY + timedelta(seconds=2), {}, file)
+    await finish_attempt(
+        db, attempt.attempt_id, result, MONDAY + timedelta(seconds=20), config=CONFIG
+    )
+    return StoredRecording(file, wav)
+
+
+async def test_given_old_callback_recordings_then_they_are_kept_unless_their_own_retention_says(
+    db: Database, tmp_path: Path
+) -> None:
+    # S5: 回访通话必须保有录音. The inbound retention never reaches a callback's recording.
+    kept = await _callback_recording(db, tmp_path)
+    inbound = await stored_call(db, tmp_path, "1700000000.9")
+    await _age(db, kept.file.recording_id, 4000)
+    await _age(db, inbound.recording_id, 4000)
+
+    report = await purge_recordings(db, tmp_path, 180)
+    assert report.purged == [inbound.recording_id]
+    assert (tmp_path / kept.file.path).read_bytes() == kept.wav
+    assert (await _row(db, kept.file.recording_id))["status"] == "ok"
+
+    # Their own setting purges them like the others, audited with that retention.
+    report = await purge_recordings(db, tmp_path, 180, callback_retention_days=3650)
+    assert report.purged == [kept.file.recording_id]
+    assert not (tmp_path / kept.file.path).exists()
+    async with db.engine.connect() as conn:
+        details = (
+            await conn.execute(
+                text("SELECT details FROM audit_log WHERE object = :id"),
+                {"id": kept.file.recording_id},
+            )
+        ).scalar_one()
+    assert details["retention_days"] == 3650
+    assert details["attempt_id"] is not None

@@ -20,6 +20,7 @@ from ivr_agent.callbacks.attempts import (
     dialling_attempts,
     finish_attempt,
     mark_answered,
+    unless_recorded,
 )
 from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
 from ivr_agent.callbacks.queries import get_callback, list_callbacks
@@ -174,32 +175,54 @@ async def test_given_no_answer_then_the_next_attempt_waits_the_interval_and_thre
     assert [a["outcome"] for a in stored["attempts"]] == ["no_answer"] * 3
 
 
-async def test_given_a_corrupt_recording_then_it_is_kept_and_the_attempt_says_so(
-    db: Database,
+CORRUPT = RecordingFile(
+    "c" * 32,
+    "recordings/cc/" + "c" * 32 + ".wav",
+    None,
+    44,
+    0.0,
+    "corrupt",
+    "data chunk declares 0 bytes",
+)
+
+
+@pytest.mark.parametrize("outcome", ["completed", "declined", "rescheduled"])
+async def test_given_a_corrupt_recording_then_the_answer_is_not_kept_and_the_call_is_retried(
+    db: Database, outcome: str
 ) -> None:
+    # S5: a corrupt recording never completes a callback.
     created = await create_callback(db, _request(), CONFIG, MONDAY)
     attempt = await _claim_one(db)
-    bad = RecordingFile(
-        "c" * 32,
-        "recordings/cc/" + "c" * 32 + ".wav",
-        None,
-        44,
-        0.0,
-        "corrupt",
-        "data chunk declares 0 bytes",
+    answered = AttemptResult(outcome, MONDAY + timedelta(seconds=3), SCORES, CORRUPT)
+    ended = MONDAY + timedelta(seconds=30)
+    with pytest.raises(ValueError, match="needs a verified recording, this one is corrupt"):
+        await finish_attempt(db, attempt.attempt_id, answered, ended, config=CONFIG)
+
+    # What the dialer writes instead: a failed attempt, the recording kept as evidence.
+    state = await finish_attempt(
+        db, attempt.attempt_id, unless_recorded(answered), ended, config=CONFIG
     )
-    await finish_attempt(
-        db,
-        attempt.attempt_id,
-        AttemptResult("declined", MONDAY + timedelta(seconds=3), {}, bad),
-        MONDAY + timedelta(seconds=30),
-        config=CONFIG,
-    )
+    assert state.status == "pending"
+    assert state.next_attempt_at is not None
+    assert state.next_attempt_at >= ended + CONFIG.retry_interval
     stored = await get_callback(db, created.callback_id, ZONE)
     assert stored is not None
-    assert stored["status"] == "declined"
+    assert (stored["status"], stored["failed_attempts"]) == ("pending", 1)
+    assert stored["satisfaction_index"] is None
     assert stored["recording"]["status"] == "corrupt"
-    assert "recording corrupt: data chunk declares 0 bytes" in stored["attempts"][0]["detail"]
+    (tried,) = stored["attempts"]
+    assert tried["outcome"] == "failed"
+    assert f"the customer's {outcome} is not kept: its recording is corrupt" in tried["detail"]
+    assert "recording corrupt: data chunk declares 0 bytes" in tried["detail"]
+
+
+def test_given_a_verified_recording_or_no_answer_then_the_result_is_kept_as_it_is() -> None:
+    kept = AttemptResult("completed", MONDAY, SCORES, _recording())
+    assert unless_recorded(kept) is kept
+    assert unless_recorded(AttemptResult("no_answer")).outcome == "no_answer"
+    unrecorded = unless_recorded(AttemptResult("declined", MONDAY, {}, None))
+    assert unrecorded.outcome == "failed"
+    assert unrecorded.detail == "no recording for outcome declined"
 
 
 async def test_given_an_abandoned_call_twice_then_one_callback(db: Database) -> None:

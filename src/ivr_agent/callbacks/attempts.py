@@ -226,6 +226,12 @@ def _check_result(result: AttemptResult) -> None:
                 f"outcome {result.outcome} needs the call's recording (S5: no outcome without "
                 "a recording); report 'failed' and reschedule instead"
             )
+        if recording.status != "ok":
+            raise ValueError(
+                f"outcome {result.outcome} needs a verified recording, this one is "
+                f"{recording.status} (S5: a corrupt recording never completes a callback); "
+                "report 'failed' and reschedule instead"
+            )
         if result.answered_at is None:
             raise ValueError(f"outcome {result.outcome} needs answered_at")
     if result.outcome == "completed":
@@ -237,6 +243,30 @@ def _check_result(result: AttemptResult) -> None:
             raise ValueError("a corrupt recording needs its reason")
     if result.answered_at is not None:
         utc("answered_at", result.answered_at)
+
+
+def unless_recorded(result: AttemptResult) -> AttemptResult:
+    """``result`` itself, or — when the customer's answer has no verified recording to back
+    it (none, or one kept as ``corrupt``) — a ``failed`` attempt to be rescheduled, with the
+    recording kept and the reason (S5: no outcome without a recording, a corrupt recording
+    never completes a callback)."""
+    if result.outcome not in ANSWERED_OUTCOMES:
+        return result
+    recording = result.recording
+    if recording is None:
+        why = f"no recording for outcome {result.outcome}"
+    elif recording.status != "ok":
+        why = f"the customer's {result.outcome} is not kept: its recording is {recording.status}"
+    else:
+        return result
+    return AttemptResult(
+        outcome="failed",
+        answered_at=result.answered_at,
+        scores=result.scores,
+        recording=recording,
+        detail="; ".join(part for part in (result.detail, why) if part),
+        ended_at=result.ended_at,
+    )
 
 
 def _detail(result: AttemptResult) -> str | None:

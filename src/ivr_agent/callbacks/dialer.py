@@ -57,6 +57,7 @@ from ivr_agent.callbacks.attempts import (
     heartbeat,
     mark_answered,
     unfinished_attempts,
+    unless_recorded,
 )
 from ivr_agent.callbacks.calendar import callback_config
 from ivr_agent.callbacks.call import CallbackCall, CallTarget
@@ -71,7 +72,6 @@ from ivr_agent.callbacks.dialing import (
 from ivr_agent.callbacks.journal import Journal, JournalEntry
 from ivr_agent.callbacks.reconcile import ReconcileReport, finish_without_channel, reconcile
 from ivr_agent.core.callbacks import (
-    ANSWERED_OUTCOMES,
     AnsweredOutcome,
     CallbackConfig,
     FailedOutcome,
@@ -482,13 +482,7 @@ class Dialer:
 
     async def finish(self, attempt: ClaimedAttempt, result: AttemptResult) -> None:
         """Write the attempt's result (retrying until the database is back); drop its journal."""
-        if result.outcome in ANSWERED_OUTCOMES and result.recording is None:
-            result = AttemptResult(
-                outcome="failed",
-                answered_at=result.answered_at,
-                scores=result.scores,
-                detail=f"no recording for outcome {result.outcome}",
-            )
+        result = unless_recorded(result)
         # When the call ended, not when the database came back: the retry interval counts
         # from here. An answered call knows its end (PBX time, e.g. the recording's end).
         ended = (result.ended_at if self.claim_clock is None else None) or self.clock()

@@ -45,7 +45,12 @@ def setup(
                 await stack.enter_async_context(
                     background(recorder.run_pending(), "inbound-recording-pending")
                 )
-            retention = run_retention(db, settings.data_dir, settings.recording_retention_days)
+            retention = run_retention(
+                db,
+                settings.data_dir,
+                settings.recording_retention_days,
+                callback_retention_days=settings.recording_retention_callback_days,
+            )
             await stack.enter_async_context(background(retention, "recording-retention"))
             yield
 

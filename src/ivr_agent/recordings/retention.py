@@ -1,5 +1,8 @@
 """Retention of recordings: files older than the retention period are deleted.
 
+Recordings of callbacks are kept (S5: 回访通话必须保有录音) unless their own retention is set
+(``IVR_AGENT_RECORDING_RETENTION_CALLBACK_DAYS``): the inbound retention never reaches them.
+
 :func:`purge_recordings` finds recordings created before ``now - retention`` that still have
 a file (status ``ok`` or ``corrupt``), deletes each file under the data dir, and marks its
 row ``purged`` with ``purged_at`` — the row, the call and its timeline stay, so metrics and
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
@@ -43,15 +46,28 @@ class PurgeReport:
 
 
 async def purge_recordings(
-    db: Database, data_dir: Path, retention_days: int, now: datetime | None = None
+    db: Database,
+    data_dir: Path,
+    retention_days: int,
+    now: datetime | None = None,
+    *,
+    callback_retention_days: int | None = None,
 ) -> PurgeReport:
-    """Delete the files of recordings older than ``retention_days``; mark their rows purged."""
-    if retention_days < 1:
+    """Delete the files of inbound recordings older than ``retention_days`` and of callback
+    recordings older than ``callback_retention_days`` (None: never); mark their rows purged."""
+    if retention_days < 1 or (callback_retention_days is not None and callback_retention_days < 1):
         raise ValueError("retention_days must be at least 1")
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError("now must carry a zone")
     cutoff = now - timedelta(days=retention_days)
+    due = and_(RecordingRow.attempt_id.is_(None), RecordingRow.created_at < cutoff)
+    if callback_retention_days is not None:
+        callback_cutoff = now - timedelta(days=callback_retention_days)
+        due = or_(
+            due,
+            and_(RecordingRow.attempt_id.is_not(None), RecordingRow.created_at < callback_cutoff),
+        )
     report = PurgeReport()
     while True:
         async with db.transaction("purge recordings") as session:
@@ -59,7 +75,7 @@ async def purge_recordings(
                 await session.scalars(
                     select(RecordingRow)
                     .where(
-                        RecordingRow.created_at < cutoff,
+                        due,
                         RecordingRow.status.in_(("ok", "corrupt")),
                         RecordingRow.recording_id.not_in(report.refused or [""]),
                     )
@@ -91,7 +107,11 @@ async def purge_recordings(
                             "call_id": row.call_id,
                             "attempt_id": row.attempt_id,
                             "created_at": row.created_at.isoformat(),
-                            "retention_days": retention_days,
+                            "retention_days": (
+                                retention_days
+                                if row.attempt_id is None
+                                else callback_retention_days
+                            ),
                         },
                     )
                 )
@@ -113,6 +133,7 @@ async def run_retention(
     data_dir: Path,
     retention_days: int,
     *,
+    callback_retention_days: int | None = None,
     every_seconds: float = 3600.0,
     clock: Callable[[], float] = time.time,
 ) -> None:
@@ -120,7 +141,11 @@ async def run_retention(
     while True:
         try:
             await purge_recordings(
-                db, data_dir, retention_days, datetime.fromtimestamp(clock(), UTC)
+                db,
+                data_dir,
+                retention_days,
+                datetime.fromtimestamp(clock(), UTC),
+                callback_retention_days=callback_retention_days,
             )
         except (StoreError, OSError) as exc:
             log.warning("recording_purge_failed", error=str(exc))
