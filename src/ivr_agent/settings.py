@@ -303,9 +303,6 @@ class Settings(BaseSettings):
     callback_auto_for_abandoned: bool = Field(
         True, description="Create a callback for every abandoned inbound call."
     )
-    callback_keep_idle_operators: int = Field(
-        1, ge=0, le=100, description="Operators kept free for inbound calls in working hours."
-    )
     callback_dialer_enabled: bool = Field(
         True, description="This agent dials due callbacks (needs ARI and the database)."
     )
@@ -326,7 +323,11 @@ class Settings(BaseSettings):
     )
 
     # --- S6 / S7 -------------------------------------------------------------------------
-    call_target_seconds: Seconds = Field(180.0, description="Target talk time per call.")
+    call_target_seconds: Seconds = Field(
+        180.0,
+        description="Target talk time per call (S6): the share of answered calls within it is "
+        "a figure (within_target_duration_rate).",
+    )
     call_max_seconds: Seconds = Field(300.0, description="Talk over this: over_max_duration.")
     complaint_escalation_days: float = Field(
         3.0, gt=0, le=365, description="S7: escalate a complaint unresolved after this."

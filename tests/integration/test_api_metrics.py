@@ -93,14 +93,22 @@ OUTCOMES = [
         talk_seconds=320.0,
         over_max_duration=True,
     ),
-    # C: 11:05, op 008, ring 4 s, the caller hung up silent.
-    _answered("1.3", _at(11, 5), 4.0, "008", silence="hung_up_silent"),
+    # C: 11:05, op 008, ring 4 s, the caller hung up silent after 2 min.
+    _answered("1.3", _at(11, 5), 4.0, "008", silence="hung_up_silent", talk_seconds=120.0),
     # D: 11:20, abandoned after 3 s: a short abandon.
     _abandoned("1.4", _at(11, 20), 3.0),
     # E: 11:30, abandoned after 40 s: the longest wait.
     _abandoned("1.5", _at(11, 30), 40.0),
-    # F: 11:40, op 008, ring 8 s, incomplete (events were missed).
-    _answered("1.6", _at(11, 40), 8.0, "008", complete=False, incomplete_reason="ami_gap"),
+    # F: 11:40, op 008, ring 8 s, talk exactly 3 min, incomplete (events were missed).
+    _answered(
+        "1.6",
+        _at(11, 40),
+        8.0,
+        "008",
+        complete=False,
+        incomplete_reason="ami_gap",
+        talk_seconds=180.0,
+    ),
     # Not counted: the next day, and a callback (not an offered call).
     _answered("1.7", _at(10, 0) + timedelta(days=1), 30.0, "009"),
     _answered("1.8", _at(12, 0), 30.0, "009", direction="callback"),
@@ -123,6 +131,8 @@ EXPECTED_DAY = {
     "silent_prompted_then_spoke": 1,
     "silent_hung_up": 1,
     "over_max_duration": 1,
+    "within_target_duration": 2,  # C (120 s) and F (180 s); A 186.75 s and B 320 s are over
+    "within_target_duration_rate": 0.5,  # 2 / 4 answered
     "incomplete": 1,
 }
 
@@ -186,6 +196,9 @@ async def test_given_known_calls_when_summarised_then_figures_match_hand_compute
         "answered_within_standard / (answered + abandoned − short_abandons) = 3 / 5"
     )
     assert formulas["answer_rate"].startswith("answered / (offered − short_abandons) = 4 / 5")
+    assert formulas["within_target_duration_rate"] == "within_target_duration / answered = 2 / 4"
+    assert "talk_seconds ≤ 180 s" in formulas["within_target_duration"]
+    assert body["settings"]["call_target_seconds"] == 180.0
     assert all(isinstance(f, str) and f for f in formulas.values())
     assert "groups" not in body
 

@@ -31,6 +31,8 @@ FIGURE_LABELS: Mapping[str, str] = {
     "silent_prompted_then_spoke": N_("Spoke after the prompt"),
     "silent_hung_up": N_("Silent hang-ups"),
     "over_max_duration": N_("Long calls"),
+    "within_target_duration": N_("Within target length"),
+    "within_target_duration_rate": N_("Target length rate"),
     "incomplete": N_("Incomplete"),
     "callbacks_due": N_("Callbacks due"),
     "callbacks_completed": N_("Completed"),
@@ -64,6 +66,8 @@ class Counts:
     silence_hung_up_silent: int = 0
     over_max_duration: int = 0
     incomplete: int = 0
+    #: Answered calls whose talk lasted at most the target (S6: 3 min).
+    within_target_duration: int = 0
 
     def __add__(self, other: Counts) -> Counts:
         """The counts of both sets of calls together (every field adds up; the longest wait
@@ -104,6 +108,7 @@ class FigureSettings:
     hold_limit_seconds: float = 10.0
     hold_severe_seconds: float = 60.0
     call_max_seconds: float = 300.0
+    call_target_seconds: float = 180.0
     service_level_target: float = 0.9
     timezone: str = "Asia/Shanghai"
     callback_service_due_minutes: int = 30
@@ -124,6 +129,7 @@ class FigureSettings:
             "hold_limit_seconds": self.hold_limit_seconds,
             "hold_severe_seconds": self.hold_severe_seconds,
             "call_max_seconds": self.call_max_seconds,
+            "call_target_seconds": self.call_target_seconds,
             "service_level_target": self.service_level_target,
             "timezone": self.timezone,
             "callback_service_due_minutes": self.callback_service_due_minutes,
@@ -207,6 +213,15 @@ def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any
         "over_max_duration": _figure(
             c.over_max_duration,
             f"count of calls with talk_seconds over {s.call_max_seconds:g} s (over_max_duration)",
+        ),
+        "within_target_duration": _figure(
+            c.within_target_duration,
+            f"count of answered calls with talk_seconds ≤ {s.call_target_seconds:g} s "
+            "(the target length, S6)",
+        ),
+        "within_target_duration_rate": _figure(
+            _ratio(c.within_target_duration, c.answered),
+            f"within_target_duration / answered = {c.within_target_duration} / {c.answered}",
         ),
         "incomplete": _figure(
             c.incomplete, "count of calls with complete = false (events were missed)"

@@ -195,6 +195,7 @@ OPERATOR_COLUMNS: tuple[tuple[str, Format], ...] = (
     ("hold_over_limit", PageLocale.count),
     ("silent_calls", PageLocale.count),
     ("over_max_duration", PageLocale.count),
+    ("within_target_duration_rate", PageLocale.percent),
 )
 
 

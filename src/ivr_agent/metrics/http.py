@@ -62,6 +62,7 @@ def figure_settings(settings: Settings) -> FigureSettings:
         hold_limit_seconds=settings.hold_reminder_seconds,
         hold_severe_seconds=settings.hold_severe_seconds,
         call_max_seconds=settings.call_max_seconds,
+        call_target_seconds=settings.call_target_seconds,
         service_level_target=settings.service_level_target,
         timezone=settings.timezone,
         callback_service_due_minutes=settings.callback_service_due_minutes,
@@ -140,6 +141,7 @@ async def summary_body(
         start,
         end,
         hold_severe_seconds=fs.hold_severe_seconds,
+        call_target_seconds=fs.call_target_seconds,
         group_by=group_by,
         zone=settings.timezone,
     )

@@ -32,6 +32,7 @@ class FigureSettings(Reply):
     hold_limit_seconds: float
     hold_severe_seconds: float
     call_max_seconds: float
+    call_target_seconds: float
     service_level_target: float
     timezone: str
     callback_service_due_minutes: float

@@ -64,7 +64,7 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count().filter(condition)
 
 
-def _aggregates(hold_severe_seconds: float) -> list[ColumnElement[Any]]:
+def _aggregates(hold_severe_seconds: float, call_target_seconds: float) -> list[ColumnElement[Any]]:
     c = CallRow
     answered = c.answered_at.is_not(None)
     wait = func.coalesce(c.ring_seconds, extract("epoch", c.ended_at - c.wait_started_at))
@@ -81,6 +81,7 @@ def _aggregates(hold_severe_seconds: float) -> list[ColumnElement[Any]]:
         _count(c.silence == "prompted_then_spoke").label("silence_spoke"),
         _count(c.silence == "hung_up_silent").label("silence_hung_up"),
         _count(c.over_max_duration.is_(True)).label("over_max_duration"),
+        _count(and_(answered, c.talk_seconds <= call_target_seconds)).label("within_target"),
         _count(c.complete.is_(False)).label("incomplete"),
     ]
 
@@ -100,6 +101,7 @@ def _counts(row: Any) -> Counts:
         silence_prompted_then_spoke=row.silence_spoke,
         silence_hung_up_silent=row.silence_hung_up,
         over_max_duration=row.over_max_duration,
+        within_target_duration=row.within_target,
         incomplete=row.incomplete,
     )
 
@@ -110,6 +112,7 @@ async def summary(
     end: datetime,
     *,
     hold_severe_seconds: float,
+    call_target_seconds: float,
     group_by: GroupBy | None = None,
     zone: str = "UTC",
 ) -> Summary:
@@ -121,7 +124,12 @@ async def summary(
     ``None`` last.
     """
     query = summary_query(
-        start, end, hold_severe_seconds=hold_severe_seconds, group_by=group_by, zone=zone
+        start,
+        end,
+        hold_severe_seconds=hold_severe_seconds,
+        call_target_seconds=call_target_seconds,
+        group_by=group_by,
+        zone=zone,
     )
     async with database.transaction("metrics summary") as session:
         rows = (await session.execute(query)).all()
@@ -159,6 +167,7 @@ def summary_query(
     end: datetime,
     *,
     hold_severe_seconds: float,
+    call_target_seconds: float,
     group_by: GroupBy | None = None,
     zone: str = "UTC",
 ) -> Select[Any]:
@@ -172,7 +181,7 @@ def summary_query(
     disk for a year); see benchmarks/README.md.
     """
     c = CallRow
-    aggregates = _aggregates(hold_severe_seconds)
+    aggregates = _aggregates(hold_severe_seconds, call_target_seconds)
     if group_by is None:
         where = and_(c.direction == "inbound", c.offered_at >= start, c.offered_at < end)
         return select(*aggregates).where(where)
