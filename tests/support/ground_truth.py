@@ -36,6 +36,10 @@ def expected_silence(truth: dict[str, Any], config: StandardsConfig) -> str:
     return "prompted_then_spoke" if first >= deadline else "none"
 
 
+#: The simulator's name for who ended a call → the outcome's (``pbx`` is the agent or PBX).
+HUNG_UP_BY = {"caller": "caller", "operator": "operator", "pbx": "system"}
+
+
 def truth_number(truth: dict[str, Any]) -> str:
     """The number the agent's outcome is keyed by for this ground-truth call."""
     return str(
@@ -48,8 +52,13 @@ def assert_matches_truth(
     truths: list[dict[str, Any]],
     config: StandardsConfig,
     scenario: str,
+    *,
+    judge_hung_up_by: bool = True,
 ) -> None:
-    """Every ground-truth call has an outcome (keyed by number) that agrees with it."""
+    """Every ground-truth call has an outcome (keyed by number) that agrees with it.
+
+    ``judge_hung_up_by`` False: leave who hung up first out (captures recorded before the
+    agent consumed the hang-up requests; tests/unit/test_core_hung_up_by.py judges those)."""
     for truth in truths:
         ours = outcomes.get(truth_number(truth))
         assert ours is not None, f"{scenario}: no outcome for {truth_number(truth)}"
@@ -92,3 +101,9 @@ def assert_matches_truth(
         if truth["abandoned"] and truth.get("abandoned_after") is not None:
             short = truth["abandoned_after"] < config.short_abandon_seconds
             assert ours["short_abandon"] is short, where
+        if judge_hung_up_by and truth.get("hung_up_by") is not None:
+            # S9, from the phones' side: who sent the first BYE, or the PBX ("pbx").
+            party = HUNG_UP_BY[truth["hung_up_by"]]
+            assert ours["hung_up_by"] == party, where
+            first = party == "operator" and ours["answered_at"] is not None
+            assert ours["operator_hung_up_first"] is first, where

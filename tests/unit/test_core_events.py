@@ -55,6 +55,8 @@ def test_given_dispatch_table_then_subscriptions_are_derived_from_it() -> None:
         "ChannelTalkingStart",
         "ChannelTalkingStop",
         "Hangup",
+        "HangupRequest",
+        "SoftHangupRequest",
         "UserEvent",
     } == SUBSCRIBED_EVENTS
 

@@ -846,3 +846,70 @@ def test_given_two_calls_interleaved_when_fed_then_two_outcomes() -> None:
         ("1700000002.1", True),
         ("1700000001.1", False),
     ]
+
+
+# --- S9: who hung up first ------------------------------------------------------------------
+
+
+def _ended_by(requests: str, reason: str = "agent") -> list[dict[str, str]]:
+    """An answered queue call whose end begins with ``requests`` (table rows at 30.0 s),
+    the operator's leg then leaving with AgentComplete ``reason``, and the caller's end."""
+    return table(
+        f"""
+        0.000  Newchannel        caller
+        0.500  QueueCallerJoin   caller     Position=1 Count=1
+        0.500  Newchannel        op1
+        0.500  AgentCalled       caller>op1
+        0.500  DialBegin         caller>op1
+        3.500  DialEnd           caller>op1 DialStatus=ANSWER
+        3.502  AgentConnect      caller>op1 RingTime=3 HoldTime=3
+        3.503  BridgeEnter       caller     BridgeUniqueid=b1 BridgeNumChannels=1
+        3.503  BridgeEnter       op1        BridgeUniqueid=b1 BridgeNumChannels=2
+        {requests}
+        30.001 AgentComplete     caller>op1 Reason={reason} TalkTime=26 HoldTime=3
+        30.002 BridgeLeave       op1        BridgeUniqueid=b1
+        30.003 Hangup            op1        Cause=16
+        40.000 BridgeLeave       caller     BridgeUniqueid=b1
+        40.000 Hangup            caller     Cause=16
+        """
+    )
+
+
+@pytest.mark.parametrize(
+    ("requests", "reason", "hung_up_by", "breach"),
+    [
+        # The caller's BYE first: as the handbooks want.
+        ("30.000 HangupRequest caller Cause=16", "caller", "caller", False),
+        # The operator's BYE first, the caller left on the line (e.g. to the satisfaction
+        # question): the operator hung up first.
+        ("30.000 HangupRequest op1 Cause=16", "agent", "operator", True),
+        # A transfer: the operator's leg ends, but the caller was handed on, not hung up on.
+        ("30.000 SoftHangupRequest op1 Cause=16", "transfer", "system", False),
+        ("30.000 HangupRequest op1 Cause=16", "transfer", "operator", False),
+        # The PBX first (the agent hanging up a silent caller through ARI), then the BYEs
+        # that follow from it do not change the verdict.
+        (
+            "30.000 SoftHangupRequest caller Cause=16\n30.001 HangupRequest op1 Cause=16",
+            "caller",
+            "system",
+            False,
+        ),
+        # No request seen (an older PBX or filter): unknown, and no breach is made up.
+        ("", "agent", None, False),
+    ],
+    ids=["caller", "operator", "transfer-soft", "transfer", "system", "unknown"],
+)
+def test_given_the_first_hang_up_request_then_the_outcome_says_who_ended_the_call(
+    requests: str, reason: str, hung_up_by: str | None, breach: bool
+) -> None:
+    outcome = only(_ended_by(requests, reason))
+    check(outcome, {"hung_up_by": hung_up_by, "operator_hung_up_first": breach})
+
+
+def test_given_a_ringing_leg_cancelled_then_its_hang_up_request_says_nothing() -> None:
+    rows = _ended_by(
+        "2.000 SoftHangupRequest op2 Cause=26\n2.001 Hangup op2 Cause=26\n"
+        "30.000 HangupRequest caller Cause=16",
+        "caller",
+    )
+    assert only(rows)["hung_up_by"] == "caller"

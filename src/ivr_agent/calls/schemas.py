@@ -60,6 +60,12 @@ class Call(Reply):
     talk_seconds: float | None
     duration_seconds: float | None
     over_max_duration: bool
+    hung_up_by: Literal["caller", "operator", "system"] | None = Field(
+        description="who ended the call first (S9); null when the PBX did not say"
+    )
+    operator_hung_up_first: bool = Field(
+        description="the operator hung up before the caller, not by a transfer (S9 breach)"
+    )
     recording_id: str | None
     complete: bool = Field(description="false when events were missed")
     incomplete_reason: str | None

@@ -76,6 +76,8 @@ def _call_values(outcome: CallOutcome) -> dict[str, Any]:
         "talk_seconds": outcome.talk_seconds,
         "duration_seconds": outcome.duration_seconds,
         "over_max_duration": outcome.over_max_duration,
+        "hung_up_by": outcome.hung_up_by,
+        "operator_hung_up_first": outcome.operator_hung_up_first,
         "recording_id": outcome.recording_id,
         "complete": outcome.complete,
         "incomplete_reason": outcome.incomplete_reason,
@@ -267,6 +269,8 @@ def _outcome(
         talk_seconds=row.talk_seconds,
         duration_seconds=row.duration_seconds,
         over_max_duration=row.over_max_duration,
+        hung_up_by=row.hung_up_by,  # type: ignore[arg-type]  # CHECK constraint keeps it valid
+        operator_hung_up_first=row.operator_hung_up_first,
         # The recording stored for the call, which the recording routes serve, else the id
         # the outcome was saved with.
         recording_id=stored_recording or row.recording_id,

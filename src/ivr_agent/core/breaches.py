@@ -14,21 +14,29 @@ from typing import Final, Literal, Protocol
 from .texts import N_
 
 BreachKind = Literal[
-    "late_answer", "long_hold", "silent_hang_up", "over_max_duration", "low_satisfaction"
+    "late_answer",
+    "long_hold",
+    "silent_hang_up",
+    "over_max_duration",
+    "operator_hung_up_first",
+    "low_satisfaction",
 ]
 
 LATE_ANSWER: Final = "late_answer"  # S1: answered, but not within the standard's rings
 LONG_HOLD: Final = "long_hold"  # S2: a hold longer than the reminder interval
 SILENT_HANG_UP: Final = "silent_hang_up"  # S3: the caller never spoke, the call was ended
 OVER_MAX_DURATION: Final = "over_max_duration"  # S6: the talk went over the maximum length
+# S9: the operator hung up before the caller (not a transfer)
+OPERATOR_HUNG_UP_FIRST: Final = "operator_hung_up_first"
 LOW_SATISFACTION: Final = "low_satisfaction"  # QA: a low index, or the caller had a suggestion
 
-#: The breaches a call's outcome alone decides (S1, S2, S3, S6), in the order they are listed.
+#: The breaches a call's outcome alone decides (S1, S2, S3, S6, S9), in the order listed.
 STANDARD_BREACHES: tuple[BreachKind, ...] = (
     LATE_ANSWER,
     LONG_HOLD,
     SILENT_HANG_UP,
     OVER_MAX_DURATION,
+    OPERATOR_HUNG_UP_FIRST,
 )
 #: Every breach, in the order pages list them: the standards', then QA's.
 BREACHES: tuple[BreachKind, ...] = (*STANDARD_BREACHES, LOW_SATISFACTION)
@@ -39,6 +47,7 @@ BREACH_LABELS: Mapping[str, str] = {
     LONG_HOLD: N_("long hold"),
     SILENT_HANG_UP: N_("silent hang-up"),
     OVER_MAX_DURATION: N_("long call"),
+    OPERATOR_HUNG_UP_FIRST: N_("operator hung up first"),
     LOW_SATISFACTION: N_("low satisfaction"),
 }
 
@@ -60,6 +69,8 @@ class CallFacts(Protocol):
     def silence(self) -> str: ...
     @property
     def over_max_duration(self) -> bool: ...
+    @property
+    def operator_hung_up_first(self) -> bool: ...
 
 
 def standard_breaches(call: CallFacts) -> tuple[BreachKind, ...]:
@@ -77,6 +88,8 @@ def standard_breaches(call: CallFacts) -> tuple[BreachKind, ...]:
         found.append(SILENT_HANG_UP)
     if call.over_max_duration:
         found.append(OVER_MAX_DURATION)
+    if call.operator_hung_up_first:
+        found.append(OPERATOR_HUNG_UP_FIRST)
     return tuple(found)
 
 

@@ -30,6 +30,7 @@ from .config import StandardsConfig
 from .event_types import PbxEvent, to_datetime
 from .facts import Anomaly, HoldFact, PromptFact
 from .measures import HANDLERS
+from .outcome import HungUpBy
 from .roles import Leg, classify
 from .transitions import TRANSITIONS, IllegalTransition, State
 
@@ -79,6 +80,10 @@ class Call:
     survey_digit: str | None = None
     # S6
     talk_end_us: int | None = None
+    # S9 who ended the call first (caller, operator, system), and whether an operator
+    # transferred it
+    hung_up_by: HungUpBy | None = None
+    transferred: bool = False
     ended_us: int | None = None
     # completeness and bookkeeping
     incomplete_reasons: list[str] = field(default_factory=list)

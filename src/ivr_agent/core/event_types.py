@@ -149,6 +149,23 @@ class Hangup(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HangupRequest(ChannelEvent):
+    """``HangupRequest``: the channel's own party asked to end it (a SIP BYE: the person on
+    that phone hung up)."""
+
+    kind: ClassVar[str] = "HangupRequest"
+    cause: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SoftHangupRequest(HangupRequest):
+    """``SoftHangupRequest``: the PBX asked to end the channel (an application, ARI, the
+    dialplan, or the other side of its bridge having hung up)."""
+
+    kind: ClassVar[str] = "SoftHangupRequest"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BridgeEnter(ChannelEvent):
     """``channel`` entered bridge ``bridge_id``."""
 

@@ -28,6 +28,7 @@ from .event_types import (
     DialEnd,
     DialEvent,
     Hangup,
+    HangupRequest,
     Hold,
     NewCallerid,
     Newchannel,
@@ -39,6 +40,7 @@ from .event_types import (
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
+    SoftHangupRequest,
     SurveyAnswer,
     TalkingStart,
     TalkingStop,
@@ -66,6 +68,7 @@ __all__ = [
     "DialEvent",
     "Fields",
     "Hangup",
+    "HangupRequest",
     "Hold",
     "MalformedEvent",
     "NewCallerid",
@@ -79,6 +82,7 @@ __all__ = [
     "QueueCallerAbandon",
     "QueueCallerJoin",
     "QueueCallerLeave",
+    "SoftHangupRequest",
     "SurveyAnswer",
     "TalkingStart",
     "TalkingStop",
@@ -236,6 +240,14 @@ def _talk_stop(f: Fields) -> PbxEvent:
 
 def _hangup(f: Fields) -> PbxEvent:
     return Hangup(**_chan(f, "Hangup"), cause=_int(f, "Cause"), cause_txt=_opt(f, "Cause-txt"))
+
+
+def _hangup_request(f: Fields) -> PbxEvent:
+    return HangupRequest(**_chan(f, "HangupRequest"), cause=_int(f, "Cause"))
+
+
+def _soft_hangup_request(f: Fields) -> PbxEvent:
+    return SoftHangupRequest(**_chan(f, "SoftHangupRequest"), cause=_int(f, "Cause"))
 
 
 def _bridge_enter(f: Fields) -> PbxEvent:
@@ -447,6 +459,9 @@ PARSERS: Mapping[str, Parser] = {
     "ChannelTalkingStart": _talk_start,
     "ChannelTalkingStop": _talk_stop,
     "Hangup": _hangup,
+    # Who hung up first (S9): the party's own request, or the PBX's.
+    "HangupRequest": _hangup_request,
+    "SoftHangupRequest": _soft_hangup_request,
     "UserEvent": _user_event,
 }
 

@@ -28,11 +28,14 @@ from .commands import (
     StartRecording,
 )
 from .event_types import (
+    AgentComplete,
+    HangupRequest,
     Hold,
     PbxEvent,
     PromptEvent,
     PromptPhase,
     QueueCallerJoin,
+    SoftHangupRequest,
     SurveyAnswer,
     TalkingStop,
     to_datetime,
@@ -129,6 +132,8 @@ def on_unhold(call: Call, event: PbxEvent, leg: str | None) -> None:
 
 
 def on_operator_left(call: Call, event: PbxEvent, leg: str | None) -> None:
+    if isinstance(event, AgentComplete) and event.reason == "transfer":
+        call.transferred = True  # S9: a transfer is not hanging up on the caller
     if leg:
         call.connected_legs.discard(leg)
     if not call.connected_legs and call.answered_us is not None:
@@ -175,6 +180,18 @@ def on_survey_answer(call: Call, event: SurveyAnswer, leg: str | None) -> None:
 def on_abandon(call: Call, event: PbxEvent, leg: str | None) -> None:
     if call.abandon_us is None or event.at_us < call.abandon_us:
         call.abandon_us = event.at_us
+
+
+def on_hangup_request(call: Call, event: HangupRequest, leg: str | None) -> None:
+    """S9: the first request to end the caller's channel or an operator's answered leg
+    says who hung up first — the PBX (``SoftHangupRequest``: an application, ARI, the
+    other side's end), else the party on that leg. Later requests are the consequence."""
+    if call.hung_up_by is not None:
+        return
+    if isinstance(event, SoftHangupRequest):
+        call.hung_up_by = "system"
+    else:
+        call.hung_up_by = "caller" if leg is None else "operator"
 
 
 def on_caller_hangup(call: Call, event: PbxEvent, leg: str | None) -> None:
@@ -335,6 +352,7 @@ HANDLERS: dict[Kind, _Handler] = {
     K.HOLD: on_hold,
     K.UNHOLD: on_unhold,
     K.OPERATOR_LEFT: on_operator_left,
+    K.HANGUP_REQUEST: on_hangup_request,
     K.CALLER_TALK_START: on_talk_start,
     K.CALLER_TALK_STOP: on_talk_stop,
     K.PROMPT: on_prompt,

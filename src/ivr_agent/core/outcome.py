@@ -17,6 +17,9 @@ from typing import Any, Literal
 from .texts import N_
 
 Direction = Literal["inbound", "callback"]
+#: Who ended the call first (S9): the caller (on a callback: the customer), the operator,
+#: or the PBX (the agent's own hang-up of a silent caller, an application, a timeout).
+HungUpBy = Literal["caller", "operator", "system"]
 Silence = Literal["none", "prompted_then_spoke", "hung_up_silent"]
 
 #: How pages name each :data:`Direction` and :data:`Silence` (in English; the pages show the
@@ -94,7 +97,7 @@ class PromptPlayed:
 
 @dataclass(frozen=True)
 class CallOutcome:
-    """Everything measured about one finished call (STANDARDS.md S1–S3, S6)."""
+    """Everything measured about one finished call (STANDARDS.md S1–S3, S6, S9)."""
 
     call_id: str
     pbx_id: str
@@ -119,6 +122,9 @@ class CallOutcome:
     talk_seconds: float | None = None
     duration_seconds: float = 0.0
     over_max_duration: bool = False
+    #: None: no hang-up request was seen (a capture or PBX without those events).
+    hung_up_by: HungUpBy | None = None
+    operator_hung_up_first: bool = False
     recording_id: str | None = None
     complete: bool = True
     incomplete_reason: str | None = None
@@ -150,6 +156,8 @@ class CallOutcome:
             "talk_seconds": seconds(self.talk_seconds),
             "duration_seconds": seconds(self.duration_seconds),
             "over_max_duration": self.over_max_duration,
+            "hung_up_by": self.hung_up_by,
+            "operator_hung_up_first": self.operator_hung_up_first,
             "recording_id": self.recording_id,
             "complete": self.complete,
             "incomplete_reason": self.incomplete_reason,

@@ -36,6 +36,7 @@ from .event_types import (
     DialEnd,
     DialEvent,
     Hangup,
+    HangupRequest,
     Hold,
     NewCallerid,
     Newchannel,
@@ -45,6 +46,7 @@ from .event_types import (
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
+    SoftHangupRequest,
     SurveyAnswer,
     TalkingStart,
     TalkingStop,
@@ -109,6 +111,7 @@ _QUEUE_JOIN = Meaning((K.QUEUE_JOIN,))
 _QUEUE_LEAVE = Meaning((K.QUEUE_LEAVE,))
 _ABANDON = Meaning((K.ABANDON,))
 _LEG_RINGING = Meaning((K.LEG_RINGING,))
+_HANGUP_REQUEST = Meaning((K.HANGUP_REQUEST,))
 _LEG_NO_ANSWER = Meaning((K.LEG_NO_ANSWER,))
 _HOLD = Meaning((K.HOLD,))
 _UNHOLD = Meaning((K.UNHOLD,))
@@ -346,6 +349,16 @@ def _c_hangup(call: Call, e: Hangup) -> Meaning:
     return holder_left if holder_left.kinds else NOTE
 
 
+def _c_hangup_request(call: Call, e: HangupRequest) -> Meaning:
+    # S9: only the caller's channel and an operator's answered leg say who ended the call
+    # (legs that rang and were cancelled, Local halves and consult calls do not).
+    if e.uniqueid == call.linkedid:
+        return _HANGUP_REQUEST
+    if e.uniqueid in call.connected_legs:
+        return Meaning((K.HANGUP_REQUEST,), e.uniqueid)
+    return NOTE
+
+
 def _c_prompt(call: Call, e: PbxEvent) -> Meaning:
     return _PROMPT
 
@@ -382,6 +395,8 @@ _CLASSIFIERS: dict[type[PbxEvent], _Classifier] = {
     TalkingStart: _c_talk_start,
     TalkingStop: _c_talk_stop,
     Hangup: _c_hangup,
+    HangupRequest: _c_hangup_request,
+    SoftHangupRequest: _c_hangup_request,
     PromptEvent: _c_prompt,
     SurveyAnswer: _c_survey_answer,
 }

@@ -194,6 +194,14 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
         talk_seconds=talk_seconds,
         duration_seconds=_secs(max(end_us - offered_us, 0)),
         over_max_duration=over_max,
+        hung_up_by=call.hung_up_by,
+        # S9: the caller hangs up first; handing the call on (a transfer) is not hanging up.
+        operator_hung_up_first=(
+            not callback
+            and answered_us is not None
+            and call.hung_up_by == "operator"
+            and not call.transferred
+        ),
         complete=not reasons,
         incomplete_reason="; ".join(reasons) if reasons else None,
         extra={

@@ -47,6 +47,7 @@ class Kind(enum.Enum):
     SURVEY_ANSWER = "survey_answer"
     ABANDON = "abandon"
     CALLER_HANGUP = "caller_hangup"
+    HANGUP_REQUEST = "hangup_request"  # someone asked to end the caller's or an operator's leg
     NOTE = "note"  # timeline only
 
     __hash__ = object.__hash__
@@ -62,7 +63,14 @@ def _build_transitions() -> dict[tuple[State, Kind], State]:
     for state in State:
         # Timeline notes, prompt reports, late talk reports, legs that stop ringing or hang
         # up after the caller, and queue bookkeeping are harmless in every state.
-        for kind in (K.NOTE, K.PROMPT, K.SURVEY_ANSWER, K.CALLER_TALK_START, K.CALLER_TALK_STOP):
+        for kind in (
+            K.NOTE,
+            K.PROMPT,
+            K.SURVEY_ANSWER,
+            K.CALLER_TALK_START,
+            K.CALLER_TALK_STOP,
+            K.HANGUP_REQUEST,
+        ):
             table[state, kind] = state
         for kind in (K.LEG_NO_ANSWER, K.QUEUE_LEAVE, K.OPERATOR_LEFT, K.UNHOLD):
             table[state, kind] = state

@@ -17,6 +17,7 @@ from ivr_agent.core.breaches import (
     LONG_HOLD,
     LOW_SATISFACTION,
     LOW_SATISFACTION_BELOW,
+    OPERATOR_HUNG_UP_FIRST,
     OVER_MAX_DURATION,
     SILENT_HANG_UP,
     STANDARD_BREACHES,
@@ -32,6 +33,7 @@ STANDARD_BREACH_SQL: Mapping[str, ColumnElement[bool]] = {
     LONG_HOLD: CallRow.hold_over_limit.is_(True),
     SILENT_HANG_UP: CallRow.silence == "hung_up_silent",
     OVER_MAX_DURATION: CallRow.over_max_duration.is_(True),
+    OPERATOR_HUNG_UP_FIRST: CallRow.operator_hung_up_first.is_(True),
 }
 if tuple(STANDARD_BREACH_SQL) != STANDARD_BREACHES:  # a kind added in core needs its SQL here
     raise RuntimeError(

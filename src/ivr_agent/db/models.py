@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
     func,
     text,
 )
@@ -84,6 +85,7 @@ class CallRow(Base):
         CheckConstraint(
             _one_of("silence", ("none", "prompted_then_spoke", "hung_up_silent")), name="silence"
         ),
+        CheckConstraint(_one_of("hung_up_by", ("caller", "operator", "system")), name="hung_up_by"),
         # Export and the API page through calls in (ended_at, call_id) order.
         Index(None, "ended_at", "call_id"),
         Index(None, "offered_at"),
@@ -110,6 +112,9 @@ class CallRow(Base):
     talk_seconds: Mapped[float | None]
     duration_seconds: Mapped[float]
     over_max_duration: Mapped[bool]
+    # S9: NULL = no hang-up request seen (calls stored before migration 0006, too).
+    hung_up_by: Mapped[str | None]
+    operator_hung_up_first: Mapped[bool] = mapped_column(server_default=false())
     # Opaque, not a foreign key: the outcome may be written before its recording row.
     recording_id: Mapped[str | None]
     complete: Mapped[bool]
