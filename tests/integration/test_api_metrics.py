@@ -80,8 +80,9 @@ def _abandoned(linkedid: str, start: datetime, waited: float) -> CallOutcome:
 
 #: The known set: six inbound calls on 2026-11-23 (Shanghai), plus two that must not count.
 OUTCOMES = [
-    # A: 10:00, op 007, ring 11.75 s (within), hold 12.5 s (over 10 s), prompted then spoke.
-    sample_outcome("1.1", start=_at(10, 0)),
+    # A: 10:00, op 007, ring 11.75 s (within), hold 12.5 s (over 10 s), prompted then spoke;
+    # pressed 1 to the satisfaction question.
+    sample_outcome("1.1", start=_at(10, 0), extra={"satisfaction": "satisfied"}),
     # B: 10:10, op 007, ring 20 s (late), hold 70 s (severe), talk 320 s (over 5 min).
     _answered(
         "1.2",
@@ -94,7 +95,15 @@ OUTCOMES = [
         over_max_duration=True,
     ),
     # C: 11:05, op 008, ring 4 s, the caller hung up silent after 2 min.
-    _answered("1.3", _at(11, 5), 4.0, "008", silence="hung_up_silent", talk_seconds=120.0),
+    _answered(
+        "1.3",
+        _at(11, 5),
+        4.0,
+        "008",
+        silence="hung_up_silent",
+        talk_seconds=120.0,
+        extra={"satisfaction": "no_answer"},
+    ),
     # D: 11:20, abandoned after 3 s: a short abandon.
     _abandoned("1.4", _at(11, 20), 3.0),
     # E: 11:30, abandoned after 40 s: the longest wait.
@@ -108,6 +117,7 @@ OUTCOMES = [
         complete=False,
         incomplete_reason="ami_gap",
         talk_seconds=180.0,
+        extra={"satisfaction": "invalid"},
     ),
     # Not counted: the next day, and a callback (not an offered call).
     _answered("1.7", _at(10, 0) + timedelta(days=1), 30.0, "009"),
@@ -134,6 +144,13 @@ EXPECTED_DAY = {
     "within_target_duration": 2,  # C (120 s) and F (180 s); A 186.75 s and B 320 s are over
     "within_target_duration_rate": 0.5,  # 2 / 4 answered
     "incomplete": 1,
+    # The satisfaction question: A pressed 1, C no key, F another key.
+    "satisfaction_asked": 3,
+    "satisfaction_satisfied": 1,
+    "satisfaction_suggestion": 0,
+    "satisfaction_invalid": 1,
+    "satisfaction_no_answer": 1,
+    "satisfaction_rate": 0.333333,
 }
 
 EXPECTED_BY_OPERATOR = {
@@ -197,6 +214,7 @@ async def test_given_known_calls_when_summarised_then_figures_match_hand_compute
     )
     assert formulas["answer_rate"].startswith("answered / (offered − short_abandons) = 4 / 5")
     assert formulas["within_target_duration_rate"] == "within_target_duration / answered = 2 / 4"
+    assert formulas["satisfaction_rate"] == "satisfaction_satisfied / satisfaction_asked = 1 / 3"
     assert "talk_seconds ≤ 180 s" in formulas["within_target_duration"]
     assert body["settings"]["call_target_seconds"] == 180.0
     assert all(isinstance(f, str) and f for f in formulas.values())

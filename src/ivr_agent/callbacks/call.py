@@ -48,6 +48,11 @@ log = get_logger(__name__)
 RECORDING_EVENT_SECONDS = 5.0
 #: After ``RecordingStarted``: a recording that cannot write its file fails within this.
 RECORDING_CONFIRM_SECONDS = 0.5
+#: Fetching a finished recording: the short waits while the PBX has not stored it yet (404)…
+NOT_FOUND_RETRY_SECONDS = (0.2, 0.5, 1.0)
+#: … and how long to wait for a PBX that is down or booting (no reply, 502–504).
+PBX_BACK_SECONDS = 60.0
+PBX_RESTARTING = frozenset({None, 502, 503, 504})
 #: Longest a single prompt may play before we stop waiting for its end.
 PLAYBACK_MAX_SECONDS = 120.0
 #: Played into the bridge while waiting for a key, so the recording never starves.
@@ -507,15 +512,30 @@ async def fetch_and_store(
     """
     data: bytes | None = None
     problem = "not found on the PBX"
-    for delay in (0.0, 0.2, 0.5, 1.0):
+    loop = asyncio.get_running_loop()
+    pbx_back_by = loop.time() + PBX_BACK_SECONDS
+    not_found = iter(NOT_FOUND_RETRY_SECONDS)
+    delay = 0.0
+    while True:
         await asyncio.sleep(delay)
         try:
             data = await client.stored_recording_file(recording_name)
             break
         except AriError as exc:
             problem = f"fetch failed: {exc.status or 'no reply'} {exc.message}"
-            if exc.status not in (404, None):
+            if exc.status == 404:
+                # Not stored yet (the PBX closes the file after RecordingFinished), or not at
+                # all: a few short waits tell them apart.
+                next_delay = next(not_found, None)
+            elif exc.status in PBX_RESTARTING and loop.time() < pbx_back_by:
+                # The PBX is down or booting (503 "Asterisk not booted" after a restart):
+                # the file is on its disk, and the customer is gone already — wait for it.
+                next_delay = 1.0
+            else:
+                next_delay = None
+            if next_delay is None:
                 break
+            delay = next_delay
     if data is None:
         log.warning("callback_recording_missing", attempt_id=attempt_id, problem=problem)
         return None, problem

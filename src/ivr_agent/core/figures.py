@@ -34,6 +34,12 @@ FIGURE_LABELS: Mapping[str, str] = {
     "within_target_duration": N_("Within target length"),
     "within_target_duration_rate": N_("Target length rate"),
     "incomplete": N_("Incomplete"),
+    "satisfaction_asked": N_("Asked the satisfaction question"),
+    "satisfaction_satisfied": N_("Satisfied (1)"),
+    "satisfaction_suggestion": N_("Suggestion (2)"),
+    "satisfaction_invalid": N_("Other key"),
+    "satisfaction_no_answer": N_("No key"),
+    "satisfaction_rate": N_("Caller satisfaction"),
     "callbacks_due": N_("Callbacks due"),
     "callbacks_completed": N_("Completed"),
     "callbacks_overdue": N_("Overdue"),
@@ -68,6 +74,11 @@ class Counts:
     incomplete: int = 0
     #: Answered calls whose talk lasted at most the target (S6: 3 min).
     within_target_duration: int = 0
+    #: S4/S9: the callers' answers to the satisfaction question (``extra.satisfaction``).
+    satisfaction_satisfied: int = 0
+    satisfaction_suggestion: int = 0
+    satisfaction_invalid: int = 0
+    satisfaction_no_answer: int = 0
 
     def __add__(self, other: Counts) -> Counts:
         """The counts of both sets of calls together (every field adds up; the longest wait
@@ -225,6 +236,43 @@ def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any
         ),
         "incomplete": _figure(
             c.incomplete, "count of calls with complete = false (events were missed)"
+        ),
+        **_satisfaction_figures(c),
+    }
+
+
+def _satisfaction_figures(c: Counts) -> dict[str, dict[str, Any]]:
+    """S4/S9: how the callers answered the satisfaction question (1 satisfied, 2 suggestion)."""
+    asked = (
+        c.satisfaction_satisfied
+        + c.satisfaction_suggestion
+        + c.satisfaction_invalid
+        + c.satisfaction_no_answer
+    )
+    return {
+        "satisfaction_asked": _figure(
+            asked,
+            "count of calls whose caller heard the satisfaction question = satisfied + "
+            f"suggestion + invalid + no_answer = {c.satisfaction_satisfied} + "
+            f"{c.satisfaction_suggestion} + {c.satisfaction_invalid} + "
+            f"{c.satisfaction_no_answer}",
+        ),
+        "satisfaction_satisfied": _figure(
+            c.satisfaction_satisfied, "count of calls whose caller pressed 1 (satisfied)"
+        ),
+        "satisfaction_suggestion": _figure(
+            c.satisfaction_suggestion, "count of calls whose caller pressed 2 (a suggestion)"
+        ),
+        "satisfaction_invalid": _figure(
+            c.satisfaction_invalid, "count of calls whose caller pressed another key"
+        ),
+        "satisfaction_no_answer": _figure(
+            c.satisfaction_no_answer,
+            "count of calls whose caller heard the question and pressed no key in time",
+        ),
+        "satisfaction_rate": _figure(
+            _ratio(c.satisfaction_satisfied, asked),
+            f"satisfaction_satisfied / satisfaction_asked = {c.satisfaction_satisfied} / {asked}",
         ),
     }
 

@@ -68,6 +68,8 @@ def silence_verdict(
 
 #: S4 satisfaction question: the keys it offers and what each one means.
 SATISFACTION_KEYS = {"1": "satisfied", "2": "suggestion"}
+#: Every verdict of :func:`satisfaction_verdict` (the figures count each).
+SATISFACTION_ANSWERS: tuple[str, ...] = ("satisfied", "suggestion", "invalid", "no_answer")
 PROMPT_SATISFACTION = "satisfaction"
 
 

@@ -183,6 +183,7 @@ def kpi_tiles(figures: dict[str, Any], target: float, max_rings: int, t: PageLoc
         _figure(t, figures, "short_abandons", PageLocale.count),
         _figure(t, figures, "asa_seconds", PageLocale.seconds),
         _figure(t, figures, "longest_wait_seconds", PageLocale.seconds),
+        _figure(t, figures, "satisfaction_rate", PageLocale.percent),
     ]
 
 
@@ -196,6 +197,7 @@ OPERATOR_COLUMNS: tuple[tuple[str, Format], ...] = (
     ("silent_calls", PageLocale.count),
     ("over_max_duration", PageLocale.count),
     ("within_target_duration_rate", PageLocale.percent),
+    ("satisfaction_rate", PageLocale.percent),
 )
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from ivr_agent.core.callbacks import OPEN_STATUSES
 from ivr_agent.core.figures import CallbackCounts, Counts
+from ivr_agent.core.standards import SATISFACTION_ANSWERS
 from ivr_agent.db.breaches import STANDARD_BREACH_SQL
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallbackAttemptRow, CallbackRow, CallRow
@@ -82,6 +83,10 @@ def _aggregates(hold_severe_seconds: float, call_target_seconds: float) -> list[
         _count(c.silence == "hung_up_silent").label("silence_hung_up"),
         _count(c.over_max_duration.is_(True)).label("over_max_duration"),
         _count(and_(answered, c.talk_seconds <= call_target_seconds)).label("within_target"),
+        *(
+            _count(c.extra["satisfaction"].astext == answer).label(f"satisfaction_{answer}")
+            for answer in SATISFACTION_ANSWERS
+        ),
         _count(c.complete.is_(False)).label("incomplete"),
     ]
 
@@ -102,6 +107,10 @@ def _counts(row: Any) -> Counts:
         silence_hung_up_silent=row.silence_hung_up,
         over_max_duration=row.over_max_duration,
         within_target_duration=row.within_target,
+        satisfaction_satisfied=row.satisfaction_satisfied,
+        satisfaction_suggestion=row.satisfaction_suggestion,
+        satisfaction_invalid=row.satisfaction_invalid,
+        satisfaction_no_answer=row.satisfaction_no_answer,
         incomplete=row.incomplete,
     )
 
