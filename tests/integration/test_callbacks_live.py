@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
@@ -278,11 +279,17 @@ async def test_customer_presses_2_then_not_convenient_and_rescheduled_with_a_rec
     save("not-convenient", {"truth": phones.results, "stored": stored})
     (truth,) = phones.results
     assert truth["completed"], truth["errors"]
-    assert [d["digit"] for d in truth["digits_pressed"]] == ["2"]
+    # "Not now", then "tomorrow morning" when asked for a better time (S5).
+    assert [d["digit"] for d in truth["digits_pressed"]] == ["2", "2"]
     assert (stored["status"], stored["outcome"]) == ("pending", "rescheduled")
     (attempt,) = stored["attempts"]
+    assert "the customer chose tomorrow_morning" in attempt["detail"]
     ended = datetime.fromisoformat(attempt["ended_at"])
-    assert datetime.fromisoformat(stored["next_attempt_at"]) >= ended + timedelta(minutes=1)
+    # The test's windows cover the whole day: tomorrow morning opens at local midnight.
+    local = cb_settings.zone
+    tomorrow = ended.astimezone(local).date() + timedelta(days=1)
+    midnight = datetime.combine(tomorrow, clock_time(0), tzinfo=local)
+    assert datetime.fromisoformat(stored["next_attempt_at"]) == midnight
     assert stored["scores"] == {}
     assert stored["recording"]["status"] == "ok"
     assert stored["recording"]["seconds"] == pytest.approx(truth["talk_seconds"], abs=1.0)

@@ -472,3 +472,33 @@ async def test_given_the_dialer_reaches_a_due_callback_after_its_window_then_it_
         db, morning, limit=5, pbx_id="pbx1", channel_id_for=_channel, config=CONFIG
     )
     assert attempt.callback_id == created.callback_id
+
+
+async def test_given_not_now_with_a_chosen_time_then_the_next_attempt_is_then(
+    db: Database,
+) -> None:
+    # S5: on "not convenient", the customer picks a better time on the keypad.
+    created = await create_callback(db, _request(), CONFIG, MONDAY)
+    attempt = await _claim_one(db)
+    result = AttemptResult(
+        "rescheduled",
+        MONDAY + timedelta(seconds=3),
+        {},
+        _recording(),
+        better_time="tomorrow_afternoon",
+    )
+    state = await finish_attempt(
+        db, attempt.attempt_id, result, MONDAY + timedelta(seconds=20), config=CONFIG
+    )
+    tuesday_3pm = datetime(2026, 11, 24, 15, 0, tzinfo=ZONE)
+    assert (state.status, state.next_attempt_at, state.reschedules) == ("pending", tuesday_3pm, 1)
+    stored = await get_callback(db, created.callback_id, ZONE)
+    assert stored is not None
+    assert stored["next_attempt_at"] == tuesday_3pm.isoformat()
+    (tried,) = stored["attempts"]
+    assert tried["outcome"] == "rescheduled"
+    assert "the customer chose tomorrow_afternoon" in tried["detail"]
+    # A choice the rules do not know is refused before anything is written.
+    bad = AttemptResult("rescheduled", MONDAY, {}, _recording(2), better_time="never")
+    with pytest.raises(ValueError, match="better time must be one of"):
+        await finish_attempt(db, attempt.attempt_id, bad, MONDAY, config=CONFIG)

@@ -67,12 +67,39 @@ def test_given_consent_and_five_scores_then_completed_with_the_mean() -> None:
     assert result.consented
 
 
-def test_given_2_at_the_opening_then_not_convenient_and_rescheduled() -> None:
-    s, steps = run(["2"])
-    assert names(steps[-1]) == ["callback_not_convenient"]
+@pytest.mark.parametrize(
+    ("key", "better"),
+    [
+        ("1", "later_today"),
+        ("2", "tomorrow_morning"),
+        ("3", "tomorrow_afternoon"),
+        ("9", None),  # another key: the goodbye, no choice
+        (None, None),  # no key in time: the same
+    ],
+)
+def test_given_2_at_the_opening_then_asked_for_a_better_time_and_rescheduled(
+    key: str | None, better: str | None
+) -> None:
+    s, steps = run(["2", key])
+    assert [names(x) for x in steps] == [
+        ["callback_opening"],
+        ["callback_better_time"],
+        ["callback_not_convenient"],
+    ]
+    assert isinstance(steps[1], Ask)
+    assert steps[1].valid_keys == frozenset("123")
     result = s.finished()
     assert (result.outcome, result.consented, dict(result.scores)) == ("rescheduled", False, {})
     assert result.satisfaction_index is None
+    assert result.better_time == better
+
+
+def test_given_a_hang_up_during_the_better_time_question_then_still_not_now() -> None:
+    s = script()
+    s.first()
+    s.answer("2")
+    result = s.hung_up()
+    assert (result.outcome, result.better_time) == ("rescheduled", None)
 
 
 def test_given_silence_at_the_opening_then_one_repeat_then_not_now() -> None:
@@ -163,12 +190,12 @@ def test_given_a_hang_up_during_the_closing_then_still_completed() -> None:
 
 
 def test_given_a_hang_up_during_the_not_now_prompt_then_still_rescheduled() -> None:
-    s, _ = run(["2"])
+    s, _ = run(["2", "2"])
     assert s.hung_up().outcome == "rescheduled"
 
 
 def test_given_an_answer_after_the_end_then_script_error_naming_the_phase() -> None:
-    s, _ = run(["2"])
+    s, _ = run(["2", "2"])
     with pytest.raises(ScriptError, match="closing"):
         s.answer("1")
 
@@ -219,7 +246,8 @@ def test_given_any_keys_then_the_script_ends_within_bounded_steps(keys: list[str
             break
         asks += 1
         step = s.answer(key)
-    # At most two asks for the opening and two per question: the call always ends.
+    # At most two asks for the opening (or one and the better time) and two per question:
+    # the call always ends.
     assert isinstance(step, End)
     assert asks <= 2 + 2 * len(INDEX_NAMES)
     result = s.finished()

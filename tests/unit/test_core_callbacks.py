@@ -22,6 +22,7 @@ from ivr_agent.core.callbacks import (
     ScriptOutcome,
     Window,
     add_working_time,
+    better_time_at,
     check_customer_name,
     is_allowed,
     local_instant,
@@ -435,3 +436,69 @@ def test_given_the_outcome_kinds_then_answered_and_failed_split_every_outcome() 
 
 def test_given_default_settings_then_the_config_has_the_handbook_values() -> None:
     assert CallbackConfig.from_settings(load_settings(_env_file=None)) == CallbackConfig()
+
+
+# --- "not now": the time the customer chose ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("better", "expected"),
+    [
+        ("later_today", sh(23, 11, 10)),  # the usual: 30 min after the call, in a window
+        ("tomorrow_morning", sh(24, 10, 30)),
+        ("tomorrow_afternoon", sh(24, 15, 0)),
+    ],
+)
+def test_given_a_chosen_better_time_then_the_next_attempt_is_in_it(
+    better: str, expected: datetime
+) -> None:
+    state = CallbackState("manual", deadline=sh(27, 17, 30))
+    ended = sh(23, 10, 40)
+    after = next_state(
+        state, "rescheduled", started_at=ended, ended_at=ended, config=CONFIG, better_time=better
+    )
+    assert (after.status, after.next_attempt_at, after.reschedules) == ("pending", expected, 1)
+    assert after.why == f"the customer chose {better}"
+    assert better_time_at(ended, better, WINDOWS, CONFIG) == expected
+
+
+def test_given_tomorrow_chosen_on_a_friday_or_before_a_holiday_then_the_next_working_day() -> None:
+    friday = sh(27, 16, 0)
+    assert better_time_at(friday, "tomorrow_morning", WINDOWS, CONFIG) == sh(30, 10, 30)
+    # The make-up Saturday before the 2026 Spring Festival is a working day; after it, the
+    # break: "tomorrow" is the 24th.
+    eve = datetime(2026, 2, 13, 16, 0, tzinfo=SH)
+    assert better_time_at(eve, "tomorrow_afternoon", WINDOWS, SPRING_2026) == datetime(
+        2026, 2, 14, 15, 0, tzinfo=SH
+    )
+    saturday = datetime(2026, 2, 14, 16, 0, tzinfo=SH)
+    assert better_time_at(saturday, "tomorrow_morning", WINDOWS, SPRING_2026) == datetime(
+        2026, 2, 24, 10, 30, tzinfo=SH
+    )
+
+
+def test_given_a_better_time_past_the_deadline_then_overdue_and_one_more_call() -> None:
+    state = CallbackState("service_completed", deadline=sh(23, 17, 0))
+    ended = sh(23, 14, 10)
+    after = next_state(
+        state,
+        "rescheduled",
+        started_at=ended,
+        ended_at=ended,
+        config=CONFIG,
+        better_time="tomorrow_morning",
+    )
+    assert (after.next_attempt_at, after.overdue) == (sh(24, 9, 0), True)
+
+
+def test_given_an_unknown_better_time_then_value_error() -> None:
+    state = CallbackState("manual", deadline=sh(27, 17, 30))
+    with pytest.raises(ValueError, match="better time must be one of"):
+        next_state(
+            state,
+            "rescheduled",
+            started_at=sh(23, 10),
+            ended_at=sh(23, 10),
+            config=CONFIG,
+            better_time="whenever",
+        )

@@ -30,6 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ivr_agent.callbacks.sessions import in_transaction, utc
 from ivr_agent.core.callbacks import (
     ANSWERED_OUTCOMES,
+    BETTER_TIMES,
     OUTCOMES,
     CallbackConfig,
     CallbackState,
@@ -95,6 +96,8 @@ class AttemptResult:
     #: When the answered call ended (PBX time, from the call itself); None: when the
     #: dialler writes the result.
     ended_at: datetime | None = None
+    #: ``rescheduled``: when the customer would rather be called (``BetterTime``).
+    better_time: str | None = None
 
 
 def _claimed(row: CallbackRow, attempt: CallbackAttemptRow) -> ClaimedAttempt:
@@ -218,6 +221,8 @@ async def mark_answered(db: Database, attempt_id: str, answered_at: datetime) ->
 def _check_result(result: AttemptResult) -> None:
     if result.outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)} (got {result.outcome!r})")
+    if result.better_time is not None and result.better_time not in BETTER_TIMES:
+        raise ValueError(f"better time must be one of {', '.join(BETTER_TIMES)}")
     check_scores(result.scores)
     recording = result.recording
     if result.outcome in ANSWERED_OUTCOMES:
@@ -271,6 +276,8 @@ def unless_recorded(result: AttemptResult) -> AttemptResult:
 
 def _detail(result: AttemptResult) -> str | None:
     parts = [result.detail] if result.detail else []
+    if result.outcome == "rescheduled" and result.better_time:
+        parts.append(f"the customer chose {result.better_time}")
     if result.recording is not None and result.recording.status == "corrupt":
         parts.append(f"recording corrupt: {result.recording.reason}")
     return "; ".join(parts) or None
@@ -333,6 +340,7 @@ async def finish_attempt(
             started_at=attempt.started_at,
             ended_at=max(ended, attempt.started_at),
             config=config,
+            better_time=result.better_time if result.outcome == "rescheduled" else None,
         )
         attempt.state = "failed" if result.outcome == "failed" else "finished"
         # The end is PBX time, the start the database's: a PBX clock a little behind must

@@ -94,6 +94,8 @@ class CallReport:
     ended_at: datetime
     recording: RecordingFile | None
     satisfaction_index: float | None = None
+    #: "Not now": when the customer would rather be called (None: no choice).
+    better_time: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -226,6 +228,7 @@ class CallbackCall:
             ended_at=_utc(ended),
             recording=stored,
             satisfaction_index=result.satisfaction_index,
+            better_time=result.better_time,
         )
 
     # --- recording ----------------------------------------------------------------------

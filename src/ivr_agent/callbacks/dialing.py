@@ -73,4 +73,5 @@ def attempt_result(report: CallReport) -> AttemptResult:
         recording=report.recording,
         detail=report.reason,
         ended_at=report.ended_at,
+        better_time=report.better_time,
     )

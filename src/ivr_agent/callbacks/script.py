@@ -11,8 +11,13 @@ The script:
 * **Opening** (``callback_opening`` with the customer's name and the company): ``1`` =
   continue, ``2`` = not now. Another key → ``survey_invalid_input`` and the opening once
   more; silence → the opening once more. A second miss counts as "not now": the customer
-  never agreed, so no survey is run. "Not now" → ``callback_not_convenient``, outcome
-  ``rescheduled``.
+  never agreed, so no survey is run (``callback_not_convenient``, outcome ``rescheduled``).
+* **A better time** (S5: on "not convenient", apologise and ask for a better time): key 2
+  → ``callback_better_time``, keys ``1`` later today, ``2`` tomorrow morning, ``3``
+  tomorrow afternoon (:data:`BETTER_TIME_KEYS`); then ``callback_not_convenient``, outcome
+  ``rescheduled`` with the choice (the next attempt goes there). Another key or none: the
+  same goodbye without a choice (the usual retry) — the customer is busy, one question is
+  enough. Hanging up during the question is still "not now", not a failure.
 * **Five questions**, keys ``1``–``5``. Another key → ``survey_invalid_input`` then the
   question again; silence → the question again.
 * **Closing** (``callback_closing``), outcome ``completed`` (all five scores given).
@@ -37,7 +42,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from ivr_agent.core.callbacks import ScriptOutcome
+from ivr_agent.core.callbacks import BetterTime, ScriptOutcome
 from ivr_agent.core.satisfaction import INDICES, SCORE_MAX, SCORE_MIN, satisfaction_index
 
 #: The five S5 survey indices (:data:`ivr_agent.core.satisfaction.INDICES`), in the order
@@ -47,8 +52,12 @@ INDEX_NAMES: tuple[str, ...] = INDICES
 
 CONSENT_KEYS = frozenset("12")
 SCORE_KEYS = frozenset("12345")
+#: The keypad choices of a better time (:data:`ivr_agent.core.callbacks.BetterTime`).
+BETTER_TIME_KEYS: Mapping[str, BetterTime] = MappingProxyType(
+    {"1": "later_today", "2": "tomorrow_morning", "3": "tomorrow_afternoon"}
+)
 
-Phase = Literal["opening", "survey", "closing", "ended"]
+Phase = Literal["opening", "better_time", "survey", "closing", "ended"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,8 @@ class ScriptResult:
     consented: bool
     scores: Mapping[str, int]
     satisfaction_index: float | None
+    #: "Not now": when the customer would rather be called (None: no choice).
+    better_time: BetterTime | None = None
 
 
 class ScriptError(RuntimeError):
@@ -124,6 +135,7 @@ class SurveyScript:
         self.misses = 0
         self.phase: Phase = "survey" if consented else "opening"
         self.outcome: ScriptOutcome | None = None
+        self.better_time: BetterTime | None = None
 
     # --- driving ------------------------------------------------------------------------
 
@@ -137,6 +149,9 @@ class SurveyScript:
         """Feed the key pressed after the last :class:`Ask` (None: nothing before the timeout)."""
         if self.phase == "opening":
             return self._consent(key)
+        if self.phase == "better_time":
+            self.better_time = BETTER_TIME_KEYS.get(key or "")
+            return self._end((Prompt("callback_not_convenient"),), "rescheduled")
         if self.phase == "survey":
             return self._score(key)
         raise ScriptError(f"no question is open in phase {self.phase!r}")
@@ -164,6 +179,7 @@ class SurveyScript:
             consented=self.consented,
             scores=scores,
             satisfaction_index=round(satisfaction_index(scores), 3) if complete else None,
+            better_time=self.better_time,
         )
 
     # --- the phases ---------------------------------------------------------------------
@@ -174,7 +190,11 @@ class SurveyScript:
             self.phase = "survey"
             self.misses = 0
             return self._question_or_closing()
-        if key == "2" or self.misses >= 1:
+        if key == "2":
+            self.phase = "better_time"
+            self.outcome = "rescheduled"  # whatever comes next, the customer said "not now"
+            return Ask((Prompt("callback_better_time"),), frozenset(BETTER_TIME_KEYS))
+        if self.misses >= 1:
             return self._end((Prompt("callback_not_convenient"),), "rescheduled")
         self.misses += 1
         return Ask(self._retry_prompts(key, self._opening), CONSENT_KEYS)

@@ -48,7 +48,9 @@ completed at 17:00 has one hour that day and two the next working morning
   callback is ``unreachable``. A technical failure counts too: the customer's phone may have
   rung, and an endless retry loop would harass them.
 - ``rescheduled`` (the customer pressed 2, "not now") is **not** a failure: it is scheduled
-  like one (≥ retry interval, inside a window) but counted separately; a customer who says
+  like one (≥ retry interval, inside a window) but counted separately — at the time the
+  customer chose, when they chose one (:data:`BetterTime`: later today, or the next working
+  day's morning or afternoon window; see :func:`better_time_at`); a customer who says
   "not now" more than ``max_attempts`` times is taken to have declined (status ``declined``,
   outcome ``rescheduled``), so the number of dials stays bounded.
 - *Deadline.* If the next attempt would fall after the deadline, the callback is flagged
@@ -82,6 +84,13 @@ FailedOutcome = Literal["no_answer", "busy", "hung_up", "failed"]
 Outcome = Literal[AnsweredOutcome, FailedOutcome]
 #: How the survey script ends once the customer answered: a choice, or they hung up midway.
 ScriptOutcome = Literal[AnsweredOutcome, "hung_up"]
+
+#: When a customer who said "not now" would rather be called, chosen on the keypad (S5: on
+#: "not convenient", apologise and ask for a better time). "Tomorrow" is the next working day.
+BetterTime = Literal["later_today", "tomorrow_morning", "tomorrow_afternoon"]
+BETTER_TIMES: tuple[str, ...] = get_args(BetterTime)
+#: Where "morning" ends and "afternoon" begins, local time.
+NOON = time(12, 0)
 
 REASONS: tuple[str, ...] = get_args(Reason)
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -382,6 +391,28 @@ class NextState:
     why: str
 
 
+def better_time_at(
+    ended_at: datetime, better: str, windows: tuple[Window, ...], config: CallbackConfig
+) -> datetime:
+    """The first allowed instant at the time a customer chose (:data:`BetterTime`), never
+    sooner than ``retry_interval`` after the call ended: later today (the usual retry), or
+    the next working day from its start (morning) or from noon (afternoon). A day without a
+    window then gets the next one there is."""
+    if better not in BETTER_TIMES:
+        raise ValueError(f"better time must be one of {', '.join(BETTER_TIMES)} (got {better!r})")
+    ended = _aware("ended_at", ended_at)
+    earliest = ended + config.retry_interval
+    if better == "later_today":
+        return next_allowed(earliest, windows, config)
+    day = ended.astimezone(config.zone).date() + timedelta(days=1)
+    for _ in range(366):
+        if config.is_working_day(day):
+            break
+        day += timedelta(days=1)
+    start = local_instant(day, NOON if better == "tomorrow_afternoon" else time(0), config.zone)
+    return next_allowed(max(start, earliest), windows, config)
+
+
 def next_state(
     state: CallbackState,
     outcome: str,
@@ -389,14 +420,20 @@ def next_state(
     started_at: datetime,
     ended_at: datetime,
     config: CallbackConfig,
+    better_time: str | None = None,
 ) -> NextState:
     """The callback's next state after an attempt that started and ended at these times.
 
-    Raises ``ValueError`` for an unknown outcome or reason, naive times, or an end before
-    the start.
+    ``better_time``: for ``rescheduled``, when the customer would rather be called
+    (:data:`BetterTime`; None: no choice, the usual retry). Raises ``ValueError`` for an
+    unknown outcome, reason or better time, naive times, or an end before the start.
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)} (got {outcome!r})")
+    if better_time is not None and better_time not in BETTER_TIMES:
+        raise ValueError(
+            f"better time must be one of {', '.join(BETTER_TIMES)} (got {better_time!r})"
+        )
     _check_reason(state.reason)
     started = _aware("started_at", started_at)
     ended = _aware("ended_at", ended_at)
@@ -427,11 +464,15 @@ def next_state(
     windows = config.allowed_windows(state.reason)
     # Never an immediate redial: counted from the end of the attempt, not its start.
     at = next_allowed(ended + config.retry_interval, windows, config)
+    why = f"retry after {outcome}"
+    if outcome == "rescheduled" and better_time is not None:
+        at = better_time_at(ended, better_time, windows, config)
+        why = f"the customer chose {better_time}"
     if at > deadline:
         if started > deadline:
             return final(give_up, "past the deadline and the one overdue attempt was made")
         return NextState("pending", at, True, failed, reschedules, outcome, "overdue: one more")
-    return NextState("pending", at, late, failed, reschedules, outcome, f"retry after {outcome}")
+    return NextState("pending", at, late, failed, reschedules, outcome, why)
 
 
 def check_customer_name(value: object) -> str | None:

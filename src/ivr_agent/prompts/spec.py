@@ -51,6 +51,7 @@ PROMPT_NAMES = frozenset(
         "callback_opening",
         "callback_closing",
         "callback_not_convenient",
+        "callback_better_time",
         "callback_recording_failed",
         "survey_skill",
         "survey_attitude",
