@@ -100,6 +100,11 @@ def inside(moment: datetime, wins: tuple[Window, ...], config: CallbackConfig) -
 def test_next_allowed_is_the_first_allowed_instant(
     config: CallbackConfig, moment: datetime, reason: str
 ) -> None:
+    assert_first_allowed(config, moment, reason)
+
+
+def assert_first_allowed(config: CallbackConfig, moment: datetime, reason: str) -> None:
+    """``next_allowed`` from ``moment`` is allowed, and nothing allowed comes before it."""
     assume(not repeated(moment, config))
     wins = config.allowed_windows(reason)
     found = next_allowed(moment, wins, config)
@@ -133,15 +138,7 @@ def test_next_allowed_skips_holiday_breaks_and_keeps_make_up_days(
     case: tuple[CallbackConfig, datetime], reason: str
 ) -> None:
     config, moment = case
-    assume(not repeated(moment, config))
-    wins = config.allowed_windows(reason)
-    found = next_allowed(moment, wins, config)
-    assert found >= moment
-    assert inside(found, wins, config)
-    if found > moment:
-        before = max(moment, found - timedelta(seconds=1))
-        if not repeated(before, config):
-            assert not inside(before, wins, config)
+    assert_first_allowed(config, moment, reason)
 
 
 @settings(max_examples=300, deadline=None)
