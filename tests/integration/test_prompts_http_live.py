@@ -288,7 +288,9 @@ async def test_given_the_prompts_out_of_the_pbxs_sight_then_every_inbound_prompt
 
 def _pbx_cached_copy(url: str) -> bytes:
     """The bytes of the PBX's media-cache copy of ``url``: ``media cache show <uri>`` gives
-    its ``Path`` (ending in a dot) and ``ext``. Not ``show all``: every agent a test starts
+    its ``Path`` and ``ext`` (``.wav``): the path ends in a dot while the file is new and
+    carries the extension once Asterisk has replaced it (seen in CI: ``bucket-….wav``, which
+    the older code turned into ``….wav.wav``). Not ``show all``: every agent a test starts
     listens on a port of its own, so the lane's cache lists hundreds of URIs, more than one
     CLI answer carries."""
     box = running_sandbox()
@@ -297,7 +299,8 @@ def _pbx_cached_copy(url: str) -> bytes:
     ext = re.search(r"^\s*ext: (\S+)\s*$", shown, re.M)
     assert path, shown
     assert ext, shown
-    local = path.group(1).rstrip(".") + ext.group(1)
+    shown_path, extension = path.group(1), ext.group(1)
+    local = shown_path if shown_path.endswith(extension) else shown_path.rstrip(".") + extension
     return (box.root / local.lstrip("/")).read_bytes()
 
 
