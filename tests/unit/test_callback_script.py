@@ -50,11 +50,12 @@ def test_given_consent_and_five_scores_then_completed_with_the_mean() -> None:
     s, steps = run(["1", "5", "4", "5", "5", "4"])
     assert [names(x) for x in steps] == [
         ["callback_opening"],
-        ["survey_skill"],
-        ["survey_attitude"],
-        ["survey_timeliness"],
-        ["survey_parts"],
-        ["survey_overall"],
+        # The handbooks' script: the confidentiality line, a short thanks between questions.
+        ["survey_confidential", "survey_skill"],
+        ["survey_thanks", "survey_attitude"],
+        ["survey_thanks", "survey_timeliness"],
+        ["survey_thanks", "survey_parts"],
+        ["survey_thanks", "survey_overall"],
         ["callback_closing"],
     ]
     end = steps[-1]
@@ -116,7 +117,7 @@ def test_given_silence_at_the_opening_then_one_repeat_then_not_now() -> None:
 def test_given_a_wrong_key_at_the_opening_then_told_so_and_asked_again() -> None:
     _, steps = run(["7", "1"])
     assert names(steps[1]) == ["survey_invalid_input", "callback_opening"]
-    assert names(steps[2]) == ["survey_skill"]
+    assert names(steps[2]) == ["survey_confidential", "survey_skill"]
 
 
 def test_given_a_wrong_key_then_silence_at_the_opening_then_not_now() -> None:
@@ -127,10 +128,10 @@ def test_given_a_wrong_key_then_silence_at_the_opening_then_not_now() -> None:
 
 def test_given_a_wrong_score_then_told_so_and_the_question_repeats_once() -> None:
     s, steps = run(["1", "9", "3", "0", "4", "5", "5", "5"])
-    assert names(steps[2]) == ["survey_invalid_input", "survey_skill"]
-    assert names(steps[3]) == ["survey_attitude"]
+    assert names(steps[2]) == ["survey_invalid_input", "survey_skill"]  # no thanks for that
+    assert names(steps[3]) == ["survey_thanks", "survey_attitude"]
     assert names(steps[4]) == ["survey_invalid_input", "survey_attitude"]
-    assert names(steps[5]) == ["survey_timeliness"]
+    assert names(steps[5]) == ["survey_thanks", "survey_timeliness"]
     assert names(steps[-1]) == ["callback_closing"]
     result = s.finished()
     assert dict(result.scores) == {
@@ -147,13 +148,13 @@ def test_given_a_wrong_score_then_told_so_and_the_question_repeats_once() -> Non
 def test_given_silence_on_a_question_then_asked_again_without_the_invalid_prompt() -> None:
     _, steps = run(["1", None, "4"])
     assert names(steps[2]) == ["survey_skill"]
-    assert names(steps[3]) == ["survey_attitude"]
+    assert names(steps[3]) == ["survey_thanks", "survey_attitude"]
 
 
 def test_given_a_question_missed_twice_then_closing_and_declined_with_scores_so_far() -> None:
     s, steps = run(["1", "5", None, "#", "5"])
     assert [names(x) for x in steps[2:]] == [
-        ["survey_attitude"],
+        ["survey_thanks", "survey_attitude"],
         ["survey_attitude"],  # silence: asked again; then "#": a second miss
         ["callback_closing"],
     ]

@@ -18,8 +18,10 @@ The script:
   ``rescheduled`` with the choice (the next attempt goes there). Another key or none: the
   same goodbye without a choice (the usual retry) — the customer is busy, one question is
   enough. Hanging up during the question is still "not now", not a failure.
-* **Five questions**, keys ``1``–``5``. Another key → ``survey_invalid_input`` then the
-  question again; silence → the question again.
+* **Five questions**, keys ``1``–``5``, as the handbooks script them: the first after the
+  confidentiality line (``survey_confidential``), each next one after a short thanks
+  (``survey_thanks``). Another key → ``survey_invalid_input`` then the question again;
+  silence → the question again.
 * **Closing** (``callback_closing``), outcome ``completed`` (all five scores given).
 
 Decisions where the standard is silent:
@@ -189,7 +191,7 @@ class SurveyScript:
             self.consented = True
             self.phase = "survey"
             self.misses = 0
-            return self._question_or_closing()
+            return self._question_or_closing(lead=(Prompt("survey_confidential"),))
         if key == "2":
             self.phase = "better_time"
             self.outcome = "rescheduled"  # whatever comes next, the customer said "not now"
@@ -210,11 +212,12 @@ class SurveyScript:
             return self._end((Prompt("callback_closing"),), "declined")
         self.asked += 1
         self.misses = 0
-        return self._question_or_closing()
+        return self._question_or_closing(lead=(Prompt("survey_thanks"),))
 
-    def _question_or_closing(self) -> Step:
+    def _question_or_closing(self, lead: tuple[Prompt, ...] = ()) -> Step:
+        """The next question (after ``lead``), or the closing once all were asked."""
         if self.asked < len(SURVEY):
-            return Ask((Prompt(SURVEY[self.asked][1]),), SCORE_KEYS)
+            return Ask((*lead, Prompt(SURVEY[self.asked][1])), SCORE_KEYS)
         self.phase = "closing"
         return self._end((Prompt("callback_closing"),), "completed")
 

@@ -53,6 +53,8 @@ PROMPT_NAMES = frozenset(
         "callback_not_convenient",
         "callback_better_time",
         "callback_recording_failed",
+        "survey_confidential",
+        "survey_thanks",
         "survey_skill",
         "survey_attitude",
         "survey_timeliness",
