@@ -514,9 +514,11 @@ async def test_agent_killed_and_customer_gone_before_restart_then_finished_from_
     cb_settings: Settings, db: Database, migrated_database_url: URL
 ) -> None:
     callback_id = await new_callback(db, SURVEY_NUMBER, cb_settings)
-    # The customer scores the first question, then hangs up 28 s after answering, while the
-    # agent is dead: at restart there is no channel, only the recording on the PBX.
-    plan = customers("callback_survey", hangup_after=28.0)
+    # The customer scores the first question, then hangs up 36 s after answering, while the
+    # agent is dead: at restart there is no channel, only the recording on the PBX. (The
+    # opening with the name lasts ~15.5 s, the confidentiality line and the first question
+    # ~11 s: the first score comes ~28 s in.)
+    plan = customers("callback_survey", hangup_after=36.0)
     phones = asyncio.create_task(run_phones(plan))
     await asyncio.sleep(1.5)
     env = _agent_env(cb_settings, migrated_database_url, free_port())
