@@ -52,6 +52,7 @@ CALLBACK_STATUSES: tuple[str, ...] = STATUSES
 ATTEMPT_STATES = ("dialling", "answered", "finished", "failed")
 ATTEMPT_OUTCOMES: tuple[str, ...] = OUTCOMES
 RECORDING_STATUSES = ("ok", "corrupt", "missing", "purged")
+RECORDING_KINDS = ("call", "suggestion")
 TOKEN_ROLES = ("ops", "qa", "admin")
 
 
@@ -226,6 +227,10 @@ class CallbackRow(Base):
     status_reason: Mapped[str | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The last "problem solved?" answer, and whether a "no" still needs someone to act on it
+    # (migration 0007).
+    problem_solved: Mapped[bool | None]
+    follow_up: Mapped[bool] = mapped_column(server_default=text("false"))
 
 
 class CallbackAttemptRow(Base):
@@ -263,6 +268,8 @@ class CallbackAttemptRow(Base):
     # before migration 0004 (anyone may reconcile it).
     instance_id: Mapped[str | None]
     heartbeat_at: Mapped[datetime | None]
+    # The survey's "problem solved?" answer (migration 0007); NULL: not asked or no answer.
+    problem_solved: Mapped[bool | None]
 
 
 class RecordingRow(Base):
@@ -279,6 +286,7 @@ class RecordingRow(Base):
         ),
         CheckConstraint("sha256 IS NULL OR sha256 ~ '^[0-9a-f]{64}$'", name="sha256"),
         CheckConstraint("bytes IS NULL OR bytes >= 0", name="bytes"),
+        CheckConstraint(_one_of("kind", RECORDING_KINDS), name="kind"),
         Index(None, "call_id"),
         Index(None, "attempt_id"),
         Index(None, "created_at"),
@@ -300,6 +308,8 @@ class RecordingRow(Base):
     started_at: Mapped[datetime | None]
     # When retention deleted the file (status 'purged').
     purged_at: Mapped[datetime | None]
+    # 'call': the whole call; 'suggestion': a caller's spoken suggestion (migration 0007).
+    kind: Mapped[str] = mapped_column(server_default=text("'call'"))
 
 
 class SurveyScoreRow(Base):
