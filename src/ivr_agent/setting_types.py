@@ -230,6 +230,23 @@ def _ui_languages(value: Any) -> tuple[str, ...]:
     return tuple(chosen)
 
 
+_HOTLINE = re.compile(r"^\+?[0-9]+(?:[ -][0-9]+)*$")
+
+
+def _hotline(value: Any) -> str | None:
+    """A hotline number as people write it (``400-800-8888``), or None for none."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    digits = sum(c.isdigit() for c in text)
+    if not _HOTLINE.fullmatch(text) or not 3 <= digits <= 20:
+        raise ValueError(
+            f"{text!r} is not a phone number: 3-20 digits, optionally grouped by '-' or "
+            "spaces, with an optional leading +"
+        )
+    return text
+
+
 def _operator_ids(value: Any) -> tuple[str, ...]:
     if isinstance(value, tuple):
         return value
@@ -264,6 +281,7 @@ Weekdays = Annotated[
     PlainSerializer(lambda ds: ",".join(_WEEKDAYS[d] for d in sorted(ds))),
 ]
 Names = Annotated[frozenset[str], NoDecode, BeforeValidator(_comma_list), PlainSerializer(sorted)]
+Hotline = Annotated[str | None, BeforeValidator(_hotline)]
 OperatorIds = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_operator_ids)]
 UiLanguages = Annotated[
     tuple[str, ...], NoDecode, BeforeValidator(_ui_languages), PlainSerializer(",".join)

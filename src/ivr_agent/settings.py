@@ -27,6 +27,7 @@ from ivr_agent.setting_types import (
     DialTemplate,
     Endpoint,
     HostPort,
+    Hotline,
     Listen,
     Names,
     OperatorIds,
@@ -199,6 +200,13 @@ class Settings(BaseSettings):
         min_length=1,
         max_length=64,
         description="Department named to internal callers ({department}).",
+    )
+    hotline: Hotline = Field(
+        None,
+        description=(
+            "The service hotline number the callback closing gives ({hotline}, spoken digit by "
+            "digit), e.g. 400-800-8888; unset: the closing names no number."
+        ),
     )
     prompt_language: Literal["zh-CN", "en-US"] = Field(
         "zh-CN", description="Language of the scripted prompts (catalogue entry)."
@@ -488,7 +496,13 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = [_describe(e) for e in exc.errors(include_url=False)]
+        # A default derived from another setting fails with it; naming both would only
+        # point away from the one the user has to fix.
+        lines = [
+            _describe(e)
+            for e in exc.errors(include_url=False)
+            if e["type"] != "default_factory_not_called"
+        ]
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 

@@ -201,6 +201,7 @@ async def test_given_a_naive_reference_time_then_it_is_read_in_the_call_centre_z
     ("query", "field"),
     [
         ("status=lost", "status"),
+        ("follow_up=yes", "follow_up"),
         ("from=soon", "from"),
         ("to=2026-13-01", "to"),
         ("from=2026-11-24&to=2026-11-23", "to"),

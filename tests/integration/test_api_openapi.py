@@ -107,7 +107,14 @@ def test_given_each_operation_then_roles_and_errors_are_stated(tmp_path: Path) -
         "$ref": "#/components/schemas/NewCallback"
     }
     listing = paths["/api/callbacks"]["get"]
-    assert {p["name"] for p in listing["parameters"]} == {"status", "from", "to", "limit", "offset"}
+    assert {p["name"] for p in listing["parameters"]} == {
+        "status",
+        "follow_up",
+        "from",
+        "to",
+        "limit",
+        "offset",
+    }
     assert paths["/api/calls/{call_id}"]["get"]["parameters"][0]["in"] == "path"
     for open_path in ("/healthz", "/readyz", "/api/openapi.json"):
         assert paths[open_path]["get"]["security"] == []

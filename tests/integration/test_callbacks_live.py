@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
@@ -140,11 +142,13 @@ def customers(name: str, **changes: Any) -> scenarios.Scenario:
     return plan
 
 
-async def new_callback(db: Database, number: str, settings: Settings) -> str:
+async def new_callback(
+    db: Database, number: str, settings: Settings, reason: str = "manual"
+) -> str:
     now = datetime.now(UTC)
     created = await create_callback(
         db,
-        CallbackRequest(number, "张先生", "manual", now),
+        CallbackRequest(number, "张先生", reason, now),
         CallbackConfig.from_settings(settings),
         now,
     )
@@ -184,22 +188,32 @@ def _loudest_sample(wav: bytes) -> int:
 async def test_full_survey_stores_scores_index_and_a_verified_recording_as_long_as_the_call(
     cb_settings: Settings, db: Database
 ) -> None:
-    callback_id = await new_callback(db, SURVEY_NUMBER, cb_settings)
-    async with driven_dialer(cb_settings, db) as dialer:
-        phones = await dial_while_customers_wait(dialer, customers("callback_survey"))
-        ari = dialer.ivr.client
-        (truth,) = phones.results
-        stored = await get_callback(db, callback_id, ZONE)
-        assert stored is not None
-        save("survey", {"truth": truth, "stored": stored})
-        assert truth["completed"], truth["errors"]
-        # The recording was deleted from the PBX once it was kept.
-        with pytest.raises(AriError) as gone:
-            await ari.stored_recording(recording_name_for(stored["attempts"][0]["attempt_id"]))
-        assert gone.value.status == 404
+    # The handbooks' service callback (S5): the customer agrees, says the problem is NOT
+    # solved (2), scores the five questions, and hears the closing with the hotline number.
+    settings = cb_settings.model_copy(update={"hotline": "400-800-8888"})
+    callback_id = await new_callback(db, SURVEY_NUMBER, settings, reason="service_completed")
+    keys = ["1", "2", "5", "4", "5", "5", "4"]
+    with structlog.testing.capture_logs() as logs:
+        async with driven_dialer(settings, db) as dialer:
+            phones = await dial_while_customers_wait(
+                dialer, customers("callback_survey", digits=keys)
+            )
+            ari = dialer.ivr.client
+            (truth,) = phones.results
+            stored = await get_callback(db, callback_id, ZONE)
+            assert stored is not None
+            save("survey", {"truth": truth, "stored": stored})
+            assert truth["completed"], truth["errors"]
+            # The recording was deleted from the PBX once it was kept.
+            with pytest.raises(AriError) as gone:
+                await ari.stored_recording(recording_name_for(stored["attempts"][0]["attempt_id"]))
+            assert gone.value.status == 404
+    heard = [
+        name for e in logs if e["event"] == "callback_prompts_started" for name in e["prompts"]
+    ]
 
     assert phones.calls_to[SURVEY_NUMBER] == 1
-    assert [d["digit"] for d in truth["digits_pressed"]] == ["1", "5", "4", "5", "5", "4"]
+    assert [d["digit"] for d in truth["digits_pressed"]] == keys
     assert stored["status"] == "completed"
     assert stored["outcome"] == "completed"
     assert stored["scores"] == {
@@ -210,6 +224,22 @@ async def test_full_survey_stores_scores_index_and_a_verified_recording_as_long_
         "overall": 4,
     }
     assert stored["satisfaction_index"] == pytest.approx(4.6)
+    # "Not solved" is kept and flags the callback for follow-up.
+    assert (stored["problem_solved"], stored["follow_up"]) == (False, True)
+    assert heard == [
+        "callback_opening",
+        "survey_confidential",
+        "survey_problem_solved",
+        "survey_follow_up",
+        "survey_skill",
+        *[
+            p
+            for q in ("attitude", "timeliness", "parts", "overall")
+            for p in ("survey_thanks", f"survey_{q}")
+        ],
+        "callback_hotline",
+        "callback_closing",
+    ]
     (attempt,) = stored["attempts"]
     assert attempt["state"] == "finished"
     assert attempt["channel_id"] == f"ivr-agent-cb-{attempt['attempt_id']}"

@@ -502,3 +502,46 @@ async def test_given_not_now_with_a_chosen_time_then_the_next_attempt_is_then(
     bad = AttemptResult("rescheduled", MONDAY, {}, _recording(2), better_time="never")
     with pytest.raises(ValueError, match="better time must be one of"):
         await finish_attempt(db, attempt.attempt_id, bad, MONDAY, config=CONFIG)
+
+
+async def test_given_the_problem_not_solved_then_kept_flagged_and_listed_for_follow_up(
+    db: Database,
+) -> None:
+    # S5: "not solved" is recorded and flagged for follow-up, whatever became of the call;
+    # a later "solved" (the next survey) clears the flag.
+    created = await create_callback(db, _request(), CONFIG, MONDAY)
+    other = await create_callback(db, _request("13900139000"), CONFIG, MONDAY)
+    attempt = await _claim_one_of(db, created.callback_id)
+    result = AttemptResult(
+        "hung_up", MONDAY + timedelta(seconds=3), {}, _recording(), problem_solved=False
+    )
+    await finish_attempt(
+        db, attempt.attempt_id, result, MONDAY + timedelta(seconds=40), config=CONFIG
+    )
+    stored = await get_callback(db, created.callback_id, ZONE)
+    assert stored is not None
+    assert (stored["problem_solved"], stored["follow_up"]) == (False, True)
+    assert stored["attempts"][0]["problem_solved"] is False
+    listed = await list_callbacks(db, ZONE, follow_up=True)
+    assert [c["callback_id"] for c in listed] == [created.callback_id]
+    untouched = await get_callback(db, other.callback_id, ZONE)
+    assert untouched is not None
+    assert (untouched["problem_solved"], untouched["follow_up"]) == (None, False)
+
+    later = MONDAY + timedelta(hours=5)  # 15:40, the afternoon window, past the interval
+    again = await _claim_one_of(db, created.callback_id, later)
+    solved = AttemptResult(
+        "completed", later + timedelta(seconds=3), SCORES, _recording(2), problem_solved=True
+    )
+    await finish_attempt(db, again.attempt_id, solved, later + timedelta(minutes=2), config=CONFIG)
+    stored = await get_callback(db, created.callback_id, ZONE)
+    assert stored is not None
+    assert (stored["problem_solved"], stored["follow_up"]) == (True, False)
+    assert [a["problem_solved"] for a in stored["attempts"]] == [False, True]
+    assert await list_callbacks(db, ZONE, follow_up=True) == []
+
+
+async def _claim_one_of(db: Database, callback_id: str, now: datetime = MONDAY) -> ClaimedAttempt:
+    claimed = await claim_due(db, now, limit=10, pbx_id="pbx1", channel_id_for=_channel)
+    (mine,) = [c for c in claimed if c.callback_id == callback_id]
+    return mine

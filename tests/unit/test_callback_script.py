@@ -116,7 +116,7 @@ def test_given_silence_at_the_opening_then_one_repeat_then_not_now() -> None:
 
 def test_given_a_wrong_key_at_the_opening_then_told_so_and_asked_again() -> None:
     _, steps = run(["7", "1"])
-    assert names(steps[1]) == ["survey_invalid_input", "callback_opening"]
+    assert names(steps[1]) == ["invalid_key", "callback_opening"]
     assert names(steps[2]) == ["survey_confidential", "survey_skill"]
 
 
@@ -258,3 +258,91 @@ def test_given_any_keys_then_the_script_ends_within_bounded_steps(keys: list[str
     assert result.outcome in {"completed", "rescheduled", "declined"}
     assert result.consented is (result.outcome != "rescheduled")
     assert (result.outcome == "completed") is (result.satisfaction_index is not None)
+
+
+def run_service(
+    keys: list[str | None], *, hotline: bool = False
+) -> tuple[SurveyScript, list[Step]]:
+    """Like :func:`run`, for a service callback (asks whether the problem was solved)."""
+    s = SurveyScript("张先生", "示例公司", ask_solved=True, hotline=hotline)
+    steps: list[Step] = [s.first()]
+    for key in keys:
+        if isinstance(steps[-1], End):
+            break
+        steps.append(s.answer(key))
+    return s, steps
+
+
+def test_given_a_service_callback_then_the_problem_question_comes_before_the_scores() -> None:
+    s, steps = run_service(["1", "1", "5", "4", "5", "5", "4"], hotline=True)
+    assert [names(x) for x in steps] == [
+        ["callback_opening"],
+        ["survey_confidential", "survey_problem_solved"],
+        ["survey_thanks", "survey_skill"],
+        ["survey_thanks", "survey_attitude"],
+        ["survey_thanks", "survey_timeliness"],
+        ["survey_thanks", "survey_parts"],
+        ["survey_thanks", "survey_overall"],
+        # The closing gives the hotline number when one is configured.
+        ["callback_hotline", "callback_closing"],
+    ]
+    assert steps[1].valid_keys == frozenset("12")
+    result = s.finished()
+    assert result.outcome == "completed"
+    assert result.problem_solved is True
+    assert result.satisfaction_index == 4.6
+
+
+def test_given_the_problem_not_solved_then_follow_up_is_promised_and_the_scores_asked() -> None:
+    s, steps = run_service(["1", "2", "3", "3", "3", "3", "3"])
+    assert names(steps[2]) == ["survey_follow_up", "survey_skill"]
+    assert names(steps[-1]) == ["callback_closing"]
+    result = s.finished()
+    assert result.problem_solved is False
+    assert result.outcome == "completed"
+
+
+@pytest.mark.parametrize(
+    ("keys", "second"),
+    [
+        (["1", "7", "2"], ["invalid_key", "survey_problem_solved"]),
+        (["1", None, "2"], ["survey_problem_solved"]),
+    ],
+)
+def test_given_a_miss_at_the_problem_question_then_it_is_asked_once_more(
+    keys: list[str | None], second: list[str]
+) -> None:
+    s, steps = run_service(keys)
+    assert names(steps[2]) == second
+    assert names(steps[3]) == ["survey_follow_up", "survey_skill"]
+    assert s.problem_solved is False
+
+
+def test_given_two_misses_at_the_problem_question_then_unknown_and_the_scores_go_on() -> None:
+    s, steps = run_service(["1", None, "9"])
+    assert names(steps[3]) == ["survey_thanks", "survey_skill"]
+    assert s.problem_solved is None
+    assert s.solved_asked
+
+
+def test_given_a_resumed_call_before_the_problem_answer_then_the_question_is_asked_again() -> None:
+    s = SurveyScript("张先生", "示例公司", ask_solved=True, consented=True)
+    assert names(s.first()) == ["survey_problem_solved"]
+    s = SurveyScript(
+        "张先生", "示例公司", ask_solved=True, consented=True, solved_asked=True,
+        problem_solved=False, asked=2, scores={"skill": 4, "attitude": 5},
+    )  # fmt: skip
+    assert names(s.first()) == ["survey_timeliness"]
+    assert s.result().problem_solved is False
+
+
+def test_given_a_survey_callback_of_another_kind_then_the_problem_is_not_asked() -> None:
+    _, steps = run(["1"])
+    assert names(steps[1]) == ["survey_confidential", "survey_skill"]
+
+
+def test_given_a_hung_up_customer_after_the_problem_answer_then_it_is_kept() -> None:
+    s, _ = run_service(["1", "2"])
+    result = s.hung_up()
+    assert result.outcome == "hung_up"
+    assert result.problem_solved is False

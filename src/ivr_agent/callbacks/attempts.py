@@ -98,6 +98,8 @@ class AttemptResult:
     ended_at: datetime | None = None
     #: ``rescheduled``: when the customer would rather be called (``BetterTime``).
     better_time: str | None = None
+    #: The answer to "has the problem been solved?" (None: not asked, or no answer).
+    problem_solved: bool | None = None
 
 
 def _claimed(row: CallbackRow, attempt: CallbackAttemptRow) -> ClaimedAttempt:
@@ -271,6 +273,7 @@ def unless_recorded(result: AttemptResult) -> AttemptResult:
         recording=recording,
         detail="; ".join(part for part in (result.detail, why) if part),
         ended_at=result.ended_at,
+        problem_solved=result.problem_solved,
     )
 
 
@@ -353,6 +356,7 @@ async def finish_attempt(
             else attempt.answered_at
         )
         attempt.detail = _detail(result)
+        attempt.problem_solved = result.problem_solved
         for name, score in result.scores.items():
             session.add(SurveyScoreRow(attempt_id=attempt_id, index_name=name, score=score))
         if result.recording is not None:
@@ -366,6 +370,11 @@ async def finish_attempt(
         row.failed_attempts = following.failed_attempts
         row.reschedules = following.reschedules
         row.outcome = result.outcome
+        if result.problem_solved is not None:
+            row.problem_solved = result.problem_solved
+            # A "no" needs someone to act on it (S5), whatever became of the call; a later
+            # "yes" (the next survey) says it was dealt with.
+            row.follow_up = not result.problem_solved
         if result.outcome == "completed":
             row.satisfaction_index = satisfaction_index(result.scores)
         row.updated_at = ended

@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivr_agent.callbacks.journal import Journal, JournalEntry
-from ivr_agent.callbacks.script import Ask, End, Prompt, ScriptResult, SurveyScript
+from ivr_agent.callbacks.script import (
+    ASKS_IF_SOLVED,
+    Ask,
+    End,
+    Prompt,
+    ScriptResult,
+    SurveyScript,
+)
 from ivr_agent.pbx.ari import AriClient, AriError, JsonObject, event_time
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone
 from ivr_agent.platform.logging import get_logger
@@ -77,6 +84,9 @@ class CallTarget:
     attempt_id: str
     channel_id: str
     customer_name: str | None
+    #: Why the callback is made (``core.callbacks.Reason``): service and complaint callbacks
+    #: ask whether the problem was solved before the scores.
+    reason: str = "manual"
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,8 @@ class CallReport:
     satisfaction_index: float | None = None
     #: "Not now": when the customer would rather be called (None: no choice).
     better_time: str | None = None
+    #: "Has the problem been solved?" (None: not asked, or no answer).
+    problem_solved: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -184,7 +196,11 @@ class CallbackCall:
         script = SurveyScript(
             self.target.customer_name or "",
             self.settings.company,
+            ask_solved=self.target.reason in ASKS_IF_SOLVED,
+            hotline=self.ivr.catalogue.available("callback_hotline"),
             consented=entry.consented,
+            solved_asked=entry.solved_asked,
+            problem_solved=entry.problem_solved,
             scores=entry.scores,
             asked=entry.asked,
         )
@@ -229,6 +245,7 @@ class CallbackCall:
             recording=stored,
             satisfaction_index=result.satisfaction_index,
             better_time=result.better_time,
+            problem_solved=result.problem_solved,
         )
 
     # --- recording ----------------------------------------------------------------------
@@ -393,7 +410,11 @@ class CallbackCall:
                 return script.hung_up()
             step = script.answer(key)
             entry = entry.with_(
-                consented=script.consented, asked=script.asked, scores=dict(script.scores)
+                consented=script.consented,
+                solved_asked=script.solved_asked,
+                problem_solved=script.problem_solved,
+                asked=script.asked,
+                scores=dict(script.scores),
             )
             self.journal.write(entry)
 
@@ -474,6 +495,12 @@ class CallbackCall:
             if self.events.gone:
                 raise ChannelGone(self.target.channel_id) from None
             raise
+        # What the customer is told, in order: the log answers "what did they hear?".
+        log.info(
+            "callback_prompts_started",
+            attempt_id=self.target.attempt_id,
+            prompts=[p.name for p in prompts],
+        )
         entry = self.journal.read(self.target.attempt_id) or JournalEntry(self.target.attempt_id)
         self.journal.write(entry.with_(playback_id=playback_id))
         return playback_id

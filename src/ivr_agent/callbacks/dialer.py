@@ -402,7 +402,9 @@ class Dialer:
         await self.finish(attempt, attempt_result(report))
 
     def _target(self, attempt: ClaimedAttempt) -> CallTarget:
-        return CallTarget(attempt.attempt_id, attempt.channel_id, attempt.customer_name)
+        return CallTarget(
+            attempt.attempt_id, attempt.channel_id, attempt.customer_name, attempt.reason
+        )
 
     def _opening_variables(self, attempt: ClaimedAttempt) -> dict[str, str]:
         variables = {"company": self.settings.company}

@@ -74,4 +74,5 @@ def attempt_result(report: CallReport) -> AttemptResult:
         detail=report.reason,
         ended_at=report.ended_at,
         better_time=report.better_time,
+        problem_solved=report.problem_solved,
     )

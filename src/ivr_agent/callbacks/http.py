@@ -147,6 +147,15 @@ async def get_callback_handler(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
+def _flag(request: web.Request, name: str) -> bool | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise bad_parameter(name, "must be true or false")
+    return raw == "true"
+
+
 def _count(request: web.Request, name: str, default: str, low: int, high: int) -> int:
     return int_parameter(request.query, name, default=int(default), low=low, high=high)
 
@@ -165,6 +174,7 @@ async def list_callbacks_handler(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status is not None and status not in CALLBACK_STATUSES:
         raise bad_parameter("status", f"must be one of {', '.join(CALLBACK_STATUSES)}")
+    follow_up = _flag(request, "follow_up")
     due_from = _time("from", request.query["from"], request) if "from" in request.query else None
     due_to = _time("to", request.query["to"], request) if "to" in request.query else None
     if due_from is not None and due_to is not None and due_to < due_from:
@@ -175,6 +185,7 @@ async def list_callbacks_handler(request: web.Request) -> web.Response:
         request.app[DATABASE],
         request.app[SETTINGS].zone,
         status=status,
+        follow_up=follow_up,
         due_from=due_from,
         due_to=due_to,
         limit=limit,

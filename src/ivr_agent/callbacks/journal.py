@@ -37,6 +37,9 @@ class JournalEntry:
     recording_name: str | None = None
     recording_started_at: float | None = None
     consented: bool = False
+    #: The "problem solved?" question was dealt with, and its answer (None: unknown).
+    solved_asked: bool = False
+    problem_solved: bool | None = None
     asked: int = 0
     scores: dict[str, int] = field(default_factory=dict)
     #: The playback running on the bridge (a restarted agent stops it before going on).

@@ -76,6 +76,8 @@ def _callback_json(
         "outcome": row.outcome,
         "scores": dict(latest_scores),
         "satisfaction_index": row.satisfaction_index,
+        "problem_solved": row.problem_solved,
+        "follow_up": row.follow_up,
         "recording": None if latest_recording is None else _recording_json(latest_recording),
         "source_call_id": row.source_call_id,
         "created_at": _iso(row.created_at, zone),
@@ -92,6 +94,7 @@ def _callback_json(
                 "outcome": a.outcome,
                 "detail": a.detail,
                 "scores": dict(scores.get(a.attempt_id, {})),
+                "problem_solved": a.problem_solved,
                 "recording_id": (
                     recordings[a.attempt_id].recording_id if a.attempt_id in recordings else None
                 ),
@@ -153,12 +156,14 @@ async def list_callbacks(
     zone: tzinfo,
     *,
     status: str | None = None,
+    follow_up: bool | None = None,
     due_from: datetime | None = None,
     due_to: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Callbacks due in ``[due_from, due_to)`` with ``status``, by ``(due_at, callback_id)``."""
+    """Callbacks due in ``[due_from, due_to)`` with ``status`` (and ``follow_up``: whether a
+    customer said the problem is not solved), by ``(due_at, callback_id)``."""
     if status is not None and status not in CALLBACK_STATUSES:
         raise ValueError(f"status must be one of {', '.join(CALLBACK_STATUSES)}")
     if not 1 <= limit <= MAX_PAGE or offset < 0:
@@ -166,6 +171,8 @@ async def list_callbacks(
     query = select(CallbackRow)
     if status is not None:
         query = query.where(CallbackRow.status == status)
+    if follow_up is not None:
+        query = query.where(CallbackRow.follow_up.is_(follow_up))
     if due_from is not None:
         query = query.where(CallbackRow.due_at >= utc("from", due_from))
     if due_to is not None:

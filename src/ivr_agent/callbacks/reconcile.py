@@ -206,6 +206,7 @@ async def finish_without_channel(dialer: Dialing, attempt: ClaimedAttempt, why: 
         scores=dict(entry.scores) if entry is not None else {},
         recording=stored,
         detail=detail,
+        problem_solved=entry.problem_solved if entry is not None else None,
     )
     await dialer.finish(attempt, result)
     action = f"finished {result.outcome}" + (" with recording" if stored else " without recording")

@@ -56,6 +56,10 @@ class CallbacksQuery(BaseModel):
     """``GET /api/callbacks`` query parameters (any other is a 400 naming it)."""
 
     status: Status | None = None
+    follow_up: bool | None = Field(
+        default=None,
+        description="true: only callbacks whose customer said the problem is not solved.",
+    )
     from_: datetime | None = Field(
         default=None, alias="from", description="Due at or after (ISO 8601)."
     )
@@ -98,6 +102,9 @@ class CallbackAttempt(Reply):
     outcome: Outcome | None
     detail: str | None
     scores: dict[str, int]
+    problem_solved: bool | None = Field(
+        description='The answer to "has the problem been solved?" (null: not asked or none).'
+    )
     recording_id: str | None
 
 
@@ -121,6 +128,12 @@ class Callback(Reply):
     outcome: Outcome | None
     scores: dict[str, int]
     satisfaction_index: float | None
+    problem_solved: bool | None = Field(
+        description='The last answer to "has the problem been solved?" (null: none yet).'
+    )
+    follow_up: bool = Field(
+        description="The customer said the problem is not solved: someone must follow it up."
+    )
     recording: CallbackRecording | None
     source_call_id: str | None
     created_at: datetime

@@ -9,8 +9,8 @@ prompts, then hang up). If the customer hangs up, :meth:`hung_up` says what came
 The script:
 
 * **Opening** (``callback_opening`` with the customer's name and the company): ``1`` =
-  continue, ``2`` = not now. Another key → ``survey_invalid_input`` and the opening once
-  more; silence → the opening once more. A second miss counts as "not now": the customer
+  continue, ``2`` = not now. Another key → ``invalid_key`` and the opening once more;
+  silence → the opening once more. A second miss counts as "not now": the customer
   never agreed, so no survey is run (``callback_not_convenient``, outcome ``rescheduled``).
 * **A better time** (S5: on "not convenient", apologise and ask for a better time): key 2
   → ``callback_better_time``, keys ``1`` later today, ``2`` tomorrow morning, ``3``
@@ -18,11 +18,19 @@ The script:
   ``rescheduled`` with the choice (the next attempt goes there). Another key or none: the
   same goodbye without a choice (the usual retry) — the customer is busy, one question is
   enough. Hanging up during the question is still "not now", not a failure.
+* **Problem solved?** (S5: confirm the service was done and the problem solved before
+  scoring; callbacks about a service or a resolved complaint, ``ask_solved``): after the
+  confidentiality line (``survey_confidential``), ``survey_problem_solved`` — ``1`` solved,
+  ``2`` not solved (``survey_follow_up``: someone will follow it up; the callback is flagged
+  for follow-up). Another key → ``invalid_key`` and the question again; silence → the
+  question again; a second miss leaves the answer unknown and goes on to the scores.
 * **Five questions**, keys ``1``–``5``, as the handbooks script them: the first after the
-  confidentiality line (``survey_confidential``), each next one after a short thanks
-  (``survey_thanks``). Another key → ``survey_invalid_input`` then the question again;
+  confidentiality line (or the answer to the problem question), each next one after a short
+  thanks (``survey_thanks``). Another key → ``survey_invalid_input`` then the question again;
   silence → the question again.
-* **Closing** (``callback_closing``), outcome ``completed`` (all five scores given).
+* **Closing**: with a hotline configured (``IVR_AGENT_HOTLINE``) first ``callback_hotline``
+  ("如有需要,请拨打我们的服务热线{hotline}"), then ``callback_closing``; outcome ``completed``
+  (all five scores given).
 
 Decisions where the standard is silent:
 
@@ -53,13 +61,18 @@ SURVEY: tuple[tuple[str, str], ...] = tuple((name, f"survey_{name}") for name in
 INDEX_NAMES: tuple[str, ...] = INDICES
 
 CONSENT_KEYS = frozenset("12")
+#: Callbacks that ask whether the problem was solved: those that follow a service or a
+#: resolved complaint (an abandoned caller received no service to ask about).
+ASKS_IF_SOLVED = frozenset({"service_completed", "complaint_resolved"})
+#: "Has the problem been solved?": ``1`` yes, ``2`` no.
+SOLVED_KEYS: Mapping[str, bool] = MappingProxyType({"1": True, "2": False})
 SCORE_KEYS = frozenset("12345")
 #: The keypad choices of a better time (:data:`ivr_agent.core.callbacks.BetterTime`).
 BETTER_TIME_KEYS: Mapping[str, BetterTime] = MappingProxyType(
     {"1": "later_today", "2": "tomorrow_morning", "3": "tomorrow_afternoon"}
 )
 
-Phase = Literal["opening", "better_time", "survey", "closing", "ended"]
+Phase = Literal["opening", "better_time", "solved", "survey", "closing", "ended"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,8 @@ class ScriptResult:
     satisfaction_index: float | None
     #: "Not now": when the customer would rather be called (None: no choice).
     better_time: BetterTime | None = None
+    #: The answer to "has the problem been solved?" (None: not asked, or no answer).
+    problem_solved: bool | None = None
 
 
 class ScriptError(RuntimeError):
@@ -106,14 +121,24 @@ class ScriptError(RuntimeError):
 
 
 class SurveyScript:
-    """One callback call's script. ``progress`` restores one resumed after an agent restart."""
+    """One callback call's script. ``progress`` restores one resumed after an agent restart.
+
+    ``ask_solved``: ask whether the problem was solved before the scores (service and
+    complaint callbacks); ``hotline``: the closing gives the hotline number
+    (``callback_hotline``). ``consented``, ``solved_asked``, ``problem_solved``, ``scores``
+    and ``asked`` restore a call resumed after an agent restart (from its journal).
+    """
 
     def __init__(
         self,
         customer_name: str,
         company: str,
         *,
+        ask_solved: bool = False,
+        hotline: bool = False,
         consented: bool = False,
+        solved_asked: bool = False,
+        problem_solved: bool | None = None,
         scores: Mapping[str, int] | None = None,
         asked: int = 0,
     ) -> None:
@@ -130,12 +155,19 @@ class SurveyScript:
             "callback_opening",
             MappingProxyType({"customer_name": customer_name, "company": company}),
         )
+        closing = (Prompt("callback_hotline"),) if hotline else ()
+        self._closing: tuple[Prompt, ...] = (*closing, Prompt("callback_closing"))
         self.consented = consented
+        #: The problem question was dealt with (answered, or missed twice), or is not asked.
+        self.solved_asked = solved_asked or not ask_solved
+        self.problem_solved = problem_solved
         self.scores: dict[str, int] = dict(scores or {})
         #: Questions finished (answered or skipped); the next one asked is ``SURVEY[asked]``.
         self.asked = asked
         self.misses = 0
-        self.phase: Phase = "survey" if consented else "opening"
+        self.phase: Phase = "opening"
+        if consented:
+            self.phase = "survey" if self.solved_asked else "solved"
         self.outcome: ScriptOutcome | None = None
         self.better_time: BetterTime | None = None
 
@@ -145,6 +177,8 @@ class SurveyScript:
         """The first step (for a resumed script: the question it was at, asked again)."""
         if self.phase == "opening":
             return Ask((self._opening,), CONSENT_KEYS)
+        if self.phase == "solved":
+            return self._solved_question()
         return self._question_or_closing()
 
     def answer(self, key: str | None) -> Step:
@@ -154,6 +188,8 @@ class SurveyScript:
         if self.phase == "better_time":
             self.better_time = BETTER_TIME_KEYS.get(key or "")
             return self._end((Prompt("callback_not_convenient"),), "rescheduled")
+        if self.phase == "solved":
+            return self._solved(key)
         if self.phase == "survey":
             return self._score(key)
         raise ScriptError(f"no question is open in phase {self.phase!r}")
@@ -182,6 +218,7 @@ class SurveyScript:
             scores=scores,
             satisfaction_index=round(satisfaction_index(scores), 3) if complete else None,
             better_time=self.better_time,
+            problem_solved=self.problem_solved,
         )
 
     # --- the phases ---------------------------------------------------------------------
@@ -189,8 +226,11 @@ class SurveyScript:
     def _consent(self, key: str | None) -> Step:
         if key == "1":
             self.consented = True
-            self.phase = "survey"
             self.misses = 0
+            if not self.solved_asked:
+                self.phase = "solved"
+                return self._solved_question(lead=(Prompt("survey_confidential"),))
+            self.phase = "survey"
             return self._question_or_closing(lead=(Prompt("survey_confidential"),))
         if key == "2":
             self.phase = "better_time"
@@ -199,7 +239,26 @@ class SurveyScript:
         if self.misses >= 1:
             return self._end((Prompt("callback_not_convenient"),), "rescheduled")
         self.misses += 1
-        return Ask(self._retry_prompts(key, self._opening), CONSENT_KEYS)
+        return Ask(self._retry_prompts(key, self._opening, "invalid_key"), CONSENT_KEYS)
+
+    def _solved_question(self, lead: tuple[Prompt, ...] = ()) -> Ask:
+        return Ask((*lead, Prompt("survey_problem_solved")), frozenset(SOLVED_KEYS))
+
+    def _solved(self, key: str | None) -> Step:
+        answer = SOLVED_KEYS.get(key or "")
+        if answer is None and self.misses == 0:
+            self.misses = 1
+            return Ask(
+                self._retry_prompts(key, Prompt("survey_problem_solved"), "invalid_key"),
+                frozenset(SOLVED_KEYS),
+            )
+        # Two misses: the answer stays unknown; the scores are still worth asking.
+        self.problem_solved = answer
+        self.solved_asked = True
+        self.phase = "survey"
+        self.misses = 0
+        lead = Prompt("survey_follow_up") if answer is False else Prompt("survey_thanks")
+        return self._question_or_closing(lead=(lead,))
 
     def _score(self, key: str | None) -> Step:
         index, prompt = SURVEY[self.asked]
@@ -209,7 +268,7 @@ class SurveyScript:
             self.misses = 1
             return Ask(self._retry_prompts(key, Prompt(prompt)), SCORE_KEYS)
         else:
-            return self._end((Prompt("callback_closing"),), "declined")
+            return self._end(self._closing, "declined")
         self.asked += 1
         self.misses = 0
         return self._question_or_closing(lead=(Prompt("survey_thanks"),))
@@ -219,7 +278,7 @@ class SurveyScript:
         if self.asked < len(SURVEY):
             return Ask((*lead, Prompt(SURVEY[self.asked][1])), SCORE_KEYS)
         self.phase = "closing"
-        return self._end((Prompt("callback_closing"),), "completed")
+        return self._end(self._closing, "completed")
 
     def _end(self, prompts: tuple[Prompt, ...], outcome: ScriptOutcome) -> End:
         self.outcome = outcome
@@ -228,6 +287,8 @@ class SurveyScript:
         return End(prompts, outcome)
 
     @staticmethod
-    def _retry_prompts(key: str | None, prompt: Prompt) -> tuple[Prompt, ...]:
+    def _retry_prompts(
+        key: str | None, prompt: Prompt, invalid: str = "survey_invalid_input"
+    ) -> tuple[Prompt, ...]:
         # A wrong key is told so; silence just hears the question again.
-        return (Prompt("survey_invalid_input"), prompt) if key is not None else (prompt,)
+        return (Prompt(invalid), prompt) if key is not None else (prompt,)

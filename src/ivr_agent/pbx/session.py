@@ -59,6 +59,10 @@ class Catalogue(Protocol):
         """Like :meth:`media`, rendering on demand."""
         ...
 
+    def available(self, name: str) -> bool:
+        """Whether the settings give what the prompt needs (e.g. the hotline number)."""
+        ...
+
 
 #: Headers that seal the agent's own ``UserEvent`` reports (see :class:`ReportSeal`).
 NONCE_HEADER = "Nonce"

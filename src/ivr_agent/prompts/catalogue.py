@@ -86,6 +86,7 @@ class PromptCatalogue:
         language: str,
         company: str,
         department: str,
+        hotline: str | None = None,
         operator_ids: tuple[str, ...] = (),
         prompts_dir: Path,
         media_prefix: str = "ivr-agent",
@@ -99,8 +100,11 @@ class PromptCatalogue:
             )
         self.spec = spec
         self.language = language
+        # A variable of the settings left unset (the hotline) is absent: the prompts that need
+        # it are not built and never played (see :meth:`build_jobs`).
         self.constants: Mapping[str, str] = MappingProxyType(
             {"company": company, "department": department}
+            | ({"hotline": spoken_number(hotline)} if hotline else {})
         )
         self.operator_ids = operator_ids
         self.prompts_dir = prompts_dir
@@ -124,6 +128,7 @@ class PromptCatalogue:
             language=settings.prompt_language,
             company=settings.company,
             department=settings.department,
+            hotline=settings.hotline,
             operator_ids=settings.operator_ids,
             prompts_dir=settings.prompts_dir,
             media_prefix=settings.prompts_media_prefix,
@@ -231,6 +236,8 @@ class PromptCatalogue:
         jobs: list[RenderJob] = []
         for name in sorted(self.names):
             prompt = self.prompt(name)
+            if not self.available(name):
+                continue
             if "operator_id" in prompt.variables:
                 jobs.extend(
                     self.job(name, {"operator_id": op}, language=language)
@@ -239,6 +246,15 @@ class PromptCatalogue:
             else:
                 jobs.append(self.job(name, language=language))
         return jobs
+
+    def available(self, name: str) -> bool:
+        """Whether the settings give every settings variable of prompt ``name`` (a prompt
+        naming the hotline is not available while ``IVR_AGENT_HOTLINE`` is unset)."""
+        return all(
+            v in self.constants
+            for v in self.prompt(name).variables
+            if VARIABLE_SOURCES[v] == "settings"
+        )
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -376,6 +392,13 @@ class PromptCatalogue:
         if _ON_DEMAND_SUFFIX.search(job.stem):
             # A new customer's name: the time to delete the names nobody asked for lately.
             self._prune_now_and_then()
+
+
+def spoken_number(number: str) -> str:
+    """A phone number as it is read out, digit by digit in its groups (``400-800-8888`` →
+    ``4 0 0, 8 0 0, 8 8 8 8``): a TTS voice would otherwise read one large number."""
+    groups = [g for g in re.split(r"[\s-]+", number.strip()) if g]
+    return ", ".join(" ".join(group) for group in groups)
 
 
 def _check_value(prompt: str, variable: str, value: str) -> str:

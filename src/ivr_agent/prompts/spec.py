@@ -2,10 +2,11 @@
 
 The catalogue (``catalogue.toml`` in this package, or ``IVR_AGENT_PROMPTS_CATALOGUE``) holds
 one text per language for every prompt of STANDARDS.md S4 and the callback survey, and each
-language's espeak-ng voice. Texts use the variables ``{company}`` and ``{department}`` (from
-the settings), ``{operator_id}`` (rendered ahead of time for every ``IVR_AGENT_OPERATOR_IDS``)
-and ``{customer_name}`` (known only during a call); a prompt using a call-time variable has a
-``fallback`` text per language without it.
+language's espeak-ng voice. Texts use the variables ``{company}``, ``{department}`` and
+``{hotline}`` (from the settings; a prompt naming an unset one is not built), ``{operator_id}``
+(rendered ahead of time for every ``IVR_AGENT_OPERATOR_IDS``) and ``{customer_name}`` (known
+only during a call); a prompt using a call-time variable has a ``fallback`` text per language
+without it.
 
 :func:`load_catalogue` gives a validated, read-only :class:`CatalogueSpec` or raises
 :class:`CatalogueError` naming every problem; the run-time
@@ -32,6 +33,7 @@ VARIABLE_SOURCES: Mapping[str, Literal["settings", "operator", "call"]] = Mappin
     {
         "company": "settings",
         "department": "settings",
+        "hotline": "settings",
         "operator_id": "operator",
         "customer_name": "call",
     }
@@ -55,6 +57,12 @@ PROMPT_NAMES = frozenset(
         "callback_recording_failed",
         "survey_confidential",
         "survey_thanks",
+        "survey_problem_solved",
+        "survey_follow_up",
+        "callback_hotline",
+        "invalid_key",
+        "suggestion_record",
+        "suggestion_thanks",
         "survey_skill",
         "survey_attitude",
         "survey_timeliness",
