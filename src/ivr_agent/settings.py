@@ -208,6 +208,21 @@ class Settings(BaseSettings):
             "digit), e.g. 400-800-8888; unset: the closing names no number."
         ),
     )
+    suggestion_max_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=600,
+        description=(
+            "Longest spoken suggestion a caller may leave after pressing 2 at the "
+            "satisfaction question (recorded with the call); 0: no suggestions are taken."
+        ),
+    )
+    suggestion_silence_seconds: float = Field(
+        5.0,
+        ge=1,
+        le=60,
+        description="Silence that ends a caller's spoken suggestion.",
+    )
     prompt_language: Literal["zh-CN", "en-US"] = Field(
         "zh-CN", description="Language of the scripted prompts (catalogue entry)."
     )

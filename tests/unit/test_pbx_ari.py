@@ -248,3 +248,23 @@ async def test_given_a_stored_recording_file_then_its_bytes_come_back(server: Te
     async with AriClient(_target(server)) as ari:
         assert await ari.stored_recording_file("r1") == b"RIFF....WAVE"
         assert (await ari.stored_recording("r1"))["id"] == "x"
+
+
+async def test_given_a_message_recording_then_silence_beep_and_key_are_sent(
+    server: TestServer,
+) -> None:
+    async with AriClient(_target(server)) as ari:
+        await ari.record_channel(
+            "ch-1", "sg-1", max_duration_seconds=60, max_silence_seconds=5, beep=True,
+            terminate_on="#", if_exists="overwrite",
+        )  # fmt: skip
+    (seen,) = server.app[SEEN]
+    assert seen[2] == {
+        "name": "sg-1",
+        "format": "wav",
+        "maxDurationSeconds": "60",
+        "ifExists": "overwrite",
+        "maxSilenceSeconds": "5",
+        "beep": "true",
+        "terminateOn": "#",
+    }

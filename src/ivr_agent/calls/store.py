@@ -184,7 +184,8 @@ async def _stored_recordings(session: AsyncSession, ids: Sequence[str]) -> dict[
     """
     rows = await session.execute(
         select(RecordingRow.call_id, RecordingRow.recording_id)
-        .where(RecordingRow.call_id.in_(ids))
+        # A caller's spoken suggestion is not the call's recording.
+        .where(RecordingRow.call_id.in_(ids), RecordingRow.kind == "call")
         .order_by(RecordingRow.created_at, RecordingRow.recording_id)
     )
     # A call has one recording or a few: the last of each call wins.

@@ -410,10 +410,31 @@ class AriClient:
         audio_format: str = "wav",
         max_duration_seconds: int = 0,
         if_exists: str = "fail",
+        max_silence_seconds: int = 0,
+        beep: bool = False,
+        terminate_on: str = "none",
     ) -> JsonObject:
-        """Start recording a channel (e.g. a snoop) as ``name``; Recording* events follow."""
+        """Start recording a channel (e.g. a snoop) as ``name``; Recording* events follow.
+
+        ``max_silence_seconds`` (0: none), ``beep`` first, ``terminate_on`` a key (``#``):
+        what a caller leaving a message needs."""
         return await self._record(
-            "channels", channel_id, name, audio_format, max_duration_seconds, if_exists
+            "channels",
+            channel_id,
+            name,
+            audio_format,
+            max_duration_seconds,
+            if_exists,
+            # Only what differs from ARI's defaults (none, no beep, no key).
+            {
+                k: v
+                for k, v in (
+                    ("maxSilenceSeconds", max_silence_seconds),
+                    ("beep", "true" if beep else ""),
+                    ("terminateOn", "" if terminate_on == "none" else terminate_on),
+                )
+                if v
+            },
         )
 
     async def _record(
@@ -424,6 +445,7 @@ class AriClient:
         audio_format: str,
         max_duration_seconds: int,
         if_exists: str,
+        extra: dict[str, str | int] | None = None,
     ) -> JsonObject:
         result: JsonObject = await self.request(
             "POST",
@@ -433,6 +455,7 @@ class AriClient:
                 "format": audio_format,
                 "maxDurationSeconds": max_duration_seconds,
                 "ifExists": if_exists,
+                **(extra or {}),
             },
         )
         return result

@@ -163,6 +163,10 @@ class Ivr:
     report_stats: PromptStats = field(default_factory=PromptStats)
     playback_stats: PlaybackStats = field(default_factory=PlaybackStats)
     seal: ReportSeal = field(default_factory=ReportSeal)
+    #: Keeps a caller's finished suggestion recording (linkedid, PBX recording name, start
+    #: and end in PBX time): set by the composition root to the inbound recorder's; None:
+    #: nobody keeps them (the PBX's copy stays).
+    keep_suggestion: Callable[[str, str, float, float | None], None] | None = None
 
     async def report_prompt(
         self, linkedid: str, prompt: str, phase: PromptPhase, played: bool, *, to: str = "caller"

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone
@@ -83,7 +83,9 @@ async def play_prompt(
     digit: str | None = None
     try:
         await ivr.client.play(channel_id, [media], playback)
-        first = await events.next({"PlaybackStarted", "PlaybackFinished"}, START_TIMEOUT_SECONDS)
+        first = await _next_of(
+            events, playback, {"PlaybackStarted", "PlaybackFinished"}, START_TIMEOUT_SECONDS
+        )
         if (first.get("playback") or {}).get("state") == "failed":
             ivr.playback_stats.failed += 1
         if first.get("type") == "PlaybackStarted":
@@ -91,7 +93,7 @@ async def play_prompt(
             await ivr.report_prompt(linkedid, prompt, "started", True)
             wanted = {"PlaybackFinished", DTMF} if keys else {"PlaybackFinished"}
             while True:
-                event = await events.next(wanted, ivr.settings.prompt_max_seconds)
+                event = await _next_of(events, playback, wanted, ivr.settings.prompt_max_seconds)
                 if event.get("type") == DTMF:
                     digit = str(event.get("digit") or "") or None
                     if digit is not None:
@@ -116,6 +118,19 @@ async def play_prompt(
         await ivr.client.stop_playback(playback)
     await ivr.report_prompt(linkedid, prompt, "finished", heard)
     return Played(started_at, heard, digit)
+
+
+async def _next_of(
+    events: ChannelEvents, playback: str, types: set[str], timeout: float
+) -> dict[str, Any]:
+    """The next of ``types`` that is not another playback's: the channel's earlier playback
+    (e.g. the silence stopped when a key came) still reports its end afterwards."""
+    deadline = time.monotonic() + timeout
+    while True:
+        event = await events.next(types, max(deadline - time.monotonic(), 0.0))
+        other = (event.get("playback") or {}).get("id")
+        if other is None or other == playback:
+            return event
 
 
 async def continue_in_dialplan(ivr: Ivr, channel_id: str) -> None:

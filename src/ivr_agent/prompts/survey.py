@@ -4,7 +4,8 @@ The admin's ``Queue(…,c…)``/``Dial(…,g…)`` goes on in the dialplan when 
 up; the hook ``ivr-agent-after-queue`` then hands the caller to ``Stasis(ivr-agent,survey,
 LINKEDID)``. The agent plays ``satisfaction`` ("如果您对我们的服务满意,请按1;如有建议,请按2"),
 takes the first key pressed during it or within ``IVR_AGENT_SATISFACTION_TIMEOUT_SECONDS``
-after it, stores it in the channel variable ``IVR_AGENT_SATISFACTION`` and continues. The
+after it, stores it in the channel variable ``IVR_AGENT_SATISFACTION`` and continues; on
+``2`` the caller may first leave a spoken suggestion (``prompts/suggestion.py``). The
 hook reports the answer as ``UserEvent(IvrAgentSurvey, Digit)`` — one place for the agent's
 path and the dialplan's own ``Read()`` fallback — and the tracker puts it in the outcome
 (``extra["satisfaction"]``, see ``core/standards.py``).
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from ivr_agent.pbx.ari import AriError
 from ivr_agent.pbx.stasis import ChannelEvents, StasisCall
 from ivr_agent.platform.logging import get_logger
+from ivr_agent.prompts import suggestion
 from ivr_agent.prompts.stasis_prompt import DTMF, linkedid_arg, play_prompt, run_then_continue
 
 if TYPE_CHECKING:
@@ -59,8 +61,15 @@ async def ask(ivr: Ivr, call: StasisCall) -> None:
                 digit = await wait_for_key(ivr, events, channel_id, linkedid)
             if digit is not None:
                 await ivr.client.set_variable(channel_id, ANSWER_VARIABLE, digit)
+            if digit == suggestion.SUGGESTION_KEY and suggestion.wanted(ivr):
+                await suggestion.take_suggestion(ivr, events, channel_id, linkedid)
 
-    budget = settings.prompt_max_seconds + settings.satisfaction_timeout_seconds + SLACK_SECONDS
+    budget = (
+        settings.prompt_max_seconds
+        + settings.satisfaction_timeout_seconds
+        + SLACK_SECONDS
+        + suggestion.extra_seconds(ivr)
+    )
     await run_then_continue(ivr, channel_id, budget, body)
 
 

@@ -41,8 +41,8 @@ async def request_actor(request: web.Request) -> Actor:
 async def replay_bundle(
     request: web.Request, call_id: str, texts: Texts = ENGLISH
 ) -> dict[str, Any] | None:
-    """What the QA page needs about a call: facts, recording, markers (labelled in
-    ``texts``' language), pauses, scores."""
+    """What the QA page needs about a call: facts, recording, the caller's spoken
+    suggestions, markers (labelled in ``texts``' language), pauses, scores."""
     db = request.app[DATABASE]
     call = await get_call(db, call_id)
     if call is None:
@@ -50,12 +50,14 @@ async def replay_bundle(
     timeline = await get_timeline(db, call_id)
     recordings = await recordings_of_call(db, call_id)
     recording = recordings[-1] if recordings else None
+    suggestions = await recordings_of_call(db, call_id, kind="suggestion")
     pauses = await pauses_of_call(db, call_id)
     origin = recording.started_at if recording is not None else None
     markers = qa_markers(call, timeline, origin, [(p.at, p.action) for p in pauses], texts)
     return {
         "call": call,
         "recording": recording.to_json() if recording else None,
+        "suggestions": [s.to_json() for s in suggestions],
         "origin": (origin or datetime.fromisoformat(call["offered_at"])).isoformat(),
         "markers": [m.to_json() for m in markers],
         "pauses": [{"at": p.at.isoformat(), "action": p.action, "by": p.by} for p in pauses],

@@ -107,7 +107,7 @@ async def qa_calls(
     def newest_recording(column: Any) -> Any:
         return (
             select(column)
-            .where(RecordingRow.call_id == calls.call_id)
+            .where(RecordingRow.call_id == calls.call_id, RecordingRow.kind == "call")
             .order_by(RecordingRow.created_at.desc(), RecordingRow.recording_id)
             .limit(1)
             .scalar_subquery()

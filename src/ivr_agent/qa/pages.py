@@ -386,6 +386,16 @@ async def qa_call_handler(request: web.Request, actor: Actor) -> web.StreamRespo
             "status": _label(t, RECORDING_LABELS, recording["status"] if recording else "none"),
             "reason": (recording or {}).get("reason"),
         },
+        suggestions=[
+            {
+                "playable": s["status"] == "ok",
+                "recording_id": s["recording_id"],
+                "seconds": f"{s['seconds']:.0f}" if s["seconds"] is not None else "?",
+                "status": _label(t, RECORDING_LABELS, s["status"]),
+                "reason": s.get("reason"),
+            }
+            for s in bundle["suggestions"]
+        ],
         form_token=form_token(request_token(request) or "", call_id),
         # A new score corrects the latest version still in force.
         latest=next((s for s in reversed(scores) if not s["superseded"]), None),

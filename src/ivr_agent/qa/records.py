@@ -76,6 +76,8 @@ class Recording(RecordingFile):
     #: When the PBX started writing the file (replay offsets count from it).
     started_at: datetime | None
     created_at: datetime
+    #: ``call`` (the whole call) or ``suggestion`` (a caller's spoken suggestion).
+    kind: str = "call"
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready (no path: it never leaves the server)."""
@@ -89,6 +91,7 @@ class Recording(RecordingFile):
             "status": self.status,
             "reason": self.reason,
             "started_at": iso(self.started_at) if self.started_at else None,
+            "kind": self.kind,
         }
 
 
@@ -104,19 +107,24 @@ async def get_recording(db: Database, recording_id: str) -> Recording | None:
         return None if row is None else _recording(row)
 
 
-async def recordings_of_call(db: Database, call_id: str) -> list[Recording]:
-    """The call's recordings, oldest first."""
+async def recordings_of_call(db: Database, call_id: str, kind: str = "call") -> list[Recording]:
+    """The call's recordings of ``kind`` (the whole call, or ``suggestion``), oldest first."""
     async with db.transaction("read recordings of call") as session:
         rows = await session.scalars(
             select(RecordingRow)
-            .where(RecordingRow.call_id == call_id)
+            .where(RecordingRow.call_id == call_id, RecordingRow.kind == kind)
             .order_by(RecordingRow.created_at, RecordingRow.recording_id)
         )
         return [_recording(r) for r in rows]
 
 
 async def save_call_recording(
-    db: Database, *, call_id: str, file: RecordingFile, started_at: datetime | None
+    db: Database,
+    *,
+    call_id: str,
+    file: RecordingFile,
+    started_at: datetime | None,
+    kind: str = "call",
 ) -> bool:
     """Write an inbound call's recording row; False if the call is not stored (yet).
 
@@ -127,7 +135,7 @@ async def save_call_recording(
             return False
         if await session.get(RecordingRow, file.recording_id) is not None:
             return True
-        session.add(RecordingRow(**asdict(file), call_id=call_id, started_at=started_at))
+        session.add(RecordingRow(**asdict(file), call_id=call_id, started_at=started_at, kind=kind))
     return True
 
 

@@ -100,6 +100,9 @@ class RecordingInfo(Reply):
     status: Literal["ok", "corrupt", "missing", "purged"]
     reason: str | None
     started_at: datetime | None
+    kind: Literal["call", "suggestion"] = Field(
+        description="call: the whole call; suggestion: what the caller said after pressing 2."
+    )
 
 
 class Marker(Reply):
@@ -124,6 +127,9 @@ class ReplayBundle(Reply):
 
     call: Call
     recording: RecordingInfo | None
+    suggestions: list[RecordingInfo] = Field(
+        description="The caller's spoken suggestions (S9), oldest first."
+    )
     origin: datetime
     markers: list[Marker]
     pauses: list[PauseMark]

@@ -28,18 +28,23 @@ def setup(
 ) -> None:
     """The recording routes; while the app runs, the retention purge, and — with inbound
     recording on and an ARI session (``session()``, read at start) — the recorder, which
-    takes the tracker's :class:`StartRecording` commands."""
+    takes the tracker's :class:`StartRecording` commands and keeps callers' suggestions."""
     setup_recordings_api(app)
 
     async def recordings(app: web.Application) -> AsyncIterator[None]:
         db = app[DATABASE]
         async with contextlib.AsyncExitStack() as stack:
             ivr = session()
-            if settings.record_inbound and ivr is not None:
+            if ivr is not None:
                 recorder = InboundRecorder(ivr, db)
                 app[RECORDER] = recorder
                 stack.push_async_callback(recorder.close)
-                stack.callback(commands.route((StartRecording,), recorder.start))
+                if settings.record_inbound:
+                    stack.callback(commands.route((StartRecording,), recorder.start))
+                # Callers' spoken suggestions are kept with the call whether or not whole
+                # calls are recorded: the caller chose to leave one.
+                ivr.keep_suggestion = recorder.keep_suggestion
+                stack.callback(setattr, ivr, "keep_suggestion", None)
                 # Recordings whose row could not be written yet (database down, call row
                 # late), including those a previous run left: retried until they are.
                 await stack.enter_async_context(

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 
 from ivr_agent.core.commands import StartRecording
+from ivr_agent.core.outcome import call_id_for
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
 from ivr_agent.pbx.ari import AriError, event_time
@@ -93,6 +94,8 @@ class LiveRecording:
     started_at: float | None = None
     paused: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    #: ``call`` (the whole call, through a snoop) or ``suggestion`` (a caller's message).
+    kind: str = "call"
 
 
 class InboundRecorder:
@@ -152,6 +155,39 @@ class InboundRecorder:
             task.add_done_callback(self._tasks.discard)
         except Exception:  # never into the AMI reader that delivered the command
             log.exception("inbound_recording_start_failed")
+
+    def keep_suggestion(
+        self, linkedid: str, name: str, started: float, finished: float | None
+    ) -> None:
+        """Keep a caller's spoken suggestion (recorded by ``prompts/suggestion.py`` as
+        ``name`` on the PBX) with the call, like the call's own recording. Never raises."""
+        try:
+            live = LiveRecording(
+                call_id=call_id_for(self.settings.pbx_id, linkedid),
+                linkedid=linkedid,
+                name=name,
+                snoop_id="",
+                kind="suggestion",
+            )
+            task = asyncio.create_task(
+                self._keep_suggestion(live, started, finished),
+                name=f"keep-suggestion-{live.call_id}",
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        except Exception:  # never into the Stasis handler that hands it over
+            log.exception("suggestion_keep_failed", linkedid=linkedid)
+
+    async def _keep_suggestion(
+        self, live: LiveRecording, started: float, finished: float | None
+    ) -> None:
+        try:
+            await self._keep(live, started, finished)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.stats["failed"] += 1
+            log.exception("suggestion_keep_failed", call_id=live.call_id)
 
     # --- pause / resume -----------------------------------------------------------------
 
@@ -293,6 +329,7 @@ class InboundRecorder:
             started_at=started,
             pbx_name=pbx_name,
             since=time.time(),
+            kind=live.kind,
         )
         self._saving.add(file.recording_id)
         try:
@@ -329,6 +366,7 @@ class InboundRecorder:
                 call_id=entry.call_id,
                 file=file,
                 started_at=None if started is None else datetime.fromtimestamp(started, UTC),
+                kind=entry.kind,
             )
             if not saved:
                 return False  # the call's row is not there yet

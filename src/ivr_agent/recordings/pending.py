@@ -41,6 +41,8 @@ class PendingRecording:
     #: When it was parked (Unix seconds).
     since: float
     row_written: bool = False
+    #: ``call`` (the whole call) or ``suggestion`` (a caller's spoken suggestion).
+    kind: str = "call"
 
     def with_(self, **changes: Any) -> PendingRecording:
         """A copy with ``changes`` applied."""

@@ -42,6 +42,8 @@ RING_CYCLE_SECONDS = 5.0
 END_WAIT_SECONDS = 40.0
 #: Pause between hearing the satisfaction question end and pressing the key.
 KEY_DELAY_SECONDS = 0.3
+#: After the invitation to leave a suggestion ends: past the recording's beep.
+SUGGESTION_DELAY_SECONDS = 1.0
 
 
 #: A stretch heard across the answer counts as heard after it only when it went on this long
@@ -212,6 +214,11 @@ class InboundRun:
     def _answer_survey(self, caller: Leg, line: LineAudio, stretch: dict[str, Any]) -> None:
         """The first prompt heard after the operator's hang-up ended: press the scenario's key."""
         digit = self.call.survey_digit
+        if self.survey is not None and self.call.suggestion and "suggested_at" not in self.survey:
+            # The next prompt invited a suggestion (after key 2): say it.
+            self.survey["suggested_at"] = iso(time.time())
+            line.say_at(time.time() + SUGGESTION_DELAY_SECONDS, self.call.suggestion)
+            return
         if digit is None or self.survey is not None:
             return
         survey = self.survey = {"heard": stretch, "digit": digit, "pressed_at": None}

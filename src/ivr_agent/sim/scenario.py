@@ -22,6 +22,9 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     operator_speech = [{ after_answer = 1.0, say = "ivr-sim/hello" }]   # the operator talks
     survey_digit = "1"         # hangup = "operator": the key the caller presses when the
                                # first prompt heard after the operator's hang-up ends
+    suggestion = "ivr-sim/question"   # with survey_digit = "2": what the caller says when
+                               # the next prompt (the invitation to speak) ends; then the
+                               # caller stays silent and the agent's silence limit ends it
 
     [[calls]]
     id = "abandon"
@@ -105,6 +108,7 @@ class InboundCall:
     speech: tuple[Speech, ...] = ()
     operator_speech: tuple[Speech, ...] = ()
     survey_digit: str | None = None
+    suggestion: str | None = None
 
     @property
     def operator_extension(self) -> str | None:
@@ -252,7 +256,8 @@ def _call(index: int, raw: Any) -> InboundCall:
     _check_keys(
         where,
         raw,
-        allowed | {"talk", "hangup", "holds", "speech", "operator_speech", "survey_digit"},
+        allowed
+        | {"talk", "hangup", "holds", "speech", "operator_speech", "survey_digit", "suggestion"},
     )
     call_id = str(raw.get("id", f"call{index + 1}"))
     where = f"calls[{index}] ({call_id})"
@@ -298,6 +303,12 @@ def _call(index: int, raw: Any) -> InboundCall:
             raise ScenarioError(f"{where}: survey_digit must be one key like '1'")
         if hangup != "operator":
             raise ScenarioError(f"{where}: survey_digit needs hangup = 'operator'")
+    suggestion = raw.get("suggestion")
+    if suggestion is not None:
+        if not isinstance(suggestion, str) or not _SOUND.match(suggestion):
+            raise ScenarioError(f"{where}: suggestion must be a sound name like ivr-sim/question")
+        if survey_digit != "2":
+            raise ScenarioError(f"{where}: suggestion needs survey_digit = '2'")
     return InboundCall(
         id=call_id,
         caller=_number(where, "caller", raw.get("caller")),
@@ -312,6 +323,7 @@ def _call(index: int, raw: Any) -> InboundCall:
         speech=speech,
         operator_speech=operator_speech,
         survey_digit=survey_digit,
+        suggestion=suggestion,
     )
 
 
