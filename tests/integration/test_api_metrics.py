@@ -108,12 +108,15 @@ OUTCOMES = [
     _abandoned("1.4", _at(11, 20), 3.0),
     # E: 11:30, abandoned after 40 s: the longest wait.
     _abandoned("1.5", _at(11, 30), 40.0),
-    # F: 11:40, op 008, ring 8 s, talk exactly 3 min, incomplete (events were missed).
+    # F: 11:40, op 008, ring 8 s, talk exactly 3 min, incomplete (events were missed); the
+    # operator hung up first (S9).
     _answered(
         "1.6",
         _at(11, 40),
         8.0,
         "008",
+        hung_up_by="operator",
+        operator_hung_up_first=True,
         complete=False,
         incomplete_reason="ami_gap",
         talk_seconds=180.0,
@@ -143,6 +146,8 @@ EXPECTED_DAY = {
     "over_max_duration": 1,
     "within_target_duration": 2,  # C (120 s) and F (180 s); A 186.75 s and B 320 s are over
     "within_target_duration_rate": 0.5,  # 2 / 4 answered
+    "operator_hung_up_first": 1,  # F
+    "operator_hung_up_first_rate": 0.25,  # 1 / 4 answered
     "incomplete": 1,
     # The satisfaction question: A pressed 1, C no key, F another key.
     "satisfaction_asked": 3,
@@ -508,12 +513,13 @@ async def test_given_known_calls_then_breaches_lists_them_latest_first(
     assert status == 200, body
     got = [(b["call_id"], b["kinds"]) for b in body["breaches"]]
     assert got == [
+        (OUTCOMES[5].call_id, ["operator_hung_up_first"]),
         (OUTCOMES[2].call_id, ["silent_hang_up"]),
         (OUTCOMES[1].call_id, ["late_answer", "long_hold", "over_max_duration"]),
         (OUTCOMES[0].call_id, ["long_hold"]),
     ]
     status, body = await _get(client, f"/api/metrics/breaches?{DAY}&limit=1", token)
-    assert [b["call_id"] for b in body["breaches"]] == [OUTCOMES[2].call_id]
+    assert [b["call_id"] for b in body["breaches"]] == [OUTCOMES[5].call_id]
 
 
 @pytest.mark.parametrize(

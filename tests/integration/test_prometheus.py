@@ -84,6 +84,9 @@ async def test_given_a_finished_call_then_metrics_parse_with_the_expected_famili
         ("ivr_agent_connection_up", (("component", "database"),)): 1.0,
         ("ivr_agent_connection_state", (("component", "ami"), ("state", "disabled"))): 1.0,
         ("ivr_agent_outbox_spooled_total", ()): 1.0,
+        # The sample call held 12.5 s (over 10 s): one breach, every other kind at 0.
+        ("ivr_agent_call_breaches_total", (("breach", "long_hold"),)): 1.0,
+        ("ivr_agent_call_breaches_total", (("breach", "operator_hung_up_first"),)): 0.0,
     }
     assert {key: samples.get(key) for key in expected} == expected
 

@@ -33,6 +33,8 @@ FIGURE_LABELS: Mapping[str, str] = {
     "over_max_duration": N_("Long calls"),
     "within_target_duration": N_("Within target length"),
     "within_target_duration_rate": N_("Target length rate"),
+    "operator_hung_up_first": N_("Operator hung up first"),
+    "operator_hung_up_first_rate": N_("Operator-first rate"),
     "incomplete": N_("Incomplete"),
     "satisfaction_asked": N_("Asked the satisfaction question"),
     "satisfaction_satisfied": N_("Satisfied (1)"),
@@ -74,6 +76,8 @@ class Counts:
     incomplete: int = 0
     #: Answered calls whose talk lasted at most the target (S6: 3 min).
     within_target_duration: int = 0
+    #: S9: answered calls the operator ended before the caller (no hand-over, no transfer).
+    operator_hung_up_first: int = 0
     #: S4/S9: the callers' answers to the satisfaction question (``extra.satisfaction``).
     satisfaction_satisfied: int = 0
     satisfaction_suggestion: int = 0
@@ -233,6 +237,16 @@ def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any
         "within_target_duration_rate": _figure(
             _ratio(c.within_target_duration, c.answered),
             f"within_target_duration / answered = {c.within_target_duration} / {c.answered}",
+        ),
+        "operator_hung_up_first": _figure(
+            c.operator_hung_up_first,
+            "count of answered calls the operator hung up before the caller, not handing "
+            "the caller to the satisfaction question or transferring (operator_hung_up_first, "
+            "S9)",
+        ),
+        "operator_hung_up_first_rate": _figure(
+            _ratio(c.operator_hung_up_first, c.answered),
+            f"operator_hung_up_first / answered = {c.operator_hung_up_first} / {c.answered}",
         ),
         "incomplete": _figure(
             c.incomplete, "count of calls with complete = false (events were missed)"

@@ -196,6 +196,7 @@ OPERATOR_COLUMNS: tuple[tuple[str, Format], ...] = (
     ("hold_over_limit", PageLocale.count),
     ("silent_calls", PageLocale.count),
     ("over_max_duration", PageLocale.count),
+    ("operator_hung_up_first", PageLocale.count),
     ("within_target_duration_rate", PageLocale.percent),
     ("satisfaction_rate", PageLocale.percent),
 )

@@ -36,6 +36,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from ivr_agent import __version__
+from ivr_agent.core.breaches import STANDARD_BREACHES, standard_breaches
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.tracker import CallSnapshot
 from ivr_agent.platform.health import State
@@ -170,6 +171,15 @@ class Metrics:
             ["short"],
             registry=r,
         )
+        self.breaches = Counter(
+            f"{PREFIX}_call_breaches",
+            "Finished calls that broke a standard, by breach (late_answer, long_hold, "
+            "silent_hang_up, over_max_duration, operator_hung_up_first).",
+            ["breach"],
+            registry=r,
+        )
+        for breach in STANDARD_BREACHES:
+            self.breaches.labels(breach=breach)
         self.ring = Histogram(
             f"{PREFIX}_call_ring_seconds",
             "Ring time of answered calls (wait_started_at → answered_at).",
@@ -240,6 +250,8 @@ class Metrics:
                 self.answered.labels(within_standard=within).inc()
             elif outcome.abandoned:
                 self.abandoned.labels(short="true" if outcome.short_abandon else "false").inc()
+        for breach in standard_breaches(outcome):
+            self.breaches.labels(breach=breach).inc()
         if outcome.ring_seconds is not None and outcome.answered_at is not None:
             self.ring.observe(outcome.ring_seconds)
         for hold in outcome.holds:

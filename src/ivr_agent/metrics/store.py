@@ -83,6 +83,7 @@ def _aggregates(hold_severe_seconds: float, call_target_seconds: float) -> list[
         _count(c.silence == "hung_up_silent").label("silence_hung_up"),
         _count(c.over_max_duration.is_(True)).label("over_max_duration"),
         _count(and_(answered, c.talk_seconds <= call_target_seconds)).label("within_target"),
+        _count(c.operator_hung_up_first.is_(True)).label("operator_first"),
         *(
             _count(c.extra["satisfaction"].astext == answer).label(f"satisfaction_{answer}")
             for answer in SATISFACTION_ANSWERS
@@ -107,6 +108,7 @@ def _counts(row: Any) -> Counts:
         silence_hung_up_silent=row.silence_hung_up,
         over_max_duration=row.over_max_duration,
         within_target_duration=row.within_target,
+        operator_hung_up_first=row.operator_first,
         satisfaction_satisfied=row.satisfaction_satisfied,
         satisfaction_suggestion=row.satisfaction_suggestion,
         satisfaction_invalid=row.satisfaction_invalid,
