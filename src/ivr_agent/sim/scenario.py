@@ -306,9 +306,7 @@ def _call(index: int, raw: Any) -> InboundCall:
         if not isinstance(survey_digit, str) or not re.fullmatch(r"[0-9*#]", survey_digit):
             raise ScenarioError(f"{where}: survey_digit must be one key like '1'")
         if hangup == "caller":
-            raise ScenarioError(
-                f"{where}: survey_digit needs hangup = 'operator' or 'handover'"
-            )
+            raise ScenarioError(f"{where}: survey_digit needs hangup = 'operator' or 'handover'")
     return InboundCall(
         id=call_id,
         caller=_number(where, "caller", raw.get("caller")),
