@@ -6,6 +6,11 @@ heard comes from talk detection on the caller's own line, on the phones side:
 ``heard_before_answer`` (the greeting, then ringback) and ``heard_after_operator`` (the
 satisfaction question). Each stored outcome must list the prompt the caller heard, agree with
 the ground truth, and be reproduced by replaying the agent's own AMI capture.
+
+The same calls show who hung up first (S9): a caller who hangs up, an operator who hangs up on
+the caller (the breach ``operator_hung_up_first``, though the caller is then asked the
+question), and an operator who hands the caller over to the question with the phone's
+transfer key (a SIP REFER to the hook ``ivr-agent-survey-handover``): no breach.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ async def test_greetings_and_the_satisfaction_question_reach_the_caller_and_the_
     agent_settings: Settings, db: Database
 ) -> None:
     survey_call = scenarios.load("operator_hangs_up_first").calls[0]
+    handover_call = scenarios.load("operator_hands_over_to_survey").calls[0]
     plan = Scenario(
         name="greeting_live",
         calls=(
@@ -96,6 +102,9 @@ async def test_greetings_and_the_satisfaction_question_reach_the_caller_and_the_
                 speech=(Speech(say="ivr-sim/question", after_answer=1.0),),
             ),
             replace(survey_call, start=18.0),
+            # Beside the call above, on another operator. Its 8 s of talk let the 工号播报
+            # (about 6 s) end before the hand-over, so the caller hears the question apart.
+            replace(handover_call, start=21.0),
         ),
     )
     config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
@@ -147,6 +156,24 @@ async def test_greetings_and_the_satisfaction_question_reach_the_caller_and_the_
     survey = outcomes[survey_call.caller]
     assert ("satisfaction", True, True) in prompts(survey)
     assert survey.extra["satisfaction"] == "satisfied"
+
+    # S9: the caller who hung up first is no breach; the operator who hung up first is, also
+    # though the caller was then asked the question.
+    assert (external.hung_up_by, external.operator_hung_up_first) == ("caller", False)
+    assert (survey.hung_up_by, survey.operator_hung_up_first) == ("operator", True)
+
+    # The operator handed the caller over to the question (a transfer to the hook): the
+    # caller heard it right after the hand-over and pressed 1; no breach, the call was ended
+    # by the hook after the answer.
+    truth = by_id[handover_call.id]
+    assert truth["handover"] is not None
+    assert truth["survey"]["pressed_at"] is not None
+    question = _t(truth["heard_after_operator"][0]["started_at"]) - _t(truth["handover"]["at"])
+    assert 0 <= question.total_seconds() < 2.0
+    handed_over = outcomes[handover_call.caller]
+    assert ("satisfaction", True, True) in prompts(handed_over)
+    assert handed_over.extra["satisfaction"] == "satisfied"
+    assert (handed_over.hung_up_by, handed_over.operator_hung_up_first) == ("system", False)
 
     # Replaying the agent's own AMI capture gives the same outcomes, answer included.
     replayed = {

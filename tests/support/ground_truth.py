@@ -102,8 +102,10 @@ def assert_matches_truth(
             short = truth["abandoned_after"] < config.short_abandon_seconds
             assert ours["short_abandon"] is short, where
         if judge_hung_up_by and truth.get("hung_up_by") is not None:
-            # S9, from the phones' side: who sent the first BYE, or the PBX ("pbx").
+            # S9, from the phones' side: who sent the first BYE, or the PBX ("pbx"). An
+            # operator who handed the caller over (a transfer) did not hang up on them.
             party = HUNG_UP_BY[truth["hung_up_by"]]
             assert ours["hung_up_by"] == party, where
-            first = party == "operator" and ours["answered_at"] is not None
+            handed_over = truth.get("handover") is not None
+            first = party == "operator" and ours["answered_at"] is not None and not handed_over
             assert ours["operator_hung_up_first"] is first, where

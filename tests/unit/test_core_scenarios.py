@@ -913,3 +913,69 @@ def test_given_a_ringing_leg_cancelled_then_its_hang_up_request_says_nothing() -
         "caller",
     )
     assert only(rows)["hung_up_by"] == "caller"
+
+
+def _handed_over(operator_end: str) -> list[dict[str, str]]:
+    """An answered queue call the operator hands over to the satisfaction question (a blind
+    transfer to the hook), as the sandbox PBX sends it: the operator's leg leaves the bridge
+    — before or after Queue's AgentComplete ``transfer`` — and is hung up without a request
+    of its own (``operator_end`` may add one); the hook asks, reports the key and hangs up."""
+    return table(
+        f"""
+        0.000  Newchannel        caller
+        0.500  QueueCallerJoin   caller     Position=1 Count=1
+        0.500  Newchannel        op1
+        0.500  AgentCalled       caller>op1
+        3.500  DialEnd           caller>op1 DialStatus=ANSWER
+        3.502  AgentConnect      caller>op1 RingTime=3 HoldTime=3
+        3.503  BridgeEnter       op1        BridgeUniqueid=b1 BridgeNumChannels=1
+        3.503  BridgeEnter       caller     BridgeUniqueid=b1 BridgeNumChannels=2
+        {operator_end}
+        30.002 Hangup            op1        Cause=16
+        30.003 UserEvent caller UserEvent=IvrAgentPrompt Prompt=satisfaction Phase=started
+        36.000 UserEvent caller UserEvent=IvrAgentPrompt Prompt=satisfaction Phase=finished
+        36.500 UserEvent caller UserEvent=IvrAgentSurvey Digit=1
+        36.501 SoftHangupRequest caller     Cause=16
+        36.502 Hangup            caller     Cause=16
+        """
+    )
+
+
+_LEAVE_THEN_COMPLETE = (
+    "30.000 BridgeLeave op1 BridgeUniqueid=b1\n"
+    "30.000 BridgeLeave caller BridgeUniqueid=b1\n"
+    "30.001 AgentComplete caller>op1 Reason=transfer TalkTime=26 HoldTime=3"
+)
+_COMPLETE_THEN_LEAVE = (
+    "30.000 AgentComplete caller>op1 Reason=transfer TalkTime=26 HoldTime=3\n"
+    "30.001 BridgeLeave op1 BridgeUniqueid=b1\n"
+    "30.001 BridgeLeave caller BridgeUniqueid=b1"
+)
+
+
+@pytest.mark.parametrize(
+    ("operator_end", "hung_up_by"),
+    [
+        # As seen live: nobody asked to end a leg until the hook hung up after the question.
+        (_LEAVE_THEN_COMPLETE, "system"),
+        (_COMPLETE_THEN_LEAVE, "system"),
+        # A phone whose BYE reached the PBX while its leg was still bridged: the operator
+        # asked first, but handed the caller on (the transfer is said after the leave).
+        ("29.999 HangupRequest op1 Cause=16\n" + _LEAVE_THEN_COMPLETE, "operator"),
+    ],
+    ids=["leave-then-complete", "complete-then-leave", "operator-bye"],
+)
+def test_given_the_operator_hands_over_to_the_question_then_no_breach_and_the_answer_kept(
+    operator_end: str, hung_up_by: str
+) -> None:
+    outcome = only(_handed_over(operator_end))
+    check(
+        outcome,
+        {
+            "hung_up_by": hung_up_by,
+            "operator_hung_up_first": False,
+            "talk_seconds": 26.498,
+        },
+    )
+    # The caller answered the question the hook asked after the hand-over.
+    assert outcome["extra"]["satisfaction"] == "satisfied"

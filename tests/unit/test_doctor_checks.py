@@ -215,6 +215,7 @@ def test_the_shipped_hooks_contexts_and_their_stasis_app() -> None:
     assert c.hook_contexts(text) == [
         "ivr-agent-inbound",
         "ivr-agent-after-queue",
+        "ivr-agent-survey-handover",
         "ivr-agent-talk-detect",
     ]
     assert c.stasis_apps(text.splitlines()) == {"ivr-agent-b"}

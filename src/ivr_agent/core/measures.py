@@ -28,7 +28,6 @@ from .commands import (
     StartRecording,
 )
 from .event_types import (
-    AgentComplete,
     HangupRequest,
     Hold,
     PbxEvent,
@@ -131,9 +130,11 @@ def on_unhold(call: Call, event: PbxEvent, leg: str | None) -> None:
     close_hold(call, event.at_us, call_goes_on=True)
 
 
+def on_transferred(call: Call, event: PbxEvent, leg: str | None) -> None:
+    call.transferred = True  # S9: handing the caller on is not hanging up on them
+
+
 def on_operator_left(call: Call, event: PbxEvent, leg: str | None) -> None:
-    if isinstance(event, AgentComplete) and event.reason == "transfer":
-        call.transferred = True  # S9: a transfer is not hanging up on the caller
     if leg:
         call.connected_legs.discard(leg)
     if not call.connected_legs and call.answered_us is not None:
@@ -352,6 +353,7 @@ HANDLERS: dict[Kind, _Handler] = {
     K.HOLD: on_hold,
     K.UNHOLD: on_unhold,
     K.OPERATOR_LEFT: on_operator_left,
+    K.TRANSFERRED: on_transferred,
     K.HANGUP_REQUEST: on_hangup_request,
     K.CALLER_TALK_START: on_talk_start,
     K.CALLER_TALK_STOP: on_talk_stop,

@@ -240,9 +240,13 @@ def _c_agent_connect(call: Call, e: AgentConnect) -> Meaning:
 
 def _c_agent_complete(call: Call, e: AgentComplete) -> Meaning:
     uid = _agent_leg(call, e)
+    # S9: the queue says its member transferred the caller (a blind transfer: to another
+    # operator, or a hand-over to the satisfaction question). That holds also when the
+    # member's BridgeLeave came first, which the PBX sends in either order.
+    transferred = (K.TRANSFERRED,) if e.reason == "transfer" else ()
     if uid is None or uid not in call.connected_legs:
-        return NOTE
-    return Meaning((K.OPERATOR_LEFT,), uid)
+        return Meaning(transferred) if transferred else NOTE
+    return Meaning((*transferred, K.OPERATOR_LEFT), uid)
 
 
 def _c_dial_begin(call: Call, e: DialBegin) -> Meaning:

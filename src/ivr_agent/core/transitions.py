@@ -48,6 +48,7 @@ class Kind(enum.Enum):
     ABANDON = "abandon"
     CALLER_HANGUP = "caller_hangup"
     HANGUP_REQUEST = "hangup_request"  # someone asked to end the caller's or an operator's leg
+    TRANSFERRED = "transferred"  # an operator handed the caller on (a transfer, S9)
     NOTE = "note"  # timeline only
 
     __hash__ = object.__hash__
@@ -70,6 +71,7 @@ def _build_transitions() -> dict[tuple[State, Kind], State]:
             K.CALLER_TALK_START,
             K.CALLER_TALK_STOP,
             K.HANGUP_REQUEST,
+            K.TRANSFERRED,
         ):
             table[state, kind] = state
         for kind in (K.LEG_NO_ANSWER, K.QUEUE_LEAVE, K.OPERATOR_LEFT, K.UNHOLD):

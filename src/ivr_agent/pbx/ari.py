@@ -261,6 +261,16 @@ class AriClient:
             params={"dtmf": digits, "duration": duration_ms},
         )
 
+    async def redirect(self, channel_id: str, endpoint: str) -> None:
+        """Transfer the far end of a channel elsewhere, as its phone would: on an answered
+        PJSIP channel ``endpoint`` ``PJSIP/sip:8000@host`` sends a SIP REFER to that URI
+        (a blind transfer; a ringing one gets a 302 instead)."""
+        await self.request(
+            "POST",
+            f"/channels/{quote(channel_id, safe='')}/redirect",
+            params={"endpoint": endpoint},
+        )
+
     async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
         """Set a channel variable or function, e.g. ``TALK_DETECT(set)``."""
         await self.request(

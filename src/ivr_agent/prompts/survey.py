@@ -1,14 +1,16 @@
-"""The satisfaction question after the operator hangs up first (S4).
+"""The satisfaction question after the operator hangs up first, or hands the caller over (S4).
 
 The admin's ``Queue(…,c…)``/``Dial(…,g…)`` goes on in the dialplan when the operator hangs
 up; the hook ``ivr-agent-after-queue`` then hands the caller to ``Stasis(ivr-agent,survey,
-LINKEDID)``. The agent plays ``satisfaction`` ("如果您对我们的服务满意,请按1;如有建议,请按2"),
-takes the first key pressed during it or within ``IVR_AGENT_SATISFACTION_TIMEOUT_SECONDS``
-after it, stores it in the channel variable ``IVR_AGENT_SATISFACTION`` and continues; on
-``2`` the caller may first leave a spoken suggestion (``prompts/suggestion.py``). The
-hook reports the answer as ``UserEvent(IvrAgentSurvey, Digit)`` — one place for the agent's
-path and the dialplan's own ``Read()`` fallback — and the tracker puts it in the outcome
-(``extra["satisfaction"]``, see ``core/standards.py``).
+LINKEDID)``. An operator may also hand the caller over to the question by a blind transfer
+to the hook ``ivr-agent-survey-handover``, which runs the same lines. The agent plays
+``satisfaction`` ("如果您对我们的服务满意,请按1键;如有建议,请按2键,…"), takes the first key
+pressed during it or within ``IVR_AGENT_SATISFACTION_TIMEOUT_SECONDS`` after it, stores it in
+the channel variable ``IVR_AGENT_SATISFACTION`` and continues; on ``2`` the caller may first
+leave a spoken suggestion (``prompts/suggestion.py``). The hook reports the answer as
+``UserEvent(IvrAgentSurvey, Digit)`` — one place for the agent's path and the dialplan's own
+``Read()`` fallback — and the tracker puts it in the outcome (``extra["satisfaction"]``, see
+``core/standards.py``).
 
 If the agent process dies while asking, the next agent's reclaim continues the caller it
 finds left in ``Stasis(…,survey,…)`` (the route is ``from_dialplan``). The hook emptied

@@ -26,7 +26,7 @@ from ivr_agent.pbx.ari import AriError
 from ivr_agent.sim.ear import Ear, ringback_onset
 from ivr_agent.sim.legs import Leg, iso
 from ivr_agent.sim.line import HEARING_SILENCE_MS, LineAudio, first_of, seconds_between, until
-from ivr_agent.sim.scenario import InboundCall
+from ivr_agent.sim.scenario import HANDOVER_EXTENSION, InboundCall
 
 if TYPE_CHECKING:
     from ivr_agent.sim.runner import Simulation
@@ -74,6 +74,8 @@ class InboundRun:
         self.ear: Ear | None = None
         self.operator_line: LineAudio | None = None
         self.operator_ended_at: float | None = None
+        #: When the operator's phone sent the caller on to the satisfaction question.
+        self.handed_over_at: float | None = None
         self._answer_speech_done = False
         self.result: dict[str, Any] = {
             "kind": "inbound",
@@ -200,9 +202,11 @@ class InboundRun:
                     "ended_at": iso(ended),
                     "seconds": seconds_between(ended, heard_since),
                 }
-            operator_gone = self.operator_leg.ended_at if self.operator_leg else None
+            operator_gone = self.handed_over_at or (
+                self.operator_leg.ended_at if self.operator_leg else None
+            )
             if operator_gone is not None and heard_since >= operator_gone:
-                # After the operator's hang-up: the satisfaction question.
+                # After the operator's hang-up (or hand-over): the satisfaction question.
                 self.heard_after_operator.append(stretch)
                 self._answer_survey(caller, line, stretch)
                 continue
@@ -326,15 +330,36 @@ class InboundRun:
             self.holds.append(
                 {"started_at": started, "ended_at": time.time(), "requested_seconds": hold.seconds}
             )
-        if await until(answered_at + call.talk, caller.ended, leg.ended):
+        if not await until(answered_at + call.talk, caller.ended, leg.ended):
+            self.result["hung_up_by"] = "pbx"
+            sim.progress(f"{call.id}: the PBX ended the call")
+        elif call.hangup == "handover":
+            await self._hand_over(leg, operator_id, line)
+        else:
             side = caller if call.hangup == "caller" else leg
             self.result["hung_up_by"] = call.hangup
             sim.progress(f"{call.id}: {call.hangup} hangs up")
             await sim.safe(sim.ari.hangup(side.id))
             await until(time.time() + 5, side.ended)
-        else:
-            self.result["hung_up_by"] = "pbx"
-            sim.progress(f"{call.id}: the PBX ended the call")
+
+    async def _hand_over(self, leg: Leg, operator_id: str, line: LineAudio) -> None:
+        """The operator's phone transfers the caller to the satisfaction question, as a
+        desk phone's transfer key does: a SIP REFER to :data:`HANDOVER_EXTENSION` (ARI
+        ``redirect``, answered once the PBX's NOTIFY reports the transfer's result), then
+        the phone hangs up its own leg. (The PBX removes the operator's channel at the
+        transfer but leaves ending the SIP dialog to the phone.) The truth's ``hung_up_by``
+        stays with whoever ends the caller's line afterwards: nobody hung up on the caller."""
+        sim = self.sim
+        sim.progress(f"{self.call.id}: operator {operator_id} hands the caller over")
+        self.handed_over_at = time.time()
+        target = f"PJSIP/sip:{HANDOVER_EXTENSION}@127.0.0.1"
+        try:
+            await line.command(sim.ari.redirect(leg.id, target))
+        except AriError as exc:
+            self.result["errors"].append(f"the transfer to {HANDOVER_EXTENSION} failed: {exc}")
+        self.result["handover"] = {"to": HANDOVER_EXTENSION, "at": iso(self.handed_over_at)}
+        await sim.safe(sim.ari.hangup(leg.id))
+        await until(time.time() + 5, leg.ended)
 
     def _finish(self, caller: Leg) -> dict[str, Any]:
         r = self.result
@@ -411,6 +436,7 @@ class InboundRun:
             duration_seconds=seconds_between(caller.ended_at, caller.started_at),
         )
         r.setdefault("hung_up_by", "pbx" if caller.ended_at else None)
+        r.setdefault("handover", None)  # hangup = "handover": where to and when
         if self.ear is not None:
             r["errors"].extend(self.ear.errors)
         if heard is not None and heard_from is not None:

@@ -14,14 +14,16 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     answer_after = 2.0         # seconds the operator's phone rings before it is answered
                                # (the caller may have waited longer: queued behind others)
     talk = 20.0                # seconds from the answer to the hang-up
-    hangup = "operator"        # who hangs up: caller | operator
+    hangup = "operator"        # who ends it: caller | operator (hangs up first) |
+                               # handover (the operator's phone transfers the caller to
+                               # the satisfaction question: a SIP REFER to HANDOVER_EXTENSION)
     holds = [{ start = 5.0, seconds = 5.0 }]       # relative to the answer
     speech = [{ after_connect = 1.0, say = "ivr-sim/hello" }]   # or after_answer, or:
     # { after_prompt = 2, say = "ivr-sim/question" }: 0.5 s after the 2nd prompt the caller
     # hears once answered ends (heard by talk detection on the caller's own line)
     operator_speech = [{ after_answer = 1.0, say = "ivr-sim/hello" }]   # the operator talks
-    survey_digit = "1"         # hangup = "operator": the key the caller presses when the
-                               # first prompt heard after the operator's hang-up ends
+    survey_digit = "1"         # hangup = "operator" or "handover": the key the caller presses
+                               # when the first prompt heard after the operator left ends
     suggestion = "ivr-sim/question"   # with survey_digit = "2": what the caller says when
                                # the next prompt (the invitation to speak) ends; then the
                                # caller stays silent and the agent's silence limit ends it
@@ -58,9 +60,16 @@ from ivr_agent.core.phone import is_dialable
 HOTLINE = "4008001000"
 DIRECT_LINE = "4008002000"
 OPERATOR_IDS = tuple(f"{n:03d}" for n in range(1, 11))
+#: Where an operator transfers the caller to hand them over to the satisfaction question
+#: (the sandbox PBX's ``from-operators`` sends it to the hook ``ivr-agent-survey-handover``).
+HANDOVER_EXTENSION = "8000"
 _SOUND = re.compile(r"^[A-Za-z0-9_\-/.]{1,100}$")
 
 Behaviour = Literal["answer", "no_answer", "busy", "reject"]
+#: How an answered call ends: the caller or the operator hangs up, or the operator hands
+#: the caller over to the satisfaction question (a blind transfer).
+Ending = Literal["caller", "operator", "handover"]
+ENDINGS: tuple[Ending, ...] = ("caller", "operator", "handover")
 
 
 class ScenarioError(ValueError):
@@ -103,7 +112,7 @@ class InboundCall:
     answer_after: float | None = None
     abandon_after: float | None = None
     talk: float | None = None
-    hangup: Literal["caller", "operator"] = "caller"
+    hangup: Ending = "caller"
     holds: tuple[Hold, ...] = ()
     speech: tuple[Speech, ...] = ()
     operator_speech: tuple[Speech, ...] = ()
@@ -275,8 +284,8 @@ def _call(index: int, raw: Any) -> InboundCall:
     elif abandon_after is None:
         raise ScenarioError(f"{where}: give operator (answered) or abandon_after (abandoned)")
     hangup = raw.get("hangup", "caller")
-    if hangup not in ("caller", "operator"):
-        raise ScenarioError(f"{where}: hangup must be caller or operator")
+    if hangup not in ENDINGS:
+        raise ScenarioError(f"{where}: hangup must be caller, operator or handover")
     holds = []
     for n, hold in enumerate(raw.get("holds", [])):
         hw = f"{where}.holds[{n}]"
@@ -301,8 +310,8 @@ def _call(index: int, raw: Any) -> InboundCall:
     if survey_digit is not None:
         if not isinstance(survey_digit, str) or not re.fullmatch(r"[0-9*#]", survey_digit):
             raise ScenarioError(f"{where}: survey_digit must be one key like '1'")
-        if hangup != "operator":
-            raise ScenarioError(f"{where}: survey_digit needs hangup = 'operator'")
+        if hangup == "caller":
+            raise ScenarioError(f"{where}: survey_digit needs hangup = 'operator' or 'handover'")
     suggestion = raw.get("suggestion")
     if suggestion is not None:
         if not isinstance(suggestion, str) or not _SOUND.match(suggestion):
