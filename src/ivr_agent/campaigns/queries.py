@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr_agent.callbacks.sessions import in_transaction
+from ivr_agent.callbacks import in_transaction
 from ivr_agent.core.campaigns import RunCounts, campaign_figures, next_run_after, parse_days
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.db.database import Database

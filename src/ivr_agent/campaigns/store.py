@@ -20,7 +20,7 @@ from sqlalchemy import Boolean, Date, Text, Uuid, func, insert, literal, select,
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr_agent.callbacks.sessions import in_transaction, utc
+from ivr_agent.callbacks import in_transaction, utc
 from ivr_agent.core.callbacks import CallbackConfig, Window, local_instant, schedule
 from ivr_agent.core.campaigns import (
     Customer,
