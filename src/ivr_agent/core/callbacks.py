@@ -83,7 +83,10 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
-Reason = Literal["service_completed", "complaint_resolved", "abandoned_call", "manual", "campaign"]
+#: Reasons a callback may be requested for (API, abandoned calls); ``campaign`` callbacks are
+#: made only by their campaign's runs (``ivr_agent.campaigns``).
+RequestableReason = Literal["service_completed", "complaint_resolved", "abandoned_call", "manual"]
+Reason = Literal[RequestableReason, "campaign"]
 #: A callback still to be dialled (or being dialled).
 OpenStatus = Literal["pending", "in_progress"]
 #: A callback never dialled again.
