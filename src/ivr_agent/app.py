@@ -12,6 +12,7 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -24,6 +25,9 @@ from ivr_agent.calls.feature import setup as setup_calls
 from ivr_agent.calls.inflight import InflightJournal
 from ivr_agent.calls.ingest import CommandRoutes, Ingest
 from ivr_agent.calls.outbox import Outbox
+from ivr_agent.campaigns import CampaignScheduler, RunResult
+from ivr_agent.campaigns.feature import setup as setup_campaigns
+from ivr_agent.campaigns.http import WAKE_SCHEDULER
 from ivr_agent.core.commands import CancelTimers, PlayPrompt
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
@@ -141,6 +145,29 @@ async def _callback_counts_ctx(app: web.Application) -> AsyncIterator[None]:
     # Open and overdue callbacks as gauges, counted in the database (the alert rules).
     async with running_callback_counts(app[DATABASE], app[METRICS]):
         yield
+
+
+def _campaigns_ctx(settings: Settings) -> CleanupCtx:
+    """The campaign scheduler: creates each run's callbacks on its day (every agent may run
+    one: creating a run is idempotent in the database), then wakes this agent's dialer."""
+
+    async def campaigns(app: web.Application) -> AsyncIterator[None]:
+        def runs_created(_runs: list[RunResult]) -> None:
+            wake = app.get(WAKE_DIALER)
+            if wake is not None:
+                wake()
+
+        scheduler = CampaignScheduler(
+            app[DATABASE],
+            lambda: callback_config(settings),
+            now=lambda: datetime.now(UTC),
+            on_runs=runs_created,
+        )
+        app[WAKE_SCHEDULER] = scheduler.wake
+        async with background(scheduler.run(), "campaign-scheduler"):
+            yield
+
+    return campaigns
 
 
 def _ami_ctx(
@@ -319,6 +346,7 @@ def build_app(
     setup_health(app, readiness)
     setup_calls(app)
     setup_callbacks(app)
+    setup_campaigns(app)
     setup_qa(app)
     metrics = setup_metrics(app, public=settings.metrics_public, readiness=readiness)
     catalogue = PromptCatalogue.from_settings(settings)
@@ -333,6 +361,7 @@ def build_app(
     app.cleanup_ctx.append(_database_ctx(settings, readiness, database))
     app.cleanup_ctx.append(_outbox_ctx(settings, readiness))
     app.cleanup_ctx.append(_callback_counts_ctx)
+    app.cleanup_ctx.append(_campaigns_ctx(settings))
     # The tracker's commands go to the parts that carry them out once those run.
     commands = CommandRoutes()
     app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands, clock, seal))

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -19,6 +20,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ivr_agent.app import build_app
+from ivr_agent.campaigns import create_due_runs
+from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
 from ivr_agent.platform.apidoc import DOCUMENTED, operation_of
@@ -207,6 +210,20 @@ async def test_given_real_answers_then_each_validates_against_its_documented_mod
     await check.call(
         "GET", "/api/callbacks/{callback_id}", f"/api/callbacks/{created['callback_id']}"
     )
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    campaign = await check.call(
+        "POST",
+        "/api/campaigns",
+        status=201,
+        json={"name": "回访", "days": [today.day], "customers": [{"number": "13800138000"}]},
+    )
+    # Today's run (the app's own scheduler may have made it already: either way, one).
+    await create_due_runs(db, CallbackConfig(), today)
+    await check.call("GET", "/api/campaigns")
+    one = f"/api/campaigns/{campaign['campaign_id']}"
+    shown = await check.call("GET", "/api/campaigns/{campaign_id}", one)
+    assert len(shown["runs"]) == 1
+    await check.call("PATCH", "/api/campaigns/{campaign_id}", one, json={"active": False})
     score = await check.call(
         "POST",
         "/api/calls/{call_id}/scores",

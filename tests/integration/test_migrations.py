@@ -43,6 +43,9 @@ SCHEMA_TABLES = {
     "api_tokens",
     "api_sessions",
     "audit_log",
+    "campaigns",
+    "campaign_customers",
+    "campaign_runs",
 }
 SECRET = "Pw-never-in-output-7731"
 

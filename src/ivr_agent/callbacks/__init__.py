@@ -11,6 +11,7 @@ from ivr_agent.callbacks.jobs import (
     create_callback,
 )
 from ivr_agent.callbacks.queries import get_callback, iter_callback_calls, list_callbacks
+from ivr_agent.callbacks.sessions import in_transaction, utc
 
 __all__ = [
     "CalendarError",
@@ -20,6 +21,8 @@ __all__ = [
     "callback_for_abandoned",
     "create_callback",
     "get_callback",
+    "in_transaction",
     "iter_callback_calls",
     "list_callbacks",
+    "utc",
 ]

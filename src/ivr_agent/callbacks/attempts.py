@@ -38,6 +38,7 @@ from ivr_agent.core.callbacks import (
     next_allowed,
     next_state,
 )
+from ivr_agent.core.campaigns import stored_windows
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.satisfaction import check_scores, satisfaction_index
 from ivr_agent.db.clock import database_now
@@ -165,7 +166,8 @@ async def claim_due(
         claimed = []
         for row in rows:
             if config is not None:
-                allowed = next_allowed(at, config.allowed_windows(row.reason), config)
+                windows = config.allowed_windows(row.reason, stored_windows(row.calling_windows))
+                allowed = next_allowed(at, windows, config)
                 if allowed > at:
                     row.next_attempt_at = allowed
                     row.status_reason = "reached outside its calling window: moved to the next"
@@ -322,6 +324,7 @@ async def finish_attempt(
             failed_attempts=row.failed_attempts,
             reschedules=row.reschedules,
             overdue=row.overdue,
+            windows=stored_windows(row.calling_windows),
         )
         if attempt.state not in UNFINISHED_STATES:
             if attempt.outcome == result.outcome:

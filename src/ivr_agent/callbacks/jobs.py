@@ -49,6 +49,9 @@ class CreatedCallback:
 
 def check_request(request: CallbackRequest) -> CallbackRequest:
     """The request with its name normalised; ``ValueError`` naming the bad field."""
+    if request.reason == "campaign":
+        # A campaign callback belongs to a run (``ivr_agent.campaigns``), one per customer.
+        raise ValueError("reason: campaign callbacks are created by their campaign's runs")
     try:
         check_customer_number(request.customer_number)
     except ValueError as exc:

@@ -13,7 +13,14 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ivr_agent.callbacks.queries import MAX_PAGE
-from ivr_agent.core.callbacks import CUSTOMER_NAME_MAX, Outcome, Reason, Status, check_customer_name
+from ivr_agent.core.callbacks import (
+    CUSTOMER_NAME_MAX,
+    Outcome,
+    Reason,
+    RequestableReason,
+    Status,
+    check_customer_name,
+)
 from ivr_agent.core.phone import CUSTOMER_NUMBER, check_customer_number
 from ivr_agent.platform.apidoc import Reply
 
@@ -44,7 +51,7 @@ class NewCallback(BaseModel):
         default=None,
         description=f"At most {CUSTOMER_NAME_MAX} characters, no control characters.",
     )
-    reason: Reason
+    reason: RequestableReason
     reference_time: Annotated[datetime | None, BeforeValidator(_iso_time)] = Field(
         default=None,
         description="ISO 8601 (without a zone: IVR_AGENT_TIMEZONE), within 31 days of now; "

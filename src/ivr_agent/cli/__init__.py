@@ -26,6 +26,7 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 def _registrars() -> list[Callable[[Subparsers], None]]:
     # Imported here, not at module top, so `ivr-agent --help` does not pay for every
     # feature's heavy imports (SQLAlchemy, aiohttp) before parsing.
+    from ivr_agent.cli import campaigns as campaigns_cli
     from ivr_agent.cli import data as store_cli
     from ivr_agent.cli import demo, systemd_unit
     from ivr_agent.cli import doctor as doctor_cli
@@ -39,6 +40,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
     return [
         run_cli.register,
         tokens_cli.register,
+        campaigns_cli.register,
         demo.register,
         store_cli.register,
         sim_cli.register,

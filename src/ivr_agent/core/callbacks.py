@@ -29,7 +29,21 @@ reason                        first allowed dial at or after         deadline
 ``abandoned_call``/``manual`` max(reference, now) (as soon as         end of the window in which
                               possible)                              the last attempt would fall
                                                                      if every attempt failed
+``campaign``                  max(reference, now); the reference    the later of: the end of
+                              is the start of the run's local day   the last window of the day
+                              (its first window, or the next one    it is first dialled, and
+                              when the run is created late)         the abandoned/manual rule
 ============================  ====================================  ==========================
+
+A ``campaign`` callback (a regular campaign's run, 每月1号、15号定期回访) has the whole of the
+day it is first dialled for its failures to be retried in, and never less than every
+attempt needs: so it is never overdue at creation, and a customer unreachable all day is
+dialled once more (overdue) on the next working day at the most.
+
+*Own windows.* A callback may carry calling windows of its own (a campaign's, S5: "a setting
+per campaign"): they replace the settings' windows for that callback — its due time, the
+claim's re-check and every retry (``windows`` of :func:`schedule` and
+:class:`CallbackState`, ``own`` of :meth:`CallbackConfig.allowed_windows`).
 
 The "within 30 minutes" of a service callback is the target :attr:`Schedule.target_by`;
 ``due_at`` is the first allowed moment, which may be later (outside working hours). Both
@@ -69,7 +83,10 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
-Reason = Literal["service_completed", "complaint_resolved", "abandoned_call", "manual"]
+#: Reasons a callback may be requested for (API, abandoned calls); ``campaign`` callbacks are
+#: made only by their campaign's runs (``ivr_agent.campaigns``).
+RequestableReason = Literal["service_completed", "complaint_resolved", "abandoned_call", "manual"]
+Reason = Literal[RequestableReason, "campaign"]
 #: A callback still to be dialled (or being dialled).
 OpenStatus = Literal["pending", "in_progress"]
 #: A callback never dialled again.
@@ -205,12 +222,16 @@ class CallbackConfig:
             max_attempts=settings.callback_max_attempts,
         )
 
-    def allowed_windows(self, reason: str) -> tuple[Window, ...]:
-        """The windows a callback for ``reason`` may be dialled in."""
+    def allowed_windows(
+        self, reason: str, own: tuple[Window, ...] | None = None
+    ) -> tuple[Window, ...]:
+        """The windows a callback for ``reason`` may be dialled in; ``own``: the callback's
+        own calling windows (a campaign's), in place of the settings' ``windows``."""
         _check_reason(reason)
+        windows = own or self.windows
         if reason == "service_completed" and self.service_ignores_windows:
-            return self.windows + self.working_hours
-        return self.windows
+            return windows + self.working_hours
+        return windows
 
 
 def _check_reason(reason: str) -> None:
@@ -320,13 +341,19 @@ class Schedule:
 
 
 def schedule(
-    reason: str, reference_time: datetime, now: datetime, config: CallbackConfig
+    reason: str,
+    reference_time: datetime,
+    now: datetime,
+    config: CallbackConfig,
+    *,
+    windows: tuple[Window, ...] | None = None,
 ) -> Schedule:
-    """Due time and deadline of a new callback (see the module's table)."""
+    """Due time and deadline of a new callback (see the module's table); ``windows``: the
+    callback's own calling windows (None: the settings')."""
     _check_reason(reason)
     reference = _aware("reference_time", reference_time)
     current = _aware("now", now)
-    windows = config.allowed_windows(reason)
+    windows = config.allowed_windows(reason, windows)
     if reason == "service_completed":
         due = next_allowed(max(reference, current), windows, config)
         deadline = add_working_time(reference, config.service_deadline, config)
@@ -335,6 +362,10 @@ def schedule(
         due = next_allowed(max(reference + config.complaint_min, current), windows, config)
         deadline = reference + config.complaint_max
         target = deadline
+    elif reason == "campaign":
+        due = next_allowed(max(reference, current), windows, config)
+        deadline = max(_day_end(due, windows, config), _worst_case_end(due, windows, config))
+        target = due
     else:
         due = next_allowed(max(reference, current), windows, config)
         deadline = _worst_case_end(due, windows, config)
@@ -364,6 +395,17 @@ def _worst_case_end(due: datetime, windows: tuple[Window, ...], config: Callback
     return closes
 
 
+def _day_end(at: datetime, windows: tuple[Window, ...], config: CallbackConfig) -> datetime:
+    """The close of the last window opening on the local day whose window holds ``at`` (an
+    allowed instant): the day a window crossing midnight opened on, for one after midnight."""
+    local_day = at.astimezone(config.zone).date()
+    for day in (local_day, local_day - timedelta(days=1)):
+        spans = _intervals(day, windows, config)
+        if any(opens <= at < closes for opens, closes in spans):
+            return max(closes for _, closes in spans)
+    return allowed_span(at, windows, config)[1]
+
+
 @dataclass(frozen=True)
 class CallbackState:
     """What the rules need to know about a callback whose attempt just ended."""
@@ -375,6 +417,8 @@ class CallbackState:
     #: "Not now" answers before the attempt that just ended.
     reschedules: int = 0
     overdue: bool = False
+    #: The callback's own calling windows (a campaign's); None: the settings'.
+    windows: tuple[Window, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -461,7 +505,7 @@ def next_state(
             return final("unreachable", f"{failed} failed attempts (maximum {config.max_attempts})")
         give_up = "unreachable"
 
-    windows = config.allowed_windows(state.reason)
+    windows = config.allowed_windows(state.reason, state.windows)
     # Never an immediate redial: counted from the end of the attempt, not its start.
     at = next_allowed(ended + config.retry_interval, windows, config)
     why = f"retry after {outcome}"

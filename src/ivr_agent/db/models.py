@@ -10,7 +10,7 @@ agent chooses before it acts. Children of a call (holds, prompts, events) are ke
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     LargeBinary,
@@ -203,6 +204,26 @@ class CallbackRow(Base):
             unique=True,
             postgresql_where=text("reason = 'abandoned_call'"),
         ),
+        # A campaign callback belongs to its run, and every run callback to a campaign.
+        CheckConstraint(
+            "(reason = 'campaign') = (campaign_id IS NOT NULL AND run_date IS NOT NULL)",
+            name="campaign_run",
+        ),
+        # Each customer once per run, however many agents or ticks create it (migration 0008).
+        Index(
+            "uq_callbacks_campaign_run_customer",
+            "campaign_id",
+            "run_date",
+            "customer_number",
+            unique=True,
+            postgresql_where=text("campaign_id IS NOT NULL"),
+        ),
+        ForeignKeyConstraint(
+            ["campaign_id", "run_date"],
+            ["campaign_runs.campaign_id", "campaign_runs.run_date"],
+            name="fk_callbacks_campaign_id_campaign_runs",
+            ondelete="RESTRICT",
+        ),
     )
 
     callback_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
@@ -231,6 +252,57 @@ class CallbackRow(Base):
     # (migration 0007).
     problem_solved: Mapped[bool | None]
     follow_up: Mapped[bool] = mapped_column(server_default=text("false"))
+    # A regular campaign's run this callback belongs to, and the calling windows it is
+    # dialled in ("HH:MM-HH:MM,…"; NULL: the settings') (migration 0008).
+    campaign_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False))
+    run_date: Mapped[date | None]
+    calling_windows: Mapped[str | None]
+
+
+class CampaignRow(Base):
+    """A regular callback campaign (S5: 每月1号、15号定期回访): its days and windows."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (UniqueConstraint("name"),)
+
+    campaign_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    name: Mapped[str]
+    # Days of the month, "1,15" (core.campaigns.format_days).
+    days: Mapped[str]
+    # "HH:MM-HH:MM,…"; NULL: the settings' callback windows.
+    calling_windows: Mapped[str | None]
+    active: Mapped[bool] = mapped_column(server_default=text("true"))
+    # The first local date a run may fall on (the day it was created).
+    starts_on: Mapped[date]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class CampaignCustomerRow(Base):
+    """One customer of a campaign's list: each number once per campaign."""
+
+    __tablename__ = "campaign_customers"
+
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("campaigns.campaign_id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_number: Mapped[str] = mapped_column(primary_key=True)
+    customer_name: Mapped[str | None]
+    # The order of the imported list (its first row with this number).
+    position: Mapped[int]
+
+
+class CampaignRunRow(Base):
+    """A campaign on one of its days (local date): created once, with its callbacks."""
+
+    __tablename__ = "campaign_runs"
+
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("campaigns.campaign_id", ondelete="CASCADE"), primary_key=True
+    )
+    run_date: Mapped[date] = mapped_column(primary_key=True)
+    callbacks: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class CallbackAttemptRow(Base):
