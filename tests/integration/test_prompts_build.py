@@ -36,7 +36,8 @@ from tests.integration.sandbox_support import IN_CI, running_sandbox
 CLI = Path(sys.executable).with_name("ivr-agent")
 OPERATORS = ("007", "012")
 #: Per language: every prompt, the 工号播报 once per operator instead of once.
-FILES_PER_LANGUAGE = len(PROMPT_NAMES) - 1 + len(OPERATORS)
+# operator_intro: one per operator; callback_hotline: none (no IVR_AGENT_HOTLINE here).
+FILES_PER_LANGUAGE = len(PROMPT_NAMES) - 2 + len(OPERATORS)
 
 
 @pytest.fixture(autouse=True)

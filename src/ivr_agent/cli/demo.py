@@ -111,14 +111,14 @@ def batch_plan(round_no: int, batch: int, rate: float, short_abandon: float) -> 
 def service_customer(round_no: int) -> CallbackCustomer:
     """The customer of the batch's ``service_completed`` callback: takes the full survey."""
     from ivr_agent.sim import scenario
-    from ivr_agent.sim.waiting_customers import SURVEY_DIGITS
+    from ivr_agent.sim.waiting_customers import SERVICE_SURVEY_DIGITS
 
     return scenario.CallbackCustomer(
         id=f"service-callback-{round_no}",
         number=f"137{round_no % 10_000:04d}0001",
         behaviour="answer",
         answer_after=3.0,
-        digits=SURVEY_DIGITS,
+        digits=SERVICE_SURVEY_DIGITS,
         wait=CUSTOMER_WAIT_SECONDS,
     )
 

@@ -13,6 +13,8 @@ from ivr_agent.sim.scenario import Behaviour, CallbackCustomer, InboundCall
 
 #: Keys a customer who takes the whole survey presses, one as each prompt ends.
 SURVEY_DIGITS = ("1", "5", "4", "5", "5", "4")
+#: The same for a service callback, which first asks whether the problem was solved (1: yes).
+SERVICE_SURVEY_DIGITS = ("1", "1", "5", "4", "5", "5", "4")
 #: What the waiting customers do when called back, in turn.
 CUSTOMER_BEHAVIOURS: tuple[tuple[Behaviour, tuple[str, ...]], ...] = (
     ("answer", SURVEY_DIGITS),  # agrees and scores the five questions
