@@ -22,6 +22,7 @@ from ivr_agent.prompts.executor import PromptTiming
 from ivr_agent.settings import Settings, load_settings
 from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
+from ivr_agent.sim.audio_match import load_wav
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
 from tests.integration.scenario_runs import heard_dir, played_with_agent, scenario_group
 from tests.support.agent import running_agent, stored_outcome
@@ -192,6 +193,25 @@ async def test_a_12_s_hold_gets_the_reminder_at_10_s_and_the_apology_at_unhold(
     assert_heard(truth, "hold_reminder", started + timedelta(seconds=10))
     assert_heard(truth, "hold_end_apology", ended)
     assert_punctual(timings, "hold_reminder")
+
+
+@scenario_group("mute_12s")
+async def test_a_12_s_mute_is_handled_like_a_hold_and_the_muted_operator_is_not_heard(
+    agent_settings: Settings, db: Database
+) -> None:
+    # S2: the operator's mute key (*6, the dialplan hook ivr-agent-mute) is timed like a hold.
+    truth, outcome, timings = await play_scenario("mute_12s", agent_settings, db)
+    started, ended = hold_times(truth)
+    assert played(outcome) == ["operator_intro", "hold_reminder", "hold_end_apology"]
+    assert outcome["hold_over_limit"] is True
+    # Over silence (no music: a mute), the caller's phone received both at their due times.
+    assert_heard(truth, "hold_reminder", started + timedelta(seconds=10))
+    assert_heard(truth, "hold_end_apology", ended)
+    assert_punctual(timings, "hold_reminder")
+    # What the operator said 3 s into the mute never reached the caller.
+    root = running_sandbox().root
+    hello = load_wav(root / "usr/share/asterisk/sounds/ivr-sim/hello.wav")
+    assert best_anywhere(truth, hello, started) < HEARD_SCORE
 
 
 @scenario_group("hold_70s")

@@ -50,6 +50,8 @@ from .event_types import (
 )
 
 __all__ = [
+    "MUTE_MUSIC_CLASS",
+    "MUTE_USER_EVENT",
     "PARSERS",
     "PROMPT_USER_EVENT",
     "SNOOP_CHANNEL_PREFIX",
@@ -102,6 +104,14 @@ PROMPT_USER_EVENT = "IvrAgentPrompt"
 #: sent by the dialplan hook ``ivr-agent-after-queue`` on the caller's channel. Accepted only
 #: when raised on a channel (:func:`sent_from_a_channel`): never from the AMI action.
 SURVEY_USER_EVENT = "IvrAgentSurvey"
+
+#: ``UserEvent`` name of an operator's mute key (header ``State``: on or off), sent by the
+#: dialplan hook ``ivr-agent-mute`` on the operator's channel. S2 handles a mute like a hold,
+#: so it is read as a :class:`Hold` (``music_class`` :data:`MUTE_MUSIC_CLASS`) or an
+#: :class:`Unhold` of that channel; accepted only when raised on a channel.
+MUTE_USER_EVENT = "IvrAgentMute"
+#: The ``music_class`` of a hold that is an operator's mute (no music: the caller hears none).
+MUTE_MUSIC_CLASS = "ivr-agent-mute"
 
 
 class MalformedEvent(ValueError):
@@ -408,10 +418,31 @@ def _survey_answer(f: Fields) -> PbxEvent:
     )
 
 
+def _mute(f: Fields) -> PbxEvent:
+    event = f"UserEvent/{MUTE_USER_EVENT}"
+    if not sent_from_a_channel(f):
+        # Only the dialplan hook, on the operator's channel, reports a mute: an AMI client
+        # could otherwise start "holds" (and the prompts they bring) on anyone's call.
+        raise MalformedEvent(
+            event,
+            "UserEvent",
+            "was not raised on a channel by the dialplan hook (an AMI UserEvent action?): "
+            "ignored, it cannot report a mute",
+        )
+    state = (_opt(f, "State") or "").lower()
+    if state == "on":
+        return Hold(**_chan(f, event), music_class=MUTE_MUSIC_CLASS)
+    if state == "off":
+        return Unhold(**_chan(f, event))
+    raise MalformedEvent(event, "State", f"must be on or off, not {state[:20]!r}")
+
+
 def _user_event(f: Fields) -> PbxEvent | None:
     name = _text(f.get("UserEvent"))
     if name == SURVEY_USER_EVENT:
         return _survey_answer(f)
+    if name == MUTE_USER_EVENT:
+        return _mute(f)
     if name != PROMPT_USER_EVENT:
         return None  # other applications' UserEvents are not ours to judge
     event = f"UserEvent/{PROMPT_USER_EVENT}"

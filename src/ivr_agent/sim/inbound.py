@@ -42,6 +42,11 @@ RING_CYCLE_SECONDS = 5.0
 END_WAIT_SECONDS = 40.0
 #: Pause between hearing the satisfaction question end and pressing the key.
 KEY_DELAY_SECONDS = 0.3
+#: The operators' mute key (features.conf ``ivr-agent-mute``), each digit's tone, and how long
+#: after the request its last digit reaches the PBX (tones and gaps; measured in the sandbox).
+MUTE_KEY = "*6"
+MUTE_DIGIT_MS = 100
+MUTE_KEY_SECONDS = 0.4
 #: After the invitation to leave a suggestion ends: past the recording's beep.
 SUGGESTION_DELAY_SECONDS = 1.0
 
@@ -235,6 +240,12 @@ class InboundRun:
 
         self.sim.spawn(press())
 
+    async def _press_mute(self, leg: Leg, line: LineAudio) -> float:
+        """The operator presses the mute key; when the PBX has the last digit (its tones
+        take ``MUTE_KEY_SECONDS``): the moment the mute changes."""
+        await line.command(self.sim.ari.send_dtmf(leg.id, MUTE_KEY, MUTE_DIGIT_MS))
+        return time.time() + MUTE_KEY_SECONDS
+
     # --- the call's course ------------------------------------------------------------------
 
     async def _play(self, caller: Leg) -> None:
@@ -321,14 +332,26 @@ class InboundRun:
         for hold in call.holds:
             if not await until(answered_at + hold.start, caller.ended, leg.ended):
                 break
-            await line.command(sim.ari.hold(leg.id))
-            started = time.time()
-            sim.progress(f"{call.id}: operator {operator_id} holds for {hold.seconds:.1f} s")
+            if hold.by == "mute":
+                started = await self._press_mute(leg, line)
+            else:
+                await line.command(sim.ari.hold(leg.id))
+                started = time.time()
+            sim.progress(f"{call.id}: operator {operator_id} {hold.by}s for {hold.seconds:.1f} s")
             await until(answered_at + hold.start + hold.seconds, caller.ended, leg.ended)
+            ended: float | None = None
             if not leg.ended.is_set():
-                await sim.safe(line.command(sim.ari.unhold(leg.id)))
+                if hold.by == "mute":
+                    with contextlib.suppress(AriError):  # the operator's leg is gone
+                        ended = await self._press_mute(leg, line)
+                else:
+                    await sim.safe(line.command(sim.ari.unhold(leg.id)))
             self.holds.append(
-                {"started_at": started, "ended_at": time.time(), "requested_seconds": hold.seconds}
+                {
+                    "started_at": started,
+                    "ended_at": ended or time.time(),
+                    "requested_seconds": hold.seconds,
+                }
             )
         if not await until(answered_at + call.talk, caller.ended, leg.ended):
             self.result["hung_up_by"] = "pbx"

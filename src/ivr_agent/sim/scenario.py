@@ -17,7 +17,8 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     hangup = "operator"        # who ends it: caller | operator (hangs up first) |
                                # handover (the operator's phone transfers the caller to
                                # the satisfaction question: a SIP REFER to HANDOVER_EXTENSION)
-    holds = [{ start = 5.0, seconds = 5.0 }]       # relative to the answer
+    holds = [{ start = 5.0, seconds = 5.0 }]       # relative to the answer; by = "mute":
+                               # the operator's mute key (*6) instead of the phone's hold
     speech = [{ after_connect = 1.0, say = "ivr-sim/hello" }]   # or after_answer, or:
     # { after_prompt = 2, say = "ivr-sim/question" }: 0.5 s after the 2nd prompt the caller
     # hears once answered ends (heard by talk detection on the caller's own line)
@@ -94,10 +95,13 @@ class Speech:
 
 @dataclass(frozen=True)
 class Hold:
-    """The operator holds the caller ``start`` s after answering, for ``seconds``."""
+    """The operator holds the caller ``start`` s after answering, for ``seconds``; ``by``
+    ``hold`` (the phone's hold: music) or ``mute`` (the operator's mute key ``*6``: silence,
+    S2 handles it like a hold)."""
 
     start: float
     seconds: float
+    by: Literal["hold", "mute"] = "hold"
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,7 @@ class Scenario:
                 answer_after=s(c.answer_after),
                 abandon_after=s(c.abandon_after),
                 talk=s(c.talk),
-                holds=tuple(Hold(h.start * factor, h.seconds * factor) for h in c.holds),
+                holds=tuple(Hold(h.start * factor, h.seconds * factor, h.by) for h in c.holds),
                 speech=tuple(
                     replace(
                         x,
@@ -291,14 +295,17 @@ def _call(index: int, raw: Any) -> InboundCall:
         hw = f"{where}.holds[{n}]"
         if not isinstance(hold, dict):
             raise ScenarioError(f"{hw}: must be a table")
-        _check_keys(hw, hold, {"start", "seconds"})
+        _check_keys(hw, hold, {"start", "seconds", "by"})
+        by = hold.get("by", "hold")
+        if by not in ("hold", "mute"):
+            raise ScenarioError(f"{hw}: by must be hold or mute")
         start = _seconds(hw, "start", hold.get("start"), optional=False)
         seconds = _seconds(hw, "seconds", hold.get("seconds"), optional=False)
         assert start is not None
         assert seconds is not None
         if talk is not None and start + seconds > talk:
             raise ScenarioError(f"{hw}: the hold must end before the hang-up (talk = {talk})")
-        holds.append(Hold(start, seconds))
+        holds.append(Hold(start, seconds, by))
     speech = tuple(_speech(f"{where}.speech[{n}]", s) for n, s in enumerate(raw.get("speech", [])))
     operator_speech = tuple(
         _speech(f"{where}.operator_speech[{n}]", s)
