@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
 from ivr_agent.callbacks.attempts import AttemptResult, claim_due, finish_attempt
+from ivr_agent.callbacks.queries import get_callback
 from ivr_agent.campaigns import (
     CampaignScheduler,
     NewCampaign,
@@ -137,6 +138,10 @@ async def test_given_an_agent_started_later_on_a_run_day_then_the_run_is_due_at_
     assert row.due_at == at(RUN_DAY, 15, 10)
     assert row.deadline == at(RUN_DAY, 17, 30)
     assert await create_due_runs(db, CONFIG, at(RUN_DAY, 16)) == []
+    # The callback API names its campaign and run.
+    shown = await get_callback(db, row.callback_id, CONFIG.zone)
+    assert shown is not None
+    assert (shown["campaign_id"], shown["run_date"]) == (campaign_id, RUN_DAY.isoformat())
 
 
 async def test_given_a_run_day_the_agent_missed_then_only_the_latest_run_is_made_late(

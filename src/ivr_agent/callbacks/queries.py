@@ -80,6 +80,8 @@ def _callback_json(
         "follow_up": row.follow_up,
         "recording": None if latest_recording is None else _recording_json(latest_recording),
         "source_call_id": row.source_call_id,
+        "campaign_id": row.campaign_id,
+        "run_date": row.run_date.isoformat() if row.run_date else None,
         "created_at": _iso(row.created_at, zone),
         "attempts": [
             {

@@ -7,7 +7,7 @@ dialable customer number and an acceptable name are.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -143,6 +143,8 @@ class Callback(Reply):
     )
     recording: CallbackRecording | None
     source_call_id: str | None
+    campaign_id: str | None = Field(description="The campaign of a campaign callback.")
+    run_date: date | None = Field(description="The campaign run (local date) it belongs to.")
     created_at: datetime
     attempts: list[CallbackAttempt]
 
