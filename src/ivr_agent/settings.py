@@ -359,6 +359,26 @@ class Settings(BaseSettings):
         0.03, gt=0, le=1, description="S7: target complaint rate (fraction of calls)."
     )
 
+    # --- S10 reports -----------------------------------------------------------------------
+    reports_enabled: bool = Field(
+        True,
+        description="The running agent writes each closed day's, week's and month's report "
+        "to DATA_DIR/reports (served at GET /api/reports).",
+    )
+    reports_formats: str = Field(
+        "xlsx,csv,pdf",
+        pattern=r"^(xlsx|csv|pdf)(,(xlsx|csv|pdf))*$",
+        description="Formats of the reports the agent writes, comma list of xlsx, csv, pdf "
+        "(pdf needs Debian's chromium).",
+    )
+    reports_catch_up_days: int = Field(
+        31,
+        ge=1,
+        le=366,
+        description="The agent writes the missing reports of the periods that ended within "
+        "this many days (catch-up after downtime; 1: only the period just closed).",
+    )
+
     # --- recordings ----------------------------------------------------------------------
     record_inbound: bool = Field(True, description="Record inbound calls when answered.")
     recording_retention_days: int = Field(
@@ -394,6 +414,18 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
             yield name, ("**********" if name in SECRET_FIELDS and value is not None else value)
+
+    @property
+    def report_formats(self) -> tuple[Literal["xlsx", "csv", "pdf"], ...]:
+        """``reports_formats`` as a tuple, each once, in the given order."""
+        formats: list[Literal["xlsx", "csv", "pdf"]] = []
+        for name in self.reports_formats.split(","):
+            fmt: Literal["xlsx", "csv", "pdf"] = (
+                "xlsx" if name == "xlsx" else "csv" if name == "csv" else "pdf"
+            )
+            if fmt not in formats:
+                formats.append(fmt)
+        return tuple(formats)
 
     @property
     def zone(self) -> ZoneInfo:
