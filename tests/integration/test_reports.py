@@ -174,10 +174,10 @@ async def _wait_for(path: Path, seconds: float) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while loop.time() < deadline:
-        if path.exists():
+        if await asyncio.to_thread(path.exists):
             return True
         await asyncio.sleep(0.05)
-    return path.exists()
+    return await asyncio.to_thread(path.exists)
 
 
 async def test_given_the_agent_running_when_a_day_closes_then_its_report_appears_and_is_served(
