@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
+from sqlalchemy import URL
 
 from ivr_agent.app import build_app
 from ivr_agent.calls.store import save_outcome
@@ -239,3 +242,26 @@ async def test_given_an_unknown_report_id_then_404(
         assert response.status == 404
     async with client.get("/api/reports") as response:
         assert response.status == 401
+
+
+async def test_given_the_report_command_then_the_file_of_the_dated_week_is_written(
+    db: Database, migrated_database_url: URL, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    await _stored(db)
+    cli_env["IVR_AGENT_DATABASE_URL"] = migrated_database_url.render_as_string(hide_password=False)
+    output = tmp_path / "week.xlsx"
+    args = ["--period", "week", "--date", "2026-11-26", "--format", "xlsx", "--output"]
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ivr_agent.cli", "report", *args, str(output)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "week 2026-W48 [2026-11-23T00:00:00+08:00, 2026-11-30T00:00:00+08:00)" in done.stdout
+    hotline = load_workbook(output, read_only=True)["hotline"]
+    offered = next(r for r in hotline.iter_rows(values_only=True) if r[0] == "offered")
+    assert offered[2] == 8  # the day's seven and the next day's call by 009
