@@ -157,6 +157,7 @@ async def test_given_a_day_when_reported_as_pdf_then_pages_with_extractable_text
     assert len(reader.pages) > 0
     text = "".join(page.extract_text() for page in reader.pages)
     assert "Daily report 2026-11-23" in text
+    assert "日报" in text
     assert "Hotline" in text
     assert "service_level" in text
     assert "answered_within_standard /" in text  # its formula (a table cell may wrap it)

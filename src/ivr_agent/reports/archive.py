@@ -105,8 +105,13 @@ class ReportArchive:
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         written = []
+        failed: set[ReportFormat] = set()
         for period in periods:
-            missing = [f for f in formats if not (self.directory / report_name(period, f)).exists()]
+            missing = [
+                f
+                for f in formats
+                if f not in failed and not (self.directory / report_name(period, f)).exists()
+            ]
             if not missing:
                 continue
             report = await gather(database, settings, period, now=now)
@@ -115,7 +120,9 @@ class ReportArchive:
                 try:
                     await write(report, fmt, self.directory / name)
                 except (RenderError, OSError) as exc:
+                    # One warning a round, not one per period: the cause is the same.
                     log.warning("report not written", report=name, error=str(exc))
+                    failed.add(fmt)
                     continue
                 written.append(name)
                 log.info("report written", report=name)

@@ -14,7 +14,7 @@ can never disagree; nothing is recomputed here, only laid out as tables:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from ivr_agent.db.database import Database
 from ivr_agent.metrics import GroupBy, latest_breaches, summary_of
 from ivr_agent.reports.periods import Period, PeriodKind
 from ivr_agent.settings import Settings
+from ivr_agent.web.i18n import page_locale
 
 #: The S5 figures: the callbacks view, not the hotline's.
 CALLBACK_FIGURES = frozenset(callback_figures(CallbackCounts(), FigureSettings()))
@@ -74,29 +75,43 @@ class Report:
 
     @property
     def title(self) -> str:
-        """``Daily report 2026-11-23`` and the like."""
-        names = {PeriodKind.DAY: "Daily", PeriodKind.WEEK: "Weekly", PeriodKind.MONTH: "Monthly"}
-        return f"{names[self.period.kind]} report {self.period.label}"
+        """``日报 Daily report 2026-11-23`` and the like (the handbooks' name first)."""
+        names = {
+            PeriodKind.DAY: "日报 Daily report",
+            PeriodKind.WEEK: "周报 Weekly report",
+            PeriodKind.MONTH: "月报 Monthly report",
+        }
+        return f"{names[self.period.kind]} {self.period.label}"
 
     def view(self, name: str) -> View:
         """The view called ``name``."""
         return next(v for v in self.views if v.name == name)
 
 
-def _figure_rows(figures: dict[str, Any], keep: Sequence[str]) -> tuple[tuple[Any, ...], ...]:
+Labels = Callable[[str], str]
+
+
+def _labeller(settings: Settings) -> Labels:
+    # Labels in the pages' first language (zh-CN by default): the supervisor's; the figure
+    # names and formulas stay as the API states them.
+    translate = page_locale(settings.ui_languages[0]).gettext
+    return lambda name: translate(FIGURE_LABELS[name]) if name in FIGURE_LABELS else name
+
+
+def _figure_rows(
+    figures: dict[str, Any], keep: Sequence[str], label: Labels
+) -> tuple[tuple[Any, ...], ...]:
     return tuple(
-        (name, FIGURE_LABELS.get(name, name), figures[name]["value"], figures[name]["formula"])
-        for name in keep
+        (name, label(name), figures[name]["value"], figures[name]["formula"]) for name in keep
     )
 
 
-def _operator_rows(groups: Sequence[dict[str, Any]]) -> tuple[tuple[Any, ...], ...]:
+def _operator_rows(groups: Sequence[dict[str, Any]], label: Labels) -> tuple[tuple[Any, ...], ...]:
     rows: list[tuple[Any, ...]] = []
     for group in groups:
         operator = group["operator_id"] or "(unanswered)"
         for name, figure in group["figures"].items():
-            label = FIGURE_LABELS.get(name, name)
-            rows.append((operator, name, label, figure["value"], figure["formula"]))
+            rows.append((operator, name, label(name), figure["value"], figure["formula"]))
         qa = group.get("qa")
         if qa is not None:
             formula = group["qa_formula"]
@@ -136,22 +151,23 @@ async def gather(
     groups = body.get("groups") or []
     zone = settings.zone
     breaches = await latest_breaches(database, start, end, limit=MAX_REPORT_BREACHES)
+    label = _labeller(settings)
     views = [
         View(
             "hotline",
-            "Hotline",
+            "热线 Hotline",
             FIGURE_HEADER,
-            _figure_rows(figures, [n for n in figures if n not in CALLBACK_FIGURES]),
+            _figure_rows(figures, [n for n in figures if n not in CALLBACK_FIGURES], label),
         ),
         View(
             "operators",
-            "Per operator",
+            "坐席 Per operator",
             ("operator_id", *FIGURE_HEADER),
-            _operator_rows(groups),
+            _operator_rows(groups, label),
         ),
         View(
             "breaches",
-            "Breaches",
+            "违规 Breaches",
             (
                 "call_id",
                 "ended_at",
@@ -179,16 +195,16 @@ async def gather(
         ),
         View(
             "callbacks",
-            "Callbacks",
+            "回访 Callbacks",
             FIGURE_HEADER,
-            _figure_rows(figures, [n for n in figures if n in CALLBACK_FIGURES]),
+            _figure_rows(figures, [n for n in figures if n in CALLBACK_FIGURES], label),
         ),
     ]
     if period.kind is PeriodKind.MONTH:
         views.append(
             View(
                 "assessment",
-                "Monthly assessment",
+                "每月考核 Monthly assessment",
                 ("operator_id", *ASSESSMENT_FIGURES, "qa_scored_calls", "qa_satisfaction_index"),
                 _assessment_rows(groups),
             )
