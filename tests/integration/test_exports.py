@@ -133,3 +133,18 @@ async def test_given_bad_export_parameters_then_400_naming_them(
     assert status == 400
     error: dict[str, Any] = json.loads(body)["error"]
     assert error["details"]["field"] == field
+
+
+async def test_given_a_name_like_a_formula_then_the_exports_keep_it_as_text(
+    db: Database, aiohttp_client: AppClient, tmp_path: Path
+) -> None:
+    client = await _client(db, aiohttp_client, tmp_path)
+    token = await create_token(db, "ops")
+    await _callback(client, token, "=HYPERLINK(1)", 5)
+    _, _, body = await _fetch(client, "/api/callbacks?format=csv", token)
+    rows = _csv(body)
+    assert rows[1][rows[0].index("customer_name")] == "'=HYPERLINK(1)"
+    assert rows[1][rows[0].index("customer_number")] == "+8613800138000"  # a number stays
+    _, _, body = await _fetch(client, "/api/callbacks?format=xlsx", token)
+    sheet = load_workbook(io.BytesIO(body))["callbacks"]
+    assert (sheet["C2"].value, sheet["C2"].data_type) == ("=HYPERLINK(1)", "s")

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import jinja2
 
 from ivr_agent.reports.content import Report
+from ivr_agent.web.tabular import inert
 
 ReportFormat = Literal["xlsx", "csv", "pdf"]
 FORMATS: tuple[ReportFormat, ...] = ("xlsx", "csv", "pdf")
@@ -80,6 +81,10 @@ def write_xlsx(report: Report, path: Path) -> None:
             cell.font = bold
         for row in view.rows:
             sheet.append(list(row))
+        for cells in sheet.iter_rows(min_row=2):
+            for cell in cells:
+                if cell.data_type == "f":  # text like "=…" is data here, never a formula
+                    cell.data_type = "s"
     with _replacing(path) as partial:
         workbook.save(partial)
 
@@ -100,7 +105,7 @@ def _write_csv_sections(report: Report, path: Path) -> None:
             writer.writerow([])
             writer.writerow([f"# {view.name}"])
             writer.writerow(view.header)
-            writer.writerows(["" if v is None else v for v in row] for row in view.rows)
+            writer.writerows(["" if v is None else inert(v) for v in row] for row in view.rows)
 
 
 def _template() -> jinja2.Template:

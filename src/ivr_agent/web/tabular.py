@@ -8,6 +8,10 @@ file, which is then sent in chunks and removed.
 
 CSV starts with the UTF-8 byte-order mark: without it Excel reads the file as the system's
 ANSI code page and Chinese names come out garbled.
+
+Text a spreadsheet would run as a formula (a customer "name" ``=HYPERLINK(…)``) is kept
+inert: in CSV it gets a leading ``'`` (:func:`inert`; plain signed numbers such as
+``+8613800138000`` are left alone), in XLSX the cell is typed as text.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -66,10 +71,24 @@ def cell(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+#: What makes a spreadsheet read a cell as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Signed numbers (phone numbers with their +): no formula, left as they are.
+PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 .]*")
+
+
+def inert(value: Any) -> Any:
+    """``value`` for a CSV cell: text that would start a formula gets a leading ``'``."""
+    formula = isinstance(value, str) and value.startswith(FORMULA_START)
+    if formula and PLAIN_NUMBER.fullmatch(value) is None:
+        return "'" + value
+    return value
+
+
 def csv_line(values: Sequence[Any]) -> str:
     """One CSV record (RFC 4180 quoting, CRLF) of the values' cells."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(["" if (c := cell(v)) is None else c for v in values])
+    csv.writer(buffer).writerow(["" if (c := cell(v)) is None else inert(c) for v in values])
     return buffer.getvalue()
 
 
@@ -119,5 +138,16 @@ async def _write_xlsx(
     sheet = workbook.create_sheet(title[:31])
     sheet.append(list(header))
     async for row in rows:
-        sheet.append([cell(v) for v in row])
+        sheet.append([xlsx_cell(sheet, cell(v)) for v in row])
     await asyncio.to_thread(workbook.save, path)
+
+
+def xlsx_cell(sheet: Any, value: Any) -> Any:
+    """``value`` for openpyxl: text starting with ``=`` as a text cell, not a formula."""
+    if isinstance(value, str) and value.startswith("="):
+        from openpyxl.cell import WriteOnlyCell
+
+        text = WriteOnlyCell(sheet, value=value)
+        text.data_type = "s"
+        return text
+    return value
