@@ -71,6 +71,16 @@ class SettingsError(ValueError):
 
 #: Settings whose values must never be echoed in errors, logs or repr.
 SECRET_FIELDS = frozenset({"database_url", "ami_url", "ari_url"})
+#: The figures an operator's overall assessment score may weigh: each 0–1, higher better
+#: (the QA average, 1–5, is divided by 5).
+ASSESSMENT_SCORE_FIGURES = (
+    "service_level",
+    "answer_rate",
+    "within_target_duration_rate",
+    "satisfaction_rate",
+    "qa_satisfaction_index",
+)
+_WEIGHT = rf"({'|'.join(ASSESSMENT_SCORE_FIGURES)})=[0-9]+(\.[0-9]+)?"
 
 
 class Settings(BaseSettings):
@@ -379,6 +389,14 @@ class Settings(BaseSettings):
         "this many days (catch-up after downtime; 1: only the period just closed).",
     )
 
+    assessment_weights: str = Field(
+        "",
+        pattern=rf"^({_WEIGHT}(,{_WEIGHT})*)?$",
+        description="Weights of the monthly assessment's overall score, comma list of "
+        "figure=weight (service_level, answer_rate, within_target_duration_rate, "
+        "satisfaction_rate, qa_satisfaction_index); empty: figures only, no score.",
+    )
+
     # --- recordings ----------------------------------------------------------------------
     record_inbound: bool = Field(True, description="Record inbound calls when answered.")
     recording_retention_days: int = Field(
@@ -426,6 +444,12 @@ class Settings(BaseSettings):
             if fmt not in formats:
                 formats.append(fmt)
         return tuple(formats)
+
+    @property
+    def assessment_weight_map(self) -> dict[str, float]:
+        """``assessment_weights`` as ``{figure: weight}`` (empty: no overall score)."""
+        pairs = (item.split("=") for item in self.assessment_weights.split(",") if item)
+        return {name: float(weight) for name, weight in pairs}
 
     @property
     def zone(self) -> ZoneInfo:

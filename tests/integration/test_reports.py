@@ -119,6 +119,15 @@ async def test_given_a_month_then_the_report_has_the_assessment_sheet(
     assert set(rows) == {"007", "008", "009", CHINESE_OPERATOR}  # 009: the next day, same month
     assert rows["007"][header.index("answered")] == 2
     assert rows["007"][header.index("asa_seconds")] == 15.875
+    assert "overall_score" not in header  # no weights set: figures only
+
+    weighted = _settings(tmp_path, assessment_weights="service_level=1,satisfaction_rate=1")
+    report = await gather(db, weighted, period, now=datetime.now(SHANGHAI))
+    view = report.view("assessment")
+    row = next(r for r in view.rows if r[0] == "007")
+    score = row[view.header.index("overall_score")]
+    assert score == 75.0  # 100 × (service level 0.5 + satisfaction 1/1) / 2
+    assert row[view.header.index("overall_score_formula")].endswith("/ 2 = 75")
 
 
 async def test_given_a_day_when_reported_as_csv_then_bom_and_chinese_round_trip(

@@ -9,12 +9,13 @@ can never disagree; nothing is recomputed here, only laid out as tables:
 - ``breaches``: each call of the period that broke a standard;
 - ``callbacks``: the S5 figures of the callbacks due in the period, with their formulas;
 - ``assessment`` (monthly reports only, 每月考核): one row per operator with the figures the
-  monthly assessment reads side by side.
+  monthly assessment reads side by side, and an overall score with its formula when
+  ``IVR_AGENT_ASSESSMENT_WEIGHTS`` sets weights (:mod:`ivr_agent.reports.score`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from ivr_agent.core.figures import (
 from ivr_agent.db.database import Database
 from ivr_agent.metrics import GroupBy, latest_breaches, summary_of
 from ivr_agent.reports.periods import Period, PeriodKind
+from ivr_agent.reports.score import overall_score
 from ivr_agent.settings import Settings
 from ivr_agent.web.i18n import page_locale
 
@@ -122,21 +124,31 @@ def _operator_rows(groups: Sequence[dict[str, Any]], label: Labels) -> tuple[tup
     return tuple(rows)
 
 
-def _assessment_rows(groups: Sequence[dict[str, Any]]) -> tuple[tuple[Any, ...], ...]:
+def _assessment_header(weights: Mapping[str, float]) -> tuple[str, ...]:
+    score = ("overall_score", "overall_score_formula") if weights else ()
+    return ("operator_id", *ASSESSMENT_FIGURES, "qa_scored_calls", "qa_satisfaction_index", *score)
+
+
+def _assessment_rows(
+    groups: Sequence[dict[str, Any]], weights: Mapping[str, float]
+) -> tuple[tuple[Any, ...], ...]:
     rows = []
     for group in groups:
         if group["operator_id"] is None:
             continue  # calls no operator answered are nobody's assessment
         qa = group.get("qa") or {}
-        values = [group["figures"][name]["value"] for name in ASSESSMENT_FIGURES]
-        rows.append(
-            (
-                group["operator_id"],
-                *values,
-                qa.get("qa_scored_calls", 0),
-                qa.get("qa_satisfaction_index"),
-            )
+        figures = {name: figure["value"] for name, figure in group["figures"].items()}
+        figures["qa_satisfaction_index"] = qa.get("qa_satisfaction_index")
+        row = (
+            group["operator_id"],
+            *(figures[name] for name in ASSESSMENT_FIGURES),
+            qa.get("qa_scored_calls", 0),
+            figures["qa_satisfaction_index"],
         )
+        if weights:
+            score = overall_score(figures, weights)
+            row = (*row, score.value, score.formula)
+        rows.append(row)
     return tuple(rows)
 
 
@@ -205,8 +217,8 @@ async def gather(
             View(
                 "assessment",
                 "每月考核 Monthly assessment",
-                ("operator_id", *ASSESSMENT_FIGURES, "qa_scored_calls", "qa_satisfaction_index"),
-                _assessment_rows(groups),
+                _assessment_header(settings.assessment_weight_map),
+                _assessment_rows(groups, settings.assessment_weight_map),
             )
         )
     return Report(
