@@ -33,6 +33,9 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The agents tests start in-process would each write a month of catch-up reports (and
+    # print PDFs) into their data dir; the reports tests turn the producer on themselves.
+    os.environ.setdefault("IVR_AGENT_REPORTS_ENABLED", "false")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw"):
         # Before any test reads the settings; subprocesses (`ivr-agent demo`) inherit it.
@@ -181,4 +184,5 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_AGENT_")}
     env["IVR_AGENT_DATA_DIR"] = str(tmp_path / "var")
     env["IVR_AGENT_LOG_FORMAT"] = "json"
+    env["IVR_AGENT_REPORTS_ENABLED"] = "false"  # no catch-up reports in a test's agent
     return env

@@ -57,6 +57,8 @@ from ivr_agent.prompts.playable import PlayabilityCheck
 from ivr_agent.qa.feature import setup as setup_qa
 from ivr_agent.recordings.feature import setup as setup_recordings
 from ivr_agent.recordings.inbound import RECORDER
+from ivr_agent.reports.feature import PRODUCER_CLOCK, running_producer
+from ivr_agent.reports.feature import setup as setup_reports
 from ivr_agent.settings import Settings, systemd_environment
 from ivr_agent.web.auth import auth_middleware
 from ivr_agent.web.errors import error_middleware
@@ -139,6 +141,18 @@ async def _tick(ingest: Ingest, clock: PbxClock) -> None:
     while True:
         await asyncio.sleep(TICK_SECONDS)
         ingest.tick(clock.now())
+
+
+async def _reports_ctx(app: web.Application) -> AsyncIterator[None]:
+    # Each closed day's, week's and month's report, written without anyone asking; the
+    # clock can be replaced before the app starts (a time-scaled test sets PRODUCER_CLOCK).
+    clock = app.get(PRODUCER_CLOCK)
+    if clock is None:
+        async with running_producer(app):
+            yield
+        return
+    async with running_producer(app, now=clock.now, poll_seconds=clock.poll_seconds):
+        yield
 
 
 async def _callback_counts_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -348,6 +362,7 @@ def build_app(
     setup_callbacks(app)
     setup_campaigns(app)
     setup_qa(app)
+    setup_reports(app, settings)
     metrics = setup_metrics(app, public=settings.metrics_public, readiness=readiness)
     catalogue = PromptCatalogue.from_settings(settings)
     files = None
@@ -362,6 +377,7 @@ def build_app(
     app.cleanup_ctx.append(_outbox_ctx(settings, readiness))
     app.cleanup_ctx.append(_callback_counts_ctx)
     app.cleanup_ctx.append(_campaigns_ctx(settings))
+    app.cleanup_ctx.append(_reports_ctx)
     # The tracker's commands go to the parts that carry them out once those run.
     commands = CommandRoutes()
     app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands, clock, seal))

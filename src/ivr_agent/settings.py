@@ -71,6 +71,16 @@ class SettingsError(ValueError):
 
 #: Settings whose values must never be echoed in errors, logs or repr.
 SECRET_FIELDS = frozenset({"database_url", "ami_url", "ari_url"})
+#: The figures an operator's overall assessment score may weigh: each 0–1, higher better
+#: (the QA average, 1–5, is divided by 5).
+ASSESSMENT_SCORE_FIGURES = (
+    "service_level",
+    "answer_rate",
+    "within_target_duration_rate",
+    "satisfaction_rate",
+    "qa_satisfaction_index",
+)
+_WEIGHT = rf"({'|'.join(ASSESSMENT_SCORE_FIGURES)})=[0-9]+(\.[0-9]+)?"
 
 
 class Settings(BaseSettings):
@@ -359,6 +369,34 @@ class Settings(BaseSettings):
         0.03, gt=0, le=1, description="S7: target complaint rate (fraction of calls)."
     )
 
+    # --- S10 reports -----------------------------------------------------------------------
+    reports_enabled: bool = Field(
+        True,
+        description="The running agent writes each closed day's, week's and month's report "
+        "to DATA_DIR/reports (served at GET /api/reports).",
+    )
+    reports_formats: str = Field(
+        "xlsx,csv,pdf",
+        pattern=r"^(xlsx|csv|pdf)(,(xlsx|csv|pdf))*$",
+        description="Formats of the reports the agent writes, comma list of xlsx, csv, pdf "
+        "(pdf needs Debian's chromium).",
+    )
+    reports_catch_up_days: int = Field(
+        31,
+        ge=1,
+        le=366,
+        description="The agent writes the missing reports of the periods that ended within "
+        "this many days (catch-up after downtime; 1: only the period just closed).",
+    )
+
+    assessment_weights: str = Field(
+        "",
+        pattern=rf"^({_WEIGHT}(,{_WEIGHT})*)?$",
+        description="Weights of the monthly assessment's overall score, comma list of "
+        "figure=weight (service_level, answer_rate, within_target_duration_rate, "
+        "satisfaction_rate, qa_satisfaction_index); empty: figures only, no score.",
+    )
+
     # --- recordings ----------------------------------------------------------------------
     record_inbound: bool = Field(True, description="Record inbound calls when answered.")
     recording_retention_days: int = Field(
@@ -394,6 +432,24 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
             yield name, ("**********" if name in SECRET_FIELDS and value is not None else value)
+
+    @property
+    def report_formats(self) -> tuple[Literal["xlsx", "csv", "pdf"], ...]:
+        """``reports_formats`` as a tuple, each once, in the given order."""
+        formats: list[Literal["xlsx", "csv", "pdf"]] = []
+        for name in self.reports_formats.split(","):
+            fmt: Literal["xlsx", "csv", "pdf"] = (
+                "xlsx" if name == "xlsx" else "csv" if name == "csv" else "pdf"
+            )
+            if fmt not in formats:
+                formats.append(fmt)
+        return tuple(formats)
+
+    @property
+    def assessment_weight_map(self) -> dict[str, float]:
+        """``assessment_weights`` as ``{figure: weight}`` (empty: no overall score)."""
+        pairs = (item.split("=") for item in self.assessment_weights.split(",") if item)
+        return {name: float(weight) for name, weight in pairs}
 
     @property
     def zone(self) -> ZoneInfo:

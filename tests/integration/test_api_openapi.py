@@ -117,6 +117,7 @@ def test_given_each_operation_then_roles_and_errors_are_stated(tmp_path: Path) -
         "to",
         "limit",
         "offset",
+        "format",
     }
     assert paths["/api/calls/{call_id}"]["get"]["parameters"][0]["in"] == "path"
     for open_path in ("/healthz", "/readyz", "/api/openapi.json"):
@@ -249,6 +250,7 @@ async def test_given_real_answers_then_each_validates_against_its_documented_mod
         assert summary["figures"]["offered"]["value"] == 1
     breaches = await check.call("GET", "/api/metrics/breaches", f"/api/metrics/breaches?{day}")
     assert breaches["breaches"], "the stored call breaks S1: the list must not be empty"
+    assert (await check.call("GET", "/api/reports"))["reports"] == []  # the producer is off
     # Every documented JSON answer was checked but pause/resume's, which need a live
     # recording (tests/integration/test_qa_recording_live.py); here their error validates.
     async with client.post(

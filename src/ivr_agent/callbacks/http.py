@@ -6,14 +6,21 @@ a 400 naming the field (body fields, or query parameters), and nothing is stored
 Times go out in the call centre's zone (``IVR_AGENT_TIMEZONE``); a time without a zone
 coming in is read in that zone too.
 
+``GET /api/callbacks?format=csv|xlsx`` (or ``Accept: text/csv``) downloads every callback
+matching the filters (``status``, ``follow_up``, ``from``, ``to``) as a spreadsheet, streamed
+in pages of :data:`MAX_PAGE` (``limit`` and ``offset`` page the JSON list only); one column
+per key of the callback's JSON, the attempts and scores as JSON text.
+
 A created callback is stored first; then, if a dialer runs in this agent, it is woken
 (:data:`WAKE_DIALER`) so a callback due now is dialled at once instead of at the next poll.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import insert
@@ -34,10 +41,13 @@ from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web.auth import ROLE, requires
 from ivr_agent.web.errors import ApiError, bad_parameter
 from ivr_agent.web.query import int_parameter
+from ivr_agent.web.tabular import requested_format, stream_table
 from ivr_agent.web.validation import json_body
 
 FIELDS = tuple(NewCallback.model_fields)
 QUERY_PARAMETERS = frozenset(f.alias or n for n, f in CallbacksQuery.model_fields.items())
+#: The export's columns: the keys of a callback's JSON, in its order.
+EXPORT_COLUMNS = tuple(Callback.model_fields)
 #: How far a reference time may lie from now: further is a typo, not a callback to plan.
 REFERENCE_RANGE = timedelta(days=31)
 #: Set by the composition root while the callback dialer runs (its ``Dialer.wake``): makes
@@ -164,8 +174,9 @@ def _count(request: web.Request, name: str, default: str, low: int, high: int) -
 @documented(
     "Callbacks due in [from, to), by due time, paged", query=CallbacksQuery, response=CallbackPage
 )
-async def list_callbacks_handler(request: web.Request) -> web.Response:
-    """Callbacks due in ``[from, to)`` with ``status``, by due time; ``limit``/``offset`` page."""
+async def list_callbacks_handler(request: web.Request) -> web.StreamResponse:
+    """Callbacks due in ``[from, to)`` with ``status``, by due time; ``limit``/``offset`` page;
+    with ``format=csv|xlsx`` all of them as a streamed spreadsheet."""
     unknown = sorted(set(request.query) - QUERY_PARAMETERS)
     if unknown:
         raise bad_parameter(
@@ -179,20 +190,53 @@ async def list_callbacks_handler(request: web.Request) -> web.Response:
     due_to = _time("to", request.query["to"], request) if "to" in request.query else None
     if due_from is not None and due_to is not None and due_to < due_from:
         raise bad_parameter("to", "must not be before from")
+    filters = _Filters(status, follow_up, due_from, due_to)
+    fmt = requested_format(request)
+    if fmt is not None:
+        return await stream_table(
+            request, fmt, "callbacks", EXPORT_COLUMNS, _export_rows(request, filters)
+        )
     limit = _count(request, "limit", "100", 1, MAX_PAGE)
     offset = _count(request, "offset", "0", 0, 10_000_000)
-    callbacks = await list_callbacks(
+    callbacks = await _page(request, filters, limit, offset)
+    next_offset = offset + limit if len(callbacks) == limit else None
+    return web.json_response({"callbacks": callbacks, "next_offset": next_offset})
+
+
+@dataclass(frozen=True)
+class _Filters:
+    status: str | None
+    follow_up: bool | None
+    due_from: datetime | None
+    due_to: datetime | None
+
+
+async def _page(
+    request: web.Request, filters: _Filters, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    return await list_callbacks(
         request.app[DATABASE],
         request.app[SETTINGS].zone,
-        status=status,
-        follow_up=follow_up,
-        due_from=due_from,
-        due_to=due_to,
+        status=filters.status,
+        follow_up=filters.follow_up,
+        due_from=filters.due_from,
+        due_to=filters.due_to,
         limit=limit,
         offset=offset,
     )
-    next_offset = offset + limit if len(callbacks) == limit else None
-    return web.json_response({"callbacks": callbacks, "next_offset": next_offset})
+
+
+async def _export_rows(request: web.Request, filters: _Filters) -> AsyncIterator[Sequence[Any]]:
+    # Offset pages: a callback created meanwhile may shift a page by one row; an export is
+    # a snapshot a person reads, and every page is its own short transaction.
+    offset = 0
+    while True:
+        page = await _page(request, filters, MAX_PAGE, offset)
+        for callback in page:
+            yield [callback.get(column) for column in EXPORT_COLUMNS]
+        if len(page) < MAX_PAGE:
+            return
+        offset += MAX_PAGE
 
 
 def setup_callbacks_api(app: web.Application) -> None:

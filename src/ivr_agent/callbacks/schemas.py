@@ -72,6 +72,11 @@ class CallbacksQuery(BaseModel):
     )
     to: datetime | None = Field(default=None, description="Due before (ISO 8601).")
     limit: int = Field(default=100, ge=1, le=MAX_PAGE)
+    format: Literal["json", "csv", "xlsx"] | None = Field(
+        default=None,
+        description="csv (UTF-8 with BOM) or xlsx: every matching callback as a streamed "
+        "download (limit and offset ignored); Accept: text/csv asks for csv too.",
+    )
     offset: int = Field(default=0, ge=0, le=10_000_000)
 
 

@@ -1,19 +1,33 @@
-"""``GET /api/calls`` and ``GET /api/calls/{call_id}``: finished calls, as exported."""
+"""``GET /api/calls`` and ``GET /api/calls/{call_id}``: finished calls, as exported.
+
+``GET /api/calls?format=csv|xlsx`` (or ``Accept: text/csv``) downloads every call matching
+the filters (``since``) as a spreadsheet, streamed: rows are fetched in pages of
+:data:`EXPORT_PAGE` and written as they come (``limit`` and ``after`` page the JSON list
+only). One column per key of the call's JSON; holds and prompts as JSON text.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
 from ivr_agent.calls.schemas import MAX_PAGE, Call, CallPage, CallsQuery
-from ivr_agent.calls.store import get_call, list_calls
+from ivr_agent.calls.store import get_call, iter_outcomes, list_calls
 from ivr_agent.db.errors import UnknownCursorError
 from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web.auth import requires
 from ivr_agent.web.errors import ApiError, bad_parameter
 from ivr_agent.web.query import int_parameter
+from ivr_agent.web.tabular import requested_format, stream_table
+
+#: How many calls one page of an export fetches (each page its own short transaction).
+EXPORT_PAGE = 500
+#: The export's columns: the keys of ``CallOutcome.to_json()``, in its order.
+EXPORT_COLUMNS = tuple(Call.model_fields)
 
 
 def _since(request: web.Request) -> datetime | None:
@@ -35,9 +49,14 @@ def _limit(request: web.Request) -> int:
 
 @requires("ops", "qa")
 @documented("Finished calls, oldest first, paged", query=CallsQuery, response=CallPage)
-async def list_calls_handler(request: web.Request) -> web.Response:
-    """Calls ending at or after ``since``, oldest first; ``after`` is the paging cursor."""
-    since, limit, after = _since(request), _limit(request), request.query.get("after")
+async def list_calls_handler(request: web.Request) -> web.StreamResponse:
+    """Calls ending at or after ``since``, oldest first; ``after`` is the paging cursor;
+    with ``format=csv|xlsx`` all of them as a streamed spreadsheet."""
+    fmt = requested_format(request)
+    since = _since(request)
+    if fmt is not None:
+        return await stream_table(request, fmt, "calls", EXPORT_COLUMNS, _rows(request, since))
+    limit, after = _limit(request), request.query.get("after")
     try:
         calls = await list_calls(
             request.app[DATABASE], since=since, limit=limit, after_call_id=after
@@ -46,6 +65,12 @@ async def list_calls_handler(request: web.Request) -> web.Response:
         raise bad_parameter("after", "is not the call_id of a listed call") from None
     next_after = calls[-1]["call_id"] if len(calls) == limit else None
     return web.json_response({"calls": calls, "next_after": next_after})
+
+
+async def _rows(request: web.Request, since: datetime | None) -> AsyncIterator[Sequence[Any]]:
+    async for outcome in iter_outcomes(request.app[DATABASE], since=since, batch=EXPORT_PAGE):
+        call = outcome.to_json()
+        yield [call.get(column) for column in EXPORT_COLUMNS]
 
 
 @requires("ops", "qa")

@@ -86,3 +86,8 @@ class CallsQuery(BaseModel):
     )
     limit: int = Field(default=100, ge=1, le=MAX_PAGE)
     after: str | None = Field(default=None, description="``next_after`` of the previous page.")
+    format: Literal["json", "csv", "xlsx"] | None = Field(
+        default=None,
+        description="csv (UTF-8 with BOM) or xlsx: every matching call as a streamed "
+        "download (limit and after ignored); Accept: text/csv asks for csv too.",
+    )

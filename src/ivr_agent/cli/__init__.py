@@ -32,6 +32,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
     from ivr_agent.cli import doctor as doctor_cli
     from ivr_agent.cli import prompts as prompts_cli
     from ivr_agent.cli import replay as core_cli
+    from ivr_agent.cli import report as report_cli
     from ivr_agent.cli import run as run_cli
     from ivr_agent.cli import sim as sim_cli
     from ivr_agent.cli import tokens as tokens_cli
@@ -43,6 +44,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
         campaigns_cli.register,
         demo.register,
         store_cli.register,
+        report_cli.register,
         sim_cli.register,
         core_cli.register,
         prompts_cli.register,

@@ -2,7 +2,15 @@
 formula), their JSON API and ``/metrics`` for Prometheus. Other parts (the dashboard) use
 what is exported here; app.py composes the rest."""
 
-from ivr_agent.metrics.http import breach_json, summary_body, today
+from ivr_agent.metrics.http import breach_json, figure_settings, summary_body, summary_of, today
 from ivr_agent.metrics.store import GroupBy, latest_breaches
 
-__all__ = ["GroupBy", "breach_json", "latest_breaches", "summary_body", "today"]
+__all__ = [
+    "GroupBy",
+    "breach_json",
+    "figure_settings",
+    "latest_breaches",
+    "summary_body",
+    "summary_of",
+    "today",
+]

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ivr_agent.core.figures import FigureSettings, callback_figures, figures
+from ivr_agent.db.database import Database
 from ivr_agent.metrics.schemas import (
     MAX_BREACHES,
     Breaches,
@@ -133,11 +134,24 @@ async def summary_body(
     app: web.Application, start: datetime, end: datetime, group_by: GroupBy | None
 ) -> dict[str, Any]:
     """The summary of ``[start, end)`` as the API returns it (the dashboard shows the same)."""
-    settings = app[SETTINGS]
+    return await summary_of(app[DATABASE], app[SETTINGS], start, end, group_by)
+
+
+async def summary_of(
+    database: Database,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    group_by: GroupBy | None,
+    *,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """:func:`summary_body` without an application (the reports use it too): the same body
+    from a database and the settings. ``now`` judges overdue callbacks (default: now)."""
     zone = settings.zone
     fs = figure_settings(settings)
     result = await summary(
-        app[DATABASE],
+        database,
         start,
         end,
         hold_severe_seconds=fs.hold_severe_seconds,
@@ -146,10 +160,10 @@ async def summary_body(
         zone=settings.timezone,
     )
     callbacks = await callback_summary(
-        app[DATABASE],
+        database,
         start,
         end,
-        now=datetime.now(zone),
+        now=now or datetime.now(zone),
         service_due_minutes=fs.callback_service_due_minutes,
     )
     body: dict[str, Any] = {
@@ -162,7 +176,7 @@ async def summary_body(
     if group_by is not None and result.groups is not None:
         body["groups"] = [_group_json(g, group_by, zone, fs) for g in result.groups]
         if group_by is GroupBy.OPERATOR:
-            await _add_qa_averages(app, start, end, body["groups"])
+            await _add_qa_averages(database, start, end, body["groups"])
     return body
 
 
@@ -175,9 +189,9 @@ QA_FORMULA = (
 
 
 async def _add_qa_averages(
-    app: web.Application, start: datetime, end: datetime, groups: list[dict[str, Any]]
+    database: Database, start: datetime, end: datetime, groups: list[dict[str, Any]]
 ) -> None:
-    qa = {a.operator_id: a.to_json() for a in await operator_qa_averages(app[DATABASE], start, end)}
+    qa = {a.operator_id: a.to_json() for a in await operator_qa_averages(database, start, end)}
     for group in groups:
         group["qa"] = qa.get(group["operator_id"])
         group["qa_formula"] = QA_FORMULA
