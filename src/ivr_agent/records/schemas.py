@@ -21,8 +21,10 @@ def _blank_is_none(value: object) -> object:
     return value
 
 
-def _text(limit: int) -> AfterValidator:
-    def check(value: str) -> str:
+def _limited(limit: int) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.strip()
         if len(value) > limit:
             raise ValueError(f"longer than {limit} characters")
@@ -31,7 +33,7 @@ def _text(limit: int) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _required(value: str) -> str:
+def _required(value: str | None) -> str:
     if not value:
         raise ValueError("is required (not blank)")
     return value
@@ -41,8 +43,9 @@ def _contact(value: str | None) -> str | None:
     return None if value is None else check_customer_number(value.strip())
 
 
-Text = Annotated[str, Field(strict=True), _text(MAX_TEXT)]
-Short = Annotated[str | None, BeforeValidator(_blank_is_none), Field(strict=True), _text(MAX_SHORT)]
+StrictText = Annotated[str, Field(strict=True)]
+Text = Annotated[StrictText, _limited(MAX_TEXT)]
+Short = Annotated[StrictText | None, BeforeValidator(_blank_is_none), _limited(MAX_SHORT)]
 
 
 class RecordBody(BaseModel):
@@ -67,7 +70,7 @@ class RecordBody(BaseModel):
     )
     expected_completion: Annotated[AwareDatetime | None, BeforeValidator(_blank_is_none)] = None
     contact_number: Annotated[
-        str | None, BeforeValidator(_blank_is_none), Field(strict=True), AfterValidator(_contact)
+        StrictText | None, BeforeValidator(_blank_is_none), AfterValidator(_contact)
     ] = Field(
         default=None,
         description="The customer's number, 5-20 digits (default: the caller's number).",
