@@ -79,7 +79,11 @@ async def test_given_a_record_then_version_1_with_the_calls_defaults_and_an_audi
     record = body["record"]
     assert record["version"] == 1
     assert record["supersedes"] is None
-    assert (record["type"], record["summary"], record["status"]) == ("consultation", "问账单", "done")
+    assert (record["type"], record["summary"], record["status"]) == (
+        "consultation",
+        "问账单",
+        "done",
+    )
     # Left out: the call's operator follows up, and the caller's number is the contact.
     assert record["follow_up_owner"] == "007"
     assert record["contact_number"] == "13800138000"
@@ -105,7 +109,12 @@ async def test_given_a_record_then_a_correction_is_version_2_and_keeps_the_first
     path = f"/api/calls/{call_id}/record"
     _, first = await _post(client, path, operator, RECORD)
     v1 = first["record"]
-    changed = {**RECORD, "type": "complaint", "status": "in_progress", "supersedes": v1["record_id"]}
+    changed = {
+        **RECORD,
+        "type": "complaint",
+        "status": "in_progress",
+        "supersedes": v1["record_id"],
+    }
     status, body = await _post(client, path, operator, changed)
     assert status == 201, body
     assert body["record"]["version"] == 2
@@ -305,7 +314,9 @@ async def test_given_known_calls_then_late_wrap_ups_equal_a_count_by_hand(
     assert figures["late_wrap_up_rate"]["formula"] == "late_wrap_ups / answered = 2 / 5"
     assert body["settings"]["wrap_up_minutes"] == 10
     status, grouped = await _get(client, f"/api/metrics/summary?{window}&group_by=operator", ops)
-    by_operator = {g["operator_id"]: g["figures"]["late_wrap_ups"]["value"] for g in grouped["groups"]}
+    by_operator = {
+        g["operator_id"]: g["figures"]["late_wrap_ups"]["value"] for g in grouped["groups"]
+    }
     assert by_operator == {"007": 1, "008": 1, None: 0}
     status, body = await _get(client, f"/api/metrics/breaches?{window}&limit=50", ops)
     listed = {b["call_id"] for b in body["breaches"] if "late_wrap_up" in b["kinds"]}

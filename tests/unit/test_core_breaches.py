@@ -60,9 +60,7 @@ def test_given_stored_row_when_listed_for_qa_then_standards_then_low_satisfactio
     assert listed == breaches_of(outcome, "suggestion", None)
 
 
-def test_given_stored_row_without_record_long_after_its_end_then_late_wrap_up_listed_last() -> (
-    None
-):
+def test_given_stored_row_without_record_long_after_its_end_then_late_wrap_up_listed_last() -> None:
     outcome = sample_outcome()
     row = SimpleNamespace(**dataclasses.asdict(outcome) | {"extra": {"satisfaction": "suggestion"}})
     later = outcome.ended_at + timedelta(minutes=11)
