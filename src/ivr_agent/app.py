@@ -57,6 +57,7 @@ from ivr_agent.prompts.playable import PlayabilityCheck
 from ivr_agent.qa.feature import setup as setup_qa
 from ivr_agent.recordings.feature import setup as setup_recordings
 from ivr_agent.recordings.inbound import RECORDER
+from ivr_agent.records.feature import setup as setup_records
 from ivr_agent.reports.feature import PRODUCER_CLOCK, running_producer
 from ivr_agent.reports.feature import setup as setup_reports
 from ivr_agent.settings import Settings, systemd_environment
@@ -363,6 +364,7 @@ def build_app(
     setup_campaigns(app)
     setup_qa(app)
     setup_reports(app, settings)
+    setup_records(app)
     metrics = setup_metrics(app, public=settings.metrics_public, readiness=readiness)
     catalogue = PromptCatalogue.from_settings(settings)
     files = None

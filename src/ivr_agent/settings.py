@@ -368,6 +368,13 @@ class Settings(BaseSettings):
     complaint_rate_target: float = Field(
         0.03, gt=0, le=1, description="S7: target complaint rate (fraction of calls)."
     )
+    wrap_up_minutes: float = Field(
+        10.0,
+        gt=0,
+        le=1440,
+        description="S8: an answered call's record is due this long after hang-up; entered "
+        "later, or not yet when this has passed: breach late_wrap_up.",
+    )
 
     # --- S10 reports -----------------------------------------------------------------------
     reports_enabled: bool = Field(

@@ -148,6 +148,9 @@ EXPECTED_DAY = {
     "within_target_duration_rate": 0.5,  # 2 / 4 answered
     "operator_hung_up_first": 1,  # F
     "operator_hung_up_first_rate": 0.25,  # 1 / 4 answered
+    # S8: none of A, B, C, F has a record, days after its end.
+    "late_wrap_ups": 4,
+    "late_wrap_up_rate": 1.0,  # 4 / 4 answered
     "incomplete": 1,
     # The satisfaction question: A pressed 1, C no key, F another key.
     "satisfaction_asked": 3,
@@ -512,11 +515,13 @@ async def test_given_known_calls_then_breaches_lists_them_latest_first(
     status, body = await _get(client, f"/api/metrics/breaches?{DAY}", token)
     assert status == 200, body
     got = [(b["call_id"], b["kinds"]) for b in body["breaches"]]
+    # No answered call of that day has a record (S8), long after the wrap-up time: each is
+    # a late wrap-up too.
     assert got == [
-        (OUTCOMES[5].call_id, ["operator_hung_up_first"]),
-        (OUTCOMES[2].call_id, ["silent_hang_up"]),
-        (OUTCOMES[1].call_id, ["late_answer", "long_hold", "over_max_duration"]),
-        (OUTCOMES[0].call_id, ["long_hold"]),
+        (OUTCOMES[5].call_id, ["operator_hung_up_first", "late_wrap_up"]),
+        (OUTCOMES[2].call_id, ["silent_hang_up", "late_wrap_up"]),
+        (OUTCOMES[1].call_id, ["late_answer", "long_hold", "over_max_duration", "late_wrap_up"]),
+        (OUTCOMES[0].call_id, ["long_hold", "late_wrap_up"]),
     ]
     status, body = await _get(client, f"/api/metrics/breaches?{DAY}&limit=1", token)
     assert [b["call_id"] for b in body["breaches"]] == [OUTCOMES[5].call_id]

@@ -48,6 +48,9 @@ NOT_API = {
     ("GET", "/qa"),
     ("GET", "/qa/calls/{call_id}"),
     ("POST", "/qa/calls/{call_id}/score"),
+    ("GET", "/wrap-up"),
+    ("GET", "/calls/{call_id}/wrap-up"),
+    ("POST", "/calls/{call_id}/wrap-up"),
     ("GET", "/static/{name}"),
     ("GET", "/static/qa/{name}"),
     ("GET", "/prompts/{language}/{file}"),
@@ -234,6 +237,20 @@ async def test_given_real_answers_then_each_validates_against_its_documented_mod
     )
     assert score["version"] == 1
     await check.call("GET", "/api/calls/{call_id}/scores", f"/api/calls/{call_id}/scores")
+    record = await check.call(
+        "POST",
+        "/api/calls/{call_id}/record",
+        f"/api/calls/{call_id}/record",
+        status=201,
+        json={
+            "type": "complaint",
+            "summary": "账单有误",
+            "expected_completion": datetime.now(UTC).isoformat(),
+            "contact_name": "张三",
+        },
+    )
+    assert record["record"]["version"] == 1
+    await check.call("GET", "/api/calls/{call_id}/record", f"/api/calls/{call_id}/record")
     bundle = await check.call("GET", "/api/calls/{call_id}/qa", f"/api/calls/{call_id}/qa")
     assert bundle["recording"] is not None
     assert bundle["markers"]

@@ -31,6 +31,7 @@ from ivr_agent.db.models import Base
 pytestmark = pytest.mark.postgres
 
 SCHEMA_TABLES = {
+    "call_records",
     "calls",
     "holds",
     "prompts_played",

@@ -351,6 +351,22 @@ def test_given_the_cli_then_tokens_are_created_listed_and_revoked(
     assert "days must be 1 to 3650" in bad.stderr
 
 
+def test_given_the_cli_then_an_operator_token_names_its_operator(
+    migrated_database_url: URL, cli_env: dict[str, str]
+) -> None:
+    cli_env["IVR_AGENT_DATABASE_URL"] = migrated_database_url.render_as_string(hide_password=False)
+    created = _cli(cli_env, "create", "--role", "operator", "--operator-id", "007")
+    assert created.returncode == 0, created.stderr
+    (line,) = _cli(cli_env, "list").stdout.splitlines()[1:]
+    assert line.split("\t")[1:3] == ["operator:007", "valid"]
+    missing = _cli(cli_env, "create", "--role", "operator")
+    assert missing.returncode == 1
+    assert "--operator-id" in missing.stderr
+    stray = _cli(cli_env, "create", "--role", "ops", "--operator-id", "007")
+    assert stray.returncode == 1
+    assert "only an operator token" in stray.stderr
+
+
 def test_given_expires_in_and_name_then_the_token_lives_that_long_under_that_name(
     migrated_database_url: URL, cli_env: dict[str, str]
 ) -> None:

@@ -4,6 +4,7 @@ SQL of the dashboard's latest breaches all use."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -53,5 +54,25 @@ def test_given_caller_answer_and_qa_index_when_judged_then_low_satisfaction(
 def test_given_stored_row_when_listed_for_qa_then_standards_then_low_satisfaction() -> None:
     outcome = dataclasses.replace(sample_outcome(), answered_within_standard=False)
     row = SimpleNamespace(**dataclasses.asdict(outcome) | {"extra": {"satisfaction": "suggestion"}})
-    assert qa_breaches_of(row, None) == ("late_answer", "long_hold", "low_satisfaction")
-    assert qa_breaches_of(row, None) == breaches_of(outcome, "suggestion", None)
+    # Its record was entered at hang-up: in time (S8), so no late_wrap_up.
+    listed = qa_breaches_of(row, None, outcome.ended_at)
+    assert listed == ("late_answer", "long_hold", "low_satisfaction")
+    assert listed == breaches_of(outcome, "suggestion", None)
+
+
+def test_given_stored_row_without_record_long_after_its_end_then_late_wrap_up_listed_last() -> None:
+    outcome = sample_outcome()
+    row = SimpleNamespace(**dataclasses.asdict(outcome) | {"extra": {"satisfaction": "suggestion"}})
+    later = outcome.ended_at + timedelta(minutes=11)
+    listed = qa_breaches_of(row, None, None, now=later)
+    assert listed == ("long_hold", "low_satisfaction", "late_wrap_up")
+    assert listed == breaches_of(outcome, "suggestion", None, wrap_up_late=True)
+    # Within the wrap-up time, nothing is late yet.
+    assert "late_wrap_up" not in qa_breaches_of(row, None, None, now=outcome.ended_at)
+
+
+def test_given_a_callback_call_without_record_then_no_late_wrap_up() -> None:
+    outcome = dataclasses.replace(sample_outcome(), direction="callback")
+    row = SimpleNamespace(**dataclasses.asdict(outcome) | {"extra": {}})
+    later = outcome.ended_at + timedelta(hours=1)
+    assert "late_wrap_up" not in qa_breaches_of(row, None, None, now=later)

@@ -55,7 +55,14 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
     try:
         token = _in_database(
             settings,
-            lambda db: create_token(db, args.role, args.name, days=days, lifetime=args.expires_in),
+            lambda db: create_token(
+                db,
+                args.role,
+                args.name,
+                days=days,
+                lifetime=args.expires_in,
+                operator_id=args.operator_id,
+            ),
         )
     except (StoreError, ValueError) as exc:
         print(f"ivr-agent tokens create: {exc}", file=sys.stderr)
@@ -73,7 +80,8 @@ def _line(info: TokenInfo) -> str:
     return "\t".join(
         (
             info.token_id,
-            info.role,
+            # An operator token shows whose calls it sees (operator:007); the columns stay.
+            info.role if info.operator_id is None else f"{info.role}:{info.operator_id}",
             info.state,
             _when(info.created_at, "-"),
             _when(info.expires_at, "never"),
@@ -115,13 +123,20 @@ def _revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(subparsers: Subparsers) -> None:
     """Add ``tokens create``, ``tokens list`` and ``tokens revoke``."""
-    tokens = subparsers.add_parser("tokens", help="API tokens for ops, QA and admin users")
+    tokens = subparsers.add_parser(
+        "tokens", help="API tokens for ops, QA, operator and admin users"
+    )
     commands = tokens.add_subparsers(dest="tokens_command", metavar="COMMAND", required=True)
     create = commands.add_parser(
         "create",
         help="print a new bearer token (stored hashed; shown only this once)",
     )
-    create.add_argument("--role", required=True, choices=("ops", "qa", "admin"))
+    create.add_argument("--role", required=True, choices=("ops", "qa", "admin", "operator"))
+    create.add_argument(
+        "--operator-id",
+        metavar="ID",
+        help="the operator (工号) an operator token acts for: it sees only that one's calls",
+    )
     # --name and --expires-in are the documented spellings; --label and --days, the first
     # ones, stay as aliases so that scripts written for them keep working.
     create.add_argument("--name", "--label", dest="name", help="who or what the token is for")

@@ -9,6 +9,7 @@ a stored call with :func:`breaches_of`; the SQL that finds them in the database
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Final, Literal, Protocol
 
 from .texts import N_
@@ -20,6 +21,7 @@ BreachKind = Literal[
     "over_max_duration",
     "operator_hung_up_first",
     "low_satisfaction",
+    "late_wrap_up",
 ]
 
 LATE_ANSWER: Final = "late_answer"  # S1: answered, but not within the standard's rings
@@ -29,6 +31,9 @@ OVER_MAX_DURATION: Final = "over_max_duration"  # S6: the talk went over the max
 # S9: the operator hung up before the caller (not a transfer)
 OPERATOR_HUNG_UP_FIRST: Final = "operator_hung_up_first"
 LOW_SATISFACTION: Final = "low_satisfaction"  # QA: a low index, or the caller had a suggestion
+# S8: the call record (来电记录) entered more than the wrap-up time after the call's end, or not
+# yet when that time has passed
+LATE_WRAP_UP: Final = "late_wrap_up"
 
 #: The breaches a call's outcome alone decides (S1, S2, S3, S6, S9), in the order listed.
 STANDARD_BREACHES: tuple[BreachKind, ...] = (
@@ -38,8 +43,8 @@ STANDARD_BREACHES: tuple[BreachKind, ...] = (
     OVER_MAX_DURATION,
     OPERATOR_HUNG_UP_FIRST,
 )
-#: Every breach, in the order pages list them: the standards', then QA's.
-BREACHES: tuple[BreachKind, ...] = (*STANDARD_BREACHES, LOW_SATISFACTION)
+#: Every breach, in the order pages list them: the standards', then QA's, then the wrap-up's.
+BREACHES: tuple[BreachKind, ...] = (*STANDARD_BREACHES, LOW_SATISFACTION, LATE_WRAP_UP)
 
 #: How pages name each breach (in English; the pages show the catalogue's translation).
 BREACH_LABELS: Mapping[str, str] = {
@@ -49,10 +54,13 @@ BREACH_LABELS: Mapping[str, str] = {
     OVER_MAX_DURATION: N_("long call"),
     OPERATOR_HUNG_UP_FIRST: N_("operator hung up first"),
     LOW_SATISFACTION: N_("low satisfaction"),
+    LATE_WRAP_UP: N_("late wrap-up"),
 }
 
 #: A QA satisfaction index below this (or the caller pressing "suggestion") is "low".
 LOW_SATISFACTION_BELOW = 3.0
+#: S8: the call record is due this long after hang-up (挂机后10分钟内), unless set otherwise.
+WRAP_UP_MINUTES = 10.0
 
 
 class CallFacts(Protocol):
@@ -101,12 +109,37 @@ def low_satisfaction(satisfaction: str | None, qa_index: float | None) -> bool:
     )
 
 
+def late_wrap_up(
+    ended_at: datetime,
+    first_entered_at: datetime | None,
+    now: datetime,
+    wrap_up: timedelta = timedelta(minutes=WRAP_UP_MINUTES),
+) -> bool:
+    """S8: whether an answered call's record is late.
+
+    Late when its first entry (``first_entered_at``; a later correction does not count) came
+    more than ``wrap_up`` after the call's end, or when there is none yet and ``now`` is more
+    than ``wrap_up`` past the end. Exactly ``wrap_up`` after the end is still in time. The SQL
+    twin (``db/breaches.py``) is the same comparison: ``coalesce(first, now) > end + wrap_up``.
+    """
+    deadline = ended_at + wrap_up
+    entered = first_entered_at if first_entered_at is not None else now
+    return entered > deadline
+
+
 def breaches_of(
-    call: CallFacts, satisfaction: str | None, qa_index: float | None
+    call: CallFacts,
+    satisfaction: str | None,
+    qa_index: float | None,
+    wrap_up_late: bool = False,
 ) -> tuple[BreachKind, ...]:
     """Every breach of a stored call, in :data:`BREACHES` order: the standards it broke,
-    then low satisfaction (its caller's answer ``satisfaction``, QA's ``qa_index``)."""
+    then low satisfaction (its caller's answer ``satisfaction``, QA's ``qa_index``), then
+    a late wrap-up (``wrap_up_late``: :func:`late_wrap_up` of the call, judged by the
+    caller, which knows the record's time and the clock)."""
     found = standard_breaches(call)
     if low_satisfaction(satisfaction, qa_index):
-        return (*found, LOW_SATISFACTION)
+        found = (*found, LOW_SATISFACTION)
+    if wrap_up_late:
+        found = (*found, LATE_WRAP_UP)
     return found

@@ -35,6 +35,8 @@ FIGURE_LABELS: Mapping[str, str] = {
     "within_target_duration_rate": N_("Target length rate"),
     "operator_hung_up_first": N_("Operator hung up first"),
     "operator_hung_up_first_rate": N_("Operator-first rate"),
+    "late_wrap_ups": N_("Late wrap-ups"),
+    "late_wrap_up_rate": N_("Late wrap-up rate"),
     "incomplete": N_("Incomplete"),
     "satisfaction_asked": N_("Asked the satisfaction question"),
     "satisfaction_satisfied": N_("Satisfied (1)"),
@@ -83,6 +85,8 @@ class Counts:
     satisfaction_suggestion: int = 0
     satisfaction_invalid: int = 0
     satisfaction_no_answer: int = 0
+    #: S8: answered calls whose record came (or is still missing) after the wrap-up time.
+    late_wrap_ups: int = 0
 
     def __add__(self, other: Counts) -> Counts:
         """The counts of both sets of calls together (every field adds up; the longest wait
@@ -127,6 +131,7 @@ class FigureSettings:
     service_level_target: float = 0.9
     timezone: str = "Asia/Shanghai"
     callback_service_due_minutes: int = 30
+    wrap_up_minutes: float = 10.0
 
     @property
     def service_level_seconds(self) -> float:
@@ -148,6 +153,7 @@ class FigureSettings:
             "service_level_target": self.service_level_target,
             "timezone": self.timezone,
             "callback_service_due_minutes": self.callback_service_due_minutes,
+            "wrap_up_minutes": self.wrap_up_minutes,
         }
 
 
@@ -247,6 +253,16 @@ def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any
         "operator_hung_up_first_rate": _figure(
             _ratio(c.operator_hung_up_first, c.answered),
             f"operator_hung_up_first / answered = {c.operator_hung_up_first} / {c.answered}",
+        ),
+        "late_wrap_ups": _figure(
+            c.late_wrap_ups,
+            "count of answered calls whose record (来电记录) was first entered more than "
+            f"{s.wrap_up_minutes:g} min after the call's end, or is still missing that long "
+            "after it (late_wrap_up, S8)",
+        ),
+        "late_wrap_up_rate": _figure(
+            _ratio(c.late_wrap_ups, c.answered),
+            f"late_wrap_ups / answered = {c.late_wrap_ups} / {c.answered}",
         ),
         "incomplete": _figure(
             c.incomplete, "count of calls with complete = false (events were missed)"

@@ -49,6 +49,10 @@ PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Roles that may open the dashboard and call pages (``admin`` always may).
 PAGE_ROLES = frozenset({"ops", "qa", "admin"})
+#: Who may sign in at ``/login``: the dashboard's roles, and operators for their wrap-up
+#: pages (``/wrap-up``, where an operator's sign-in lands when it names no other page).
+SIGN_IN_ROLES = PAGE_ROLES | {"operator"}
+OPERATOR_HOME = "/wrap-up"
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,7 @@ async def login_handler(request: web.Request) -> web.StreamResponse:
         error = t.gettext("That token is unknown or revoked, or has expired.")
         return _login_page(request, next_path, error, 401)
     secret, credential = started
-    if credential.role not in PAGE_ROLES:
+    if credential.role not in SIGN_IN_ROLES:
         if credential.session_id is not None:
             await delete_session(db, credential.session_id)
         error = t.gettext("Role “%(role)s” may not see the dashboard.") % {"role": credential.role}
@@ -248,6 +252,8 @@ async def login_handler(request: web.Request) -> web.StreamResponse:
     earlier = request.get(CREDENTIAL)
     if earlier is not None and earlier.session_id is not None:
         await delete_session(db, earlier.session_id)
+    if credential.role == "operator" and next_path == "/":
+        next_path = OPERATOR_HOME  # the dashboard is not an operator's page
     response = web.HTTPSeeOther(next_path, headers=SECURITY_HEADERS)
     max_age = SESSION_SECONDS
     if credential.expires_at is not None:

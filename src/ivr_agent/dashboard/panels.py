@@ -197,6 +197,7 @@ OPERATOR_COLUMNS: tuple[tuple[str, Format], ...] = (
     ("silent_calls", PageLocale.count),
     ("over_max_duration", PageLocale.count),
     ("operator_hung_up_first", PageLocale.count),
+    ("late_wrap_ups", PageLocale.count),
     ("within_target_duration_rate", PageLocale.percent),
     ("satisfaction_rate", PageLocale.percent),
 )

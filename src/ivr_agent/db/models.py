@@ -31,11 +31,13 @@ from sqlalchemy import (
     false,
     func,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ivr_agent.core.callbacks import OUTCOMES, REASONS, STATUSES
+from ivr_agent.core.records import RECORD_STATUSES, RECORD_TYPES
 from ivr_agent.core.satisfaction import INDICES
 
 NAMING_CONVENTION = {
@@ -54,7 +56,8 @@ ATTEMPT_STATES = ("dialling", "answered", "finished", "failed")
 ATTEMPT_OUTCOMES: tuple[str, ...] = OUTCOMES
 RECORDING_STATUSES = ("ok", "corrupt", "missing", "purged")
 RECORDING_KINDS = ("call", "suggestion")
-TOKEN_ROLES = ("ops", "qa", "admin")
+#: ``operator``: an operator's own calls and their records only (migration 0009).
+TOKEN_ROLES = ("ops", "qa", "admin", "operator")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -117,6 +120,8 @@ class CallRow(Base):
     # S9: NULL = no hang-up request seen (calls stored before migration 0006, too).
     hung_up_by: Mapped[str | None]
     operator_hung_up_first: Mapped[bool] = mapped_column(server_default=false())
+    # S8 expects a call record (migration 0009: false for calls stored before records existed).
+    record_expected: Mapped[bool] = mapped_column(server_default=true())
     # Opaque, not a foreign key: the outcome may be written before its recording row.
     recording_id: Mapped[str | None]
     complete: Mapped[bool]
@@ -443,6 +448,7 @@ class ApiTokenRow(Base):
         UniqueConstraint("token_sha256"),
         CheckConstraint(_one_of("role", TOKEN_ROLES), name="role"),
         CheckConstraint("token_sha256 ~ '^[0-9a-f]{64}$'", name="token_sha256"),
+        CheckConstraint("(role = 'operator') = (operator_id IS NOT NULL)", name="operator_id"),
     )
 
     token_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
@@ -453,6 +459,42 @@ class ApiTokenRow(Base):
     revoked_at: Mapped[datetime | None]
     #: Refused from this instant on; ``None``: never (tokens created before migration 0005).
     expires_at: Mapped[datetime | None]
+    #: The operator (工号) an ``operator`` token acts for; set exactly for that role (0009).
+    operator_id: Mapped[str | None]
+
+
+class CallRecordRow(Base):
+    """One version of a call's record (来电记录 / 工单, S7). Immutable like ``qa_scores``: a
+    trigger refuses changes; a correction is the next ``version``, naming the row it
+    ``supersedes``. Version 1's ``created_at`` is when the record was first entered (S8)."""
+
+    __tablename__ = "call_records"
+    __table_args__ = (
+        UniqueConstraint("call_id", "version"),
+        UniqueConstraint("supersedes"),
+        CheckConstraint(_one_of("type", RECORD_TYPES), name="type"),
+        CheckConstraint(_one_of("status", RECORD_STATUSES), name="status"),
+        CheckConstraint("(version = 1) = (supersedes IS NULL) AND version >= 1", name="version"),
+        CheckConstraint("summary <> ''", name="summary"),
+    )
+
+    record_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id"))
+    version: Mapped[int]
+    supersedes: Mapped[str | None] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("call_records.record_id")
+    )
+    type: Mapped[str]
+    summary: Mapped[str]
+    result: Mapped[str] = mapped_column(server_default=text("''"))
+    follow_up_owner: Mapped[str | None]
+    status: Mapped[str]
+    expected_completion: Mapped[datetime | None]
+    contact_number: Mapped[str | None]
+    contact_name: Mapped[str | None]
+    entered_by: Mapped[str]
+    entered_role: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class ApiSessionRow(Base):

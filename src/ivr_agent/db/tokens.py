@@ -45,6 +45,8 @@ MIN_ID_PREFIX = 6
 _SEAL_CONTEXT = b"ivr-agent session seal v1"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ID_PREFIX = re.compile(r"[0-9a-f-]+")
+#: An operator id (工号) as the PBX's member names carry it: letters and digits.
+_OPERATOR_ID = re.compile(r"[0-9A-Za-z]{1,32}")
 
 
 class TokenNotFound(LookupError):
@@ -67,6 +69,8 @@ class Credential:
     session_id: str | None = None
     #: The API token in clear, for this request only (never stored, never shown).
     token: str = field(default="", repr=False)
+    #: The operator an ``operator`` token acts for (``None`` for every other role).
+    operator_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class TokenInfo:
     expires_at: datetime | None
     revoked_at: datetime | None
     state: str  # "valid", "expired" or "revoked", by the database's clock
+    operator_id: str | None = None
 
 
 def token_digest(token: str) -> str:
@@ -127,12 +132,20 @@ async def create_token(
     *,
     days: int | None = DEFAULT_TOKEN_DAYS,
     lifetime: timedelta | None = None,
+    operator_id: str | None = None,
 ) -> str:
     """Store a new token with ``role``, valid for ``days`` (``None``: no expiry) — or for
     ``lifetime`` when given (1 minute to :data:`MAX_TOKEN_DAYS` days) — and return it (the
-    only time it is seen in clear)."""
+    only time it is seen in clear). An ``operator`` token names the ``operator_id`` (工号)
+    it acts for; no other role may."""
     if role not in TOKEN_ROLES:
         raise ValueError(f"role must be one of {', '.join(TOKEN_ROLES)}")
+    if role == "operator":
+        operator_id = (operator_id or "").strip()
+        if not _OPERATOR_ID.fullmatch(operator_id):
+            raise ValueError("an operator token needs --operator-id: 1-32 letters or digits")
+    elif operator_id is not None:
+        raise ValueError("only an operator token names an operator id")
     if lifetime is not None:
         if not timedelta(minutes=1) <= lifetime <= timedelta(days=MAX_TOKEN_DAYS):
             raise ValueError(f"the lifetime must be 1 minute to {MAX_TOKEN_DAYS} days")
@@ -150,6 +163,7 @@ async def create_token(
                 token_sha256=token_digest(token),
                 label=label,
                 expires_at=expires,
+                operator_id=operator_id,
             )
         )
     return token
@@ -160,13 +174,24 @@ async def token_credential(session: AsyncSession, token: str) -> Credential | No
     row = (
         await session.execute(
             select(
-                ApiTokenRow.token_id, ApiTokenRow.role, ApiTokenRow.label, ApiTokenRow.expires_at
+                ApiTokenRow.token_id,
+                ApiTokenRow.role,
+                ApiTokenRow.label,
+                ApiTokenRow.expires_at,
+                ApiTokenRow.operator_id,
             ).where(ApiTokenRow.token_sha256 == token_digest(token), _usable())
         )
     ).one_or_none()
     if row is None:
         return None
-    return Credential(str(row.token_id), row.role, row.label, row.expires_at, token=token)
+    return Credential(
+        str(row.token_id),
+        row.role,
+        row.label,
+        row.expires_at,
+        token=token,
+        operator_id=row.operator_id,
+    )
 
 
 async def role_of(session: AsyncSession, token: str) -> str | None:
@@ -184,6 +209,7 @@ async def _infos(session: AsyncSession, *where: ColumnElement[bool]) -> list[Tok
             ApiTokenRow.created_at,
             ApiTokenRow.expires_at,
             ApiTokenRow.revoked_at,
+            ApiTokenRow.operator_id,
             func.now().label("now"),
         )
         .where(*where)
@@ -206,6 +232,7 @@ async def _infos(session: AsyncSession, *where: ColumnElement[bool]) -> list[Tok
                 row.expires_at,
                 row.revoked_at,
                 state,
+                row.operator_id,
             )
         )
     return infos
@@ -296,6 +323,7 @@ async def create_session(
         expires_at,
         session_id=session_id,
         token=token,
+        operator_id=credential.operator_id,
     )
 
 
@@ -312,6 +340,7 @@ async def session_credential(session: AsyncSession, secret: str) -> Credential |
                 ApiTokenRow.role,
                 ApiTokenRow.label,
                 ApiTokenRow.token_sha256,
+                ApiTokenRow.operator_id,
             )
             .join(ApiTokenRow, ApiTokenRow.token_id == ApiSessionRow.token_id)
             .where(
@@ -333,6 +362,7 @@ async def session_credential(session: AsyncSession, secret: str) -> Credential |
         row.expires_at,
         session_id=str(row.session_id),
         token=token,
+        operator_id=row.operator_id,
     )
 
 

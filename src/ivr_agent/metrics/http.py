@@ -67,6 +67,7 @@ def figure_settings(settings: Settings) -> FigureSettings:
         service_level_target=settings.service_level_target,
         timezone=settings.timezone,
         callback_service_due_minutes=settings.callback_service_due_minutes,
+        wrap_up_minutes=settings.wrap_up_minutes,
     )
 
 
@@ -158,6 +159,7 @@ async def summary_of(
         call_target_seconds=fs.call_target_seconds,
         group_by=group_by,
         zone=settings.timezone,
+        wrap_up=timedelta(minutes=fs.wrap_up_minutes),
     )
     callbacks = await callback_summary(
         database,
@@ -244,7 +246,13 @@ async def breaches_handler(request: web.Request) -> web.Response:
     """Calls of ``[from, to)`` that broke a standard (late answer, hold over the limit,
     silent hang-up, over the maximum length), latest first."""
     start, end = _interval(request, request.app[SETTINGS].zone)
-    breaches = await latest_breaches(request.app[DATABASE], start, end, limit=_limit(request))
+    breaches = await latest_breaches(
+        request.app[DATABASE],
+        start,
+        end,
+        limit=_limit(request),
+        wrap_up=timedelta(minutes=request.app[SETTINGS].wrap_up_minutes),
+    )
     return web.json_response(
         {
             "from": start.isoformat(),

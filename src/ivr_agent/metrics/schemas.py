@@ -36,6 +36,7 @@ class FigureSettings(Reply):
     service_level_target: float
     timezone: str
     callback_service_due_minutes: float
+    wrap_up_minutes: float
 
 
 class OperatorQa(Reply):

@@ -29,10 +29,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from ivr_agent.core.breaches import LATE_WRAP_UP
 from ivr_agent.core.callbacks import OPEN_STATUSES
 from ivr_agent.core.figures import CallbackCounts, Counts
 from ivr_agent.core.standards import SATISFACTION_ANSWERS
-from ivr_agent.db.breaches import STANDARD_BREACH_SQL
+from ivr_agent.db.breaches import DEFAULT_WRAP_UP, STANDARD_BREACH_SQL, late_wrap_up_sql
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallbackAttemptRow, CallbackRow, CallRow
 
@@ -65,7 +66,9 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count().filter(condition)
 
 
-def _aggregates(hold_severe_seconds: float, call_target_seconds: float) -> list[ColumnElement[Any]]:
+def _aggregates(
+    hold_severe_seconds: float, call_target_seconds: float, wrap_up: timedelta
+) -> list[ColumnElement[Any]]:
     c = CallRow
     answered = c.answered_at.is_not(None)
     wait = func.coalesce(c.ring_seconds, extract("epoch", c.ended_at - c.wait_started_at))
@@ -89,6 +92,8 @@ def _aggregates(hold_severe_seconds: float, call_target_seconds: float) -> list[
             for answer in SATISFACTION_ANSWERS
         ),
         _count(c.complete.is_(False)).label("incomplete"),
+        # S8, at the database's clock: a record still missing is late once it is due.
+        _count(late_wrap_up_sql(wrap_up)).label("late_wrap_ups"),
     ]
 
 
@@ -114,6 +119,7 @@ def _counts(row: Any) -> Counts:
         satisfaction_invalid=row.satisfaction_invalid,
         satisfaction_no_answer=row.satisfaction_no_answer,
         incomplete=row.incomplete,
+        late_wrap_ups=row.late_wrap_ups,
     )
 
 
@@ -126,6 +132,7 @@ async def summary(
     call_target_seconds: float,
     group_by: GroupBy | None = None,
     zone: str = "UTC",
+    wrap_up: timedelta = DEFAULT_WRAP_UP,
 ) -> Summary:
     """Counts of the inbound calls offered in ``[start, end)``, in total and per group.
 
@@ -141,6 +148,7 @@ async def summary(
         call_target_seconds=call_target_seconds,
         group_by=group_by,
         zone=zone,
+        wrap_up=wrap_up,
     )
     async with database.transaction("metrics summary") as session:
         rows = (await session.execute(query)).all()
@@ -181,6 +189,7 @@ def summary_query(
     call_target_seconds: float,
     group_by: GroupBy | None = None,
     zone: str = "UTC",
+    wrap_up: timedelta = DEFAULT_WRAP_UP,
 ) -> Select[Any]:
     """The one statement :func:`summary` runs (also what the benchmark explains).
 
@@ -192,7 +201,7 @@ def summary_query(
     disk for a year); see benchmarks/README.md.
     """
     c = CallRow
-    aggregates = _aggregates(hold_severe_seconds, call_target_seconds)
+    aggregates = _aggregates(hold_severe_seconds, call_target_seconds, wrap_up)
     if group_by is None:
         where = and_(c.direction == "inbound", c.offered_at >= start, c.offered_at < end)
         return select(*aggregates).where(where)
@@ -326,11 +335,20 @@ async def count_open_callbacks(database: Database) -> OpenCallbacks:
 
 
 async def latest_breaches(
-    database: Database, start: datetime, end: datetime, *, limit: int = 20
+    database: Database,
+    start: datetime,
+    end: datetime,
+    *,
+    limit: int = 20,
+    wrap_up: timedelta | None = None,
 ) -> list[Breach]:
-    """The inbound calls offered in ``[start, end)`` that broke a standard, latest end first."""
+    """The inbound calls offered in ``[start, end)`` that broke a standard, latest end first;
+    with ``wrap_up`` (S8's time), also those whose record is late (``late_wrap_up``)."""
     c = CallRow
-    flags = [condition.label(kind) for kind, condition in STANDARD_BREACH_SQL.items()]
+    conditions = dict(STANDARD_BREACH_SQL)
+    if wrap_up is not None:
+        conditions[LATE_WRAP_UP] = late_wrap_up_sql(wrap_up)
+    flags = [condition.label(kind) for kind, condition in conditions.items()]
     query = (
         select(
             c.call_id,
@@ -343,7 +361,7 @@ async def latest_breaches(
             *flags,
         )
         .where(c.direction == "inbound", c.offered_at >= start, c.offered_at < end)
-        .where(or_(*STANDARD_BREACH_SQL.values()))
+        .where(or_(*conditions.values()))
         .order_by(c.ended_at.desc(), c.call_id)
         .limit(limit)
     )
@@ -355,7 +373,7 @@ async def latest_breaches(
             ended_at=row.ended_at,
             operator_id=row.operator_id,
             caller_number=row.caller_number,
-            kinds=tuple(kind for kind in STANDARD_BREACH_SQL if getattr(row, kind)),
+            kinds=tuple(kind for kind in conditions if getattr(row, kind)),
             ring_seconds=row.ring_seconds,
             max_hold_seconds=row.max_hold_seconds,
             talk_seconds=row.talk_seconds,

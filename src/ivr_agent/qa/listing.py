@@ -4,17 +4,18 @@ filtered and paged for the QA pages."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import aliased
 
-from ivr_agent.core.breaches import BREACHES, BreachKind
+from ivr_agent.core.breaches import BREACHES, BreachKind, late_wrap_up
 from ivr_agent.core.breaches import breaches_of as _breaches_of
-from ivr_agent.db.breaches import breach_sql
+from ivr_agent.db.breaches import DEFAULT_WRAP_UP, breach_sql
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import (
+    CallRecordRow,
     CallRow,
     RecordingRow,
 )
@@ -33,6 +34,8 @@ class QaFilter:
     operator_id: str | None = None
     direction: str | None = None
     breach: str | None = None
+    #: S8: how long after hang-up a call's record is due (``IVR_AGENT_WRAP_UP_MINUTES``).
+    wrap_up: timedelta = DEFAULT_WRAP_UP
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -73,13 +76,27 @@ def _filtered(filters: QaFilter, latest_index: Any) -> Select[Any]:
     if filters.direction:
         conditions.append(CallRow.direction == filters.direction)
     if filters.breach:
-        conditions.append(breach_sql(filters.breach, latest_index))
+        conditions.append(breach_sql(filters.breach, latest_index, filters.wrap_up))
     return select(CallRow).where(and_(*conditions)) if conditions else select(CallRow)
 
 
-def breaches_of(row: Any, qa_index: float | None) -> tuple[BreachKind, ...]:
-    """The QA breach names that apply to a call row (see :mod:`ivr_agent.core.breaches`)."""
-    return _breaches_of(row, (row.extra or {}).get("satisfaction"), qa_index)
+def breaches_of(
+    row: Any,
+    qa_index: float | None,
+    first_record: datetime | None = None,
+    *,
+    now: datetime | None = None,
+    wrap_up: timedelta = DEFAULT_WRAP_UP,
+) -> tuple[BreachKind, ...]:
+    """The QA breach names that apply to a call row (see :mod:`ivr_agent.core.breaches`);
+    ``first_record``: when its record was first entered (S8), judged at ``now``."""
+    late = (
+        row.direction == "inbound"
+        and row.answered_at is not None
+        and row.record_expected
+        and late_wrap_up(row.ended_at, first_record, now or datetime.now(UTC), wrap_up)
+    )
+    return _breaches_of(row, (row.extra or {}).get("satisfaction"), qa_index, late)
 
 
 async def qa_calls(
@@ -104,6 +121,13 @@ async def qa_calls(
         .scalar_subquery()
     )
 
+    # S8: when the call's record was first entered (version 1), for its late_wrap_up.
+    first_record = (
+        select(CallRecordRow.created_at)
+        .where(CallRecordRow.call_id == calls.call_id, CallRecordRow.version == 1)
+        .scalar_subquery()
+    )
+
     def newest_recording(column: Any) -> Any:
         return (
             select(column)
@@ -119,6 +143,7 @@ async def qa_calls(
             index_of.label("qa_index"),
             newest_recording(RecordingRow.recording_id).label("recording_id"),
             newest_recording(RecordingRow.status).label("recording_status"),
+            first_record.label("first_record"),
         )
         .order_by(calls.offered_at.desc(), calls.call_id)
         .offset((page - 1) * per_page)
@@ -127,7 +152,8 @@ async def qa_calls(
     async with db.transaction("list QA calls") as session:
         total = int(await session.scalar(select(func.count()).select_from(base)) or 0)
         rows = []
-        for call, qa_index, recording_id, status in await session.execute(query):
+        now = datetime.now(UTC)
+        for call, qa_index, recording_id, status, first in await session.execute(query):
             rows.append(
                 QaListRow(
                     call_id=str(call.call_id),
@@ -136,7 +162,7 @@ async def qa_calls(
                     operator_id=call.operator_id,
                     caller_number=call.caller_number,
                     duration_seconds=call.duration_seconds,
-                    breaches=breaches_of(call, qa_index),
+                    breaches=breaches_of(call, qa_index, first, now=now, wrap_up=filters.wrap_up),
                     recording_id=recording_id,
                     recording_status=status,
                     qa_index=qa_index,

@@ -201,6 +201,7 @@ def _filters(request: web.Request, zone: ZoneInfo) -> tuple[QaFilter, int]:
         operator_id=operator,
         direction=direction,
         breach=breach,
+        wrap_up=timedelta(minutes=request.app[SETTINGS].wrap_up_minutes),
     )
     return filters, page
 
