@@ -8,34 +8,19 @@ runs (a campaign created on one of its days is dialled that day).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ivr_agent.cli import Subparsers
+from ivr_agent.cli.database import in_database
 from ivr_agent.settings import Settings
 
 if TYPE_CHECKING:
-    from ivr_agent.db.database import Database
-
-T = TypeVar("T")
-
-
-def _in_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    from ivr_agent.db.database import open_database
-    from ivr_agent.db.migrate import upgrade_to_head
-
-    async def run() -> T:
-        async with open_database(settings) as db:
-            if settings.auto_migrate:
-                await upgrade_to_head(db)
-            return await work(db)
-
-    return asyncio.run(run())
+    pass
 
 
 def _today(settings: Settings) -> date:
@@ -86,7 +71,7 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
     new = NewCampaign(name, args.days, args.windows, customers)
     today = _today(settings)
     try:
-        campaign_id = _in_database(settings, lambda db: create_campaign(db, new, today))
+        campaign_id = in_database(settings, lambda db: create_campaign(db, new, today))
     except (StoreError, CampaignExists) as exc:
         return _fail("create", exc)
     # The id alone on stdout, so scripts can capture it.
@@ -102,7 +87,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
     today = _today(settings)
     try:
-        found = _in_database(settings, lambda db: list_campaigns(db, settings.zone, today))
+        found = in_database(settings, lambda db: list_campaigns(db, settings.zone, today))
     except StoreError as exc:
         return _fail("list", exc)
     print("campaign_id\tname\tdays\twindows\tactive\tcustomers\truns\tnext_run")
@@ -121,7 +106,7 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
     today = _today(settings)
     try:
-        found = _in_database(
+        found = in_database(
             settings, lambda db: get_campaign(db, args.campaign_id, settings.zone, today)
         )
     except StoreError as exc:
@@ -142,7 +127,7 @@ def _set_active(active: bool) -> Callable[[argparse.Namespace, Settings], int]:
 
         now = datetime.now(UTC)
         try:
-            cancelled = _in_database(
+            cancelled = in_database(
                 settings, lambda db: set_active(db, args.campaign_id, active, now)
             )
         except (StoreError, CampaignNotFound) as exc:

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from ivr_agent.cli import Subparsers
+from ivr_agent.cli.database import in_database
 from ivr_agent.settings import Settings
 
 if TYPE_CHECKING:
-    from ivr_agent.db.database import Database
     from ivr_agent.db.tokens import TokenInfo
-
-T = TypeVar("T")
-
-
-def _in_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    from ivr_agent.db.database import open_database
-    from ivr_agent.db.migrate import upgrade_to_head
-
-    async def run() -> T:
-        async with open_database(settings) as db:
-            if settings.auto_migrate:
-                await upgrade_to_head(db)
-            return await work(db)
-
-    return asyncio.run(run())
 
 
 #: ``--expires-in`` units: minutes, hours, days, weeks.
@@ -53,7 +36,7 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
 
     days = None if args.no_expiry else (DEFAULT_TOKEN_DAYS if args.days is None else args.days)
     try:
-        token = _in_database(
+        token = in_database(
             settings,
             lambda db: create_token(
                 db,
@@ -96,7 +79,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     from ivr_agent.db.tokens import list_tokens
 
     try:
-        infos = _in_database(settings, list_tokens)
+        infos = in_database(settings, list_tokens)
     except StoreError as exc:
         print(f"ivr-agent tokens list: {exc}", file=sys.stderr)
         return 1
@@ -112,7 +95,7 @@ def _revoke(args: argparse.Namespace, settings: Settings) -> int:
     from ivr_agent.db.tokens import revoke_token
 
     try:
-        info = _in_database(settings, lambda db: revoke_token(db, args.token))
+        info = in_database(settings, lambda db: revoke_token(db, args.token))
     except (StoreError, LookupError) as exc:
         message = exc.args[0] if isinstance(exc, LookupError) and exc.args else exc
         print(f"ivr-agent tokens revoke: {message}", file=sys.stderr)
