@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from ivr_agent.callbacks.queries import MAX_PAGE
 from ivr_agent.core.callbacks import (
     CUSTOMER_NAME_MAX,
+    CallbackKind,
     Outcome,
     Reason,
     RequestableReason,
@@ -113,6 +114,10 @@ class CallbackAttempt(Reply):
         description='The answer to "has the problem been solved?" (null: not asked or none).'
     )
     recording_id: str | None
+    result_call_id: str | None = Field(
+        description="The call measured for this attempt (calls.linkedid = channel_id): for a "
+        "return call, the customer's call through the queue to an operator (S8)."
+    )
 
 
 class Callback(Reply):
@@ -122,6 +127,10 @@ class Callback(Reply):
     customer_number: str
     customer_name: str | None
     reason: Reason
+    kind: CallbackKind = Field(
+        description="survey (S5), or return_call (S8: abandoned calls; greeted, then handed "
+        "to an operator through the admin's route)."
+    )
     reference_time: datetime
     due_at: datetime
     deadline: datetime
@@ -143,6 +152,9 @@ class Callback(Reply):
     )
     recording: CallbackRecording | None
     source_call_id: str | None
+    result_call_id: str | None = Field(
+        description="The call of the latest attempt that has one (see the attempts)."
+    )
     created_at: datetime
     attempts: list[CallbackAttempt]
 
