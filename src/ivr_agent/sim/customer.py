@@ -36,6 +36,8 @@ class CustomerRun:
         self.sim = sim
         self.cb = cb
         self.arrived: asyncio.Future[Leg] = asyncio.get_running_loop().create_future()
+        #: The customer's leg once they answered.
+        self.answered_leg: Leg | None = None
         self.result: dict[str, Any] = {
             "kind": "callback",
             "scenario": sim.scenario.name,
@@ -49,6 +51,12 @@ class CustomerRun:
             },
             "errors": [],
         }
+
+    @property
+    def on_the_line(self) -> bool:
+        """The customer answered the call back and has not hung up yet."""
+        leg = self.answered_leg
+        return leg is not None and not leg.ended.is_set()
 
     def offer(self, leg: Leg, operator_id: str) -> None:
         """The queue rings an operator for this customer's return call (S8): ring the desk
@@ -133,6 +141,7 @@ class CustomerRun:
         await sim.ari.answer(leg.id)
         await until(time.time() + 5, leg.up)
         r.update(outcome="answered", answered_at=iso(leg.up_at))
+        self.answered_leg = leg
         r["ring_seconds"] = seconds_between(leg.up_at, leg.started_at)
         sim.progress(f"{cb.id}: customer answers")
         line = LineAudio(sim.ari, sim.hub, leg)
