@@ -16,8 +16,8 @@ import pytest
 import structlog.testing
 
 from ivr_agent.callbacks.queries import get_callback
+from ivr_agent.calls.store import get_call
 from ivr_agent.db.database import Database
-from ivr_agent.db.models import CallRow
 from tests.integration.sandbox_support import running_sandbox
 from tests.integration.test_callbacks_live import (
     ZONE,
@@ -26,7 +26,6 @@ from tests.integration.test_callbacks_live import (
     dial_while_customers_wait,
     driven_dialer,
     new_callback,
-    rows,
     save,
 )
 from tests.support.agent import recording_of, stored_outcome
@@ -48,9 +47,10 @@ async def test_an_abandoned_caller_is_called_back_greeted_and_answered_by_an_ope
             call = await stored_outcome(db, settings.pbx_id, NUMBER)
             call_recording = await recording_of(db, call["call_id"])
             stored = await get_callback(db, callback_id, ZONE)
-            (call_row,) = await rows(db, CallRow, call_id=call["call_id"])
+            # GET /api/calls/{id}: the call names its callback and its return-call facts.
+            read_back = await get_call(db, call["call_id"])
     (truth,) = phones.results
-    save("return-call", {"truth": truth, "stored": stored, "call": call})
+    save("return-call", {"truth": truth, "stored": stored, "call": read_back})
     heard = [
         name for e in logs if e["event"] == "callback_prompts_started" for name in e["prompts"]
     ]
@@ -79,7 +79,13 @@ async def test_an_abandoned_caller_is_called_back_greeted_and_answered_by_an_ope
     assert stored["result_call_id"] == attempt["result_call_id"] == call["call_id"]
     assert call["direction"] == "callback"
     assert call["operator_id"] == truth["operator_id"]
-    facts = call_row.extra["return_call"]
+    assert read_back is not None
+    assert read_back["callback"] == {
+        "callback_id": callback_id,
+        "attempt_id": attempt["attempt_id"],
+        "kind": "return_call",
+    }
+    facts = read_back["return_call"]
     assert facts["operator_answered_at"] is not None
     queued = datetime.fromisoformat(facts["queued_at"])
     answered = datetime.fromisoformat(facts["operator_answered_at"])

@@ -136,6 +136,7 @@ RETURN_CALL = """
 """
 
 CUSTOMER_HANGS_UP = """
+    39.999  HangupRequest    caller      Cause=16
     40.000  BridgeLeave      caller      BridgeUniqueid=b1
     40.000  Hangup           caller      Cause=16
     40.001  AgentComplete    caller>op1  Reason=caller TalkTime=27 HoldTime=3
@@ -173,6 +174,27 @@ def test_a_return_call_answered_by_an_operator_is_recorded_from_its_queue_join()
     # The operator introduces themselves, as to an inbound caller (S4).
     intros = [c for c in commands if isinstance(c, PlayPrompt) and c.prompt == "operator_intro"]
     assert len(intros) == 1
+
+
+OPERATOR_HANGS_UP_FIRST = """
+    39.999  HangupRequest    op1         Cause=16
+    40.000  BridgeLeave      op1         BridgeUniqueid=b1
+    40.000  Hangup           op1         Cause=16
+    40.001  AgentComplete    caller>op1  Reason=agent TalkTime=27 HoldTime=3
+    41.000  BridgeLeave      caller      BridgeUniqueid=b1
+    41.000  Hangup           caller      Cause=16
+"""
+
+
+@pytest.mark.parametrize(
+    ("end", "first"), [(CUSTOMER_HANGS_UP, False), (OPERATOR_HANGS_UP_FIRST, True)]
+)
+def test_an_operator_hanging_up_on_a_return_call_first_is_the_s9_breach(
+    end: str, first: bool
+) -> None:
+    outcome = only(table(RETURN_CALL.format(end=end)))
+    assert outcome["hung_up_by"] == ("operator" if first else "caller")
+    assert outcome["operator_hung_up_first"] is first
 
 
 def test_a_return_call_the_customer_leaves_in_the_queue_has_no_operator_answer() -> None:

@@ -201,8 +201,9 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
         over_max_duration=over_max,
         hung_up_by=call.hung_up_by,
         # S9: the caller hangs up first; handing the call on (a transfer) is not hanging up.
+        # A return call (S8) is served by an operator like an inbound call: the same rule.
         operator_hung_up_first=(
-            not callback
+            (not callback or call.return_answered_us is not None)
             and answered_us is not None
             and call.hung_up_by == "operator"
             and not call.transferred
