@@ -224,3 +224,20 @@ def test_a_survey_callback_never_joins_a_queue_and_has_no_return_call_facts() ->
     (outcome,) = outcomes
     assert "return_call" not in outcome.extra
     assert not [c for c in commands if isinstance(c, StartRecording)]
+
+
+# --- ivr-agent doctor: the operator route exists on the PBX ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"), [("1", "OK"), ("0", "FAIL"), ("", "WARN"), (None, "WARN")]
+)
+def test_the_doctor_says_whether_the_return_call_route_exists(
+    answer: str | None, status: str
+) -> None:
+    from ivr_agent.doctor.checks import return_call_route
+
+    check = return_call_route(answer, "return-call,s,1")
+    assert check.name == "return call route"
+    assert check.status.value == status
+    assert "return-call,s,1" in check.found

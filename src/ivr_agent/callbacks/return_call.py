@@ -70,6 +70,8 @@ class ReturnCall(CallbackCall):
                     await self.client.stop_playback(entry.playback_id)
         except (RecordingNotStarted, ChannelGone) as exc:
             return await self._recording_failed(exc, answered_at)
+        if await self._route_missing():
+            return await self._route_failed(entry, answered_at)
         try:
             await self._play((Prompt(GREETING, {"company": self.settings.company}),))
         except ChannelGone:
@@ -77,6 +79,39 @@ class ReturnCall(CallbackCall):
         except RecordingLost as exc:
             return await self._recording_failed(exc, answered_at)
         return await self._hand_over(entry, answered_at)
+
+    @property
+    def route(self) -> str:
+        """The operator route, ``context,extension,priority``."""
+        s = self.settings
+        return f"{s.return_call_context},{s.return_call_extension},{s.return_call_priority}"
+
+    async def _route_missing(self) -> bool:
+        """True when the PBX says the operator route does not exist (checked before the
+        greeting promises an operator). Unknown (no ``func_dialplan``, no reply): not
+        missing — the hand-over is tried."""
+        try:
+            value = await self.client.get_variable(
+                self.target.channel_id, f"DIALPLAN_EXISTS({self.route})"
+            )
+        except AriError:
+            return False
+        return value.strip() == "0"
+
+    async def _route_failed(self, entry: JournalEntry, answered_at: float) -> CallReport:
+        """No operator route on the PBX: apologise (recorded), hang up, fail the attempt —
+        retried under S5's rules, so a route fixed meanwhile still serves the customer."""
+        log.error(
+            "return_call_route_missing",
+            attempt_id=self.target.attempt_id,
+            route=self.route,
+            fix="IVR_AGENT_RETURN_CALL_CONTEXT/_EXTENSION/_PRIORITY must name a dialplan "
+            "extension of the PBX (see `ivr-agent doctor`)",
+        )
+        with contextlib.suppress(ChannelGone, RecordingLost):
+            await self._play((Prompt("callback_recording_failed"),))
+        detail = f"return-call route {self.route} does not exist on the PBX"
+        return await self._wrap_up(entry, answered_at, "failed", detail)
 
     async def _hand_over(self, entry: JournalEntry, answered_at: float) -> CallReport:
         """Stop our recording, continue the channel into the operator route, keep the file."""
