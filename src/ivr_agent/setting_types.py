@@ -201,6 +201,19 @@ def _dial_template(value: str) -> str:
     return value
 
 
+#: A dialplan context or extension name as ARI's ``continue`` takes it: no separators the
+#: dialplan would split on (``,``, ``|``), no spaces or control characters.
+_DIALPLAN_NAME = re.compile(r"[A-Za-z0-9_+*#.\-]{1,80}")
+
+
+def _dialplan_name(value: str) -> str:
+    if not _DIALPLAN_NAME.fullmatch(value):
+        raise ValueError(
+            "must be a dialplan name of 1-80 letters, digits or _ + * # . - (e.g. return-call)"
+        )
+    return value
+
+
 def _comma_list(value: Any) -> frozenset[str]:
     if isinstance(value, frozenset):
         return value
@@ -290,3 +303,4 @@ Seconds = Annotated[float, Field(gt=0, le=86_400)]
 TimeZoneName = Annotated[str, AfterValidator(_zone)]
 Regex = Annotated[str, AfterValidator(_regex)]
 DialTemplate = Annotated[str, AfterValidator(_dial_template)]
+DialplanName = Annotated[str, AfterValidator(_dialplan_name)]

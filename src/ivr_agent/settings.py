@@ -24,6 +24,7 @@ from ivr_agent.setting_types import (
     AriEndpoint,
     BaseUrl,
     DatabaseUrl,
+    DialplanName,
     DialTemplate,
     Endpoint,
     HostPort,
@@ -353,6 +354,18 @@ class Settings(BaseSettings):
     )
     callback_max_call_seconds: int = Field(
         900, ge=60, le=7200, description="A callback's recording (and call) stops after this."
+    )
+    # S8: an abandoned caller's callback is a return call, handed to the admin's own routing.
+    return_call_context: DialplanName = Field(
+        "return-call",
+        description="Dialplan context a return call continues into after its greeting (S8): "
+        "the admin's operator route, e.g. a context that runs their Queue().",
+    )
+    return_call_extension: DialplanName = Field(
+        "s", description="Extension of IVR_AGENT_RETURN_CALL_CONTEXT a return call goes to."
+    )
+    return_call_priority: int = Field(
+        1, ge=1, le=10_000, description="Priority of that extension a return call starts at."
     )
 
     # --- S6 / S7 -------------------------------------------------------------------------

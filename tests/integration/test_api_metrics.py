@@ -444,15 +444,25 @@ CALLBACKS = [
         _at(16, 30),
         attempts=(("declined", _at(16, 40)),),
     ),
+    # A return call (S8) handed to the operators by an attempt started after its 13:30
+    # deadline: completed (connected), and overdue.
+    _callback(
+        "cb9",
+        "abandoned_call",
+        "completed",
+        _at(13, 0),
+        deadline=_at(13, 30),
+        attempts=(("connected", _at(14, 0)),),
+    ),
     # Not counted: cancelled, and due the next day.
     _callback("cb7", "service_completed", "cancelled", _at(11, 30)),
     _callback("cb8", "service_completed", "pending", _at(10, 0) + timedelta(days=1)),
 ]
 
 EXPECTED_CALLBACKS = {
-    "callbacks_due": 6,
-    "callbacks_completed": 3,
-    "callbacks_overdue": 2,  # cb5 (open past deadline) + cb3 (completed late)
+    "callbacks_due": 7,
+    "callbacks_completed": 4,
+    "callbacks_overdue": 3,  # cb5 (open past deadline) + cb3, cb9 (completed late)
     "callbacks_completed_within_30_min": 1,  # cb1
     "callbacks_within_30_min_rate": 0.25,  # 1 / 4 due service callbacks (cb1, cb2, cb3, cb6)
     "satisfaction_index": 3.8,  # (4.6 + 3.0) / 2
@@ -478,7 +488,7 @@ async def test_given_known_callbacks_when_summarised_then_s5_figures_match_hand_
     assert status == 200, body
     assert _values(body["figures"], EXPECTED_CALLBACKS) == EXPECTED_CALLBACKS
     formulas = {name: body["figures"][name]["formula"] for name in EXPECTED_CALLBACKS}
-    assert formulas["callbacks_overdue"].endswith("= 1 + 1")
+    assert formulas["callbacks_overdue"].endswith("= 1 + 2")
     assert formulas["callbacks_within_30_min_rate"].endswith("= 1 / 4")
     assert formulas["satisfaction_index"].endswith("= 7.6 / 2")
     assert "within 30 min" in formulas["callbacks_completed_within_30_min"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -53,16 +54,30 @@ def test_given_caller_answer_and_qa_index_when_judged_then_low_satisfaction(
 
 def test_given_stored_row_when_listed_for_qa_then_standards_then_low_satisfaction() -> None:
     outcome = dataclasses.replace(sample_outcome(), answered_within_standard=False)
-    row = SimpleNamespace(**dataclasses.asdict(outcome) | {"extra": {"satisfaction": "suggestion"}})
+    row = _row(outcome, {"satisfaction": "suggestion"})
     # Its record was entered at hang-up: in time (S8), so no late_wrap_up.
     listed = qa_breaches_of(row, None, outcome.ended_at)
     assert listed == ("late_answer", "long_hold", "low_satisfaction")
     assert listed == breaches_of(outcome, "suggestion", None)
 
 
+def _row(outcome: Any, extra: dict[str, Any], record_expected: bool = True) -> SimpleNamespace:
+    """A stored ``calls`` row as the QA list reads it."""
+    return SimpleNamespace(
+        **dataclasses.asdict(outcome) | {"extra": extra, "record_expected": record_expected}
+    )
+
+
+def test_given_a_call_stored_before_records_existed_then_never_a_late_wrap_up() -> None:
+    outcome = sample_outcome()
+    row = _row(outcome, {}, record_expected=False)
+    later = outcome.ended_at + timedelta(days=1)
+    assert "late_wrap_up" not in qa_breaches_of(row, None, None, now=later)
+
+
 def test_given_stored_row_without_record_long_after_its_end_then_late_wrap_up_listed_last() -> None:
     outcome = sample_outcome()
-    row = SimpleNamespace(**dataclasses.asdict(outcome) | {"extra": {"satisfaction": "suggestion"}})
+    row = _row(outcome, {"satisfaction": "suggestion"})
     later = outcome.ended_at + timedelta(minutes=11)
     listed = qa_breaches_of(row, None, None, now=later)
     assert listed == ("long_hold", "low_satisfaction", "late_wrap_up")
@@ -73,6 +88,6 @@ def test_given_stored_row_without_record_long_after_its_end_then_late_wrap_up_li
 
 def test_given_a_callback_call_without_record_then_no_late_wrap_up() -> None:
     outcome = dataclasses.replace(sample_outcome(), direction="callback")
-    row = SimpleNamespace(**dataclasses.asdict(outcome) | {"extra": {}})
+    row = _row(outcome, {})
     later = outcome.ended_at + timedelta(hours=1)
     assert "late_wrap_up" not in qa_breaches_of(row, None, None, now=later)

@@ -87,6 +87,8 @@ class CallTarget:
     #: Why the callback is made (``core.callbacks.Reason``): service and complaint callbacks
     #: ask whether the problem was solved before the scores.
     reason: str = "manual"
+    #: The number dialled: a return call shows it to the operator who takes it (S8).
+    customer_number: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,10 @@ Theory of operation:
   never missed.
 * Not answered: the hang-up cause (or the ``Dial`` status) gives ``no_answer``, ``busy``
   (also a rejected call) or ``failed``; no recording is needed when nobody answered.
-  Answered: :class:`~ivr_agent.callbacks.call.CallbackCall` runs the recorded survey.
+  Answered: :class:`~ivr_agent.callbacks.call.CallbackCall` runs the recorded survey; a
+  return call (reason ``abandoned_call``, S8) runs
+  :class:`~ivr_agent.callbacks.return_call.ReturnCall` instead: the recorded greeting, then
+  the hand-over into the admin's operator route (outcome ``connected``).
 * Then ``finish_attempt`` writes the attempt, scores, satisfaction index and recording
   row in one transaction (the scheduling rules decide the callback's next state). If the
   database is unreachable the result is first put in the attempt's journal (so a restart
@@ -71,10 +74,12 @@ from ivr_agent.callbacks.dialing import (
 )
 from ivr_agent.callbacks.journal import Journal, JournalEntry
 from ivr_agent.callbacks.reconcile import ReconcileReport, finish_without_channel, reconcile
+from ivr_agent.callbacks.return_call import GREETING, ReturnCall
 from ivr_agent.core.callbacks import (
     AnsweredOutcome,
     CallbackConfig,
     FailedOutcome,
+    kind_of,
 )
 from ivr_agent.db.errors import StoreError
 from ivr_agent.pbx.ari import AriError, JsonObject, event_time
@@ -110,6 +115,8 @@ class DialerStats:
     completed: int = 0
     declined: int = 0
     rescheduled: int = 0
+    #: Return calls handed to the operators (S8).
+    connected: int = 0
     no_answer: int = 0
     busy: int = 0
     hung_up: int = 0
@@ -307,11 +314,15 @@ class Dialer:
         except ValueError as exc:
             await self.finish(attempt, AttemptResult(outcome="failed", detail=str(exc)))
             return
-        # Render the personalised opening now, so the customer never waits for it.
+        # Render the personalised opening (or the return call's greeting) now, so the
+        # customer never waits for it.
         with contextlib.suppress(Exception):
-            await self.ivr.catalogue.ensure_media(
-                "callback_opening", self._opening_variables(attempt)
-            )
+            if kind_of(attempt.reason) == "return_call":
+                await self.ivr.catalogue.ensure_media(GREETING, {"company": self.settings.company})
+            else:
+                await self.ivr.catalogue.ensure_media(
+                    "callback_opening", self._opening_variables(attempt)
+                )
         with self._watch(attempt.channel_id) as events:
             try:
                 await self.ivr.client.originate(
@@ -374,11 +385,14 @@ class Dialer:
         self, attempt: ClaimedAttempt, events: ChannelEvents, answered_at: float | None = None
     ) -> None:
         """The customer answered (at ``answered_at``, PBX time, when known): run the recorded
-        survey and write its outcome."""
+        survey — or, for a return call, the recorded greeting and hand-over to the operators
+        — and write its outcome."""
         answered = answered_at if answered_at is not None else self.pbx_now()
         with contextlib.suppress(StoreError, CallbackNotFound):
             await mark_answered(self.db, attempt.attempt_id, datetime.fromtimestamp(answered, UTC))
-        call = CallbackCall(
+        # S8: an abandoned caller's callback is a return call to an operator, not a survey.
+        runner = ReturnCall if kind_of(attempt.reason) == "return_call" else CallbackCall
+        call = runner(
             self.ivr,
             self.journal,
             self._target(attempt),
@@ -403,7 +417,11 @@ class Dialer:
 
     def _target(self, attempt: ClaimedAttempt) -> CallTarget:
         return CallTarget(
-            attempt.attempt_id, attempt.channel_id, attempt.customer_name, attempt.reason
+            attempt.attempt_id,
+            attempt.channel_id,
+            attempt.customer_name,
+            attempt.reason,
+            attempt.customer_number,
         )
 
     def _opening_variables(self, attempt: ClaimedAttempt) -> dict[str, str]:

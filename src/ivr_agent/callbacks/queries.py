@@ -14,6 +14,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.callbacks.sessions import in_transaction, utc
+from ivr_agent.core.callbacks import kind_of
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.satisfaction import INDICES
@@ -22,6 +23,7 @@ from ivr_agent.db.models import (
     CALLBACK_STATUSES,
     CallbackAttemptRow,
     CallbackRow,
+    CallRow,
     RecordingRow,
     SurveyScoreRow,
 )
@@ -50,7 +52,15 @@ def _callback_json(
     scores: Mapping[str, Mapping[str, int]],
     recordings: Mapping[str, RecordingRow],
     zone: tzinfo,
+    result_calls: Mapping[tuple[str, str], str] | None = None,
 ) -> dict[str, Any]:
+    # A return call's resulting call (S8): the measured call whose Linkedid is the
+    # attempt's channel id (the originated channel is that call's first channel).
+    linked = result_calls or {}
+
+    def result_call(attempt: CallbackAttemptRow) -> str | None:
+        return linked.get((attempt.pbx_id, attempt.channel_id))
+
     # Scores and recording of the callback are those of its latest attempt that has them
     # (the completing attempt for a completed callback).
     latest_scores: Mapping[str, int] = {}
@@ -63,6 +73,7 @@ def _callback_json(
         "customer_number": row.customer_number,
         "customer_name": row.customer_name,
         "reason": row.reason,
+        "kind": kind_of(row.reason),
         "reference_time": _iso(row.reference_time, zone),
         "due_at": _iso(row.due_at, zone),
         "deadline": _iso(row.deadline, zone),
@@ -82,6 +93,10 @@ def _callback_json(
         "source_call_id": row.source_call_id,
         "campaign_id": row.campaign_id,
         "run_date": row.run_date.isoformat() if row.run_date else None,
+        # The call the customer had with an operator through the queue (return calls).
+        "result_call_id": next(
+            (c for a in reversed(attempts) if (c := result_call(a)) is not None), None
+        ),
         "created_at": _iso(row.created_at, zone),
         "attempts": [
             {
@@ -100,6 +115,7 @@ def _callback_json(
                 "recording_id": (
                     recordings[a.attempt_id].recording_id if a.attempt_id in recordings else None
                 ),
+                "result_call_id": result_call(a),
             }
             for a in attempts
         ],
@@ -113,6 +129,7 @@ async def _render(
     attempts: dict[str, list[CallbackAttemptRow]] = defaultdict(list)
     scores: dict[str, dict[str, int]] = defaultdict(dict)
     recordings: dict[str, RecordingRow] = {}
+    result_calls: dict[tuple[str, str], str] = {}
     if ids:
         attempt_rows = list(
             await session.scalars(
@@ -136,8 +153,17 @@ async def _render(
             ):
                 assert rec.attempt_id is not None
                 recordings[rec.attempt_id] = rec
+        answered = [(a.pbx_id, a.channel_id) for a in attempt_rows if a.answered_at is not None]
+        if answered:
+            for pbx_id, linkedid, call_id in await session.execute(
+                select(CallRow.pbx_id, CallRow.linkedid, CallRow.call_id).where(
+                    tuple_(CallRow.pbx_id, CallRow.linkedid).in_(answered)
+                )
+            ):
+                result_calls[pbx_id, linkedid] = call_id
     return [
-        _callback_json(row, attempts[row.callback_id], scores, recordings, zone) for row in rows
+        _callback_json(row, attempts[row.callback_id], scores, recordings, zone, result_calls)
+        for row in rows
     ]
 
 

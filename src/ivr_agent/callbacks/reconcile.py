@@ -151,6 +151,12 @@ async def reconcile(dialer: Dialing, *, orphans: bool = False) -> ReconcileRepor
             )
             dialer.start(attempt, dialer.watch_and_resume(attempt))
             report.actions[attempt.attempt_id] = "adopted answered call"
+        elif channel.get("state") == "Up" and _handed_over(dialer, attempt):
+            # A return call handed to the operators (S8): the customer is in the admin's
+            # route, never hung up on; the attempt finishes as handed over.
+            report.actions[attempt.attempt_id] = await finish_without_channel(
+                dialer, attempt, "agent restarted; the return call was handed over"
+            )
         elif channel.get("state") == "Up":
             # Answered but not with us (should not happen): end it, keep what was recorded.
             with contextlib.suppress(AriError):
@@ -170,6 +176,12 @@ async def reconcile(dialer: Dialing, *, orphans: bool = False) -> ReconcileRepor
     if report.actions:
         log.info("callbacks_reconciled", actions=report.actions)
     return report
+
+
+def _handed_over(dialer: Dialing, attempt: ClaimedAttempt) -> bool:
+    """The journal says this return call was handed to the operator route (S8)."""
+    entry = dialer.journal.read(attempt.attempt_id)
+    return entry is not None and entry.outcome == "connected"
 
 
 async def _subscribe(client: AriClient, app: str, source: str) -> None:

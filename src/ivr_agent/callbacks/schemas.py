@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from ivr_agent.callbacks.queries import MAX_PAGE
 from ivr_agent.core.callbacks import (
     CUSTOMER_NAME_MAX,
+    CallbackKind,
     Outcome,
     Reason,
     RequestableReason,
@@ -118,6 +119,10 @@ class CallbackAttempt(Reply):
         description='The answer to "has the problem been solved?" (null: not asked or none).'
     )
     recording_id: str | None
+    result_call_id: str | None = Field(
+        description="The call measured for this attempt (calls.linkedid = channel_id): for a "
+        "return call, the customer's call through the queue to an operator (S8)."
+    )
 
 
 class Callback(Reply):
@@ -127,6 +132,10 @@ class Callback(Reply):
     customer_number: str
     customer_name: str | None
     reason: Reason
+    kind: CallbackKind = Field(
+        description="survey (S5), or return_call (S8: abandoned calls; greeted, then handed "
+        "to an operator through the admin's route)."
+    )
     reference_time: datetime
     due_at: datetime
     deadline: datetime
@@ -150,6 +159,9 @@ class Callback(Reply):
     source_call_id: str | None
     campaign_id: str | None = Field(description="The campaign of a campaign callback.")
     run_date: date | None = Field(description="The campaign run (local date) it belongs to.")
+    result_call_id: str | None = Field(
+        description="The call of the latest attempt that has one (see the attempts)."
+    )
     created_at: datetime
     attempts: list[CallbackAttempt]
 

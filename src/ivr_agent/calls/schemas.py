@@ -34,6 +34,24 @@ class PromptHeard(Reply):
     to: Literal["caller", "both", "customer"]
 
 
+class CallbackLink(Reply):
+    """The callback attempt that placed a call: ``callback_attempts.channel_id`` is the call's
+    ``linkedid``."""
+
+    callback_id: str
+    attempt_id: str
+    kind: Literal["survey", "return_call"]
+
+
+class ReturnCallFacts(Reply):
+    """A return call's queue part (S8): ``wait_seconds = operator_answered_at − queued_at``
+    (to the end of the call when no operator answered)."""
+
+    queued_at: datetime
+    operator_answered_at: datetime | None
+    wait_seconds: float
+
+
 class Call(Reply):
     """One finished call. Times are ISO 8601 with zone; seconds are floats."""
 
@@ -69,6 +87,16 @@ class Call(Reply):
     recording_id: str | None
     complete: bool = Field(description="false when events were missed")
     incomplete_reason: str | None
+    callback: CallbackLink | None = Field(
+        None,
+        description="a call the agent placed (direction callback, single-call reads only): "
+        "its callback and attempt, and the kind (survey, or return_call: S8)",
+    )
+    return_call: ReturnCallFacts | None = Field(
+        None,
+        description="a return call (S8, single-call reads only): when it joined the queue, "
+        "when an operator answered (null: the customer left first), and the wait between",
+    )
 
 
 class CallPage(Reply):

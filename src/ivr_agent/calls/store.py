@@ -21,14 +21,22 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.callbacks import callback_for_abandoned
-from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.core.callbacks import CallbackConfig, kind_of
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.db.clock import database_now
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import UnknownCursorError, translate_errors
-from ivr_agent.db.models import CallEventRow, CallRow, HoldRow, PromptPlayedRow, RecordingRow
+from ivr_agent.db.models import (
+    CallbackAttemptRow,
+    CallbackRow,
+    CallEventRow,
+    CallRow,
+    HoldRow,
+    PromptPlayedRow,
+    RecordingRow,
+)
 
 T = TypeVar("T")
 
@@ -296,9 +304,46 @@ async def load_outcome(target: Database | AsyncSession, call_id: str) -> CallOut
 
 
 async def get_call(target: Database | AsyncSession, call_id: str) -> dict[str, Any] | None:
-    """The call as ``CallOutcome.to_json()`` returns it, or ``None`` if unknown."""
+    """The call as ``CallOutcome.to_json()`` returns it, or ``None`` if unknown; a call the
+    PBX placed also names its ``callback`` (ids and kind) and, a return call (S8), its
+    ``return_call`` facts (queue join, operator's answer, wait)."""
     outcome = await load_outcome(target, call_id)
-    return None if outcome is None else outcome.to_json()
+    if outcome is None:
+        return None
+    call = outcome.to_json()
+    if outcome.direction == "callback":
+        call["callback"] = await _callback_of(target, outcome.pbx_id, outcome.linkedid)
+        call["return_call"] = outcome.extra.get("return_call")
+    return call
+
+
+async def _callback_of(
+    target: Database | AsyncSession, pbx_id: str, linkedid: str
+) -> dict[str, str] | None:
+    """The callback attempt that placed the call with ``linkedid`` (our originated channel id
+    is its Linkedid), or None (a call placed by someone else)."""
+
+    async def work(session: AsyncSession) -> dict[str, str] | None:
+        found = (
+            await session.execute(
+                select(
+                    CallbackAttemptRow.callback_id,
+                    CallbackAttemptRow.attempt_id,
+                    CallbackRow.reason,
+                )
+                .join(CallbackRow, CallbackRow.callback_id == CallbackAttemptRow.callback_id)
+                .where(
+                    CallbackAttemptRow.pbx_id == pbx_id,
+                    CallbackAttemptRow.channel_id == linkedid,
+                )
+            )
+        ).first()
+        if found is None:
+            return None
+        callback_id, attempt_id, reason = found
+        return {"callback_id": callback_id, "attempt_id": attempt_id, "kind": kind_of(reason)}
+
+    return await _run(target, "read the callback of a call", work)
 
 
 async def page_outcomes(

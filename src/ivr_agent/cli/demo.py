@@ -8,8 +8,9 @@ Ctrl-C / SIGTERM, then stops everything it started. It prints the dashboard's si
 (``/login#token=…``: the token stays in the browser, never in a server log).
 
 Callbacks in the demo: every abandoned call that is not a short abandon gets its automatic
-callback from the agent; the simulated customer of that number waits on the phones side and
-answers (full survey or "not now") or lets it ring. Each batch also requests one
+return call from the agent (S8: greeting, then the hotline queue); the simulated customer of
+that number waits on the phones side and answers — an operator phone answers them from the
+queue — or lets it ring. Each batch also requests one
 ``service_completed`` callback through the store, as an operator's system would, for a
 customer who takes the full survey. The demo widens the calling windows to the whole day,
 every day, with a 1-minute retry interval, so callbacks are dialled whenever it runs.

@@ -67,6 +67,10 @@ class Call:
     operator_ids: list[str] = field(default_factory=list)
     abandon_us: int | None = None
     caller_hangup_us: int | None = None
+    # S8 return call: a callback (the PBX called the customer) handed to a queue after its
+    # greeting — when it joined the queue and when an operator answered it.
+    return_queued_us: int | None = None
+    return_answered_us: int | None = None
     # S2
     holds: list[HoldFact] = field(default_factory=list)
     # S3

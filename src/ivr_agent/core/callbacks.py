@@ -55,6 +55,13 @@ completed at 17:00 has one hour that day and two the next working morning
 *After an attempt* (:func:`next_state`), given the callback's state and the attempt's result:
 
 - ``completed`` → ``completed``; ``declined`` (the customer refuses) → ``declined``.
+- ``connected`` (a return call, S8: the customer answered, heard the return-call greeting and
+  was handed to the admin's operator route) → ``completed``. Whether an operator then answered
+  is measured on the resulting call (the tracker's outcome, linked by the attempt's channel
+  id = that call's Linkedid); a customer who gives up in the queue is not redialled
+  automatically (a return call's own abandon creates no new return call), so nobody is
+  called in a loop. A customer who hangs up during the greeting is ``hung_up``: a failure,
+  retried under the rules below.
 - ``no_answer``, ``busy``, ``hung_up`` (the customer hung up before the survey ended) and
   ``failed`` (the agent could not run the call, e.g. recording did not start) are
   **failures**: never an immediate redial — the next attempt is the first allowed moment at
@@ -93,14 +100,23 @@ OpenStatus = Literal["pending", "in_progress"]
 FinalStatus = Literal["completed", "declined", "unreachable", "cancelled"]
 Status = Literal[OpenStatus, FinalStatus]
 #: How an attempt ended when the customer answered and made a choice (the survey done, "no",
-#: "not now"): the call must have a recording.
-AnsweredOutcome = Literal["completed", "declined", "rescheduled"]
+#: "not now") or — a return call (S8) — was handed to the admin's operator route after the
+#: greeting (``connected``): the call must have a recording.
+AnsweredOutcome = Literal["completed", "declined", "rescheduled", "connected"]
 #: How an attempt failed: counted against ``max_attempts`` (see the module's docstring).
 FailedOutcome = Literal["no_answer", "busy", "hung_up", "failed"]
 #: How an attempt ended: the one definition of the callback outcomes.
 Outcome = Literal[AnsweredOutcome, FailedOutcome]
 #: How the survey script ends once the customer answered: a choice, or they hung up midway.
 ScriptOutcome = Literal[AnsweredOutcome, "hung_up"]
+
+#: What a callback call does once answered: the recorded survey (S5), or a return call that
+#: greets the customer and connects them to an operator (S8: 呼损回拨, service, not a survey).
+CallbackKind = Literal["survey", "return_call"]
+CALLBACK_KINDS: tuple[str, ...] = get_args(CallbackKind)
+#: Reasons whose callbacks are return calls: an abandoned caller never received the service a
+#: survey would ask about (S5), so they are called back to be served. Always, no setting.
+RETURN_CALL_REASONS = frozenset({"abandoned_call"})
 
 #: When a customer who said "not now" would rather be called, chosen on the keypad (S5: on
 #: "not convenient", apologise and ask for a better time). "Tomorrow" is the next working day.
@@ -232,6 +248,13 @@ class CallbackConfig:
         if reason == "service_completed" and self.service_ignores_windows:
             return windows + self.working_hours
         return windows
+
+
+def kind_of(reason: str) -> CallbackKind:
+    """What a callback for ``reason`` does once answered: ``return_call`` for an abandoned
+    call (S8), else the ``survey`` (S5)."""
+    _check_reason(reason)
+    return "return_call" if reason in RETURN_CALL_REASONS else "survey"
 
 
 def _check_reason(reason: str) -> None:
@@ -492,6 +515,8 @@ def next_state(
 
     if outcome == "completed":
         return final("completed", "survey completed")
+    if outcome == "connected":
+        return final("completed", "return call handed to the operators")
     if outcome == "declined":
         return final("declined", "customer declined")
     if outcome == "rescheduled":

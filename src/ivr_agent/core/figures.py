@@ -178,7 +178,12 @@ def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any
     sl_denominator = c.answered + c.abandoned - excluded
     ar_denominator = c.offered - excluded
     return {
-        "offered": _figure(c.offered, "count of inbound calls with offered_at in [from, to)"),
+        "offered": _figure(
+            c.offered,
+            "count of inbound calls with offered_at in [from, to); return calls (S8: the "
+            "customer called back, then queued) are not counted: their wait is the call's "
+            "return_call.wait_seconds = operator_answered_at − queued_at",
+        ),
         "answered": _figure(c.answered, "count of offered calls with answered_at set"),
         "answered_within_standard": _figure(
             c.answered_within_standard,
@@ -311,7 +316,8 @@ def callback_figures(counts: CallbackCounts, settings: FigureSettings) -> dict[s
     """The S5 figures of the callbacks due in an interval, each with its formula.
 
     A callback counts in the interval by ``due_at``; cancelled callbacks do not count. The
-    completing attempt of a completed callback is its last attempt with outcome ``completed``.
+    completing attempt of a completed callback is its last attempt with outcome ``completed``
+    (a survey) or ``connected`` (a return call handed to the operators, S8).
     """
     c = counts
     minutes = settings.callback_service_due_minutes
@@ -321,7 +327,9 @@ def callback_figures(counts: CallbackCounts, settings: FigureSettings) -> dict[s
             c.due, "count of callbacks with due_at in [from, to), status ≠ cancelled"
         ),
         "callbacks_completed": _figure(
-            c.completed, "count of due callbacks with status = completed"
+            c.completed,
+            "count of due callbacks with status = completed (a survey completed, or a return "
+            "call handed to the operators: outcome connected)",
         ),
         "callbacks_overdue": _figure(
             overdue,

@@ -60,6 +60,15 @@ def on_caller_new(call: Call, event: PbxEvent, leg: str | None) -> None:
 def on_queue_join(call: Call, event: QueueCallerJoin, leg: str | None) -> None:
     call.in_queue_flow = True
     call.queue = call.queue or event.queue
+    if call.direction == "callback" and call.return_queued_us is None:
+        # S8: a return call handed to the admin's queue after its greeting. From here it is
+        # measured like an inbound caller's wait; it is recorded from the queue join (the
+        # callback's own recording covered the answer and the greeting), so the whole call
+        # is on record (S5).
+        call.return_queued_us = event.at_us
+        call.commands.append(
+            StartRecording(call.call_id, call.linkedid, call.linkedid, to_datetime(event.at_us))
+        )
     if call.answered_us is None and (
         call.queue_join_us is None or event.at_us < call.queue_join_us
     ):
@@ -86,7 +95,18 @@ def on_answer(call: Call, event: PbxEvent, leg: str | None) -> None:
     if first:
         call.answered_us = at
     if call.direction == "callback":
-        return  # the customer answered: no operator prompts, no S3 watchdog
+        if call.return_queued_us is None or op is None:
+            return  # the customer answered: no operator prompts, no S3 watchdog
+        # S8: an operator took the return call from the queue: served like an inbound
+        # caller from here (who took it, the operator's introduction, silence timing); it
+        # is recorded since its queue join, and no wait apology (the customer was called).
+        if call.return_answered_us is None:
+            call.return_answered_us = at
+        if op != call.operator_id:
+            _took_the_caller(call, op)
+            call.play(PROMPT_OPERATOR_INTRO, at, variables=(("operator_id", op),))
+        arm_silence(call, at)
+        return
     new_operator = first or (op is not None and op != call.operator_id)
     if op:
         _took_the_caller(call, op)

@@ -101,7 +101,10 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
     ``extra`` carries JSON-ready side facts the contract has no key for: ``hold_severe``
     (S2: a hold over ``hold_severe_seconds``), ``queue``, ``operator_ids`` (every operator
     who took the caller, in order), ``anomalies`` (count) and ``final_state``; and
-    ``satisfaction`` (:func:`satisfaction_verdict`) once the caller heard that question.
+    ``satisfaction`` (:func:`satisfaction_verdict`) once the caller heard that question;
+    ``return_call`` (S8) for a callback handed to a queue: its queue join, the operator's
+    answer and the wait between (``operator_answered_at - queued_at``; to the end of the
+    call when no operator answered).
     """
     config = call.config
     end_us = call.ended_us if call.ended_us is not None else call.last_us
@@ -198,8 +201,9 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
         over_max_duration=over_max,
         hung_up_by=call.hung_up_by,
         # S9: the caller hangs up first; handing the call on (a transfer) is not hanging up.
+        # A return call (S8) is served by an operator like an inbound call: the same rule.
         operator_hung_up_first=(
-            not callback
+            (not callback or call.return_answered_us is not None)
             and answered_us is not None
             and call.hung_up_by == "operator"
             and not call.transferred
@@ -213,8 +217,26 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
             "final_state": call.state.value,
             "hold_severe": severe,
             **_satisfaction_extra(call),
+            **_return_call_extra(call, end_us),
         },
     )
+
+
+def _return_call_extra(call: Call, end_us: int) -> dict[str, object]:
+    """S8: a return call's queue part — when it joined the admin's queue, when an operator
+    answered (None: the customer left before), and the wait between (to the end if none)."""
+    queued = call.return_queued_us
+    if queued is None:
+        return {}
+    answered = call.return_answered_us
+    waited = (answered if answered is not None else end_us) - queued
+    return {
+        "return_call": {
+            "queued_at": to_datetime(queued).isoformat(),
+            "operator_answered_at": None if answered is None else to_datetime(answered).isoformat(),
+            "wait_seconds": _secs(max(waited, 0)),
+        }
+    }
 
 
 def _satisfaction_extra(call: Call) -> dict[str, str]:

@@ -359,6 +359,35 @@ def dialplan_hooks(exists: Mapping[str, str], source: str) -> Check:
     return Check(name, Status.OK, f"{', '.join(exists)} present")
 
 
+def return_call_route(exists: str | None, route: str) -> Check:
+    """``DIALPLAN_EXISTS(route)`` on the PBX for the return calls' operator route (S8):
+    "1", "0", or "" when the function is not there."""
+    name = "return call route"
+    value = (exists or "").strip()
+    if value == "1":
+        return Check(name, Status.OK, f"{route} exists: return calls are handed to it")
+    fix = (
+        "add the context with your Queue() (README: Return calls), or set "
+        "IVR_AGENT_RETURN_CALL_CONTEXT/_EXTENSION/_PRIORITY to your route; then: "
+        "asterisk -rx 'dialplan reload'"
+    )
+    if value == "0":
+        return Check(
+            name,
+            Status.FAIL,
+            f"{route} missing on the PBX: abandoned callers would be called back and "
+            "not reach an operator",
+            fix,
+        )
+    return Check(
+        name,
+        Status.WARN,
+        f"cannot tell whether {route} exists: DIALPLAN_EXISTS() answered nothing "
+        "(func_dialplan not loaded?)",
+        "check by hand: asterisk -rx 'dialplan show " + route.split(",", 1)[0] + "'",
+    )
+
+
 def talk_detect(loaded: str | None) -> Check:
     """``IFMODULE(func_talkdetect.so)`` on the PBX: "1", "0", or "" (IFMODULE not there)."""
     name = "talk detection"

@@ -325,6 +325,11 @@ async def _pbx_checks(
         exists = {ctx: await ami.getvar(f"DIALPLAN_EXISTS({ctx})") or "" for ctx in contexts}
         hook_apps = await _hook_apps(ami, contexts)
         talk = await ami.getvar("IFMODULE(func_talkdetect.so)")
+        route = (
+            f"{settings.return_call_context},{settings.return_call_extension},"
+            f"{settings.return_call_priority}"
+        )
+        route_exists = await ami.getvar(f"DIALPLAN_EXISTS({route})")
         prompts_check = await _prompts_on_pbx(ami, settings)
         echo = await ami.echo(ECHO_TIMEOUT)
         await asyncio.sleep(max(0.0, canary_sent_at + CANARY_WAIT - time.monotonic()))
@@ -345,12 +350,19 @@ async def _pbx_checks(
             *_ari_checks(settings, ari, hook_apps),
             checks.dialplan_hooks(exists, hooks.source),
             checks.talk_detect(talk),
+            checks.return_call_route(route_exists, route),
             _prompt_files(settings),
             prompts_check,
             skew_check,
         ]
         if refused:
-            asked = {"ami read classes", "dialplan hooks", "talk detection", "prompts on the pbx"}
+            asked = {
+                "ami read classes",
+                "dialplan hooks",
+                "talk detection",
+                "return call route",
+                "prompts on the pbx",
+            }
             reason = "the PBX refused Getvar (it needs write class call)"
             found = [checks.skipped(c.name, reason) if c.name in asked else c for c in found]
         return found
@@ -362,7 +374,7 @@ def _without_ami(
     """The PBX checks when AMI is not there: the login's failure, then what ARI and the
     filesystem tell; the rest skipped for ``reason``."""
     ami_names = ("ami write classes", "ami read classes", "ami timestamps", "ami event filter")
-    pbx_names = ("dialplan hooks", "talk detection")
+    pbx_names = ("dialplan hooks", "talk detection", "return call route")
     return [
         login,
         *(checks.skipped(name, reason) for name in ami_names),

@@ -250,15 +250,17 @@ async def callback_summary(
 ) -> CallbackCounts:
     """Counts of the callbacks due in ``[start, end)`` (S5); read-only over the callback tables.
 
-    The completing attempt of a callback is its last attempt with outcome ``completed`` (a
-    lateral subquery per callback, served by the ``(callback_id, attempt_no)`` key).
+    The completing attempt of a callback is its last attempt with outcome ``completed`` or
+    ``connected`` (a return call handed to the operators): a lateral subquery per callback,
+    served by the ``(callback_id, attempt_no)`` key.
     Overdue is judged at ``now``.
     """
     cb = CallbackRow
     a = CallbackAttemptRow
     last = (
         select(a.started_at.label("started_at"))
-        .where(a.callback_id == cb.callback_id, a.outcome == "completed")
+        # A return call (S8) completes by being handed to the operators: ``connected``.
+        .where(a.callback_id == cb.callback_id, a.outcome.in_(("completed", "connected")))
         .order_by(a.attempt_no.desc())
         .limit(1)
         .lateral("last_attempt")

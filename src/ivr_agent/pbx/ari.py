@@ -271,6 +271,16 @@ class AriClient:
             params={"endpoint": endpoint},
         )
 
+    async def get_variable(self, channel_id: str, variable: str) -> str:
+        """A channel variable's value, or a dialplan function's evaluated on the channel,
+        e.g. ``DIALPLAN_EXISTS(ctx,s,1)``."""
+        reply = await self.request(
+            "GET",
+            f"/channels/{quote(channel_id, safe='')}/variable",
+            params={"variable": variable},
+        )
+        return str((reply or {}).get("value") or "")
+
     async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
         """Set a channel variable or function, e.g. ``TALK_DETECT(set)``."""
         await self.request(

@@ -55,6 +55,7 @@ PROMPT_NAMES = frozenset(
         "callback_not_convenient",
         "callback_better_time",
         "callback_recording_failed",
+        "return_call_greeting",
         "survey_confidential",
         "survey_thanks",
         "survey_problem_solved",

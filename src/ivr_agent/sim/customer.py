@@ -3,7 +3,10 @@
 The customer answers after the requested seconds, ignores the call, is busy, or rejects it.
 Once answered the line sends audio (:class:`~.line.LineAudio`) and listens with talk
 detection on its own channel: each time what it hears goes quiet (a prompt ended), the
-customer presses the next key of the scenario. With ``originate = true`` the sandbox PBX
+customer presses the next key of the scenario; a customer with no keys left stays on the
+line (a return call, S8: the greeting, then the queue, until an operator answers — the
+operator leg carrying their number is answered after ``operator_answer_after``). With
+``originate = true`` the sandbox PBX
 places the call itself, into its demo survey (``callback-survey-demo``), so a callback runs
 end to end without the agent.
 """
@@ -33,6 +36,8 @@ class CustomerRun:
         self.sim = sim
         self.cb = cb
         self.arrived: asyncio.Future[Leg] = asyncio.get_running_loop().create_future()
+        #: The customer's leg once they answered.
+        self.answered_leg: Leg | None = None
         self.result: dict[str, Any] = {
             "kind": "callback",
             "scenario": sim.scenario.name,
@@ -46,6 +51,34 @@ class CustomerRun:
             },
             "errors": [],
         }
+
+    @property
+    def on_the_line(self) -> bool:
+        """The customer answered the call back and has not hung up yet."""
+        leg = self.answered_leg
+        return leg is not None and not leg.ended.is_set()
+
+    def offer(self, leg: Leg, operator_id: str) -> None:
+        """The queue rings an operator for this customer's return call (S8): ring the desk
+        phone, and answer it after ``operator_answer_after`` (if set) unless it stops."""
+        self.sim.spawn(self.sim.safe(self._operator_takes(leg, operator_id)))
+
+    async def _operator_takes(self, leg: Leg, operator_id: str) -> None:
+        sim, r = self.sim, self.result
+        r.setdefault("operators_offered", []).append(operator_id)
+        await sim.ari.ring(leg.id)
+        after = self.cb.operator_answer_after
+        if after is None:
+            return
+        if not await until((leg.started_at or time.time()) + after, leg.ended):
+            return  # the queue stopped ringing this phone (another answered, or the end)
+        if "operator_id" in r:
+            return  # a ring-all queue rang several phones: one operator takes the call
+        r["operator_id"] = operator_id
+        await sim.ari.answer(leg.id)
+        await until(time.time() + 5, leg.up)
+        r["operator_answered_at"] = iso(leg.up_at)
+        sim.progress(f"{self.cb.id}: operator {operator_id} answers the return call")
 
     def ring(self, leg: Leg) -> None:
         """The PBX's call to this customer's number reached the phones."""
@@ -108,6 +141,7 @@ class CustomerRun:
         await sim.ari.answer(leg.id)
         await until(time.time() + 5, leg.up)
         r.update(outcome="answered", answered_at=iso(leg.up_at))
+        self.answered_leg = leg
         r["ring_seconds"] = seconds_between(leg.up_at, leg.started_at)
         sim.progress(f"{cb.id}: customer answers")
         line = LineAudio(sim.ari, sim.hub, leg)

@@ -145,7 +145,12 @@ class Simulation:
         operator = _OPERATOR_EXTEN.match(leg.exten)
         if operator:
             call = self._inbound.get(leg.caller_number)
-            if call is not None:
+            returning = self._customers.get(leg.caller_number or "")
+            if returning is not None and (call is None or returning.on_the_line):
+                # A return call (S8) the queue offers to an operator: it carries the number
+                # of the customer called back (who may have been an abandoning caller).
+                returning.offer(leg, operator.group(1).zfill(3))
+            elif call is not None:
                 call.offer(leg, operator.group(1).zfill(3))
             else:
                 # Not ours (another caller): a desk phone rings all the same.

@@ -42,6 +42,8 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     answer_after = 4.0
     digits = ["1", "5", "4", "5", "5", "4"]   # one key each time a prompt ends
     originate = true           # the sandbox places the call (demo survey) instead of the agent
+    operator_answer_after = 2.0  # a return call (S8): the operator's phone that the queue
+                               # rings for this customer answers after 2 s (none: rings only)
 
 Every duration is in seconds; :meth:`Scenario.scaled` multiplies them all.
 """
@@ -144,6 +146,9 @@ class CallbackCustomer:
     originate: bool = False
     start: float = 0.0
     wait: float = 120.0
+    #: A return call (S8): the operator leg the queue rings for this customer (it carries
+    #: their number) is answered after this many seconds; None: it only rings.
+    operator_answer_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,7 @@ class Scenario:
                 start=b.start * factor,
                 answer_after=b.answer_after * factor,
                 hangup_after=s(b.hangup_after),
+                operator_answer_after=s(b.operator_answer_after),
             )
             for b in self.callbacks
         )
@@ -348,7 +354,7 @@ def _callback(index: int, raw: Any) -> CallbackCustomer:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: must be a table")
     allowed = {"id", "number", "behaviour", "answer_after", "digits", "hangup_after"}
-    _check_keys(where, raw, allowed | {"originate", "start", "wait"})
+    _check_keys(where, raw, allowed | {"originate", "start", "wait", "operator_answer_after"})
     cb_id = str(raw.get("id", f"callback{index + 1}"))
     where = f"callbacks[{index}] ({cb_id})"
     behaviour = raw.get("behaviour", "answer")
@@ -369,6 +375,9 @@ def _callback(index: int, raw: Any) -> CallbackCustomer:
         originate=bool(raw.get("originate", False)),
         start=_seconds(where, "start", raw.get("start", 0.0)) or 0.0,
         wait=_seconds(where, "wait", raw.get("wait", 120.0)) or 120.0,
+        operator_answer_after=_seconds(
+            where, "operator_answer_after", raw.get("operator_answer_after")
+        ),
     )
 
 

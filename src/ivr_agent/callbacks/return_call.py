@@ -1,0 +1,197 @@
+"""One answered return call (S8, 呼损回拨): record, greet, hand the customer to an operator.
+
+Theory of operation — an abandoned caller's callback is service, not a survey:
+
+1. As every callback (S5), the customer's channel joins our mixing bridge and the bridge
+   recording starts **before anything is said** (:class:`CallbackCall`'s recording; a
+   recording that cannot start ends the call politely, ``failed``, rescheduled).
+2. The return-call greeting ``return_call_greeting`` ("您好,这里是{company}客服,您刚才的来电
+   未能接通,现在为您转接客服代表") is played on the bridge, so the recording holds it.
+3. The recording is stopped and the channel leaves Stasis by ARI ``continue`` into the
+   admin's own operator route, ``IVR_AGENT_RETURN_CALL_CONTEXT`` /
+   ``…_EXTENSION`` / ``…_PRIORITY`` (e.g. a context running their ``Queue()``). From there
+   the call is measured by the tracker like an inbound caller (queue wait, the operator who
+   answers, holds, silence) and recorded by the inbound recorder from its queue join
+   (``core/measures.py``): answer → greeting is this module's recording, queue → hang-up
+   the inbound recorder's, so the whole call is on record. The resulting call's
+   ``calls.linkedid`` is this attempt's channel id (the originated channel is the call's
+   first channel): that is the link between the callback and the measured call.
+4. The attempt ends ``connected`` (the callback ``completed``) with the greeting's verified
+   recording. A customer who hangs up during the greeting ends ``hung_up`` (a failure,
+   retried under S5's rules); one who gives up in the queue is measured on the resulting
+   call and not redialled (a return call is no inbound call: its abandon makes no callback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from ivr_agent.callbacks.call import (
+    CallbackCall,
+    CallReport,
+    RecordingLost,
+    RecordingNotStarted,
+    _recorded_end,
+    _utc,
+)
+from ivr_agent.callbacks.journal import JournalEntry
+from ivr_agent.callbacks.script import Prompt
+from ivr_agent.pbx.ari import AriError
+from ivr_agent.pbx.stasis import ChannelGone
+from ivr_agent.platform.logging import get_logger
+
+log = get_logger(__name__)
+
+#: The greeting the customer hears before the hand-over (prompts/catalogue.toml).
+GREETING = "return_call_greeting"
+
+
+class ReturnCall(CallbackCall):
+    """Runs one answered return call on the attempt's channel; :meth:`run` returns its report."""
+
+    async def run(self) -> CallReport:
+        """Record, greet, hand over to the operator route, keep the recording."""
+        entry = self.journal.read(self.target.attempt_id) or JournalEntry(self.target.attempt_id)
+        if entry.answered_at is None:
+            entry = entry.with_(answered_at=self.answered_at or self.now())
+            self.journal.write(entry)
+        answered_at = entry.answered_at or self.now()
+        try:
+            if entry.recording_started_at is None:
+                started = await self._start_recording()
+                entry = entry.with_(
+                    recording_name=self.recording_name, recording_started_at=started
+                )
+                self.journal.write(entry)
+            else:
+                # Resumed after an agent restart: the greeting is played again from the start.
+                await self._ensure_customer_in_bridge()
+                if entry.playback_id:
+                    await self.client.stop_playback(entry.playback_id)
+        except (RecordingNotStarted, ChannelGone) as exc:
+            return await self._recording_failed(exc, answered_at)
+        if await self._route_missing():
+            return await self._route_failed(entry, answered_at)
+        try:
+            await self._play((Prompt(GREETING, {"company": self.settings.company}),))
+        except ChannelGone:
+            return await self._wrap_up(entry, answered_at, "hung_up", "hung up during the greeting")
+        except RecordingLost as exc:
+            return await self._recording_failed(exc, answered_at)
+        return await self._hand_over(entry, answered_at)
+
+    @property
+    def route(self) -> str:
+        """The operator route, ``context,extension,priority``."""
+        s = self.settings
+        return f"{s.return_call_context},{s.return_call_extension},{s.return_call_priority}"
+
+    async def _route_missing(self) -> bool:
+        """True when the PBX says the operator route does not exist (checked before the
+        greeting promises an operator). Unknown (no ``func_dialplan``, no reply): not
+        missing — the hand-over is tried."""
+        try:
+            value = await self.client.get_variable(
+                self.target.channel_id, f"DIALPLAN_EXISTS({self.route})"
+            )
+        except AriError:
+            return False
+        return value.strip() == "0"
+
+    async def _route_failed(self, entry: JournalEntry, answered_at: float) -> CallReport:
+        """No operator route on the PBX: apologise (recorded), hang up, fail the attempt —
+        retried under S5's rules, so a route fixed meanwhile still serves the customer."""
+        log.error(
+            "return_call_route_missing",
+            attempt_id=self.target.attempt_id,
+            route=self.route,
+            fix="IVR_AGENT_RETURN_CALL_CONTEXT/_EXTENSION/_PRIORITY must name a dialplan "
+            "extension of the PBX (see `ivr-agent doctor`)",
+        )
+        with contextlib.suppress(ChannelGone, RecordingLost):
+            await self._play((Prompt("callback_recording_failed"),))
+        detail = f"return-call route {self.route} does not exist on the PBX"
+        return await self._wrap_up(entry, answered_at, "failed", detail)
+
+    async def _hand_over(self, entry: JournalEntry, answered_at: float) -> CallReport:
+        """Stop our recording, continue the channel into the operator route, keep the file."""
+        finished_at = await self._stop_recording()
+        context = self.settings.return_call_context
+        extension = self.settings.return_call_extension
+        try:
+            await self._show_customer()
+            await self.client.continue_in_dialplan(
+                self.target.channel_id,
+                context=context,
+                extension=extension,
+                priority=self.settings.return_call_priority,
+            )
+        except AriError as exc:
+            gone = self.events.gone or exc.status == 404
+            outcome = "hung_up" if gone else "failed"
+            detail = None if gone else f"hand-over to {context},{extension} refused: {exc}"
+            log.warning(
+                "return_call_hand_over_failed", attempt_id=self.target.attempt_id, error=str(exc)
+            )
+            return await self._wrap_up(entry, answered_at, outcome, detail, finished_at)
+        log.info(
+            "return_call_handed_over",
+            attempt_id=self.target.attempt_id,
+            context=context,
+            extension=extension,
+            linkedid=self.target.channel_id,
+        )
+        # Known now: a crash from here on still finishes the attempt as handed over.
+        entry = entry.with_(outcome="connected")
+        self.journal.write(entry)
+        return await self._wrap_up(
+            entry, answered_at, "connected", f"handed to {context},{extension}", finished_at
+        )
+
+    async def _show_customer(self) -> None:
+        """Present the customer's number (and name) as the caller id the operator's phone
+        shows: the operator sees whom they are answering, as on an inbound call (an
+        originated channel's caller id is otherwise the PBX's own)."""
+        number = self.target.customer_number
+        if number:
+            await self.client.set_variable(self.target.channel_id, "CALLERID(num)", number)
+        if self.target.customer_name:
+            await self.client.set_variable(
+                self.target.channel_id, "CALLERID(name)", self.target.customer_name
+            )
+
+    async def _wrap_up(
+        self,
+        entry: JournalEntry,
+        answered_at: float,
+        outcome: str,
+        detail: str | None,
+        finished_at: float | None = None,
+    ) -> CallReport:
+        """Hang up unless handed over, stop (if still running), fetch, verify and store the
+        recording; the call's report. No verified recording: ``failed`` (S5)."""
+        if outcome != "connected":
+            await self._hang_up()
+        if finished_at is None:
+            finished_at = await self._stop_recording()
+        started = entry.recording_started_at or answered_at
+        stored, reason = await self.keep_recording(
+            None if finished_at is None else finished_at - started
+        )
+        ended = _recorded_end(finished_at, started, stored, self.now())
+        if stored is None and outcome == "connected":
+            # Handed over all the same (the customer reaches an operator), but S5 keeps no
+            # outcome without its recording: the attempt is failed and rescheduled.
+            outcome, detail = "failed", f"handed over, but recording: {reason}"
+        self.journal.write(entry.with_(outcome=outcome, ended_at=ended, stored=stored))
+        with contextlib.suppress(AriError):
+            await self.client.destroy_bridge(self.bridge_id)
+        return CallReport(
+            outcome=outcome,
+            reason=detail,
+            scores={},
+            answered_at=_utc(answered_at),
+            ended_at=_utc(ended),
+            recording=stored,
+            extra={"linkedid": self.target.channel_id} if outcome == "connected" else {},
+        )
