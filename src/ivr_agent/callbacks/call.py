@@ -172,13 +172,18 @@ class CallbackCall:
 
     # --- the whole call -----------------------------------------------------------------
 
-    async def run(self) -> CallReport:
-        """Record, converse, hang up, keep the recording. Never leaves the channel up."""
+    def answered_entry(self) -> tuple[JournalEntry, float]:
+        """The attempt's journal entry with its answer time noted (written once), and that
+        time: what every kind of answered callback starts from."""
         entry = self.journal.read(self.target.attempt_id) or JournalEntry(self.target.attempt_id)
         if entry.answered_at is None:
             entry = entry.with_(answered_at=self.answered_at or self.now())
             self.journal.write(entry)
-        answered_at = entry.answered_at or self.now()
+        return entry, entry.answered_at or self.now()
+
+    async def run(self) -> CallReport:
+        """Record, converse, hang up, keep the recording. Never leaves the channel up."""
+        entry, answered_at = self.answered_entry()
         if entry.recording_started_at is None:
             try:
                 started = await self._start_recording()

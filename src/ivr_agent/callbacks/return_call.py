@@ -51,11 +51,7 @@ class ReturnCall(CallbackCall):
 
     async def run(self) -> CallReport:
         """Record, greet, hand over to the operator route, keep the recording."""
-        entry = self.journal.read(self.target.attempt_id) or JournalEntry(self.target.attempt_id)
-        if entry.answered_at is None:
-            entry = entry.with_(answered_at=self.answered_at or self.now())
-            self.journal.write(entry)
-        answered_at = entry.answered_at or self.now()
+        entry, answered_at = self.answered_entry()
         try:
             if entry.recording_started_at is None:
                 started = await self._start_recording()
