@@ -374,10 +374,9 @@ async def finish_attempt(
         row.reschedules = following.reschedules
         row.outcome = result.outcome
         if result.problem_solved is not None:
-            row.problem_solved = result.problem_solved
             # A "no" needs someone to act on it (S5), whatever became of the call; a later
             # "yes" (the next survey) says it was dealt with.
-            row.follow_up = not result.problem_solved
+            row.problem_solved = result.problem_solved
         if result.outcome == "completed":
             row.satisfaction_index = satisfaction_index(result.scores)
         row.updated_at = ended

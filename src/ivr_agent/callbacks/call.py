@@ -226,14 +226,7 @@ class CallbackCall:
     ) -> CallReport:
         """After the conversation: hang up, stop, fetch, verify and store the recording."""
         await self._hang_up()
-        finished_at = await self._stop_recording()
-        started = entry.recording_started_at or answered_at
-        # Without RecordingFinished (the PBX restarted under the call) the recorded part's
-        # end is unknown: the file is checked whole, not against a guessed length.
-        stored, reason = await self.keep_recording(
-            None if finished_at is None else finished_at - started
-        )
-        ended = _recorded_end(finished_at, started, stored, self.now())
+        stored, reason, ended = await self.stop_and_keep(entry, answered_at)
         outcome: str = result.outcome
         detail: str | None = None
         if stored is None:
@@ -256,6 +249,21 @@ class CallbackCall:
         )
 
     # --- recording ----------------------------------------------------------------------
+
+    async def stop_and_keep(
+        self, entry: JournalEntry, answered_at: float, finished_at: float | None = None
+    ) -> tuple[RecordingFile | None, str | None, float]:
+        """Stop the bridge recording (unless ``finished_at`` says it already ended), fetch,
+        verify and store it: (the stored file or None, why not, when the recorded part ended)."""
+        if finished_at is None:
+            finished_at = await self._stop_recording()
+        started = entry.recording_started_at or answered_at
+        # Without RecordingFinished (the PBX restarted under the call) the recorded part's
+        # end is unknown: the file is checked whole, not against a guessed length.
+        stored, reason = await self.keep_recording(
+            None if finished_at is None else finished_at - started
+        )
+        return stored, reason, _recorded_end(finished_at, started, stored, self.now())
 
     async def _start_recording(self) -> float:
         """Bridge the channel and record the bridge; the ``RecordingStarted`` time."""

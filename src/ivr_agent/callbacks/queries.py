@@ -14,7 +14,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.callbacks.sessions import in_transaction, utc
-from ivr_agent.core.callbacks import kind_of
+from ivr_agent.core.callbacks import kind_of, needs_follow_up
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.satisfaction import INDICES
@@ -88,7 +88,7 @@ def _callback_json(
         "scores": dict(latest_scores),
         "satisfaction_index": row.satisfaction_index,
         "problem_solved": row.problem_solved,
-        "follow_up": row.follow_up,
+        "follow_up": needs_follow_up(row.problem_solved),
         "recording": None if latest_recording is None else _recording_json(latest_recording),
         "source_call_id": row.source_call_id,
         "campaign_id": row.campaign_id,
@@ -200,7 +200,9 @@ async def list_callbacks(
     if status is not None:
         query = query.where(CallbackRow.status == status)
     if follow_up is not None:
-        query = query.where(CallbackRow.follow_up.is_(follow_up))
+        # The SQL twin of needs_follow_up (NULL, not asked, is no follow-up).
+        solved = CallbackRow.problem_solved
+        query = query.where(solved.is_(False) if follow_up else solved.is_distinct_from(False))
     if due_from is not None:
         query = query.where(CallbackRow.due_at >= utc("from", due_from))
     if due_to is not None:

@@ -31,7 +31,6 @@ from ivr_agent.callbacks.call import (
     CallReport,
     RecordingLost,
     RecordingNotStarted,
-    _recorded_end,
     _utc,
 )
 from ivr_agent.callbacks.journal import JournalEntry
@@ -168,20 +167,13 @@ class ReturnCall(CallbackCall):
         recording; the call's report. No verified recording: ``failed`` (S5)."""
         if outcome != "connected":
             await self._hang_up()
-        if finished_at is None:
-            finished_at = await self._stop_recording()
-        started = entry.recording_started_at or answered_at
-        stored, reason = await self.keep_recording(
-            None if finished_at is None else finished_at - started
-        )
-        ended = _recorded_end(finished_at, started, stored, self.now())
+        stored, reason, ended = await self.stop_and_keep(entry, answered_at, finished_at)
         if stored is None and outcome == "connected":
             # Handed over all the same (the customer reaches an operator), but S5 keeps no
             # outcome without its recording: the attempt is failed and rescheduled.
             outcome, detail = "failed", f"handed over, but recording: {reason}"
         self.journal.write(entry.with_(outcome=outcome, ended_at=ended, stored=stored))
-        with contextlib.suppress(AriError):
-            await self.client.destroy_bridge(self.bridge_id)
+        await self._destroy_bridge()
         return CallReport(
             outcome=outcome,
             reason=detail,

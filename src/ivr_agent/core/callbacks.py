@@ -556,3 +556,9 @@ def check_customer_name(value: object) -> str | None:
     if len(name) > CUSTOMER_NAME_MAX:
         raise ValueError(f"must be at most {CUSTOMER_NAME_MAX} characters")
     return name or None
+
+
+def needs_follow_up(problem_solved: bool | None) -> bool:
+    """S5: a callback whose customer last said the problem is not solved needs someone to
+    act on it; one never asked, or last told "solved", does not."""
+    return problem_solved is False

@@ -395,17 +395,23 @@ def sent_from_a_channel(f: Fields) -> bool:
     return False
 
 
-def _survey_answer(f: Fields) -> PbxEvent:
-    event = f"UserEvent/{SURVEY_USER_EVENT}"
+def _from_the_dialplan(f: Fields, event: str, what: str) -> None:
+    """Refuse a report only the dialplan hook may raise on a channel (``what`` it reports)
+    when it came from the AMI action instead: any holder of the ``user`` write class can
+    send the same UserEvent, and that is a forgery."""
     if not sent_from_a_channel(f):
-        # Only the dialplan hook, on the caller's channel, reports the answer. The same
-        # UserEvent sent by an AMI client (any holder of the `user` write class) is a forgery.
         raise MalformedEvent(
             event,
             "UserEvent",
             "was not raised on a channel by the dialplan hook (an AMI UserEvent action?): "
-            "ignored, it cannot report a satisfaction answer",
+            f"ignored, it cannot report {what}",
         )
+
+
+def _survey_answer(f: Fields) -> PbxEvent:
+    event = f"UserEvent/{SURVEY_USER_EVENT}"
+    # Only the dialplan hook, on the caller's channel, reports the answer.
+    _from_the_dialplan(f, event, "a satisfaction answer")
     digit = _opt(f, "Digit")
     if digit is not None and (len(digit) != 1 or digit not in "0123456789*#"):
         raise MalformedEvent(event, "Digit", f"must be one keypad key or empty, not {digit[:20]!r}")
@@ -420,15 +426,9 @@ def _survey_answer(f: Fields) -> PbxEvent:
 
 def _mute(f: Fields) -> PbxEvent:
     event = f"UserEvent/{MUTE_USER_EVENT}"
-    if not sent_from_a_channel(f):
-        # Only the dialplan hook, on the operator's channel, reports a mute: an AMI client
-        # could otherwise start "holds" (and the prompts they bring) on anyone's call.
-        raise MalformedEvent(
-            event,
-            "UserEvent",
-            "was not raised on a channel by the dialplan hook (an AMI UserEvent action?): "
-            "ignored, it cannot report a mute",
-        )
+    # Only the dialplan hook, on the operator's channel, reports a mute: an AMI client could
+    # otherwise start "holds" (and the prompts they bring) on anyone's call.
+    _from_the_dialplan(f, event, "a mute")
     state = (_opt(f, "State") or "").lower()
     if state == "on":
         return Hold(**_chan(f, event), music_class=MUTE_MUSIC_CLASS)

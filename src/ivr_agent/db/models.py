@@ -253,10 +253,8 @@ class CallbackRow(Base):
     status_reason: Mapped[str | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    # The last "problem solved?" answer, and whether a "no" still needs someone to act on it
-    # (migration 0007).
+    # The last "problem solved?" answer (migration 0007): a "no" needs a follow-up.
     problem_solved: Mapped[bool | None]
-    follow_up: Mapped[bool] = mapped_column(server_default=text("false"))
     # A regular campaign's run this callback belongs to, and the calling windows it is
     # dialled in ("HH:MM-HH:MM,…"; NULL: the settings') (migration 0008).
     campaign_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False))

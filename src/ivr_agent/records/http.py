@@ -36,12 +36,21 @@ def wrap_up_limit(app: web.Application) -> timedelta:
     return timedelta(minutes=app[SETTINGS].wrap_up_minutes)
 
 
-def request_writer(request: web.Request) -> Writer:
-    """Who the admitted credential of ``request`` is, as the record store sees them."""
+def writer_of(request: web.Request) -> Writer | None:
+    """Who the admitted credential of ``request`` is, as the record store sees them (None:
+    no credential)."""
     credential = request.get(CREDENTIAL)
     if credential is None:
-        raise ApiError(401, "unauthenticated", "an Authorization: Bearer token is required")
+        return None
     return Writer(f"token:{credential.token_id}", credential.role, credential.operator_id)
+
+
+def request_writer(request: web.Request) -> Writer:
+    """:func:`writer_of` for the API: no credential is a 401."""
+    writer = writer_of(request)
+    if writer is None:
+        raise ApiError(401, "unauthenticated", "an Authorization: Bearer token is required")
+    return writer
 
 
 def _not_found() -> ApiError:

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from ivr_agent.core.records import RECORD_STATUSES, RECORD_TYPES, STATUS_LABELS, TYPE_LABELS
 from ivr_agent.platform.keys import DATABASE, SETTINGS
-from ivr_agent.records.http import load_wrap_up, store_record, wrap_up_limit
+from ivr_agent.records.http import load_wrap_up, store_record, wrap_up_limit, writer_of
 from ivr_agent.records.store import CallRecord, WrapUp, Writer, calls_without_record
 from ivr_agent.web import templates
 from ivr_agent.web.auth import CREDENTIAL, open_route
@@ -61,16 +61,9 @@ def message_page(locale: PageLocale, title: str, message: str, *, status: int) -
     )
 
 
-def _writer(request: web.Request) -> Writer | None:
-    credential = request.get(CREDENTIAL)
-    if credential is None:
-        return None
-    return Writer(f"token:{credential.token_id}", credential.role, credential.operator_id)
-
-
 def _admitted(request: web.Request) -> Writer | web.Response:
     """The signed-in writer, or the page that says why not (sign-in redirect raised)."""
-    writer = _writer(request)
+    writer = writer_of(request)
     if writer is None:
         raise web.HTTPSeeOther(login_location(request.rel_url.raw_path))
     if writer.role not in WRAP_UP_ROLES:

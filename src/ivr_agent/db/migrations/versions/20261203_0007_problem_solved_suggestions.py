@@ -3,7 +3,7 @@
 * ``callback_attempts.problem_solved`` / ``callbacks.problem_solved``: the customer's answer
   to "has the problem been solved?", asked before the five scores of a service or complaint
   callback; ``NULL`` when not asked or not answered (every callback before this migration).
-  ``callbacks.follow_up`` is set when the answer was "no": someone has to act on it.
+  A callback whose last answer is "no" needs a follow-up (the API's ``follow_up``).
 * ``recordings.kind``: ``call`` (the whole call, as before) or ``suggestion`` (what an
   inbound caller said after pressing 2 at the satisfaction question). Existing rows are
   whole-call recordings.
@@ -31,10 +31,6 @@ def upgrade() -> None:
     op.add_column("callback_attempts", sa.Column("problem_solved", sa.Boolean(), nullable=True))
     op.add_column("callbacks", sa.Column("problem_solved", sa.Boolean(), nullable=True))
     op.add_column(
-        "callbacks",
-        sa.Column("follow_up", sa.Boolean(), nullable=False, server_default=sa.false()),
-    )
-    op.add_column(
         "recordings",
         sa.Column("kind", sa.Text(), nullable=False, server_default=sa.text("'call'")),
     )
@@ -53,6 +49,5 @@ def downgrade() -> None:
         )
     op.drop_constraint("kind", "recordings", type_="check")
     op.drop_column("recordings", "kind")
-    op.drop_column("callbacks", "follow_up")
     op.drop_column("callbacks", "problem_solved")
     op.drop_column("callback_attempts", "problem_solved")
