@@ -36,6 +36,7 @@ from datetime import date, time, timedelta
 from typing import Any
 
 from ivr_agent.core.callbacks import Window, check_customer_name
+from ivr_agent.core.figures import figure, ratio
 from ivr_agent.core.phone import check_customer_number
 
 CAMPAIGN_NAME_MAX = 100
@@ -251,45 +252,35 @@ class RunCounts:
         )
 
 
-def _figure(value: float | int | None, formula: str) -> dict[str, Any]:
-    if isinstance(value, float):
-        value = round(value, 6)
-    return {"value": value, "formula": formula}
-
-
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return None if denominator == 0 else round(numerator / denominator, 6)
-
-
 def campaign_figures(customers: int, counts: RunCounts, scope: str) -> dict[str, dict[str, Any]]:
     """A campaign's figures over ``scope`` ("the run" or "all runs"), each with its formula,
     as ``{name: {"value", "formula"}}``; a ratio over nothing is None."""
     c = counts
     return {
-        "customers": _figure(customers, "count of distinct numbers in the campaign's list"),
-        "callbacks": _figure(
+        "customers": figure(customers, "count of distinct numbers in the campaign's list"),
+        "callbacks": figure(
             c.callbacks, f"count of callbacks of {scope} (one per customer and run)"
         ),
-        "completed": _figure(c.completed, f"count of callbacks of {scope} with status = completed"),
-        "declined": _figure(c.declined, f"count of callbacks of {scope} with status = declined"),
-        "unreachable": _figure(
+        "completed": figure(c.completed, f"count of callbacks of {scope} with status = completed"),
+        "declined": figure(c.declined, f"count of callbacks of {scope} with status = declined"),
+        "unreachable": figure(
             c.unreachable, f"count of callbacks of {scope} with status = unreachable"
         ),
-        "cancelled": _figure(c.cancelled, f"count of callbacks of {scope} with status = cancelled"),
-        "open": _figure(
+        "cancelled": figure(c.cancelled, f"count of callbacks of {scope} with status = cancelled"),
+        "open": figure(
             c.open, f"count of callbacks of {scope} with status = pending or in_progress"
         ),
-        "overdue": _figure(
+        "overdue": figure(
             c.overdue,
             f"count of callbacks of {scope} flagged overdue (an attempt due or made after the "
             "deadline: the end of the run day's windows)",
         ),
-        "completion_rate": _figure(
-            _ratio(c.completed, c.callbacks),
+        "completion_rate": figure(
+            ratio(c.completed, c.callbacks),
             f"completed / callbacks = {c.completed} / {c.callbacks}",
         ),
-        "satisfaction_index": _figure(
-            _ratio(c.satisfaction_sum, c.satisfaction_scored),
+        "satisfaction_index": figure(
+            ratio(c.satisfaction_sum, c.satisfaction_scored),
             "mean satisfaction_index (mean of the five survey scores, 1–5) of completed "
             f"callbacks of {scope} = {c.satisfaction_sum:g} / {c.satisfaction_scored}",
         ),

@@ -157,11 +157,13 @@ class FigureSettings:
         }
 
 
-def _ratio(numerator: float, denominator: float) -> float | None:
+def ratio(numerator: float, denominator: float) -> float | None:
+    """``numerator / denominator`` to 6 places; None over nothing."""
     return None if denominator == 0 else round(numerator / denominator, 6)
 
 
-def _figure(value: float | int | None, formula: str) -> dict[str, Any]:
+def figure(value: float | int | None, formula: str) -> dict[str, Any]:
+    """One figure as the API gives it: its value (floats to 6 places) and its formula."""
     if isinstance(value, float):
         value = round(value, 6)
     return {"value": value, "formula": formula}
@@ -178,98 +180,98 @@ def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any
     sl_denominator = c.answered + c.abandoned - excluded
     ar_denominator = c.offered - excluded
     return {
-        "offered": _figure(
+        "offered": figure(
             c.offered,
             "count of inbound calls with offered_at in [from, to); return calls (S8: the "
             "customer called back, then queued) are not counted: their wait is the call's "
             "return_call.wait_seconds = operator_answered_at − queued_at",
         ),
-        "answered": _figure(c.answered, "count of offered calls with answered_at set"),
-        "answered_within_standard": _figure(
+        "answered": figure(c.answered, "count of offered calls with answered_at set"),
+        "answered_within_standard": figure(
             c.answered_within_standard,
             f"count of answered calls with ring_seconds < max_rings × ring_cycle ({sl_limit});"
             f" {RING_SECONDS}",
         ),
-        "abandoned": _figure(
+        "abandoned": figure(
             c.abandoned, "count of offered calls the caller hung up before any operator answered"
         ),
-        "short_abandons": _figure(
+        "short_abandons": figure(
             c.short_abandons,
             f"count of abandoned calls that hung up within {s.short_abandon_seconds:g} s "
             "of wait_started_at",
         ),
-        "service_level": _figure(
-            _ratio(c.answered_within_standard, sl_denominator),
+        "service_level": figure(
+            ratio(c.answered_within_standard, sl_denominator),
             f"answered_within_standard / (answered + abandoned{minus_short})"
             f" = {c.answered_within_standard} / {sl_denominator}{not_excluded}",
         ),
-        "answer_rate": _figure(
-            _ratio(c.answered, ar_denominator),
+        "answer_rate": figure(
+            ratio(c.answered, ar_denominator),
             f"answered / (offered{minus_short}) = {c.answered} / {ar_denominator}{not_excluded}",
         ),
-        "asa_seconds": _figure(
-            _ratio(c.ring_seconds_sum, c.answered),
+        "asa_seconds": figure(
+            ratio(c.ring_seconds_sum, c.answered),
             f"mean ring_seconds of answered calls = {c.ring_seconds_sum:g} / {c.answered};"
             f" {RING_SECONDS}",
         ),
-        "longest_wait_seconds": _figure(
+        "longest_wait_seconds": figure(
             c.longest_wait_seconds,
             "max over offered calls of (answered: ring_seconds; otherwise: "
             "ended_at − wait_started_at)",
         ),
-        "hold_over_limit": _figure(
+        "hold_over_limit": figure(
             c.hold_over_limit,
             f"count of calls with a hold over {s.hold_limit_seconds:g} s (hold_over_limit)",
         ),
-        "hold_severe": _figure(
+        "hold_severe": figure(
             c.hold_severe,
             f"count of calls with max_hold_seconds > hold_severe_seconds "
             f"({s.hold_severe_seconds:g} s)",
         ),
-        "silent_calls": _figure(
+        "silent_calls": figure(
             c.silence_prompted_then_spoke + c.silence_hung_up_silent,
             "count of calls with silence ≠ none (= silent_prompted_then_spoke + silent_hung_up)",
         ),
-        "silent_prompted_then_spoke": _figure(
+        "silent_prompted_then_spoke": figure(
             c.silence_prompted_then_spoke, "count of calls with silence = prompted_then_spoke"
         ),
-        "silent_hung_up": _figure(
+        "silent_hung_up": figure(
             c.silence_hung_up_silent, "count of calls with silence = hung_up_silent"
         ),
-        "over_max_duration": _figure(
+        "over_max_duration": figure(
             c.over_max_duration,
             f"count of calls with talk_seconds over {s.call_max_seconds:g} s (over_max_duration)",
         ),
-        "within_target_duration": _figure(
+        "within_target_duration": figure(
             c.within_target_duration,
             f"count of answered calls with talk_seconds ≤ {s.call_target_seconds:g} s "
             "(the target length, S6)",
         ),
-        "within_target_duration_rate": _figure(
-            _ratio(c.within_target_duration, c.answered),
+        "within_target_duration_rate": figure(
+            ratio(c.within_target_duration, c.answered),
             f"within_target_duration / answered = {c.within_target_duration} / {c.answered}",
         ),
-        "operator_hung_up_first": _figure(
+        "operator_hung_up_first": figure(
             c.operator_hung_up_first,
             "count of answered calls the operator hung up before the caller, not handing "
             "the caller to the satisfaction question or transferring (operator_hung_up_first, "
             "S9)",
         ),
-        "operator_hung_up_first_rate": _figure(
-            _ratio(c.operator_hung_up_first, c.answered),
+        "operator_hung_up_first_rate": figure(
+            ratio(c.operator_hung_up_first, c.answered),
             f"operator_hung_up_first / answered = {c.operator_hung_up_first} / {c.answered}",
         ),
-        "late_wrap_ups": _figure(
+        "late_wrap_ups": figure(
             c.late_wrap_ups,
             "count of answered calls whose record (来电记录) was first entered more than "
             f"{s.wrap_up_minutes:g} min after the call's end, or is still missing that long "
             "after it (late_wrap_up, S8)",
         ),
-        "late_wrap_up_rate": _figure(
-            _ratio(c.late_wrap_ups, c.answered),
+        "late_wrap_up_rate": figure(
+            ratio(c.late_wrap_ups, c.answered),
             f"late_wrap_ups / answered = {c.late_wrap_ups} / {c.answered}",
         ),
-        "incomplete": _figure(
+        "incomplete": figure(
             c.incomplete, "count of calls with complete = false (events were missed)"
         ),
         **_satisfaction_figures(c),
@@ -285,28 +287,28 @@ def _satisfaction_figures(c: Counts) -> dict[str, dict[str, Any]]:
         + c.satisfaction_no_answer
     )
     return {
-        "satisfaction_asked": _figure(
+        "satisfaction_asked": figure(
             asked,
             "count of calls whose caller heard the satisfaction question = satisfied + "
             f"suggestion + invalid + no_answer = {c.satisfaction_satisfied} + "
             f"{c.satisfaction_suggestion} + {c.satisfaction_invalid} + "
             f"{c.satisfaction_no_answer}",
         ),
-        "satisfaction_satisfied": _figure(
+        "satisfaction_satisfied": figure(
             c.satisfaction_satisfied, "count of calls whose caller pressed 1 (satisfied)"
         ),
-        "satisfaction_suggestion": _figure(
+        "satisfaction_suggestion": figure(
             c.satisfaction_suggestion, "count of calls whose caller pressed 2 (a suggestion)"
         ),
-        "satisfaction_invalid": _figure(
+        "satisfaction_invalid": figure(
             c.satisfaction_invalid, "count of calls whose caller pressed another key"
         ),
-        "satisfaction_no_answer": _figure(
+        "satisfaction_no_answer": figure(
             c.satisfaction_no_answer,
             "count of calls whose caller heard the question and pressed no key in time",
         ),
-        "satisfaction_rate": _figure(
-            _ratio(c.satisfaction_satisfied, asked),
+        "satisfaction_rate": figure(
+            ratio(c.satisfaction_satisfied, asked),
             f"satisfaction_satisfied / satisfaction_asked = {c.satisfaction_satisfied} / {asked}",
         ),
     }
@@ -323,32 +325,32 @@ def callback_figures(counts: CallbackCounts, settings: FigureSettings) -> dict[s
     minutes = settings.callback_service_due_minutes
     overdue = c.open_overdue + c.completed_late
     return {
-        "callbacks_due": _figure(
+        "callbacks_due": figure(
             c.due, "count of callbacks with due_at in [from, to), status ≠ cancelled"
         ),
-        "callbacks_completed": _figure(
+        "callbacks_completed": figure(
             c.completed,
             "count of due callbacks with status = completed (a survey completed, or a return "
             "call handed to the operators: outcome connected)",
         ),
-        "callbacks_overdue": _figure(
+        "callbacks_overdue": figure(
             overdue,
             "count of due callbacks past their deadline: still pending or in_progress with "
             "deadline < now, or completed by an attempt started after the deadline"
             f" = {c.open_overdue} + {c.completed_late}",
         ),
-        "callbacks_completed_within_30_min": _figure(
+        "callbacks_completed_within_30_min": figure(
             c.service_within,
             f"count of due service_completed callbacks with status = completed whose "
             f"completing attempt started within {minutes} min of reference_time",
         ),
-        "callbacks_within_30_min_rate": _figure(
-            _ratio(c.service_within, c.service_due),
+        "callbacks_within_30_min_rate": figure(
+            ratio(c.service_within, c.service_due),
             f"callbacks_completed_within_30_min / due service_completed callbacks"
             f" = {c.service_within} / {c.service_due}",
         ),
-        "satisfaction_index": _figure(
-            _ratio(c.satisfaction_sum, c.satisfaction_scored),
+        "satisfaction_index": figure(
+            ratio(c.satisfaction_sum, c.satisfaction_scored),
             "mean satisfaction_index (mean of the five survey scores, 1–5) of due completed "
             f"callbacks that have one = {c.satisfaction_sum:g} / {c.satisfaction_scored}",
         ),
