@@ -40,7 +40,7 @@ from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web.auth import ROLE, requires
 from ivr_agent.web.errors import ApiError, bad_parameter
-from ivr_agent.web.query import int_parameter
+from ivr_agent.web.query import bool_parameter, int_parameter
 from ivr_agent.web.tabular import requested_format, stream_table
 from ivr_agent.web.validation import json_body
 
@@ -157,15 +157,6 @@ async def get_callback_handler(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
-def _flag(request: web.Request, name: str) -> bool | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    if raw not in ("true", "false"):
-        raise bad_parameter(name, "must be true or false")
-    return raw == "true"
-
-
 def _count(request: web.Request, name: str, default: str, low: int, high: int) -> int:
     return int_parameter(request.query, name, default=int(default), low=low, high=high)
 
@@ -185,7 +176,7 @@ async def list_callbacks_handler(request: web.Request) -> web.StreamResponse:
     status = request.query.get("status")
     if status is not None and status not in CALLBACK_STATUSES:
         raise bad_parameter("status", f"must be one of {', '.join(CALLBACK_STATUSES)}")
-    follow_up = _flag(request, "follow_up")
+    follow_up = bool_parameter(request.query, "follow_up")
     due_from = _time("from", request.query["from"], request) if "from" in request.query else None
     due_to = _time("to", request.query["to"], request) if "to" in request.query else None
     if due_from is not None and due_to is not None and due_to < due_from:

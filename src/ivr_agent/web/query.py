@@ -32,3 +32,14 @@ def int_parameter(query: Mapping[str, str], name: str, *, default: int, low: int
     if _COUNT.fullmatch(raw) is None or not low <= int(raw) <= high:
         raise bad_parameter(name, f"must be an integer from {low} to {high}")
     return int(raw)
+
+
+def bool_parameter(query: Mapping[str, str], name: str) -> bool | None:
+    """``query[name]`` as ``true``/``false`` (None when absent); anything else raises the
+    400 :class:`~ivr_agent.web.errors.ApiError` whose ``details.field`` is ``name``."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise bad_parameter(name, "must be true or false")
+    return raw == "true"
