@@ -1,0 +1,98 @@
+"""Notifications (S7 chase and escalation, S10 report mail): who is told what, by e-mail over
+SMTP and by a signed JSON webhook.
+
+This module states the contract other parts build against; the senders and the contacts
+directory (departments, their management, quality management: a TOML file named by a
+setting) live beside it. The package imports no feature: complaints and reports hand it a
+``Notification`` and get one ``Delivery`` per target back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """Where one party is reached: any number of e-mail addresses and at most one webhook."""
+
+    emails: tuple[str, ...] = ()
+    webhook: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when the party cannot be reached at all."""
+        return not self.emails and self.webhook is None
+
+
+@dataclass(frozen=True)
+class Department:
+    """A department that handles complaints: its own contacts and its management's."""
+
+    id: str
+    name: str
+    contacts: Contacts
+    management: Contacts
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The handling departments by id, and quality management (told of every escalation)."""
+
+    departments: Mapping[str, Department] = field(default_factory=dict)
+    quality: Contacts = Contacts()
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with an e-mail (a report); webhooks carry only ``Notification.data``."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message to one or more parties.
+
+    ``kind`` names the occasion (``complaint_chase``, ``complaint_escalation``, ``report``);
+    ``text`` is the e-mail's plain-text body; ``data`` is the webhook's JSON payload (sent as
+    ``{"kind": kind, **data}``).
+    """
+
+    kind: str
+    subject: str
+    text: str
+    data: Mapping[str, Any]
+    to: tuple[Contacts, ...]
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of a notification at one target (an address or a webhook URL)."""
+
+    channel: Literal["email", "webhook"]
+    target: str
+    ok: bool
+    error: str | None = None
+
+
+class Notifier(Protocol):
+    """Sends notifications. Never raises for a target that fails: its ``Delivery`` says so."""
+
+    async def send(self, notification: Notification) -> list[Delivery]: ...
+
+
+__all__ = [
+    "Attachment",
+    "Contacts",
+    "Delivery",
+    "Department",
+    "Directory",
+    "Notification",
+    "Notifier",
+]
