@@ -35,7 +35,7 @@ INBOUND: dict[str, tuple[float, dict[str, Any]]] = {
     "abandoned_long": (1.0, {}),
     "hold_5s": (1.0, {}),
     "hold_12s": (1.0, {}),
-    "hold_70s": (1.0, {}),
+    "hold_60s": (1.0, {}),
     "mute_12s": (1.0, {}),
     "silent_never_speaks": (1.0, {}),
     "silent_speaks_after_prompt": (1.0, {}),
@@ -48,7 +48,7 @@ INBOUND: dict[str, tuple[float, dict[str, Any]]] = {
 
 
 #: Scenarios test_ivr_live asserts on too: played once, on one worker, for both files.
-SHARED = {"answered_6_rings", "hold_5s", "hold_12s", "hold_70s", "mute_12s", "silent_never_speaks"}
+SHARED = {"answered_6_rings", "hold_5s", "hold_12s", "hold_60s", "mute_12s", "silent_never_speaks"}
 SHARED |= {"silent_speaks_after_prompt", "long_queue_wait"}
 
 

@@ -214,11 +214,11 @@ async def test_a_12_s_mute_is_handled_like_a_hold_and_the_muted_operator_is_not_
     assert best_anywhere(truth, hello, started) < HEARD_SCORE
 
 
-@scenario_group("hold_70s")
-async def test_a_70_s_hold_gets_a_reminder_every_20_s_and_the_apology_at_unhold(
+@scenario_group("hold_60s")
+async def test_a_60_s_hold_gets_a_reminder_every_20_s_and_the_apology_at_unhold(
     agent_settings: Settings, db: Database
 ) -> None:
-    truth, outcome, timings = await play_scenario("hold_70s", agent_settings, db)
+    truth, outcome, timings = await play_scenario("hold_60s", agent_settings, db)
     started, ended = hold_times(truth)
     reminders = [started + timedelta(seconds=s) for s in (10, 30, 50)]
     assert played(outcome) == [

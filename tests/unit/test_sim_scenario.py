@@ -28,7 +28,7 @@ def test_given_the_shipped_set_then_it_covers_the_issue_cases() -> None:
         "abandoned_long",
         "hold_5s",
         "hold_12s",
-        "hold_70s",
+        "hold_60s",
         "silent_never_speaks",
         "silent_speaks_after_prompt",
         "long_call",
