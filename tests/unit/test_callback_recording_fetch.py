@@ -8,6 +8,7 @@ live test of the restart is ``test_callbacks_live.py``.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from ivr_agent.callbacks.call import fetch_and_store
@@ -17,7 +18,7 @@ from tests.integration.qa_support import make_wav
 
 
 class BootingPbx:
-    """ARI whose ``stored_recording_file`` fails with the given statuses, then answers."""
+    """ARI whose ``download_stored_recording`` fails with the given statuses, then answers."""
 
     def __init__(self, failures: list[int | None], wav: bytes) -> None:
         self.failures = list(failures)
@@ -25,12 +26,13 @@ class BootingPbx:
         self.fetches = 0
         self.deleted: list[str] = []
 
-    async def stored_recording_file(self, name: str) -> bytes:
+    async def download_stored_recording(self, name: str, target: Path) -> int:
         self.fetches += 1
         if self.failures:
             status = self.failures.pop(0)
             raise AriError("GET", f"/recordings/stored/{name}/file", status, "not booted")
-        return self.wav
+        await asyncio.to_thread(target.write_bytes, self.wav)
+        return len(self.wav)
 
     async def delete_stored_recording(self, name: str) -> None:
         self.deleted.append(name)

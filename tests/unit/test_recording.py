@@ -16,9 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ivr_agent.recordings.files import (
+    STALE_DOWNLOAD_SECONDS,
     RecordingFile,
+    discard_incoming,
+    download_path,
     is_recording_id,
     keep_verified,
+    keep_verified_file,
     resolve_stored,
     store_recording,
     verify_wav,
@@ -235,6 +239,36 @@ def test_given_a_wav_of_the_wrong_length_when_kept_verified_then_it_is_kept_corr
     assert (tmp_path / kept.path).read_bytes() == THREE_SECONDS  # evidence, kept all the same
 
 
+@pytest.mark.parametrize(
+    ("content", "expected", "status"),
+    [
+        (THREE_SECONDS, 3.2, "ok"),
+        (THREE_SECONDS, 10.0, "corrupt"),  # wrong length: kept as evidence
+        (THREE_SECONDS[:-100], 3.0, "corrupt"),  # truncated
+        (b"", None, "corrupt"),  # the PBX sent nothing
+    ],
+    ids=["whole", "wrong length", "truncated", "empty"],
+)
+def test_given_a_downloaded_file_when_kept_verified_then_it_is_moved_in_with_the_same_verdict(
+    tmp_path: Path, content: bytes, expected: float | None, status: str
+) -> None:
+    downloaded = download_path(tmp_path)
+    downloaded.write_bytes(content)
+    kept = keep_verified_file(tmp_path, downloaded, expected)
+    in_memory = keep_verified(tmp_path, content, expected)
+    assert (kept.status, kept.reason, kept.seconds, kept.bytes, kept.sha256) == (
+        in_memory.status,
+        in_memory.reason,
+        in_memory.seconds,
+        in_memory.bytes,
+        in_memory.sha256,
+    )
+    assert kept.status == status
+    assert not downloaded.exists()
+    assert (tmp_path / kept.path).read_bytes() == content
+    assert resolve_stored(tmp_path, kept.path) == tmp_path / kept.path
+
+
 def test_given_no_file_then_a_missing_recording_has_an_id_and_no_file_fields() -> None:
     gone = RecordingFile.missing("not found on the PBX")
     assert is_recording_id(gone.recording_id)
@@ -278,3 +312,16 @@ def test_given_a_symlink_in_place_of_a_recording_then_refused(tmp_path: Path) ->
     os.symlink(secret, link)
     with pytest.raises(ValueError, match="leaves the recordings directory"):
         resolve_stored(tmp_path, f"recordings/ab/{name}.wav")
+
+
+def test_given_downloads_left_by_a_dead_run_then_only_the_stale_ones_are_discarded(
+    tmp_path: Path,
+) -> None:
+    stale, fresh = download_path(tmp_path), download_path(tmp_path)
+    stale.write_bytes(b"RIFF")
+    fresh.write_bytes(b"RIFF")
+    hour_ago = stale.stat().st_mtime - STALE_DOWNLOAD_SECONDS - 1
+    os.utime(stale, (hour_ago, hour_ago))
+    assert discard_incoming(tmp_path) == 1
+    assert (stale.exists(), fresh.exists()) == (False, True)
+    assert discard_incoming(tmp_path / "nothing-here") == 0

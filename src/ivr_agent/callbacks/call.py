@@ -44,7 +44,12 @@ from ivr_agent.callbacks.script import (
 from ivr_agent.pbx.ari import AriClient, AriError, JsonObject, event_time
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.recordings import RecordingFile, keep_verified, when_disk_allows
+from ivr_agent.recordings import (
+    RecordingFile,
+    download_when_disk_allows,
+    keep_verified_file,
+    when_disk_allows,
+)
 
 if TYPE_CHECKING:
     from ivr_agent.pbx.session import Ivr
@@ -555,7 +560,7 @@ async def fetch_and_store(
     The stored file is noted in the journal *before* the PBX copy is deleted, so a crash in
     between loses nothing. Returns (stored file, None) or (None, why there is no file).
     """
-    data: bytes | None = None
+    fetched: Path | None = None
     problem = "not found on the PBX"
     loop = asyncio.get_running_loop()
     pbx_back_by = loop.time() + PBX_BACK_SECONDS
@@ -564,7 +569,12 @@ async def fetch_and_store(
     while True:
         await asyncio.sleep(delay)
         try:
-            data = await client.stored_recording_file(recording_name)
+            # The customer is hung up already: waiting for disk space holds nobody on the line.
+            fetched = await download_when_disk_allows(
+                lambda target: client.download_stored_recording(recording_name, target),
+                data_dir,
+                what={"attempt_id": attempt_id},
+            )
             break
         except AriError as exc:
             problem = f"fetch failed: {exc.status or 'no reply'} {exc.message}"
@@ -581,12 +591,11 @@ async def fetch_and_store(
             if next_delay is None:
                 break
             delay = next_delay
-    if data is None:
+    if fetched is None:
         log.warning("callback_recording_missing", attempt_id=attempt_id, problem=problem)
         return None, problem
-    # The customer is hung up already: waiting for disk space holds nobody on the line.
     stored = await when_disk_allows(
-        keep_verified, data_dir, data, expected_seconds, what={"attempt_id": attempt_id}
+        keep_verified_file, data_dir, fetched, expected_seconds, what={"attempt_id": attempt_id}
     )
     entry = journal.read(attempt_id) or JournalEntry(attempt_id)
     journal.write(entry.with_(stored=stored))

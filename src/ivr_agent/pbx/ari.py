@@ -12,12 +12,14 @@ Theory of operation:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
@@ -516,6 +518,40 @@ class AriClient:
             "GET", f"/recordings/stored/{quote(name, safe='')}/file", timeout=timeout
         )
 
+    async def download_stored_recording(
+        self, name: str, target: Path, timeout: float = 300.0
+    ) -> int:
+        """``GET /recordings/stored/{name}/file`` streamed into ``target`` (created; must not
+        exist); the number of bytes written.
+
+        A long call's recording (an hour of stereo 8 kHz is 115 MB) is never held in memory:
+        it arrives in chunks written from a thread. On any failure — :class:`AriError`, or
+        ``OSError`` from a full disk — ``target`` is removed and the error raised; the PBX
+        keeps its copy.
+        """
+        path = f"/recordings/stored/{quote(name, safe='')}/file"
+        url = f"{self.target.base_url}/ari{path}"
+        limit = aiohttp.ClientTimeout(total=timeout)
+        out = await asyncio.to_thread(target.open, "xb")
+        written = 0
+        try:
+            async with self.session.get(url, timeout=limit) as reply:
+                if reply.status >= 300:
+                    text = (await reply.read()).decode("utf-8", errors="replace")
+                    raise AriError("GET", path, reply.status, _error_message(text))
+                async for chunk in reply.content.iter_chunked(_DOWNLOAD_CHUNK):
+                    await asyncio.to_thread(out.write, chunk)
+                    written += len(chunk)
+            await asyncio.to_thread(out.close)
+        except BaseException as exc:
+            await asyncio.to_thread(_discard, out, target)
+            if isinstance(exc, TimeoutError):
+                raise AriError("GET", path, None, f"timed out after {timeout} s") from None
+            if isinstance(exc, aiohttp.ClientError):
+                raise AriError("GET", path, None, type(exc).__name__) from None
+            raise
+        return written
+
     async def delete_stored_recording(self, name: str) -> None:
         """Delete a finished recording from the Asterisk's spool."""
         await self.request("DELETE", f"/recordings/stored/{quote(name, safe='')}")
@@ -543,3 +579,14 @@ def _error_message(text: str) -> str:
     if isinstance(decoded, dict) and "message" in decoded:
         return str(decoded["message"])[:200]
     return text.strip()[:200]
+
+
+#: Chunks of a streamed recording download (:meth:`AriClient.download_stored_recording`).
+_DOWNLOAD_CHUNK = 256 * 1024
+
+
+def _discard(out: BinaryIO, target: Path) -> None:
+    """Close and remove a download that did not finish (the PBX still has the file)."""
+    with contextlib.suppress(OSError):
+        out.close()
+    target.unlink(missing_ok=True)

@@ -3,6 +3,7 @@ retention purge, and the recording routes (audio, waveform, pause/resume)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
@@ -12,11 +13,15 @@ from ivr_agent.calls import CommandRoutes
 from ivr_agent.core.commands import StartRecording
 from ivr_agent.pbx.session import Ivr
 from ivr_agent.platform.keys import DATABASE
+from ivr_agent.platform.logging import get_logger
 from ivr_agent.platform.tasks import background
+from ivr_agent.recordings.files import discard_incoming
 from ivr_agent.recordings.http import setup_recordings_api
 from ivr_agent.recordings.inbound import RECORDER, InboundRecorder
 from ivr_agent.recordings.retention import run_retention
 from ivr_agent.settings import Settings
+
+log = get_logger(__name__)
 
 
 def setup(
@@ -33,6 +38,9 @@ def setup(
 
     async def recordings(app: web.Application) -> AsyncIterator[None]:
         db = app[DATABASE]
+        left = await asyncio.to_thread(discard_incoming, settings.data_dir)
+        if left:
+            log.info("recording_downloads_discarded", count=left)
         async with contextlib.AsyncExitStack() as stack:
             ivr = session()
             if ivr is not None:

@@ -20,11 +20,14 @@ anything that would leave the recordings directory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import mmap
 import os
 import re
 import secrets
 import struct
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -58,6 +61,9 @@ class WavCheck:
         """The ``recordings.status`` this check calls for."""
         return "ok" if self.ok else "corrupt"
 
+
+#: A WAV to check: in memory, or a downloaded file's memory map (only its headers are read).
+WavBytes = bytes | mmap.mmap
 
 #: What became of a recording's file (the ``recordings.status`` column).
 RecordingStatus = Literal["ok", "corrupt", "missing", "purged"]
@@ -103,7 +109,7 @@ class _Bad(Exception):
     """A structural fault; the message is the ``reason`` stored with the recording."""
 
 
-def _chunks(data: bytes) -> list[tuple[bytes, int, int]]:
+def _chunks(data: WavBytes) -> list[tuple[bytes, int, int]]:
     """(id, offset of the body, declared size) of every chunk after the WAVE header."""
     if len(data) < 12:
         raise _Bad(f"file is {len(data)} bytes, shorter than a RIFF header (12)")
@@ -133,7 +139,7 @@ def _chunks(data: bytes) -> list[tuple[bytes, int, int]]:
     return chunks
 
 
-def _format(data: bytes, body: int, size: int) -> _Format:
+def _format(data: WavBytes, body: int, size: int) -> _Format:
     if size < 16:
         raise _Bad(f"fmt chunk is {size} bytes, shorter than 16")
     code, channels, rate, byte_rate, align, bits = struct.unpack_from("<HHIIHH", data, body)
@@ -151,7 +157,7 @@ def _format(data: bytes, body: int, size: int) -> _Format:
     return _Format(code, channels, rate, byte_rate, align, bits)
 
 
-def verify_wav(data: bytes, expected_seconds: float | None, tolerance: float = 1.0) -> WavCheck:
+def verify_wav(data: WavBytes, expected_seconds: float | None, tolerance: float = 1.0) -> WavCheck:
     """Check ``data`` is a whole RIFF/WAVE recording, ``expected_seconds`` ± ``tolerance`` long.
 
     Never raises on bad input: every fault comes back as ``ok=False`` with a reason that
@@ -241,11 +247,7 @@ def store_recording(data_dir: Path, data: bytes, *, seconds: float | None = None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename survives a crash too
-    finally:
-        os.close(dir_fd)
+    _fsync_directory(target.parent)  # the rename survives a crash too
     return RecordingFile(
         recording_id=recording_id,
         path=relative,
@@ -264,6 +266,87 @@ def keep_verified(data_dir: Path, data: bytes, expected_seconds: float | None) -
     check = verify_wav(data, expected_seconds)
     stored = store_recording(data_dir, data, seconds=check.seconds)
     return replace(stored, status=check.status, reason=check.reason)
+
+
+#: Where recordings fetched from the PBX are written while they arrive (same file system as
+#: the stored ones, so keeping one is a rename).
+INCOMING_DIR = f"{RECORDINGS_DIR}/incoming"
+
+
+def download_path(data_dir: Path) -> Path:
+    """A new, not yet existing file under ``data_dir`` to fetch a recording into; the
+    directory is made if need be. Blocking: run it in a thread from async code."""
+    incoming = data_dir / INCOMING_DIR
+    incoming.mkdir(parents=True, exist_ok=True, mode=0o750)
+    return incoming / f"{new_recording_id()}.partial"
+
+
+#: A download untouched this long is a dead run's (a live one writes every chunk it gets).
+STALE_DOWNLOAD_SECONDS = 3600.0
+
+
+def discard_incoming(data_dir: Path, *, now: float | None = None) -> int:
+    """Remove the downloads a previous run left unfinished (killed mid-fetch); how many.
+
+    Only files untouched for :data:`STALE_DOWNLOAD_SECONDS`, so a fetch in flight is never
+    pulled from under its writer. The PBX still has each of those recordings: the callback
+    journal or the parked recordings fetch them again. Blocking: run it in a thread.
+    """
+    incoming = data_dir / INCOMING_DIR
+    if not incoming.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - STALE_DOWNLOAD_SECONDS
+    removed = 0
+    for part in incoming.glob("*.partial"):
+        with contextlib.suppress(FileNotFoundError):
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+    return removed
+
+
+def keep_verified_file(
+    data_dir: Path, downloaded: Path, expected_seconds: float | None
+) -> RecordingFile:
+    """:func:`keep_verified` for a recording already written to ``downloaded`` (from
+    :func:`download_path`): made durable, verified and moved into place, never read whole
+    into memory (the check reads the WAV's headers through a memory map; the digest reads
+    the file in blocks). Blocking (fsync): run it in a thread from async code.
+    """
+    recording_id = new_recording_id()
+    relative = _relative_path(recording_id)
+    target = data_dir / relative
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    with downloaded.open("rb") as file:
+        os.fsync(file.fileno())
+        size = os.fstat(file.fileno()).st_size
+        if size == 0:
+            check = verify_wav(b"", expected_seconds)
+        else:
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                check = verify_wav(mapped, expected_seconds)
+        file.seek(0)
+        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    os.replace(downloaded, target)
+    _fsync_directory(target.parent)
+    return RecordingFile(
+        recording_id=recording_id,
+        path=relative,
+        sha256=digest,
+        bytes=size,
+        seconds=check.seconds,
+        status=check.status,
+        reason=check.reason,
+    )
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename into ``directory`` survive a crash."""
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def resolve_stored(data_dir: Path, relative: str) -> Path:

@@ -40,6 +40,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
@@ -53,8 +54,8 @@ from ivr_agent.pbx.stasis import ChannelGone, snoop_id
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.qa import save_call_recording
 from ivr_agent.recordings import disk_wait
-from ivr_agent.recordings.disk_wait import when_disk_allows
-from ivr_agent.recordings.files import RecordingFile, keep_verified
+from ivr_agent.recordings.disk_wait import download_when_disk_allows, when_disk_allows
+from ivr_agent.recordings.files import RecordingFile, keep_verified_file
 from ivr_agent.recordings.pending import PendingRecording, PendingRecordings
 
 if TYPE_CHECKING:
@@ -277,26 +278,37 @@ class InboundRecorder:
             self.live.pop(live.call_id, None)
 
     async def _keep(self, live: LiveRecording, started: float, finished: float | None) -> None:
-        """Fetch, verify, store, write the row, delete the PBX copy."""
-        data: bytes | None = None
+        """Fetch (streamed into the data dir), verify, store, write the row, delete the PBX
+        copy."""
+        fetched: Path | None = None
         problem = "not found on the PBX"
         for delay in (0.0, 0.3, 1.0, 2.0):
             await asyncio.sleep(delay)
             try:
-                data = await self.ivr.client.stored_recording_file(live.name)
+                fetched = await download_when_disk_allows(
+                    lambda target: self.ivr.client.download_stored_recording(live.name, target),
+                    self.settings.data_dir,
+                    what={"step": "fetch", "call_id": live.call_id},
+                    retry_seconds=self.disk_retry_seconds,
+                    limit_seconds=disk_wait.DISK_RETRY_LIMIT_SECONDS,
+                    on_retry=self._count_disk_retry,
+                )
                 break
             except AriError as exc:
                 problem = f"fetch failed: {exc.status or 'no reply'} {exc.message}"
                 if exc.status not in (404, None):
                     break
-        if data is None:
+        if fetched is None:
             await self._save(live, RecordingFile.missing(problem), started, None)
             return
         expected = None if finished is None else max(finished - started, 0.0)
         stored = await self._on_disk(
-            "keep", live, keep_verified, self.settings.data_dir, data, expected
+            "keep", live, keep_verified_file, self.settings.data_dir, fetched, expected
         )
         await self._save(live, stored, started, live.name)
+
+    def _count_disk_retry(self) -> None:
+        self.stats["disk_retries"] += 1
 
     async def _on_disk(
         self, step: str, live: LiveRecording, work: Callable[..., _T], *args: Any
@@ -305,16 +317,13 @@ class InboundRecorder:
         error) for up to an hour: a full data dir delays a recording, it does not lose it
         (the PBX keeps its copy meanwhile)."""
 
-        def counted() -> None:
-            self.stats["disk_retries"] += 1
-
         return await when_disk_allows(
             work,
             *args,
             what={"step": step, "call_id": live.call_id},
             retry_seconds=self.disk_retry_seconds,
             limit_seconds=disk_wait.DISK_RETRY_LIMIT_SECONDS,
-            on_retry=counted,
+            on_retry=self._count_disk_retry,
         )
 
     async def _save(
