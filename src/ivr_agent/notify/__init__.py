@@ -1,10 +1,11 @@
 """Notifications (S7 chase and escalation, S10 report mail): who is told what, by e-mail over
 SMTP and by a signed JSON webhook.
 
-This module states the contract other parts build against; the senders and the contacts
-directory (departments, their management, quality management: a TOML file named by a
-setting) live beside it. The package imports no feature: complaints and reports hand it a
-``Notification`` and get one ``Delivery`` per target back.
+This module states the contract other parts build against; the senders (``smtp``,
+``webhook``, composed by ``notifier``) and the contacts directory (``directory``: the
+departments, their management, quality management, from the TOML file
+``IVR_AGENT_DEPARTMENTS_FILE``) live beside it. The package imports no feature: complaints
+and reports hand it a ``Notification`` and get one ``Delivery`` per target back.
 """
 
 from __future__ import annotations
@@ -87,12 +88,25 @@ class Notifier(Protocol):
     async def send(self, notification: Notification) -> list[Delivery]: ...
 
 
+# The implementations, after the contract they build on (their modules import it from here).
+from ivr_agent.notify.directory import DirectoryError, load_directory  # noqa: E402
+from ivr_agent.notify.notifier import (  # noqa: E402
+    MailAndWebhookNotifier,
+    build_notifier,
+    check_reachable,
+)
+
 __all__ = [
     "Attachment",
     "Contacts",
     "Delivery",
     "Department",
     "Directory",
+    "DirectoryError",
+    "MailAndWebhookNotifier",
     "Notification",
     "Notifier",
+    "build_notifier",
+    "check_reachable",
+    "load_directory",
 ]
