@@ -279,3 +279,19 @@ async def test_given_a_slow_receiver_then_the_timeout_bounds_each_try() -> None:
         assert time.monotonic() - started < 2
     finally:
         await server.close()
+
+
+async def test_given_starttls_required_but_not_offered_then_no_clear_text_and_no_retry() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with local_smtp_server() as mail:
+        notifier = build_notifier(settings_for(mail, smtp_tls="starttls"), sleep=sleep)
+        [mailed] = await notifier.send(escalation((Contacts(emails=("head@example.com",)),)))
+    assert not mailed.ok
+    assert mailed.error is not None
+    assert "STARTTLS" in mailed.error
+    assert mail.received == []
+    assert waits == []

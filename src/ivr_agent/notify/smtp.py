@@ -7,7 +7,8 @@ needs 8BITMIME or SMTPUTF8 for it), a Chinese attachment name is RFC 2231-encode
 
 Faults are sorted for the retry (:mod:`.retry`): a refused or broken connection, a timeout
 and an SMTP 4xx reply are transient; a 5xx reply (address unknown, message refused, login
-refused) is not.
+refused), a server without STARTTLS when it is required and an untrusted certificate are
+not.
 """
 
 from __future__ import annotations
@@ -121,13 +122,22 @@ class SmtpSender:
                 f"SMTP {config.host}:{config.port} answered {exc.code} {exc.message}",
                 transient=400 <= exc.code < 500,
             ) from None
-        except (aiosmtplib.SMTPNotSupported, ssl.SSLCertVerificationError) as exc:
-            # No STARTTLS offered, a certificate not trusted: no retry will change that.
+        except ssl.SSLCertVerificationError as exc:
             raise DeliveryFailed(
                 f"SMTP {config.host}:{config.port}: {exc}", transient=False
             ) from None
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            # Refused, reset, timed out, TLS failed, name not resolved: the network's fault.
+        except (
+            aiosmtplib.SMTPServerDisconnected,
+            aiosmtplib.SMTPConnectError,
+            aiosmtplib.SMTPTimeoutError,
+            OSError,
+        ) as exc:
+            # Refused, reset, timed out, name not resolved: the network's fault, may pass.
             raise DeliveryFailed(
                 f"SMTP {config.host}:{config.port}: {exc or type(exc).__name__}", transient=True
+            ) from None
+        except aiosmtplib.SMTPException as exc:
+            # No STARTTLS offered, no AUTH offered: no retry will change that.
+            raise DeliveryFailed(
+                f"SMTP {config.host}:{config.port}: {exc}", transient=False
             ) from None
