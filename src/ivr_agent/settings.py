@@ -451,16 +451,16 @@ class Settings(BaseSettings):
     smtp_from: EmailAddress = Field(
         None, description="Sender address of the agent's e-mail (required with SMTP_HOST)."
     )
-    smtp_timeout_seconds: Seconds = Field(
-        10.0, le=300, description="Timeout of each SMTP connection and command (seconds)."
+    smtp_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Timeout of each SMTP connection and command (seconds)."
     )
     webhook_secret: WebhookSecret = Field(
         None,
         description="Key of the HMAC-SHA256 signature of every webhook (16+ characters; "
         "required when the departments file names a webhook).",
     )
-    webhook_timeout_seconds: Seconds = Field(
-        10.0, le=300, description="Timeout of each webhook request (seconds)."
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Timeout of each webhook request (seconds)."
     )
     notify_attempts: int = Field(
         3,

@@ -142,3 +142,13 @@ def test_given_tables_and_keys_hidden_in_strings_then_the_lines_are_still_right(
     assert lines.line(("department", 1, "sub", "inner")) == 10
     # An unknown key's path falls back to its table's header.
     assert lines.line(("department", 1, "missing")) == 8
+
+
+def test_given_the_example_then_chase_and_escalation_go_to_the_right_parties() -> None:
+    directory = parse_directory(GOOD, "departments.toml")
+    billing = directory.departments["billing"]
+    assert directory.chase_to("billing") == (billing.contacts,)
+    assert directory.escalate_to("billing") == (billing.management, directory.quality)
+    assert directory.chase_to("unknown") == ()
+    assert directory.escalate_to("unknown") == (directory.quality,)
+    assert Directory().escalate_to("billing") == ()

@@ -45,6 +45,20 @@ class Directory:
     departments: Mapping[str, Department] = field(default_factory=dict)
     quality: Contacts = Contacts()
 
+    def chase_to(self, department_id: str) -> tuple[Contacts, ...]:
+        """Who a chase (催办) of ``department_id`` goes to: the department itself; nobody
+        for an unknown id."""
+        department = self.departments.get(department_id)
+        return () if department is None else (department.contacts,)
+
+    def escalate_to(self, department_id: str) -> tuple[Contacts, ...]:
+        """Who an escalation (升级) goes to: the department's management and quality
+        management (only quality management for an unknown id); unreachable parties left
+        out."""
+        department = self.departments.get(department_id)
+        parties = (self.quality,) if department is None else (department.management, self.quality)
+        return tuple(p for p in parties if not p.empty)
+
 
 @dataclass(frozen=True)
 class Attachment:
