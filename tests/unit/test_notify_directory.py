@@ -152,3 +152,10 @@ def test_given_the_example_then_chase_and_escalation_go_to_the_right_parties() -
     assert directory.chase_to("unknown") == ()
     assert directory.escalate_to("unknown") == (directory.quality,)
     assert Directory().escalate_to("billing") == ()
+
+
+def test_given_windows_line_ends_and_a_byte_order_mark_then_it_reads_and_lines_hold() -> None:
+    text = "\ufeff" + GOOD.replace("\n", "\r\n")
+    assert list(parse_directory(text, "departments.toml").departments) == ["billing", "network"]
+    [(line, _message)] = faults(text.replace('id = "network"', 'id = "billing"'))
+    assert line == 16

@@ -86,6 +86,8 @@ def load_directory(path: Path | None) -> Directory:
 
 def parse_directory(text: str, source: str) -> Directory:
     """The directory a departments file's ``text`` describes (``source`` names it in errors)."""
+    # Windows editors save UTF-8 with a byte order mark, which TOML does not allow.
+    text = text.removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
