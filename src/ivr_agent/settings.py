@@ -452,7 +452,7 @@ class Settings(BaseSettings):
         None, description="Sender address of the agent's e-mail (required with SMTP_HOST)."
     )
     smtp_timeout_seconds: float = Field(
-        10.0, gt=0, le=300, description="Timeout of each SMTP connection and command (seconds)."
+        10.0, gt=0, le=300, description="Timeout of each try at sending one e-mail (seconds)."
     )
     webhook_secret: WebhookSecret = Field(
         None,

@@ -295,3 +295,15 @@ async def test_given_starttls_required_but_not_offered_then_no_clear_text_and_no
     assert "STARTTLS" in mailed.error
     assert mail.received == []
     assert waits == []
+
+
+async def test_given_a_slow_smtp_server_then_the_timeout_bounds_each_try() -> None:
+    async with local_smtp_server() as mail:
+        mail.delay = 3
+        notifier = build_notifier(settings_for(mail, smtp_timeout_seconds=0.2, notify_attempts=2))
+        started = time.monotonic()
+        [mailed] = await notifier.send(escalation((Contacts(emails=("head@example.com",)),)))
+        assert time.monotonic() - started < 2
+    assert not mailed.ok
+    assert mailed.error is not None
+    assert "0.2" in mailed.error

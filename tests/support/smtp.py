@@ -33,8 +33,11 @@ class MailServer:
     #: Replies to DATA given first, one per message (e.g. "451 4.3.0 busy"), then accepted.
     refusals: list[str] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Seconds the server takes before answering each message (a slow server).
+    delay: float = 0.0
 
     async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.delay)
         if self.refusals:
             return self.refusals.pop(0)
         content = envelope.content

@@ -13,6 +13,7 @@ not.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,18 +100,21 @@ class SmtpSender:
         config = self.config
         message = build_message(config.sender, to, subject, text, attachments)
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=config.host,
-                port=config.port,
-                username=config.username,
-                password=config.password,
-                use_tls=config.tls == "tls",
-                # starttls: required (the password and the message never go in clear);
-                # none: never tried, even when offered.
-                start_tls=config.tls == "starttls",
-                timeout=config.timeout,
-            )
+            # The whole try, connection to the server's acceptance, within the timeout: the
+            # notifier's bound on a target (tries × timeout + waits) then holds.
+            async with asyncio.timeout(config.timeout):
+                await aiosmtplib.send(
+                    message,
+                    hostname=config.host,
+                    port=config.port,
+                    username=config.username,
+                    password=config.password,
+                    use_tls=config.tls == "tls",
+                    # starttls: required (the password and the message never go in clear);
+                    # none: never tried, even when offered.
+                    start_tls=config.tls == "starttls",
+                    timeout=config.timeout,
+                )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
@@ -133,8 +137,13 @@ class SmtpSender:
             OSError,
         ) as exc:
             # Refused, reset, timed out, name not resolved: the network's fault, may pass.
+            reason = str(exc) or (
+                f"no answer within {config.timeout:g} s"
+                if isinstance(exc, TimeoutError)
+                else type(exc).__name__
+            )
             raise DeliveryFailed(
-                f"SMTP {config.host}:{config.port}: {exc or type(exc).__name__}", transient=True
+                f"SMTP {config.host}:{config.port}: {reason}", transient=True
             ) from None
         except aiosmtplib.SMTPException as exc:
             # No STARTTLS offered, no AUTH offered: no retry will change that.
