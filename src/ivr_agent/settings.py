@@ -444,6 +444,11 @@ class Settings(BaseSettings):
         description="none: plain SMTP; starttls: upgrade with STARTTLS (required); tls: "
         "TLS from the first byte (SMTPS).",
     )
+    smtp_ca_file: Path | None = Field(
+        None,
+        description="PEM file of the certificate authorities the SMTP server's certificate is "
+        "checked against (an internal CA); unset: the system's.",
+    )
     smtp_username: str | None = Field(
         None, min_length=1, max_length=256, description="SMTP login; unset: no login."
     )
@@ -527,6 +532,8 @@ class Settings(BaseSettings):
                 "IVR_AGENT_SMTP_USERNAME with IVR_AGENT_SMTP_TLS=none would send the password "
                 "in clear: use starttls or tls"
             )
+        if self.smtp_ca_file is not None and self.smtp_tls == "none":
+            raise ValueError("IVR_AGENT_SMTP_CA_FILE needs IVR_AGENT_SMTP_TLS starttls or tls")
         if self.reports_mail_to and self.smtp_host is None:
             raise ValueError("IVR_AGENT_REPORTS_MAIL_TO needs IVR_AGENT_SMTP_HOST to send with")
 

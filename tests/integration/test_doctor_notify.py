@@ -9,7 +9,12 @@ from ivr_agent.doctor import Status
 from ivr_agent.doctor.probes import notify_checks
 from ivr_agent.settings import load_settings
 from tests.support.net import free_port
-from tests.support.smtp import local_smtp_server
+from tests.support.smtp import (
+    accept_login,
+    local_smtp_server,
+    self_signed_certificate,
+    server_tls,
+)
 
 DEPARTMENTS = '[[department]]\nid = "billing"\nname = "账务部"\nemails = ["b@example.com"]\n'
 
@@ -70,3 +75,30 @@ async def test_given_starttls_required_but_not_offered_then_the_tls_mode_is_the_
         [smtp_check] = await notify_checks(settings)
     assert smtp_check.status is Status.FAIL
     assert "IVR_AGENT_SMTP_TLS" in smtp_check.fix
+
+
+async def test_given_starttls_and_a_login_then_ok_and_a_wrong_password_names_the_fix(
+    tmp_path: Path,
+) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    async with local_smtp_server(
+        tls_context=server_tls(cert, key),
+        require_starttls=True,
+        auth_required=True,
+        authenticator=accept_login("ivr", "smtp-pass-Xy7"),
+    ) as mail:
+        common = {
+            "smtp_host": mail.host,
+            "smtp_port": mail.port,
+            "smtp_from": "ivr-agent@example.com",
+            "smtp_ca_file": cert,
+            "smtp_username": "ivr",
+        }
+        [ok] = await notify_checks(load_settings(**common, smtp_password="smtp-pass-Xy7"))
+        [wrong] = await notify_checks(load_settings(**common, smtp_password="wrong-pass"))
+    assert ok.status is Status.OK
+    assert ok.found == f"127.0.0.1:{mail.port} (starttls, login ivr) answers"
+    assert wrong.status is Status.FAIL
+    assert "535" in wrong.found
+    assert "smtp-pass-Xy7" not in wrong.found
+    assert wrong.fix == "check IVR_AGENT_SMTP_USERNAME and IVR_AGENT_SMTP_PASSWORD"

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +32,13 @@ from ivr_agent.notify.webhook import (
 )
 from ivr_agent.settings import Settings, load_settings
 from tests.support.net import free_port
-from tests.support.smtp import MailServer, local_smtp_server
+from tests.support.smtp import (
+    MailServer,
+    accept_login,
+    local_smtp_server,
+    self_signed_certificate,
+    server_tls,
+)
 
 SECRET = "test-webhook-secret-0123456789"
 CSV = "\ufeff工号,接听\r\n001,12\r\n".encode()
@@ -307,3 +314,52 @@ async def test_given_a_slow_smtp_server_then_the_timeout_bounds_each_try() -> No
     assert not mailed.ok
     assert mailed.error is not None
     assert "0.2" in mailed.error
+
+
+async def test_given_starttls_and_a_login_then_the_mail_goes_over_tls_with_the_login(
+    tmp_path: Path,
+) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    async with local_smtp_server(
+        tls_context=server_tls(cert, key),
+        require_starttls=True,
+        auth_required=True,
+        authenticator=accept_login("ivr", "smtp-pass-Xy7"),
+    ) as mail:
+        login = {"smtp_username": "ivr", "smtp_password": "smtp-pass-Xy7"}
+        settings = settings_for(mail, smtp_tls="starttls", smtp_ca_file=cert, **login)
+        [mailed] = await build_notifier(settings).send(
+            escalation((Contacts(emails=("head@example.com",)),))
+        )
+        assert mailed.ok, mailed.error
+        [arrived] = await mail.wait_for(1)
+        # A wrong password is refused by the server: final, not retried.
+        wrong = settings_for(
+            mail, smtp_tls="starttls", smtp_ca_file=cert, smtp_username="ivr", smtp_password="no"
+        )
+        [refused] = await build_notifier(wrong).send(
+            escalation((Contacts(emails=("head@example.com",)),))
+        )
+    assert arrived.message["Subject"] == "投诉升级:C-42 账务部三天未处理"
+    assert not refused.ok
+    assert refused.error is not None
+    assert "535" in refused.error
+    # Without the CA the server's certificate is not trusted: nothing is sent.
+    async with local_smtp_server(tls_context=server_tls(cert, key), require_starttls=True) as m:
+        [untrusted] = await build_notifier(settings_for(m, smtp_tls="starttls")).send(
+            escalation((Contacts(emails=("head@example.com",)),))
+        )
+        assert m.received == []
+    assert not untrusted.ok
+
+
+async def test_given_implicit_tls_then_the_mail_goes_over_tls(tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    async with local_smtp_server(implicit_tls=server_tls(cert, key)) as mail:
+        settings = settings_for(mail, smtp_tls="tls", smtp_ca_file=cert)
+        [mailed] = await build_notifier(settings).send(
+            escalation((Contacts(emails=("head@example.com",)),))
+        )
+        assert mailed.ok, mailed.error
+        [arrived] = await mail.wait_for(1)
+    assert arrived.recipients == ["head@example.com"]

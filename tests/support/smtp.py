@@ -7,12 +7,15 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 @dataclass
@@ -57,13 +60,60 @@ class MailServer:
         return self.received[:count]
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 and its key (openssl), valid for a day; the
+    certificate is its own CA, to trust through IVR_AGENT_SMTP_CA_FILE."""
+    cert, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def server_tls(cert: Path, key: Path) -> ssl.SSLContext:
+    """The server side's TLS context for that certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def accept_login(user: str, password: str) -> Any:
+    """An aiosmtpd authenticator that accepts exactly this login (PLAIN or LOGIN)."""
+
+    def authenticate(
+        _server: SMTP, _session: Session, _envelope: Envelope, _mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            user.encode(),
+            password.encode(),
+        )
+        # handled=False: aiosmtpd then answers 535 itself.
+        return AuthResult(success=ok, handled=False)
+
+    return authenticate
+
+
 @contextlib.asynccontextmanager
-async def local_smtp_server(**smtp_options: Any) -> AsyncIterator[MailServer]:
-    """An SMTP server on 127.0.0.1 at a free port while the block runs."""
+async def local_smtp_server(
+    *, implicit_tls: ssl.SSLContext | None = None, **smtp_options: Any
+) -> AsyncIterator[MailServer]:
+    """An SMTP server on 127.0.0.1 at a free port while the block runs; ``implicit_tls``:
+    TLS from the first byte (SMTPS); ``smtp_options`` go to aiosmtpd's ``SMTP`` (e.g.
+    ``tls_context``, ``require_starttls``, ``auth_required``, ``authenticator``)."""
     server = MailServer("127.0.0.1", 0)
     loop = asyncio.get_running_loop()
     listening = await loop.create_server(
-        lambda: SMTP(server, hostname="mail.test", **smtp_options), server.host, 0
+        lambda: SMTP(server, hostname="mail.test", **smtp_options),
+        server.host,
+        0,
+        ssl=implicit_tls,
     )
     server.port = listening.sockets[0].getsockname()[1]
     try:

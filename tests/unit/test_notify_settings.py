@@ -56,6 +56,10 @@ def test_given_smtp_from_the_environment_then_it_is_read_with_the_mode_port(
         ({"reports_mail_to": "boss@example.com"}, "IVR_AGENT_REPORTS_MAIL_TO needs"),
         ({"webhook_secret": "short"}, "IVR_AGENT_WEBHOOK_SECRET: must be at least 16"),
         ({"notify_attempts": 0}, "IVR_AGENT_NOTIFY_ATTEMPTS"),
+        (
+            {"smtp_tls": "none", "smtp_ca_file": "/etc/ivr-agent/ca.pem"},
+            "IVR_AGENT_SMTP_CA_FILE needs IVR_AGENT_SMTP_TLS starttls or tls",
+        ),
         ({"smtp_timeout_seconds": 500}, "IVR_AGENT_SMTP_TIMEOUT_SECONDS"),
         ({"webhook_timeout_seconds": 0}, "IVR_AGENT_WEBHOOK_TIMEOUT_SECONDS"),
     ],

@@ -597,6 +597,7 @@ async def _smtp(settings: Settings) -> Check:
         port=port,
         use_tls=settings.smtp_tls == "tls",
         start_tls=settings.smtp_tls == "starttls",
+        cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
         timeout=settings.smtp_timeout_seconds,
     )
     error = None

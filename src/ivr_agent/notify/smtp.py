@@ -39,6 +39,8 @@ class SmtpConfig:
     timeout: float = 10.0
     username: str | None = None
     password: str | None = None
+    #: PEM certificate authorities to check the server against (None: the system's).
+    ca_file: str | None = None
 
     def __repr__(self) -> str:
         login = f"{self.username}:**********@" if self.username else ""
@@ -56,6 +58,7 @@ class SmtpConfig:
             sender=settings.smtp_from,
             timeout=settings.smtp_timeout_seconds,
             username=settings.smtp_username,
+            ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
             password=(
                 settings.smtp_password.get_secret_value()
                 if settings.smtp_password is not None
@@ -113,6 +116,7 @@ class SmtpSender:
                     # starttls: required (the password and the message never go in clear);
                     # none: never tried, even when offered.
                     start_tls=config.tls == "starttls",
+                    cert_bundle=config.ca_file,
                     timeout=config.timeout,
                 )
         except aiosmtplib.SMTPRecipientsRefused as exc:
