@@ -39,13 +39,14 @@ from ivr_agent.db.migrate import upgrade_to_head
 from ivr_agent.metrics.feature import running_callback_counts
 from ivr_agent.metrics.feature import setup as setup_metrics
 from ivr_agent.metrics.prometheus import METRICS, calls_in_progress
+from ivr_agent.notify import build_notifier, check_reachable, load_directory
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.pbx.clock import PbxClock
 from ivr_agent.pbx.session import Ivr, ReportSeal, ari_probe, running_session
 from ivr_agent.platform.disk import disk_probe
 from ivr_agent.platform.health import READINESS, Readiness, State, setup_health
-from ivr_agent.platform.keys import DATABASE, SETTINGS
+from ivr_agent.platform.keys import DATABASE, DIRECTORY, NOTIFIER, SETTINGS
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.platform.systemd import running_notifier
 from ivr_agent.platform.tasks import background
@@ -348,10 +349,17 @@ def build_app(
     opens the configured one when it starts and closes it when it stops.
     """
     options = options or Options()
-    # A wrong holidays country or file stops the start here, named (CalendarError).
+    # A wrong holidays country or file stops the start here, named (CalendarError); so does
+    # a wrong departments file, or one naming contacts no channel is set up for, with its
+    # file and line (DirectoryError).
     callback_config(settings)
+    directory = load_directory(settings.departments_file)
+    check_reachable(directory, settings)
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
+    # Who handles complaints and how people are told (S7 chase and escalation, S10 report
+    # mail): features take them from here.
+    app[DIRECTORY] = directory
     app.middlewares.append(error_middleware)
     app.middlewares.append(auth_middleware(lambda: app[DATABASE]))
     readiness = Readiness()
@@ -366,6 +374,7 @@ def build_app(
     setup_reports(app, settings)
     setup_records(app)
     metrics = setup_metrics(app, public=settings.metrics_public, readiness=readiness)
+    app[NOTIFIER] = build_notifier(settings, registry=metrics.registry)
     catalogue = PromptCatalogue.from_settings(settings)
     files = None
     if settings.prompts_delivery == "http":

@@ -270,6 +270,72 @@ def _operator_ids(value: Any) -> tuple[str, ...]:
     return ids
 
 
+#: An e-mail address as the agent sends to it: ``local@domain`` with a dotted domain (no
+#: display name, no quoting): what a department's contacts and the report mail name.
+_EMAIL_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}@"
+    r"(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
+def is_email_address(text: str) -> bool:
+    """Whether ``text`` is a plain address such as ``quality@example.com``."""
+    local = text.partition("@")[0]
+    return (
+        _EMAIL_ADDRESS.fullmatch(text) is not None
+        and not local.startswith(".")
+        and not local.endswith(".")
+        and ".." not in local
+    )
+
+
+def _email_addresses(value: Any) -> tuple[str, ...]:
+    if isinstance(value, tuple):
+        return value
+    addresses = tuple(item.strip() for item in str(value or "").split(",") if item.strip())
+    for address in addresses:
+        if not is_email_address(address):
+            raise ValueError(
+                f"{address!r} is not an e-mail address (comma-separated list like "
+                "a@example.com,b@example.com)"
+            )
+    return addresses
+
+
+def _email_address(value: Any) -> str | None:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    if not is_email_address(text):
+        raise ValueError(f"{text!r} is not an e-mail address, e.g. ivr-agent@example.com")
+    return text
+
+
+def _smtp_host(value: Any) -> str | None:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9.\-]{1,253}|\[?[0-9A-Fa-f:.]{2,45}\]?", text):
+        raise ValueError(f"{text!r} is not a host name or IP address, e.g. smtp.example.com")
+    return text.strip("[]")
+
+
+#: Shortest webhook secret: an HMAC key guessable by brute force signs anything.
+MIN_WEBHOOK_SECRET = 16
+
+
+def _webhook_secret(value: Any) -> SecretStr | None:
+    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")
+    if not text.strip():
+        return None
+    if len(text) < MIN_WEBHOOK_SECRET or text != text.strip():
+        raise ValueError(
+            f"must be at least {MIN_WEBHOOK_SECRET} characters without leading or trailing "
+            "spaces (e.g. the output of: openssl rand -hex 32)"
+        )
+    return SecretStr(text)
+
+
 # --- the types of the settings' fields ---------------------------------------------------
 
 AmiEndpoint = Annotated[
@@ -304,3 +370,9 @@ TimeZoneName = Annotated[str, AfterValidator(_zone)]
 Regex = Annotated[str, AfterValidator(_regex)]
 DialTemplate = Annotated[str, AfterValidator(_dial_template)]
 DialplanName = Annotated[str, AfterValidator(_dialplan_name)]
+EmailAddresses = Annotated[
+    tuple[str, ...], NoDecode, BeforeValidator(_email_addresses), PlainSerializer(",".join)
+]
+EmailAddress = Annotated[str | None, BeforeValidator(_email_address)]
+SmtpHost = Annotated[str | None, BeforeValidator(_smtp_host)]
+WebhookSecret = Annotated[SecretStr | None, BeforeValidator(_webhook_secret)]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ivr_agent.setting_types import (
@@ -26,6 +26,8 @@ from ivr_agent.setting_types import (
     DatabaseUrl,
     DialplanName,
     DialTemplate,
+    EmailAddress,
+    EmailAddresses,
     Endpoint,
     HostPort,
     Hotline,
@@ -34,9 +36,11 @@ from ivr_agent.setting_types import (
     OperatorIds,
     Regex,
     Seconds,
+    SmtpHost,
     TimeWindow,
     TimeZoneName,
     UiLanguages,
+    WebhookSecret,
     Weekdays,
     Windows,
     parse_time_windows,
@@ -71,7 +75,9 @@ class SettingsError(ValueError):
 
 
 #: Settings whose values must never be echoed in errors, logs or repr.
-SECRET_FIELDS = frozenset({"database_url", "ami_url", "ari_url"})
+SECRET_FIELDS = frozenset({"database_url", "ami_url", "ari_url", "smtp_password", "webhook_secret"})
+#: The port of each IVR_AGENT_SMTP_TLS mode when IVR_AGENT_SMTP_PORT is unset.
+SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 #: The figures an operator's overall assessment score may weigh: each 0–1, higher better
 #: (the QA average, 1–5, is divided by 5).
 ASSESSMENT_SCORE_FIGURES = (
@@ -417,6 +423,69 @@ class Settings(BaseSettings):
         "satisfaction_rate, qa_satisfaction_index); empty: figures only, no score.",
     )
 
+    # --- notifications (S7 chase and escalation, S10 report mail) -----------------------
+    departments_file: Path | None = Field(
+        None,
+        description="TOML file of the departments that handle complaints, their contacts "
+        "(e-mail, webhook), their management's and quality management's (README: "
+        "Notifications); unset: no departments.",
+    )
+    smtp_host: SmtpHost = Field(
+        None, description="SMTP server that sends the agent's e-mail; unset: no e-mail."
+    )
+    smtp_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port of SMTP_HOST (default by SMTP_TLS: 25 none, 587 starttls, 465 tls).",
+    )
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        "starttls",
+        description="none: plain SMTP; starttls: upgrade with STARTTLS (required); tls: "
+        "TLS from the first byte (SMTPS).",
+    )
+    smtp_ca_file: Path | None = Field(
+        None,
+        description="PEM file of the certificate authorities the SMTP server's certificate is "
+        "checked against (an internal CA); unset: the system's.",
+    )
+    smtp_username: str | None = Field(
+        None, min_length=1, max_length=256, description="SMTP login; unset: no login."
+    )
+    smtp_password: SecretStr | None = Field(None, description="Password of SMTP_USERNAME.")
+    smtp_from: EmailAddress = Field(
+        None, description="Sender address of the agent's e-mail (required with SMTP_HOST)."
+    )
+    smtp_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Timeout of each try at sending one e-mail (seconds)."
+    )
+    webhook_secret: WebhookSecret = Field(
+        None,
+        description="Key of the HMAC-SHA256 signature of every webhook (16+ characters; "
+        "required when the departments file names a webhook).",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Timeout of each webhook request (seconds)."
+    )
+    notify_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="Tries per e-mail address or webhook before it counts as failed (only "
+        "transient faults are retried: refused, timed out, SMTP 4xx, HTTP 5xx/429).",
+    )
+    notify_retry_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=300,
+        description="Wait before the second try; doubled before each further one.",
+    )
+    reports_mail_to: EmailAddresses = Field(
+        (),
+        description="Comma-separated addresses each report the agent produces is e-mailed "
+        "to (attached; needs SMTP_HOST); empty: no report mail.",
+    )
+
     # --- recordings ----------------------------------------------------------------------
     record_inbound: bool = Field(True, description="Record inbound calls when answered.")
     recording_retention_days: int = Field(
@@ -440,6 +509,7 @@ class Settings(BaseSettings):
                 "IVR_AGENT_CALLBACK_COMPLAINT_MIN_HOURS must not exceed "
                 "IVR_AGENT_CALLBACK_COMPLAINT_MAX_HOURS"
             )
+        self._check_mail()
         if self.prompts_delivery == "http" and self.prompts_base_url is None:
             raise ValueError(
                 f"IVR_AGENT_PROMPTS_URL must be set: IVR_AGENT_HTTP_LISTEN ({self.http_listen}) "
@@ -448,6 +518,29 @@ class Settings(BaseSettings):
                 "e.g. http://10.0.0.5:8080, or IVR_AGENT_PROMPTS_DELIVERY=directory"
             )
         return self
+
+    def _check_mail(self) -> None:
+        if self.smtp_host is not None and self.smtp_from is None:
+            raise ValueError("IVR_AGENT_SMTP_FROM must be set with IVR_AGENT_SMTP_HOST")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError(
+                "IVR_AGENT_SMTP_USERNAME and IVR_AGENT_SMTP_PASSWORD go together: set both "
+                "or neither"
+            )
+        if self.smtp_username is not None and self.smtp_tls == "none":
+            raise ValueError(
+                "IVR_AGENT_SMTP_USERNAME with IVR_AGENT_SMTP_TLS=none would send the password "
+                "in clear: use starttls or tls"
+            )
+        if self.smtp_ca_file is not None and self.smtp_tls == "none":
+            raise ValueError("IVR_AGENT_SMTP_CA_FILE needs IVR_AGENT_SMTP_TLS starttls or tls")
+        if self.reports_mail_to and self.smtp_host is None:
+            raise ValueError("IVR_AGENT_REPORTS_MAIL_TO needs IVR_AGENT_SMTP_HOST to send with")
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        """``smtp_port``, else the usual port of ``smtp_tls``."""
+        return self.smtp_port or SMTP_DEFAULT_PORTS[self.smtp_tls]
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
@@ -503,6 +596,9 @@ class Settings(BaseSettings):
         for endpoint in (self.ami_url, self.ari_url):
             if endpoint is not None:
                 values.append(endpoint.password.get_secret_value())
+        for secret in (self.smtp_password, self.webhook_secret):
+            if secret is not None:
+                values.append(secret.get_secret_value())
         return [v for v in values if v]
 
 

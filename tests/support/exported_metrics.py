@@ -16,6 +16,7 @@ from ivr_agent.core.tracker import Tracker
 from ivr_agent.metrics.feature import setup as setup_metrics
 from ivr_agent.metrics.prometheus import calls_in_progress
 from ivr_agent.metrics.store import OpenCallbacks
+from ivr_agent.notify import build_notifier
 from ivr_agent.pbx.ami import AmiStats
 from ivr_agent.pbx.session import PlaybackStats
 from ivr_agent.platform.health import Readiness
@@ -47,6 +48,8 @@ def exported_names(tmp_path: Path) -> set[str]:
     metrics.export_counters(
         "callbacks", "Callbacks", OpenCallbacks(), gauges=frozenset({"open", "overdue"})
     )
+    # The notifier's counter, on the same registry (app.py: build_notifier).
+    build_notifier(settings, registry=metrics.registry)
     text = metrics.render().decode()
     outbox.close()
     names = set()

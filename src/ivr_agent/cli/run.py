@@ -15,13 +15,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from ivr_agent.app import Options, serve
     from ivr_agent.callbacks import CalendarError
     from ivr_agent.db.errors import StoreError
+    from ivr_agent.notify import DirectoryError
 
     try:
         asyncio.run(serve(settings, options=Options(capture=args.capture)))
-    except (StoreError, CalendarError) as exc:
+    except (StoreError, CalendarError, DirectoryError) as exc:
         # The database could not be opened or migrated at start (e.g. no
         # IVR_AGENT_DATABASE_URL and no embedded PostgreSQL installed), or the holiday
-        # calendar is wrong: the reason and its fix.
+        # calendar or the departments file is wrong: the reason and its fix.
         print(f"ivr-agent run: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -595,3 +595,43 @@ def recordings(count: int | None, error: str | None) -> Check:
             "(astspooldir/recording) exists and is readable by Asterisk",
         )
     return Check(name, Status.OK, f"ARI lists {count} stored recording(s)")
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+def departments_file(source: str, departments: int | None, error: str | None) -> Check:
+    """The departments file (``IVR_AGENT_DEPARTMENTS_FILE``) as the agent would load it:
+    ``departments`` read from it, or the ``error`` naming each fault and its line."""
+    name = "departments file"
+    if error is not None:
+        return Check(
+            name,
+            Status.FAIL,
+            error,
+            "fix the named line(s) of the file (README: Notifications); `ivr-agent run` "
+            "refuses to start with it",
+        )
+    return Check(name, Status.OK, f"{departments} department(s) in {source}")
+
+
+def smtp_server(address: str, tls: str, login: str | None, error: str | None) -> Check:
+    """Whether the SMTP server answered at ``address`` with the ``tls`` mode and accepted
+    the ``login`` (None: none); ``error``: what failed."""
+    name = "smtp server"
+    how = f"{address} ({tls}" + (f", login {login})" if login else ", no login)")
+    if error is None:
+        return Check(name, Status.OK, f"{how} answers")
+    if "535" in error or "authentication" in error.lower():
+        fix = "check IVR_AGENT_SMTP_USERNAME and IVR_AGENT_SMTP_PASSWORD"
+    elif "STARTTLS" in error or "certificate" in error.lower() or "SSL" in error:
+        fix = (
+            "check IVR_AGENT_SMTP_TLS against the server: starttls (port 587), tls (port "
+            "465), none (a relay without TLS, port 25); its certificate must be trusted here"
+        )
+    else:
+        fix = (
+            "check IVR_AGENT_SMTP_HOST and IVR_AGENT_SMTP_PORT and that this host may reach "
+            "the server (firewall)"
+        )
+    return Check(name, Status.FAIL, f"{how}: {error}", fix)

@@ -47,6 +47,7 @@ from pathlib import Path
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.doctor import checks
 from ivr_agent.doctor.checks import Check, Reach, Status, Visibility
+from ivr_agent.notify import DirectoryError, check_reachable, load_directory
 from ivr_agent.pbx.ami import AmiConnection, AmiError, EventSink, RawEvent, flatten
 from ivr_agent.pbx.ari import AriClient, AriError
 from ivr_agent.pbx.clock import PbxClock
@@ -91,7 +92,7 @@ async def diagnose(settings: Settings, hooks: HooksFile) -> list[Check]:
     finally:
         if client is not None:
             await client.close()
-    return [*pbx, await database, _recordings(ari)]
+    return [*pbx, await database, _recordings(ari), *await notify_checks(settings)]
 
 
 # --- ARI ------------------------------------------------------------------------------------
@@ -563,3 +564,50 @@ async def _database(settings: Settings) -> Check:
         pending=pending,
         auto_migrate=settings.auto_migrate,
     )
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+async def notify_checks(settings: Settings) -> list[Check]:
+    """The departments file and the SMTP server, each only when configured (a doctor run
+    without them stays all OK): the file as ``ivr-agent run`` loads it, and a login to the
+    server as the agent sends (connect, EHLO, STARTTLS or TLS, AUTH; no message)."""
+    found = []
+    path = settings.departments_file
+    if path is not None:
+        try:
+            directory = load_directory(path)
+            check_reachable(directory, settings)
+        except DirectoryError as exc:
+            found.append(checks.departments_file(str(path), None, str(exc)))
+        else:
+            found.append(checks.departments_file(str(path), len(directory.departments), None))
+    if settings.smtp_host is not None:
+        found.append(await _smtp(settings))
+    return found
+
+
+async def _smtp(settings: Settings) -> Check:
+    import aiosmtplib
+
+    host, port = settings.smtp_host or "", settings.smtp_port_or_default
+    client = aiosmtplib.SMTP(
+        hostname=host,
+        port=port,
+        use_tls=settings.smtp_tls == "tls",
+        start_tls=settings.smtp_tls == "starttls",
+        cert_bundle=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
+        timeout=settings.smtp_timeout_seconds,
+    )
+    error = None
+    try:
+        async with client:
+            if settings.smtp_username is not None and settings.smtp_password is not None:
+                await client.login(
+                    settings.smtp_username, settings.smtp_password.get_secret_value()
+                )
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        error = str(exc) or type(exc).__name__
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return checks.smtp_server(address, settings.smtp_tls, settings.smtp_username, error)

@@ -1,10 +1,11 @@
 """Notifications (S7 chase and escalation, S10 report mail): who is told what, by e-mail over
 SMTP and by a signed JSON webhook.
 
-This module states the contract other parts build against; the senders and the contacts
-directory (departments, their management, quality management: a TOML file named by a
-setting) live beside it. The package imports no feature: complaints and reports hand it a
-``Notification`` and get one ``Delivery`` per target back.
+This module states the contract other parts build against; the senders (``smtp``,
+``webhook``, composed by ``notifier``) and the contacts directory (``directory``: the
+departments, their management, quality management, from the TOML file
+``IVR_AGENT_DEPARTMENTS_FILE``) live beside it. The package imports no feature: complaints
+and reports hand it a ``Notification`` and get one ``Delivery`` per target back.
 """
 
 from __future__ import annotations
@@ -43,6 +44,20 @@ class Directory:
 
     departments: Mapping[str, Department] = field(default_factory=dict)
     quality: Contacts = Contacts()
+
+    def chase_to(self, department_id: str) -> tuple[Contacts, ...]:
+        """Who a chase (催办) of ``department_id`` goes to: the department itself; nobody
+        for an unknown id."""
+        department = self.departments.get(department_id)
+        return () if department is None else (department.contacts,)
+
+    def escalate_to(self, department_id: str) -> tuple[Contacts, ...]:
+        """Who an escalation (升级) goes to: the department's management and quality
+        management (only quality management for an unknown id); unreachable parties left
+        out."""
+        department = self.departments.get(department_id)
+        parties = (self.quality,) if department is None else (department.management, self.quality)
+        return tuple(p for p in parties if not p.empty)
 
 
 @dataclass(frozen=True)
@@ -87,12 +102,25 @@ class Notifier(Protocol):
     async def send(self, notification: Notification) -> list[Delivery]: ...
 
 
+# The implementations, after the contract they build on (their modules import it from here).
+from ivr_agent.notify.directory import DirectoryError, load_directory  # noqa: E402
+from ivr_agent.notify.notifier import (  # noqa: E402
+    MailAndWebhookNotifier,
+    build_notifier,
+    check_reachable,
+)
+
 __all__ = [
     "Attachment",
     "Contacts",
     "Delivery",
     "Department",
     "Directory",
+    "DirectoryError",
+    "MailAndWebhookNotifier",
     "Notification",
     "Notifier",
+    "build_notifier",
+    "check_reachable",
+    "load_directory",
 ]

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from ivr_agent.platform.keys import DATABASE, SETTINGS
+from ivr_agent.platform.keys import DATABASE, NOTIFIER, SETTINGS
 from ivr_agent.platform.tasks import background
 from ivr_agent.reports.archive import ReportArchive
 from ivr_agent.reports.http import ARCHIVE, setup_reports_api
+from ivr_agent.reports.mail import ReportMail
 from ivr_agent.reports.scheduler import POLL_SECONDS, run_producer
 from ivr_agent.settings import Settings
 
@@ -44,11 +45,18 @@ async def running_producer(
     poll_seconds: float = POLL_SECONDS,
 ) -> AsyncIterator[None]:
     """Produce each closed period's reports (``IVR_AGENT_REPORTS_FORMATS``) while the block
-    runs; nothing when ``IVR_AGENT_REPORTS_ENABLED`` is false."""
+    runs, and mail them to ``IVR_AGENT_REPORTS_MAIL_TO`` through the app's notifier;
+    nothing when ``IVR_AGENT_REPORTS_ENABLED`` is false."""
     settings = app[SETTINGS]
     if not settings.reports_enabled:
         yield
         return
+    notifier = app.get(NOTIFIER)
+    mail = (
+        ReportMail(notifier, settings.reports_mail_to, timezone=settings.timezone)
+        if notifier is not None and settings.reports_mail_to
+        else None
+    )
     producer = run_producer(
         app[DATABASE],
         settings,
@@ -56,6 +64,7 @@ async def running_producer(
         settings.report_formats,
         now=now,
         poll_seconds=poll_seconds,
+        mail=mail,
     )
     async with background(producer, "report-producer"):
         yield

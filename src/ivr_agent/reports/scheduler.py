@@ -25,6 +25,7 @@ from ivr_agent.db.errors import StoreError
 from ivr_agent.db.models import CallRow
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.reports.archive import ReportArchive, due_periods
+from ivr_agent.reports.mail import ReportMail
 from ivr_agent.reports.render import ReportFormat
 from ivr_agent.settings import Settings
 
@@ -50,19 +51,25 @@ async def run_producer(
     now: Callable[[], datetime],
     poll_seconds: float = POLL_SECONDS,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    mail: ReportMail | None = None,
 ) -> None:
-    """Write the reports of every closed period, then again every ``poll_seconds``; forever."""
+    """Write the reports of every closed period, then again every ``poll_seconds``; forever.
+
+    ``mail``: where each round's new reports are e-mailed (``IVR_AGENT_REPORTS_MAIL_TO``).
+    """
     failing = False
     while True:
         try:
             moment = now()
             first = await first_call_at(database)
             periods = [p for p in due_periods(moment, settings) if first and p.end > first]
-            await archive.produce(database, settings, periods, formats, now=moment)
+            written = await archive.produce(database, settings, periods, formats, now=moment)
         except StoreError as exc:
             if not failing:  # the database's readiness says the rest; retried next round
                 log.warning("reports not produced", error=str(exc))
             failing = True
         else:
             failing = False
+            if mail is not None and written:
+                await mail.send(archive.directory, written)
         await sleep(poll_seconds)
