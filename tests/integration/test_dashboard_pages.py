@@ -16,7 +16,7 @@ from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.dashboard.live import LIVE, CallsNow
 from ivr_agent.db.database import Database
-from ivr_agent.db.tokens import create_token
+from ivr_agent.db.tokens import create_session, create_token
 from ivr_agent.settings import load_settings
 from ivr_agent.web.auth import SESSION_COOKIE
 from tests.support.outcomes import SHANGHAI, sample_outcome
@@ -116,7 +116,9 @@ async def test_given_a_session_cookie_then_it_never_authorises_a_write(
 ) -> None:
     client = await _client(db, aiohttp_client)
     token = await create_token(db, "admin")
-    client.session.cookie_jar.update_cookies({SESSION_COOKIE: token})
+    started = await create_session(db, token)
+    assert started is not None
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: started[0]})
     async with client.get("/api/metrics/summary") as response:
         assert response.status == 200
     async with client.post("/api/metrics/summary") as response:

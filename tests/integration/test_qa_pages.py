@@ -21,7 +21,6 @@ from ivr_agent.db.tokens import create_token
 from ivr_agent.qa.listing import QaFilter, qa_calls
 from ivr_agent.qa.scores import score_history
 from ivr_agent.settings import load_settings
-from ivr_agent.web.auth import SESSION_COOKIE
 from tests.integration.qa_support import StoredCall, stored_call
 from tests.support.outcomes import T0, sample_outcome
 
@@ -46,7 +45,9 @@ async def call(db: Database, tmp_path: Path) -> StoredCall:
 
 
 async def _sign_in(client: Client, token: str) -> None:
-    client.session.cookie_jar.update_cookies({SESSION_COOKIE: token})
+    """Sign in as a browser does: ``/login`` answers with the session cookie."""
+    async with client.post("/login", data={"token": token}, allow_redirects=False) as response:
+        assert response.status == 303, await response.text()
 
 
 async def test_given_roles_then_pages_need_qa_or_admin(

@@ -184,6 +184,18 @@ async def test_given_a_sign_in_then_the_cookie_is_a_session_not_the_token_and_lo
     assert await _status(client, "/api/metrics/summary", headers=_bearer(token)) == 200
 
 
+async def test_given_an_api_token_as_the_cookie_then_it_is_refused(
+    client: Client, db: Database
+) -> None:
+    # Only a session's secret is a cookie: a token set as the cookie (by a script, or left
+    # from before sessions existed) authorises nothing, not even a read.
+    token = await create_token(db, "admin")
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: token})
+    assert await _status(client, "/") == 303
+    assert await _status(client, "/api/metrics/summary") == 401
+    assert await _status(client, "/api/metrics/summary", headers=_bearer(token)) == 200
+
+
 async def test_given_an_expired_session_then_pages_go_to_login(
     client: Client, db: Database
 ) -> None:

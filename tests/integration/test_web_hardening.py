@@ -17,7 +17,7 @@ from yarl import URL
 from ivr_agent.app import build_app
 from ivr_agent.calls.store import save_outcome
 from ivr_agent.db.database import Database
-from ivr_agent.db.tokens import create_token
+from ivr_agent.db.tokens import create_session, create_token
 from ivr_agent.platform.health import READINESS, State
 from ivr_agent.qa.records import save_call_recording
 from ivr_agent.recordings.files import store_recording
@@ -153,7 +153,9 @@ async def test_given_too_many_digits_then_the_callbacks_list_answers_400(
 
 
 async def _qa_list_refuses(client: Client, db: Database, values: list[str]) -> None:
-    client.session.cookie_jar.update_cookies({SESSION_COOKIE: await create_token(db, "qa")})
+    started = await create_session(db, await create_token(db, "qa"))
+    assert started is not None
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: started[0]})
     for value in values:
         async with client.get("/qa", params={"page": value}) as response:
             assert response.status == 400, value

@@ -100,12 +100,15 @@ def request_token(request: web.Request) -> str | None:
 
 
 async def cookie_credential(database: Database, value: str) -> Credential | None:
-    """The credential of a session cookie's value: a live session's secret, or (a cookie
-    set before sessions existed, or by a script) a valid API token."""
+    """The credential of a session cookie's value: a live session's secret only.
+
+    An API token presented as the cookie is refused (issue 14): the cookie is what a
+    browser keeps and a page's script may leak, so it never carries a token's power — sign
+    in at ``/login`` for a session."""
+    if not value.startswith(SESSION_PREFIX):
+        return None
     async with database.sessions() as session:
-        if value.startswith(SESSION_PREFIX):
-            return await session_credential(session, value)
-        return await token_credential(session, value)
+        return await session_credential(session, value)
 
 
 async def bearer_credential(database: Database, token: str) -> Credential | None:
