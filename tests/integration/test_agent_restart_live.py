@@ -74,7 +74,7 @@ async def test_given_calls_in_flight_when_the_agent_restarts_then_each_is_stored
         async with running_agent(agent_settings, db) as app:
             ingest = app[INGEST]
             assert ingest.stats.calls_restored == len(in_flight)
-            # The talking pair ends by itself (60 s of talk): tracked to the end.
+            # The talking pair ends by itself (35 s of talk): tracked to the end.
             await until(lambda: len(ingest.tracker) == 0, 120, "every call finished")
             outcomes = await stored_outcomes(db, agent_settings.pbx_id, numbers)
 

@@ -1,7 +1,7 @@
 """RELIABILITY test 1 against the real sandbox: Asterisk restarts during live calls.
 
 The agent runs in-process (as in test_agent_live.py) while the simulator plays
-``restart_during_calls`` (four overlapping calls, 60 s of talk each). Once every call is
+``restart_during_calls`` (four overlapping calls, 35 s of talk each). Once every call is
 connected, the PBX under test goes away and comes back, two ways:
 
 * ``core restart now``: Asterisk hangs the channels up first, so the Hangups reach the agent
