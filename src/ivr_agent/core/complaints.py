@@ -77,7 +77,7 @@ EVENT_OF: Final[Mapping[Transition, EventKind]] = {
 
 #: (state, transition) → the state after it; a pair not listed is illegal. Assigning
 #: again hands the complaint to another department; feedback keeps the state.
-_MOVES: Final[Mapping[tuple[ComplaintState, Transition], ComplaintState]] = {
+_MOVES: Final[Mapping[tuple[str, str], ComplaintState]] = {
     ("registered", "assign"): "assigned",
     ("assigned", "assign"): "assigned",
     ("reopened", "assign"): "assigned",
@@ -125,7 +125,7 @@ def allowed_transitions(state: ComplaintState) -> tuple[Transition, ...]:
 
 def next_state(state: ComplaintState, transition: str) -> ComplaintState:
     """The state after ``transition``; :class:`IllegalTransition` naming both otherwise."""
-    after = _MOVES.get((state, transition))  # type: ignore[call-overload]
+    after = _MOVES.get((state, transition))
     if after is None:
         raise IllegalTransition(state, transition)
     return after
