@@ -28,6 +28,9 @@ from ivr_agent.calls.outbox import Outbox
 from ivr_agent.campaigns import CampaignScheduler, RunResult
 from ivr_agent.campaigns.feature import setup as setup_campaigns
 from ivr_agent.campaigns.http import WAKE_SCHEDULER
+from ivr_agent.complaints.feature import COMPLAINT_DIRECTORY, running_chaser
+from ivr_agent.complaints.feature import setup as setup_complaints
+from ivr_agent.complaints.runner import GAUGES as COMPLAINT_GAUGES
 from ivr_agent.core.commands import CancelTimers, PlayPrompt
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
@@ -39,6 +42,7 @@ from ivr_agent.db.migrate import upgrade_to_head
 from ivr_agent.metrics.feature import running_callback_counts
 from ivr_agent.metrics.feature import setup as setup_metrics
 from ivr_agent.metrics.prometheus import METRICS, calls_in_progress
+from ivr_agent.notify import Directory
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.pbx.clock import PbxClock
@@ -160,6 +164,19 @@ async def _callback_counts_ctx(app: web.Application) -> AsyncIterator[None]:
     # Open and overdue callbacks as gauges, counted in the database (the alert rules).
     async with running_callback_counts(app[DATABASE], app[METRICS]):
         yield
+
+
+async def _complaints_ctx(app: web.Application) -> AsyncIterator[None]:
+    # S7: chase and escalate handling departments, settle complaints by their callbacks
+    # (every agent may run one: each step is stored once under the complaint's row lock).
+    async with running_chaser(app) as chaser:
+        stop = app[METRICS].export_counters(
+            "complaints", "Complaints", chaser.stats, gauges=COMPLAINT_GAUGES
+        )
+        try:
+            yield
+        finally:
+            stop()
 
 
 def _campaigns_ctx(settings: Settings) -> CleanupCtx:
@@ -365,6 +382,10 @@ def build_app(
     setup_qa(app)
     setup_reports(app, settings)
     setup_records(app)
+    setup_complaints(app)
+    # The departments complaints are assigned to and whom the runner tells (none yet: the
+    # directory file's loader is wired here when it lands).
+    app[COMPLAINT_DIRECTORY] = Directory()
     metrics = setup_metrics(app, public=settings.metrics_public, readiness=readiness)
     catalogue = PromptCatalogue.from_settings(settings)
     files = None
@@ -380,6 +401,7 @@ def build_app(
     app.cleanup_ctx.append(_callback_counts_ctx)
     app.cleanup_ctx.append(_campaigns_ctx(settings))
     app.cleanup_ctx.append(_reports_ctx)
+    app.cleanup_ctx.append(_complaints_ctx)
     # The tracker's commands go to the parts that carry them out once those run.
     commands = CommandRoutes()
     app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands, clock, seal))

@@ -1,0 +1,273 @@
+"""The complaint runner: chases and escalates (S7), and settles resolved complaints by what
+the customer answered on their callback.
+
+Every ``every`` seconds (:class:`Chaser.run`):
+
+1. **Callback answers.** A resolved complaint whose ``complaint_resolved`` callback has a
+   ``problem_solved`` answer is confirmed ("solved") or reopened ("not solved"), actor
+   ``callback``. Read here from the callbacks table rather than pushed by a hook from the
+   dialer: callbacks stay unaware of complaints (layering), the dialer may run in another
+   agent than this runner, and an answer stored while no runner ran is still acted on at
+   the next round — the database holds the state, nothing is lost in memory.
+2. **Chase and escalation.** Each complaint being handled whose department has been silent
+   for the chase time is evaluated with :func:`ivr_agent.core.complaints.due_step`. The step
+   due is stored (``chased``/``escalated`` event, ``chased_at``/``escalated_at``, audit) in a
+   transaction that holds the complaint's row lock, taken with ``SKIP LOCKED`` and the
+   timeline re-read under it: two agents sharing the database store each step once. Then
+   the message goes out through the :class:`~ivr_agent.notify.Notifier` (after the commit,
+   so a slow mail server holds no lock), and each delivery is stored as a ``notified``
+   event. An agent that dies between the two leaves a step without ``notified`` events:
+   visible on the timeline, not sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ivr_agent.complaints.model import Actor, entry_of
+from ivr_agent.complaints.notices import notification
+from ivr_agent.complaints.queries import overdue_sql
+from ivr_agent.complaints.store import add_event, apply_transition, audit, timeline_of
+from ivr_agent.core.complaints import (
+    HANDLED,
+    OPEN,
+    ChaseSettings,
+    EventKind,
+    Step,
+    Transition,
+    due_step,
+)
+from ivr_agent.db.database import Database
+from ivr_agent.db.errors import StoreError
+from ivr_agent.db.models import CallbackRow, ComplaintRow
+from ivr_agent.notify import Delivery, Directory, Notifier
+from ivr_agent.platform.logging import get_logger
+
+log = get_logger(__name__)
+
+CHASER = Actor("chaser", "agent")
+NOTIFIER = "notifier"
+CALLBACK = Actor("callback", "agent")
+#: The event each step stores.
+STEP_EVENTS: dict[Step, EventKind] = {"chase": "chased", "escalate": "escalated"}
+
+
+@dataclass
+class ChaserStats:
+    """The runner's counters since start, and the complaints as last counted (gauges)."""
+
+    chased: int = 0
+    escalated: int = 0
+    deliveries_ok: int = 0
+    deliveries_failed: int = 0
+    confirmed: int = 0
+    reopened: int = 0
+    #: Gauges over the whole database: not resolved yet; of those, overdue; escalated.
+    open: int = 0
+    overdue: int = 0
+    open_escalated: int = 0
+
+
+GAUGES = frozenset({"open", "overdue", "open_escalated"})
+
+
+@dataclass(frozen=True)
+class TakenStep:
+    """A step stored for a complaint: what to tell, about which complaint (as locked)."""
+
+    step: Step
+    row: ComplaintRow
+
+
+class Chaser:
+    """Runs the rounds; ``directory`` names who is told, ``notifier`` tells them."""
+
+    def __init__(
+        self,
+        db: Database,
+        directory: Directory,
+        notifier: Notifier,
+        settings: ChaseSettings,
+        *,
+        zone: tzinfo,
+        now: Callable[[], datetime],
+        every: float = 60.0,
+    ) -> None:
+        self.db = db
+        self.directory = directory
+        self.notifier = notifier
+        self.settings = settings
+        self.zone = zone
+        self.now = now
+        self.every = every
+        self.stats = ChaserStats()
+
+    async def run(self) -> None:
+        """Round after round, forever; a database outage is logged once and retried."""
+        failing = False
+        while True:
+            try:
+                await self.round()
+            except StoreError as exc:
+                if not failing:
+                    log.warning("complaint round failed", error=str(exc))
+                failing = True
+            else:
+                failing = False
+            await asyncio.sleep(self.every)
+
+    async def round(self) -> None:
+        """One round: callback answers, then every step due, then the gauges."""
+        await self.settle_callbacks()
+        for complaint_id in await self._candidates():
+            taken = await self.take_step(complaint_id)
+            if taken is not None:
+                await self._tell(taken)
+        await self._count()
+
+    # --- callback answers ------------------------------------------------------------------
+
+    async def settle_callbacks(self) -> None:
+        """Confirm or reopen each resolved complaint whose callback has an answer."""
+        query = (
+            select(ComplaintRow.complaint_id)
+            .join(CallbackRow, CallbackRow.callback_id == ComplaintRow.callback_id)
+            .where(ComplaintRow.state == "resolved", CallbackRow.problem_solved.is_not(None))
+        )
+        async with self.db.transaction("answered complaint callbacks") as session:
+            ids = list(await session.scalars(query))
+        for complaint_id in ids:
+            async with self.db.transaction("settle complaint by callback") as session:
+                await self._settle(session, str(complaint_id))
+
+    async def _settle(self, session: AsyncSession, complaint_id: str) -> None:
+        row = await _lock(session, complaint_id)
+        if row is None or row.state != "resolved" or row.callback_id is None:
+            return  # another agent settled it, or it moved on meanwhile
+        solved = await session.scalar(
+            select(CallbackRow.problem_solved).where(CallbackRow.callback_id == row.callback_id)
+        )
+        if solved is None:
+            return
+        move: Transition = "confirm" if solved else "reopen"
+        note = "the customer said on the callback that the problem is " + (
+            "solved" if solved else "not solved"
+        )
+        await apply_transition(
+            session,
+            row,
+            move,
+            CALLBACK,
+            now=self.now(),
+            note=note,
+            details={"callback_id": str(row.callback_id), "problem_solved": solved},
+        )
+        if solved:
+            self.stats.confirmed += 1
+        else:
+            self.stats.reopened += 1
+
+    # --- chase and escalation ------------------------------------------------------------
+
+    async def _candidates(self) -> list[str]:
+        # Every step needs at least the chase time of silence: the rest is decided per
+        # complaint under its lock.
+        cutoff = self.now() - self.settings.chase_after
+        query = select(ComplaintRow.complaint_id).where(
+            ComplaintRow.state.in_(sorted(HANDLED)), ComplaintRow.silent_since <= cutoff
+        )
+        async with self.db.transaction("complaints to chase") as session:
+            return [str(i) for i in await session.scalars(query)]
+
+    async def take_step(self, complaint_id: str) -> TakenStep | None:
+        """Store the step due for the complaint, once: ``None`` when nothing is due or
+        another agent holds it."""
+        async with self.db.transaction("chase complaint") as session:
+            row = await _lock(session, complaint_id)
+            if row is None:
+                return None
+            now = self.now()
+            timeline = [entry_of(e).core() for e in await timeline_of(session, complaint_id)]
+            due = due_step(timeline, now, self.settings)
+            if due.step is None:
+                return None
+            details = {
+                "department_id": row.department_id,
+                "silent_since": row.silent_since.isoformat(),
+                "next_step": due.next_step,
+                "next_at": due.next_at.isoformat() if due.next_at else None,
+            }
+            kind = STEP_EVENTS[due.step]
+            add_event(session, complaint_id, kind, CHASER.name, now, "", details)
+            if due.step == "chase":
+                row.chased_at = now
+                self.stats.chased += 1
+            else:
+                row.escalated_at = now
+                self.stats.escalated += 1
+            row.updated_at = now
+            audit(session, CHASER, due.step, complaint_id, details)
+            await session.flush()
+            return TakenStep(due.step, row)
+
+    async def _tell(self, taken: TakenStep) -> None:
+        days = self.settings.chase_after / timedelta(days=1)
+        message = notification(taken.step, taken.row, self.directory, self.zone, days)
+        deliveries: list[Delivery]
+        if not message.to:
+            deliveries = [Delivery("email", "", False, "no contacts in the directory")]
+        else:
+            try:
+                deliveries = await self.notifier.send(message)
+            except Exception as exc:  # the contract says it never raises; keep the record
+                log.exception("notifier raised", complaint_id=str(taken.row.complaint_id))
+                deliveries = [Delivery("email", "", False, f"notifier failed: {exc}")]
+        async with self.db.transaction("complaint notified") as session:
+            for delivery in deliveries:
+                add_event(
+                    session,
+                    str(taken.row.complaint_id),
+                    "notified",
+                    NOTIFIER,
+                    self.now(),
+                    "" if delivery.ok else (delivery.error or "failed"),
+                    {
+                        "step": taken.step,
+                        "kind": message.kind,
+                        "channel": delivery.channel,
+                        "target": delivery.target,
+                        "ok": delivery.ok,
+                        "error": delivery.error,
+                    },
+                )
+                if delivery.ok:
+                    self.stats.deliveries_ok += 1
+                else:
+                    self.stats.deliveries_failed += 1
+
+    async def _count(self) -> None:
+        c = ComplaintRow
+        is_open = c.state.in_(sorted(OPEN))
+        query = select(
+            func.count().filter(is_open),
+            func.count().filter(overdue_sql(self.now(), self.settings.chase_after)),
+            func.count().filter(is_open, c.escalated_at.is_not(None)),
+        )
+        async with self.db.transaction("count complaints") as session:
+            counts = (await session.execute(query)).one()
+        self.stats.open, self.stats.overdue, self.stats.open_escalated = counts
+
+
+async def _lock(session: AsyncSession, complaint_id: str) -> ComplaintRow | None:
+    """The complaint's row locked for this transaction; ``None`` if another holds it."""
+    return await session.scalar(
+        select(ComplaintRow)
+        .where(ComplaintRow.complaint_id == complaint_id)
+        .with_for_update(skip_locked=True)
+    )
