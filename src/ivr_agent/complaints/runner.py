@@ -37,6 +37,7 @@ from ivr_agent.complaints.store import add_event, apply_transition, audit, timel
 from ivr_agent.core.complaints import (
     HANDLED,
     OPEN,
+    RESOLVED,
     ChaseSettings,
     EventKind,
     Step,
@@ -68,13 +69,16 @@ class ChaserStats:
     deliveries_failed: int = 0
     confirmed: int = 0
     reopened: int = 0
-    #: Gauges over the whole database: not resolved yet; of those, overdue; escalated.
+    #: Gauges over the whole database: every complaint; resolved or confirmed; not
+    #: resolved yet; of those, overdue; and escalated.
+    registered: int = 0
+    resolved: int = 0
     open: int = 0
     overdue: int = 0
     open_escalated: int = 0
 
 
-GAUGES = frozenset({"open", "overdue", "open_escalated"})
+GAUGES = frozenset({"registered", "resolved", "open", "overdue", "open_escalated"})
 
 
 @dataclass(frozen=True)
@@ -255,13 +259,16 @@ class Chaser:
         c = ComplaintRow
         is_open = c.state.in_(sorted(OPEN))
         query = select(
+            func.count(),
+            func.count().filter(c.state.in_(sorted(RESOLVED))),
             func.count().filter(is_open),
             func.count().filter(overdue_sql(self.now(), self.settings.chase_after)),
             func.count().filter(is_open, c.escalated_at.is_not(None)),
         )
         async with self.db.transaction("count complaints") as session:
             counts = (await session.execute(query)).one()
-        self.stats.open, self.stats.overdue, self.stats.open_escalated = counts
+        stats = self.stats
+        stats.registered, stats.resolved, stats.open, stats.overdue, stats.open_escalated = counts
 
 
 async def _lock(session: AsyncSession, complaint_id: str) -> ComplaintRow | None:

@@ -37,6 +37,8 @@ class FigureSettings(Reply):
     timezone: str
     callback_service_due_minutes: float
     wrap_up_minutes: float
+    complaint_rate_target: float
+    complaint_chase_days: float
 
 
 class OperatorQa(Reply):
@@ -72,7 +74,7 @@ class Summary(Reply):
     to: datetime
     group_by: Literal["operator", "hour", "day"] | None
     settings: FigureSettings
-    figures: dict[str, Figure] = Field(description="S1-S6 and, in the total only, S5.")
+    figures: dict[str, Figure] = Field(description="S1-S6 and, in the total only, S5 and S7.")
     groups: list[OperatorGroup | PeriodGroup] | None = Field(
         default=None, description="Only with group_by."
     )
