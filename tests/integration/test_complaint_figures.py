@@ -123,6 +123,25 @@ async def test_given_complaints_and_calls_then_the_figures_equal_a_count_by_hand
     assert f["complaints_overdue"]["value"] == 1
     assert f["complaints_escalated"]["value"] == 1
     assert summary["settings"]["complaint_rate_target"] == 0.03
+    # The daily statistics (S7): by department, by state, and the calls' records by type.
+    statistics = summary["complaint_statistics"]
+    assert statistics["by_department"] == [
+        {"department_id": "billing", "count": 3},
+        {"department_id": None, "count": 1},
+    ]
+    assert statistics["by_state"] == {
+        "registered": 1,
+        "assigned": 0,
+        "resolved": 1,
+        "confirmed": 1,
+        "reopened": 1,
+    }
+    assert statistics["records_by_type"] == {
+        "consultation": 0,
+        "complaint": 2,
+        "suggestion": 0,
+        "business": 0,
+    }
 
     # /metrics: the runner's gauges over the whole database (the old complaint included).
     await client.app[CHASER].round()

@@ -36,7 +36,7 @@ from ivr_agent.core.figures import (
     figures,
 )
 from ivr_agent.db.database import Database
-from ivr_agent.metrics.complaints import complaint_summary
+from ivr_agent.metrics.complaints import complaint_statistics, complaint_summary
 from ivr_agent.metrics.schemas import (
     MAX_BREACHES,
     Breaches,
@@ -190,6 +190,7 @@ async def summary_of(
         "figures": figures(result.total, fs)
         | callback_figures(callbacks, fs)
         | complaint_figures(complaints, result.total.answered, fs),
+        "complaint_statistics": await complaint_statistics(database, start, end),
     }
     if group_by is not None and result.groups is not None:
         body["groups"] = [_group_json(g, group_by, zone, fs) for g in result.groups]
