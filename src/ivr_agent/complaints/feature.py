@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from ivr_agent.complaints.http import COMPLAINT_DIRECTORY, directory_of, setup_complaints_api
+from ivr_agent.complaints.pages import setup_complaint_pages
 from ivr_agent.complaints.runner import Chaser
 from ivr_agent.core.complaints import ChaseSettings
 from ivr_agent.notify import Delivery, Notification, Notifier
@@ -43,8 +44,9 @@ def chase_settings(settings: Settings) -> ChaseSettings:
 
 
 def setup(app: web.Application) -> None:
-    """``/api/complaints`` and its sub-routes."""
+    """``/api/complaints`` and its sub-routes; the ``/complaints`` pages."""
     setup_complaints_api(app)
+    setup_complaint_pages(app)
 
 
 @contextlib.asynccontextmanager

@@ -101,6 +101,27 @@ STATE_LABELS: Mapping[str, str] = {
     "reopened": N_("Reopened"),
 }
 
+#: How pages name each timeline event.
+EVENT_LABELS: Mapping[str, str] = {
+    "registered": N_("Registered"),
+    "assigned": N_("Assigned"),
+    "feedback": N_("Feedback"),
+    "resolved": N_("Resolved"),
+    "confirmed": N_("Confirmed"),
+    "reopened": N_("Reopened"),
+    "chased": N_("Chased"),
+    "escalated": N_("Escalated"),
+    "notified": N_("Notified"),
+}
+#: How pages name each transition (the actions a supervisor takes).
+TRANSITION_LABELS: Mapping[str, str] = {
+    "assign": N_("Assign to a department"),
+    "feedback": N_("Record the department's feedback"),
+    "resolve": N_("Resolve"),
+    "confirm": N_("Confirm (the customer agrees)"),
+    "reopen": N_("Reopen"),
+}
+
 #: Longest summary and note (characters).
 MAX_NOTE = 4000
 

@@ -50,7 +50,7 @@ FIGURE_LABELS: Mapping[str, str] = {
     "callbacks_completed_within_30_min": N_("Within 30 min"),
     "callbacks_within_30_min_rate": N_("Within 30 min rate"),
     "satisfaction_index": N_("Satisfaction"),
-    "complaints_registered": N_("Complaints"),
+    "complaints_registered": N_("Complaints registered"),
     "complaint_rate": N_("Complaint rate"),
     "complaints_resolved": N_("Complaints resolved"),
     "complaint_resolution_rate": N_("Resolution rate"),
