@@ -254,3 +254,28 @@ async def test_given_the_customers_answer_on_the_callback_then_the_complaint_fol
     assert complaint is not None
     assert (complaint.row.state, complaint.timeline[-1].actor) == ("confirmed", "callback")
     assert runner.stats.confirmed == 1
+
+
+async def test_given_an_agent_died_before_sending_then_a_later_round_sends_it_once(
+    db: Database,
+) -> None:
+    complaint_id = await assigned_complaint(db)
+    clock = Clock(T0 + timedelta(days=3))
+    # The step is stored, then the agent dies before telling anyone.
+    assert await chaser(db, clock, RecordingNotifier()).take_step(complaint_id) is not None
+    first, second = RecordingNotifier(), RecordingNotifier()
+    clock.moment += timedelta(minutes=5)  # maybe still sending: left alone
+    await asyncio.gather(chaser(db, clock, first).round(), chaser(db, clock, second).round())
+    assert first.sent + second.sent == []
+    clock.moment += timedelta(minutes=6)
+    await asyncio.gather(chaser(db, clock, first).round(), chaser(db, clock, second).round())
+    assert [n.kind for n in first.sent + second.sent] == ["complaint_chase"]
+    complaint = await get_complaint(db, complaint_id)
+    assert complaint is not None
+    notified = [e.details for e in complaint.timeline if e.kind == "notified"]
+    assert [(d["target"], d.get("resent")) for d in notified] == [
+        ("billing@example.test", True),
+        ("http://hooks.test/billing", True),
+    ]
+    await chaser(db, clock, first).round()
+    assert len(first.sent + second.sent) == 1

@@ -16,8 +16,8 @@ Every ``every`` seconds (:class:`Chaser.run`):
    timeline re-read under it: two agents sharing the database store each step once. Then
    the message goes out through the :class:`~ivr_agent.notify.Notifier` (after the commit,
    so a slow mail server holds no lock), and each delivery is stored as a ``notified``
-   event. An agent that dies between the two leaves a step without ``notified`` events:
-   visible on the timeline, not sent twice.
+   event. An agent that dies between the two leaves a step without ``notified`` events;
+   :data:`RESEND_AFTER` later a round sends it (:meth:`Chaser.resend_interrupted`).
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from ivr_agent.complaints.model import Actor, entry_of
-from ivr_agent.complaints.notices import notification
+from ivr_agent.complaints.notices import KINDS, notification
 from ivr_agent.complaints.queries import overdue_sql
 from ivr_agent.complaints.store import add_event, apply_transition, audit, timeline_of
 from ivr_agent.core.complaints import (
@@ -46,8 +47,8 @@ from ivr_agent.core.complaints import (
 )
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
-from ivr_agent.db.models import CallbackRow, ComplaintRow
-from ivr_agent.notify import Delivery, Directory, Notifier
+from ivr_agent.db.models import CallbackRow, ComplaintEventRow, ComplaintRow
+from ivr_agent.notify import Delivery, Directory, Notification, Notifier
 from ivr_agent.platform.logging import get_logger
 
 log = get_logger(__name__)
@@ -55,6 +56,9 @@ log = get_logger(__name__)
 CHASER = Actor("chaser", "agent")
 NOTIFIER = "notifier"
 CALLBACK = Actor("callback", "agent")
+#: A step stored this long ago without any delivery recorded after it was interrupted (its
+#: agent died before sending): far longer than any send takes, so never one still going.
+RESEND_AFTER = timedelta(minutes=10)
 #: The event each step stores.
 STEP_EVENTS: dict[Step, EventKind] = {"chase": "chased", "escalate": "escalated"}
 
@@ -127,12 +131,14 @@ class Chaser:
             await asyncio.sleep(self.every)
 
     async def round(self) -> None:
-        """One round: callback answers, then every step due, then the gauges."""
+        """One round: callback answers, every step due, interrupted notifications, then the
+        gauges."""
         await self.settle_callbacks()
         for complaint_id in await self._candidates():
             taken = await self.take_step(complaint_id)
             if taken is not None:
                 await self._tell(taken)
+        await self.resend_interrupted()
         await self._count()
 
     # --- callback answers ------------------------------------------------------------------
@@ -221,39 +227,89 @@ class Chaser:
             return TakenStep(due.step, row)
 
     async def _tell(self, taken: TakenStep) -> None:
-        days = self.settings.chase_after / timedelta(days=1)
-        message = notification(taken.step, taken.row, self.directory, self.zone, days)
-        deliveries: list[Delivery]
-        if not message.to:
-            deliveries = [Delivery("email", "", False, "no contacts in the directory")]
-        else:
-            try:
-                deliveries = await self.notifier.send(message)
-            except Exception as exc:  # the contract says it never raises; keep the record
-                log.exception("notifier raised", complaint_id=str(taken.row.complaint_id))
-                deliveries = [Delivery("email", "", False, f"notifier failed: {exc}")]
+        deliveries = await self._send(taken)
         async with self.db.transaction("complaint notified") as session:
-            for delivery in deliveries:
-                add_event(
-                    session,
-                    str(taken.row.complaint_id),
-                    "notified",
-                    NOTIFIER,
-                    self.now(),
-                    "" if delivery.ok else (delivery.error or "failed"),
-                    {
-                        "step": taken.step,
-                        "kind": message.kind,
-                        "channel": delivery.channel,
-                        "target": delivery.target,
-                        "ok": delivery.ok,
-                        "error": delivery.error,
-                    },
+            self._store_deliveries(session, taken, deliveries)
+
+    async def _send(self, taken: TakenStep) -> list[Delivery]:
+        message = self._message(taken)
+        if not message.to:
+            return [Delivery("email", "", False, "no contacts in the directory")]
+        try:
+            return await self.notifier.send(message)
+        except Exception as exc:  # the contract says it never raises; keep the record
+            log.exception("notifier raised", complaint_id=str(taken.row.complaint_id))
+            return [Delivery("email", "", False, f"notifier failed: {exc}")]
+
+    def _message(self, taken: TakenStep) -> Notification:
+        days = self.settings.chase_after / timedelta(days=1)
+        return notification(taken.step, taken.row, self.directory, self.zone, days)
+
+    def _store_deliveries(
+        self,
+        session: AsyncSession,
+        taken: TakenStep,
+        deliveries: list[Delivery],
+        *,
+        resent: bool = False,
+    ) -> None:
+        kind = KINDS[taken.step]
+        for delivery in deliveries:
+            details = {
+                "step": taken.step,
+                "kind": kind,
+                "channel": delivery.channel,
+                "target": delivery.target,
+                "ok": delivery.ok,
+                "error": delivery.error,
+            }
+            if resent:
+                details["resent"] = True
+            note = "" if delivery.ok else (delivery.error or "failed")
+            add_event(
+                session,
+                str(taken.row.complaint_id),
+                "notified",
+                NOTIFIER,
+                self.now(),
+                note,
+                details,
+            )
+            if delivery.ok:
+                self.stats.deliveries_ok += 1
+            else:
+                self.stats.deliveries_failed += 1
+
+    # --- steps whose notification was interrupted -----------------------------------------
+
+    async def resend_interrupted(self) -> None:
+        """Send what an agent that died between storing a step and storing its deliveries
+        never sent: a chase or escalation older than :data:`RESEND_AFTER` with no
+        ``notified`` event after it. Rare, so done simply: under the complaint's row lock,
+        sent and recorded in one transaction (a crash here sends it again: at least once)."""
+        e = ComplaintEventRow
+        query = select(e.complaint_id, e.event_id).where(
+            e.kind.in_(sorted(STEP_EVENTS.values())),
+            e.at <= self.now() - RESEND_AFTER,
+            ~_notified_after(e),
+        )
+        async with self.db.transaction("interrupted notifications") as session:
+            pending = (await session.execute(query)).all()
+        for complaint_id, event_id in pending:
+            async with self.db.transaction("resend notification") as session:
+                row = await _lock(session, str(complaint_id))
+                step_event = await session.get(ComplaintEventRow, event_id)
+                if row is None or step_event is None:
+                    continue
+                still = await session.scalar(
+                    select(_notified_after(e)).where(e.event_id == event_id)
                 )
-                if delivery.ok:
-                    self.stats.deliveries_ok += 1
-                else:
-                    self.stats.deliveries_failed += 1
+                if still:
+                    continue  # another agent resent it meanwhile
+                step: Step = "chase" if step_event.kind == "chased" else "escalate"
+                taken = TakenStep(step, row)
+                deliveries = await self._send(taken)
+                self._store_deliveries(session, taken, deliveries, resent=True)
 
     async def _count(self) -> None:
         c = ComplaintRow
@@ -269,6 +325,21 @@ class Chaser:
             counts = (await session.execute(query)).one()
         stats = self.stats
         stats.registered, stats.resolved, stats.open, stats.overdue, stats.open_escalated = counts
+
+
+def _notified_after(step: type[ComplaintEventRow]) -> Exists:
+    """SQL: the step event ``step`` has a ``notified`` event after it (its own delivery, or
+    a later step's)."""
+    later = aliased(ComplaintEventRow)
+    return (
+        select(later.event_id)
+        .where(
+            later.complaint_id == step.complaint_id,
+            later.event_id > step.event_id,
+            later.kind == "notified",
+        )
+        .exists()
+    )
 
 
 async def _lock(session: AsyncSession, complaint_id: str) -> ComplaintRow | None:
