@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from sqlalchemy import Exists, func, select
+from sqlalchemy import Exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -126,6 +126,11 @@ class Chaser:
                 if not failing:
                     log.warning("complaint round failed", error=str(exc))
                 failing = True
+            except Exception:
+                # A bug must not stop chasing for good: said once, tried again next round.
+                if not failing:
+                    log.exception("complaint round failed")
+                failing = True
             else:
                 failing = False
             await asyncio.sleep(self.every)
@@ -186,11 +191,20 @@ class Chaser:
     # --- chase and escalation ------------------------------------------------------------
 
     async def _candidates(self) -> list[str]:
-        # Every step needs at least the chase time of silence: the rest is decided per
-        # complaint under its lock.
-        cutoff = self.now() - self.settings.chase_after
-        query = select(ComplaintRow.complaint_id).where(
-            ComplaintRow.state.in_(sorted(HANDLED)), ComplaintRow.silent_since <= cutoff
+        # Silent for the chase time, not escalated in this silence, and not chased in it
+        # less than the escalation time ago: the rest is decided per complaint under its
+        # lock, from its timeline (so old escalated complaints cost nothing each round).
+        now = self.now()
+        c = ComplaintRow
+        query = select(c.complaint_id).where(
+            c.state.in_(sorted(HANDLED)),
+            c.silent_since <= now - self.settings.chase_after,
+            or_(c.escalated_at.is_(None), c.escalated_at < c.silent_since),
+            or_(
+                c.chased_at.is_(None),
+                c.chased_at < c.silent_since,
+                c.chased_at <= now - self.settings.escalate_after,
+            ),
         )
         async with self.db.transaction("complaints to chase") as session:
             return [str(i) for i in await session.scalars(query)]
