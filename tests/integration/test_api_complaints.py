@@ -246,6 +246,13 @@ async def test_given_an_operator_then_it_registers_for_its_own_calls_and_acts_on
     assert status == 201, body
     # The call's caller is the contact when none is given.
     assert body["customer_number"] == "13800138000"
+    # Its record of type complaint, entered afterwards, opens none but is linked to it.
+    record = {"type": "complaint", "summary": "态度差"}
+    status, written = await _send(client, "POST", f"/api/calls/{own}/record", operator, record)
+    assert status == 201
+    async with db.transaction("complaints") as session:
+        (row,) = list(await session.scalars(select(ComplaintRow)))
+    assert str(row.record_id) == written["record"]["record_id"]
     status, refused = await _send(
         client, "POST", "/api/complaints", operator, {"summary": "x", "call_id": other}
     )

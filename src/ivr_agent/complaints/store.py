@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -171,8 +171,9 @@ async def open_for_record(
     session: AsyncSession, record: CallRecordRow, actor: Actor, *, now: datetime
 ) -> str | None:
     """Open the complaint of a call whose record says ``complaint`` (in the record's
-    transaction). Nothing when the call already has one (a later version of the record,
-    or one registered through the API); returns the new complaint's id."""
+    transaction). Nothing new when the call already has one (a later version of the record,
+    or one registered through the API, which gets this record as its link); returns the new
+    complaint's id."""
     complaint_id = str(uuid.uuid4())
     inserted = await session.scalar(
         pg_insert(ComplaintRow)
@@ -194,6 +195,12 @@ async def open_for_record(
         .returning(ComplaintRow.complaint_id)
     )
     if inserted is None:
+        # Registered through the API first: it now has the record it was missing.
+        await session.execute(
+            update(ComplaintRow)
+            .where(ComplaintRow.call_id == record.call_id, ComplaintRow.record_id.is_(None))
+            .values(record_id=record.record_id)
+        )
         return None
     details = {"record_id": str(record.record_id)}
     add_event(session, complaint_id, "registered", actor.name, now, "", details)
