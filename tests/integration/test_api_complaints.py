@@ -6,6 +6,7 @@ the resolved complaint's 24–72 h callback, and the list's filters."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -304,3 +305,17 @@ async def test_given_complaints_then_the_list_filters_them(
         assert (status, body["error"]["details"]["field"]) == (400, field)
     status, body = await _send(client, "GET", "/api/complaints/nope", ops)
     assert status == 404
+
+
+async def test_given_two_registrations_of_one_call_at_once_then_one_wins_and_one_is_409(
+    client: Client, db: Database, ops: str
+) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    call_id = await save_outcome(db, sample_outcome("15.4", start=start))
+    body = {"summary": "重复登记", "call_id": call_id}
+    answers = await asyncio.gather(
+        *(_send(client, "POST", "/api/complaints", ops, body) for _ in range(4))
+    )
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [201, 409, 409, 409]
+    assert await _count(db, "complaints") == 1

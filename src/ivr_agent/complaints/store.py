@@ -36,6 +36,7 @@ from ivr_agent.core.complaints import EVENT_OF, EventKind, Transition, next_stat
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.phone import CUSTOMER_NUMBER
 from ivr_agent.db.database import Database
+from ivr_agent.db.errors import StoreError
 from ivr_agent.db.models import (
     AuditLogRow,
     CallRecordRow,
@@ -120,6 +121,25 @@ async def register(db: Database, new: NewComplaint, actor: Actor, *, now: dateti
     when the call already has its complaint."""
     if new.call_id is not None and not is_uuid(new.call_id):
         raise ComplaintError("call_id: not a call id", "call_id")
+    try:
+        complaint_id = await _register(db, new, actor, now)
+    except StoreError as exc:
+        if exc.sqlstate != "23505":
+            raise
+        # Another request registered the call's complaint between our check and insert.
+        async with db.transaction("complaint of call") as session:
+            winner = await session.scalar(
+                select(ComplaintRow.complaint_id).where(ComplaintRow.call_id == new.call_id)
+            )
+        raise ComplaintExists(
+            f"call_id: call {new.call_id} already has complaint {winner}", str(winner)
+        ) from exc
+    found = await get_complaint(db, complaint_id)
+    assert found is not None
+    return found
+
+
+async def _register(db: Database, new: NewComplaint, actor: Actor, now: datetime) -> str:
     async with db.transaction("register complaint") as session:
         number, name = new.customer_number, new.customer_name
         record_id = None
@@ -162,9 +182,7 @@ async def register(db: Database, new: NewComplaint, actor: Actor, *, now: dateti
             details = {"department_id": new.department_id}
             add_event(session, complaint_id, "assigned", actor.name, now, "", details)
         audit(session, actor, "register", complaint_id, {"department_id": new.department_id})
-    found = await get_complaint(db, complaint_id)
-    assert found is not None
-    return found
+    return complaint_id
 
 
 async def open_for_record(
