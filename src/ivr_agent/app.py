@@ -28,6 +28,9 @@ from ivr_agent.calls.outbox import Outbox
 from ivr_agent.campaigns import CampaignScheduler, RunResult
 from ivr_agent.campaigns.feature import setup as setup_campaigns
 from ivr_agent.campaigns.http import WAKE_SCHEDULER
+from ivr_agent.complaints.feature import running_chaser
+from ivr_agent.complaints.feature import setup as setup_complaints
+from ivr_agent.complaints.runner import GAUGES as COMPLAINT_GAUGES
 from ivr_agent.core.commands import CancelTimers, PlayPrompt
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
@@ -161,6 +164,19 @@ async def _callback_counts_ctx(app: web.Application) -> AsyncIterator[None]:
     # Open and overdue callbacks as gauges, counted in the database (the alert rules).
     async with running_callback_counts(app[DATABASE], app[METRICS]):
         yield
+
+
+async def _complaints_ctx(app: web.Application) -> AsyncIterator[None]:
+    # S7: chase and escalate handling departments, settle complaints by their callbacks
+    # (every agent may run one: each step is stored once under the complaint's row lock).
+    async with running_chaser(app) as chaser:
+        stop = app[METRICS].export_counters(
+            "complaints", "Complaints", chaser.stats, gauges=COMPLAINT_GAUGES
+        )
+        try:
+            yield
+        finally:
+            stop()
 
 
 def _campaigns_ctx(settings: Settings) -> CleanupCtx:
@@ -373,6 +389,7 @@ def build_app(
     setup_qa(app)
     setup_reports(app, settings)
     setup_records(app)
+    setup_complaints(app)
     metrics = setup_metrics(app, public=settings.metrics_public, readiness=readiness)
     app[NOTIFIER] = build_notifier(settings, registry=metrics.registry)
     catalogue = PromptCatalogue.from_settings(settings)
@@ -389,6 +406,7 @@ def build_app(
     app.cleanup_ctx.append(_callback_counts_ctx)
     app.cleanup_ctx.append(_campaigns_ctx(settings))
     app.cleanup_ctx.append(_reports_ctx)
+    app.cleanup_ctx.append(_complaints_ctx)
     # The tracker's commands go to the parts that carry them out once those run.
     commands = CommandRoutes()
     app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands, clock, seal))

@@ -381,8 +381,26 @@ class Settings(BaseSettings):
         "a figure (within_target_duration_rate).",
     )
     call_max_seconds: Seconds = Field(300.0, description="Talk over this: over_max_duration.")
-    complaint_escalation_days: float = Field(
-        3.0, gt=0, le=365, description="S7: escalate a complaint unresolved after this."
+    complaint_chase_days: float = Field(
+        3.0,
+        gt=0,
+        le=365,
+        description="S7: chase (催办) the handling department of a complaint it has neither "
+        "resolved nor given feedback on for this many days (since it was assigned, reopened "
+        "or last gave feedback).",
+    )
+    complaint_escalation_hours: float = Field(
+        24.0,
+        gt=0,
+        le=8760,
+        description="S7: escalate a chased complaint to the department's management and to "
+        "quality management when the department has still not answered this long after "
+        "the chase.",
+    )
+    complaint_check_seconds: Seconds = Field(
+        60.0,
+        description="How often the agent looks for complaints to chase or escalate and for "
+        "answered complaint callbacks.",
     )
     complaint_rate_target: float = Field(
         0.03, gt=0, le=1, description="S7: target complaint rate (fraction of calls)."
@@ -669,6 +687,14 @@ def _credentials(directory: Path) -> dict[str, str]:
     return values
 
 
+#: Variables that were renamed: still set, they stop the start with the new name (a value
+#: silently ignored would change what the agent does without telling anyone).
+RENAMED = {
+    # Read by nothing before complaints existed; S7's 3 days are the chase, not escalation.
+    "IVR_AGENT_COMPLAINT_ESCALATION_DAYS": "IVR_AGENT_COMPLAINT_CHASE_DAYS",
+}
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings; raise :class:`SettingsError` naming each bad variable.
 
@@ -677,6 +703,9 @@ def load_settings(**overrides: Any) -> Settings:
     ``$CREDENTIALS_DIRECTORY``, whose text (trimmed) is the value. The environment wins over
     a credential, so passwords need never be in the unit or its environment.
     """
+    renamed = [f"{old} was renamed {new}" for old, new in RENAMED.items() if old in os.environ]
+    if renamed:
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(renamed))
     credentials = os.environ.get(CREDENTIALS_DIRECTORY)
     if credentials:
         overrides = {**_credentials(Path(credentials)), **overrides}

@@ -24,7 +24,9 @@ from ivr_agent.campaigns import create_due_runs
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
+from ivr_agent.notify import Contacts, Department, Directory
 from ivr_agent.platform.apidoc import DOCUMENTED, operation_of
+from ivr_agent.platform.keys import DIRECTORY as COMPLAINT_DIRECTORY
 from ivr_agent.settings import load_settings
 from ivr_agent.web.errors import ErrorBody
 from ivr_agent.web.openapi import DOCUMENTED_ELSEWHERE, openapi_document
@@ -51,6 +53,9 @@ NOT_API = {
     ("GET", "/wrap-up"),
     ("GET", "/calls/{call_id}/wrap-up"),
     ("POST", "/calls/{call_id}/wrap-up"),
+    ("GET", "/complaints"),
+    ("GET", "/complaints/{complaint_id}"),
+    ("POST", "/complaints/{complaint_id}"),
     ("GET", "/static/{name}"),
     ("GET", "/static/qa/{name}"),
     ("GET", "/prompts/{language}/{file}"),
@@ -61,7 +66,11 @@ NOT_API = {
 
 def _app(tmp_path: Path, database: Database | None = None) -> web.Application:
     settings = load_settings(_env_file=None, timezone="Asia/Shanghai", data_dir=tmp_path / "var")
-    return build_app(settings, database=database)
+    app = build_app(settings, database=database)
+    app[COMPLAINT_DIRECTORY] = Directory(
+        departments={"billing": Department("billing", "Billing", Contacts(), Contacts())}
+    )
+    return app
 
 
 def _served(app: web.Application) -> set[tuple[str, str]]:
@@ -251,6 +260,25 @@ async def test_given_real_answers_then_each_validates_against_its_documented_mod
     )
     assert record["record"]["version"] == 1
     await check.call("GET", "/api/calls/{call_id}/record", f"/api/calls/{call_id}/record")
+    # The complaint record opened a complaint; another is registered through the API.
+    complaints = await check.call("GET", "/api/complaints")
+    assert len(complaints["complaints"]) == 1
+    complaint = await check.call(
+        "POST",
+        "/api/complaints",
+        status=201,
+        json={"summary": "网点排队太久", "customer_number": "13800138000"},
+    )
+    one_complaint = f"/api/complaints/{complaint['complaint_id']}"
+    await check.call(
+        "POST",
+        "/api/complaints/{complaint_id}/events",
+        f"{one_complaint}/events",
+        status=201,
+        json={"transition": "assign", "department_id": "billing", "note": "转计费部"},
+    )
+    shown_complaint = await check.call("GET", "/api/complaints/{complaint_id}", one_complaint)
+    assert [e["kind"] for e in shown_complaint["timeline"]] == ["registered", "assigned"]
     bundle = await check.call("GET", "/api/calls/{call_id}/qa", f"/api/calls/{call_id}/qa")
     assert bundle["recording"] is not None
     assert bundle["markers"]

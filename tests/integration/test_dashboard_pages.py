@@ -100,6 +100,9 @@ async def test_given_a_session_then_the_dashboard_shows_todays_figures_and_breac
     assert 'data-figure="offered" data-value="1"' in page
     assert f'data-figure="service_level" data-value="{figures["service_level"]["value"]}"' in page
     assert 'data-operator="007"' in page
+    # S7: today's complaints (none yet: the rate is 0 of 1 answered call, under target).
+    assert 'data-figure="complaint_rate" data-value="0.0"' in page
+    assert 'data-figure="complaints_registered" data-value="0"' in page
     assert f'href="/calls/{late.call_id}"' in page  # a long hold is a breach
     async with client.get(f"/calls/{late.call_id}") as response:
         assert response.status == 200

@@ -31,6 +31,8 @@ from ivr_agent.db.models import Base
 pytestmark = pytest.mark.postgres
 
 SCHEMA_TABLES = {
+    "complaints",
+    "complaint_events",
     "call_records",
     "calls",
     "holds",

@@ -12,7 +12,7 @@ import contextlib
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +58,13 @@ async def serving_agent(
     *,
     capture: Path | None = None,
     ari_up: bool = True,
+    prepare: Callable[[web.Application], None] | None = None,
 ) -> AsyncIterator[tuple[web.Application, str]]:
     """The whole agent in this process, as `ivr-agent run` starts it, listening on a free
     local port (yielded with the app as its base URL): logged in to AMI and (unless
     ``ari_up`` is False) connected to ARI when the settings name them. ``capture``: also
-    record its AMI stream there (``--capture``).
+    record its AMI stream there (``--capture``). ``prepare`` changes the built app before it
+    starts (e.g. the complaints' departments directory).
 
     The port is bound before the agent is built and becomes its ``http_listen``: the PBX
     fetches the prompts from there (http delivery, ``PROMPTS_URL`` unset), as from an agent
@@ -73,6 +75,8 @@ async def serving_agent(
     host, port = listener.getsockname()[:2]
     settings = settings.model_copy(update={"http_listen": HostPort(host, port)})
     app = build_app(settings, database=db, options=Options(capture=capture))
+    if prepare is not None:
+        prepare(app)
     app_runner = web.AppRunner(app, access_log=None)
     await app_runner.setup()
     try:

@@ -11,6 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from ivr_agent.callbacks.dialer import DialerStats
 from ivr_agent.calls.ingest import Ingest
 from ivr_agent.calls.outbox import Outbox
+from ivr_agent.complaints.runner import GAUGES as COMPLAINT_GAUGES
+from ivr_agent.complaints.runner import ChaserStats
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.tracker import Tracker
 from ivr_agent.metrics.feature import setup as setup_metrics
@@ -50,6 +52,7 @@ def exported_names(tmp_path: Path) -> set[str]:
     )
     # The notifier's counter, on the same registry (app.py: build_notifier).
     build_notifier(settings, registry=metrics.registry)
+    metrics.export_counters("complaints", "Complaints", ChaserStats(), gauges=COMPLAINT_GAUGES)
     text = metrics.render().decode()
     outbox.close()
     names = set()

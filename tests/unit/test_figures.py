@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ivr_agent.core.figures import CallbackCounts, Counts, FigureSettings, callback_figures, figures
+from ivr_agent.core.figures import (
+    CallbackCounts,
+    ComplaintCounts,
+    Counts,
+    FigureSettings,
+    callback_figures,
+    complaint_figures,
+    figures,
+)
 
 #: offered 10, answered 7 (5 within), abandoned 3 of which 2 short.
 COUNTS = Counts(
@@ -76,3 +84,20 @@ def test_callback_figures_state_their_formulas_and_never_divide_by_zero() -> Non
     assert got["callbacks_within_30_min_rate"]["value"] == 0.75
     assert got["satisfaction_index"]["value"] == 4.166667
     assert "within 20 min" in got["callbacks_completed_within_30_min"]["formula"]
+
+
+def test_complaint_figures_are_ratios_with_their_targets_and_never_divide_by_zero() -> None:
+    counts = ComplaintCounts(registered=4, resolved=3, overdue=1, escalated=1)
+    got = complaint_figures(counts, 200, FigureSettings(complaint_rate_target=0.02))
+    assert got["complaint_rate"]["value"] == 0.02  # 4 / 200
+    assert got["complaint_rate"]["formula"] == (
+        "complaints_registered / answered = 4 / 200 (target < 2 %, S7)"
+    )
+    assert got["complaint_resolution_rate"]["value"] == 0.75  # 3 / 4
+    assert "= 3 / 4 (target 100 %, S7)" in got["complaint_resolution_rate"]["formula"]
+    assert (got["complaints_overdue"]["value"], got["complaints_escalated"]["value"]) == (1, 1)
+    assert "3 days" in got["complaints_overdue"]["formula"]
+    empty = complaint_figures(ComplaintCounts(), 0, FigureSettings())
+    assert empty["complaint_rate"]["value"] is None
+    assert empty["complaint_resolution_rate"]["value"] is None
+    assert all(f["formula"] for f in empty.values())

@@ -115,6 +115,17 @@ def test_given_complaint_min_above_max_then_both_are_named(
         load_settings()
 
 
+def test_given_the_complaint_times_then_s7s_three_days_are_the_chase(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = load_settings()
+    assert (s.complaint_chase_days, s.complaint_escalation_hours) == (3.0, 24.0)
+    # The old name is refused with the new one, not silently ignored.
+    monkeypatch.setenv("IVR_AGENT_COMPLAINT_ESCALATION_DAYS", "5")
+    with pytest.raises(SettingsError, match="renamed IVR_AGENT_COMPLAINT_CHASE_DAYS"):
+        load_settings()
+
+
 def test_given_no_prompt_settings_then_the_pbx_fetches_them_from_where_the_agent_listens(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -17,7 +17,15 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from ivr_agent.core.breaches import BREACH_LABELS, BREACHES
-from ivr_agent.core.figures import FIGURE_LABELS, CallbackCounts, Counts, FigureSettings
+from ivr_agent.core.complaints import STATE_LABELS
+from ivr_agent.core.figures import (
+    FIGURE_LABELS,
+    CallbackCounts,
+    ComplaintCounts,
+    Counts,
+    FigureSettings,
+    complaint_figures,
+)
 from ivr_agent.core.figures import callback_figures as callback_figures_of
 from ivr_agent.core.figures import figures as figures_of
 from ivr_agent.core.outcome import DIRECTION_LABELS, SILENCE_LABELS
@@ -128,9 +136,20 @@ def test_the_names_the_core_defines_once_are_translated(language: str) -> None:
     assert set(BREACH_LABELS) == set(BREACHES)
     assert set(INDEX_LABELS) == set(INDICES)
     settings = FigureSettings()
-    names = {*figures_of(Counts(), settings), *callback_figures_of(CallbackCounts(), settings)}
+    names = {
+        *figures_of(Counts(), settings),
+        *callback_figures_of(CallbackCounts(), settings),
+        *complaint_figures(ComplaintCounts(), 0, settings),
+    }
     assert set(FIGURE_LABELS) == names
-    for labels in (BREACH_LABELS, FIGURE_LABELS, INDEX_LABELS, DIRECTION_LABELS, SILENCE_LABELS):
+    for labels in (
+        BREACH_LABELS,
+        FIGURE_LABELS,
+        INDEX_LABELS,
+        DIRECTION_LABELS,
+        SILENCE_LABELS,
+        STATE_LABELS,
+    ):
         for english in labels.values():
             assert t.gettext(english) != english, english
     assert t.gettext(BREACH_LABELS["late_answer"]) == "接听超时"

@@ -50,6 +50,12 @@ FIGURE_LABELS: Mapping[str, str] = {
     "callbacks_completed_within_30_min": N_("Within 30 min"),
     "callbacks_within_30_min_rate": N_("Within 30 min rate"),
     "satisfaction_index": N_("Satisfaction"),
+    "complaints_registered": N_("Complaints registered"),
+    "complaint_rate": N_("Complaint rate"),
+    "complaints_resolved": N_("Complaints resolved"),
+    "complaint_resolution_rate": N_("Resolution rate"),
+    "complaints_overdue": N_("Overdue complaints"),
+    "complaints_escalated": N_("Escalated complaints"),
 }
 
 #: What every ring-time figure measures (S1), stated in the formulas that use it.
@@ -117,6 +123,19 @@ class CallbackCounts:
 
 
 @dataclass(frozen=True)
+class ComplaintCounts:
+    """What SQL counted over the complaints registered in one interval (S7)."""
+
+    registered: int = 0
+    #: Of those, resolved or confirmed now (a reopened complaint is not resolved).
+    resolved: int = 0
+    #: Of those, open and silent longer than the chase time now.
+    overdue: int = 0
+    #: Of those, escalated at least once.
+    escalated: int = 0
+
+
+@dataclass(frozen=True)
 class FigureSettings:
     """The settings the figures depend on (reported with every response)."""
 
@@ -132,6 +151,8 @@ class FigureSettings:
     timezone: str = "Asia/Shanghai"
     callback_service_due_minutes: int = 30
     wrap_up_minutes: float = 10.0
+    complaint_rate_target: float = 0.03
+    complaint_chase_days: float = 3.0
 
     @property
     def service_level_seconds(self) -> float:
@@ -154,6 +175,8 @@ class FigureSettings:
             "timezone": self.timezone,
             "callback_service_due_minutes": self.callback_service_due_minutes,
             "wrap_up_minutes": self.wrap_up_minutes,
+            "complaint_rate_target": self.complaint_rate_target,
+            "complaint_chase_days": self.complaint_chase_days,
         }
 
 
@@ -353,5 +376,45 @@ def callback_figures(counts: CallbackCounts, settings: FigureSettings) -> dict[s
             ratio(c.satisfaction_sum, c.satisfaction_scored),
             "mean satisfaction_index (mean of the five survey scores, 1–5) of due completed "
             f"callbacks that have one = {c.satisfaction_sum:g} / {c.satisfaction_scored}",
+        ),
+    }
+
+
+def complaint_figures(
+    counts: ComplaintCounts, answered: int, settings: FigureSettings
+) -> dict[str, dict[str, Any]]:
+    """The S7 figures of the complaints registered in an interval, each with its formula;
+    ``answered`` is the interval's answered calls (the complaint rate's denominator)."""
+    c = counts
+    target = f"{settings.complaint_rate_target * 100:g} %"
+    return {
+        "complaints_registered": figure(
+            c.registered,
+            "count of complaints with created_at in [from, to) (registered through the API "
+            "or opened by a call record of type complaint)",
+        ),
+        "complaint_rate": figure(
+            ratio(c.registered, answered),
+            f"complaints_registered / answered = {c.registered} / {answered} "
+            f"(target < {target}, S7)",
+        ),
+        "complaints_resolved": figure(
+            c.resolved,
+            "count of those complaints whose state is resolved or confirmed now",
+        ),
+        "complaint_resolution_rate": figure(
+            ratio(c.resolved, c.registered),
+            f"complaints_resolved / complaints_registered = {c.resolved} / {c.registered} "
+            "(target 100 %, S7)",
+        ),
+        "complaints_overdue": figure(
+            c.overdue,
+            "count of those complaints still open (registered, assigned or reopened) whose "
+            "last registration, assignment, feedback or reopening is more than "
+            f"{settings.complaint_chase_days:g} days before now",
+        ),
+        "complaints_escalated": figure(
+            c.escalated,
+            "count of those complaints escalated at least once (escalated_at set)",
         ),
     }

@@ -313,6 +313,21 @@ def callback_tiles(figures: dict[str, Any], t: PageLocale) -> list[Tile]:
     ]
 
 
+def complaint_tiles(figures: dict[str, Any], target: float, t: PageLocale) -> list[Tile]:
+    """S7: today's complaints, the complaint rate against its target, the resolution rate,
+    overdue and escalated complaints."""
+    rate = figures["complaint_rate"]["value"]
+    state = "" if rate is None else (" good" if rate < target else " bad")
+    sub = t.gettext("target below %(target)s") % {"target": t.percent(target)}
+    return [
+        _figure(t, figures, "complaints_registered", PageLocale.count),
+        _figure(t, figures, "complaint_rate", PageLocale.percent, state.strip(), sub=sub),
+        _figure(t, figures, "complaint_resolution_rate", PageLocale.percent),
+        _figure(t, figures, "complaints_overdue", PageLocale.count),
+        _figure(t, figures, "complaints_escalated", PageLocale.count),
+    ]
+
+
 async def panels_context(app: web.Application, t: PageLocale) -> dict[str, Any]:
     """What ``dashboard/panels.html`` shows: every panel of the dashboard, for today, in
     ``t``'s language."""
@@ -336,6 +351,7 @@ async def panels_context(app: web.Application, t: PageLocale) -> dict[str, Any]:
         "operator_columns": [t.gettext(FIGURE_LABELS[name]) for name, _ in OPERATOR_COLUMNS],
         "operators": operator_rows(by_operator.get("groups", []), t),
         "callbacks": callback_tiles(figures, t),
+        "complaints": complaint_tiles(figures, settings.complaint_rate_target, t),
     }
 
 

@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ivr_agent.core.callbacks import OUTCOMES, REASONS, STATUSES
+from ivr_agent.core.complaints import COMPLAINT_STATES, EVENT_KINDS
 from ivr_agent.core.records import RECORD_STATUSES, RECORD_TYPES
 from ivr_agent.core.satisfaction import INDICES
 
@@ -493,6 +494,65 @@ class CallRecordRow(Base):
     entered_by: Mapped[str]
     entered_role: Mapped[str]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ComplaintRow(Base):
+    """A complaint (投诉, S7): who complained about what, the handling department, its
+    state (``core/complaints.py``), and the times of its steps. Its timeline is
+    ``complaint_events``; the state here is the timeline's last word, kept with it in one
+    transaction. ``silent_since`` is when the current wait for someone to act began (the
+    registration, assignment, last feedback or reopening): what "overdue" is judged on."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (
+        UniqueConstraint("call_id"),
+        Index(None, "created_at"),
+        Index(None, "state", "silent_since"),
+        CheckConstraint(_one_of("state", COMPLAINT_STATES), name="state"),
+        CheckConstraint("summary <> ''", name="summary"),
+    )
+
+    complaint_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    call_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), ForeignKey("calls.call_id"))
+    record_id: Mapped[str | None] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("call_records.record_id")
+    )
+    customer_number: Mapped[str | None]
+    customer_name: Mapped[str | None]
+    summary: Mapped[str]
+    department_id: Mapped[str | None]
+    state: Mapped[str]
+    created_by: Mapped[str]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    silent_since: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    chased_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    callback_id: Mapped[str | None] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("callbacks.callback_id")
+    )
+
+
+class ComplaintEventRow(Base):
+    """One entry of a complaint's timeline: who did what when, with a note. Append-only
+    (a trigger refuses changes, like ``audit_log``)."""
+
+    __tablename__ = "complaint_events"
+    __table_args__ = (
+        Index(None, "complaint_id", "event_id"),
+        CheckConstraint(_one_of("kind", EVENT_KINDS), name="kind"),
+    )
+
+    event_id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    complaint_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("complaints.complaint_id")
+    )
+    at: Mapped[datetime]
+    actor: Mapped[str]
+    kind: Mapped[str]
+    note: Mapped[str] = mapped_column(server_default=text("''"))
+    details: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
 
 
 class ApiSessionRow(Base):

@@ -37,6 +37,11 @@ def setup(app: web.Application, *, public: bool, readiness: Readiness) -> Metric
         "Service level target (fraction answered within the standard), as set.",
         registry=metrics.registry,
     ).set(app[SETTINGS].service_level_target)
+    Gauge(
+        f"{PREFIX}_complaint_rate_target",
+        "Complaint rate target (complaints per answered call, S7), as set.",
+        registry=metrics.registry,
+    ).set(app[SETTINGS].complaint_rate_target)
     return metrics
 
 

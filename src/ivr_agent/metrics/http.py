@@ -11,8 +11,10 @@ Query parameters (all optional):
 
 Calls count in the interval by ``offered_at`` (``from`` ≤ offered_at < ``to``); only inbound
 calls count (callbacks are not offered calls). The callback figures (S5: due, completed,
-overdue, within 30 min, satisfaction index) count callbacks by ``due_at`` and appear in the
-total only: a callback has no operator in the store and is not an offered call.
+overdue, within 30 min, satisfaction index) count callbacks by ``due_at``, and the complaint
+figures (S7: complaint rate, resolution rate, overdue, escalated) complaints by
+``created_at``; both appear in the total only (neither has an operator or is an offered
+call).
 
 ``GET /api/metrics/breaches?from=&to=&limit=``: the calls of the interval that broke a
 standard (late answer, hold over the limit, silent hang-up, over the maximum length), latest
@@ -27,8 +29,14 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ivr_agent.core.figures import FigureSettings, callback_figures, figures
+from ivr_agent.core.figures import (
+    FigureSettings,
+    callback_figures,
+    complaint_figures,
+    figures,
+)
 from ivr_agent.db.database import Database
+from ivr_agent.metrics.complaints import complaint_statistics, complaint_summary
 from ivr_agent.metrics.schemas import (
     MAX_BREACHES,
     Breaches,
@@ -68,6 +76,8 @@ def figure_settings(settings: Settings) -> FigureSettings:
         timezone=settings.timezone,
         callback_service_due_minutes=settings.callback_service_due_minutes,
         wrap_up_minutes=settings.wrap_up_minutes,
+        complaint_rate_target=settings.complaint_rate_target,
+        complaint_chase_days=settings.complaint_chase_days,
     )
 
 
@@ -161,19 +171,26 @@ async def summary_of(
         zone=settings.timezone,
         wrap_up=timedelta(minutes=fs.wrap_up_minutes),
     )
+    moment = now or datetime.now(zone)
     callbacks = await callback_summary(
         database,
         start,
         end,
-        now=now or datetime.now(zone),
+        now=moment,
         service_due_minutes=fs.callback_service_due_minutes,
+    )
+    complaints = await complaint_summary(
+        database, start, end, now=moment, chase_after=timedelta(days=fs.complaint_chase_days)
     )
     body: dict[str, Any] = {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "group_by": group_by.value if group_by else None,
         "settings": fs.to_json(),
-        "figures": figures(result.total, fs) | callback_figures(callbacks, fs),
+        "figures": figures(result.total, fs)
+        | callback_figures(callbacks, fs)
+        | complaint_figures(complaints, result.total.answered, fs),
+        "complaint_statistics": await complaint_statistics(database, start, end),
     }
     if group_by is not None and result.groups is not None:
         body["groups"] = [_group_json(g, group_by, zone, fs) for g in result.groups]

@@ -37,6 +37,8 @@ class FigureSettings(Reply):
     timezone: str
     callback_service_due_minutes: float
     wrap_up_minutes: float
+    complaint_rate_target: float
+    complaint_chase_days: float
 
 
 class OperatorQa(Reply):
@@ -65,6 +67,22 @@ class PeriodGroup(Reply):
     figures: dict[str, Figure]
 
 
+class DepartmentCount(Reply):
+    """Complaints of one handling department (``null``: not assigned yet)."""
+
+    department_id: str | None
+    count: int
+
+
+class ComplaintStatistics(Reply):
+    """S7's daily complaint summary of the interval (counts, not figures)."""
+
+    by_department: list[DepartmentCount]
+    by_state: dict[str, int]
+    records_by_type: dict[str, int]
+    formula: str
+
+
 class Summary(Reply):
     """``GET /api/metrics/summary``: the figures of ``[from, to)``, optionally per group."""
 
@@ -72,7 +90,11 @@ class Summary(Reply):
     to: datetime
     group_by: Literal["operator", "hour", "day"] | None
     settings: FigureSettings
-    figures: dict[str, Figure] = Field(description="S1-S6 and, in the total only, S5.")
+    figures: dict[str, Figure] = Field(description="S1-S6 and, in the total only, S5 and S7.")
+    complaint_statistics: ComplaintStatistics = Field(
+        description="S7: the interval's complaints by department and state, and its calls' "
+        "records by type."
+    )
     groups: list[OperatorGroup | PeriodGroup] | None = Field(
         default=None, description="Only with group_by."
     )

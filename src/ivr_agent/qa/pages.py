@@ -19,8 +19,6 @@ index labels (defined once in the core), the replay's marker labels and replay.j
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -43,6 +41,7 @@ from ivr_agent.web import static_files, templates
 from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token
 from ivr_agent.web.errors import ApiError
 from ivr_agent.web.formats import masked
+from ivr_agent.web.forms import cross_site, form_token, valid_form_token
 from ivr_agent.web.i18n import DASH, PageLocale, request_locale
 from ivr_agent.web.query import int_parameter
 from ivr_agent.web.redirects import login_location
@@ -138,11 +137,9 @@ class HistoryRow:
     comment: str
 
 
-def form_token(session_token: str, call_id: str) -> str:
-    """The scoring form's anti-forgery token for this session and call."""
-    return hmac.new(
-        session_token.encode(), f"qa-score:{call_id}".encode(), hashlib.sha256
-    ).hexdigest()
+def _purpose(call_id: str) -> str:
+    """What the scoring form's token is for: this call's score."""
+    return f"qa-score:{call_id}"
 
 
 def qa_page(handler: QaPage) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -397,7 +394,7 @@ async def qa_call_handler(request: web.Request, actor: Actor) -> web.StreamRespo
             }
             for s in bundle["suggestions"]
         ],
-        form_token=form_token(request_token(request) or "", call_id),
+        form_token=form_token(request_token(request) or "", _purpose(call_id)),
         # A new score corrects the latest version still in force.
         latest=next((s for s in reversed(scores) if not s["superseded"]), None),
         indices=[(name, t.gettext(INDEX_LABELS[name])) for name in QA_INDICES],
@@ -419,13 +416,7 @@ async def qa_score_form_handler(request: web.Request) -> web.StreamResponse:
     call_id = request.match_info["call_id"]
     t = request_locale(request)
     forbidden = t.gettext("Forbidden")
-    # Our pages send no referrer, so browsers post with "Origin: null"; a real other origin,
-    # or a browser saying the request is not same-origin, is refused.
-    origin = request.headers.get("Origin")
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    if (origin not in (None, "null", f"{request.scheme}://{request.host}")) or (
-        fetch_site is not None and fetch_site not in ("same-origin", "none")
-    ):
+    if cross_site(request):
         return message_page(t, forbidden, t.gettext("Cross-site form refused."), status=403)
     token = request.cookies.get(SESSION_COOKIE)
     actor = None
@@ -440,7 +431,7 @@ async def qa_score_form_handler(request: web.Request) -> web.StreamResponse:
         )
     form = await request.post()
     given = str(form.get("form_token", ""))
-    if not hmac.compare_digest(given, form_token(token, call_id)):
+    if not valid_form_token(given, token, _purpose(call_id)):
         return message_page(
             t, forbidden, t.gettext("The form has expired; reload the page."), status=403
         )

@@ -4,14 +4,12 @@ and ``/calls/{id}/wrap-up`` (the call record form, its versions, and whether it 
 Sign-in is the dashboard's (``/login``, the session cookie). The pages are for ``operator``
 tokens (their own calls only: another's call is "not found") and ``admin``. The form posts
 with the session cookie, which the API never accepts for a change, so this route checks it
-itself with the QA score form's guards (``qa/pages.py``): a form token (HMAC of the call id
-keyed by the session's token) and a same-origin ``Origin``/``Sec-Fetch-Site``.
+itself with the guards of ``web/forms.py``: a form token (HMAC of the call id keyed by the
+session's token) and a same-origin ``Origin``/``Sec-Fetch-Site``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +25,7 @@ from ivr_agent.records.store import CallRecord, WrapUp, Writer, calls_without_re
 from ivr_agent.web import templates
 from ivr_agent.web.auth import CREDENTIAL, open_route
 from ivr_agent.web.errors import ApiError
+from ivr_agent.web.forms import cross_site, form_token, valid_form_token
 from ivr_agent.web.i18n import DASH, PageLocale, request_locale
 from ivr_agent.web.redirects import login_location
 from ivr_agent.web.templates import render_page
@@ -47,11 +46,9 @@ FORM_FIELDS = (
 )
 
 
-def form_token(session_token: str, call_id: str) -> str:
-    """The wrap-up form's anti-forgery token for this session and call."""
-    return hmac.new(
-        session_token.encode(), f"wrap-up:{call_id}".encode(), hashlib.sha256
-    ).hexdigest()
+def _purpose(call_id: str) -> str:
+    """What the wrap-up form's token is for: this call's record."""
+    return f"wrap-up:{call_id}"
 
 
 def message_page(locale: PageLocale, title: str, message: str, *, status: int) -> web.Response:
@@ -186,7 +183,7 @@ def _render_form(
         ],
         late=bundle.late,
         state=state % {"due": t.date_time(bundle.due_at, zone)},
-        form_token=form_token(credential.token, bundle.call_id),
+        form_token=form_token(credential.token, _purpose(bundle.call_id)),
         latest=current,
         values=values or _form_values(current, bundle, zone),
         types=[(v, t.gettext(TYPE_LABELS[v])) for v in RECORD_TYPES],
@@ -231,16 +228,6 @@ async def wrap_up_page_handler(request: web.Request) -> web.StreamResponse:
     return _render_form(request, bundle)
 
 
-def _cross_site(request: web.Request) -> bool:
-    # Our pages send no referrer, so browsers post with "Origin: null"; a real other origin,
-    # or a browser saying the request is not same-origin, is refused.
-    origin = request.headers.get("Origin")
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    return (origin not in (None, "null", f"{request.scheme}://{request.host}")) or (
-        fetch_site is not None and fetch_site not in ("same-origin", "none")
-    )
-
-
 def _posted(form: Mapping[str, Any], zone: ZoneInfo) -> dict[str, str]:
     """The form's record fields; a ``datetime-local`` time (no zone) is the call centre's."""
     body = {k: str(form[k]) for k in FORM_FIELDS if k in form}
@@ -280,14 +267,14 @@ async def wrap_up_form_handler(request: web.Request) -> web.StreamResponse:
     call_id = request.match_info["call_id"]
     t = request_locale(request)
     forbidden = t.gettext("Forbidden")
-    if _cross_site(request):
+    if cross_site(request):
         return message_page(t, forbidden, t.gettext("Cross-site form refused."), status=403)
     writer = _admitted(request)
     if isinstance(writer, web.Response):
         return writer
     form = await request.post()
     given = str(form.get("form_token", ""))
-    if not hmac.compare_digest(given, form_token(request[CREDENTIAL].token, call_id)):
+    if not valid_form_token(given, request[CREDENTIAL].token, _purpose(call_id)):
         return message_page(
             t, forbidden, t.gettext("The form has expired; reload the page."), status=403
         )

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ivr_agent.complaints import Actor, open_for_record
 from ivr_agent.core.breaches import late_wrap_up
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import iso
@@ -285,6 +286,9 @@ async def write_record(
                 )
             )
             await session.flush()
+            if entry.type == "complaint":
+                # S7: a complaint has a life of its own (once per call, whatever the version).
+                await open_for_record(session, row, Actor(writer.name, writer.role), now=now)
             await session.refresh(row)
             history = [
                 *(replace(r, superseded=True) if r is latest else r for r in history),
