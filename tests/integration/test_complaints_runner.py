@@ -2,7 +2,8 @@
 department is chased after the chase time and its management and quality management told
 after the escalation time, each step stored once even with two agents racing, each
 delivery a ``notified`` event; feedback restarts the clock; the customer's answer on the
-resolved complaint's callback confirms or reopens it (actor ``callback``)."""
+resolved complaint's callback confirms or reopens it (actor ``callback``); a service
+callback answered "not solved" opens one complaint."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from ivr_agent.callbacks import callback_config
+from ivr_agent.callbacks import CallbackRequest, callback_config, create_callback
 from ivr_agent.complaints.model import Actor
 from ivr_agent.complaints.runner import Chaser
 from ivr_agent.complaints.store import NewComplaint, get_complaint, register, transition
@@ -279,3 +280,44 @@ async def test_given_an_agent_died_before_sending_then_a_later_round_sends_it_on
     ]
     await chaser(db, clock, first).round()
     assert len(first.sent + second.sent) == 1
+
+
+async def test_given_a_service_callback_answered_not_solved_then_one_complaint_opens(
+    db: Database, tmp_path: Any
+) -> None:
+    settings = load_settings(_env_file=None, data_dir=tmp_path)
+    now = datetime.now(UTC)
+    config = callback_config(settings)
+    requests = [
+        ("13900139011", "张先生", False),  # not solved: a complaint
+        ("13900139012", "李女士", True),  # solved: none
+        ("13900139013", None, None),  # not answered yet: none
+    ]
+    ids = {}
+    for number, name, solved in requests:
+        created = await create_callback(
+            db, CallbackRequest(number, name, "service_completed", now), config, now
+        )
+        ids[number] = created.callback_id
+        async with db.transaction("answer") as session:
+            await session.execute(
+                update(CallbackRow)
+                .where(CallbackRow.callback_id == created.callback_id)
+                .values(problem_solved=solved)
+            )
+    clock = Clock(now)
+    first, second = chaser(db, clock, RecordingNotifier()), chaser(db, clock, RecordingNotifier())
+    # Two agents' rounds at once, then again: one complaint for the one "not solved".
+    await asyncio.gather(first.round(), second.round())
+    await first.round()
+    assert first.stats.opened_by_callbacks + second.stats.opened_by_callbacks == 1
+    async with db.transaction("read") as session:
+        (row,) = await session.scalars(select(ComplaintRow))
+    assert (row.source_callback_id, row.state) == (ids["13900139011"], "registered")
+    assert (row.customer_number, row.customer_name) == ("13900139011", "张先生")
+    assert "回访未解决" in row.summary
+    complaint = await get_complaint(db, str(row.complaint_id))
+    assert complaint is not None
+    (registered,) = complaint.timeline
+    assert (registered.kind, registered.actor) == ("registered", "callback")
+    assert registered.details == {"source_callback_id": ids["13900139011"]}

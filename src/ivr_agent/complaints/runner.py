@@ -5,10 +5,12 @@ Every ``every`` seconds (:class:`Chaser.run`):
 
 1. **Callback answers.** A resolved complaint whose ``complaint_resolved`` callback has a
    ``problem_solved`` answer is confirmed ("solved") or reopened ("not solved"), actor
-   ``callback``. Read here from the callbacks table rather than pushed by a hook from the
-   dialer: callbacks stay unaware of complaints (layering), the dialer may run in another
-   agent than this runner, and an answer stored while no runner ran is still acted on at
-   the next round — the database holds the state, nothing is lost in memory.
+   ``callback``; a service callback answered "not solved" opens a complaint
+   (``complaints/from_callbacks.py``). Read here from the callbacks table rather than
+   pushed by a hook from the dialer: callbacks stay unaware of complaints (layering), the
+   dialer may run in another agent than this runner, and an answer stored while no runner
+   ran is still acted on at the next round — the database holds the state, nothing is
+   lost in memory.
 2. **Chase and escalation.** Each complaint being handled whose department has been silent
    for the chase time is evaluated with :func:`ivr_agent.core.complaints.due_step`. The step
    due is stored (``chased``/``escalated`` event, ``chased_at``/``escalated_at``, audit) in a
@@ -31,6 +33,7 @@ from sqlalchemy import Exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from ivr_agent.complaints.from_callbacks import CALLBACK, open_from_unsolved_services
 from ivr_agent.complaints.model import Actor, entry_of
 from ivr_agent.complaints.notices import KINDS, notification
 from ivr_agent.complaints.queries import overdue_sql
@@ -55,7 +58,6 @@ log = get_logger(__name__)
 
 CHASER = Actor("chaser", "agent")
 NOTIFIER = "notifier"
-CALLBACK = Actor("callback", "agent")
 #: A step stored this long ago without any delivery recorded after it was interrupted (its
 #: agent died before sending): far longer than any send takes, so never one still going.
 RESEND_AFTER = timedelta(minutes=10)
@@ -73,6 +75,8 @@ class ChaserStats:
     deliveries_failed: int = 0
     confirmed: int = 0
     reopened: int = 0
+    #: Complaints opened by a service callback's "not solved" (complaints/from_callbacks).
+    opened_by_callbacks: int = 0
     #: Gauges over the whole database: every complaint; resolved or confirmed; not
     #: resolved yet; of those, overdue; and escalated.
     registered: int = 0
@@ -139,6 +143,8 @@ class Chaser:
         """One round: callback answers, every step due, interrupted notifications, then the
         gauges."""
         await self.settle_callbacks()
+        opened = await open_from_unsolved_services(self.db, now=self.now())
+        self.stats.opened_by_callbacks += len(opened)
         for complaint_id in await self._candidates():
             taken = await self.take_step(complaint_id)
             if taken is not None:

@@ -501,11 +501,14 @@ class ComplaintRow(Base):
     state (``core/complaints.py``), and the times of its steps. Its timeline is
     ``complaint_events``; the state here is the timeline's last word, kept with it in one
     transaction. ``silent_since`` is when the current wait for someone to act began (the
-    registration, assignment, last feedback or reopening): what "overdue" is judged on."""
+    registration, assignment, last feedback or reopening): what "overdue" is judged on.
+    ``source_callback_id``: the service callback whose customer said the problem is not
+    solved, when that opened the complaint (one complaint per such callback)."""
 
     __tablename__ = "complaints"
     __table_args__ = (
         UniqueConstraint("call_id"),
+        UniqueConstraint("source_callback_id"),
         Index(None, "created_at"),
         Index(None, "state", "silent_since"),
         CheckConstraint(_one_of("state", COMPLAINT_STATES), name="state"),
@@ -530,6 +533,9 @@ class ComplaintRow(Base):
     chased_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
     callback_id: Mapped[str | None] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("callbacks.callback_id")
+    )
+    source_callback_id: Mapped[str | None] = mapped_column(
         Uuid(as_uuid=False), ForeignKey("callbacks.callback_id")
     )
 

@@ -86,6 +86,7 @@ def upgrade() -> None:
         sa.Column("chased_at", timestamp, nullable=True),
         sa.Column("escalated_at", timestamp, nullable=True),
         sa.Column("callback_id", sa.Uuid(as_uuid=False), nullable=True),
+        sa.Column("source_callback_id", sa.Uuid(as_uuid=False), nullable=True),
         sa.CheckConstraint(_one_of("state", _STATES), name=op.f("ck_complaints_state")),
         sa.CheckConstraint("summary <> ''", name=op.f("ck_complaints_summary")),
         sa.ForeignKeyConstraint(
@@ -101,8 +102,14 @@ def upgrade() -> None:
             ["callbacks.callback_id"],
             name=op.f("fk_complaints_callback_id_callbacks"),
         ),
+        sa.ForeignKeyConstraint(
+            ["source_callback_id"],
+            ["callbacks.callback_id"],
+            name=op.f("fk_complaints_source_callback_id_callbacks"),
+        ),
         sa.PrimaryKeyConstraint("complaint_id", name=op.f("pk_complaints")),
         sa.UniqueConstraint("call_id", name=op.f("uq_complaints_call_id")),
+        sa.UniqueConstraint("source_callback_id", name=op.f("uq_complaints_source_callback_id")),
     )
     op.create_index(op.f("ix_complaints_created_at"), "complaints", ["created_at"])
     op.create_index(
