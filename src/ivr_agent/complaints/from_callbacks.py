@@ -11,14 +11,12 @@ per callback whatever number of agents race for it.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ivr_agent.complaints.model import Actor
-from ivr_agent.complaints.store import add_event, audit
+from ivr_agent.complaints.store import add_event, audit, insert_registered
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallbackRow, ComplaintRow
 
@@ -52,26 +50,19 @@ async def open_from_unsolved_services(db: Database, *, now: datetime) -> list[st
     opened = []
     async with db.transaction("complaints from service callbacks") as session:
         for callback in await session.scalars(query):
-            complaint_id = str(uuid.uuid4())
-            inserted = await session.scalar(
-                pg_insert(ComplaintRow)
-                .values(
-                    complaint_id=complaint_id,
-                    source_callback_id=callback.callback_id,
-                    customer_number=callback.customer_number,
-                    customer_name=callback.customer_name,
-                    summary=summary_of(callback),
-                    state="registered",
-                    created_by=CALLBACK.name,
-                    created_at=now,
-                    updated_at=now,
-                    silent_since=now,
-                )
-                .on_conflict_do_nothing(index_elements=["source_callback_id"])
-                .returning(ComplaintRow.complaint_id)
+            inserted = await insert_registered(
+                session,
+                CALLBACK,
+                now,
+                unique="source_callback_id",
+                source_callback_id=callback.callback_id,
+                customer_number=callback.customer_number,
+                customer_name=callback.customer_name,
+                summary=summary_of(callback),
             )
             if inserted is None:
                 continue  # another agent opened it first
+            complaint_id = str(inserted)
             details = {"source_callback_id": str(callback.callback_id)}
             add_event(session, complaint_id, "registered", CALLBACK.name, now, "", details)
             audit(session, CALLBACK, "register", complaint_id, details)

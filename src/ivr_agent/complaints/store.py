@@ -185,6 +185,28 @@ async def _register(db: Database, new: NewComplaint, actor: Actor, now: datetime
     return complaint_id
 
 
+async def insert_registered(
+    session: AsyncSession, actor: Actor, now: datetime, *, unique: str, **values: Any
+) -> str | None:
+    """Insert a ``registered`` complaint with ``values`` unless one with the same ``unique``
+    column (``call_id``, ``source_callback_id``) exists — however many agents or requests
+    race; the new complaint's id, or None. Its timeline and audit are the caller's."""
+    return await session.scalar(
+        pg_insert(ComplaintRow)
+        .values(
+            complaint_id=str(uuid.uuid4()),
+            state="registered",
+            created_by=actor.name,
+            created_at=now,
+            updated_at=now,
+            silent_since=now,
+            **values,
+        )
+        .on_conflict_do_nothing(index_elements=[unique])
+        .returning(ComplaintRow.complaint_id)
+    )
+
+
 async def open_for_record(
     session: AsyncSession, record: CallRecordRow, actor: Actor, *, now: datetime
 ) -> str | None:
@@ -192,25 +214,16 @@ async def open_for_record(
     transaction). Nothing new when the call already has one (a later version of the record,
     or one registered through the API, which gets this record as its link); returns the new
     complaint's id."""
-    complaint_id = str(uuid.uuid4())
-    inserted = await session.scalar(
-        pg_insert(ComplaintRow)
-        .values(
-            complaint_id=complaint_id,
-            call_id=record.call_id,
-            record_id=record.record_id,
-            customer_number=record.contact_number,
-            customer_name=record.contact_name,
-            summary=record.summary,
-            department_id=None,
-            state="registered",
-            created_by=actor.name,
-            created_at=now,
-            updated_at=now,
-            silent_since=now,
-        )
-        .on_conflict_do_nothing(index_elements=["call_id"])
-        .returning(ComplaintRow.complaint_id)
+    inserted = await insert_registered(
+        session,
+        actor,
+        now,
+        unique="call_id",
+        call_id=record.call_id,
+        record_id=record.record_id,
+        customer_number=record.contact_number,
+        customer_name=record.contact_name,
+        summary=record.summary,
     )
     if inserted is None:
         # Registered through the API first: it now has the record it was missing.
@@ -220,6 +233,7 @@ async def open_for_record(
             .values(record_id=record.record_id)
         )
         return None
+    complaint_id = str(inserted)
     details = {"record_id": str(record.record_id)}
     add_event(session, complaint_id, "registered", actor.name, now, "", details)
     audit(session, actor, "register", complaint_id, {"call_id": str(record.call_id), **details})
