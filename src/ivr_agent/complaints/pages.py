@@ -37,13 +37,12 @@ from ivr_agent.core.complaints import (
     allowed_transitions,
 )
 from ivr_agent.platform.keys import DATABASE, SETTINGS
-from ivr_agent.web import templates
 from ivr_agent.web.auth import CREDENTIAL, open_route
 from ivr_agent.web.errors import ApiError
 from ivr_agent.web.forms import cross_site, form_token, valid_form_token
 from ivr_agent.web.i18n import DASH, PageLocale, request_locale
 from ivr_agent.web.redirects import login_location
-from ivr_agent.web.templates import render_page
+from ivr_agent.web.templates import render_page, staff_message_page
 from ivr_agent.web.validation import validated
 
 VIEW_ROLES = frozenset({"ops", "qa", "admin"})
@@ -56,13 +55,6 @@ def _purpose(complaint_id: str) -> str:
     return f"complaint:{complaint_id}"
 
 
-def message_page(locale: PageLocale, title: str, message: str, *, status: int) -> web.Response:
-    """A short page on the QA layout ("Forbidden", "Complaint not found")."""
-    return templates.message_page(
-        locale, title, message, status=status, error=status >= 400, layout="qa/layout.html"
-    )
-
-
 def _refusal(request: web.Request, roles: frozenset[str]) -> web.Response | None:
     """The page that says why the request may not see (or act), or None when it may; no
     sign-in is a redirect to ``/login``."""
@@ -71,7 +63,7 @@ def _refusal(request: web.Request, roles: frozenset[str]) -> web.Response | None
         raise web.HTTPSeeOther(login_location(request.rel_url.raw_path))
     if credential.role not in roles:
         t = request_locale(request)
-        return message_page(
+        return staff_message_page(
             t,
             t.gettext("Forbidden"),
             t.gettext("Complaints need an ops, qa or admin token."),
@@ -242,7 +234,7 @@ def _render(
 
 
 def _not_found(t: PageLocale) -> web.Response:
-    return message_page(
+    return staff_message_page(
         t, t.gettext("Complaint not found"), t.gettext("No complaint with this id."), status=404
     )
 
@@ -283,7 +275,7 @@ async def action_form_handler(request: web.Request) -> web.StreamResponse:
     t = request_locale(request)
     forbidden = t.gettext("Forbidden")
     if cross_site(request):
-        return message_page(t, forbidden, t.gettext("Cross-site form refused."), status=403)
+        return staff_message_page(t, forbidden, t.gettext("Cross-site form refused."), status=403)
     refused = _refusal(request, ACT_ROLES)
     if refused is not None:
         return refused
@@ -292,7 +284,7 @@ async def action_form_handler(request: web.Request) -> web.StreamResponse:
     if not valid_form_token(
         str(form.get("form_token", "")), credential.token, _purpose(complaint_id)
     ):
-        return message_page(
+        return staff_message_page(
             t, forbidden, t.gettext("The form has expired; reload the page."), status=403
         )
     values = {k: str(form.get(k, "")) for k in ("transition", "department_id", "note")}

@@ -22,13 +22,12 @@ from ivr_agent.core.records import RECORD_STATUSES, RECORD_TYPES, STATUS_LABELS,
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.records.http import load_wrap_up, store_record, wrap_up_limit, writer_of
 from ivr_agent.records.store import CallRecord, WrapUp, Writer, calls_without_record
-from ivr_agent.web import templates
 from ivr_agent.web.auth import CREDENTIAL, open_route
 from ivr_agent.web.errors import ApiError
 from ivr_agent.web.forms import cross_site, form_token, valid_form_token
 from ivr_agent.web.i18n import DASH, PageLocale, request_locale
 from ivr_agent.web.redirects import login_location
-from ivr_agent.web.templates import render_page
+from ivr_agent.web.templates import render_page, staff_message_page
 
 #: Who may use the wrap-up pages (an operator for its own calls; admin for any).
 WRAP_UP_ROLES = frozenset({"operator", "admin"})
@@ -51,13 +50,6 @@ def _purpose(call_id: str) -> str:
     return f"wrap-up:{call_id}"
 
 
-def message_page(locale: PageLocale, title: str, message: str, *, status: int) -> web.Response:
-    """A short page on the QA layout ("Forbidden", "Call not found")."""
-    return templates.message_page(
-        locale, title, message, status=status, error=status >= 400, layout="qa/layout.html"
-    )
-
-
 def _admitted(request: web.Request) -> Writer | web.Response:
     """The signed-in writer, or the page that says why not (sign-in redirect raised)."""
     writer = writer_of(request)
@@ -65,7 +57,7 @@ def _admitted(request: web.Request) -> Writer | web.Response:
         raise web.HTTPSeeOther(login_location(request.rel_url.raw_path))
     if writer.role not in WRAP_UP_ROLES:
         t = request_locale(request)
-        return message_page(
+        return staff_message_page(
             t,
             t.gettext("Forbidden"),
             t.gettext("Wrap-up needs an operator or admin token."),
@@ -214,12 +206,12 @@ async def wrap_up_page_handler(request: web.Request) -> web.StreamResponse:
         bundle = await load_wrap_up(request, request.match_info["call_id"], writer)
     except ApiError:
         t = request_locale(request)
-        return message_page(
+        return staff_message_page(
             t, t.gettext("Call not found"), t.gettext("No call with this id."), status=404
         )
     if bundle.answered_at is None:
         t = request_locale(request)
-        return message_page(
+        return staff_message_page(
             t,
             t.gettext("Nothing to wrap up"),
             t.gettext("This call was not answered: it has no record."),
@@ -268,14 +260,14 @@ async def wrap_up_form_handler(request: web.Request) -> web.StreamResponse:
     t = request_locale(request)
     forbidden = t.gettext("Forbidden")
     if cross_site(request):
-        return message_page(t, forbidden, t.gettext("Cross-site form refused."), status=403)
+        return staff_message_page(t, forbidden, t.gettext("Cross-site form refused."), status=403)
     writer = _admitted(request)
     if isinstance(writer, web.Response):
         return writer
     form = await request.post()
     given = str(form.get("form_token", ""))
     if not valid_form_token(given, request[CREDENTIAL].token, _purpose(call_id)):
-        return message_page(
+        return staff_message_page(
             t, forbidden, t.gettext("The form has expired; reload the page."), status=403
         )
     body = _posted(form, request.app[SETTINGS].zone)
@@ -283,7 +275,7 @@ async def wrap_up_form_handler(request: web.Request) -> web.StreamResponse:
         await store_record(request, call_id, body, writer)
     except ApiError as exc:
         if exc.status == 404:
-            return message_page(
+            return staff_message_page(
                 t, t.gettext("Call not found"), t.gettext("No call with this id."), status=404
             )
         bundle = await load_wrap_up(request, call_id, writer)

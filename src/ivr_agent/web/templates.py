@@ -112,3 +112,13 @@ def message_page(
         layout=layout,
         status=status,
     )
+
+
+def staff_message_page(
+    locale: PageLocale, title: str, message: str, *, status: int
+) -> web.Response:
+    """:func:`message_page` on the staff pages' layout (``qa/layout.html``: wrap-up,
+    complaints), shown as an error from status 400 ("Forbidden", "Call not found")."""
+    return message_page(
+        locale, title, message, status=status, error=status >= 400, layout="qa/layout.html"
+    )
