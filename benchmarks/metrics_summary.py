@@ -37,7 +37,7 @@ from ivr_agent.db.database import Database, connect
 from ivr_agent.db.embedded import embedded_postgres
 from ivr_agent.db.migrate import upgrade_to_head
 from ivr_agent.db.models import CallbackAttemptRow
-from ivr_agent.metrics.store import GroupBy, callback_summary, summary, summary_query
+from ivr_agent.metrics.store import GroupBy, callback_summary, summary
 
 ZONE = "Asia/Shanghai"
 #: The year of data ends at this local midnight (exclusive).

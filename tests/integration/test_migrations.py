@@ -47,6 +47,9 @@ SCHEMA_TABLES = {
     "campaigns",
     "campaign_customers",
     "campaign_runs",
+    "rollup_basis",
+    "rollup_calls",
+    "rollup_calls_by_operator",
 }
 SECRET = "Pw-never-in-output-7731"
 

@@ -10,7 +10,8 @@ agent chooses before it acts. Children of a call (holds, prompts, events) are ke
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -22,8 +23,11 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Identity,
     Index,
+    Integer,
+    Interval,
     LargeBinary,
     MetaData,
+    Numeric,
     SmallInteger,
     Text,
     UniqueConstraint,
@@ -531,3 +535,91 @@ class AuditLogRow(Base):
     action: Mapped[str]
     object: Mapped[str | None]
     details: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+
+
+#: The counts summed in the roll-up tables (migration 0014), in their column order.
+ROLLUP_COUNTS: tuple[str, ...] = (
+    "offered",
+    "answered",
+    "within_standard",
+    "abandoned",
+    "short_abandons",
+    "hold_over_limit",
+    "hold_severe",
+    "silence_spoke",
+    "silence_hung_up",
+    "over_max_duration",
+    "within_target",
+    "operator_first",
+    "satisfaction_satisfied",
+    "satisfaction_suggestion",
+    "satisfaction_invalid",
+    "satisfaction_no_answer",
+    "incomplete",
+    "records_late",
+    "records_missing",
+)
+
+
+class RollupBasisRow(Base):
+    """What the roll-ups were built with (one row; none: roll-ups off): the grain of their
+    buckets and the settings some counts depend on. Triggers read it (migration 0014)."""
+
+    __tablename__ = "rollup_basis"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="one_row"),
+        CheckConstraint("grain_seconds > 0 AND 3600 % grain_seconds = 0", name="grain"),
+    )
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    grain_seconds: Mapped[int] = mapped_column(Integer)
+    hold_severe_seconds: Mapped[float]
+    call_target_seconds: Mapped[float]
+    wrap_up: Mapped[timedelta] = mapped_column(Interval)
+    built_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class _RollupColumns:
+    """The columns both roll-up tables share: the counts, the exact ring-time sum, the
+    longest wait, and the latest end among answered calls still without a record."""
+
+    offered: Mapped[int] = mapped_column(BigInteger)
+    answered: Mapped[int] = mapped_column(BigInteger)
+    within_standard: Mapped[int] = mapped_column(BigInteger)
+    abandoned: Mapped[int] = mapped_column(BigInteger)
+    short_abandons: Mapped[int] = mapped_column(BigInteger)
+    hold_over_limit: Mapped[int] = mapped_column(BigInteger)
+    hold_severe: Mapped[int] = mapped_column(BigInteger)
+    silence_spoke: Mapped[int] = mapped_column(BigInteger)
+    silence_hung_up: Mapped[int] = mapped_column(BigInteger)
+    over_max_duration: Mapped[int] = mapped_column(BigInteger)
+    within_target: Mapped[int] = mapped_column(BigInteger)
+    operator_first: Mapped[int] = mapped_column(BigInteger)
+    satisfaction_satisfied: Mapped[int] = mapped_column(BigInteger)
+    satisfaction_suggestion: Mapped[int] = mapped_column(BigInteger)
+    satisfaction_invalid: Mapped[int] = mapped_column(BigInteger)
+    satisfaction_no_answer: Mapped[int] = mapped_column(BigInteger)
+    incomplete: Mapped[int] = mapped_column(BigInteger)
+    records_late: Mapped[int] = mapped_column(BigInteger)
+    records_missing: Mapped[int] = mapped_column(BigInteger)
+    ring_seconds_sum: Mapped[Decimal] = mapped_column(Numeric)
+    longest_wait: Mapped[float | None]
+    missing_last_end: Mapped[datetime | None]
+
+
+class RollupCallsRow(_RollupColumns, Base):
+    """The inbound calls offered in one grain of time (``bucket_start``), counted."""
+
+    __tablename__ = "rollup_calls"
+
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+
+
+class RollupCallsByOperatorRow(_RollupColumns, Base):
+    """The same per operator (``operator_key`` ``''``: no operator answered)."""
+
+    __tablename__ = "rollup_calls_by_operator"
+    __table_args__ = (Index(None, "operator_key", "bucket_start"),)
+
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    operator_key: Mapped[str] = mapped_column(primary_key=True)

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from ivr_agent.core.buckets import bucket_end
 from ivr_agent.core.figures import FigureSettings, callback_figures, figures
 from ivr_agent.db.database import Database
 from ivr_agent.metrics.schemas import (
@@ -122,10 +123,9 @@ def _group_json(
         body = {"operator_id": group.key}
     else:
         assert isinstance(group.key, datetime)
+        assert group_by.unit is not None
         start = group.key.astimezone(zone)
-        step = timedelta(hours=1) if group_by is GroupBy.HOUR else timedelta(days=1)
-        # Wall-clock arithmetic, then back to an instant: correct across DST changes.
-        end = (start.replace(tzinfo=None) + step).replace(tzinfo=zone)
+        end = bucket_end(start, group_by.unit, zone)
         body = {"start": start.isoformat(), "end": end.isoformat()}
     body["figures"] = figures(group.counts, fs)
     return body

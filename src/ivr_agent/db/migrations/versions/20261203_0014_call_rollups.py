@@ -1,0 +1,358 @@
+"""Roll-ups of the inbound calls' summary counts (issue 16), kept exact by triggers.
+
+* ``rollup_basis`` (one row, or none: roll-ups off): the grain of the buckets (seconds of
+  UTC time from the Unix epoch, a divisor of 3600 that fits the call centre's time zone —
+  ``ivr_agent.core.buckets.zone_grain_seconds``) and the three settings some counts depend
+  on (``IVR_AGENT_HOLD_SEVERE_SECONDS``, ``IVR_AGENT_CALL_TARGET_SECONDS``,
+  ``IVR_AGENT_WRAP_UP_MINUTES``). A reader whose settings differ does not use the roll-ups.
+* ``rollup_calls`` (per bucket) and ``rollup_calls_by_operator`` (per bucket and operator,
+  ``''`` = no operator answered): every count the summary computes, summed; the ring time as
+  an exact ``numeric`` sum; the longest wait as a maximum; late wrap-ups as the records
+  entered late plus the answered calls with no record yet (and the latest end among them,
+  which tells a reader when all of them are late).
+* ``rollup_call_facts(call, first record entry, basis)``: what one call adds to its bucket
+  (an inlinable SQL function: the triggers and the rebuild share it).
+* Triggers: after a call is inserted, updated (a re-delivered outcome changes nothing; a
+  newer outcome replaces the older one's contribution, also across buckets) or deleted, and
+  after a call's first record (version 1) is inserted, the call's old contribution is taken
+  out and its new one added, in the same transaction. A maximum whose holder leaves is
+  recounted from ``calls`` for that one bucket.
+* ``rollup_rebuild(grain, hold_severe, call_target, wrap_up)``: empties and refills both
+  tables from ``calls`` (``ivr-agent rollups rebuild`` calls it with the settings); this
+  migration runs it with the defaults (1 h; 60 s, 180 s, 10 min) as the backfill.
+
+Revision ID: 0014
+Revises: 0011
+Create Date: 2026-12-03 11:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0014"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+#: The summed counts (bigint), in the order of ``rollup_call_facts``'s columns.
+_COUNTS = (
+    "offered",
+    "answered",
+    "within_standard",
+    "abandoned",
+    "short_abandons",
+    "hold_over_limit",
+    "hold_severe",
+    "silence_spoke",
+    "silence_hung_up",
+    "over_max_duration",
+    "within_target",
+    "operator_first",
+    "satisfaction_satisfied",
+    "satisfaction_suggestion",
+    "satisfaction_invalid",
+    "satisfaction_no_answer",
+    "incomplete",
+    "records_late",
+    "records_missing",
+)
+
+_FACTS = """
+CREATE FUNCTION rollup_call_facts(c calls, first_entry timestamptz, b rollup_basis)
+RETURNS TABLE (
+    bucket_start timestamptz, operator_key text,
+    {count_types},
+    ring_seconds_sum numeric, longest_wait float8, missing_last_end timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT
+        date_bin(make_interval(secs => b.grain_seconds), c.offered_at,
+                 timestamptz '1970-01-01 00:00:00+00'),
+        coalesce(c.operator_id, ''),
+        1,
+        (c.answered_at IS NOT NULL)::int,
+        (c.answered_at IS NOT NULL AND c.answered_within_standard IS TRUE)::int,
+        (c.abandoned IS TRUE)::int,
+        (c.abandoned IS TRUE AND c.short_abandon IS TRUE)::int,
+        (c.hold_over_limit IS TRUE)::int,
+        coalesce(c.max_hold_seconds > b.hold_severe_seconds, false)::int,
+        (c.silence = 'prompted_then_spoke')::int,
+        (c.silence = 'hung_up_silent')::int,
+        (c.over_max_duration IS TRUE)::int,
+        coalesce(c.answered_at IS NOT NULL AND c.talk_seconds <= b.call_target_seconds,
+                 false)::int,
+        (c.operator_hung_up_first IS TRUE)::int,
+        coalesce(c.extra ->> 'satisfaction' = 'satisfied', false)::int,
+        coalesce(c.extra ->> 'satisfaction' = 'suggestion', false)::int,
+        coalesce(c.extra ->> 'satisfaction' = 'invalid', false)::int,
+        coalesce(c.extra ->> 'satisfaction' = 'no_answer', false)::int,
+        (c.complete IS FALSE)::int,
+        (c.answered_at IS NOT NULL AND c.record_expected IS TRUE
+         AND first_entry IS NOT NULL AND first_entry > c.ended_at + b.wrap_up)::int,
+        (c.answered_at IS NOT NULL AND c.record_expected IS TRUE AND first_entry IS NULL)::int,
+        CASE WHEN c.answered_at IS NOT NULL THEN c.ring_seconds::numeric END,
+        coalesce(c.ring_seconds, extract(epoch FROM c.ended_at - c.wait_started_at)),
+        CASE WHEN c.answered_at IS NOT NULL AND c.record_expected IS TRUE
+                  AND first_entry IS NULL THEN c.ended_at END
+    WHERE c.direction = 'inbound'
+$$
+"""
+
+# Adds (delta 1) or takes out (delta -1) one call's contribution to both tables. The first
+# statement on a bucket's row locks it, so the recount of a maximum that follows (its own
+# statement, hence its own snapshot) sees every committed call of the bucket.
+_APPLY = """
+CREATE FUNCTION rollup_apply(c calls, first_entry timestamptz, delta int)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    b rollup_basis;
+    f record;
+    recount_wait boolean;
+    recount_missing boolean;
+BEGIN
+    SELECT * INTO b FROM rollup_basis;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    SELECT * INTO f FROM rollup_call_facts(c, first_entry, b);
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    INSERT INTO rollup_calls AS r (bucket_start, {count_columns},
+                                   ring_seconds_sum, longest_wait, missing_last_end)
+    VALUES (f.bucket_start, {signed_counts},
+            delta * coalesce(f.ring_seconds_sum, 0),
+            CASE WHEN delta > 0 THEN f.longest_wait END,
+            CASE WHEN delta > 0 THEN f.missing_last_end END)
+    ON CONFLICT (bucket_start) DO UPDATE SET {added},
+        ring_seconds_sum = r.ring_seconds_sum + EXCLUDED.ring_seconds_sum,
+        longest_wait = greatest(r.longest_wait, EXCLUDED.longest_wait),
+        missing_last_end = greatest(r.missing_last_end, EXCLUDED.missing_last_end);
+    INSERT INTO rollup_calls_by_operator AS r (bucket_start, operator_key, {count_columns},
+                                               ring_seconds_sum, longest_wait, missing_last_end)
+    VALUES (f.bucket_start, f.operator_key, {signed_counts},
+            delta * coalesce(f.ring_seconds_sum, 0),
+            CASE WHEN delta > 0 THEN f.longest_wait END,
+            CASE WHEN delta > 0 THEN f.missing_last_end END)
+    ON CONFLICT (bucket_start, operator_key) DO UPDATE SET {added},
+        ring_seconds_sum = r.ring_seconds_sum + EXCLUDED.ring_seconds_sum,
+        longest_wait = greatest(r.longest_wait, EXCLUDED.longest_wait),
+        missing_last_end = greatest(r.missing_last_end, EXCLUDED.missing_last_end);
+    IF delta > 0 THEN
+        RETURN;
+    END IF;
+    -- The call leaving may have held the bucket's maximum: recount it (one bucket).
+    recount_wait := f.longest_wait IS NOT NULL;
+    recount_missing := f.missing_last_end IS NOT NULL;
+    IF recount_wait OR recount_missing THEN
+        UPDATE rollup_calls AS r SET
+            longest_wait = CASE WHEN recount_wait THEN m.longest_wait ELSE r.longest_wait END,
+            missing_last_end = CASE WHEN recount_missing THEN m.missing_last_end
+                                    ELSE r.missing_last_end END
+        FROM (
+            SELECT max(x.longest_wait) AS longest_wait, max(x.missing_last_end) AS missing_last_end
+            FROM calls AS k
+            LEFT JOIN call_records AS e ON e.call_id = k.call_id AND e.version = 1
+            CROSS JOIN LATERAL rollup_call_facts(k, e.created_at, b) AS x
+            WHERE k.offered_at >= f.bucket_start
+              AND k.offered_at < f.bucket_start + make_interval(secs => b.grain_seconds)
+        ) AS m
+        WHERE r.bucket_start = f.bucket_start
+          AND ((recount_wait AND r.longest_wait <= f.longest_wait)
+               OR (recount_missing AND r.missing_last_end <= f.missing_last_end));
+        UPDATE rollup_calls_by_operator AS r SET
+            longest_wait = CASE WHEN recount_wait THEN m.longest_wait ELSE r.longest_wait END,
+            missing_last_end = CASE WHEN recount_missing THEN m.missing_last_end
+                                    ELSE r.missing_last_end END
+        FROM (
+            SELECT max(x.longest_wait) AS longest_wait, max(x.missing_last_end) AS missing_last_end
+            FROM calls AS k
+            LEFT JOIN call_records AS e ON e.call_id = k.call_id AND e.version = 1
+            CROSS JOIN LATERAL rollup_call_facts(k, e.created_at, b) AS x
+            WHERE k.offered_at >= f.bucket_start
+              AND k.offered_at < f.bucket_start + make_interval(secs => b.grain_seconds)
+              AND coalesce(k.operator_id, '') = f.operator_key
+        ) AS m
+        WHERE r.bucket_start = f.bucket_start AND r.operator_key = f.operator_key
+          AND ((recount_wait AND r.longest_wait <= f.longest_wait)
+               OR (recount_missing AND r.missing_last_end <= f.missing_last_end));
+    END IF;
+END
+$$
+"""
+
+_CALL_TRIGGERS = (
+    """
+CREATE FUNCTION rollup_calls_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    first_entry timestamptz;
+    changed_call uuid;
+BEGIN
+    changed_call := CASE WHEN TG_OP = 'DELETE' THEN OLD.call_id ELSE NEW.call_id END;
+    SELECT e.created_at INTO first_entry FROM call_records AS e
+    WHERE e.call_id = changed_call AND e.version = 1;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM rollup_apply(OLD, first_entry, -1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        PERFORM rollup_apply(NEW, first_entry, 1);
+    END IF;
+    RETURN NULL;
+END
+$$
+""",
+    """
+CREATE TRIGGER rollup_calls_inserted_deleted AFTER INSERT OR DELETE ON calls
+    FOR EACH ROW EXECUTE FUNCTION rollup_calls_changed()
+""",
+    """
+-- A re-delivered outcome rewrites the same values: nothing to do.
+CREATE TRIGGER rollup_calls_updated AFTER UPDATE ON calls
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION rollup_calls_changed()
+""",
+    """
+CREATE FUNCTION rollup_record_entered() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    c calls;
+BEGIN
+    SELECT * INTO c FROM calls WHERE call_id = NEW.call_id;
+    IF FOUND THEN
+        PERFORM rollup_apply(c, NULL, -1);
+        PERFORM rollup_apply(c, NEW.created_at, 1);
+    END IF;
+    RETURN NULL;
+END
+$$
+""",
+    """
+CREATE TRIGGER rollup_record_entered AFTER INSERT ON call_records
+    FOR EACH ROW WHEN (NEW.version = 1) EXECUTE FUNCTION rollup_record_entered()
+""",
+)
+
+# Calls and records are locked against writes while the tables are refilled, so no outcome
+# stored meanwhile is missed or counted twice.
+_REBUILD = """
+CREATE FUNCTION rollup_rebuild(grain int, hold_severe float8, call_target float8,
+                               wrap_up interval)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    b rollup_basis;
+BEGIN
+    LOCK TABLE calls, call_records IN SHARE MODE;
+    DELETE FROM rollup_basis;
+    INSERT INTO rollup_basis (id, grain_seconds, hold_severe_seconds, call_target_seconds,
+                              wrap_up)
+    VALUES (1, grain, hold_severe, call_target, wrap_up)
+    RETURNING * INTO b;
+    DELETE FROM rollup_calls;
+    DELETE FROM rollup_calls_by_operator;
+    INSERT INTO rollup_calls_by_operator (bucket_start, operator_key, {count_columns},
+                                          ring_seconds_sum, longest_wait, missing_last_end)
+    SELECT x.bucket_start, x.operator_key, {summed_counts},
+           coalesce(sum(x.ring_seconds_sum), 0), max(x.longest_wait), max(x.missing_last_end)
+    FROM calls AS k
+    LEFT JOIN call_records AS e ON e.call_id = k.call_id AND e.version = 1
+    CROSS JOIN LATERAL rollup_call_facts(k, e.created_at, b) AS x
+    GROUP BY x.bucket_start, x.operator_key;
+    INSERT INTO rollup_calls (bucket_start, {count_columns},
+                              ring_seconds_sum, longest_wait, missing_last_end)
+    SELECT x.bucket_start, {summed_counts},
+           sum(x.ring_seconds_sum), max(x.longest_wait), max(x.missing_last_end)
+    FROM rollup_calls_by_operator AS x
+    GROUP BY x.bucket_start;
+END
+$$
+"""
+
+
+def _render(template: str) -> str:
+    columns = ", ".join(_COUNTS)
+    return template.format(
+        count_columns=columns,
+        count_types=", ".join(f"{name} int" for name in _COUNTS),
+        signed_counts=", ".join(f"delta * f.{name}" for name in _COUNTS),
+        added=", ".join(f"{name} = r.{name} + EXCLUDED.{name}" for name in _COUNTS),
+        summed_counts=", ".join(f"sum(x.{name})" for name in _COUNTS),
+    )
+
+
+def _counts_columns() -> list[sa.Column[int]]:
+    return [sa.Column(name, sa.BigInteger(), nullable=False) for name in _COUNTS]
+
+
+def _figures_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("ring_seconds_sum", sa.Numeric(), nullable=False),
+        sa.Column("longest_wait", sa.Double(), nullable=True),
+        sa.Column("missing_last_end", sa.DateTime(timezone=True), nullable=True),
+    ]
+
+
+def upgrade() -> None:
+    """Create the roll-up tables, functions and triggers; fill them from ``calls``."""
+    op.create_table(
+        "rollup_basis",
+        sa.Column("id", sa.SmallInteger(), nullable=False),
+        sa.Column("grain_seconds", sa.Integer(), nullable=False),
+        sa.Column("hold_severe_seconds", sa.Double(), nullable=False),
+        sa.Column("call_target_seconds", sa.Double(), nullable=False),
+        sa.Column("wrap_up", sa.Interval(), nullable=False),
+        sa.Column(
+            "built_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.CheckConstraint("id = 1", name=op.f("ck_rollup_basis_one_row")),
+        sa.CheckConstraint(
+            "grain_seconds > 0 AND 3600 % grain_seconds = 0", name=op.f("ck_rollup_basis_grain")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rollup_basis")),
+    )
+    op.create_table(
+        "rollup_calls",
+        sa.Column("bucket_start", sa.DateTime(timezone=True), nullable=False),
+        *_counts_columns(),
+        *_figures_columns(),
+        sa.PrimaryKeyConstraint("bucket_start", name=op.f("pk_rollup_calls")),
+    )
+    op.create_table(
+        "rollup_calls_by_operator",
+        sa.Column("bucket_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("operator_key", sa.Text(), nullable=False),
+        *_counts_columns(),
+        *_figures_columns(),
+        sa.PrimaryKeyConstraint(
+            "bucket_start", "operator_key", name=op.f("pk_rollup_calls_by_operator")
+        ),
+    )
+    # One operator's history reads its own rows in time order.
+    op.create_index(
+        op.f("ix_rollup_calls_by_operator_operator_key_bucket_start"),
+        "rollup_calls_by_operator",
+        ["operator_key", "bucket_start"],
+    )
+    op.execute(_render(_FACTS))
+    op.execute(_render(_APPLY))
+    for statement in _CALL_TRIGGERS:  # asyncpg runs one statement at a time
+        op.execute(statement)
+    op.execute(_render(_REBUILD))
+    # The backfill, with the default settings; `ivr-agent rollups rebuild` uses the real ones.
+    op.execute("SELECT rollup_rebuild(3600, 60.0, 180.0, interval '10 minutes')")
+
+
+def downgrade() -> None:
+    """Drop the roll-ups (they are derived from ``calls``: nothing is lost)."""
+    op.execute("DROP TRIGGER IF EXISTS rollup_record_entered ON call_records")
+    op.execute("DROP TRIGGER IF EXISTS rollup_calls_updated ON calls")
+    op.execute("DROP TRIGGER IF EXISTS rollup_calls_inserted_deleted ON calls")
+    op.execute("DROP FUNCTION IF EXISTS rollup_record_entered()")
+    op.execute("DROP FUNCTION IF EXISTS rollup_calls_changed()")
+    op.execute("DROP FUNCTION IF EXISTS rollup_rebuild(int, float8, float8, interval)")
+    op.execute("DROP FUNCTION IF EXISTS rollup_apply(calls, timestamptz, int)")
+    op.execute("DROP FUNCTION IF EXISTS rollup_call_facts(calls, timestamptz, rollup_basis)")
+    op.drop_table("rollup_calls_by_operator")
+    op.drop_table("rollup_calls")
+    op.drop_table("rollup_basis")
