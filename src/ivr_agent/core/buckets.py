@@ -69,8 +69,9 @@ def bucket_starts(start: datetime, end: datetime, unit: Unit, zone: ZoneInfo) ->
     if unit is Unit.HOUR:
         # The local full hour: in a zone with a :30 or :45 offset it is not a UTC full hour.
         first = local.replace(minute=0, second=0, microsecond=0)
-        count = math.ceil((end - first).total_seconds() / HOUR_SECONDS)
+        # In UTC: Python subtracts two times of one zone as wall clocks (wrong across DST).
         utc = first.astimezone(UTC)
+        count = math.ceil((end.astimezone(UTC) - utc).total_seconds() / HOUR_SECONDS)
         return [(utc + timedelta(hours=n)).astimezone(zone) for n in range(count)]
     day = first_day(local.date(), unit)
     starts = []
