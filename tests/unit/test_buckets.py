@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -63,7 +64,7 @@ def test_given_the_autumn_dst_change_then_the_day_has_25_hours_and_hours_are_rea
     # 02:00 comes twice: once in summer time, once in winter time, one real hour apart.
     twice = [h for h in hours if h.hour == 2]
     assert [h.utcoffset() for h in twice] == [timedelta(hours=2), timedelta(hours=1)]
-    for first, second in zip(hours, hours[1:], strict=False):
+    for first, second in itertools.pairwise(hours):
         assert second.astimezone(UTC) - first.astimezone(UTC) == timedelta(hours=1)
         assert bucket_end(first, Unit.HOUR, BERLIN) == second
 
