@@ -3,6 +3,7 @@ formula), their JSON API and ``/metrics`` for Prometheus. Other parts (the dashb
 what is exported here; app.py composes the rest."""
 
 from ivr_agent.metrics.http import breach_json, figure_settings, summary_body, summary_of, today
+from ivr_agent.metrics.rollups import rebuild as rebuild_rollups
 from ivr_agent.metrics.store import GroupBy, latest_breaches
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "breach_json",
     "figure_settings",
     "latest_breaches",
+    "rebuild_rollups",
     "summary_body",
     "summary_of",
     "today",

@@ -42,7 +42,7 @@ from ivr_agent.core.standards import SATISFACTION_ANSWERS
 from ivr_agent.db.breaches import DEFAULT_WRAP_UP, late_wrap_up_sql
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallRow
-from ivr_agent.metrics.rollups import Piece, read_basis, rolled_query, split
+from ivr_agent.metrics.rollups import Piece, read_basis, rolled_query, split, usable
 
 
 class GroupBy(enum.StrEnum):
@@ -268,7 +268,9 @@ async def summary(
     # One transaction: the roll-ups and the edges are read at one now() (late wrap-ups).
     async with database.transaction("metrics summary") as session:
         basis = await read_basis(session) if use_rollups else None
-        if basis is not None and basis.fits(hold_severe_seconds, call_target_seconds, wrap_up):
+        if basis is not None and usable(
+            basis, zone, hold_severe_seconds, call_target_seconds, wrap_up
+        ):
             inner, edges = split(indexed, basis.grain_seconds)
             if inner:
                 query = rolled_query(inner, basis, by_operator=by_operator, operator=operator)

@@ -76,7 +76,9 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone)
 
 
-def _moment(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
+def moment_parameter(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
+    """The query parameter ``name`` as a time (ISO 8601; no zone: ``zone``), or ``None``;
+    400 naming it when malformed."""
     raw = request.query.get(name)
     if raw is None:
         return None
@@ -93,8 +95,8 @@ def _moment(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
 
 
 def _interval(request: web.Request, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    start = _moment(request, "from", zone)
-    end = _moment(request, "to", zone)
+    start = moment_parameter(request, "from", zone)
+    end = moment_parameter(request, "to", zone)
     if start is None:
         start = today(zone)[0]
     if end is None:

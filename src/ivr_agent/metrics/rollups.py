@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr_agent.core.buckets import ceil_to_grain, floor_to_grain
+from ivr_agent.core.buckets import ceil_to_grain, floor_to_grain, zone_grain_seconds
 from ivr_agent.db.breaches import first_record_entry, needs_record
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import (
@@ -42,6 +42,9 @@ from ivr_agent.db.models import (
     RollupCallsByOperatorRow,
     RollupCallsRow,
 )
+from ivr_agent.platform.logging import get_logger
+
+log = get_logger(__name__)
 
 #: One part of a summary interval: the index of the group it belongs to, and ``[low, high)``.
 Piece = tuple[int, datetime, datetime]
@@ -72,6 +75,38 @@ class Basis:
             and self.call_target_seconds == call_target_seconds
             and self.wrap_up == wrap_up
         )
+
+
+#: The mismatches already logged (once per process each, not once per summary).
+_WARNED: set[tuple[Basis, str, float, float, timedelta]] = set()
+
+
+def usable(
+    basis: Basis | None,
+    zone: str,
+    hold_severe_seconds: float,
+    call_target_seconds: float,
+    wrap_up: timedelta,
+) -> bool:
+    """Whether a summary with these settings may read the roll-ups ``basis`` describes;
+    says once in the log when they were built otherwise (the summary is then counted from
+    ``calls``: the same figures, slower) or with a grain coarser than the zone needs (only
+    whole grains are read: each local bucket's edges are counted from ``calls``)."""
+    if basis is None:
+        return False
+    fits = basis.fits(hold_severe_seconds, call_target_seconds, wrap_up)
+    coarse = zone_grain_seconds(zone) % basis.grain_seconds != 0
+    key = (basis, zone, hold_severe_seconds, call_target_seconds, wrap_up)
+    if (coarse or not fits) and key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(
+            "roll-ups built with other settings: run `ivr-agent rollups rebuild`",
+            rollups_built_for=str(basis),
+            zone=zone,
+            settings_fit=fits,
+            grain_fits_zone=not coarse,
+        )
+    return fits
 
 
 async def read_basis(session: AsyncSession) -> Basis | None:
