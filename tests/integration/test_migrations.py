@@ -50,6 +50,7 @@ SCHEMA_TABLES = {
     "rollup_basis",
     "rollup_calls",
     "rollup_calls_by_operator",
+    "rollup_calls_by_operator_daily",
 }
 SECRET = "Pw-never-in-output-7731"
 

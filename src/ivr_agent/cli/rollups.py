@@ -33,6 +33,7 @@ def _rebuild(_args: argparse.Namespace, settings: Settings) -> int:
             return await rebuild_rollups(
                 db,
                 grain_seconds=grain,
+                zone=settings.timezone,
                 hold_severe_seconds=settings.hold_severe_seconds,
                 call_target_seconds=settings.call_target_seconds,
                 wrap_up=timedelta(minutes=settings.wrap_up_minutes),

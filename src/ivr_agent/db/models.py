@@ -573,6 +573,8 @@ class RollupBasisRow(Base):
 
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     grain_seconds: Mapped[int] = mapped_column(Integer)
+    #: The time zone whose local days ``rollup_calls_by_operator_daily`` counts.
+    zone: Mapped[str]
     hold_severe_seconds: Mapped[float]
     call_target_seconds: Mapped[float]
     wrap_up: Mapped[timedelta] = mapped_column(Interval)
@@ -583,25 +585,25 @@ class _RollupColumns:
     """The columns both roll-up tables share: the counts, the exact ring-time sum, the
     longest wait, and the latest end among answered calls still without a record."""
 
-    offered: Mapped[int] = mapped_column(BigInteger)
-    answered: Mapped[int] = mapped_column(BigInteger)
-    within_standard: Mapped[int] = mapped_column(BigInteger)
-    abandoned: Mapped[int] = mapped_column(BigInteger)
-    short_abandons: Mapped[int] = mapped_column(BigInteger)
-    hold_over_limit: Mapped[int] = mapped_column(BigInteger)
-    hold_severe: Mapped[int] = mapped_column(BigInteger)
-    silence_spoke: Mapped[int] = mapped_column(BigInteger)
-    silence_hung_up: Mapped[int] = mapped_column(BigInteger)
-    over_max_duration: Mapped[int] = mapped_column(BigInteger)
-    within_target: Mapped[int] = mapped_column(BigInteger)
-    operator_first: Mapped[int] = mapped_column(BigInteger)
-    satisfaction_satisfied: Mapped[int] = mapped_column(BigInteger)
-    satisfaction_suggestion: Mapped[int] = mapped_column(BigInteger)
-    satisfaction_invalid: Mapped[int] = mapped_column(BigInteger)
-    satisfaction_no_answer: Mapped[int] = mapped_column(BigInteger)
-    incomplete: Mapped[int] = mapped_column(BigInteger)
-    records_late: Mapped[int] = mapped_column(BigInteger)
-    records_missing: Mapped[int] = mapped_column(BigInteger)
+    offered: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    within_standard: Mapped[int] = mapped_column(Integer)
+    abandoned: Mapped[int] = mapped_column(Integer)
+    short_abandons: Mapped[int] = mapped_column(Integer)
+    hold_over_limit: Mapped[int] = mapped_column(Integer)
+    hold_severe: Mapped[int] = mapped_column(Integer)
+    silence_spoke: Mapped[int] = mapped_column(Integer)
+    silence_hung_up: Mapped[int] = mapped_column(Integer)
+    over_max_duration: Mapped[int] = mapped_column(Integer)
+    within_target: Mapped[int] = mapped_column(Integer)
+    operator_first: Mapped[int] = mapped_column(Integer)
+    satisfaction_satisfied: Mapped[int] = mapped_column(Integer)
+    satisfaction_suggestion: Mapped[int] = mapped_column(Integer)
+    satisfaction_invalid: Mapped[int] = mapped_column(Integer)
+    satisfaction_no_answer: Mapped[int] = mapped_column(Integer)
+    incomplete: Mapped[int] = mapped_column(Integer)
+    records_late: Mapped[int] = mapped_column(Integer)
+    records_missing: Mapped[int] = mapped_column(Integer)
     ring_seconds_sum: Mapped[Decimal] = mapped_column(Numeric)
     longest_wait: Mapped[float | None]
     missing_last_end: Mapped[datetime | None]
@@ -620,6 +622,16 @@ class RollupCallsByOperatorRow(_RollupColumns, Base):
 
     __tablename__ = "rollup_calls_by_operator"
     __table_args__ = (Index(None, "operator_key", "bucket_start"),)
+
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    operator_key: Mapped[str] = mapped_column(primary_key=True)
+
+
+class RollupCallsByOperatorDailyRow(_RollupColumns, Base):
+    """The same per operator and local day of the basis' zone (``bucket_start``: its local
+    midnight), so a year per operator reads 365 rows per operator, not 8,760."""
+
+    __tablename__ = "rollup_calls_by_operator_daily"
 
     bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
     operator_key: Mapped[str] = mapped_column(primary_key=True)

@@ -11,11 +11,9 @@ interval by a ``LATERAL`` range scan of the ``offered_at`` index; the roll-up qu
 from __future__ import annotations
 
 import enum
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,15 +32,29 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.core.buckets import Unit, bucket_starts
 from ivr_agent.core.figures import Counts
 from ivr_agent.core.standards import SATISFACTION_ANSWERS
 from ivr_agent.db.breaches import DEFAULT_WRAP_UP, late_wrap_up_sql
 from ivr_agent.db.database import Database
-from ivr_agent.db.models import CallRow
-from ivr_agent.metrics.rollups import Piece, read_basis, rolled_query, split, usable
+from ivr_agent.db.models import (
+    CallRow,
+    RollupCallsByOperatorDailyRow,
+    RollupCallsByOperatorRow,
+    RollupCallsRow,
+)
+from ivr_agent.metrics.rollups import (
+    SUMMED,
+    Piece,
+    Table,
+    one_row_each,
+    read_basis,
+    rolled_query,
+    split,
+    split_days,
+    usable,
+)
 
 
 class GroupBy(enum.StrEnum):
@@ -96,7 +108,6 @@ def _aggregates(
         func.coalesce(func.sum(cast(c.ring_seconds, Numeric)).filter(answered), 0).label(
             "ring_sum"
         ),
-        func.max(wait).label("longest_wait"),
         _count(c.hold_over_limit.is_(True)).label("hold_over_limit"),
         _count(c.max_hold_seconds > hold_severe_seconds).label("hold_severe"),
         _count(c.silence == "prompted_then_spoke").label("silence_spoke"),
@@ -111,79 +122,67 @@ def _aggregates(
         _count(c.complete.is_(False)).label("incomplete"),
         # S8, at the database's clock: a record still missing is late once it is due.
         _count(late_wrap_up_sql(wrap_up)).label("late_wrap_ups"),
+        func.max(wait).label("longest_wait"),
     ]
 
 
-#: The labels of the summed values (everything but the longest wait, a maximum).
-_SUMMED = (
-    "offered",
-    "answered",
-    "within",
-    "abandoned",
-    "short_abandons",
-    "ring_sum",
-    "hold_over_limit",
-    "hold_severe",
-    "silence_spoke",
-    "silence_hung_up",
-    "over_max_duration",
-    "within_target",
-    "operator_first",
-    *(f"satisfaction_{answer}" for answer in SATISFACTION_ANSWERS),
-    "incomplete",
-    "late_wrap_ups",
-)
+# Both queries' rows are added up by position: the raw query's columns must be SUMMED's.
+if [c.key for c in _aggregates(0.0, 0.0, DEFAULT_WRAP_UP)] != [*SUMMED, "longest_wait"]:
+    raise RuntimeError("the raw summary's columns are not in rollups.SUMMED order")
+
+#: A group's values as PostgreSQL returned them, in :data:`SUMMED` order (ints; the ring
+#: time an exact Decimal), then the longest wait: adding the roll-ups' parts and the
+#: edges' parts is exact in any order.
+Tally = tuple[Any, ...]
+_N = len(SUMMED)
 
 
-@dataclass(frozen=True)
-class _Tally:
-    """A group's sums as PostgreSQL returned them (ints, the ring time an exact Decimal),
-    so adding the roll-ups' part and the edges' parts is exact in any order."""
+def _plus(mine: Tally, theirs: Tally) -> Tally:
+    a, b = mine[_N], theirs[_N]
+    longest = a if b is None else b if a is None else max(a, b)
+    return (*(x + y for x, y in zip(mine[:_N], theirs[:_N], strict=True)), longest)
 
-    sums: tuple[Decimal, ...] = tuple(Decimal(0) for _ in _SUMMED)
-    longest_wait: float | None = None
 
-    @classmethod
-    def of(cls, row: Any) -> _Tally:
-        longest = row.longest_wait
-        return cls(
-            sums=tuple(Decimal(getattr(row, label) or 0) for label in _SUMMED),
-            longest_wait=None if longest is None else float(longest),
-        )
+def _total(tallies: Sequence[Tally]) -> Tally:
+    if not tallies:
+        return (*(0 for _ in SUMMED), None)
+    columns = list(zip(*tallies, strict=True))
+    waits = [w for w in columns[_N] if w is not None]
+    return (*(sum(column) for column in columns[:_N]), max(waits) if waits else None)
 
-    def __add__(self, other: _Tally) -> _Tally:
-        waits = [w for w in (self.longest_wait, other.longest_wait) if w is not None]
-        return _Tally(
-            sums=tuple(a + b for a, b in zip(self.sums, other.sums, strict=True)),
-            longest_wait=max(waits) if waits else None,
-        )
 
-    def counts(self) -> Counts:
-        """The summary's :class:`Counts` of these sums."""
-        v = dict(zip(_SUMMED, self.sums, strict=True))
-        longest = self.longest_wait
-        return Counts(
-            offered=int(v["offered"]),
-            answered=int(v["answered"]),
-            answered_within_standard=int(v["within"]),
-            abandoned=int(v["abandoned"]),
-            short_abandons=int(v["short_abandons"]),
-            ring_seconds_sum=float(v["ring_sum"]),
-            longest_wait_seconds=None if longest is None else round(longest, 3),
-            hold_over_limit=int(v["hold_over_limit"]),
-            hold_severe=int(v["hold_severe"]),
-            silence_prompted_then_spoke=int(v["silence_spoke"]),
-            silence_hung_up_silent=int(v["silence_hung_up"]),
-            over_max_duration=int(v["over_max_duration"]),
-            within_target_duration=int(v["within_target"]),
-            operator_hung_up_first=int(v["operator_first"]),
-            satisfaction_satisfied=int(v["satisfaction_satisfied"]),
-            satisfaction_suggestion=int(v["satisfaction_suggestion"]),
-            satisfaction_invalid=int(v["satisfaction_invalid"]),
-            satisfaction_no_answer=int(v["satisfaction_no_answer"]),
-            incomplete=int(v["incomplete"]),
-            late_wrap_ups=int(v["late_wrap_ups"]),
-        )
+#: Counts' field → the label of its value in a tally (where they differ).
+_FIELD_LABELS = {
+    "answered_within_standard": "within",
+    "ring_seconds_sum": "ring_sum",
+    "silence_prompted_then_spoke": "silence_spoke",
+    "silence_hung_up_silent": "silence_hung_up",
+    "within_target_duration": "within_target",
+    "operator_hung_up_first": "operator_first",
+    "longest_wait_seconds": "longest_wait",
+}
+#: Where each of Counts' fields is in a tally, in the order Counts takes them.
+_POSITIONS = [
+    [*SUMMED, "longest_wait"].index(_FIELD_LABELS.get(f.name, f.name)) for f in fields(Counts)
+]
+_RING = [f.name for f in fields(Counts)].index("ring_seconds_sum")
+_LONGEST = [f.name for f in fields(Counts)].index("longest_wait_seconds")
+
+
+def _counts(tally: Tally) -> Counts:
+    # Positional: a year by hour builds 8,760 of these.
+    values = [tally[p] for p in _POSITIONS]
+    values[_RING] = float(values[_RING])
+    longest = values[_LONGEST]
+    values[_LONGEST] = None if longest is None else round(float(longest), 3)
+    return Counts(*values)
+
+
+def _add(found: dict[tuple[int, str | None], Tally], key: tuple[int, str | None], row: Any) -> None:
+    # The values are the row's last columns (after the slot and, by operator, the key).
+    tally = tuple(row)[-_N - 1 :]
+    known = found.get(key)
+    found[key] = tally if known is None else _plus(known, tally)
 
 
 def raw_query(
@@ -264,70 +263,64 @@ async def summary(
     pieces = _pieces(start, end, group_by, zone)
     indexed: list[Piece] = [(n, low, high) for n, (_key, low, high) in enumerate(pieces)]
     by_operator = group_by is GroupBy.OPERATOR
-    found: dict[tuple[int, str | None], _Tally] = defaultdict(_Tally)
+    found: dict[tuple[int, str | None], Tally] = {}
     # One transaction: the roll-ups and the edges are read at one now() (late wrap-ups).
     async with database.transaction("metrics summary") as session:
+        # Core execution: the ORM's row processing cost more than the query for 8,760 rows.
+        conn = await session.connection()
         basis = await read_basis(session) if use_rollups else None
+        edges = indexed
         if basis is not None and usable(
             basis, zone, hold_severe_seconds, call_target_seconds, wrap_up
         ):
-            inner, edges = split(indexed, basis.grain_seconds)
-            if inner:
-                query = rolled_query(inner, basis, by_operator=by_operator, operator=operator)
-                for row in (await session.execute(query)).all():
-                    if row.slot % 2:  # an even slot lies between two pieces: an edge's
-                        index = inner[row.slot // 2][0]
-                        found[(index, (row.key or None) if by_operator else None)] += _Tally.of(row)
-        else:
-            edges = indexed
-        await _add_raw(
-            session,
-            edges,
-            found,
-            by_operator=by_operator,
-            operator=operator,
-            hold_severe_seconds=hold_severe_seconds,
-            call_target_seconds=call_target_seconds,
-            wrap_up=wrap_up,
-        )
+            levels: list[tuple[Table, list[Piece]]] = []
+            per_operator = by_operator or operator is not None
+            if per_operator and basis.zone == zone:
+                # A year per operator: 365 rows each instead of 8,760.
+                days, edges = split_days(edges, ZoneInfo(zone))
+                levels.append((RollupCallsByOperatorDailyRow, days))
+            inner, edges = split(edges, basis.grain_seconds)
+            levels.append((RollupCallsByOperatorRow if per_operator else RollupCallsRow, inner))
+            for table, parts in levels:
+                if not parts:
+                    continue
+                by_row = one_row_each(parts, table, basis)
+                query = rolled_query(
+                    table, parts, basis, by_operator=by_operator, operator=operator, by_row=by_row
+                )
+                starts = {low: index for index, low, _high in parts} if by_row else {}
+                for row in await conn.execute(query):
+                    if by_row:
+                        index = starts[row.slot]  # the query reads only the pieces' rows
+                    elif row.slot % 2:
+                        index = parts[row.slot // 2][0]
+                    else:  # an even slot lies between two pieces: an edge's
+                        continue
+                    _add(found, (index, (row.key or None) if by_operator else None), row)
+        if edges:
+            query = raw_query(
+                edges,
+                hold_severe_seconds=hold_severe_seconds,
+                call_target_seconds=call_target_seconds,
+                wrap_up=wrap_up,
+                by_operator=by_operator,
+                operator=operator,
+            )
+            for row in await conn.execute(query):
+                if row.offered:
+                    _add(found, (row.slot, row.key if by_operator else None), row)
     # The groups partition the interval's calls, and every count adds up: the total is
     # their sum (an empty interval: all zero), with no second pass over the rows.
-    total = sum(found.values(), _Tally()).counts()
+    total = _counts(_total(list(found.values())))
     if group_by is None:
         return Summary(total=total, groups=None)
     if by_operator:
         keys = sorted((k[1] for k in found), key=lambda op: (op is None, op or ""))
-        groups = tuple(Group(key=op, counts=found[(0, op)].counts()) for op in keys)
+        groups = tuple(Group(key=op, counts=_counts(found[(0, op)])) for op in keys)
     else:
         groups = tuple(
-            Group(key=pieces[n][0], counts=found[(n, None)].counts())
+            Group(key=pieces[n][0], counts=_counts(found[(n, None)]))
             for n in range(len(pieces))
             if (n, None) in found
         )
     return Summary(total=total, groups=tuple(g for g in groups if g.counts.offered))
-
-
-async def _add_raw(
-    session: AsyncSession,
-    edges: Sequence[Piece],
-    found: dict[tuple[int, str | None], _Tally],
-    *,
-    by_operator: bool,
-    operator: str | None,
-    hold_severe_seconds: float,
-    call_target_seconds: float,
-    wrap_up: timedelta,
-) -> None:
-    if not edges:
-        return
-    query = raw_query(
-        edges,
-        hold_severe_seconds=hold_severe_seconds,
-        call_target_seconds=call_target_seconds,
-        wrap_up=wrap_up,
-        by_operator=by_operator,
-        operator=operator,
-    )
-    for row in (await session.execute(query)).all():
-        if row.offered:
-            found[(row.slot, row.key if by_operator else None)] += _Tally.of(row)

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     DateTime,
     Select,
     and_,
     bindparam,
     case,
+    cast,
     func,
     select,
     text,
@@ -33,12 +36,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.core.buckets import ceil_to_grain, floor_to_grain, zone_grain_seconds
+from ivr_agent.core.standards import SATISFACTION_ANSWERS
 from ivr_agent.db.breaches import first_record_entry, needs_record
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import (
-    ROLLUP_COUNTS,
     CallRow,
     RollupBasisRow,
+    RollupCallsByOperatorDailyRow,
     RollupCallsByOperatorRow,
     RollupCallsRow,
 )
@@ -49,11 +53,28 @@ log = get_logger(__name__)
 #: One part of a summary interval: the index of the group it belongs to, and ``[low, high)``.
 Piece = tuple[int, datetime, datetime]
 
-#: Roll-up column → the label the summary's counts are read by (the raw query's labels).
-_LABELS = {
-    **{name: name for name in ROLLUP_COUNTS},
-    "within_standard": "within",
-}
+#: The summed values both the roll-up and the raw query return, in this order, then the
+#: longest wait (a maximum): the summary adds up rows by position.
+SUMMED = (
+    "offered",
+    "answered",
+    "within",
+    "abandoned",
+    "short_abandons",
+    "ring_sum",
+    "hold_over_limit",
+    "hold_severe",
+    "silence_spoke",
+    "silence_hung_up",
+    "over_max_duration",
+    "within_target",
+    "operator_first",
+    *(f"satisfaction_{answer}" for answer in SATISFACTION_ANSWERS),
+    "incomplete",
+    "late_wrap_ups",
+)
+#: The roll-up column of a summed value, where its name differs.
+_COLUMNS = {"within": "within_standard", "ring_sum": "ring_seconds_sum"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,7 @@ class Basis:
     counts depend on (hold_severe, within_target, late wrap-ups)."""
 
     grain_seconds: int
+    zone: str
     hold_severe_seconds: float
     call_target_seconds: float
     wrap_up: timedelta
@@ -116,10 +138,16 @@ async def read_basis(session: AsyncSession) -> Basis | None:
         return None
     return Basis(
         grain_seconds=row.grain_seconds,
+        zone=row.zone,
         hold_severe_seconds=row.hold_severe_seconds,
         call_target_seconds=row.call_target_seconds,
         wrap_up=row.wrap_up,
     )
+
+
+def _on_grain(moment: datetime, grain_seconds: int) -> bool:
+    # The fast test first (a year by hour has 17,520 bounds): whole seconds are exact floats.
+    return moment.microsecond == 0 and int(moment.timestamp()) % grain_seconds == 0
 
 
 def split(pieces: Sequence[Piece], grain_seconds: int) -> tuple[list[Piece], list[Piece]]:
@@ -128,8 +156,8 @@ def split(pieces: Sequence[Piece], grain_seconds: int) -> tuple[list[Piece], lis
     inner: list[Piece] = []
     edges: list[Piece] = []
     for index, low, high in pieces:
-        first = ceil_to_grain(low, grain_seconds)
-        last = floor_to_grain(high, grain_seconds)
+        first = low if _on_grain(low, grain_seconds) else ceil_to_grain(low, grain_seconds)
+        last = high if _on_grain(high, grain_seconds) else floor_to_grain(high, grain_seconds)
         if first >= last:
             edges.append((index, low, high))
             continue
@@ -141,25 +169,64 @@ def split(pieces: Sequence[Piece], grain_seconds: int) -> tuple[list[Piece], lis
     return inner, edges
 
 
-def _late_wrap_ups(
-    table: type[RollupCallsRow] | type[RollupCallsByOperatorRow], basis: Basis
-) -> ColumnElement[Any]:
+def _midnight_on_or_after(moment: datetime, zone: ZoneInfo) -> datetime:
+    day = moment.astimezone(zone).date()
+    midnight = datetime.combine(day, time(0), tzinfo=zone)
+    return (
+        midnight if midnight >= moment else datetime.combine(day + timedelta(days=1), time(0), zone)
+    )
+
+
+def split_days(pieces: Sequence[Piece], zone: ZoneInfo) -> tuple[list[Piece], list[Piece]]:
+    """Each piece cut into its whole local days in ``zone`` (read from the daily roll-ups)
+    and the rest before and after them (left to :func:`split`)."""
+    days: list[Piece] = []
+    rest: list[Piece] = []
+    for index, low, high in pieces:
+        first = _midnight_on_or_after(low, zone)
+        last = datetime.combine(high.astimezone(zone).date(), time(0), tzinfo=zone)
+        if first >= last:
+            rest.append((index, low, high))
+            continue
+        days.append((index, first, last))
+        if low < first:
+            rest.append((index, low, first))
+        if last < high:
+            rest.append((index, last, high))
+    return days, rest
+
+
+Table = type[RollupCallsRow] | type[RollupCallsByOperatorRow] | type[RollupCallsByOperatorDailyRow]
+
+
+def _members(table: Table, basis: Basis) -> ColumnElement[bool]:
+    """The calls counted in a row of ``table`` (for the late wrap-ups still unsettled)."""
+    c = CallRow
+    if table is RollupCallsByOperatorDailyRow:
+        # A local day lasts 23 to 25 hours: the range serves the index, the day decides.
+        return and_(
+            c.offered_at >= table.bucket_start,
+            c.offered_at < table.bucket_start + timedelta(hours=26),
+            func.date_trunc("day", c.offered_at, basis.zone) == table.bucket_start,
+            func.coalesce(c.operator_id, "") == table.operator_key,
+        )
+    grain = timedelta(seconds=basis.grain_seconds)
+    members = and_(c.offered_at >= table.bucket_start, c.offered_at < table.bucket_start + grain)
+    if table is RollupCallsByOperatorRow:
+        members = and_(members, func.coalesce(c.operator_id, "") == table.operator_key)
+    return members
+
+
+def _late_wrap_ups(table: Table, basis: Basis) -> ColumnElement[Any]:
     """A row's late wrap-ups at the database's ``now()``: the records entered late, plus the
     answered calls still without a record once all of them are due (their latest end +
     the wrap-up time has passed); until then, those counted one by one from ``calls``."""
-    grain = timedelta(seconds=basis.grain_seconds)
-    c = CallRow
     unsettled = and_(
         needs_record(),
         first_record_entry().is_(None),
-        func.now() > c.ended_at + basis.wrap_up,
-        c.offered_at >= table.bucket_start,
-        c.offered_at < table.bucket_start + grain,
+        func.now() > CallRow.ended_at + basis.wrap_up,
+        _members(table, basis),
     )
-    if table is RollupCallsByOperatorRow:
-        unsettled = and_(
-            unsettled, func.coalesce(c.operator_id, "") == RollupCallsByOperatorRow.operator_key
-        )
     missing_late = case(
         (
             (table.records_missing == 0) | (table.missing_last_end + basis.wrap_up < func.now()),
@@ -167,47 +234,64 @@ def _late_wrap_ups(
         ),
         else_=select(func.count()).where(unsettled).scalar_subquery(),
     )
-    return func.sum(table.records_late + missing_late)
+    return cast(func.sum(table.records_late + missing_late), BigInteger)
+
+
+def one_row_each(inner: Sequence[Piece], table: Table, basis: Basis) -> bool:
+    """True when each inner piece is exactly one row of ``table`` (a year by hour in a
+    whole-hour zone): the rows' own ``bucket_start`` then names their piece."""
+    if table is RollupCallsByOperatorDailyRow:
+        return False
+    return all(high.timestamp() - low.timestamp() == basis.grain_seconds for _, low, high in inner)
 
 
 def rolled_query(
-    inner: Sequence[Piece], basis: Basis, *, by_operator: bool, operator: str | None
+    table: Table,
+    inner: Sequence[Piece],
+    basis: Basis,
+    *,
+    by_operator: bool,
+    operator: str | None,
+    by_row: bool = False,
 ) -> Select[Any]:
     """The counts of the roll-up rows in each inner piece (``slot`` = 2 × piece + 1; rows
     of even slots lie between pieces and are dropped by the caller), per operator when
     ``by_operator``, of one operator when ``operator`` is given.
 
     ``width_bucket`` finds a row's piece by binary search in the pieces' bounds, so one
-    scan of the interval's rows and one hash aggregate answer every grouping.
+    scan of the interval's rows and one hash aggregate answer every grouping. With
+    ``by_row`` (see :func:`one_row_each`) the slot is the row's ``bucket_start`` instead,
+    and no bounds are sent.
     """
-    table: type[RollupCallsRow] | type[RollupCallsByOperatorRow] = (
-        RollupCallsByOperatorRow if by_operator or operator is not None else RollupCallsRow
-    )
-    bounds = [moment for _index, low, high in inner for moment in (low, high)]
-    slot = func.width_bucket(
-        table.bucket_start,
-        bindparam("piece_bounds", bounds, type_=ARRAY(DateTime(timezone=True))),
-    ).label("slot")
+    bounds = [inner[0][1], inner[-1][2]]
+    slot: ColumnElement[Any]
+    if by_row:
+        slot = table.bucket_start.label("slot")
+    else:
+        bounds = [moment for _index, low, high in inner for moment in (low, high)]
+        slot = func.width_bucket(
+            table.bucket_start,
+            bindparam("piece_bounds", bounds, type_=ARRAY(DateTime(timezone=True))),
+        ).label("slot")
     columns: list[ColumnElement[Any]] = [
-        func.sum(getattr(table, name)).label(label)
-        for name, label in _LABELS.items()
-        if name not in {"records_late", "records_missing"}
+        (
+            _late_wrap_ups(table, basis)
+            if label == "late_wrap_ups"
+            else func.sum(getattr(table, _COLUMNS.get(label, label)))
+        ).label(label)
+        for label in SUMMED
     ]
-    columns += [
-        func.sum(table.ring_seconds_sum).label("ring_sum"),
-        func.max(table.longest_wait).label("longest_wait"),
-        _late_wrap_ups(table, basis).label("late_wrap_ups"),
-    ]
+    columns.append(func.max(table.longest_wait).label("longest_wait"))
     keys: list[ColumnElement[Any]] = [slot]
     if by_operator:
-        keys.append(RollupCallsByOperatorRow.operator_key.label("key"))
+        keys.append(table.__table__.c.operator_key.label("key"))
     query = (
         select(*keys, *columns)
         .where(table.bucket_start >= bounds[0], table.bucket_start < bounds[-1])
         .group_by(*keys)
     )
     if operator is not None:
-        query = query.where(RollupCallsByOperatorRow.operator_key == operator)
+        query = query.where(table.__table__.c.operator_key == operator)
     return query
 
 
@@ -215,6 +299,7 @@ async def rebuild(
     database: Database,
     *,
     grain_seconds: int,
+    zone: str,
     hold_severe_seconds: float,
     call_target_seconds: float,
     wrap_up: timedelta,
@@ -223,9 +308,10 @@ async def rebuild(
     and records wait meanwhile); return the number of roll-up rows per operator."""
     async with database.transaction("rebuild roll-ups") as session:
         await session.execute(
-            text("SELECT rollup_rebuild(:grain, :hold_severe, :call_target, :wrap_up)"),
+            text("SELECT rollup_rebuild(:grain, :zone, :hold_severe, :call_target, :wrap_up)"),
             {
                 "grain": grain_seconds,
+                "zone": zone,
                 "hold_severe": hold_severe_seconds,
                 "call_target": call_target_seconds,
                 "wrap_up": wrap_up,

@@ -29,6 +29,7 @@ Create Date: 2026-12-03 11:00:00
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from alembic import op
@@ -64,13 +65,14 @@ _COUNTS = (
 _FACTS = """
 CREATE FUNCTION rollup_call_facts(c calls, first_entry timestamptz, b rollup_basis)
 RETURNS TABLE (
-    bucket_start timestamptz, operator_key text,
+    bucket_start timestamptz, day_start timestamptz, operator_key text,
     {count_types},
     ring_seconds_sum numeric, longest_wait float8, missing_last_end timestamptz)
 LANGUAGE sql STABLE AS $$
     SELECT
         date_bin(make_interval(secs => b.grain_seconds), c.offered_at,
                  timestamptz '1970-01-01 00:00:00+00'),
+        date_trunc('day', c.offered_at, b.zone),
         coalesce(c.operator_id, ''),
         1,
         (c.answered_at IS NOT NULL)::int,
@@ -101,10 +103,83 @@ LANGUAGE sql STABLE AS $$
 $$
 """
 
-# Adds (delta 1) or takes out (delta -1) one call's contribution to both tables. The first
-# statement on a bucket's row locks it, so the recount of a maximum that follows (its own
-# statement, hence its own snapshot) sees every committed call of the bucket.
-_APPLY = """
+
+class _Table(NamedTuple):
+    """A roll-up table: its key columns, the facts' values of them, and the condition on a
+    call ``k`` (with facts ``x``) of being in the row of call facts ``f`` (for a recount).
+    A NamedTuple, not a dataclass: Alembic loads this module outside ``sys.modules``."""
+
+    name: str
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+    members: str
+
+
+_GRAIN_RANGE = (
+    "k.offered_at >= f.bucket_start "
+    "AND k.offered_at < f.bucket_start + make_interval(secs => b.grain_seconds)"
+)
+# A local day lasts 23 to 25 hours: the range serves the index, the day decides.
+_DAY_RANGE = (
+    "k.offered_at >= f.day_start AND k.offered_at < f.day_start + interval '26 hours' "
+    "AND x.day_start = f.day_start"
+)
+_TABLES = (
+    _Table("rollup_calls", ("bucket_start",), ("f.bucket_start",), _GRAIN_RANGE),
+    _Table(
+        "rollup_calls_by_operator",
+        ("bucket_start", "operator_key"),
+        ("f.bucket_start", "f.operator_key"),
+        _GRAIN_RANGE + " AND x.operator_key = f.operator_key",
+    ),
+    _Table(
+        "rollup_calls_by_operator_daily",
+        ("bucket_start", "operator_key"),
+        ("f.day_start", "f.operator_key"),
+        _DAY_RANGE + " AND x.operator_key = f.operator_key",
+    ),
+)
+
+
+def _upsert(table: _Table) -> str:
+    keys = ", ".join(table.keys)
+    return f"""
+    INSERT INTO {table.name} AS r ({keys}, {{count_columns}},
+                                   ring_seconds_sum, longest_wait, missing_last_end)
+    VALUES ({", ".join(table.values)}, {{signed_counts}},
+            delta * coalesce(f.ring_seconds_sum, 0),
+            CASE WHEN delta > 0 THEN f.longest_wait END,
+            CASE WHEN delta > 0 THEN f.missing_last_end END)
+    ON CONFLICT ({keys}) DO UPDATE SET {{added}},
+        ring_seconds_sum = r.ring_seconds_sum + EXCLUDED.ring_seconds_sum,
+        longest_wait = greatest(r.longest_wait, EXCLUDED.longest_wait),
+        missing_last_end = greatest(r.missing_last_end, EXCLUDED.missing_last_end);"""  # noqa: S608 — fixed names
+
+
+def _recount(table: _Table) -> str:
+    same_row = " AND ".join(f"r.{k} = {v}" for k, v in zip(table.keys, table.values, strict=True))
+    return f"""
+        UPDATE {table.name} AS r SET
+            longest_wait = CASE WHEN recount_wait THEN m.longest_wait ELSE r.longest_wait END,
+            missing_last_end = CASE WHEN recount_missing THEN m.missing_last_end
+                                    ELSE r.missing_last_end END
+        FROM (
+            SELECT max(x.longest_wait) AS longest_wait, max(x.missing_last_end) AS missing_last_end
+            FROM calls AS k
+            LEFT JOIN call_records AS e ON e.call_id = k.call_id AND e.version = 1
+            CROSS JOIN LATERAL rollup_call_facts(k, e.created_at, b) AS x
+            WHERE {table.members}
+        ) AS m
+        WHERE {same_row}
+          AND ((recount_wait AND r.longest_wait <= f.longest_wait)
+               OR (recount_missing AND r.missing_last_end <= f.missing_last_end));"""  # noqa: S608 — fixed names
+
+
+# Adds (delta 1) or takes out (delta -1) one call's contribution to the three tables. The
+# first statement on a row locks it, so the recount of a maximum that follows (its own
+# statement, hence its own snapshot) sees every committed call of the row.
+_APPLY = (
+    """
 CREATE FUNCTION rollup_apply(c calls, first_entry timestamptz, delta int)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -120,69 +195,23 @@ BEGIN
     SELECT * INTO f FROM rollup_call_facts(c, first_entry, b);
     IF NOT FOUND THEN
         RETURN;
-    END IF;
-    INSERT INTO rollup_calls AS r (bucket_start, {count_columns},
-                                   ring_seconds_sum, longest_wait, missing_last_end)
-    VALUES (f.bucket_start, {signed_counts},
-            delta * coalesce(f.ring_seconds_sum, 0),
-            CASE WHEN delta > 0 THEN f.longest_wait END,
-            CASE WHEN delta > 0 THEN f.missing_last_end END)
-    ON CONFLICT (bucket_start) DO UPDATE SET {added},
-        ring_seconds_sum = r.ring_seconds_sum + EXCLUDED.ring_seconds_sum,
-        longest_wait = greatest(r.longest_wait, EXCLUDED.longest_wait),
-        missing_last_end = greatest(r.missing_last_end, EXCLUDED.missing_last_end);
-    INSERT INTO rollup_calls_by_operator AS r (bucket_start, operator_key, {count_columns},
-                                               ring_seconds_sum, longest_wait, missing_last_end)
-    VALUES (f.bucket_start, f.operator_key, {signed_counts},
-            delta * coalesce(f.ring_seconds_sum, 0),
-            CASE WHEN delta > 0 THEN f.longest_wait END,
-            CASE WHEN delta > 0 THEN f.missing_last_end END)
-    ON CONFLICT (bucket_start, operator_key) DO UPDATE SET {added},
-        ring_seconds_sum = r.ring_seconds_sum + EXCLUDED.ring_seconds_sum,
-        longest_wait = greatest(r.longest_wait, EXCLUDED.longest_wait),
-        missing_last_end = greatest(r.missing_last_end, EXCLUDED.missing_last_end);
+    END IF;"""  # noqa: S608 — fixed names
+    + "".join(_upsert(t) for t in _TABLES)
+    + """
     IF delta > 0 THEN
         RETURN;
     END IF;
-    -- The call leaving may have held the bucket's maximum: recount it (one bucket).
+    -- The call leaving may have held a row's maximum: recount it (one row per table).
     recount_wait := f.longest_wait IS NOT NULL;
     recount_missing := f.missing_last_end IS NOT NULL;
-    IF recount_wait OR recount_missing THEN
-        UPDATE rollup_calls AS r SET
-            longest_wait = CASE WHEN recount_wait THEN m.longest_wait ELSE r.longest_wait END,
-            missing_last_end = CASE WHEN recount_missing THEN m.missing_last_end
-                                    ELSE r.missing_last_end END
-        FROM (
-            SELECT max(x.longest_wait) AS longest_wait, max(x.missing_last_end) AS missing_last_end
-            FROM calls AS k
-            LEFT JOIN call_records AS e ON e.call_id = k.call_id AND e.version = 1
-            CROSS JOIN LATERAL rollup_call_facts(k, e.created_at, b) AS x
-            WHERE k.offered_at >= f.bucket_start
-              AND k.offered_at < f.bucket_start + make_interval(secs => b.grain_seconds)
-        ) AS m
-        WHERE r.bucket_start = f.bucket_start
-          AND ((recount_wait AND r.longest_wait <= f.longest_wait)
-               OR (recount_missing AND r.missing_last_end <= f.missing_last_end));
-        UPDATE rollup_calls_by_operator AS r SET
-            longest_wait = CASE WHEN recount_wait THEN m.longest_wait ELSE r.longest_wait END,
-            missing_last_end = CASE WHEN recount_missing THEN m.missing_last_end
-                                    ELSE r.missing_last_end END
-        FROM (
-            SELECT max(x.longest_wait) AS longest_wait, max(x.missing_last_end) AS missing_last_end
-            FROM calls AS k
-            LEFT JOIN call_records AS e ON e.call_id = k.call_id AND e.version = 1
-            CROSS JOIN LATERAL rollup_call_facts(k, e.created_at, b) AS x
-            WHERE k.offered_at >= f.bucket_start
-              AND k.offered_at < f.bucket_start + make_interval(secs => b.grain_seconds)
-              AND coalesce(k.operator_id, '') = f.operator_key
-        ) AS m
-        WHERE r.bucket_start = f.bucket_start AND r.operator_key = f.operator_key
-          AND ((recount_wait AND r.longest_wait <= f.longest_wait)
-               OR (recount_missing AND r.missing_last_end <= f.missing_last_end));
+    IF recount_wait OR recount_missing THEN"""
+    + "".join(_recount(t) for t in _TABLES)
+    + """
     END IF;
 END
 $$
 """
+)
 
 _CALL_TRIGGERS = (
     """
@@ -235,9 +264,11 @@ CREATE TRIGGER rollup_record_entered AFTER INSERT ON call_records
 )
 
 # Calls and records are locked against writes while the tables are refilled, so no outcome
-# stored meanwhile is missed or counted twice.
+# stored meanwhile is missed or counted twice. One scan of calls fills a work table at the
+# finest key (a grain that fits the zone lies within one local day); the three tables are
+# summed from it.
 _REBUILD = """
-CREATE FUNCTION rollup_rebuild(grain int, hold_severe float8, call_target float8,
+CREATE FUNCTION rollup_rebuild(grain int, zone text, hold_severe float8, call_target float8,
                                wrap_up interval)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -245,26 +276,36 @@ DECLARE
 BEGIN
     LOCK TABLE calls, call_records IN SHARE MODE;
     DELETE FROM rollup_basis;
-    INSERT INTO rollup_basis (id, grain_seconds, hold_severe_seconds, call_target_seconds,
-                              wrap_up)
-    VALUES (1, grain, hold_severe, call_target, wrap_up)
+    INSERT INTO rollup_basis (id, grain_seconds, zone, hold_severe_seconds,
+                              call_target_seconds, wrap_up)
+    VALUES (1, grain, zone, hold_severe, call_target, wrap_up)
     RETURNING * INTO b;
     DELETE FROM rollup_calls;
     DELETE FROM rollup_calls_by_operator;
-    INSERT INTO rollup_calls_by_operator (bucket_start, operator_key, {count_columns},
-                                          ring_seconds_sum, longest_wait, missing_last_end)
-    SELECT x.bucket_start, x.operator_key, {summed_counts},
-           coalesce(sum(x.ring_seconds_sum), 0), max(x.longest_wait), max(x.missing_last_end)
+    DELETE FROM rollup_calls_by_operator_daily;
+    CREATE TEMPORARY TABLE rollup_work ON COMMIT DROP AS
+    SELECT x.bucket_start, x.day_start, x.operator_key, {summed_counts},
+           coalesce(sum(x.ring_seconds_sum), 0) AS ring_seconds_sum,
+           max(x.longest_wait) AS longest_wait, max(x.missing_last_end) AS missing_last_end
     FROM calls AS k
     LEFT JOIN call_records AS e ON e.call_id = k.call_id AND e.version = 1
     CROSS JOIN LATERAL rollup_call_facts(k, e.created_at, b) AS x
-    GROUP BY x.bucket_start, x.operator_key;
+    GROUP BY x.bucket_start, x.day_start, x.operator_key;
+    INSERT INTO rollup_calls_by_operator (bucket_start, operator_key, {count_columns},
+                                          ring_seconds_sum, longest_wait, missing_last_end)
+    SELECT x.bucket_start, x.operator_key, {summed_counts}, sum(x.ring_seconds_sum),
+           max(x.longest_wait), max(x.missing_last_end)
+    FROM rollup_work AS x GROUP BY x.bucket_start, x.operator_key;
+    INSERT INTO rollup_calls_by_operator_daily (bucket_start, operator_key, {count_columns},
+                                                ring_seconds_sum, longest_wait, missing_last_end)
+    SELECT x.day_start, x.operator_key, {summed_counts}, sum(x.ring_seconds_sum),
+           max(x.longest_wait), max(x.missing_last_end)
+    FROM rollup_work AS x GROUP BY x.day_start, x.operator_key;
     INSERT INTO rollup_calls (bucket_start, {count_columns},
                               ring_seconds_sum, longest_wait, missing_last_end)
-    SELECT x.bucket_start, {summed_counts},
-           sum(x.ring_seconds_sum), max(x.longest_wait), max(x.missing_last_end)
-    FROM rollup_calls_by_operator AS x
-    GROUP BY x.bucket_start;
+    SELECT x.bucket_start, {summed_counts}, sum(x.ring_seconds_sum),
+           max(x.longest_wait), max(x.missing_last_end)
+    FROM rollup_work AS x GROUP BY x.bucket_start;
 END
 $$
 """
@@ -277,12 +318,13 @@ def _render(template: str) -> str:
         count_types=", ".join(f"{name} int" for name in _COUNTS),
         signed_counts=", ".join(f"delta * f.{name}" for name in _COUNTS),
         added=", ".join(f"{name} = r.{name} + EXCLUDED.{name}" for name in _COUNTS),
-        summed_counts=", ".join(f"sum(x.{name})" for name in _COUNTS),
+        # sum(int) is a bigint: back to the tables' int (a grain's counts fit easily).
+        summed_counts=", ".join(f"sum(x.{name})::int AS {name}" for name in _COUNTS),
     )
 
 
 def _counts_columns() -> list[sa.Column[int]]:
-    return [sa.Column(name, sa.BigInteger(), nullable=False) for name in _COUNTS]
+    return [sa.Column(name, sa.Integer(), nullable=False) for name in _COUNTS]
 
 
 def _figures_columns() -> list[sa.Column[object]]:
@@ -299,6 +341,7 @@ def upgrade() -> None:
         "rollup_basis",
         sa.Column("id", sa.SmallInteger(), nullable=False),
         sa.Column("grain_seconds", sa.Integer(), nullable=False),
+        sa.Column("zone", sa.Text(), nullable=False),
         sa.Column("hold_severe_seconds", sa.Double(), nullable=False),
         sa.Column("call_target_seconds", sa.Double(), nullable=False),
         sa.Column("wrap_up", sa.Interval(), nullable=False),
@@ -328,6 +371,16 @@ def upgrade() -> None:
             "bucket_start", "operator_key", name=op.f("pk_rollup_calls_by_operator")
         ),
     )
+    op.create_table(
+        "rollup_calls_by_operator_daily",
+        sa.Column("bucket_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("operator_key", sa.Text(), nullable=False),
+        *_counts_columns(),
+        *_figures_columns(),
+        sa.PrimaryKeyConstraint(
+            "bucket_start", "operator_key", name=op.f("pk_rollup_calls_by_operator_daily")
+        ),
+    )
     # One operator's history reads its own rows in time order.
     op.create_index(
         op.f("ix_rollup_calls_by_operator_operator_key_bucket_start"),
@@ -340,7 +393,7 @@ def upgrade() -> None:
         op.execute(statement)
     op.execute(_render(_REBUILD))
     # The backfill, with the default settings; `ivr-agent rollups rebuild` uses the real ones.
-    op.execute("SELECT rollup_rebuild(3600, 60.0, 180.0, interval '10 minutes')")
+    op.execute("SELECT rollup_rebuild(3600, 'Asia/Shanghai', 60.0, 180.0, interval '10 minutes')")
 
 
 def downgrade() -> None:
@@ -350,9 +403,10 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS rollup_calls_inserted_deleted ON calls")
     op.execute("DROP FUNCTION IF EXISTS rollup_record_entered()")
     op.execute("DROP FUNCTION IF EXISTS rollup_calls_changed()")
-    op.execute("DROP FUNCTION IF EXISTS rollup_rebuild(int, float8, float8, interval)")
+    op.execute("DROP FUNCTION IF EXISTS rollup_rebuild(int, text, float8, float8, interval)")
     op.execute("DROP FUNCTION IF EXISTS rollup_apply(calls, timestamptz, int)")
     op.execute("DROP FUNCTION IF EXISTS rollup_call_facts(calls, timestamptz, rollup_basis)")
+    op.drop_table("rollup_calls_by_operator_daily")
     op.drop_table("rollup_calls_by_operator")
     op.drop_table("rollup_calls")
     op.drop_table("rollup_basis")
