@@ -206,6 +206,8 @@ class CallbackRow(Base):
         # The dialer claims due jobs with
         # ... WHERE status = 'pending' AND next_attempt_at <= now() FOR UPDATE SKIP LOCKED.
         Index(None, "status", "next_attempt_at"),
+        # The summary's callback figures count callbacks by due time (migration 0014).
+        Index(None, "due_at"),
         # An abandoned call gets at most one automatic callback, however often it is saved.
         Index(
             "uq_callbacks_abandoned_source_call_id",

@@ -291,11 +291,12 @@ async def summary(
                 starts = {low: index for index, low, _high in parts} if by_row else {}
                 for row in await conn.execute(query):
                     if by_row:
-                        index = starts[row.slot]  # the query reads only the pieces' rows
-                    elif row.slot % 2:
-                        index = parts[row.slot // 2][0]
-                    else:  # an even slot lies between two pieces: an edge's
+                        found_index = starts.get(row.slot)
+                    else:  # an even slot lies between two pieces
+                        found_index = parts[row.slot // 2][0] if row.slot % 2 else None
+                    if found_index is None:  # a row between pieces: another level's
                         continue
+                    index = found_index
                     _add(found, (index, (row.key or None) if by_operator else None), row)
         if edges:
             query = raw_query(

@@ -2,24 +2,29 @@
 
 * ``rollup_basis`` (one row, or none: roll-ups off): the grain of the buckets (seconds of
   UTC time from the Unix epoch, a divisor of 3600 that fits the call centre's time zone —
-  ``ivr_agent.core.buckets.zone_grain_seconds``) and the three settings some counts depend
-  on (``IVR_AGENT_HOLD_SEVERE_SECONDS``, ``IVR_AGENT_CALL_TARGET_SECONDS``,
-  ``IVR_AGENT_WRAP_UP_MINUTES``). A reader whose settings differ does not use the roll-ups.
-* ``rollup_calls`` (per bucket) and ``rollup_calls_by_operator`` (per bucket and operator,
-  ``''`` = no operator answered): every count the summary computes, summed; the ring time as
-  an exact ``numeric`` sum; the longest wait as a maximum; late wrap-ups as the records
+  ``ivr_agent.core.buckets.zone_grain_seconds``), that zone (for the daily table), and the
+  three settings some counts depend on (``IVR_AGENT_HOLD_SEVERE_SECONDS``,
+  ``IVR_AGENT_CALL_TARGET_SECONDS``, ``IVR_AGENT_WRAP_UP_MINUTES``). A summary asked with
+  other settings does not use the roll-ups.
+* ``rollup_calls`` (per grain), ``rollup_calls_by_operator`` (per grain and operator,
+  ``''`` = no operator answered) and ``rollup_calls_by_operator_daily`` (per local day of
+  the zone and operator): every count the summary computes, summed; the ring time as an
+  exact ``numeric`` sum; the longest wait as a maximum; late wrap-ups as the records
   entered late plus the answered calls with no record yet (and the latest end among them,
-  which tells a reader when all of them are late).
-* ``rollup_call_facts(call, first record entry, basis)``: what one call adds to its bucket
+  which tells a reader when all of them are late). Complaints, when they come, are more
+  columns of the same rows (a trigger on their table, like the one on ``call_records``).
+* ``rollup_call_facts(call, first record entry, basis)``: what one call adds to its rows
   (an inlinable SQL function: the triggers and the rebuild share it).
 * Triggers: after a call is inserted, updated (a re-delivered outcome changes nothing; a
-  newer outcome replaces the older one's contribution, also across buckets) or deleted, and
+  newer outcome replaces the older one's contribution, also across rows) or deleted, and
   after a call's first record (version 1) is inserted, the call's old contribution is taken
   out and its new one added, in the same transaction. A maximum whose holder leaves is
-  recounted from ``calls`` for that one bucket.
-* ``rollup_rebuild(grain, hold_severe, call_target, wrap_up)``: empties and refills both
-  tables from ``calls`` (``ivr-agent rollups rebuild`` calls it with the settings); this
-  migration runs it with the defaults (1 h; 60 s, 180 s, 10 min) as the backfill.
+  recounted from ``calls`` for that one row.
+* ``rollup_rebuild(grain, zone, hold_severe, call_target, wrap_up)``: empties and refills
+  the tables from ``calls`` (``ivr-agent rollups rebuild`` calls it with the settings);
+  this migration runs it with the defaults (1 h, Asia/Shanghai; 60 s, 180 s, 10 min) as
+  the backfill.
+* ``ix_callbacks_due_at``: the summary's callback figures count callbacks by due time.
 
 Revision ID: 0014
 Revises: 0011
@@ -271,15 +276,12 @@ _REBUILD = """
 CREATE FUNCTION rollup_rebuild(grain int, zone text, hold_severe float8, call_target float8,
                                wrap_up interval)
 RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    b rollup_basis;
 BEGIN
     LOCK TABLE calls, call_records IN SHARE MODE;
     DELETE FROM rollup_basis;
     INSERT INTO rollup_basis (id, grain_seconds, zone, hold_severe_seconds,
                               call_target_seconds, wrap_up)
-    VALUES (1, grain, zone, hold_severe, call_target, wrap_up)
-    RETURNING * INTO b;
+    VALUES (1, grain, zone, hold_severe, call_target, wrap_up);
     DELETE FROM rollup_calls;
     DELETE FROM rollup_calls_by_operator;
     DELETE FROM rollup_calls_by_operator_daily;
@@ -289,7 +291,10 @@ BEGIN
            max(x.longest_wait) AS longest_wait, max(x.missing_last_end) AS missing_last_end
     FROM calls AS k
     LEFT JOIN call_records AS e ON e.call_id = k.call_id AND e.version = 1
-    CROSS JOIN LATERAL rollup_call_facts(k, e.created_at, b) AS x
+    -- The basis as a table, not the variable: then the planner inlines the facts function
+    -- (10 times faster than calling it per call).
+    CROSS JOIN rollup_basis AS basis
+    CROSS JOIN LATERAL rollup_call_facts(k, e.created_at, basis) AS x
     GROUP BY x.bucket_start, x.day_start, x.operator_key;
     INSERT INTO rollup_calls_by_operator (bucket_start, operator_key, {count_columns},
                                           ring_seconds_sum, longest_wait, missing_last_end)
@@ -387,6 +392,8 @@ def upgrade() -> None:
         "rollup_calls_by_operator",
         ["operator_key", "bucket_start"],
     )
+    # The summary's callback figures count callbacks by due time (they scanned them all).
+    op.create_index(op.f("ix_callbacks_due_at"), "callbacks", ["due_at"])
     op.execute(_render(_FACTS))
     op.execute(_render(_APPLY))
     for statement in _CALL_TRIGGERS:  # asyncpg runs one statement at a time
@@ -406,6 +413,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS rollup_rebuild(int, text, float8, float8, interval)")
     op.execute("DROP FUNCTION IF EXISTS rollup_apply(calls, timestamptz, int)")
     op.execute("DROP FUNCTION IF EXISTS rollup_call_facts(calls, timestamptz, rollup_basis)")
+    op.drop_index(op.f("ix_callbacks_due_at"), table_name="callbacks")
     op.drop_table("rollup_calls_by_operator_daily")
     op.drop_table("rollup_calls_by_operator")
     op.drop_table("rollup_calls")
