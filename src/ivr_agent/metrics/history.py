@@ -51,6 +51,8 @@ HISTORY_FIGURES = (
 DEFAULT_DAYS = 30
 
 _TIME_GROUPS = (GroupBy.HOUR, GroupBy.DAY, GroupBy.WEEK, GroupBy.MONTH)
+#: The groupings a history takes, by name.
+HISTORY_GROUPINGS = tuple(g.value for g in _TIME_GROUPS)
 #: The counts a formula is shown with in the summary ("= 12 / 30"), left out here.
 _NUMBERS = re.compile(r" = [0-9.]+ / [0-9.]+")
 
