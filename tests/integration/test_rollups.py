@@ -9,7 +9,10 @@ summed both ways, and a rebuild must leave exactly the rows the triggers kept.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,10 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select, text
+from sqlalchemy.engine import URL
 
 from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.outcome import CallOutcome, call_id_for
-from ivr_agent.db.database import Database
+from ivr_agent.db.database import Database, connect
 from ivr_agent.db.models import (
     CallRecordRow,
     RollupCallsByOperatorDailyRow,
@@ -252,3 +256,52 @@ async def test_given_a_call_moved_to_another_hour_then_its_old_hour_forgets_it(
         (base, "001", 0, None, 0),
         (base + timedelta(hours=2), "002", 1, 0.5, 0),
     ]
+
+
+async def test_given_roll_ups_of_other_settings_then_the_summary_counts_from_the_calls(
+    db: Database,
+) -> None:
+    base = datetime(2026, 3, 2, tzinfo=UTC)
+    spec = CallSpec(0, 30.0, "001", 7.25, 120.0, 61.0, "none", None, True, False)
+    await save_outcome(db, _outcome(spec, 9998, base, datetime.now(UTC)))
+    # Built with a severe hold of 90 s: the call's 61 s hold is not severe there.
+    await rebuild(
+        db,
+        grain_seconds=3600,
+        zone="UTC",
+        hold_severe_seconds=90.0,
+        call_target_seconds=180.0,
+        wrap_up=WRAP_UP,
+    )
+    async with db.engine.connect() as conn:
+        kept = await conn.scalar(select(RollupCallsRow.hold_severe))
+    assert kept == 0
+    asked = await summary(db, base, base + timedelta(days=1), **FIGURES, wrap_up=WRAP_UP)
+    assert asked.total.hold_severe == 1  # 61 s > 60 s: counted from the calls
+    assert asked == await summary(
+        db, base, base + timedelta(days=1), **FIGURES, wrap_up=WRAP_UP, use_rollups=False
+    )
+
+
+def test_given_a_half_hour_zone_when_rollups_rebuild_runs_then_its_grain_is_30_minutes(
+    migrated_database_url: URL, cli_env: dict[str, str]
+) -> None:
+    url = migrated_database_url.render_as_string(hide_password=False)
+    cli_env["IVR_AGENT_DATABASE_URL"] = url.replace("postgresql+asyncpg://", "postgresql://")
+    cli_env["IVR_AGENT_TIMEZONE"] = "Asia/Kolkata"
+    done = subprocess.run(
+        [sys.executable, "-m", "ivr_agent.cli", "rollups", "rebuild"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "grain 1800 s for Asia/Kolkata" in done.stdout
+
+    async def basis() -> Any:
+        async with connect(migrated_database_url) as database, database.engine.connect() as conn:
+            return (await conn.execute(text("SELECT grain_seconds, zone FROM rollup_basis"))).one()
+
+    assert tuple(asyncio.run(basis())) == (1800, "Asia/Kolkata")

@@ -5,9 +5,12 @@ Query parameters (all optional):
 - ``from``, ``to``: ISO 8601 date or time; without a zone they are the call centre's local
   time (``IVR_AGENT_TIMEZONE``). Default ``from``: the start of today there; default
   ``to``: the end of ``from``'s local day. ``to`` must be after ``from``.
-- ``group_by``: ``operator`` | ``hour`` | ``day`` — adds ``groups``, each with the same
-  figures (hour and day buckets in the call centre's zone; operator ``null`` = calls no
-  operator answered).
+- ``group_by``: ``operator`` | ``hour`` | ``day`` | ``week`` | ``month`` — adds ``groups``,
+  each with the same figures (hour, day, week-from-Monday and month buckets in the call
+  centre's zone; operator ``null`` = calls no operator answered).
+
+The counts of whole hours come from the roll-up tables (``metrics/rollups.py``), the rest
+from the calls: the same figures either way (``metrics/counts.py``).
 
 Calls count in the interval by ``offered_at`` (``from`` ≤ offered_at < ``to``); only inbound
 calls count (callbacks are not offered calls). The callback figures (S5: due, completed,
