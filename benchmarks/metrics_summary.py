@@ -135,6 +135,10 @@ TRIGGERS = (
     ("calls", "rollup_calls_inserted_deleted"),
     ("calls", "rollup_calls_updated"),
     ("call_records", "rollup_record_entered"),
+    ("callbacks", "rollup_callbacks_inserted_deleted"),
+    ("callbacks", "rollup_callbacks_updated"),
+    ("callback_attempts", "rollup_callback_attempts_inserted_deleted"),
+    ("callback_attempts", "rollup_callback_attempts_updated"),
 )
 
 #: One callback per 20 calls, with one to three attempts; most completed, some open.
@@ -218,6 +222,7 @@ async def _fill(db: Database, calls: int) -> dict[str, float]:
         hold_severe_seconds=HOLD_SEVERE,
         call_target_seconds=CALL_TARGET,
         wrap_up=WRAP_UP,
+        callback_service_due_minutes=30,
     )
     built = time.perf_counter() - started - filled
     async with db.engine.connect() as conn:

@@ -51,6 +51,8 @@ SCHEMA_TABLES = {
     "rollup_calls",
     "rollup_calls_by_operator",
     "rollup_calls_by_operator_daily",
+    "rollup_callback_facts",
+    "rollup_callbacks",
 }
 SECRET = "Pw-never-in-output-7731"
 

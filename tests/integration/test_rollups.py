@@ -45,6 +45,7 @@ WINDOW = timedelta(days=3)
 ZONES = ("Asia/Shanghai", "Asia/Kolkata", "Europe/Berlin", "Asia/Kathmandu")
 WRAP_UP = timedelta(minutes=10)
 FIGURES: dict[str, Any] = {"hold_severe_seconds": 60.0, "call_target_seconds": 180.0}
+BASIS: dict[str, Any] = {**FIGURES, "wrap_up": WRAP_UP, "callback_service_due_minutes": 30}
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ async def test_the_roll_ups_answer_what_the_raw_query_answers(
     example = next(_EXAMPLES)
     base = FIRST_WINDOW + example * 2 * WINDOW
     now = datetime.now(UTC)
-    await rebuild(db, grain_seconds=grain, zone=zone_of_rollups, **FIGURES, wrap_up=WRAP_UP)
+    await rebuild(db, grain_seconds=grain, zone=zone_of_rollups, **BASIS)
     stored: dict[int, CallOutcome] = {}
     last: CallOutcome | None = None
     for kind, value in story:
@@ -226,7 +227,7 @@ async def test_the_roll_ups_answer_what_the_raw_query_answers(
         raw = await summary(db, start, end, use_rollups=False, **kwargs)
         assert rolled == raw, (start, end, group_by, zone)
     kept = await _rows(db)
-    await rebuild(db, grain_seconds=grain, zone=zone_of_rollups, **FIGURES, wrap_up=WRAP_UP)
+    await rebuild(db, grain_seconds=grain, zone=zone_of_rollups, **BASIS)
     assert await _rows(db) == kept
 
 
@@ -265,14 +266,7 @@ async def test_given_roll_ups_of_other_settings_then_the_summary_counts_from_the
     spec = CallSpec(0, 30.0, "001", 7.25, 120.0, 61.0, "none", None, True, False)
     await save_outcome(db, _outcome(spec, 9998, base, datetime.now(UTC)))
     # Built with a severe hold of 90 s: the call's 61 s hold is not severe there.
-    await rebuild(
-        db,
-        grain_seconds=3600,
-        zone="UTC",
-        hold_severe_seconds=90.0,
-        call_target_seconds=180.0,
-        wrap_up=WRAP_UP,
-    )
+    await rebuild(db, grain_seconds=3600, zone="UTC", **{**BASIS, "hold_severe_seconds": 90.0})
     async with db.engine.connect() as conn:
         kept = await conn.scalar(select(RollupCallsRow.hold_severe))
     assert kept == 0

@@ -37,6 +37,7 @@ def _rebuild(_args: argparse.Namespace, settings: Settings) -> int:
                 hold_severe_seconds=settings.hold_severe_seconds,
                 call_target_seconds=settings.call_target_seconds,
                 wrap_up=timedelta(minutes=settings.wrap_up_minutes),
+                callback_service_due_minutes=settings.callback_service_due_minutes,
             )
 
     started = time.monotonic()

@@ -580,6 +580,7 @@ class RollupBasisRow(Base):
     hold_severe_seconds: Mapped[float]
     call_target_seconds: Mapped[float]
     wrap_up: Mapped[timedelta] = mapped_column(Interval)
+    callback_service_due_minutes: Mapped[int] = mapped_column(Integer)
     built_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -637,3 +638,41 @@ class RollupCallsByOperatorDailyRow(_RollupColumns, Base):
 
     bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
     operator_key: Mapped[str] = mapped_column(primary_key=True)
+
+
+class RollupCallbackFactsRow(Base):
+    """What one callback adds to its bucket of ``rollup_callbacks`` now (S5), kept so that a
+    change applies exactly the difference (migration 0014); cancelled callbacks have none."""
+
+    __tablename__ = "rollup_callback_facts"
+    __table_args__ = (Index(None, "bucket_start"),)
+
+    callback_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    bucket_start: Mapped[datetime]
+    due: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer)
+    #: Its deadline while it is still open (pending or in progress).
+    open_deadline: Mapped[datetime | None]
+    late: Mapped[int] = mapped_column(Integer)
+    service_due: Mapped[int] = mapped_column(Integer)
+    service_within: Mapped[int] = mapped_column(Integer)
+    satisfaction_sum: Mapped[Decimal | None] = mapped_column(Numeric)
+    scored: Mapped[int] = mapped_column(Integer)
+
+
+class RollupCallbacksRow(Base):
+    """The callbacks due in one grain of time (``bucket_start``), counted (S5)."""
+
+    __tablename__ = "rollup_callbacks"
+
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    due: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer)
+    late: Mapped[int] = mapped_column(Integer)
+    service_due: Mapped[int] = mapped_column(Integer)
+    service_within: Mapped[int] = mapped_column(Integer)
+    scored: Mapped[int] = mapped_column(Integer)
+    #: Still open, and the latest deadline among them (all overdue once it has passed).
+    open: Mapped[int] = mapped_column(Integer)
+    satisfaction_sum: Mapped[Decimal] = mapped_column(Numeric)
+    open_last_deadline: Mapped[datetime | None]

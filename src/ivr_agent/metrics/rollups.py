@@ -87,6 +87,8 @@ class Basis:
     hold_severe_seconds: float
     call_target_seconds: float
     wrap_up: timedelta
+    #: S5's "within 30 min" of the callback figures (``IVR_AGENT_CALLBACK_SERVICE_DUE_MINUTES``).
+    callback_service_due_minutes: int
 
     def fits(
         self, hold_severe_seconds: float, call_target_seconds: float, wrap_up: timedelta
@@ -142,6 +144,7 @@ async def read_basis(session: AsyncSession) -> Basis | None:
         hold_severe_seconds=row.hold_severe_seconds,
         call_target_seconds=row.call_target_seconds,
         wrap_up=row.wrap_up,
+        callback_service_due_minutes=row.callback_service_due_minutes,
     )
 
 
@@ -303,18 +306,23 @@ async def rebuild(
     hold_severe_seconds: float,
     call_target_seconds: float,
     wrap_up: timedelta,
+    callback_service_due_minutes: int,
 ) -> int:
     """Empty and refill the roll-ups from ``calls`` with this basis (one transaction; calls
     and records wait meanwhile); return the number of roll-up rows per operator."""
     async with database.transaction("rebuild roll-ups") as session:
         await session.execute(
-            text("SELECT rollup_rebuild(:grain, :zone, :hold_severe, :call_target, :wrap_up)"),
+            text(
+                "SELECT rollup_rebuild(:grain, :zone, :hold_severe, :call_target, :wrap_up, "
+                ":service_due)"
+            ),
             {
                 "grain": grain_seconds,
                 "zone": zone,
                 "hold_severe": hold_severe_seconds,
                 "call_target": call_target_seconds,
                 "wrap_up": wrap_up,
+                "service_due": callback_service_due_minutes,
             },
         )
         rows = await session.scalar(select(func.count()).select_from(RollupCallsByOperatorRow))

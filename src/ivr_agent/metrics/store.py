@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, func, or_, select
 
 from ivr_agent.core.breaches import LATE_WRAP_UP
 from ivr_agent.core.callbacks import OPEN_STATUSES
-from ivr_agent.core.figures import CallbackCounts
 from ivr_agent.db.breaches import STANDARD_BREACH_SQL, late_wrap_up_sql
 from ivr_agent.db.database import Database
-from ivr_agent.db.models import CallbackAttemptRow, CallbackRow, CallRow
+from ivr_agent.db.models import CallbackRow, CallRow
+from ivr_agent.metrics.callback_counts import callback_summary
 from ivr_agent.metrics.counts import Group, GroupBy, Summary, summary
 
 __all__ = [
@@ -34,66 +34,6 @@ __all__ = [
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count().filter(condition)
-
-
-async def callback_summary(
-    database: Database,
-    start: datetime,
-    end: datetime,
-    *,
-    now: datetime,
-    service_due_minutes: int,
-) -> CallbackCounts:
-    """Counts of the callbacks due in ``[start, end)`` (S5); read-only over the callback tables.
-
-    The completing attempt of a callback is its last attempt with outcome ``completed`` or
-    ``connected`` (a return call handed to the operators): a lateral subquery per callback,
-    served by the ``(callback_id, attempt_no)`` key.
-    Overdue is judged at ``now``.
-    """
-    cb = CallbackRow
-    a = CallbackAttemptRow
-    last = (
-        select(a.started_at.label("started_at"))
-        # A return call (S8) completes by being handed to the operators: ``connected``.
-        .where(a.callback_id == cb.callback_id, a.outcome.in_(("completed", "connected")))
-        .order_by(a.attempt_no.desc())
-        .limit(1)
-        .lateral("last_attempt")
-    )
-    completed = cb.status == "completed"
-    service = cb.reason == "service_completed"
-    within = last.c.started_at <= cb.reference_time + timedelta(minutes=service_due_minutes)
-    scored = and_(completed, cb.satisfaction_index.is_not(None))
-    query = (
-        select(
-            func.count().label("due"),
-            _count(completed).label("completed"),
-            _count(and_(cb.status.in_(OPEN_STATUSES), cb.deadline < now)).label("open_overdue"),
-            _count(and_(completed, last.c.started_at > cb.deadline)).label("completed_late"),
-            _count(service).label("service_due"),
-            _count(and_(service, completed, within)).label("service_within"),
-            func.coalesce(func.sum(cb.satisfaction_index).filter(scored), 0.0).label(
-                "satisfaction_sum"
-            ),
-            _count(scored).label("satisfaction_scored"),
-        )
-        .select_from(cb)
-        .outerjoin(last, true())
-        .where(cb.due_at >= start, cb.due_at < end, cb.status != "cancelled")
-    )
-    async with database.transaction("callback summary") as session:
-        row = (await session.execute(query)).one()
-    return CallbackCounts(
-        due=row.due,
-        completed=row.completed,
-        open_overdue=row.open_overdue,
-        completed_late=row.completed_late,
-        service_due=row.service_due,
-        service_within=row.service_within,
-        satisfaction_sum=float(row.satisfaction_sum),
-        satisfaction_scored=row.satisfaction_scored,
-    )
 
 
 @dataclass(frozen=True)

@@ -274,17 +274,28 @@ CREATE TRIGGER rollup_record_entered AFTER INSERT ON call_records
 # summed from it.
 _REBUILD = """
 CREATE FUNCTION rollup_rebuild(grain int, zone text, hold_severe float8, call_target float8,
-                               wrap_up interval)
+                               wrap_up interval, service_due_minutes int)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    LOCK TABLE calls, call_records IN SHARE MODE;
+    LOCK TABLE calls, call_records, callbacks, callback_attempts IN SHARE MODE;
     DELETE FROM rollup_basis;
     INSERT INTO rollup_basis (id, grain_seconds, zone, hold_severe_seconds,
-                              call_target_seconds, wrap_up)
-    VALUES (1, grain, zone, hold_severe, call_target, wrap_up);
+                              call_target_seconds, wrap_up, callback_service_due_minutes)
+    VALUES (1, grain, zone, hold_severe, call_target, wrap_up, service_due_minutes);
     DELETE FROM rollup_calls;
     DELETE FROM rollup_calls_by_operator;
     DELETE FROM rollup_calls_by_operator_daily;
+    DELETE FROM rollup_callbacks;
+    DELETE FROM rollup_callback_facts;
+    INSERT INTO rollup_callback_facts
+    SELECT f.* FROM callbacks AS cb
+    CROSS JOIN rollup_basis AS basis
+    CROSS JOIN LATERAL rollup_callback_facts_of(cb, basis) AS f;
+    INSERT INTO rollup_callbacks (bucket_start, {callback_columns}, open, satisfaction_sum,
+                                  open_last_deadline)
+    SELECT k.bucket_start, {callback_summed}, count(k.open_deadline)::int,
+           coalesce(sum(k.satisfaction_sum), 0), max(k.open_deadline)
+    FROM rollup_callback_facts AS k GROUP BY k.bucket_start;
     CREATE TEMPORARY TABLE rollup_work ON COMMIT DROP AS
     SELECT x.bucket_start, x.day_start, x.operator_key, {summed_counts},
            coalesce(sum(x.ring_seconds_sum), 0) AS ring_seconds_sum,
@@ -316,6 +327,145 @@ $$
 """
 
 
+# ---------------------------------------------------------------- callbacks --
+# A callback's figures (S5) depend on its row and on its last completing attempt; each
+# callback's current contribution is kept in rollup_callback_facts, so a change applies
+# exactly "new facts − kept facts" to its bucket of rollup_callbacks (counted by due_at).
+_CALLBACK_FACTS = """
+CREATE FUNCTION rollup_callback_facts_of(cb callbacks, b rollup_basis)
+RETURNS SETOF rollup_callback_facts LANGUAGE sql STABLE AS $$
+    SELECT
+        cb.callback_id,
+        date_bin(make_interval(secs => b.grain_seconds), cb.due_at,
+                 timestamptz '1970-01-01 00:00:00+00'),
+        1,
+        (cb.status = 'completed')::int,
+        CASE WHEN cb.status IN ('pending', 'in_progress') THEN cb.deadline END,
+        coalesce(cb.status = 'completed' AND l.started_at > cb.deadline, false)::int,
+        (cb.reason = 'service_completed')::int,
+        coalesce(cb.reason = 'service_completed' AND cb.status = 'completed'
+                 AND l.started_at <= cb.reference_time
+                                     + make_interval(mins => b.callback_service_due_minutes),
+                 false)::int,
+        CASE WHEN cb.status = 'completed' AND cb.satisfaction_index IS NOT NULL
+             THEN cb.satisfaction_index::numeric END,
+        (cb.status = 'completed' AND cb.satisfaction_index IS NOT NULL)::int
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (
+        -- The completing attempt: the last one completed (a survey) or connected (a return
+        -- call handed to the operators).
+        SELECT a.started_at FROM callback_attempts AS a
+        WHERE a.callback_id = cb.callback_id AND a.outcome IN ('completed', 'connected')
+        ORDER BY a.attempt_no DESC LIMIT 1
+    ) AS l ON true
+    WHERE cb.status <> 'cancelled'
+$$
+"""
+
+_CALLBACK_COUNTS = ("due", "completed", "late", "service_due", "service_within", "scored")
+
+_CALLBACK_APPLY = """
+CREATE FUNCTION rollup_callback_apply(f rollup_callback_facts, delta int)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO rollup_callbacks AS r (bucket_start, {callback_columns}, open,
+                                       satisfaction_sum, open_last_deadline)
+    VALUES (f.bucket_start, {callback_signed}, delta * (f.open_deadline IS NOT NULL)::int,
+            delta * coalesce(f.satisfaction_sum, 0),
+            CASE WHEN delta > 0 THEN f.open_deadline END)
+    ON CONFLICT (bucket_start) DO UPDATE SET {callback_added},
+        open = r.open + EXCLUDED.open,
+        satisfaction_sum = r.satisfaction_sum + EXCLUDED.satisfaction_sum,
+        open_last_deadline = greatest(r.open_last_deadline, EXCLUDED.open_last_deadline);
+END
+$$
+"""
+
+# Serialised per callback by the lock on its kept facts (FOR UPDATE); a bucket's latest open
+# deadline is recounted from the kept facts when the callback holding it leaves.
+_CALLBACK_REFRESH = """
+CREATE FUNCTION rollup_callback_refresh(id uuid) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    b rollup_basis;
+    cb callbacks;
+    kept rollup_callback_facts;
+    fresh rollup_callback_facts;
+BEGIN
+    SELECT * INTO b FROM rollup_basis;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    SELECT * INTO kept FROM rollup_callback_facts WHERE callback_id = id FOR UPDATE;
+    SELECT * INTO cb FROM callbacks WHERE callback_id = id;
+    IF FOUND THEN
+        SELECT * INTO fresh FROM rollup_callback_facts_of(cb, b);
+    END IF;
+    IF kept IS NOT DISTINCT FROM fresh THEN
+        RETURN;
+    END IF;
+    IF kept.callback_id IS NOT NULL THEN
+        PERFORM rollup_callback_apply(kept, -1);
+        DELETE FROM rollup_callback_facts WHERE callback_id = id;
+    END IF;
+    IF fresh.callback_id IS NOT NULL THEN
+        INSERT INTO rollup_callback_facts VALUES (fresh.*);
+        PERFORM rollup_callback_apply(fresh, 1);
+    END IF;
+    IF kept.open_deadline IS NOT NULL THEN
+        UPDATE rollup_callbacks AS r SET open_last_deadline = (
+            SELECT max(k.open_deadline) FROM rollup_callback_facts AS k
+            WHERE k.bucket_start = kept.bucket_start)
+        WHERE r.bucket_start = kept.bucket_start AND r.open_last_deadline <= kept.open_deadline;
+    END IF;
+END
+$$
+"""
+
+_CALLBACK_TRIGGERS = (
+    """
+CREATE FUNCTION rollup_callback_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM rollup_callback_refresh(OLD.callback_id);
+    ELSE
+        PERFORM rollup_callback_refresh(NEW.callback_id);
+    END IF;
+    RETURN NULL;
+END
+$$
+""",
+    """
+CREATE TRIGGER rollup_callbacks_inserted_deleted AFTER INSERT OR DELETE ON callbacks
+    FOR EACH ROW EXECUTE FUNCTION rollup_callback_changed()
+""",
+    """
+-- Only what the figures read: a claim (pending -> in_progress) or a new next attempt time
+-- changes nothing counted.
+CREATE TRIGGER rollup_callbacks_updated AFTER UPDATE ON callbacks
+    FOR EACH ROW WHEN (
+        (OLD.status, OLD.reason, OLD.due_at, OLD.deadline, OLD.reference_time,
+         OLD.satisfaction_index)
+        IS DISTINCT FROM
+        (NEW.status, NEW.reason, NEW.due_at, NEW.deadline, NEW.reference_time,
+         NEW.satisfaction_index))
+    EXECUTE FUNCTION rollup_callback_changed()
+""",
+    """
+CREATE TRIGGER rollup_callback_attempts_inserted_deleted
+    AFTER INSERT OR DELETE ON callback_attempts
+    FOR EACH ROW EXECUTE FUNCTION rollup_callback_changed()
+""",
+    """
+-- Lease renewals (heartbeat_at) are most of an attempt's updates: they change nothing counted.
+CREATE TRIGGER rollup_callback_attempts_updated AFTER UPDATE ON callback_attempts
+    FOR EACH ROW WHEN (
+        (OLD.callback_id, OLD.attempt_no, OLD.outcome, OLD.started_at)
+        IS DISTINCT FROM (NEW.callback_id, NEW.attempt_no, NEW.outcome, NEW.started_at))
+    EXECUTE FUNCTION rollup_callback_changed()
+""",
+)
+
+
 def _render(template: str) -> str:
     columns = ", ".join(_COUNTS)
     return template.format(
@@ -325,6 +475,12 @@ def _render(template: str) -> str:
         added=", ".join(f"{name} = r.{name} + EXCLUDED.{name}" for name in _COUNTS),
         # sum(int) is a bigint: back to the tables' int (a grain's counts fit easily).
         summed_counts=", ".join(f"sum(x.{name})::int AS {name}" for name in _COUNTS),
+        callback_columns=", ".join(_CALLBACK_COUNTS),
+        callback_signed=", ".join(f"delta * f.{name}" for name in _CALLBACK_COUNTS),
+        callback_added=", ".join(
+            f"{name} = r.{name} + EXCLUDED.{name}" for name in _CALLBACK_COUNTS
+        ),
+        callback_summed=", ".join(f"sum(k.{name})::int" for name in _CALLBACK_COUNTS),
     )
 
 
@@ -350,6 +506,7 @@ def upgrade() -> None:
         sa.Column("hold_severe_seconds", sa.Double(), nullable=False),
         sa.Column("call_target_seconds", sa.Double(), nullable=False),
         sa.Column("wrap_up", sa.Interval(), nullable=False),
+        sa.Column("callback_service_due_minutes", sa.Integer(), nullable=False),
         sa.Column(
             "built_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
@@ -394,25 +551,71 @@ def upgrade() -> None:
     )
     # The summary's callback figures count callbacks by due time (they scanned them all).
     op.create_index(op.f("ix_callbacks_due_at"), "callbacks", ["due_at"])
+    op.create_table(
+        "rollup_callback_facts",
+        sa.Column("callback_id", sa.Uuid(), nullable=False),
+        sa.Column("bucket_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("due", sa.Integer(), nullable=False),
+        sa.Column("completed", sa.Integer(), nullable=False),
+        sa.Column("open_deadline", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("late", sa.Integer(), nullable=False),
+        sa.Column("service_due", sa.Integer(), nullable=False),
+        sa.Column("service_within", sa.Integer(), nullable=False),
+        sa.Column("satisfaction_sum", sa.Numeric(), nullable=True),
+        sa.Column("scored", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("callback_id", name=op.f("pk_rollup_callback_facts")),
+    )
+    op.create_index(
+        op.f("ix_rollup_callback_facts_bucket_start"), "rollup_callback_facts", ["bucket_start"]
+    )
+    op.create_table(
+        "rollup_callbacks",
+        sa.Column("bucket_start", sa.DateTime(timezone=True), nullable=False),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in _CALLBACK_COUNTS),
+        sa.Column("open", sa.Integer(), nullable=False),
+        sa.Column("satisfaction_sum", sa.Numeric(), nullable=False),
+        sa.Column("open_last_deadline", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("bucket_start", name=op.f("pk_rollup_callbacks")),
+    )
     op.execute(_render(_FACTS))
     op.execute(_render(_APPLY))
     for statement in _CALL_TRIGGERS:  # asyncpg runs one statement at a time
         op.execute(statement)
+    op.execute(_CALLBACK_FACTS)
+    op.execute(_render(_CALLBACK_APPLY))
+    op.execute(_CALLBACK_REFRESH)
+    for statement in _CALLBACK_TRIGGERS:
+        op.execute(statement)
     op.execute(_render(_REBUILD))
     # The backfill, with the default settings; `ivr-agent rollups rebuild` uses the real ones.
-    op.execute("SELECT rollup_rebuild(3600, 'Asia/Shanghai', 60.0, 180.0, interval '10 minutes')")
+    op.execute(
+        "SELECT rollup_rebuild(3600, 'Asia/Shanghai', 60.0, 180.0, interval '10 minutes', 30)"
+    )
 
 
 def downgrade() -> None:
     """Drop the roll-ups (they are derived from ``calls``: nothing is lost)."""
+    for trigger, table in (
+        ("rollup_callback_attempts_updated", "callback_attempts"),
+        ("rollup_callback_attempts_inserted_deleted", "callback_attempts"),
+        ("rollup_callbacks_updated", "callbacks"),
+        ("rollup_callbacks_inserted_deleted", "callbacks"),
+    ):
+        op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+    op.execute("DROP FUNCTION IF EXISTS rollup_callback_changed()")
+    op.execute("DROP FUNCTION IF EXISTS rollup_callback_refresh(uuid)")
+    op.execute("DROP FUNCTION IF EXISTS rollup_callback_apply(rollup_callback_facts, int)")
+    op.execute("DROP FUNCTION IF EXISTS rollup_callback_facts_of(callbacks, rollup_basis)")
     op.execute("DROP TRIGGER IF EXISTS rollup_record_entered ON call_records")
     op.execute("DROP TRIGGER IF EXISTS rollup_calls_updated ON calls")
     op.execute("DROP TRIGGER IF EXISTS rollup_calls_inserted_deleted ON calls")
     op.execute("DROP FUNCTION IF EXISTS rollup_record_entered()")
     op.execute("DROP FUNCTION IF EXISTS rollup_calls_changed()")
-    op.execute("DROP FUNCTION IF EXISTS rollup_rebuild(int, text, float8, float8, interval)")
+    op.execute("DROP FUNCTION IF EXISTS rollup_rebuild(int, text, float8, float8, interval, int)")
     op.execute("DROP FUNCTION IF EXISTS rollup_apply(calls, timestamptz, int)")
     op.execute("DROP FUNCTION IF EXISTS rollup_call_facts(calls, timestamptz, rollup_basis)")
+    op.drop_table("rollup_callbacks")
+    op.drop_table("rollup_callback_facts")
     op.drop_index(op.f("ix_callbacks_due_at"), table_name="callbacks")
     op.drop_table("rollup_calls_by_operator_daily")
     op.drop_table("rollup_calls_by_operator")
