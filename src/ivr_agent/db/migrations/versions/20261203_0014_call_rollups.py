@@ -20,11 +20,19 @@
   after a call's first record (version 1) is inserted, the call's old contribution is taken
   out and its new one added, in the same transaction. A maximum whose holder leaves is
   recounted from ``calls`` for that one row.
-* ``rollup_rebuild(grain, zone, hold_severe, call_target, wrap_up)``: empties and refills
-  the tables from ``calls`` (``ivr-agent rollups rebuild`` calls it with the settings);
-  this migration runs it with the defaults (1 h, Asia/Shanghai; 60 s, 180 s, 10 min) as
-  the backfill.
-* ``ix_callbacks_due_at``: the summary's callback figures count callbacks by due time.
+* ``rollup_rebuild(grain, zone, hold_severe, call_target, wrap_up, service_due_minutes)``:
+  empties and refills every roll-up table from ``calls`` and the callback tables
+  (``ivr-agent rollups rebuild`` calls it with the settings); this migration runs it with
+  the defaults (1 h, Asia/Shanghai; 60 s, 180 s, 10 min, 30 min) as the backfill.
+* ``rollup_callback_facts`` (what each callback adds now: due, completed, its deadline while
+  open, completed late, service due / within the service time, satisfaction) and
+  ``rollup_callbacks`` (their sums per grain of ``due_at``, with the latest open deadline):
+  the summary's callback figures (S5). Triggers on ``callbacks`` and ``callback_attempts``
+  (only when a column the figures read changes: not a claim, not a lease renewal) recompute
+  the callback's facts and apply the difference from the kept ones to its bucket.
+  ``rollup_basis.callback_service_due_minutes`` is the "within 30 min" setting
+  (``IVR_AGENT_CALLBACK_SERVICE_DUE_MINUTES``).
+* ``ix_callbacks_due_at``: the callback figures' edges count callbacks by due time.
 
 Revision ID: 0014
 Revises: 0011
