@@ -247,7 +247,7 @@ async def _explain(db: Database, start: datetime, end: datetime) -> list[str]:
             itertools.pairwise([*bucket_starts(start, end, Unit.HOUR, ZoneInfo(ZONE)), end])
         )
     ]
-    inner, _edges = split(pieces, basis.grain_seconds)
+    inner = split(pieces, basis.grain_seconds).inner
     query = rolled_query(RollupCallsRow, inner, basis, by_operator=False, operator=None)
     async with db.engine.connect() as conn:
         compiled = query.compile(dialect=conn.dialect)
@@ -349,9 +349,14 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(
                 f"{data_dir} holds {existing} calls, not {args.calls}: use a new --data-dir"
             )
+        # What filling took is kept beside the data, for a later run on the same data.
+        filled = data_dir / "fill.json"
         if existing == 0:
             fill = await _fill(db, args.calls)
+            filled.write_text(json.dumps(fill))
             print(f"filled: {fill}", file=sys.stderr, flush=True)
+        elif filled.exists():
+            fill = {**json.loads(filled.read_text()), "reused": True}
         results = await _bench(db, args.rounds, not args.no_raw_year)
         results["fill"] = fill
         results["target_ms"] = TARGET_MS

@@ -140,7 +140,7 @@ async def callback_summary(
         basis = await read_basis(session) if use_rollups else None
         edges = [(0, start, end)]
         if basis is not None and basis.callback_service_due_minutes == service_due_minutes:
-            inner, edges = split(edges, basis.grain_seconds)
+            inner, edges, _grains = split(edges, basis.grain_seconds)
             if inner:
                 row = (await conn.execute(rolled_callback_query(*inner[0][1:], now=now))).one()
                 totals = [

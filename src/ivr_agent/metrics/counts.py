@@ -180,7 +180,7 @@ def _counts(tally: Tally) -> Counts:
 
 def _add(found: dict[tuple[int, str | None], Tally], key: tuple[int, str | None], row: Any) -> None:
     # The values are the row's last columns (after the slot and, by operator, the key).
-    tally = tuple(row)[-_N - 1 :]
+    tally: Tally = row[-_N - 1 :]
     known = found.get(key)
     found[key] = tally if known is None else _plus(known, tally)
 
@@ -273,18 +273,20 @@ async def summary(
         if basis is not None and usable(
             basis, zone, hold_severe_seconds, call_target_seconds, wrap_up
         ):
-            levels: list[tuple[Table, list[Piece]]] = []
+            # Each level: its table, its pieces, whether each piece is one row of it.
+            levels: list[tuple[Table, list[Piece], bool]] = []
             per_operator = by_operator or operator is not None
             if per_operator and basis.zone == zone:
                 # A year per operator: 365 rows each instead of 8,760.
                 days, edges = split_days(edges, ZoneInfo(zone))
-                levels.append((RollupCallsByOperatorDailyRow, days))
-            inner, edges = split(edges, basis.grain_seconds)
-            levels.append((RollupCallsByOperatorRow if per_operator else RollupCallsRow, inner))
-            for table, parts in levels:
+                levels.append((RollupCallsByOperatorDailyRow, days, False))
+            cut = split(edges, basis.grain_seconds)
+            edges = cut.edges
+            grains: Table = RollupCallsByOperatorRow if per_operator else RollupCallsRow
+            levels.append((grains, cut.inner, one_row_each(cut, grains)))
+            for table, parts, by_row in levels:
                 if not parts:
                     continue
-                by_row = one_row_each(parts, table, basis)
                 query = rolled_query(
                     table, parts, basis, by_operator=by_operator, operator=operator, by_row=by_row
                 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -148,28 +148,44 @@ async def read_basis(session: AsyncSession) -> Basis | None:
     )
 
 
-def _on_grain(moment: datetime, grain_seconds: int) -> bool:
-    # The fast test first (a year by hour has 17,520 bounds): whole seconds are exact floats.
-    return moment.microsecond == 0 and int(moment.timestamp()) % grain_seconds == 0
+class Split(NamedTuple):
+    """Pieces cut at the grain: the whole grains (``inner``), the partial ``edges``, and
+    how many grains ``inner`` covers in all."""
+
+    inner: list[Piece]
+    edges: list[Piece]
+    grains: int
 
 
-def split(pieces: Sequence[Piece], grain_seconds: int) -> tuple[list[Piece], list[Piece]]:
+def split(pieces: Sequence[Piece], grain_seconds: int) -> Split:
     """Each piece cut into its whole grains (read from the roll-ups) and the partial edges
     before and after them (counted from ``calls``); a piece within one grain is all edge."""
     inner: list[Piece] = []
     edges: list[Piece] = []
+    grains = 0
     for index, low, high in pieces:
-        first = low if _on_grain(low, grain_seconds) else ceil_to_grain(low, grain_seconds)
-        last = high if _on_grain(high, grain_seconds) else floor_to_grain(high, grain_seconds)
+        # One timestamp per bound (a year by hour has 17,520): whole seconds are exact floats.
+        low_at, high_at = low.timestamp(), high.timestamp()
+        if low.microsecond or low_at % grain_seconds:
+            first = ceil_to_grain(low, grain_seconds)
+            low_at = first.timestamp()
+        else:
+            first = low
+        if high.microsecond or high_at % grain_seconds:
+            last = floor_to_grain(high, grain_seconds)
+            high_at = last.timestamp()
+        else:
+            last = high
         if first >= last:
             edges.append((index, low, high))
             continue
         inner.append((index, first, last))
+        grains += round(high_at - low_at) // grain_seconds
         if low < first:
             edges.append((index, low, first))
         if last < high:
             edges.append((index, last, high))
-    return inner, edges
+    return Split(inner, edges, grains)
 
 
 def _midnight_on_or_after(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -240,12 +256,10 @@ def _late_wrap_ups(table: Table, basis: Basis) -> ColumnElement[Any]:
     return cast(func.sum(table.records_late + missing_late), BigInteger)
 
 
-def one_row_each(inner: Sequence[Piece], table: Table, basis: Basis) -> bool:
+def one_row_each(cut: Split, table: Table) -> bool:
     """True when each inner piece is exactly one row of ``table`` (a year by hour in a
     whole-hour zone): the rows' own ``bucket_start`` then names their piece."""
-    if table is RollupCallsByOperatorDailyRow:
-        return False
-    return all(high.timestamp() - low.timestamp() == basis.grain_seconds for _, low, high in inner)
+    return table is not RollupCallsByOperatorDailyRow and cut.grains == len(cut.inner)
 
 
 def rolled_query(
