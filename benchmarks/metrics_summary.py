@@ -48,7 +48,7 @@ from ivr_agent.db.migrate import upgrade_to_head
 from ivr_agent.db.models import CallbackAttemptRow, RollupCallsRow
 from ivr_agent.metrics import rebuild_rollups, summary_of
 from ivr_agent.metrics.counts import GroupBy, summary
-from ivr_agent.metrics.rollups import read_basis, rolled_query, split
+from ivr_agent.metrics.rollups import one_row_each, read_basis, rolled_query, split
 from ivr_agent.metrics.store import callback_summary
 from ivr_agent.settings import load_settings
 
@@ -247,8 +247,15 @@ async def _explain(db: Database, start: datetime, end: datetime) -> list[str]:
             itertools.pairwise([*bucket_starts(start, end, Unit.HOUR, ZoneInfo(ZONE)), end])
         )
     ]
-    inner = split(pieces, basis.grain_seconds).inner
-    query = rolled_query(RollupCallsRow, inner, basis, by_operator=False, operator=None)
+    cut = split(pieces, basis.grain_seconds)
+    query = rolled_query(
+        RollupCallsRow,
+        cut.inner,
+        basis,
+        by_operator=False,
+        operator=None,
+        by_row=one_row_each(cut, RollupCallsRow),
+    )
     async with db.engine.connect() as conn:
         compiled = query.compile(dialect=conn.dialect)
         params = tuple(compiled.params[name] for name in compiled.positiontup or ())
