@@ -41,6 +41,7 @@ Client = TestClient[web.Request, web.Application]
 NOT_API = {
     ("GET", "/"),
     ("GET", "/dashboard/panels"),
+    ("GET", "/history"),
     ("GET", "/calls/{call_id}"),
     ("GET", "/login"),
     ("POST", "/login"),
