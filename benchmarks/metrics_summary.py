@@ -46,7 +46,7 @@ from ivr_agent.db.database import Database, connect
 from ivr_agent.db.embedded import embedded_postgres
 from ivr_agent.db.migrate import upgrade_to_head
 from ivr_agent.db.models import CallbackAttemptRow, RollupCallsRow
-from ivr_agent.metrics import rebuild_rollups, summary_of
+from ivr_agent.metrics import history_of, rebuild_rollups, summary_of
 from ivr_agent.metrics.counts import GroupBy, summary
 from ivr_agent.metrics.rollups import one_row_each, read_basis, rolled_query, split
 from ivr_agent.metrics.store import callback_summary
@@ -334,6 +334,14 @@ async def _bench(db: Database, rounds: int, raw_year: bool) -> dict[str, Any]:
                 # The point of the roll-ups: the very same counts, only sooner.
                 figures["identical"] = await counted(True) == await counted(False)
             figures["api_body"] = await _timed(rounds, body)
+            if group is not None and group.unit is not None:
+
+                async def history(
+                    start: datetime = start, end: datetime = end, group: GroupBy = group
+                ) -> None:
+                    await history_of(db, settings, start, end, group)
+
+                figures["history"] = await _timed(rounds, history)
             entry[label] = figures
             print(f"{name:5} {label:12} {figures}", file=sys.stderr, flush=True)
         results[name] = entry

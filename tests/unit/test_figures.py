@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ivr_agent.core.figures import CallbackCounts, Counts, FigureSettings, callback_figures, figures
+from ivr_agent.core.figures import (
+    CallbackCounts,
+    Counts,
+    FigureSettings,
+    callback_figures,
+    figures,
+    trend_values,
+)
 
 #: offered 10, answered 7 (5 within), abandoned 3 of which 2 short.
 COUNTS = Counts(
@@ -76,3 +85,29 @@ def test_callback_figures_state_their_formulas_and_never_divide_by_zero() -> Non
     assert got["callbacks_within_30_min_rate"]["value"] == 0.75
     assert got["satisfaction_index"]["value"] == 4.166667
     assert "within 20 min" in got["callbacks_completed_within_30_min"]["formula"]
+
+
+@given(
+    counts=st.builds(
+        Counts,
+        offered=st.integers(0, 50),
+        answered=st.integers(0, 50),
+        answered_within_standard=st.integers(0, 50),
+        abandoned=st.integers(0, 50),
+        short_abandons=st.integers(0, 50),
+        ring_seconds_sum=st.floats(0, 5000, allow_nan=False),
+        hold_over_limit=st.integers(0, 50),
+        silence_prompted_then_spoke=st.integers(0, 50),
+        silence_hung_up_silent=st.integers(0, 50),
+        satisfaction_satisfied=st.integers(0, 50),
+        satisfaction_suggestion=st.integers(0, 50),
+        satisfaction_invalid=st.integers(0, 50),
+        satisfaction_no_answer=st.integers(0, 50),
+    ),
+    exclude=st.booleans(),
+)
+def test_the_history_values_are_the_summary_figures_values(counts: Counts, exclude: bool) -> None:
+    settings = FigureSettings(exclude_short_abandons=exclude)
+    values = trend_values(counts, settings)
+    full = figures(counts, settings)
+    assert values == {name: full[name]["value"] for name in values}

@@ -291,7 +291,7 @@ async def summary(
                     table, parts, basis, by_operator=by_operator, operator=operator, by_row=by_row
                 )
                 starts = {low: index for index, low, _high in parts} if by_row else {}
-                for row in await conn.execute(query):
+                for row in (await conn.execute(query)).all():
                     if by_row:
                         found_index = starts.get(row.slot)
                     else:  # an even slot lies between two pieces
@@ -309,7 +309,7 @@ async def summary(
                 by_operator=by_operator,
                 operator=operator,
             )
-            for row in await conn.execute(query):
+            for row in (await conn.execute(query)).all():
                 if row.offered:
                     _add(found, (row.slot, row.key if by_operator else None), row)
     # The groups partition the interval's calls, and every count adds up: the total is

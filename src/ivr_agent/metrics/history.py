@@ -24,7 +24,13 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ivr_agent.core.buckets import bucket_end, bucket_starts
-from ivr_agent.core.figures import FIGURE_LABELS, Counts, figures
+from ivr_agent.core.figures import (
+    FIGURE_LABELS,
+    Counts,
+    FigureSettings,
+    figures,
+    trend_values,
+)
 from ivr_agent.db.database import Database
 from ivr_agent.metrics.counts import GroupBy, summary
 from ivr_agent.metrics.http import figure_settings, moment_parameter, today
@@ -35,7 +41,8 @@ from ivr_agent.settings import Settings
 from ivr_agent.web.auth import requires
 from ivr_agent.web.errors import bad_parameter
 
-#: The figures a history charts (S1–S4, S9), in the order the pages draw them.
+#: The figures a history charts (S1–S4, S9), in the order the pages draw them (the keys of
+#: :func:`~ivr_agent.core.figures.trend_values`).
 HISTORY_FIGURES = (
     "offered",
     "service_level",
@@ -46,6 +53,8 @@ HISTORY_FIGURES = (
     "silent_calls",
     "satisfaction_rate",
 )
+if tuple(trend_values(Counts(), FigureSettings())) != HISTORY_FIGURES:
+    raise RuntimeError("core.figures.trend_values must give exactly HISTORY_FIGURES")
 
 #: How many days a history covers without ``from``.
 DEFAULT_DAYS = 30
@@ -115,16 +124,19 @@ async def history_of(
         operator=operator,
     )
     found = {g.key: g.counts for g in result.groups or ()}
-    points = []
-    for bucket in starts:
-        values = figures(found.get(bucket, Counts()), fs)
-        points.append(
-            {
-                "start": bucket.astimezone(zone).isoformat(),
-                "end": bucket_end(bucket, unit, zone).isoformat(),
-                "figures": {name: values[name]["value"] for name in HISTORY_FIGURES},
-            }
-        )
+    empty_values = trend_values(Counts(), fs)
+    # Buckets are contiguous: each ends where the next starts (the starts are local times).
+    bounds = [bucket.isoformat() for bucket in starts]
+    if starts:
+        bounds.append(bucket_end(starts[-1], unit, zone).isoformat())
+    points = [
+        {
+            "start": bounds[n],
+            "end": bounds[n + 1],
+            "figures": trend_values(found[bucket], fs) if bucket in found else empty_values,
+        }
+        for n, bucket in enumerate(starts)
+    ]
     empty = figures(Counts(), fs)
     return {
         "from": start.isoformat(),
