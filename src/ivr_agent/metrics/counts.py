@@ -32,6 +32,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ivr_agent.core.buckets import Unit, bucket_starts
 from ivr_agent.core.figures import Counts
@@ -46,6 +47,7 @@ from ivr_agent.db.models import (
 )
 from ivr_agent.metrics.rollups import (
     SUMMED,
+    Basis,
     Piece,
     Table,
     one_row_each,
@@ -238,6 +240,45 @@ def _pieces(
     return [(s, max(s, start), min(h, end)) for s, h in zip(starts, highs, strict=True)]
 
 
+async def _add_rolled(
+    conn: AsyncConnection,
+    found: dict[tuple[int, str | None], Tally],
+    pieces: list[Piece],
+    basis: Basis,
+    zone: str,
+    *,
+    by_operator: bool,
+    operator: str | None,
+) -> list[Piece]:
+    """Add the roll-ups' counts of the whole grains (and, per operator, whole local days)
+    of ``pieces`` to ``found``; return the edges left to count from ``calls``."""
+    # Each level: its table, its pieces, whether each piece is one row of it.
+    levels: list[tuple[Table, list[Piece], bool]] = []
+    per_operator = by_operator or operator is not None
+    if per_operator and basis.zone == zone:
+        # A year per operator: 365 rows each instead of 8,760.
+        days, pieces = split_days(pieces, ZoneInfo(zone))
+        levels.append((RollupCallsByOperatorDailyRow, days, False))
+    cut = split(pieces, basis.grain_seconds)
+    grains: Table = RollupCallsByOperatorRow if per_operator else RollupCallsRow
+    levels.append((grains, cut.inner, one_row_each(cut, grains)))
+    for table, parts, by_row in levels:
+        if not parts:
+            continue
+        query = rolled_query(
+            table, parts, basis, by_operator=by_operator, operator=operator, by_row=by_row
+        )
+        starts = {low: index for index, low, _high in parts} if by_row else {}
+        for row in (await conn.execute(query)).all():
+            if by_row:
+                index = starts.get(row.slot)
+            else:  # an odd slot is a piece's; an even one lies between two pieces
+                index = parts[row.slot // 2][0] if row.slot % 2 else None
+            if index is not None:  # else a row between pieces: another level's
+                _add(found, (index, (row.key or None) if by_operator else None), row)
+    return cut.edges
+
+
 async def summary(
     database: Database,
     start: datetime,
@@ -273,33 +314,9 @@ async def summary(
         if basis is not None and usable(
             basis, zone, hold_severe_seconds, call_target_seconds, wrap_up
         ):
-            # Each level: its table, its pieces, whether each piece is one row of it.
-            levels: list[tuple[Table, list[Piece], bool]] = []
-            per_operator = by_operator or operator is not None
-            if per_operator and basis.zone == zone:
-                # A year per operator: 365 rows each instead of 8,760.
-                days, edges = split_days(edges, ZoneInfo(zone))
-                levels.append((RollupCallsByOperatorDailyRow, days, False))
-            cut = split(edges, basis.grain_seconds)
-            edges = cut.edges
-            grains: Table = RollupCallsByOperatorRow if per_operator else RollupCallsRow
-            levels.append((grains, cut.inner, one_row_each(cut, grains)))
-            for table, parts, by_row in levels:
-                if not parts:
-                    continue
-                query = rolled_query(
-                    table, parts, basis, by_operator=by_operator, operator=operator, by_row=by_row
-                )
-                starts = {low: index for index, low, _high in parts} if by_row else {}
-                for row in (await conn.execute(query)).all():
-                    if by_row:
-                        found_index = starts.get(row.slot)
-                    else:  # an even slot lies between two pieces
-                        found_index = parts[row.slot // 2][0] if row.slot % 2 else None
-                    if found_index is None:  # a row between pieces: another level's
-                        continue
-                    index = found_index
-                    _add(found, (index, (row.key or None) if by_operator else None), row)
+            edges = await _add_rolled(
+                conn, found, edges, basis, zone, by_operator=by_operator, operator=operator
+            )
         if edges:
             query = raw_query(
                 edges,
