@@ -1,10 +1,12 @@
 """Reading the roll-up tables (migration 0014) for the summary, and rebuilding them.
 
-Triggers keep ``rollup_calls`` and ``rollup_calls_by_operator`` exact as outcomes and call
-records are stored (see the migration). A summary interval is cut into the part that
-covers whole grains — read here, one row per grain and operator — and the partial edges,
-which :mod:`ivr_agent.metrics.counts` counts from ``calls`` as before; the two add up to
-exactly what the raw query returns (a property test checks it).
+Triggers keep ``rollup_calls`` (per grain), ``rollup_calls_by_operator`` (per grain and
+operator) and ``rollup_calls_by_operator_daily`` (per local day and operator) exact as
+outcomes and call records are stored, and the callbacks' ``rollup_callbacks`` (see the
+migration). A summary interval is cut into whole local days (per operator), whole grains
+— read here, one row each — and the partial edges, which
+:mod:`ivr_agent.metrics.counts` counts from ``calls`` as before; they add up to exactly
+what the raw query returns (property tests check it).
 
 The roll-ups are used only when they were built with the settings the summary asks for
 (:class:`Basis`); otherwise the summary counts every call from ``calls`` (exact, slower)
