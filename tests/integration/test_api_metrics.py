@@ -313,7 +313,7 @@ async def test_given_a_utc_interval_with_an_unencoded_plus_then_it_is_read_as_th
         ("to=2026-13-01", "to"),
         ("from=2026-11-23T10:00&to=2026-11-23T10:00", "to"),
         ("from=2026-11-24&to=2026-11-23", "to"),
-        ("group_by=week", "group_by"),
+        ("group_by=fortnight", "group_by"),
         ("group_by=", "group_by"),
     ],
 )

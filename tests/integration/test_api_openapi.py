@@ -43,6 +43,7 @@ Client = TestClient[web.Request, web.Application]
 NOT_API = {
     ("GET", "/"),
     ("GET", "/dashboard/panels"),
+    ("GET", "/history"),
     ("GET", "/calls/{call_id}"),
     ("GET", "/login"),
     ("POST", "/login"),
@@ -286,13 +287,17 @@ async def test_given_real_answers_then_each_validates_against_its_documented_mod
     await check.call("GET", "/api/recordings/{recording_id}", recording)
     await check.call("GET", "/api/recordings/{recording_id}/peaks", f"{recording}/peaks?buckets=50")
     day = f"from={T0.date().isoformat()}&to={(T0.date() + timedelta(days=1)).isoformat()}"
-    for group_by in ("", "&group_by=operator", "&group_by=hour", "&group_by=day"):
+    for group_by in ("", "&group_by=operator", "&group_by=hour", "&group_by=day", "&group_by=week"):
         summary = await check.call(
             "GET",
             "/api/metrics/summary",
             f"/api/metrics/summary?{day}{group_by}",
         )
         assert summary["figures"]["offered"]["value"] == 1
+    history = await check.call(
+        "GET", "/api/metrics/history", f"/api/metrics/history?{day}&group_by=hour&operator=007"
+    )
+    assert len(history["points"]) == 24
     breaches = await check.call("GET", "/api/metrics/breaches", f"/api/metrics/breaches?{day}")
     assert breaches["breaches"], "the stored call breaks S1: the list must not be empty"
     assert (await check.call("GET", "/api/reports"))["reports"] == []  # the producer is off

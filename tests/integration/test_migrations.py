@@ -49,6 +49,12 @@ SCHEMA_TABLES = {
     "campaigns",
     "campaign_customers",
     "campaign_runs",
+    "rollup_basis",
+    "rollup_calls",
+    "rollup_calls_by_operator",
+    "rollup_calls_by_operator_daily",
+    "rollup_callback_facts",
+    "rollup_callbacks",
 }
 SECRET = "Pw-never-in-output-7731"
 

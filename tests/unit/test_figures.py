@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ivr_agent.core.figures import (
     CallbackCounts,
@@ -12,6 +14,7 @@ from ivr_agent.core.figures import (
     callback_figures,
     complaint_figures,
     figures,
+    trend_values,
 )
 
 #: offered 10, answered 7 (5 within), abandoned 3 of which 2 short.
@@ -101,3 +104,29 @@ def test_complaint_figures_are_ratios_with_their_targets_and_never_divide_by_zer
     assert empty["complaint_rate"]["value"] is None
     assert empty["complaint_resolution_rate"]["value"] is None
     assert all(f["formula"] for f in empty.values())
+
+
+@given(
+    counts=st.builds(
+        Counts,
+        offered=st.integers(0, 50),
+        answered=st.integers(0, 50),
+        answered_within_standard=st.integers(0, 50),
+        abandoned=st.integers(0, 50),
+        short_abandons=st.integers(0, 50),
+        ring_seconds_sum=st.floats(0, 5000, allow_nan=False),
+        hold_over_limit=st.integers(0, 50),
+        silence_prompted_then_spoke=st.integers(0, 50),
+        silence_hung_up_silent=st.integers(0, 50),
+        satisfaction_satisfied=st.integers(0, 50),
+        satisfaction_suggestion=st.integers(0, 50),
+        satisfaction_invalid=st.integers(0, 50),
+        satisfaction_no_answer=st.integers(0, 50),
+    ),
+    exclude=st.booleans(),
+)
+def test_the_history_values_are_the_summary_figures_values(counts: Counts, exclude: bool) -> None:
+    settings = FigureSettings(exclude_short_abandons=exclude)
+    values = trend_values(counts, settings)
+    full = figures(counts, settings)
+    assert values == {name: full[name]["value"] for name in values}

@@ -33,6 +33,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
     from ivr_agent.cli import prompts as prompts_cli
     from ivr_agent.cli import replay as core_cli
     from ivr_agent.cli import report as report_cli
+    from ivr_agent.cli import rollups as rollups_cli
     from ivr_agent.cli import run as run_cli
     from ivr_agent.cli import sim as sim_cli
     from ivr_agent.cli import tokens as tokens_cli
@@ -45,6 +46,7 @@ def _registrars() -> list[Callable[[Subparsers], None]]:
         demo.register,
         store_cli.register,
         report_cli.register,
+        rollups_cli.register,
         sim_cli.register,
         core_cli.register,
         prompts_cli.register,

@@ -192,16 +192,48 @@ def figure(value: float | int | None, formula: str) -> dict[str, Any]:
     return {"value": value, "formula": formula}
 
 
+def _denominators(c: Counts, s: FigureSettings) -> tuple[int, int]:
+    """Service level's and answer rate's denominators (short abandons left out if set)."""
+    excluded = c.short_abandons if s.exclude_short_abandons else 0
+    return c.answered + c.abandoned - excluded, c.offered - excluded
+
+
+def _asked(c: Counts) -> int:
+    """Callers who heard the satisfaction question, whatever they answered."""
+    return (
+        c.satisfaction_satisfied
+        + c.satisfaction_suggestion
+        + c.satisfaction_invalid
+        + c.satisfaction_no_answer
+    )
+
+
+def trend_values(counts: Counts, settings: FigureSettings) -> dict[str, float | int | None]:
+    """The values (no formulas) of the figures a history charts — the same values
+    :func:`figures` gives them, computed without building 31 formulas per bucket (a year
+    by hour has 8,760 buckets)."""
+    c = counts
+    sl_denominator, ar_denominator = _denominators(c, settings)
+    return {
+        "offered": c.offered,
+        "service_level": ratio(c.answered_within_standard, sl_denominator),
+        "answer_rate": ratio(c.answered, ar_denominator),
+        "asa_seconds": ratio(c.ring_seconds_sum, c.answered),
+        "abandoned": c.abandoned,
+        "hold_over_limit": c.hold_over_limit,
+        "silent_calls": c.silence_prompted_then_spoke + c.silence_hung_up_silent,
+        "satisfaction_rate": ratio(c.satisfaction_satisfied, _asked(c)),
+    }
+
+
 def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any]]:
     """Every figure of ``counts`` as ``{name: {"value", "formula"}}``, in a fixed order."""
     s = settings
     c = counts
     sl_limit = f"{s.max_rings} × {s.ring_cycle_seconds:g} s = {s.service_level_seconds:g} s"
-    excluded = c.short_abandons if s.exclude_short_abandons else 0
     minus_short = " − short_abandons" if s.exclude_short_abandons else ""
     not_excluded = "" if s.exclude_short_abandons else " (short abandons not excluded: setting off)"
-    sl_denominator = c.answered + c.abandoned - excluded
-    ar_denominator = c.offered - excluded
+    sl_denominator, ar_denominator = _denominators(c, s)
     return {
         "offered": figure(
             c.offered,
@@ -303,12 +335,7 @@ def figures(counts: Counts, settings: FigureSettings) -> dict[str, dict[str, Any
 
 def _satisfaction_figures(c: Counts) -> dict[str, dict[str, Any]]:
     """S4/S9: how the callers answered the satisfaction question (1 satisfied, 2 suggestion)."""
-    asked = (
-        c.satisfaction_satisfied
-        + c.satisfaction_suggestion
-        + c.satisfaction_invalid
-        + c.satisfaction_no_answer
-    )
+    asked = _asked(c)
     return {
         "satisfaction_asked": figure(
             asked,

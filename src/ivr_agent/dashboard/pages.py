@@ -35,6 +35,7 @@ from aiohttp import web
 from ivr_agent.calls import get_call, get_timeline
 from ivr_agent.core.figures import FIGURE_LABELS
 from ivr_agent.core.outcome import DIRECTION_LABELS, SILENCE_LABELS
+from ivr_agent.dashboard.history import BadParameter, bad_parameter_page, history_context
 from ivr_agent.dashboard.panels import live_tiles, panels_context
 from ivr_agent.db.tokens import SESSION_SECONDS, create_session, delete_session
 from ivr_agent.metrics import today
@@ -112,6 +113,18 @@ async def dashboard_handler(request: web.Request) -> web.Response:
         live=live_tiles(app, t),
         **await panels_context(app, t),
     )
+
+
+@page
+async def history_handler(request: web.Request) -> web.Response:
+    """The history: trend charts of the main figures over a range, per hour, day, week or
+    month (of one operator with ``operator``)."""
+    t = request_locale(request)
+    try:
+        context = await history_context(request, t)
+    except BadParameter as error:
+        return bad_parameter_page(t, error)
+    return render_page("dashboard/history.html", t, **context)
 
 
 @page
@@ -294,6 +307,7 @@ def setup_dashboard(app: web.Application) -> None:
         page_locale(language)
     app.router.add_get("/", dashboard_handler)
     app.router.add_get("/dashboard/panels", panels_handler)
+    app.router.add_get("/history", history_handler)
     app.router.add_get("/calls/{call_id}", call_page_handler)
     app.router.add_get("/login", login_form_handler)
     app.router.add_post("/login", login_handler)

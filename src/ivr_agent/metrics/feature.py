@@ -11,6 +11,7 @@ from prometheus_client import Gauge
 
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
+from ivr_agent.metrics.history import setup_history_api
 from ivr_agent.metrics.http import setup_metrics_api
 from ivr_agent.metrics.prometheus import PREFIX, Metrics, connection_state, setup_metrics
 from ivr_agent.metrics.store import OpenCallbacks, count_open_callbacks
@@ -29,6 +30,7 @@ def setup(app: web.Application, *, public: bool, readiness: Readiness) -> Metric
     """``/api/metrics/*`` and ``/metrics`` (open when ``public``), with the readiness
     components' state; returns the :class:`Metrics` the other parts export counters to."""
     setup_metrics_api(app)
+    setup_history_api(app)
     metrics = setup_metrics(app, public=public)
     metrics.export_live(connection_state(readiness))
     # The alert rules compare the service level with the target this agent is set to.

@@ -5,9 +5,12 @@ Query parameters (all optional):
 - ``from``, ``to``: ISO 8601 date or time; without a zone they are the call centre's local
   time (``IVR_AGENT_TIMEZONE``). Default ``from``: the start of today there; default
   ``to``: the end of ``from``'s local day. ``to`` must be after ``from``.
-- ``group_by``: ``operator`` | ``hour`` | ``day`` — adds ``groups``, each with the same
-  figures (hour and day buckets in the call centre's zone; operator ``null`` = calls no
-  operator answered).
+- ``group_by``: ``operator`` | ``hour`` | ``day`` | ``week`` | ``month`` — adds ``groups``,
+  each with the same figures (hour, day, week-from-Monday and month buckets in the call
+  centre's zone; operator ``null`` = calls no operator answered).
+
+The counts of whole hours come from the roll-up tables (``metrics/rollups.py``), the rest
+from the calls: the same figures either way (``metrics/counts.py``).
 
 Calls count in the interval by ``offered_at`` (``from`` ≤ offered_at < ``to``); only inbound
 calls count (callbacks are not offered calls). The callback figures (S5: due, completed,
@@ -29,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from ivr_agent.core.buckets import bucket_end
 from ivr_agent.core.figures import (
     FigureSettings,
     callback_figures,
@@ -85,7 +89,9 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone)
 
 
-def _moment(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
+def moment_parameter(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
+    """The query parameter ``name`` as a time (ISO 8601; no zone: ``zone``), or ``None``;
+    400 naming it when malformed."""
     raw = request.query.get(name)
     if raw is None:
         return None
@@ -102,8 +108,8 @@ def _moment(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
 
 
 def _interval(request: web.Request, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    start = _moment(request, "from", zone)
-    end = _moment(request, "to", zone)
+    start = moment_parameter(request, "from", zone)
+    end = moment_parameter(request, "to", zone)
     if start is None:
         start = today(zone)[0]
     if end is None:
@@ -132,10 +138,9 @@ def _group_json(
         body = {"operator_id": group.key}
     else:
         assert isinstance(group.key, datetime)
+        assert group_by.unit is not None
         start = group.key.astimezone(zone)
-        step = timedelta(hours=1) if group_by is GroupBy.HOUR else timedelta(days=1)
-        # Wall-clock arithmetic, then back to an instant: correct across DST changes.
-        end = (start.replace(tzinfo=None) + step).replace(tzinfo=zone)
+        end = bucket_end(start, group_by.unit, zone)
         body = {"start": start.isoformat(), "end": end.isoformat()}
     body["figures"] = figures(group.counts, fs)
     return body

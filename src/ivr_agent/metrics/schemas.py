@@ -60,7 +60,7 @@ class OperatorGroup(Reply):
 
 
 class PeriodGroup(Reply):
-    """``group_by=hour|day``: the figures of one local hour or day."""
+    """``group_by=hour|day|week|month``: the figures of one local hour, day, week or month."""
 
     start: datetime
     end: datetime
@@ -88,7 +88,7 @@ class Summary(Reply):
 
     from_: datetime = Field(alias="from")
     to: datetime
-    group_by: Literal["operator", "hour", "day"] | None
+    group_by: Literal["operator", "hour", "day", "week", "month"] | None
     settings: FigureSettings
     figures: dict[str, Figure] = Field(description="S1-S6 and, in the total only, S5 and S7.")
     complaint_statistics: ComplaintStatistics = Field(
@@ -109,7 +109,9 @@ class SummaryQuery(BaseModel):
         description="ISO 8601 (no zone: IVR_AGENT_TIMEZONE); default the start of today.",
     )
     to: datetime | None = Field(default=None, description="Default: the end of from's day.")
-    group_by: Literal["operator", "hour", "day"] | None = None
+    group_by: Literal["operator", "hour", "day", "week", "month"] | None = Field(
+        default=None, description="Weeks start on Monday; buckets in IVR_AGENT_TIMEZONE."
+    )
 
 
 class Breach(Reply):
@@ -139,3 +141,52 @@ class BreachesQuery(BaseModel):
     from_: datetime | None = Field(default=None, alias="from")
     to: datetime | None = None
     limit: int = Field(default=20, ge=1, le=MAX_BREACHES)
+
+
+#: The most points one history answers with (a leap year by hour is 8,784).
+MAX_HISTORY_POINTS = 10_000
+
+
+class HistoryPoint(Reply):
+    """One bucket of a history: its local bounds and its figures' values (``null``: a ratio
+    over nothing, e.g. a bucket without calls)."""
+
+    start: datetime
+    end: datetime
+    figures: dict[str, float | None]
+
+
+class HistoryFigure(Reply):
+    """A figure a history charts: its name on the pages and how it is computed."""
+
+    label: str
+    formula: str
+
+
+class History(Reply):
+    """``GET /api/metrics/history``: every bucket of ``[from, to)``, oldest first."""
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    group_by: Literal["hour", "day", "week", "month"]
+    operator: str | None
+    settings: FigureSettings
+    figures: dict[str, HistoryFigure]
+    points: list[HistoryPoint]
+
+
+class HistoryQuery(BaseModel):
+    """``GET /api/metrics/history`` query parameters."""
+
+    from_: datetime | None = Field(
+        default=None,
+        alias="from",
+        description="ISO 8601 (no zone: IVR_AGENT_TIMEZONE); default 30 days before today.",
+    )
+    to: datetime | None = Field(default=None, description="Default: the end of today.")
+    group_by: Literal["hour", "day", "week", "month"] = Field(
+        default="day", description="Weeks start on Monday; buckets in IVR_AGENT_TIMEZONE."
+    )
+    operator: str | None = Field(
+        default=None, description="Only this operator's calls (工号); default all calls."
+    )
