@@ -22,6 +22,8 @@ from sqlalchemy import URL
 
 from ivr_agent.app import build_app
 from ivr_agent.calls.store import save_outcome
+from ivr_agent.complaints.model import Actor
+from ivr_agent.complaints.store import NewComplaint, register
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
 from ivr_agent.reports import PeriodKind, containing, gather, write
@@ -76,7 +78,14 @@ async def test_given_a_day_when_reported_as_xlsx_then_its_figures_equal_the_api(
     await write(report, "xlsx", path)
 
     workbook = load_workbook(path, read_only=True)
-    assert workbook.sheetnames == ["report", "hotline", "operators", "breaches", "callbacks"]
+    assert workbook.sheetnames == [
+        "report",
+        "hotline",
+        "operators",
+        "breaches",
+        "callbacks",
+        "complaints",
+    ]
     hotline = {row[0]: row for row in workbook["hotline"].iter_rows(min_row=2, values_only=True)}
     for name, figure in api["figures"].items():
         if name.startswith("callbacks_") or name == "satisfaction_index":
@@ -107,6 +116,11 @@ async def test_given_a_month_then_the_report_has_the_assessment_sheet(
     db: Database, tmp_path: Path
 ) -> None:
     await _stored(db)
+    call_of_007 = next(o for o in OUTCOMES if o.operator_id == "007")
+    new = NewComplaint(summary="态度不好", call_id=call_of_007.call_id)
+    await register(
+        db, new, Actor("token:test", "ops"), now=datetime(2026, 11, 23, 16, tzinfo=SHANGHAI)
+    )
     settings = _settings(tmp_path)
     period = containing(PeriodKind.MONTH, DAY, settings.zone)
     assert (period.start.day, period.end.month) == (1, 12)
@@ -120,6 +134,15 @@ async def test_given_a_month_then_the_report_has_the_assessment_sheet(
     assert rows["007"][header.index("answered")] == 2
     assert rows["007"][header.index("asa_seconds")] == 15.875
     assert "overall_score" not in header  # no weights set: figures only
+    # One complaint about one of 007's calls; nobody else's.
+    assert rows["007"][header.index("complaints_registered")] == 1
+    assert rows["008"][header.index("complaints_registered")] == 0
+    assert "late_wrap_ups" in header
+    complaints = load_workbook(path, read_only=True)["complaints"]
+    by_state = {
+        r[1]: r[2] for r in complaints.iter_rows(min_row=2, values_only=True) if r[0] == "state"
+    }
+    assert by_state["registered"] == 1
 
     weighted = _settings(tmp_path, assessment_weights="service_level=1,satisfaction_rate=1")
     report = await gather(db, weighted, period, now=datetime.now(SHANGHAI))
@@ -144,7 +167,14 @@ async def test_given_a_day_when_reported_as_csv_then_bom_and_chinese_round_trip(
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     sections = [row[0] for row in rows if row and row[0].startswith("# ")]
-    assert sections == ["# report", "# hotline", "# operators", "# breaches", "# callbacks"]
+    assert sections == [
+        "# report",
+        "# hotline",
+        "# operators",
+        "# breaches",
+        "# callbacks",
+        "# complaints",
+    ]
     assert any(row[:2] == [CHINESE_OPERATOR, "offered"] for row in rows)
     offered = next(row for row in rows if row[:1] == ["offered"])
     assert offered[2] == "7"

@@ -22,6 +22,28 @@ STATISTICS_FORMULA = (
 )
 
 
+#: The per-operator complaint count in ``group_by=operator`` (and the monthly assessment).
+OPERATOR_COMPLAINTS_FORMULA = (
+    "count of complaints with created_at in [from, to) registered about a call this operator "
+    "answered (a complaint without a call, e.g. from a service callback, is nobody's)"
+)
+
+
+async def complaints_by_operator(
+    database: Database, start: datetime, end: datetime
+) -> dict[str | None, int]:
+    """How many complaints registered in ``[start, end)`` concern each operator's calls."""
+    query = (
+        select(CallRow.operator_id, func.count())
+        .select_from(ComplaintRow)
+        .join(CallRow, CallRow.call_id == ComplaintRow.call_id)
+        .where(ComplaintRow.created_at >= start, ComplaintRow.created_at < end)
+        .group_by(CallRow.operator_id)
+    )
+    async with database.transaction("complaints by operator") as session:
+        return {operator: n for operator, n in await session.execute(query)}
+
+
 async def complaint_summary(
     database: Database, start: datetime, end: datetime, *, now: datetime, chase_after: timedelta
 ) -> ComplaintCounts:

@@ -37,10 +37,16 @@ from ivr_agent.core.figures import (
     FigureSettings,
     callback_figures,
     complaint_figures,
+    figure,
     figures,
 )
 from ivr_agent.db.database import Database
-from ivr_agent.metrics.complaints import complaint_statistics, complaint_summary
+from ivr_agent.metrics.complaints import (
+    OPERATOR_COMPLAINTS_FORMULA,
+    complaint_statistics,
+    complaint_summary,
+    complaints_by_operator,
+)
 from ivr_agent.metrics.schemas import (
     MAX_BREACHES,
     Breaches,
@@ -201,6 +207,7 @@ async def summary_of(
         body["groups"] = [_group_json(g, group_by, zone, fs) for g in result.groups]
         if group_by is GroupBy.OPERATOR:
             await _add_qa_averages(database, start, end, body["groups"])
+            await _add_complaints(database, start, end, body["groups"])
     return body
 
 
@@ -210,6 +217,15 @@ QA_FORMULA = (
     "scored (latest score version only), of each score's satisfaction index (the mean of the "
     "five S5 indices); qa_indices = the same mean per index; null when no call was scored"
 )
+
+
+async def _add_complaints(
+    database: Database, start: datetime, end: datetime, groups: list[dict[str, Any]]
+) -> None:
+    counts = await complaints_by_operator(database, start, end)
+    for group in groups:
+        complaints = counts.get(group["operator_id"], 0)
+        group["figures"]["complaints_registered"] = figure(complaints, OPERATOR_COMPLAINTS_FORMULA)
 
 
 async def _add_qa_averages(

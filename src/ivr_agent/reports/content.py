@@ -8,6 +8,7 @@ can never disagree; nothing is recomputed here, only laid out as tables:
 - ``operators``: the same per operator (one row per operator and figure), QA averages too;
 - ``breaches``: each call of the period that broke a standard;
 - ``callbacks``: the S5 figures of the callbacks due in the period, with their formulas;
+- ``complaints``: S7's complaint statistics (by department, by state; records by type);
 - ``assessment`` (monthly reports only, 每月考核): one row per operator with the figures the
   monthly assessment reads side by side, and an overall score with its formula when
   ``IVR_AGENT_ASSESSMENT_WEIGHTS`` sets weights (:mod:`ivr_agent.reports.score`).
@@ -52,6 +53,8 @@ ASSESSMENT_FIGURES = (
     "satisfaction_asked",
     "satisfaction_satisfied",
     "satisfaction_rate",
+    "complaints_registered",
+    "late_wrap_ups",
 )
 FIGURE_HEADER = ("figure", "label", "value", "formula")
 
@@ -152,6 +155,19 @@ def _assessment_rows(
     return tuple(rows)
 
 
+def _complaint_rows(statistics: dict[str, Any]) -> tuple[tuple[Any, ...], ...]:
+    """S7's complaint statistics: complaints by handling department and by state, records
+    by type; each row with the statement of how it is counted."""
+    formula = statistics["formula"]
+    rows: list[tuple[Any, ...]] = [
+        ("department", row["department_id"] or "(not assigned)", row["count"], formula)
+        for row in statistics["by_department"]
+    ]
+    rows += [("state", state, n, formula) for state, n in statistics["by_state"].items()]
+    rows += [("record_type", kind, n, formula) for kind, n in statistics["records_by_type"].items()]
+    return tuple(rows)
+
+
 async def gather(
     database: Database, settings: Settings, period: Period, *, now: datetime
 ) -> Report:
@@ -210,6 +226,12 @@ async def gather(
             "回访 Callbacks",
             FIGURE_HEADER,
             _figure_rows(figures, [n for n in figures if n in CALLBACK_FIGURES], label),
+        ),
+        View(
+            "complaints",
+            "投诉 Complaints",
+            ("count_of", "key", "count", "formula"),
+            _complaint_rows(body["complaint_statistics"]),
         ),
     ]
     if period.kind is PeriodKind.MONTH:
