@@ -70,28 +70,35 @@ def test_given_sandbox_up_then_queue_members_are_reachable_operators(
     assert "Unavailable" not in queue
 
 
-def test_given_a_lane_up_when_down_then_no_process_and_no_mount_is_left(
+def test_given_two_lanes_up_when_one_is_downed_then_the_other_runs_on_until_it_is_too(
     box: sandbox.Sandbox, tmp_path: Path
 ) -> None:
-    # `down` stops everything in its root, and other test processes use this root's other
-    # lanes right now: the test brings a lane of its own up and down in a bind mount of the
-    # root (the same files, a root directory of its own for chroot, mounts and processes).
+    # Other test processes use this root's lanes right now: the test brings two lanes of its
+    # own up and down in a bind mount of the root (the same files, a root directory of its
+    # own for chroot, mounts and processes).
     other = tmp_path / "root"
     other.mkdir()
     subprocess.run(["mount", "--bind", str(box.root), str(other)], check=True)
-    spare = dataclasses.replace(
-        box, root=other, state_dir=tmp_path / "state", lane=sandbox.MAX_LANE
-    )
+    # The two highest lanes but this worker's own (their ports must be free).
+    spare_lane, neighbour_lane = [n for n in range(sandbox.MAX_LANE, 0, -1) if n != box.lane][:2]
+    spare = dataclasses.replace(box, root=other, state_dir=tmp_path / "state", lane=spare_lane)
+    neighbour = dataclasses.replace(spare, lane=neighbour_lane)
     try:
-        status = sandbox.up(spare, progress)
-        assert all(i["running"] for i in status["instances"].values())
-        assert sandbox.version(spare, spare.pbx) is not None
-        assert chroot.processes_in(other) != []
+        for lane in (spare, neighbour):
+            status = sandbox.up(lane, progress)
+            assert all(i["running"] for i in status["instances"].values())
+            assert sandbox.version(lane, lane.pbx) is not None
 
+        # A lane's `down` leaves the neighbour's calls alone, and the root mounted for it.
         sandbox.down(spare, progress)
+        assert not any(i["running"] for i in sandbox.status(spare)["instances"].values())
+        assert sandbox.version(neighbour, neighbour.pbx) is not None
+        assert chroot.mounts_under(other) != []
+
+        # The last lane's `down` leaves no process and no mount.
+        sandbox.down(neighbour, progress)
         assert chroot.processes_in(other) == []
         assert chroot.mounts_under(other) == []
-        assert not any(i["running"] for i in sandbox.status(spare)["instances"].values())
     finally:
         chroot.kill_all_in(other)
         chroot.unmount_all(other)

@@ -23,6 +23,13 @@ def register(subparsers: Any) -> None:
     )
     sandbox.add_argument("action", choices=("up", "down", "status"))
     sandbox.add_argument("--json", action="store_true", help="print the status as JSON")
+    sandbox.add_argument(
+        "--all",
+        action="store_true",
+        dest="every_lane",
+        help="down: stop every lane in the root (and whatever else runs there), not only "
+        "IVR_AGENT_SANDBOX_LANE's",
+    )
     sandbox.set_defaults(handler=_sandbox)
 
     simulate = subparsers.add_parser(
@@ -96,7 +103,7 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "up":
             status = sandbox.up(box, progress)
         elif args.action == "down":
-            status = sandbox.down(box, progress)
+            status = sandbox.down(box, progress, every_lane=args.every_lane)
         else:
             status = sandbox.status(box)
     except (sandbox.SandboxError, chroot.ChrootError) as exc:

@@ -274,19 +274,30 @@ def _stop(sandbox: Sandbox, instance: Instance, progress: Progress) -> None:
     progress(f"{instance.name}: stopped (pid {pid})")
 
 
-def down(sandbox: Sandbox, progress: Progress) -> dict[str, Any]:
-    """Stop every lane's instances and everything else in the root, unmount everything
-    below it.
+def down(sandbox: Sandbox, progress: Progress, *, every_lane: bool = False) -> dict[str, Any]:
+    """Stop this lane's instances; when nothing else runs in the root (or with
+    ``every_lane``: stop every lane's instances and everything else in it), unmount
+    everything below it.
 
-    Raises :class:`SandboxError` if a process or a mount is left behind.
+    Lane by lane, because the root is shared: other checkouts, test workers and people may
+    be running lanes of their own in it, and a ``down`` of lane 0 must not pull their PBX
+    away mid-call. Raises :class:`SandboxError` if a process or a mount is left behind.
     """
     require_root()
     with _locked(sandbox):
-        for instance in _all_lanes():
+        instances = _all_lanes() if every_lane else list(sandbox.instances)
+        for instance in instances:
             _stop(sandbox, instance, progress)
-        survivors = chroot.kill_all_in(sandbox.root) if sandbox.root.exists() else []
-        for instance in _all_lanes():
+        for instance in instances:
             sandbox.pid_file(instance).unlink(missing_ok=True)
+        others = chroot.processes_in(sandbox.root) if sandbox.root.exists() else []
+        if others and not every_lane:
+            progress(
+                f"sandbox down: lane {sandbox.lane} stopped; {len(others)} other process(es) "
+                "still run in the root (other lanes): its mounts stay (--all stops them too)"
+            )
+            return _status(sandbox)
+        survivors = chroot.kill_all_in(sandbox.root) if sandbox.root.exists() else []
         left = chroot.unmount_all(sandbox.root) if sandbox.root.exists() else []
         if survivors or left:
             raise SandboxError(f"left behind: processes {survivors}, mounts {left}")
