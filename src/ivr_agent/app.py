@@ -25,6 +25,13 @@ from ivr_agent.calls.feature import setup as setup_calls
 from ivr_agent.calls.inflight import InflightJournal
 from ivr_agent.calls.ingest import CommandRoutes, Ingest
 from ivr_agent.calls.outbox import Outbox
+from ivr_agent.calls.standby import (
+    TAKEOVER_REASON,
+    OutcomeGate,
+    mark_incomplete,
+    outcomes_to_store,
+    takeover_reason,
+)
 from ivr_agent.campaigns import CampaignScheduler, RunResult
 from ivr_agent.campaigns.feature import setup as setup_campaigns
 from ivr_agent.campaigns.http import WAKE_SCHEDULER
@@ -35,18 +42,21 @@ from ivr_agent.core.tracker import FinishedCall, Tracker
 from ivr_agent.dashboard.feature import setup as setup_dashboard
 from ivr_agent.dashboard.live import LIVE
 from ivr_agent.db.database import Database, open_database
+from ivr_agent.db.errors import StoreError
 from ivr_agent.db.migrate import upgrade_to_head
 from ivr_agent.metrics.feature import running_callback_counts
 from ivr_agent.metrics.feature import setup as setup_metrics
-from ivr_agent.metrics.prometheus import METRICS, calls_in_progress
+from ivr_agent.metrics.prometheus import METRICS, calls_in_progress, leader_state
 from ivr_agent.notify import build_notifier, check_reachable, load_directory
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.pbx.clock import PbxClock
-from ivr_agent.pbx.session import Ivr, ReportSeal, ari_probe, running_session
+from ivr_agent.pbx.session import Ivr, ReportSeal, ari_probe, is_agent_report, running_session
+from ivr_agent.platform.active_parts import ActiveParts
 from ivr_agent.platform.disk import disk_probe
 from ivr_agent.platform.health import READINESS, Readiness, State, setup_health
 from ivr_agent.platform.keys import DATABASE, DIRECTORY, NOTIFIER, SETTINGS
+from ivr_agent.platform.leadership import Leadership, lock_connector
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.platform.systemd import running_notifier
 from ivr_agent.platform.tasks import background
@@ -76,6 +86,8 @@ IVR = web.AppKey("ivr", Ivr)
 EXECUTOR = web.AppKey("prompt_executor", PromptExecutor)
 PBX_CLOCK = web.AppKey("pbx_clock", PbxClock)
 PROMPT_CHECK = web.AppKey("prompt_check", PlayabilityCheck)
+OUTCOME_GATE = web.AppKey("outcome_gate", OutcomeGate)
+LEADERSHIP = web.AppKey("leadership", Leadership)
 
 #: How often the tracker's timers are advanced (hold-reminder repeats, stale calls).
 TICK_SECONDS = 0.25
@@ -208,6 +220,9 @@ def _ami_ctx(
             metrics.observe_finished(call.outcome)
             live.publish_finished(call.outcome)
 
+        # A standby keeps its finished calls aside (calls/standby.py); active by default.
+        gate = app[OUTCOME_GATE] = OutcomeGate(finished)
+
         # Per PBX: the calls of one PBX are never rebuilt into another's tracker.
         journal = InflightJournal(
             settings.data_dir / f"calls-in-flight.{settings.pbx_id}.jsonl",
@@ -215,7 +230,7 @@ def _ami_ctx(
         )
         ingest = Ingest(
             tracker,
-            finished,
+            gate,
             commands=commands,
             capture=capture,
             trust=seal.genuine,
@@ -224,7 +239,8 @@ def _ami_ctx(
         app[INGEST] = ingest
         # Before AMI connects: the previous run's calls in flight, reconciled at login.
         restored = ingest.restore(journal.recover())
-        metrics.export_live(calls_in_progress(tracker.in_progress))
+        # Only the active agent counts the PBX's calls (a standby's would double them).
+        metrics.export_live(calls_in_progress(lambda: tracker.in_progress() if gate.active else ()))
         metrics.export_counters("ingest", "Ingest path", ingest.stats)
         metrics.export_counters("inflight_journal", "In-flight journal", journal.stats)
         metrics.export_counters("tracker", "Call tracker", tracker.stats)
@@ -240,6 +256,8 @@ def _ami_ctx(
 
         def on_event(raw: dict[str, str], received_at: float) -> None:
             clock.observe_ami(raw, received_at)
+            if not gate.active and is_agent_report(raw):
+                return  # the active agent's report: sealed with a key a standby cannot check
             ingest.on_ami_event(raw, received_at)
 
         connection = AmiConnection(
@@ -327,7 +345,13 @@ def _ivr_ctx(
             stack.callback(metrics.export_counters("executor", "Prompt executor", executor.stats))
             if settings.callback_dialer_enabled:
                 dialer = await stack.enter_async_context(
-                    running_dialer(session, app[DATABASE], pbx_now=clock.now)
+                    running_dialer(
+                        session,
+                        app[DATABASE],
+                        pbx_now=clock.now,
+                        # The PBX's leader is its only dialer: what another left is orphaned.
+                        sole_dialer=settings.leader_election,
+                    )
                 )
                 # POST /api/callbacks wakes it: a callback due now is dialled at once.
                 app[WAKE_DIALER] = dialer.wake
@@ -338,6 +362,97 @@ def _ivr_ctx(
             yield
 
     return ivr
+
+
+def _calls_handover(settings: Settings) -> CleanupCtx:
+    """The first active part: a standby taking over stores the calls it kept aside that
+    nobody stored, and goes on with its calls in flight marked ``complete: false``
+    (calls/standby.py); when it stands by again its finished calls are kept aside."""
+
+    async def handover(app: web.Application) -> AsyncIterator[None]:
+        gate = app[OUTCOME_GATE]
+        if not gate.active:
+            at = datetime.fromtimestamp(app[PBX_CLOCK].now(), UTC)
+            reason = takeover_reason(at)
+            kept = gate.take_over()
+            in_flight = app[INGEST].tracker.mark_gap(at, TAKEOVER_REASON)
+            try:
+                unstored = await outcomes_to_store(app[DATABASE], settings.pbx_id, kept, reason)
+            except StoreError:
+                unstored = mark_incomplete(kept, reason)  # a second save only rewrites a row
+            for call in unstored:
+                gate.deliver(call)
+            log.warning(
+                "took over the calls of the PBX",
+                pbx_id=settings.pbx_id,
+                calls_in_flight=in_flight,
+                calls_seen_finishing=len(kept),
+                calls_stored_now=len(unstored),
+            )
+        try:
+            yield
+        finally:
+            if settings.leader_election:
+                gate.stand_by()
+
+    return handover
+
+
+def _leadership_ctx(settings: Settings, readiness: Readiness, active: ActiveParts) -> CleanupCtx:
+    """Runs the active parts: at once without leader election; with it, while this agent
+    holds the lock of its PBX (platform/leadership.py), as a standby meanwhile."""
+    left_to_leader = ("ari", "prompts")
+
+    def mark(role: str) -> None:
+        readiness.role = role
+        for name in left_to_leader:
+            component = readiness.components.get(name)
+            if component is not None and component.state is not State.DISABLED:
+                if role == "standby":
+                    component.set(State.STANDBY, "used by the active agent of this PBX")
+                elif component.state is State.STANDBY:
+                    component.set(State.CONNECTING)
+
+    async def changed(leader: bool) -> None:
+        if leader:
+            mark("active")
+            await active.start()
+        else:
+            await active.stop()
+            mark("standby")
+
+    async def leadership(app: web.Application) -> AsyncIterator[None]:
+        if not settings.leader_election:
+            await active.start()
+            try:
+                yield
+            finally:
+                await active.stop()
+            return
+        db = app[DATABASE]
+        params = db.engine.dialect.create_connect_args(db.url)[1]
+        lead = Leadership(
+            lock_connector(params),
+            settings.pbx_id,
+            poll_seconds=settings.leader_poll_seconds,
+            on_change=changed,
+        )
+        app[LEADERSHIP] = lead
+        unexport = app[METRICS].export_live(leader_state(settings.pbx_id, lambda: lead.is_leader))
+        if not await lead.try_acquire():
+            app[OUTCOME_GATE].stand_by()
+            mark("standby")
+            log.warning("standing by: another agent is active for this PBX", pbx_id=settings.pbx_id)
+        try:
+            async with background(lead.run(), "leadership"):
+                yield
+        finally:
+            # Stop acting before the lock is released: a standby may take over at once.
+            await active.stop()
+            await lead.close()
+            unexport()
+
+    return leadership
 
 
 def build_app(
@@ -397,8 +512,14 @@ def build_app(
         in_progress=lambda: app[INGEST].tracker.in_progress(),
         stored=lambda: app[OUTBOX].stats.written,
     )
-    app.cleanup_ctx.append(_ivr_ctx(settings, readiness, commands, clock, seal, catalogue, files))
-    setup_recordings(app, settings, session=lambda: app.get(IVR), commands=commands)
+    # What only the active agent of the PBX runs (all of it without leader election).
+    active = ActiveParts(app)
+    active.add(_calls_handover(settings))
+    active.add(_ivr_ctx(settings, readiness, commands, clock, seal, catalogue, files))
+    app.cleanup_ctx.append(_leadership_ctx(settings, readiness, active))
+    setup_recordings(
+        app, settings, session=lambda: app.get(IVR), commands=commands, run_recorder=active.add
+    )
     # Inbound recordings by result (ok, corrupt, missing, failed, …), once a recorder runs.
     metrics.export_read(
         "recordings",

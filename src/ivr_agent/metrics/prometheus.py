@@ -127,6 +127,21 @@ def calls_in_progress(in_progress: Callable[[], Sequence[CallSnapshot]]) -> Live
     return series
 
 
+def leader_state(pbx_id: str, is_leader: Callable[[], bool]) -> LiveSeries:
+    """``ivr_agent_leader{pbx_id}``: 1 while this agent is the active one of its PBX."""
+
+    def series() -> Iterable[Metric]:
+        gauge = GaugeMetricFamily(
+            f"{PREFIX}_leader",
+            "1 while this agent is the active one of its PBX (0: standby).",
+            labels=["pbx_id"],
+        )
+        gauge.add_metric([pbx_id], 1.0 if is_leader() else 0.0)
+        return (gauge,)
+
+    return series
+
+
 def _values(stats: Any) -> Iterable[tuple[str, float]]:
     if isinstance(stats, Mapping):
         return sorted(stats.items())
