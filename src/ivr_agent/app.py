@@ -305,6 +305,9 @@ def _ivr_ctx(
             yield  # measure only: the tracker's commands go nowhere
             return
         async with contextlib.AsyncExitStack() as stack:
+            # Stopped when the agent stands by: nothing may reach the closed session then.
+            for key in (IVR, EXECUTOR, PROMPT_CHECK, WAKE_DIALER):
+                stack.callback(app.pop, key, None)
             session = await stack.enter_async_context(
                 running_session(
                     settings,
@@ -316,6 +319,7 @@ def _ivr_ctx(
             )
             app[IVR] = session
             readiness.add_probe("ari", ari_probe(session, component))
+            stack.callback(readiness.probes.pop, "ari", None)
             metrics = app[METRICS]
             stack.callback(
                 metrics.export_counters(
@@ -367,7 +371,7 @@ def _ivr_ctx(
 def _calls_handover(settings: Settings) -> CleanupCtx:
     """The first active part: a standby taking over stores the calls it kept aside that
     nobody stored, and goes on with its calls in flight marked ``complete: false``
-    (calls/standby.py); when it stands by again its finished calls are kept aside."""
+    (calls/standby.py)."""
 
     async def handover(app: web.Application) -> AsyncIterator[None]:
         gate = app[OUTCOME_GATE]
@@ -389,11 +393,7 @@ def _calls_handover(settings: Settings) -> CleanupCtx:
                 calls_seen_finishing=len(kept),
                 calls_stored_now=len(unstored),
             )
-        try:
-            yield
-        finally:
-            if settings.leader_election:
-                gate.stand_by()
+        yield
 
     return handover
 
@@ -436,13 +436,19 @@ def _leadership_ctx(settings: Settings, readiness: Readiness, active: ActivePart
             settings.pbx_id,
             poll_seconds=settings.leader_poll_seconds,
             on_change=changed,
+            # Finished calls are kept aside only once another agent is known to act: a
+            # leader that lost its lock connection because the database is down goes on
+            # spooling them (written when it is back; a second save only rewrites a row).
+            on_held_elsewhere=app[OUTCOME_GATE].stand_by,
         )
         app[LEADERSHIP] = lead
         unexport = app[METRICS].export_live(leader_state(settings.pbx_id, lambda: lead.is_leader))
         if not await lead.try_acquire():
-            app[OUTCOME_GATE].stand_by()
             mark("standby")
-            log.warning("standing by: another agent is active for this PBX", pbx_id=settings.pbx_id)
+            log.warning(
+                "standing by: another agent is active for this PBX, or the database is down",
+                pbx_id=settings.pbx_id,
+            )
         try:
             async with background(lead.run(), "leadership"):
                 yield

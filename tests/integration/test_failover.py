@@ -34,6 +34,7 @@ from tests.integration.test_callbacks_instances import (  # the same fake PBX, n
     ari,  # noqa: F401  (a fixture)
 )
 from tests.support.agent import serving_agent
+from tests.support.net import free_port
 from tests.support.outcomes import sample_outcome
 
 pytestmark = pytest.mark.postgres
@@ -44,6 +45,8 @@ POLL = 0.2
 def _settings(tmp_path: Path, name: str) -> Settings:
     return load_settings(
         _env_file=None,
+        # An ARI nobody answers: the leader keeps trying, a standby leaves it alone.
+        ari_url=f"http://u:p@127.0.0.1:{free_port()}",
         data_dir=tmp_path / name,
         pbx_id="pbx1",
         leader_election=True,
@@ -54,14 +57,15 @@ def _settings(tmp_path: Path, name: str) -> Settings:
 
 @contextlib.asynccontextmanager
 async def _agent(settings: Settings, db: Database) -> AsyncIterator[tuple[web.Application, str]]:
-    async with serving_agent(settings, db) as served:
+    async with serving_agent(settings, db, ari_up=False) as served:
         yield served
 
 
 async def _role(http: ClientSession, url: str, token: str) -> tuple[int, str | None]:
     # With a token: a fresh answer, not the anonymous one cached for 5 s.
     async with http.get(f"{url}/readyz", headers={"Authorization": f"Bearer {token}"}) as reply:
-        return reply.status, (await reply.json()).get("role")
+        body = await reply.json()
+        return reply.status, body.get("role")
 
 
 async def _leader_gauge(http: ClientSession, url: str) -> str:
@@ -91,11 +95,19 @@ async def test_given_two_agents_of_one_pbx_when_the_active_dies_then_the_standby
         token = await create_token(db, "ops")
         assert first[LEADERSHIP].is_leader
         assert not second[LEADERSHIP].is_leader
-        assert await _role(http, first_url, token) == (200, "active")
-        # A standby serves its API and is ready: only the PBX's leader acts.
+        # The leader's ARI does not answer: not ready. A standby leaves ARI to the leader,
+        # serves its API and is ready.
+        assert await _role(http, first_url, token) == (503, "active")
         assert await _role(http, second_url, token) == (200, "standby")
         assert await _leader_gauge(http, first_url) == 'ivr_agent_leader{pbx_id="pbx1"} 1.0'
         assert await _leader_gauge(http, second_url) == 'ivr_agent_leader{pbx_id="pbx1"} 0.0'
+        async with http.get(f"{second_url}/metrics") as reply:
+            exported = await reply.text()
+        # Its ARI is the active agent's: no "PBX connection down" alert for a standby.
+        assert 'ivr_agent_connection_up{component="ari"}' not in exported
+        assert 'ivr_agent_connection_state{component="ari",state="standby"} 1.0' in exported
+        async with http.get(f"{first_url}/metrics") as reply:
+            assert 'ivr_agent_connection_up{component="ari"} 0.0' in await reply.text()
 
         # Calls the standby's tracker saw finish: the leader stored one, not the other (it
         # died first, or it ended while no agent was active).
@@ -118,8 +130,13 @@ async def test_given_two_agents_of_one_pbx_when_the_active_dies_then_the_standby
         took = time.monotonic() - killed
         assert took < POLL * 2 + 0.5, f"take-over took {took:.2f} s"
         assert not first[LEADERSHIP].is_leader
-        assert await _role(http, second_url, token) == (200, "active")
+        assert await _role(http, second_url, token) == (503, "active")
         assert await _role(http, first_url, token) == (200, "standby")
+        # The old leader keeps its finished calls aside once it knows another agent acts.
+        deadline = time.monotonic() + 3
+        while first[OUTCOME_GATE].active:
+            assert time.monotonic() < deadline, "the old leader still stores outcomes"
+            await asyncio.sleep(0.05)
 
         deadline = time.monotonic() + 10
         while (await get_call(db, never_stored.outcome.call_id)) is None:

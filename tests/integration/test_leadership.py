@@ -30,13 +30,18 @@ class Contender:
         params = db.engine.dialect.create_connect_args(db.url)[1]
         self.changes: list[tuple[bool, float]] = []
         self.acting = False
+        self.held_elsewhere = 0
         self.lead = Leadership(
             lock_connector(params),
             pbx_id,
             poll_seconds=POLL,
             on_change=self._changed,
+            on_held_elsewhere=self._held_elsewhere,
             **options,
         )
+
+    def _held_elsewhere(self) -> None:
+        self.held_elsewhere += 1
 
     async def _changed(self, leader: bool) -> None:
         self.acting = leader
@@ -88,6 +93,9 @@ async def test_given_two_agents_of_one_pbx_when_both_try_then_exactly_one_leads(
             await asyncio.sleep(POLL * 5)  # polls come and go; nothing changes hands
             assert (first.lead.is_leader, second.lead.is_leader) == (True, False)
             assert second.changes == []
+            # Each of the second's tries found the lock held by another agent.
+            assert second.held_elsewhere >= 3
+            assert first.held_elsewhere == 0
     finally:
         for contender in (first, second, other_pbx):
             await contender.lead.close()
@@ -142,10 +150,12 @@ async def test_given_a_leader_cut_off_from_the_database_then_it_stops_acting_by_
                 await _wait_for(lambda: not leader.acting, within=3.0)
                 stopped = leader.changes[-1][1] - cut_at
                 assert stopped < POLL + 0.3 + 0.3, f"acted on for {stopped:.2f} s"
-                # It keeps trying (and failing) without acting again.
+                # It keeps trying (and failing) without acting again; it cannot tell that
+                # another agent holds the lock (it reaches no database).
                 await asyncio.sleep(POLL * 3)
                 assert not leader.lead.is_leader
                 assert not leader.acting
+                assert leader.held_elsewhere == 0
     finally:
         door.resume()
         await door.close()

@@ -87,15 +87,19 @@ class Leadership:
         *,
         poll_seconds: float,
         on_change: OnChange,
+        on_held_elsewhere: Callable[[], None] | None = None,
         check_timeout: float | None = None,
     ) -> None:
-        """``check_timeout``: how long the leader's check of its connection may take
+        """``on_held_elsewhere``: called each time a try finds another agent holding the
+        lock (unlike a try that could not reach the database, this says someone else
+        acts). ``check_timeout``: how long the leader's check of its connection may take
         before it steps down (default: the poll interval, at least 0.5 s)."""
         self.pbx_id = pbx_id
         self.poll_seconds = poll_seconds
         self.check_timeout = check_timeout if check_timeout is not None else max(poll_seconds, 0.5)
         self._connect = connect
         self._on_change = on_change
+        self._on_held_elsewhere = on_held_elsewhere
         self._conn: asyncpg.Connection | None = None
         self._leader = False
         self._wake = asyncio.Event()
@@ -133,6 +137,8 @@ class Leadership:
             await self._drop_connection()
             return False
         if not taken:
+            if self._on_held_elsewhere is not None:
+                self._on_held_elsewhere()
             return False
         self._leader = True
         self.gained += 1
