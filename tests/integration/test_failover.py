@@ -17,7 +17,7 @@ import pytest
 from aiohttp import ClientSession, web
 from sqlalchemy import func, select, text
 
-from ivr_agent.app import LEADERSHIP, OUTCOME_GATE
+from ivr_agent.app import IVR, LEADERSHIP, OUTCOME_GATE
 from ivr_agent.callbacks.reconcile import reconcile
 from ivr_agent.calls.standby import TAKEOVER_REASON
 from ivr_agent.calls.store import get_call, save_outcome
@@ -95,6 +95,9 @@ async def test_given_two_agents_of_one_pbx_when_the_active_dies_then_the_standby
         token = await create_token(db, "ops")
         assert first[LEADERSHIP].is_leader
         assert not second[LEADERSHIP].is_leader
+        # Only the leader has an ARI session (prompts, recorder, dialer act through it).
+        assert first.get(IVR) is not None
+        assert second.get(IVR) is None
         # The leader's ARI does not answer: not ready. A standby leaves ARI to the leader,
         # serves its API and is ready.
         assert await _role(http, first_url, token) == (503, "active")
@@ -130,6 +133,9 @@ async def test_given_two_agents_of_one_pbx_when_the_active_dies_then_the_standby
         took = time.monotonic() - killed
         assert took < POLL * 2 + 0.5, f"take-over took {took:.2f} s"
         assert not first[LEADERSHIP].is_leader
+        # The old leader stopped acting: its ARI session is closed and gone.
+        assert first.get(IVR) is None
+        assert second.get(IVR) is not None
         assert await _role(http, second_url, token) == (503, "active")
         assert await _role(http, first_url, token) == (200, "standby")
         # The old leader keeps its finished calls aside once it knows another agent acts.
