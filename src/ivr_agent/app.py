@@ -25,13 +25,7 @@ from ivr_agent.calls.feature import setup as setup_calls
 from ivr_agent.calls.inflight import InflightJournal
 from ivr_agent.calls.ingest import CommandRoutes, Ingest
 from ivr_agent.calls.outbox import Outbox
-from ivr_agent.calls.standby import (
-    TAKEOVER_REASON,
-    OutcomeGate,
-    mark_incomplete,
-    outcomes_to_store,
-    takeover_reason,
-)
+from ivr_agent.calls.standby import OutcomeGate, take_over_calls
 from ivr_agent.campaigns import CampaignScheduler, RunResult
 from ivr_agent.campaigns.feature import setup as setup_campaigns
 from ivr_agent.campaigns.http import WAKE_SCHEDULER
@@ -42,7 +36,6 @@ from ivr_agent.core.tracker import FinishedCall, Tracker
 from ivr_agent.dashboard.feature import setup as setup_dashboard
 from ivr_agent.dashboard.live import LIVE
 from ivr_agent.db.database import Database, open_database
-from ivr_agent.db.errors import StoreError
 from ivr_agent.db.migrate import upgrade_to_head
 from ivr_agent.metrics.feature import running_callback_counts
 from ivr_agent.metrics.feature import setup as setup_metrics
@@ -56,7 +49,7 @@ from ivr_agent.platform.active_parts import ActiveParts
 from ivr_agent.platform.disk import disk_probe
 from ivr_agent.platform.health import READINESS, Readiness, State, setup_health
 from ivr_agent.platform.keys import DATABASE, DIRECTORY, NOTIFIER, SETTINGS
-from ivr_agent.platform.leadership import Leadership, lock_connector
+from ivr_agent.platform.leadership import Leadership, elected, lock_connector
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.platform.systemd import running_notifier
 from ivr_agent.platform.tasks import background
@@ -370,29 +363,11 @@ def _ivr_ctx(
 
 def _calls_handover(settings: Settings) -> CleanupCtx:
     """The first active part: a standby taking over stores the calls it kept aside that
-    nobody stored, and goes on with its calls in flight marked ``complete: false``
-    (calls/standby.py)."""
+    nobody stored and marks those in flight (calls/standby.py)."""
 
     async def handover(app: web.Application) -> AsyncIterator[None]:
-        gate = app[OUTCOME_GATE]
-        if not gate.active:
-            at = datetime.fromtimestamp(app[PBX_CLOCK].now(), UTC)
-            reason = takeover_reason(at)
-            kept = gate.take_over()
-            in_flight = app[INGEST].tracker.mark_gap(at, TAKEOVER_REASON)
-            try:
-                unstored = await outcomes_to_store(app[DATABASE], settings.pbx_id, kept, reason)
-            except StoreError:
-                unstored = mark_incomplete(kept, reason)  # a second save only rewrites a row
-            for call in unstored:
-                gate.deliver(call)
-            log.warning(
-                "took over the calls of the PBX",
-                pbx_id=settings.pbx_id,
-                calls_in_flight=in_flight,
-                calls_seen_finishing=len(kept),
-                calls_stored_now=len(unstored),
-            )
+        gate, tracker = app[OUTCOME_GATE], app[INGEST].tracker
+        await take_over_calls(gate, tracker, app[DATABASE], settings.pbx_id, app[PBX_CLOCK].now())
         yield
 
     return handover
@@ -401,25 +376,6 @@ def _calls_handover(settings: Settings) -> CleanupCtx:
 def _leadership_ctx(settings: Settings, readiness: Readiness, active: ActiveParts) -> CleanupCtx:
     """Runs the active parts: at once without leader election; with it, while this agent
     holds the lock of its PBX (platform/leadership.py), as a standby meanwhile."""
-    left_to_leader = ("ari", "prompts")
-
-    def mark(role: str) -> None:
-        readiness.role = role
-        for name in left_to_leader:
-            component = readiness.components.get(name)
-            if component is not None and component.state is not State.DISABLED:
-                if role == "standby":
-                    component.set(State.STANDBY, "used by the active agent of this PBX")
-                elif component.state is State.STANDBY:
-                    component.set(State.CONNECTING)
-
-    async def changed(leader: bool) -> None:
-        if leader:
-            mark("active")
-            await active.start()
-        else:
-            await active.stop()
-            mark("standby")
 
     async def leadership(app: web.Application) -> AsyncIterator[None]:
         if not settings.leader_election:
@@ -430,33 +386,24 @@ def _leadership_ctx(settings: Settings, readiness: Readiness, active: ActivePart
                 await active.stop()
             return
         db = app[DATABASE]
-        params = db.engine.dialect.create_connect_args(db.url)[1]
-        lead = Leadership(
-            lock_connector(params),
+        async with elected(
+            lock_connector(db.engine.dialect.create_connect_args(db.url)[1]),
             settings.pbx_id,
             poll_seconds=settings.leader_poll_seconds,
-            on_change=changed,
+            active=active,
+            readiness=readiness,
             # Finished calls are kept aside only once another agent is known to act: a
             # leader that lost its lock connection because the database is down goes on
             # spooling them (written when it is back; a second save only rewrites a row).
             on_held_elsewhere=app[OUTCOME_GATE].stand_by,
-        )
-        app[LEADERSHIP] = lead
-        unexport = app[METRICS].export_live(leader_state(settings.pbx_id, lambda: lead.is_leader))
-        if not await lead.try_acquire():
-            mark("standby")
-            log.warning(
-                "standing by: another agent is active for this PBX, or the database is down",
-                pbx_id=settings.pbx_id,
-            )
-        try:
-            async with background(lead.run(), "leadership"):
+        ) as lead:
+            app[LEADERSHIP] = lead
+            leader = leader_state(settings.pbx_id, lambda: lead.is_leader)
+            unexport = app[METRICS].export_live(leader)
+            try:
                 yield
-        finally:
-            # Stop acting before the lock is released: a standby may take over at once.
-            await active.stop()
-            await lead.close()
-            unexport()
+            finally:
+                unexport()
 
     return leadership
 

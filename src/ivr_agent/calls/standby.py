@@ -24,11 +24,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ivr_agent.calls.store import stored_linkedids
-from ivr_agent.core.tracker import FinishedCall
+from ivr_agent.core.tracker import FinishedCall, Tracker
 from ivr_agent.db.database import Database
+from ivr_agent.db.errors import StoreError
+from ivr_agent.platform.logging import get_logger
+
+log = get_logger(__name__)
 
 #: How long a standby keeps the calls it saw finish: longer than the leader normally takes
 #: to store one, so that a take-over finds every call its dead leader may not have stored.
@@ -115,3 +119,31 @@ def _incomplete(call: FinishedCall, reason: str) -> FinishedCall:
     reasons = [r for r in (outcome.incomplete_reason, reason) if r]
     marked = replace(outcome, complete=False, incomplete_reason="; ".join(reasons))
     return FinishedCall(marked, call.events, call.anomalies)
+
+
+async def take_over_calls(
+    gate: OutcomeGate, tracker: Tracker, db: Database, pbx_id: str, now: float
+) -> None:
+    """This agent becomes the active one at ``now`` (PBX time, epoch seconds): if its gate
+    stood by, store the calls it kept that nobody stored and mark the calls in flight
+    ``complete: false`` (see the module docstring). Nothing to do for an agent that was
+    storing already (the first agent at start, a leader that got its lock back)."""
+    if gate.active:
+        return
+    at = datetime.fromtimestamp(now, UTC)
+    reason = takeover_reason(at)
+    kept = gate.take_over()
+    in_flight = tracker.mark_gap(at, TAKEOVER_REASON)
+    try:
+        unstored = await outcomes_to_store(db, pbx_id, kept, reason)
+    except StoreError:
+        unstored = mark_incomplete(kept, reason)  # a second save only rewrites a row
+    for call in unstored:
+        gate.deliver(call)
+    log.warning(
+        "took over the calls of the PBX",
+        pbx_id=pbx_id,
+        calls_in_flight=in_flight,
+        calls_seen_finishing=len(kept),
+        calls_stored_now=len(unstored),
+    )

@@ -30,12 +30,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs
 
+from ivr_agent.platform.active_parts import ActiveParts
+from ivr_agent.platform.health import Readiness, State
 from ivr_agent.platform.logging import get_logger
+from ivr_agent.platform.tasks import background
 
 log = get_logger(__name__)
 
@@ -232,3 +235,65 @@ class Leadership:
                 await conn.close()
         except Exception:
             conn.terminate()
+
+
+#: Readiness components of the parts only the active agent runs (ARI and what uses it).
+LEFT_TO_LEADER = ("ari", "prompts")
+
+
+def _mark(readiness: Readiness, role: str) -> None:
+    """Show ``role`` on ``/readyz``; a standby's :data:`LEFT_TO_LEADER` parts are in state
+    ``standby`` (ready: the active agent runs them)."""
+    readiness.role = role
+    for name in LEFT_TO_LEADER:
+        component = readiness.components.get(name)
+        if component is None or component.state is State.DISABLED:
+            continue
+        if role == "standby":
+            component.set(State.STANDBY, "used by the active agent of this PBX")
+        elif component.state is State.STANDBY:
+            component.set(State.CONNECTING)
+
+
+@contextlib.asynccontextmanager
+async def elected(
+    connect: Connect,
+    pbx_id: str,
+    *,
+    poll_seconds: float,
+    active: ActiveParts,
+    readiness: Readiness,
+    on_held_elsewhere: Callable[[], None] | None = None,
+) -> AsyncIterator[Leadership]:
+    """Run ``active`` while this agent leads ``pbx_id``, for the duration of the block: one
+    try at once (the first agent is active when the block starts), then a try every poll
+    while standing by. On the way out the parts stop before the lock is released, so that
+    a standby taking over at once never acts beside this agent."""
+
+    async def changed(leader: bool) -> None:
+        if leader:
+            _mark(readiness, "active")
+            await active.start()
+        else:
+            await active.stop()
+            _mark(readiness, "standby")
+
+    lead = Leadership(
+        connect,
+        pbx_id,
+        poll_seconds=poll_seconds,
+        on_change=changed,
+        on_held_elsewhere=on_held_elsewhere,
+    )
+    if not await lead.try_acquire():
+        _mark(readiness, "standby")
+        log.warning(
+            "standing by: another agent is active for this PBX, or the database is down",
+            pbx_id=pbx_id,
+        )
+    try:
+        async with background(lead.run(), "leadership"):
+            yield lead
+    finally:
+        await active.stop()
+        await lead.close()
