@@ -400,10 +400,15 @@ def _leadership_ctx(settings: Settings, readiness: Readiness, active: ActivePart
             app[LEADERSHIP] = lead
             leader = leader_state(settings.pbx_id, lambda: lead.is_leader)
             unexport = app[METRICS].export_live(leader)
+            # Times this agent gained and lost it: a flapping leadership shows here.
+            changes = app[METRICS].export_read(
+                "leadership", "Leadership", lambda: {"gained": lead.gained, "lost": lead.lost}
+            )
             try:
                 yield
             finally:
                 unexport()
+                changes()
 
     return leadership
 

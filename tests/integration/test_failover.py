@@ -132,6 +132,11 @@ async def test_given_two_agents_of_one_pbx_when_the_active_dies_then_the_standby
             await asyncio.sleep(0.02)
         took = time.monotonic() - killed
         assert took < POLL * 2 + 0.5, f"take-over took {took:.2f} s"
+        assert (first[LEADERSHIP].gained, first[LEADERSHIP].lost) == (1, 1)
+        async with http.get(f"{second_url}/metrics") as reply:
+            exported = await reply.text()
+        assert 'ivr_agent_leader{pbx_id="pbx1"} 1.0' in exported
+        assert "ivr_agent_leadership_gained_total 1.0" in exported
         assert not first[LEADERSHIP].is_leader
         # The old leader stopped acting: its ARI session is closed and gone.
         assert first.get(IVR) is None
