@@ -25,6 +25,7 @@ from ivr_agent.calls.feature import setup as setup_calls
 from ivr_agent.calls.inflight import InflightJournal
 from ivr_agent.calls.ingest import CommandRoutes, Ingest
 from ivr_agent.calls.outbox import Outbox
+from ivr_agent.calls.standby import OutcomeGate, take_over_calls
 from ivr_agent.campaigns import CampaignScheduler, RunResult
 from ivr_agent.campaigns.feature import setup as setup_campaigns
 from ivr_agent.campaigns.http import WAKE_SCHEDULER
@@ -41,15 +42,17 @@ from ivr_agent.db.database import Database, open_database
 from ivr_agent.db.migrate import upgrade_to_head
 from ivr_agent.metrics.feature import running_callback_counts
 from ivr_agent.metrics.feature import setup as setup_metrics
-from ivr_agent.metrics.prometheus import METRICS, calls_in_progress
+from ivr_agent.metrics.prometheus import METRICS, calls_in_progress, leader_state
 from ivr_agent.notify import build_notifier, check_reachable, load_directory
 from ivr_agent.pbx.ami import AmiConnection
 from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.pbx.clock import PbxClock
-from ivr_agent.pbx.session import Ivr, ReportSeal, ari_probe, running_session
+from ivr_agent.pbx.session import Ivr, ReportSeal, ari_probe, is_agent_report, running_session
+from ivr_agent.platform.active_parts import ActiveParts
 from ivr_agent.platform.disk import disk_probe
 from ivr_agent.platform.health import READINESS, Readiness, State, setup_health
 from ivr_agent.platform.keys import DATABASE, DIRECTORY, NOTIFIER, SETTINGS
+from ivr_agent.platform.leadership import Leadership, elected, lock_connector
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.platform.systemd import running_notifier
 from ivr_agent.platform.tasks import background
@@ -79,6 +82,8 @@ IVR = web.AppKey("ivr", Ivr)
 EXECUTOR = web.AppKey("prompt_executor", PromptExecutor)
 PBX_CLOCK = web.AppKey("pbx_clock", PbxClock)
 PROMPT_CHECK = web.AppKey("prompt_check", PlayabilityCheck)
+OUTCOME_GATE = web.AppKey("outcome_gate", OutcomeGate)
+LEADERSHIP = web.AppKey("leadership", Leadership)
 
 #: How often the tracker's timers are advanced (hold-reminder repeats, stale calls).
 TICK_SECONDS = 0.25
@@ -224,6 +229,9 @@ def _ami_ctx(
             metrics.observe_finished(call.outcome)
             live.publish_finished(call.outcome)
 
+        # A standby keeps its finished calls aside (calls/standby.py); active by default.
+        gate = app[OUTCOME_GATE] = OutcomeGate(finished)
+
         # Per PBX: the calls of one PBX are never rebuilt into another's tracker.
         journal = InflightJournal(
             settings.data_dir / f"calls-in-flight.{settings.pbx_id}.jsonl",
@@ -231,7 +239,7 @@ def _ami_ctx(
         )
         ingest = Ingest(
             tracker,
-            finished,
+            gate,
             commands=commands,
             capture=capture,
             trust=seal.genuine,
@@ -240,7 +248,8 @@ def _ami_ctx(
         app[INGEST] = ingest
         # Before AMI connects: the previous run's calls in flight, reconciled at login.
         restored = ingest.restore(journal.recover())
-        metrics.export_live(calls_in_progress(tracker.in_progress))
+        # Only the active agent counts the PBX's calls (a standby's would double them).
+        metrics.export_live(calls_in_progress(lambda: tracker.in_progress() if gate.active else ()))
         metrics.export_counters("ingest", "Ingest path", ingest.stats)
         metrics.export_counters("inflight_journal", "In-flight journal", journal.stats)
         metrics.export_counters("tracker", "Call tracker", tracker.stats)
@@ -256,6 +265,8 @@ def _ami_ctx(
 
         def on_event(raw: dict[str, str], received_at: float) -> None:
             clock.observe_ami(raw, received_at)
+            if not gate.active and is_agent_report(raw):
+                return  # the active agent's report: sealed with a key a standby cannot check
             ingest.on_ami_event(raw, received_at)
 
         connection = AmiConnection(
@@ -303,6 +314,9 @@ def _ivr_ctx(
             yield  # measure only: the tracker's commands go nowhere
             return
         async with contextlib.AsyncExitStack() as stack:
+            # Stopped when the agent stands by: nothing may reach the closed session then.
+            for key in (IVR, EXECUTOR, PROMPT_CHECK, WAKE_DIALER):
+                stack.callback(app.pop, key, None)
             session = await stack.enter_async_context(
                 running_session(
                     settings,
@@ -314,6 +328,7 @@ def _ivr_ctx(
             )
             app[IVR] = session
             readiness.add_probe("ari", ari_probe(session, component))
+            stack.callback(readiness.probes.pop, "ari", None)
             metrics = app[METRICS]
             stack.callback(
                 metrics.export_counters(
@@ -343,7 +358,13 @@ def _ivr_ctx(
             stack.callback(metrics.export_counters("executor", "Prompt executor", executor.stats))
             if settings.callback_dialer_enabled:
                 dialer = await stack.enter_async_context(
-                    running_dialer(session, app[DATABASE], pbx_now=clock.now)
+                    running_dialer(
+                        session,
+                        app[DATABASE],
+                        pbx_now=clock.now,
+                        # The PBX's leader is its only dialer: what another left is orphaned.
+                        sole_dialer=settings.leader_election,
+                    )
                 )
                 # POST /api/callbacks wakes it: a callback due now is dialled at once.
                 app[WAKE_DIALER] = dialer.wake
@@ -354,6 +375,58 @@ def _ivr_ctx(
             yield
 
     return ivr
+
+
+def _calls_handover(settings: Settings) -> CleanupCtx:
+    """The first active part: a standby taking over stores the calls it kept aside that
+    nobody stored and marks those in flight (calls/standby.py)."""
+
+    async def handover(app: web.Application) -> AsyncIterator[None]:
+        gate, tracker = app[OUTCOME_GATE], app[INGEST].tracker
+        await take_over_calls(gate, tracker, app[DATABASE], settings.pbx_id, app[PBX_CLOCK].now())
+        yield
+
+    return handover
+
+
+def _leadership_ctx(settings: Settings, readiness: Readiness, active: ActiveParts) -> CleanupCtx:
+    """Runs the active parts: at once without leader election; with it, while this agent
+    holds the lock of its PBX (platform/leadership.py), as a standby meanwhile."""
+
+    async def leadership(app: web.Application) -> AsyncIterator[None]:
+        if not settings.leader_election:
+            await active.start()
+            try:
+                yield
+            finally:
+                await active.stop()
+            return
+        db = app[DATABASE]
+        async with elected(
+            lock_connector(db.engine.dialect.create_connect_args(db.url)[1]),
+            settings.pbx_id,
+            poll_seconds=settings.leader_poll_seconds,
+            active=active,
+            readiness=readiness,
+            # Finished calls are kept aside only once another agent is known to act: a
+            # leader that lost its lock connection because the database is down goes on
+            # spooling them (written when it is back; a second save only rewrites a row).
+            on_held_elsewhere=app[OUTCOME_GATE].stand_by,
+        ) as lead:
+            app[LEADERSHIP] = lead
+            leader = leader_state(settings.pbx_id, lambda: lead.is_leader)
+            unexport = app[METRICS].export_live(leader)
+            # Times this agent gained and lost it: a flapping leadership shows here.
+            changes = app[METRICS].export_read(
+                "leadership", "Leadership", lambda: {"gained": lead.gained, "lost": lead.lost}
+            )
+            try:
+                yield
+            finally:
+                unexport()
+                changes()
+
+    return leadership
 
 
 def build_app(
@@ -415,8 +488,14 @@ def build_app(
         in_progress=lambda: app[INGEST].tracker.in_progress(),
         stored=lambda: app[OUTBOX].stats.written,
     )
-    app.cleanup_ctx.append(_ivr_ctx(settings, readiness, commands, clock, seal, catalogue, files))
-    setup_recordings(app, settings, session=lambda: app.get(IVR), commands=commands)
+    # What only the active agent of the PBX runs (all of it without leader election).
+    active = ActiveParts(app)
+    active.add(_calls_handover(settings))
+    active.add(_ivr_ctx(settings, readiness, commands, clock, seal, catalogue, files))
+    app.cleanup_ctx.append(_leadership_ctx(settings, readiness, active))
+    setup_recordings(
+        app, settings, session=lambda: app.get(IVR), commands=commands, run_recorder=active.add
+    )
     # Inbound recordings by result (ok, corrupt, missing, failed, …), once a recorder runs.
     metrics.export_read(
         "recordings",

@@ -129,6 +129,18 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_\-]{1,32}$",
         description="Names this PBX in stored rows, so several PBXs can share one database.",
     )
+    leader_election: bool = Field(
+        False,
+        description="Several agents per PBX: the one holding a PostgreSQL lock for PBX_ID acts, "
+        "the others stand by and take over when it dies (off: this agent always acts).",
+    )
+    leader_poll_seconds: float = Field(
+        1.0,
+        ge=0.1,
+        le=5,
+        description="How often a standby tries for the leadership and the leader checks it "
+        "still holds it (seconds).",
+    )
     http_listen: Listen = Field(
         HostPort("127.0.0.1", 8080), description="HOST:PORT of the web API and dashboard."
     )

@@ -16,7 +16,7 @@ from ivr_agent.complaints.runner import ChaserStats
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.tracker import Tracker
 from ivr_agent.metrics.feature import setup as setup_metrics
-from ivr_agent.metrics.prometheus import calls_in_progress
+from ivr_agent.metrics.prometheus import calls_in_progress, leader_state
 from ivr_agent.metrics.store import OpenCallbacks
 from ivr_agent.notify import build_notifier
 from ivr_agent.pbx.ami import AmiStats
@@ -47,6 +47,8 @@ def exported_names(tmp_path: Path) -> set[str]:
         "playbacks", "Prompt playbacks", PlaybackStats(), gauges=frozenset({"unplayable"})
     )
     metrics.export_counters("callback_attempts", "Callback attempts", DialerStats())
+    # With leader election on (app.py: the leadership part).
+    metrics.export_live(leader_state(settings.pbx_id, lambda: True))
     metrics.export_counters(
         "callbacks", "Callbacks", OpenCallbacks(), gauges=frozenset({"open", "overdue"})
     )

@@ -596,11 +596,17 @@ class Dialer:
 
 @contextlib.asynccontextmanager
 async def running_dialer(
-    ivr: Ivr, db: Database, pbx_now: Callable[[], float] = time.time
+    ivr: Ivr, db: Database, pbx_now: Callable[[], float] = time.time, *, sole_dialer: bool = False
 ) -> AsyncIterator[Dialer]:
     """The dialer with its Stasis route, running for the duration of the block; its times
-    are read from ``pbx_now`` (the PBX's clock) where no event carries one."""
+    are read from ``pbx_now`` (the PBX's clock) where no event carries one.
+
+    ``sole_dialer``: no other dialer of this PBX is alive (this agent holds the PBX's
+    leadership): the attempts other dialers left are taken over at once, without waiting
+    for their lease to run out."""
     dialer = Dialer(ivr, db, pbx_now=pbx_now)
+    if sole_dialer:
+        dialer.lease_seconds = 0.0
     ivr.router.route(ROUTE, dialer.on_stasis_start)
     task = asyncio.create_task(dialer.run(), name="callback-dialer")
     try:

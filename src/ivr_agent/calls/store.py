@@ -437,3 +437,22 @@ async def get_timeline(target: Database | AsyncSession, call_id: str) -> list[di
         ]
 
     return await _run(target, "read timeline", work)
+
+
+async def stored_linkedids(db: Database, pbx_id: str, linkedids: Sequence[str]) -> set[str]:
+    """Which of ``linkedids`` of ``pbx_id`` have a stored call (a standby taking over asks,
+    to store only the calls its dead leader had not). StoreError if the database is down."""
+
+    async def work(session: AsyncSession) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(linkedids), MAX_PAGE):
+            chunk = list(linkedids[start : start + MAX_PAGE])
+            rows = await session.scalars(
+                select(CallRow.linkedid).where(
+                    CallRow.pbx_id == pbx_id, CallRow.linkedid.in_(chunk)
+                )
+            )
+            found.update(rows)
+        return found
+
+    return await _run(db, "look up stored calls", work)

@@ -80,7 +80,8 @@ def connection_state(readiness: Readiness) -> LiveSeries:
 def _connection_state(readiness: Readiness) -> Iterable[Metric]:
     up = GaugeMetricFamily(
         f"{PREFIX}_connection_up",
-        "1 when the part (database, ami, ari) is connected; disabled parts are left out.",
+        "1 when the part (database, ami, ari) is connected; disabled parts, and those a "
+        "standby leaves to the active agent, are left out.",
         labels=["component"],
     )
     state = GaugeMetricFamily(
@@ -89,7 +90,8 @@ def _connection_state(readiness: Readiness) -> Iterable[Metric]:
         labels=["component", "state"],
     )
     for component in list(readiness.components.values()):
-        if component.state is not State.DISABLED:
+        # A standby leaves ARI to the active agent: not "down" (no PBX alert for it).
+        if component.state not in (State.DISABLED, State.STANDBY):
             up.add_metric([component.name], 1.0 if component.state is State.UP else 0.0)
         for option in State:
             state.add_metric(
@@ -123,6 +125,21 @@ def calls_in_progress(in_progress: Callable[[], Sequence[CallSnapshot]]) -> Live
             value=sum(1 for call in calls if call.on_hold),
         )
         return (total, states, on_hold)
+
+    return series
+
+
+def leader_state(pbx_id: str, is_leader: Callable[[], bool]) -> LiveSeries:
+    """``ivr_agent_leader{pbx_id}``: 1 while this agent is the active one of its PBX."""
+
+    def series() -> Iterable[Metric]:
+        gauge = GaugeMetricFamily(
+            f"{PREFIX}_leader",
+            "1 while this agent is the active one of its PBX (0: standby).",
+            labels=["pbx_id"],
+        )
+        gauge.add_metric([pbx_id], 1.0 if is_leader() else 0.0)
+        return (gauge,)
 
     return series
 

@@ -129,6 +129,16 @@ class ReportSeal:
         return hmac.new(self._key, material.encode(), hashlib.sha256).hexdigest()
 
 
+def is_agent_report(raw: Mapping[str, str]) -> bool:
+    """Whether ``raw`` is a report an agent sent through the AMI action (sealed with that
+    agent's own key; not one the dialplan hook raised on a caller's channel)."""
+    return (
+        raw.get("Event") == "UserEvent"
+        and raw.get("UserEvent") in _REPORT_EVENTS
+        and not sent_from_a_channel(raw)
+    )
+
+
 @dataclass
 class PromptStats:
     """Counters of the prompt reports sent over AMI."""

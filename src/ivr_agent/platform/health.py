@@ -28,6 +28,8 @@ class State(enum.StrEnum):
     CONNECTING = "connecting"
     UP = "up"
     DOWN = "down"
+    #: Left to the active agent of this PBX while this one stands by (counts as ready).
+    STANDBY = "standby"
 
 
 @dataclass
@@ -51,6 +53,8 @@ class Readiness:
     components: dict[str, Component] = field(default_factory=dict)
     # Probes refresh a component on each /readyz (e.g. a database ping).
     probes: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    #: With leader election: ``active`` or ``standby`` (None: no election, always active).
+    role: str | None = None
 
     def component(self, name: str, *, enabled: bool = True) -> Component:
         """The component called ``name``, created on first use."""
@@ -77,7 +81,9 @@ class Readiness:
     @property
     def ready(self) -> bool:
         """True when every enabled part is up."""
-        return all(c.state in (State.UP, State.DISABLED) for c in self.components.values())
+        return all(
+            c.state in (State.UP, State.DISABLED, State.STANDBY) for c in self.components.values()
+        )
 
     def report(self) -> dict[str, dict[str, str]]:
         """JSON-ready view, one entry per part."""
@@ -108,6 +114,10 @@ class Ready(Reply):
 
     ready: bool
     components: dict[str, PartState]
+    role: str | None = Field(
+        default=None,
+        description="With leader election: active (acts for its PBX) or standby.",
+    )
 
 
 @documented("The process answers", response=Alive)
@@ -127,7 +137,9 @@ async def readyz(request: web.Request) -> web.Response:
     """200 when every enabled part is up, else 503; always lists each part's state."""
     readiness = request.app[READINESS]
     await readiness.refresh()
-    body = {"ready": readiness.ready, "components": readiness.report()}
+    body: dict[str, object] = {"ready": readiness.ready, "components": readiness.report()}
+    if readiness.role is not None:
+        body["role"] = readiness.role
     return web.json_response(body, status=200 if readiness.ready else 503)
 
 

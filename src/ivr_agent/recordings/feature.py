@@ -21,6 +21,8 @@ from ivr_agent.recordings.inbound import RECORDER, InboundRecorder
 from ivr_agent.recordings.retention import run_retention
 from ivr_agent.settings import Settings
 
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
 log = get_logger(__name__)
 
 
@@ -30,17 +32,32 @@ def setup(
     *,
     session: Callable[[], Ivr | None],
     commands: CommandRoutes,
+    run_recorder: Callable[[CleanupCtx], None] | None = None,
 ) -> None:
     """The recording routes; while the app runs, the retention purge, and — with inbound
     recording on and an ARI session (``session()``, read at start) — the recorder, which
-    takes the tracker's :class:`StartRecording` commands and keeps callers' suggestions."""
+    takes the tracker's :class:`StartRecording` commands and keeps callers' suggestions.
+
+    ``run_recorder``: what runs the recorder's part (the active parts of a leader-elected
+    agent); by default it runs with the app."""
     setup_recordings_api(app)
 
-    async def recordings(app: web.Application) -> AsyncIterator[None]:
+    async def retention(app: web.Application) -> AsyncIterator[None]:
         db = app[DATABASE]
         left = await asyncio.to_thread(discard_incoming, settings.data_dir)
         if left:
             log.info("recording_downloads_discarded", count=left)
+        job = run_retention(
+            db,
+            settings.data_dir,
+            settings.recording_retention_days,
+            callback_retention_days=settings.recording_retention_callback_days,
+        )
+        async with background(job, "recording-retention"):
+            yield
+
+    async def recorder_part(app: web.Application) -> AsyncIterator[None]:
+        db = app[DATABASE]
         async with contextlib.AsyncExitStack() as stack:
             ivr = session()
             if ivr is not None:
@@ -58,13 +75,7 @@ def setup(
                 await stack.enter_async_context(
                     background(recorder.run_pending(), "inbound-recording-pending")
                 )
-            retention = run_retention(
-                db,
-                settings.data_dir,
-                settings.recording_retention_days,
-                callback_retention_days=settings.recording_retention_callback_days,
-            )
-            await stack.enter_async_context(background(retention, "recording-retention"))
             yield
 
-    app.cleanup_ctx.append(recordings)
+    app.cleanup_ctx.append(retention)
+    (run_recorder or app.cleanup_ctx.append)(recorder_part)
