@@ -27,8 +27,9 @@ reason                        first allowed dial at or after         deadline
                                                                      the reference (setting)
 ``complaint_resolved``        max(reference + 24 h, now)             reference + 72 h (setting)
 ``abandoned_call``/``manual`` max(reference, now) (as soon as         end of the window in which
-                              possible)                              the last attempt would fall
-                                                                     if every attempt failed
+``queue_callback``            possible; a queue callback is first    the last attempt would fall
+                              dialled when its place in the queue    if every attempt failed
+                              reaches the front, not by this time)
 ``campaign``                  max(reference, now); the reference    the later of: the end of
                               is the start of the run's local day   the last window of the day
                               (its first window, or the next one    it is first dialled, and
@@ -93,7 +94,9 @@ from zoneinfo import ZoneInfo
 #: Reasons a callback may be requested for (API, abandoned calls); ``campaign`` callbacks are
 #: made only by their campaign's runs (``ivr_agent.campaigns``).
 RequestableReason = Literal["service_completed", "complaint_resolved", "abandoned_call", "manual"]
-Reason = Literal[RequestableReason, "campaign"]
+#: ``queue_callback``: a caller who pressed 1 in the queue (S8, ``core/queue_callbacks.py``),
+#: made only from that call's report.
+Reason = Literal[RequestableReason, "campaign", "queue_callback"]
 #: A callback still to be dialled (or being dialled).
 OpenStatus = Literal["pending", "in_progress"]
 #: A callback never dialled again.
@@ -116,7 +119,7 @@ CallbackKind = Literal["survey", "return_call"]
 CALLBACK_KINDS: tuple[str, ...] = get_args(CallbackKind)
 #: Reasons whose callbacks are return calls: an abandoned caller never received the service a
 #: survey would ask about (S5), so they are called back to be served. Always, no setting.
-RETURN_CALL_REASONS = frozenset({"abandoned_call"})
+RETURN_CALL_REASONS = frozenset({"abandoned_call", "queue_callback"})
 
 #: When a customer who said "not now" would rather be called, chosen on the keypad (S5: on
 #: "not convenient", apologise and ask for a better time). "Tomorrow" is the next working day.
