@@ -117,7 +117,12 @@ def _outbox_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
 
     async def outbox(app: web.Application) -> AsyncIterator[None]:
         auto_callbacks = callback_config(settings) if settings.callback_auto_for_abandoned else None
-        box = Outbox(settings.data_dir / "spool", callbacks=auto_callbacks)
+        box = Outbox(
+            settings.data_dir / "spool",
+            callbacks=auto_callbacks,
+            # A caller's in-queue callback request is a promise: stored whatever the setting.
+            queue_callbacks=callback_config(settings),
+        )
         app[OUTBOX] = box
         # Not ready while outcomes cannot reach the spool or the writer is stuck.
         readiness.add_probe("outbox", box.readiness_probe(component))

@@ -11,6 +11,7 @@ from ivr_agent.callbacks.jobs import (
     create_callback,
 )
 from ivr_agent.callbacks.queries import get_callback, iter_callback_calls, list_callbacks
+from ivr_agent.callbacks.queue_requests import request_for_queue_callback
 from ivr_agent.callbacks.sessions import in_transaction, utc
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "in_transaction",
     "iter_callback_calls",
     "list_callbacks",
+    "request_for_queue_callback",
     "utc",
 ]

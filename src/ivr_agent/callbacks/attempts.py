@@ -82,6 +82,8 @@ class ClaimedAttempt:
     reason: str
     deadline: datetime
     overdue: bool
+    #: An in-queue callback request (S8): the queue whose place it kept.
+    queue_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ def _claimed(row: CallbackRow, attempt: CallbackAttemptRow) -> ClaimedAttempt:
         reason=row.reason,
         deadline=row.deadline,
         overdue=row.overdue,
+        queue_name=row.queue_name,
     )
 
 
@@ -165,7 +168,9 @@ async def claim_due(
         ).all()
         claimed = []
         for row in rows:
-            if config is not None:
+            # Released in its place (S8): the caller waits now, in the queue's hours.
+            in_place = row.reason == "queue_callback" and row.attempts_made == 0
+            if config is not None and not in_place:
                 windows = config.allowed_windows(row.reason, stored_windows(row.calling_windows))
                 allowed = next_allowed(at, windows, config)
                 if allowed > at:

@@ -73,8 +73,9 @@ from ivr_agent.callbacks.dialing import (
     unanswered_outcome,
 )
 from ivr_agent.callbacks.journal import Journal, JournalEntry
+from ivr_agent.callbacks.queue_dispatch import QueueCallbackDispatcher, running_dispatcher
 from ivr_agent.callbacks.reconcile import ReconcileReport, finish_without_channel, reconcile
-from ivr_agent.callbacks.return_call import GREETING, ReturnCall
+from ivr_agent.callbacks.return_call import GREETING, QUEUE_GREETING, ReturnCall
 from ivr_agent.core.callbacks import (
     AnsweredOutcome,
     CallbackConfig,
@@ -318,7 +319,8 @@ class Dialer:
         # customer never waits for it.
         with contextlib.suppress(Exception):
             if kind_of(attempt.reason) == "return_call":
-                await self.ivr.catalogue.ensure_media(GREETING, {"company": self.settings.company})
+                greeting = QUEUE_GREETING if attempt.queue_name else GREETING
+                await self.ivr.catalogue.ensure_media(greeting, {"company": self.settings.company})
             else:
                 await self.ivr.catalogue.ensure_media(
                     "callback_opening", self._opening_variables(attempt)
@@ -422,6 +424,7 @@ class Dialer:
             attempt.customer_name,
             attempt.reason,
             attempt.customer_number,
+            attempt.queue_name,
         )
 
     def _opening_variables(self, attempt: ClaimedAttempt) -> dict[str, str]:
@@ -603,8 +606,23 @@ async def running_dialer(
     dialer = Dialer(ivr, db, pbx_now=pbx_now)
     ivr.router.route(ROUTE, dialer.on_stasis_start)
     task = asyncio.create_task(dialer.run(), name="callback-dialer")
+    # In-queue callback requests (S8) are released in their places by the queues' state,
+    # read over AMI; without AMI they wait.
+    dispatcher = None
+    if ivr.ami is not None:
+        dispatcher = QueueCallbackDispatcher(
+            ivr.ami,
+            db,
+            wake=dialer.wake,
+            poll_seconds=ivr.settings.queue_callback_poll_seconds,
+            pbx_now=pbx_now,
+        )
     try:
-        yield dialer
+        if dispatcher is None:
+            yield dialer
+        else:
+            async with running_dispatcher(dispatcher):
+                yield dialer
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

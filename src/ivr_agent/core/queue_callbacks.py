@@ -27,6 +27,7 @@ arguments; nothing here reads a clock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -69,7 +70,7 @@ def place_order(request: WaitingRequest) -> tuple[datetime, str]:
 
 
 def requests_to_dial(
-    snapshot: QueueSnapshot, requests: tuple[WaitingRequest, ...] | list[WaitingRequest]
+    snapshot: QueueSnapshot, requests: Sequence[WaitingRequest]
 ) -> tuple[str, ...]:
     """The ids of the waiting requests to dial now, in the order of their places.
 

@@ -35,6 +35,14 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     abandon_after = 3.0        # nobody answers: the caller hangs up 3 s after it began to
                                # wait (hear ringback, or its phone was told "ringing")
 
+    [[calls]]
+    id = "keeps_place"
+    caller = "13800138003"
+    dial = "4008003000"        # the callback line: its queue offers a return call
+    queue_callback_after = 10.0  # 10 s into the wait (past the offer), the caller presses 1,
+                               # hears the confirmation and is hung up by the PBX; their
+                               # return call is a [[callbacks]] entry with the same number
+
     [[callbacks]]              # a customer the PBX calls back
     id = "survey"
     number = "13900139001"
@@ -62,7 +70,8 @@ from ivr_agent.core.phone import is_dialable
 
 HOTLINE = "4008001000"
 DIRECT_LINE = "4008002000"
-OPERATOR_IDS = tuple(f"{n:03d}" for n in range(1, 11))
+#: The hotline's operators 001-010, and the overflow desks 011-060 (011: the callback line).
+OPERATOR_IDS = tuple(f"{n:03d}" for n in range(1, 61))
 #: Where an operator transfers the caller to hand them over to the satisfaction question
 #: (the sandbox PBX's ``from-operators`` sends it to the hook ``ivr-agent-survey-handover``).
 HANDOVER_EXTENSION = "8000"
@@ -124,6 +133,8 @@ class InboundCall:
     operator_speech: tuple[Speech, ...] = ()
     survey_digit: str | None = None
     suggestion: str | None = None
+    #: S8: press 1 this many seconds into the wait (the in-queue callback offer) and leave.
+    queue_callback_after: float | None = None
 
     @property
     def operator_extension(self) -> str | None:
@@ -181,6 +192,7 @@ class Scenario:
                 start=c.start * factor,
                 answer_after=s(c.answer_after),
                 abandon_after=s(c.abandon_after),
+                queue_callback_after=s(c.queue_callback_after),
                 talk=s(c.talk),
                 holds=tuple(Hold(h.start * factor, h.seconds * factor, h.by) for h in c.holds),
                 speech=tuple(
@@ -276,23 +288,30 @@ def _call(index: int, raw: Any) -> InboundCall:
         where,
         raw,
         allowed
-        | {"talk", "hangup", "holds", "speech", "operator_speech", "survey_digit", "suggestion"},
+        | {"talk", "hangup", "holds", "speech", "operator_speech", "survey_digit", "suggestion"}
+        | {"queue_callback_after"},
     )
     call_id = str(raw.get("id", f"call{index + 1}"))
     where = f"calls[{index}] ({call_id})"
     operator = raw.get("operator")
     if operator is not None and operator != "any" and operator not in OPERATOR_IDS:
-        raise ScenarioError(f"{where}: operator must be one of 001-010 or 'any'")
+        raise ScenarioError(f"{where}: operator must be one of 001-060 or 'any'")
     answer_after = _seconds(where, "answer_after", raw.get("answer_after"))
     abandon_after = _seconds(where, "abandon_after", raw.get("abandon_after"))
+    queue_callback_after = _seconds(where, "queue_callback_after", raw.get("queue_callback_after"))
     talk = _seconds(where, "talk", raw.get("talk"))
     if operator is not None:
         if answer_after is None or talk is None:
             raise ScenarioError(f"{where}: an answered call needs answer_after and talk")
-        if abandon_after is not None:
-            raise ScenarioError(f"{where}: abandon_after is for calls nobody answers")
-    elif abandon_after is None:
-        raise ScenarioError(f"{where}: give operator (answered) or abandon_after (abandoned)")
+        if abandon_after is not None or queue_callback_after is not None:
+            raise ScenarioError(
+                f"{where}: abandon_after and queue_callback_after are for calls nobody answers"
+            )
+    elif (abandon_after is None) == (queue_callback_after is None):
+        raise ScenarioError(
+            f"{where}: give operator (answered), abandon_after (abandoned) or "
+            "queue_callback_after (leaves the queue for a return call)"
+        )
     hangup = raw.get("hangup", "caller")
     if hangup not in ENDINGS:
         raise ScenarioError(f"{where}: hangup must be caller, operator or handover")
@@ -346,6 +365,7 @@ def _call(index: int, raw: Any) -> InboundCall:
         operator_speech=operator_speech,
         survey_digit=survey_digit,
         suggestion=suggestion,
+        queue_callback_after=queue_callback_after,
     )
 
 

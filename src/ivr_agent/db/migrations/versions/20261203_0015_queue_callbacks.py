@@ -38,9 +38,7 @@ def upgrade() -> None:
     op.create_check_constraint(op.f("ck_callbacks_reason"), "callbacks", _check(_AFTER))
     op.add_column("callbacks", sa.Column("queue_name", sa.Text(), nullable=True))
     op.add_column("callbacks", sa.Column("queued_at", sa.DateTime(timezone=True), nullable=True))
-    op.add_column(
-        "callbacks", sa.Column("released_at", sa.DateTime(timezone=True), nullable=True)
-    )
+    op.add_column("callbacks", sa.Column("released_at", sa.DateTime(timezone=True), nullable=True))
     op.create_check_constraint(
         op.f("ck_callbacks_queue_place"),
         "callbacks",

@@ -1,0 +1,179 @@
+"""In-queue callback requests in PostgreSQL: stored from the call, released in their place.
+
+Theory of operation (S8, issue 18; the rules are ``core/queue_callbacks.py``):
+
+* A caller who pressed 1 at the queue's offer is a call whose outcome carries
+  ``extra.queue_callback`` (its queue and its place, the queue join). Saving that call
+  stores, in the same transaction, a callback of reason ``queue_callback`` with
+  ``queue_name`` and ``queued_at`` (:func:`request_for_queue_callback`) — at most one per
+  call (a unique index), whatever the automatic-callback setting says: it is a promise
+  made to the caller. It is kept **waiting**: ``next_attempt_at`` is NULL, so the dialer
+  never claims it by time.
+* :func:`release_in_place` is the only way out of waiting. Under a per-queue transaction
+  lock (``pg_advisory_xact_lock``: agents sharing the database decide one after the other,
+  each seeing the releases before it), it reads the queue's requests, asks the pure rules
+  which to dial now against the caller's queue snapshot, and marks those ``released_at`` =
+  ``next_attempt_at`` = now — a conditional update (``released_at IS NULL``), so a request
+  is released once. The dialer then claims each like any due callback (``FOR UPDATE SKIP
+  LOCKED``: one attempt) and places a return call (``callbacks/return_call.py``).
+* A released request whose return call fails is retried under S5's rules like any return
+  call (interval, attempts); it no longer waits for a place.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ivr_agent.callbacks.sessions import in_transaction, utc
+from ivr_agent.core.callbacks import CallbackConfig, check_customer_name, schedule
+from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.core.phone import check_customer_number
+from ivr_agent.core.queue_callbacks import WaitingRequest
+from ivr_agent.db.database import Database
+from ivr_agent.db.models import CallbackRow
+
+REASON = "queue_callback"
+#: A request being dialled (or about to be): released and not yet done with.
+_OPEN = ("pending", "in_progress")
+
+
+async def request_for_queue_callback(
+    session: AsyncSession,
+    outcome: CallOutcome,
+    call_id: str,
+    config: CallbackConfig,
+    now: datetime,
+) -> str | None:
+    """Store the in-queue callback request of a saved call, in the caller's transaction.
+
+    Only an inbound call whose outcome says the caller asked (``extra.queue_callback``,
+    with its place) and whose number can be dialled; saving the call again creates nothing.
+    The id of the request, or None when there is none.
+    """
+    asked = outcome.extra.get("queue_callback")
+    if outcome.direction != "inbound" or not isinstance(asked, dict):
+        return None
+    queue, queued = asked.get("queue"), asked.get("queued_at")
+    if not isinstance(queue, str) or not queue or not isinstance(queued, str):
+        return None
+    try:
+        number = check_customer_number(outcome.caller_number)
+    except ValueError:
+        return None  # a withheld or internal number cannot be called back
+    try:
+        name = check_customer_name(outcome.extra.get("caller_name"))
+    except ValueError:
+        name = None
+    queued_at = utc("queued_at", datetime.fromisoformat(queued))
+    plan = schedule(REASON, queued_at, now, config)
+    stmt = (
+        pg_insert(CallbackRow)
+        .values(
+            callback_id=str(uuid.uuid4()),
+            customer_number=number,
+            customer_name=name,
+            reason=REASON,
+            reference_time=queued_at,
+            due_at=plan.due_at,
+            deadline=plan.deadline,
+            status="pending",
+            next_attempt_at=None,
+            overdue=False,
+            source_call_id=call_id,
+            queue_name=queue,
+            queued_at=queued_at,
+            status_reason="waiting for its place in the queue",
+        )
+        .on_conflict_do_nothing(
+            index_elements=["source_call_id"], index_where=CallbackRow.reason == REASON
+        )
+        .returning(CallbackRow.callback_id)
+    )
+    inserted = (await session.execute(stmt)).scalar()
+    return str(inserted) if inserted is not None else None
+
+
+async def queues_waiting(db: Database) -> list[str]:
+    """The queues with requests still waiting for their place (or in flight)."""
+
+    async def work(session: AsyncSession) -> list[str]:
+        rows = await session.scalars(
+            select(CallbackRow.queue_name)
+            .where(CallbackRow.reason == REASON, CallbackRow.status.in_(_OPEN))
+            .distinct()
+        )
+        return sorted(q for q in rows if q)
+
+    return await in_transaction(db, "list queues with callback requests", work)
+
+
+def _waiting(row: CallbackRow) -> WaitingRequest:
+    assert row.queued_at is not None  # the CHECK constraint guarantees it
+    in_flight = row.released_at is not None and (
+        row.status == "in_progress" or row.attempts_made == 0
+    )
+    return WaitingRequest(row.callback_id, utc("queued_at", row.queued_at), in_flight)
+
+
+async def release_in_place(
+    db: Database,
+    queue: str,
+    decide: Callable[[Sequence[WaitingRequest]], Sequence[str]],
+    now: datetime | None = None,
+) -> list[str]:
+    """Release the requests of ``queue`` that ``decide`` picks from the waiting ones, once.
+
+    ``decide`` gets the queue's open requests (waiting, and released ones still in flight)
+    and returns the ids to dial now (``core.queue_callbacks.requests_to_dial`` with the
+    queue's snapshot). One transaction under a per-queue lock; ``now`` defaults to the
+    database's ``now()``. Returns the ids released by this call (a request another agent
+    released first is not among them).
+    """
+
+    async def work(session: AsyncSession) -> list[str]:
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"ivr-agent-queue-callback:{queue}"},
+        )
+        at = now if now is not None else await session.scalar(select(func.now()))
+        assert at is not None
+        rows = (
+            await session.scalars(
+                select(CallbackRow).where(
+                    CallbackRow.reason == REASON,
+                    CallbackRow.queue_name == queue,
+                    CallbackRow.status.in_(_OPEN),
+                    # Waiting, or in flight; one released that failed waits for its S5 retry,
+                    # no longer for a place.
+                    CallbackRow.released_at.is_(None)
+                    | (CallbackRow.status == "in_progress")
+                    | (CallbackRow.attempts_made == 0),
+                )
+            )
+        ).all()
+        requests = [_waiting(row) for row in rows]
+        chosen = [c for c in decide(requests) if c in {r.callback_id for r in requests}]
+        if not chosen:
+            return []
+        released = await session.scalars(
+            update(CallbackRow)
+            .where(CallbackRow.callback_id.in_(chosen), CallbackRow.released_at.is_(None))
+            .values(
+                released_at=at,
+                next_attempt_at=at,
+                due_at=at,
+                status_reason="its place reached the front of the queue",
+                updated_at=at,
+            )
+            .returning(CallbackRow.callback_id)
+            .execution_options(synchronize_session=False)
+        )
+        return [str(r) for r in released.all()]
+
+    return await in_transaction(db, f"release callback requests of queue {queue}", work)
