@@ -93,7 +93,8 @@ async def test_two_callers_who_press_1_are_called_back_in_their_places_one_opera
         )
         assert len(callback["attempts"]) == 1
     third, fourth = requests
-    assert third.released_at is not None and fourth.released_at is not None
+    assert third.released_at is not None
+    assert fourth.released_at is not None
     # Never ahead of a caller who joined earlier: the second caller was answered first.
     earlier_answered = inbound[EARLIER].answered_at
     assert earlier_answered is not None
@@ -104,3 +105,12 @@ async def test_two_callers_who_press_1_are_called_back_in_their_places_one_opera
     assert fourth.released_at > returned[THIRD].answered_at
     assert third.released_at < fourth.released_at
     assert returned[THIRD].operator_id == returned[FOURTH].operator_id == "011"
+    # The caller who joined after them is not served before them: the operator was kept
+    # (paused) for each return call in turn, and given back to the queue after.
+    later_answered = inbound[LATER].answered_at
+    fourth_answered = returned[FOURTH].answered_at
+    assert later_answered is not None
+    assert fourth_answered is not None
+    assert later_answered > fourth_answered > returned[THIRD].answered_at
+    # The agent's own pause and unpause channels are no calls of the call centre.
+    assert len(calls) == 7, [(c.caller_number, c.direction) for c in calls]

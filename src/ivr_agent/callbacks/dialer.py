@@ -611,7 +611,7 @@ async def running_dialer(
     dispatcher = None
     if ivr.ami is not None:
         dispatcher = QueueCallbackDispatcher(
-            ivr.ami,
+            ivr,
             db,
             wake=dialer.wake,
             poll_seconds=ivr.settings.queue_callback_poll_seconds,

@@ -9,13 +9,16 @@ Theory of operation (S8, issue 18; the rules are ``core/queue_callbacks.py``):
   call (a unique index), whatever the automatic-callback setting says: it is a promise
   made to the caller. It is kept **waiting**: ``next_attempt_at`` is NULL, so the dialer
   never claims it by time.
-* :func:`release_in_place` is the only way out of waiting. Under a per-queue transaction
+* :func:`dispatch_in_place` is the only way out of waiting. Under a per-queue transaction
   lock (``pg_advisory_xact_lock``: agents sharing the database decide one after the other,
-  each seeing the releases before it), it reads the queue's requests, asks the pure rules
-  which to dial now against the caller's queue snapshot, and marks those ``released_at`` =
-  ``next_attempt_at`` = now — a conditional update (``released_at IS NULL``), so a request
-  is released once. The dialer then claims each like any due callback (``FOR UPDATE SKIP
-  LOCKED``: one attempt) and places a return call (``callbacks/return_call.py``).
+  each seeing the decisions before it), it reads the queue's requests, asks the pure rules
+  (against the caller's queue snapshot) which operator to keep for whom and whom to dial
+  now, notes the kept operator (``queue_member``) and marks the dialled ``released_at`` =
+  ``next_attempt_at`` = now — conditional updates (``released_at IS NULL``), so a request
+  is released once. Pausing and unpausing the operators in the queue is the caller's
+  (``callbacks/queue_dispatch.py``). The dialer then claims each like any due callback
+  (``FOR UPDATE SKIP LOCKED``: one attempt) and places a return call
+  (``callbacks/return_call.py``).
 * A released request whose return call fails is retried under S5's rules like any return
   call (interval, attempts); it no longer waits for a place.
 """
@@ -34,9 +37,9 @@ from ivr_agent.callbacks.sessions import in_transaction, utc
 from ivr_agent.core.callbacks import CallbackConfig, check_customer_name, schedule
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.phone import check_customer_number
-from ivr_agent.core.queue_callbacks import WaitingRequest
+from ivr_agent.core.queue_callbacks import Dispatch, WaitingRequest
 from ivr_agent.db.database import Database
-from ivr_agent.db.models import CallbackRow
+from ivr_agent.db.models import CallbackAttemptRow, CallbackRow
 
 REASON = "queue_callback"
 #: A request being dialled (or about to be): released and not yet done with.
@@ -100,12 +103,16 @@ async def request_for_queue_callback(
 
 
 async def queues_waiting(db: Database) -> list[str]:
-    """The queues with requests still waiting for their place (or in flight)."""
+    """The queues with requests still waiting for their place (or in flight), or keeping an
+    operator not yet given back."""
 
     async def work(session: AsyncSession) -> list[str]:
         rows = await session.scalars(
             select(CallbackRow.queue_name)
-            .where(CallbackRow.reason == REASON, CallbackRow.status.in_(_OPEN))
+            .where(
+                CallbackRow.reason == REASON,
+                CallbackRow.status.in_(_OPEN) | CallbackRow.queue_member.is_not(None),
+            )
             .distinct()
         )
         return sorted(q for q in rows if q)
@@ -113,30 +120,42 @@ async def queues_waiting(db: Database) -> list[str]:
     return await in_transaction(db, "list queues with callback requests", work)
 
 
-def _waiting(row: CallbackRow) -> WaitingRequest:
+def _waiting(row: CallbackRow, channels: dict[str, str]) -> WaitingRequest:
     assert row.queued_at is not None  # the CHECK constraint guarantees it
     in_flight = row.released_at is not None and (
         row.status == "in_progress" or row.attempts_made == 0
     )
-    return WaitingRequest(row.callback_id, utc("queued_at", row.queued_at), in_flight)
+    is_open = row.status in _OPEN and (row.released_at is None or in_flight)
+    return WaitingRequest(
+        row.callback_id,
+        utc("queued_at", row.queued_at),
+        in_flight and is_open,
+        row.queue_member,
+        channels.get(row.callback_id),
+        is_open,
+    )
 
 
-async def release_in_place(
+async def dispatch_in_place(
     db: Database,
     queue: str,
-    decide: Callable[[Sequence[WaitingRequest]], Sequence[str]],
+    decide: Callable[[Sequence[WaitingRequest]], Dispatch],
     now: datetime | None = None,
-) -> list[str]:
-    """Release the requests of ``queue`` that ``decide`` picks from the waiting ones, once.
+) -> Dispatch:
+    """Apply what ``decide`` makes of the open requests of ``queue``, once; what was applied.
 
-    ``decide`` gets the queue's open requests (waiting, and released ones still in flight)
-    and returns the ids to dial now (``core.queue_callbacks.requests_to_dial`` with the
-    queue's snapshot). One transaction under a per-queue lock; ``now`` defaults to the
-    database's ``now()``. Returns the ids released by this call (a request another agent
-    released first is not among them).
+    ``decide`` gets the queue's open requests (waiting, and released ones still in flight,
+    with the operator kept for each and the channel of a return call in flight) and returns
+    a :class:`~ivr_agent.core.queue_callbacks.Dispatch` (``plan_dispatch`` with the queue's
+    snapshot). In one transaction under a per-queue lock, each step a conditional update:
+    an operator is kept only for a request that has none, a request is released (``released_at``
+    = ``next_attempt_at`` = now: the dialer claims it) only once, and a reservation that
+    ended is forgotten. ``now`` defaults to the database's ``now()``. The result holds only
+    what this call changed (another agent may have done the rest first), and the operators
+    to give back to the queue.
     """
 
-    async def work(session: AsyncSession) -> list[str]:
+    async def work(session: AsyncSession) -> Dispatch:
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
             {"key": f"ivr-agent-queue-callback:{queue}"},
@@ -148,32 +167,83 @@ async def release_in_place(
                 select(CallbackRow).where(
                     CallbackRow.reason == REASON,
                     CallbackRow.queue_name == queue,
-                    CallbackRow.status.in_(_OPEN),
-                    # Waiting, or in flight; one released that failed waits for its S5 retry,
-                    # no longer for a place.
-                    CallbackRow.released_at.is_(None)
-                    | (CallbackRow.status == "in_progress")
-                    | (CallbackRow.attempts_made == 0),
+                    # Waiting, or in flight (one released that failed waits for its S5
+                    # retry, no longer for a place); or done with, still keeping an operator.
+                    (
+                        CallbackRow.status.in_(_OPEN)
+                        & (
+                            CallbackRow.released_at.is_(None)
+                            | (CallbackRow.status == "in_progress")
+                            | (CallbackRow.attempts_made == 0)
+                        )
+                    )
+                    | CallbackRow.queue_member.is_not(None),
                 )
             )
         ).all()
-        requests = [_waiting(row) for row in rows]
-        chosen = [c for c in decide(requests) if c in {r.callback_id for r in requests}]
-        if not chosen:
-            return []
-        released = await session.scalars(
-            update(CallbackRow)
-            .where(CallbackRow.callback_id.in_(chosen), CallbackRow.released_at.is_(None))
-            .values(
-                released_at=at,
-                next_attempt_at=at,
-                due_at=at,
-                status_reason="its place reached the front of the queue",
-                updated_at=at,
+        flying = [r.callback_id for r in rows if r.status == "in_progress"]
+        channels: dict[str, str] = {}
+        if flying:
+            found = await session.execute(
+                select(CallbackAttemptRow.callback_id, CallbackAttemptRow.channel_id).where(
+                    CallbackAttemptRow.callback_id.in_(flying),
+                    CallbackAttemptRow.state.in_(("dialling", "answered")),
+                )
             )
-            .returning(CallbackRow.callback_id)
-            .execution_options(synchronize_session=False)
+            channels = {str(c): ch for c, ch in found.all()}
+        requests = [_waiting(row, channels) for row in rows]
+        plan = decide(requests)
+        known = {r.callback_id for r in requests if r.open}
+        reserved: list[tuple[str, str]] = []
+        for callback_id, member in plan.reserve:
+            if callback_id not in known:
+                continue
+            kept = await session.scalar(
+                update(CallbackRow)
+                .where(
+                    CallbackRow.callback_id == callback_id,
+                    CallbackRow.queue_member.is_(None),
+                    CallbackRow.released_at.is_(None),
+                )
+                .values(queue_member=member, updated_at=at)
+                .returning(CallbackRow.callback_id)
+                .execution_options(synchronize_session=False)
+            )
+            if kept is not None:
+                reserved.append((callback_id, member))
+        dialled: list[str] = []
+        if plan.dial:
+            released = await session.scalars(
+                update(CallbackRow)
+                .where(
+                    CallbackRow.callback_id.in_([c for c in plan.dial if c in known]),
+                    CallbackRow.released_at.is_(None),
+                    CallbackRow.queue_member.is_not(None),
+                )
+                .values(
+                    released_at=at,
+                    next_attempt_at=at,
+                    due_at=at,
+                    status_reason="its place reached the front of the queue",
+                    updated_at=at,
+                )
+                .returning(CallbackRow.callback_id)
+                .execution_options(synchronize_session=False)
+            )
+            dialled = [str(r) for r in released.all()]
+        if plan.forget:
+            await session.execute(
+                update(CallbackRow)
+                .where(CallbackRow.callback_id.in_(plan.forget))
+                .values(queue_member=None, updated_at=at)
+                .execution_options(synchronize_session=False)
+            )
+        order = {c: i for i, c in enumerate(plan.dial)}
+        return Dispatch(
+            tuple(reserved),
+            tuple(sorted(dialled, key=order.__getitem__)),
+            plan.unpause,
+            plan.forget,
         )
-        return [str(r) for r in released.all()]
 
-    return await in_transaction(db, f"release callback requests of queue {queue}", work)
+    return await in_transaction(db, f"dispatch callback requests of queue {queue}", work)

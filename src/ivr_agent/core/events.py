@@ -56,6 +56,7 @@ __all__ = [
     "PARSERS",
     "PROMPT_USER_EVENT",
     "QUEUE_CALLBACK_USER_EVENT",
+    "QUEUE_MEMBER_CONTEXT",
     "SNOOP_CHANNEL_PREFIX",
     "SUBSCRIBED_EVENTS",
     "SURVEY_USER_EVENT",
@@ -524,13 +525,18 @@ PARSERS: Mapping[str, Parser] = {
 #: or each would be stored as a phantom call.
 SNOOP_CHANNEL_PREFIX = "Snoop/"
 
+#: The Local channels through which the agent pauses and unpauses the operator kept for an
+#: in-queue callback request (hook ``ivr-agent-queue-member``): no call of the call centre.
+QUEUE_MEMBER_CONTEXT = "@ivr-agent-queue-member-"
+
 #: AMI event names the agent subscribes to (its event filter), derived from ``PARSERS``.
 SUBSCRIBED_EVENTS: frozenset[str] = frozenset(PARSERS)
 
 
 def parse_ami(fields: Fields) -> PbxEvent | None:
     """Typed event for a raw AMI event dict; ``None`` when the tracker does not consume it
-    (an event it has no use for, or one about the agent's own ``Snoop/`` channels).
+    (an event it has no use for, or one about the agent's own ``Snoop/`` channels or its
+    ``ivr-agent-queue-member`` Local channels).
 
     Raises :class:`MalformedEvent` naming the field when a consumed event lacks ``Timestamp``,
     ``Linkedid``, ``Uniqueid``, ``Channel`` (or ``DestChannel``/``DestUniqueid`` on Dial
@@ -545,5 +551,9 @@ def parse_ami(fields: Fields) -> PbxEvent | None:
         return None
     channel = _text(fields.get("Channel"))
     if channel is not None and channel.startswith(SNOOP_CHANNEL_PREFIX):
+        return None
+    if any(
+        QUEUE_MEMBER_CONTEXT in (_text(fields.get(k)) or "") for k in ("Channel", "DestChannel")
+    ):
         return None
     return parser(fields)

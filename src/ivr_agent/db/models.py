@@ -278,6 +278,9 @@ class CallbackRow(Base):
     queue_name: Mapped[str | None]
     queued_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
+    # The operator (queue interface) kept for it, paused in the queue until its return call
+    # waits there (NULL: none).
+    queue_member: Mapped[str | None]
 
 
 class CampaignRow(Base):

@@ -5,7 +5,9 @@ their place. The request is a callback of reason ``queue_callback`` with the que
 (``queue_name``) and its place, the moment it joined that queue (``queued_at``); it waits
 (``next_attempt_at`` NULL, never claimed by the dialer) until an agent releases it
 (``released_at``, under a per-queue lock) when its place reaches the front and an operator
-is free. One request per call (a unique index on ``source_call_id``).
+is free. ``queue_member`` is the operator (queue interface) kept for it meanwhile: paused in
+the queue so that no later caller takes them. One request per call (a unique index on
+``source_call_id``).
 
 Revision ID: 0015
 Revises: 0011
@@ -39,6 +41,7 @@ def upgrade() -> None:
     op.add_column("callbacks", sa.Column("queue_name", sa.Text(), nullable=True))
     op.add_column("callbacks", sa.Column("queued_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("callbacks", sa.Column("released_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("callbacks", sa.Column("queue_member", sa.Text(), nullable=True))
     op.create_check_constraint(
         op.f("ck_callbacks_queue_place"),
         "callbacks",
@@ -65,6 +68,7 @@ def downgrade() -> None:
         )
     op.drop_index("uq_callbacks_queue_source_call_id", table_name="callbacks")
     op.drop_constraint(op.f("ck_callbacks_queue_place"), "callbacks", type_="check")
+    op.drop_column("callbacks", "queue_member")
     op.drop_column("callbacks", "released_at")
     op.drop_column("callbacks", "queued_at")
     op.drop_column("callbacks", "queue_name")
