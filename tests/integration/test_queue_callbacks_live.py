@@ -9,6 +9,8 @@ the queue-callback dispatcher (AMI ``QueueStatus``); the customers are the scena
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from ivr_agent.app import IVR
 from ivr_agent.callbacks.queries import get_callback
+from ivr_agent.callbacks.queue_dispatch import QueueCallbackDispatcher
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallbackRow, CallRow
 from tests.integration.sandbox_support import running_sandbox
@@ -60,7 +64,13 @@ async def test_two_callers_who_press_1_are_called_back_in_their_places_one_opera
         callback_poll_seconds=0.5,
         queue_callback_poll_seconds=0.5,
     )
-    async with running_agent(settings, db):
+    async with running_agent(settings, db) as app:
+        # The operator starts in the queue, whatever an earlier run left paused.
+        helper = QueueCallbackDispatcher(
+            app[IVR], db, wake=lambda: None, poll_seconds=1.0, pbx_now=time.time
+        )
+        await helper.change_member("callback-line", "PJSIP/op011", "unpause", "")
+        await asyncio.sleep(0.5)
         phones = await run_phones(customers("queue_callback"))
         calls = await _calls(db, settings.pbx_id)
         requests = await _requests(db, [c.call_id for c in calls])

@@ -84,6 +84,14 @@ def test_a_reservation_whose_request_is_gone_is_given_back() -> None:
     assert plan_dispatch(snapshot(members=(left,)), []).unpause == (OP,)
 
 
+def test_a_return_call_waiting_in_the_queue_takes_the_free_operator_first() -> None:
+    queued = QueueSnapshot(
+        "q", (QueuedCaller("ivr-agent-cb-1", at(30), return_call=True),), (QueueMember(OP),)
+    )
+    plan = plan_dispatch(queued, [WaitingRequest("d", at(3))])
+    assert (plan.reserve, plan.dial) == ((), ())
+
+
 def test_a_done_request_gives_its_operator_back_then_is_forgotten() -> None:
     done = WaitingRequest("c", at(2), member=OP, open=False)
     paused = QueueMember(OP, busy=True, paused=True, paused_reason=reservation_reason("c"))
@@ -175,6 +183,9 @@ def test_properties_of_every_plan(case: tuple[QueueSnapshot, list[WaitingRequest
     assert None not in operators
     assert len(set(operators)) == len(operators)
     assert all(not members[o].busy for o in operators if o is not None)
+    returning = sum(c.return_call for c in snap.callers)
+    free = [m for m in snap.members if m.reachable and not m.busy and (not m.paused or m.ours)]
+    assert len(plan.dial) <= max(len(free) - returning, 0)
     # Never ahead of a caller still waiting who joined earlier.
     for c in list(plan.dial) + list(reserved):
         assert all(x.return_call or x.joined_at >= by_id[c].queued_at for x in snap.callers)

@@ -154,10 +154,10 @@ class QueueCallbackDispatcher:
             # many; the dialer is woken last, once its operator is kept.
             for callback_id, member in plan.reserve:
                 log.info("queue_callback_operator_kept", callback_id=callback_id, member=member)
-                await self._member(queue, member, "pause", reservation_reason(callback_id))
+                await self.change_member(queue, member, "pause", reservation_reason(callback_id))
             for member in plan.unpause:
                 log.info("queue_callback_operator_given_back", queue=queue, member=member)
-                await self._member(queue, member, "unpause", "")
+                await self.change_member(queue, member, "unpause", "")
             for callback_id in plan.dial:
                 log.info(
                     "queue_callback_released",
@@ -179,7 +179,7 @@ class QueueCallbackDispatcher:
         messages = [flatten(m) for m in reply] if isinstance(reply, list) else []
         return snapshot_of(queue, messages, now)
 
-    async def _member(self, queue: str, member: str, action: str, reason: str) -> None:
+    async def change_member(self, queue: str, member: str, action: str, reason: str) -> None:
         """Pause or unpause ``member`` in ``queue`` through the hook ``ivr-agent-queue-member``
         (a Local channel the ARI originates; it ends at once). A failure is logged: the
         request then waits (pause) or the next poll tries again (unpause)."""

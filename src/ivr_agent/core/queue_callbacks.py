@@ -14,7 +14,8 @@ from the queue's state (AMI ``QueueStatus``) and the stored requests:
    ``ivr-agent:<callback id>``), so a caller who joined *after* the request cannot take them
    meanwhile: the request keeps its place against later callers too.
 3. **Never more than the free operators.** A request is dialled only when the operator
-   reserved for it is free (not in a call, not ringing): one return call per free operator.
+   reserved for it is free (not in a call, not ringing): one return call per free operator;
+   a free operator is left to each of our return calls already waiting in the queue.
 4. **The hand-over.** The return call rejoins the queue with a priority (ahead of later
    callers); once it waits there, its operator is unpaused and the queue rings them for it.
    A reservation whose request is done with (completed, failed, cancelled) is given back the
@@ -172,6 +173,12 @@ def plan_dispatch(snapshot: QueueSnapshot, requests: Sequence[WaitingRequest]) -
         ),
         key=lambda m: (m.busy, m.interface),
     )
+    # Our return calls waiting in the queue are ahead of everyone (their priority): each will
+    # take a free operator, so as many free ones are left to them.
+    returning = sum(1 for c in snapshot.callers if c.return_call)
+    free = [m for m in candidates if not m.busy]
+    left = {m.interface for m in free[:returning]}
+    candidates = [m for m in candidates if m.interface not in left]
     for request in sorted((r for r in requests if r.open and not r.in_flight), key=place_order):
         if earliest_caller is not None and earliest_caller < request.queued_at:
             break  # an earlier caller is still waiting: served first, and every later place
