@@ -122,6 +122,7 @@ def _outbox_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
             callbacks=auto_callbacks,
             # A caller's in-queue callback request is a promise: stored whatever the setting.
             queue_callbacks=callback_config(settings),
+            standards=StandardsConfig.from_settings(settings),
         )
         app[OUTBOX] = box
         # Not ready while outcomes cannot reach the spool or the writer is stuck.

@@ -21,6 +21,10 @@ Theory of operation (S8, issue 18; the rules are ``core/queue_callbacks.py``):
   (``callbacks/return_call.py``).
 * A released request whose return call fails is retried under S5's rules like any return
   call (interval, attempts); it no longer waits for a place.
+* S1 (:func:`answer_in_place`): the caller's wait goes on while they are off the line. When
+  the return call is stored and its operator answered, the request's original call becomes
+  answered at that moment: ``ring_seconds = operator_answered_at(return call) −
+  wait_started_at(original call)``. Until then it is neither answered nor abandoned.
 """
 
 from __future__ import annotations
@@ -35,11 +39,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.callbacks.sessions import in_transaction, utc
 from ivr_agent.core.callbacks import CallbackConfig, check_customer_name, schedule
+from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.phone import check_customer_number
 from ivr_agent.core.queue_callbacks import Dispatch, WaitingRequest
+from ivr_agent.core.standards import reported_us, ring_verdict
 from ivr_agent.db.database import Database
-from ivr_agent.db.models import CallbackAttemptRow, CallbackRow
+from ivr_agent.db.models import CallbackAttemptRow, CallbackRow, CallRow
 
 REASON = "queue_callback"
 #: A request being dialled (or about to be): released and not yet done with.
@@ -247,3 +253,53 @@ async def dispatch_in_place(
         )
 
     return await in_transaction(db, f"dispatch callback requests of queue {queue}", work)
+
+
+async def answer_in_place(
+    session: AsyncSession, outcome: CallOutcome, standards: StandardsConfig
+) -> str | None:
+    """S1 for a caller who asked to be called back in their place, in the caller's
+    transaction: once the return call's operator answered, the original call is answered.
+
+    ``outcome`` is a stored return call (``direction`` callback, its ``linkedid`` an
+    attempt's channel) whose queue part an operator answered
+    (``extra.return_call.operator_answered_at``). If that attempt belongs to an in-queue
+    callback request, the request's call (``source_call_id``) gets ``answered_at`` = that
+    answer, ``ring_seconds`` = ``answered_at − wait_started_at`` (its queue join: the wait
+    went on while the caller was off the line), its rings and S1 verdict, and the operator;
+    ``extra.queue_callback`` notes the answer and the return call. The original call's id,
+    or None when there is nothing to do.
+    """
+    facts = outcome.extra.get("return_call")
+    if outcome.direction != "callback" or not isinstance(facts, dict):
+        return None
+    answered_text = facts.get("operator_answered_at")
+    if not isinstance(answered_text, str):
+        return None
+    source = await session.scalar(
+        select(CallbackRow.source_call_id)
+        .join(CallbackAttemptRow, CallbackAttemptRow.callback_id == CallbackRow.callback_id)
+        .where(
+            CallbackAttemptRow.channel_id == outcome.linkedid,
+            CallbackAttemptRow.pbx_id == outcome.pbx_id,
+            CallbackRow.reason == REASON,
+        )
+    )
+    if source is None:
+        return None
+    call = await session.get(CallRow, source, with_for_update=True)
+    if call is None or call.wait_started_at is None:
+        return None
+    answered = utc("operator_answered_at", datetime.fromisoformat(answered_text))
+    waited_us = max(round((answered - call.wait_started_at).total_seconds() * 1_000_000), 0)
+    ring_us = reported_us(waited_us)
+    rings, within = ring_verdict(ring_us, standards)
+    call.answered_at = answered
+    call.ring_seconds = ring_us / 1_000_000
+    call.rings = rings
+    call.answered_within_standard = within
+    call.operator_id = outcome.operator_id
+    asked = dict(call.extra.get("queue_callback") or {})
+    asked.update(operator_answered_at=answered.isoformat(), return_call_linkedid=outcome.linkedid)
+    call.extra = {**call.extra, "queue_callback": asked}
+    return str(source)

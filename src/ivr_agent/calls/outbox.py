@@ -38,6 +38,7 @@ from pathlib import Path
 from ivr_agent.calls.spool_format import decode_line, encode_line
 from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.db.database import Database
@@ -93,6 +94,7 @@ class Outbox:
         backoff_cap: float = 30.0,
         callbacks: CallbackConfig | None = None,
         queue_callbacks: CallbackConfig | None = None,
+        standards: StandardsConfig | None = None,
         spool_limit: int = SPOOL_LIMIT_BYTES,
         memory_limit: int = MEMORY_LIMIT,
     ) -> None:
@@ -100,6 +102,8 @@ class Outbox:
         self.callbacks = callbacks
         # Set: callers who pressed 1 in the queue get their request when saved (S8).
         self.queue_callbacks = queue_callbacks
+        # Set: a return call an operator answered answers its request's original call (S1).
+        self.standards = standards
         spool_dir.mkdir(parents=True, exist_ok=True)
         self.spool = spool_dir / "outbox.jsonl"
         self.offset_file = spool_dir / "outbox.offset"
@@ -387,6 +391,7 @@ class Outbox:
                         timeline,
                         callbacks=self.callbacks,
                         queue_callbacks=self.queue_callbacks,
+                        standards=self.standards,
                     )
                     self.stats.written += 1
                     self._last_progress = time.monotonic()

@@ -188,6 +188,6 @@ def plan_dispatch(snapshot: QueueSnapshot, requests: Sequence[WaitingRequest]) -
                 break  # nobody to keep for it: later places wait behind it
             kept = candidates.pop(0)
             reserve.append((request.callback_id, kept.interface))
-        if not kept.busy:
+        if kept.reachable and not kept.busy:
             dial.append(request.callback_id)
     return Dispatch(tuple(reserve), tuple(dial), tuple(unpause), tuple(forget))
