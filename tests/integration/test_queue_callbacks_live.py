@@ -122,5 +122,15 @@ async def test_two_callers_who_press_1_are_called_back_in_their_places_one_opera
     assert later_answered is not None
     assert fourth_answered is not None
     assert later_answered > fourth_answered > returned[THIRD].answered_at
+    # S1: the wait of each caller who pressed 1 counted until an operator answered their
+    # return call.
+    for number in (THIRD, FOURTH):
+        original, back = inbound[number], returned[number]
+        assert original.answered_at is not None
+        assert original.answered_at == _at(back.extra["return_call"]["operator_answered_at"])
+        assert original.wait_started_at is not None
+        waited = (original.answered_at - original.wait_started_at).total_seconds()
+        assert original.ring_seconds == pytest.approx(waited, abs=0.001)
+        assert original.operator_id == "011"
     # The agent's own pause and unpause channels are no calls of the call centre.
     assert len(calls) == 7, [(c.caller_number, c.direction) for c in calls]
