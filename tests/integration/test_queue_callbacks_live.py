@@ -32,12 +32,19 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 FIRST, EARLIER, THIRD, FOURTH, LATER = (f"1380013890{n}" for n in range(1, 6))
 
 
-async def _calls(db: Database, pbx_id: str) -> list[CallRow]:
-    async with db.transaction("test read") as session:
-        rows = await session.scalars(
-            select(CallRow).where(CallRow.pbx_id == pbx_id).order_by(CallRow.offered_at)
-        )
-        return list(rows)
+async def _calls(db: Database, pbx_id: str, expected: int) -> list[CallRow]:
+    """The agent's stored calls, once ``expected`` are there (or after 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        async with db.transaction("test read") as session:
+            rows = list(
+                await session.scalars(
+                    select(CallRow).where(CallRow.pbx_id == pbx_id).order_by(CallRow.offered_at)
+                )
+            )
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.3)
 
 
 async def _requests(db: Database, call_ids: list[str]) -> list[CallbackRow]:
@@ -72,7 +79,8 @@ async def test_two_callers_who_press_1_are_called_back_in_their_places_one_opera
         await helper.change_member("callback-line", "PJSIP/op011", "unpause", "")
         await asyncio.sleep(0.5)
         phones = await run_phones(customers("queue_callback"))
-        calls = await _calls(db, settings.pbx_id)
+        # Five inbound calls and two return calls (each measured as a call of its own).
+        calls = await _calls(db, settings.pbx_id, 7)
         requests = await _requests(db, [c.call_id for c in calls])
         stored = [await get_callback(db, r.callback_id, ZONE) for r in requests]
     truth = {r["id"]: r for r in phones.results}
