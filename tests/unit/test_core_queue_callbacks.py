@@ -183,6 +183,7 @@ def test_properties_of_every_plan(case: tuple[QueueSnapshot, list[WaitingRequest
     assert None not in operators
     assert len(set(operators)) == len(operators)
     assert all(not members[o].busy for o in operators if o is not None)
+    # A return call already in the queue takes a free operator first.
     returning = sum(c.return_call for c in snap.callers)
     free = [m for m in snap.members if m.reachable and not m.busy and (not m.paused or m.ours)]
     assert len(plan.dial) <= max(len(free) - returning, 0)

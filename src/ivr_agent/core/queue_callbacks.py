@@ -174,10 +174,18 @@ def plan_dispatch(snapshot: QueueSnapshot, requests: Sequence[WaitingRequest]) -
         key=lambda m: (m.busy, m.interface),
     )
     # Our return calls waiting in the queue are ahead of everyone (their priority): each will
-    # take a free operator, so as many free ones are left to them.
+    # take a free operator the queue may ring — one given back now, else any free one not
+    # paused — so as many are left to them.
     returning = sum(1 for c in snapshot.callers if c.return_call)
-    free = [m for m in candidates if not m.busy]
-    left = {m.interface for m in free[:returning]}
+    ringable = sorted(
+        (
+            m
+            for m in snapshot.members
+            if m.reachable and not m.busy and (not m.paused or m.interface in unpause)
+        ),
+        key=lambda m: (m.interface not in unpause, m.interface),
+    )
+    left = {m.interface for m in ringable[:returning]}
     candidates = [m for m in candidates if m.interface not in left]
     for request in sorted((r for r in requests if r.open and not r.in_flight), key=place_order):
         if earliest_caller is not None and earliest_caller < request.queued_at:
@@ -188,6 +196,9 @@ def plan_dispatch(snapshot: QueueSnapshot, requests: Sequence[WaitingRequest]) -
                 break  # nobody to keep for it: later places wait behind it
             kept = candidates.pop(0)
             reserve.append((request.callback_id, kept.interface))
-        if kept.reachable and not kept.busy:
+        if kept.interface in left:
+            break  # a return call already in the queue takes this operator first
+        # Free, and not paused by someone else meanwhile (a break: the customer would wait).
+        if kept.reachable and not kept.busy and (not kept.paused or kept.ours):
             dial.append(request.callback_id)
     return Dispatch(tuple(reserve), tuple(dial), tuple(unpause), tuple(forget))
