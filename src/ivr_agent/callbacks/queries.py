@@ -93,6 +93,16 @@ def _callback_json(
         "source_call_id": row.source_call_id,
         "campaign_id": row.campaign_id,
         "run_date": row.run_date.isoformat() if row.run_date else None,
+        # An in-queue callback request (S8): its queue, its place, when it was released, and
+        # the operator kept for it meanwhile.
+        "queue": None
+        if row.queue_name is None
+        else {
+            "name": row.queue_name,
+            "queued_at": _iso(row.queued_at, zone),
+            "released_at": _iso(row.released_at, zone),
+            "operator": row.queue_member,
+        },
         # The call the customer had with an operator through the queue (return calls).
         "result_call_id": next(
             (c for a in reversed(attempts) if (c := result_call(a)) is not None), None

@@ -91,6 +91,19 @@ class CallbackCreated(Reply):
     status: Literal["pending"]
 
 
+class CallbackQueuePlace(Reply):
+    """Where an in-queue callback request (S8) keeps its caller's place."""
+
+    name: str = Field(description="The queue the caller left by pressing 1.")
+    queued_at: datetime = Field(description="Their place: when they joined that queue.")
+    released_at: datetime | None = Field(
+        description="When their place reached the front and the return call was released."
+    )
+    operator: str | None = Field(
+        description="The operator (queue interface) kept for them now, paused in the queue."
+    )
+
+
 class CallbackRecording(Reply):
     """The recording of a callback's latest attempt that has one."""
 
@@ -133,8 +146,8 @@ class Callback(Reply):
     customer_name: str | None
     reason: Reason
     kind: CallbackKind = Field(
-        description="survey (S5), or return_call (S8: abandoned calls; greeted, then handed "
-        "to an operator through the admin's route)."
+        description="survey (S5), or return_call (S8: abandoned calls and in-queue callback "
+        "requests; greeted, then handed to an operator through the admin's route)."
     )
     reference_time: datetime
     due_at: datetime
@@ -159,6 +172,9 @@ class Callback(Reply):
     source_call_id: str | None
     campaign_id: str | None = Field(description="The campaign of a campaign callback.")
     run_date: date | None = Field(description="The campaign run (local date) it belongs to.")
+    queue: CallbackQueuePlace | None = Field(
+        description="An in-queue callback request (reason queue_callback): its queue and place."
+    )
     result_call_id: str | None = Field(
         description="The call of the latest attempt that has one (see the attempts)."
     )
