@@ -34,6 +34,7 @@ from ivr_agent.setting_types import (
     OperatorIds,
     Regex,
     Seconds,
+    SpecialistDial,
     TimeWindow,
     TimeZoneName,
     UiLanguages,
@@ -379,6 +380,16 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="QUEUE_PRIO the return call of an in-queue callback request is given "
         "before it rejoins the queue: ahead of the callers who joined after its place.",
+    )
+    specialist_dial: SpecialistDial = Field(
+        "PJSIP/op{operator_id}",
+        description="Asterisk dial string of a specialist's phone for a specialist call-back "
+        "(S8), rung before the customer; {operator_id} is the specialist's operator id.",
+    )
+    specialist_due_seconds: Seconds = Field(
+        180.0,
+        description="A specialist call-back reaches the customer within this many seconds of "
+        "the request (S8: 他会在3分钟内与您联系); later: the breach late_specialist_callback.",
     )
     queue_callback_poll_seconds: Seconds = Field(
         2.0,

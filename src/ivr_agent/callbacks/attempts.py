@@ -84,6 +84,8 @@ class ClaimedAttempt:
     overdue: bool
     #: An in-queue callback request (S8): the queue whose place it kept.
     queue_name: str | None = None
+    #: A specialist call-back (S8): the specialist's operator id (rung first).
+    operator_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def _claimed(row: CallbackRow, attempt: CallbackAttemptRow) -> ClaimedAttempt:
         deadline=row.deadline,
         overdue=row.overdue,
         queue_name=row.queue_name,
+        operator_id=row.operator_id,
     )
 
 
@@ -169,7 +172,10 @@ async def claim_due(
         claimed = []
         for row in rows:
             # Released in its place (S8): the caller waits now, in the queue's hours.
-            in_place = row.reason == "queue_callback" and row.attempts_made == 0
+            # A specialist call-back (S8) is due within minutes of the hand-over: no windows.
+            in_place = (
+                row.reason == "queue_callback" and row.attempts_made == 0
+            ) or row.reason == "specialist"
             if config is not None and not in_place:
                 windows = config.allowed_windows(row.reason, stored_windows(row.calling_windows))
                 allowed = next_allowed(at, windows, config)

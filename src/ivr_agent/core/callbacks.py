@@ -96,7 +96,9 @@ from zoneinfo import ZoneInfo
 RequestableReason = Literal["service_completed", "complaint_resolved", "abandoned_call", "manual"]
 #: ``queue_callback``: a caller who pressed 1 in the queue (S8, ``core/queue_callbacks.py``),
 #: made only from that call's report.
-Reason = Literal[RequestableReason, "campaign", "queue_callback"]
+#: ``specialist``: a problem handed to a specialist (S8: "他会在3分钟内与您联系"), requested
+#: through the API with ``kind: specialist`` and the specialist's operator id.
+Reason = Literal[RequestableReason, "campaign", "queue_callback", "specialist"]
 #: A callback still to be dialled (or being dialled).
 OpenStatus = Literal["pending", "in_progress"]
 #: A callback never dialled again.
@@ -115,7 +117,8 @@ ScriptOutcome = Literal[AnsweredOutcome, "hung_up"]
 
 #: What a callback call does once answered: the recorded survey (S5), or a return call that
 #: greets the customer and connects them to an operator (S8: 呼损回拨, service, not a survey).
-CallbackKind = Literal["survey", "return_call"]
+#: Or a specialist call-back (S8): the specialist's phone rings first, then the customer's.
+CallbackKind = Literal["survey", "return_call", "specialist"]
 CALLBACK_KINDS: tuple[str, ...] = get_args(CallbackKind)
 #: Reasons whose callbacks are return calls: an abandoned caller never received the service a
 #: survey would ask about (S5), so they are called back to be served. Always, no setting.
@@ -190,6 +193,8 @@ class CallbackConfig:
     complaint_max: timedelta = timedelta(hours=72)
     retry_interval: timedelta = timedelta(minutes=30)
     max_attempts: int = 3
+    #: S8: a specialist contacts the customer within this (他会在3分钟内与您联系).
+    specialist_due: timedelta = timedelta(minutes=3)
 
     def __post_init__(self) -> None:
         if not self.windows:
@@ -239,6 +244,7 @@ class CallbackConfig:
             complaint_max=timedelta(hours=settings.callback_complaint_max_hours),
             retry_interval=timedelta(minutes=settings.callback_retry_minutes),
             max_attempts=settings.callback_max_attempts,
+            specialist_due=timedelta(seconds=settings.specialist_due_seconds),
         )
 
     def allowed_windows(
@@ -255,8 +261,11 @@ class CallbackConfig:
 
 def kind_of(reason: str) -> CallbackKind:
     """What a callback for ``reason`` does once answered: ``return_call`` for an abandoned
-    call (S8), else the ``survey`` (S5)."""
+    call or an in-queue request (S8), ``specialist`` for a specialist call-back (S8), else the
+    ``survey`` (S5)."""
     _check_reason(reason)
+    if reason == "specialist":
+        return "specialist"
     return "return_call" if reason in RETURN_CALL_REASONS else "survey"
 
 
@@ -387,6 +396,12 @@ def schedule(
     elif reason == "complaint_resolved":
         due = next_allowed(max(reference + config.complaint_min, current), windows, config)
         deadline = reference + config.complaint_max
+        target = deadline
+    elif reason == "specialist":
+        # S8: at once, whatever the windows (the customer was just promised it), due within
+        # three minutes of the hand-over.
+        due = max(reference, current)
+        deadline = reference + config.specialist_due
         target = deadline
     elif reason == "campaign":
         due = next_allowed(max(reference, current), windows, config)

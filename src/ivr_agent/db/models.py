@@ -229,6 +229,8 @@ class CallbackRow(Base):
             "(reason = 'queue_callback') = (queue_name IS NOT NULL AND queued_at IS NOT NULL)",
             name="queue_place",
         ),
+        # A specialist call-back names its specialist (migration 0015).
+        CheckConstraint("(reason = 'specialist') = (operator_id IS NOT NULL)", name="specialist"),
         Index(
             "uq_callbacks_queue_source_call_id",
             "source_call_id",
@@ -281,6 +283,8 @@ class CallbackRow(Base):
     # The operator (queue interface) kept for it, paused in the queue until its return call
     # waits there (NULL: none).
     queue_member: Mapped[str | None]
+    # A specialist call-back (S8): the specialist's operator id, whose phone rings first.
+    operator_id: Mapped[str | None]
 
 
 class CampaignRow(Base):

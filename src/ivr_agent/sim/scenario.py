@@ -52,6 +52,8 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     originate = true           # the sandbox places the call (demo survey) instead of the agent
     operator_answer_after = 2.0  # a return call (S8): the operator's phone that the queue
                                # rings for this customer answers after 2 s (none: rings only)
+    specialist = "012"         # a specialist call-back (S8): this operator's phone (8012)
+    specialist_answer_after = 2.0  # rings first and answers after 2 s; then this customer
 
 Every duration is in seconds; :meth:`Scenario.scaled` multiplies them all.
 """
@@ -160,6 +162,15 @@ class CallbackCustomer:
     #: A return call (S8): the operator leg the queue rings for this customer (it carries
     #: their number) is answered after this many seconds; None: it only rings.
     operator_answer_after: float | None = None
+    #: A specialist call-back (S8): the specialist (operator id) whose phone the PBX rings
+    #: before this customer's, answered after ``specialist_answer_after`` seconds.
+    specialist: str | None = None
+    specialist_answer_after: float = 2.0
+
+    @property
+    def specialist_extension(self) -> str | None:
+        """The phones-side extension of the specialist (``012`` → ``8012``)."""
+        return None if self.specialist is None else f"8{self.specialist}"
 
 
 @dataclass(frozen=True)
@@ -217,6 +228,7 @@ class Scenario:
                 answer_after=b.answer_after * factor,
                 hangup_after=s(b.hangup_after),
                 operator_answer_after=s(b.operator_answer_after),
+                specialist_answer_after=b.specialist_answer_after * factor,
             )
             for b in self.callbacks
         )
@@ -374,7 +386,13 @@ def _callback(index: int, raw: Any) -> CallbackCustomer:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: must be a table")
     allowed = {"id", "number", "behaviour", "answer_after", "digits", "hangup_after"}
-    _check_keys(where, raw, allowed | {"originate", "start", "wait", "operator_answer_after"})
+    _check_keys(
+        where,
+        raw,
+        allowed
+        | {"originate", "start", "wait", "operator_answer_after"}
+        | {"specialist", "specialist_answer_after"},
+    )
     cb_id = str(raw.get("id", f"callback{index + 1}"))
     where = f"callbacks[{index}] ({cb_id})"
     behaviour = raw.get("behaviour", "answer")
@@ -398,7 +416,20 @@ def _callback(index: int, raw: Any) -> CallbackCustomer:
         operator_answer_after=_seconds(
             where, "operator_answer_after", raw.get("operator_answer_after")
         ),
+        specialist=_specialist(where, raw.get("specialist")),
+        specialist_answer_after=_seconds(
+            where, "specialist_answer_after", raw.get("specialist_answer_after", 2.0)
+        )
+        or 0.0,
     )
+
+
+def _specialist(where: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in OPERATOR_IDS:
+        raise ScenarioError(f"{where}: specialist must be one of 001-060")
+    return str(value)
 
 
 def parse(data: dict[str, Any], default_name: str = "scenario") -> Scenario:

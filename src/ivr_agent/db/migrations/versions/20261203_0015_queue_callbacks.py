@@ -1,4 +1,4 @@
-"""In-queue callback requests (S8, issue 18): the reason ``queue_callback`` and its place.
+"""In-queue callback requests and specialist call-backs (S8, issue 18).
 
 A caller who presses 1 in the admin's queue leaves it with a promise to be called back in
 their place. The request is a callback of reason ``queue_callback`` with the queue it left
@@ -8,6 +8,9 @@ their place. The request is a callback of reason ``queue_callback`` with the que
 is free. ``queue_member`` is the operator (queue interface) kept for it meanwhile: paused in
 the queue so that no later caller takes them. One request per call (a unique index on
 ``source_call_id``).
+
+A specialist call-back (reason ``specialist``) names the specialist's operator id
+(``operator_id``): their phone rings first, then the customer's.
 
 Revision ID: 0015
 Revises: 0011
@@ -27,7 +30,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _BEFORE = ("service_completed", "complaint_resolved", "abandoned_call", "manual", "campaign")
-_AFTER = (*_BEFORE, "queue_callback")
+_AFTER = (*_BEFORE, "queue_callback", "specialist")
 
 
 def _check(reasons: tuple[str, ...]) -> str:
@@ -42,6 +45,12 @@ def upgrade() -> None:
     op.add_column("callbacks", sa.Column("queued_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("callbacks", sa.Column("released_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("callbacks", sa.Column("queue_member", sa.Text(), nullable=True))
+    op.add_column("callbacks", sa.Column("operator_id", sa.Text(), nullable=True))
+    op.create_check_constraint(
+        op.f("ck_callbacks_specialist"),
+        "callbacks",
+        "(reason = 'specialist') = (operator_id IS NOT NULL)",
+    )
     op.create_check_constraint(
         op.f("ck_callbacks_queue_place"),
         "callbacks",
@@ -59,15 +68,17 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Refused while queue callback requests exist (0011 has no such reason)."""
     kept = op.get_bind().exec_driver_sql(
-        "SELECT count(*) FROM callbacks WHERE reason = 'queue_callback'"
+        "SELECT count(*) FROM callbacks WHERE reason IN ('queue_callback', 'specialist')"
     )
     if kept.scalar_one():
         raise RuntimeError(
-            "callbacks holds in-queue callback requests (reason queue_callback), which "
+            "callbacks holds in-queue callback requests or specialist call-backs, which "
             "revision 0011 cannot store: export and delete them before downgrading"
         )
     op.drop_index("uq_callbacks_queue_source_call_id", table_name="callbacks")
     op.drop_constraint(op.f("ck_callbacks_queue_place"), "callbacks", type_="check")
+    op.drop_constraint(op.f("ck_callbacks_specialist"), "callbacks", type_="check")
+    op.drop_column("callbacks", "operator_id")
     op.drop_column("callbacks", "queue_member")
     op.drop_column("callbacks", "released_at")
     op.drop_column("callbacks", "queued_at")
