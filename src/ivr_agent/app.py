@@ -332,7 +332,15 @@ def _ivr_ctx(
             stack.callback(metrics.export_counters("executor", "Prompt executor", executor.stats))
             if settings.callback_dialer_enabled:
                 dialer = await stack.enter_async_context(
-                    running_dialer(session, app[DATABASE], pbx_now=clock.now)
+                    running_dialer(
+                        session,
+                        app[DATABASE],
+                        pbx_now=clock.now,
+                        # Exact queue joins (QueueCallerJoin) for the in-queue callbacks' order.
+                        queue_joins=lambda uniqueid: (
+                            app[INGEST].tracker.queue_joined_at(uniqueid) if INGEST in app else None
+                        ),
+                    )
                 )
                 # POST /api/callbacks wakes it: a callback due now is dialled at once.
                 app[WAKE_DIALER] = dialer.wake

@@ -95,3 +95,16 @@ def test_the_queue_status_reply_gives_callers_earliest_joins_and_operators() -> 
     )
     assert snap.members[0].ours
     assert snapshot_of("no-such-queue", reply, now) is None
+
+
+def test_a_tracked_callers_exact_join_is_used_over_the_whole_second_wait() -> None:
+    now = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    exact = now - timedelta(seconds=12.4)
+    reply = [
+        {"Event": "QueueParams", "Queue": "q"},
+        {"Event": "QueueEntry", "Queue": "q", "Uniqueid": "1.5", "Wait": "12"},
+        {"Event": "QueueEntry", "Queue": "q", "Uniqueid": "1.6", "Wait": "3"},
+    ]
+    snap = snapshot_of("q", reply, now, {"1.5": exact}.get)
+    assert snap is not None
+    assert [c.joined_at for c in snap.callers] == [exact, now - timedelta(seconds=4)]

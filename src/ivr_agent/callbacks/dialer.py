@@ -610,7 +610,10 @@ class Dialer:
 
 @contextlib.asynccontextmanager
 async def running_dialer(
-    ivr: Ivr, db: Database, pbx_now: Callable[[], float] = time.time
+    ivr: Ivr,
+    db: Database,
+    pbx_now: Callable[[], float] = time.time,
+    queue_joins: Callable[[str], datetime | None] | None = None,
 ) -> AsyncIterator[Dialer]:
     """The dialer with its Stasis route, running for the duration of the block; its times
     are read from ``pbx_now`` (the PBX's clock) where no event carries one."""
@@ -627,6 +630,7 @@ async def running_dialer(
             wake=dialer.wake,
             poll_seconds=ivr.settings.queue_callback_poll_seconds,
             pbx_now=pbx_now,
+            joined=queue_joins,
         )
     try:
         if dispatcher is None:

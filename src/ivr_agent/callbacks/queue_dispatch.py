@@ -65,11 +65,20 @@ def _flag(message: Mapping[str, str], name: str) -> bool:
     return message.get(name, "0") not in ("0", "", "false")
 
 
+#: When a channel (Uniqueid) joined its queue, by its ``QueueCallerJoin`` event, if known.
+JoinTimes = Callable[[str], "datetime | None"]
+
+
 def snapshot_of(
-    queue: str, messages: Iterable[Mapping[str, str]], now: datetime
+    queue: str,
+    messages: Iterable[Mapping[str, str]],
+    now: datetime,
+    joined: JoinTimes | None = None,
 ) -> QueueSnapshot | None:
     """The queue's :class:`QueueSnapshot` from a ``QueueStatus`` reply read at ``now`` (PBX
-    time); None when the reply does not list the queue."""
+    time); None when the reply does not list the queue. A caller's join time is its
+    ``QueueCallerJoin`` event's (``joined``: the tracker's) when known, else the earliest its
+    whole-second ``Wait`` allows."""
     callers: list[QueuedCaller] = []
     members: list[QueueMember] = []
     known = False
@@ -96,11 +105,13 @@ def snapshot_of(
             except ValueError:
                 wait = 0
             uniqueid = message.get("Uniqueid") or ""
+            exact = joined(uniqueid) if joined is not None and uniqueid else None
             callers.append(
                 QueuedCaller(
                     uniqueid,
-                    # The earliest it may have joined: a same-second caller counts as earlier.
-                    now - timedelta(seconds=wait) - WAIT_RESOLUTION,
+                    # Unknown: the earliest it may have joined (a same-second caller counts
+                    # as earlier: a request may wait, never overtake).
+                    exact or now - timedelta(seconds=wait) - WAIT_RESOLUTION,
                     return_call=uniqueid.startswith(CHANNEL_PREFIX),
                 )
             )
@@ -121,8 +132,12 @@ class QueueCallbackDispatcher:
         wake: Callable[[], None],
         poll_seconds: float,
         pbx_now: Callable[[], float],
+        joined: JoinTimes | None = None,
     ) -> None:
+        """``joined``: the exact queue join of a channel the agent tracks (its
+        ``QueueCallerJoin``), so callers a second apart are told apart."""
         assert ivr.ami is not None
+        self.joined = joined
         self.ami: AmiConnection = ivr.ami
         self.client = ivr.client
         self.db = db
@@ -177,7 +192,7 @@ class QueueCallbackDispatcher:
         reply: Any = await self.ami.action({"Action": "QueueStatus", "Queue": queue}, as_list=True)
         now = datetime.fromtimestamp(self.pbx_now(), UTC)
         messages = [flatten(m) for m in reply] if isinstance(reply, list) else []
-        return snapshot_of(queue, messages, now)
+        return snapshot_of(queue, messages, now, self.joined)
 
     async def change_member(self, queue: str, member: str, action: str, reason: str) -> None:
         """Pause or unpause ``member`` in ``queue`` through the hook ``ivr-agent-queue-member``
