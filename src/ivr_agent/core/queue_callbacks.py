@@ -25,10 +25,10 @@ from the queue's state (AMI ``QueueStatus``) and the stored requests:
    per-queue lock in PostgreSQL (``callbacks/queue_requests.py``), so agents sharing the
    database never dial a request twice.
 
-AMI ``QueueStatus`` gives a caller's ``Wait`` in whole seconds: the adapter gives each
-caller the **earliest** join time it may have had (``now − Wait − 1 s``), so a caller who
-joined in the same second as a request counts as earlier — a request may wait one poll
-longer, never overtake. Time comes from the arguments; nothing here reads a clock.
+A caller's join time is its ``QueueCallerJoin`` event's when the agent tracked it; else
+AMI ``QueueStatus`` gives only its ``Wait`` in whole seconds, and the adapter gives the
+**earliest** join time it may have had (``now − Wait − 1 s``), so a caller who joined in the
+same second as a request counts as earlier — a request may wait longer, never overtake. Time comes from the arguments; nothing here reads a clock.
 """
 
 from __future__ import annotations
