@@ -132,6 +132,7 @@ def plan_dispatch(snapshot: QueueSnapshot, requests: Sequence[WaitingRequest]) -
     unpause: list[str] = []
     forget: list[str] = []
     held: dict[str, str] = {}  # interface → request keeping it
+    handed: set[str] = set()  # operators handed to a return call waiting in the queue
     for request in requests:
         if request.member is None:
             continue
@@ -145,6 +146,7 @@ def plan_dispatch(snapshot: QueueSnapshot, requests: Sequence[WaitingRequest]) -
         if request.in_flight and request.channel_id in queued_ids:
             # Its return call waits at the head of the queue: the operator is its now.
             forget.append(request.callback_id)
+            handed.add(request.member)
             if members.get(request.member, QueueMember("")).ours:
                 unpause.append(request.member)
             continue
@@ -169,24 +171,30 @@ def plan_dispatch(snapshot: QueueSnapshot, requests: Sequence[WaitingRequest]) -
             # Given back this time (to a return call waiting for them, or free again):
             # the next decision sees where they went.
             and m.interface not in unpause
+            and m.interface not in handed
             and (not m.paused or m.ours)
         ),
         key=lambda m: (m.busy, m.interface),
     )
     # Our return calls waiting in the queue are ahead of everyone (their priority): each will
-    # take a free operator the queue may ring — one given back now, else any free one not
-    # paused — so as many are left to them.
+    # take a free operator — one given back to it now, else one the queue may ring, else one
+    # kept for a later request (given back to the queue, it would ring for them first) — so
+    # as many are left to them.
     returning = sum(1 for c in snapshot.callers if c.return_call)
     ringable = sorted(
         (
             m
             for m in snapshot.members
-            if m.reachable and not m.busy and (not m.paused or m.interface in unpause)
+            if m.reachable and not m.busy and (not m.paused or m.ours or m.interface in unpause)
         ),
-        key=lambda m: (m.interface not in unpause, m.interface),
+        key=lambda m: (m.interface not in unpause, m.paused, m.interface),
     )
     left = {m.interface for m in ringable[:returning]}
     candidates = [m for m in candidates if m.interface not in left]
+    if returning > len(ringable):
+        # Return calls wait in the queue for an operator: the next one free is theirs, not
+        # a later request's.
+        candidates = []
     for request in sorted((r for r in requests if r.open and not r.in_flight), key=place_order):
         if earliest_caller is not None and earliest_caller < request.queued_at:
             break  # an earlier caller is still waiting: served first, and every later place
