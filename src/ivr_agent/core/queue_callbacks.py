@@ -28,7 +28,8 @@ from the queue's state (AMI ``QueueStatus``) and the stored requests:
 A caller's join time is its ``QueueCallerJoin`` event's when the agent tracked it; else
 AMI ``QueueStatus`` gives only its ``Wait`` in whole seconds, and the adapter gives the
 **earliest** join time it may have had (``now − Wait − 1 s``), so a caller who joined in the
-same second as a request counts as earlier — a request may wait longer, never overtake. Time comes from the arguments; nothing here reads a clock.
+same second as a request counts as earlier — a request may wait longer, never overtake.
+Time comes from the arguments; nothing here reads a clock.
 """
 
 from __future__ import annotations
