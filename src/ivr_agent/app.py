@@ -126,7 +126,13 @@ def _outbox_ctx(settings: Settings, readiness: Readiness) -> CleanupCtx:
 
     async def outbox(app: web.Application) -> AsyncIterator[None]:
         auto_callbacks = callback_config(settings) if settings.callback_auto_for_abandoned else None
-        box = Outbox(settings.data_dir / "spool", callbacks=auto_callbacks)
+        box = Outbox(
+            settings.data_dir / "spool",
+            callbacks=auto_callbacks,
+            # A caller's in-queue callback request is a promise: stored whatever the setting.
+            queue_callbacks=callback_config(settings),
+            standards=StandardsConfig.from_settings(settings),
+        )
         app[OUTBOX] = box
         # Not ready while outcomes cannot reach the spool or the writer is stuck.
         readiness.add_probe("outbox", box.readiness_probe(component))
@@ -364,6 +370,10 @@ def _ivr_ctx(
                         pbx_now=clock.now,
                         # The PBX's leader is its only dialer: what another left is orphaned.
                         sole_dialer=settings.leader_election,
+                        # Exact queue joins (QueueCallerJoin) for the in-queue callbacks' order.
+                        queue_joins=lambda uniqueid: (
+                            app[INGEST].tracker.queue_joined_at(uniqueid) if INGEST in app else None
+                        ),
                     )
                 )
                 # POST /api/callbacks wakes it: a callback due now is dialled at once.

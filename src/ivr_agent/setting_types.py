@@ -201,6 +201,14 @@ def _dial_template(value: str) -> str:
     return value
 
 
+def _specialist_dial(value: str) -> str:
+    if "{operator_id}" not in value:
+        raise ValueError("must contain {operator_id}, e.g. PJSIP/op{operator_id}")
+    if re.search(r"[\r\n&,]", value):
+        raise ValueError("must not contain CR, LF, '&' or ','")
+    return value
+
+
 #: A dialplan context or extension name as ARI's ``continue`` takes it: no separators the
 #: dialplan would split on (``,``, ``|``), no spaces or control characters.
 _DIALPLAN_NAME = re.compile(r"[A-Za-z0-9_+*#.\-]{1,80}")
@@ -369,6 +377,7 @@ Seconds = Annotated[float, Field(gt=0, le=86_400)]
 TimeZoneName = Annotated[str, AfterValidator(_zone)]
 Regex = Annotated[str, AfterValidator(_regex)]
 DialTemplate = Annotated[str, AfterValidator(_dial_template)]
+SpecialistDial = Annotated[str, AfterValidator(_specialist_dial)]
 DialplanName = Annotated[str, AfterValidator(_dialplan_name)]
 EmailAddresses = Annotated[
     tuple[str, ...], NoDecode, BeforeValidator(_email_addresses), PlainSerializer(",".join)

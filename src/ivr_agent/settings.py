@@ -37,6 +37,7 @@ from ivr_agent.setting_types import (
     Regex,
     Seconds,
     SmtpHost,
+    SpecialistDial,
     TimeWindow,
     TimeZoneName,
     UiLanguages,
@@ -384,6 +385,34 @@ class Settings(BaseSettings):
     )
     return_call_priority: int = Field(
         1, ge=1, le=10_000, description="Priority of that extension a return call starts at."
+    )
+    queue_callback_context: DialplanName = Field(
+        "queue-callback-return",
+        description="Dialplan context the return call of an in-queue callback request "
+        "continues into after its greeting (S8); its extension is the queue's name, priority "
+        "1, e.g. `exten => hotline,1,Queue(hotline,…)`.",
+    )
+    queue_callback_priority: int = Field(
+        10,
+        ge=1,
+        le=1_000_000,
+        description="QUEUE_PRIO the return call of an in-queue callback request is given "
+        "before it rejoins the queue: ahead of the callers who joined after its place.",
+    )
+    specialist_dial: SpecialistDial = Field(
+        "PJSIP/op{operator_id}",
+        description="Asterisk dial string of a specialist's phone for a specialist call-back "
+        "(S8), rung before the customer; {operator_id} is the specialist's operator id.",
+    )
+    specialist_due_seconds: Seconds = Field(
+        180.0,
+        description="A specialist call-back reaches the customer within this many seconds of "
+        "the request (S8: 他会在3分钟内与您联系); later: the breach late_specialist_callback.",
+    )
+    queue_callback_poll_seconds: Seconds = Field(
+        2.0,
+        description="How often the agent compares the queues (AMI QueueStatus) with the "
+        "waiting in-queue callback requests, to dial those whose place reached the front.",
     )
 
     # --- S6 / S7 -------------------------------------------------------------------------

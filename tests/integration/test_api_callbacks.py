@@ -164,6 +164,13 @@ BAD_BODIES = [
     (_body(reference_time="2020-01-01T10:00:00+08:00"), "reference_time"),
     ({**_body(), "priority": "high"}, "priority"),
     (["13800138000"], "body"),
+    # A specialist call-back (S8): kind specialist with the specialist's id, no reason.
+    (_body(reason=..., kind="specialist"), "operator_id"),
+    (_body(kind="specialist", operator_id="012"), "reason"),
+    (_body(reason=..., kind="specialist", operator_id="01a"), "operator_id"),
+    (_body(reason=..., kind="survey", operator_id="012"), "kind"),
+    (_body(operator_id="012"), "operator_id"),
+    (_body(reason="queue_callback"), "reason"),
 ]
 
 
@@ -177,6 +184,27 @@ async def test_given_a_bad_body_then_400_names_the_field_and_nothing_is_stored(
     assert answer["error"]["message"].startswith(field)
     async with db.engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM callbacks"))).scalar() == 0
+
+
+async def test_given_a_specialist_call_back_then_due_now_deadline_three_minutes_later(
+    client: Client, ops: str, db: Database
+) -> None:
+    body = _body(reason=..., reference_time=..., kind="specialist", operator_id="012")
+    status, created = await _post(client, ops, body)
+    assert status == 201, created
+    due = datetime.fromisoformat(created["due_at"])
+    deadline = datetime.fromisoformat(created["deadline"])
+    assert (deadline - due).total_seconds() == pytest.approx(180, abs=1)
+    assert abs((due - datetime.now(UTC)).total_seconds()) < 5  # whatever the windows
+    status, read = await _get(client, f"/api/callbacks/{created['callback_id']}", ops)
+    assert status == 200
+    assert (read["kind"], read["reason"]) == ("specialist", "specialist")
+    assert read["specialist"] == {
+        "operator_id": "012",
+        "reached_at": None,
+        "late_seconds": None,
+        "breach": None,
+    }
 
 
 @pytest.mark.parametrize("raw", ["not json", '{"customer_number": ', "", "\xff"])

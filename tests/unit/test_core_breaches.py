@@ -91,3 +91,17 @@ def test_given_a_callback_call_without_record_then_no_late_wrap_up() -> None:
     row = _row(outcome, {})
     later = outcome.ended_at + timedelta(hours=1)
     assert "late_wrap_up" not in qa_breaches_of(row, None, None, now=later)
+
+
+def test_a_specialist_call_back_is_late_by_its_seconds_past_three_minutes() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ivr_agent.core.breaches import late_specialist_seconds
+
+    asked = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    later = asked + timedelta(minutes=10)
+    assert late_specialist_seconds(asked, asked + timedelta(seconds=180), later) is None
+    assert late_specialist_seconds(asked, asked + timedelta(seconds=200), later) == 20.0
+    # Not reached yet: late by the seconds so far, once the three minutes have passed.
+    assert late_specialist_seconds(asked, None, asked + timedelta(seconds=100)) is None
+    assert late_specialist_seconds(asked, None, asked + timedelta(seconds=250)) == 70.0

@@ -218,6 +218,8 @@ def test_the_shipped_hooks_contexts_and_their_stasis_app() -> None:
         "ivr-agent-survey-handover",
         "ivr-agent-operator-leg",
         "ivr-agent-mute",
+        "ivr-agent-queue-callback",
+        "ivr-agent-queue-member",
         "ivr-agent-talk-detect",
     ]
     assert c.stasis_apps(text.splitlines()) == {"ivr-agent-b"}

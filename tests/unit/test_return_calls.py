@@ -48,9 +48,14 @@ def test_abandoned_calls_get_return_calls_and_every_other_reason_the_survey(
     assert kind_of(reason) == kind
 
 
+def test_a_specialist_call_back_is_its_own_kind() -> None:
+    assert kind_of("specialist") == "specialist"
+    assert kind_of("queue_callback") == "return_call"
+
+
 def test_an_unknown_reason_has_no_kind() -> None:
     with pytest.raises(ValueError, match="reason must be one of"):
-        kind_of("specialist")
+        kind_of("whenever")
 
 
 def test_connected_completes_the_callback_and_is_an_answered_outcome_not_a_failure() -> None:

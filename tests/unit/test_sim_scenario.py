@@ -69,8 +69,12 @@ def test_given_scale_when_scaled_then_every_duration_is_multiplied() -> None:
     ("call", "message"),
     [
         ({"caller": "13800\r\n138000", "abandon_after": 3}, "calls[0] (call1): caller"),
-        ({"caller": "13800138000"}, "give operator (answered) or abandon_after"),
-        ({"caller": "13800138000", "operator": "011", "answer_after": 1, "talk": 5}, "operator"),
+        ({"caller": "13800138000"}, "give operator (answered), abandon_after (abandoned) or"),
+        ({"caller": "13800138000", "operator": "061", "answer_after": 1, "talk": 5}, "operator"),
+        (
+            {"caller": "13800138000", "abandon_after": 3, "queue_callback_after": 10},
+            "give operator (answered), abandon_after (abandoned) or queue_callback_after",
+        ),
         ({"caller": "13800138000", "operator": "001", "talk": 5}, "needs answer_after and talk"),
         (
             {

@@ -11,12 +11,14 @@ from ivr_agent.callbacks.jobs import (
     create_callback,
 )
 from ivr_agent.callbacks.queries import get_callback, iter_callback_calls, list_callbacks
+from ivr_agent.callbacks.queue_requests import answer_in_place, request_for_queue_callback
 from ivr_agent.callbacks.sessions import in_transaction, utc
 
 __all__ = [
     "CalendarError",
     "CallbackRequest",
     "CreatedCallback",
+    "answer_in_place",
     "callback_config",
     "callback_for_abandoned",
     "create_callback",
@@ -24,5 +26,6 @@ __all__ = [
     "in_transaction",
     "iter_callback_calls",
     "list_callbacks",
+    "request_for_queue_callback",
     "utc",
 ]

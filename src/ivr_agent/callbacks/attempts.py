@@ -82,6 +82,10 @@ class ClaimedAttempt:
     reason: str
     deadline: datetime
     overdue: bool
+    #: An in-queue callback request (S8): the queue whose place it kept.
+    queue_name: str | None = None
+    #: A specialist call-back (S8): the specialist's operator id (rung first).
+    operator_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ def _claimed(row: CallbackRow, attempt: CallbackAttemptRow) -> ClaimedAttempt:
         reason=row.reason,
         deadline=row.deadline,
         overdue=row.overdue,
+        queue_name=row.queue_name,
+        operator_id=row.operator_id,
     )
 
 
@@ -165,7 +171,12 @@ async def claim_due(
         ).all()
         claimed = []
         for row in rows:
-            if config is not None:
+            # Released in its place (S8): the caller waits now, in the queue's hours.
+            # A specialist call-back (S8) is due within minutes of the hand-over: no windows.
+            in_place = (
+                row.reason == "queue_callback" and row.attempts_made == 0
+            ) or row.reason == "specialist"
+            if config is not None and not in_place:
                 windows = config.allowed_windows(row.reason, stored_windows(row.calling_windows))
                 allowed = next_allowed(at, windows, config)
                 if allowed > at:

@@ -94,6 +94,8 @@ class CallTarget:
     reason: str = "manual"
     #: The number dialled: a return call shows it to the operator who takes it (S8).
     customer_number: str | None = None
+    #: An in-queue callback request's queue (S8): the return call rejoins it in its place.
+    queue: str | None = None
 
 
 @dataclass(frozen=True)

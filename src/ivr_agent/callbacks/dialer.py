@@ -70,11 +70,14 @@ from ivr_agent.callbacks.dialing import (
     channel_id_for,
     dial_string,
     is_transient,
+    specialist_endpoint,
     unanswered_outcome,
 )
 from ivr_agent.callbacks.journal import Journal, JournalEntry
+from ivr_agent.callbacks.queue_dispatch import QueueCallbackDispatcher, running_dispatcher
 from ivr_agent.callbacks.reconcile import ReconcileReport, finish_without_channel, reconcile
-from ivr_agent.callbacks.return_call import GREETING, ReturnCall
+from ivr_agent.callbacks.return_call import GREETING, QUEUE_GREETING, ReturnCall
+from ivr_agent.callbacks.specialist import SpecialistCall, customer_channel_id
 from ivr_agent.core.callbacks import (
     AnsweredOutcome,
     CallbackConfig,
@@ -311,6 +314,9 @@ class Dialer:
         log.info("callback_dialling", attempt_id=attempt.attempt_id, attempt_no=attempt.attempt_no)
         try:
             endpoint = dial_string(self.settings.callback_dial, attempt.customer_number)
+            if attempt.operator_id is not None:
+                # S8: the specialist's phone rings first; the customer once they answer.
+                endpoint = specialist_endpoint(self.settings.specialist_dial, attempt.operator_id)
         except ValueError as exc:
             await self.finish(attempt, AttemptResult(outcome="failed", detail=str(exc)))
             return
@@ -318,7 +324,8 @@ class Dialer:
         # customer never waits for it.
         with contextlib.suppress(Exception):
             if kind_of(attempt.reason) == "return_call":
-                await self.ivr.catalogue.ensure_media(GREETING, {"company": self.settings.company})
+                greeting = QUEUE_GREETING if attempt.queue_name else GREETING
+                await self.ivr.catalogue.ensure_media(greeting, {"company": self.settings.company})
             else:
                 await self.ivr.catalogue.ensure_media(
                     "callback_opening", self._opening_variables(attempt)
@@ -390,8 +397,10 @@ class Dialer:
         answered = answered_at if answered_at is not None else self.pbx_now()
         with contextlib.suppress(StoreError, CallbackNotFound):
             await mark_answered(self.db, attempt.attempt_id, datetime.fromtimestamp(answered, UTC))
-        # S8: an abandoned caller's callback is a return call to an operator, not a survey.
-        runner = ReturnCall if kind_of(attempt.reason) == "return_call" else CallbackCall
+        # S8: an abandoned caller's callback is a return call to an operator, not a survey;
+        # a specialist call-back bridges the specialist who answered with the customer.
+        kind = kind_of(attempt.reason)
+        runner = {"return_call": ReturnCall, "specialist": SpecialistCall}.get(kind, CallbackCall)
         call = runner(
             self.ivr,
             self.journal,
@@ -402,6 +411,8 @@ class Dialer:
             resumed=answered_at is None,
             now=self.pbx_now,
         )
+        if isinstance(call, SpecialistCall):
+            call.expect = self.awaiting.add
         try:
             report = await call.run()
         except Exception as exc:
@@ -413,6 +424,8 @@ class Dialer:
             detail = f"agent error: {type(exc).__name__}: {exc}"
             await self.finish(attempt, AttemptResult(outcome="failed", detail=detail))
             return
+        finally:
+            self.awaiting.discard(customer_channel_id(attempt.attempt_id))
         await self.finish(attempt, attempt_result(report))
 
     def _target(self, attempt: ClaimedAttempt) -> CallTarget:
@@ -422,6 +435,7 @@ class Dialer:
             attempt.customer_name,
             attempt.reason,
             attempt.customer_number,
+            attempt.queue_name,
         )
 
     def _opening_variables(self, attempt: ClaimedAttempt) -> dict[str, str]:
@@ -596,7 +610,12 @@ class Dialer:
 
 @contextlib.asynccontextmanager
 async def running_dialer(
-    ivr: Ivr, db: Database, pbx_now: Callable[[], float] = time.time, *, sole_dialer: bool = False
+    ivr: Ivr,
+    db: Database,
+    pbx_now: Callable[[], float] = time.time,
+    queue_joins: Callable[[str], datetime | None] | None = None,
+    *,
+    sole_dialer: bool = False,
 ) -> AsyncIterator[Dialer]:
     """The dialer with its Stasis route, running for the duration of the block; its times
     are read from ``pbx_now`` (the PBX's clock) where no event carries one.
@@ -609,8 +628,24 @@ async def running_dialer(
         dialer.lease_seconds = 0.0
     ivr.router.route(ROUTE, dialer.on_stasis_start)
     task = asyncio.create_task(dialer.run(), name="callback-dialer")
+    # In-queue callback requests (S8) are released in their places by the queues' state,
+    # read over AMI; without AMI they wait.
+    dispatcher = None
+    if ivr.ami is not None:
+        dispatcher = QueueCallbackDispatcher(
+            ivr,
+            db,
+            wake=dialer.wake,
+            poll_seconds=ivr.settings.queue_callback_poll_seconds,
+            pbx_now=pbx_now,
+            joined=queue_joins,
+        )
     try:
-        yield dialer
+        if dispatcher is None:
+            yield dialer
+        else:
+            async with running_dispatcher(dispatcher):
+                yield dialer
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

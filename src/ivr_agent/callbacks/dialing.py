@@ -43,6 +43,14 @@ def dial_string(template: str, number: str) -> str:
     return template.replace("{number}", number)
 
 
+def specialist_endpoint(template: str, operator_id: str) -> str:
+    """The specialist's dial string: ``template`` with ``{operator_id}``; ValueError unless
+    the id is 1-6 digits (nothing else reaches a dial string)."""
+    if not (operator_id.isascii() and operator_id.isdigit() and 1 <= len(operator_id) <= 6):
+        raise ValueError(f"operator id {operator_id!r} is not 1-6 digits")
+    return template.replace("{operator_id}", operator_id)
+
+
 def unanswered_outcome(dial_status: str | None, cause: int | None) -> tuple[FailedOutcome, str]:
     """The attempt outcome of a call that ended before it was answered, and why."""
     if dial_status in _DIAL_STATUS:

@@ -74,9 +74,21 @@ def _zoned(moment: datetime, request: web.Request) -> datetime:
 
 def _callback_request(body: NewCallback, request: web.Request, now: datetime) -> CallbackRequest:
     # The model checked each field's form; what depends on the others or on now is here.
+    if body.kind == "specialist":
+        if body.reason is not None:
+            raise bad_parameter("reason", "must be left out for kind specialist")
+        if body.operator_id is None:
+            raise bad_parameter("operator_id", "is required for kind specialist")
+        reason = "specialist"
+    else:
+        if body.reason is None:
+            raise bad_parameter("reason", "is required")
+        if body.operator_id is not None:
+            raise bad_parameter("operator_id", "is only for kind specialist")
+        reason = body.reason
     if body.reference_time is None:
-        if body.reason != "manual":
-            raise bad_parameter("reference_time", f"is required for reason {body.reason}")
+        if reason not in ("manual", "specialist"):
+            raise bad_parameter("reference_time", f"is required for reason {reason}")
         reference = now
     else:
         reference = _zoned(body.reference_time, request)
@@ -84,7 +96,13 @@ def _callback_request(body: NewCallback, request: web.Request, now: datetime) ->
             raise bad_parameter(
                 "reference_time", f"must lie within {REFERENCE_RANGE.days} days of now"
             )
-    return CallbackRequest(body.customer_number, body.customer_name, body.reason, reference)
+    return CallbackRequest(
+        body.customer_number,
+        body.customer_name,
+        reason,
+        reference,
+        operator_id=body.operator_id,
+    )
 
 
 def _field_error(exc: ValueError) -> ApiError:

@@ -34,6 +34,8 @@ class CallbackRequest:
     reason: str
     reference_time: datetime
     source_call_id: str | None = None
+    #: A specialist call-back (reason ``specialist``): the specialist's operator id.
+    operator_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,12 @@ class CreatedCallback:
 
 def check_request(request: CallbackRequest) -> CallbackRequest:
     """The request with its name normalised; ``ValueError`` naming the bad field."""
-    if request.reason == "campaign":
-        # A campaign callback belongs to a run (``ivr_agent.campaigns``), one per customer.
-        raise ValueError("reason: campaign callbacks are created by their campaign's runs")
+    if request.reason in ("campaign", "queue_callback"):
+        # A campaign callback belongs to a run (``ivr_agent.campaigns``), one per customer; a
+        # queue callback request to the call that made it (``queue_requests``).
+        raise ValueError(f"reason: {request.reason} callbacks are not requested here")
+    if (request.reason == "specialist") != (request.operator_id is not None):
+        raise ValueError("operator_id: required for a specialist call-back, and only for it")
     try:
         check_customer_number(request.customer_number)
     except ValueError as exc:
@@ -67,6 +72,7 @@ def check_request(request: CallbackRequest) -> CallbackRequest:
         request.reason,
         request.reference_time,
         request.source_call_id,
+        request.operator_id,
     )
 
 
@@ -98,6 +104,7 @@ async def create_callback(
         "overdue": plan.overdue,
         "source_call_id": request.source_call_id,
         "status_reason": "overdue at creation" if plan.overdue else None,
+        "operator_id": request.operator_id,
     }
 
     async def work(session: AsyncSession) -> CreatedCallback:

@@ -14,6 +14,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.callbacks.sessions import in_transaction, utc
+from ivr_agent.core.breaches import LATE_SPECIALIST_CALLBACK, late_specialist_seconds
 from ivr_agent.core.callbacks import kind_of, needs_follow_up
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import CallOutcome
@@ -93,6 +94,17 @@ def _callback_json(
         "source_call_id": row.source_call_id,
         "campaign_id": row.campaign_id,
         "run_date": row.run_date.isoformat() if row.run_date else None,
+        "specialist": _specialist_json(row, attempts, zone),
+        # An in-queue callback request (S8): its queue, its place, when it was released, and
+        # the operator kept for it meanwhile.
+        "queue": None
+        if row.queue_name is None
+        else {
+            "name": row.queue_name,
+            "queued_at": _iso(row.queued_at, zone),
+            "released_at": _iso(row.released_at, zone),
+            "operator": row.queue_member,
+        },
         # The call the customer had with an operator through the queue (return calls).
         "result_call_id": next(
             (c for a in reversed(attempts) if (c := result_call(a)) is not None), None
@@ -165,6 +177,28 @@ async def _render(
         _callback_json(row, attempts[row.callback_id], scores, recordings, zone, result_calls)
         for row in rows
     ]
+
+
+def _specialist_json(
+    row: CallbackRow, attempts: Sequence[CallbackAttemptRow], zone: tzinfo
+) -> dict[str, Any] | None:
+    """S8: a specialist call-back's specialist, when the customer was reached (the answer of
+    the attempt that connected them) and, once judged, by how many seconds it was late."""
+    if row.operator_id is None:
+        return None
+    reached = next((a.answered_at for a in reversed(attempts) if a.outcome == "connected"), None)
+    late: float | None = None
+    if reached is not None or row.status not in ("pending", "in_progress"):
+        # Judged once reached, or once given up (then: late until its last change).
+        late = late_specialist_seconds(
+            row.reference_time, reached, row.updated_at, row.deadline - row.reference_time
+        )
+    return {
+        "operator_id": row.operator_id,
+        "reached_at": _iso(reached, zone),
+        "late_seconds": late,
+        "breach": LATE_SPECIALIST_CALLBACK if late is not None else None,
+    }
 
 
 async def get_callback(db: Database, callback_id: str, zone: tzinfo) -> dict[str, Any] | None:

@@ -43,6 +43,8 @@ log = get_logger(__name__)
 
 #: The greeting the customer hears before the hand-over (prompts/catalogue.toml).
 GREETING = "return_call_greeting"
+#: … and the one of an in-queue callback request's return call (S8: their place kept).
+QUEUE_GREETING = "queue_callback_greeting"
 
 
 class ReturnCall(CallbackCall):
@@ -68,7 +70,7 @@ class ReturnCall(CallbackCall):
         if await self._route_missing():
             return await self._route_failed(entry, answered_at)
         try:
-            await self._play((Prompt(GREETING, {"company": self.settings.company}),))
+            await self._play((Prompt(self.greeting, {"company": self.settings.company}),))
         except ChannelGone:
             return await self._wrap_up(entry, answered_at, "hung_up", "hung up during the greeting")
         except RecordingLost as exc:
@@ -76,10 +78,25 @@ class ReturnCall(CallbackCall):
         return await self._hand_over(entry, answered_at)
 
     @property
+    def greeting(self) -> str:
+        """The prompt the customer hears before the hand-over."""
+        return QUEUE_GREETING if self.target.queue else GREETING
+
+    @property
+    def destination(self) -> tuple[str, str, int]:
+        """Where the customer is handed over: ``IVR_AGENT_RETURN_CALL_*``, or for an
+        in-queue callback request the queue's own extension of
+        ``IVR_AGENT_QUEUE_CALLBACK_CONTEXT`` (it rejoins the queue it left)."""
+        s = self.settings
+        if self.target.queue:
+            return s.queue_callback_context, self.target.queue, 1
+        return s.return_call_context, s.return_call_extension, s.return_call_priority
+
+    @property
     def route(self) -> str:
         """The operator route, ``context,extension,priority``."""
-        s = self.settings
-        return f"{s.return_call_context},{s.return_call_extension},{s.return_call_priority}"
+        context, extension, priority = self.destination
+        return f"{context},{extension},{priority}"
 
     async def _route_missing(self) -> bool:
         """True when the PBX says the operator route does not exist (checked before the
@@ -100,8 +117,9 @@ class ReturnCall(CallbackCall):
             "return_call_route_missing",
             attempt_id=self.target.attempt_id,
             route=self.route,
-            fix="IVR_AGENT_RETURN_CALL_CONTEXT/_EXTENSION/_PRIORITY must name a dialplan "
-            "extension of the PBX (see `ivr-agent doctor`)",
+            fix="IVR_AGENT_RETURN_CALL_CONTEXT/_EXTENSION/_PRIORITY (an in-queue request: "
+            "IVR_AGENT_QUEUE_CALLBACK_CONTEXT with the queue's name as extension) must name a "
+            "dialplan extension of the PBX (see `ivr-agent doctor`)",
         )
         with contextlib.suppress(ChannelGone, RecordingLost):
             await self._play((Prompt("callback_recording_failed"),))
@@ -111,15 +129,19 @@ class ReturnCall(CallbackCall):
     async def _hand_over(self, entry: JournalEntry, answered_at: float) -> CallReport:
         """Stop our recording, continue the channel into the operator route, keep the file."""
         finished_at = await self._stop_recording()
-        context = self.settings.return_call_context
-        extension = self.settings.return_call_extension
+        context, extension, priority = self.destination
         try:
             await self._show_customer()
+            if self.target.queue:
+                # Its place is kept: ahead of the callers who joined after it (Queue() reads
+                # QUEUE_PRIO when the channel joins).
+                await self.client.set_variable(
+                    self.target.channel_id,
+                    "QUEUE_PRIO",
+                    str(self.settings.queue_callback_priority),
+                )
             await self.client.continue_in_dialplan(
-                self.target.channel_id,
-                context=context,
-                extension=extension,
-                priority=self.settings.return_call_priority,
+                self.target.channel_id, context=context, extension=extension, priority=priority
             )
         except AriError as exc:
             gone = self.events.gone or exc.status == 404

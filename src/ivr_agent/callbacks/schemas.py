@@ -52,11 +52,23 @@ class NewCallback(BaseModel):
         default=None,
         description=f"At most {CUSTOMER_NAME_MAX} characters, no control characters.",
     )
-    reason: RequestableReason
+    reason: RequestableReason | None = Field(
+        default=None, description="Required, except for kind specialist (leave it out)."
+    )
     reference_time: Annotated[datetime | None, BeforeValidator(_iso_time)] = Field(
         default=None,
         description="ISO 8601 (without a zone: IVR_AGENT_TIMEZONE), within 31 days of now; "
-        "may be left out only for reason manual (then: now).",
+        "may be left out only for reason manual and kind specialist (then: now).",
+    )
+    kind: Literal["specialist"] | None = Field(
+        default=None,
+        description="specialist (S8): the specialist's phone (operator_id) rings first, then "
+        "the customer's; due within IVR_AGENT_SPECIALIST_DUE_SECONDS (3 min).",
+    )
+    operator_id: str | None = Field(
+        default=None,
+        description="The specialist's operator id (kind specialist only), 1-6 digits.",
+        pattern=r"^[0-9]{1,6}$",
     )
 
 
@@ -89,6 +101,33 @@ class CallbackCreated(Reply):
     deadline: datetime
     overdue: bool
     status: Literal["pending"]
+
+
+class CallbackSpecialist(Reply):
+    """A specialist call-back (S8): whom it rang first, when the customer was reached."""
+
+    operator_id: str
+    reached_at: datetime | None = Field(
+        description="When the customer answered and was bridged to the specialist."
+    )
+    late_seconds: float | None = Field(
+        description="Seconds beyond the due time (deadline) the customer was reached — or, "
+        "given up unreached, was still not reached; null: in time, or not judged yet."
+    )
+    breach: Literal["late_specialist_callback"] | None
+
+
+class CallbackQueuePlace(Reply):
+    """Where an in-queue callback request (S8) keeps its caller's place."""
+
+    name: str = Field(description="The queue the caller left by pressing 1.")
+    queued_at: datetime = Field(description="Their place: when they joined that queue.")
+    released_at: datetime | None = Field(
+        description="When their place reached the front and the return call was released."
+    )
+    operator: str | None = Field(
+        description="The operator (queue interface) kept for them now, paused in the queue."
+    )
 
 
 class CallbackRecording(Reply):
@@ -133,8 +172,9 @@ class Callback(Reply):
     customer_name: str | None
     reason: Reason
     kind: CallbackKind = Field(
-        description="survey (S5), or return_call (S8: abandoned calls; greeted, then handed "
-        "to an operator through the admin's route)."
+        description="survey (S5), return_call (S8: abandoned calls and in-queue callback "
+        "requests; greeted, then handed to an operator through the admin's route), or "
+        "specialist (S8: the specialist's phone first, then the customer's)."
     )
     reference_time: datetime
     due_at: datetime
@@ -159,6 +199,12 @@ class Callback(Reply):
     source_call_id: str | None
     campaign_id: str | None = Field(description="The campaign of a campaign callback.")
     run_date: date | None = Field(description="The campaign run (local date) it belongs to.")
+    specialist: CallbackSpecialist | None = Field(
+        description="A specialist call-back (kind specialist): its specialist and S8 verdict."
+    )
+    queue: CallbackQueuePlace | None = Field(
+        description="An in-queue callback request (reason queue_callback): its queue and place."
+    )
     result_call_id: str | None = Field(
         description="The call of the latest attempt that has one (see the attempts)."
     )

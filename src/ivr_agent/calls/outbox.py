@@ -38,6 +38,7 @@ from pathlib import Path
 from ivr_agent.calls.spool_format import decode_line, encode_line
 from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.callbacks import CallbackConfig
+from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.db.database import Database
@@ -92,11 +93,17 @@ class Outbox:
         backoff_initial: float = 0.5,
         backoff_cap: float = 30.0,
         callbacks: CallbackConfig | None = None,
+        queue_callbacks: CallbackConfig | None = None,
+        standards: StandardsConfig | None = None,
         spool_limit: int = SPOOL_LIMIT_BYTES,
         memory_limit: int = MEMORY_LIMIT,
     ) -> None:
         # Set: abandoned inbound calls get their callback when saved (callbacks/jobs.py).
         self.callbacks = callbacks
+        # Set: callers who pressed 1 in the queue get their request when saved (S8).
+        self.queue_callbacks = queue_callbacks
+        # Set: a return call an operator answered answers its request's original call (S1).
+        self.standards = standards
         spool_dir.mkdir(parents=True, exist_ok=True)
         self.spool = spool_dir / "outbox.jsonl"
         self.offset_file = spool_dir / "outbox.offset"
@@ -378,7 +385,14 @@ class Outbox:
                     log.error("unreadable outbox record set aside", error=str(exc))
                     rejected.append(raw)
                 else:
-                    await save_outcome(db, outcome, timeline, callbacks=self.callbacks)
+                    await save_outcome(
+                        db,
+                        outcome,
+                        timeline,
+                        callbacks=self.callbacks,
+                        queue_callbacks=self.queue_callbacks,
+                        standards=self.standards,
+                    )
                     self.stats.written += 1
                     self._last_progress = time.monotonic()
                 position, handled = end, handled + 1
@@ -403,7 +417,13 @@ class Outbox:
                 self.stats.lost += 1
                 log.error("unreadable held outcome dropped", error=str(exc), line=line[:200])
             else:
-                await save_outcome(db, outcome, timeline, callbacks=self.callbacks)
+                await save_outcome(
+                    db,
+                    outcome,
+                    timeline,
+                    callbacks=self.callbacks,
+                    queue_callbacks=self.queue_callbacks,
+                )
                 self.stats.written += 1
             self._held.popleft()
             self.stats.pending = max(0, self.stats.pending - 1)

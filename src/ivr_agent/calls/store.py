@@ -20,8 +20,13 @@ from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr_agent.callbacks import callback_for_abandoned
+from ivr_agent.callbacks import (
+    answer_in_place,
+    callback_for_abandoned,
+    request_for_queue_callback,
+)
 from ivr_agent.core.callbacks import CallbackConfig, kind_of
+from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
 from ivr_agent.core.timeline import TimelineEvent
@@ -157,6 +162,8 @@ async def save_outcome(
     *,
     callbacks: CallbackConfig | None = None,
     now: datetime | None = None,
+    queue_callbacks: CallbackConfig | None = None,
+    standards: StandardsConfig | None = None,
 ) -> str:
     """Store a finished call with its holds, prompts and timeline, atomically; return its id.
 
@@ -165,7 +172,11 @@ async def save_outcome(
     the same call replaces the older one. With ``callbacks`` (automatic callbacks for
     abandoned calls are on), an abandoned inbound call gets its callback in the same
     transaction, scheduled from ``now`` (default: the database's ``now()``, not this host's
-    clock, which may be off), at most once however often the call is saved. Raises
+    clock, which may be off), at most once however often the call is saved. With
+    ``queue_callbacks``, a caller who pressed 1 in the queue (``extra.queue_callback``) gets
+    their in-queue callback request the same way (S8); with ``standards``, a return call an
+    operator answered makes its request's original call answered (S1, the wait kept counting:
+    ``callbacks.answer_in_place``). Raises
     ``ValueError`` for a time without a zone and :class:`~ivr_agent.db.errors.StoreError` if
     the database refuses or is down.
     """
@@ -177,6 +188,11 @@ async def save_outcome(
         if callbacks is not None:
             at = now if now is not None else await database_now(session)
             await callback_for_abandoned(session, outcome, call_id, callbacks, at)
+        if queue_callbacks is not None and "queue_callback" in outcome.extra:
+            at = now if now is not None else await database_now(session)
+            await request_for_queue_callback(session, outcome, call_id, queue_callbacks, at)
+        if standards is not None and outcome.direction == "callback":
+            await answer_in_place(session, outcome, standards)
         return call_id
 
     return await _run(target, "save outcome", work)

@@ -143,3 +143,30 @@ def breaches_of(
     if wrap_up_late:
         found = (*found, LATE_WRAP_UP)
     return found
+
+
+#: S8: a specialist call-back reached the customer later than its due time after the request
+#: (他会在3分钟内与您联系), or not yet when that time has passed. Judged per callback, with its
+#: seconds (:func:`late_specialist_seconds`), not per call.
+LATE_SPECIALIST_CALLBACK: Final = "late_specialist_callback"
+#: S8: a specialist contacts the customer within this, unless set otherwise.
+SPECIALIST_DUE_SECONDS = 180.0
+
+
+def late_specialist_seconds(
+    requested_at: datetime,
+    reached_at: datetime | None,
+    now: datetime,
+    due: timedelta = timedelta(seconds=SPECIALIST_DUE_SECONDS),
+) -> float | None:
+    """S8: by how many seconds a specialist call-back was late, or None when in time.
+
+    Late when the customer was reached (``reached_at``: the customer answered, bridged to the
+    specialist) more than ``due`` after the request, or — not reached yet — when ``now`` is
+    more than ``due`` past it: the seconds beyond ``due`` (so far). Exactly ``due`` is in time.
+    """
+    deadline = requested_at + due
+    at = reached_at if reached_at is not None else now
+    if at <= deadline:
+        return None
+    return (at - deadline).total_seconds()

@@ -71,6 +71,10 @@ class Call:
     # greeting — when it joined the queue and when an operator answered it.
     return_queued_us: int | None = None
     return_answered_us: int | None = None
+    # S8 in-queue callback request: when the caller pressed 1 at the offer, and the queue
+    # they left (their place is ``queue_join_us``).
+    queue_callback_us: int | None = None
+    queue_callback_queue: str | None = None
     # S2
     holds: list[HoldFact] = field(default_factory=list)
     # S3

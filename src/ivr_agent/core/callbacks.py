@@ -27,8 +27,9 @@ reason                        first allowed dial at or after         deadline
                                                                      the reference (setting)
 ``complaint_resolved``        max(reference + 24 h, now)             reference + 72 h (setting)
 ``abandoned_call``/``manual`` max(reference, now) (as soon as         end of the window in which
-                              possible)                              the last attempt would fall
-                                                                     if every attempt failed
+``queue_callback``            possible; a queue callback is first    the last attempt would fall
+                              dialled when its place in the queue    if every attempt failed
+                              reaches the front, not by this time)
 ``campaign``                  max(reference, now); the reference    the later of: the end of
                               is the start of the run's local day   the last window of the day
                               (its first window, or the next one    it is first dialled, and
@@ -93,7 +94,11 @@ from zoneinfo import ZoneInfo
 #: Reasons a callback may be requested for (API, abandoned calls); ``campaign`` callbacks are
 #: made only by their campaign's runs (``ivr_agent.campaigns``).
 RequestableReason = Literal["service_completed", "complaint_resolved", "abandoned_call", "manual"]
-Reason = Literal[RequestableReason, "campaign"]
+#: ``queue_callback``: a caller who pressed 1 in the queue (S8, ``core/queue_callbacks.py``),
+#: made only from that call's report.
+#: ``specialist``: a problem handed to a specialist (S8: "他会在3分钟内与您联系"), requested
+#: through the API with ``kind: specialist`` and the specialist's operator id.
+Reason = Literal[RequestableReason, "campaign", "queue_callback", "specialist"]
 #: A callback still to be dialled (or being dialled).
 OpenStatus = Literal["pending", "in_progress"]
 #: A callback never dialled again.
@@ -112,11 +117,12 @@ ScriptOutcome = Literal[AnsweredOutcome, "hung_up"]
 
 #: What a callback call does once answered: the recorded survey (S5), or a return call that
 #: greets the customer and connects them to an operator (S8: 呼损回拨, service, not a survey).
-CallbackKind = Literal["survey", "return_call"]
+#: Or a specialist call-back (S8): the specialist's phone rings first, then the customer's.
+CallbackKind = Literal["survey", "return_call", "specialist"]
 CALLBACK_KINDS: tuple[str, ...] = get_args(CallbackKind)
 #: Reasons whose callbacks are return calls: an abandoned caller never received the service a
 #: survey would ask about (S5), so they are called back to be served. Always, no setting.
-RETURN_CALL_REASONS = frozenset({"abandoned_call"})
+RETURN_CALL_REASONS = frozenset({"abandoned_call", "queue_callback"})
 
 #: When a customer who said "not now" would rather be called, chosen on the keypad (S5: on
 #: "not convenient", apologise and ask for a better time). "Tomorrow" is the next working day.
@@ -187,6 +193,8 @@ class CallbackConfig:
     complaint_max: timedelta = timedelta(hours=72)
     retry_interval: timedelta = timedelta(minutes=30)
     max_attempts: int = 3
+    #: S8: a specialist contacts the customer within this (他会在3分钟内与您联系).
+    specialist_due: timedelta = timedelta(minutes=3)
 
     def __post_init__(self) -> None:
         if not self.windows:
@@ -236,6 +244,7 @@ class CallbackConfig:
             complaint_max=timedelta(hours=settings.callback_complaint_max_hours),
             retry_interval=timedelta(minutes=settings.callback_retry_minutes),
             max_attempts=settings.callback_max_attempts,
+            specialist_due=timedelta(seconds=settings.specialist_due_seconds),
         )
 
     def allowed_windows(
@@ -252,8 +261,11 @@ class CallbackConfig:
 
 def kind_of(reason: str) -> CallbackKind:
     """What a callback for ``reason`` does once answered: ``return_call`` for an abandoned
-    call (S8), else the ``survey`` (S5)."""
+    call or an in-queue request (S8), ``specialist`` for a specialist call-back (S8), else the
+    ``survey`` (S5)."""
     _check_reason(reason)
+    if reason == "specialist":
+        return "specialist"
     return "return_call" if reason in RETURN_CALL_REASONS else "survey"
 
 
@@ -384,6 +396,12 @@ def schedule(
     elif reason == "complaint_resolved":
         due = next_allowed(max(reference + config.complaint_min, current), windows, config)
         deadline = reference + config.complaint_max
+        target = deadline
+    elif reason == "specialist":
+        # S8: at once, whatever the windows (the customer was just promised it), due within
+        # three minutes of the hand-over.
+        due = max(reference, current)
+        deadline = reference + config.specialist_due
         target = deadline
     elif reason == "campaign":
         due = next_allowed(max(reference, current), windows, config)

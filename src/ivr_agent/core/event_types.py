@@ -329,3 +329,19 @@ class SurveyAnswer(PbxEvent):
     digit: str | None = None
     channel: str | None = None
     uniqueid: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueCallbackRequest(PbxEvent):
+    """The caller pressed 1 at the in-queue callback offer and left the queue with a promise
+    of a return call in their place (S8, issue 18).
+
+    Arrives as AMI ``UserEvent: IvrAgentQueueCallback`` (header ``Queue``: the queue left)
+    with the caller's channel snapshot, raised by the dialplan hook
+    ``ivr-agent-queue-callback`` on the caller's channel; never from the AMI action.
+    """
+
+    kind: ClassVar[str] = "IvrAgentQueueCallback"
+    queue: str | None = None
+    channel: str | None = None
+    uniqueid: str | None = None

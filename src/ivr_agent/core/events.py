@@ -37,6 +37,7 @@ from .event_types import (
     PromptAudience,
     PromptEvent,
     PromptPhase,
+    QueueCallbackRequest,
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
@@ -54,6 +55,8 @@ __all__ = [
     "MUTE_USER_EVENT",
     "PARSERS",
     "PROMPT_USER_EVENT",
+    "QUEUE_CALLBACK_USER_EVENT",
+    "QUEUE_MEMBER_CONTEXT",
     "SNOOP_CHANNEL_PREFIX",
     "SUBSCRIBED_EVENTS",
     "SURVEY_USER_EVENT",
@@ -81,6 +84,7 @@ __all__ = [
     "PromptAudience",
     "PromptEvent",
     "PromptPhase",
+    "QueueCallbackRequest",
     "QueueCallerAbandon",
     "QueueCallerJoin",
     "QueueCallerLeave",
@@ -110,6 +114,11 @@ SURVEY_USER_EVENT = "IvrAgentSurvey"
 #: so it is read as a :class:`Hold` (``music_class`` :data:`MUTE_MUSIC_CLASS`) or an
 #: :class:`Unhold` of that channel; accepted only when raised on a channel.
 MUTE_USER_EVENT = "IvrAgentMute"
+#: ``UserEvent`` name of an in-queue callback request (header ``Queue``), sent by the dialplan
+#: hook ``ivr-agent-queue-callback`` on the caller's channel when they press 1 at the offer
+#: (S8); accepted only when raised on a channel: an AMI client could otherwise order return
+#: calls to any number.
+QUEUE_CALLBACK_USER_EVENT = "IvrAgentQueueCallback"
 #: The ``music_class`` of a hold that is an operator's mute (no music: the caller hears none).
 MUTE_MUSIC_CLASS = "ivr-agent-mute"
 
@@ -437,10 +446,25 @@ def _mute(f: Fields) -> PbxEvent:
     raise MalformedEvent(event, "State", f"must be on or off, not {state[:20]!r}")
 
 
+def _queue_callback(f: Fields) -> PbxEvent:
+    event = f"UserEvent/{QUEUE_CALLBACK_USER_EVENT}"
+    _from_the_dialplan(f, event, "an in-queue callback request")
+    queue = _opt(f, "Queue")
+    return QueueCallbackRequest(
+        at_us=_at(f, event),
+        linkedid=_req(f, event, "Linkedid"),
+        queue=queue or None,
+        channel=_opt(f, "Channel"),
+        uniqueid=_opt(f, "Uniqueid"),
+    )
+
+
 def _user_event(f: Fields) -> PbxEvent | None:
     name = _text(f.get("UserEvent"))
     if name == SURVEY_USER_EVENT:
         return _survey_answer(f)
+    if name == QUEUE_CALLBACK_USER_EVENT:
+        return _queue_callback(f)
     if name == MUTE_USER_EVENT:
         return _mute(f)
     if name != PROMPT_USER_EVENT:
@@ -501,13 +525,18 @@ PARSERS: Mapping[str, Parser] = {
 #: or each would be stored as a phantom call.
 SNOOP_CHANNEL_PREFIX = "Snoop/"
 
+#: The Local channels through which the agent pauses and unpauses the operator kept for an
+#: in-queue callback request (hook ``ivr-agent-queue-member``): no call of the call centre.
+QUEUE_MEMBER_CONTEXT = "@ivr-agent-queue-member-"
+
 #: AMI event names the agent subscribes to (its event filter), derived from ``PARSERS``.
 SUBSCRIBED_EVENTS: frozenset[str] = frozenset(PARSERS)
 
 
 def parse_ami(fields: Fields) -> PbxEvent | None:
     """Typed event for a raw AMI event dict; ``None`` when the tracker does not consume it
-    (an event it has no use for, or one about the agent's own ``Snoop/`` channels).
+    (an event it has no use for, or one about the agent's own ``Snoop/`` channels or its
+    ``ivr-agent-queue-member`` Local channels).
 
     Raises :class:`MalformedEvent` naming the field when a consumed event lacks ``Timestamp``,
     ``Linkedid``, ``Uniqueid``, ``Channel`` (or ``DestChannel``/``DestUniqueid`` on Dial
@@ -522,5 +551,9 @@ def parse_ami(fields: Fields) -> PbxEvent | None:
         return None
     channel = _text(fields.get("Channel"))
     if channel is not None and channel.startswith(SNOOP_CHANNEL_PREFIX):
+        return None
+    if any(
+        QUEUE_MEMBER_CONTEXT in (_text(fields.get(k)) or "") for k in ("Channel", "DestChannel")
+    ):
         return None
     return parser(fields)

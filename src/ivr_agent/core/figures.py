@@ -61,7 +61,11 @@ FIGURE_LABELS: Mapping[str, str] = {
 #: What every ring-time figure measures (S1), stated in the formulas that use it.
 RING_SECONDS = (
     "ring_seconds = answered_at − wait_started_at, wait_started_at = the earlier of the "
-    "caller's queue join and the first operator leg ringing"
+    "caller's queue join and the first operator leg ringing; a caller who pressed 1 in the "
+    "queue to be called back in their place (S8) waits on while off the line: answered_at "
+    "= the moment an operator answers their return call, so ring_seconds = "
+    "operator_answered_at(return call) − wait_started_at(original call), and until then "
+    "the call is neither answered nor abandoned"
 )
 
 

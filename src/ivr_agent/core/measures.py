@@ -33,6 +33,7 @@ from .event_types import (
     PbxEvent,
     PromptEvent,
     PromptPhase,
+    QueueCallbackRequest,
     QueueCallerJoin,
     SoftHangupRequest,
     SurveyAnswer,
@@ -196,6 +197,14 @@ def on_prompt(call: Call, event: PromptEvent, leg: str | None) -> None:
 
 def on_survey_answer(call: Call, event: SurveyAnswer, leg: str | None) -> None:
     call.survey_digit = event.digit
+
+
+def on_queue_callback(call: Call, event: QueueCallbackRequest, leg: str | None) -> None:
+    """S8: the caller pressed 1 at the in-queue offer: a return call in their place is
+    promised, so leaving the queue is no abandon (the first request counts)."""
+    if call.queue_callback_us is None:
+        call.queue_callback_us = event.at_us
+        call.queue_callback_queue = event.queue or call.queue
 
 
 def on_abandon(call: Call, event: PbxEvent, leg: str | None) -> None:
@@ -379,6 +388,7 @@ HANDLERS: dict[Kind, _Handler] = {
     K.CALLER_TALK_STOP: on_talk_stop,
     K.PROMPT: on_prompt,
     K.SURVEY_ANSWER: on_survey_answer,
+    K.QUEUE_CALLBACK: on_queue_callback,
     K.ABANDON: on_abandon,
     K.CALLER_HANGUP: on_caller_hangup,
 }

@@ -43,6 +43,7 @@ from .event_types import (
     Newstate,
     PbxEvent,
     PromptEvent,
+    QueueCallbackRequest,
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
@@ -120,6 +121,7 @@ _TALK_STOP = Meaning((K.CALLER_TALK_STOP,))
 _CALLER_HANGUP = Meaning((K.CALLER_HANGUP,))
 _PROMPT = Meaning((K.PROMPT,))
 _SURVEY_ANSWER = Meaning((K.SURVEY_ANSWER,))
+_QUEUE_CALLBACK = Meaning((K.QUEUE_CALLBACK,))
 
 
 def classify(call: Call, event: PbxEvent) -> Meaning:
@@ -371,6 +373,11 @@ def _c_survey_answer(call: Call, e: PbxEvent) -> Meaning:
     return _SURVEY_ANSWER
 
 
+def _c_queue_callback(call: Call, e: PbxEvent) -> Meaning:
+    # Only the caller's own channel asks for a callback in their place.
+    return _QUEUE_CALLBACK if getattr(e, "uniqueid", None) == call.caller_uniqueid else NOTE
+
+
 def _c_note(call: Call, e: PbxEvent) -> Meaning:
     return NOTE
 
@@ -403,6 +410,7 @@ _CLASSIFIERS: dict[type[PbxEvent], _Classifier] = {
     SoftHangupRequest: _c_hangup_request,
     PromptEvent: _c_prompt,
     SurveyAnswer: _c_survey_answer,
+    QueueCallbackRequest: _c_queue_callback,
 }
 
 _CHANNEL_EVENT_TYPES: frozenset[type[PbxEvent]] = frozenset(

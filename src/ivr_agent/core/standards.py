@@ -102,8 +102,10 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
     (S2: a hold over ``hold_severe_seconds``), ``queue``, ``operator_ids`` (every operator
     who took the caller, in order), ``anomalies`` (count) and ``final_state``; and
     ``satisfaction`` (:func:`satisfaction_verdict`) once the caller heard that question;
-    ``return_call`` (S8) for a callback handed to a queue: its queue join, the operator's
-    answer and the wait between (``operator_answered_at - queued_at``; to the end of the
+    ``queue_callback`` (S8) for a caller who pressed 1 in the queue to be called back in
+    their place (``requested_at``, ``queue``, ``queued_at``: the place; such a call is not
+    abandoned); ``return_call`` (S8) for a callback handed to a queue: its queue join, the
+    operator's answer and the wait between (``operator_answered_at - queued_at``; to the end of the
     call when no operator answered).
     """
     config = call.config
@@ -127,7 +129,16 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
     gone_us = min(gone_candidates) if gone_candidates else None
     callback = call.direction == "callback"
     # A customer who does not answer a callback has not abandoned a queue (S5 retries it).
-    abandoned = not callback and answered_us is None and wait_us is not None and gone_us is not None
+    # A caller who pressed 1 for a callback in their place did not give up (S8): their wait
+    # goes on until an operator answers the return call (the request's stored call says so).
+    requested = call.queue_callback_us is not None and answered_us is None
+    abandoned = (
+        not callback
+        and not requested
+        and answered_us is None
+        and wait_us is not None
+        and gone_us is not None
+    )
     short_abandon = False
     if abandoned and wait_us is not None and gone_us is not None:
         short_abandon = gone_us - wait_us < round(config.short_abandon_seconds * _US)
@@ -218,6 +229,7 @@ def judge(call: Call, pbx_id: str) -> CallOutcome:
             "hold_severe": severe,
             **_satisfaction_extra(call),
             **_return_call_extra(call, end_us),
+            **_queue_callback_extra(call, wait_us),
         },
     )
 
@@ -235,6 +247,22 @@ def _return_call_extra(call: Call, end_us: int) -> dict[str, object]:
             "queued_at": to_datetime(queued).isoformat(),
             "operator_answered_at": None if answered is None else to_datetime(answered).isoformat(),
             "wait_seconds": _secs(max(waited, 0)),
+        }
+    }
+
+
+def _queue_callback_extra(call: Call, wait_us: int | None) -> dict[str, object]:
+    """S8: the caller asked, in the queue, to be called back in their place: when they
+    asked, the queue they left, and their place (when they started waiting in it)."""
+    asked = call.queue_callback_us
+    if asked is None or call.answered_us is not None:
+        return {}
+    place = call.queue_join_us if call.queue_join_us is not None else wait_us
+    return {
+        "queue_callback": {
+            "requested_at": to_datetime(asked).isoformat(),
+            "queue": call.queue_callback_queue,
+            "queued_at": None if place is None else to_datetime(place).isoformat(),
         }
     }
 

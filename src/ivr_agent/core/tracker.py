@@ -270,6 +270,14 @@ class Tracker:
 
     # ----------------------------------------------------------------- reading --
 
+    def queue_joined_at(self, linkedid: str) -> datetime | None:
+        """When the call ``linkedid`` (in flight) joined its queue, by event time; None if
+        unknown (another call, or its join was not seen)."""
+        call = self._calls.get(linkedid)
+        if call is None or call.queue_join_us is None:
+            return None
+        return to_datetime(call.queue_join_us)
+
     def in_progress(self) -> tuple[CallSnapshot, ...]:
         """Snapshot of the calls in flight, oldest first."""
         return tuple(

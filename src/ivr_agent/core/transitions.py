@@ -45,6 +45,7 @@ class Kind(enum.Enum):
     CALLER_TALK_STOP = "caller_talk_stop"
     PROMPT = "prompt"
     SURVEY_ANSWER = "survey_answer"
+    QUEUE_CALLBACK = "queue_callback"  # the caller asked to be called back in their place (S8)
     ABANDON = "abandon"
     CALLER_HANGUP = "caller_hangup"
     HANGUP_REQUEST = "hangup_request"  # someone asked to end the caller's or an operator's leg
@@ -68,6 +69,7 @@ def _build_transitions() -> dict[tuple[State, Kind], State]:
             K.NOTE,
             K.PROMPT,
             K.SURVEY_ANSWER,
+            K.QUEUE_CALLBACK,
             K.CALLER_TALK_START,
             K.CALLER_TALK_STOP,
             K.HANGUP_REQUEST,

@@ -230,6 +230,20 @@ class CallbackRow(Base):
             unique=True,
             postgresql_where=text("campaign_id IS NOT NULL"),
         ),
+        # An in-queue callback request has its queue and its place (migration 0015), and a
+        # call makes at most one.
+        CheckConstraint(
+            "(reason = 'queue_callback') = (queue_name IS NOT NULL AND queued_at IS NOT NULL)",
+            name="queue_place",
+        ),
+        # A specialist call-back names its specialist (migration 0015).
+        CheckConstraint("(reason = 'specialist') = (operator_id IS NOT NULL)", name="specialist"),
+        Index(
+            "uq_callbacks_queue_source_call_id",
+            "source_call_id",
+            unique=True,
+            postgresql_where=text("reason = 'queue_callback'"),
+        ),
         ForeignKeyConstraint(
             ["campaign_id", "run_date"],
             ["campaign_runs.campaign_id", "campaign_runs.run_date"],
@@ -267,6 +281,17 @@ class CallbackRow(Base):
     campaign_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False))
     run_date: Mapped[date | None]
     calling_windows: Mapped[str | None]
+    # An in-queue callback request (S8, migration 0015): the queue the caller left, their
+    # place (when they joined it), and when an agent released it for dialling (NULL: it
+    # still waits for its place to reach the front).
+    queue_name: Mapped[str | None]
+    queued_at: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    # The operator (queue interface) kept for it, paused in the queue until its return call
+    # waits there (NULL: none).
+    queue_member: Mapped[str | None]
+    # A specialist call-back (S8): the specialist's operator id, whose phone rings first.
+    operator_id: Mapped[str | None]
 
 
 class CampaignRow(Base):

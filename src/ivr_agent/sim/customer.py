@@ -80,6 +80,28 @@ class CustomerRun:
         r["operator_answered_at"] = iso(leg.up_at)
         sim.progress(f"{self.cb.id}: operator {operator_id} answers the return call")
 
+    def specialist_rings(self, leg: Leg) -> None:
+        """S8: the PBX rings this customer's specialist first: ring, answer after
+        ``specialist_answer_after`` (once), and note when, on Asterisk's clock."""
+        self.sim.spawn(self.sim.safe(self._specialist_takes(leg)))
+
+    async def _specialist_takes(self, leg: Leg) -> None:
+        sim, r = self.sim, self.result
+        if "specialist_ring_started_at" in r:
+            return
+        r["specialist_ring_started_at"] = iso(leg.started_at)
+        await sim.ari.ring(leg.id)
+        if not await until(
+            (leg.started_at or time.time()) + self.cb.specialist_answer_after, leg.ended
+        ):
+            return
+        await sim.ari.answer(leg.id)
+        await until(time.time() + 5, leg.up)
+        r["specialist_answered_at"] = iso(leg.up_at)
+        sim.progress(f"{self.cb.id}: specialist {self.cb.specialist} answers")
+        await until(time.time() + 600, leg.ended)
+        r["specialist_ended_at"] = iso(leg.ended_at)
+
     def ring(self, leg: Leg) -> None:
         """The PBX's call to this customer's number reached the phones."""
         if not self.arrived.done():

@@ -251,7 +251,10 @@ class InboundRun:
     async def _play(self, caller: Leg) -> None:
         sim, call = self.sim, self.call
         if call.operator is None:
-            await self._give_up(caller)
+            if call.queue_callback_after is not None:
+                await self._ask_for_callback(caller)
+            else:
+                await self._give_up(caller)
             return
         # A queue call is answered by the PBX at once; a direct line only when the operator does.
         await until(time.time() + OFFER_WAIT_SECONDS, self.offered, caller.ended)
@@ -298,6 +301,33 @@ class InboundRun:
             sim.progress(f"{call.id}: caller gives up after {call.abandon_after:.1f} s")
             self.result["hung_up_by"] = "caller"
             await sim.safe(sim.ari.hangup(caller.id))
+
+    async def _ask_for_callback(self, caller: Leg) -> None:
+        """S8: ``queue_callback_after`` seconds into the wait (counted like an abandon's), the
+        caller presses 1 at the queue's offer; the PBX confirms and hangs up on them."""
+        sim, call = self.sim, self.call
+        assert call.queue_callback_after is not None
+        ear = self.ear
+        waiting = [caller.ringing] + ([ear.ringback] if ear is not None else [])
+        if not await first_of(waiting, caller.ended, timeout=OFFER_WAIT_SECONDS):
+            self.result["errors"].append("the caller never heard ringback")
+            await sim.safe(sim.ari.hangup(caller.id))
+            return
+        since = [t for t in (caller.ringing_at, ear.ringback_at if ear else None) if t]
+        self.result["wait_started_at"] = iso(min(since))
+        if not await until(min(since) + call.queue_callback_after, caller.ended):
+            return
+        sim.progress(f"{call.id}: caller presses 1 for a callback in their place")
+        line = self.caller_line
+        press = sim.ari.send_dtmf(caller.id, "1")
+        # DTMF would wait behind the line's silence file: the line stops it first.
+        await sim.safe(line.command(press) if line is not None else press)
+        self.result["queue_callback_pressed_at"] = iso(time.time())
+        if await until(time.time() + END_WAIT_SECONDS, caller.ended):
+            self.result["errors"].append("the PBX did not end the call after the key")
+            await sim.safe(sim.ari.hangup(caller.id))
+            return
+        self.result["hung_up_by"] = "pbx"
 
     async def _chosen_leg(self, caller: Leg) -> tuple[Leg | None, str]:
         """Wait for the leg of the operator who is to answer (any operator: the first)."""

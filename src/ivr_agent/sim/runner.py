@@ -109,6 +109,7 @@ class Simulation:
         self.t0 = 0.0
         self._inbound: dict[str, InboundRun] = {}  # caller number → its call
         self._customers: dict[str, CustomerRun] = {}  # dialled number → its customer
+        self._specialists: dict[str, CustomerRun] = {}  # specialist extension → customer
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
@@ -152,6 +153,10 @@ class Simulation:
                 returning.offer(leg, operator.group(1).zfill(3))
             elif call is not None:
                 call.offer(leg, operator.group(1).zfill(3))
+            elif (specialist := self._specialists.get(leg.exten)) is not None:
+                # A specialist call-back (S8): the specialist's phone rings before the
+                # customer's.
+                specialist.specialist_rings(leg)
             else:
                 # Not ours (another caller): a desk phone rings all the same.
                 self.spawn(self.safe(self.ari.ring(leg.id)))
@@ -169,6 +174,11 @@ class Simulation:
         self._inbound = {call.call.caller: call for call in calls}
         customers = [CustomerRun(self, cb) for cb in self.scenario.callbacks]
         self._customers = {customer.cb.number: customer for customer in customers}
+        self._specialists = {
+            ext: customer
+            for customer in customers
+            if (ext := customer.cb.specialist_extension) is not None
+        }
         runs: list[InboundRun | CustomerRun] = [*calls, *customers]
         try:
             results = await asyncio.gather(*(r.run() for r in runs), return_exceptions=True)

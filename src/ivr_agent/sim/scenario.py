@@ -35,6 +35,14 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     abandon_after = 3.0        # nobody answers: the caller hangs up 3 s after it began to
                                # wait (hear ringback, or its phone was told "ringing")
 
+    [[calls]]
+    id = "keeps_place"
+    caller = "13800138003"
+    dial = "4008003000"        # the callback line: its queue offers a return call
+    queue_callback_after = 10.0  # 10 s into the wait (past the offer), the caller presses 1,
+                               # hears the confirmation and is hung up by the PBX; their
+                               # return call is a [[callbacks]] entry with the same number
+
     [[callbacks]]              # a customer the PBX calls back
     id = "survey"
     number = "13900139001"
@@ -44,6 +52,8 @@ A scenario is a TOML file (shipped ones live in ``ivr_agent/sim/scenarios/``)::
     originate = true           # the sandbox places the call (demo survey) instead of the agent
     operator_answer_after = 2.0  # a return call (S8): the operator's phone that the queue
                                # rings for this customer answers after 2 s (none: rings only)
+    specialist = "012"         # a specialist call-back (S8): this operator's phone (8012)
+    specialist_answer_after = 2.0  # rings first and answers after 2 s; then this customer
 
 Every duration is in seconds; :meth:`Scenario.scaled` multiplies them all.
 """
@@ -62,7 +72,8 @@ from ivr_agent.core.phone import is_dialable
 
 HOTLINE = "4008001000"
 DIRECT_LINE = "4008002000"
-OPERATOR_IDS = tuple(f"{n:03d}" for n in range(1, 11))
+#: The hotline's operators 001-010, and the overflow desks 011-060 (011: the callback line).
+OPERATOR_IDS = tuple(f"{n:03d}" for n in range(1, 61))
 #: Where an operator transfers the caller to hand them over to the satisfaction question
 #: (the sandbox PBX's ``from-operators`` sends it to the hook ``ivr-agent-survey-handover``).
 HANDOVER_EXTENSION = "8000"
@@ -124,6 +135,8 @@ class InboundCall:
     operator_speech: tuple[Speech, ...] = ()
     survey_digit: str | None = None
     suggestion: str | None = None
+    #: S8: press 1 this many seconds into the wait (the in-queue callback offer) and leave.
+    queue_callback_after: float | None = None
 
     @property
     def operator_extension(self) -> str | None:
@@ -149,6 +162,15 @@ class CallbackCustomer:
     #: A return call (S8): the operator leg the queue rings for this customer (it carries
     #: their number) is answered after this many seconds; None: it only rings.
     operator_answer_after: float | None = None
+    #: A specialist call-back (S8): the specialist (operator id) whose phone the PBX rings
+    #: before this customer's, answered after ``specialist_answer_after`` seconds.
+    specialist: str | None = None
+    specialist_answer_after: float = 2.0
+
+    @property
+    def specialist_extension(self) -> str | None:
+        """The phones-side extension of the specialist (``012`` → ``8012``)."""
+        return None if self.specialist is None else f"8{self.specialist}"
 
 
 @dataclass(frozen=True)
@@ -181,6 +203,7 @@ class Scenario:
                 start=c.start * factor,
                 answer_after=s(c.answer_after),
                 abandon_after=s(c.abandon_after),
+                queue_callback_after=s(c.queue_callback_after),
                 talk=s(c.talk),
                 holds=tuple(Hold(h.start * factor, h.seconds * factor, h.by) for h in c.holds),
                 speech=tuple(
@@ -205,6 +228,7 @@ class Scenario:
                 answer_after=b.answer_after * factor,
                 hangup_after=s(b.hangup_after),
                 operator_answer_after=s(b.operator_answer_after),
+                specialist_answer_after=b.specialist_answer_after * factor,
             )
             for b in self.callbacks
         )
@@ -276,23 +300,30 @@ def _call(index: int, raw: Any) -> InboundCall:
         where,
         raw,
         allowed
-        | {"talk", "hangup", "holds", "speech", "operator_speech", "survey_digit", "suggestion"},
+        | {"talk", "hangup", "holds", "speech", "operator_speech", "survey_digit", "suggestion"}
+        | {"queue_callback_after"},
     )
     call_id = str(raw.get("id", f"call{index + 1}"))
     where = f"calls[{index}] ({call_id})"
     operator = raw.get("operator")
     if operator is not None and operator != "any" and operator not in OPERATOR_IDS:
-        raise ScenarioError(f"{where}: operator must be one of 001-010 or 'any'")
+        raise ScenarioError(f"{where}: operator must be one of 001-060 or 'any'")
     answer_after = _seconds(where, "answer_after", raw.get("answer_after"))
     abandon_after = _seconds(where, "abandon_after", raw.get("abandon_after"))
+    queue_callback_after = _seconds(where, "queue_callback_after", raw.get("queue_callback_after"))
     talk = _seconds(where, "talk", raw.get("talk"))
     if operator is not None:
         if answer_after is None or talk is None:
             raise ScenarioError(f"{where}: an answered call needs answer_after and talk")
-        if abandon_after is not None:
-            raise ScenarioError(f"{where}: abandon_after is for calls nobody answers")
-    elif abandon_after is None:
-        raise ScenarioError(f"{where}: give operator (answered) or abandon_after (abandoned)")
+        if abandon_after is not None or queue_callback_after is not None:
+            raise ScenarioError(
+                f"{where}: abandon_after and queue_callback_after are for calls nobody answers"
+            )
+    elif (abandon_after is None) == (queue_callback_after is None):
+        raise ScenarioError(
+            f"{where}: give operator (answered), abandon_after (abandoned) or "
+            "queue_callback_after (leaves the queue for a return call)"
+        )
     hangup = raw.get("hangup", "caller")
     if hangup not in ENDINGS:
         raise ScenarioError(f"{where}: hangup must be caller, operator or handover")
@@ -346,6 +377,7 @@ def _call(index: int, raw: Any) -> InboundCall:
         operator_speech=operator_speech,
         survey_digit=survey_digit,
         suggestion=suggestion,
+        queue_callback_after=queue_callback_after,
     )
 
 
@@ -354,7 +386,13 @@ def _callback(index: int, raw: Any) -> CallbackCustomer:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: must be a table")
     allowed = {"id", "number", "behaviour", "answer_after", "digits", "hangup_after"}
-    _check_keys(where, raw, allowed | {"originate", "start", "wait", "operator_answer_after"})
+    _check_keys(
+        where,
+        raw,
+        allowed
+        | {"originate", "start", "wait", "operator_answer_after"}
+        | {"specialist", "specialist_answer_after"},
+    )
     cb_id = str(raw.get("id", f"callback{index + 1}"))
     where = f"callbacks[{index}] ({cb_id})"
     behaviour = raw.get("behaviour", "answer")
@@ -378,7 +416,20 @@ def _callback(index: int, raw: Any) -> CallbackCustomer:
         operator_answer_after=_seconds(
             where, "operator_answer_after", raw.get("operator_answer_after")
         ),
+        specialist=_specialist(where, raw.get("specialist")),
+        specialist_answer_after=_seconds(
+            where, "specialist_answer_after", raw.get("specialist_answer_after", 2.0)
+        )
+        or 0.0,
     )
+
+
+def _specialist(where: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in OPERATOR_IDS:
+        raise ScenarioError(f"{where}: specialist must be one of 001-060")
+    return str(value)
 
 
 def parse(data: dict[str, Any], default_name: str = "scenario") -> Scenario:

@@ -1,0 +1,154 @@
+"""One specialist call-back (S8: 转接至专员, "他会在3分钟内与您联系"): specialist first, then
+the customer, bridged and recorded.
+
+Theory of operation:
+
+1. The dialer originates the **specialist's** phone (``IVR_AGENT_SPECIALIST_DIAL`` with the
+   callback's operator id) into our Stasis app; when they answer, this call runs.
+2. The customer is dialled (``IVR_AGENT_CALLBACK_DIAL``) under our own channel id
+   (``ivr-agent-cbc-<attempt id>``) into the same app. Not answered (or busy, or the
+   specialist hangs up meanwhile): the specialist is hung up and the attempt ends
+   ``no_answer`` / ``busy`` / ``hung_up``, retried under S5's rules.
+3. The customer answered: the mixing bridge takes the specialist and the bridge recording
+   starts (:class:`~ivr_agent.callbacks.call.CallbackCall`'s, confirmed before anything
+   goes on), then the customer joins it. From then on the two talk until one hangs up (or
+   ``IVR_AGENT_CALLBACK_MAX_CALL_SECONDS``); the other is hung up, the recording stopped,
+   fetched, verified and kept. The attempt ends ``connected`` with ``answered_at`` = the
+   customer's answer: the moment the customer was reached, which S8 judges against the
+   request's time (``core.breaches.late_specialist_seconds``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+from ivr_agent.callbacks.call import (
+    CallbackCall,
+    CallReport,
+    RecordingNotStarted,
+    _utc,
+)
+from ivr_agent.callbacks.dialing import cause_of, dial_string, unanswered_outcome
+from ivr_agent.pbx.ari import AriError, event_time
+from ivr_agent.pbx.stasis import ChannelGone
+from ivr_agent.platform.logging import get_logger
+
+log = get_logger(__name__)
+
+#: Extra seconds past the ring time before an unanswered customer is given up on.
+RING_GRACE_SECONDS = 5.0
+#: How often the call's end is looked for while the two talk.
+TALK_POLL_SECONDS = 1.0
+
+
+def customer_channel_id(attempt_id: str) -> str:
+    """Our ARI channel id of the customer's leg of a specialist call-back."""
+    return f"ivr-agent-cbc-{attempt_id}"
+
+
+class SpecialistCall(CallbackCall):
+    """Runs one specialist call-back whose specialist answered (``target.channel_id``)."""
+
+    #: Set by the dialer: marks a channel of ours as awaited (its StasisStart is no orphan).
+    expect: Callable[[str], None] = staticmethod(lambda _channel: None)
+
+    async def run(self) -> CallReport:
+        """Dial the customer, bridge and record both, keep the recording."""
+        entry, specialist_answered = self.answered_entry()
+        customer = customer_channel_id(self.target.attempt_id)
+        self.expect(customer)
+        self.events.add(customer)
+        reached = await self._dial_customer(customer)
+        if isinstance(reached, CallReport):
+            return reached
+        try:
+            started = await self._start_recording()
+            await self.client.add_to_bridge(self.bridge_id, customer)
+        except (RecordingNotStarted, ChannelGone, AriError) as exc:
+            await self._hang_up_customer(customer)
+            return await self._recording_failed(exc, reached)
+        entry = entry.with_(recording_name=self.recording_name, recording_started_at=started)
+        self.journal.write(entry)
+        log.info(
+            "specialist_connected",
+            attempt_id=self.target.attempt_id,
+            specialist_answered_at=specialist_answered,
+            customer_answered_at=reached,
+        )
+        await self._talk()
+        await self._hang_up()
+        await self._hang_up_customer(customer)
+        stored, reason, ended = await self.stop_and_keep(entry, reached)
+        outcome, detail = "connected", "specialist and customer talked"
+        if stored is None:
+            outcome, detail = "failed", f"recording: {reason}"
+        self.journal.write(entry.with_(outcome=outcome, ended_at=ended, stored=stored))
+        await self._destroy_bridge()
+        return CallReport(
+            outcome=outcome,
+            reason=detail,
+            scores={},
+            answered_at=_utc(reached),
+            ended_at=_utc(ended),
+            recording=stored,
+        )
+
+    async def _dial_customer(self, customer: str) -> float | CallReport:
+        """Ring the customer; their answer time, or the report of a call that ends here."""
+        number = self.target.customer_number or ""
+        wait = self.settings.callback_ring_seconds + RING_GRACE_SECONDS
+        try:
+            await self.client.originate(
+                dial_string(self.settings.callback_dial, number),
+                channel_id=customer,
+                app=self.settings.ari_app,
+                app_args=f"callback,{self.target.attempt_id}",
+                timeout=self.settings.callback_ring_seconds,
+            )
+        except (AriError, ValueError) as exc:
+            return await self._unreached("failed", f"customer originate refused: {exc}")
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = await self.events.next({"StasisStart", "ChannelDestroyed"}, left)
+            except TimeoutError:
+                break
+            channel = (event.get("channel") or {}).get("id")
+            if event["type"] == "StasisStart" and channel == customer:
+                return event_time(event, self.now())
+            if event["type"] == "ChannelDestroyed":
+                if channel == customer:
+                    outcome, why = unanswered_outcome(None, cause_of(event))
+                    return await self._unreached(outcome, f"customer: {why}")
+                if channel == self.target.channel_id:
+                    await self._hang_up_customer(customer)
+                    return await self._unreached("hung_up", "the specialist hung up first")
+        await self._hang_up_customer(customer)
+        return await self._unreached("no_answer", f"customer did not answer within {wait:.0f} s")
+
+    async def _unreached(self, outcome: str, detail: str) -> CallReport:
+        """The customer was not reached: the specialist is hung up; no recording was made."""
+        await self._hang_up()
+        now = self.now()
+        log.info("specialist_customer_unreached", attempt_id=self.target.attempt_id, why=detail)
+        return CallReport(
+            outcome=outcome,
+            reason=detail,
+            scores={},
+            answered_at=_utc(self.answered_at or now),
+            ended_at=_utc(now),
+            recording=None,
+        )
+
+    async def _talk(self) -> None:
+        """Until one of the two hangs up (or the longest call allowed)."""
+        deadline = time.monotonic() + self.settings.callback_max_call_seconds
+        while time.monotonic() < deadline and not self.events.gone:
+            with contextlib.suppress(TimeoutError):
+                await self.events.next({"ChannelDestroyed", "StasisEnd"}, TALK_POLL_SECONDS)
+
+    async def _hang_up_customer(self, customer: str) -> None:
+        with contextlib.suppress(AriError):
+            await self.client.hangup(customer)
