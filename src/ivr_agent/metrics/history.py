@@ -32,8 +32,8 @@ from ivr_agent.core.figures import (
     trend_values,
 )
 from ivr_agent.db.database import Database
-from ivr_agent.metrics.counts import GroupBy, summary
-from ivr_agent.metrics.http import figure_settings, moment_parameter, today
+from ivr_agent.metrics.counts import GroupBy
+from ivr_agent.metrics.http import counted, figure_settings, moment_parameter, today
 from ivr_agent.metrics.schemas import MAX_HISTORY_POINTS, History, HistoryQuery
 from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
@@ -112,17 +112,7 @@ async def history_of(
     if len(starts) > MAX_HISTORY_POINTS:
         raise ValueError(f"{len(starts)} points: at most {MAX_HISTORY_POINTS}")
     fs = figure_settings(settings)
-    result = await summary(
-        database,
-        start,
-        end,
-        hold_severe_seconds=fs.hold_severe_seconds,
-        call_target_seconds=fs.call_target_seconds,
-        group_by=group_by,
-        zone=settings.timezone,
-        wrap_up=timedelta(minutes=fs.wrap_up_minutes),
-        operator=operator,
-    )
+    result = await counted(database, settings, start, end, group_by, operator)
     found = {g.key: g.counts for g in result.groups or ()}
     empty_values = trend_values(Counts(), fs)
     # Buckets are contiguous: each ends where the next starts (the starts are local times).

@@ -41,6 +41,7 @@ from ivr_agent.core.figures import (
     figures,
 )
 from ivr_agent.db.database import Database
+from ivr_agent.metrics import store
 from ivr_agent.metrics.complaints import (
     OPERATOR_COMPLAINTS_FORMULA,
     complaint_statistics,
@@ -159,6 +160,30 @@ async def summary_body(
     return await summary_of(app[DATABASE], app[SETTINGS], start, end, group_by)
 
 
+async def counted(
+    database: Database,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    group_by: GroupBy | None,
+    operator: str | None = None,
+) -> store.Summary:
+    """The calls' counts of ``[start, end)`` under the settings' thresholds and time zone
+    (the summary's and the history's, optionally of one operator)."""
+    fs = figure_settings(settings)
+    return await summary(
+        database,
+        start,
+        end,
+        hold_severe_seconds=fs.hold_severe_seconds,
+        call_target_seconds=fs.call_target_seconds,
+        group_by=group_by,
+        zone=settings.timezone,
+        wrap_up=timedelta(minutes=fs.wrap_up_minutes),
+        operator=operator,
+    )
+
+
 async def summary_of(
     database: Database,
     settings: Settings,
@@ -172,16 +197,7 @@ async def summary_of(
     from a database and the settings. ``now`` judges overdue callbacks (default: now)."""
     zone = settings.zone
     fs = figure_settings(settings)
-    result = await summary(
-        database,
-        start,
-        end,
-        hold_severe_seconds=fs.hold_severe_seconds,
-        call_target_seconds=fs.call_target_seconds,
-        group_by=group_by,
-        zone=settings.timezone,
-        wrap_up=timedelta(minutes=fs.wrap_up_minutes),
-    )
+    result = await counted(database, settings, start, end, group_by)
     moment = now or datetime.now(zone)
     callbacks = await callback_summary(
         database,
