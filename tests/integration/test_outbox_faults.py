@@ -27,6 +27,7 @@ from ivr_agent.db.database import Database, connect
 from ivr_agent.db.errors import StoreError
 from ivr_agent.db.models import CallRow
 from tests.support.outcomes import T0, sample_outcome
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.postgres
 UNREACHABLE = "postgresql+asyncpg://nobody:x@127.0.0.1:1/none"
@@ -57,12 +58,6 @@ async def _count(db: Database) -> int:
         return int(await session.scalar(select(func.count()).select_from(CallRow)) or 0)
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
-
-
 async def _stored_all(db: Database, ids: set[str], timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not ids <= await _stored(db):
@@ -91,15 +86,14 @@ async def test_given_the_offset_commit_fails_once_then_the_writer_keeps_draining
     blocker.mkdir()  # the offset commit's open() fails: a real OSError (IsADirectoryError)
     async with _writer(outbox, db) as writer:
         outbox.put(*_call(1))
-        await asyncio.sleep(0.5)  # several attempts fail meanwhile
+        await until(lambda: outbox.stats.disk_failures >= 2)  # several attempts fail meanwhile
         assert not writer.done()
-        assert outbox.stats.disk_failures >= 2
         assert not outbox.healthy
         assert "spool" in (outbox.problem or "")
         blocker.rmdir()  # the disk is back
         outbox.put(*_call(2))
         await _stored_all(db, _ids(1, 2))
-        await _until(lambda: outbox.healthy and outbox.stats.pending == 0)
+        await until(lambda: outbox.healthy and outbox.stats.pending == 0)
         assert not writer.done()
     assert await _count(db) == 2
     outbox.close()
@@ -115,13 +109,12 @@ async def test_given_quarantine_fails_then_the_writer_survives_and_sets_the_line
     rejected = tmp_path / "spool" / "outbox.rejected"
     rejected.mkdir()  # setting the bad line aside fails
     async with _writer(outbox, db) as writer:
-        await asyncio.sleep(0.5)  # several attempts fail meanwhile
+        await until(lambda: outbox.stats.disk_failures >= 2)  # several attempts fail meanwhile
         assert not writer.done()
-        assert outbox.stats.disk_failures >= 2
         rejected.rmdir()
         outbox.put(*_call(2))
         await _stored_all(db, _ids(1, 2))
-        await _until(lambda: outbox.stats.pending == 0)
+        await until(lambda: outbox.stats.pending == 0)
     assert rejected.read_bytes() == b"not json\n"
     outbox.close()
 
@@ -265,7 +258,7 @@ async def test_given_a_full_disk_and_the_database_up_then_held_outcomes_go_strai
         for n in range(3):
             outbox.put(*_call(n))
         await _stored_all(db, _ids(0, 1, 2))
-        await _until(lambda: outbox.stats.pending == 0)
+        await until(lambda: outbox.stats.pending == 0)
         assert outbox.held == 0
         assert not outbox.healthy  # the spool still cannot take a line: say so
     outbox.close()
@@ -303,7 +296,7 @@ async def test_given_puts_and_drains_then_no_fsync_runs_on_the_event_loop(
         for n in range(20):
             outbox.put(*_call(n))
         await _stored_all(db, _ids(*range(20)))
-        await _until(lambda: outbox.stats.pending == 0 and outbox.spool.stat().st_size == 0)
+        await until(lambda: outbox.stats.pending == 0 and outbox.spool.stat().st_size == 0)
     assert on_loop == []
     assert outbox.stats.written == 20
     monkeypatch.undo()
