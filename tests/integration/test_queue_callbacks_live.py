@@ -74,7 +74,7 @@ async def test_two_callers_who_press_1_are_called_back_in_their_places_one_opera
     async with running_agent(settings, db) as app:
         # The operator starts in the queue, whatever an earlier run left paused.
         helper = QueueCallbackDispatcher(
-            app[IVR], db, wake=lambda: None, poll_seconds=1.0, pbx_now=time.time
+            app[IVR].get(), db, wake=lambda: None, poll_seconds=1.0, pbx_now=time.time
         )
         await helper.change_member("callback-line", "PJSIP/op011", "unpause", "")
         await asyncio.sleep(0.5)
