@@ -213,7 +213,7 @@ def plan_dispatch(snapshot: QueueSnapshot, requests: Sequence[WaitingRequest]) -
             reserve.append((request.callback_id, kept.interface))
         if kept.interface in left:
             break  # a return call already in the queue takes this operator first
-        if request.member is not None and not kept.paused and kept.reachable:
+        if kept.interface == request.member and not kept.paused and kept.reachable:
             # Kept for it, but no longer paused: a caller who joined later could take them.
             restore.append((request.callback_id, kept.interface))
         # Free, and not paused by someone else meanwhile (a break: the customer would wait).
