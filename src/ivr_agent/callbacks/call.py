@@ -231,28 +231,51 @@ class CallbackCall:
     async def finish(
         self, entry: JournalEntry, result: ScriptResult, answered_at: float
     ) -> CallReport:
-        """After the conversation: hang up, stop, fetch, verify and store the recording."""
+        """After the conversation: hang up, then :meth:`close` with the survey's result."""
         await self._hang_up()
-        stored, reason, ended = await self.stop_and_keep(entry, answered_at)
-        outcome: str = result.outcome
-        detail: str | None = None
-        if stored is None:
-            # No recording, no outcome (S5): the attempt failed and will be rescheduled.
-            outcome, detail = "failed", f"recording: {reason}"
-        self.journal.write(
-            entry.with_(outcome=outcome, ended_at=ended, stored=stored, scores=dict(result.scores))
+        return await self.close(
+            entry.with_(scores=dict(result.scores)),
+            answered_at,
+            result.outcome,
+            None,
+            result=result,
         )
+
+    async def close(
+        self,
+        entry: JournalEntry,
+        answered_at: float,
+        outcome: str,
+        detail: str | None,
+        *,
+        finished_at: float | None = None,
+        result: ScriptResult | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> CallReport:
+        """The end every kind of answered call shares, once its channels are hung up (or
+        handed over): stop (unless ``finished_at`` says it ended), fetch, verify and store
+        the recording, note the end in the journal, destroy the bridge; the call's report.
+
+        No verified recording, no outcome (S5): the attempt is ``failed`` (rescheduled) and
+        ``detail`` says why; ``extra`` (e.g. the linked call) is kept only for an outcome
+        that stood. ``result``: a survey's scores and answers."""
+        stored, reason, ended = await self.stop_and_keep(entry, answered_at, finished_at)
+        if stored is None:
+            done = f"{detail}, but " if detail and outcome == "connected" else ""
+            outcome, detail, extra = "failed", f"{done}recording: {reason}", None
+        self.journal.write(entry.with_(outcome=outcome, ended_at=ended, stored=stored))
         await self._destroy_bridge()
         return CallReport(
             outcome=outcome,
             reason=detail,
-            scores=result.scores,
+            scores={} if result is None else result.scores,
             answered_at=_utc(answered_at),
             ended_at=_utc(ended),
             recording=stored,
-            satisfaction_index=result.satisfaction_index,
-            better_time=result.better_time,
-            problem_solved=result.problem_solved,
+            satisfaction_index=None if result is None else result.satisfaction_index,
+            better_time=None if result is None else result.better_time,
+            problem_solved=None if result is None else result.problem_solved,
+            extra=extra or {},
         )
 
     # --- recording ----------------------------------------------------------------------

@@ -80,20 +80,7 @@ class SpecialistCall(CallbackCall):
         await self._talk()
         await self._hang_up()
         await self._hang_up_customer(customer)
-        stored, reason, ended = await self.stop_and_keep(entry, reached)
-        outcome, detail = "connected", "specialist and customer talked"
-        if stored is None:
-            outcome, detail = "failed", f"recording: {reason}"
-        self.journal.write(entry.with_(outcome=outcome, ended_at=ended, stored=stored))
-        await self._destroy_bridge()
-        return CallReport(
-            outcome=outcome,
-            reason=detail,
-            scores={},
-            answered_at=_utc(reached),
-            ended_at=_utc(ended),
-            recording=stored,
-        )
+        return await self.close(entry, reached, "connected", "specialist and customer talked")
 
     async def _dial_customer(self, customer: str) -> float | CallReport:
         """Ring the customer; their answer time, or the report of a call that ends here."""
