@@ -84,6 +84,8 @@ async def test_an_abandoned_caller_is_called_back_greeted_and_answered_by_an_ope
         "callback_id": callback_id,
         "attempt_id": attempt["attempt_id"],
         "kind": "return_call",
+        # Requested by new_callback without a call: no original call to link to.
+        "original_call_id": stored["source_call_id"],
     }
     facts = read_back["return_call"]
     assert facts["operator_answered_at"] is not None

@@ -31,6 +31,7 @@ from ivr_agent.callbacks.call import (
     _utc,
 )
 from ivr_agent.callbacks.dialing import cause_of, dial_string, unanswered_outcome
+from ivr_agent.core.ids import is_uuid
 from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import ChannelGone
 from ivr_agent.platform.logging import get_logger
@@ -43,9 +44,22 @@ RING_GRACE_SECONDS = 5.0
 TALK_POLL_SECONDS = 1.0
 
 
+#: The prefix of our channel ids of specialist call-backs' customer legs.
+CUSTOMER_CHANNEL_PREFIX = "ivr-agent-cbc-"
+
+
 def customer_channel_id(attempt_id: str) -> str:
     """Our ARI channel id of the customer's leg of a specialist call-back."""
-    return f"ivr-agent-cbc-{attempt_id}"
+    return f"{CUSTOMER_CHANNEL_PREFIX}{attempt_id}"
+
+
+def attempt_of_customer_channel(channel_id: str) -> str | None:
+    """The attempt id whose customer leg is ``channel_id`` (:func:`customer_channel_id`),
+    or None for any other channel (the customer's call is linked to its callback by it)."""
+    if not channel_id.startswith(CUSTOMER_CHANNEL_PREFIX):
+        return None
+    attempt_id = channel_id.removeprefix(CUSTOMER_CHANNEL_PREFIX)
+    return attempt_id if is_uuid(attempt_id) else None
 
 
 class SpecialistCall(CallbackCall):
