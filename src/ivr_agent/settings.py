@@ -409,6 +409,12 @@ class Settings(BaseSettings):
         description="A specialist call-back reaches the customer within this many seconds of "
         "the request (S8: 他会在3分钟内与您联系); later: the breach late_specialist_callback.",
     )
+    specialist_retry_seconds: Seconds = Field(
+        15.0,
+        description="A specialist call-back whose attempt failed (the specialist or the "
+        "customer did not answer, the agent restarted) is tried again this many seconds "
+        "later while its due time allows (S8); then the usual callback retry rules.",
+    )
     queue_callback_poll_seconds: Seconds = Field(
         2.0,
         description="How often the agent compares the queues (AMI QueueStatus) with the "
