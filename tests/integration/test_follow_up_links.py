@@ -99,6 +99,8 @@ async def _store(db: Database) -> Stored:
     await create_callback(db, request, CONFIG, asked)
     attempt_id, channel = await _connect(db, asked, asked + timedelta(seconds=40), 2)
     specialist_leg = await save_outcome(db, _placed(channel, asked, operator_id=None))
+    # A customer leg never bridged with the specialist is a call of its own (a bridged one
+    # shares the specialist's linkedid).
     customer_leg = await save_outcome(
         db, _placed(customer_channel_id(attempt_id), asked, operator_id=None)
     )
@@ -141,7 +143,7 @@ async def test_the_calls_api_links_return_and_specialist_calls_to_their_original
             "callback_id": calls[stored.return_call]["callback"]["callback_id"],
         }
     ]
-    # Both legs of the specialist call-back link to the call handed over, and back.
+    # Both calls of the specialist call-back link to the call handed over, and back.
     for leg in (stored.specialist_leg, stored.customer_leg):
         assert calls[leg]["callback"]["kind"] == "specialist"
         assert calls[leg]["callback"]["original_call_id"] == stored.handed

@@ -4,9 +4,11 @@ for it (its return call, its specialist call-back).
 
 How a call is tied to a callback: the channel id an attempt originated
 (``callback_attempts.channel_id``) is the resulting call's ``linkedid`` on the same PBX (the
-originated channel is the call's first channel). A specialist call-back has a second call,
-the customer's leg, originated under ``ivr-agent-cbc-<attempt id>``
-(``callbacks.customer_channel_id``). A callback's ``source_call_id`` is the call it follows
+originated channel is the call's first channel). A specialist call-back's customer leg,
+originated under ``ivr-agent-cbc-<attempt id>`` (``callbacks.customer_channel_id``), is part
+of that call once bridged with the specialist (Asterisk gives bridged channels the oldest
+linkedid: seen in the sandbox), but a leg never bridged (the customer did not answer) is a
+call of its own, linked by that id. A callback's ``source_call_id`` is the call it follows
 up: an abandoned call, the call whose caller pressed 1 in the queue, or the call an operator
 handed to a specialist from its record.
 
