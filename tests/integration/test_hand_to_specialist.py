@@ -2,7 +2,8 @@
 record's ``specialist_id`` creates the specialist call-back — the callback
 ``POST /api/callbacks`` with ``kind: specialist`` would — for the record's contact, linked to
 the call, once while it is open; a refused hand-over stores no record; the wrap-up form does
-the same and shows it."""
+the same and shows it. And a specialist call-back not answered is dialled again within its
+due time."""
 
 from __future__ import annotations
 
@@ -18,8 +19,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, text
 
 from ivr_agent.app import build_app
+from ivr_agent.callbacks.attempts import AttemptResult, claim_due, finish_attempt
+from ivr_agent.callbacks.dialing import channel_id_for
+from ivr_agent.callbacks.jobs import CallbackRequest, create_callback
 from ivr_agent.callbacks.queries import get_callback
 from ivr_agent.calls.store import save_outcome
+from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import AuditLogRow, CallbackRow
 from ivr_agent.db.tokens import create_session, create_token
@@ -167,3 +172,28 @@ async def test_the_wrap_up_form_hands_over_and_shows_the_call_back(
         'name="specialist_id" inputmode="numeric" maxlength="6" pattern="[0-9]{1,6}" value=""'
         in page
     )
+
+
+async def test_a_specialist_call_back_not_answered_is_claimed_again_within_its_due_time(
+    db: Database,
+) -> None:
+    # The dialer's view (S8): a failed attempt leaves the call-back pending, due again
+    # IVR_AGENT_SPECIALIST_RETRY_SECONDS later; not claimed before, claimed then.
+    config = CallbackConfig(specialist_retry_gap=timedelta(seconds=15))
+    asked = datetime(2026, 11, 23, 10, 40, tzinfo=SHANGHAI)
+    request = CallbackRequest("13900139021", None, "specialist", asked, operator_id="012")
+    created = await create_callback(db, request, config, asked)
+    [first] = await claim_due(db, asked, limit=1, pbx_id="pbx1", channel_id_for=channel_id_for)
+    ended = asked + timedelta(seconds=40)
+    following = await finish_attempt(
+        db, first.attempt_id, AttemptResult(outcome="no_answer"), ended, config=config
+    )
+    assert (following.status, following.next_attempt_at) == (
+        "pending",
+        ended + timedelta(seconds=15),
+    )
+    soon = ended + timedelta(seconds=10)
+    assert await claim_due(db, soon, limit=1, pbx_id="pbx1", channel_id_for=channel_id_for) == []
+    at = ended + timedelta(seconds=15)
+    [second] = await claim_due(db, at, limit=1, pbx_id="pbx1", channel_id_for=channel_id_for)
+    assert (second.callback_id, second.attempt_no) == (created.callback_id, 2)
