@@ -22,6 +22,7 @@ from ivr_agent.app import IVR
 from ivr_agent.callbacks.queries import get_callback
 from ivr_agent.callbacks.queue_dispatch import QueueCallbackDispatcher, running_dispatcher
 from ivr_agent.core.queue_callbacks import QueueMember, reservation_reason
+from ivr_agent.calls.store import get_call
 from ivr_agent.db.database import Database, connect
 from ivr_agent.db.models import CallbackRow, CallRow
 from tests.integration.sandbox_support import running_sandbox
@@ -87,6 +88,8 @@ async def test_two_callers_who_press_1_are_called_back_in_their_places_one_opera
         calls = await _calls(db, settings.pbx_id, 7)
         requests = await _requests(db, [c.call_id for c in calls])
         stored = [await get_callback(db, r.callback_id, ZONE) for r in requests]
+        # The calls API links each original call and its return call, both ways.
+        linked = {c.call_id: await get_call(db, c.call_id) for c in calls}
     truth = {r["id"]: r for r in phones.results}
     save("queue-callback", {"truth": truth, "stored": stored})
 
@@ -144,6 +147,16 @@ async def test_two_callers_who_press_1_are_called_back_in_their_places_one_opera
         waited = (original.answered_at - original.wait_started_at).total_seconds()
         assert original.ring_seconds == pytest.approx(waited, abs=0.001)
         assert original.operator_id == "011"
+    # Each caller's original call links to its return call, and back (S8, issue 18).
+    for number, request in zip((THIRD, FOURTH), requests, strict=True):
+        original, back = linked[inbound[number].call_id], linked[returned[number].call_id]
+        assert original is not None
+        assert back is not None
+        assert back["callback"]["original_call_id"] == original["call_id"]
+        assert back["callback"]["kind"] == "return_call"
+        assert original["follow_up_calls"] == [
+            {"call_id": back["call_id"], "kind": "return_call", "callback_id": request.callback_id}
+        ]
     # The agent's own pause and unpause channels are no calls of the call centre.
     assert len(calls) == 7, [(c.caller_number, c.direction) for c in calls]
 
