@@ -386,6 +386,19 @@ class Settings(BaseSettings):
     return_call_priority: int = Field(
         1, ge=1, le=10_000, description="Priority of that extension a return call starts at."
     )
+    return_call_order: Literal["customer_first", "operator_first"] = Field(
+        "customer_first",
+        description="How a return call of an abandoned call is placed (S8): customer_first "
+        "dials the customer, greets them and hands them to the operator route; "
+        "operator_first rings a free operator of IVR_AGENT_RETURN_CALL_QUEUE first (AMI "
+        "QueueStatus) and dials the customer once they answer (customer_first when none is "
+        "free).",
+    )
+    return_call_queue: DialplanName = Field(
+        "hotline",
+        description="The queue whose free operator an operator_first return call rings (its "
+        "members as QueueStatus lists them, first free one in that order).",
+    )
     queue_callback_context: DialplanName = Field(
         "queue-callback-return",
         description="Dialplan context the return call of an in-queue callback request "

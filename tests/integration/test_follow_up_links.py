@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlalchemy import update
 
 from ivr_agent.app import build_app
 from ivr_agent.callbacks.attempts import AttemptResult, claim_due, finish_attempt
@@ -28,6 +29,7 @@ from ivr_agent.calls.store import save_outcome
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.db.database import Database
+from ivr_agent.db.models import CallbackAttemptRow
 from ivr_agent.db.tokens import create_token
 from ivr_agent.recordings import RecordingFile
 from ivr_agent.settings import load_settings
@@ -219,3 +221,34 @@ async def test_the_qa_list_links_a_return_call_to_its_original_call(
     status, detail = await _get(client, f"/calls/{stored.handed}", token)
     assert status == 200
     assert f'rel="follow-up" href="/calls/{stored.customer_leg}"' in detail
+
+
+async def test_an_operator_first_return_call_counts_as_answered_by_an_operator(
+    client: Client, db: Database
+) -> None:
+    # Its measured call has no queue part (no extra.return_call): the attempt's operator does.
+    request = CallbackRequest("13900139011", None, "abandoned_call", MONDAY)
+    await create_callback(db, request, CONFIG, MONDAY)
+    [attempt] = await claim_due(db, MONDAY, limit=1, pbx_id="pbx1", channel_id_for=channel_id_for)
+    async with db.transaction("keep the operator") as session:
+        await session.execute(
+            update(CallbackAttemptRow)
+            .where(CallbackAttemptRow.attempt_id == attempt.attempt_id)
+            .values(operator_first="PJSIP/op001")
+        )
+    answered = MONDAY + timedelta(seconds=6)
+    result = AttemptResult(outcome="connected", answered_at=answered, recording=_recording(3))
+    await finish_attempt(
+        db, attempt.attempt_id, result, answered + timedelta(seconds=30), config=CONFIG
+    )
+    await save_outcome(db, _placed(attempt.channel_id, MONDAY, operator_id=None))
+    token = await create_token(db, "ops")
+    status, body = await _get(client, f"/api/metrics/summary?{DAY}", token)
+    assert status == 200, body
+    got = {name: body["figures"][name]["value"] for name in body["figures"]}
+    assert (
+        got["return_calls_placed"],
+        got["return_calls_reached"],
+        got["return_calls_operator_answered"],
+    ) == (1, 1, 1)
+    assert "operator_first" in body["figures"]["return_calls_operator_answered"]["formula"]

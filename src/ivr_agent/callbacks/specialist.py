@@ -98,7 +98,13 @@ def resume_step(earlier: JournalEntry | None, *, resumed: bool) -> ResumeStep:
 
 
 class SpecialistCall(CallbackCall):
-    """Runs one specialist call-back whose specialist answered (``target.channel_id``)."""
+    """Runs one specialist call-back whose specialist answered (``target.channel_id``): the
+    "ring them first, then the customer" call, which an operator-first return call
+    (``callbacks/operator_first.py``) runs too."""
+
+    #: The log event once the customer joined, and the attempt's detail once they talked.
+    CONNECTED_EVENT = "specialist_connected"
+    CONNECTED_DETAIL = "specialist and customer talked"
 
     #: Set by the dialer: marks a channel of ours as awaited (its StasisStart is no orphan).
     expect: Callable[[str], None] = staticmethod(lambda _channel: None)
@@ -133,15 +139,20 @@ class SpecialistCall(CallbackCall):
         )
         self.journal.write(entry)
         log.info(
-            "specialist_connected",
+            self.CONNECTED_EVENT,
             attempt_id=self.target.attempt_id,
-            specialist_answered_at=specialist_answered,
+            first_answered_at=specialist_answered,
             customer_answered_at=reached,
         )
+        await self.connected()
         await self._talk()
         await self._hang_up()
         await self._hang_up_customer(customer)
-        return await self.close(entry, reached, "connected", "specialist and customer talked")
+        return await self.close(entry, reached, "connected", self.CONNECTED_DETAIL)
+
+    async def connected(self) -> None:
+        """The customer just joined the recorded bridge: nothing more for a specialist (an
+        operator-first return call greets them here)."""
 
     async def _talk_on(self, entry: JournalEntry, customer: str, reached: float) -> CallReport:
         """Resumed after an agent restart while the two talked: our bridge and its recording
@@ -161,7 +172,7 @@ class SpecialistCall(CallbackCall):
             await self._talk()
         await self._hang_up()
         await self._hang_up_customer(customer)
-        detail = "specialist and customer talked (resumed after an agent restart)"
+        detail = f"{self.CONNECTED_DETAIL} (resumed after an agent restart)"
         return await self.close(entry, reached, "connected", detail)
 
     async def _dial_customer(self, customer: str) -> float | CallReport:

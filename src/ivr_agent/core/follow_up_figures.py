@@ -6,10 +6,12 @@ A return call is a callback of reason ``abandoned_call`` or ``queue_callback``; 
 *reached* when an attempt ended ``connected`` (the customer answered, heard the greeting and
 was handed to the admin's operator route), and *answered by an operator* when the call that
 attempt placed (``calls.linkedid`` = the attempt's channel id) was taken by an operator
-(``extra.return_call.operator_answered_at`` set). A specialist call-back is *within* its due
-time when the customer was reached (the answer of the attempt that connected them to the
-specialist) by its deadline (request + ``IVR_AGENT_SPECIALIST_DUE_SECONDS``), and *late*
-when the API's breach ``late_specialist_callback`` holds for it.
+(``extra.return_call.operator_answered_at`` set) — or, placed operator first, the attempt
+rang an operator before the customer (``callback_attempts.operator_first``). A specialist
+call-back is *within* its due time when the customer was reached (the answer of the attempt
+that connected them to the specialist) by its deadline (request +
+``IVR_AGENT_SPECIALIST_DUE_SECONDS``), and *late* when the API's breach
+``late_specialist_callback`` holds for it.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ def follow_up_figures(counts: FollowUpCounts, due_seconds: float) -> dict[str, d
             c.return_operator_answered,
             "count of those reached return calls whose resulting call (calls.linkedid = the "
             "connected attempt's channel_id) an operator answered "
-            "(extra.return_call.operator_answered_at set)",
+            "(extra.return_call.operator_answered_at set), or whose connected attempt rang an "
+            "operator first (callback_attempts.operator_first set)",
         ),
         "return_call_operator_rate": figure(
             ratio(c.return_operator_answered, c.return_placed),

@@ -35,13 +35,17 @@ async def follow_up_summary(
     first_started = (
         select(func.min(a.started_at)).where(a.callback_id == cb.callback_id).scalar_subquery()
     )
-    operator_answered = exists().where(
-        connected,
-        CallRow.pbx_id == a.pbx_id,
-        CallRow.linkedid == a.channel_id,
-        func.jsonb_extract_path_text(CallRow.extra, "return_call", "operator_answered_at").is_not(
-            None
+    operator_answered = or_(
+        exists().where(
+            connected,
+            CallRow.pbx_id == a.pbx_id,
+            CallRow.linkedid == a.channel_id,
+            func.jsonb_extract_path_text(
+                CallRow.extra, "return_call", "operator_answered_at"
+            ).is_not(None),
         ),
+        # Operator first (S8): the operator answered before the customer was dialled.
+        exists().where(connected, a.operator_first.is_not(None)),
     )
     returns = (
         select(
