@@ -46,8 +46,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ivr_agent.callbacks.attempts import AttemptResult, ClaimedAttempt, take_unfinished
-from ivr_agent.callbacks.call import bridge_id_for, fetch_and_store, recording_name_for
+from ivr_agent.callbacks.call import bridge_id_for, recording_name_for
 from ivr_agent.callbacks.journal import Journal
+from ivr_agent.callbacks.recording_fetch import fetch_and_store
 from ivr_agent.pbx.ari import AriClient, AriError, JsonObject
 from ivr_agent.platform.logging import get_logger
 
