@@ -21,8 +21,8 @@ from sqlalchemy import select
 from ivr_agent.app import IVR
 from ivr_agent.callbacks.queries import get_callback
 from ivr_agent.callbacks.queue_dispatch import QueueCallbackDispatcher, running_dispatcher
-from ivr_agent.core.queue_callbacks import QueueMember, reservation_reason
 from ivr_agent.calls.store import get_call
+from ivr_agent.core.queue_callbacks import QueueMember, reservation_reason
 from ivr_agent.db.database import Database, connect
 from ivr_agent.db.models import CallbackRow, CallRow
 from tests.integration.sandbox_support import running_sandbox

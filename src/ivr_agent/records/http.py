@@ -97,7 +97,7 @@ async def store_record(
         raise ApiError(409, "record_conflict", str(exc), {"field": exc.field}) from None
     except RecordError as exc:
         raise bad_parameter(exc.field or "body", str(exc).partition(": ")[2] or str(exc)) from None
-    wake = request.app.get(WAKE_DIALER)
+    wake = request.app[WAKE_DIALER].value
     if record_body.specialist_id is not None and wake is not None:
         # Only after the commit: a dialer woken earlier would not see the call-back yet.
         wake()
