@@ -54,8 +54,13 @@ async def test_a_specialist_call_back_rings_the_specialist_first_and_reaches_the
             assert reply.status == 201, await reply.text()
             created = await reply.json()
         result = await asyncio.wait_for(phones, 120)
-        await asyncio.sleep(1.0)  # the attempt's result is written after the recording
-        stored = await get_callback(db, created["callback_id"], ZONE)
+        # The attempt's result is written after the recording is fetched and verified.
+        async with asyncio.timeout(30):
+            while True:
+                stored = await get_callback(db, created["callback_id"], ZONE)
+                if stored is not None and stored["status"] not in ("pending", "in_progress"):
+                    break
+                await asyncio.sleep(0.2)
         # The call the tracker measured for it: one call, the specialist's originated
         # channel first (the customer's leg joins it: Asterisk links bridged channels).
         assert stored is not None
