@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ivr_agent.core.ids import DEFAULT_PBX_ID, PBX_ID
 from ivr_agent.setting_types import (
     AmiEndpoint,
     AriEndpoint,
@@ -126,8 +127,8 @@ class Settings(BaseSettings):
         description="Longest a whispered prompt may play before it is stopped (seconds).",
     )
     pbx_id: str = Field(
-        "pbx1",
-        pattern=r"^[A-Za-z0-9_\-]{1,32}$",
+        DEFAULT_PBX_ID,
+        pattern=f"^{PBX_ID.pattern}$",
         description="Names this PBX in stored rows, so several PBXs can share one database.",
     )
     leader_election: bool = Field(

@@ -102,6 +102,7 @@ async def _apply(db: Database, step: tuple[Any, ...], ids: dict[int, str], base:
             await session.execute(
                 insert(cb).values(
                     callback_id=ids[n],
+                    pbx_id="pbx1",
                     customer_number=f"1390000{n:04d}",
                     reason=reason,
                     reference_time=due - timedelta(minutes=30),

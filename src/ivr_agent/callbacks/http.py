@@ -102,6 +102,8 @@ def _callback_request(body: NewCallback, request: web.Request, now: datetime) ->
         reason,
         reference,
         operator_id=body.operator_id,
+        # Dialled through the PBX asked for, else through this agent's own.
+        pbx_id=body.pbx_id or request.app[SETTINGS].pbx_id,
     )
 
 
@@ -139,7 +141,7 @@ async def create_callback_handler(request: web.Request) -> web.Response:
                 actor=f"role:{request[ROLE]}",
                 action="callback.create",
                 object=created.callback_id,
-                details={"reason": callback.reason},
+                details={"reason": callback.reason, "pbx_id": callback.pbx_id},
             )
         )
     # Only after the commit: a dialer woken earlier would not see the row yet.

@@ -71,6 +71,7 @@ def _callback_json(
         latest_recording = recordings.get(attempt.attempt_id) or latest_recording
     return {
         "callback_id": row.callback_id,
+        "pbx_id": row.pbx_id,
         "customer_number": row.customer_number,
         "customer_name": row.customer_name,
         "reason": row.reason,

@@ -207,6 +207,8 @@ class CallbackRow(Base):
         # The dialer claims due jobs with
         # ... WHERE status = 'pending' AND next_attempt_at <= now() FOR UPDATE SKIP LOCKED.
         Index(None, "status", "next_attempt_at"),
+        # ... and only its own PBX's (migration 0016).
+        Index(None, "pbx_id", "status", "next_attempt_at"),
         # The summary's callback figures count callbacks by due time (migration 0014).
         Index(None, "due_at"),
         # An abandoned call gets at most one automatic callback, however often it is saved.
@@ -253,6 +255,8 @@ class CallbackRow(Base):
     )
 
     callback_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    # The PBX it is dialled through: only that PBX's active agent claims it (migration 0016).
+    pbx_id: Mapped[str]
     customer_number: Mapped[str]
     customer_name: Mapped[str | None]
     reason: Mapped[str]
