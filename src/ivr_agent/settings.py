@@ -156,9 +156,17 @@ class Settings(BaseSettings):
     sandbox_lane: int = Field(
         0,
         ge=0,
-        le=8,
+        le=17,
         description="Which PBX + phones pair of the sandbox `sandbox`, `simulate` and `demo` "
-        "use (0-8): lane N has every port N*100 higher, so test runs can each drive their own.",
+        "use (0-17): lane N has every port N*100 higher, so test runs can each drive their "
+        "own (0-8; 9-17 are their partner lanes).",
+    )
+    sandbox_partner_lane: int | None = Field(
+        None,
+        ge=0,
+        le=17,
+        description="The lane of the second PBX the two-PBX sandbox tests drive (unset: "
+        "SANDBOX_LANE + 9, a lane no test process drives as its own).",
     )
     callback_dial: DialTemplate = Field(
         "PJSIP/{number}@trunk",
