@@ -713,6 +713,8 @@ class RollupCallsRow(_RollupColumns, Base):
     __tablename__ = "rollup_calls"
 
     bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    #: Per PBX (migration 0016): a summary of all PBXs adds their rows up.
+    pbx_id: Mapped[str] = mapped_column(primary_key=True)
 
 
 class RollupCallsByOperatorRow(_RollupColumns, Base):
@@ -723,6 +725,7 @@ class RollupCallsByOperatorRow(_RollupColumns, Base):
 
     bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
     operator_key: Mapped[str] = mapped_column(primary_key=True)
+    pbx_id: Mapped[str] = mapped_column(primary_key=True)
 
 
 class RollupCallsByOperatorDailyRow(_RollupColumns, Base):
@@ -733,6 +736,7 @@ class RollupCallsByOperatorDailyRow(_RollupColumns, Base):
 
     bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
     operator_key: Mapped[str] = mapped_column(primary_key=True)
+    pbx_id: Mapped[str] = mapped_column(primary_key=True)
 
 
 class RollupCallbackFactsRow(Base):
@@ -753,6 +757,8 @@ class RollupCallbackFactsRow(Base):
     service_within: Mapped[int] = mapped_column(Integer)
     satisfaction_sum: Mapped[Decimal | None] = mapped_column(Numeric)
     scored: Mapped[int] = mapped_column(Integer)
+    #: The callback's PBX (migration 0016), the key of its row of ``rollup_callbacks``.
+    pbx_id: Mapped[str]
 
 
 class RollupCallbacksRow(Base):
@@ -761,6 +767,7 @@ class RollupCallbacksRow(Base):
     __tablename__ = "rollup_callbacks"
 
     bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    pbx_id: Mapped[str] = mapped_column(primary_key=True)
     due: Mapped[int] = mapped_column(Integer)
     completed: Mapped[int] = mapped_column(Integer)
     late: Mapped[int] = mapped_column(Integer)
