@@ -39,8 +39,7 @@ from ivr_agent.core.outcome import DIRECTION_LABELS, SILENCE_LABELS
 from ivr_agent.dashboard.history import BadParameter, bad_parameter_page, history_context
 from ivr_agent.dashboard.panels import live_tiles, panels_context
 from ivr_agent.db.tokens import SESSION_SECONDS, create_session, delete_session
-from ivr_agent.metrics import today
-from ivr_agent.metrics.pbxs import seen_pbx_ids
+from ivr_agent.metrics import seen_pbx_ids, today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web import static_files
 from ivr_agent.web.auth import CREDENTIAL, SESSION_COOKIE, open_route
