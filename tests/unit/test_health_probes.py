@@ -7,9 +7,7 @@ from __future__ import annotations
 from ivr_agent.platform.health import Readiness, State
 
 
-async def test_given_a_probe_registered_during_a_refresh_then_the_refresh_ends_and_keeps_it() -> (
-    None
-):
+async def test_given_a_probe_added_during_a_refresh_then_it_ends_and_keeps_it() -> None:
     readiness = Readiness()
     ran: list[str] = []
 
