@@ -39,7 +39,7 @@ from tests.integration.sandbox_support import (
     until,
 )
 from tests.support.agent import stored_outcomes
-from tests.support.agent_process import AgentProcess, bridged_callers, start_agent
+from tests.support.agent_process import AgentProcess, bridged_callers, start_agents
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
@@ -103,19 +103,19 @@ class Pbx:
 def pbxs(migrated_database_url: URL, tmp_path: Path) -> Iterator[tuple[Pbx, Pbx]]:
     box_a = running_sandbox()
     run = uuid.uuid4().hex[:6]
+    pbx_a, pbx_b = f"pbxa-{run}", f"pbxb-{run}"
     started: list[AgentProcess] = []
     with partner_sandbox() as box_b:
         try:
-            # One after the other: the first of each PBX leads (either could win otherwise).
-            for name, pbx_id, box in (
-                ("a-first", f"pbxa-{run}", box_a),
-                ("a-second", f"pbxa-{run}", box_a),
-                ("b-only", f"pbxb-{run}", box_b),
-            ):
-                started.append(start_agent(migrated_database_url, pbx_id, box, tmp_path, name))
+            # A's active agent and B's side by side, then A's standby: the first of a PBX
+            # leads (either could win otherwise).
+            first = [("a-first", pbx_a, box_a), ("b-only", pbx_b, box_b)]
+            started += start_agents(migrated_database_url, tmp_path, first)
+            started += start_agents(migrated_database_url, tmp_path, [("a-second", pbx_a, box_a)])
+            a_first, b_only, a_second = started
             yield (
-                Pbx(box_a, f"pbxa-{run}", tuple(started[:2]), PLAN_A),
-                Pbx(box_b, f"pbxb-{run}", tuple(started[2:]), PLAN_B),
+                Pbx(box_a, pbx_a, (a_first, a_second), PLAN_A),
+                Pbx(box_b, pbx_b, (b_only,), PLAN_B),
             )
         finally:
             for agent in started:

@@ -128,20 +128,33 @@ def agent_env(
     return env
 
 
+def start_agents(
+    url: URL, workdir: Path, agents: list[tuple[str, str, sandbox.Sandbox]]
+) -> list[AgentProcess]:
+    """Start agents ``(name, pbx_id, lane)`` side by side (data dir ``workdir/name``, log
+    ``workdir/name.log``) and wait until each has tried for the leadership. Agents of one PBX
+    started in one call race for it: start a PBX's standby in a later call."""
+    started: list[AgentProcess] = []
+    try:
+        for name, pbx_id, box in agents:
+            port = free_port()
+            env = agent_env(url, pbx_id, workdir / name, port, box)
+            started.append(AgentProcess(env, workdir / f"{name}.log", port))
+        for agent in started:
+            agent.wait_decided()
+    except BaseException:
+        for agent in started:
+            agent.stop()  # none left running when one never decided
+        raise
+    return started
+
+
 def start_agent(
     url: URL, pbx_id: str, box: sandbox.Sandbox, workdir: Path, name: str
 ) -> AgentProcess:
     """Start an agent (data dir ``workdir/name``, log ``workdir/name.log``) and wait until it
     has tried for the leadership: started one after the other, the first of a PBX leads."""
-    port = free_port()
-    env = agent_env(url, pbx_id, workdir / name, port, box)
-    agent = AgentProcess(env, workdir / f"{name}.log", port)
-    try:
-        agent.wait_decided()
-    except BaseException:
-        agent.stop()  # not left running when it never decided
-        raise
-    return agent
+    return start_agents(url, workdir, [(name, pbx_id, box)])[0]
 
 
 def bridged_callers(box: sandbox.Sandbox) -> dict[str, str]:
