@@ -414,12 +414,20 @@ def schedule(
     return Schedule(due_at=due, deadline=deadline, target_by=target, overdue=due > deadline)
 
 
+#: The smallest step of a datetime: the instant just before another.
+_TICK = timedelta(microseconds=1)
+
+
 def add_working_time(start: datetime, duration: timedelta, config: CallbackConfig) -> datetime:
     """The instant ``duration`` of working time after ``start`` (UTC): only time inside
     working hours on working days counts, so a clock started outside them starts at the next
     opening."""
     remaining = duration
     at = _aware("start", start)
+    if not remaining and allowed_span(at - _TICK, config.working_hours, config)[1] == at:
+        # No time to add from the very close of working hours: that close is the answer, as
+        # it was the answer of the addition that ended there (so two additions equal one).
+        return at
     while True:
         opens, closes = allowed_span(at, config.working_hours, config)
         if opens + remaining <= closes:
