@@ -39,7 +39,7 @@ from tests.integration.sandbox_support import (
     until,
 )
 from tests.support.agent import stored_outcomes
-from tests.support.agent_process import AgentProcess, bridged_callers, start_agents
+from tests.support.agent_process import AgentProcess, bridged_callers, start_agents, stop_all
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
@@ -118,8 +118,7 @@ def pbxs(migrated_database_url: URL, tmp_path: Path) -> Iterator[tuple[Pbx, Pbx]
                 Pbx(box_b, pbx_b, (b_only,), PLAN_B),
             )
         finally:
-            for agent in started:
-                agent.stop()
+            stop_all(started)
             for agent in started:
                 sys.stderr.write(agent.tail())
 

@@ -31,6 +31,8 @@ class AgentProcess:
     def __init__(self, env: dict[str, str], log: Path, port: int) -> None:
         self.env = env
         self.log = log
+        #: SIGTERM sent (a second one is never sent).
+        self.terminated = False
         self.url = f"http://127.0.0.1:{port}"
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -82,16 +84,30 @@ class AgentProcess:
     def stop(self) -> None:
         """SIGTERM (SIGKILL after 30 s) if it still runs."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
 
+    def terminate(self) -> None:
+        """SIGTERM (once) if it still runs, without waiting (:meth:`stop` waits)."""
+        if self.proc.poll() is None and not self.terminated:
+            self.terminated = True
+            self.proc.send_signal(signal.SIGTERM)
+
     def tail(self) -> str:
         """The end of its log, headed by its name (printed after a test)."""
         return f"--- {self.log.name}\n{self.log.read_text()[-4000:]}\n"
+
+
+def stop_all(agents: list[AgentProcess]) -> None:
+    """Stop ``agents`` side by side: each is told at once, then each is waited for."""
+    for agent in agents:
+        agent.terminate()
+    for agent in agents:
+        agent.stop()
 
 
 def agent_env(
