@@ -232,6 +232,11 @@ async def test_given_a_pbx_or_none_then_the_callback_is_that_pbxs_or_the_serving
         exported = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
     assert exported[0][-1] == "pbx_id"
     assert sorted(row[-1] for row in exported[1:]) == ["pbx-b", "pbx1"]
+    status, only_b = await _get(client, "/api/callbacks?pbx_id=pbx-b", ops)
+    assert status == 200, only_b
+    assert [c["callback_id"] for c in only_b["callbacks"]] == [other["callback_id"]]
+    status, bad = await _get(client, "/api/callbacks?pbx_id=pbx%20b", ops)
+    assert (status, bad["error"]["details"]["field"]) == (400, "pbx_id")
 
 
 @pytest.mark.parametrize("raw", ["not json", '{"customer_number": ', "", "\xff"])

@@ -91,6 +91,11 @@ class CallbacksQuery(BaseModel):
         default=None, alias="from", description="Due at or after (ISO 8601)."
     )
     to: datetime | None = Field(default=None, description="Due before (ISO 8601).")
+    pbx_id: str | None = Field(
+        default=None,
+        description="Only these PBXs' callbacks: repeated (pbx_id=a&pbx_id=b) or a comma list "
+        "(pbx_id=a,b); default every PBX's.",
+    )
     limit: int = Field(default=100, ge=1, le=MAX_PAGE)
     format: Literal["json", "csv", "xlsx"] | None = Field(
         default=None,
