@@ -148,6 +148,16 @@ async def test_given_two_pbxs_then_the_dashboard_selects_one_or_all(
     async with client.get("/?pbx_id=not%20a%20pbx") as response:
         assert response.status == 400
         assert "pbx_id: " in await response.text()
+    # The history page takes the same filter, and the pages link to each other with it.
+    assert 'href="/history?pbx_id=pbx-b"' in pages["?pbx_id=pbx-b"]
+    today = now.date().isoformat()
+    async with client.get(f"/history?from={today}&to={today}&pbx_id=pbx-b") as response:
+        assert response.status == 200
+        history = await response.text()
+    assert '<option value="pbx-b" selected>pbx-b</option>' in history
+    assert 'href="/?pbx_id=pbx-b"' in history
+    async with client.get("/history?pbx_id=pbx%20b") as response:
+        assert response.status == 400
 
 
 async def test_given_a_session_cookie_then_it_never_authorises_a_write(

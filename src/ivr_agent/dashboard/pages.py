@@ -24,28 +24,27 @@ browser's ``Accept-Language`` picks from), its dates and numbers in that locale.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from multidict import MultiDict
 
 from ivr_agent.calls import get_call, get_timeline
 from ivr_agent.core.figures import FIGURE_LABELS
 from ivr_agent.core.outcome import DIRECTION_LABELS, SILENCE_LABELS
-from ivr_agent.dashboard.history import BadParameter, bad_parameter_page, history_context
+from ivr_agent.dashboard.history import bad_parameter_page, history_context
 from ivr_agent.dashboard.panels import live_tiles, panels_context
+from ivr_agent.dashboard.params import BadParameter
+from ivr_agent.dashboard.pbx_filter import page_pbx_ids, pbx_selector
 from ivr_agent.db.tokens import SESSION_SECONDS, create_session, delete_session
 from ivr_agent.metrics import seen_pbx_ids, today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web import static_files
 from ivr_agent.web.auth import CREDENTIAL, SESSION_COOKIE, open_route
-from ivr_agent.web.errors import ApiError
 from ivr_agent.web.i18n import DASH, PageLocale, page_locale, request_locale
-from ivr_agent.web.query import pbx_ids_parameter
 from ivr_agent.web.redirects import login_location, same_origin_path
 from ivr_agent.web.templates import SECURITY_HEADERS, message_page, render_page
 
@@ -101,27 +100,6 @@ def page(handler: PageHandler) -> PageHandler:
     return open_route(checked)
 
 
-def _pbx_ids(request: web.Request) -> tuple[str, ...] | None:
-    """The dashboard's PBX filter (``pbx_id``, as the API takes it); the selector's "all
-    PBXs" sends it empty."""
-    chosen = MultiDict((k, v) for k, v in request.query.items() if k != "pbx_id" or v.strip())
-    try:
-        return pbx_ids_parameter(chosen)
-    except ApiError as error:
-        raise BadParameter("pbx_id", error.message.removeprefix("pbx_id: ")) from None
-
-
-def _pbx_choices(
-    seen: Sequence[str], pbx_ids: Sequence[str] | None, t: PageLocale
-) -> list[tuple[str, str]]:
-    """The selector's options: all PBXs, each PBX seen in the data or asked for, and the
-    set asked for when it is more than one (``?pbx_id=a,b``)."""
-    choices = [("", t.gettext("all PBXs"))] + [(p, p) for p in sorted({*seen, *(pbx_ids or ())})]
-    if pbx_ids is not None and len(pbx_ids) > 1:
-        choices.append((",".join(pbx_ids), " + ".join(pbx_ids)))
-    return choices
-
-
 @page
 async def dashboard_handler(request: web.Request) -> web.Response:
     """The wall-screen dashboard of today, of every PBX or of those ``pbx_id`` names."""
@@ -130,7 +108,7 @@ async def dashboard_handler(request: web.Request) -> web.Response:
     start, _ = today(settings.zone)
     t = request_locale(request)
     try:
-        pbx_ids = _pbx_ids(request)
+        pbx_ids = page_pbx_ids(request.query)
     except BadParameter as error:
         return bad_parameter_page(t, error)
     seen = await seen_pbx_ids(app[DATABASE])
@@ -141,8 +119,7 @@ async def dashboard_handler(request: web.Request) -> web.Response:
         timezone=settings.timezone,
         live=live_tiles(app, t),
         # The selector: every PBX seen in the data (and any asked for that has none yet).
-        pbx_choices=_pbx_choices(seen, pbx_ids, t),
-        pbx_selected=",".join(pbx_ids or ()),
+        **pbx_selector(seen, pbx_ids, t),
         **await panels_context(app, t, pbx_ids),
     )
 
@@ -165,7 +142,7 @@ async def panels_handler(request: web.Request) -> web.Response:
     ``pbx_id``)."""
     t = request_locale(request)
     try:
-        pbx_ids = _pbx_ids(request)
+        pbx_ids = page_pbx_ids(request.query)
     except BadParameter as error:
         return bad_parameter_page(t, error)
     context = await panels_context(request.app, t, pbx_ids)
