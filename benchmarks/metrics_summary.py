@@ -144,10 +144,10 @@ TRIGGERS = (
 #: One callback per 20 calls, with one to three attempts; most completed, some open.
 FILL_CALLBACKS = """
 INSERT INTO callbacks (
-    callback_id, customer_number, reason, reference_time, due_at, deadline, status,
+    callback_id, pbx_id, customer_number, reason, reference_time, due_at, deadline, status,
     attempts_made, satisfaction_index)
 SELECT
-    md5('cb' || g)::uuid, '139' || lpad(g::text, 8, '0'),
+    md5('cb' || g)::uuid, 'bench', '139' || lpad(g::text, 8, '0'),
     CASE WHEN r.k < 0.7 THEN 'service_completed' WHEN r.k < 0.9 THEN 'complaint_resolved'
          ELSE 'abandoned_call' END,
     t.ref, t.ref + interval '30 min', t.ref + interval '3 h',

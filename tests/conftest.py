@@ -4,7 +4,8 @@ In CI (``CI=true``) a skipped test fails the run: a test that skipped because As
 PostgreSQL was missing has not passed, and CI provisions both.
 
 Under pytest-xdist each worker ``gwN`` drives sandbox lane N (``IVR_AGENT_SANDBOX_LANE``):
-a PBX + phones pair of its own, so workers run live calls side by side. Every test marked
+a PBX + phones pair of its own, so workers run live calls side by side (and the two-PBX
+test lane N+9 as its second PBX: ``partner_sandbox()`` in sandbox_support.py). Every test marked
 ``sandbox`` starts on an idle PBX: whatever an earlier test left ringing or queued is hung
 up first (and said), instead of making callers wait behind it.
 """

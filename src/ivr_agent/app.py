@@ -207,6 +207,7 @@ def _campaigns_ctx(settings: Settings) -> CleanupCtx:
             lambda: callback_config(settings),
             now=lambda: datetime.now(UTC),
             on_runs=runs_created,
+            pbx_id=settings.pbx_id,
         )
         app[WAKE_SCHEDULER] = scheduler.wake
         async with background(scheduler.run(), "campaign-scheduler"):

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ivr_agent.core.ids import DEFAULT_PBX_ID, PBX_ID
 from ivr_agent.setting_types import (
     AmiEndpoint,
     AriEndpoint,
@@ -126,8 +127,8 @@ class Settings(BaseSettings):
         description="Longest a whispered prompt may play before it is stopped (seconds).",
     )
     pbx_id: str = Field(
-        "pbx1",
-        pattern=r"^[A-Za-z0-9_\-]{1,32}$",
+        DEFAULT_PBX_ID,
+        pattern=f"^{PBX_ID.pattern}$",
         description="Names this PBX in stored rows, so several PBXs can share one database.",
     )
     leader_election: bool = Field(
@@ -155,9 +156,17 @@ class Settings(BaseSettings):
     sandbox_lane: int = Field(
         0,
         ge=0,
-        le=8,
+        le=17,
         description="Which PBX + phones pair of the sandbox `sandbox`, `simulate` and `demo` "
-        "use (0-8): lane N has every port N*100 higher, so test runs can each drive their own.",
+        "use (0-17): lane N has every port N*100 higher, so test runs can each drive their "
+        "own (0-8; 9-17 are their partner lanes).",
+    )
+    sandbox_partner_lane: int | None = Field(
+        None,
+        ge=0,
+        le=17,
+        description="The lane of the second PBX the two-PBX sandbox tests drive (unset: "
+        "SANDBOX_LANE + 9, a lane no test process drives as its own).",
     )
     callback_dial: DialTemplate = Field(
         "PJSIP/{number}@trunk",

@@ -8,11 +8,15 @@ Each test process drives a lane of its own (``IVR_AGENT_SANDBOX_LANE``: a PBX + 
 on ports of its own, see :func:`ivr_agent.sim.sandbox.lane_instances`); under pytest-xdist
 worker ``gwN`` takes lane N (tests/conftest.py sets it), so workers never see each other's
 calls. Every agent under test acts on all calls of its PBX: one process per lane at a time.
+A test that needs a second PBX brings up its partner lane for its duration
+(:func:`partner_sandbox`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import fcntl
 import functools
 import json
@@ -20,7 +24,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,23 +56,24 @@ def lane() -> int:
     return load_settings().sandbox_lane
 
 
-def _pbx_lock() -> Path:
+def _pbx_lock(lane_no: int) -> Path:
     #: One test process at a time drives a lane: every agent under test answers AMI events
     #: and Stasis calls of its whole PBX, so two runs side by side would act on each other's
     #: calls.
-    return Path(f"/tmp/ivr-agent-sandbox-tests-lane{lane()}.lock")
+    return Path(f"/tmp/ivr-agent-sandbox-tests-lane{lane_no}.lock")
 
 
-def _hold_pbx_lock() -> None:
-    lock_path = _pbx_lock()
+def _hold_pbx_lock(lane_no: int) -> Any:
+    """Lock ``lane_no`` for this process (waiting while another holds it); the handle, whose
+    closing releases it."""
+    lock_path = _pbx_lock(lane_no)
     handle = lock_path.open("a")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         progress(f"waiting for another test process to finish with the sandbox ({lock_path})")
         fcntl.flock(handle, fcntl.LOCK_EX)
-    # Held until this process exits (the handle is never closed).
-    _LOCK_HANDLES.append(handle)
+    return handle
 
 
 _LOCK_HANDLES: list[Any] = []
@@ -78,8 +83,9 @@ _LOCK_HANDLES: list[Any] = []
 def _up() -> sandbox.Sandbox | str:
     if os.geteuid() != 0:
         return "needs root"
-    _hold_pbx_lock()
     box = sandbox.Sandbox.from_settings(load_settings())
+    # Held until this process exits (the handle is never closed).
+    _LOCK_HANDLES.append(_hold_pbx_lock(box.lane))
     if not box.provisioned() and shutil.which("debootstrap") is None:
         return "not provisioned and debootstrap is not installed"
     try:
@@ -96,6 +102,34 @@ def running_sandbox() -> sandbox.Sandbox:
         _unavailable(box)
         raise AssertionError("unreachable")
     return box
+
+
+@contextlib.contextmanager
+def partner_sandbox() -> Iterator[sandbox.Sandbox]:
+    """A second PBX lane for this test process (two-PBX tests), up and idle for the block
+    and stopped after it: lane ``IVR_AGENT_SANDBOX_PARTNER_LANE``, else this process's lane
+    + 9 (:func:`ivr_agent.sim.sandbox.partner_lane`: a lane no test process drives as its
+    own). Locked like any lane; ``sandbox down --all`` (``.ci/run``'s exit) stops it too.
+    Skips (fails in CI) when it cannot be had."""
+    own = running_sandbox()
+    try:
+        lane_no = sandbox.partner_lane(own.lane, load_settings().sandbox_partner_lane)
+    except sandbox.SandboxError as exc:
+        _unavailable(str(exc))
+        raise AssertionError("unreachable") from None
+    box = dataclasses.replace(own, lane=lane_no)
+    with _hold_pbx_lock(lane_no):
+        try:
+            sandbox.up(box, progress)
+        except (sandbox.SandboxError, chroot.ChrootError) as exc:
+            _unavailable(f"partner lane {lane_no}: {exc}")
+        try:
+            left = sandbox.hang_up_all(box)
+            if left:
+                progress(f"hung up {left} channel(s) an earlier run left on lane {lane_no}")
+            yield box
+        finally:
+            sandbox.down(box, progress)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -171,6 +173,11 @@ BAD_BODIES = [
     (_body(reason=..., kind="survey", operator_id="012"), "kind"),
     (_body(operator_id="012"), "operator_id"),
     (_body(reason="queue_callback"), "reason"),
+    # The PBX it is dialled through: an IVR_AGENT_PBX_ID's form.
+    (_body(pbx_id="pbx one"), "pbx_id"),
+    (_body(pbx_id=""), "pbx_id"),
+    (_body(pbx_id="p" * 33), "pbx_id"),
+    (_body(pbx_id=7), "pbx_id"),
 ]
 
 
@@ -205,6 +212,31 @@ async def test_given_a_specialist_call_back_then_due_now_deadline_three_minutes_
         "late_seconds": None,
         "breach": None,
     }
+
+
+async def test_given_a_pbx_or_none_then_the_callback_is_that_pbxs_or_the_serving_agents(
+    client: Client, ops: str
+) -> None:
+    status, other = await _post(client, ops, _body(pbx_id="pbx-b"))
+    assert status == 201, other
+    status, own = await _post(client, ops, _body(customer_number="13800138001"))
+    assert status == 201, own
+    status, listed = await _get(client, "/api/callbacks", ops)
+    assert status == 200
+    pbx_of = {c["callback_id"]: c["pbx_id"] for c in listed["callbacks"]}
+    # The serving agent's settings leave IVR_AGENT_PBX_ID at its default.
+    assert pbx_of == {other["callback_id"]: "pbx-b", own["callback_id"]: "pbx1"}
+    async with client.get(
+        "/api/callbacks", params={"format": "csv"}, headers=_headers(ops)
+    ) as response:
+        exported = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    assert exported[0][-1] == "pbx_id"
+    assert sorted(row[-1] for row in exported[1:]) == ["pbx-b", "pbx1"]
+    status, only_b = await _get(client, "/api/callbacks?pbx_id=pbx-b", ops)
+    assert status == 200, only_b
+    assert [c["callback_id"] for c in only_b["callbacks"]] == [other["callback_id"]]
+    status, bad = await _get(client, "/api/callbacks?pbx_id=pbx%20b", ops)
+    assert (status, bad["error"]["details"]["field"]) == (400, "pbx_id")
 
 
 @pytest.mark.parametrize("raw", ["not json", '{"customer_number": ', "", "\xff"])

@@ -364,6 +364,7 @@ def _callback(
     callback_id = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
     row = CallbackRow(
         callback_id=callback_id,
+        pbx_id="pbx1",
         customer_number="13800000000",
         reason=reason,
         reference_time=reference,

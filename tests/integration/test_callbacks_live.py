@@ -148,7 +148,7 @@ async def new_callback(
     now = datetime.now(UTC)
     created = await create_callback(
         db,
-        CallbackRequest(number, "张先生", reason, now),
+        CallbackRequest(number, "张先生", reason, now, pbx_id=settings.pbx_id),
         CallbackConfig.from_settings(settings),
         now,
     )

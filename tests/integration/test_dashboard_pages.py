@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from ivr_agent.app import build_app
 from ivr_agent.calls.store import save_outcome
+from ivr_agent.core.outcome import call_id_for
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.dashboard.live import LIVE, CallsNow
 from ivr_agent.db.database import Database
@@ -112,6 +113,51 @@ async def test_given_a_session_then_the_dashboard_shows_todays_figures_and_breac
         assert response.content_type == "text/javascript"
     async with client.get("/static/..%2Fdashboard.py") as response:
         assert response.status == 404
+
+
+async def test_given_two_pbxs_then_the_dashboard_selects_one_or_all(
+    db: Database, aiohttp_client: AppClient
+) -> None:
+    now = datetime.now(SHANGHAI)
+    start = max(now - timedelta(minutes=5), now.replace(hour=0, minute=0, second=1))
+    for n, pbx_id in enumerate(("pbx-a", "pbx-a", "pbx-b")):
+        linkedid = f"9.{n}"
+        await save_outcome(
+            db,
+            sample_outcome(
+                linkedid, start=start, pbx_id=pbx_id, call_id=call_id_for(pbx_id, linkedid)
+            ),
+        )
+    client = await _client(db, aiohttp_client)
+    await _login(client, await create_token(db, "ops"))
+    pages = {}
+    for query in ("", "?pbx_id=", "?pbx_id=pbx-b", "?pbx_id=pbx-a,pbx-b"):
+        async with client.get("/" + query) as response:
+            assert response.status == 200, query
+            pages[query] = await response.text()
+    # The selector lists the PBXs seen, "all PBXs" (全部交换机) first and chosen by default.
+    assert '<option value="" selected>全部交换机</option>' in pages[""]
+    assert '<option value="pbx-a">pbx-a</option>' in pages[""]
+    assert '<option value="pbx-b" selected>pbx-b</option>' in pages["?pbx_id=pbx-b"]
+    for query, offered in (("", 3), ("?pbx_id=", 3), ("?pbx_id=pbx-b", 1)):
+        assert f'data-figure="offered" data-value="{offered}"' in pages[query], query
+    assert 'data-figure="offered" data-value="3"' in pages["?pbx_id=pbx-a,pbx-b"]
+    # The panels dashboard.js fetches follow the page's filter.
+    async with client.get("/dashboard/panels?pbx_id=pbx-a") as response:
+        assert 'data-figure="offered" data-value="2"' in await response.text()
+    async with client.get("/?pbx_id=not%20a%20pbx") as response:
+        assert response.status == 400
+        assert "pbx_id: " in await response.text()
+    # The history page takes the same filter, and the pages link to each other with it.
+    assert 'href="/history?pbx_id=pbx-b"' in pages["?pbx_id=pbx-b"]
+    today = now.date().isoformat()
+    async with client.get(f"/history?from={today}&to={today}&pbx_id=pbx-b") as response:
+        assert response.status == 200
+        history = await response.text()
+    assert '<option value="pbx-b" selected>pbx-b</option>' in history
+    assert 'href="/?pbx_id=pbx-b"' in history
+    async with client.get("/history?pbx_id=pbx%20b") as response:
+        assert response.status == 400
 
 
 async def test_given_a_session_cookie_then_it_never_authorises_a_write(

@@ -13,18 +13,11 @@ once (one attempt row; the customer's phone rang).
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -38,12 +31,10 @@ from ivr_agent.sim import runner, sandbox
 from ivr_agent.sim import scenario as scenarios
 from tests.integration.sandbox_support import running_sandbox, simulate_when_free, until
 from tests.support.agent import stored_outcomes
-from tests.support.net import free_port
+from tests.support.agent_process import AgentProcess, bridged_callers, start_agent
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
-SRC = Path(__file__).resolve().parents[2] / "src"
-IVR_AGENT = [sys.executable, "-m", "ivr_agent.cli"]
 CUSTOMER = "13900139077"
 #: Seconds from the kill within which the standby must act (issue 20).
 TAKEOVER_LIMIT = 5.0
@@ -72,100 +63,6 @@ PLAN = scenarios.parse(
 ).callbacks_from_agent()  # fmt: skip
 
 
-class AgentProcess:
-    """``ivr-agent run`` as its own process, its log in ``log``."""
-
-    def __init__(self, env: dict[str, str], log: Path, port: int) -> None:
-        self.env = env
-        self.log = log
-        self.url = f"http://127.0.0.1:{port}"
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [*IVR_AGENT, "run"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-
-    def request(
-        self, path: str, token: str, body: dict[str, Any] | None = None
-    ) -> tuple[int, dict[str, Any]]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.url + path,
-            data=data,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5) as reply:
-                return reply.status, json.loads(reply.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-        except (urllib.error.URLError, OSError):
-            return 0, {}
-
-    def role(self, token: str) -> str | None:
-        status, body = self.request("/readyz", token)
-        return str(body.get("role")) if status else None
-
-    def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def _env(url: URL, pbx_id: str, data_dir: Path, port: int, box: sandbox.Sandbox) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_AGENT_")}
-    env.update(sandbox.load_credentials(box).env())
-    env.update(
-        PYTHONPATH=os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p),
-        IVR_AGENT_DATABASE_URL=url.render_as_string(hide_password=False),
-        IVR_AGENT_DATA_DIR=str(data_dir),
-        IVR_AGENT_PBX_ID=pbx_id,
-        IVR_AGENT_HTTP_LISTEN=f"127.0.0.1:{port}",
-        IVR_AGENT_LOG_FORMAT="json",
-        IVR_AGENT_REPORTS_ENABLED="false",
-        IVR_AGENT_LEADER_ELECTION="true",
-        IVR_AGENT_LEADER_POLL_SECONDS="1.0",
-        IVR_AGENT_TIMEZONE="Asia/Shanghai",
-        IVR_AGENT_CALLBACK_DIALER_ENABLED="true",
-        IVR_AGENT_CALLBACK_AUTO_FOR_ABANDONED="false",
-        IVR_AGENT_CALLBACK_WINDOWS="00:00-12:00,12:00-00:00",
-        IVR_AGENT_CALLBACK_WORKING_DAYS="mon-sun",
-        IVR_AGENT_HOLIDAYS="",
-        # A busy customer is called again only after this: within the test, once means once.
-        IVR_AGENT_CALLBACK_RETRY_MINUTES="30",
-        IVR_AGENT_CALLBACK_RING_SECONDS="8",
-    )
-    for name in ("IVR_AGENT_SANDBOX_ROOT", "IVR_AGENT_SANDBOX_LANE"):
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
-
-
-def _bridged_callers(box: sandbox.Sandbox) -> dict[str, str]:
-    """Caller number → caller channel of the calls the PBX has bridged to an operator."""
-    listing = sandbox.cli(box, box.pbx, "core show channels concise")
-    # Channel!Context!Exten!Priority!State!Application!Data!CallerID!…!BridgeID!Uniqueid
-    found: dict[str, str] = {}
-    for line in listing.splitlines():
-        fields = line.split("!")
-        caller_leg = fields[0].startswith(("PJSIP/phones", "PJSIP/trunk"))
-        if caller_leg and len(fields) >= 14 and fields[4] == "Up" and fields[12] and fields[13]:
-            found[fields[7]] = fields[0]
-    return found
-
-
 @pytest.fixture
 def agents(
     migrated_database_url: URL, tmp_path: Path
@@ -175,24 +72,15 @@ def agents(
     pbx_id = f"failover-{uuid.uuid4().hex[:8]}"
     started: list[AgentProcess] = []
     try:
+        # The first is active before the second starts (either could win otherwise).
         for name in ("first", "second"):
-            port = free_port()
-            env = _env(migrated_database_url, pbx_id, tmp_path / name, port, box)
-            started.append(AgentProcess(env, tmp_path / f"{name}.log", port))
-            # The first is active before the second starts (either could win otherwise).
-            deadline = time.monotonic() + 60
-            while not any(
-                line in started[-1].log.read_bytes() for line in (b"leadership", b"standing by")
-            ):
-                assert started[-1].proc.poll() is None, started[-1].log.read_text()
-                assert time.monotonic() < deadline, started[-1].log.read_text()
-                time.sleep(0.2)
+            started.append(start_agent(migrated_database_url, pbx_id, box, tmp_path, name))
         yield started, pbx_id, box
     finally:
         for agent in started:
             agent.stop()
         for agent in started:
-            sys.stderr.write(f"--- {agent.log.name}\n{agent.log.read_text()[-4000:]}\n")
+            sys.stderr.write(agent.tail())
 
 
 async def test_given_two_agents_when_the_active_is_killed_during_calls_then_the_standby_takes_over(
@@ -210,7 +98,7 @@ async def test_given_two_agents_when_the_active_is_killed_during_calls_then_the_
         # The first call over (stored by the active agent), the three others talking.
         talking = {"13800138912", "13800138913", "13800138914"}
         await until(
-            lambda: talking <= _bridged_callers(box).keys() or sim.done(), 60, "three talking"
+            lambda: talking <= bridged_callers(box).keys() or sim.done(), 60, "three talking"
         )
         assert not sim.done(), sim
         early = await stored_outcomes(db, pbx_id, {"13800138911"})
@@ -219,7 +107,7 @@ async def test_given_two_agents_when_the_active_is_killed_during_calls_then_the_
         first.kill()
         killed = time.monotonic()
         # Ends while no agent may be active yet: only a standby that listened can know.
-        channel = _bridged_callers(box)["13800138912"]
+        channel = bridged_callers(box)["13800138912"]
         sandbox.cli(box, box.pbx, f"channel request hangup {channel}")
         status, created = second.request(
             "/api/callbacks",

@@ -27,6 +27,7 @@ async def _request(db: Database, queued_at: datetime, number: str) -> str:
         await session.execute(
             insert(CallbackRow).values(
                 callback_id=callback_id,
+                pbx_id="pbx1",
                 customer_number=number,
                 reason="queue_callback",
                 reference_time=queued_at,

@@ -72,7 +72,7 @@ async def test_a_handed_over_return_call_is_finished_connected_and_the_customer_
     db: Database, pbx: TestServer, settings: Settings, tmp_path: Path
 ) -> None:
     config = CallbackConfig.from_settings(settings)
-    request = CallbackRequest("13800138000", None, "abandoned_call", MONDAY)
+    request = CallbackRequest("13800138000", None, "abandoned_call", MONDAY, pbx_id=settings.pbx_id)
     created = await create_callback(db, request, config, MONDAY)
     [attempt] = await claim_due(
         db, MONDAY, limit=1, pbx_id=settings.pbx_id, channel_id_for=channel_id_for

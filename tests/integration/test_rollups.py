@@ -1,4 +1,5 @@
-"""The roll-ups (migration 0014) answer exactly what the raw query over ``calls`` answers.
+"""The roll-ups (migrations 0014, 0016) answer exactly what the raw query over ``calls``
+answers, for every PBX together and for some of them (the calls are of two PBXs).
 
 Random outcomes are stored through the real store (``save_outcome``): re-delivered
 duplicates, newer outcomes replacing older ones (also moving a call to another hour or
@@ -100,8 +101,14 @@ intervals = st.tuples(
 )
 
 
+#: The PBXs of the calls (call n is PBX n % 2's), and what a summary may filter on.
+PBXS = ("pbx-r", "pbx-s")
+PBX_FILTERS = (None, ("pbx-r",), ("pbx-s",), PBXS, ("pbx-unknown",))
+
+
 def _outcome(spec: CallSpec, example: int, base: datetime, now: datetime) -> CallOutcome:
     linkedid = f"{example}.{spec.call}"
+    pbx_id = PBXS[spec.call % 2]
     offered = base + timedelta(minutes=spec.minute)
     answered = spec.operator is not None
     wait_started = offered + timedelta(seconds=1)
@@ -109,8 +116,8 @@ def _outcome(spec: CallSpec, example: int, base: datetime, now: datetime) -> Cal
     if spec.ends_now:  # a long call that ended a few minutes ago: its record is not due
         ended = max(ended, now - timedelta(minutes=spec.minute % 20))
     return CallOutcome(
-        call_id=call_id_for("pbx-r", linkedid),
-        pbx_id="pbx-r",
+        call_id=call_id_for(pbx_id, linkedid),
+        pbx_id=pbx_id,
         linkedid=linkedid,
         direction="inbound",
         caller_number="13800138000",
@@ -187,7 +194,12 @@ async def _rows(db: Database) -> list[set[Any]]:
     zone_of_rollups=st.sampled_from(ZONES),
     story=steps,
     asked=st.lists(
-        st.tuples(intervals, st.sampled_from([None, *GroupBy]), st.sampled_from(ZONES)),
+        st.tuples(
+            intervals,
+            st.sampled_from([None, *GroupBy]),
+            st.sampled_from(ZONES),
+            st.sampled_from(PBX_FILTERS),
+        ),
         min_size=1,
         max_size=4,
     ),
@@ -198,7 +210,7 @@ async def test_the_roll_ups_answer_what_the_raw_query_answers(
     grain: int,
     zone_of_rollups: str,
     story: list[tuple[str, Any]],
-    asked: list[tuple[tuple[float, float], GroupBy | None, str]],
+    asked: list[tuple[tuple[float, float], GroupBy | None, str, tuple[str, ...] | None]],
     one_operator: str | None,
 ) -> None:
     example = next(_EXAMPLES)
@@ -216,16 +228,20 @@ async def test_the_roll_ups_answer_what_the_raw_query_answers(
             await save_outcome(db, last)
         elif kind == "record" and value[0] in stored:
             await _enter_record(db, stored[value[0]], value[1])
-    for (from_minute, length), group_by, zone in asked:
+    for (from_minute, length), group_by, zone, pbx_ids in asked:
         start = base + timedelta(minutes=from_minute)
         end = start + timedelta(minutes=length)
         kwargs: dict[str, Any] = {**FIGURES, "group_by": group_by, "zone": zone}
+        kwargs["pbx_ids"] = pbx_ids
         kwargs["wrap_up"] = WRAP_UP
         if group_by is not GroupBy.OPERATOR:
             kwargs["operator"] = one_operator
         rolled = await summary(db, start, end, **kwargs)
         raw = await summary(db, start, end, use_rollups=False, **kwargs)
-        assert rolled == raw, (start, end, group_by, zone)
+        assert rolled == raw, (start, end, group_by, zone, pbx_ids)
+        if pbx_ids == PBXS:  # the PBXs partition the calls: theirs add up to the whole
+            alone = [await summary(db, start, end, **{**kwargs, "pbx_ids": (p,)}) for p in PBXS]
+            assert sum(one.total.offered for one in alone) == rolled.total.offered
     kept = await _rows(db)
     await rebuild(db, grain_seconds=grain, zone=zone_of_rollups, **BASIS)
     assert await _rows(db) == kept

@@ -1,4 +1,5 @@
-"""The callback roll-ups (migration 0014) answer exactly what the raw callback query answers.
+"""The callback roll-ups (migrations 0014, 0016) answer exactly what the raw callback query
+answers, for every PBX together and for some of them (callback n is PBX n % 2's).
 
 Random callbacks are stored, changed (status, satisfaction, due time, cancellation) and
 dialled (attempts inserted, their outcomes changed, deleted) through SQL, as the callback
@@ -51,6 +52,8 @@ STATUSES = (
     "cancelled",
 )
 OUTCOMES = ("completed", "connected", "declined", "no_answer", "busy")
+PBXS = ("pbx-r", "pbx-s")
+PBX_FILTERS = (None, ("pbx-r",), ("pbx-s",), PBXS, ("pbx-unknown",))
 
 minutes = st.floats(0, WINDOW.total_seconds() / 60, allow_nan=False) | st.integers(
     0, int(WINDOW.total_seconds() // 60)
@@ -102,6 +105,7 @@ async def _apply(db: Database, step: tuple[Any, ...], ids: dict[int, str], base:
             await session.execute(
                 insert(cb).values(
                     callback_id=ids[n],
+                    pbx_id=PBXS[n % 2],
                     customer_number=f"1390000{n:04d}",
                     reason=reason,
                     reference_time=due - timedelta(minutes=30),
@@ -199,6 +203,7 @@ async def _rows(db: Database) -> tuple[set[Any], set[Any]]:
             st.floats(1, WINDOW.total_seconds() / 60 + 120, allow_nan=False),
             # now: from before every deadline to after all of them
             st.floats(-120, WINDOW.total_seconds() / 60 + 300, allow_nan=False),
+            st.sampled_from(PBX_FILTERS),
         ),
         min_size=1,
         max_size=4,
@@ -209,7 +214,7 @@ async def test_the_callback_roll_ups_answer_what_the_raw_query_answers(
     grain: int,
     created: list[tuple[Any, ...]],
     story: list[tuple[Any, ...]],
-    asked: list[tuple[float, float, float]],
+    asked: list[tuple[float, float, float, tuple[str, ...] | None]],
 ) -> None:
     example = next(_EXAMPLES)
     base = FIRST_WINDOW + example * 3 * WINDOW
@@ -221,16 +226,15 @@ async def test_the_callback_roll_ups_answer_what_the_raw_query_answers(
             await _apply(db, ("attempt", new[1], outcome, when), ids, base)
     for step in story:
         await _apply(db, step, ids, base)
-    whole = (-60.0, WINDOW.total_seconds() / 60 + 120, asked[0][2])
-    for from_minute, length, now_minute in [whole, *asked]:
+    whole = (-60.0, WINDOW.total_seconds() / 60 + 120, asked[0][2], None)
+    for from_minute, length, now_minute, pbx_ids in [whole, *asked]:
         start = base + timedelta(minutes=from_minute)
         end = start + timedelta(minutes=length)
         now = base + timedelta(minutes=now_minute)
-        rolled = await callback_summary(db, start, end, now=now, service_due_minutes=30)
-        raw = await callback_summary(
-            db, start, end, now=now, service_due_minutes=30, use_rollups=False
-        )
-        assert rolled == raw, (start, end, now)
+        asking: dict[str, Any] = {"now": now, "service_due_minutes": 30, "pbx_ids": pbx_ids}
+        rolled = await callback_summary(db, start, end, **asking)
+        raw = await callback_summary(db, start, end, use_rollups=False, **asking)
+        assert rolled == raw, (start, end, now, pbx_ids)
     kept = await _rows(db)
     await rebuild(db, grain_seconds=grain, zone="Asia/Shanghai", **BASIS)
     assert await _rows(db) == kept

@@ -79,8 +79,11 @@ def test_given_two_lanes_up_when_one_is_downed_then_the_other_runs_on_until_it_i
     other = tmp_path / "root"
     other.mkdir()
     subprocess.run(["mount", "--bind", str(box.root), str(other)], check=True)
-    # The two highest lanes but this worker's own (their ports must be free).
-    spare_lane, neighbour_lane = [n for n in range(sandbox.MAX_LANE, 0, -1) if n != box.lane][:2]
+    # The two highest worker lanes but this worker's own (their ports must be free; the
+    # partner lanes above them are the two-PBX tests').
+    spare_lane, neighbour_lane = [
+        n for n in range(sandbox.WORKER_LANES - 1, 0, -1) if n != box.lane
+    ][:2]
     spare = dataclasses.replace(box, root=other, state_dir=tmp_path / "state", lane=spare_lane)
     neighbour = dataclasses.replace(spare, lane=neighbour_lane)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from ivr_agent.calls.outbox import Outbox
 from ivr_agent.calls.store import save_outcome
 from ivr_agent.cli.data import export_calls
 from ivr_agent.core.callbacks import CallbackConfig
-from ivr_agent.core.outcome import CallOutcome
+from ivr_agent.core.outcome import CallOutcome, call_id_for
 from ivr_agent.db.database import Database, connect
 from ivr_agent.db.models import CallbackAttemptRow, RecordingRow, SurveyScoreRow
 from ivr_agent.recordings.files import RecordingFile
@@ -254,29 +255,71 @@ async def test_given_a_bad_number_then_nothing_is_stored(db: Database, number: s
     assert await list_callbacks(db, ZONE) == []
 
 
-async def test_given_two_agents_claiming_at_once_then_no_job_is_claimed_twice(
+async def test_given_agents_of_two_pbxs_claiming_at_once_then_each_job_is_claimed_once_by_its_pbx(
     migrated_database_url: URL, db: Database
 ) -> None:
+    # Two PBXs' callbacks; two agents race for each PBX (a leader and one that still thinks
+    # it leads), on two connections.
+    home = {}
     for n in range(30):
-        await create_callback(db, _request(f"1380013{n:04d}"), CONFIG, MONDAY)
+        pbx_id = "pbx-a" if n % 2 else "pbx-b"
+        request = replace(_request(f"1380013{n:04d}"), pbx_id=pbx_id)
+        home[(await create_callback(db, request, CONFIG, MONDAY)).callback_id] = pbx_id
     async with connect(migrated_database_url) as first, connect(migrated_database_url) as second:
 
-        async def drain(agent: Database, pbx_id: str) -> list[str]:
+        async def drain(agent: Database, pbx_id: str) -> tuple[str, list[str]]:
             got: list[str] = []
             while True:
                 batch = await claim_due(
                     agent, MONDAY, limit=2, pbx_id=pbx_id, channel_id_for=_channel
                 )
                 if not batch:
-                    return got
+                    return pbx_id, got
                 got.extend(a.callback_id for a in batch)
 
         claimed = await asyncio.gather(
-            drain(first, "a"), drain(second, "b"), drain(first, "c"), drain(second, "d")
+            drain(first, "pbx-a"),
+            drain(second, "pbx-a"),
+            drain(first, "pbx-b"),
+            drain(second, "pbx-b"),
         )
-    every = [cid for batch in claimed for cid in batch]
+    every = [cid for _pbx, batch in claimed for cid in batch]
     assert len(every) == len(set(every)) == 30
-    assert sum(1 for batch in claimed if batch) >= 2  # both connections really took part
+    assert all(home[cid] == pbx_id for pbx_id, batch in claimed for cid in batch)
+    assert sum(1 for _pbx, batch in claimed if batch) >= 3  # both connections took part
+    async with db.transaction() as session:
+        attempts = (await session.scalars(select(CallbackAttemptRow))).all()
+    assert {a.callback_id: a.pbx_id for a in attempts} == home  # dialled through its own PBX
+
+
+async def test_given_a_callback_of_another_pbx_then_this_pbx_never_claims_it(db: Database) -> None:
+    other = await create_callback(db, replace(_request(), pbx_id="pbx-b"), CONFIG, MONDAY)
+    assert await claim_due(db, MONDAY, limit=10, pbx_id="pbx1", channel_id_for=_channel) == []
+    found = await get_callback(db, other.callback_id, ZONE)
+    assert found is not None
+    assert (found["pbx_id"], found["status"]) == ("pbx-b", "pending")
+
+
+async def test_given_a_malformed_pbx_id_then_creating_names_the_field(db: Database) -> None:
+    with pytest.raises(ValueError, match=r"^pbx_id: must be 1-32 letters"):
+        await create_callback(db, replace(_request(), pbx_id="no spaces"), CONFIG, MONDAY)
+
+
+async def test_given_an_abandoned_call_of_a_pbx_then_its_callback_is_that_pbxs(
+    db: Database,
+) -> None:
+    start = MONDAY - timedelta(minutes=5)
+    outcome = sample_outcome(
+        start=start, call_id=call_id_for("pbx-b", "1700000000.1"), pbx_id="pbx-b",
+        operator_id=None, answered_at=None, ring_seconds=None, rings=None,
+        answered_within_standard=None, abandoned=True, short_abandon=False, holds=(),
+        max_hold_seconds=None, hold_over_limit=False, silence="none", prompts_played=(),
+        talk_seconds=None, ended_at=start + timedelta(seconds=30), duration_seconds=30.0,
+        recording_id=None,
+    )  # fmt: skip
+    await save_outcome(db, outcome, callbacks=CONFIG, now=MONDAY)
+    (callback,) = await list_callbacks(db, ZONE)
+    assert (callback["pbx_id"], callback["reason"]) == ("pbx-b", "abandoned_call")
 
 
 async def test_given_a_row_locked_by_another_agent_then_claim_skips_it_without_waiting(

@@ -139,7 +139,10 @@ async def claim_due(
     config: CallbackConfig | None = None,
     instance_id: str | None = None,
 ) -> list[ClaimedAttempt]:
-    """Claim up to ``limit`` pending callbacks due now, oldest due first.
+    """Claim up to ``limit`` pending callbacks of ``pbx_id`` due now, oldest due first.
+
+    Only ``pbx_id``'s: a callback is dialled through the PBX it belongs to, by that PBX's
+    active agent (another PBX's agent never claims it, however idle).
 
     "Now" is the database's ``now()`` (the claim's transaction start): agents sharing the
     database agree on what is due whatever their own clocks say. ``now`` overrides it
@@ -166,7 +169,11 @@ async def claim_due(
         rows = (
             await session.scalars(
                 select(CallbackRow)
-                .where(CallbackRow.status == "pending", CallbackRow.next_attempt_at <= at)
+                .where(
+                    CallbackRow.pbx_id == pbx_id,
+                    CallbackRow.status == "pending",
+                    CallbackRow.next_attempt_at <= at,
+                )
                 .order_by(CallbackRow.next_attempt_at, CallbackRow.callback_id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)

@@ -7,9 +7,9 @@ Times go out in the call centre's zone (``IVR_AGENT_TIMEZONE``); a time without 
 coming in is read in that zone too.
 
 ``GET /api/callbacks?format=csv|xlsx`` (or ``Accept: text/csv``) downloads every callback
-matching the filters (``status``, ``follow_up``, ``from``, ``to``) as a spreadsheet, streamed
-in pages of :data:`MAX_PAGE` (``limit`` and ``offset`` page the JSON list only); one column
-per key of the callback's JSON, the attempts and scores as JSON text.
+matching the filters (``status``, ``follow_up``, ``from``, ``to``, ``pbx_id``) as a
+spreadsheet, streamed in pages of :data:`MAX_PAGE` (``limit`` and ``offset`` page the JSON
+list only); one column per key of the callback's JSON, the attempts and scores as JSON text.
 
 A created callback is stored first; then, if a dialer runs in this agent, it is woken
 (:data:`WAKE_DIALER`) so a callback due now is dialled at once instead of at the next poll.
@@ -41,7 +41,7 @@ from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.platform.slots import Slot
 from ivr_agent.web.auth import ROLE, requires
 from ivr_agent.web.errors import ApiError, bad_parameter
-from ivr_agent.web.query import bool_parameter, int_parameter
+from ivr_agent.web.query import bool_parameter, int_parameter, pbx_ids_parameter
 from ivr_agent.web.tabular import requested_format, stream_table
 from ivr_agent.web.validation import json_body
 
@@ -103,6 +103,8 @@ def _callback_request(body: NewCallback, request: web.Request, now: datetime) ->
         reason,
         reference,
         operator_id=body.operator_id,
+        # Dialled through the PBX asked for, else through this agent's own.
+        pbx_id=body.pbx_id or request.app[SETTINGS].pbx_id,
     )
 
 
@@ -140,7 +142,7 @@ async def create_callback_handler(request: web.Request) -> web.Response:
                 actor=f"role:{request[ROLE]}",
                 action="callback.create",
                 object=created.callback_id,
-                details={"reason": callback.reason},
+                details={"reason": callback.reason, "pbx_id": callback.pbx_id},
             )
         )
     # Only after the commit: a dialer woken earlier would not see the row yet.
@@ -200,7 +202,7 @@ async def list_callbacks_handler(request: web.Request) -> web.StreamResponse:
     due_to = _time("to", request.query["to"], request) if "to" in request.query else None
     if due_from is not None and due_to is not None and due_to < due_from:
         raise bad_parameter("to", "must not be before from")
-    filters = _Filters(status, follow_up, due_from, due_to)
+    filters = _Filters(status, follow_up, due_from, due_to, pbx_ids_parameter(request.query))
     fmt = requested_format(request)
     if fmt is not None:
         return await stream_table(
@@ -219,6 +221,7 @@ class _Filters:
     follow_up: bool | None
     due_from: datetime | None
     due_to: datetime | None
+    pbx_ids: tuple[str, ...] | None
 
 
 async def _page(
@@ -231,6 +234,7 @@ async def _page(
         follow_up=filters.follow_up,
         due_from=filters.due_from,
         due_to=filters.due_to,
+        pbx_ids=filters.pbx_ids,
         limit=limit,
         offset=offset,
     )

@@ -10,7 +10,7 @@ is ``callbacks/queries.py``.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.callbacks.sessions import in_transaction, utc
 from ivr_agent.core.callbacks import CallbackConfig, check_customer_name, schedule
+from ivr_agent.core.ids import DEFAULT_PBX_ID, check_pbx_id
 from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.phone import check_customer_number
 from ivr_agent.db.database import Database
@@ -36,6 +37,9 @@ class CallbackRequest:
     source_call_id: str | None = None
     #: A specialist call-back (reason ``specialist``): the specialist's operator id.
     operator_id: str | None = None
+    #: The PBX it is dialled through (only that PBX's active agent claims it): a call's
+    #: callback its call's, a requested one the one asked for or the serving agent's.
+    pbx_id: str = DEFAULT_PBX_ID
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,11 @@ def check_request(request: CallbackRequest) -> CallbackRequest:
     except ValueError as exc:
         raise ValueError(f"customer_name: {exc}") from None
     utc("reference_time", request.reference_time)
-    return CallbackRequest(
-        request.customer_number,
-        name,
-        request.reason,
-        request.reference_time,
-        request.source_call_id,
-        request.operator_id,
-    )
+    try:
+        check_pbx_id(request.pbx_id)
+    except ValueError as exc:
+        raise ValueError(f"pbx_id: {exc}") from None
+    return replace(request, customer_name=name)
 
 
 async def create_callback(
@@ -93,6 +94,7 @@ async def create_callback(
     plan = schedule(request.reason, request.reference_time, now, config)
     values = {
         "callback_id": str(uuid.uuid4()),
+        "pbx_id": request.pbx_id,
         "customer_number": request.customer_number,
         "customer_name": request.customer_name,
         "reason": request.reason,
@@ -141,7 +143,8 @@ async def callback_for_abandoned(
 
     Created for an inbound call that was abandoned, unless it was a short abandon (a
     misdial by S1's reckoning) or the caller's number cannot be dialled (withheld,
-    internal, malformed). Its reference time is the abandon time (``ended_at``). Saving
+    internal, malformed). Its reference time is the abandon time (``ended_at``); it is
+    dialled through the call's PBX. Saving
     the same call again creates nothing (unique per ``source_call_id``); ``None`` when no
     callback is due.
     """
@@ -155,5 +158,7 @@ async def callback_for_abandoned(
         name = check_customer_name(outcome.extra.get("caller_name"))
     except ValueError:
         name = None  # a name we cannot speak safely is left out, the callback still placed
-    request = CallbackRequest(number, name, "abandoned_call", outcome.ended_at, call_id)
+    request = CallbackRequest(
+        number, name, "abandoned_call", outcome.ended_at, call_id, pbx_id=outcome.pbx_id
+    )
     return await create_callback(session, request, config, now)

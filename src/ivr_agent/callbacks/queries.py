@@ -71,6 +71,7 @@ def _callback_json(
         latest_recording = recordings.get(attempt.attempt_id) or latest_recording
     return {
         "callback_id": row.callback_id,
+        "pbx_id": row.pbx_id,
         "customer_number": row.customer_number,
         "customer_name": row.customer_name,
         "reason": row.reason,
@@ -223,9 +224,11 @@ async def list_callbacks(
     due_to: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
+    pbx_ids: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Callbacks due in ``[due_from, due_to)`` with ``status`` (and ``follow_up``: whether a
-    customer said the problem is not solved), by ``(due_at, callback_id)``."""
+    customer said the problem is not solved; of the PBXs ``pbx_ids`` only, when given), by
+    ``(due_at, callback_id)``."""
     if status is not None and status not in CALLBACK_STATUSES:
         raise ValueError(f"status must be one of {', '.join(CALLBACK_STATUSES)}")
     if not 1 <= limit <= MAX_PAGE or offset < 0:
@@ -241,6 +244,8 @@ async def list_callbacks(
         query = query.where(CallbackRow.due_at >= utc("from", due_from))
     if due_to is not None:
         query = query.where(CallbackRow.due_at < utc("to", due_to))
+    if pbx_ids is not None:
+        query = query.where(CallbackRow.pbx_id.in_(pbx_ids))
     query = query.order_by(CallbackRow.due_at, CallbackRow.callback_id).limit(limit).offset(offset)
 
     async def work(session: AsyncSession) -> list[dict[str, Any]]:

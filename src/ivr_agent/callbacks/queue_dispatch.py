@@ -148,6 +148,8 @@ class QueueCallbackDispatcher:
         self.joined = joined
         self.ami: AmiConnection = ivr.ami
         self.client = ivr.client
+        #: Only this PBX's requests: its queues are the ones this agent sees.
+        self.pbx_id = ivr.settings.pbx_id
         self.db = db
         self.wake = wake
         self.poll_seconds = poll_seconds
@@ -199,14 +201,16 @@ class QueueCallbackDispatcher:
     async def tick(self) -> list[str]:
         """One poll of every queue with requests; the ids released for dialling."""
         released: list[str] = []
-        queues = await queues_waiting(self.db)
+        queues = await queues_waiting(self.db, self.pbx_id)
         self.known_queues, self._database_read_at = queues, time.monotonic()
         for queue in queues:
             snapshot = await self.snapshot(queue)
             if snapshot is None:
                 log.warning("queue_callback_queue_unknown", queue=queue)
                 continue
-            plan = await dispatch_in_place(self.db, queue, partial(plan_dispatch, snapshot))
+            plan = await dispatch_in_place(
+                self.db, queue, partial(plan_dispatch, snapshot), pbx_id=self.pbx_id
+            )
             # Keep first, give back next: a freed operator is never free for a moment too
             # many; the dialer is woken last, once its operator is kept.
             for callback_id, member in plan.reserve:

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,6 +85,7 @@ async def request_for_queue_callback(
         pg_insert(CallbackRow)
         .values(
             callback_id=str(uuid.uuid4()),
+            pbx_id=outcome.pbx_id,  # its queue is that PBX's: dialled through it
             customer_number=number,
             customer_name=name,
             reason=REASON,
@@ -108,19 +109,19 @@ async def request_for_queue_callback(
     return str(inserted) if inserted is not None else None
 
 
-async def queues_waiting(db: Database) -> list[str]:
+async def queues_waiting(db: Database, pbx_id: str | None = None) -> list[str]:
     """The queues with requests still waiting for their place (or in flight), or keeping an
-    operator not yet given back."""
+    operator not yet given back; of ``pbx_id``'s requests only, when given (a queue is one
+    PBX's: another PBX may have a queue of the same name)."""
 
     async def work(session: AsyncSession) -> list[str]:
-        rows = await session.scalars(
-            select(CallbackRow.queue_name)
-            .where(
-                CallbackRow.reason == REASON,
-                CallbackRow.status.in_(_OPEN) | CallbackRow.queue_member.is_not(None),
-            )
-            .distinct()
+        query = select(CallbackRow.queue_name).where(
+            CallbackRow.reason == REASON,
+            CallbackRow.status.in_(_OPEN) | CallbackRow.queue_member.is_not(None),
         )
+        if pbx_id is not None:
+            query = query.where(CallbackRow.pbx_id == pbx_id)
+        rows = await session.scalars(query.distinct())
         return sorted(q for q in rows if q)
 
     return await in_transaction(db, "list queues with callback requests", work)
@@ -147,6 +148,7 @@ async def dispatch_in_place(
     queue: str,
     decide: Callable[[Sequence[WaitingRequest]], Dispatch],
     now: datetime | None = None,
+    pbx_id: str | None = None,
 ) -> Dispatch:
     """Apply what ``decide`` makes of the open requests of ``queue``, once; what was applied.
 
@@ -158,7 +160,7 @@ async def dispatch_in_place(
     = ``next_attempt_at`` = now: the dialer claims it) only once, and a reservation that
     ended is forgotten. ``now`` defaults to the database's ``now()``. The result holds only
     what this call changed (another agent may have done the rest first), and the operators
-    to give back to the queue.
+    to give back to the queue. With ``pbx_id``, only that PBX's requests (its queue).
     """
 
     async def work(session: AsyncSession) -> Dispatch:
@@ -184,6 +186,7 @@ async def dispatch_in_place(
                         )
                     )
                     | CallbackRow.queue_member.is_not(None),
+                    true() if pbx_id is None else CallbackRow.pbx_id == pbx_id,
                 )
             )
         ).all()

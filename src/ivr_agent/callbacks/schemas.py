@@ -22,6 +22,7 @@ from ivr_agent.core.callbacks import (
     Status,
     check_customer_name,
 )
+from ivr_agent.core.ids import PBX_ID
 from ivr_agent.core.phone import CUSTOMER_NUMBER, check_customer_number
 from ivr_agent.platform.apidoc import Reply
 
@@ -70,6 +71,12 @@ class NewCallback(BaseModel):
         description="The specialist's operator id (kind specialist only), 1-6 digits.",
         pattern=r"^[0-9]{1,6}$",
     )
+    pbx_id: str | None = Field(
+        default=None,
+        description="The PBX it is dialled through (only that PBX's active agent dials it); "
+        "left out: the serving agent's own (IVR_AGENT_PBX_ID). 1-32 letters, digits, _ or -.",
+        pattern=f"^{PBX_ID.pattern}$",
+    )
 
 
 class CallbacksQuery(BaseModel):
@@ -84,6 +91,11 @@ class CallbacksQuery(BaseModel):
         default=None, alias="from", description="Due at or after (ISO 8601)."
     )
     to: datetime | None = Field(default=None, description="Due before (ISO 8601).")
+    pbx_id: str | None = Field(
+        default=None,
+        description="Only these PBXs' callbacks: repeated (pbx_id=a&pbx_id=b) or a comma list "
+        "(pbx_id=a,b); default every PBX's.",
+    )
     limit: int = Field(default=100, ge=1, le=MAX_PAGE)
     format: Literal["json", "csv", "xlsx"] | None = Field(
         default=None,
@@ -210,6 +222,8 @@ class Callback(Reply):
     )
     created_at: datetime
     attempts: list[CallbackAttempt]
+    # Last: the export's columns before it keep their places.
+    pbx_id: str = Field(description="The PBX it is dialled through (by that PBX's agent).")
 
 
 class CallbackPage(Reply):

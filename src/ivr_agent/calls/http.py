@@ -1,7 +1,7 @@
 """``GET /api/calls`` and ``GET /api/calls/{call_id}``: finished calls, as exported.
 
 ``GET /api/calls?format=csv|xlsx`` (or ``Accept: text/csv``) downloads every call matching
-the filters (``since``) as a spreadsheet, streamed: rows are fetched in pages of
+the filters (``since``, ``pbx_id``) as a spreadsheet, streamed: rows are fetched in pages of
 :data:`EXPORT_PAGE` and written as they come (``limit`` and ``after`` page the JSON list
 only). One column per key of the call's JSON; holds, prompts and links as JSON text; then
 the links flattened (``calls.links.LINK_COLUMNS``): the kind of call (inbound, survey,
@@ -24,7 +24,7 @@ from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web.auth import requires
 from ivr_agent.web.errors import ApiError, bad_parameter
-from ivr_agent.web.query import int_parameter
+from ivr_agent.web.query import int_parameter, pbx_ids_parameter
 from ivr_agent.web.tabular import requested_format, stream_table
 
 #: How many calls one page of an export fetches (each page its own short transaction).
@@ -57,12 +57,14 @@ async def list_calls_handler(request: web.Request) -> web.StreamResponse:
     with ``format=csv|xlsx`` all of them as a streamed spreadsheet."""
     fmt = requested_format(request)
     since = _since(request)
+    pbx_ids = pbx_ids_parameter(request.query)
     if fmt is not None:
-        return await stream_table(request, fmt, "calls", EXPORT_COLUMNS, _rows(request, since))
+        rows = _rows(request, since, pbx_ids)
+        return await stream_table(request, fmt, "calls", EXPORT_COLUMNS, rows)
     limit, after = _limit(request), request.query.get("after")
     try:
         calls = await list_calls(
-            request.app[DATABASE], since=since, limit=limit, after_call_id=after
+            request.app[DATABASE], since=since, limit=limit, after_call_id=after, pbx_ids=pbx_ids
         )
     except UnknownCursorError:
         raise bad_parameter("after", "is not the call_id of a listed call") from None
@@ -70,9 +72,12 @@ async def list_calls_handler(request: web.Request) -> web.StreamResponse:
     return web.json_response({"calls": calls, "next_after": next_after})
 
 
-async def _rows(request: web.Request, since: datetime | None) -> AsyncIterator[Sequence[Any]]:
+async def _rows(
+    request: web.Request, since: datetime | None, pbx_ids: Sequence[str] | None
+) -> AsyncIterator[Sequence[Any]]:
     db = request.app[DATABASE]
-    async for page in linked_pages(db, outcome_pages(db, since=since, batch=EXPORT_PAGE)):
+    pages = outcome_pages(db, since=since, batch=EXPORT_PAGE, pbx_ids=pbx_ids)
+    async for page in linked_pages(db, pages):
         for call in page:
             yield [call.get(column) for column in Call.model_fields] + link_cells(call)
 

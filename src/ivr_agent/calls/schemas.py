@@ -134,6 +134,11 @@ class CallsQuery(BaseModel):
     )
     limit: int = Field(default=100, ge=1, le=MAX_PAGE)
     after: str | None = Field(default=None, description="``next_after`` of the previous page.")
+    pbx_id: str | None = Field(
+        default=None,
+        description="Only these PBXs' calls: repeated (pbx_id=a&pbx_id=b) or a comma list "
+        "(pbx_id=a,b); default every PBX's.",
+    )
     format: Literal["json", "csv", "xlsx"] | None = Field(
         default=None,
         description="csv (UTF-8 with BOM) or xlsx: every matching call as a streamed "

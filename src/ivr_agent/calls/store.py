@@ -338,10 +338,12 @@ async def page_outcomes(
     since: datetime | None = None,
     limit: int = 100,
     after_call_id: str | None = None,
+    pbx_ids: Sequence[str] | None = None,
 ) -> list[CallOutcome]:
     """Up to ``limit`` stored calls, oldest first by ``(ended_at, call_id)``.
 
-    ``since`` keeps calls that ended at or after it (zone-aware). ``after_call_id`` is the
+    ``since`` keeps calls that ended at or after it (zone-aware), ``pbx_ids`` those of
+    these PBXs (default every PBX's). ``after_call_id`` is the
     cursor: the last ``call_id`` of the previous page. Raises ``ValueError`` for a bad
     limit or a naive ``since``, :class:`UnknownCursorError` for a cursor that names no call.
     """
@@ -356,6 +358,8 @@ async def page_outcomes(
         query = select(CallRow)
         if since is not None:
             query = query.where(CallRow.ended_at >= since)
+        if pbx_ids is not None:
+            query = query.where(CallRow.pbx_id.in_(pbx_ids))
         if after_call_id is not None:
             cursor = (
                 await session.execute(
@@ -380,23 +384,33 @@ async def list_calls(
     since: datetime | None = None,
     limit: int = 100,
     after_call_id: str | None = None,
+    pbx_ids: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`page_outcomes` as ``to_json()`` dicts with their links (``calls.links``): what
     ``GET /api/calls`` returns."""
-    outcomes = await page_outcomes(target, since=since, limit=limit, after_call_id=after_call_id)
+    outcomes = await page_outcomes(
+        target, since=since, limit=limit, after_call_id=after_call_id, pbx_ids=pbx_ids
+    )
     return await linked_calls(target, outcomes)
 
 
 async def outcome_pages(
-    db: Database, *, since: datetime | None = None, batch: int = 500
+    db: Database,
+    *,
+    since: datetime | None = None,
+    batch: int = 500,
+    pbx_ids: Sequence[str] | None = None,
 ) -> AsyncIterator[list[CallOutcome]]:
-    """Every stored call (ended at or after ``since``), oldest first, in pages of ``batch``.
+    """Every stored call (ended at or after ``since``; of ``pbx_ids`` only, when given),
+    oldest first, in pages of ``batch``.
 
     Each page is its own short transaction, so a long export never holds one open.
     """
     after: str | None = None
     while True:
-        page = await page_outcomes(db, since=since, limit=batch, after_call_id=after)
+        page = await page_outcomes(
+            db, since=since, limit=batch, after_call_id=after, pbx_ids=pbx_ids
+        )
         if page:
             yield page
         if len(page) < batch:
@@ -405,10 +419,15 @@ async def outcome_pages(
 
 
 async def iter_outcomes(
-    db: Database, *, since: datetime | None = None, batch: int = 500
+    db: Database,
+    *,
+    since: datetime | None = None,
+    batch: int = 500,
+    pbx_ids: Sequence[str] | None = None,
 ) -> AsyncIterator[CallOutcome]:
-    """Every stored call (ended at or after ``since``), oldest first, fetched in batches."""
-    async for page in outcome_pages(db, since=since, batch=batch):
+    """Every stored call (ended at or after ``since``; of ``pbx_ids`` only, when given),
+    oldest first, fetched in batches."""
+    async for page in outcome_pages(db, since=since, batch=batch, pbx_ids=pbx_ids):
         for outcome in page:
             yield outcome
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from ivr_agent.campaigns.store import RunResult, active_campaigns, create_run
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.campaigns import latest_run_date, parse_days
+from ivr_agent.core.ids import DEFAULT_PBX_ID
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
 from ivr_agent.platform.logging import get_logger
@@ -33,8 +34,11 @@ TICK_SECONDS = 60.0
 _LOOKBACK = timedelta(days=62)
 
 
-async def create_due_runs(db: Database, config: CallbackConfig, now: datetime) -> list[RunResult]:
+async def create_due_runs(
+    db: Database, config: CallbackConfig, now: datetime, *, pbx_id: str = DEFAULT_PBX_ID
+) -> list[RunResult]:
     """Create the due run of every active campaign that lacks it; the runs this call made.
+    Their callbacks are dialled through ``pbx_id`` (the creating agent's PBX).
 
     A run counts as made by this call only if it created the run row (another agent racing
     for it gets ``created=False`` and is not listed).
@@ -45,7 +49,7 @@ async def create_due_runs(db: Database, config: CallbackConfig, now: datetime) -
         day = latest_run_date(parse_days(campaign.days), today, campaign.starts_on)
         if day is None or day in campaign.runs:
             continue
-        result = await create_run(db, campaign.campaign_id, day, config, now)
+        result = await create_run(db, campaign.campaign_id, day, config, now, pbx_id=pbx_id)
         if result.created:
             log.info(
                 "campaign_run_created",
@@ -69,8 +73,11 @@ class CampaignScheduler:
         now: Callable[[], datetime],
         on_runs: Callable[[list[RunResult]], None] | None = None,
         tick_seconds: float = TICK_SECONDS,
+        pbx_id: str = DEFAULT_PBX_ID,
     ) -> None:
         self.db = db
+        #: The PBX the runs' callbacks are dialled through (this agent's).
+        self.pbx_id = pbx_id
         self.config = config
         self.now = now
         self.on_runs = on_runs
@@ -84,7 +91,7 @@ class CampaignScheduler:
     async def tick(self) -> list[RunResult]:
         """One look for due runs; a database outage is logged and retried next tick."""
         try:
-            made = await create_due_runs(self.db, self.config(), self.now())
+            made = await create_due_runs(self.db, self.config(), self.now(), pbx_id=self.pbx_id)
         except StoreError as exc:
             log.warning("campaign_scheduler_store_error", error=str(exc))
             return []

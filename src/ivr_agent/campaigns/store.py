@@ -29,7 +29,7 @@ from ivr_agent.core.campaigns import (
     format_windows,
     stored_windows,
 )
-from ivr_agent.core.ids import is_uuid
+from ivr_agent.core.ids import DEFAULT_PBX_ID, is_uuid
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import (
     CallbackRow,
@@ -152,10 +152,17 @@ async def _campaign(session: AsyncSession, campaign_id: str, *, lock: bool = Fal
 
 
 async def create_run(
-    db: Database, campaign_id: str, run_date: date, config: CallbackConfig, now: datetime
+    db: Database,
+    campaign_id: str,
+    run_date: date,
+    config: CallbackConfig,
+    now: datetime,
+    *,
+    pbx_id: str = DEFAULT_PBX_ID,
 ) -> RunResult:
     """Create the run of ``campaign_id`` on local ``run_date`` with one callback per customer,
-    unless it exists (see the module's docstring); scheduled from ``now``."""
+    unless it exists (see the module's docstring); scheduled from ``now``, dialled through
+    ``pbx_id``."""
     current = utc("now", now)
 
     async def work(session: AsyncSession) -> RunResult:
@@ -171,6 +178,7 @@ async def create_run(
         plan = schedule("campaign", reference, current, config, windows=own)
         customers = select(
             func.gen_random_uuid(),
+            literal(pbx_id, Text()),
             CampaignCustomerRow.customer_number,
             CampaignCustomerRow.customer_name,
             literal("campaign"),
@@ -187,6 +195,7 @@ async def create_run(
         ).where(CampaignCustomerRow.campaign_id == campaign_id)
         columns = [
             "callback_id",
+            "pbx_id",
             "customer_number",
             "customer_name",
             "reason",

@@ -134,7 +134,7 @@ async def _request_service_callback(db: Database, settings: Settings, number: st
     now = datetime.now(UTC)
     await create_callback(
         db,
-        CallbackRequest(number, "张先生", "service_completed", now),
+        CallbackRequest(number, "张先生", "service_completed", now, pbx_id=settings.pbx_id),
         callback_config(settings),
         now,
     )

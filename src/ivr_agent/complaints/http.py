@@ -235,6 +235,7 @@ async def transition_handler(request: web.Request) -> web.Response:
             note=body.note,
             department_id=body.department_id,
             callbacks=callback_config(request.app[SETTINGS]),
+            pbx_id=request.app[SETTINGS].pbx_id,
         )
     except IllegalTransition as exc:
         raise ApiError(

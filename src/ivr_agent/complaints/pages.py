@@ -308,6 +308,7 @@ async def action_form_handler(request: web.Request) -> web.StreamResponse:
             note=body.note,
             department_id=body.department_id,
             callbacks=callback_config(request.app[SETTINGS]),
+            pbx_id=request.app[SETTINGS].pbx_id,
         )
     except (ApiError, IllegalTransition, ComplaintError) as exc:
         complaint = await get_complaint(request.app[DATABASE], complaint_id)

@@ -33,12 +33,13 @@ from ivr_agent.complaints.model import (
 )
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.complaints import EVENT_OF, EventKind, Transition, next_state
-from ivr_agent.core.ids import is_uuid
+from ivr_agent.core.ids import DEFAULT_PBX_ID, is_uuid
 from ivr_agent.core.phone import CUSTOMER_NUMBER
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
 from ivr_agent.db.models import (
     AuditLogRow,
+    CallbackRow,
     CallRecordRow,
     CallRow,
     ComplaintEventRow,
@@ -240,14 +241,36 @@ async def open_for_record(
     return complaint_id
 
 
+async def _callback_pbx(session: AsyncSession, row: ComplaintRow, home_pbx_id: str) -> str:
+    """The PBX the complaint came through (its call's, else its source callback's), else
+    ``home_pbx_id``: its ``complaint_resolved`` callback is dialled through it."""
+    if row.call_id is not None:
+        found = await session.scalar(select(CallRow.pbx_id).where(CallRow.call_id == row.call_id))
+        if found is not None:
+            return found
+    if row.source_callback_id is not None:
+        found = await session.scalar(
+            select(CallbackRow.pbx_id).where(CallbackRow.callback_id == row.source_callback_id)
+        )
+        if found is not None:
+            return found
+    return home_pbx_id
+
+
 async def _resolved_callback(
-    session: AsyncSession, row: ComplaintRow, config: CallbackConfig, now: datetime
+    session: AsyncSession, row: ComplaintRow, config: CallbackConfig, now: datetime, pbx_id: str
 ) -> dict[str, Any]:
     """Schedule the ``complaint_resolved`` callback; what the timeline should say of it."""
     if row.customer_number is None:
         row.callback_id = None
         return {"callback_error": "no customer number: no callback"}
-    request = CallbackRequest(row.customer_number, row.customer_name, "complaint_resolved", now)
+    request = CallbackRequest(
+        row.customer_number,
+        row.customer_name,
+        "complaint_resolved",
+        now,
+        pbx_id=await _callback_pbx(session, row, pbx_id),
+    )
     try:
         created = await create_callback(session, request, config, now)
     except ValueError as exc:
@@ -268,9 +291,12 @@ async def apply_transition(
     department_id: str | None = None,
     callbacks: CallbackConfig | None = None,
     details: dict[str, Any] | None = None,
+    pbx_id: str = DEFAULT_PBX_ID,
 ) -> dict[str, Any]:
     """Move the locked ``row`` on by ``transition`` (:class:`IllegalTransition` otherwise),
-    append its event (with ``details`` added) and audit it; returns the event's details."""
+    append its event (with ``details`` added) and audit it; returns the event's details.
+    ``pbx_id``: the acting agent's PBX, which dials a resolved complaint's callback when
+    neither its call nor its source callback names one."""
     after = next_state(row.state, transition)  # type: ignore[arg-type]  # CHECK constraint
     details = {"from": row.state, **(details or {})}
     if transition == "assign":
@@ -283,7 +309,7 @@ async def apply_transition(
     if transition == "resolve":
         row.resolved_at = now
         if callbacks is not None:
-            details |= await _resolved_callback(session, row, callbacks, now)
+            details |= await _resolved_callback(session, row, callbacks, now, pbx_id)
     row.state = after
     row.updated_at = now
     add_event(session, row.complaint_id, EVENT_OF[transition], actor.name, now, note, details)
@@ -301,6 +327,7 @@ async def transition(
     note: str = "",
     department_id: str | None = None,
     callbacks: CallbackConfig | None = None,
+    pbx_id: str = DEFAULT_PBX_ID,
 ) -> Complaint:
     """Apply ``move`` to the complaint in one transaction that locks it.
 
@@ -318,6 +345,7 @@ async def transition(
             note=note,
             department_id=department_id,
             callbacks=callbacks,
+            pbx_id=pbx_id,
         )
     found = await get_complaint(db, complaint_id)
     assert found is not None

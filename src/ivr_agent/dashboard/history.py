@@ -19,7 +19,9 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ivr_agent.metrics import HISTORY_GROUPINGS, GroupBy, history_of
+from ivr_agent.dashboard.params import BadParameter
+from ivr_agent.dashboard.pbx_filter import page_pbx_ids, pbx_selector
+from ivr_agent.metrics import HISTORY_GROUPINGS, GroupBy, history_of, seen_pbx_ids
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web.i18n import PageLocale
 from ivr_agent.web.templates import message_page
@@ -55,14 +57,6 @@ class LineChart:
     paths: tuple[str, ...]
     grid: tuple[tuple[float, str], ...]
     ticks: tuple[tuple[float, str], ...]
-
-
-class BadParameter(ValueError):
-    """A query parameter the page cannot use; ``field`` names it."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(problem)
-        self.field = field
 
 
 def _date(query: Any, name: str, default: date) -> date:
@@ -168,10 +162,12 @@ async def history_context(request: web.Request, t: PageLocale) -> dict[str, Any]
     zone = settings.zone
     today = datetime.now(zone).date()
     first, last, group_by, operator = parse_query(request.query, zone, today)
+    pbx_ids = page_pbx_ids(request.query)
     start = datetime.combine(first, time(0), tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
+    database = request.app[DATABASE]
     try:
-        body = await history_of(request.app[DATABASE], settings, start, end, group_by, operator)
+        body = await history_of(database, settings, start, end, group_by, operator, pbx_ids)
     except ValueError as exc:
         raise BadParameter("to", str(exc)) from None
     charts = [
@@ -185,6 +181,7 @@ async def history_context(request: web.Request, t: PageLocale) -> dict[str, Any]
         "groupings": HISTORY_GROUPINGS,
         "operator": operator or "",
         "timezone": settings.timezone,
+        **pbx_selector(await seen_pbx_ids(database), pbx_ids, t),
         "charts": charts,
         "chart": {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT},
         "tick_y": HEIGHT - 6,

@@ -35,10 +35,12 @@ from aiohttp import web
 from ivr_agent.calls import get_call, get_timeline
 from ivr_agent.core.figures import FIGURE_LABELS
 from ivr_agent.core.outcome import DIRECTION_LABELS, SILENCE_LABELS
-from ivr_agent.dashboard.history import BadParameter, bad_parameter_page, history_context
+from ivr_agent.dashboard.history import bad_parameter_page, history_context
 from ivr_agent.dashboard.panels import live_tiles, panels_context
+from ivr_agent.dashboard.params import BadParameter
+from ivr_agent.dashboard.pbx_filter import page_pbx_ids, pbx_selector
 from ivr_agent.db.tokens import SESSION_SECONDS, create_session, delete_session
-from ivr_agent.metrics import today
+from ivr_agent.metrics import seen_pbx_ids, today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web import static_files
 from ivr_agent.web.auth import CREDENTIAL, SESSION_COOKIE, open_route
@@ -101,18 +103,25 @@ def page(handler: PageHandler) -> PageHandler:
 
 @page
 async def dashboard_handler(request: web.Request) -> web.Response:
-    """The wall-screen dashboard of today."""
+    """The wall-screen dashboard of today, of every PBX or of those ``pbx_id`` names."""
     app = request.app
     settings = app[SETTINGS]
     start, _ = today(settings.zone)
     t = request_locale(request)
+    try:
+        pbx_ids = page_pbx_ids(request.query)
+    except BadParameter as error:
+        return bad_parameter_page(t, error)
+    seen = await seen_pbx_ids(app[DATABASE])
     return render_page(
         "dashboard/index.html",
         t,
         day=t.day(start.date()),
         timezone=settings.timezone,
         live=live_tiles(app, t),
-        **await panels_context(app, t),
+        # The selector: every PBX seen in the data (and any asked for that has none yet).
+        **pbx_selector(seen, pbx_ids, t),
+        **await panels_context(app, t, pbx_ids),
     )
 
 
@@ -130,9 +139,15 @@ async def history_handler(request: web.Request) -> web.Response:
 
 @page
 async def panels_handler(request: web.Request) -> web.Response:
-    """The dashboard's panels, fresh (what ``dashboard.js`` swaps in)."""
+    """The dashboard's panels, fresh (what ``dashboard.js`` swaps in, with the page's
+    ``pbx_id``)."""
     t = request_locale(request)
-    return render_page("dashboard/panels.html", t, **await panels_context(request.app, t))
+    try:
+        pbx_ids = page_pbx_ids(request.query)
+    except BadParameter as error:
+        return bad_parameter_page(t, error)
+    context = await panels_context(request.app, t, pbx_ids)
+    return render_page("dashboard/panels.html", t, **context)
 
 
 def timeline_rows(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -342,18 +342,18 @@ def complaint_tiles(figures: dict[str, Any], target: float, t: PageLocale) -> li
     ]
 
 
-async def panels_context(app: web.Application, t: PageLocale) -> dict[str, Any]:
+async def panels_context(
+    app: web.Application, t: PageLocale, pbx_ids: Sequence[str] | None = None
+) -> dict[str, Any]:
     """What ``dashboard/panels.html`` shows: every panel of the dashboard, for today, in
-    ``t``'s language."""
+    ``t``'s language; of the PBXs ``pbx_ids`` only, when given."""
     settings = app[SETTINGS]
     zone = settings.zone
     start, end = today(zone)
-    by_operator = await summary_body(app, start, end, GroupBy.OPERATOR)
-    by_hour = await summary_body(app, start, end, GroupBy.HOUR)
-    breaches = [
-        breach_json(b)
-        for b in await latest_breaches(app[DATABASE], start, end, limit=BREACHES_SHOWN)
-    ]
+    by_operator = await summary_body(app, start, end, GroupBy.OPERATOR, pbx_ids)
+    by_hour = await summary_body(app, start, end, GroupBy.HOUR, pbx_ids)
+    found = await latest_breaches(app[DATABASE], start, end, limit=BREACHES_SHOWN, pbx_ids=pbx_ids)
+    breaches = [breach_json(b) for b in found]
     figures = by_operator["figures"]
     target = settings.service_level_target
     return {

@@ -128,6 +128,11 @@ async def upgrade_to_head(target: Database | URL | str) -> MigrationResult:
     return await _migrate(target, command.upgrade, "head")
 
 
+async def upgrade_to(target: Database | URL | str, revision: str) -> MigrationResult:
+    """Upgrade the schema to ``revision`` (tests of a migration's backfill start below it)."""
+    return await _migrate(target, command.upgrade, revision)
+
+
 async def downgrade_to_base(target: Database | URL | str) -> MigrationResult:
     """Remove every table the migrations created (tests and uninstall); idempotent."""
     return await _migrate(target, command.downgrade, "base")

@@ -207,6 +207,8 @@ class CallbackRow(Base):
         # The dialer claims due jobs with
         # ... WHERE status = 'pending' AND next_attempt_at <= now() FOR UPDATE SKIP LOCKED.
         Index(None, "status", "next_attempt_at"),
+        # ... and only its own PBX's (migration 0016).
+        Index(None, "pbx_id", "status", "next_attempt_at"),
         # The summary's callback figures count callbacks by due time (migration 0014).
         Index(None, "due_at"),
         # An abandoned call gets at most one automatic callback, however often it is saved.
@@ -253,6 +255,8 @@ class CallbackRow(Base):
     )
 
     callback_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), primary_key=True)
+    # The PBX it is dialled through: only that PBX's active agent claims it (migration 0016).
+    pbx_id: Mapped[str]
     customer_number: Mapped[str]
     customer_name: Mapped[str | None]
     reason: Mapped[str]
@@ -712,6 +716,8 @@ class RollupCallsRow(_RollupColumns, Base):
     __tablename__ = "rollup_calls"
 
     bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    #: Per PBX (migration 0016): a summary of all PBXs adds their rows up.
+    pbx_id: Mapped[str] = mapped_column(primary_key=True)
 
 
 class RollupCallsByOperatorRow(_RollupColumns, Base):
@@ -722,6 +728,7 @@ class RollupCallsByOperatorRow(_RollupColumns, Base):
 
     bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
     operator_key: Mapped[str] = mapped_column(primary_key=True)
+    pbx_id: Mapped[str] = mapped_column(primary_key=True)
 
 
 class RollupCallsByOperatorDailyRow(_RollupColumns, Base):
@@ -732,6 +739,7 @@ class RollupCallsByOperatorDailyRow(_RollupColumns, Base):
 
     bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
     operator_key: Mapped[str] = mapped_column(primary_key=True)
+    pbx_id: Mapped[str] = mapped_column(primary_key=True)
 
 
 class RollupCallbackFactsRow(Base):
@@ -752,6 +760,8 @@ class RollupCallbackFactsRow(Base):
     service_within: Mapped[int] = mapped_column(Integer)
     satisfaction_sum: Mapped[Decimal | None] = mapped_column(Numeric)
     scored: Mapped[int] = mapped_column(Integer)
+    #: The callback's PBX (migration 0016), the key of its row of ``rollup_callbacks``.
+    pbx_id: Mapped[str]
 
 
 class RollupCallbacksRow(Base):
@@ -760,6 +770,7 @@ class RollupCallbacksRow(Base):
     __tablename__ = "rollup_callbacks"
 
     bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    pbx_id: Mapped[str] = mapped_column(primary_key=True)
     due: Mapped[int] = mapped_column(Integer)
     completed: Mapped[int] = mapped_column(Integer)
     late: Mapped[int] = mapped_column(Integer)

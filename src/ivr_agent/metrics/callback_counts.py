@@ -10,6 +10,7 @@ at ``now``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -59,10 +60,15 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def raw_callback_query(
-    ranges: list[tuple[datetime, datetime]], *, now: datetime, service_due_minutes: int
+    ranges: list[tuple[datetime, datetime]],
+    *,
+    now: datetime,
+    service_due_minutes: int,
+    pbx_ids: Sequence[str] | None = None,
 ) -> Select[Any]:
     """The counts of the callbacks due in ``ranges`` (``[low, high)`` each), from the
-    callback tables; cancelled callbacks do not count."""
+    callback tables (of the PBXs ``pbx_ids`` only, when given); cancelled callbacks do not
+    count."""
     cb = CallbackRow
     a = CallbackAttemptRow
     last = (
@@ -78,7 +84,7 @@ def raw_callback_query(
     within = last.c.started_at <= cb.reference_time + timedelta(minutes=service_due_minutes)
     scored = and_(completed, cb.satisfaction_index.is_not(None))
     due = or_(*(and_(cb.due_at >= low, cb.due_at < high) for low, high in ranges))
-    return (
+    query = (
         select(
             func.count().label("due"),
             _count(completed).label("completed"),
@@ -96,17 +102,20 @@ def raw_callback_query(
         .outerjoin(last, true())
         .where(due, cb.status != "cancelled")
     )
+    return query if pbx_ids is None else query.where(cb.pbx_id.in_(pbx_ids))
 
 
-def rolled_callback_query(low: datetime, high: datetime, *, now: datetime) -> Select[Any]:
-    """The counts of the roll-up rows of ``[low, high)`` (whole grains). A row's open
-    callbacks are all overdue once its latest open deadline has passed; until then they
-    are counted from the kept facts of that row."""
+def rolled_callback_query(
+    low: datetime, high: datetime, *, now: datetime, pbx_ids: Sequence[str] | None = None
+) -> Select[Any]:
+    """The counts of the roll-up rows of ``[low, high)`` (whole grains; of the PBXs
+    ``pbx_ids`` only, when given). A row's open callbacks are all overdue once its latest
+    open deadline has passed; until then they are counted from the kept facts of that row."""
     r = RollupCallbacksRow
     k = RollupCallbackFactsRow
     overdue_now = (
         select(func.count())
-        .where(k.bucket_start == r.bucket_start, k.open_deadline < now)
+        .where(k.bucket_start == r.bucket_start, k.pbx_id == r.pbx_id, k.open_deadline < now)
         .scalar_subquery()
     )
     overdue = case(((r.open == 0) | (r.open_last_deadline < now), r.open), else_=overdue_now)
@@ -120,7 +129,8 @@ def rolled_callback_query(low: datetime, high: datetime, *, now: datetime) -> Se
         func.coalesce(func.sum(r.satisfaction_sum), 0).label("satisfaction_sum"),
         func.coalesce(func.sum(r.scored), 0).label("satisfaction_scored"),
     ]
-    return select(*columns).where(r.bucket_start >= low, r.bucket_start < high)
+    query = select(*columns).where(r.bucket_start >= low, r.bucket_start < high)
+    return query if pbx_ids is None else query.where(r.pbx_id.in_(pbx_ids))
 
 
 async def callback_summary(
@@ -131,9 +141,11 @@ async def callback_summary(
     now: datetime,
     service_due_minutes: int,
     use_rollups: bool = True,
+    pbx_ids: Sequence[str] | None = None,
 ) -> CallbackCounts:
-    """Counts of the callbacks due in ``[start, end)`` (S5); read-only. The roll-ups serve
-    the whole grains when they were built with ``service_due_minutes``."""
+    """Counts of the callbacks due in ``[start, end)`` (S5), of the PBXs ``pbx_ids`` only
+    when given; read-only. The roll-ups serve the whole grains when they were built with
+    ``service_due_minutes``."""
     totals = [Decimal(0)] * len(_VALUES)
     async with database.transaction("callback summary") as session:
         conn = await session.connection()
@@ -142,7 +154,8 @@ async def callback_summary(
         if basis is not None and basis.callback_service_due_minutes == service_due_minutes:
             inner, edges, _grains = split(edges, basis.grain_seconds)
             if inner:
-                row = (await conn.execute(rolled_callback_query(*inner[0][1:], now=now))).one()
+                rolled = rolled_callback_query(*inner[0][1:], now=now, pbx_ids=pbx_ids)
+                row = (await conn.execute(rolled)).one()
                 totals = [
                     t + Decimal(row._mapping[v]) for t, v in zip(totals, _VALUES, strict=True)
                 ]
@@ -151,6 +164,7 @@ async def callback_summary(
                 [(low, high) for _n, low, high in edges],
                 now=now,
                 service_due_minutes=service_due_minutes,
+                pbx_ids=pbx_ids,
             )
             row = (await conn.execute(query)).one()
             totals = [t + Decimal(row._mapping[v]) for t, v in zip(totals, _VALUES, strict=True)]

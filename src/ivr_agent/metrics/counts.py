@@ -195,8 +195,10 @@ def raw_query(
     wrap_up: timedelta = DEFAULT_WRAP_UP,
     by_operator: bool = False,
     operator: str | None = None,
+    pbx_ids: Sequence[str] | None = None,
 ) -> Select[Any]:
-    """The counts of the calls of each piece (``slot`` = the piece's index), from ``calls``.
+    """The counts of the calls of each piece (``slot`` = the piece's index), from ``calls``
+    (of the PBXs ``pbx_ids`` only, when given).
 
     The pieces' bounds are joined as ``unnest`` of arrays, each piece aggregated by a
     lateral range scan of the ``offered_at`` index — no sort of the interval's rows, no
@@ -221,6 +223,8 @@ def raw_query(
     )
     if operator is not None:
         per_piece = per_piece.where(c.operator_id == operator)
+    if pbx_ids is not None:
+        per_piece = per_piece.where(c.pbx_id.in_(pbx_ids))
     if by_operator:
         per_piece = per_piece.group_by(c.operator_id)
     lateral = per_piece.lateral("figures")
@@ -249,6 +253,7 @@ async def _add_rolled(
     *,
     by_operator: bool,
     operator: str | None,
+    pbx_ids: Sequence[str] | None,
 ) -> list[Piece]:
     """Add the roll-ups' counts of the whole grains (and, per operator, whole local days)
     of ``pieces`` to ``found``; return the edges left to count from ``calls``."""
@@ -266,7 +271,13 @@ async def _add_rolled(
         if not parts:
             continue
         query = rolled_query(
-            table, parts, basis, by_operator=by_operator, operator=operator, by_row=by_row
+            table,
+            parts,
+            basis,
+            by_operator=by_operator,
+            operator=operator,
+            by_row=by_row,
+            pbx_ids=pbx_ids,
         )
         starts = {low: index for index, low, _high in parts} if by_row else {}
         for row in (await conn.execute(query)).all():
@@ -291,6 +302,7 @@ async def summary(
     wrap_up: timedelta = DEFAULT_WRAP_UP,
     operator: str | None = None,
     use_rollups: bool = True,
+    pbx_ids: Sequence[str] | None = None,
 ) -> Summary:
     """Counts of the inbound calls offered in ``[start, end)``, in total and per group.
 
@@ -298,8 +310,9 @@ async def summary(
     centre's; weeks start on Monday), so a day is a local day also across daylight-saving
     changes; only buckets with calls are returned, oldest first. ``operator`` groups by
     ``operator_id`` (``None``: unanswered), ``None`` last. With ``operator``, only that
-    operator's calls count. The roll-ups serve every whole grain when they were built with
-    these settings (and ``use_rollups``); the same counts come from ``calls`` otherwise.
+    operator's calls count; with ``pbx_ids``, only those PBXs' calls (``None``: every
+    PBX's). The roll-ups serve every whole grain when they were built with these settings
+    (and ``use_rollups``); the same counts come from ``calls`` otherwise.
     """
     pieces = _pieces(start, end, group_by, zone)
     indexed: list[Piece] = [(n, low, high) for n, (_key, low, high) in enumerate(pieces)]
@@ -315,7 +328,14 @@ async def summary(
             basis, zone, hold_severe_seconds, call_target_seconds, wrap_up
         ):
             edges = await _add_rolled(
-                conn, found, edges, basis, zone, by_operator=by_operator, operator=operator
+                conn,
+                found,
+                edges,
+                basis,
+                zone,
+                by_operator=by_operator,
+                operator=operator,
+                pbx_ids=pbx_ids,
             )
         if edges:
             query = raw_query(
@@ -325,6 +345,7 @@ async def summary(
                 wrap_up=wrap_up,
                 by_operator=by_operator,
                 operator=operator,
+                pbx_ids=pbx_ids,
             )
             for row in (await conn.execute(query)).all():
                 if row.offered:

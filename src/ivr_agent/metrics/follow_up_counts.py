@@ -9,9 +9,10 @@ start of their first attempt, specialist call-backs by their request (``referenc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
 from sqlalchemy.orm import aliased
 
 from ivr_agent.core.callbacks import OPEN_STATUSES, RETURN_CALL_REASONS
@@ -25,11 +26,18 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 async def follow_up_summary(
-    database: Database, start: datetime, end: datetime, *, now: datetime
+    database: Database,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    pbx_ids: Sequence[str] | None = None,
 ) -> FollowUpCounts:
     """The return calls first placed and the specialist call-backs requested in
-    ``[start, end)``: how many were reached, answered by an operator, in time or late."""
+    ``[start, end)``: how many were reached, answered by an operator, in time or late
+    (of the callbacks of ``pbx_ids`` only, when given)."""
     cb = CallbackRow
+    of_pbxs = true() if pbx_ids is None else cb.pbx_id.in_(list(pbx_ids))
     a = aliased(CallbackAttemptRow)
     connected = and_(a.callback_id == cb.callback_id, a.outcome == "connected")
     first_started = (
@@ -56,6 +64,7 @@ async def follow_up_summary(
         .where(
             cb.reason.in_(sorted(RETURN_CALL_REASONS)),
             cb.status != "cancelled",
+            of_pbxs,
             first_started >= start,
             first_started < end,
         )
@@ -84,6 +93,7 @@ async def follow_up_summary(
         .where(
             cb.reason == "specialist",
             cb.status != "cancelled",
+            of_pbxs,
             cb.reference_time >= start,
             cb.reference_time < end,
         )

@@ -7,6 +7,7 @@ Query parameters (all optional):
 - ``group_by``: ``hour`` | ``day`` (default) | ``week`` (from Monday) | ``month``, in the
   call centre's time zone.
 - ``operator``: only that operator's calls (工号); default every inbound call.
+- ``pbx_id``: only these PBXs' calls (repeated, or a comma list); default every PBX's.
 
 Every bucket of ``[from, to)`` is a point, oldest first — also one without calls (its
 counts 0, its ratios ``null``), so a chart has one point per bucket. The values are those
@@ -17,6 +18,7 @@ of ``GET /api/metrics/summary?group_by=…`` for the same buckets (the same
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +42,7 @@ from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.settings import Settings
 from ivr_agent.web.auth import requires
 from ivr_agent.web.errors import bad_parameter
+from ivr_agent.web.query import pbx_ids_parameter
 
 #: The figures a history charts (S1–S4, S9), in the order the pages draw them (the keys of
 #: :func:`~ivr_agent.core.figures.trend_values`).
@@ -101,9 +104,11 @@ async def history_of(
     end: datetime,
     group_by: GroupBy,
     operator: str | None = None,
+    pbx_ids: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The history body: one point per bucket of ``[start, end)`` (``ValueError`` for a
-    grouping that is not a time bucket, or more than :data:`MAX_HISTORY_POINTS` buckets)."""
+    grouping that is not a time bucket, or more than :data:`MAX_HISTORY_POINTS` buckets);
+    of the PBXs ``pbx_ids`` only, when given."""
     unit = group_by.unit
     if unit is None:
         raise ValueError("a history groups by hour, day, week or month")
@@ -112,7 +117,7 @@ async def history_of(
     if len(starts) > MAX_HISTORY_POINTS:
         raise ValueError(f"{len(starts)} points: at most {MAX_HISTORY_POINTS}")
     fs = figure_settings(settings)
-    result = await counted(database, settings, start, end, group_by, operator)
+    result = await counted(database, settings, start, end, group_by, operator, pbx_ids)
     found = {g.key: g.counts for g in result.groups or ()}
     empty_values = trend_values(Counts(), fs)
     # Buckets are contiguous: each ends where the next starts (the starts are local times).
@@ -133,6 +138,7 @@ async def history_of(
         "to": end.isoformat(),
         "group_by": group_by.value,
         "operator": operator,
+        "pbx_ids": None if pbx_ids is None else list(pbx_ids),
         "settings": fs.to_json(),
         "figures": {
             name: {
@@ -158,8 +164,11 @@ async def history_handler(request: web.Request) -> web.Response:
     start, end = _interval(request, settings.zone)
     group_by = _group_by(request)
     operator = _operator(request)
+    pbx_ids = pbx_ids_parameter(request.query)
     try:
-        body = await history_of(request.app[DATABASE], settings, start, end, group_by, operator)
+        body = await history_of(
+            request.app[DATABASE], settings, start, end, group_by, operator, pbx_ids
+        )
     except ValueError as exc:
         raise bad_parameter("to", f"too long a range for group_by={group_by}: {exc}") from None
     return web.json_response(body)

@@ -8,6 +8,9 @@ Query parameters (all optional):
 - ``group_by``: ``operator`` | ``hour`` | ``day`` | ``week`` | ``month`` — adds ``groups``,
   each with the same figures (hour, day, week-from-Monday and month buckets in the call
   centre's zone; operator ``null`` = calls no operator answered).
+- ``pbx_id``: only these PBXs' calls, callbacks and complaints (repeated, or a comma list);
+  default every PBX's. A complaint counts for a PBX when its call or the callback that
+  opened it is that PBX's.
 
 The counts of whole hours come from the roll-up tables (``metrics/rollups.py``), the rest
 from the calls: the same figures either way (``metrics/counts.py``).
@@ -28,6 +31,7 @@ first (``limit`` 1–200, default 20).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -73,7 +77,7 @@ from ivr_agent.qa import operator_qa_averages
 from ivr_agent.settings import Settings
 from ivr_agent.web.auth import requires
 from ivr_agent.web.errors import bad_parameter
-from ivr_agent.web.query import int_parameter
+from ivr_agent.web.query import int_parameter, pbx_ids_parameter
 
 
 def figure_settings(settings: Settings) -> FigureSettings:
@@ -158,10 +162,15 @@ def _group_json(
 
 
 async def summary_body(
-    app: web.Application, start: datetime, end: datetime, group_by: GroupBy | None
+    app: web.Application,
+    start: datetime,
+    end: datetime,
+    group_by: GroupBy | None,
+    pbx_ids: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The summary of ``[start, end)`` as the API returns it (the dashboard shows the same)."""
-    return await summary_of(app[DATABASE], app[SETTINGS], start, end, group_by)
+    """The summary of ``[start, end)`` as the API returns it (the dashboard shows the same),
+    of the PBXs ``pbx_ids`` only when given."""
+    return await summary_of(app[DATABASE], app[SETTINGS], start, end, group_by, pbx_ids=pbx_ids)
 
 
 async def counted(
@@ -171,9 +180,10 @@ async def counted(
     end: datetime,
     group_by: GroupBy | None,
     operator: str | None = None,
+    pbx_ids: Sequence[str] | None = None,
 ) -> store.Summary:
     """The calls' counts of ``[start, end)`` under the settings' thresholds and time zone
-    (the summary's and the history's, optionally of one operator)."""
+    (the summary's and the history's, optionally of one operator, of some PBXs)."""
     fs = figure_settings(settings)
     return await summary(
         database,
@@ -185,6 +195,7 @@ async def counted(
         zone=settings.timezone,
         wrap_up=timedelta(minutes=fs.wrap_up_minutes),
         operator=operator,
+        pbx_ids=pbx_ids,
     )
 
 
@@ -196,12 +207,14 @@ async def summary_of(
     group_by: GroupBy | None,
     *,
     now: datetime | None = None,
+    pbx_ids: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """:func:`summary_body` without an application (the reports use it too): the same body
-    from a database and the settings. ``now`` judges overdue callbacks (default: now)."""
+    from a database and the settings. ``now`` judges overdue callbacks (default: now);
+    ``pbx_ids``: only those PBXs' (default every PBX's)."""
     zone = settings.zone
     fs = figure_settings(settings)
-    result = await counted(database, settings, start, end, group_by)
+    result = await counted(database, settings, start, end, group_by, pbx_ids=pbx_ids)
     moment = now or datetime.now(zone)
     callbacks = await callback_summary(
         database,
@@ -209,27 +222,34 @@ async def summary_of(
         end,
         now=moment,
         service_due_minutes=fs.callback_service_due_minutes,
+        pbx_ids=pbx_ids,
     )
     complaints = await complaint_summary(
-        database, start, end, now=moment, chase_after=timedelta(days=fs.complaint_chase_days)
+        database,
+        start,
+        end,
+        now=moment,
+        chase_after=timedelta(days=fs.complaint_chase_days),
+        pbx_ids=pbx_ids,
     )
-    follow_ups = await follow_up_summary(database, start, end, now=moment)
+    follow_ups = await follow_up_summary(database, start, end, now=moment, pbx_ids=pbx_ids)
     body: dict[str, Any] = {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "group_by": group_by.value if group_by else None,
+        "pbx_ids": None if pbx_ids is None else list(pbx_ids),
         "settings": fs.to_json(),
         "figures": figures(result.total, fs)
         | callback_figures(callbacks, fs)
         | complaint_figures(complaints, result.total.answered, fs)
         | follow_up_figures(follow_ups, settings.specialist_due_seconds),
-        "complaint_statistics": await complaint_statistics(database, start, end),
+        "complaint_statistics": await complaint_statistics(database, start, end, pbx_ids),
     }
     if group_by is not None and result.groups is not None:
         body["groups"] = [_group_json(g, group_by, zone, fs) for g in result.groups]
         if group_by is GroupBy.OPERATOR:
-            await _add_qa_averages(database, start, end, body["groups"])
-            await _add_complaints(database, start, end, body["groups"])
+            await _add_qa_averages(database, start, end, body["groups"], pbx_ids)
+            await _add_complaints(database, start, end, body["groups"], pbx_ids)
     return body
 
 
@@ -242,18 +262,27 @@ QA_FORMULA = (
 
 
 async def _add_complaints(
-    database: Database, start: datetime, end: datetime, groups: list[dict[str, Any]]
+    database: Database,
+    start: datetime,
+    end: datetime,
+    groups: list[dict[str, Any]],
+    pbx_ids: Sequence[str] | None,
 ) -> None:
-    counts = await complaints_by_operator(database, start, end)
+    counts = await complaints_by_operator(database, start, end, pbx_ids)
     for group in groups:
         complaints = counts.get(group["operator_id"], 0)
         group["figures"]["complaints_registered"] = figure(complaints, OPERATOR_COMPLAINTS_FORMULA)
 
 
 async def _add_qa_averages(
-    database: Database, start: datetime, end: datetime, groups: list[dict[str, Any]]
+    database: Database,
+    start: datetime,
+    end: datetime,
+    groups: list[dict[str, Any]],
+    pbx_ids: Sequence[str] | None,
 ) -> None:
-    qa = {a.operator_id: a.to_json() for a in await operator_qa_averages(database, start, end)}
+    averages = await operator_qa_averages(database, start, end, pbx_ids)
+    qa = {a.operator_id: a.to_json() for a in averages}
     for group in groups:
         group["qa"] = qa.get(group["operator_id"])
         group["qa_formula"] = QA_FORMULA
@@ -275,7 +304,8 @@ async def summary_handler(request: web.Request) -> web.Response:
     """The figures of ``[from, to)``, optionally per group."""
     start, end = _interval(request, request.app[SETTINGS].zone)
     group_by = _group_by(request)
-    return web.json_response(await summary_body(request.app, start, end, group_by))
+    pbx_ids = pbx_ids_parameter(request.query)
+    return web.json_response(await summary_body(request.app, start, end, group_by, pbx_ids))
 
 
 def breach_json(breach: Breach) -> dict[str, Any]:

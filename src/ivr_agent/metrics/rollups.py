@@ -230,9 +230,14 @@ def _members(table: Table, basis: Basis) -> ColumnElement[bool]:
             c.offered_at < table.bucket_start + timedelta(hours=26),
             func.date_trunc("day", c.offered_at, basis.zone) == table.bucket_start,
             func.coalesce(c.operator_id, "") == table.operator_key,
+            c.pbx_id == table.pbx_id,
         )
     grain = timedelta(seconds=basis.grain_seconds)
-    members = and_(c.offered_at >= table.bucket_start, c.offered_at < table.bucket_start + grain)
+    members = and_(
+        c.offered_at >= table.bucket_start,
+        c.offered_at < table.bucket_start + grain,
+        c.pbx_id == table.pbx_id,
+    )
     if table is RollupCallsByOperatorRow:
         members = and_(members, func.coalesce(c.operator_id, "") == table.operator_key)
     return members
@@ -272,10 +277,12 @@ def rolled_query(
     by_operator: bool,
     operator: str | None,
     by_row: bool = False,
+    pbx_ids: Sequence[str] | None = None,
 ) -> Select[Any]:
     """The counts of the roll-up rows in each inner piece (``slot`` = 2 × piece + 1; rows
     of even slots lie between pieces and are dropped by the caller), per operator when
-    ``by_operator``, of one operator when ``operator`` is given.
+    ``by_operator``, of one operator when ``operator`` is given, of the PBXs ``pbx_ids``
+    only when given (the rows of every PBX are added up otherwise).
 
     ``width_bucket`` finds a row's piece by binary search in the pieces' bounds, so one
     scan of the interval's rows and one hash aggregate answer every grouping. With
@@ -311,6 +318,8 @@ def rolled_query(
     )
     if operator is not None:
         query = query.where(table.__table__.c.operator_key == operator)
+    if pbx_ids is not None:
+        query = query.where(table.pbx_id.in_(pbx_ids))
     return query
 
 

@@ -14,6 +14,13 @@ from ivr_agent.platform.apidoc import Reply
 MAX_BREACHES = 200
 
 
+#: The ``pbx_id`` query parameter, as every route with a PBX filter takes it.
+PBX_FILTER = (
+    "Only these PBXs' (IVR_AGENT_PBX_ID): repeated (pbx_id=a&pbx_id=b) or a comma list "
+    "(pbx_id=a,b); default every PBX's."
+)
+
+
 class Figure(Reply):
     """One figure: its value (``null`` for a ratio over nothing) and how it was computed."""
 
@@ -89,6 +96,7 @@ class Summary(Reply):
     from_: datetime = Field(alias="from")
     to: datetime
     group_by: Literal["operator", "hour", "day", "week", "month"] | None
+    pbx_ids: list[str] | None = Field(description="The PBXs counted (null: every PBX).")
     settings: FigureSettings
     figures: dict[str, Figure] = Field(description="S1-S6 and, in the total only, S5 and S7.")
     complaint_statistics: ComplaintStatistics = Field(
@@ -112,6 +120,7 @@ class SummaryQuery(BaseModel):
     group_by: Literal["operator", "hour", "day", "week", "month"] | None = Field(
         default=None, description="Weeks start on Monday; buckets in IVR_AGENT_TIMEZONE."
     )
+    pbx_id: str | None = Field(default=None, description=PBX_FILTER)
 
 
 class Breach(Reply):
@@ -170,6 +179,7 @@ class History(Reply):
     to: datetime
     group_by: Literal["hour", "day", "week", "month"]
     operator: str | None
+    pbx_ids: list[str] | None = Field(description="The PBXs counted (null: every PBX).")
     settings: FigureSettings
     figures: dict[str, HistoryFigure]
     points: list[HistoryPoint]
@@ -190,3 +200,4 @@ class HistoryQuery(BaseModel):
     operator: str | None = Field(
         default=None, description="Only this operator's calls (工号); default all calls."
     )
+    pbx_id: str | None = Field(default=None, description=PBX_FILTER)

@@ -6,6 +6,7 @@ callbacks are counted by ``due_at`` (S5), breaches listed latest first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -79,9 +80,11 @@ async def latest_breaches(
     *,
     limit: int = 20,
     wrap_up: timedelta | None = None,
+    pbx_ids: Sequence[str] | None = None,
 ) -> list[Breach]:
     """The inbound calls offered in ``[start, end)`` that broke a standard, latest end first;
-    with ``wrap_up`` (S8's time), also those whose record is late (``late_wrap_up``)."""
+    with ``wrap_up`` (S8's time), also those whose record is late (``late_wrap_up``); of the
+    PBXs ``pbx_ids`` only, when given."""
     c = CallRow
     conditions = dict(STANDARD_BREACH_SQL)
     if wrap_up is not None:
@@ -103,6 +106,8 @@ async def latest_breaches(
         .order_by(c.ended_at.desc(), c.call_id)
         .limit(limit)
     )
+    if pbx_ids is not None:
+        query = query.where(c.pbx_id.in_(pbx_ids))
     async with database.transaction("latest breaches") as session:
         rows = (await session.execute(query)).all()
     return [

@@ -69,7 +69,9 @@ class Readiness:
 
     async def refresh(self) -> None:
         """Run every probe; a probe that hangs marks its component down."""
-        for name, probe in self.probes.items():
+        # A copy: parts register their probes as they start (a standby taking over starts
+        # its ARI parts while a /readyz awaits a probe), which must not break the loop.
+        for name, probe in list(self.probes.items()):
             try:
                 async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
                     await probe()

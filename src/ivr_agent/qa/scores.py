@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -218,9 +218,13 @@ class OperatorQa:
 
 
 async def operator_qa_averages(
-    target: Database | AsyncSession, start: datetime, end: datetime
+    target: Database | AsyncSession,
+    start: datetime,
+    end: datetime,
+    pbx_ids: Sequence[str] | None = None,
 ) -> list[OperatorQa]:
-    """Per operator, the mean QA indices of calls offered in ``[start, end)``.
+    """Per operator, the mean QA indices of calls offered in ``[start, end)`` (of the PBXs
+    ``pbx_ids`` only, when given).
 
     Only each call's latest score version counts. Operators are ordered by id (calls
     without an operator last). The metrics summary merges these by ``operator_id``.
@@ -240,6 +244,8 @@ async def operator_qa_averages(
         .group_by(CallRow.operator_id)
         .order_by(CallRow.operator_id.asc().nulls_last())
     )
+    if pbx_ids is not None:
+        query = query.where(CallRow.pbx_id.in_(pbx_ids))
 
     async def work(session: AsyncSession) -> list[OperatorQa]:
         rows = await session.execute(query)

@@ -38,6 +38,7 @@ from ivr_agent.sim.sandbox_layout import (
     MAX_LANE,
     PBX,
     PHONES,
+    WORKER_LANES,
     Credentials,
     Instance,
     Progress,
@@ -45,6 +46,7 @@ from ivr_agent.sim.sandbox_layout import (
     SandboxError,
     find_repo_dir,
     lane_instances,
+    partner_lane,
     require_root,
 )
 from ivr_agent.sim.sandbox_setup import (
@@ -60,6 +62,7 @@ __all__ = [
     "MAX_LANE",
     "PBX",
     "PHONES",
+    "WORKER_LANES",
     "Credentials",
     "Instance",
     "Sandbox",
@@ -70,6 +73,7 @@ __all__ = [
     "hang_up_all",
     "lane_instances",
     "load_credentials",
+    "partner_lane",
     "require_root",
     "status",
     "up",

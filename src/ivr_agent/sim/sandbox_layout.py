@@ -94,7 +94,15 @@ INSTANCES = (PBX, PHONES)
 #: Lanes 1..MAX_LANE are further PBX + phones pairs in the same root (lane 0 is the pair
 #: above), so that several test processes each drive a PBX of their own at the same time:
 #: an agent under test acts on every call of its PBX, so two of them cannot share one.
-MAX_LANE = 8
+#: Lanes 0..:data:`WORKER_LANES` - 1 are the test processes' own; the rest are their
+#: partners (:func:`partner_lane`).
+MAX_LANE = 17
+#: The lanes a test process may drive as its own (``IVR_AGENT_SANDBOX_LANE``; pytest-xdist
+#: worker gwN takes lane N).
+WORKER_LANES = 9
+#: A test process's second PBX (the two-PBX tests) is its lane + this: lanes 9..17, which
+#: no test process drives as its own, so partners never meet another worker's PBX.
+PARTNER_LANE_STEP = WORKER_LANES
 #: Lane ``n`` moves the AMI/HTTP/SIP ports up by ``n * LANE_PORT_STEP`` and the RTP ranges
 #: up by ``n * LANE_RTP_STEP`` (RTP 10000-10999/11000-11999 for lane 0, 12000-… for lane 1).
 LANE_PORT_STEP = 100
@@ -121,6 +129,17 @@ def lane_instances(lane: int) -> tuple[Instance, Instance]:
         )
 
     return moved(PBX), moved(PHONES)
+
+
+def partner_lane(lane: int, configured: int | None = None) -> int:
+    """The lane of the second PBX of the test process driving ``lane``: ``configured``
+    (``IVR_AGENT_SANDBOX_PARTNER_LANE``) if set, else ``lane`` + :data:`PARTNER_LANE_STEP`.
+    :class:`SandboxError` if it is ``lane`` itself or out of range."""
+    partner = lane + PARTNER_LANE_STEP if configured is None else configured
+    if partner == lane:
+        raise SandboxError(f"the partner lane must differ from the lane itself ({lane})")
+    lane_instances(partner)  # refuses a lane out of range
+    return partner
 
 
 def for_lane(text: str, pbx: Instance, phones: Instance) -> str:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from multidict import MultiMapping
+
+from ivr_agent.core.ids import check_pbx_id
 from ivr_agent.web.errors import bad_parameter
 
 #: ASCII digits only (``\d`` would match every Unicode decimal digit), at most 18 of them:
@@ -43,3 +46,23 @@ def bool_parameter(query: Mapping[str, str], name: str) -> bool | None:
     if raw not in ("true", "false"):
         raise bad_parameter(name, "must be true or false")
     return raw == "true"
+
+
+def pbx_ids_parameter(query: MultiMapping[str], name: str = "pbx_id") -> tuple[str, ...] | None:
+    """The PBX ids of ``query[name]``, repeated (``?pbx_id=a&pbx_id=b``) or a comma list
+    (``?pbx_id=a,b``), each once in the order given; ``None`` when absent (every PBX).
+
+    An empty or malformed id (see :func:`ivr_agent.core.ids.check_pbx_id`) raises the 400
+    :class:`~ivr_agent.web.errors.ApiError` whose ``details.field`` is ``name``.
+    """
+    raws = query.getall(name, [])
+    if not raws:
+        return None
+    found: dict[str, None] = {}
+    for raw in raws:
+        for part in raw.split(","):
+            try:
+                found[check_pbx_id(part.strip())] = None
+            except ValueError as exc:
+                raise bad_parameter(name, f"{part.strip()!r} {exc}") from None
+    return tuple(found)

@@ -36,7 +36,9 @@
   // at most one request in flight, one more queued if events arrive meanwhile.
   async function refresh() {
     if (refreshing) { again = true; return; }
-    refreshing = fetch("/dashboard/panels", { credentials: "same-origin", cache: "no-store" })
+    // The page's own query (its PBX filter, pbx_id) asks for the same panels.
+    refreshing = fetch("/dashboard/panels" + location.search,
+      { credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
         if (response.status === 401 || response.redirected) {
           location.assign("/login?next=/");
