@@ -131,6 +131,7 @@ def test_given_each_operation_then_roles_and_errors_are_stated(tmp_path: Path) -
         "limit",
         "offset",
         "format",
+        "pbx_id",
     }
     assert paths["/api/calls/{call_id}"]["get"]["parameters"][0]["in"] == "path"
     for open_path in ("/healthz", "/readyz", "/api/openapi.json"):
