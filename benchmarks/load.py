@@ -222,6 +222,7 @@ class LoadRun:
             IVR_AGENT_LOG_LEVEL="warning",
             IVR_AGENT_CALLBACK_DIALER_ENABLED="false",
         )
+        env.update(dict(item.split("=", 1) for item in self.args.agent_env))
         log("rendering the load desks' prompts (cached in the work dir after the first run)")
         subprocess.run(
             [str(IVR_AGENT), "prompts", "build"],
@@ -410,6 +411,7 @@ class LoadRun:
                 "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
             },
             "command": " ".join(sys.argv),
+            "agent_env": self.args.agent_env,
             "pbx_id": self.pbx_id,
             "calls_placed": all_placed,
             "outcomes_stored": all_stored,
@@ -480,6 +482,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrent-mix", default="answered=70,hold=10,silent=10,abandoned=10")
     parser.add_argument("--saturated-setup", type=float, default=1.0, help="set-up p99, s")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--agent-env",
+        action="append",
+        default=[],
+        metavar="IVR_AGENT_X=VALUE",
+        help="a setting of the agent under test (repeatable), e.g. IVR_AGENT_RECORD_INBOUND=false",
+    )
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--lock-held", action="store_true", help="the lane's test lock is held")

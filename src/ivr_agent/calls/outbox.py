@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import threading
 import time
 import typing
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,7 @@ from ivr_agent.platform.health import Component, State
 from ivr_agent.platform.logging import get_logger
 
 log = get_logger(__name__)
+_R = typing.TypeVar("_R")
 
 SPOOL_LIMIT_BYTES = 256 * 2**20
 #: Outcomes held in memory while the spool cannot take them (about 25 MiB at most); beyond
@@ -128,11 +131,22 @@ class Outbox:
         self._trim_to: int | None = None
         self._running = False
         self._last_progress = time.monotonic()
+        # The writer's file work (fsync, reads, offset commits) runs in a thread of its own,
+        # not in the loop's shared default executor: there, under load, it queued behind the
+        # inbound recordings' fsyncs and copies, and calls reached PostgreSQL 20 s after
+        # their hang-up at 10 calls/s (benchmarks/load.py). One thread: the writer is
+        # sequential anyway.
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-agent-outbox")
         # At startup, before any connection exists: blocking here holds up nobody.
         self._fd = os.open(self.spool, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._size = self._trim_torn_line()
         self._committed = self._checked_offset()
         self.stats.pending = self._count_lines(self._committed, self._size)
+
+    async def _in_thread(self, work: Callable[..., _R], *args: typing.Any) -> _R:
+        """``work(*args)`` in the writer's own thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._io, functools.partial(work, *args))
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -345,12 +359,12 @@ class Outbox:
         """
         if self._held and self._fd >= 0:
             try:
-                await asyncio.to_thread(self._append_held)
+                await self._in_thread(self._append_held)
             except OSError as exc:
                 self._disk_failed(exc)
             else:
                 self._disk_ok()
-        return await asyncio.to_thread(self._sync)
+        return await self._in_thread(self._sync)
 
     async def drain(self, db: Database) -> int:
         """Write every spooled call not yet written; return how many lines were handled.
@@ -362,14 +376,14 @@ class Outbox:
         end = await self._persist()
         handled = 0
         while self._committed < end:
-            lines = await asyncio.to_thread(self._read, self._committed, end)
+            lines = await self._in_thread(self._read, self._committed, end)
             if not lines:
                 break  # only a line still being written: not yet ours
             handled += await self._write_lines(db, lines)
         if self._held and self._disk_error is not None:
             handled += await self._write_held(db)
         if not self._held and self._committed == end and end > 0:
-            await asyncio.to_thread(self._compact, end)
+            await self._in_thread(self._compact, end)
         self._last_progress = time.monotonic()
         return handled
 
@@ -402,7 +416,7 @@ class Outbox:
         return handled
 
     async def _commit(self, rejected: list[bytes], position: int, handled: int) -> None:
-        await asyncio.to_thread(self._set_aside, rejected, position)
+        await self._in_thread(self._set_aside, rejected, position)
         self._committed = position
         self.stats.rejected += len(rejected)
         self.stats.pending = max(0, self.stats.pending - handled)
@@ -532,3 +546,5 @@ class Outbox:
             self._fd = -1
             if locked:
                 self._lock.release()
+            # Its work left is a cancelled drain's, which finds the spool closed.
+            self._io.shutdown(wait=False, cancel_futures=True)
