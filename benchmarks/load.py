@@ -216,7 +216,7 @@ class LoadRun:
             IVR_AGENT_DATA_DIR=str(self.work / "agent"),
             # http delivery from a directory of the run: every desk's 工号播报 rendered once.
             IVR_AGENT_PROMPTS_DIR=str(self.work / "prompts"),
-            IVR_AGENT_OPERATOR_IDS=",".join(f"{d:03d}" for d in desk_ids()),
+            IVR_AGENT_OPERATOR_IDS=",".join(f"{d:03d}" for d in self.desks()),
             IVR_AGENT_PBX_ID=self.pbx_id,
             IVR_AGENT_HTTP_LISTEN=f"127.0.0.1:{port}",
             IVR_AGENT_LOG_LEVEL="warning",
@@ -248,6 +248,10 @@ class LoadRun:
             }
         )
         log(f"agent up (pbx id {self.pbx_id}, log {self.agent.log_path})")
+
+    def desks(self) -> list[int]:
+        """The desks the run dials (the agent renders and checks their 工号播报)."""
+        return list(desk_ids())[: self.args.desks]
 
     def steps(self) -> list[LoadStep]:
         args = self.args
@@ -289,7 +293,9 @@ class LoadRun:
             try:
                 sequence = 0
                 for index, step in enumerate(self.steps()):
-                    calls = plan_step(step, self.run_no, sequence, self.args.seed + index)
+                    calls = plan_step(
+                        step, self.run_no, sequence, self.args.seed + index, self.args.desks
+                    )
                     sequence += len(calls)
                     log(f"step {step.name}: {len(calls)} calls at {step.rate:.1f}/s")
                     windows.append(await self._step(generator, step, calls, placed))
@@ -478,8 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mix", default="answered=100", help="ramp calls' kinds")
     parser.add_argument("--concurrent", type=int, default=200, help="0: no concurrent step")
     parser.add_argument("--concurrent-seconds", type=float, default=90.0)
-    parser.add_argument("--concurrent-talk", type=float, default=15.0)
+    parser.add_argument("--concurrent-talk", type=float, default=30.0)
     parser.add_argument("--concurrent-mix", default="answered=70,hold=10,silent=10,abandoned=10")
+    parser.add_argument(
+        "--desks", type=int, default=len(desk_ids()), help="round robin over this many desks"
+    )
     parser.add_argument("--saturated-setup", type=float, default=1.0, help="set-up p99, s")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -493,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--lock-held", action="store_true", help="the lane's test lock is held")
     args = parser.parse_args(argv)
+    if not 1 <= args.desks <= len(desk_ids()):
+        parser.error(f"--desks must be 1-{len(desk_ids())}")
     if os.geteuid() != 0:
         raise SystemExit("needs root (the sandbox runs Asterisk in a chroot)")
     run = LoadRun(args)

@@ -152,9 +152,12 @@ class PlannedCall:
     desk: int
 
 
-def plan_step(step: LoadStep, run: int, first_sequence: int, seed: int) -> list[PlannedCall]:
+def plan_step(
+    step: LoadStep, run: int, first_sequence: int, seed: int, desks: int | None = None
+) -> list[PlannedCall]:
     """The calls of ``step``, evenly spaced, kinds drawn from its mix with ``seed``; caller
-    numbers and desks continue from ``first_sequence`` (unique within the run)."""
+    numbers and desks continue from ``first_sequence`` (unique within the run); round robin
+    over the first ``desks`` desks (default: all)."""
     rng = random.Random(seed)  # noqa: S311 - a load shape, not security
     kinds, weights = list(step.mix), list(step.mix.values())
     count = max(1, round(step.rate * step.seconds))
@@ -167,7 +170,7 @@ def plan_step(step: LoadStep, run: int, first_sequence: int, seed: int) -> list[
                 at=n / step.rate,
                 number=caller_number(kind, run, sequence),
                 kind=kind,
-                desk=desk_of(sequence),
+                desk=desk_of(sequence, desks),
             )
         )
     return planned

@@ -49,9 +49,13 @@ def desk_ids() -> range:
     return range(FIRST_DESK, LAST_DESK + 1)
 
 
-def desk_of(sequence: int) -> int:
-    """The desk the ``sequence``-th call of a run dials: round robin over every desk."""
-    return FIRST_DESK + sequence % len(desk_ids())
+def desk_of(sequence: int, desks: int | None = None) -> int:
+    """The desk the ``sequence``-th call of a run dials: round robin over the first
+    ``desks`` desks (default: every one)."""
+    count = len(desk_ids()) if desks is None else desks
+    if not 1 <= count <= len(desk_ids()):
+        raise ValueError(f"desks must be 1-{len(desk_ids())}, not {count}")
+    return FIRST_DESK + sequence % count
 
 
 def route_number(desk: int) -> str:
