@@ -198,7 +198,7 @@ class LoadRun:
         self.lane = settings.sandbox_lane
         self.box = sandbox.Sandbox.from_settings(settings)
         self.work = Path(args.work_dir or f"/tmp/ivr-agent-load-lane{self.lane}")
-        self.work.mkdir(parents=True, exist_ok=True)
+        (self.work / "runs").mkdir(parents=True, exist_ok=True)
         self.run_no = random.randrange(1000)
         self.pbx_id = f"load{self.lane}-{uuid.uuid4().hex[:6]}"
 
@@ -213,7 +213,9 @@ class LoadRun:
         env.update(creds)
         env.update(
             IVR_AGENT_DATABASE_URL=self.pg.url,
-            IVR_AGENT_DATA_DIR=str(self.work / "agent"),
+            # A data dir of the run's own: a spool an earlier run left (a stopped agent's
+            # backlog) would be written first, and this run's calls behind it.
+            IVR_AGENT_DATA_DIR=str(self.work / "runs" / self.pbx_id),
             # http delivery from a directory of the run: every desk's 工号播报 rendered once.
             IVR_AGENT_PROMPTS_DIR=str(self.work / "prompts"),
             IVR_AGENT_OPERATOR_IDS=",".join(f"{d:03d}" for d in self.desks()),
@@ -231,7 +233,8 @@ class LoadRun:
             stdout=subprocess.DEVNULL,
             timeout=1800,
         )
-        self.agent = Agent(env, self.work / "agent.log", f"http://127.0.0.1:{port}")
+        log_path = self.work / "runs" / f"{self.pbx_id}.log"
+        self.agent = Agent(env, log_path, f"http://127.0.0.1:{port}")
         self.agent.start()
         self.agent.wait_ready()
         self.agent.create_token()
