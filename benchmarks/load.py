@@ -236,6 +236,10 @@ class LoadRun:
         log_path = self.work / "runs" / f"{self.pbx_id}.log"
         self.agent = Agent(env, log_path, f"http://127.0.0.1:{port}")
         self.agent.start()
+        if self.args.agent_nice:
+            # The agent's event loop thread (its pid), and the threads it starts from now on.
+            assert self.agent.proc is not None
+            os.setpriority(os.PRIO_PROCESS, self.agent.proc.pid, self.args.agent_nice)
         self.agent.wait_ready()
         self.agent.create_token()
         self.agent.wait_ready()
@@ -421,6 +425,7 @@ class LoadRun:
             },
             "command": " ".join(sys.argv),
             "agent_env": self.args.agent_env,
+            "agent_nice": self.args.agent_nice,
             "pbx_id": self.pbx_id,
             "calls_placed": all_placed,
             "outcomes_stored": all_stored,
@@ -491,6 +496,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrent-mix", default="answered=70,hold=10,silent=10,abandoned=10")
     parser.add_argument(
         "--desks", type=int, default=len(desk_ids()), help="round robin over this many desks"
+    )
+    parser.add_argument(
+        "--agent-nice",
+        type=int,
+        default=0,
+        help="run the agent at this nice value (e.g. -5, as systemd Nice=): beside a "
+        "saturated PBX its one event-loop thread competes with hundreds of Asterisk threads",
     )
     parser.add_argument("--saturated-setup", type=float, default=1.0, help="set-up p99, s")
     parser.add_argument("--seed", type=int, default=1)
