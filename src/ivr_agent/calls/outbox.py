@@ -59,6 +59,9 @@ MEMORY_LIMIT = 10_000
 #: How much of the spool one read takes (in a worker thread); the offset is committed once
 #: per chunk (a few hundred outcomes).
 READ_CHUNK_BYTES = 2**20
+#: Outcomes saved in one transaction: under load a commit per call (and its round trips,
+#: each waiting for a CPU the PBX keeps busy) was what the writer spent its time on.
+SAVE_BATCH = 25
 #: Outcomes pending with none written for this long: the writer counts as stuck.
 STALL_SECONDS = 120.0
 
@@ -391,29 +394,43 @@ class Outbox:
         rejected: list[bytes] = []
         position, handled = self._committed, 0
         try:
-            for end, raw in lines:
-                try:
-                    outcome, timeline = decode_line(raw)
-                except (ValueError, KeyError, TypeError) as exc:
-                    # A corrupt line must not block every later call: keep it aside, go on.
-                    log.error("unreadable outbox record set aside", error=str(exc))
-                    rejected.append(raw)
-                else:
-                    await save_outcome(
-                        db,
-                        outcome,
-                        timeline,
-                        callbacks=self.callbacks,
-                        queue_callbacks=self.queue_callbacks,
-                        standards=self.standards,
-                    )
-                    self.stats.written += 1
+            for first in range(0, len(lines), SAVE_BATCH):
+                batch = lines[first : first + SAVE_BATCH]
+                readable: list[tuple[CallOutcome, tuple[TimelineEvent, ...]]] = []
+                unreadable: list[bytes] = []
+                for _end, raw in batch:
+                    try:
+                        readable.append(decode_line(raw))
+                    except (ValueError, KeyError, TypeError) as exc:
+                        # A corrupt line must not block every later call: keep it aside.
+                        log.error("unreadable outbox record set aside", error=str(exc))
+                        unreadable.append(raw)
+                if readable:
+                    await self._save_batch(db, readable)
+                    self.stats.written += len(readable)
                     self._last_progress = time.monotonic()
-                position, handled = end, handled + 1
+                rejected += unreadable
+                position, handled = batch[-1][0], handled + len(batch)
         finally:
             if handled:
                 await self._commit(rejected, position, handled)
         return handled
+
+    async def _save_batch(
+        self, db: Database, outcomes: list[tuple[CallOutcome, tuple[TimelineEvent, ...]]]
+    ) -> None:
+        """Save outcomes in one transaction: all or none (each save is idempotent, so a
+        failed batch is simply tried again)."""
+        async with db.transaction("save outcomes") as session:
+            for outcome, timeline in outcomes:
+                await save_outcome(
+                    session,
+                    outcome,
+                    timeline,
+                    callbacks=self.callbacks,
+                    queue_callbacks=self.queue_callbacks,
+                    standards=self.standards,
+                )
 
     async def _commit(self, rejected: list[bytes], position: int, handled: int) -> None:
         await self._in_thread(self._set_aside, rejected, position)
