@@ -320,11 +320,16 @@ class LoadRun:
         metrics_before = await asyncio.to_thread(self.metrics)
         cpu_before, t0 = self.procs.cpu(), time.time()
         peak_rss = [self.procs.agent_rss()]
+        # What the agent has in hand: outcomes waiting for PostgreSQL, calls it tracks.
+        pending, tracked = [0.0], [0.0]
 
         async def sample_rss() -> None:
             while True:
                 await asyncio.sleep(1.0)
                 peak_rss.append(self.procs.agent_rss())
+                text = await asyncio.to_thread(self.metrics)
+                pending.append(sum(metric_values(text, "ivr_agent_outbox_pending")))
+                tracked.append(sum(metric_values(text, "ivr_agent_calls_in_progress")))
 
         sampler = asyncio.create_task(sample_rss())
         try:
@@ -357,6 +362,8 @@ class LoadRun:
             "cpu_ratio_agent_to_pbx": round(cpu["agent"] / cpu["pbx"], 3) if cpu["pbx"] else None,
             "prompt_lateness": lateness(metrics_before, metrics_after),
             "agent_rss_peak_mib": round(max(peak_rss) / 2**20, 1),
+            "outbox_pending_peak": int(max(pending)),
+            "calls_tracked_peak": int(max(tracked)),
         }
 
     async def _drain(self, placed: list[PlacedCall]) -> dict[str, dict[str, Any]]:
