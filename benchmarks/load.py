@@ -493,7 +493,7 @@ def calls_up(rows: list[dict[str, Any]], start: float, end: float) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     rates = lambda text: [float(v) for v in text.split(",") if v]  # noqa: E731
-    parser.add_argument("--steps", type=rates, default=rates("10,20,40,60,80,100,120"))
+    parser.add_argument("--steps", type=rates, default=rates("5,10,15,20,25,30,40"))
     parser.add_argument("--step-seconds", type=float, default=30.0)
     parser.add_argument("--talk", type=float, default=2.0, help="ramp calls: seconds talked")
     parser.add_argument("--mix", default="answered=100", help="ramp calls' kinds")
