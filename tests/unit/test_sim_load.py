@@ -141,3 +141,20 @@ def test_given_a_bad_step_then_the_error_names_the_field() -> None:
         LoadStep("s", rate=0.0, seconds=1.0, mix=parse_mix("answered=1"))
     with pytest.raises(LoadError, match="talk must be more than 0"):
         CallShape(talk=0.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--load-desks", "--rate", "2"], "--load-desks needs --calls N"),
+        (["--load-desks", "--calls", "3", "--mix", "answered=x"], "weight of answered"),
+        (["--load-desks", "--calls", "3", "--talk", "0"], "talk must be more than 0"),
+    ],
+)
+def test_given_bad_load_desk_arguments_then_simulate_names_them(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ivr_agent.cli import main
+
+    assert main(["simulate", *argv]) == 2
+    assert message in capsys.readouterr().err
