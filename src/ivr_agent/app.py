@@ -54,6 +54,7 @@ from ivr_agent.platform.health import READINESS, Readiness, State, setup_health
 from ivr_agent.platform.keys import DATABASE, DIRECTORY, NOTIFIER, SETTINGS
 from ivr_agent.platform.leadership import Leadership, elected, lock_connector
 from ivr_agent.platform.logging import get_logger
+from ivr_agent.platform.slots import Slot
 from ivr_agent.platform.systemd import running_notifier
 from ivr_agent.platform.tasks import background
 from ivr_agent.prompts.catalogue import PromptCatalogue
@@ -78,10 +79,11 @@ CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 OUTBOX = web.AppKey("outbox", Outbox)
 INGEST = web.AppKey("ingest", Ingest)
 AMI = web.AppKey("ami", AmiConnection)
-IVR = web.AppKey("ivr", Ivr)
-EXECUTOR = web.AppKey("prompt_executor", PromptExecutor)
+# Filled while the active parts run (after start-up, each time the lead is gained).
+IVR: web.AppKey[Slot[Ivr]] = web.AppKey("ivr")
+EXECUTOR: web.AppKey[Slot[PromptExecutor]] = web.AppKey("prompt_executor")
 PBX_CLOCK = web.AppKey("pbx_clock", PbxClock)
-PROMPT_CHECK = web.AppKey("prompt_check", PlayabilityCheck)
+PROMPT_CHECK: web.AppKey[Slot[PlayabilityCheck]] = web.AppKey("prompt_check")
 OUTCOME_GATE = web.AppKey("outcome_gate", OutcomeGate)
 LEADERSHIP = web.AppKey("leadership", Leadership)
 
@@ -196,7 +198,7 @@ def _campaigns_ctx(settings: Settings) -> CleanupCtx:
 
     async def campaigns(app: web.Application) -> AsyncIterator[None]:
         def runs_created(_runs: list[RunResult]) -> None:
-            wake = app.get(WAKE_DIALER)
+            wake = app[WAKE_DIALER].value
             if wake is not None:
                 wake()
 
@@ -320,9 +322,6 @@ def _ivr_ctx(
             yield  # measure only: the tracker's commands go nowhere
             return
         async with contextlib.AsyncExitStack() as stack:
-            # Stopped when the agent stands by: nothing may reach the closed session then.
-            for key in (IVR, EXECUTOR, PROMPT_CHECK, WAKE_DIALER):
-                stack.callback(app.pop, key, None)
             session = await stack.enter_async_context(
                 running_session(
                     settings,
@@ -332,7 +331,8 @@ def _ivr_ctx(
                     seal=seal,
                 )
             )
-            app[IVR] = session
+            # Emptied when the agent stands by: nothing may reach the closed session then.
+            stack.enter_context(app[IVR].holding(session))
             readiness.add_probe("ari", ari_probe(session, component))
             stack.callback(readiness.probes.pop, "ari", None)
             metrics = app[METRICS]
@@ -350,7 +350,7 @@ def _ivr_ctx(
                 prompts_component,
                 requests_seen=None if files is None else files.stats.answered,
             )
-            app[PROMPT_CHECK] = check
+            stack.enter_context(app[PROMPT_CHECK].holding(check))
             check.start()
             stack.push_async_callback(check.close)
             stack.callback(metrics.export_counters("stasis", "Stasis router", session.router.stats))
@@ -360,7 +360,7 @@ def _ivr_ctx(
             executor = await stack.enter_async_context(
                 running_prompts(session, registry=app[METRICS].registry, pbx_now=clock.now)
             )
-            app[EXECUTOR] = executor
+            stack.enter_context(app[EXECUTOR].holding(executor))
             stack.callback(metrics.export_counters("executor", "Prompt executor", executor.stats))
             if settings.callback_dialer_enabled:
                 dialer = await stack.enter_async_context(
@@ -377,7 +377,7 @@ def _ivr_ctx(
                     )
                 )
                 # POST /api/callbacks wakes it: a callback due now is dialled at once.
-                app[WAKE_DIALER] = dialer.wake
+                stack.enter_context(app[WAKE_DIALER].holding(dialer.wake))
                 stack.callback(
                     metrics.export_counters("callback_attempts", "Callback attempts", dialer.stats)
                 )
@@ -462,6 +462,9 @@ def build_app(
     app.middlewares.append(error_middleware)
     app.middlewares.append(auth_middleware(lambda: app[DATABASE]))
     readiness = Readiness()
+    app[IVR] = Slot("the ARI session")
+    app[EXECUTOR] = Slot("the prompt executor")
+    app[PROMPT_CHECK] = Slot("the prompt check")
     clock = app[PBX_CLOCK] = PbxClock()
     # The agent's own prompt reports are sealed with it, and the AMI edge checks them.
     seal = ReportSeal()
@@ -504,13 +507,13 @@ def build_app(
     active.add(_ivr_ctx(settings, readiness, commands, clock, seal, catalogue, files))
     app.cleanup_ctx.append(_leadership_ctx(settings, readiness, active))
     setup_recordings(
-        app, settings, session=lambda: app.get(IVR), commands=commands, run_recorder=active.add
+        app, settings, session=lambda: app[IVR].value, commands=commands, run_recorder=active.add
     )
     # Inbound recordings by result (ok, corrupt, missing, failed, …), once a recorder runs.
     metrics.export_read(
         "recordings",
         "Inbound recordings",
-        lambda: recorder.stats if (recorder := app.get(RECORDER)) is not None else None,
+        lambda: recorder.stats if (recorder := app[RECORDER].value) is not None else None,
     )
     # Last: the API reference documents every route registered above.
     setup_openapi(app)

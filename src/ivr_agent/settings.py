@@ -386,6 +386,19 @@ class Settings(BaseSettings):
     return_call_priority: int = Field(
         1, ge=1, le=10_000, description="Priority of that extension a return call starts at."
     )
+    return_call_order: Literal["customer_first", "operator_first"] = Field(
+        "customer_first",
+        description="How a return call of an abandoned call is placed (S8): customer_first "
+        "dials the customer, greets them and hands them to the operator route; "
+        "operator_first rings a free operator of IVR_AGENT_RETURN_CALL_QUEUE first (AMI "
+        "QueueStatus) and dials the customer once they answer (customer_first when none is "
+        "free).",
+    )
+    return_call_queue: DialplanName = Field(
+        "hotline",
+        description="The queue whose free operator an operator_first return call rings (its "
+        "members as QueueStatus lists them, first free one in that order).",
+    )
     queue_callback_context: DialplanName = Field(
         "queue-callback-return",
         description="Dialplan context the return call of an in-queue callback request "
@@ -408,6 +421,12 @@ class Settings(BaseSettings):
         180.0,
         description="A specialist call-back reaches the customer within this many seconds of "
         "the request (S8: 他会在3分钟内与您联系); later: the breach late_specialist_callback.",
+    )
+    specialist_retry_seconds: Seconds = Field(
+        15.0,
+        description="A specialist call-back whose attempt failed (the specialist or the "
+        "customer did not answer, the agent restarted) is tried again this many seconds "
+        "later while its due time allows (S8); then the usual callback retry rules.",
     )
     queue_callback_poll_seconds: Seconds = Field(
         2.0,

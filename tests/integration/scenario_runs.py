@@ -75,7 +75,7 @@ async def played_with_agent(
         async with running_agent(settings, db, capture=capture) as app:
             truths = await runner.run(plan, config, progress, recordings=heard_dir(name))
             outcomes = await stored_outcomes(db, settings.pbx_id, {truth_number(t) for t in truths})
-            timings = list(app[EXECUTOR].timings)
+            timings = list(app[EXECUTOR].get().timings)
             malformed = app[INGEST].stats.malformed_events
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / f"agent-{name}.json").write_text(

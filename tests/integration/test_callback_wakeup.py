@@ -1,7 +1,7 @@
 """A callback created through the API is dialled at once, not at the dialer's next poll.
 
 A real dialer (its poll an hour away) runs against a real PostgreSQL and a fake ARI on
-port 0; the API is the agent's own app with the dialer's ``wake`` under ``WAKE_DIALER``, as
+port 0; the API is the agent's own app with the dialer's ``wake`` in its ``WAKE_DIALER`` slot, as
 the composition root sets it.
 """
 
@@ -76,7 +76,7 @@ async def test_given_a_running_dialer_when_a_callback_is_created_then_it_is_dial
         async with running_dialer(ivr, db) as dialer:
             await asyncio.wait_for(dialer.reconciled.wait(), 5)
             app = build_app(settings, database=db)
-            app[WAKE_DIALER] = dialer.wake
+            app[WAKE_DIALER].value = dialer.wake
             client = await aiohttp_client(app)
             ops = await create_token(db, "ops")
             body: dict[str, Any] = {"customer_number": "13800138000", "reason": "manual"}

@@ -83,8 +83,8 @@ def cb_settings(tmp_path: Path) -> Settings:
 async def driven_dialer(settings: Settings, db: Database) -> AsyncIterator[Dialer]:
     """An agent whose dialer the test drives: reconciled, then ``poll(now)`` by hand."""
     async with running_agent(settings, db) as app:
-        dialer = Dialer(app[IVR], db)
-        app[IVR].router.route(ROUTE, dialer.on_stasis_start)
+        dialer = Dialer(app[IVR].get(), db)
+        app[IVR].get().router.route(ROUTE, dialer.on_stasis_start)
         await reconcile(dialer)
         dialer.reconciled.set()
         try:
@@ -561,7 +561,7 @@ async def test_agent_killed_and_customer_gone_before_restart_then_finished_from_
     async with running_agent(restarted, db) as app:
         stored = await _settled(db, callback_id, 30)
         with pytest.raises(AriError) as gone:
-            await app[IVR].client.stored_recording(recording_name_for(attempt.attempt_id))
+            await app[IVR].get().client.stored_recording(recording_name_for(attempt.attempt_id))
         assert gone.value.status == 404  # kept by the agent, then deleted from the PBX
     save("killed-customer-gone", {"truth": truths.results, "stored": stored, "before": before})
     (truth,) = truths.results

@@ -96,8 +96,8 @@ async def test_given_two_agents_of_one_pbx_when_the_active_dies_then_the_standby
         assert first[LEADERSHIP].is_leader
         assert not second[LEADERSHIP].is_leader
         # Only the leader has an ARI session (prompts, recorder, dialer act through it).
-        assert first.get(IVR) is not None
-        assert second.get(IVR) is None
+        assert first[IVR].value is not None
+        assert second[IVR].value is None
         # The leader's ARI does not answer: not ready. A standby leaves ARI to the leader,
         # serves its API and is ready.
         assert await _role(http, first_url, token) == (503, "active")
@@ -141,7 +141,7 @@ async def test_given_two_agents_of_one_pbx_when_the_active_dies_then_the_standby
         # The old leader stopped acting: its ARI session is closed and gone. The new one's
         # parts start in order after its outcome gate opens: its ARI session comes last.
         deadline = time.monotonic() + 5
-        while first.get(IVR) is not None or second.get(IVR) is None:
+        while first[IVR].value is not None or second[IVR].value is None:
             assert time.monotonic() < deadline, "the ARI sessions did not change hands"
             await asyncio.sleep(0.02)
         assert await _role(http, second_url, token) == (503, "active")

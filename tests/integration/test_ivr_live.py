@@ -57,7 +57,7 @@ async def play_with_ari_down(
             plan, config, progress, recordings=heard_dir(f"{name}-ari-down")
         )
         outcome = await stored_outcome(db, settings.pbx_id, truth["caller_number"])
-        timings = list(app[EXECUTOR].timings)
+        timings = list(app[EXECUTOR].get().timings)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / f"ivr-{name}-ari-down.json").write_text(
         json.dumps({"truth": truth, "outcome": outcome}, ensure_ascii=False, indent=1, default=str)

@@ -58,7 +58,7 @@ def _outside_the_pbx(tmp_path: Path) -> Path:
 async def _checked(app: Any) -> PlayabilityCheck:
     """The agent's start-up check of the prompts, once done (kept: the agent takes it off
     the app when it stops, with the rest of its active parts)."""
-    check: PlayabilityCheck = app[PROMPT_CHECK]
+    check: PlayabilityCheck = app[PROMPT_CHECK].get()
     await asyncio.wait_for(check.done.wait(), CHECK_SECONDS)
     return check
 

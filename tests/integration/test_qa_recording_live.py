@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
 async def _pause_resume(app: web.Application, base: str, token: str) -> list[float]:
     """Pause 1 s into the recording, resume 2.5 s later; the PBX-clock times of both."""
-    recorder = app[RECORDER]
+    recorder = app[RECORDER].get()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         live = [r for r in recorder.live.values() if r.started_at is not None]
@@ -74,7 +74,7 @@ async def test_given_an_answered_inbound_call_then_a_verified_recording_is_store
         pause_at, resume_at = await pausing
         call = await stored_outcome(db, settings.pbx_id, truth["caller_number"])
         recording = await recording_of(db, call["call_id"])
-        recorder = app[RECORDER]
+        recorder = app[RECORDER].get()
         async with (
             aiohttp.ClientSession(headers={"Authorization": f"Bearer {qa}"}) as session,
             session.get(f"{base}/api/calls/{call['call_id']}/qa") as reply,
@@ -84,7 +84,7 @@ async def test_given_an_answered_inbound_call_then_a_verified_recording_is_store
         mine = [c for c in await list_calls(db, limit=1000) if c["pbx_id"] == settings.pbx_id]
         assert [c["call_id"] for c in mine] == [call["call_id"]]
         with pytest.raises(AriError) as caught:
-            await app[IVR].client.stored_recording(f"ivr-agent-in-{call['linkedid']}")
+            await app[IVR].get().client.stored_recording(f"ivr-agent-in-{call['linkedid']}")
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "qa-recording-live.json").write_text(
         json.dumps({"truth": truth, "bundle": bundle}, ensure_ascii=False, indent=1, default=str)

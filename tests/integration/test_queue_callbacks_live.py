@@ -20,16 +20,21 @@ from sqlalchemy import select
 
 from ivr_agent.app import IVR
 from ivr_agent.callbacks.queries import get_callback
-from ivr_agent.callbacks.queue_dispatch import QueueCallbackDispatcher
-from ivr_agent.db.database import Database
+from ivr_agent.callbacks.queue_dispatch import QueueCallbackDispatcher, running_dispatcher
+from ivr_agent.calls.store import get_call
+from ivr_agent.core.queue_callbacks import QueueMember, reservation_reason
+from ivr_agent.db.database import Database, connect
 from ivr_agent.db.models import CallbackRow, CallRow
 from tests.integration.sandbox_support import running_sandbox
 from tests.integration.test_callbacks_live import ZONE, _settings_for, customers, run_phones, save
 from tests.support.agent import running_agent
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
 FIRST, EARLIER, THIRD, FOURTH, LATER = (f"1380013890{n}" for n in range(1, 6))
+#: A database nobody answers at (the outage).
+UNREACHABLE = "postgresql+asyncpg://nobody:x@127.0.0.1:1/none"
 
 
 async def _calls(db: Database, pbx_id: str, expected: int) -> list[CallRow]:
@@ -74,7 +79,7 @@ async def test_two_callers_who_press_1_are_called_back_in_their_places_one_opera
     async with running_agent(settings, db) as app:
         # The operator starts in the queue, whatever an earlier run left paused.
         helper = QueueCallbackDispatcher(
-            app[IVR], db, wake=lambda: None, poll_seconds=1.0, pbx_now=time.time
+            app[IVR].get(), db, wake=lambda: None, poll_seconds=1.0, pbx_now=time.time
         )
         await helper.change_member("callback-line", "PJSIP/op011", "unpause", "")
         await asyncio.sleep(0.5)
@@ -83,6 +88,8 @@ async def test_two_callers_who_press_1_are_called_back_in_their_places_one_opera
         calls = await _calls(db, settings.pbx_id, 7)
         requests = await _requests(db, [c.call_id for c in calls])
         stored = [await get_callback(db, r.callback_id, ZONE) for r in requests]
+        # The calls API links each original call and its return call, both ways.
+        linked = {c.call_id: await get_call(db, c.call_id) for c in calls}
     truth = {r["id"]: r for r in phones.results}
     save("queue-callback", {"truth": truth, "stored": stored})
 
@@ -140,5 +147,56 @@ async def test_two_callers_who_press_1_are_called_back_in_their_places_one_opera
         waited = (original.answered_at - original.wait_started_at).total_seconds()
         assert original.ring_seconds == pytest.approx(waited, abs=0.001)
         assert original.operator_id == "011"
+    # Each caller's original call links to its return call, and back (S8, issue 18).
+    for number, request in zip((THIRD, FOURTH), requests, strict=True):
+        original, back = linked[inbound[number].call_id], linked[returned[number].call_id]
+        assert original is not None
+        assert back is not None
+        assert back["callback"]["original_call_id"] == original["call_id"]
+        assert back["callback"]["kind"] == "return_call"
+        assert original["follow_up_calls"] == [
+            {"call_id": back["call_id"], "kind": "return_call", "callback_id": request.callback_id}
+        ]
     # The agent's own pause and unpause channels are no calls of the call centre.
     assert len(calls) == 7, [(c.caller_number, c.direction) for c in calls]
+
+
+async def test_operators_kept_for_requests_go_back_to_the_queue_when_the_database_stays_down(
+    tmp_path: Path, db: Database
+) -> None:
+    settings = _settings_for(running_sandbox(), tmp_path / "var")
+    queue, operator = "callback-line", "PJSIP/op011"
+    async with running_agent(settings, db) as app:
+        ivr = app[IVR].get()
+        helper = QueueCallbackDispatcher(
+            ivr, db, wake=lambda: None, poll_seconds=1.0, pbx_now=time.time
+        )
+
+        async def member() -> QueueMember:
+            snapshot = await helper.snapshot(queue)
+            assert snapshot is not None
+            return next(m for m in snapshot.members if m.interface == operator)
+
+        # Kept for a request (paused with the agent's reason), as a dispatcher does.
+        await helper.change_member(queue, operator, "pause", reservation_reason("cb-1"))
+        async with asyncio.timeout(10):
+            while not (await member()).ours:
+                await asyncio.sleep(0.1)
+        async with connect(UNREACHABLE) as down:
+            outage = QueueCallbackDispatcher(
+                ivr,
+                down,
+                wake=lambda: None,
+                poll_seconds=0.2,
+                pbx_now=time.time,
+                outage_grace_seconds=1.0,
+            )
+            outage.known_queues = [queue]  # what its last poll before the outage read
+            started = time.monotonic()
+            async with running_dispatcher(outage):
+                await until(lambda: outage.given_back_in_outages >= 1, timeout=15)
+            # Not before the grace: a short outage keeps the places.
+            assert time.monotonic() - started >= 1.0
+        async with asyncio.timeout(10):
+            while (await member()).paused:
+                await asyncio.sleep(0.1)

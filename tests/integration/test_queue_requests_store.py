@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from ivr_agent.callbacks.queue_requests import dispatch_in_place, queues_waiting
-from ivr_agent.core.queue_callbacks import QueueMember, QueueSnapshot, plan_dispatch
+from ivr_agent.core.queue_callbacks import Dispatch, QueueMember, QueueSnapshot, plan_dispatch
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import CallbackRow
 
@@ -95,3 +95,24 @@ async def test_a_done_request_gives_its_operator_back_and_is_then_forgotten(
     assert plan.forget == (done,)
     assert (await _rows(db))[done].queue_member is None
     assert await queues_waiting(db) == []
+
+
+async def test_a_kept_operator_found_unpaused_is_paused_again_for_their_request_only(
+    db: Database,
+) -> None:
+    kept = await _request(db, T0, "13900139105")
+    async with db.transaction("test update") as session:
+        row = await session.get(CallbackRow, kept)
+        assert row is not None
+        row.queue_member = OPS[0]
+    # The outage gave the operator back; they took a caller meanwhile (busy, not paused).
+    busy = QueueSnapshot("callback-line", (), (QueueMember(OPS[0], busy=True),))
+    plan = await dispatch_in_place(db, "callback-line", partial(plan_dispatch, busy))
+    assert (plan.restore, plan.reserve, plan.dial) == (((kept, OPS[0]),), (), ())
+    assert (await _rows(db))[kept].queue_member == OPS[0]
+
+    # A plan restoring an operator the request no longer keeps is not applied.
+    def stale(requests: object) -> Dispatch:
+        return Dispatch(restore=((kept, OPS[1]),))
+
+    assert (await dispatch_in_place(db, "callback-line", stale)).restore == ()

@@ -84,17 +84,24 @@ async def test_given_a_day_when_reported_as_xlsx_then_its_figures_equal_the_api(
         "operators",
         "breaches",
         "callbacks",
+        "follow_ups",
         "complaints",
     ]
     hotline = {row[0]: row for row in workbook["hotline"].iter_rows(min_row=2, values_only=True)}
     for name, figure in api["figures"].items():
-        if name.startswith("callbacks_") or name == "satisfaction_index":
+        if name.startswith(("callbacks_", "return_call", "specialist_")):
+            continue
+        if name == "satisfaction_index":
             continue
         assert hotline[name][2] == figure["value"], name
         assert hotline[name][3] == figure["formula"], name
     assert hotline["offered"][2] == 7  # the six of the known set and the Chinese operator's
     callbacks = {r[0]: r[2] for r in workbook["callbacks"].iter_rows(min_row=2, values_only=True)}
     assert callbacks["callbacks_due"] == api["figures"]["callbacks_due"]["value"]
+    follow_ups = {r[0]: r for r in workbook["follow_ups"].iter_rows(min_row=2, values_only=True)}
+    assert set(follow_ups) == {n for n in api["figures"] if n.startswith(("return_", "special"))}
+    for name, row in follow_ups.items():
+        assert (row[2], row[3]) == (api["figures"][name]["value"], api["figures"][name]["formula"])
     per_operator = {
         (row[0], row[1]): row[3]
         for row in workbook["operators"].iter_rows(min_row=2, values_only=True)
@@ -173,6 +180,7 @@ async def test_given_a_day_when_reported_as_csv_then_bom_and_chinese_round_trip(
         "# operators",
         "# breaches",
         "# callbacks",
+        "# follow_ups",
         "# complaints",
     ]
     assert any(row[:2] == [CHINESE_OPERATOR, "offered"] for row in rows)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from ivr_agent.callbacks.queries import get_callback
+from ivr_agent.calls.store import get_call, list_calls
 from ivr_agent.db.database import Database
 from ivr_agent.db.tokens import create_token
 from tests.integration.sandbox_support import running_sandbox
@@ -24,6 +26,12 @@ from tests.support.agent import serving_agent
 pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
 NUMBER = "13900139021"
+
+
+async def _placed_by(db: Database, pbx_id: str, channel_id: str) -> list[dict[str, Any]]:
+    """The stored calls whose first channel is ``channel_id`` (none yet: an empty list)."""
+    calls = await list_calls(db, limit=1000)
+    return [c for c in calls if (c["pbx_id"], c["linkedid"]) == (pbx_id, channel_id)]
 
 
 async def test_a_specialist_call_back_rings_the_specialist_first_and_reaches_the_customer_in_time(
@@ -46,10 +54,23 @@ async def test_a_specialist_call_back_rings_the_specialist_first_and_reaches_the
             assert reply.status == 201, await reply.text()
             created = await reply.json()
         result = await asyncio.wait_for(phones, 120)
-        await asyncio.sleep(1.0)  # the attempt's result is written after the recording
-        stored = await get_callback(db, created["callback_id"], ZONE)
+        # The attempt's result is written after the recording is fetched and verified.
+        async with asyncio.timeout(30):
+            while True:
+                stored = await get_callback(db, created["callback_id"], ZONE)
+                if stored is not None and stored["status"] not in ("pending", "in_progress"):
+                    break
+                await asyncio.sleep(0.2)
+        # The call the tracker measured for it: one call, the specialist's originated
+        # channel first (the customer's leg joins it: Asterisk links bridged channels).
+        assert stored is not None
+        (attempt,) = stored["attempts"]
+        async with asyncio.timeout(30):  # stored when the call ends on the PBX
+            while not (calls := await _placed_by(db, settings.pbx_id, attempt["channel_id"])):
+                await asyncio.sleep(0.2)
+        leg = await get_call(db, calls[0]["call_id"])
     (truth,) = result.results
-    save("specialist", {"truth": truth, "stored": stored})
+    save("specialist", {"truth": truth, "stored": stored, "call": leg})
 
     assert truth["completed"], truth["errors"]
     # The specialist's phone rang and answered before the customer's rang.
@@ -75,3 +96,13 @@ async def test_a_specialist_call_back_rings_the_specialist_first_and_reaches_the
     assert stored["recording"]["status"] == "ok"
     # The recording runs from the customer's answer to the end of the talk (about 8 s).
     assert 5 < stored["recording"]["seconds"] < 12
+    # The call is linked to its specialist call-back (no original call: requested through
+    # the API without one).
+    assert leg is not None
+    assert leg["direction"] == "callback"
+    assert leg["callback"] == {
+        "callback_id": created["callback_id"],
+        "attempt_id": attempt["attempt_id"],
+        "kind": "specialist",
+        "original_call_id": None,
+    }

@@ -68,7 +68,7 @@ async def test_a_caller_stranded_in_the_greeting_by_a_dead_agent_reaches_the_que
     config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
     async with running_agent(agent_settings, db) as app:
         simulation = asyncio.create_task(runner.run(plan, config, progress))
-        await die_in_handler(app[IVR], simulation, handlers=1)  # in the greeting (4.3 s)
+        await die_in_handler(app[IVR].get(), simulation, handlers=1)  # in the greeting (4.3 s)
     killed_at = time.time()
     await asyncio.sleep(STRANDED_SECONDS)
     async with running_agent(agent_settings, db) as app:
@@ -77,7 +77,7 @@ async def test_a_caller_stranded_in_the_greeting_by_a_dead_agent_reaches_the_que
             truths = await asyncio.wait_for(simulation, 60)
         except TimeoutError:
             pytest.fail("the caller never reached the queue: still stranded in Stasis")
-        stats = app[IVR].router.stats
+        stats = app[IVR].get().router.stats
     truth = truths[0]
     assert truth["completed"], truth["errors"]
     assert "004" in truth["operators_offered"]  # a ring-all queue offers it to everyone
@@ -101,7 +101,7 @@ async def test_a_caller_stranded_in_the_satisfaction_question_is_sent_on_and_rep
     config = runner.RunnerConfig.from_env_file(running_sandbox().credentials_file)
     async with running_agent(agent_settings, db) as app:
         simulation = asyncio.create_task(runner.run(plan, config, progress))
-        await die_in_handler(app[IVR], simulation, handlers=2)  # greeting, then the survey
+        await die_in_handler(app[IVR].get(), simulation, handlers=2)  # greeting, then the survey
     await asyncio.sleep(STRANDED_SECONDS)
     capture = agent_settings.data_dir / "stasis_restart_survey.jsonl"
     async with running_agent(agent_settings, db, capture=capture) as app:
@@ -110,7 +110,7 @@ async def test_a_caller_stranded_in_the_satisfaction_question_is_sent_on_and_rep
             truths = await asyncio.wait_for(simulation, 60)
         except TimeoutError:
             pytest.fail("the caller was never sent on: still stranded in the survey")
-        stats = app[IVR].router.stats
+        stats = app[IVR].get().router.stats
     truth = truths[0]
     assert truth["completed"], truth["errors"]
     assert truth["hung_up_by"] == "operator"

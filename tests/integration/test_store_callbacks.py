@@ -458,6 +458,8 @@ async def test_given_calls_and_callback_attempts_then_export_merges_them_by_end_
         "callback_id": answered.callback_id,
         "attempt_no": 2,
         "reason": "manual",
+        "kind": "survey",
+        "original_call_id": None,
         "outcome": "completed",
         "status": "completed",
         "scores": SCORES,

@@ -73,7 +73,7 @@ async def test_given_key_2_then_the_callers_spoken_suggestion_is_kept_and_plays_
             async with session.get(f"{base}/api/recordings/{suggestion.recording_id}/audio") as r:
                 served = (r.status, await r.read())
         with pytest.raises(AriError) as gone:
-            await app[IVR].client.stored_recording(f"ivr-agent-sg-{outcome['linkedid']}")
+            await app[IVR].get().client.stored_recording(f"ivr-agent-sg-{outcome['linkedid']}")
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "suggestion-live.json").write_text(
         json.dumps({"truth": truth, "bundle": bundle}, ensure_ascii=False, indent=1, default=str)

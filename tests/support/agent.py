@@ -84,7 +84,7 @@ async def serving_agent(
         if settings.ami_url is not None:
             await app[AMI].wait_logged_in(20)
         if settings.ari_url is not None and ari_up:
-            events = app[IVR].events
+            events = app[IVR].get().events
             assert events is not None
             await asyncio.wait_for(events.connected.wait(), 20)
         yield app, f"http://{host}:{port}"

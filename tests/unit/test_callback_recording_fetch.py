@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ivr_agent.callbacks.call import fetch_and_store
 from ivr_agent.callbacks.journal import Journal
+from ivr_agent.callbacks.recording_fetch import fetch_and_store
 from ivr_agent.pbx.ari import AriError
 from tests.integration.qa_support import make_wav
 

@@ -156,6 +156,24 @@ def test_working_time_adds_up_and_ends_in_working_hours(
     assert inside(once, config.working_hours, config) or inside(edge, config.working_hours, config)
 
 
+def test_nothing_added_at_a_closing_stays_at_that_closing() -> None:
+    # Found by the property above: 15 minutes of Monday 00:00-00:15 working time ended at
+    # 00:15 on the 8th; adding nothing more then moved on to the next Monday's opening.
+    config = CallbackConfig(
+        zone=ZoneInfo("Asia/Shanghai"),
+        windows=(Window(time(0, 0), time(0, 15)),),
+        working_days=frozenset({0}),
+        days_off=frozenset({date(2024, 1, 1)}),
+        working_hours=(Window(time(0, 0), time(0, 15)),),
+    )
+    start = datetime(2023, 12, 31, 16, 0, tzinfo=UTC)  # Monday 1 January, a holiday
+    ends = add_working_time(start, timedelta(minutes=15), config)
+    assert ends == datetime(2024, 1, 7, 16, 15, tzinfo=UTC)  # Monday 8th, 00:15 local
+    assert add_working_time(ends, timedelta(0), config) == ends
+    # Outside working hours, nothing added still waits for the next opening.
+    assert add_working_time(start, timedelta(0), config) == datetime(2024, 1, 7, 16, 0, tzinfo=UTC)
+
+
 @settings(max_examples=300, deadline=None)
 @given(configs(), instants, st.integers(0, 10 * 86_400), st.sampled_from(REASONS))
 def test_schedule_is_never_early_and_always_allowed(

@@ -101,6 +101,22 @@ def test_a_done_request_gives_its_operator_back_then_is_forgotten() -> None:
     assert (plan.unpause, plan.forget) == ((), ("c",))
 
 
+def test_an_operator_kept_for_a_request_who_lost_their_pause_is_paused_again() -> None:
+    # Given back while the database was out of reach: busy now, still kept for "c" (whose
+    # place is ahead of the caller who joined at 4 s), so paused again before they come free.
+    held = WaitingRequest("c", at(2), member=OP)
+    plan = plan_dispatch(snapshot(4, members=(QueueMember(OP, busy=True),)), [held])
+    assert (plan.restore, plan.reserve, plan.dial) == ((("c", OP),), (), ())
+    # Free already: paused again and dialled (the return call is theirs).
+    plan = plan_dispatch(snapshot(4, members=(QueueMember(OP),)), [held])
+    assert (plan.restore, plan.dial) == ((("c", OP),), ("c",))
+    # Still paused for it, or paused by someone else: nothing to restore.
+    kept = QueueMember(OP, busy=True, paused=True, paused_reason=reservation_reason("c"))
+    lunch = QueueMember(OP, paused=True, paused_reason="lunch")
+    for member in (kept, lunch):
+        assert plan_dispatch(snapshot(4, members=(member,)), [held]).restore == ()
+
+
 def test_a_caller_of_the_same_moment_counts_as_earlier_only_if_strictly_before() -> None:
     assert plan_dispatch(snapshot(5), [WaitingRequest("a", at(5))]).dial == ("a",)
     assert plan_dispatch(snapshot(4.999), [WaitingRequest("a", at(5))]).dial == ()
@@ -204,6 +220,13 @@ def test_properties_of_every_plan(case: tuple[QueueSnapshot, list[WaitingRequest
     held = {r.member for r in requests if r.member and r.open}
     assert not set(reserved.values()) & held
     assert len(set(reserved.values())) == len(reserved)
+    # Pauses restored: only the request's own operator, not paused by anyone now, never one
+    # given back in the same plan.
+    for callback_id, interface in plan.restore:
+        assert by_id[callback_id].member == interface
+        assert by_id[callback_id].open
+        assert not members[interface].paused
+        assert interface not in plan.unpause
 
 
 @given(cases())

@@ -10,6 +10,7 @@ leaves them — and a new agent rebuilds the calls from the journal file alone.
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,23 @@ CAPTURE = Path(__file__).resolve().parents[1] / "fixtures" / "captures" / "overl
 #: The calls of the capture.
 CALLS = 4
 RESTARTED = "agent restarted; events missed while it was down"
+#: Every journal a test opened: a "killed" agent's journal stays open for the rest of the
+#: test, as the dead process's file would; the files are closed once the test is over.
+_opened: list[InflightJournal] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_journals() -> Iterator[None]:
+    yield
+    while _opened:
+        _opened.pop().close()
+
+
+def journal_at(path: Path) -> InflightJournal:
+    """A journal on ``path``, closed at the end of the test if the test leaves it open."""
+    journal = InflightJournal(path)
+    _opened.append(journal)
+    return journal
 
 
 def agent(journal_path: Path) -> tuple[Ingest, list[CallOutcome]]:
@@ -36,7 +54,7 @@ def agent(journal_path: Path) -> tuple[Ingest, list[CallOutcome]]:
     def finished(call: FinishedCall) -> None:
         stored.append(call.outcome)
 
-    journal = InflightJournal(journal_path)
+    journal = journal_at(journal_path)
     ingest = Ingest(Tracker(StandardsConfig(), "pbx1"), finished, journal=journal)
     ingest.restore(journal.recover())
     return ingest, stored
@@ -157,7 +175,7 @@ def test_given_a_line_torn_by_the_crash_when_read_back_then_it_is_skipped_and_co
     assert second.stats.calls_restored == in_flight
     # The torn tail is gone from the rewritten file: the next line starts clean.
     assert journal.read_text(encoding="utf-8").endswith("\n")
-    again = InflightJournal(journal)
+    again = journal_at(journal)
     assert len(again.recover()) > 0
     assert again.stats.lines_unreadable == 0
 
@@ -201,7 +219,10 @@ def test_given_a_full_disk_when_space_comes_back_then_the_journal_is_whole_again
     assert box is not None
     for raw in before[:half]:
         ingest.on_ami_event(raw, 0.0)
-    monkeypatch.setattr(box, "_file", FullDisk())
+    real = box._file
+    assert real is not None
+    real.close()  # the disk fills: what the journal holds is written nowhere from now on
+    box._file = FullDisk()  # type: ignore[assignment]
     for raw in before[half:]:
         ingest.on_ami_event(raw, 0.0)  # never raises into the AMI reader
     assert box.stats.write_failures == 1  # logged once, then held in memory
@@ -211,7 +232,7 @@ def test_given_a_full_disk_when_space_comes_back_then_the_journal_is_whole_again
     # The same lines as an agent whose disk never filled keeps.
     healthy = tmp_path / "healthy.jsonl"
     control, _ = fed(healthy, before)
-    assert InflightJournal(journal).recover() == InflightJournal(healthy).recover()
+    assert journal_at(journal).recover() == journal_at(healthy).recover()
     second, _ = agent(journal)
     assert second.stats.calls_restored == len(control.tracker) > 0
 
@@ -219,7 +240,7 @@ def test_given_a_full_disk_when_space_comes_back_then_the_journal_is_whole_again
 def test_given_values_with_line_ends_or_separators_then_they_come_back_as_they_were(
     tmp_path: Path,
 ) -> None:
-    journal = InflightJournal(tmp_path / "calls-in-flight.pbx1.jsonl")
+    journal = journal_at(tmp_path / "calls-in-flight.pbx1.jsonl")
     journal.recover()
     odd = {"Event": "Newchannel", "CallerIDName": "张\r\n三\x1f", "Linkedid": "1.1"}
     plain = {"Event": "Newchannel", "CallerIDName": "李四", "Linkedid": "1.1"}
@@ -228,4 +249,4 @@ def test_given_values_with_line_ends_or_separators_then_they_come_back_as_they_w
     journal.record("1.2", plain)
     journal.forget("1.2")
     journal.close()
-    assert InflightJournal(journal.path).recover() == [odd, plain]
+    assert journal_at(journal.path).recover() == [odd, plain]

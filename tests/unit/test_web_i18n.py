@@ -28,7 +28,8 @@ from ivr_agent.core.figures import (
 )
 from ivr_agent.core.figures import callback_figures as callback_figures_of
 from ivr_agent.core.figures import figures as figures_of
-from ivr_agent.core.outcome import DIRECTION_LABELS, SILENCE_LABELS
+from ivr_agent.core.follow_up_figures import FollowUpCounts, follow_up_figures
+from ivr_agent.core.outcome import CALL_KIND_LABELS, DIRECTION_LABELS, SILENCE_LABELS
 from ivr_agent.core.satisfaction import INDEX_LABELS, INDICES
 from ivr_agent.setting_types import UI_LANGUAGES
 from ivr_agent.web.i18n import SOURCE_LANGUAGE, catalogue_path, negotiate, page_locale
@@ -140,6 +141,7 @@ def test_the_names_the_core_defines_once_are_translated(language: str) -> None:
         *figures_of(Counts(), settings),
         *callback_figures_of(CallbackCounts(), settings),
         *complaint_figures(ComplaintCounts(), 0, settings),
+        *follow_up_figures(FollowUpCounts(), 180.0),
     }
     assert set(FIGURE_LABELS) == names
     for labels in (
@@ -147,6 +149,7 @@ def test_the_names_the_core_defines_once_are_translated(language: str) -> None:
         FIGURE_LABELS,
         INDEX_LABELS,
         DIRECTION_LABELS,
+        CALL_KIND_LABELS,
         SILENCE_LABELS,
         STATE_LABELS,
     ):

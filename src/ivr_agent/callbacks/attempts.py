@@ -86,6 +86,8 @@ class ClaimedAttempt:
     queue_name: str | None = None
     #: A specialist call-back (S8): the specialist's operator id (rung first).
     operator_id: str | None = None
+    #: An operator-first return call (S8): the operator's queue interface rung first.
+    operator_first: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def _claimed(row: CallbackRow, attempt: CallbackAttemptRow) -> ClaimedAttempt:
         overdue=row.overdue,
         queue_name=row.queue_name,
         operator_id=row.operator_id,
+        operator_first=attempt.operator_first,
     )
 
 

@@ -13,15 +13,15 @@ Theory of operation (STANDARDS.md S5):
    progress goes to the journal (``callbacks/journal.py``), so an agent restarted
    mid-call can resume or finish the attempt.
 3. After the call: hang up, stop the recording, wait for ``RecordingFinished``, fetch the
-   file, verify it against the recorded time (``RecordingStarted`` → ``RecordingFinished``,
-   ±1 s), store it under the data dir by opaque id with its SHA-256 — a file that fails
-   verification is kept and marked ``corrupt`` — note it in the journal, and only then
-   delete it from the PBX. The caller (the dialer) writes the outcome.
+   file (``callbacks/recording_fetch.py``), verify it against the recorded time
+   (``RecordingStarted`` → ``RecordingFinished``, ±1 s), store it under the data dir by
+   opaque id with its SHA-256 — a file that fails verification is kept and marked
+   ``corrupt`` — note it in the journal, and only then delete it from the PBX. The caller
+   (the dialer) writes the outcome.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import secrets
@@ -29,10 +29,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivr_agent.callbacks.journal import Journal, JournalEntry
+from ivr_agent.callbacks.recording_fetch import fetch_and_store
 from ivr_agent.callbacks.script import (
     ASKS_IF_SOLVED,
     Ask,
@@ -44,12 +44,7 @@ from ivr_agent.callbacks.script import (
 from ivr_agent.pbx.ari import AriClient, AriError, JsonObject, event_time
 from ivr_agent.pbx.stasis import ChannelEvents, ChannelGone
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.recordings import (
-    RecordingFile,
-    download_when_disk_allows,
-    keep_verified_file,
-    when_disk_allows,
-)
+from ivr_agent.recordings import RecordingFile
 
 if TYPE_CHECKING:
     from ivr_agent.pbx.session import Ivr
@@ -60,11 +55,6 @@ log = get_logger(__name__)
 RECORDING_EVENT_SECONDS = 5.0
 #: After ``RecordingStarted``: a recording that cannot write its file fails within this.
 RECORDING_CONFIRM_SECONDS = 0.5
-#: Fetching a finished recording: the short waits while the PBX has not stored it yet (404)…
-NOT_FOUND_RETRY_SECONDS = (0.2, 0.5, 1.0)
-#: … and how long to wait for a PBX that is down or booting (no reply, 502–504).
-PBX_BACK_SECONDS = 60.0
-PBX_RESTARTING = frozenset({None, 502, 503, 504})
 #: Longest a single prompt may play before we stop waiting for its end.
 PLAYBACK_MAX_SECONDS = 120.0
 #: Played into the bridge while waiting for a key, so the recording never starves.
@@ -231,28 +221,51 @@ class CallbackCall:
     async def finish(
         self, entry: JournalEntry, result: ScriptResult, answered_at: float
     ) -> CallReport:
-        """After the conversation: hang up, stop, fetch, verify and store the recording."""
+        """After the conversation: hang up, then :meth:`close` with the survey's result."""
         await self._hang_up()
-        stored, reason, ended = await self.stop_and_keep(entry, answered_at)
-        outcome: str = result.outcome
-        detail: str | None = None
-        if stored is None:
-            # No recording, no outcome (S5): the attempt failed and will be rescheduled.
-            outcome, detail = "failed", f"recording: {reason}"
-        self.journal.write(
-            entry.with_(outcome=outcome, ended_at=ended, stored=stored, scores=dict(result.scores))
+        return await self.close(
+            entry.with_(scores=dict(result.scores)),
+            answered_at,
+            result.outcome,
+            None,
+            result=result,
         )
+
+    async def close(
+        self,
+        entry: JournalEntry,
+        answered_at: float,
+        outcome: str,
+        detail: str | None,
+        *,
+        finished_at: float | None = None,
+        result: ScriptResult | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> CallReport:
+        """The end every kind of answered call shares, once its channels are hung up (or
+        handed over): stop (unless ``finished_at`` says it ended), fetch, verify and store
+        the recording, note the end in the journal, destroy the bridge; the call's report.
+
+        No verified recording, no outcome (S5): the attempt is ``failed`` (rescheduled) and
+        ``detail`` says why; ``extra`` (e.g. the linked call) is kept only for an outcome
+        that stood. ``result``: a survey's scores and answers."""
+        stored, reason, ended = await self.stop_and_keep(entry, answered_at, finished_at)
+        if stored is None:
+            done = f"{detail}, but " if detail and outcome == "connected" else ""
+            outcome, detail, extra = "failed", f"{done}recording: {reason}", None
+        self.journal.write(entry.with_(outcome=outcome, ended_at=ended, stored=stored))
         await self._destroy_bridge()
         return CallReport(
             outcome=outcome,
             reason=detail,
-            scores=result.scores,
+            scores={} if result is None else result.scores,
             answered_at=_utc(answered_at),
             ended_at=_utc(ended),
             recording=stored,
-            satisfaction_index=result.satisfaction_index,
-            better_time=result.better_time,
-            problem_solved=result.problem_solved,
+            satisfaction_index=None if result is None else result.satisfaction_index,
+            better_time=None if result is None else result.better_time,
+            problem_solved=None if result is None else result.problem_solved,
+            extra=extra or {},
         )
 
     # --- recording ----------------------------------------------------------------------
@@ -547,69 +560,3 @@ class CallbackCall:
     async def _destroy_bridge(self) -> None:
         with contextlib.suppress(AriError):
             await self.client.destroy_bridge(self.bridge_id)
-
-
-async def fetch_and_store(
-    client: AriClient,
-    journal: Journal,
-    data_dir: Path,
-    attempt_id: str,
-    recording_name: str,
-    expected_seconds: float | None,
-) -> tuple[RecordingFile | None, str | None]:
-    """Fetch a finished recording from the PBX, verify and store it, then delete it there.
-
-    The stored file is noted in the journal *before* the PBX copy is deleted, so a crash in
-    between loses nothing. Returns (stored file, None) or (None, why there is no file).
-    """
-    fetched: Path | None = None
-    problem = "not found on the PBX"
-    loop = asyncio.get_running_loop()
-    pbx_back_by = loop.time() + PBX_BACK_SECONDS
-    not_found = iter(NOT_FOUND_RETRY_SECONDS)
-    delay = 0.0
-    while True:
-        await asyncio.sleep(delay)
-        try:
-            # The customer is hung up already: waiting for disk space holds nobody on the line.
-            fetched = await download_when_disk_allows(
-                lambda target: client.download_stored_recording(recording_name, target),
-                data_dir,
-                what={"attempt_id": attempt_id},
-            )
-            break
-        except AriError as exc:
-            problem = f"fetch failed: {exc.status or 'no reply'} {exc.message}"
-            if exc.status == 404:
-                # Not stored yet (the PBX closes the file after RecordingFinished), or not at
-                # all: a few short waits tell them apart.
-                next_delay = next(not_found, None)
-            elif exc.status in PBX_RESTARTING and loop.time() < pbx_back_by:
-                # The PBX is down or booting (503 "Asterisk not booted" after a restart):
-                # the file is on its disk, and the customer is gone already — wait for it.
-                next_delay = 1.0
-            else:
-                next_delay = None
-            if next_delay is None:
-                break
-            delay = next_delay
-    if fetched is None:
-        log.warning("callback_recording_missing", attempt_id=attempt_id, problem=problem)
-        return None, problem
-    stored = await when_disk_allows(
-        keep_verified_file, data_dir, fetched, expected_seconds, what={"attempt_id": attempt_id}
-    )
-    entry = journal.read(attempt_id) or JournalEntry(attempt_id)
-    journal.write(entry.with_(stored=stored))
-    log.info(
-        "callback_recording_stored",
-        attempt_id=attempt_id,
-        recording_id=stored.recording_id,
-        seconds=stored.seconds,
-        expected_seconds=None if expected_seconds is None else round(expected_seconds, 3),
-        status=stored.status,
-        reason=stored.reason,
-    )
-    with contextlib.suppress(AriError):
-        await client.delete_stored_recording(recording_name)
-    return stored, None

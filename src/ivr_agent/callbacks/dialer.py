@@ -74,6 +74,11 @@ from ivr_agent.callbacks.dialing import (
     unanswered_outcome,
 )
 from ivr_agent.callbacks.journal import Journal, JournalEntry
+from ivr_agent.callbacks.operator_first import (
+    OperatorFirstReturnCall,
+    places_operator_first,
+    reserve_operator,
+)
 from ivr_agent.callbacks.queue_dispatch import QueueCallbackDispatcher, running_dispatcher
 from ivr_agent.callbacks.reconcile import ReconcileReport, finish_without_channel, reconcile
 from ivr_agent.callbacks.return_call import GREETING, QUEUE_GREETING, ReturnCall
@@ -312,11 +317,17 @@ class Dialer:
     async def place(self, attempt: ClaimedAttempt) -> None:
         """Originate the attempt's call, run it, and write how it ended."""
         log.info("callback_dialling", attempt_id=attempt.attempt_id, attempt_no=attempt.attempt_no)
+        if places_operator_first(attempt, self.settings.return_call_order):
+            attempt = await reserve_operator(self.ivr, self.db, attempt)
+        caller_id = None
         try:
             endpoint = dial_string(self.settings.callback_dial, attempt.customer_number)
             if attempt.operator_id is not None:
                 # S8: the specialist's phone rings first; the customer once they answer.
                 endpoint = specialist_endpoint(self.settings.specialist_dial, attempt.operator_id)
+            elif attempt.operator_first is not None:
+                # S8: the operator kept for it first, shown whom they will call back.
+                endpoint, caller_id = attempt.operator_first, attempt.customer_number
         except ValueError as exc:
             await self.finish(attempt, AttemptResult(outcome="failed", detail=str(exc)))
             return
@@ -337,6 +348,7 @@ class Dialer:
                     channel_id=attempt.channel_id,
                     app=self.settings.ari_app,
                     app_args=f"{ROUTE},{attempt.attempt_id}",
+                    caller_id=caller_id,
                     timeout=self.settings.callback_ring_seconds,
                 )
                 self.placed += 1
@@ -401,6 +413,8 @@ class Dialer:
         # a specialist call-back bridges the specialist who answered with the customer.
         kind = kind_of(attempt.reason)
         runner = {"return_call": ReturnCall, "specialist": SpecialistCall}.get(kind, CallbackCall)
+        if attempt.operator_first is not None:
+            runner = OperatorFirstReturnCall  # its operator answered: now the customer
         call = runner(
             self.ivr,
             self.journal,

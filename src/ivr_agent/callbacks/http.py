@@ -38,6 +38,7 @@ from ivr_agent.callbacks.schemas import (
 from ivr_agent.db.models import CALLBACK_STATUSES, AuditLogRow
 from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
+from ivr_agent.platform.slots import Slot
 from ivr_agent.web.auth import ROLE, requires
 from ivr_agent.web.errors import ApiError, bad_parameter
 from ivr_agent.web.query import bool_parameter, int_parameter
@@ -50,10 +51,10 @@ QUERY_PARAMETERS = frozenset(f.alias or n for n, f in CallbacksQuery.model_field
 EXPORT_COLUMNS = tuple(Callback.model_fields)
 #: How far a reference time may lie from now: further is a typo, not a callback to plan.
 REFERENCE_RANGE = timedelta(days=31)
-#: Set by the composition root while the callback dialer runs (its ``Dialer.wake``): makes
-#: it look for due callbacks now. Unset (no dialer here): the callback waits for the poll
-#: of whichever agent dials.
-WAKE_DIALER: web.AppKey[Callable[[], None]] = web.AppKey("wake_dialer")
+#: Filled by the composition root while the callback dialer runs (its ``Dialer.wake``):
+#: makes it look for due callbacks now. Empty (no dialer here): the callback waits for the
+#: poll of whichever agent dials.
+WAKE_DIALER: web.AppKey[Slot[Callable[[], None]]] = web.AppKey("wake_dialer")
 
 
 def _time(name: str, raw: str, request: web.Request) -> datetime:
@@ -143,7 +144,7 @@ async def create_callback_handler(request: web.Request) -> web.Response:
             )
         )
     # Only after the commit: a dialer woken earlier would not see the row yet.
-    wake = request.app.get(WAKE_DIALER)
+    wake = request.app[WAKE_DIALER].value
     if wake is not None:
         wake()
     zone = settings.zone
@@ -250,6 +251,7 @@ async def _export_rows(request: web.Request, filters: _Filters) -> AsyncIterator
 
 def setup_callbacks_api(app: web.Application) -> None:
     """Register the callback routes."""
+    app[WAKE_DIALER] = Slot("the callback dialer")
     app.router.add_post("/api/callbacks", create_callback_handler)
     app.router.add_get("/api/callbacks", list_callbacks_handler)
     app.router.add_get("/api/callbacks/{callback_id}", get_callback_handler)

@@ -49,6 +49,8 @@ class JournalEntry:
     ended_at: float | None = None
     #: The call's recording, once kept under the data dir.
     stored: RecordingFile | None = None
+    #: A specialist call-back (S8): when the customer answered (the moment S8 judges).
+    reached_at: float | None = None
 
     def with_(self, **changes: Any) -> JournalEntry:
         """A copy with ``changes`` applied."""

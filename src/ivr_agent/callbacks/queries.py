@@ -300,9 +300,10 @@ async def page_callback_calls(
 
     Each object has the keys of ``CallOutcome.to_json()`` with ``direction: callback``
     (``call_id`` is the attempt id, ``linkedid`` our channel id, ``caller_number`` the
-    customer's), followed by ``callback``: the callback id, attempt number, reason,
-    attempt outcome, the callback's status, and the attempt's scores. ``after`` is the
-    sort key of the last object of the previous page.
+    customer's), followed by ``callback``: the callback id, attempt number, reason, kind,
+    the original call it follows up (``source_call_id``), attempt outcome, the callback's
+    status, and the attempt's scores. ``after`` is the sort key of the last object of the
+    previous page.
     """
     query = (
         select(CallbackAttemptRow, CallbackRow, RecordingRow.recording_id)
@@ -336,6 +337,9 @@ async def page_callback_calls(
                     "callback_id": row.callback_id,
                     "attempt_no": attempt.attempt_no,
                     "reason": row.reason,
+                    "kind": kind_of(row.reason),
+                    # The call it follows up (S8: a return call's abandoned call, …).
+                    "original_call_id": row.source_call_id,
                     "outcome": attempt.outcome,
                     "status": row.status,
                     "scores": {k: attempt_scores[k] for k in INDICES if k in attempt_scores},

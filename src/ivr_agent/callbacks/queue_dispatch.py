@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,10 @@ log = get_logger(__name__)
 #: a member who cannot take calls at all (invalid, unavailable).
 FREE_DEVICE_STATE = "1"
 UNREACHABLE_DEVICE_STATES = frozenset({"4", "5"})
+#: A database outage shorter than this keeps the operators paused for requests (their places
+#: hold); a longer one gives them back to the queue, so callers are not left waiting beside
+#: idle operators for as long as the outage lasts.
+OUTAGE_GRACE_SECONDS = 30.0
 #: ``QueueEntry`` ``Wait`` is whole seconds: a caller may have joined up to this much earlier.
 WAIT_RESOLUTION = timedelta(seconds=1)
 #: The hook context that pauses and unpauses a queue member (ivr-agent-hooks.conf).
@@ -133,9 +138,12 @@ class QueueCallbackDispatcher:
         poll_seconds: float,
         pbx_now: Callable[[], float],
         joined: JoinTimes | None = None,
+        outage_grace_seconds: float = OUTAGE_GRACE_SECONDS,
     ) -> None:
         """``joined``: the exact queue join of a channel the agent tracks (its
-        ``QueueCallerJoin``), so callers a second apart are told apart."""
+        ``QueueCallerJoin``), so callers a second apart are told apart.
+        ``outage_grace_seconds``: how long the database may stay out of reach before the
+        operators kept for requests are given back to their queues."""
         assert ivr.ami is not None
         self.joined = joined
         self.ami: AmiConnection = ivr.ami
@@ -144,22 +152,56 @@ class QueueCallbackDispatcher:
         self.wake = wake
         self.poll_seconds = poll_seconds
         self.pbx_now = pbx_now
+        self.outage_grace_seconds = outage_grace_seconds
         #: Requests released by this agent since start.
         self.released = 0
+        #: Operators given back because the database stayed out of reach.
+        self.given_back_in_outages = 0
+        #: The queues of the last poll that read the database (and the monotonic time of it).
+        self.known_queues: list[str] = []
+        self._database_read_at = time.monotonic()
 
     async def run(self) -> None:
-        """Poll forever; a failed poll is logged and tried again at the next one."""
+        """Poll forever; a failed poll is logged and tried again at the next one. While the
+        database stays out of reach past the grace, the operators kept for requests are
+        given back to their queues (callers keep being served); the next poll that reads the
+        database pauses them again for the requests that still keep them."""
         while True:
             try:
                 await self.tick()
-            except (StoreError, AmiError, AriError) as exc:
+            except StoreError as exc:
+                log.warning("queue_callback_poll_failed", error=str(exc))
+                if time.monotonic() - self._database_read_at > self.outage_grace_seconds:
+                    await self.give_back_kept_operators()
+            except (AmiError, AriError) as exc:
                 log.warning("queue_callback_poll_failed", error=str(exc))
             await asyncio.sleep(self.poll_seconds)
+
+    async def give_back_kept_operators(self) -> int:
+        """Unpause every operator the agent paused for a request in the queues it knows (from
+        the PBX's ``QueueStatus`` alone: the database is out of reach); how many."""
+        given = 0
+        for queue in self.known_queues:
+            with contextlib.suppress(AmiError):
+                snapshot = await self.snapshot(queue)
+                for member in snapshot.members if snapshot is not None else ():
+                    if member.ours:
+                        log.warning(
+                            "queue_callback_operator_given_back_database_down",
+                            queue=queue,
+                            member=member.interface,
+                        )
+                        await self.change_member(queue, member.interface, "unpause", "")
+                        given += 1
+        self.given_back_in_outages += given
+        return given
 
     async def tick(self) -> list[str]:
         """One poll of every queue with requests; the ids released for dialling."""
         released: list[str] = []
-        for queue in await queues_waiting(self.db):
+        queues = await queues_waiting(self.db)
+        self.known_queues, self._database_read_at = queues, time.monotonic()
+        for queue in queues:
             snapshot = await self.snapshot(queue)
             if snapshot is None:
                 log.warning("queue_callback_queue_unknown", queue=queue)
@@ -169,6 +211,9 @@ class QueueCallbackDispatcher:
             # many; the dialer is woken last, once its operator is kept.
             for callback_id, member in plan.reserve:
                 log.info("queue_callback_operator_kept", callback_id=callback_id, member=member)
+                await self.change_member(queue, member, "pause", reservation_reason(callback_id))
+            for callback_id, member in plan.restore:
+                log.info("queue_callback_pause_restored", callback_id=callback_id, member=member)
                 await self.change_member(queue, member, "pause", reservation_reason(callback_id))
             for member in plan.unpause:
                 log.info("queue_callback_operator_given_back", queue=queue, member=member)

@@ -247,11 +247,14 @@ async def dispatch_in_place(
                 .execution_options(synchronize_session=False)
             )
         order = {c: i for i, c in enumerate(plan.dial)}
+        holding = {r.callback_id: r.member for r in requests if r.open}
         return Dispatch(
             tuple(reserved),
             tuple(sorted(dialled, key=order.__getitem__)),
             plan.unpause,
             plan.forget,
+            # Only a request that still keeps that very operator has them paused again.
+            tuple((c, m) for c, m in plan.restore if holding.get(c) == m),
         )
 
     return await in_transaction(db, f"dispatch callback requests of queue {queue}", work)

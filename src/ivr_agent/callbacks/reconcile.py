@@ -23,7 +23,8 @@ dialer look dead. Each attempt taken is never redialled blindly:
   the survey; no answer/busy ends it as such).
 * **Its channel is gone** → finished from what is left: a recording already stored (noted in
   the journal), else the recording on the PBX (a live one is stopped first) is fetched,
-  verified and stored. The outcome is the journal's if the script had ended; otherwise the
+  verified and stored. The outcome is the journal's if the script had ended (a specialist
+  call-back whose specialist and customer were bridged: ``connected``); otherwise the
   attempt ``failed`` ("agent restarted mid-call") and the scheduling rules reschedule it.
   With no recording at all, an answered outcome is impossible (S5): ``failed``, rescheduled.
 
@@ -45,8 +46,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ivr_agent.callbacks.attempts import AttemptResult, ClaimedAttempt, take_unfinished
-from ivr_agent.callbacks.call import bridge_id_for, fetch_and_store, recording_name_for
+from ivr_agent.callbacks.call import bridge_id_for, recording_name_for
 from ivr_agent.callbacks.journal import Journal
+from ivr_agent.callbacks.recording_fetch import fetch_and_store
 from ivr_agent.pbx.ari import AriClient, AriError, JsonObject
 from ivr_agent.platform.logging import get_logger
 
@@ -208,10 +210,16 @@ async def finish_without_channel(dialer: Dialing, attempt: ClaimedAttempt, why: 
     with contextlib.suppress(AriError):
         await client.destroy_bridge(bridge_id_for(attempt.attempt_id))
     outcome = entry.outcome if entry is not None and entry.outcome else None
-    detail = None if outcome else f"{why} (survey interrupted)"
+    if outcome is None and entry is not None and entry.reached_at is not None:
+        # A specialist call-back whose two talked (S8): connected, not a call to repeat (as
+        # every answered outcome, only with its recording).
+        outcome = "connected"
+    detail = None if outcome else f"{why} (call interrupted)"
     if stored is None and problem:
         detail = f"{detail or why}; recording: {problem}"
     answered = entry.answered_at if entry is not None else None
+    if entry is not None and entry.reached_at is not None:
+        answered = entry.reached_at  # the customer's answer: what S8 judges
     result = AttemptResult(
         outcome=outcome or "failed",
         answered_at=datetime.fromtimestamp(answered, UTC) if answered else None,

@@ -31,7 +31,6 @@ from ivr_agent.callbacks.call import (
     CallReport,
     RecordingLost,
     RecordingNotStarted,
-    _utc,
 )
 from ivr_agent.callbacks.journal import JournalEntry
 from ivr_agent.callbacks.script import Prompt
@@ -185,23 +184,11 @@ class ReturnCall(CallbackCall):
         detail: str | None,
         finished_at: float | None = None,
     ) -> CallReport:
-        """Hang up unless handed over, stop (if still running), fetch, verify and store the
-        recording; the call's report. No verified recording: ``failed`` (S5)."""
+        """Hang up unless handed over, then :meth:`close` (handed over without a verified
+        recording: ``failed`` all the same, S5 keeps no outcome without it)."""
         if outcome != "connected":
             await self._hang_up()
-        stored, reason, ended = await self.stop_and_keep(entry, answered_at, finished_at)
-        if stored is None and outcome == "connected":
-            # Handed over all the same (the customer reaches an operator), but S5 keeps no
-            # outcome without its recording: the attempt is failed and rescheduled.
-            outcome, detail = "failed", f"handed over, but recording: {reason}"
-        self.journal.write(entry.with_(outcome=outcome, ended_at=ended, stored=stored))
-        await self._destroy_bridge()
-        return CallReport(
-            outcome=outcome,
-            reason=detail,
-            scores={},
-            answered_at=_utc(answered_at),
-            ended_at=_utc(ended),
-            recording=stored,
-            extra={"linkedid": self.target.channel_id} if outcome == "connected" else {},
+        linked = {"linkedid": self.target.channel_id} if outcome == "connected" else None
+        return await self.close(
+            entry, answered_at, outcome, detail, finished_at=finished_at, extra=linked
         )

@@ -3,7 +3,9 @@
 ``GET /api/calls?format=csv|xlsx`` (or ``Accept: text/csv``) downloads every call matching
 the filters (``since``) as a spreadsheet, streamed: rows are fetched in pages of
 :data:`EXPORT_PAGE` and written as they come (``limit`` and ``after`` page the JSON list
-only). One column per key of the call's JSON; holds and prompts as JSON text.
+only). One column per key of the call's JSON; holds, prompts and links as JSON text; then
+the links flattened (``calls.links.LINK_COLUMNS``): the kind of call (inbound, survey,
+return_call, specialist), the original call it follows up, the calls placed for it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr_agent.calls.links import LINK_COLUMNS, link_cells, linked_pages
 from ivr_agent.calls.schemas import MAX_PAGE, Call, CallPage, CallsQuery
-from ivr_agent.calls.store import get_call, iter_outcomes, list_calls
+from ivr_agent.calls.store import get_call, list_calls, outcome_pages
 from ivr_agent.db.errors import UnknownCursorError
 from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
@@ -26,8 +29,8 @@ from ivr_agent.web.tabular import requested_format, stream_table
 
 #: How many calls one page of an export fetches (each page its own short transaction).
 EXPORT_PAGE = 500
-#: The export's columns: the keys of ``CallOutcome.to_json()``, in its order.
-EXPORT_COLUMNS = tuple(Call.model_fields)
+#: The export's columns: the keys of a call's JSON, in its order, then the flat links.
+EXPORT_COLUMNS = (*Call.model_fields, *LINK_COLUMNS)
 
 
 def _since(request: web.Request) -> datetime | None:
@@ -68,9 +71,10 @@ async def list_calls_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def _rows(request: web.Request, since: datetime | None) -> AsyncIterator[Sequence[Any]]:
-    async for outcome in iter_outcomes(request.app[DATABASE], since=since, batch=EXPORT_PAGE):
-        call = outcome.to_json()
-        yield [call.get(column) for column in EXPORT_COLUMNS]
+    db = request.app[DATABASE]
+    async for page in linked_pages(db, outcome_pages(db, since=since, batch=EXPORT_PAGE)):
+        for call in page:
+            yield [call.get(column) for column in Call.model_fields] + link_cells(call)
 
 
 @requires("ops", "qa")

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ivr_agent.core.callbacks import CallbackKind
 from ivr_agent.core.outcome import Direction, Silence
 from ivr_agent.platform.apidoc import Reply
 
@@ -36,11 +37,25 @@ class PromptHeard(Reply):
 
 class CallbackLink(Reply):
     """The callback attempt that placed a call: ``callback_attempts.channel_id`` is the call's
-    ``linkedid``."""
+    ``linkedid`` (a specialist call-back's customer leg: ``ivr-agent-cbc-<attempt_id>``)."""
 
     callback_id: str
     attempt_id: str
-    kind: Literal["survey", "return_call"]
+    kind: CallbackKind
+    original_call_id: str | None = Field(
+        description="The call this one follows up (the callback's source_call_id): the "
+        "abandoned call of a return call, the call whose caller pressed 1 in the queue, the "
+        "call handed to a specialist; null when requested without one."
+    )
+
+
+class FollowUpCall(Reply):
+    """A call placed for this call by one of its callbacks (a return call, a specialist
+    call-back), oldest first."""
+
+    call_id: str
+    kind: CallbackKind
+    callback_id: str
 
 
 class ReturnCallFacts(Reply):
@@ -89,8 +104,13 @@ class Call(Reply):
     incomplete_reason: str | None
     callback: CallbackLink | None = Field(
         None,
-        description="a call the agent placed (direction callback, single-call reads only): "
-        "its callback and attempt, and the kind (survey, or return_call: S8)",
+        description="a call one of our callbacks placed (absent otherwise): its callback and "
+        "attempt, the kind (survey, return_call or specialist: S8) and the original call",
+    )
+    follow_up_calls: list[FollowUpCall] = Field(
+        default_factory=list,
+        description="the calls our callbacks placed for this one (its return call, its "
+        "specialist call-back; absent when none), each linking back with callback",
     )
     return_call: ReturnCallFacts | None = Field(
         None,

@@ -25,7 +25,8 @@ from ivr_agent.callbacks import (
     callback_for_abandoned,
     request_for_queue_callback,
 )
-from ivr_agent.core.callbacks import CallbackConfig, kind_of
+from ivr_agent.calls.links import linked_calls
+from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
@@ -34,8 +35,6 @@ from ivr_agent.db.clock import database_now
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import UnknownCursorError, translate_errors
 from ivr_agent.db.models import (
-    CallbackAttemptRow,
-    CallbackRow,
     CallEventRow,
     CallRow,
     HoldRow,
@@ -327,46 +326,17 @@ async def load_outcome(target: Database | AsyncSession, call_id: str) -> CallOut
 
 
 async def get_call(target: Database | AsyncSession, call_id: str) -> dict[str, Any] | None:
-    """The call as ``CallOutcome.to_json()`` returns it, or ``None`` if unknown; a call the
-    PBX placed also names its ``callback`` (ids and kind) and, a return call (S8), its
-    ``return_call`` facts (queue join, operator's answer, wait)."""
+    """The call as ``CallOutcome.to_json()`` returns it with its links (``calls.links``:
+    the callback that placed it and the original call, the calls placed for it), or
+    ``None`` if unknown; a return call (S8) also gives its ``return_call`` facts (queue
+    join, operator's answer, wait)."""
     outcome = await load_outcome(target, call_id)
     if outcome is None:
         return None
-    call = outcome.to_json()
-    if outcome.direction == "callback":
-        call["callback"] = await _callback_of(target, outcome.pbx_id, outcome.linkedid)
-        call["return_call"] = outcome.extra.get("return_call")
+    (call,) = await linked_calls(target, [outcome])
+    if outcome.direction == "callback" and "return_call" in outcome.extra:
+        call["return_call"] = outcome.extra["return_call"]
     return call
-
-
-async def _callback_of(
-    target: Database | AsyncSession, pbx_id: str, linkedid: str
-) -> dict[str, str] | None:
-    """The callback attempt that placed the call with ``linkedid`` (our originated channel id
-    is its Linkedid), or None (a call placed by someone else)."""
-
-    async def work(session: AsyncSession) -> dict[str, str] | None:
-        found = (
-            await session.execute(
-                select(
-                    CallbackAttemptRow.callback_id,
-                    CallbackAttemptRow.attempt_id,
-                    CallbackRow.reason,
-                )
-                .join(CallbackRow, CallbackRow.callback_id == CallbackAttemptRow.callback_id)
-                .where(
-                    CallbackAttemptRow.pbx_id == pbx_id,
-                    CallbackAttemptRow.channel_id == linkedid,
-                )
-            )
-        ).first()
-        if found is None:
-            return None
-        callback_id, attempt_id, reason = found
-        return {"callback_id": callback_id, "attempt_id": attempt_id, "kind": kind_of(reason)}
-
-    return await _run(target, "read the callback of a call", work)
 
 
 async def page_outcomes(
@@ -418,26 +388,36 @@ async def list_calls(
     limit: int = 100,
     after_call_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """:func:`page_outcomes` as ``to_json()`` dicts (what ``GET /api/calls`` returns)."""
+    """:func:`page_outcomes` as ``to_json()`` dicts with their links (``calls.links``): what
+    ``GET /api/calls`` returns."""
     outcomes = await page_outcomes(target, since=since, limit=limit, after_call_id=after_call_id)
-    return [outcome.to_json() for outcome in outcomes]
+    return await linked_calls(target, outcomes)
+
+
+async def outcome_pages(
+    db: Database, *, since: datetime | None = None, batch: int = 500
+) -> AsyncIterator[list[CallOutcome]]:
+    """Every stored call (ended at or after ``since``), oldest first, in pages of ``batch``.
+
+    Each page is its own short transaction, so a long export never holds one open.
+    """
+    after: str | None = None
+    while True:
+        page = await page_outcomes(db, since=since, limit=batch, after_call_id=after)
+        if page:
+            yield page
+        if len(page) < batch:
+            return
+        after = page[-1].call_id
 
 
 async def iter_outcomes(
     db: Database, *, since: datetime | None = None, batch: int = 500
 ) -> AsyncIterator[CallOutcome]:
-    """Every stored call (ended at or after ``since``), oldest first, fetched in batches.
-
-    Each batch is its own short transaction, so a long export never holds one open.
-    """
-    after: str | None = None
-    while True:
-        page = await page_outcomes(db, since=since, limit=batch, after_call_id=after)
+    """Every stored call (ended at or after ``since``), oldest first, fetched in batches."""
+    async for page in outcome_pages(db, since=since, batch=batch):
         for outcome in page:
             yield outcome
-        if len(page) < batch:
-            return
-        after = page[-1].call_id
 
 
 async def get_timeline(target: Database | AsyncSession, call_id: str) -> list[dict[str, Any]]:

@@ -53,13 +53,15 @@ def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
 async def export_calls(settings: Settings, since: datetime | None, out: TextIO) -> int:
     """Write every stored call ending at or after ``since`` to ``out``, one JSON line each.
 
-    Lines are ``CallOutcome.to_json_line()``, oldest first by end time; returns how many
-    were written. Finished callback attempts are merged in by end time as objects with
-    ``direction: callback`` (``store.callbacks.page_callback_calls``).
+    Lines are ``CallOutcome.to_json_line()`` with the call's links (``calls.links``: the
+    callback that placed it and its original call, the calls placed for it), oldest first by
+    end time; returns how many were written. Finished callback attempts are merged in by end
+    time as objects with ``direction: callback`` (``store.callbacks.page_callback_calls``).
     A naive ``since`` is read in the call centre's time zone (``IVR_AGENT_TIMEZONE``).
     """
     from ivr_agent.callbacks.queries import iter_callback_calls
-    from ivr_agent.calls.store import iter_outcomes
+    from ivr_agent.calls.links import linked_pages
+    from ivr_agent.calls.store import outcome_pages
     from ivr_agent.core.outcome import dumps_line
     from ivr_agent.db.database import open_database
 
@@ -81,11 +83,13 @@ async def export_calls(settings: Settings, since: datetime | None, out: TextIO) 
             )
         )
         pending = await anext(callbacks, None)
-        async for outcome in iter_outcomes(db, since=since):
-            while pending is not None and pending[0] < outcome.ended_at:
-                write(dumps_line(pending[1]))
-                pending = await anext(callbacks, None)
-            write(outcome.to_json_line())
+        async for page in linked_pages(db, outcome_pages(db, since=since)):
+            for call in page:
+                ended = datetime.fromisoformat(call["ended_at"])
+                while pending is not None and pending[0] < ended:
+                    write(dumps_line(pending[1]))
+                    pending = await anext(callbacks, None)
+                write(dumps_line(call))
         while pending is not None:
             write(dumps_line(pending[1]))
             pending = await anext(callbacks, None)

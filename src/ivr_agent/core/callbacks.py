@@ -67,7 +67,9 @@ completed at 17:00 has one hour that day and two the next working morning
   ``failed`` (the agent could not run the call, e.g. recording did not start) are
   **failures**: never an immediate redial — the next attempt is the first allowed moment at
   least ``retry_interval`` after the attempt ended; after ``max_attempts`` failures the
-  callback is ``unreachable``. A technical failure counts too: the customer's phone may have
+  callback is ``unreachable``. A specialist call-back (S8) is first tried again
+  ``specialist_retry_gap`` after the failure while its deadline allows
+  (:mod:`.specialist_retries`). A technical failure counts too: the customer's phone may have
   rung, and an endless retry loop would harass them.
 - ``rescheduled`` (the customer pressed 2, "not now") is **not** a failure: it is scheduled
   like one (≥ retry interval, inside a window) but counted separately — at the time the
@@ -90,6 +92,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
+
+from .specialist_retries import specialist_retry_at
 
 #: Reasons a callback may be requested for (API, abandoned calls); ``campaign`` callbacks are
 #: made only by their campaign's runs (``ivr_agent.campaigns``).
@@ -195,6 +199,8 @@ class CallbackConfig:
     max_attempts: int = 3
     #: S8: a specialist contacts the customer within this (他会在3分钟内与您联系).
     specialist_due: timedelta = timedelta(minutes=3)
+    #: S8: a failed specialist call-back is tried again this long after, within its due time.
+    specialist_retry_gap: timedelta = timedelta(seconds=15)
 
     def __post_init__(self) -> None:
         if not self.windows:
@@ -209,6 +215,8 @@ class CallbackConfig:
             raise ValueError("complaint_min must be between 0 and complaint_max")
         if self.service_deadline <= timedelta(0) or self.service_due <= timedelta(0):
             raise ValueError("service_due and service_deadline must be positive")
+        if self.specialist_retry_gap <= timedelta(0):
+            raise ValueError("specialist_retry_gap must be positive (never an immediate redial)")
 
     def is_working_day(self, day: date) -> bool:
         """Whether callbacks may be placed on local ``day`` (and working hours run on it)."""
@@ -245,6 +253,7 @@ class CallbackConfig:
             retry_interval=timedelta(minutes=settings.callback_retry_minutes),
             max_attempts=settings.callback_max_attempts,
             specialist_due=timedelta(seconds=settings.specialist_due_seconds),
+            specialist_retry_gap=timedelta(seconds=settings.specialist_retry_seconds),
         )
 
     def allowed_windows(
@@ -414,12 +423,20 @@ def schedule(
     return Schedule(due_at=due, deadline=deadline, target_by=target, overdue=due > deadline)
 
 
+#: The smallest step of a datetime: the instant just before another.
+_TICK = timedelta(microseconds=1)
+
+
 def add_working_time(start: datetime, duration: timedelta, config: CallbackConfig) -> datetime:
     """The instant ``duration`` of working time after ``start`` (UTC): only time inside
     working hours on working days counts, so a clock started outside them starts at the next
     opening."""
     remaining = duration
     at = _aware("start", start)
+    if not remaining and allowed_span(at - _TICK, config.working_hours, config)[1] == at:
+        # No time to add from the very close of working hours: that close is the answer, as
+        # it was the answer of the addition that ended there (so two additions equal one).
+        return at
     while True:
         opens, closes = allowed_span(at, config.working_hours, config)
         if opens + remaining <= closes:
@@ -547,6 +564,11 @@ def next_state(
         if failed >= config.max_attempts:
             return final("unreachable", f"{failed} failed attempts (maximum {config.max_attempts})")
         give_up = "unreachable"
+        if state.reason == "specialist":
+            soon = specialist_retry_at(ended, deadline, config.specialist_retry_gap)
+            if soon is not None:
+                why = f"retry within the due time after {outcome}"
+                return NextState("pending", soon, late, failed, reschedules, outcome, why)
 
     windows = config.allowed_windows(state.reason, state.windows)
     # Never an immediate redial: counted from the end of the attempt, not its start.

@@ -13,8 +13,9 @@ from typing import Any
 
 from .texts import N_
 
-#: How pages name each figure of :func:`figures` and :func:`callback_figures` (in English;
-#: the pages show the catalogue's translation).
+#: How pages name each figure of :func:`figures`, :func:`callback_figures`,
+#: :func:`complaint_figures` and ``follow_up_figures.follow_up_figures`` (in English; the
+#: pages show the catalogue's translation).
 FIGURE_LABELS: Mapping[str, str] = {
     "offered": N_("Offered"),
     "answered": N_("Answered"),
@@ -56,6 +57,14 @@ FIGURE_LABELS: Mapping[str, str] = {
     "complaint_resolution_rate": N_("Resolution rate"),
     "complaints_overdue": N_("Overdue complaints"),
     "complaints_escalated": N_("Escalated complaints"),
+    "return_calls_placed": N_("Return calls placed"),
+    "return_calls_reached": N_("Return calls reached"),
+    "return_calls_operator_answered": N_("Answered by an operator"),
+    "return_call_operator_rate": N_("Return calls answered rate"),
+    "specialist_calls_placed": N_("Specialist calls placed"),
+    "specialist_calls_within_due": N_("Specialist calls in time"),
+    "specialist_calls_late": N_("Specialist calls late"),
+    "specialist_within_due_rate": N_("Specialist in-time rate"),
 }
 
 #: What every ring-time figure measures (S1), stated in the formulas that use it.

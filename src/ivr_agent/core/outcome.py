@@ -25,6 +25,12 @@ Silence = Literal["none", "prompted_then_spoke", "hung_up_silent"]
 #: How pages name each :data:`Direction` and :data:`Silence` (in English; the pages show the
 #: catalogue's translation).
 DIRECTION_LABELS: Mapping[str, str] = {"inbound": N_("inbound"), "callback": N_("callback")}
+#: How pages name the kind of call a callback placed (``core.callbacks.CallbackKind``, S5/S8).
+CALL_KIND_LABELS: Mapping[str, str] = {
+    "survey": N_("survey callback"),
+    "return_call": N_("return call"),
+    "specialist": N_("specialist call-back"),
+}
 SILENCE_LABELS: Mapping[str, str] = {
     "none": N_("caller spoke"),
     "prompted_then_spoke": N_("prompted, then spoke"),

@@ -21,6 +21,8 @@ from the queue's state (AMI ``QueueStatus``) and the stored requests:
    A reservation whose request is done with (completed, failed, cancelled) is given back the
    same way, and forgotten once the queue shows the operator back.
    Only our own pauses are undone: an operator paused for another reason is never touched.
+   An operator kept for a request who is found unpaused (given back while the database was
+   out of reach, unpaused by hand, the PBX restarted) is paused again for it.
 5. **Exactly once.** Releasing a request for dialling is a conditional update under a
    per-queue lock in PostgreSQL (``callbacks/queue_requests.py``), so agents sharing the
    database never dial a request twice.
@@ -118,6 +120,9 @@ class Dispatch:
     #: Requests whose reservation ends (their return call is in the queue, or it was given
     #: back): the store forgets their operator.
     forget: tuple[str, ...] = field(default=())
+    #: Requests still keeping an operator whose pause is gone (given back while the database
+    #: was out of reach, unpaused by hand, the PBX restarted): paused again for them.
+    restore: tuple[tuple[str, str], ...] = field(default=())
 
 
 def place_order(request: WaitingRequest) -> tuple[datetime, str]:
@@ -160,6 +165,7 @@ def plan_dispatch(snapshot: QueueSnapshot, requests: Sequence[WaitingRequest]) -
     waiting_callers = [c.joined_at for c in snapshot.callers if not c.return_call]
     earliest_caller = min(waiting_callers) if waiting_callers else None
     reserve: list[tuple[str, str]] = []
+    restore: list[tuple[str, str]] = []
     dial: list[str] = []
     # Operators that could be kept for a request: reachable, not paused by anyone else,
     # not kept for another request; free ones first (in a stable order).
@@ -207,7 +213,10 @@ def plan_dispatch(snapshot: QueueSnapshot, requests: Sequence[WaitingRequest]) -
             reserve.append((request.callback_id, kept.interface))
         if kept.interface in left:
             break  # a return call already in the queue takes this operator first
+        if kept.interface == request.member and not kept.paused and kept.reachable:
+            # Kept for it, but no longer paused: a caller who joined later could take them.
+            restore.append((request.callback_id, kept.interface))
         # Free, and not paused by someone else meanwhile (a break: the customer would wait).
         if kept.reachable and not kept.busy and (not kept.paused or kept.ours):
             dial.append(request.callback_id)
-    return Dispatch(tuple(reserve), tuple(dial), tuple(unpause), tuple(forget))
+    return Dispatch(tuple(reserve), tuple(dial), tuple(unpause), tuple(forget), tuple(restore))

@@ -37,6 +37,17 @@ STATUS_LABELS: Mapping[str, str] = {
     "done": N_("Done"),
 }
 
+#: How the wrap-up page names the state of a specialist call-back the record handed the
+#: call over with (S8; ``core.callbacks.Status``).
+CALLBACK_STATUS_LABELS: Mapping[str, str] = {
+    "pending": N_("waiting to be dialled"),
+    "in_progress": N_("being dialled"),
+    "completed": N_("reached"),
+    "declined": N_("declined"),
+    "unreachable": N_("not reached"),
+    "cancelled": N_("cancelled"),
+}
+
 #: Longest summary and result (characters): a wrap-up note, not a document.
 MAX_TEXT = 4000
 #: Longest follow-up owner (operator id) and contact name.

@@ -42,6 +42,7 @@ from ivr_agent.metrics import today
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.web import static_files
 from ivr_agent.web.auth import CREDENTIAL, SESSION_COOKIE, open_route
+from ivr_agent.web.call_links import kind_text, related_calls
 from ivr_agent.web.i18n import DASH, PageLocale, page_locale, request_locale
 from ivr_agent.web.redirects import login_location, same_origin_path
 from ivr_agent.web.templates import SECURITY_HEADERS, message_page, render_page
@@ -186,8 +187,10 @@ def call_facts(call: dict[str, Any], zone: ZoneInfo, t: PageLocale) -> list[tupl
     complete = _("yes")
     if not call["complete"]:
         complete = _("no (%(reason)s)") % {"reason": call.get("incomplete_reason")}
+    direction = label(DIRECTION_LABELS, call["direction"])
+    kind = kind_text(call, t)
     return [
-        (_("Direction"), label(DIRECTION_LABELS, call["direction"])),
+        (_("Direction"), direction if kind is None else f"{direction} · {kind}"),
         # Unmasked here: a person opening one call (ops, QA) needs the number to act on it.
         (_("Caller"), call["caller_number"] or DASH),
         (_("Operator"), call["operator_id"] or DASH),
@@ -225,6 +228,7 @@ async def call_page_handler(request: web.Request) -> web.Response:
         t,
         call_id=call_id,
         facts=call_facts(call, zone, t),
+        related=related_calls(call, t, "/calls/"),
         timeline=timeline_rows(await get_timeline(db, call_id), zone, t),
     )
 

@@ -313,6 +313,20 @@ def callback_tiles(figures: dict[str, Any], t: PageLocale) -> list[Tile]:
     ]
 
 
+def follow_up_tiles(figures: dict[str, Any], t: PageLocale) -> list[Tile]:
+    """S8: today's return calls placed, reached and answered by an operator; specialist
+    call-backs placed, in time (the 3 minutes) and late."""
+    late = figures["specialist_calls_late"]["value"]
+    return [
+        _figure(t, figures, "return_calls_placed", PageLocale.count),
+        _figure(t, figures, "return_calls_reached", PageLocale.count),
+        _figure(t, figures, "return_calls_operator_answered", PageLocale.count),
+        _figure(t, figures, "specialist_calls_placed", PageLocale.count),
+        _figure(t, figures, "specialist_calls_within_due", PageLocale.count),
+        _figure(t, figures, "specialist_calls_late", PageLocale.count, "bad" if late else ""),
+    ]
+
+
 def complaint_tiles(figures: dict[str, Any], target: float, t: PageLocale) -> list[Tile]:
     """S7: today's complaints, the complaint rate against its target, the resolution rate,
     overdue and escalated complaints."""
@@ -351,6 +365,7 @@ async def panels_context(app: web.Application, t: PageLocale) -> dict[str, Any]:
         "operator_columns": [t.gettext(FIGURE_LABELS[name]) for name, _ in OPERATOR_COLUMNS],
         "operators": operator_rows(by_operator.get("groups", []), t),
         "callbacks": callback_tiles(figures, t),
+        "follow_ups": follow_up_tiles(figures, t),
         "complaints": complaint_tiles(figures, settings.complaint_rate_target, t),
     }
 

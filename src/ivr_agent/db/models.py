@@ -377,6 +377,9 @@ class CallbackAttemptRow(Base):
     heartbeat_at: Mapped[datetime | None]
     # The survey's "problem solved?" answer (migration 0007); NULL: not asked or no answer.
     problem_solved: Mapped[bool | None]
+    # An operator-first return call (S8, migration 0017): the operator's queue interface
+    # rung before the customer; NULL: the customer was dialled first.
+    operator_first: Mapped[str | None]
 
 
 class RecordingRow(Base):

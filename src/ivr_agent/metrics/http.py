@@ -16,8 +16,10 @@ Calls count in the interval by ``offered_at`` (``from`` ≤ offered_at < ``to``)
 calls count (callbacks are not offered calls). The callback figures (S5: due, completed,
 overdue, within 30 min, satisfaction index) count callbacks by ``due_at``, and the complaint
 figures (S7: complaint rate, resolution rate, overdue, escalated) complaints by
-``created_at``; both appear in the total only (neither has an operator or is an offered
-call).
+``created_at``; the follow-up figures (S8: return calls placed, reached, answered by an
+operator; specialist call-backs placed, within their due time, late) return calls by their
+first attempt and specialist call-backs by their request (``core/follow_up_figures.py``).
+These appear in the total only (none has an operator or is an offered call).
 
 ``GET /api/metrics/breaches?from=&to=&limit=``: the calls of the interval that broke a
 standard (late answer, hold over the limit, silent hang-up, over the maximum length), latest
@@ -40,6 +42,7 @@ from ivr_agent.core.figures import (
     figure,
     figures,
 )
+from ivr_agent.core.follow_up_figures import follow_up_figures
 from ivr_agent.db.database import Database
 from ivr_agent.metrics import store
 from ivr_agent.metrics.complaints import (
@@ -48,6 +51,7 @@ from ivr_agent.metrics.complaints import (
     complaint_summary,
     complaints_by_operator,
 )
+from ivr_agent.metrics.follow_up_counts import follow_up_summary
 from ivr_agent.metrics.schemas import (
     MAX_BREACHES,
     Breaches,
@@ -209,6 +213,7 @@ async def summary_of(
     complaints = await complaint_summary(
         database, start, end, now=moment, chase_after=timedelta(days=fs.complaint_chase_days)
     )
+    follow_ups = await follow_up_summary(database, start, end, now=moment)
     body: dict[str, Any] = {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -216,7 +221,8 @@ async def summary_of(
         "settings": fs.to_json(),
         "figures": figures(result.total, fs)
         | callback_figures(callbacks, fs)
-        | complaint_figures(complaints, result.total.answered, fs),
+        | complaint_figures(complaints, result.total.answered, fs)
+        | follow_up_figures(follow_ups, settings.specialist_due_seconds),
         "complaint_statistics": await complaint_statistics(database, start, end),
     }
     if group_by is not None and result.groups is not None:

@@ -56,6 +56,9 @@ class QaListRow:
     offered_at: datetime
     direction: str
     operator_id: str | None
+    #: The call's key on its PBX (its links to callbacks are looked up by it).
+    pbx_id: str
+    linkedid: str
     caller_number: str | None
     duration_seconds: float
     breaches: tuple[str, ...]
@@ -160,6 +163,8 @@ async def qa_calls(
                     offered_at=call.offered_at,
                     direction=call.direction,
                     operator_id=call.operator_id,
+                    pbx_id=call.pbx_id,
+                    linkedid=call.linkedid,
                     caller_number=call.caller_number,
                     duration_seconds=call.duration_seconds,
                     breaches=breaches_of(call, qa_index, first, now=now, wrap_up=filters.wrap_up),

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from ivr_agent.calls import call_links
 from ivr_agent.core.breaches import BREACH_LABELS, BREACHES
 from ivr_agent.core.outcome import DIRECTION_LABELS
 from ivr_agent.core.satisfaction import INDEX_LABELS
@@ -39,6 +40,7 @@ from ivr_agent.qa.listing import DIRECTIONS, QaFilter, QaListRow, known_operator
 from ivr_agent.qa.records import Actor, actor_of
 from ivr_agent.web import static_files, templates
 from ivr_agent.web.auth import SESSION_COOKIE, open_route, request_token
+from ivr_agent.web.call_links import CallLink, kind_text, related_calls
 from ivr_agent.web.errors import ApiError
 from ivr_agent.web.formats import masked
 from ivr_agent.web.forms import cross_site, form_token, valid_form_token
@@ -104,6 +106,8 @@ class ListRow:
     call_id: str
     offered: str
     direction: str
+    #: Links to the original call of a return call, or to the return call of a call (S8).
+    related: tuple[CallLink, ...]
     operator: str
     caller: str
     duration: str
@@ -224,13 +228,28 @@ def filter_form(request: web.Request, operators: list[str], t: PageLocale) -> Fi
     )
 
 
-def list_rows(rows: list[QaListRow], zone: ZoneInfo, t: PageLocale) -> list[ListRow]:
-    """The calls of one page of the list, formatted (the caller's number masked)."""
+def direction_text(direction: str, links: Mapping[str, Any], t: PageLocale) -> str:
+    """A call's direction, with the kind of callback that placed it (S8: return call …)."""
+    text = _label(t, DIRECTION_LABELS, direction)
+    kind = kind_text(links, t)
+    return text if kind is None else f"{text} · {kind}"
+
+
+def list_rows(
+    rows: list[QaListRow],
+    zone: ZoneInfo,
+    t: PageLocale,
+    links: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[ListRow]:
+    """The calls of one page of the list, formatted (the caller's number masked); ``links``:
+    each call's links (``calls.call_links``) to its original call or its return call."""
+    links = links or {}
     return [
         ListRow(
             call_id=row.call_id,
             offered=t.date_time(row.offered_at, zone),
-            direction=_label(t, DIRECTION_LABELS, row.direction),
+            direction=direction_text(row.direction, links.get(row.call_id, {}), t),
+            related=related_calls(links.get(row.call_id, {}), t, "/qa/calls/"),
             operator=row.operator_id or DASH,
             caller=masked(row.caller_number),
             duration=t.seconds(row.duration_seconds),
@@ -277,7 +296,7 @@ async def qa_list_handler(request: web.Request, actor: Actor) -> web.StreamRespo
         "qa/list.html",
         t,
         filters=filter_form(request, await known_operators(db), t),
-        rows=list_rows(rows, settings.zone, t),
+        rows=list_rows(rows, settings.zone, t, await call_links(db, rows)),
         pager=pager(request, page, total, t),
     )
 
@@ -311,7 +330,7 @@ def call_facts(call: dict[str, Any], zone: ZoneInfo, t: PageLocale) -> list[tupl
 
     answer = (call.get("extra") or {}).get("satisfaction")
     return [
-        (t.gettext("Direction"), _label(t, DIRECTION_LABELS, call["direction"])),
+        (t.gettext("Direction"), direction_text(call["direction"], call, t)),
         (t.gettext("Caller"), masked(call["caller_number"])),
         (t.gettext("Operator"), call["operator_id"] or DASH),
         (t.gettext("Offered at"), when(call["offered_at"])),
@@ -378,6 +397,7 @@ async def qa_call_handler(request: web.Request, actor: Actor) -> web.StreamRespo
         t,
         call_id=call_id,
         facts=call_facts(bundle["call"], zone, t),
+        related=related_calls(bundle["call"], t, "/qa/calls/"),
         recording={
             "playable": bool(recording) and recording["status"] == "ok",
             "recording_id": recording["recording_id"] if recording else None,

@@ -14,6 +14,7 @@ from ivr_agent.core.commands import StartRecording
 from ivr_agent.pbx.session import Ivr
 from ivr_agent.platform.keys import DATABASE
 from ivr_agent.platform.logging import get_logger
+from ivr_agent.platform.slots import Slot
 from ivr_agent.platform.tasks import background
 from ivr_agent.recordings.files import discard_incoming
 from ivr_agent.recordings.http import setup_recordings_api
@@ -41,6 +42,7 @@ def setup(
     ``run_recorder``: what runs the recorder's part (the active parts of a leader-elected
     agent); by default it runs with the app."""
     setup_recordings_api(app)
+    app[RECORDER] = Slot("the inbound recorder")
 
     async def retention(app: web.Application) -> AsyncIterator[None]:
         db = app[DATABASE]
@@ -62,7 +64,7 @@ def setup(
             ivr = session()
             if ivr is not None:
                 recorder = InboundRecorder(ivr, db)
-                app[RECORDER] = recorder
+                stack.enter_context(app[RECORDER].holding(recorder))
                 stack.push_async_callback(recorder.close)
                 if settings.record_inbound:
                     stack.callback(commands.route((StartRecording,), recorder.start))

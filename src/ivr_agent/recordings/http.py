@@ -222,7 +222,7 @@ async def unknown_recording_route(request: web.Request) -> web.Response:
 async def _pause(request: web.Request, paused: bool) -> web.Response:
     actor = await request_actor(request)
     call_id = request.match_info["call_id"]
-    recorder = request.app.get(RECORDER)
+    recorder = request.app[RECORDER].value
     if recorder is None:
         raise ApiError(409, "not_recording", "inbound recording is off or ARI is not connected")
     try:

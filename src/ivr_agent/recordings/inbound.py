@@ -52,6 +52,7 @@ from ivr_agent.db.errors import StoreError
 from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import ChannelGone, snoop_id
 from ivr_agent.platform.logging import get_logger
+from ivr_agent.platform.slots import Slot
 from ivr_agent.qa import save_call_recording
 from ivr_agent.recordings import disk_wait
 from ivr_agent.recordings.disk_wait import download_when_disk_allows, when_disk_allows
@@ -452,4 +453,5 @@ class InboundRecorder:
                 await task
 
 
-RECORDER = web.AppKey("inbound_recorder", InboundRecorder)
+#: Filled while the inbound recorder runs (the active agent with ARI connected).
+RECORDER: web.AppKey[Slot[InboundRecorder]] = web.AppKey("inbound_recorder")

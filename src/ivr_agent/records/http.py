@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr_agent.callbacks import WAKE_DIALER, callback_config
 from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.records.schemas import CallRecordBundle, RecordBody
@@ -74,17 +75,19 @@ async def load_wrap_up(request: web.Request, call_id: str, reader: Writer) -> Wr
 async def store_record(
     request: web.Request, call_id: str, body: RecordBody | Mapping[str, Any], writer: Writer
 ) -> WrapUp:
-    """Validate (a form's fields through :class:`RecordBody`) and store the call's record;
+    """Validate (a form's fields through :class:`RecordBody`) and store the call's record —
+    with ``specialist_id``, the specialist's call-back too, and the dialer woken;
     :class:`ApiError` 400 naming the field, 404, or 409."""
     record_body = body if isinstance(body, RecordBody) else validated(RecordBody, body)
     try:
-        return await write_record(
+        written = await write_record(
             request.app[DATABASE],
             call_id,
             record_body.entry(),
             writer,
             now=datetime.now(UTC),
             wrap_up=wrap_up_limit(request.app),
+            callbacks=callback_config(request.app[SETTINGS]),
         )
     except UnknownCall:
         raise _not_found() from None
@@ -94,6 +97,11 @@ async def store_record(
         raise ApiError(409, "record_conflict", str(exc), {"field": exc.field}) from None
     except RecordError as exc:
         raise bad_parameter(exc.field or "body", str(exc).partition(": ")[2] or str(exc)) from None
+    wake = request.app[WAKE_DIALER].value
+    if record_body.specialist_id is not None and wake is not None:
+        # Only after the commit: a dialer woken earlier would not see the call-back yet.
+        wake()
+    return written
 
 
 @requires("ops", "qa", "operator")

@@ -18,7 +18,13 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ivr_agent.core.records import RECORD_STATUSES, RECORD_TYPES, STATUS_LABELS, TYPE_LABELS
+from ivr_agent.core.records import (
+    CALLBACK_STATUS_LABELS,
+    RECORD_STATUSES,
+    RECORD_TYPES,
+    STATUS_LABELS,
+    TYPE_LABELS,
+)
 from ivr_agent.platform.keys import DATABASE, SETTINGS
 from ivr_agent.records.http import load_wrap_up, store_record, wrap_up_limit, writer_of
 from ivr_agent.records.store import CallRecord, WrapUp, Writer, calls_without_record
@@ -42,6 +48,7 @@ FORM_FIELDS = (
     "contact_number",
     "contact_name",
     "supersedes",
+    "specialist_id",
 )
 
 
@@ -129,6 +136,7 @@ def _form_values(record: CallRecord | None, bundle: WrapUp, zone: ZoneInfo) -> d
             "expected_completion": "",
             "contact_number": bundle.caller_number or "",
             "contact_name": "",
+            "specialist_id": "",
         }
     return {
         "type": record.type,
@@ -139,6 +147,8 @@ def _form_values(record: CallRecord | None, bundle: WrapUp, zone: ZoneInfo) -> d
         "expected_completion": _local_input(record.expected_completion, zone),
         "contact_number": record.contact_number or "",
         "contact_name": record.contact_name or "",
+        # A hand-over is an action, not a field kept with the record: empty each time.
+        "specialist_id": "",
     }
 
 
@@ -181,6 +191,19 @@ def _render_form(
         types=[(v, t.gettext(TYPE_LABELS[v])) for v in RECORD_TYPES],
         statuses=[(v, t.gettext(STATUS_LABELS[v])) for v in RECORD_STATUSES],
         error=error,
+        specialist_due=t.seconds(request.app[SETTINGS].specialist_due_seconds),
+        handed=[
+            {
+                "callback_id": h["callback_id"],
+                "text": t.gettext("Specialist %(operator)s: %(status)s, due by %(deadline)s")
+                % {
+                    "operator": h["operator_id"],
+                    "status": t.gettext(CALLBACK_STATUS_LABELS.get(h["status"], h["status"])),
+                    "deadline": t.date_time(datetime.fromisoformat(h["deadline"]), zone),
+                },
+            }
+            for h in bundle.specialist_callbacks
+        ],
         history=[
             {
                 "version": r.version,
@@ -247,6 +270,7 @@ def error_text(error: ApiError, t: PageLocale) -> str:
         "expected_completion": t.gettext("The expected completion is not a date and time."),
         "type": t.gettext("Choose what the call was about."),
         "status": t.gettext("Choose the follow-up status."),
+        "specialist_id": t.gettext("The specialist is an operator id of 1 to 6 digits."),
     }
     return messages.get(
         field, t.gettext("The form was not filled in as expected; reload the page.")

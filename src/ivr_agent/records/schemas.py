@@ -4,7 +4,7 @@ and the wrap-up form) and as stored."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -79,6 +79,14 @@ class RecordBody(BaseModel):
     supersedes: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
         default=None, description="The record_id a correction replaces (the call's latest)."
     )
+    specialist_id: Annotated[StrictText | None, BeforeValidator(_blank_is_none)] = Field(
+        default=None,
+        pattern=r"^[0-9]{1,6}$",
+        description="Hand the problem to this specialist (operator id, 1-6 digits; S8): "
+        "their phone rings, then the contact's, due within IVR_AGENT_SPECIALIST_DUE_SECONDS "
+        "(a specialist call-back, as POST /api/callbacks kind specialist). Once per call and "
+        "specialist while their call-back is open.",
+    )
 
     def entry(self) -> RecordEntry:
         """The store's form of this body."""
@@ -117,11 +125,24 @@ class WrapUpState(Reply):
     late: bool = Field(description="first_entered_at (or now, when none yet) later than due_at")
 
 
+class SpecialistHandOver(Reply):
+    """A specialist call-back the call was handed over with (S8); ``GET
+    /api/callbacks/{callback_id}`` has the rest."""
+
+    callback_id: str
+    operator_id: str
+    status: Literal["pending", "in_progress", "completed", "declined", "unreachable", "cancelled"]
+    outcome: str | None
+    due_at: datetime
+    deadline: datetime
+
+
 class CallRecordBundle(Reply):
     """``GET/POST /api/calls/{call_id}/record``: the current record, every version, the
-    wrap-up state."""
+    wrap-up state, the specialist call-backs it handed over."""
 
     call_id: str
     record: CallRecord | None
     history: list[CallRecord]
     wrap_up: WrapUpState
+    specialist_callbacks: list[SpecialistHandOver]

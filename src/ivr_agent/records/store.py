@@ -22,8 +22,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ivr_agent.callbacks import HandOver, hand_to_specialist, specialist_callbacks_of
 from ivr_agent.complaints import Actor, open_for_record
 from ivr_agent.core.breaches import late_wrap_up
+from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import iso
 from ivr_agent.core.phone import CUSTOMER_NUMBER
@@ -80,6 +82,9 @@ class RecordEntry:
     contact_number: str | None = None
     contact_name: str | None = None
     supersedes: str | None = None
+    #: Hand the problem to this specialist (operator id, S8): their call-back is created
+    #: with the record (``callbacks.hand_to_specialist``); not a field of the record row.
+    specialist_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,8 @@ class WrapUp:
     #: For the wrap-up page (not in the API's answer: the call's own route has them).
     caller_number: str | None = None
     answered_at: datetime | None = None
+    #: The specialist call-backs the call was handed over with (S8), oldest first.
+    specialist_callbacks: tuple[dict[str, Any], ...] = ()
 
     @property
     def current(self) -> CallRecord | None:
@@ -145,6 +152,7 @@ class WrapUp:
                 "first_entered_at": iso(self.first_entered_at),
                 "late": self.late,
             },
+            "specialist_callbacks": list(self.specialist_callbacks),
         }
 
 
@@ -211,7 +219,10 @@ async def read_wrap_up(
     ``reader`` may not see."""
     async with db.transaction("read call record") as session:
         call = await _visible_call(session, call_id, reader)
-        return _wrap_up(call, await _history(session, call_id), now, wrap_up)
+        found = _wrap_up(call, await _history(session, call_id), now, wrap_up)
+        return replace(
+            found, specialist_callbacks=tuple(await specialist_callbacks_of(session, call_id))
+        )
 
 
 def _defaults(entry: RecordEntry, call: CallRow) -> RecordEntry:
@@ -232,12 +243,16 @@ async def write_record(
     *,
     now: datetime,
     wrap_up: timedelta,
+    callbacks: CallbackConfig | None = None,
 ) -> WrapUp:
-    """Store the next version of the call's record and an audit row, in one transaction.
+    """Store the next version of the call's record and an audit row, in one transaction —
+    with a complaint for a record of type complaint (S7), and with ``entry.specialist_id``
+    the specialist's call-back (S8, scheduled by ``callbacks``) for the record's contact.
 
     Raises :class:`UnknownCall` (no such call, or an operator's call not its own),
     :class:`NotAnswered`, and :class:`RecordConflict` when ``entry.supersedes`` is given and
-    is not the latest version, or a concurrent write took the same version.
+    is not the latest version, or a concurrent write took the same version;
+    :class:`RecordError` naming ``contact_number`` when a specialist cannot call it.
     """
     if entry.supersedes is not None and not is_uuid(entry.supersedes):
         raise RecordError("supersedes: not a record id", "supersedes")
@@ -261,6 +276,7 @@ async def write_record(
                 )
             fields = asdict(entry)
             fields.pop("supersedes")
+            fields.pop("specialist_id")
             row = CallRecordRow(
                 record_id=str(uuid.uuid4()),
                 call_id=call_id,
@@ -289,18 +305,48 @@ async def write_record(
             if entry.type == "complaint":
                 # S7: a complaint has a life of its own (once per call, whatever the version).
                 await open_for_record(session, row, Actor(writer.name, writer.role), now=now)
+            if entry.specialist_id is not None:
+                await _hand_over(
+                    session, call_id, entry, writer, callbacks or CallbackConfig(), now
+                )
             await session.refresh(row)
             history = [
                 *(replace(r, superseded=True) if r is latest else r for r in history),
                 _record(row, superseded=False),
             ]
-            return _wrap_up(call, history, now, wrap_up)
+            handed = tuple(await specialist_callbacks_of(session, call_id))
+            return replace(_wrap_up(call, history, now, wrap_up), specialist_callbacks=handed)
     except StoreError as exc:
         if exc.sqlstate == "23505":  # a concurrent write took this version first
             raise RecordConflict(
                 "supersedes: another write changed this record first", "supersedes"
             ) from exc
         raise
+
+
+async def _hand_over(
+    session: AsyncSession,
+    call_id: str,
+    entry: RecordEntry,
+    writer: Writer,
+    config: CallbackConfig,
+    now: datetime,
+) -> None:
+    """S8: the record hands the call's problem to ``entry.specialist_id``."""
+    assert entry.specialist_id is not None
+    hand_over = HandOver(
+        call_id, entry.specialist_id, entry.contact_number, entry.contact_name, writer.name
+    )
+    try:
+        await hand_to_specialist(session, hand_over, config, now)
+    except ValueError as exc:
+        # The call-back's customer is the record's contact: its fields are the record's.
+        field, _, problem = str(exc).partition(": ")
+        named = {"customer_number": "contact_number", "customer_name": "contact_name"}
+        raise RecordError(
+            f"{named.get(field, 'specialist_id')}: {problem or exc}",
+            named.get(field, "specialist_id"),
+        ) from None
 
 
 @dataclass(frozen=True)

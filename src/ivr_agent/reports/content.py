@@ -8,6 +8,8 @@ can never disagree; nothing is recomputed here, only laid out as tables:
 - ``operators``: the same per operator (one row per operator and figure), QA averages too;
 - ``breaches``: each call of the period that broke a standard;
 - ``callbacks``: the S5 figures of the callbacks due in the period, with their formulas;
+- ``follow_ups``: the S8 figures of the return calls and specialist call-backs of the period
+  (placed, reached, answered by an operator; in time, late), with their formulas;
 - ``complaints``: S7's complaint statistics (by department, by state; records by type);
 - ``assessment`` (monthly reports only, 每月考核): one row per operator with the figures the
   monthly assessment reads side by side, and an overall score with its formula when
@@ -27,6 +29,7 @@ from ivr_agent.core.figures import (
     FigureSettings,
     callback_figures,
 )
+from ivr_agent.core.follow_up_figures import FollowUpCounts, follow_up_figures
 from ivr_agent.db.database import Database
 from ivr_agent.metrics import GroupBy, latest_breaches, summary_of
 from ivr_agent.reports.periods import Period, PeriodKind
@@ -36,6 +39,8 @@ from ivr_agent.web.i18n import page_locale
 
 #: The S5 figures: the callbacks view, not the hotline's.
 CALLBACK_FIGURES = frozenset(callback_figures(CallbackCounts(), FigureSettings()))
+#: The S8 figures of return calls and specialist call-backs: their own view too.
+FOLLOW_UP_FIGURES = frozenset(follow_up_figures(FollowUpCounts(), 180.0))
 #: The most breaches one report lists (a day has far fewer; a month of a bad hotline might not).
 MAX_REPORT_BREACHES = 10_000
 #: The monthly assessment's figures, in the order of its columns.
@@ -180,12 +185,13 @@ async def gather(
     zone = settings.zone
     breaches = await latest_breaches(database, start, end, limit=MAX_REPORT_BREACHES)
     label = _labeller(settings)
+    own_views = CALLBACK_FIGURES | FOLLOW_UP_FIGURES
     views = [
         View(
             "hotline",
             "热线 Hotline",
             FIGURE_HEADER,
-            _figure_rows(figures, [n for n in figures if n not in CALLBACK_FIGURES], label),
+            _figure_rows(figures, [n for n in figures if n not in own_views], label),
         ),
         View(
             "operators",
@@ -226,6 +232,12 @@ async def gather(
             "回访 Callbacks",
             FIGURE_HEADER,
             _figure_rows(figures, [n for n in figures if n in CALLBACK_FIGURES], label),
+        ),
+        View(
+            "follow_ups",
+            "回拨 Return and specialist calls",
+            FIGURE_HEADER,
+            _figure_rows(figures, [n for n in figures if n in FOLLOW_UP_FIGURES], label),
         ),
         View(
             "complaints",
