@@ -392,6 +392,21 @@ async def test_given_an_abandoned_call_saved_twice_then_one_callback_from_the_ab
     assert callback["source_call_id"] == outcome.call_id
 
 
+async def test_given_a_generic_plan_then_an_abandoned_calls_callback_is_still_created(
+    db: Database,
+) -> None:
+    # Under load PostgreSQL runs a prepared INSERT … ON CONFLICT with a generic plan (after 5
+    # runs on a connection): its partial index must be named by a literal predicate, or
+    # every abandoned call failed and stalled the outbox (benchmarks/load.py).
+    outcomes = [_abandoned(f"1763863300.{n}") for n in range(2)]
+    async with db.transaction() as session:
+        await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        for outcome in [*outcomes, outcomes[0]]:
+            await save_outcome(session, outcome, callbacks=CONFIG, now=MONDAY)
+    callbacks = await list_callbacks(db, ZONE)
+    assert sorted(c["source_call_id"] for c in callbacks) == sorted(o.call_id for o in outcomes)
+
+
 @pytest.mark.parametrize(
     "changes",
     [

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,7 +114,12 @@ async def create_callback(
         if request.reason == "abandoned_call" and request.source_call_id is not None:
             stmt = stmt.on_conflict_do_nothing(
                 index_elements=["source_call_id"],
-                index_where=CallbackRow.reason == "abandoned_call",
+                # The partial index's predicate as a literal: a bound parameter here is
+                # inferred in a custom plan only, and once PostgreSQL switched the prepared
+                # statement to a generic plan (after 5 runs on a connection: under load)
+                # every abandoned call failed "no unique or exclusion constraint matching
+                # the ON CONFLICT specification", and the outbox stalled on it.
+                index_where=text("reason = 'abandoned_call'"),
             )
         inserted = (await session.execute(stmt.returning(CallbackRow.callback_id))).scalar()
         if inserted is not None:

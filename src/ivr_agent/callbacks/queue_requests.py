@@ -101,7 +101,9 @@ async def request_for_queue_callback(
             status_reason="waiting for its place in the queue",
         )
         .on_conflict_do_nothing(
-            index_elements=["source_call_id"], index_where=CallbackRow.reason == REASON
+            # A literal predicate, as in callbacks.jobs: a bound one fails in generic plans.
+            index_elements=["source_call_id"],
+            index_where=text(f"reason = '{REASON}'"),
         )
         .returning(CallbackRow.callback_id)
     )

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import Boolean, delete, insert, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -106,14 +106,21 @@ async def _write_outcome(
     upsert = stmt.on_conflict_do_update(
         constraint="uq_calls_pbx_id_linkedid",
         set_={name: stmt.excluded[name] for name in _UPDATED_ON_CONFLICT},
-    ).returning(CallRow.call_id)
-    # The stored call_id wins: children must hang off the row that exists.
-    call_id: str = (await session.execute(upsert)).scalar_one()
+    ).returning(CallRow.call_id, literal_column("xmax = 0", Boolean))
+    # The stored call_id wins: children must hang off the row that exists. ``xmax = 0``:
+    # the row was inserted now, not updated (PostgreSQL's mark of a row no transaction
+    # replaced).
+    row = (await session.execute(upsert)).one()
+    call_id: str = row[0]
+    inserted: bool = row[1]
 
     # Children are replaced as a whole: simpler and as idempotent as diffing, and a
-    # re-save after more events arrived (complete: false → true) gets the new lists.
-    for child in (HoldRow, PromptPlayedRow, CallEventRow):
-        await session.execute(delete(child).where(child.call_id == call_id))
+    # re-save after more events arrived (complete: false → true) gets the new lists. A
+    # call inserted now has none (their foreign keys need the row): three round trips
+    # saved on every first save, which under load is what the outbox waits on.
+    if not inserted:
+        for child in (HoldRow, PromptPlayedRow, CallEventRow):
+            await session.execute(delete(child).where(child.call_id == call_id))
     holds = [
         {
             "call_id": call_id,

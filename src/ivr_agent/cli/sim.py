@@ -54,6 +54,16 @@ def register(subparsers: Any) -> None:
     )
     simulate.add_argument("--seed", type=int, default=None, help="load mode: random seed")
     simulate.add_argument(
+        "--load-desks",
+        action="store_true",
+        help="load mode at the PBX's ceiling: each call dials one of the sandbox's 300 load "
+        "desks directly (400 800 7NNN), answered in the phones' dialplan, one ARI request "
+        "per call (see benchmarks/README.md, load.py); --talk sets the answered calls' length",
+    )
+    simulate.add_argument(
+        "--talk", type=float, default=2.0, help="--load-desks: seconds an answered call talks"
+    )
+    simulate.add_argument(
         "--time-scale",
         type=float,
         default=1.0,
@@ -125,6 +135,8 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         for name in scenario.shipped_names():
             print(name)
         return 0
+    if args.load_desks:
+        return _simulate_load_desks(args, settings)
     try:
         if args.calls:
             plan = scenario.load_mode(
@@ -162,3 +174,61 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     for result in results:
         print(json.dumps(result, ensure_ascii=False))
     return 0 if all(r.get("completed") for r in results) else 1
+
+
+def _simulate_load_desks(args: argparse.Namespace, settings: Settings) -> int:
+    """``simulate --load-desks``: place ``--calls`` calls at ``--rate`` onto the load desks;
+    print one JSON line per call (its number, kind, desk, whether the phones placed it)."""
+    import secrets
+
+    from ivr_agent.pbx.ari import AriClient
+    from ivr_agent.sim import load_calls, runner
+
+    if not args.calls:
+        print("ivr-agent simulate: --load-desks needs --calls N", file=sys.stderr)
+        return 2
+    try:
+        shape = load_calls.CallShape(talk=args.talk)
+        step = load_calls.LoadStep(
+            "simulate", args.rate, args.calls / args.rate, load_calls.parse_mix(args.mix), shape
+        )
+        config = runner.RunnerConfig.from_sandbox(settings)
+    except (load_calls.LoadError, runner.SimulatorError) as exc:
+        print(f"ivr-agent simulate: {exc}", file=sys.stderr)
+        return 2
+    run_no = secrets.randbelow(1000)
+    calls = load_calls.plan_step(step, run_no, 0, args.seed if args.seed is not None else run_no)
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    async def play() -> list[load_calls.PlacedCall]:
+        async with AriClient(config.phones, timeout=30.0) as ari:
+            generator = load_calls.LoadGenerator(ari, run_no, progress)
+            await generator.start()
+            try:
+                progress(f"placing {len(calls)} calls at {args.rate:g}/s onto the load desks")
+                placed = await generator.run_step(step, calls)
+                # The calls end on their own timers; held ones need their unhold from here.
+                longest = max(shape.expected_seconds(kind) for kind in step.mix)
+                progress(f"all placed; waiting {longest:.0f} s for the last ones to end")
+                await asyncio.sleep(longest + 2.0)
+                return placed
+            finally:
+                await generator.close()
+
+    try:
+        placed = asyncio.run(play())
+    except (runner.SimulatorError, OSError) as exc:
+        print(f"ivr-agent simulate: {exc}", file=sys.stderr)
+        return 1
+    for call in placed:
+        line = {
+            "number": call.number,
+            "kind": call.kind.name.lower(),
+            "desk": f"{call.desk:03d}",
+            "placed": call.placed,
+            "error": call.error,
+        }
+        print(json.dumps(line))
+    return 0 if all(call.placed for call in placed) else 1

@@ -78,6 +78,11 @@ CALL_ROW_WAIT_SECONDS = 300.0
 #: Pause between the recording task's tries, and between rounds over the parked recordings.
 CALL_ROW_RETRY_SECONDS = 1.0
 PENDING_RETRY_SECONDS = 60.0
+#: At most this many recording rows are written (or looked for) at once. Each recording's
+#: task polls every second for its call's row, and under load (benchmarks/load.py at 15
+#: calls/s, the outbox a little behind) hundreds of them held every connection of the pool:
+#: the outbox waited 30 s for one, fell further behind, and no call was stored for minutes.
+ROW_WRITERS = 2
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -127,6 +132,8 @@ class InboundRecorder:
         self.disk_retry_seconds = disk_wait.DISK_RETRY_SECONDS
         #: Recording ids whose own task is still writing them (a round leaves them alone).
         self._saving: set[str] = set()
+        #: Leaves the rest of the database pool to the outbox and the API (ROW_WRITERS).
+        self._row_writers = asyncio.Semaphore(ROW_WRITERS)
 
     # --- the tracker's command ----------------------------------------------------------
 
@@ -371,13 +378,14 @@ class InboundRecorder:
         file = entry.file
         if not entry.row_written:
             started = entry.started_at
-            saved = await save_call_recording(
-                self.db,
-                call_id=entry.call_id,
-                file=file,
-                started_at=None if started is None else datetime.fromtimestamp(started, UTC),
-                kind=entry.kind,
-            )
+            async with self._row_writers:
+                saved = await save_call_recording(
+                    self.db,
+                    call_id=entry.call_id,
+                    file=file,
+                    started_at=None if started is None else datetime.fromtimestamp(started, UTC),
+                    kind=entry.kind,
+                )
             if not saved:
                 return False  # the call's row is not there yet
             self.stats[file.status] += 1

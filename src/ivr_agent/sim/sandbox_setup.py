@@ -18,7 +18,7 @@ from pathlib import Path
 from ivr_agent import share
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.pbx.ami import eventfilter_lines
-from ivr_agent.sim import chroot, sandbox_layout
+from ivr_agent.sim import chroot, load_desks, sandbox_layout
 from ivr_agent.sim.sandbox_layout import (
     PACKAGES,
     RECIPE_VERSION,
@@ -170,7 +170,10 @@ def _ari_user(user: str, password: str) -> str:
 
 
 #: These modules as imported: what the running process's :func:`configure` writes from.
-_THIS_CODE = Path(__file__).read_bytes() + Path(sandbox_layout.__file__).read_bytes()
+_THIS_CODE = (
+    b"".join(Path(module.__file__ or "").read_bytes() for module in (load_desks, sandbox_layout))
+    + Path(__file__).read_bytes()
+)
 
 
 def config_digest(sandbox: Sandbox) -> str:
@@ -215,6 +218,8 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
     # extensions.conf, as the Docker image installs them.
     for hooks in share.dialplans():
         (pbx_etc / hooks.name).write_bytes(hooks.read_bytes())
+    # The load desks' endpoints (hundreds of them: generated, not kept as a file).
+    (pbx_etc / load_desks.PJSIP_FILE).write_text(lane_text(load_desks.pjsip_config()))
     # Debian's own asterisk.conf with only the config directory changed: the PBX keeps the
     # standard run/spool/log dirs, so a plain `asterisk -rx` inside the root reaches it.
     # Debian marks its [directories] a template ("(!)"), which Asterisk ignores: drop that.
