@@ -1,11 +1,16 @@
-"""Snoop-whisper when ARI cannot be reached, and the event-time helper."""
+"""Snoop-whisper when ARI cannot be reached, a prompt cut by a hang-up against one the PBX
+could not play, and the event-time helper."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
 
 from ivr_agent.core.commands import PlayPrompt
 from ivr_agent.pbx.ari import event_time
+from ivr_agent.pbx.stasis import StasisRouter
 from ivr_agent.prompts.executor import PromptJob
 from ivr_agent.prompts.whisper import SnoopWhisper
 from tests.support.ivr import FileCatalogue, unreachable_ivr
@@ -45,3 +50,48 @@ def test_event_time_reads_the_pbx_timestamp_or_falls_back() -> None:
     assert event_time(stamped, 0.0) == datetime(2026, 11, 23, 16, 2, 5, 425000, UTC).timestamp()
     assert event_time({"type": "PlaybackStarted"}, 12.5) == 12.5
     assert event_time({"timestamp": "yesterday"}, 1.0) == 1.0
+
+
+class ScriptedAri:
+    """The ARI calls the whisper makes, answered with the events a PBX sends: the snoop
+    enters Stasis, the playback starts and ends ``failed`` — and, when the caller hung up
+    during the prompt, the snoop is destroyed with the call."""
+
+    def __init__(self, router: StasisRouter, *, caller_hung_up: bool) -> None:
+        self.router = router
+        self.caller_hung_up = caller_hung_up
+        self.snoop_id = ""
+
+    async def snoop(self, target: str, **kwargs: Any) -> None:
+        self.snoop_id = kwargs["snoop_id"]
+        self.router.dispatch({"type": "StasisStart", "channel": {"id": self.snoop_id}})
+
+    async def play(self, channel_id: str, media: list[str], playback_id: str) -> None:
+        playback = {"id": playback_id, "target_uri": f"channel:{channel_id}"}
+        self.router.dispatch({"type": "PlaybackStarted", "playback": playback})
+        self.router.dispatch(
+            {"type": "PlaybackFinished", "playback": playback | {"state": "failed"}}
+        )
+        if self.caller_hung_up:
+            self.router.dispatch({"type": "ChannelDestroyed", "channel": {"id": self.snoop_id}})
+
+    async def hangup(self, channel_id: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize("caller_hung_up", [True, False])
+async def test_a_prompt_cut_by_the_callers_hang_up_is_not_a_failed_playback(
+    caller_hung_up: bool,
+) -> None:
+    ivr = unreachable_ivr(FileCatalogue(frozenset({"silence_first"})))
+    await ivr.client.close()
+    ivr.client = ScriptedAri(ivr.router, caller_hung_up=caller_hung_up)  # type: ignore[assignment]
+
+    async def on_started(at: float) -> None:
+        return None
+
+    result = await SnoopWhisper(ivr).play(job(), on_started)
+    assert result.finished is False  # not heard whole either way
+    stats = ivr.playback_stats
+    # Only a media the PBX could not play counts as failed (and pages someone).
+    assert (stats.interrupted, stats.failed) == ((1, 0) if caller_hung_up else (0, 1))

@@ -154,6 +154,9 @@ class PlaybackStats:
     #: Prompts in calls that the PBX ended as ``failed``: a media file it could not fetch or
     #: open (missing, unreachable URL, unreadable format).
     failed: int = 0
+    #: Prompts cut short because the call ended while they played (ARI says ``failed`` for
+    #: them too; not counted in ``failed``, which pages someone).
+    interrupted: int = 0
     #: Catalogue prompts the playability check found the PBX cannot play (each time found).
     check_failed: int = 0
     #: Catalogue prompts the PBX cannot play now, as the last check found (a gauge).

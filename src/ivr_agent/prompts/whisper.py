@@ -19,7 +19,13 @@ import uuid
 from typing import TYPE_CHECKING
 
 from ivr_agent.pbx.ari import AriError, event_time
-from ivr_agent.pbx.stasis import ANY_SNOOP_PREFIX, WHISPER_ARG, ChannelGone, snoop_id
+from ivr_agent.pbx.stasis import (
+    ANY_SNOOP_PREFIX,
+    WHISPER_ARG,
+    ChannelEvents,
+    ChannelGone,
+    snoop_id,
+)
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.prompts.catalogue import PromptUnavailable
 from ivr_agent.prompts.executor import OnStarted, PlayResult, PromptJob
@@ -33,6 +39,10 @@ log = get_logger(__name__)
 STEP_TIMEOUT_SECONDS = 3.0
 #: Seconds a prompt with variables may take to render on demand.
 RENDER_TIMEOUT_SECONDS = 10.0
+#: Seconds to wait, after a playback ended ``failed``, for its snoop channel to be destroyed:
+#: a snoop ends with the call it spies on, so a playback the caller hung up on ends
+#: ``failed`` and its snoop goes at once; one whose media failed keeps its snoop.
+HANGUP_GRACE_SECONDS = 0.5
 PLAYBACK_PREFIX = "ivr-agent-play-"
 
 
@@ -98,8 +108,13 @@ class SnoopWhisper:
                 )
                 state = (finished.get("playback") or {}).get("state")
                 if state == "failed":
-                    self.ivr.playback_stats.failed += 1
-                    log.warning("prompt_playback_failed", media=media, **where)
+                    if await _ended_with_its_call(events):
+                        # Not the PBX failing to play it: the call ended during the prompt.
+                        self.ivr.playback_stats.interrupted += 1
+                        log.info("prompt_interrupted_by_hangup", **where)
+                    else:
+                        self.ivr.playback_stats.failed += 1
+                        log.warning("prompt_playback_failed", media=media, **where)
                 return PlayResult(started_at, state != "failed" and not job.cancelled)
             except ChannelGone:
                 log.info("prompt_channel_gone", **where)
@@ -148,3 +163,15 @@ class SnoopWhisper:
             await self.ivr.client.hangup(channel_id)
         except AriError as exc:
             log.info("caller_hangup_failed", channel_id=channel_id, error=str(exc))
+
+
+async def _ended_with_its_call(events: ChannelEvents) -> bool:
+    """Whether the snoop of a playback that ended ``failed`` is destroyed now or within
+    :data:`HANGUP_GRACE_SECONDS`: the spied call hung up."""
+    if events.gone:
+        return True
+    try:
+        await events.next({"ChannelDestroyed"}, HANGUP_GRACE_SECONDS)
+    except TimeoutError:
+        return False
+    return True
