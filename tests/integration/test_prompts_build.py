@@ -261,8 +261,21 @@ CHECK_APP = "ivr-agent-prompt-check"
 
 
 @contextlib.asynccontextmanager
+async def _check_app(ari: AriClient) -> AsyncIterator[AriEvents]:
+    """The check application's event stream, for the whole test: one websocket, registered
+    once (an app closed and registered again at once may lose its next channel's StasisStart
+    to the closing session on a loaded PBX)."""
+    events = AriEvents(ari, [CHECK_APP])
+    await events.start()
+    try:
+        yield events
+    finally:
+        await events.close()
+
+
+@contextlib.asynccontextmanager
 async def _listening_channel(
-    ari: AriClient,
+    ari: AriClient, events: AriEvents
 ) -> AsyncIterator[tuple[str, AriEvents, list[tuple[float, bytes]]]]:
     """An ARI external-media channel whose RTP (ulaw) arrives on a local UDP socket."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -276,8 +289,6 @@ async def _listening_channel(
             packets.append((time.monotonic(), await loop.sock_recv(sock, 2048)))
 
     receiver = asyncio.create_task(receive())
-    events = AriEvents(ari, [CHECK_APP])
-    await events.start()
     channel: JsonObject = await ari.request(
         "POST",
         "/channels/externalMedia",
@@ -297,7 +308,6 @@ async def _listening_channel(
     finally:
         with contextlib.suppress(Exception):
             await ari.hangup(str(channel["id"]))
-        await events.close()
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await receiver
@@ -305,10 +315,10 @@ async def _listening_channel(
 
 
 async def _play(
-    ari: AriClient, media: str, *, stop_after: float | None = None
+    ari: AriClient, events: AriEvents, media: str, *, stop_after: float | None = None
 ) -> tuple[str, float, int]:
     """Play ``media``; (final state, seconds it played, RTP packets carrying sound)."""
-    async with _listening_channel(ari) as (channel_id, events, packets):
+    async with _listening_channel(ari, events) as (channel_id, events, packets):
         playback_id = f"prompt-check-{time.monotonic_ns()}"
         await ari.play(channel_id, [media], playback_id)
         started = time.monotonic()
@@ -343,16 +353,19 @@ async def test_the_sandbox_pbx_plays_the_built_prompts_where_media_points() -> N
     media = catalogue.media("hold_reminder")
     built = prompts_dir / "zh-CN" / "hold_reminder.wav"
     seconds = render.check_wav(built)
-    async with AriClient(AriTarget.from_url(env["IVR_AGENT_ARI_URL"])) as ari:
-        state, played, sounding = await _play(ari, media)
+    async with (
+        AriClient(AriTarget.from_url(env["IVR_AGENT_ARI_URL"])) as ari,
+        _check_app(ari) as events,
+    ):
+        state, played, sounding = await _play(ari, events, media)
         assert state == "done"
         assert played == pytest.approx(seconds, abs=0.4)
         assert sounding >= 0.5 * seconds * 50  # 20 ms packets, pauses between words aside
         # The dialplan hook's fallback greeting.
-        state, _, sounding = await _play(ari, "sound:ivr-agent/welcome")
+        state, _, sounding = await _play(ari, events, "sound:ivr-agent/welcome")
         assert (state, sounding > 25) == ("done", True)
         # The control: what was not built does not play.
-        assert (await _play(ari, "sound:ivr-agent/zh-CN/no_such_prompt"))[0] == "failed"
+        assert (await _play(ari, events, "sound:ivr-agent/zh-CN/no_such_prompt"))[0] == "failed"
 
 
 @pytest.mark.sandbox
@@ -365,7 +378,10 @@ async def test_a_prompt_rendered_on_demand_plays_on_the_sandbox_pbx() -> None:
     name = f"测试{time.monotonic_ns() % 10_000}号"  # a fresh name: rendered now
     media = await catalogue.ensure_media("callback_opening", {"customer_name": name})
     assert media != catalogue.media("callback_opening")
-    async with AriClient(AriTarget.from_url(env["IVR_AGENT_ARI_URL"])) as ari:
-        state, _, sounding = await _play(ari, media, stop_after=1.5)
+    async with (
+        AriClient(AriTarget.from_url(env["IVR_AGENT_ARI_URL"])) as ari,
+        _check_app(ari) as events,
+    ):
+        state, _, sounding = await _play(ari, events, media, stop_after=1.5)
     assert state in {"done", "stopped", "cancelled"}
     assert sounding > 25
