@@ -285,19 +285,26 @@ class InboundRun:
             audio.cancel()
         self.operator_ended_at = leg.ended_at
 
+    async def _ringback_heard(self, caller: Leg) -> float | None:
+        """When the caller began hearing ringback (or its phone was told the far end rings);
+        None, with the error noted and the caller hung up, if that never came."""
+        sim, ear = self.sim, self.ear
+        waiting = [caller.ringing] + ([ear.ringback] if ear is not None else [])
+        if not await first_of(waiting, caller.ended, timeout=OFFER_WAIT_SECONDS):
+            self.result["errors"].append("the caller never heard ringback")
+            await sim.safe(sim.ari.hangup(caller.id))
+            return None
+        return min(t for t in (caller.ringing_at, ear.ringback_at if ear else None) if t)
+
     async def _give_up(self, caller: Leg) -> None:
         """Nobody is to answer: hang up ``abandon_after`` seconds into the wait, counted from
         when the caller began hearing ringback (or its phone was told the far end rings)."""
         sim, call = self.sim, self.call
         assert call.abandon_after is not None
-        ear = self.ear
-        waiting = [caller.ringing] + ([ear.ringback] if ear is not None else [])
-        if not await first_of(waiting, caller.ended, timeout=OFFER_WAIT_SECONDS):
-            self.result["errors"].append("the caller never heard ringback")
-            await sim.safe(sim.ari.hangup(caller.id))
+        waiting_since = await self._ringback_heard(caller)
+        if waiting_since is None:
             return
-        since = [t for t in (caller.ringing_at, ear.ringback_at if ear else None) if t]
-        if await until(min(since) + call.abandon_after, caller.ended):
+        if await until(waiting_since + call.abandon_after, caller.ended):
             sim.progress(f"{call.id}: caller gives up after {call.abandon_after:.1f} s")
             self.result["hung_up_by"] = "caller"
             await sim.safe(sim.ari.hangup(caller.id))
@@ -307,15 +314,11 @@ class InboundRun:
         caller presses 1 at the queue's offer; the PBX confirms and hangs up on them."""
         sim, call = self.sim, self.call
         assert call.queue_callback_after is not None
-        ear = self.ear
-        waiting = [caller.ringing] + ([ear.ringback] if ear is not None else [])
-        if not await first_of(waiting, caller.ended, timeout=OFFER_WAIT_SECONDS):
-            self.result["errors"].append("the caller never heard ringback")
-            await sim.safe(sim.ari.hangup(caller.id))
+        waiting_since = await self._ringback_heard(caller)
+        if waiting_since is None:
             return
-        since = [t for t in (caller.ringing_at, ear.ringback_at if ear else None) if t]
-        self.result["wait_started_at"] = iso(min(since))
-        if not await until(min(since) + call.queue_callback_after, caller.ended):
+        self.result["wait_started_at"] = iso(waiting_since)
+        if not await until(waiting_since + call.queue_callback_after, caller.ended):
             return
         sim.progress(f"{call.id}: caller presses 1 for a callback in their place")
         line = self.caller_line
