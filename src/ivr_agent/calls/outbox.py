@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr_agent.calls.spool_format import decode_line, encode_line
-from ivr_agent.calls.store import save_outcome
+from ivr_agent.calls.writes import save_outcome, save_outcomes
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.outcome import CallOutcome
@@ -422,15 +422,13 @@ class Outbox:
         """Save outcomes in one transaction: all or none (each save is idempotent, so a
         failed batch is simply tried again)."""
         async with db.transaction("save outcomes") as session:
-            for outcome, timeline in outcomes:
-                await save_outcome(
-                    session,
-                    outcome,
-                    timeline,
-                    callbacks=self.callbacks,
-                    queue_callbacks=self.queue_callbacks,
-                    standards=self.standards,
-                )
+            await save_outcomes(
+                session,
+                outcomes,
+                callbacks=self.callbacks,
+                queue_callbacks=self.queue_callbacks,
+                standards=self.standards,
+            )
 
     async def _commit(self, rejected: list[bytes], position: int, handled: int) -> None:
         await self._in_thread(self._set_aside, rejected, position)
@@ -454,6 +452,7 @@ class Outbox:
                     timeline,
                     callbacks=self.callbacks,
                     queue_callbacks=self.queue_callbacks,
+                    standards=self.standards,
                 )
                 self.stats.written += 1
             self._held.popleft()

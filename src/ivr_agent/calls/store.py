@@ -1,4 +1,5 @@
-"""Reading and writing call outcomes (the ``calls`` table and its children).
+"""Reading call outcomes (the ``calls`` table and its children); writing them is
+``calls/writes.py``'s (``save_outcome`` is re-exported here).
 
 Every read returns what ``CallOutcome.to_json()`` returns — the same keys, order and
 number formatting — because it rebuilds the :class:`CallOutcome` and calls ``to_json()``
@@ -12,28 +13,21 @@ and create its callback atomically).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import Boolean, delete, insert, literal_column, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr_agent.callbacks import (
-    answer_in_place,
-    callback_for_abandoned,
-    request_for_queue_callback,
-)
+from ivr_agent.callbacks.sessions import in_transaction
 from ivr_agent.calls.links import linked_calls
-from ivr_agent.core.callbacks import CallbackConfig
-from ivr_agent.core.config import StandardsConfig
+from ivr_agent.calls.writes import save_outcome as save_outcome  # its old home
 from ivr_agent.core.ids import is_uuid
 from ivr_agent.core.outcome import CallOutcome, HoldInterval, PromptPlayed
 from ivr_agent.core.timeline import TimelineEvent
-from ivr_agent.db.clock import database_now
 from ivr_agent.db.database import Database
-from ivr_agent.db.errors import UnknownCursorError, translate_errors
+from ivr_agent.db.errors import UnknownCursorError
 from ivr_agent.db.models import (
     CallEventRow,
     CallRow,
@@ -47,161 +41,7 @@ T = TypeVar("T")
 #: Largest page ``list_calls`` returns; callers page with ``after_call_id``.
 MAX_PAGE = 10_000
 
-# Columns rewritten when an already-stored call is saved again: all but the key and the
-# first-stored time, so a re-save leaves exactly the row a first save would have written.
-_UPDATED_ON_CONFLICT = [
-    c.name for c in CallRow.__table__.columns if c.name not in {"call_id", "created_at"}
-]
-
-
-async def _run(
-    target: Database | AsyncSession, action: str, work: Callable[[AsyncSession], Awaitable[T]]
-) -> T:
-    if isinstance(target, AsyncSession):
-        with translate_errors(action):
-            return await work(target)
-    async with target.transaction(action) as session:
-        return await work(session)
-
-
-def _call_values(outcome: CallOutcome) -> dict[str, Any]:
-    offset = outcome.offered_at.utcoffset() or timedelta(0)
-    return {
-        "call_id": outcome.call_id,
-        "pbx_id": outcome.pbx_id,
-        "linkedid": outcome.linkedid,
-        "direction": outcome.direction,
-        "caller_number": outcome.caller_number,
-        "operator_id": outcome.operator_id,
-        "offered_at": outcome.offered_at,
-        "wait_started_at": outcome.wait_started_at,
-        "answered_at": outcome.answered_at,
-        "ended_at": outcome.ended_at,
-        "ring_seconds": outcome.ring_seconds,
-        "rings": outcome.rings,
-        "answered_within_standard": outcome.answered_within_standard,
-        "abandoned": outcome.abandoned,
-        "short_abandon": outcome.short_abandon,
-        "max_hold_seconds": outcome.max_hold_seconds,
-        "hold_over_limit": outcome.hold_over_limit,
-        "silence": outcome.silence,
-        "talk_seconds": outcome.talk_seconds,
-        "duration_seconds": outcome.duration_seconds,
-        "over_max_duration": outcome.over_max_duration,
-        "hung_up_by": outcome.hung_up_by,
-        "operator_hung_up_first": outcome.operator_hung_up_first,
-        "recording_id": outcome.recording_id,
-        "complete": outcome.complete,
-        "incomplete_reason": outcome.incomplete_reason,
-        "extra": dict(outcome.extra),
-        "utc_offset_seconds": int(offset.total_seconds()),
-    }
-
-
-async def _write_outcome(
-    session: AsyncSession, outcome: CallOutcome, timeline: Sequence[TimelineEvent]
-) -> str:
-    values = _call_values(outcome)
-    stmt = pg_insert(CallRow).values(values)
-    upsert = stmt.on_conflict_do_update(
-        constraint="uq_calls_pbx_id_linkedid",
-        set_={name: stmt.excluded[name] for name in _UPDATED_ON_CONFLICT},
-    ).returning(CallRow.call_id, literal_column("xmax = 0", Boolean))
-    # The stored call_id wins: children must hang off the row that exists. ``xmax = 0``:
-    # the row was inserted now, not updated (PostgreSQL's mark of a row no transaction
-    # replaced).
-    row = (await session.execute(upsert)).one()
-    call_id: str = row[0]
-    inserted: bool = row[1]
-
-    # Children are replaced as a whole: simpler and as idempotent as diffing, and a
-    # re-save after more events arrived (complete: false → true) gets the new lists. A
-    # call inserted now has none (their foreign keys need the row): three round trips
-    # saved on every first save, which under load is what the outbox waits on.
-    if not inserted:
-        for child in (HoldRow, PromptPlayedRow, CallEventRow):
-            await session.execute(delete(child).where(child.call_id == call_id))
-    holds = [
-        {
-            "call_id": call_id,
-            "seq": seq,
-            "started_at": h.started_at,
-            "ended_at": h.ended_at,
-            "seconds": h.seconds,
-            "reminders_played": h.reminders_played,
-        }
-        for seq, h in enumerate(outcome.holds)
-    ]
-    prompts = [
-        {
-            "call_id": call_id,
-            "seq": seq,
-            "prompt": p.prompt,
-            "at": p.at,
-            "played": p.played,
-            "finished": p.finished,
-            "played_to": p.to,
-        }
-        for seq, p in enumerate(outcome.prompts_played)
-    ]
-    events = [
-        {
-            "call_id": call_id,
-            "seq": seq,
-            "at": e.at,
-            "kind": e.kind,
-            "channel": e.channel,
-            "details": dict(e.details),
-        }
-        for seq, e in enumerate(timeline)
-    ]
-    for model, rows in ((HoldRow, holds), (PromptPlayedRow, prompts), (CallEventRow, events)):
-        if rows:
-            await session.execute(insert(model), rows)
-    return call_id
-
-
-async def save_outcome(
-    target: Database | AsyncSession,
-    outcome: CallOutcome,
-    timeline: Sequence[TimelineEvent] = (),
-    *,
-    callbacks: CallbackConfig | None = None,
-    now: datetime | None = None,
-    queue_callbacks: CallbackConfig | None = None,
-    standards: StandardsConfig | None = None,
-) -> str:
-    """Store a finished call with its holds, prompts and timeline, atomically; return its id.
-
-    Idempotent: saving the same outcome again leaves exactly the same rows (the call is
-    keyed by ``(pbx_id, linkedid)``; its children are replaced). Saving a newer outcome of
-    the same call replaces the older one. With ``callbacks`` (automatic callbacks for
-    abandoned calls are on), an abandoned inbound call gets its callback in the same
-    transaction, scheduled from ``now`` (default: the database's ``now()``, not this host's
-    clock, which may be off), at most once however often the call is saved. With
-    ``queue_callbacks``, a caller who pressed 1 in the queue (``extra.queue_callback``) gets
-    their in-queue callback request the same way (S8); with ``standards``, a return call an
-    operator answered makes its request's original call answered (S1, the wait kept counting:
-    ``callbacks.answer_in_place``). Raises
-    ``ValueError`` for a time without a zone and :class:`~ivr_agent.db.errors.StoreError` if
-    the database refuses or is down.
-    """
-    # to_json() checks every time carries a zone: fail before touching the database.
-    outcome.to_json()
-
-    async def work(session: AsyncSession) -> str:
-        call_id = await _write_outcome(session, outcome, timeline)
-        if callbacks is not None:
-            at = now if now is not None else await database_now(session)
-            await callback_for_abandoned(session, outcome, call_id, callbacks, at)
-        if queue_callbacks is not None and "queue_callback" in outcome.extra:
-            at = now if now is not None else await database_now(session)
-            await request_for_queue_callback(session, outcome, call_id, queue_callbacks, at)
-        if standards is not None and outcome.direction == "callback":
-            await answer_in_place(session, outcome, standards)
-        return call_id
-
-    return await _run(target, "save outcome", work)
+_run = in_transaction
 
 
 async def _stored_recordings(session: AsyncSession, ids: Sequence[str]) -> dict[str, str]:
