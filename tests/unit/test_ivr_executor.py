@@ -55,6 +55,8 @@ class FakePlayer:
     delay: float = 0.02
     hold: bool = False
     fail: bool = False
+    #: Who hears the prompts (the real player decides by the prompt's audience).
+    to: str = "caller"
     played: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     hangups: list[str] = field(default_factory=list)
@@ -65,6 +67,7 @@ class FakePlayer:
     async def play(self, job: PromptJob, on_started: OnStarted) -> PlayResult:
         if self.fail:
             raise RuntimeError("player broke")
+        job.to = self.to
         self.playing += 1
         self.most_at_once = max(self.most_at_once, self.playing)
         try:
@@ -249,6 +252,31 @@ async def test_cancelling_a_prompt_while_it_plays_stops_it_and_skips_the_hang_up
     assert player.stopped == ["silence_last"]
     assert reports.lines[-1] == ("silence_last", "finished", False)
     assert player.hangups == []
+
+
+@pytest.mark.parametrize(("to", "stopped"), [("caller", []), ("both", ["hold_reminder"])])
+async def test_the_callers_hang_up_stops_only_a_prompt_the_operator_hears(
+    executor: PromptExecutor,
+    clock: FakeScheduler,
+    player: FakePlayer,
+    to: str,
+    stopped: list[str],
+) -> None:
+    """A prompt whispered to the caller ends with the caller's channel: asking the PBX to
+    stop it after the hang-up is a wasted request. One on the operator's channel is
+    stopped, since that channel may outlive the caller."""
+
+    player.hold, player.to = True, to
+    executor.submit(play("hold_reminder", 10.0, timer="hold"))
+    clock.advance(T0 + 10.0)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert player.played == ["hold_reminder"]
+    executor.submit(CancelTimers("call-1", "all"))  # the caller hung up
+    player.release.set()  # the PBX ends the playback with the channel
+    await settle(executor)
+    assert player.stopped == stopped
+    assert executor.stats.stopped_playing == 1
 
 
 async def test_the_last_silence_prompt_hangs_the_caller_up_once_it_finished(

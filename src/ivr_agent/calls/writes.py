@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Table, delete, literal_column
+from sqlalchemy import Boolean, delete, literal_column
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,19 +32,12 @@ from ivr_agent.core.outcome import CallOutcome
 from ivr_agent.core.timeline import TimelineEvent
 from ivr_agent.db.clock import database_now
 from ivr_agent.db.database import Database
-from ivr_agent.db.models import CallEventRow, CallRow, HoldRow, PromptPlayedRow
+from ivr_agent.db.models import CallEventRow, CallRow, HoldRow, PromptPlayedRow, table_of
 
-
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-_CALLS = _table(CallRow)
-_HOLDS = _table(HoldRow)
-_PROMPTS = _table(PromptPlayedRow)
-_EVENTS = _table(CallEventRow)
+_CALLS = table_of(CallRow)
+_HOLDS = table_of(HoldRow)
+_PROMPTS = table_of(PromptPlayedRow)
+_EVENTS = table_of(CallEventRow)
 _CHILD_TABLES = (_HOLDS, _PROMPTS, _EVENTS)
 
 # Columns rewritten when an already-stored call is saved again: all but the key and the

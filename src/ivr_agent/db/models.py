@@ -29,6 +29,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     SmallInteger,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
@@ -83,6 +84,14 @@ class Base(DeclarativeBase):
         float: Double(),
         dict[str, Any]: JSONB(),
     }
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of ``model``: for statements built once and executed with
+    parameters on hot paths, without the ORM's per-row bookkeeping."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class CallRow(Base):

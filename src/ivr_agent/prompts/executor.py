@@ -272,7 +272,12 @@ class PromptExecutor:
         if current is not None and not current.cancelled and matches(current):
             current.cancelled = True
             self.stats.stopped_playing += 1
-            self._spawn(self.player.stop(current), "prompt-stop")
+            # "all" comes with the caller's hang-up: a prompt whispered to the caller ends
+            # with the caller's channel (its snoop goes with it), and a stop request would
+            # only find it gone. One to both parties plays on the operator's channel,
+            # which may outlive the caller: that one is stopped.
+            if command.kind != "all" or current.to == "both":
+                self._spawn(self.player.stop(current), "prompt-stop")
 
     def _observe_skew(self, skew: float, command: PlayPrompt) -> None:
         self.last_skew = skew

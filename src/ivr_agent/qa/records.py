@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr_agent.core.outcome import iso
@@ -18,6 +19,7 @@ from ivr_agent.db.models import (
     AuditLogRow,
     CallRow,
     RecordingRow,
+    table_of,
 )
 from ivr_agent.db.tokens import token_digest
 from ivr_agent.recordings import RecordingFile
@@ -95,6 +97,13 @@ class Recording(RecordingFile):
         }
 
 
+_CALL_EXISTS = select(literal(1)).where(CallRow.call_id == bindparam("call_id"))
+# Idempotent by recording_id: writing the same recording again changes nothing.
+_INSERT_RECORDING = pg_insert(table_of(RecordingRow)).on_conflict_do_nothing(
+    index_elements=["recording_id"]
+)
+
+
 def _recording(row: RecordingRow) -> Recording:
     # The dataclass fields are the table's column names.
     return Recording(**{f.name: getattr(row, f.name) for f in fields(Recording)})
@@ -131,11 +140,15 @@ async def save_call_recording(
     Idempotent by ``file.recording_id``: writing the same recording again changes nothing.
     """
     async with db.transaction("save call recording") as session:
-        if await session.get(CallRow, call_id) is None:
+        # Core statements, not ORM loads: every answered call comes here once (or once a
+        # second until its row is written), and loading the whole call row as an object to
+        # test that it exists was a measurable part of the agent's CPU under load.
+        if await session.scalar(_CALL_EXISTS, {"call_id": call_id}) is None:
             return False
-        if await session.get(RecordingRow, file.recording_id) is not None:
-            return True
-        session.add(RecordingRow(**asdict(file), call_id=call_id, started_at=started_at, kind=kind))
+        await session.execute(
+            _INSERT_RECORDING,
+            {**asdict(file), "call_id": call_id, "started_at": started_at, "kind": kind},
+        )
     return True
 
 
