@@ -148,6 +148,9 @@ class ChannelEvents:
         self._queue: asyncio.Queue[JsonObject] = asyncio.Queue()
         self._gone: str | None = None
         self._closed = False
+        #: Set once a subscribed channel's ``StasisEnd`` or ``ChannelDestroyed`` has been
+        #: delivered, consumed by :meth:`next` or not.
+        self._ended = asyncio.Event()
 
     def add(self, *ids: str) -> None:
         """Also receive the events of ``ids`` (e.g. a bridge created later)."""
@@ -157,7 +160,29 @@ class ChannelEvents:
 
     def deliver(self, event: JsonObject) -> None:
         """Queue one event (the router calls this; never blocks)."""
+        if event.get("type") in ("StasisEnd", "ChannelDestroyed"):
+            channel = event.get("channel") or {}
+            if channel.get("id") in self.ids:
+                self._ended.set()
         self._queue.put_nowait(event)
+
+    async def ended(self, timeout: float) -> bool:
+        """Whether a subscribed channel has left our app or been destroyed, now or within
+        ``timeout`` seconds.
+
+        For the agent's own snoop channels, which have no dialplan to go on to, leaving
+        the app means they were hung up (they end with the call they spy on). The app gets
+        the snoop's ``StasisEnd``; its ``ChannelDestroyed`` may never reach it (the app's
+        subscription to the channel ends with ``StasisEnd``), so waiting for that alone
+        took every hang-up for a failure.
+        """
+        if self._ended.is_set() or timeout <= 0:
+            return self._ended.is_set()
+        try:
+            await asyncio.wait_for(self._ended.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def next(self, types: set[str], timeout: float) -> JsonObject:
         """The next event whose ``type`` is in ``types``.

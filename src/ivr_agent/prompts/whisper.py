@@ -39,9 +39,9 @@ log = get_logger(__name__)
 STEP_TIMEOUT_SECONDS = 3.0
 #: Seconds a prompt with variables may take to render on demand.
 RENDER_TIMEOUT_SECONDS = 10.0
-#: Seconds to wait, after a playback ended ``failed``, for its snoop channel to be destroyed:
-#: a snoop ends with the call it spies on, so a playback the caller hung up on ends
-#: ``failed`` and its snoop goes at once; one whose media failed keeps its snoop.
+#: Seconds to wait, after a playback ended ``failed``, for its snoop channel to end: a snoop
+#: ends with the call it spies on, so a playback the caller hung up on ends ``failed`` and
+#: its snoop leaves our app at once; one whose media failed keeps its snoop.
 HANGUP_GRACE_SECONDS = 0.5
 PLAYBACK_PREFIX = "ivr-agent-play-"
 
@@ -123,7 +123,9 @@ class SnoopWhisper:
             except TimeoutError:
                 log.warning("prompt_timed_out", **where)
             finally:
-                if not events.gone:
+                # A snoop that ended with the call needs no hang-up (the request would
+                # only find it gone: one wasted ARI round trip per interrupted prompt).
+                if not events.gone and not await events.ended(0.0):
                     with contextlib.suppress(AriError):
                         await client.hangup(snoop)
         return PlayResult(started_at, False)
@@ -166,12 +168,6 @@ class SnoopWhisper:
 
 
 async def _ended_with_its_call(events: ChannelEvents) -> bool:
-    """Whether the snoop of a playback that ended ``failed`` is destroyed now or within
+    """Whether the snoop of a playback that ended ``failed`` has ended now or within
     :data:`HANGUP_GRACE_SECONDS`: the spied call hung up."""
-    if events.gone:
-        return True
-    try:
-        await events.next({"ChannelDestroyed"}, HANGUP_GRACE_SECONDS)
-    except TimeoutError:
-        return False
-    return True
+    return events.gone or await events.ended(HANGUP_GRACE_SECONDS)

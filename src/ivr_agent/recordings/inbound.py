@@ -70,6 +70,8 @@ RECORD_ARG = "record"
 RECORDING_PREFIX = "ivr-agent-in-"
 #: Seconds to wait for the snoop's StasisStart and for RecordingStarted.
 STEP_TIMEOUT_SECONDS = 5.0
+#: Seconds a finished recording's snoop is given to end with its call before we hang it up.
+SNOOP_END_GRACE_SECONDS = 1.0
 #: Longest call we wait on for RecordingFinished (then the recording is stopped).
 MAX_CALL_SECONDS = 4 * 3600.0
 #: How long a recording's task waits for the call's own row (the outbox may lag); after
@@ -222,6 +224,7 @@ class InboundRecorder:
         where = {"call_id": live.call_id, "linkedid": live.linkedid}
         started: float | None = None
         finished: float | None = None
+        grace = 0.0  # for the snoop to end by itself before we hang it up
         try:
             with self.ivr.router.subscribe(live.snoop_id, live.name) as events:
                 try:
@@ -261,6 +264,7 @@ class InboundRecorder:
                                 {"RecordingFinished", "RecordingFailed"}, STEP_TIMEOUT_SECONDS
                             )
                     finished = event_time(event, time.time())
+                    grace = SNOOP_END_GRACE_SECONDS
                 except (AriError, TimeoutError, ChannelGone) as exc:
                     log.warning("inbound_recording_not_made", error=str(exc), **where)
                     if started is not None:
@@ -268,7 +272,10 @@ class InboundRecorder:
                             await client.stop_recording(live.name)
                         finished = time.time()
                 finally:
-                    if not events.gone:
+                    # A recording finishes when its snoop ends with the call; the snoop's
+                    # StasisEnd follows RecordingFinished by a moment. Hanging it up anyway
+                    # cost one ARI round trip per call that only found it gone.
+                    if not events.gone and not await events.ended(grace):
                         with contextlib.suppress(AriError):
                             await client.hangup(live.snoop_id)
             if started is None:
