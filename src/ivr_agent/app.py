@@ -45,6 +45,7 @@ from ivr_agent.metrics.feature import setup as setup_metrics
 from ivr_agent.metrics.prometheus import METRICS, calls_in_progress, leader_state
 from ivr_agent.notify import build_notifier, check_reachable, load_directory
 from ivr_agent.pbx.ami import AmiConnection
+from ivr_agent.pbx.bridge_members import BridgeMembers
 from ivr_agent.pbx.capture import CaptureWriter
 from ivr_agent.pbx.clock import PbxClock
 from ivr_agent.pbx.session import Ivr, ReportSeal, ari_probe, is_agent_report, running_session
@@ -223,6 +224,7 @@ def _ami_ctx(
     commands: CommandRoutes,
     clock: PbxClock,
     seal: ReportSeal,
+    bridges: BridgeMembers,
 ) -> CleanupCtx:
     component = readiness.component("ami", enabled=settings.ami_url is not None)
 
@@ -274,16 +276,21 @@ def _ami_ctx(
 
         def on_event(raw: dict[str, str], received_at: float) -> None:
             clock.observe_ami(raw, received_at)
+            bridges.observe(raw)
             if not gate.active and is_agent_report(raw):
                 return  # the active agent's report: sealed with a key a standby cannot check
             ingest.on_ami_event(raw, received_at)
+
+        def resync(channels: list[dict[str, str]], at: float) -> None:
+            bridges.clear()  # what changed while AMI was away is unknown
+            ingest.on_resync(channels, at)
 
         connection = AmiConnection(
             settings.ami_url,
             on_event,
             events=SUBSCRIBED_EVENTS,
             component=component,
-            on_resync=ingest.on_resync,
+            on_resync=resync,
             resync_first_login=restored > 0,
         )
         app[AMI] = connection
@@ -310,6 +317,7 @@ def _ivr_ctx(
     seal: ReportSeal,
     catalogue: PromptCatalogue,
     files: PromptFiles | None,
+    bridges: BridgeMembers,
 ) -> CleanupCtx:
     """The ARI session and the features that act through it: prompts (the tracker's
     commands, the greeting and satisfaction routes, the check that the PBX can play them)
@@ -330,6 +338,7 @@ def _ivr_ctx(
                     ami=app.get(AMI),
                     catalogue=catalogue,
                     seal=seal,
+                    bridges=bridges,
                 )
             )
             # Emptied when the agent stands by: nothing may reach the closed session then.
@@ -467,6 +476,7 @@ def build_app(
     app[EXECUTOR] = Slot("the prompt executor")
     app[PROMPT_CHECK] = Slot("the prompt check")
     clock = app[PBX_CLOCK] = PbxClock()
+    bridges = BridgeMembers()
     # The agent's own prompt reports are sealed with it, and the AMI edge checks them.
     seal = ReportSeal()
     setup_health(app, readiness)
@@ -496,7 +506,7 @@ def build_app(
     app.cleanup_ctx.append(_complaints_ctx)
     # The tracker's commands go to the parts that carry them out once those run.
     commands = CommandRoutes()
-    app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands, clock, seal))
+    app.cleanup_ctx.append(_ami_ctx(settings, readiness, options, commands, clock, seal, bridges))
     setup_dashboard(
         app,
         in_progress=lambda: app[INGEST].tracker.in_progress(),
@@ -505,7 +515,7 @@ def build_app(
     # What only the active agent of the PBX runs (all of it without leader election).
     active = ActiveParts(app)
     active.add(_calls_handover(settings))
-    active.add(_ivr_ctx(settings, readiness, commands, clock, seal, catalogue, files))
+    active.add(_ivr_ctx(settings, readiness, commands, clock, seal, catalogue, files, bridges))
     app.cleanup_ctx.append(_leadership_ctx(settings, readiness, active))
     setup_recordings(
         app, settings, session=lambda: app[IVR].value, commands=commands, run_recorder=active.add

@@ -10,6 +10,7 @@ import pytest
 
 from ivr_agent.core.commands import PlayPrompt
 from ivr_agent.pbx.ari import event_time
+from ivr_agent.pbx.bridge_members import BridgeMembers
 from ivr_agent.pbx.stasis import StasisRouter
 from ivr_agent.prompts.executor import PromptJob
 from ivr_agent.prompts.whisper import SnoopWhisper
@@ -103,3 +104,45 @@ async def test_a_prompt_cut_by_the_callers_hang_up_is_not_a_failed_playback(
     stats = ivr.playback_stats
     # Only a media the PBX could not play counts as failed (and pages someone).
     assert (stats.interrupted, stats.failed) == ((1, 0) if caller_hung_up else (0, 1))
+
+
+class CountingAri(ScriptedAri):
+    """Also answers ``GET /bridges`` (one bridge: the caller and an operator), counting."""
+
+    def __init__(self, router: StasisRouter) -> None:
+        super().__init__(router, end_event=None)
+        self.listed = 0
+        self.snooped: list[str] = []
+
+    async def bridges(self) -> list[dict[str, Any]]:
+        self.listed += 1
+        return [{"id": "b1", "channels": ["1763900000.1", "op-listed"]}]
+
+    async def snoop(self, target: str, **kwargs: Any) -> None:
+        self.snooped.append(target)
+        await super().snoop(target, **kwargs)
+
+
+@pytest.mark.parametrize("known_from_ami", [True, False])
+async def test_a_prompt_for_both_parties_finds_the_operator_from_ami_before_asking_ari(
+    known_from_ami: bool,
+) -> None:
+    ivr = unreachable_ivr(FileCatalogue(frozenset({"silence_first"}), audience="both"))
+    await ivr.client.close()
+    ari = CountingAri(ivr.router)
+    ivr.client = ari  # type: ignore[assignment]
+    ivr.bridges = BridgeMembers()
+    if known_from_ami:
+        ivr.bridges.observe(
+            {"Event": "BridgeEnter", "Uniqueid": "1763900000.1", "BridgeUniqueid": "b1"}
+        )
+        ivr.bridges.observe({"Event": "BridgeEnter", "Uniqueid": "op-ami", "BridgeUniqueid": "b1"})
+
+    async def on_started(at: float) -> None:
+        return None
+
+    await SnoopWhisper(ivr).play(job(), on_started)
+    # Whispered into the operator's channel (whisper=both): found without listing every
+    # bridge on the PBX when AMI has shown the bridge, by ARI's list otherwise.
+    assert ari.snooped == (["op-ami"] if known_from_ami else ["op-listed"])
+    assert ari.listed == (0 if known_from_ami else 1)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr_agent.callbacks.sessions import in_transaction
+from ivr_agent.callbacks import in_transaction
 from ivr_agent.calls.links import linked_calls
 from ivr_agent.calls.writes import save_outcome as save_outcome  # its old home
 from ivr_agent.core.ids import is_uuid

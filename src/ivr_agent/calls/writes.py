@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ivr_agent.callbacks import (
     answer_in_place,
     callback_for_abandoned,
+    in_transaction,
     request_for_queue_callback,
 )
-from ivr_agent.callbacks.sessions import in_transaction
 from ivr_agent.core.callbacks import CallbackConfig
 from ivr_agent.core.config import StandardsConfig
 from ivr_agent.core.outcome import CallOutcome

@@ -25,6 +25,7 @@ from ivr_agent.core.events import PROMPT_USER_EVENT, SURVEY_USER_EVENT, sent_fro
 from ivr_agent.pbx.ami import AmiError
 from ivr_agent.pbx.ari import AriClient, AriTarget
 from ivr_agent.pbx.ari_events import AriEvents
+from ivr_agent.pbx.bridge_members import BridgeMembers
 from ivr_agent.pbx.stasis import StasisRouter
 from ivr_agent.platform.health import Component, State
 from ivr_agent.platform.logging import get_logger
@@ -180,6 +181,9 @@ class Ivr:
     #: and end in PBX time): set by the composition root to the inbound recorder's; None:
     #: nobody keeps them (the PBX's copy stays).
     keep_suggestion: Callable[[str, str, float, float | None], None] | None = None
+    #: Bridge membership from AMI (who the operator of a call is, for prompts both
+    #: parties hear); None: ask ARI.
+    bridges: BridgeMembers | None = None
 
     async def report_prompt(
         self, linkedid: str, prompt: str, phase: PromptPhase, played: bool, *, to: str = "caller"
@@ -238,10 +242,12 @@ async def running_session(
     ami: AmiConnection | None,
     catalogue: Catalogue,
     seal: ReportSeal | None = None,
+    bridges: BridgeMembers | None = None,
 ) -> AsyncIterator[Ivr]:
     """The ARI session, live for the duration of the block (client, events websocket,
     router); closed in reverse order afterwards. ``seal``: the one the AMI edge checks
-    reports with (default: a new one)."""
+    reports with (default: a new one); ``bridges``: bridge membership the AMI side keeps
+    (None: prompts for both parties ask ARI who is bridged)."""
     client = AriClient(ari_target(settings), timeout=settings.ari_timeout_seconds)
     router = StasisRouter(client, settings.ari_app)
 
@@ -258,6 +264,7 @@ async def running_session(
         ami=ami,
         events=events,
         seal=seal if seal is not None else ReportSeal(),
+        bridges=bridges,
     )
     component.set(State.CONNECTING, client.target.base_url)
     async with contextlib.AsyncExitStack() as stack:

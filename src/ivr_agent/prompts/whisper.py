@@ -44,6 +44,9 @@ RENDER_TIMEOUT_SECONDS = 10.0
 #: its snoop leaves our app at once; one whose media failed keeps its snoop.
 HANGUP_GRACE_SECONDS = 0.5
 PLAYBACK_PREFIX = "ivr-agent-play-"
+#: Seconds a prompt for both parties waits for the caller's bridge to have the operator in
+#: it (AMI ``BridgeEnter`` follows the answer by a few milliseconds); after that it asks ARI.
+PEER_WAIT_SECONDS = 0.25
 
 
 class SnoopWhisper:
@@ -69,6 +72,7 @@ class SnoopWhisper:
             log.warning("prompt_media_unavailable", error=str(exc), **where)
             return PlayResult(None, False)
         target, whisper = command.channel_id, "out"
+        began = time.monotonic()
         if audience == "both":
             peer = await self._peer(command.channel_id)
             if peer is not None:
@@ -82,6 +86,10 @@ class SnoopWhisper:
         started_at: float | None = None
         with self.ivr.router.subscribe(snoop, playback) as events:
             try:
+                # Where a late prompt's time went (logged with prompt_started): finding the
+                # operator, the snoop up to its StasisStart, the play up to PlaybackStarted.
+                phases = {"peer_ms": _ms_since(began)}
+                mark = time.monotonic()
                 await client.snoop(
                     target,
                     app=self.ivr.settings.ari_app,
@@ -91,15 +99,18 @@ class SnoopWhisper:
                     app_args=WHISPER_ARG,
                 )
                 await events.next({"StasisStart"}, STEP_TIMEOUT_SECONDS)
+                phases["snoop_ms"], mark = _ms_since(mark), time.monotonic()
                 if job.cancelled:
                     return PlayResult(None, False)
                 await client.play(snoop, [media], playback)
                 started = await events.next({"PlaybackStarted"}, STEP_TIMEOUT_SECONDS)
+                phases["play_ms"] = _ms_since(mark)
                 started_at = event_time(started, time.time())
                 log.info(
                     "prompt_started",
                     snooped="operator" if target != command.channel_id else "caller",
                     whisper=whisper,
+                    **phases,
                     **where,
                 )
                 await on_started(started_at)
@@ -131,7 +142,8 @@ class SnoopWhisper:
         return PlayResult(started_at, False)
 
     async def _peer(self, channel_id: str) -> str | None:
-        """The one other party bridged with ``channel_id`` (the operator), if there is one.
+        """The one other party bridged with ``channel_id`` (the operator), if there is one:
+        from the AMI stream (``pbx/bridge_members.py``), else from ARI's list of bridges.
 
         A prompt for both parties is whispered into the *operator's* channel with
         ``whisper=both``: the operator hears it, and it reaches the caller through the bridge.
@@ -140,6 +152,10 @@ class SnoopWhisper:
         (and the silence watchdog would stop). Several others (a consult, a conference) or
         none: None, and the prompt goes to the caller alone.
         """
+        if self.ivr.bridges is not None:
+            members = await self.ivr.bridges.others(channel_id, PEER_WAIT_SECONDS)
+            if members is not None:
+                return _the_one_other(members)
         try:
             bridges = await self.ivr.client.bridges()
         except AriError as exc:
@@ -148,10 +164,7 @@ class SnoopWhisper:
         for bridge in bridges if isinstance(bridges, list) else ():
             members = [str(c) for c in bridge.get("channels") or ()]
             if channel_id in members:
-                others = [
-                    c for c in members if c != channel_id and not c.startswith(ANY_SNOOP_PREFIX)
-                ]
-                return others[0] if len(others) == 1 else None
+                return _the_one_other([c for c in members if c != channel_id])
         return None
 
     async def stop(self, job: PromptJob) -> None:
@@ -165,6 +178,15 @@ class SnoopWhisper:
             await self.ivr.client.hangup(channel_id)
         except AriError as exc:
             log.info("caller_hangup_failed", channel_id=channel_id, error=str(exc))
+
+
+def _the_one_other(members: list[str]) -> str | None:
+    others = [c for c in members if not c.startswith(ANY_SNOOP_PREFIX)]
+    return others[0] if len(others) == 1 else None
+
+
+def _ms_since(mark: float) -> int:
+    return round((time.monotonic() - mark) * 1000)
 
 
 async def _ended_with_its_call(events: ChannelEvents) -> bool:

@@ -97,7 +97,8 @@ class Recording(RecordingFile):
         }
 
 
-_CALL_EXISTS = select(literal(1)).where(CallRow.call_id == bindparam("call_id"))
+# On the Core table: an ORM-enabled select costs the ORM's compile and result set-up.
+_CALL_EXISTS = select(literal(1)).where(table_of(CallRow).c.call_id == bindparam("call_id"))
 # Idempotent by recording_id: writing the same recording again changes nothing.
 _INSERT_RECORDING = pg_insert(table_of(RecordingRow)).on_conflict_do_nothing(
     index_elements=["recording_id"]
