@@ -75,6 +75,8 @@ from ivr_agent.sim.load_desks import desk_ids  # noqa: E402
 RESULTS = Path(__file__).with_name("load-results.json")
 TARGET_CPU_RATIO = 0.10
 AMI_EVENTS = "ivr_agent_ami_events_total"
+#: Longest wait, before the concurrent step, for the ramp's calls to end and be stored.
+SETTLE_SECONDS = 120.0
 #: After the last call was placed: how long its calls may take to end and be stored.
 DRAIN_SECONDS = 120.0
 
@@ -227,6 +229,9 @@ class LoadRun:
                         step, self.run_no, sequence, self.args.seed + index, self.args.desks
                     )
                     sequence += len(calls)
+                    if index and step.name.startswith("concurrent"):
+                        # Measure 200 calls up, not the tail of the saturated ramp before it.
+                        await self._settle()
                     log(f"step {step.name}: {len(calls)} calls at {step.rate:.1f}/s")
                     windows.append(await self._step(generator, step, calls, placed))
                 log("every call placed; waiting for the last ones to end and be stored")
@@ -236,6 +241,20 @@ class LoadRun:
             finally:
                 await generator.close()
         return self._report(windows, placed, stored)
+
+    async def _settle(self, limit: float = SETTLE_SECONDS) -> None:
+        """Wait until the agent tracks no call and has no outcome waiting (at most
+        ``limit`` seconds)."""
+        began = time.time()
+        while time.time() - began < limit:
+            text = await asyncio.to_thread(self.metrics)
+            busy = sum(metric_values(text, "ivr_agent_calls_in_progress")) + sum(
+                metric_values(text, "ivr_agent_outbox_pending")
+            )
+            if busy == 0:
+                break
+            await asyncio.sleep(1.0)
+        log(f"settled for {time.time() - began:.0f} s before the next step")
 
     async def _step(
         self, generator: LoadGenerator, step: LoadStep, calls: list[Any], placed: list[PlacedCall]
@@ -301,8 +320,9 @@ class LoadRun:
             deadline, last_change, seen = time.time() + DRAIN_SECONDS, time.time(), -1
             while True:
                 rows = await connection.fetch(
-                    "SELECT caller_number, offered_at, answered_at, ended_at, created_at, "
-                    "abandoned, silence, max_hold_seconds, complete FROM calls WHERE pbx_id = $1",
+                    "SELECT call_id, caller_number, offered_at, answered_at, ended_at, "
+                    "created_at, abandoned, silence, max_hold_seconds, complete "
+                    "FROM calls WHERE pbx_id = $1",
                     self.pbx_id,
                 )
                 found = {r["caller_number"] for r in rows}
@@ -311,14 +331,32 @@ class LoadRun:
                 if wanted <= found or time.time() > deadline or time.time() - last_change > 20:
                     break
                 await asyncio.sleep(1.0)
+            statuses = await self._recordings(connection)
         finally:
             await connection.close()
         stored: dict[str, dict[str, Any]] = {}
         for row in rows:
             item = dict(row)
+            item["recording"] = statuses.get(row["call_id"])
             item["copies"] = stored.get(row["caller_number"], {}).get("copies", 0) + 1
             stored[row["caller_number"]] = item
         return stored
+
+    async def _recordings(self, connection: Any) -> dict[str, str]:
+        """Each call's recording status (ok, corrupt, missing), once the recordings stopped
+        arriving for 5 s (they are fetched from the PBX after the call's row is stored)."""
+        query = (
+            "SELECT r.call_id, r.status FROM recordings r JOIN calls c USING (call_id) "
+            "WHERE c.pbx_id = $1 AND r.kind = 'call'"
+        )
+        deadline, last_change, seen = time.time() + 120, time.time(), -1
+        while True:
+            rows = await connection.fetch(query, self.pbx_id)
+            if len(rows) != seen:
+                seen, last_change = len(rows), time.time()
+            if time.time() > deadline or time.time() - last_change > 5:
+                return {r["call_id"]: r["status"] for r in rows}
+            await asyncio.sleep(1.0)
 
     def _report(
         self,

@@ -3,6 +3,7 @@ histograms between two scrapes, and a step's calls against their stored rows."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from ivr_agent.sim.load_calls import PlacedCall
@@ -133,6 +134,14 @@ def accounting(
         "held_over_10s": sum(1 for r in rows if (r["max_hold_seconds"] or 0) > 10),
         "silent_hung_up": sum(1 for r in rows if r["silence"] == "hung_up_silent"),
         "incomplete": sum(1 for r in rows if not r["complete"]),
+        # Every answered call is recorded: how its recording was kept (none: no row yet).
+        "recordings": dict(
+            sorted(
+                Counter(
+                    r.get("recording") or "none" for r in rows if r["answered_at"] is not None
+                ).items()
+            )
+        ),
         "setup_delay": spread_ms(setup),
         "hangup_to_row": spread_ms(to_row),
         "calls_up": calls_up(rows, start, end),
