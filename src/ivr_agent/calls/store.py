@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,12 +36,8 @@ from ivr_agent.db.models import (
     RecordingRow,
 )
 
-T = TypeVar("T")
-
 #: Largest page ``list_calls`` returns; callers page with ``after_call_id``.
 MAX_PAGE = 10_000
-
-_run = in_transaction
 
 
 async def _stored_recordings(session: AsyncSession, ids: Sequence[str]) -> dict[str, str]:
@@ -162,7 +158,7 @@ async def load_outcome(target: Database | AsyncSession, call_id: str) -> CallOut
             return None
         return (await _load_outcomes(session, [row]))[0]
 
-    return await _run(target, "read call", work)
+    return await in_transaction(target, "read call", work)
 
 
 async def get_call(target: Database | AsyncSession, call_id: str) -> dict[str, Any] | None:
@@ -222,7 +218,7 @@ async def page_outcomes(
         rows = list(await session.scalars(query))
         return await _load_outcomes(session, rows)
 
-    return await _run(target, "list calls", work)
+    return await in_transaction(target, "list calls", work)
 
 
 async def list_calls(
@@ -298,7 +294,7 @@ async def get_timeline(target: Database | AsyncSession, call_id: str) -> list[di
             for e in events
         ]
 
-    return await _run(target, "read timeline", work)
+    return await in_transaction(target, "read timeline", work)
 
 
 async def stored_linkedids(db: Database, pbx_id: str, linkedids: Sequence[str]) -> set[str]:
@@ -317,4 +313,4 @@ async def stored_linkedids(db: Database, pbx_id: str, linkedids: Sequence[str]) 
             found.update(rows)
         return found
 
-    return await _run(db, "look up stored calls", work)
+    return await in_transaction(db, "look up stored calls", work)

@@ -12,7 +12,6 @@ outbox's CPU in benchmarks/load.py's profile; the children of a whole batch now 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,17 +51,8 @@ _UPSERT_CALL = _INSERT_CALL.on_conflict_do_update(
 ).returning(_CALLS.c.call_id, literal_column("xmax = 0", Boolean))
 
 OutcomeWithTimeline = tuple[CallOutcome, Sequence[TimelineEvent]]
-
-
-@dataclass
-class _Children:
-    """The child rows of the batch's calls, by call_id (a call saved twice in one batch
-    keeps its last save's rows, as two transactions would)."""
-
-    by_call: dict[str, tuple[list[dict[str, Any]], ...]] = field(default_factory=dict)
-
-    def rows(self, index: int) -> list[dict[str, Any]]:
-        return [row for rows in self.by_call.values() for row in rows[index]]
+#: A call's hold, prompt and event rows, in the order of ``_CHILD_TABLES``.
+ChildRows = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 
 
 def call_values(outcome: CallOutcome) -> dict[str, Any]:
@@ -100,9 +90,7 @@ def call_values(outcome: CallOutcome) -> dict[str, Any]:
     }
 
 
-def _child_rows(
-    call_id: str, outcome: CallOutcome, timeline: Sequence[TimelineEvent]
-) -> tuple[list[dict[str, Any]], ...]:
+def _child_rows(call_id: str, outcome: CallOutcome, timeline: Sequence[TimelineEvent]) -> ChildRows:
     holds = [
         {
             "call_id": call_id,
@@ -157,7 +145,28 @@ async def save_outcomes(
     """
     for outcome, _ in outcomes:
         outcome.to_json()  # every time carries a zone: fail before touching the database
-    children = _Children()
+    return await _write(
+        session,
+        outcomes,
+        callbacks=callbacks,
+        now=now,
+        queue_callbacks=queue_callbacks,
+        standards=standards,
+    )
+
+
+async def _write(
+    session: AsyncSession,
+    outcomes: Sequence[OutcomeWithTimeline],
+    *,
+    callbacks: CallbackConfig | None,
+    now: datetime | None,
+    queue_callbacks: CallbackConfig | None,
+    standards: StandardsConfig | None,
+) -> list[str]:
+    """:func:`save_outcomes` once every outcome's times are known to carry a zone."""
+    # A call saved twice in one batch keeps its last save's rows, as two transactions would.
+    children: dict[str, ChildRows] = {}
     call_ids: list[str] = []
     # now(): the transaction's start, the same for the whole batch (one query, not one
     # per outcome).
@@ -172,7 +181,7 @@ async def save_outcomes(
         if not inserted:
             for table in _CHILD_TABLES:
                 await session.execute(delete(table).where(table.c.call_id == call_id))
-        children.by_call[call_id] = _child_rows(call_id, outcome, timeline)
+        children[call_id] = _child_rows(call_id, outcome, timeline)
         call_ids.append(call_id)
         if callbacks is not None:
             at = at or await database_now(session)
@@ -183,7 +192,7 @@ async def save_outcomes(
         if standards is not None and outcome.direction == "callback":
             await answer_in_place(session, outcome, standards)
     for index, table in enumerate(_CHILD_TABLES):
-        rows = children.rows(index)
+        rows = [row for of_call in children.values() for row in of_call[index]]
         if rows:
             await session.execute(table.insert(), rows)
     return call_ids
@@ -214,10 +223,10 @@ async def save_outcome(
     ``ValueError`` for a time without a zone and :class:`~ivr_agent.db.errors.StoreError` if
     the database refuses or is down.
     """
-    outcome.to_json()
+    outcome.to_json()  # every time carries a zone: fail before touching the database
 
     async def work(session: AsyncSession) -> str:
-        (call_id,) = await save_outcomes(
+        (call_id,) = await _write(
             session,
             [(outcome, timeline)],
             callbacks=callbacks,

@@ -176,8 +176,8 @@ class ChannelEvents:
         subscription to the channel ends with ``StasisEnd``), so waiting for that alone
         took every hang-up for a failure.
         """
-        if self._ended.is_set() or timeout <= 0:
-            return self._ended.is_set()
+        if self.has_ended or timeout <= 0:
+            return self.has_ended
         try:
             await asyncio.wait_for(self._ended.wait(), timeout)
         except TimeoutError:
@@ -202,6 +202,12 @@ class ChannelEvents:
                         self._gone = str(channel.get("id"))
                 if kind in types:
                     return event
+
+    @property
+    def has_ended(self) -> bool:
+        """A subscribed channel's ``StasisEnd`` or ``ChannelDestroyed`` has been delivered
+        (whether or not :meth:`next` consumed it): see :meth:`ended`."""
+        return self._ended.is_set()
 
     @property
     def gone(self) -> bool:

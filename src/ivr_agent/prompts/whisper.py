@@ -22,7 +22,6 @@ from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import (
     ANY_SNOOP_PREFIX,
     WHISPER_ARG,
-    ChannelEvents,
     ChannelGone,
     snoop_id,
 )
@@ -119,8 +118,9 @@ class SnoopWhisper:
                 )
                 state = (finished.get("playback") or {}).get("state")
                 if state == "failed":
-                    if await _ended_with_its_call(events):
-                        # Not the PBX failing to play it: the call ended during the prompt.
+                    if await events.ended(HANGUP_GRACE_SECONDS):
+                        # Not the PBX failing to play it: the snoop ended with its call,
+                        # which hung up during the prompt.
                         self.ivr.playback_stats.interrupted += 1
                         log.info("prompt_interrupted_by_hangup", **where)
                     else:
@@ -136,7 +136,7 @@ class SnoopWhisper:
             finally:
                 # A snoop that ended with the call needs no hang-up (the request would
                 # only find it gone: one wasted ARI round trip per interrupted prompt).
-                if not events.gone and not await events.ended(0.0):
+                if not events.has_ended:
                     with contextlib.suppress(AriError):
                         await client.hangup(snoop)
         return PlayResult(started_at, False)
@@ -187,9 +187,3 @@ def _the_one_other(members: list[str]) -> str | None:
 
 def _ms_since(mark: float) -> int:
     return round((time.monotonic() - mark) * 1000)
-
-
-async def _ended_with_its_call(events: ChannelEvents) -> bool:
-    """Whether the snoop of a playback that ended ``failed`` has ended now or within
-    :data:`HANGUP_GRACE_SECONDS`: the spied call hung up."""
-    return events.gone or await events.ended(HANGUP_GRACE_SECONDS)

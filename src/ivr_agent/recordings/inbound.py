@@ -275,7 +275,7 @@ class InboundRecorder:
                     # A recording finishes when its snoop ends with the call; the snoop's
                     # StasisEnd follows RecordingFinished by a moment. Hanging it up anyway
                     # cost one ARI round trip per call that only found it gone.
-                    if not events.gone and not await events.ended(grace):
+                    if not await events.ended(grace):
                         with contextlib.suppress(AriError):
                             await client.hangup(live.snoop_id)
             if started is None:
