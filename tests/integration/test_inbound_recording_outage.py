@@ -185,3 +185,23 @@ async def test_given_a_restart_while_parked_then_the_next_run_settles_it_and_ret
     assert row.status == "ok"
     assert fake_ari.app[DELETED] == [NAME]
     assert second.stats["unparked"] == 1
+
+
+async def test_given_the_pbx_refusing_the_delete_then_only_the_delete_is_retried(
+    db: Database, fake_ari: TestServer, ari: AriClient, settings: Settings
+) -> None:
+    await save_outcome(db, sample_outcome(LINKEDID))
+    fake_ari.app[DELETE_FAILS].append(True)  # the PBX refuses the first delete
+    recorder = _recorder(ari, db, settings)
+    recorder.call_row_wait_seconds = 0.0  # no second try within _keep: parked at once
+
+    await recorder._keep(_live(), 1000.0, 1002.0)
+
+    [parked] = recorder.pending.entries()
+    assert parked.row_written, "the row is written: the next round must not need the database"
+    assert (await _rows(db))[0].status == "ok"
+    assert fake_ari.app[DELETED] == []
+    assert await recorder.retry_pending() == 1
+    assert fake_ari.app[DELETED] == [NAME]
+    assert recorder.pending.count() == 0
+    assert recorder.stats["ok"] == 1, "the row was written once"

@@ -82,8 +82,8 @@ class FakePlayer:
         finally:
             self.playing -= 1
 
-    async def stop(self, job: PromptJob) -> None:
-        self.stopped.append(job.command.prompt)
+    async def stop(self, job: PromptJob, *, call_ended: bool = False) -> None:
+        self.stopped.append(job.command.prompt + (" (call ended)" if call_ended else ""))
         self.release.set()
 
     async def hangup(self, channel_id: str) -> None:
@@ -254,7 +254,9 @@ async def test_cancelling_a_prompt_while_it_plays_stops_it_and_skips_the_hang_up
     assert player.hangups == []
 
 
-@pytest.mark.parametrize(("to", "stopped"), [("caller", []), ("both", ["hold_reminder"])])
+@pytest.mark.parametrize(
+    ("to", "stopped"), [("caller", []), ("both", ["hold_reminder (call ended)"])]
+)
 async def test_the_callers_hang_up_stops_only_a_prompt_the_operator_hears(
     executor: PromptExecutor,
     clock: FakeScheduler,
@@ -264,7 +266,8 @@ async def test_the_callers_hang_up_stops_only_a_prompt_the_operator_hears(
 ) -> None:
     """A prompt whispered to the caller ends with the caller's channel: asking the PBX to
     stop it after the hang-up is a wasted request. One on the operator's channel is
-    stopped, since that channel may outlive the caller."""
+    stopped, since that channel may outlive the caller (the player is told the call ended,
+    so it may wait for that channel to end instead)."""
 
     player.hold, player.to = True, to
     executor.submit(play("hold_reminder", 10.0, timer="hold"))

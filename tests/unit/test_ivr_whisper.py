@@ -1,8 +1,9 @@
 """Snoop-whisper when ARI cannot be reached, a prompt cut by a hang-up against one the PBX
-could not play, and the event-time helper."""
+could not play, stopping a prompt after the caller's hang-up, and the event-time helper."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from ivr_agent.core.commands import PlayPrompt
 from ivr_agent.pbx.ari import event_time
 from ivr_agent.pbx.bridge_members import BridgeMembers
 from ivr_agent.pbx.stasis import StasisRouter
+from ivr_agent.prompts import whisper
 from ivr_agent.prompts.executor import PromptJob
 from ivr_agent.prompts.whisper import SnoopWhisper
 from tests.support.ivr import FileCatalogue, unreachable_ivr
@@ -146,3 +148,55 @@ async def test_a_prompt_for_both_parties_finds_the_operator_from_ami_before_aski
     # bridge on the PBX when AMI has shown the bridge, by ARI's list otherwise.
     assert ari.snooped == (["op-ami"] if known_from_ami else ["op-listed"])
     assert ari.listed == (0 if known_from_ami else 1)
+
+
+class PlayingAri(ScriptedAri):
+    """The prompt starts and goes on playing until it is stopped or its snoop ends."""
+
+    def __init__(self, router: StasisRouter) -> None:
+        super().__init__(router, end_event=None)
+        self.playback: dict[str, Any] = {}
+        self.stop_requests: list[str] = []
+
+    async def play(self, channel_id: str, media: list[str], playback_id: str) -> None:
+        self.playback = {"id": playback_id, "target_uri": f"channel:{channel_id}"}
+        self.router.dispatch({"type": "PlaybackStarted", "playback": self.playback})
+
+    def finish(self, *, snoop_ended: bool) -> None:
+        state = "failed" if snoop_ended else "done"
+        self.router.dispatch(
+            {"type": "PlaybackFinished", "playback": self.playback | {"state": state}}
+        )
+        if snoop_ended:
+            self.router.dispatch({"type": "StasisEnd", "channel": {"id": self.snoop_id}})
+
+    async def stop_playback(self, playback_id: str) -> None:
+        self.stop_requests.append(playback_id)
+        self.finish(snoop_ended=False)
+
+
+@pytest.mark.parametrize("operator_stays", [False, True])
+async def test_a_prompt_the_callers_hang_up_cut_is_stopped_only_if_it_goes_on(
+    operator_stays: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the caller's hang-up, the prompt on the operator's channel normally ends with
+    that channel (no stop request); an operator's channel that stays up gets one."""
+    monkeypatch.setattr(whisper, "CALL_END_GRACE_SECONDS", 0.05)
+    ivr = unreachable_ivr(FileCatalogue(frozenset({"silence_first"})))
+    await ivr.client.close()
+    ari = PlayingAri(ivr.router)
+    ivr.client = ari  # type: ignore[assignment]
+    player, prompt = SnoopWhisper(ivr), job()
+    started = asyncio.Event()
+
+    async def on_started(at: float) -> None:
+        started.set()
+
+    playing = asyncio.create_task(player.play(prompt, on_started))
+    await asyncio.wait_for(started.wait(), 1.0)
+    prompt.cancelled = True  # what the executor does on the caller's hang-up
+    stopping = asyncio.create_task(player.stop(prompt, call_ended=True))
+    if not operator_stays:
+        ari.finish(snoop_ended=True)  # the operator's channel went with the call
+    await asyncio.wait_for(asyncio.gather(stopping, playing), 1.0)
+    assert ari.stop_requests == ([prompt.playback_id] if operator_stays else [])

@@ -125,8 +125,10 @@ class Player(Protocol):
         for call or ARI trouble (returns ``finished=False`` instead)."""
         ...
 
-    async def stop(self, job: PromptJob) -> None:
-        """Stop ``job``'s playback now (it was cancelled while playing)."""
+    async def stop(self, job: PromptJob, *, call_ended: bool = False) -> None:
+        """Stop ``job``'s playback (it was cancelled while playing). ``call_ended``: the
+        cancel came with the caller's hang-up, so the channel it plays on is likely to end
+        by itself in a moment (the player may wait for that instead of asking the PBX)."""
         ...
 
     async def hangup(self, channel_id: str) -> None:
@@ -275,9 +277,10 @@ class PromptExecutor:
             # "all" comes with the caller's hang-up: a prompt whispered to the caller ends
             # with the caller's channel (its snoop goes with it), and a stop request would
             # only find it gone. One to both parties plays on the operator's channel,
-            # which may outlive the caller: that one is stopped.
-            if command.kind != "all" or current.to == "both":
-                self._spawn(self.player.stop(current), "prompt-stop")
+            # which may outlive the caller: that one is stopped unless it ends by itself.
+            hung_up = command.kind == "all"
+            if not hung_up or current.to == "both":
+                self._spawn(self.player.stop(current, call_ended=hung_up), "prompt-stop")
 
     def _observe_skew(self, skew: float, command: PlayPrompt) -> None:
         self.last_skew = skew

@@ -22,6 +22,7 @@ from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import (
     ANY_SNOOP_PREFIX,
     WHISPER_ARG,
+    ChannelEvents,
     ChannelGone,
     snoop_id,
 )
@@ -43,6 +44,11 @@ RENDER_TIMEOUT_SECONDS = 10.0
 #: its snoop leaves our app at once; one whose media failed keeps its snoop.
 HANGUP_GRACE_SECONDS = 0.5
 PLAYBACK_PREFIX = "ivr-agent-play-"
+#: Seconds a prompt on the operator's channel, cancelled by the caller's hang-up, may take
+#: to end by itself before it is stopped: the operator's channel (and the snoop on it)
+#: normally ends with the call a few milliseconds after the caller's. An operator who
+#: stays up (transferred on, or kept in dialplan) hears at most this much more of it.
+CALL_END_GRACE_SECONDS = 0.5
 #: Seconds a prompt for both parties waits for the caller's bridge to have the operator in
 #: it (AMI ``BridgeEnter`` follows the answer by a few milliseconds); after that it asks ARI.
 PEER_WAIT_SECONDS = 0.25
@@ -53,6 +59,8 @@ class SnoopWhisper:
 
     def __init__(self, ivr: Ivr) -> None:
         self.ivr = ivr
+        #: The snoop events of each prompt playing, by playback id (for :meth:`stop`).
+        self._playing: dict[str, ChannelEvents] = {}
 
     async def play(self, job: PromptJob, on_started: OnStarted) -> PlayResult:
         """Whisper ``job``'s prompt into its caller's channel."""
@@ -84,6 +92,7 @@ class SnoopWhisper:
         client = self.ivr.client
         started_at: float | None = None
         with self.ivr.router.subscribe(snoop, playback) as events:
+            self._playing[playback] = events
             try:
                 # Where a late prompt's time went (logged with prompt_started): finding the
                 # operator, the snoop up to its StasisStart, the play up to PlaybackStarted.
@@ -134,6 +143,7 @@ class SnoopWhisper:
             except TimeoutError:
                 log.warning("prompt_timed_out", **where)
             finally:
+                del self._playing[playback]
                 # A snoop that ended with the call needs no hang-up (the request would
                 # only find it gone: one wasted ARI round trip per interrupted prompt).
                 if not events.has_ended:
@@ -167,10 +177,19 @@ class SnoopWhisper:
                 return _the_one_other([c for c in members if c != channel_id])
         return None
 
-    async def stop(self, job: PromptJob) -> None:
-        """Stop a prompt being played (no error if it already ended)."""
-        if job.playback_id is not None:
-            await self.ivr.client.stop_playback(job.playback_id)
+    async def stop(self, job: PromptJob, *, call_ended: bool = False) -> None:
+        """Stop a prompt being played (no error if it already ended).
+
+        ``call_ended``: the caller hung up. The snoop on the operator's channel then
+        normally ends with the call: the stop request is sent only if it has not within
+        :data:`CALL_END_GRACE_SECONDS` (one ARI round trip per cut-off prompt saved)."""
+        if job.playback_id is None:
+            return
+        if call_ended:
+            events = self._playing.get(job.playback_id)
+            if events is None or await events.ended(CALL_END_GRACE_SECONDS):
+                return  # over already, or its snoop ended with the call
+        await self.ivr.client.stop_playback(job.playback_id)
 
     async def hangup(self, channel_id: str) -> None:
         """Hang up the caller (the last silence prompt has been played)."""

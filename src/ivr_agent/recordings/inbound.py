@@ -405,9 +405,6 @@ class InboundRecorder:
                 seconds=file.seconds,
             )
             entry = entry.with_(row_written=True)
-            # Only a shortcut for the next round: writing the row again changes nothing.
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(self.pending.put, entry)
         if entry.pbx_name is not None:
             try:
                 await self.ivr.client.delete_stored_recording(entry.pbx_name)
@@ -416,6 +413,12 @@ class InboundRecorder:
                     log.warning(
                         "inbound_recording_pbx_copy_kept", name=entry.pbx_name, error=str(exc)
                     )
+                    # Parked on: note the row as written, so the next round only deletes
+                    # (a shortcut; writing the row again would change nothing). Not noted
+                    # when the delete succeeds at once, the usual case: that would be one
+                    # more fsynced write per recording, removed again a moment later.
+                    with contextlib.suppress(OSError):
+                        await asyncio.to_thread(self.pending.put, entry)
                     return False
         await asyncio.to_thread(self.pending.remove, file.recording_id)
         self.stats["unparked"] += 1
