@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from chaos import IVR_AGENT, Agent, Postgres, free_port, lane_lock, metric_values  # noqa: E402
 from load_figures import TARGET_P99_MS, accounting, lateness, spread_ms  # noqa: E402
 
-from ivr_agent.pbx.ari import AriClient  # noqa: E402
+from ivr_agent.pbx.ari import AriClient, AriError, AriTarget  # noqa: E402
 from ivr_agent.settings import load_settings  # noqa: E402
 from ivr_agent.sim import runner, sandbox  # noqa: E402
 from ivr_agent.sim.load_calls import (  # noqa: E402
@@ -133,6 +133,35 @@ def set_nice(pid: int, nice: int) -> int:
     return len(tasks)
 
 
+async def ping(pbx: AriClient, into: list[float]) -> None:
+    """Time ``GET /asterisk/ping`` on the PBX's ARI five times a second, into ``into``
+    (seconds), until cancelled: how quickly the PBX answers any request in the same
+    seconds. A prompt waits for two such answers (the snoop, the play) and their events,
+    so this is the floor under the prompts' lateness that no agent can go below."""
+    while True:
+        with contextlib.suppress(AriError):
+            into.append(await pbx.ping())
+        await asyncio.sleep(0.2)
+
+
+def machine_shares(before: Any, after: Any) -> dict[str, float]:
+    """How the machine's CPUs spent a step, in % of all of them: ``busy`` (user, system,
+    interrupts), ``idle`` and ``steal`` (time the hypervisor gave this VM's CPUs to another
+    guest: on a shared VM the same calls cost more CPU seconds in a run with much steal,
+    and the figures of two runs only compare at similar steal)."""
+    # guest and guest_nice are counted in user already (Linux's /proc/stat).
+    fields = [name for name in after._fields if not name.startswith("guest")]
+    spent = {name: getattr(after, name) - getattr(before, name) for name in fields}
+    total = sum(spent.values()) or 1.0
+    idle = spent.get("idle", 0.0) + spent.get("iowait", 0.0)
+    steal = spent.get("steal", 0.0)
+    return {
+        "busy": round(100 * (total - idle - steal) / total, 1),
+        "idle": round(100 * idle / total, 1),
+        "steal": round(100 * steal / total, 1),
+    }
+
+
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -156,6 +185,7 @@ class LoadRun:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("IVR_AGENT_")}
         env.update(creds)
+        self.pbx_ari = AriTarget.from_url(creds["IVR_AGENT_ARI_URL"])
         env.update(
             IVR_AGENT_DATABASE_URL=self.pg.url,
             # A data dir of the run's own: a spool an earlier run left (a stopped agent's
@@ -282,6 +312,7 @@ class LoadRun:
     ) -> dict[str, Any]:
         metrics_before = await asyncio.to_thread(self.metrics)
         cpu_before, t0 = self.procs.cpu(), time.time()
+        machine_before = psutil.cpu_times()
         peak_rss = [self.procs.agent_rss()]
         # What the agent has in hand: outcomes waiting for PostgreSQL, calls it tracks.
         pending, tracked = [0.0], [0.0]
@@ -294,13 +325,18 @@ class LoadRun:
                 pending.append(sum(metric_values(text, "ivr_agent_outbox_pending")))
                 tracked.append(sum(metric_values(text, "ivr_agent_calls_in_progress")))
 
+        pings: list[float] = []
         sampler = asyncio.create_task(sample_rss())
-        try:
-            got = await generator.run_step(step, calls)
-        finally:
-            sampler.cancel()
+        async with AriClient(self.pbx_ari, timeout=10.0) as pbx:
+            pinger = asyncio.create_task(ping(pbx, pings))
+            try:
+                got = await generator.run_step(step, calls)
+            finally:
+                sampler.cancel()
+                pinger.cancel()
         t1 = time.time()
         cpu_after = self.procs.cpu()
+        machine = machine_shares(machine_before, psutil.cpu_times())
         metrics_after = await asyncio.to_thread(self.metrics)
         placed += got
         seconds = t1 - t0
@@ -323,7 +359,9 @@ class LoadRun:
             "cpu_seconds": cpu,
             "cpu_percent_of_one_core": {k: round(100 * v / seconds, 1) for k, v in cpu.items()},
             "cpu_ratio_agent_to_pbx": round(cpu["agent"] / cpu["pbx"], 3) if cpu["pbx"] else None,
+            "machine_cpu_percent": machine,
             "prompt_lateness": lateness(metrics_before, metrics_after),
+            "pbx_ari_ping": spread_ms(pings),
             "agent_rss_peak_mib": round(max(peak_rss) / 2**20, 1),
             "outbox_pending_peak": int(max(pending)),
             "calls_tracked_peak": int(max(tracked)),

@@ -200,6 +200,26 @@ def test_ari_login_failures() -> None:
     assert ok == Check("ari login", Status.OK, "ivr-agent@h:8088, Asterisk 22.10.1")
 
 
+def test_ari_login_warns_when_every_request_costs_the_pbx_a_slow_password_check() -> None:
+    def login(request_ms: float) -> Check:
+        return c.ari_login(
+            "ivr-agent", "h:8088", error=None, status=None, version="22", request_ms=request_ms
+        )
+
+    fast = login(0.9)
+    assert (fast.status, fast.found) == (
+        Status.OK,
+        "ivr-agent@h:8088, Asterisk 22, 0.9 ms per request",
+    )
+    slow = login(5.6)  # SHA-512 crypt with 5,000 rounds, as the sandbox measured it
+    assert (slow.status, slow.found) == (
+        Status.WARN,
+        "ivr-agent@h:8088, Asterisk 22, 5.6 ms per request",
+    )
+    assert "ivr-agent ari-user" in slow.fix
+    assert "module reload res_ari.so" in slow.fix
+
+
 def test_given_the_hooks_name_another_app_then_ari_app_fails() -> None:
     check = c.ari_app("ivr-agent-b", registered=False, hook_apps=frozenset({"ivr-agent"}))
     assert check.status is Status.FAIL

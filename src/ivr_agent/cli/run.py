@@ -37,6 +37,36 @@ def _ami_filters(_args: argparse.Namespace, _settings: Settings) -> int:
     return 0
 
 
+def _ari_user(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr_agent.pbx.ari_user import LONG_SECRET, AriUserError, ari_user_section
+
+    endpoint = settings.ari_url
+    if endpoint is None:
+        print(
+            "ivr-agent ari-user: set IVR_AGENT_ARI_URL (http://user:secret@host:8088)",
+            file=sys.stderr,
+        )
+        return 2
+    secret = endpoint.password.get_secret_value()
+    try:
+        section = ari_user_section(endpoint.username, secret, rounds=args.rounds)
+    except (AriUserError, ValueError) as exc:
+        print(f"ivr-agent ari-user: {exc}", file=sys.stderr)
+        return 1
+    print(
+        "; save in ari.conf (or a file it includes), then run: asterisk -rx 'module reload "
+        "res_ari.so'. The PBX hashes the secret on every ARI request: SHA-512 crypt's "
+        f"{args.rounds} rounds (see the README, 'What the PBX needs')."
+    )
+    if len(secret) < LONG_SECRET:
+        print(
+            f"; the secret in IVR_AGENT_ARI_URL is short ({len(secret)} characters): use a "
+            "random one of 32 (e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
+    print(section, end="")
+    return 0
+
+
 def _dialplan(_args: argparse.Namespace, settings: Settings) -> int:
     from ivr_agent import share
 
@@ -50,7 +80,7 @@ def _dialplan(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(subparsers: Subparsers) -> None:
-    """Add ``run``, ``ami-filters`` and ``dialplan``."""
+    """Add ``run``, ``ami-filters``, ``ari-user`` and ``dialplan``."""
     parser = subparsers.add_parser(
         "run", help="run the agent: listen to the PBX, act on calls, serve the web API"
     )
@@ -67,6 +97,19 @@ def register(subparsers: Subparsers) -> None:
         help="print the manager.conf eventfilter lines for the agent's AMI user",
     )
     filters.set_defaults(handler=_ami_filters)
+
+    ari_user = subparsers.add_parser(
+        "ari-user",
+        help="print the ari.conf section of the agent's ARI user (password hashed)",
+    )
+    ari_user.add_argument(
+        "--rounds",
+        type=int,
+        default=1000,
+        help="SHA-512 crypt rounds (default 1000, the minimum: the PBX pays them on every "
+        "ARI request; a long random secret needs no more)",
+    )
+    ari_user.set_defaults(handler=_ari_user)
 
     dialplan = subparsers.add_parser(
         "dialplan",

@@ -13,6 +13,7 @@ Theory of operation:
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 from ivr_agent.pbx.ari_bridges import BridgesApi
@@ -48,6 +49,13 @@ class AriClient(ChannelsApi, BridgesApi, RecordingsApi):
         """``GET /asterisk/info``: build, system, config and status of the Asterisk."""
         result: JsonObject = await self.request("GET", "/asterisk/info")
         return result
+
+    async def ping(self) -> float:
+        """``GET /asterisk/ping``: seconds the PBX took to answer a request that does
+        nothing (its HTTP handling and the login check of every request)."""
+        began = time.perf_counter()
+        await self.request("GET", "/asterisk/ping")
+        return time.perf_counter() - began
 
     async def applications(self) -> list[JsonObject]:
         """``GET /applications``: the Stasis apps some websocket has registered now."""

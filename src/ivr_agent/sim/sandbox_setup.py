@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -18,6 +17,7 @@ from pathlib import Path
 from ivr_agent import share
 from ivr_agent.core.events import SUBSCRIBED_EVENTS
 from ivr_agent.pbx.ami import eventfilter_lines
+from ivr_agent.pbx.ari_user import ari_user_section
 from ivr_agent.sim import chroot, load_desks, sandbox_layout
 from ivr_agent.sim.sandbox_layout import (
     PACKAGES,
@@ -150,25 +150,6 @@ def _asterisk_ids(root: Path) -> tuple[int, int]:
     raise SandboxError(f"no asterisk user in {root}/etc/passwd: provisioning is incomplete")
 
 
-def _crypt(password: str) -> tuple[str, str]:
-    """(password, format) for ari.conf: SHA-512 crypt when openssl is there, else plain."""
-    if shutil.which("openssl"):
-        done = subprocess.run(
-            ["openssl", "passwd", "-6", "-stdin"],
-            input=password,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode == 0 and done.stdout.startswith("$6$"):
-            return done.stdout.strip(), "crypt"
-    return password, "plain"
-
-
-def _ari_user(user: str, password: str) -> str:
-    hashed, fmt = _crypt(password)
-    return f"[{user}]\ntype = user\nread_only = no\npassword = {hashed}\npassword_format = {fmt}\n"
-
-
 #: These modules as imported: what the running process's :func:`configure` writes from.
 _THIS_CODE = (
     b"".join(Path(module.__file__ or "").read_bytes() for module in (load_desks, sandbox_layout))
@@ -249,7 +230,9 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
         + "".join(line + "\n" for line in eventfilter_lines(SUBSCRIBED_EVENTS))
     )
     (pbx_etc / "ari.d").mkdir()
-    (pbx_etc / "ari.d" / "ivr-agent.conf").write_text(_ari_user(creds.ari_user, creds.ari_secret))
+    (pbx_etc / "ari.d" / "ivr-agent.conf").write_text(
+        ari_user_section(creds.ari_user, creds.ari_secret)
+    )
 
     phones_etc = _fresh_dir(root, phones.etc_dir)
     for entry in (resources.files("ivr_agent.sim") / "phones").iterdir():
@@ -260,7 +243,7 @@ def configure(sandbox: Sandbox, creds: Credentials) -> None:
             (phones_etc / entry.name).write_text(text)
     (phones_etc / "ari.d").mkdir()
     (phones_etc / "ari.d" / "ivr-sim.conf").write_text(
-        _ari_user(creds.phones_ari_user, creds.phones_ari_secret)
+        ari_user_section(creds.phones_ari_user, creds.phones_ari_secret)
     )
 
     for etc in (pbx_etc, phones_etc):

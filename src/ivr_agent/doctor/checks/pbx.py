@@ -12,6 +12,12 @@ _CONTEXT = re.compile(r"^\s*\[([^\]\s]+)\]", re.M)
 _STASIS = re.compile(r"\bStasis\(\s*([^,)\s]+)")
 
 
+#: A bare ARI request slower than this (its fastest of a few) is worth a WARN: with a
+#: SHA-512 crypt password of 5,000 rounds it took 5-7 ms in the sandbox, with 1,000 rounds
+#: about 1 ms.
+SLOW_REQUEST_MS = 4.0
+
+
 def ari_login(
     user: str,
     address: str,
@@ -21,9 +27,12 @@ def ari_login(
     version: str | None,
     write_error: str | None = None,
     write_status: int | None = None,
+    request_ms: float | None = None,
 ) -> Check:
     """ARI answered ``GET /asterisk/info`` (``error``/``status`` when not) and let the user
-    create a bridge (``write_error``/``write_status`` when not)."""
+    create a bridge (``write_error``/``write_status`` when not); WARN when even its fastest
+    bare request took over :data:`SLOW_REQUEST_MS` (``request_ms``): the PBX spends that on
+    every request the agent makes."""
     name = "ari login"
     if error is not None:
         if status == 401:
@@ -45,6 +54,19 @@ def ari_login(
                 "reload res_ari.so'",
             )
         return Check(name, Status.FAIL, f"{found}: creating a bridge failed: {write_error}")
+    if request_ms is None:
+        return Check(name, Status.OK, found)
+    found += f", {request_ms:.1f} ms per request"
+    if request_ms > SLOW_REQUEST_MS:
+        return Check(
+            name,
+            Status.WARN,
+            found,
+            "the PBX checks the ARI password on every request; SHA-512 crypt's usual 5,000 "
+            "rounds cost about 5 ms each: put the user `ivr-agent ari-user` prints (1,000 "
+            "rounds) in ari.conf, then: asterisk -rx 'module reload res_ari.so' (for a PBX "
+            "on another host this time also holds the network's round trip)",
+        )
     return Check(name, Status.OK, found)
 
 
