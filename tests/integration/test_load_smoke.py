@@ -40,6 +40,8 @@ STEP_FIELDS = {
     "setup_delay",
     "hangup_to_row",
     "calls_up",
+    "machine_cpu_percent",
+    "pbx_ari_ping",
 }
 
 
@@ -84,6 +86,9 @@ def test_given_a_small_ramp_and_a_concurrent_step_then_every_placed_call_is_stor
         assert step["cpu_seconds"]["pbx"] > 0, step
         assert step["ami_events_per_second"] > 0, step
         assert step["hangup_to_row"]["n"] == step["outcomes_stored"], step
+        # The PBX answered the benchmark's pings through the step (the lateness floor).
+        assert step["pbx_ari_ping"]["n"] >= 1, step
+        assert 0 < step["machine_cpu_percent"]["busy"] <= 100, step
     # The concurrent step's kinds reached the agent as they should: a hold over 10 s, a
     # silent caller hung up by the agent after its prompts, a caller who gave up.
     concurrent = steps[-1]

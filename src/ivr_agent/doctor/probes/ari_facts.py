@@ -13,7 +13,7 @@ from ivr_agent.pbx.ari import AriClient, AriError
 from ivr_agent.settings import Settings
 
 #: Bare requests timed to find the PBX's cost per ARI request.
-REQUEST_SAMPLES = 5
+REQUEST_SAMPLES = 10
 
 
 @dataclass
@@ -42,7 +42,7 @@ async def ari_facts(client: AriClient, app: str) -> AriFacts:
     system = info.get("system")
     facts = AriFacts(version=system.get("version") if isinstance(system, dict) else None)
     with contextlib.suppress(AriError):
-        # The fastest of five: the PBX's cost per request (the password check of each one),
+        # The fastest of ten: the PBX's cost per request (the password check of each one),
         # not a moment's load.
         facts.request_ms = 1000 * min([await client.ping() for _ in range(REQUEST_SAMPLES)])
     with contextlib.suppress(AriError):
