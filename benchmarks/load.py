@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from chaos import IVR_AGENT, Agent, Postgres, free_port, lane_lock, metric_values  # noqa: E402
 from load_figures import TARGET_P99_MS, accounting, lateness, spread_ms  # noqa: E402
 
-from ivr_agent.pbx.ari import AriClient, AriError, AriTarget  # noqa: E402
+from ivr_agent.pbx.ari import AriClient, AriTarget  # noqa: E402
 from ivr_agent.settings import load_settings  # noqa: E402
 from ivr_agent.sim import runner, sandbox  # noqa: E402
 from ivr_agent.sim.load_calls import (  # noqa: E402
@@ -133,14 +133,17 @@ def set_nice(pid: int, nice: int) -> int:
     return len(tasks)
 
 
-async def ping(pbx: AriClient, into: list[float]) -> None:
+async def ping(pbx: AriClient, into: list[float], failed: list[str]) -> None:
     """Time ``GET /asterisk/ping`` on the PBX's ARI five times a second, into ``into``
     (seconds), until cancelled: how quickly the PBX answers any request in the same
     seconds. A prompt waits for two such answers (the snoop, the play) and their events,
-    so this is the floor under the prompts' lateness that no agent can go below."""
+    so this is the floor under the prompts' lateness that no agent can go below. A ping
+    that fails is noted in ``failed`` (its error), and pinging goes on."""
     while True:
-        with contextlib.suppress(AriError):
+        try:
             into.append(await pbx.ping())
+        except Exception as exc:  # any failure is a figure of the step
+            failed.append(f"{type(exc).__name__}: {exc}"[:200])
         await asyncio.sleep(0.2)
 
 
@@ -326,9 +329,10 @@ class LoadRun:
                 tracked.append(sum(metric_values(text, "ivr_agent_calls_in_progress")))
 
         pings: list[float] = []
+        ping_failures: list[str] = []
         sampler = asyncio.create_task(sample_rss())
         async with AriClient(self.pbx_ari, timeout=10.0) as pbx:
-            pinger = asyncio.create_task(ping(pbx, pings))
+            pinger = asyncio.create_task(ping(pbx, pings, ping_failures))
             try:
                 got = await generator.run_step(step, calls)
             finally:
@@ -361,7 +365,8 @@ class LoadRun:
             "cpu_ratio_agent_to_pbx": round(cpu["agent"] / cpu["pbx"], 3) if cpu["pbx"] else None,
             "machine_cpu_percent": machine,
             "prompt_lateness": lateness(metrics_before, metrics_after),
-            "pbx_ari_ping": spread_ms(pings),
+            "pbx_ari_ping": spread_ms(pings)
+            | {"failed": len(ping_failures), "errors": sorted(set(ping_failures))[:3]},
             "agent_rss_peak_mib": round(max(peak_rss) / 2**20, 1),
             "outbox_pending_peak": int(max(pending)),
             "calls_tracked_peak": int(max(tracked)),
