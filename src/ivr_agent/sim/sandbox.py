@@ -6,9 +6,9 @@ kept under the data dir (:mod:`.sandbox_setup`). Two Asterisk processes run in i
 
 * the **PBX under test**, configured from ``docker/asterisk/`` plus the dialplan hooks the
   package ships (:mod:`ivr_agent.share`) (lane 0: AMI 5038, ARI 8088, SIP 5060,
-  RTP 10000-10999), and
+  RTP 10000-11499), and
 * the **phones**, configured from this package's ``phones/`` (lane 0: ARI 8089, SIP 5070,
-  RTP 11000-11999), which the simulator drives to play callers, operators and customers.
+  RTP 11500-12999), which the simulator drives to play callers, operators and customers.
 
 Secrets are random, made on first provision and kept inside the root (with the pid files),
 so a root shared by several checkouts (``IVR_AGENT_SANDBOX_ROOT``, e.g. a CI cache) keeps one

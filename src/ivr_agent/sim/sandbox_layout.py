@@ -86,9 +86,12 @@ class Instance:
 
 
 PBX = Instance(
-    "pbx", PBX_ETC, http_port=8088, sip_port=5060, rtp_ports=(10000, 10999), ami_port=5038
+    "pbx", PBX_ETC, http_port=8088, sip_port=5060, rtp_ports=(10000, 11499), ami_port=5038
 )
-PHONES = Instance("phones", PHONES_ETC, http_port=8089, sip_port=5070, rtp_ports=(11000, 11999))
+#: 1,500 RTP ports each: 750 RTP sessions, two per call on each side (the caller's leg and
+#: the desk's), so about 375 calls at once. With 1,000 a load run past the PBX's saturation
+#: (calls piling up beyond 250) had calls refused for want of a port (benchmarks/README.md).
+PHONES = Instance("phones", PHONES_ETC, http_port=8089, sip_port=5070, rtp_ports=(11500, 12999))
 INSTANCES = (PBX, PHONES)
 
 #: Lanes 1..MAX_LANE are further PBX + phones pairs in the same root (lane 0 is the pair
@@ -104,9 +107,10 @@ WORKER_LANES = 9
 #: no test process drives as its own, so partners never meet another worker's PBX.
 PARTNER_LANE_STEP = WORKER_LANES
 #: Lane ``n`` moves the AMI/HTTP/SIP ports up by ``n * LANE_PORT_STEP`` and the RTP ranges
-#: up by ``n * LANE_RTP_STEP`` (RTP 10000-10999/11000-11999 for lane 0, 12000-… for lane 1).
+#: up by ``n * LANE_RTP_STEP`` (RTP 10000-11499/11500-12999 for lane 0, 13000-… for lane 1;
+#: lane 17 ends at 63999).
 LANE_PORT_STEP = 100
-LANE_RTP_STEP = 2000
+LANE_RTP_STEP = 3000
 
 
 def lane_instances(lane: int) -> tuple[Instance, Instance]:
