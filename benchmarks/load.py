@@ -113,24 +113,21 @@ class Processes:
         return int(self.procs["agent"].memory_info().rss)
 
 
-def set_nice(pid: int, nice: int) -> int:
-    """Give process ``pid`` and all its threads the nice value ``nice``; returns how many
-    threads it has.
+def set_nice(pid: int, nice: int) -> None:
+    """Give process ``pid`` and all its threads the nice value ``nice``.
 
     Each thread, and the process's scheduler autogroup: with autogroups on (Linux's default
     on many kernels, this VM's too) CPU time is shared between sessions first, and a
     thread's own nice value only counts inside its session. Threads it starts later inherit
     the value.
     """
-    tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    for task in tasks:
+    for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(ProcessLookupError):
             os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
     autogroup = Path(f"/proc/{pid}/autogroup")
     if autogroup.exists():
         with contextlib.suppress(OSError):
             autogroup.write_text(str(nice))
-    return len(tasks)
 
 
 async def ping(pbx: AriClient, into: list[float], failed: list[str]) -> None:

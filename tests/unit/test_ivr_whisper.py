@@ -181,7 +181,7 @@ async def test_a_prompt_the_callers_hang_up_cut_is_stopped_only_if_it_goes_on(
 ) -> None:
     """After the caller's hang-up, the prompt on the operator's channel normally ends with
     that channel (no stop request); an operator's channel that stays up gets one."""
-    monkeypatch.setattr(whisper, "CALL_END_GRACE_SECONDS", 0.05)
+    monkeypatch.setattr(whisper, "HANGUP_GRACE_SECONDS", 0.05)
     ivr = unreachable_ivr(FileCatalogue(frozenset({"silence_first"})))
     await ivr.client.close()
     ari = PlayingAri(ivr.router)

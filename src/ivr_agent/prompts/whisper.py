@@ -39,16 +39,13 @@ log = get_logger(__name__)
 STEP_TIMEOUT_SECONDS = 3.0
 #: Seconds a prompt with variables may take to render on demand.
 RENDER_TIMEOUT_SECONDS = 10.0
-#: Seconds to wait, after a playback ended ``failed``, for its snoop channel to end: a snoop
-#: ends with the call it spies on, so a playback the caller hung up on ends ``failed`` and
-#: its snoop leaves our app at once; one whose media failed keeps its snoop.
+#: Seconds a snoop is given to end with the call it spies on, which ends it a few
+#: milliseconds after the hang-up. After a playback ended ``failed``: ended, the caller hung
+#: up; not, the PBX could not play the media. After the caller's hang-up cancelled a prompt
+#: on the operator's channel: not ended, it is stopped (an operator who stays up, transferred
+#: on or kept in dialplan, hears at most this much more of it).
 HANGUP_GRACE_SECONDS = 0.5
 PLAYBACK_PREFIX = "ivr-agent-play-"
-#: Seconds a prompt on the operator's channel, cancelled by the caller's hang-up, may take
-#: to end by itself before it is stopped: the operator's channel (and the snoop on it)
-#: normally ends with the call a few milliseconds after the caller's. An operator who
-#: stays up (transferred on, or kept in dialplan) hears at most this much more of it.
-CALL_END_GRACE_SECONDS = 0.5
 #: Seconds a prompt for both parties waits for the caller's bridge to have the operator in
 #: it (AMI ``BridgeEnter`` follows the answer by a few milliseconds); after that it asks ARI.
 PEER_WAIT_SECONDS = 0.25
@@ -182,12 +179,12 @@ class SnoopWhisper:
 
         ``call_ended``: the caller hung up. The snoop on the operator's channel then
         normally ends with the call: the stop request is sent only if it has not within
-        :data:`CALL_END_GRACE_SECONDS` (one ARI round trip per cut-off prompt saved)."""
+        :data:`HANGUP_GRACE_SECONDS` (one ARI round trip per cut-off prompt saved)."""
         if job.playback_id is None:
             return
         if call_ended:
             events = self._playing.get(job.playback_id)
-            if events is None or await events.ended(CALL_END_GRACE_SECONDS):
+            if events is None or await events.ended(HANGUP_GRACE_SECONDS):
                 return  # over already, or its snoop ended with the call
         await self.ivr.client.stop_playback(job.playback_id)
 

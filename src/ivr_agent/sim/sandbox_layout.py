@@ -85,12 +85,12 @@ class Instance:
         return f"{self.etc_dir}/asterisk.conf"
 
 
-PBX = Instance(
-    "pbx", PBX_ETC, http_port=8088, sip_port=5060, rtp_ports=(10000, 11499), ami_port=5038
-)
 #: 1,500 RTP ports each: 750 RTP sessions, two per call on each side (the caller's leg and
 #: the desk's), so about 375 calls at once. With 1,000 a load run past the PBX's saturation
 #: (calls piling up beyond 250) had calls refused for want of a port (benchmarks/README.md).
+PBX = Instance(
+    "pbx", PBX_ETC, http_port=8088, sip_port=5060, rtp_ports=(10000, 11499), ami_port=5038
+)
 PHONES = Instance("phones", PHONES_ETC, http_port=8089, sip_port=5070, rtp_ports=(11500, 12999))
 INSTANCES = (PBX, PHONES)
 
