@@ -105,7 +105,10 @@ def test_given_basic_scenario_then_ground_truth_agrees_with_pbx_timestamps(basic
     assert truth["ring_seconds"] == pytest.approx(pbx_wait, abs=TOLERANCE)
     assert truth["operator_ring_seconds"] == pytest.approx(pbx_ring, abs=TOLERANCE)
     heard_ringback = datetime.fromisoformat(truth["ringback_heard_at"]).timestamp()
-    assert heard_ringback - float(join["Timestamp"]) == pytest.approx(0.0, abs=0.2)
+    # One moment seen by two processes: the phones' ear (RTP stamps anchored on arrival)
+    # and the PBX's queue, a dialplan step and a SIP hop apart. Within the tolerance of the
+    # other figures here (CI with 5 busy workers measured 0.26 s).
+    assert heard_ringback - float(join["Timestamp"]) == pytest.approx(0.0, abs=TOLERANCE)
     assert truth["holds"][0]["seconds"] == pytest.approx(pbx_hold, abs=TOLERANCE)
 
 
