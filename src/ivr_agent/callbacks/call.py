@@ -14,7 +14,8 @@ Theory of operation (STANDARDS.md S5):
    mid-call can resume or finish the attempt.
 3. After the call: hang up, stop the recording, wait for ``RecordingFinished``, fetch the
    file (``callbacks/recording_fetch.py``), verify it against the recorded time
-   (``RecordingStarted`` → ``RecordingFinished``, ±1 s), store it under the data dir by
+   (``RecordingStarted`` → ``RecordingFinished``, ±1 s or up to 15 % short: frames the PBX
+   lost, ``recordings.files.LOST_AUDIO_FRACTION``), store it under the data dir by
    opaque id with its SHA-256 — a file that fails verification is kept and marked
    ``corrupt`` — note it in the journal, and only then delete it from the PBX. The caller
    (the dialer) writes the outcome.
