@@ -5,7 +5,8 @@ Usage (from the repository root, as root; brings the sandbox lane up if needed):
 
     .venv/bin/python benchmarks/chaos.py --minutes 20 --seed 1
     .venv/bin/python benchmarks/chaos.py --minutes 60 --seed 1          # the soak
-    .venv/bin/python benchmarks/chaos.py --minutes 1.5 --rate 0.2 --faults agent_kill,pg_outage  # smoke
+    .venv/bin/python benchmarks/chaos.py --minutes 1.5 --rate 0.2 \
+        --faults agent_kill,pg_outage                                   # the CI smoke
 
 What runs:
 
