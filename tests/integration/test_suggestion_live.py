@@ -39,14 +39,16 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 PHRASE_SCORE = 0.5
 
 
-async def _suggestions(db: Database, call_id: str) -> list[object]:
+async def _suggestions(db: Database, call_id: str, truth: dict[str, object]) -> list[object]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         found = await recordings_of_call(db, call_id, kind="suggestion")
         if found:
             return list(found)
         await asyncio.sleep(0.2)
-    raise AssertionError(f"no suggestion recorded for call {call_id}")
+    # What the caller heard and pressed, for a run where the key never reached the agent.
+    heard = {k: truth.get(k) for k in ("survey", "heard_after_operator", "errors")}
+    raise AssertionError(f"no suggestion recorded for call {call_id}; the caller: {heard}")
 
 
 @pytest.mark.slow
@@ -63,7 +65,7 @@ async def test_given_key_2_then_the_callers_spoken_suggestion_is_kept_and_plays_
         (truth,) = await runner.run(plan, config, progress)
         outcome = await stored_outcome(db, settings.pbx_id, call.caller)
         call_id = outcome["call_id"]
-        (suggestion,) = await _suggestions(db, call_id)
+        (suggestion,) = await _suggestions(db, call_id, truth)
         whole = await recording_of(db, call_id)
         headers = {"Authorization": f"Bearer {qa}"}
         async with aiohttp.ClientSession(headers=headers) as session:
