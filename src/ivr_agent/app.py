@@ -239,6 +239,12 @@ def _ami_ctx(
             box.put(call.outcome, call.timeline)
             metrics.observe_finished(call.outcome)
             live.publish_finished(call.outcome)
+            recorder = app[RECORDER].value
+            if recorder is not None:  # a recording the dialplan made is kept now
+                outcome = call.outcome
+                recorder.call_finished(
+                    outcome.linkedid, outcome.call_id, outcome.ended_at.timestamp()
+                )
 
         # A standby keeps its finished calls aside (calls/standby.py); active by default.
         gate = app[OUTCOME_GATE] = OutcomeGate(finished)

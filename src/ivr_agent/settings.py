@@ -575,6 +575,12 @@ class Settings(BaseSettings):
 
     # --- recordings ----------------------------------------------------------------------
     record_inbound: bool = Field(True, description="Record inbound calls when answered.")
+    inbound_recorder: Literal["snoop", "mixmonitor"] = Field(
+        "snoop",
+        description="How inbound calls are recorded: snoop (a snoop channel per answered "
+        "call, over ARI; any dialplan) or mixmonitor (the ivr-agent-inbound hook runs "
+        "MixMonitor after the greeting; far cheaper for the PBX with many calls up).",
+    )
     recording_retention_days: int = Field(
         180,
         ge=1,

@@ -140,6 +140,16 @@ def is_agent_report(raw: Mapping[str, str]) -> bool:
     )
 
 
+class DialplanRecorder(Protocol):
+    """Who keeps the recordings the ``ivr-agent-inbound`` hook starts with ``MixMonitor``."""
+
+    def name_for(self, linkedid: str) -> str | None:
+        """The PBX recording name for the call ``linkedid`` (None: not recordable)."""
+
+    def started(self, linkedid: str, name: str, at: float) -> None:
+        """The caller left the greeting at ``at`` (epoch seconds): MixMonitor runs from then."""
+
+
 @dataclass
 class PromptStats:
     """Counters of the prompt reports sent over AMI."""
@@ -181,6 +191,10 @@ class Ivr:
     #: and end in PBX time): set by the composition root to the inbound recorder's; None:
     #: nobody keeps them (the PBX's copy stays).
     keep_suggestion: Callable[[str, str, float, float | None], None] | None = None
+    #: The inbound recorder when the dialplan records callers with ``MixMonitor``
+    #: (IVR_AGENT_INBOUND_RECORDER=mixmonitor): the greeting names the file and says when
+    #: the caller left it. None: callers are recorded over ARI, or not at all.
+    dialplan_recorder: DialplanRecorder | None = None
     #: Bridge membership from AMI (who the operator of a call is, for prompts both
     #: parties hear); None: ask ARI.
     bridges: BridgeMembers | None = None

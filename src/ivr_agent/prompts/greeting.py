@@ -12,11 +12,17 @@ Who is internal: the hook's first argument when the admin's route says so
 (``Gosub(ivr-agent-inbound,s,1(internal))`` or ``…(external)``); otherwise a caller number
 matching ``IVR_AGENT_INTERNAL_CALLER_PATTERN`` as a whole (default: 3–6 digits, the length of
 extension numbers; carriers deliver longer ones).
+
+With IVR_AGENT_INBOUND_RECORDER=mixmonitor the greeting also names the caller's recording:
+it sets ``IVR_AGENT_MIXMONITOR`` on the channel, and the hook, back from ``Stasis()``, runs
+``MixMonitor`` into that name in the PBX's recording spool, where the inbound recorder
+fetches it after the call (it is told when the caller left: the recording's start).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING, Literal
 
 from ivr_agent.pbx.stasis import StasisCall
@@ -38,6 +44,9 @@ GREETINGS: dict[CallerKind, str] = {
 #: Seconds the greeting may hold the caller beyond the longest prompt before the caller is
 #: sent on to the queue regardless.
 SLACK_SECONDS = 10.0
+#: The channel variable the ``ivr-agent-inbound`` hook records the caller into with
+#: ``MixMonitor`` when set (a name in the PBX's recording spool, without ``.wav``).
+MIXMONITOR_VARIABLE = "IVR_AGENT_MIXMONITOR"
 
 
 def caller_kind(hint: str, caller_number: str | None, internal: re.Pattern[str]) -> CallerKind:
@@ -64,16 +73,27 @@ async def greet(ivr: Ivr, call: StasisCall, internal: re.Pattern[str]) -> None:
     linkedid = linkedid_arg(call.args, 2, channel_id)
     hint = call.args[1] if len(call.args) > 1 else ""
     prompt = GREETINGS[caller_kind(hint, _caller_number(call), internal)]
+    recorder = ivr.dialplan_recorder
+    recording = recorder.name_for(linkedid) if recorder is not None else None
+    armed = False
 
     async def body() -> None:
+        nonlocal armed
         with ivr.router.subscribe(channel_id) as events:
             if call.channel.get("state") != "Up":
                 await ivr.client.answer(channel_id)
+            if recording is not None:
+                await ivr.client.set_variable(channel_id, MIXMONITOR_VARIABLE, recording)
+                armed = True
             if prompt in ivr.settings.prompts_disabled:
                 return
             await play_prompt(ivr, events, channel_id, linkedid, prompt, {})
 
-    await run_then_continue(ivr, channel_id, ivr.settings.prompt_max_seconds + SLACK_SECONDS, body)
+    budget = ivr.settings.prompt_max_seconds + SLACK_SECONDS
+    continued = await run_then_continue(ivr, channel_id, budget, body)
+    if recorder is not None and recording is not None and armed and continued:
+        # MixMonitor is the hook's next step: it records from (a moment after) now.
+        recorder.started(linkedid, recording, time.time())
 
 
 def install(ivr: Ivr) -> None:

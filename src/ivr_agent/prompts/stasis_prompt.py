@@ -144,12 +144,12 @@ async def continue_in_dialplan(ivr: Ivr, channel_id: str) -> None:
 
 async def run_then_continue(
     ivr: Ivr, channel_id: str, budget: float, body: Callable[[], Awaitable[None]]
-) -> None:
+) -> bool:
     """Run ``body`` for a channel the hook handed us, then hand it back to the dialplan.
 
     Whatever happens — ``body`` fails, overruns ``budget`` seconds, or the agent shuts down —
     the caller goes on in the dialplan (to the queue, or to hang-up after the survey); only a
-    caller who hung up is not continued.
+    caller who hung up is not continued. True when the caller was continued.
     """
     gone = False
     try:
@@ -164,3 +164,4 @@ async def run_then_continue(
     finally:
         if not gone:
             await continue_in_dialplan(ivr, channel_id)
+    return not gone

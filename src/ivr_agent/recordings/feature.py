@@ -68,6 +68,10 @@ def setup(
                 stack.push_async_callback(recorder.close)
                 if settings.record_inbound:
                     stack.callback(commands.route((StartRecording,), recorder.start))
+                    if settings.inbound_recorder == "mixmonitor":
+                        # The greeting names each caller's file for the hook's MixMonitor.
+                        ivr.dialplan_recorder = recorder
+                        stack.callback(setattr, ivr, "dialplan_recorder", None)
                 # Callers' spoken suggestions are kept with the call whether or not whole
                 # calls are recorded: the caller chose to leave one.
                 ivr.keep_suggestion = recorder.keep_suggestion

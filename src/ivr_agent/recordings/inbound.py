@@ -13,6 +13,17 @@ Theory of operation:
   ``POST /channels/{snoop}/record`` writes ``ivr-agent-in-<linkedid>.wav`` into the PBX's
   recording spool, where ``GET /recordings/stored/{name}/file`` fetches it. The snoop
   channel ends when the caller's channel does, and the recording finishes with it.
+* Or the dialplan records (``IVR_AGENT_INBOUND_RECORDER=mixmonitor``): the greeting names
+  the file (:meth:`InboundRecorder.name_for`) and the ``ivr-agent-inbound`` hook runs
+  ``MixMonitor`` into the same spool as the caller leaves it (:meth:`~InboundRecorder.started`).
+  At a snoop's thread per call, the snoop recording was what kept the PBX from holding 200
+  calls up on 2 cores (benchmarks/README.md); ``MixMonitor`` writes from the channel's own
+  audio, at a seventh of that CPU. The answer (:class:`StartRecording`) marks the call's
+  recording as kept; when the call is finished (:meth:`~InboundRecorder.call_finished`), it
+  is fetched, verified against started → the caller's hang-up and kept like a snoop's, and
+  a recording of a call nobody answered is deleted from the PBX. An answered caller the
+  greeting did not name a file for (the agent started mid-call, a return call) is recorded
+  through a snoop as before. Pause: the AMI action ``MixMonitorMute`` (class ``call``).
 * Pause/resume for card numbers (PCI): ``POST/DELETE /recordings/live/{name}/mute``. A muted
   recording keeps running and writes silence, so the file's time axis still matches the
   call's timeline; the pauses are written to the audit log with their times, and QA replay
@@ -49,6 +60,7 @@ from ivr_agent.core.commands import StartRecording
 from ivr_agent.core.outcome import call_id_for
 from ivr_agent.db.database import Database
 from ivr_agent.db.errors import StoreError
+from ivr_agent.pbx.ami import AmiError
 from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import ChannelGone, snoop_id
 from ivr_agent.platform.logging import get_logger
@@ -72,6 +84,8 @@ RECORDING_PREFIX = "ivr-agent-in-"
 STEP_TIMEOUT_SECONDS = 5.0
 #: Seconds a finished recording's snoop is given to end with its call before we hang it up.
 SNOOP_END_GRACE_SECONDS = 1.0
+#: After a dialplan-recorded call is finished: time for MixMonitor to close its file.
+MIXMONITOR_CLOSE_SECONDS = 0.5
 #: Longest call we wait on for RecordingFinished (then the recording is stopped).
 MAX_CALL_SECONDS = 4 * 3600.0
 #: How long a recording's task waits for the call's own row (the outbox may lag); after
@@ -105,6 +119,8 @@ class LiveRecording:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     #: ``call`` (the whole call, through a snoop) or ``suggestion`` (a caller's message).
     kind: str = "call"
+    #: Recorded by the dialplan's ``MixMonitor`` (not a snoop of ours).
+    by_dialplan: bool = False
 
 
 class InboundRecorder:
@@ -126,6 +142,8 @@ class InboundRecorder:
             "parked": 0,
             "unparked": 0,
             "disk_retries": 0,
+            # MixMonitor recordings of calls nobody answered, deleted from the PBX.
+            "discarded": 0,
         }
         self.pending = PendingRecordings(ivr.settings.data_dir)
         self.call_row_wait_seconds = CALL_ROW_WAIT_SECONDS
@@ -136,6 +154,63 @@ class InboundRecorder:
         self._saving: set[str] = set()
         #: Leaves the rest of the database pool to the outbox and the API (ROW_WRITERS).
         self._row_writers = asyncio.Semaphore(ROW_WRITERS)
+        #: Calls the dialplan records (mixmonitor): linkedid → (PBX name, start), until the
+        #: call is finished (bounded like ``_seen``).
+        self._by_dialplan: dict[str, tuple[str, float]] = {}
+
+    # --- the dialplan's recordings (mixmonitor) -------------------------------------------
+
+    def name_for(self, linkedid: str) -> str | None:
+        """The PBX recording name for the call ``linkedid``; None when its linkedid is not
+        safe in a file name (the call is then recorded through a snoop, if answered)."""
+        return RECORDING_PREFIX + linkedid if _SAFE_ID.fullmatch(linkedid) else None
+
+    def started(self, linkedid: str, name: str, at: float) -> None:
+        """The greeting continued the caller at ``at``: the hook's MixMonitor records from
+        there into ``name``."""
+        self._by_dialplan[linkedid] = (name, at)
+        while len(self._by_dialplan) > 10_000:
+            self._by_dialplan.pop(next(iter(self._by_dialplan)))
+
+    def call_finished(self, linkedid: str, call_id: str, ended_at: float) -> None:
+        """The tracker finished the call: keep its dialplan recording if it was answered,
+        else delete it from the PBX. Never raises."""
+        try:
+            noted = self._by_dialplan.pop(linkedid, None)
+            if noted is None:
+                return
+            live = self.live.get(call_id)
+            if live is not None and live.by_dialplan:
+                self.live.pop(call_id)
+                job = self._keep_dialplan(live, ended_at)
+            else:
+                job = self._discard_dialplan(noted[0])
+            task = asyncio.create_task(job, name=f"dialplan-recording-{call_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        except Exception:  # never into the AMI reader that finished the call
+            log.exception("dialplan_recording_finish_failed", linkedid=linkedid)
+
+    async def _keep_dialplan(self, live: LiveRecording, ended_at: float) -> None:
+        assert live.started_at is not None
+        try:
+            # MixMonitor closes the file in its own thread as the channel goes.
+            await asyncio.sleep(MIXMONITOR_CLOSE_SECONDS)
+            await self._keep(live, live.started_at, ended_at)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.stats["failed"] += 1
+            log.exception("inbound_recording_failed", call_id=live.call_id)
+
+    async def _discard_dialplan(self, name: str) -> None:
+        await asyncio.sleep(MIXMONITOR_CLOSE_SECONDS)
+        try:
+            await self.ivr.client.delete_stored_recording(name)
+            self.stats["discarded"] += 1
+        except AriError as exc:
+            if exc.status != 404:  # 404: the caller hung up before MixMonitor started
+                log.warning("dialplan_recording_not_deleted", name=name, error=str(exc))
 
     # --- the tracker's command ----------------------------------------------------------
 
@@ -151,6 +226,25 @@ class InboundRecorder:
             self._seen[linkedid] = None
             while len(self._seen) > 10_000:
                 self._seen.pop(next(iter(self._seen)))
+            noted = self._by_dialplan.get(linkedid)
+            if noted is not None:
+                # The dialplan's MixMonitor records it: kept once the call is finished.
+                self.live[command.call_id] = LiveRecording(
+                    call_id=command.call_id,
+                    linkedid=linkedid,
+                    name=noted[0],
+                    snoop_id="",
+                    started_at=noted[1],
+                    by_dialplan=True,
+                )
+                self.stats["started"] += 1
+                log.info(
+                    "inbound_recording_started",
+                    call_id=command.call_id,
+                    name=noted[0],
+                    by="mixmonitor",
+                )
+                return
             live = LiveRecording(
                 call_id=command.call_id,
                 linkedid=linkedid,
@@ -210,12 +304,30 @@ class InboundRecorder:
         live = self.live.get(call_id)
         if live is None or live.started_at is None:
             raise NoLiveRecording(f"call {call_id} has no recording running")
-        if paused:
+        if live.by_dialplan:
+            await self._mute_mixmonitor(live, paused)
+        elif paused:
             await self.ivr.client.mute_recording(live.name)
         else:
             await self.ivr.client.unmute_recording(live.name)
         live.paused = paused
         return live
+
+    async def _mute_mixmonitor(self, live: LiveRecording, paused: bool) -> None:
+        # The caller's channel by its uniqueid (the linkedid: the call's first channel).
+        ami = self.ivr.ami
+        action = {
+            "Action": "MixMonitorMute",
+            "Channel": live.linkedid,
+            "Direction": "both",
+            "State": "1" if paused else "0",
+        }
+        if ami is None:
+            raise AriError("AMI", "MixMonitorMute", None, "AMI is not connected")
+        try:
+            await ami.action(action)
+        except AmiError as exc:
+            raise AriError("AMI", "MixMonitorMute", 502, str(exc)) from None
 
     # --- one recording ------------------------------------------------------------------
 
