@@ -70,7 +70,7 @@ from ivr_agent.sim.load_calls import (  # noqa: E402
     parse_mix,
     plan_step,
 )
-from ivr_agent.sim.load_desks import desk_ids  # noqa: E402
+from ivr_agent.sim.load_desks import LoadKind, desk_ids  # noqa: E402
 
 RESULTS = Path(__file__).with_name("load-results.json")
 TARGET_CPU_RATIO = 0.10
@@ -246,7 +246,13 @@ class LoadRun:
         ]
         if args.concurrent:
             mix = parse_mix(args.concurrent_mix)
-            shape = CallShape(talk=args.concurrent_talk)
+            greeted = args.concurrent_route == "greeted"
+            if greeted and mix.get(LoadKind.ABANDONED):
+                raise SystemExit(
+                    "--concurrent-route greeted: the hook answers callers, so none "
+                    "can abandon; leave abandoned out of --concurrent-mix"
+                )
+            shape = CallShape(talk=args.concurrent_talk, greeted=greeted)
             rate = args.concurrent / mean_seconds(mix, shape)
             made.append(
                 LoadStep(f"concurrent-{args.concurrent}", rate, args.concurrent_seconds, mix, shape)
@@ -485,6 +491,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrent-seconds", type=float, default=90.0)
     parser.add_argument("--concurrent-talk", type=float, default=30.0)
     parser.add_argument("--concurrent-mix", default="answered=70,hold=10,silent=10,abandoned=10")
+    parser.add_argument(
+        "--concurrent-route",
+        choices=("direct", "greeted"),
+        default="direct",
+        help="greeted: the concurrent step's callers pass the greeting hook (400 800 6NNN), "
+        "as hotline callers do; with --agent-env IVR_AGENT_INBOUND_RECORDER=mixmonitor the "
+        "hook's MixMonitor records them",
+    )
     parser.add_argument(
         "--desks", type=int, default=len(desk_ids()), help="round robin over this many desks"
     )

@@ -76,6 +76,12 @@ def test_given_the_pbx_dialplan_then_the_load_route_dials_the_desk_of_its_last_d
     assert load_desks.route_number(123) == "4008007123"
     with pytest.raises(ValueError, match="desk must be 100-399"):
         load_desks.route_number(99)
+    # The same desks behind the greeting hook (load.py --concurrent-route greeted).
+    greeted = f"exten => _{load_desks.GREETED_ROUTE_PREFIX}XXX,1,"
+    after = extensions[extensions.index(greeted) :].split("\n\n", 1)[0]
+    assert "Gosub(ivr-agent-inbound,s,1)" in after
+    assert "Dial(PJSIP/op${EXTEN:-3}," in after
+    assert load_desks.route_number(123, greeted=True) == "4008006123"
 
 
 def test_given_the_phones_dialplan_then_each_kind_has_a_desk_and_a_caller_script() -> None:

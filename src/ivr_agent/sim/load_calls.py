@@ -73,6 +73,10 @@ class CallShape:
     #: Expected length of a silent call, ended by the agent (prompt after 5 s of silence,
     #: the last one 5 s after it, then its hang-up): only for choosing a rate.
     silent_expected: float = 22.0
+    #: Callers pass the greeting hook first (400 800 6NNN). The hook answers them, so their
+    #: timers run from the greeting, and an abandoning caller cannot be one (the originate's
+    #: timeout ends at that answer).
+    greeted: bool = False
 
     def __post_init__(self) -> None:
         for name in ("talk", "hold_start", "hold_seconds", "silent_limit", "silent_expected"):
@@ -246,7 +250,7 @@ class LoadGenerator:
         abandoning = call.kind is LoadKind.ABANDONED
         try:
             await self.ari.originate(
-                f"PJSIP/{route_number(call.desk)}@pbx",
+                f"PJSIP/{route_number(call.desk, greeted=shape.greeted)}@pbx",
                 channel_id=f"load-{self.run:03d}-{call.number}",
                 context=CALLER_CONTEXT,
                 extension=call.kind.value,

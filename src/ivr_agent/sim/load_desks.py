@@ -24,6 +24,8 @@ FIRST_DESK = 100
 LAST_DESK = 399
 #: The PBX's load route: 400 800 7NNN dials desk opNNN (docker/asterisk/extensions.conf).
 ROUTE_PREFIX = "4008007"
+#: The same desks behind the greeting hook (the agent's greeting first): 400 800 6NNN.
+GREETED_ROUTE_PREFIX = "4008006"
 #: The phones instance's Stasis app for desks whose caller is held (the simulator's own app
 #: ``ivr-sim`` stays free for a scenario run on the same lane).
 HOLD_APP = "ivr-sim-load"
@@ -58,11 +60,12 @@ def desk_of(sequence: int, desks: int | None = None) -> int:
     return FIRST_DESK + sequence % count
 
 
-def route_number(desk: int) -> str:
-    """The number a caller dials to reach ``desk`` directly."""
+def route_number(desk: int, *, greeted: bool = False) -> str:
+    """The number a caller dials to reach ``desk`` directly (``greeted``: after the
+    greeting hook)."""
     if desk not in desk_ids():
         raise ValueError(f"desk must be {FIRST_DESK}-{LAST_DESK}, not {desk}")
-    return f"{ROUTE_PREFIX}{desk:03d}"
+    return f"{GREETED_ROUTE_PREFIX if greeted else ROUTE_PREFIX}{desk:03d}"
 
 
 def caller_number(kind: LoadKind, run: int, sequence: int) -> str:
