@@ -107,11 +107,14 @@ def test_given_the_sandbox_pbx_as_configured_then_every_check_is_ok(
     pbx_env: dict[str, str], migrated_database_url: URL
 ) -> None:
     pbx_env["IVR_AGENT_DATABASE_URL"] = _url(migrated_database_url)
+    # The shipped hooks run the agent's MixMonitor: the recorder that needs them checks OK.
+    pbx_env["IVR_AGENT_INBOUND_RECORDER"] = "mixmonitor"
     status, checks, output = doctor(pbx_env)
     assert status == 0
-    assert len(checks) == 15
+    assert len(checks) == 16
     assert {name for name, (state, _) in checks.items() if state != "OK"} == set()
-    assert output.rstrip().endswith("15 OK")
+    assert checks["inbound recorder"][1] == "mixmonitor: the ivr-agent-inbound hook records callers"
+    assert output.rstrip().endswith("16 OK")
 
 
 async def test_given_a_misconfigured_pbx_and_agent_then_each_problem_is_named(

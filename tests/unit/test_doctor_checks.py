@@ -245,6 +245,21 @@ def test_the_shipped_hooks_contexts_and_their_stasis_app() -> None:
     assert c.stasis_apps(text.splitlines()) == {"ivr-agent-b"}
 
 
+def test_inbound_recorder_verdicts() -> None:
+    shipped = share.dialplan_hooks("ivr-agent").splitlines()
+    assert c.inbound_recorder("snoop", None).status is Status.OK
+    ok = c.inbound_recorder("mixmonitor", shipped)
+    assert (ok.status, ok.found) == (
+        Status.OK,
+        "mixmonitor: the ivr-agent-inbound hook records callers",
+    )
+    older = [line for line in shipped if "MixMonitor(" not in line]
+    failed = c.inbound_recorder("mixmonitor", older)
+    assert failed.status is Status.FAIL
+    assert "ivr-agent dialplan" in failed.fix
+    assert c.inbound_recorder("mixmonitor", None).status is Status.WARN
+
+
 def test_dialplan_hooks_verdicts() -> None:
     present = {"ivr-agent-inbound": "1", "ivr-agent-talk-detect": "1"}
     assert c.dialplan_hooks(present, "the shipped hooks").status is Status.OK

@@ -21,11 +21,13 @@ fetches it after the call (it is told when the caller left: the recording's star
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from typing import TYPE_CHECKING, Literal
 
-from ivr_agent.pbx.stasis import StasisCall
+from ivr_agent.pbx.ari import event_time
+from ivr_agent.pbx.stasis import ChannelGone, StasisCall
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.prompts.stasis_prompt import linkedid_arg, play_prompt, run_then_continue
 
@@ -47,6 +49,8 @@ SLACK_SECONDS = 10.0
 #: The channel variable the ``ivr-agent-inbound`` hook records the caller into with
 #: ``MixMonitor`` when set (a name in the PBX's recording spool, without ``.wav``).
 MIXMONITOR_VARIABLE = "IVR_AGENT_MIXMONITOR"
+#: How long to wait for the caller's StasisEnd after the greeting (the recording's start).
+STASIS_END_WAIT_SECONDS = 1.0
 
 
 def caller_kind(hint: str, caller_number: str | None, internal: re.Pattern[str]) -> CallerKind:
@@ -77,9 +81,10 @@ async def greet(ivr: Ivr, call: StasisCall, internal: re.Pattern[str]) -> None:
     recording = recorder.name_for(linkedid) if recorder is not None else None
     armed = False
 
-    async def body() -> None:
-        nonlocal armed
-        with ivr.router.subscribe(channel_id) as events:
+    with ivr.router.subscribe(channel_id) as events:
+
+        async def body() -> None:
+            nonlocal armed
             if call.channel.get("state") != "Up":
                 await ivr.client.answer(channel_id)
             if recording is not None:
@@ -89,11 +94,16 @@ async def greet(ivr: Ivr, call: StasisCall, internal: re.Pattern[str]) -> None:
                 return
             await play_prompt(ivr, events, channel_id, linkedid, prompt, {})
 
-    budget = ivr.settings.prompt_max_seconds + SLACK_SECONDS
-    continued = await run_then_continue(ivr, channel_id, budget, body)
-    if recorder is not None and recording is not None and armed and continued:
-        # MixMonitor is the hook's next step: it records from (a moment after) now.
-        recorder.started(linkedid, recording, time.time())
+        budget = ivr.settings.prompt_max_seconds + SLACK_SECONDS
+        continued = await run_then_continue(ivr, channel_id, budget, body)
+        if recorder is None or recording is None or not armed or not continued:
+            return
+        # MixMonitor is the hook's next step after Stasis(): the recording starts as the
+        # caller leaves the app (the PBX's clock, as the call's other times).
+        at = time.time()
+        with contextlib.suppress(TimeoutError, ChannelGone):
+            at = event_time(await events.next({"StasisEnd"}, STASIS_END_WAIT_SECONDS), at)
+        recorder.started(linkedid, recording, at)
 
 
 def install(ivr: Ivr) -> None:

@@ -129,6 +129,33 @@ def dialplan_hooks(exists: Mapping[str, str], source: str) -> Check:
     return Check(name, Status.OK, f"{', '.join(exists)} present")
 
 
+def inbound_recorder(recorder: str, hook_lines: list[str] | None) -> Check:
+    """``IVR_AGENT_INBOUND_RECORDER`` against the PBX's hook lines (None: not readable): in
+    ``mixmonitor`` mode the ``ivr-agent-inbound`` hook must run the agent's MixMonitor."""
+    name = "inbound recorder"
+    if recorder != "mixmonitor":
+        return Check(name, Status.OK, f"{recorder}: a snoop channel per answered call, over ARI")
+    if hook_lines is None:
+        return Check(
+            name,
+            Status.WARN,
+            "mixmonitor: cannot read the PBX's hooks (AST_CONFIG of extensions.conf answered "
+            "nothing)",
+            "check by hand: asterisk -rx 'dialplan show ivr-agent-inbound' names "
+            "MixMonitor(…${IVR_AGENT_MIXMONITOR}…)",
+        )
+    if any("MixMonitor(" in line and "IVR_AGENT_MIXMONITOR" in line for line in hook_lines):
+        return Check(name, Status.OK, "mixmonitor: the ivr-agent-inbound hook records callers")
+    return Check(
+        name,
+        Status.FAIL,
+        "mixmonitor, but the PBX's hooks start no MixMonitor: every answered call's recording "
+        "would be missing",
+        "install this version's hooks: `ivr-agent dialplan > /etc/asterisk/ivr-agent-hooks.conf`"
+        "; then: asterisk -rx 'dialplan reload' (or set IVR_AGENT_INBOUND_RECORDER=snoop)",
+    )
+
+
 def return_call_route(exists: str | None, route: str) -> Check:
     """``DIALPLAN_EXISTS(route)`` on the PBX for the return calls' operator route (S8):
     "1", "0", or "" when the function is not there."""

@@ -94,7 +94,8 @@ async def pbx_checks(
         write = await ami.getvar(f"AST_CONFIG(manager.conf,{user},write)")
         stamps = await ami.getvar("AST_CONFIG(manager.conf,general,timestampevents)")
         exists = {ctx: await ami.getvar(f"DIALPLAN_EXISTS({ctx})") or "" for ctx in contexts}
-        hook_apps = await hook_apps_on_pbx(ami, contexts)
+        hook_lines = await hook_lines_on_pbx(ami, contexts)
+        hook_apps = checks.stasis_apps(hook_lines) if hook_lines else None
         talk = await ami.getvar("IFMODULE(func_talkdetect.so)")
         route = (
             f"{settings.return_call_context},{settings.return_call_extension},"
@@ -120,6 +121,7 @@ async def pbx_checks(
             filter_check,
             *ari_checks(settings, ari, hook_apps),
             checks.dialplan_hooks(exists, hooks.source),
+            checks.inbound_recorder(settings.inbound_recorder, hook_lines or None),
             checks.talk_detect(talk),
             checks.return_call_route(route_exists, route),
             prompt_files_check(settings),
@@ -130,6 +132,7 @@ async def pbx_checks(
             asked = {
                 "ami read classes",
                 "dialplan hooks",
+                "inbound recorder",
                 "talk detection",
                 "return call route",
                 "prompts on the pbx",
@@ -143,7 +146,7 @@ def without_ami(settings: Settings, login: Check, ari: AriFacts | None, reason: 
     """The PBX checks when AMI is not there: the login's failure, then what ARI and the
     filesystem tell; the rest skipped for ``reason``."""
     ami_names = ("ami write classes", "ami read classes", "ami timestamps", "ami event filter")
-    pbx_names = ("dialplan hooks", "talk detection", "return call route")
+    pbx_names = ("dialplan hooks", "inbound recorder", "talk detection", "return call route")
     return [
         login,
         *(checks.skipped(name, reason) for name in ami_names),
@@ -155,8 +158,8 @@ def without_ami(settings: Settings, login: Check, ari: AriFacts | None, reason: 
     ]
 
 
-async def hook_apps_on_pbx(ami: AmiSession, contexts: list[str]) -> frozenset[str] | None:
-    """The Stasis apps the PBX's hook contexts name in extensions.conf (None: unreadable)."""
+async def hook_lines_on_pbx(ami: AmiSession, contexts: list[str]) -> list[str]:
+    """The lines of the PBX's hook contexts in extensions.conf (empty: unreadable)."""
     lines: list[str] = []
     for context in contexts:
         for key in ("exten", "same"):
@@ -165,7 +168,7 @@ async def hook_apps_on_pbx(ami: AmiSession, contexts: list[str]) -> frozenset[st
                 if not line:
                     break
                 lines.append(line)
-    return checks.stasis_apps(lines) if lines else None
+    return lines
 
 
 async def clock_check(ami: AmiSession) -> Check:
