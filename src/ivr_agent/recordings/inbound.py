@@ -180,9 +180,12 @@ class InboundRecorder:
             if noted is None:
                 return
             live = self.live.get(call_id)
-            if live is not None and live.by_dialplan:
+            if live is not None and live.by_dialplan and live.started_at is not None:
                 self.live.pop(call_id)
-                job = self._keep_dialplan(live, ended_at)
+                # MixMonitor closes the file in its own thread as the channel goes.
+                job = self._keep_in_task(
+                    live, live.started_at, ended_at, after=MIXMONITOR_CLOSE_SECONDS
+                )
             else:
                 job = self._discard_dialplan(noted[0])
             task = asyncio.create_task(job, name=f"dialplan-recording-{call_id}")
@@ -190,18 +193,6 @@ class InboundRecorder:
             task.add_done_callback(self._tasks.discard)
         except Exception:  # never into the AMI reader that finished the call
             log.exception("dialplan_recording_finish_failed", linkedid=linkedid)
-
-    async def _keep_dialplan(self, live: LiveRecording, ended_at: float) -> None:
-        assert live.started_at is not None
-        try:
-            # MixMonitor closes the file in its own thread as the channel goes.
-            await asyncio.sleep(MIXMONITOR_CLOSE_SECONDS)
-            await self._keep(live, live.started_at, ended_at)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.stats["failed"] += 1
-            log.exception("inbound_recording_failed", call_id=live.call_id)
 
     async def _discard_dialplan(self, name: str) -> None:
         await asyncio.sleep(MIXMONITOR_CLOSE_SECONDS)
@@ -275,7 +266,7 @@ class InboundRecorder:
                 kind="suggestion",
             )
             task = asyncio.create_task(
-                self._keep_suggestion(live, started, finished),
+                self._keep_in_task(live, started, finished),
                 name=f"keep-suggestion-{live.call_id}",
             )
             self._tasks.add(task)
@@ -283,16 +274,19 @@ class InboundRecorder:
         except Exception:  # never into the Stasis handler that hands it over
             log.exception("suggestion_keep_failed", linkedid=linkedid)
 
-    async def _keep_suggestion(
-        self, live: LiveRecording, started: float, finished: float | None
+    async def _keep_in_task(
+        self, live: LiveRecording, started: float, finished: float | None, *, after: float = 0.0
     ) -> None:
+        """:meth:`_keep` as a task of its own (``after`` seconds from now): a failure is
+        counted and logged, never raised."""
         try:
+            await asyncio.sleep(after)
             await self._keep(live, started, finished)
         except asyncio.CancelledError:
             raise
         except Exception:
             self.stats["failed"] += 1
-            log.exception("suggestion_keep_failed", call_id=live.call_id)
+            log.exception("recording_keep_failed", call_id=live.call_id, kind=live.kind)
 
     # --- pause / resume -----------------------------------------------------------------
 
