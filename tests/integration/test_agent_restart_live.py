@@ -44,7 +44,6 @@ def hang_up_at_the_pbx(box: sandbox.Sandbox, linkedids: set[str]) -> None:
         sandbox.cli(box, box.pbx, f"channel request hangup {channels[linkedid]}")
 
 
-@pytest.mark.slow
 async def test_given_calls_in_flight_when_the_agent_restarts_then_each_is_stored_once(
     agent_settings: Settings, db: Database
 ) -> None:

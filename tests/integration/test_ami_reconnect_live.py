@@ -92,7 +92,6 @@ def _pbx_ready(box: sandbox.Sandbox) -> bool:
     return sandbox.version(box, box.pbx) is not None
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("how", sorted(RESTARTS))
 async def test_given_live_calls_when_asterisk_restarts_then_reconnect_and_none_lost(
     how: str,

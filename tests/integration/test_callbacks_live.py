@@ -185,7 +185,6 @@ def _loudest_sample(wav: bytes) -> int:
     return max((abs(s) for s in samples), default=0)
 
 
-@pytest.mark.slow
 async def test_full_survey_stores_scores_index_and_a_verified_recording_as_long_as_the_call(
     cb_settings: Settings, db: Database
 ) -> None:
@@ -360,7 +359,6 @@ async def test_recording_directory_unwritable_then_no_outcome_and_the_attempt_is
     assert await rows(db, SurveyScoreRow) == []
 
 
-@pytest.mark.slow
 async def test_journal_refused_by_the_disk_then_the_survey_still_ends_with_its_recording(
     cb_settings: Settings, db: Database, tmp_path: Path
 ) -> None:
@@ -494,7 +492,6 @@ async def _settled(db: Database, callback_id: str, within: float) -> dict[str, A
         await asyncio.sleep(0.3)
 
 
-@pytest.mark.slow
 async def test_agent_killed_mid_callback_is_reconciled_on_restart_with_one_call_per_attempt(
     cb_settings: Settings, db: Database, migrated_database_url: URL
 ) -> None:

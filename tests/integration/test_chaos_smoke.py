@@ -23,7 +23,7 @@ import pytest
 
 from tests.integration.sandbox_support import lane, running_sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Setting up (PostgreSQL, the agent) and the drain after the traffic: well under this.

@@ -80,7 +80,6 @@ def _addressed(mail: list[ReceivedMail]) -> dict[str, ReceivedMail]:
     return {to: m for m in mail for to in m.recipients}
 
 
-@pytest.mark.slow
 async def test_a_complaint_from_its_wrap_up_to_its_chase_escalation_callback_and_reopening(
     db: Database, tmp_path: Path
 ) -> None:

@@ -31,7 +31,7 @@ from ivr_agent.db.models import CallbackAttemptRow, CallbackRow
 from tests.integration.sandbox_support import ARTIFACTS, running_sandbox
 from tests.support.net import free_port
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
 #: The number of batch 1's service_completed callback (``demo.service_customer``).
 SERVICE_NUMBER = "13700010001"

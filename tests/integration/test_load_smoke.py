@@ -21,7 +21,7 @@ import pytest
 
 from tests.integration.sandbox_support import lane, running_sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Setting up (PostgreSQL, the agent, 10 desks' prompts) and draining: well under this.

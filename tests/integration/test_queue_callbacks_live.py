@@ -66,7 +66,6 @@ def _at(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-@pytest.mark.slow
 async def test_two_callers_who_press_1_are_called_back_in_their_places_one_operator_at_a_time(
     tmp_path: Path, db: Database
 ) -> None:

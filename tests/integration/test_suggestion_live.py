@@ -51,7 +51,6 @@ async def _suggestions(db: Database, call_id: str, truth: dict[str, object]) -> 
     raise AssertionError(f"no suggestion recorded for call {call_id}; the caller: {heard}")
 
 
-@pytest.mark.slow
 async def test_given_key_2_then_the_callers_spoken_suggestion_is_kept_and_plays_on_qa(
     agent_settings: Settings, db: Database
 ) -> None:

@@ -28,7 +28,7 @@ from ivr_agent.sim import sandbox
 from tests.integration.sandbox_support import running_sandbox
 from tests.support.net import free_port, get_json
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "ivr_agent"
