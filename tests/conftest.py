@@ -61,8 +61,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
     # Real-time calls first: parallel workers then start on the long waits at once and fill
     # the gaps with quick tests, instead of ending on one worker's last 90 s call. (Starting
-    # the longest ones first of all was tried on 2026-12-03 and was 35 s slower: they
-    # contended for the CPU with each other and with mypy.)
+    # the longest ones first of all was tried on 2026-12-03: pytest took 782-849 s in three
+    # rehearsals against 812 s, within the machine's run-to-run noise, so it was not kept.)
     items.sort(key=lambda item: item.get_closest_marker("sandbox") is None)
 
 
