@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from aiohttp import web
 
+from ivr_agent.pbx.ami import AmiError
 from ivr_agent.pbx.ari import AriError
 from ivr_agent.platform.apidoc import documented
 from ivr_agent.platform.keys import DATABASE, SETTINGS
@@ -231,6 +232,8 @@ async def _pause(request: web.Request, paused: bool) -> web.Response:
         raise ApiError(409, "not_recording", str(exc)) from None
     except AriError as exc:
         raise ApiError(502, "pbx_refused", f"the PBX refused: {exc.message}") from None
+    except AmiError as exc:  # MixMonitorMute, for a recording the dialplan runs
+        raise ApiError(502, "pbx_refused", f"the PBX refused: {exc}") from None
     at = datetime.now(UTC)
     await audit(
         request.app[DATABASE],

@@ -293,7 +293,8 @@ class InboundRecorder:
     async def set_paused(self, call_id: str, paused: bool) -> LiveRecording:
         """Mute (pause) or unmute (resume) the call's live recording.
 
-        Raises :class:`NoLiveRecording` if none runs, :class:`AriError` if the PBX refuses.
+        Raises :class:`NoLiveRecording` if none runs; :class:`AriError` (a snoop's recording)
+        or :class:`AmiError` (MixMonitor's) if the PBX refuses.
         """
         live = self.live.get(call_id)
         if live is None or live.started_at is None:
@@ -308,20 +309,17 @@ class InboundRecorder:
         return live
 
     async def _mute_mixmonitor(self, live: LiveRecording, paused: bool) -> None:
+        if self.ivr.ami is None:
+            raise AmiError("AMI is not connected")
         # The caller's channel by its uniqueid (the linkedid: the call's first channel).
-        ami = self.ivr.ami
-        action = {
-            "Action": "MixMonitorMute",
-            "Channel": live.linkedid,
-            "Direction": "both",
-            "State": "1" if paused else "0",
-        }
-        if ami is None:
-            raise AriError("AMI", "MixMonitorMute", None, "AMI is not connected")
-        try:
-            await ami.action(action)
-        except AmiError as exc:
-            raise AriError("AMI", "MixMonitorMute", 502, str(exc)) from None
+        await self.ivr.ami.action(
+            {
+                "Action": "MixMonitorMute",
+                "Channel": live.linkedid,
+                "Direction": "both",
+                "State": "1" if paused else "0",
+            }
+        )
 
     # --- one recording ------------------------------------------------------------------
 
