@@ -8,6 +8,12 @@ a PBX + phones pair of its own, so workers run live calls side by side (and the 
 test lane N+9 as its second PBX: ``partner_sandbox()`` in sandbox_support.py). Every test marked
 ``sandbox`` starts on an idle PBX: whatever an earlier test left ringing or queued is hung
 up first (and said), instead of making callers wait behind it.
+
+A ``sandbox`` test that fails is run once more (pytest-rerunfailures), and the run's summary
+lists it as ``RERUN``: five lanes of real-time calls share this machine's two cores, and a
+PBX starved for a moment can miss a timing bound a product defect would miss every time. A
+test that fails twice fails the run; a rerun is reported with the traceback of its first
+failure, never hidden (``-rR --rerun-show-tracebacks``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from ivr_agent.db.embedded import pgserver_module
 from ivr_agent.db.migrate import upgrade_to_head
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+#: How often a failed live (``sandbox``) test runs again before it fails the run.
+LIVE_RERUNS = 1
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,6 +72,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # the longest ones first of all was tried on 2026-12-03: pytest took 782-849 s in three
     # rehearsals against 812 s, within the machine's run-to-run noise, so it was not kept.)
     items.sort(key=lambda item: item.get_closest_marker("sandbox") is None)
+    for item in items:
+        if item.get_closest_marker("sandbox") and not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=LIVE_RERUNS))
 
 
 @pytest.fixture(autouse=True)

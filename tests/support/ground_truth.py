@@ -97,7 +97,10 @@ def assert_matches_truth(
             holds, abs=SECONDS_TOLERANCE
         ), where
         assert ours["hold_over_limit"] is any(h > config.hold_reminder_seconds for h in holds)
-        assert ours["silence"] == expected_silence(truth, config), where
+        assert ours["silence"] == expected_silence(truth, config), (
+            f"{where}: silence {ours['silence']!r}; the phones said {truth.get('speech')}, "
+            f"answered {truth.get('answered_at')}; the agent's prompts {ours['prompts_played']}"
+        )
         if truth["abandoned"] and truth.get("abandoned_after") is not None:
             short = truth["abandoned_after"] < config.short_abandon_seconds
             assert ours["short_abandon"] is short, where

@@ -719,6 +719,17 @@ def test_given_talk_stop_only_when_start_missed_then_speech_still_counts() -> No
     check(only(rows), {"silence": "none"})
 
 
+def test_given_caller_talking_when_the_operator_answers_then_not_silent() -> None:
+    # TALK_DETECT heard the caller start 0.5 s before the PBX stamped the answer (a loaded
+    # PBX stamps it late), and the call ends mid-sentence: no ChannelTalkingStop ever comes.
+    rows = queue_call(3.5, 12.0)
+    answer_at = next(i for i, r in enumerate(rows) if r.get("ChannelStateDesc") == "Up" and i > 1)
+    rows[answer_at:answer_at] = table("3.000 ChannelTalkingStart caller")
+    outcomes, commands, _ = run(rows)
+    assert outcomes[0].silence == "none"
+    assert not [c for c in commands if isinstance(c, PlayPrompt) and c.timer == "silence"]
+
+
 def test_given_talk_on_operator_channel_when_caller_silent_then_still_silent() -> None:
     rows = queue_call(3.5, 15.0, extra="4.000 ChannelTalkingStart op1")
     check(only(rows), {"silence": "hung_up_silent"})

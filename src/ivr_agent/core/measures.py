@@ -120,6 +120,11 @@ def on_answer(call: Call, event: PbxEvent, leg: str | None) -> None:
     if new_operator:
         # 工号播报: every operator who takes the caller says who they are (S4).
         call.play(PROMPT_OPERATOR_INTRO, at, variables=(("operator_id", op or ""),))
+    if call.talk_open_us is not None:
+        # Talking as the operator answers: TALK_DETECT's start fell before the answer mark
+        # (a loaded PBX stamps the answer late), and its stop may never come if the call
+        # ends mid-sentence. The caller is not silent.
+        _caller_spoke(call, at)
     # Silence counts from the (latest) connection; a Local-channel swap re-arms it at the
     # same instant, so it costs nothing.
     arm_silence(call, at)
