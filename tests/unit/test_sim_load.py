@@ -128,6 +128,14 @@ def test_given_a_mix_then_the_rate_for_a_concurrency_follows_from_the_mean_lengt
     assert mean_seconds(mix, shape) == pytest.approx((10.3 + 4.0) / 2)
 
 
+def test_given_a_greeted_route_then_callers_say_hello_after_the_greeting() -> None:
+    assert CallShape(talk=20.0).caller_variables(LoadKind.ANSWERED) == {"LOAD_TALK": "20"}
+    greeted = CallShape(talk=20.0, greeted=True, hello_after=6)
+    assert greeted.caller_variables(LoadKind.ANSWERED) == {"LOAD_TALK": "20", "LOAD_HELLO": "6"}
+    with pytest.raises(LoadError, match="hello_after must be 1-10"):
+        CallShape(greeted=True, hello_after=11)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

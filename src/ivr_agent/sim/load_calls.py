@@ -35,6 +35,8 @@ from ivr_agent.sim.load_desks import (
 
 #: Phones-side dialplan context the callers run in once connected.
 CALLER_CONTEXT = "load-caller"
+#: The same for callers on the greeted route: hello after the greeting, audio all along.
+GREETED_CALLER_CONTEXT = "load-caller-greeted"
 #: The kinds a mix may name (the names ``ivr-agent simulate --mix`` uses too).
 KIND_NAMES = {
     "answered": LoadKind.ANSWERED,
@@ -77,6 +79,10 @@ class CallShape:
     #: timers run from the greeting, and an abandoning caller cannot be one (the originate's
     #: timeout ends at that answer).
     greeted: bool = False
+    #: A greeted caller says hello this many whole seconds after the hook's answer: after
+    #: the company greeting (about 4 s) and the desk's ring (a sound file ``silence/N``
+    #: plays first, N = 1-10).
+    hello_after: int = 5
 
     def __post_init__(self) -> None:
         for name in ("talk", "hold_start", "hold_seconds", "silent_limit", "silent_expected"):
@@ -84,6 +90,15 @@ class CallShape:
                 raise LoadError(f"{name} must be more than 0 seconds")
         if self.abandon_after < 1:
             raise LoadError("abandon_after must be at least 1 second")
+        if not 1 <= self.hello_after <= 10:
+            raise LoadError("hello_after must be 1-10 seconds")
+
+    def caller_variables(self, kind: LoadKind) -> dict[str, str]:
+        """The phones-side channel variables of a caller of ``kind``."""
+        variables = {"LOAD_TALK": f"{self.caller_seconds(kind):g}"}
+        if self.greeted:
+            variables["LOAD_HELLO"] = str(self.hello_after)
+        return variables
 
     def caller_seconds(self, kind: LoadKind) -> float:
         """``LOAD_TALK`` of a caller of ``kind``: from the answer to its own hang-up."""
@@ -252,12 +267,12 @@ class LoadGenerator:
             await self.ari.originate(
                 f"PJSIP/{route_number(call.desk, greeted=shape.greeted)}@pbx",
                 channel_id=f"load-{self.run:03d}-{call.number}",
-                context=CALLER_CONTEXT,
+                context=GREETED_CALLER_CONTEXT if shape.greeted else CALLER_CONTEXT,
                 extension=call.kind.value,
                 priority=1,
                 caller_id=call.number,
                 timeout=shape.abandon_after if abandoning else 60,
-                variables={"LOAD_TALK": f"{shape.caller_seconds(call.kind):g}"},
+                variables=shape.caller_variables(call.kind),
             )
             record.placed = True
         except AriError as exc:
