@@ -579,7 +579,8 @@ class Settings(BaseSettings):
         "snoop",
         description="How inbound calls are recorded: snoop (a snoop channel per answered "
         "call, over ARI; any dialplan) or mixmonitor (the ivr-agent-inbound hook runs "
-        "MixMonitor after the greeting; far cheaper for the PBX with many calls up).",
+        "MixMonitor after the greeting, for PBXs that must not carry a snoop channel per "
+        "call; needs audio that flows, and loses recordings when the PBX is overloaded).",
     )
     recording_retention_days: int = Field(
         180,

@@ -60,3 +60,31 @@ async def test_with_ari_unreachable_the_handler_reports_not_played_and_returns(
         await ivr.client.close()
     # One report (finished, Played: no), lost for want of AMI, counted; nothing raised.
     assert (ivr.report_stats.reports_sent, ivr.report_stats.reports_failed) == (0, 1)
+
+
+class NotingRecorder:
+    """A dialplan recorder that names every call's file and notes what the greeting said."""
+
+    def __init__(self) -> None:
+        self.noted: list[tuple[str, str]] = []
+
+    def name_for(self, linkedid: str) -> str | None:
+        return f"ivr-agent-in-{linkedid}"
+
+    def started(self, linkedid: str, name: str, at: float) -> None:
+        self.noted.append((linkedid, name))
+
+
+async def test_given_no_reply_to_naming_the_recording_then_it_is_noted_all_the_same() -> None:
+    # An overloaded PBX may set the variable after the request timed out, and its hook's
+    # MixMonitor then writes the file: noted, it is kept or deleted after the call rather
+    # than left in the PBX's spool.
+    ivr = unreachable_ivr(FileCatalogue(frozenset(GREETINGS.values())))
+    recorder = NotingRecorder()
+    ivr.dialplan_recorder = recorder
+    channel = {"id": "1795459486.190", "state": "Up", "caller": {"number": "13800138000"}}
+    try:
+        await greet(ivr, StasisCall("1795459486.190", ("greet", "", ""), channel), INTERNAL)
+    finally:
+        await ivr.client.close()
+    assert recorder.noted == [("1795459486.190", "ivr-agent-in-1795459486.190")]

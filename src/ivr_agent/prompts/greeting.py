@@ -26,7 +26,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Literal
 
-from ivr_agent.pbx.ari import event_time
+from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import ChannelGone, StasisCall
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.prompts.stasis_prompt import linkedid_arg, play_prompt, run_then_continue
@@ -88,7 +88,15 @@ async def greet(ivr: Ivr, call: StasisCall, internal: re.Pattern[str]) -> None:
             if call.channel.get("state") != "Up":
                 await ivr.client.answer(channel_id)
             if recording is not None:
-                await ivr.client.set_variable(channel_id, MIXMONITOR_VARIABLE, recording)
+                try:
+                    await ivr.client.set_variable(channel_id, MIXMONITOR_VARIABLE, recording)
+                except AriError as exc:
+                    if exc.status is not None:
+                        raise  # refused: not set, the answer falls back to a snoop
+                    # No reply in time: an overloaded PBX may still set it, and its hook
+                    # then records into the file. Noted all the same, so the file is kept
+                    # or deleted after the call instead of left in the PBX's spool.
+                    log.warning("mixmonitor_name_unconfirmed", channel_id=channel_id)
                 armed = True
             if prompt in ivr.settings.prompts_disabled:
                 return

@@ -16,14 +16,15 @@ Theory of operation:
 * Or the dialplan records (``IVR_AGENT_INBOUND_RECORDER=mixmonitor``): the greeting names
   the file (:meth:`InboundRecorder.name_for`) and the ``ivr-agent-inbound`` hook runs
   ``MixMonitor`` into the same spool as the caller leaves it (:meth:`~InboundRecorder.started`).
-  At a snoop's thread per call, the snoop recording was what kept the PBX from holding 200
-  calls up on 2 cores (benchmarks/README.md); ``MixMonitor`` writes from the channel's own
-  audio, at a seventh of that CPU. The answer (:class:`StartRecording`) marks the call's
-  recording as kept; when the call is finished (:meth:`~InboundRecorder.call_finished`), it
-  is fetched, verified against started → the caller's hang-up and kept like a snoop's, and
-  a recording of a call nobody answered is deleted from the PBX. An answered caller the
-  greeting did not name a file for (the agent started mid-call, a return call) is recorded
-  through a snoop as before. Pause: the AMI action ``MixMonitorMute`` (class ``call``).
+  With audio flowing it costs the PBX about what a snoop does (benchmarks/README.md), but
+  it writes only the frames the channel carries, so an overloaded PBX or a line that goes
+  quiet makes short recordings; the snoop's own timer fills such gaps. The answer
+  (:class:`StartRecording`) marks the call's recording as kept; when the call is finished
+  (:meth:`~InboundRecorder.call_finished`), it is fetched, verified against started → the
+  caller's hang-up and kept like a snoop's, and a recording of a call nobody answered is
+  deleted from the PBX. An answered caller the greeting did not name a file for (the agent
+  started mid-call, a return call) is recorded through a snoop as before. Pause: the AMI
+  action ``MixMonitorMute`` (class ``call``).
 * Pause/resume for card numbers (PCI): ``POST/DELETE /recordings/live/{name}/mute``. A muted
   recording keeps running and writes silence, so the file's time axis still matches the
   call's timeline; the pauses are written to the audit log with their times, and QA replay
