@@ -91,9 +91,9 @@ def _recorder(ari: AriClient, db: Database, settings: Settings) -> InboundRecord
     ivr = Ivr(ari, StasisRouter(ari, settings.ari_app), FileCatalogue(frozenset()), settings)
     recorder = InboundRecorder(ivr, db)
     # 300 s and 60 s in the agent; the same logic, compressed.
-    recorder.call_row_wait_seconds = 0.3
-    recorder.call_row_retry_seconds = 0.02
-    recorder.pending_retry_seconds = 0.05
+    recorder.settler.call_row_wait_seconds = 0.3
+    recorder.settler.call_row_retry_seconds = 0.02
+    recorder.settler.pending_retry_seconds = 0.05
     return recorder
 
 
@@ -127,7 +127,7 @@ async def test_given_the_database_down_past_the_wait_then_the_recording_is_parke
         await door.shut()
         # The call ended and its recording finished while PostgreSQL is down.
         assert await recorder._keep(_live(), 1000.0, 1002.0) is None
-        [parked] = recorder.pending.entries()
+        [parked] = recorder.settler.pending.entries()
         assert parked.call_id == _live().call_id
         assert parked.pbx_name == NAME
         assert not parked.row_written
@@ -138,13 +138,13 @@ async def test_given_the_database_down_past_the_wait_then_the_recording_is_parke
 
         # The database is back, but the outbox has not written the call yet.
         await door.open()
-        assert await recorder.retry_pending() == 0
-        assert recorder.pending.count() == 1
+        assert await recorder.settler.retry_pending() == 0
+        assert recorder.settler.pending.count() == 1
         assert await _rows(db) == []
 
         # The call's row arrives: the next round writes the recording and cleans the PBX.
         await save_outcome(db, sample_outcome(LINKEDID))
-        assert await recorder.retry_pending() == 1
+        assert await recorder.settler.retry_pending() == 1
     [row] = await _rows(db)
     assert (row.recording_id, row.call_id, row.status) == (
         parked.file.recording_id,
@@ -153,7 +153,7 @@ async def test_given_the_database_down_past_the_wait_then_the_recording_is_parke
     )
     assert stored_file.is_file()
     assert fake_ari.app[DELETED] == [NAME]
-    assert recorder.pending.count() == 0
+    assert recorder.settler.pending.count() == 0
     assert recorder.stats["ok"] == 1
 
 
@@ -169,14 +169,14 @@ async def test_given_a_restart_while_parked_then_the_next_run_settles_it_and_ret
         await door.shut()
         await first._keep(_live(), 1000.0, 1002.0)
         await first.close()  # the agent stops with the recording parked
-    assert first.pending.count() == 1
+    assert first.settler.pending.count() == 1
 
     await save_outcome(db, sample_outcome(LINKEDID))
     fake_ari.app[DELETE_FAILS].extend([True, True])  # the PBX refuses the delete twice
     second = _recorder(ari, db, settings)
-    runner = asyncio.create_task(second.run_pending())
+    runner = asyncio.create_task(second.settler.run_pending())
     try:
-        await _until(lambda: second.pending.count() == 0)
+        await _until(lambda: second.settler.pending.count() == 0)
     finally:
         runner.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -193,15 +193,15 @@ async def test_given_the_pbx_refusing_the_delete_then_only_the_delete_is_retried
     await save_outcome(db, sample_outcome(LINKEDID))
     fake_ari.app[DELETE_FAILS].append(True)  # the PBX refuses the first delete
     recorder = _recorder(ari, db, settings)
-    recorder.call_row_wait_seconds = 0.0  # no second try within _keep: parked at once
+    recorder.settler.call_row_wait_seconds = 0.0  # no second try within _keep: parked at once
 
     await recorder._keep(_live(), 1000.0, 1002.0)
 
-    [parked] = recorder.pending.entries()
+    [parked] = recorder.settler.pending.entries()
     assert parked.row_written, "the row is written: the next round must not need the database"
     assert (await _rows(db))[0].status == "ok"
     assert fake_ari.app[DELETED] == []
-    assert await recorder.retry_pending() == 1
+    assert await recorder.settler.retry_pending() == 1
     assert fake_ari.app[DELETED] == [NAME]
-    assert recorder.pending.count() == 0
+    assert recorder.settler.pending.count() == 0
     assert recorder.stats["ok"] == 1, "the row was written once"

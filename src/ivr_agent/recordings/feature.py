@@ -79,7 +79,7 @@ def setup(
                 # Recordings whose row could not be written yet (database down, call row
                 # late), including those a previous run left: retried until they are.
                 await stack.enter_async_context(
-                    background(recorder.run_pending(), "inbound-recording-pending")
+                    background(recorder.settler.run_pending(), "inbound-recording-pending")
                 )
             yield
 

@@ -35,11 +35,8 @@ Theory of operation:
   file) once the call's row exists (the outbox writes it), and delete the PBX's copy.
   Nothing here raises into the AMI reader or the ARI router.
 * The call's row may come late (the outbox waits for PostgreSQL), so every recording is
-  first parked on disk (``recordings/pending.py``) and leaves the list only once its row
-  is written and the PBX's copy deleted. The recording's own task tries for
-  ``CALL_ROW_WAIT_SECONDS``; after that — or after a restart — :meth:`InboundRecorder.run_pending`
-  retries the parked ones every ``PENDING_RETRY_SECONDS`` for as long as it takes: a
-  recording is never orphaned (a file without a row, a PBX copy never deleted).
+  first parked on disk and then settled by ``recordings/settle.py``: a recording is never
+  orphaned (a file without a row, a PBX copy never deleted).
 """
 
 from __future__ import annotations
@@ -51,7 +48,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -60,17 +56,16 @@ from aiohttp import web
 from ivr_agent.core.commands import StartRecording
 from ivr_agent.core.outcome import call_id_for
 from ivr_agent.db.database import Database
-from ivr_agent.db.errors import StoreError
 from ivr_agent.pbx.ami import AmiError
 from ivr_agent.pbx.ari import AriError, event_time
 from ivr_agent.pbx.stasis import ChannelGone, snoop_id
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.platform.slots import Slot
-from ivr_agent.qa import save_call_recording
 from ivr_agent.recordings import disk_wait
 from ivr_agent.recordings.disk_wait import download_when_disk_allows, when_disk_allows
 from ivr_agent.recordings.files import RecordingFile, keep_verified_file
-from ivr_agent.recordings.pending import PendingRecording, PendingRecordings
+from ivr_agent.recordings.pending import PendingRecording
+from ivr_agent.recordings.settle import RecordingSettler
 
 if TYPE_CHECKING:
     from ivr_agent.pbx.session import Ivr
@@ -89,17 +84,6 @@ SNOOP_END_GRACE_SECONDS = 1.0
 MIXMONITOR_CLOSE_SECONDS = 0.5
 #: Longest call we wait on for RecordingFinished (then the recording is stopped).
 MAX_CALL_SECONDS = 4 * 3600.0
-#: How long a recording's task waits for the call's own row (the outbox may lag); after
-#: that the parked recording is left to :meth:`InboundRecorder.run_pending`.
-CALL_ROW_WAIT_SECONDS = 300.0
-#: Pause between the recording task's tries, and between rounds over the parked recordings.
-CALL_ROW_RETRY_SECONDS = 1.0
-PENDING_RETRY_SECONDS = 60.0
-#: At most this many recording rows are written (or looked for) at once. Each recording's
-#: task polls every second for its call's row, and under load (benchmarks/load.py at 15
-#: calls/s, the outbox a little behind) hundreds of them held every connection of the pool:
-#: the outbox waited 30 s for one, fell further behind, and no call was stored for minutes.
-ROW_WRITERS = 2
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -146,15 +130,9 @@ class InboundRecorder:
             # MixMonitor recordings of calls nobody answered, deleted from the PBX.
             "discarded": 0,
         }
-        self.pending = PendingRecordings(ivr.settings.data_dir)
-        self.call_row_wait_seconds = CALL_ROW_WAIT_SECONDS
-        self.call_row_retry_seconds = CALL_ROW_RETRY_SECONDS
-        self.pending_retry_seconds = PENDING_RETRY_SECONDS
+        #: Parked recordings' rows and PBX copies (its ``run_pending`` runs beside us).
+        self.settler = RecordingSettler(ivr.client, db, ivr.settings.data_dir, self.stats)
         self.disk_retry_seconds = disk_wait.DISK_RETRY_SECONDS
-        #: Recording ids whose own task is still writing them (a round leaves them alone).
-        self._saving: set[str] = set()
-        #: Leaves the rest of the database pool to the outbox and the API (ROW_WRITERS).
-        self._row_writers = asyncio.Semaphore(ROW_WRITERS)
         #: Calls the dialplan records (mixmonitor): linkedid → (PBX name, start), until the
         #: call is finished (bounded like ``_seen``).
         self._by_dialplan: dict[str, tuple[str, float]] = {}
@@ -449,9 +427,9 @@ class InboundRecorder:
     async def _save(
         self, live: LiveRecording, file: RecordingFile, started: float | None, pbx_name: str | None
     ) -> bool:
-        """Park the recording, then write its row once the call's row exists and delete the
-        PBX's copy (``pbx_name``). False if that did not happen within the wait: the parked
-        recording is then :meth:`run_pending`'s."""
+        """Park the recording, then let the settler write its row once the call's row
+        exists and delete the PBX's copy (``pbx_name``). False if that did not happen within
+        the wait: the parked recording is then the settler's rounds'."""
         entry = PendingRecording(
             call_id=live.call_id,
             file=file,
@@ -460,103 +438,13 @@ class InboundRecorder:
             since=time.time(),
             kind=live.kind,
         )
-        self._saving.add(file.recording_id)
+        self.settler.claim(file.recording_id)
         try:
-            await self._on_disk("park", live, self.pending.put, entry)
+            await self._on_disk("park", live, self.settler.pending.put, entry)
             self.stats["parked"] += 1
-            deadline = time.monotonic() + self.call_row_wait_seconds
-            while True:
-                try:
-                    if await self._settle(entry):
-                        return True
-                except StoreError as exc:
-                    log.warning(
-                        "inbound_recording_row_failed", error=str(exc), call_id=live.call_id
-                    )
-                if time.monotonic() > deadline:
-                    log.warning(
-                        "inbound_recording_row_pending",
-                        call_id=live.call_id,
-                        recording_id=file.recording_id,
-                    )
-                    return False
-                await asyncio.sleep(self.call_row_retry_seconds)
+            return await self.settler.settle_within_wait(entry)
         finally:
-            self._saving.discard(file.recording_id)
-
-    async def _settle(self, entry: PendingRecording) -> bool:
-        """Write the parked recording's row and delete its PBX copy; True once both are
-        done (the entry is then unparked). Raises StoreError while the database is down."""
-        file = entry.file
-        if not entry.row_written:
-            started = entry.started_at
-            async with self._row_writers:
-                saved = await save_call_recording(
-                    self.db,
-                    call_id=entry.call_id,
-                    file=file,
-                    started_at=None if started is None else datetime.fromtimestamp(started, UTC),
-                    kind=entry.kind,
-                )
-            if not saved:
-                return False  # the call's row is not there yet
-            self.stats[file.status] += 1
-            log.info(
-                "inbound_recording_stored",
-                call_id=entry.call_id,
-                recording_id=file.recording_id,
-                status=file.status,
-                reason=file.reason,
-                seconds=file.seconds,
-            )
-            entry = entry.with_(row_written=True)
-        if entry.pbx_name is not None:
-            try:
-                await self.ivr.client.delete_stored_recording(entry.pbx_name)
-            except AriError as exc:
-                if exc.status != 404:  # 404: deleted already
-                    log.warning(
-                        "inbound_recording_pbx_copy_kept", name=entry.pbx_name, error=str(exc)
-                    )
-                    # Parked on: note the row as written, so the next round only deletes
-                    # (a shortcut; writing the row again would change nothing). Not noted
-                    # when the delete succeeds at once, the usual case: that would be one
-                    # more fsynced write per recording, removed again a moment later.
-                    with contextlib.suppress(OSError):
-                        await asyncio.to_thread(self.pending.put, entry)
-                    return False
-        await asyncio.to_thread(self.pending.remove, file.recording_id)
-        self.stats["unparked"] += 1
-        return True
-
-    async def retry_pending(self) -> int:
-        """One round over the parked recordings (not those a task is still writing); how
-        many were settled. Stops at the first database error: it is down, try later."""
-        settled = 0
-        for entry in await asyncio.to_thread(self.pending.entries):
-            if entry.file.recording_id in self._saving:
-                continue
-            try:
-                if await self._settle(entry):
-                    settled += 1
-            except StoreError as exc:
-                log.warning("inbound_recording_pending_retry_failed", error=str(exc))
-                break
-        if settled:
-            log.info("inbound_recordings_unparked", settled=settled)
-        return settled
-
-    async def run_pending(self) -> None:
-        """Retry the parked recordings now (those a previous run left) and every
-        ``pending_retry_seconds`` after, until cancelled. Never raises otherwise."""
-        while True:
-            try:
-                await self.retry_pending()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("inbound_recording_pending_round_failed")
-            await asyncio.sleep(self.pending_retry_seconds)
+            self.settler.release(file.recording_id)
 
     async def close(self) -> None:
         """Cancel the recordings still being kept and wait for them."""

@@ -5,8 +5,8 @@ Why: a recording's row needs the call's row, which the outbox writes — possibl
 if PostgreSQL is down. Before, the recorder waited 300 s and then gave up: the file stayed
 under the data dir with no row (never listed, never purged) and the PBX's copy was never
 deleted. Now each recording is parked here *before* its row is tried, and leaves only when
-the row is written and the PBX's copy deleted; :meth:`InboundRecorder.run_pending
-<ivr_agent.recordings.inbound.InboundRecorder.run_pending>` retries the parked ones
+the row is written and the PBX's copy deleted; :meth:`RecordingSettler.run_pending
+<ivr_agent.recordings.settle.RecordingSettler.run_pending>` retries the parked ones
 periodically (and at start-up, so a restart loses nothing either). Memory stays bounded:
 the list lives on disk and a round reads at most ``MAX_PER_ROUND`` entries.
 """
