@@ -170,12 +170,13 @@ async def test_a_subscription_owns_its_channel_too(ari: FakeAri) -> None:
     assert ari.calls == []
 
 
-async def test_snoops_are_hung_up_when_ours_or_their_owner_is_gone_never_another_agents(
+async def test_snoops_are_hung_up_when_their_owner_is_gone_but_not_recordings_nor_others(
     ari: FakeAri,
 ) -> None:
     agent = Agent(ari).install()
     owned, orphan = snoop_id("owned"), snoop_id("orphan")
     predecessor = f"{ANY_SNOOP_PREFIX}0badc0de-1234"
+    predecessors_recording = f"{ANY_SNOOP_PREFIX}0badc0de-rec-5678"
     others = f"{ANY_SNOOP_PREFIX}feedf00d-5678"
     others_unlisted = f"{ANY_SNOOP_PREFIX}feedf00d-9abc"
     ari.live = [
@@ -183,7 +184,9 @@ async def test_snoops_are_hung_up_when_ours_or_their_owner_is_gone_never_another
         in_stasis(orphan, "ivr-agent,whisper"),
         # A previous process of this app: Asterisk gives the app's events to our websocket
         # only, so nothing waits for it any more.
-        in_stasis(predecessor, "ivr-agent,record"),
+        in_stasis(predecessor, "ivr-agent,whisper"),
+        # ... but its recording goes on: the inbound recorder adopts it.
+        in_stasis(predecessors_recording, "ivr-agent,record"),
         # A second agent on the PBX runs its own app: its snoops are its business.
         in_stasis(others, "ivr-agent-b,whisper"),
         {"id": others_unlisted},

@@ -35,7 +35,9 @@ Theory of operation:
     websocket only — the one we now hold — so its owner is gone (a dead or displaced agent
     of the same app). Snoops in other apps belong to other agents on the PBX (each agent
     needs its own ``IVR_AGENT_ARI_APP``) and are never touched; a snoop whose spied
-    channel hangs up ends with it.
+    channel hangs up ends with it. A recording snoop in our app (``Stasis`` argument
+    :data:`RECORDING_SNOOP_ARG`) is left running: the inbound recorder adopts its recording
+    (``recordings/inbound.py``), and it ends with its call in any case.
 
   A ``from_dialplan`` route registered after the first reclaim (features start after the
   websocket may have connected) gets the same sweep for its channels.
@@ -69,6 +71,9 @@ STASIS_APP_NAME = "Stasis"
 RELEASED_MEMORY = 1000
 #: The Stasis argument our snoop channels carry (``appArgs``).
 WHISPER_ARG = "whisper"
+#: The Stasis argument of the inbound recorder's snoop channels: reclaim leaves those to
+#: the recorder, which adopts their recordings (an agent restart or failover loses none).
+RECORDING_SNOOP_ARG = "record"
 
 StasisHandler = Callable[["StasisCall"], Awaitable[None]]
 ReconnectHook = Callable[[list[JsonObject]], Awaitable[None]]
@@ -314,9 +319,11 @@ class StasisRouter:
         self._attach(subscription, subscription.ids)
         return subscription
 
-    def on_reconnect(self, hook: ReconnectHook) -> None:
-        """Run ``hook(channels)`` after each websocket reconnection (``GET /channels``)."""
+    def on_reconnect(self, hook: ReconnectHook) -> Callable[[], None]:
+        """Run ``hook(channels)`` after each websocket reconnection (``GET /channels``);
+        returns what unregisters it."""
         self._reconnect_hooks.append(hook)
+        return lambda: self._reconnect_hooks.remove(hook)
 
     def _attach(self, subscription: ChannelEvents, ids: Iterable[str]) -> None:
         for key in ids:
@@ -420,7 +427,7 @@ class StasisRouter:
         except AriError as exc:
             log.warning("stasis_release_failed", channel_id=call.channel_id, error=str(exc))
 
-    def spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
+    def spawn(self, coro: Awaitable[object], name: str) -> asyncio.Task[None]:
         """Run ``coro`` as a task the router keeps a reference to (and cancels on close)."""
 
         async def run() -> None:
@@ -483,8 +490,13 @@ class StasisRouter:
             entry = stasis_entry(channel)
             in_our_app = entry is not None and entry[0] == self.app
             if channel_id.startswith(ANY_SNOOP_PREFIX):
-                if only_route is None and (
-                    in_our_app or (entry is None and channel_id.startswith(SNOOP_PREFIX))
+                recording = (
+                    in_our_app and entry is not None and entry[1][:1] == (RECORDING_SNOOP_ARG,)
+                )
+                if (
+                    only_route is None
+                    and not recording
+                    and (in_our_app or (entry is None and channel_id.startswith(SNOOP_PREFIX)))
                 ):
                     await self._hang_up_orphan_snoop(channel_id)
                 continue

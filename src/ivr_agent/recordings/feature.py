@@ -66,6 +66,10 @@ def setup(
                 recorder = InboundRecorder(ivr, db)
                 stack.enter_context(app[RECORDER].holding(recorder))
                 stack.push_async_callback(recorder.close)
+                # Recordings an earlier agent left running (a restart, a standby taking
+                # over): adopted now and after each ARI reconnection, never cut.
+                stack.callback(ivr.router.on_reconnect(recorder.adopt_on_reconnect))
+                ivr.router.spawn(recorder.adopt_running(), "inbound-recording-adoption")
                 if settings.record_inbound:
                     stack.callback(commands.route((StartRecording,), recorder.start))
                     if settings.inbound_recorder == "mixmonitor":

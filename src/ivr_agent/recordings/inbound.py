@@ -34,6 +34,10 @@ Theory of operation:
   ``recordings`` row (``ok`` / ``corrupt`` with the reason / ``missing`` when the PBX had no
   file) once the call's row exists (the outbox writes it), and delete the PBX's copy.
   Nothing here raises into the AMI reader or the ARI router.
+* A restart or a failover cuts no recording: a stopping agent leaves its recording snoops
+  running (the router's reclaim leaves them alone too), and the next agent of the app
+  adopts each live one (:meth:`InboundRecorder.adopt_running`), follows it to its end and
+  keeps it, its start counted back from the file's length.
 * The call's row may come late (the outbox waits for PostgreSQL), so every recording is
   first parked on disk and then settled by ``recordings/settle.py``: a recording is never
   orphaned (a file without a row, a PBX copy never deleted).
@@ -57,8 +61,15 @@ from ivr_agent.core.commands import StartRecording
 from ivr_agent.core.outcome import call_id_for
 from ivr_agent.db.database import Database
 from ivr_agent.pbx.ami import AmiError
-from ivr_agent.pbx.ari import AriError, event_time
-from ivr_agent.pbx.stasis import ChannelGone, snoop_id
+from ivr_agent.pbx.ari import AriError, JsonObject, event_time
+from ivr_agent.pbx.stasis import (
+    ANY_SNOOP_PREFIX,
+    RECORDING_SNOOP_ARG,
+    ChannelEvents,
+    ChannelGone,
+    snoop_id,
+    stasis_entry,
+)
 from ivr_agent.platform.logging import get_logger
 from ivr_agent.platform.slots import Slot
 from ivr_agent.recordings import disk_wait
@@ -73,8 +84,8 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 _T = TypeVar("_T")
 
-#: The Stasis argument of our recording snoop channels (no route: a subscription owns them).
-RECORD_ARG = "record"
+#: Asterisk's name of a snoop channel: ``Snoop/<the spied channel's uniqueid>-<n>``.
+_SNOOP_NAME = re.compile(r"Snoop/(.+)-[0-9a-f]+")
 RECORDING_PREFIX = "ivr-agent-in-"
 #: Seconds to wait for the snoop's StasisStart and for RecordingStarted.
 STEP_TIMEOUT_SECONDS = 5.0
@@ -127,6 +138,8 @@ class InboundRecorder:
             "parked": 0,
             "unparked": 0,
             "disk_retries": 0,
+            # Recordings an earlier agent left running, taken over (restart, failover).
+            "adopted": 0,
             # MixMonitor recordings of calls nobody answered, deleted from the PBX.
             "discarded": 0,
         }
@@ -307,9 +320,9 @@ class InboundRecorder:
         where = {"call_id": live.call_id, "linkedid": live.linkedid}
         started: float | None = None
         finished: float | None = None
-        grace = 0.0  # for the snoop to end by itself before we hang it up
         try:
             with self.ivr.router.subscribe(live.snoop_id, live.name) as events:
+                handed_over = ended_with_call = False
                 try:
                     await client.snoop(
                         channel_id,
@@ -317,7 +330,7 @@ class InboundRecorder:
                         snoop_id=live.snoop_id,
                         spy="both",
                         whisper="none",
-                        app_args=RECORD_ARG,
+                        app_args=RECORDING_SNOOP_ARG,
                     )
                     await events.next({"StasisStart"}, STEP_TIMEOUT_SECONDS)
                     await client.record_channel(
@@ -336,18 +349,13 @@ class InboundRecorder:
                     live.started_at = started
                     self.stats["started"] += 1
                     log.info("inbound_recording_started", name=live.name, **where)
-                    event = await events.next(
-                        {"RecordingFinished", "RecordingFailed", "ChannelDestroyed"},
-                        MAX_CALL_SECONDS,
-                    )
-                    if event["type"] == "ChannelDestroyed":
-                        # The snoop ended with the caller: the recording finishes with it.
-                        with contextlib.suppress(TimeoutError, ChannelGone):
-                            event = await events.next(
-                                {"RecordingFinished", "RecordingFailed"}, STEP_TIMEOUT_SECONDS
-                            )
-                    finished = event_time(event, time.time())
-                    grace = SNOOP_END_GRACE_SECONDS
+                    finished = await self._until_finished(events)
+                    ended_with_call = True
+                except asyncio.CancelledError:
+                    # The agent stops: the snoop records on, and the next agent (a restart,
+                    # a standby taking over) adopts the recording (:meth:`adopt_running`).
+                    handed_over = started is not None
+                    raise
                 except (AriError, TimeoutError, ChannelGone) as exc:
                     log.warning("inbound_recording_not_made", error=str(exc), **where)
                     if started is not None:
@@ -355,12 +363,8 @@ class InboundRecorder:
                             await client.stop_recording(live.name)
                         finished = time.time()
                 finally:
-                    # A recording finishes when its snoop ends with the call; the snoop's
-                    # StasisEnd follows RecordingFinished by a moment. Hanging it up anyway
-                    # cost one ARI round trip per call that only found it gone.
-                    if not await events.ended(grace):
-                        with contextlib.suppress(AriError):
-                            await client.hangup(live.snoop_id)
+                    if not handed_over:
+                        await self._end_snoop(live.snoop_id, events, ended_with_call)
             if started is None:
                 self.stats["failed"] += 1
                 missing = RecordingFile.missing("recording could not start")
@@ -375,9 +379,136 @@ class InboundRecorder:
         finally:
             self.live.pop(live.call_id, None)
 
-    async def _keep(self, live: LiveRecording, started: float, finished: float | None) -> None:
+    async def _until_finished(self, events: ChannelEvents) -> float:
+        """Wait for the recording to finish (with its call: the snoop ends with the
+        caller); when it did, PBX clock."""
+        event = await events.next(
+            {"RecordingFinished", "RecordingFailed", "ChannelDestroyed"}, MAX_CALL_SECONDS
+        )
+        if event["type"] == "ChannelDestroyed":
+            # The snoop ended with the caller: the recording finishes with it.
+            with contextlib.suppress(TimeoutError, ChannelGone):
+                event = await events.next(
+                    {"RecordingFinished", "RecordingFailed"}, STEP_TIMEOUT_SECONDS
+                )
+        return event_time(event, time.time())
+
+    async def _end_snoop(self, snoop: str, events: ChannelEvents, ended_with_call: bool) -> None:
+        # A recording finishes when its snoop ends with the call; the snoop's StasisEnd
+        # follows RecordingFinished by a moment. Hanging it up anyway cost one ARI round
+        # trip per call that only found it gone.
+        if not await events.ended(SNOOP_END_GRACE_SECONDS if ended_with_call else 0.0):
+            with contextlib.suppress(AriError):
+                await self.ivr.client.hangup(snoop)
+
+    # --- recordings a previous agent left running ----------------------------------------
+
+    async def adopt_running(self, channels: list[JsonObject] | None = None) -> int:
+        """Take over the recordings an earlier agent of this app left running (it was
+        restarted, or this one took over from it): each recording snoop in our app whose
+        recording is live is followed to its end and kept like our own; a recording snoop
+        with no recording is hung up. ``channels``: the PBX's listing, if the caller has
+        it. How many were adopted. Never raises."""
+        if channels is None:
+            try:
+                channels = await self.ivr.client.channels()
+            except AriError as exc:
+                log.warning("inbound_recording_adoption_failed", error=str(exc))
+                return 0
+        adopted = 0
+        for channel in channels:
+            try:
+                adopted += await self._adopt(channel)
+            except Exception:  # one odd channel must not stop the others
+                log.exception("inbound_recording_adoption_failed", channel=channel.get("id"))
+        if adopted:
+            log.info("inbound_recordings_adopted", count=adopted)
+        return adopted
+
+    async def adopt_on_reconnect(self, channels: list[JsonObject]) -> None:
+        """:meth:`adopt_running` as the router's reconnection hook."""
+        await self.adopt_running(channels)
+
+    async def _adopt(self, channel: JsonObject) -> int:
+        snoop = channel.get("id")
+        entry = stasis_entry(channel)
+        if (
+            not isinstance(snoop, str)
+            or not snoop.startswith(ANY_SNOOP_PREFIX)
+            or entry is None
+            or entry != (self.settings.ari_app, (RECORDING_SNOOP_ARG,))
+            or self.ivr.router.owned(snoop)
+        ):
+            return 0
+        # Asterisk names a snoop channel "Snoop/<spied channel's uniqueid>-<n>"; the
+        # recorder spies on the caller's channel, whose uniqueid is the call's linkedid.
+        spied = _SNOOP_NAME.fullmatch(str(channel.get("name") or ""))
+        linkedid = spied.group(1) if spied else ""
+        if not _SAFE_ID.fullmatch(linkedid) or linkedid in self._seen:
+            await self._hang_up_quietly(snoop)
+            return 0
+        live = LiveRecording(
+            call_id=call_id_for(self.settings.pbx_id, linkedid),
+            linkedid=linkedid,
+            name=RECORDING_PREFIX + linkedid,
+            snoop_id=snoop,
+        )
+        events = self.ivr.router.subscribe(snoop, live.name)
+        try:
+            state = await self.ivr.client.live_recording(live.name)
+        except AriError as exc:
+            events.close()
+            if exc.status == 404:  # a snoop whose recording never started
+                await self._hang_up_quietly(snoop)
+            return 0
+        live.paused = state.get("state") == "paused"
+        self._seen[linkedid] = None
+        self.live[live.call_id] = live
+        task = asyncio.create_task(self._follow(live, events), name=f"adopted-{live.call_id}")
+        live.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self.stats["adopted"] += 1
+        log.info("inbound_recording_adopted", call_id=live.call_id, name=live.name)
+        return 1
+
+    async def _follow(self, live: LiveRecording, events: ChannelEvents) -> None:
+        """An adopted recording: wait for its end, then keep it. Its start is taken from
+        the file (the RecordingStarted event went to the agent that started it)."""
+        finished: float | None = None
+        try:
+            with events:
+                handed_over = ended_with_call = False
+                try:
+                    finished = await self._until_finished(events)
+                    ended_with_call = True
+                except asyncio.CancelledError:
+                    handed_over = True  # stopping again: the next agent adopts it
+                    raise
+                except (TimeoutError, ChannelGone) as exc:
+                    log.warning("inbound_recording_not_made", error=str(exc), name=live.name)
+                finally:
+                    if not handed_over:
+                        await self._end_snoop(live.snoop_id, events, ended_with_call)
+            await self._keep(live, None, finished)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.stats["failed"] += 1
+            log.exception("inbound_recording_failed", call_id=live.call_id)
+        finally:
+            self.live.pop(live.call_id, None)
+
+    async def _hang_up_quietly(self, snoop: str) -> None:
+        with contextlib.suppress(AriError):
+            await self.ivr.client.hangup(snoop)
+
+    async def _keep(
+        self, live: LiveRecording, started: float | None, finished: float | None
+    ) -> None:
         """Fetch (streamed into the data dir), verify, store, write the row, delete the PBX
-        copy."""
+        copy. ``started`` None (an adopted recording): the file's own length, counted back
+        from ``finished``, gives its start."""
         fetched: Path | None = None
         problem = "not found on the PBX"
         for delay in (0.0, 0.3, 1.0, 2.0):
@@ -399,10 +530,12 @@ class InboundRecorder:
         if fetched is None:
             await self._save(live, RecordingFile.missing(problem), started, None)
             return
-        expected = None if finished is None else max(finished - started, 0.0)
+        expected = None if finished is None or started is None else max(finished - started, 0.0)
         stored = await self._on_disk(
             "keep", live, keep_verified_file, self.settings.data_dir, fetched, expected
         )
+        if started is None and finished is not None and stored.seconds is not None:
+            started = finished - stored.seconds
         await self._save(live, stored, started, live.name)
 
     def _count_disk_retry(self) -> None:
