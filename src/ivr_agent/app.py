@@ -240,10 +240,14 @@ def _ami_ctx(
             metrics.observe_finished(call.outcome)
             live.publish_finished(call.outcome)
             recorder = app[RECORDER].value
-            if recorder is not None:  # a recording the dialplan made is kept now
+            # A recording the dialplan made is kept now; one an earlier agent left, found.
+            if recorder is not None:
                 outcome = call.outcome
                 recorder.call_finished(
-                    outcome.linkedid, outcome.call_id, outcome.ended_at.timestamp()
+                    outcome.linkedid,
+                    outcome.call_id,
+                    outcome.ended_at.timestamp(),
+                    asked=call.recording is not None,
                 )
 
         # A standby keeps its finished calls aside (calls/standby.py); active by default.
@@ -524,7 +528,12 @@ def build_app(
     active.add(_ivr_ctx(settings, readiness, commands, clock, seal, catalogue, files, bridges))
     app.cleanup_ctx.append(_leadership_ctx(settings, readiness, active))
     setup_recordings(
-        app, settings, session=lambda: app[IVR].value, commands=commands, run_recorder=active.add
+        app,
+        settings,
+        session=lambda: app[IVR].value,
+        commands=commands,
+        calls=lambda: app[INGEST].tracker if INGEST in app else None,
+        run_recorder=active.add,
     )
     # Inbound recordings by result (ok, corrupt, missing, failed, …), once a recorder runs.
     metrics.export_read(

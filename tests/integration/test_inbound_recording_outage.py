@@ -6,7 +6,9 @@ the data dir with no row and the PBX's copy was never deleted. Here a real Postg
 made unreachable (a relay in front of it is shut) for longer than the recorder's own wait
 (shortened from 300 s), with a fake ARI serving the recording; the recording is parked and
 settled later — after the database returns and the call's row is written, and across a
-restart of the recorder.
+restart of the recorder. And a recording that ended while no agent ran (its file left in
+the PBX's spool) is found and kept by the next agent, its start counted back from the
+call's end.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from ivr_agent.calls.store import save_outcome
+from ivr_agent.core.commands import StartRecording
 from ivr_agent.db.database import Database
 from ivr_agent.db.models import RecordingRow
 from ivr_agent.pbx.ari import AriClient, AriTarget
 from ivr_agent.pbx.session import Ivr
 from ivr_agent.pbx.stasis import StasisRouter
 from ivr_agent.recordings.inbound import InboundRecorder, LiveRecording
+from ivr_agent.recordings.takeover import RecordingTakeover
 from ivr_agent.settings import Settings, load_settings
 from tests.support.ivr import FileCatalogue
 from tests.support.outcomes import sample_outcome
@@ -41,6 +45,9 @@ LINKEDID = "1700000000.1"
 NAME = f"ivr-agent-in-{LINKEDID}"
 DELETED = web.AppKey("deleted", list[str])
 DELETE_FAILS = web.AppKey("delete_fails", list[bool])
+#: The spool's listing (``GET /recordings/stored``) and the recordings being written.
+SPOOL = web.AppKey("spool", list[str])
+RECORDING_NOW = web.AppKey("recording_now", set[str])
 
 
 def _wav(seconds: float = 2.0) -> bytes:
@@ -57,6 +64,17 @@ async def _file(request: web.Request) -> web.Response:
     return web.Response(body=_wav(), content_type="audio/wav")
 
 
+async def _stored(request: web.Request) -> web.Response:
+    return web.json_response([{"name": n, "format": "wav"} for n in request.app[SPOOL]])
+
+
+async def _live_recording(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name in request.app[RECORDING_NOW]:
+        return web.json_response({"name": name, "state": "recording"})
+    return web.json_response({"message": "Recording not found"}, status=404)
+
+
 async def _delete(request: web.Request) -> web.Response:
     if request.app[DELETE_FAILS] and request.app[DELETE_FAILS].pop(0):
         return web.json_response({"message": "busy"}, status=500)
@@ -70,6 +88,10 @@ async def fake_ari() -> AsyncIterator[TestServer]:
     app = web.Application()
     app[DELETED] = []
     app[DELETE_FAILS] = []
+    app[SPOOL] = []
+    app[RECORDING_NOW] = set()
+    app.router.add_get("/ari/recordings/stored", _stored)
+    app.router.add_get("/ari/recordings/live/{name}", _live_recording)
     app.router.add_get("/ari/recordings/stored/{name}/file", _file)
     app.router.add_delete("/ari/recordings/stored/{name}", _delete)
     async with TestServer(app, host="127.0.0.1") as server:
@@ -205,3 +227,49 @@ async def test_given_the_pbx_refusing_the_delete_then_only_the_delete_is_retried
     assert fake_ari.app[DELETED] == [NAME]
     assert recorder.settler.pending.count() == 0
     assert recorder.stats["ok"] == 1, "the row was written once"
+
+
+class _InFlight:
+    """The tracker's calls in flight, as the take-over reads them."""
+
+    def __init__(self, linkedids: set[str]) -> None:
+        self.linkedids = linkedids
+
+    def recordings_due(self) -> tuple[StartRecording, ...]:
+        return ()
+
+    def __contains__(self, linkedid: object) -> bool:
+        return linkedid in self.linkedids
+
+
+async def test_given_a_recording_left_in_the_spool_then_the_next_agent_keeps_it_and_only_it(
+    db: Database, fake_ari: TestServer, ari: AriClient, settings: Settings
+) -> None:
+    # The caller hung up while no agent ran: the snoop's recording finished on the PBX and
+    # nobody fetched it. Beside it: a call still in flight (its file is being written, by
+    # an agent this one knows nothing of, or its end is not known yet), a live recording
+    # of a call the tracker does not know, and a file that is not ours.
+    outcome = sample_outcome(LINKEDID)
+    await save_outcome(db, outcome)
+    fake_ari.app[SPOOL] += [
+        NAME,
+        "ivr-agent-in-1700000000.7",
+        "ivr-agent-in-1700000000.8",
+        "voicemail-greeting",
+    ]
+    fake_ari.app[RECORDING_NOW].add("ivr-agent-in-1700000000.8")
+    recorder = _recorder(ari, db, settings)
+    takeover = RecordingTakeover(recorder, _InFlight({"1700000000.7"}), catch_up=True)
+    try:
+        assert await takeover.sweep_spool() == 1
+        await _until(lambda: fake_ari.app[DELETED] == [NAME])
+        # Looked through again (the next sweep): nothing twice.
+        assert await takeover.sweep_spool() == 0
+    finally:
+        await recorder.close()
+    [row] = await _rows(db)
+    assert (row.call_id, row.status, row.seconds) == (outcome.call_id, "ok", 2.0)
+    # Placed where the recorder starts one: at the operator's answer.
+    assert row.started_at == outcome.answered_at
+    assert recorder.stats["left_over"] == 1
+    assert recorder.settler.pending.count() == 0

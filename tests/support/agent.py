@@ -13,15 +13,17 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from ivr_agent.app import AMI, IVR, Options, build_app
 from ivr_agent.calls.store import list_calls
 from ivr_agent.db.database import Database
-from ivr_agent.qa.records import recordings_of_call
+from ivr_agent.qa.records import Recording, recordings_of_call
 from ivr_agent.settings import HostPort, Settings, load_settings
 from ivr_agent.sim import sandbox
 
@@ -135,3 +137,25 @@ async def recording_of(db: Database, call_id: str) -> Any:
             return found[-1]
         await asyncio.sleep(0.2)
     raise AssertionError(f"no recording row for call {call_id}")
+
+
+async def recordings_when_written(db: Database, call_id: str) -> list[Recording]:
+    """The call's recordings once the first is written (waits up to 30 s)."""
+    await recording_of(db, call_id)
+    return await recordings_of_call(db, call_id)
+
+
+def assert_one_recording_covers(
+    found: list[Recording], start: datetime, end: datetime, tolerance: float
+) -> None:
+    """``found`` is one ``ok`` recording that starts at ``start`` and lasts until ``end``,
+    each within ``tolerance`` seconds."""
+    [recording] = found
+    assert recording.status == "ok", recording
+    assert recording.started_at is not None, recording
+    assert abs((recording.started_at - start).total_seconds()) < tolerance, (recording, start)
+    assert recording.seconds == pytest.approx((end - start).total_seconds(), abs=tolerance), (
+        recording,
+        start,
+        end,
+    )

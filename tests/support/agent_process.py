@@ -76,6 +76,11 @@ class AgentProcess:
             assert time.monotonic() < deadline, self.log.read_text()
             time.sleep(0.2)
 
+    def freeze(self) -> None:
+        """SIGSTOP: it holds its leadership (its sockets stay open) but does nothing, as an
+        agent stuck on a dead disk or a paused VM would; :meth:`kill` ends it."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
     def kill(self) -> None:
         """SIGKILL: it dies without a word (no lock released, no call stored)."""
         os.kill(self.proc.pid, signal.SIGKILL)

@@ -193,3 +193,24 @@ def test_given_a_channel_that_hung_up_in_the_gap_when_the_others_hang_up_then_th
         (linkedid(1), False, GAP)
     ]
     assert len(tracker) == 0
+
+
+def test_given_calls_rebuilt_after_a_restart_then_their_recordings_are_due_though_not_sent() -> (
+    None
+):
+    # The restarted agent rebuilds the calls from its journal without their commands (their
+    # moment has passed); what a call asked for stays readable, so the new agent can start
+    # a recording its predecessor could not (recordings/takeover.py).
+    sent: list[object] = []
+    ingest = Ingest(Tracker(CONFIG, "pbx1"), lambda _: None, commands=sent.append)
+    queued_only = [e for e in connected(2) if float(e["Timestamp"]) < BASE_US / 1e6 + 1]
+
+    assert ingest.restore(connected(1) + queued_only) == 2
+
+    assert sent == []
+    [due] = ingest.tracker.recordings_due()
+    assert (due.linkedid, due.channel_id) == (linkedid(1), linkedid(1))
+    assert due.at == datetime.fromtimestamp(BASE_US / 1_000_000 + 3.502, UTC)  # AgentConnect
+    for fields in hangups(1):
+        ingest.on_ami_event(fields, 0.0)
+    assert ingest.tracker.recordings_due() == ()

@@ -1,5 +1,7 @@
 """Which recordings a new agent adopts from the one before it (a restart, a failover): the
-recording snoops in our app whose recording is live; the rest is left alone or hung up.
+recording snoops in our app whose recording is live; the rest is left alone or hung up. And
+which calls it starts a recording for late: those the tracker says were answered, with no
+recording adopted, whose caller is still on the line.
 
 A previous agent's snoops cannot be made on demand on a real PBX at the moment of a
 restart in a unit test; the channel listings have the shape Asterisk 22 gives (a snoop's
@@ -10,15 +12,18 @@ test of the whole restart is ``tests/integration/test_agent_restart_live.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+from ivr_agent.core.commands import StartRecording
 from ivr_agent.core.outcome import call_id_for
 from ivr_agent.db.database import Database
 from ivr_agent.pbx.ari import AriClient, AriError
 from ivr_agent.pbx.session import Ivr
 from ivr_agent.pbx.stasis import ANY_SNOOP_PREFIX, StasisRouter
 from ivr_agent.recordings.inbound import InboundRecorder
+from ivr_agent.recordings.takeover import RecordingTakeover
 from ivr_agent.settings import load_settings
 from tests.support.ivr import FileCatalogue
 
@@ -44,6 +49,9 @@ class FakeAri:
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         self.calls.append(("hangup", channel_id))
+
+    async def stored_recordings(self) -> list[dict[str, Any]]:
+        return []  # nothing left in the spool (that case: test_inbound_recording_outage.py)
 
 
 def snoop(channel_id: str, spied: str, data: str) -> dict[str, Any]:
@@ -82,8 +90,9 @@ async def test_a_live_recording_of_the_previous_agent_is_adopted_the_rest_left_o
         recording={"ivr-agent-in-1795459486.190": {"state": "paused"}},
     )
     adopter = recorder(ari, tmp_path)
+    takeover = RecordingTakeover(adopter, None, catch_up=False)
     try:
-        assert await adopter.adopt_running() == 1
+        assert await takeover.run() == 1
         call_id = call_id_for(adopter.settings.pbx_id, "1795459486.190")
         live = adopter.live[call_id]
         assert (live.name, live.snoop_id, live.paused) == (
@@ -96,7 +105,54 @@ async def test_a_live_recording_of_the_previous_agent_is_adopted_the_rest_left_o
         # the router's (reclaim) and another app's snoop another agent's.
         assert ari.calls == [("hangup", never_started["id"]), ("hangup", unknown_name["id"])]
         # Listed again (an ARI reconnection): adopted once.
-        assert await adopter.adopt_running() == 0
+        assert await takeover.run() == 0
         assert adopter.stats["adopted"] == 1
     finally:
         await adopter.close()
+
+
+@dataclass
+class InFlight:
+    """The tracker's calls in flight: the recordings they asked for."""
+
+    due: tuple[StartRecording, ...]
+
+    def recordings_due(self) -> tuple[StartRecording, ...]:
+        return self.due
+
+    def __contains__(self, linkedid: object) -> bool:
+        return any(c.linkedid == linkedid for c in self.due)
+
+
+def asked(linkedid: str) -> StartRecording:
+    at = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+    return StartRecording(call_id_for("pbx1", linkedid), linkedid, linkedid, at)
+
+
+async def test_given_calls_answered_while_no_agent_recorded_then_only_those_still_up_start_late(
+    tmp_path: Path,
+) -> None:
+    # Three calls were answered before the take-over: one recorded by the previous agent
+    # (its snoop is adopted), one answered while that agent was frozen or stopping (no
+    # snoop: its caller is still on the line), one whose caller hung up in the gap.
+    adopted, missed, ended = "1795459486.300", "1795459486.310", "1795459486.320"
+    ari = FakeAri(
+        listed=[
+            snoop(f"{PREVIOUS}9", adopted, f"{APP},record"),
+            {"id": adopted, "name": "PJSIP/trunk-00000010", "state": "Up"},
+            {"id": missed, "name": "PJSIP/trunk-00000011", "state": "Up"},
+        ],
+        recording={f"ivr-agent-in-{adopted}": {"state": "recording"}},
+    )
+    late = recorder(ari, tmp_path)
+    started: list[StartRecording] = []
+    # What a start does with the PBX is the recorder's (tested live); here: which it asks.
+    late.start = started.append  # type: ignore[method-assign]
+    calls = InFlight((asked(adopted), asked(missed), asked(ended)))
+    takeover = RecordingTakeover(late, calls, catch_up=True)
+    try:
+        assert await takeover.run() == 1
+        assert started == [asked(missed)]
+        assert late.stats["started_late"] == 1
+    finally:
+        await late.close()

@@ -118,7 +118,7 @@ def _incomplete(call: FinishedCall, reason: str) -> FinishedCall:
     outcome = call.outcome
     reasons = [r for r in (outcome.incomplete_reason, reason) if r]
     marked = replace(outcome, complete=False, incomplete_reason="; ".join(reasons))
-    return FinishedCall(marked, call.events, call.anomalies)
+    return replace(call, outcome=marked)
 
 
 async def take_over_calls(

@@ -25,7 +25,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from .commands import PROMPT_HOLD_REMINDER, CancelTimers, Command, PlayPrompt, TimerKind
+from .commands import (
+    PROMPT_HOLD_REMINDER,
+    CancelTimers,
+    Command,
+    PlayPrompt,
+    StartRecording,
+    TimerKind,
+)
 from .config import StandardsConfig
 from .event_types import PbxEvent, to_datetime
 from .facts import Anomaly, HoldFact, PromptFact
@@ -101,6 +108,10 @@ class Call:
     channels_up: set[str] = field(default_factory=set)
     channels_down: set[str] = field(default_factory=set)
     commands: list[Command] = field(default_factory=list)
+    #: The recording this call asked for (its first answer; a return call's queue join),
+    #: kept after the command went out: an agent that takes the call over mid-way (a
+    #: restart, a standby) starts the recording its predecessor could not.
+    recording: StartRecording | None = None
 
     # ---------------------------------------------------------------- public surface --
 
@@ -160,6 +171,14 @@ class Call:
         """Events of this call were (or may have been) missed: the outcome says so."""
         if reason not in self.incomplete_reasons:
             self.incomplete_reasons.append(reason)
+
+    def record(self, at_us: int) -> None:
+        """Ask for the call to be recorded from ``at_us`` (once per call)."""
+        if self.recording is None:
+            self.recording = StartRecording(
+                self.call_id, self.linkedid, self.caller_uniqueid, to_datetime(at_us)
+            )
+            self.commands.append(self.recording)
 
     def take_commands(self) -> list[Command]:
         """Commands produced since the last call, oldest first."""

@@ -25,7 +25,6 @@ from .commands import (
     PROMPT_SILENCE_FIRST,
     PROMPT_SILENCE_LAST,
     CancelTimers,
-    StartRecording,
 )
 from .event_types import (
     HangupRequest,
@@ -67,9 +66,7 @@ def on_queue_join(call: Call, event: QueueCallerJoin, leg: str | None) -> None:
         # callback's own recording covered the answer and the greeting), so the whole call
         # is on record (S5).
         call.return_queued_us = event.at_us
-        call.commands.append(
-            StartRecording(call.call_id, call.linkedid, call.linkedid, to_datetime(event.at_us))
-        )
+        call.record(event.at_us)
     if call.answered_us is None and (
         call.queue_join_us is None or event.at_us < call.queue_join_us
     ):
@@ -113,9 +110,7 @@ def on_answer(call: Call, event: PbxEvent, leg: str | None) -> None:
         _took_the_caller(call, op)
     if first:
         # The one decision "the caller met an operator", for the inbound recorder too.
-        call.commands.append(
-            StartRecording(call.call_id, call.linkedid, call.linkedid, to_datetime(at))
-        )
+        call.record(at)
         _apologise_for_the_wait(call, at)
     if new_operator:
         # 工号播报: every operator who takes the caller says who they are (S4).

@@ -40,7 +40,7 @@ from datetime import datetime
 from functools import cached_property
 
 from .call import Call
-from .commands import Command
+from .commands import Command, StartRecording
 from .config import StandardsConfig
 from .event_types import Hangup, Newchannel, PbxEvent, to_datetime, to_us
 from .facts import Anomaly
@@ -60,6 +60,8 @@ class FinishedCall:
     outcome: CallOutcome
     events: tuple[PbxEvent, ...] = field(default=(), repr=False)
     anomalies: tuple[Anomaly, ...] = field(default=(), repr=False)
+    #: The recording the call asked for, if any (the recorder looks for one it never kept).
+    recording: StartRecording | None = None
 
     @cached_property
     def timeline(self) -> tuple[TimelineEvent, ...]:
@@ -278,6 +280,12 @@ class Tracker:
             return None
         return to_datetime(call.queue_join_us)
 
+    def recordings_due(self) -> tuple[StartRecording, ...]:
+        """The recordings the calls in flight asked for, oldest call first: what an agent
+        taking the calls over (a restart, a standby) checks it has running."""
+        calls = sorted(self._calls.values(), key=lambda c: (c.first_us, c.linkedid))
+        return tuple(c.recording for c in calls if c.recording is not None)
+
     def in_progress(self) -> tuple[CallSnapshot, ...]:
         """Snapshot of the calls in flight, oldest first."""
         return tuple(
@@ -311,7 +319,9 @@ class Tracker:
         call.ended_us = max(ended_us, call.last_us)
         call.advance(call.ended_us)
         outcome = judge(call, self.pbx_id)
-        finished = FinishedCall(outcome, tuple(call.events), tuple(call.anomalies))
+        finished = FinishedCall(
+            outcome, tuple(call.events), tuple(call.anomalies), recording=call.recording
+        )
         del self._calls[call.linkedid]
         self._held.discard(call.linkedid)
         self._finished[call.linkedid] = call.ended_us

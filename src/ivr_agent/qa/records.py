@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, literal, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,7 +98,11 @@ class Recording(RecordingFile):
 
 
 # On the Core table: an ORM-enabled select costs the ORM's compile and result set-up.
-_CALL_EXISTS = select(literal(1)).where(table_of(CallRow).c.call_id == bindparam("call_id"))
+_CALLS = table_of(CallRow)
+#: Whether the call is stored, and what places a recording of unknown start in it.
+_CALL_TIMES = select(_CALLS.c.direction, _CALLS.c.answered_at, _CALLS.c.ended_at).where(
+    _CALLS.c.call_id == bindparam("call_id")
+)
 # Idempotent by recording_id: writing the same recording again changes nothing.
 _INSERT_RECORDING = pg_insert(table_of(RecordingRow)).on_conflict_do_nothing(
     index_elements=["recording_id"]
@@ -139,13 +143,24 @@ async def save_call_recording(
     """Write an inbound call's recording row; False if the call is not stored (yet).
 
     Idempotent by ``file.recording_id``: writing the same recording again changes nothing.
+    A whole call's recording whose start is unknown (one an earlier agent left finished on
+    the PBX) is placed where the recorder starts one: at the operator's answer for an
+    inbound call (the recorder's start lags it by one request to the PBX); a return call's
+    (recorded from its queue join) is counted back from the call's end.
     """
     async with db.transaction("save call recording") as session:
         # Core statements, not ORM loads: every answered call comes here once (or once a
         # second until its row is written), and loading the whole call row as an object to
         # test that it exists was a measurable part of the agent's CPU under load.
-        if await session.scalar(_CALL_EXISTS, {"call_id": call_id}) is None:
+        call = (await session.execute(_CALL_TIMES, {"call_id": call_id})).first()
+        if call is None:
             return False
+        if started_at is None and kind == "call" and file.seconds is not None:
+            direction, answered_at, ended_at = call
+            if direction == "inbound" and answered_at is not None:
+                started_at = answered_at
+            elif ended_at is not None:
+                started_at = ended_at - timedelta(seconds=file.seconds)
         await session.execute(
             _INSERT_RECORDING,
             {**asdict(file), "call_id": call_id, "started_at": started_at, "kind": kind},

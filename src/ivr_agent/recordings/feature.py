@@ -20,6 +20,7 @@ from ivr_agent.recordings.files import discard_incoming
 from ivr_agent.recordings.http import setup_recordings_api
 from ivr_agent.recordings.inbound import RECORDER, InboundRecorder
 from ivr_agent.recordings.retention import run_retention
+from ivr_agent.recordings.takeover import RecordingTakeover, TrackedCalls
 from ivr_agent.settings import Settings
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -33,14 +34,17 @@ def setup(
     *,
     session: Callable[[], Ivr | None],
     commands: CommandRoutes,
+    calls: Callable[[], TrackedCalls | None] = lambda: None,
     run_recorder: Callable[[CleanupCtx], None] | None = None,
 ) -> None:
     """The recording routes; while the app runs, the retention purge, and — with inbound
     recording on and an ARI session (``session()``, read at start) — the recorder, which
     takes the tracker's :class:`StartRecording` commands and keeps callers' suggestions.
 
-    ``run_recorder``: what runs the recorder's part (the active parts of a leader-elected
-    agent); by default it runs with the app."""
+    ``calls``: the tracker's calls in flight (read at start), whose recordings an agent
+    taking over checks (``recordings/takeover.py``). ``run_recorder``: what runs the
+    recorder's part (the active parts of a leader-elected agent); by default it runs with
+    the app."""
     setup_recordings_api(app)
     app[RECORDER] = Slot("the inbound recorder")
 
@@ -66,10 +70,20 @@ def setup(
                 recorder = InboundRecorder(ivr, db)
                 stack.enter_context(app[RECORDER].holding(recorder))
                 stack.push_async_callback(recorder.close)
-                # Recordings an earlier agent left running (a restart, a standby taking
-                # over): adopted now and after each ARI reconnection, never cut.
-                stack.callback(ivr.router.on_reconnect(recorder.adopt_on_reconnect))
-                ivr.router.spawn(recorder.adopt_running(), "inbound-recording-adoption")
+                # What an earlier agent left (a restart, a standby taking over): running
+                # recordings adopted, never cut; with the snoop recorder, calls it could
+                # not record started late and recordings it could not keep kept. Now and
+                # after each ARI reconnection.
+                takeover = RecordingTakeover(
+                    recorder,
+                    calls(),
+                    catch_up=settings.record_inbound and settings.inbound_recorder == "snoop",
+                )
+                stack.callback(ivr.router.on_reconnect(takeover.on_reconnect))
+                ivr.router.spawn(takeover.run(), "inbound-recording-takeover")
+                await stack.enter_async_context(
+                    background(takeover.sweep_every(), "inbound-recording-spool-sweep")
+                )
                 if settings.record_inbound:
                     stack.callback(commands.route((StartRecording,), recorder.start))
                     if settings.inbound_recorder == "mixmonitor":

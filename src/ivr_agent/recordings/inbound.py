@@ -36,8 +36,10 @@ Theory of operation:
   Nothing here raises into the AMI reader or the ARI router.
 * A restart or a failover cuts no recording: a stopping agent leaves its recording snoops
   running (the router's reclaim leaves them alone too), and the next agent of the app
-  adopts each live one (:meth:`InboundRecorder.adopt_running`), follows it to its end and
-  keeps it, its start counted back from the file's length.
+  adopts each live one (:meth:`InboundRecorder.adopt`), follows it to its end and keeps it,
+  its start counted back from the file's length. What else the next agent finds undone
+  (a call answered while no agent could record it, a recording that ended while none ran)
+  is ``recordings/takeover.py``'s.
 * The call's row may come late (the outbox waits for PostgreSQL), so every recording is
   first parked on disk and then settled by ``recordings/settle.py``: a recording is never
   orphaned (a file without a row, a PBX copy never deleted).
@@ -50,7 +52,7 @@ import contextlib
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -140,6 +142,10 @@ class InboundRecorder:
             "disk_retries": 0,
             # Recordings an earlier agent left running, taken over (restart, failover).
             "adopted": 0,
+            # Calls answered while no agent could start their recording, started late.
+            "started_late": 0,
+            # Recordings that ended while no agent ran, found in the PBX's spool and kept.
+            "left_over": 0,
             # MixMonitor recordings of calls nobody answered, deleted from the PBX.
             "discarded": 0,
         }
@@ -149,6 +155,9 @@ class InboundRecorder:
         #: Calls the dialplan records (mixmonitor): linkedid → (PBX name, start), until the
         #: call is finished (bounded like ``_seen``).
         self._by_dialplan: dict[str, tuple[str, float]] = {}
+        #: Called with the linkedid of a finished call that asked for a recording this
+        #: recorder never made (``recordings/takeover.py``).
+        self.on_unrecorded_end: Callable[[str], None] | None = None
 
     # --- the dialplan's recordings (mixmonitor) -------------------------------------------
 
@@ -164,12 +173,18 @@ class InboundRecorder:
         while len(self._by_dialplan) > 10_000:
             self._by_dialplan.pop(next(iter(self._by_dialplan)))
 
-    def call_finished(self, linkedid: str, call_id: str, ended_at: float) -> None:
+    def call_finished(
+        self, linkedid: str, call_id: str, ended_at: float, *, asked: bool = False
+    ) -> None:
         """The tracker finished the call: keep its dialplan recording if it was answered,
-        else delete it from the PBX. Never raises."""
+        else delete it from the PBX. ``asked``: the call asked for a recording; if this
+        recorder never made one, :attr:`on_unrecorded_end` looks for what an earlier agent
+        left. Never raises."""
         try:
             noted = self._by_dialplan.pop(linkedid, None)
             if noted is None:
+                if asked and linkedid not in self._seen and self.on_unrecorded_end is not None:
+                    self.on_unrecorded_end(linkedid)
                 return
             live = self.live.get(call_id)
             if live is not None and live.by_dialplan and live.started_at is not None:
@@ -206,9 +221,7 @@ class InboundRecorder:
             if not _SAFE_ID.fullmatch(linkedid):
                 log.warning("inbound_recording_unsafe_linkedid", linkedid=linkedid[:80])
                 return
-            self._seen[linkedid] = None
-            while len(self._seen) > 10_000:
-                self._seen.pop(next(iter(self._seen)))
+            self._remember(linkedid)
             noted = self._by_dialplan.get(linkedid)
             if noted is not None:
                 # The dialplan's MixMonitor records it: kept once the call is finished.
@@ -235,14 +248,30 @@ class InboundRecorder:
                 snoop_id=snoop_id("rec-" + uuid.uuid4().hex[:16]),
             )
             self.live[command.call_id] = live
-            task = asyncio.create_task(
-                self._record(live, command.channel_id), name=f"record-{command.call_id}"
-            )
-            live.task = task
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.spawn(self._record(live, command.channel_id), f"record-{command.call_id}", live)
         except Exception:  # never into the AMI reader that delivered the command
             log.exception("inbound_recording_start_failed")
+
+    def has_recorded(self, linkedid: str) -> bool:
+        """Whether this recorder started, adopted or kept the call ``linkedid``'s
+        recording (of the last 10,000 calls)."""
+        return linkedid in self._seen
+
+    def _remember(self, linkedid: str) -> None:
+        self._seen[linkedid] = None
+        while len(self._seen) > 10_000:
+            self._seen.pop(next(iter(self._seen)))
+
+    def spawn(
+        self, work: Coroutine[Any, Any, None], name: str, live: LiveRecording | None = None
+    ) -> None:
+        """Run ``work`` as a task of the recorder's (cancelled by :meth:`close`); it must
+        not raise."""
+        task = asyncio.create_task(work, name=name)
+        if live is not None:
+            live.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def keep_suggestion(
         self, linkedid: str, name: str, started: float, finished: float | None
@@ -257,17 +286,19 @@ class InboundRecorder:
                 snoop_id="",
                 kind="suggestion",
             )
-            task = asyncio.create_task(
-                self._keep_in_task(live, started, finished),
-                name=f"keep-suggestion-{live.call_id}",
+            self.spawn(
+                self._keep_in_task(live, started, finished), f"keep-suggestion-{live.call_id}"
             )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
         except Exception:  # never into the Stasis handler that hands it over
             log.exception("suggestion_keep_failed", linkedid=linkedid)
 
     async def _keep_in_task(
-        self, live: LiveRecording, started: float, finished: float | None, *, after: float = 0.0
+        self,
+        live: LiveRecording,
+        started: float | None,
+        finished: float | None,
+        *,
+        after: float = 0.0,
     ) -> None:
         """:meth:`_keep` as a task of its own (``after`` seconds from now): a failure is
         counted and logged, never raised."""
@@ -353,7 +384,7 @@ class InboundRecorder:
                     ended_with_call = True
                 except asyncio.CancelledError:
                     # The agent stops: the snoop records on, and the next agent (a restart,
-                    # a standby taking over) adopts the recording (:meth:`adopt_running`).
+                    # a standby taking over) adopts the recording (:meth:`adopt`).
                     handed_over = started is not None
                     raise
                 except (AriError, TimeoutError, ChannelGone) as exc:
@@ -403,33 +434,11 @@ class InboundRecorder:
 
     # --- recordings a previous agent left running ----------------------------------------
 
-    async def adopt_running(self, channels: list[JsonObject] | None = None) -> int:
-        """Take over the recordings an earlier agent of this app left running (it was
-        restarted, or this one took over from it): each recording snoop in our app whose
-        recording is live is followed to its end and kept like our own; a recording snoop
-        with no recording is hung up. ``channels``: the PBX's listing, if the caller has
-        it. How many were adopted. Never raises."""
-        if channels is None:
-            try:
-                channels = await self.ivr.client.channels()
-            except AriError as exc:
-                log.warning("inbound_recording_adoption_failed", error=str(exc))
-                return 0
-        adopted = 0
-        for channel in channels:
-            try:
-                adopted += await self._adopt(channel)
-            except Exception:  # one odd channel must not stop the others
-                log.exception("inbound_recording_adoption_failed", channel=channel.get("id"))
-        if adopted:
-            log.info("inbound_recordings_adopted", count=adopted)
-        return adopted
-
-    async def adopt_on_reconnect(self, channels: list[JsonObject]) -> None:
-        """:meth:`adopt_running` as the router's reconnection hook."""
-        await self.adopt_running(channels)
-
-    async def _adopt(self, channel: JsonObject) -> int:
+    async def adopt(self, channel: JsonObject) -> bool:
+        """Take over ``channel`` if it is a recording snoop an earlier agent of this app left
+        running (it was restarted, or this one took over from it): its live recording is
+        followed to its end and kept like our own; a recording snoop with no recording is
+        hung up. Whether it was adopted."""
         snoop = channel.get("id")
         entry = stasis_entry(channel)
         if (
@@ -439,14 +448,14 @@ class InboundRecorder:
             or entry != (self.settings.ari_app, (RECORDING_SNOOP_ARG,))
             or self.ivr.router.owned(snoop)
         ):
-            return 0
+            return False
         # Asterisk names a snoop channel "Snoop/<spied channel's uniqueid>-<n>"; the
         # recorder spies on the caller's channel, whose uniqueid is the call's linkedid.
         spied = _SNOOP_NAME.fullmatch(str(channel.get("name") or ""))
         linkedid = spied.group(1) if spied else ""
         if not _SAFE_ID.fullmatch(linkedid) or linkedid in self._seen:
             await self._hang_up_quietly(snoop)
-            return 0
+            return False
         live = LiveRecording(
             call_id=call_id_for(self.settings.pbx_id, linkedid),
             linkedid=linkedid,
@@ -460,17 +469,14 @@ class InboundRecorder:
             events.close()
             if exc.status == 404:  # a snoop whose recording never started
                 await self._hang_up_quietly(snoop)
-            return 0
+            return False
         live.paused = state.get("state") == "paused"
-        self._seen[linkedid] = None
+        self._remember(linkedid)
         self.live[live.call_id] = live
-        task = asyncio.create_task(self._follow(live, events), name=f"adopted-{live.call_id}")
-        live.task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.spawn(self._follow(live, events), f"adopted-{live.call_id}", live)
         self.stats["adopted"] += 1
         log.info("inbound_recording_adopted", call_id=live.call_id, name=live.name)
-        return 1
+        return True
 
     async def _follow(self, live: LiveRecording, events: ChannelEvents) -> None:
         """An adopted recording: wait for its end, then keep it. Its start is taken from
@@ -499,6 +505,23 @@ class InboundRecorder:
         finally:
             self.live.pop(live.call_id, None)
 
+    def keep_left_over(self, linkedid: str) -> None:
+        """Keep the recording ``ivr-agent-in-<linkedid>`` an earlier agent left finished in
+        the PBX's spool (its call ended while no agent ran): fetched, verified and stored
+        like any other, its start counted back from the call's end. Never raises."""
+        if linkedid in self._seen or not _SAFE_ID.fullmatch(linkedid):
+            return
+        self._remember(linkedid)
+        live = LiveRecording(
+            call_id=call_id_for(self.settings.pbx_id, linkedid),
+            linkedid=linkedid,
+            name=RECORDING_PREFIX + linkedid,
+            snoop_id="",
+        )
+        self.stats["left_over"] += 1
+        log.info("inbound_recording_left_over", call_id=live.call_id, name=live.name)
+        self.spawn(self._keep_in_task(live, None, None), f"left-over-{live.call_id}")
+
     async def _hang_up_quietly(self, snoop: str) -> None:
         with contextlib.suppress(AriError):
             await self.ivr.client.hangup(snoop)
@@ -508,7 +531,8 @@ class InboundRecorder:
     ) -> None:
         """Fetch (streamed into the data dir), verify, store, write the row, delete the PBX
         copy. ``started`` None (an adopted recording): the file's own length, counted back
-        from ``finished``, gives its start."""
+        from ``finished``, gives its start; both None (a recording left over): the row's
+        start is counted back from the call's end."""
         fetched: Path | None = None
         problem = "not found on the PBX"
         for delay in (0.0, 0.3, 1.0, 2.0):
