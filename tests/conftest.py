@@ -19,6 +19,7 @@ failure, never hidden (``-rR --rerun-show-tracebacks``).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
@@ -49,6 +50,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker.startswith("gw"):
         # Before any test reads the settings; subprocesses (`ivr-agent demo`) inherit it.
         os.environ["IVR_AGENT_SANDBOX_LANE"] = str(int(worker[2:]))
+    elif os.geteuid() == 0 and _external_url() is None:
+        # Run as root, the embedded PostgreSQL runs as a system user `pgserver` that it
+        # creates (useradd) on first use. On a fresh machine the workers, each starting its
+        # server at once, raced to create it ("useradd: user 'pgserver' already exists",
+        # seen in a fresh-clone CI run): created here, once, before any worker starts.
+        embedded_utils = importlib.import_module(f"{pgserver_module().__name__}.utils")
+        embedded_utils.ensure_user_exists("pgserver")
 
 
 @pytest.hookimpl(trylast=True)

@@ -66,13 +66,14 @@ PLAN = scenarios.parse(
             {"id": "f2", "caller": "13800138912", "operator": "002", "start": 1.0,
              "answer_after": 2.0, "talk": 40.0, "hangup": "caller", "speech": SPEECH},
             {"id": "f3", "caller": "13800138913", "operator": "003", "start": 2.0,
-             "answer_after": 2.0, "talk": 16.0, "hangup": "caller", "speech": SPEECH},
+             "answer_after": 2.0, "talk": 30.0, "hangup": "caller", "speech": SPEECH},
             {"id": "f4", "caller": "13800138914", "operator": "004", "start": 3.0,
-             "answer_after": 2.0, "talk": 20.0, "hangup": "operator", "speech": SPEECH},
+             "answer_after": 2.0, "talk": 35.0, "hangup": "operator", "speech": SPEECH},
             # The direct line (no greeting through the frozen agent): answered while the
-            # active agent is frozen, so that nobody can start its recording then.
+            # active agent is frozen, so that nobody can start its recording then (the
+            # hotline's greeting takes about 4 s: the three talk from about 9 s on).
             {"id": "f5", "caller": LATE, "dial": "4008002000", "operator": "010",
-             "start": 10.0, "answer_after": 2.0, "talk": 14.0, "hangup": "caller",
+             "start": 20.0, "answer_after": 2.0, "talk": 12.0, "hangup": "caller",
              "speech": SPEECH},
         ],
         "callbacks": [

@@ -32,6 +32,7 @@ from ivr_agent.db.models import RecordingRow
 from ivr_agent.pbx.ari import AriClient, AriTarget
 from ivr_agent.pbx.session import Ivr
 from ivr_agent.pbx.stasis import StasisRouter
+from ivr_agent.recordings import takeover as takeover_module
 from ivr_agent.recordings.inbound import InboundRecorder, LiveRecording
 from ivr_agent.recordings.takeover import RecordingTakeover
 from ivr_agent.settings import Settings, load_settings
@@ -68,6 +69,13 @@ async def _stored(request: web.Request) -> web.Response:
     return web.json_response([{"name": n, "format": "wav"} for n in request.app[SPOOL]])
 
 
+async def _stored_one(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name in request.app[SPOOL]:
+        return web.json_response({"name": name, "format": "wav"})
+    return web.json_response({"message": "Recording not found"}, status=404)
+
+
 async def _live_recording(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name in request.app[RECORDING_NOW]:
@@ -91,6 +99,7 @@ async def fake_ari() -> AsyncIterator[TestServer]:
     app[SPOOL] = []
     app[RECORDING_NOW] = set()
     app.router.add_get("/ari/recordings/stored", _stored)
+    app.router.add_get("/ari/recordings/stored/{name}", _stored_one)
     app.router.add_get("/ari/recordings/live/{name}", _live_recording)
     app.router.add_get("/ari/recordings/stored/{name}/file", _file)
     app.router.add_delete("/ari/recordings/stored/{name}", _delete)
@@ -246,17 +255,22 @@ async def test_given_a_recording_left_in_the_spool_then_the_next_agent_keeps_it_
     db: Database, fake_ari: TestServer, ari: AriClient, settings: Settings
 ) -> None:
     # The caller hung up while no agent ran: the snoop's recording finished on the PBX and
-    # nobody fetched it. Beside it: a call still in flight (its file is being written, by
-    # an agent this one knows nothing of, or its end is not known yet), a live recording
-    # of a call the tracker does not know, and a file that is not ours.
+    # nobody fetched it. Beside it: a call still in flight (its file is being written, or
+    # its end is not known yet), a stored call whose recording is live (an agent this one
+    # knows nothing of writes it), a file of a call this database does not hold, and a
+    # file that is not ours.
     outcome = sample_outcome(LINKEDID)
     await save_outcome(db, outcome)
-    fake_ari.app[SPOOL] += [
-        NAME,
-        "ivr-agent-in-1700000000.7",
-        "ivr-agent-in-1700000000.8",
-        "voicemail-greeting",
-    ]
+    await save_outcome(db, sample_outcome("1700000000.8"))
+    fake_ari.app[SPOOL].extend(
+        [
+            NAME,
+            "ivr-agent-in-1700000000.7",
+            "ivr-agent-in-1700000000.8",
+            "ivr-agent-in-1700000000.9",
+            "voicemail-greeting",
+        ]
+    )
     fake_ari.app[RECORDING_NOW].add("ivr-agent-in-1700000000.8")
     recorder = _recorder(ari, db, settings)
     takeover = RecordingTakeover(recorder, _InFlight({"1700000000.7"}), catch_up=True)
@@ -273,3 +287,32 @@ async def test_given_a_recording_left_in_the_spool_then_the_next_agent_keeps_it_
     assert row.started_at == outcome.answered_at
     assert recorder.stats["left_over"] == 1
     assert recorder.settler.pending.count() == 0
+
+
+async def test_given_a_call_finished_here_whose_recording_was_left_then_it_is_kept_for_its_row(
+    db: Database,
+    fake_ari: TestServer,
+    ari: AriClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A restarted agent finishes, at the AMI resync, a call that ended while no agent ran:
+    # the call asked for a recording this agent never made. Its row is the outbox's to
+    # write (not there yet); the recording left in the spool is kept and waits for it.
+    monkeypatch.setattr(takeover_module, "FINISH_GRACE_SECONDS", 0.0)
+    fake_ari.app[SPOOL].append(NAME)
+    recorder = _recorder(ari, db, settings)
+    recorder.settler.call_row_wait_seconds = 30.0  # the keeping task waits for the row
+    RecordingTakeover(recorder, _InFlight(set()), catch_up=True)
+    try:
+        assert recorder.on_unrecorded_end is not None
+        recorder.call_finished(LINKEDID, _live().call_id, 1002.0, asked=True)
+        await _until(lambda: recorder.settler.pending.count() == 1)
+        outcome = sample_outcome(LINKEDID)
+        await save_outcome(db, outcome)
+        await _until(lambda: fake_ari.app[DELETED] == [NAME])
+    finally:
+        await recorder.close()
+    [row] = await _rows(db)
+    assert (row.call_id, row.status, row.started_at) == (outcome.call_id, "ok", outcome.answered_at)
+    assert recorder.stats["left_over"] == 1

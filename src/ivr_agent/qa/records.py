@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,6 +109,14 @@ _INSERT_RECORDING = pg_insert(table_of(RecordingRow)).on_conflict_do_nothing(
 )
 
 
+_RECORDINGS = table_of(RecordingRow)
+_CALL_RECORDED = (
+    select(exists().where(_RECORDINGS.c.call_id == _CALLS.c.call_id, _RECORDINGS.c.kind == "call"))
+    .select_from(_CALLS)
+    .where(_CALLS.c.call_id == bindparam("call_id"))
+)
+
+
 def _recording(row: RecordingRow) -> Recording:
     # The dataclass fields are the table's column names.
     return Recording(**{f.name: getattr(row, f.name) for f in fields(Recording)})
@@ -130,6 +138,14 @@ async def recordings_of_call(db: Database, call_id: str, kind: str = "call") -> 
             .order_by(RecordingRow.created_at, RecordingRow.recording_id)
         )
         return [_recording(r) for r in rows]
+
+
+async def call_recorded(db: Database, call_id: str) -> bool | None:
+    """Whether the stored call ``call_id`` has a recording of the whole call; None when
+    the call is not stored (yet)."""
+    async with db.transaction("read whether a call is recorded") as session:
+        row = (await session.execute(_CALL_RECORDED, {"call_id": call_id})).first()
+    return None if row is None else bool(row[0])
 
 
 async def save_call_recording(

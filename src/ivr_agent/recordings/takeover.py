@@ -15,8 +15,9 @@ is left without its recording:
   the gap is finished at the AMI resync), and the whole spool is looked through after each
   take-over and every :data:`SWEEP_SECONDS`. Such a file is kept like any other, placed
   at the call's answer (``qa.records.save_call_recording``), unless it is still being
-  written or the call has a recording row already (the previous agent kept it and its
-  delete of the PBX copy had not gone through).
+  written, the call has a recording row already (the previous agent kept it and its
+  delete of the PBX copy had not gone through), or the call is not stored in this agent's
+  database (a file of another system's, or of a call no agent measured, is left alone).
 
 Only for the snoop recorder: a ``MixMonitor`` file of a call in flight is not an ARI live
 recording, so it could not be told from a finished one here.
@@ -31,7 +32,7 @@ from ivr_agent.core.commands import StartRecording
 from ivr_agent.core.outcome import call_id_for
 from ivr_agent.pbx.ari import AriError, JsonObject
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.qa import recordings_of_call
+from ivr_agent.qa import call_recorded
 from ivr_agent.recordings.inbound import RECORDING_PREFIX
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ log = get_logger(__name__)
 SWEEP_SECONDS = 60.0
 #: A snoop's recording finishes a moment after its call's last Hangup.
 FINISH_GRACE_SECONDS = 1.0
+#: Parked recordings read to tell whether a file is parked already (more: an outage).
+PARKED_LIMIT = 100_000
 
 
 class TrackedCalls(Protocol):
@@ -118,22 +121,22 @@ class RecordingTakeover:
         return started
 
     async def sweep_spool(self) -> int:
-        """Keep each recording of ours left finished in the PBX's spool whose call is no
-        longer in flight (see :meth:`_keep_if_left`). How many were kept. Never raises."""
+        """Keep each recording of ours left finished in the PBX's spool whose call is
+        stored and no longer in flight (see :meth:`_keep_if_left`); a file of a call this
+        agent's database does not hold is left alone. How many were kept. Never raises."""
         assert self.calls is not None
         try:
             stored = await self.recorder.ivr.client.stored_recordings()
         except AriError as exc:
             log.warning("inbound_recording_spool_unread", error=str(exc))
             return 0
+        names = [r.get("name") for r in stored]
+        ours = [n for n in names if isinstance(n, str) and n.startswith(RECORDING_PREFIX)]
         kept = 0
-        for recording in stored:
-            name = recording.get("name")
-            if not isinstance(name, str) or not name.startswith(RECORDING_PREFIX):
-                continue
+        for name in ours:
             linkedid = name.removeprefix(RECORDING_PREFIX)
             if linkedid not in self.calls:
-                kept += await self._keep_if_left(linkedid)
+                kept += await self._keep_if_left(linkedid, finished_here=False)
         return kept
 
     def look_for(self, linkedid: str) -> None:
@@ -142,41 +145,52 @@ class RecordingTakeover:
 
         async def after_its_finish() -> None:
             await asyncio.sleep(FINISH_GRACE_SECONDS)
-            await self._keep_if_left(linkedid, listed=False)
+            await self._keep_if_left(linkedid, finished_here=True)
 
         self.recorder.spawn(after_its_finish(), f"left-over-lookup-{linkedid}")
 
-    async def _keep_if_left(self, linkedid: str, *, listed: bool = True) -> bool:
-        """Keep ``ivr-agent-in-<linkedid>`` if it is in the spool (``listed``: it was in
-        the listing), finished (not an ARI live recording: an agent we know nothing of may
-        be writing it), not this agent's and its call has no recording row yet. Whether it
-        was kept. Never raises."""
+    async def _keep_if_left(self, linkedid: str, *, finished_here: bool) -> bool:
+        """Keep ``ivr-agent-in-<linkedid>`` from the spool unless this agent has it already
+        (kept, or parked to be settled), the call has a recording row (the previous agent
+        kept it), the call is unknown here (not stored, and not ``finished_here``: a call
+        this agent's tracker just finished, whose row the outbox may not have written yet),
+        or it is not a finished recording on the PBX (absent; or an ARI live recording: an
+        agent we know nothing of is writing it). Whether it was kept. Never raises."""
         recorder, name = self.recorder, RECORDING_PREFIX + linkedid
-        client = recorder.ivr.client
         if recorder.has_recorded(linkedid):
             return False
-        if not listed:
-            try:
-                await client.stored_recording(name)
-            except AriError:
-                return False  # 404: nothing was left (else not sure: the sweep looks again)
+        try:
+            call_id = call_id_for(recorder.settings.pbx_id, linkedid)
+            recorded = await call_recorded(recorder.db, call_id)
+            if recorded or (recorded is None and not finished_here):
+                return False
+            if name in await self._parked_names():
+                return False
+        except Exception as exc:  # the database or the disk: the next sweep looks again
+            log.warning("inbound_recording_left_over_unchecked", linkedid=linkedid, error=str(exc))
+            return False
+        client = recorder.ivr.client
+        try:
+            await client.stored_recording(name)
+        except AriError:
+            return False  # 404: nothing was left (else not sure: the next sweep looks again)
         try:
             await client.live_recording(name)
             return False  # still being written
         except AriError as exc:
             if exc.status != 404:
                 return False  # not sure: the next sweep looks again
-        try:
-            call_id = call_id_for(recorder.settings.pbx_id, linkedid)
-            if await recordings_of_call(recorder.db, call_id):
-                return False
-        except Exception as exc:  # the database is down: the next sweep looks again
-            log.warning("inbound_recording_left_over_unchecked", linkedid=linkedid, error=str(exc))
-            return False
         if recorder.has_recorded(linkedid):  # kept meanwhile (a lookup and a sweep)
             return False
         recorder.keep_left_over(linkedid)
         return True
+
+    async def _parked_names(self) -> set[str]:
+        """The PBX names of the recordings parked to be settled (their PBX copy is the
+        settler's to delete)."""
+        pending = self.recorder.settler.pending
+        entries = await asyncio.to_thread(pending.entries, PARKED_LIMIT)
+        return {e.pbx_name for e in entries if e.pbx_name is not None}
 
     async def sweep_every(self, seconds: float = SWEEP_SECONDS) -> None:
         """Look through the spool every ``seconds`` (a background task)."""
