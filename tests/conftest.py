@@ -36,6 +36,7 @@ from ivr_agent.db.database import Database, connect
 from ivr_agent.db.embedded import database_url as socket_url
 from ivr_agent.db.embedded import pgserver_module
 from ivr_agent.db.migrate import upgrade_to_head
+from tests.support import attempts
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 #: How often a failed live (``sandbox``) test runs again before it fails the run.
@@ -83,6 +84,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("sandbox") and not item.get_closest_marker("flaky"):
             item.add_marker(pytest.mark.flaky(reruns=LIVE_RERUNS))
+
+
+@pytest.fixture(autouse=True)
+def _attempt(request: pytest.FixtureRequest) -> None:
+    # pytest-rerunfailures counts the runs of a test from 1: shared live runs are keyed by it.
+    attempts.CURRENT = int(getattr(request.node, "execution_count", 1))
 
 
 @pytest.fixture(autouse=True)

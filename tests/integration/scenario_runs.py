@@ -7,7 +7,8 @@ and the replay; test_ivr_live: when each prompt was heard). :func:`played_with_a
 a scenario the first time a test asks for it and keeps what it gave (plain data: truths,
 stored outcomes, prompt timings, the AMI capture) for the rest of the process. Tests that
 share a scenario carry the ``xdist_group`` of :func:`scenario_group`, so pytest-xdist runs
-them on one worker and the scenario is played once per test run.
+them on one worker and the scenario is played once per test run (once more for a rerun of
+a failed test: ``tests/support/attempts.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ivr_agent.settings import Settings
 from ivr_agent.sim import runner
 from ivr_agent.sim import scenario as scenarios
 from tests.integration.sandbox_support import ARTIFACTS, progress, running_sandbox
+from tests.support import attempts
 from tests.support.agent import running_agent, stored_outcomes
 from tests.support.ground_truth import truth_number
 
@@ -47,7 +49,8 @@ class AgentRun:
     capture: Path
 
 
-_PLAYED: dict[str, AgentRun] = {}
+#: By scenario and attempt (a rerun plays anew).
+_PLAYED: dict[tuple[str, int], AgentRun] = {}
 
 
 def heard_dir(name: str) -> Path:
@@ -66,7 +69,8 @@ async def played_with_agent(
     """Scenario ``name`` (time-scaled by ``scale``) played with the agent in this process:
     played on the first call, the same :class:`AgentRun` afterwards (``settings`` and ``db``
     are then unused)."""
-    if name not in _PLAYED:
+    key = (name, attempts.current())
+    if key not in _PLAYED:
         plan = scenarios.load(name)
         if scale != 1.0:
             plan = plan.scaled(scale)
@@ -86,5 +90,5 @@ async def played_with_agent(
                 default=str,
             )
         )
-        _PLAYED[name] = AgentRun(name, settings, truths, outcomes, timings, malformed, capture)
-    return _PLAYED[name]
+        _PLAYED[key] = AgentRun(name, settings, truths, outcomes, timings, malformed, capture)
+    return _PLAYED[key]

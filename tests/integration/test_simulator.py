@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ivr_agent.sim import sandbox, scenario
+from tests.support import attempts
 
 from .sandbox_support import Run, running_sandbox, simulate
 
@@ -30,10 +31,17 @@ def box() -> sandbox.Sandbox:
 BASIC = pytest.mark.xdist_group("simulated-basic")
 
 
-@pytest.fixture(scope="module")
+_BASIC_RUNS: dict[int, Run] = {}
+
+
+@pytest.fixture
 def basic(box: sandbox.Sandbox) -> Run:
-    """One run of the shipped basic scenario, with the PBX's AMI capture."""
-    return simulate(box, scenario.load("basic"), "basic")
+    """One run of the shipped basic scenario, with the PBX's AMI capture: shared by the
+    tests, played anew for a rerun (``tests/support/attempts.py``)."""
+    attempt = attempts.current()
+    if attempt not in _BASIC_RUNS:
+        _BASIC_RUNS[attempt] = simulate(box, scenario.load("basic"), "basic")
+    return _BASIC_RUNS[attempt]
 
 
 def _events(run: Run, name: str, **fields: str) -> list[dict[str, Any]]:
