@@ -52,6 +52,9 @@ is stopped with SIGTERM, and the accounting runs against PostgreSQL (and the age
 * ``callback_outside_window``: an attempt started outside the calling windows / days;
 * ``callback_recording``: an answered attempt without a recording row of status ``ok`` with
   its sha256;
+* ``inbound_recording_absent``: an answered inbound call without a recording row (``ok``,
+  ``corrupt`` or ``missing``), unless it was answered and ended while no agent ran
+  (reported as ``unrecordable``); ``inbound_recording_duplicated``: one with two or more;
 * ``attempt_unfinished``: an attempt still ``dialling``/``answered`` after the drain;
 * ``attempt_times_out_of_order``: an attempt answered or ended (stored times) before it was
   started (the claim, database time) or after the accounting began (in the future), or
@@ -989,8 +992,8 @@ async def account(
         recordings = [
             dict(r)
             for r in await conn.fetch(
-                "SELECT recording_id, call_id::text, attempt_id::text, status, reason, sha256 "
-                "FROM recordings"
+                "SELECT recording_id, call_id::text, attempt_id::text, status, reason, sha256, "
+                "kind FROM recordings"
             )
         ]
         db_now = await conn.fetchval("SELECT now()")
@@ -1269,12 +1272,34 @@ async def account(
 
     outcomes = Counter((a["outcome"] or a["state"]) for a in attempts)
     answered_inbound = [c for c in stored_inbound if c["answered_at"] is not None]
-    inbound_rows = {r["call_id"] for r in recordings if r["call_id"] and not r["attempt_id"]}
-    inbound_ok = {
-        r["call_id"]
-        for r in recordings
-        if r["call_id"] and not r["attempt_id"] and r["status"] == "ok"
-    }
+    # A whole inbound call's recordings (not a callback's, not a caller's suggestion).
+    call_recordings = [
+        r for r in recordings if r["call_id"] and not r["attempt_id"] and r["kind"] == "call"
+    ]
+    inbound_rows = {r["call_id"] for r in call_recordings}
+    for call_id, n in Counter(r["call_id"] for r in call_recordings).items():
+        if n > 1:
+            violations["inbound_recording_duplicated"].append({"call_id": call_id, "rows": n})
+    # Every answered inbound call has its recording row (ok, corrupt or missing), unless no
+    # agent ran from its answer to its end (nothing could record it; the end is the
+    # simulator's, as a call that ended in an outage is stored with its last seen event).
+    truth_by_number = {t["caller_number"]: t for t in inbound_truths}
+    unrecordable = []
+    for c in answered_inbound:
+        if c["call_id"] in inbound_rows:
+            continue
+        t = truth_by_number.get(c["caller_number"] or "", {})
+        start, dur = epoch(t.get("connected_at")), t.get("duration_seconds")
+        end = start + dur if start is not None and dur is not None else None
+        answered = c["answered_at"].timestamp()
+        down = _within(answered, downs)
+        entry = {"number": c["caller_number"], "call_id": c["call_id"], "answered_while_down": down}
+        if down and end is not None and _within(end, downs) == down:
+            unrecordable.append(entry)
+        else:
+            violations["inbound_recording_absent"].append(entry)
+    inbound_ok = {r["call_id"] for r in call_recordings if r["status"] == "ok"}
+    answered_ids = {c["call_id"] for c in answered_inbound}
     return {
         "benchmark": "chaos",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -1334,12 +1359,11 @@ async def account(
         "inbound_recordings": {
             "answered_calls": len(answered_inbound),
             "with_ok_recording": sum(1 for c in answered_inbound if c["call_id"] in inbound_ok),
-            # Diagnosis (not a check of the issue's): answered calls without a recording row.
-            "without_recording_row": sorted(
-                c["caller_number"] or c["call_id"]
-                for c in answered_inbound
-                if c["call_id"] not in inbound_rows
+            "by_status": dict(
+                Counter(r["status"] for r in call_recordings if r["call_id"] in answered_ids)
             ),
+            # Answered and ended while no agent ran: no recording could be made.
+            "unrecordable": unrecordable,
         },
         "customers_stranded": chaos.stranded,
         "holds": {
