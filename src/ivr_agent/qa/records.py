@@ -3,7 +3,7 @@ pauses and purges, recordings by opaque id, and the pauses of a call's recording
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -103,18 +103,14 @@ _CALLS = table_of(CallRow)
 _CALL_TIMES = select(_CALLS.c.direction, _CALLS.c.answered_at, _CALLS.c.ended_at).where(
     _CALLS.c.call_id == bindparam("call_id")
 )
-# Idempotent by recording_id: writing the same recording again changes nothing.
-_INSERT_RECORDING = pg_insert(table_of(RecordingRow)).on_conflict_do_nothing(
-    index_elements=["recording_id"]
-)
-
-
 _RECORDINGS = table_of(RecordingRow)
-_CALL_RECORDED = (
-    select(exists().where(_RECORDINGS.c.call_id == _CALLS.c.call_id, _RECORDINGS.c.kind == "call"))
-    .select_from(_CALLS)
-    .where(_CALLS.c.call_id == bindparam("call_id"))
-)
+# Idempotent by recording_id: writing the same recording again changes nothing.
+_INSERT_RECORDING = pg_insert(_RECORDINGS).on_conflict_do_nothing(index_elements=["recording_id"])
+#: Of the stored calls among ``call_ids``: whether each has a recording of the whole call.
+_CALLS_RECORDED = select(
+    _CALLS.c.call_id,
+    exists().where(_RECORDINGS.c.call_id == _CALLS.c.call_id, _RECORDINGS.c.kind == "call"),
+).where(_CALLS.c.call_id.in_(bindparam("call_ids", expanding=True)))
 
 
 def _recording(row: RecordingRow) -> Recording:
@@ -140,12 +136,14 @@ async def recordings_of_call(db: Database, call_id: str, kind: str = "call") -> 
         return [_recording(r) for r in rows]
 
 
-async def call_recorded(db: Database, call_id: str) -> bool | None:
-    """Whether the stored call ``call_id`` has a recording of the whole call; None when
-    the call is not stored (yet)."""
-    async with db.transaction("read whether a call is recorded") as session:
-        row = (await session.execute(_CALL_RECORDED, {"call_id": call_id})).first()
-    return None if row is None else bool(row[0])
+async def calls_recorded(db: Database, call_ids: Collection[str]) -> dict[str, bool]:
+    """Of the stored calls among ``call_ids``, whether each has a recording of the whole
+    call (one query; a call not stored, or not yet, is absent)."""
+    if not call_ids:
+        return {}
+    async with db.transaction("read whether calls are recorded") as session:
+        rows = await session.execute(_CALLS_RECORDED, {"call_ids": list(call_ids)})
+        return {call_id: bool(recorded) for call_id, recorded in rows}
 
 
 async def save_call_recording(

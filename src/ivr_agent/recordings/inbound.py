@@ -508,7 +508,8 @@ class InboundRecorder:
     def keep_left_over(self, linkedid: str) -> None:
         """Keep the recording ``ivr-agent-in-<linkedid>`` an earlier agent left finished in
         the PBX's spool (its call ended while no agent ran): fetched, verified and stored
-        like any other, its start counted back from the call's end. Never raises."""
+        like any other; its row's start is placed by ``qa.records.save_call_recording``.
+        Never raises."""
         if linkedid in self._seen or not _SAFE_ID.fullmatch(linkedid):
             return
         self._remember(linkedid)
@@ -532,7 +533,7 @@ class InboundRecorder:
         """Fetch (streamed into the data dir), verify, store, write the row, delete the PBX
         copy. ``started`` None (an adopted recording): the file's own length, counted back
         from ``finished``, gives its start; both None (a recording left over): the row's
-        start is counted back from the call's end."""
+        start is placed by ``qa.records.save_call_recording`` (at the operator's answer)."""
         fetched: Path | None = None
         problem = "not found on the PBX"
         for delay in (0.0, 0.3, 1.0, 2.0):

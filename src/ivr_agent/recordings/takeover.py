@@ -32,7 +32,7 @@ from ivr_agent.core.commands import StartRecording
 from ivr_agent.core.outcome import call_id_for
 from ivr_agent.pbx.ari import AriError, JsonObject
 from ivr_agent.platform.logging import get_logger
-from ivr_agent.qa import call_recorded
+from ivr_agent.qa import calls_recorded
 from ivr_agent.recordings.inbound import RECORDING_PREFIX
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class RecordingTakeover:
 
     async def sweep_spool(self) -> int:
         """Keep each recording of ours left finished in the PBX's spool whose call is
-        stored and no longer in flight (see :meth:`_keep_if_left`); a file of a call this
+        stored and no longer in flight (see :meth:`_keep_unrecorded`); a file of a call this
         agent's database does not hold is left alone. How many were kept. Never raises."""
         assert self.calls is not None
         try:
@@ -131,13 +131,13 @@ class RecordingTakeover:
             log.warning("inbound_recording_spool_unread", error=str(exc))
             return 0
         names = [r.get("name") for r in stored]
-        ours = [n for n in names if isinstance(n, str) and n.startswith(RECORDING_PREFIX)]
-        kept = 0
-        for name in ours:
-            linkedid = name.removeprefix(RECORDING_PREFIX)
-            if linkedid not in self.calls:
-                kept += await self._keep_if_left(linkedid, finished_here=False)
-        return kept
+        linkedids = [
+            n.removeprefix(RECORDING_PREFIX)
+            for n in names
+            if isinstance(n, str) and n.startswith(RECORDING_PREFIX)
+        ]
+        left = [i for i in linkedids if i not in self.calls and not self.recorder.has_recorded(i)]
+        return await self._keep_unrecorded(left, listed=True)
 
     def look_for(self, linkedid: str) -> None:
         """The tracker finished the call ``linkedid``, which asked for a recording this
@@ -145,44 +145,57 @@ class RecordingTakeover:
 
         async def after_its_finish() -> None:
             await asyncio.sleep(FINISH_GRACE_SECONDS)
-            await self._keep_if_left(linkedid, finished_here=True)
+            if not self.recorder.has_recorded(linkedid):
+                await self._keep_unrecorded([linkedid], listed=False)
 
         self.recorder.spawn(after_its_finish(), f"left-over-lookup-{linkedid}")
 
-    async def _keep_if_left(self, linkedid: str, *, finished_here: bool) -> bool:
-        """Keep ``ivr-agent-in-<linkedid>`` from the spool unless this agent has it already
-        (kept, or parked to be settled), the call has a recording row (the previous agent
-        kept it), the call is unknown here (not stored, and not ``finished_here``: a call
-        this agent's tracker just finished, whose row the outbox may not have written yet),
-        or it is not a finished recording on the PBX (absent; or an ARI live recording: an
-        agent we know nothing of is writing it). Whether it was kept. Never raises."""
-        recorder, name = self.recorder, RECORDING_PREFIX + linkedid
-        if recorder.has_recorded(linkedid):
-            return False
+    async def _keep_unrecorded(self, linkedids: list[str], *, listed: bool) -> int:
+        """Keep each ``ivr-agent-in-<linkedid>`` from the spool unless its call has a
+        recording row (the previous agent kept it), it is parked to be settled, or it is
+        not a finished recording on the PBX (:meth:`_keep_if_finished`). ``listed``: the
+        files were in the spool's listing (the sweep), where a call not stored is one this
+        agent's database does not hold: left alone. Otherwise they are of a call this
+        agent's tracker just finished, whose row the outbox may not have written yet. How
+        many were kept. Never raises."""
+        recorder = self.recorder
+        by_call = {call_id_for(recorder.settings.pbx_id, i): i for i in linkedids}
         try:
-            call_id = call_id_for(recorder.settings.pbx_id, linkedid)
-            recorded = await call_recorded(recorder.db, call_id)
-            if recorded or (recorded is None and not finished_here):
-                return False
-            if name in await self._parked_names():
-                return False
+            recorded = await calls_recorded(recorder.db, by_call.keys())
+            unrecorded = [
+                linkedid
+                for call_id, linkedid in by_call.items()
+                if recorded.get(call_id) is False or (call_id not in recorded and not listed)
+            ]
+            parked = await self._parked_names() if unrecorded else set()
         except Exception as exc:  # the database or the disk: the next sweep looks again
-            log.warning("inbound_recording_left_over_unchecked", linkedid=linkedid, error=str(exc))
-            return False
-        client = recorder.ivr.client
-        try:
-            await client.stored_recording(name)
-        except AriError:
-            return False  # 404: nothing was left (else not sure: the next sweep looks again)
+            log.warning("inbound_recording_left_over_unchecked", calls=len(by_call), error=str(exc))
+            return 0
+        kept = 0
+        for linkedid in unrecorded:
+            if RECORDING_PREFIX + linkedid not in parked:
+                kept += await self._keep_if_finished(linkedid, listed=listed)
+        return kept
+
+    async def _keep_if_finished(self, linkedid: str, *, listed: bool) -> bool:
+        """Keep ``ivr-agent-in-<linkedid>`` if it is in the spool (``listed``: it was in the
+        listing) and not an ARI live recording (an agent we know nothing of is writing
+        it). Whether it was kept."""
+        name, client = RECORDING_PREFIX + linkedid, self.recorder.ivr.client
+        if not listed:
+            try:
+                await client.stored_recording(name)
+            except AriError:
+                return False  # 404: nothing was left (else not sure: the next sweep looks again)
         try:
             await client.live_recording(name)
             return False  # still being written
         except AriError as exc:
             if exc.status != 404:
                 return False  # not sure: the next sweep looks again
-        if recorder.has_recorded(linkedid):  # kept meanwhile (a lookup and a sweep)
+        if self.recorder.has_recorded(linkedid):  # kept meanwhile (a lookup and a sweep)
             return False
-        recorder.keep_left_over(linkedid)
+        self.recorder.keep_left_over(linkedid)
         return True
 
     async def _parked_names(self) -> set[str]:
